@@ -1,0 +1,105 @@
+# apmatrix build.  Knobs: V=1 (verbose), ASAN=1 (address+undefined sanitizers),
+# D=1 (debug, -O0), G=1 (gcov), CC=clang.  User CFLAGS/LDFLAGS are appended to
+# the required flags, never replace them.  `make help` lists the targets.
+
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR ?=
+
+PKG_CONFIG ?= pkg-config
+PKGS := yaml-0.1 uuid libudev
+SIM_PKGS := yaml-0.1 fuse3
+
+OPT := -O2
+ifeq ($(D),1)
+OPT := -O0
+endif
+REQ_CFLAGS := -std=gnu11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral -D_GNU_SOURCE -Isrc
+REQ_LDFLAGS :=
+ifeq ($(ASAN),1)
+REQ_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+REQ_LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(G),1)
+REQ_CFLAGS += --coverage
+REQ_LDFLAGS += --coverage
+endif
+
+ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
+ALL_LDFLAGS = $(REQ_LDFLAGS) $(LDFLAGS)
+LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+SIM_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(SIM_PKGS)) $(CFLAGS)
+SIM_LIBS := $(shell $(PKG_CONFIG) --libs $(SIM_PKGS))
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+B := build
+LIB_SRCS := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJS := $(LIB_SRCS:src/%.c=$(B)/obj/%.o)
+SIM_SRCS := $(wildcard tests/sim/*.c)
+SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=$(B)/sim/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
+
+.PHONY: all check unit bats demo install uninstall clean help check-valgrind
+all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS)
+
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/libapmatrix.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(B)/apmatrix: $(B)/obj/main.o $(B)/libapmatrix.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(B)/sim/%.o: tests/sim/%.c $(wildcard tests/sim/*.h) src/bitmap.h Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SIM_CFLAGS) -Itests/sim -c -o $@ $<
+
+$(B)/apmatrix-sim: $(SIM_OBJS) $(B)/obj/bitmap.o $(B)/obj/util.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS) -lpthread
+
+$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libapmatrix.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
+
+# The one test command (README, .ci/run): C unit tests + bats, one summary line.
+check: all
+	$(Q)tests/run-all
+
+unit: $(UNIT_BINS)
+	$(Q)tests/run-all --unit-only
+
+check-valgrind: all
+	$(Q)APMATRIX_VALGRIND=1 tests/run-all
+
+demo: all
+	$(Q)tests/lib/demo
+
+install: $(B)/apmatrix
+	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/apmatrix
+
+clean:
+	rm -rf $(B)
+
+help:
+	@echo "targets: all check unit check-valgrind demo install uninstall clean"
+	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
+	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended)"

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* bitmap.c: the non-inline parts of the 256-bit set. */
+#include <errno.h>
+#include <string.h>
+
+#include "bitmap.h"
+#include "macro.h"
+
+int bitmap_next(const struct bitmap256 *b, int from)
+{
+	if (from < 0)
+		from = 0;
+	for (int i = from >> 6; i < 4; i++) {
+		uint64_t w = b->w[i];
+		if (i == from >> 6)
+			w &= ~0ULL << (from & 63);
+		if (w)
+			return i * 64 + __builtin_ctzll(w);
+	}
+	return -1;
+}
+
+void bitmap_to_kernel(const struct bitmap256 *b, char out[BITMAP_KERNEL_LEN])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	out[0] = '0';
+	out[1] = 'x';
+	for (unsigned digit = 0; digit < 64; digit++) {
+		unsigned v = 0;
+		for (unsigned k = 0; k < 4; k++)
+			v = (v << 1) | bitmap_test(b, digit * 4 + k);
+		out[2 + digit] = hex[v];
+	}
+	out[66] = '\0';
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int bitmap_from_kernel(const char *s, struct bitmap256 *ret)
+{
+	struct bitmap256 b = { { 0 } };
+	size_t n;
+
+	if (s[0] == '0' && s[1] == 'x')
+		s += 2;
+	else if (s[0] == 'x')
+		s++;
+	n = strlen(s);
+	if (n > 0 && s[n - 1] == '\n')
+		n--;
+	if (n > 64)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int v = hexval(s[i]);
+		if (v < 0)
+			return -EINVAL;
+		for (unsigned k = 0; k < 4; k++)
+			if (v & (8 >> k))
+				bitmap_set(&b, (unsigned)(i * 4 + k));
+	}
+	*ret = b;
+	return 0;
+}
+
+char *bitmap_format_ranges(const struct bitmap256 *b, int width)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (bitmap_empty(b))
+		return xstrdup("-");
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (int n = bitmap_next(b, 0), first = 1; n >= 0; first = 0) {
+		int e = n;
+		while (e + 1 < BITMAP_BITS && bitmap_test(b, (unsigned)e + 1))
+			e++;
+		fprintf(f, "%s0x%0*x", first ? "" : ",", width, n);
+		if (e > n)
+			fprintf(f, "%s0x%0*x", e == n + 1 ? "," : "-", width, e);
+		n = bitmap_next(b, e + 1);
+	}
+	fclose(f);
+	return out;
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compile.h: configuration -> desired state.  Expands number lists into
+ * bitmaps, checks ranges and every cross-guest rule (overlap, duplicate
+ * UUIDs, host.keep), and derives UUIDs from guest names.
+ *
+ * Ownership: struct desired copies everything it needs from struct config,
+ * so config_free() may run right after compile (STYLE R21).  Marks point
+ * into the diag_list's file table.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "diag.h"
+#include "matrix.h"
+
+#define UUID_STR_LEN 37
+
+/*
+ * Namespace of the name-based (SHA-1, version 5) UUIDs given to guests that
+ * declare none: UUIDv5(NameSpace_DNS, "apmatrix.s390x").  Never change it:
+ * every derived UUID on every host depends on it.
+ */
+#define APMATRIX_UUID_NAMESPACE "19fe8257-6e13-5c48-b4dc-660a191abd94"
+
+enum desired_dim {
+	DIM_ADAPTER,
+	DIM_DOMAIN,
+	DIM_CONTROL_DOMAIN,
+	_DIM_MAX,
+};
+
+/* Where a number came from: one list entry (single number or range). */
+struct desired_src {
+	unsigned lo, hi;
+	struct mark mark;
+};
+
+struct desired_guest {
+	char *name;
+	struct mark mark;
+	char uuid[UUID_STR_LEN]; /* lowercase canonical */
+	bool uuid_derived;
+	struct mark uuid_mark; /* of the uuid value, or the guest key when derived */
+	/*
+	 * adapters x domains are the usage APQNs.  control_domains already
+	 * contains the usage domains when usage_as_control is set.
+	 */
+	struct apqn_matrix matrix;
+	struct bitmap256 explicit_control_domains; /* only what control-domains listed */
+	bool usage_as_control;
+	struct desired_src *src[_DIM_MAX];
+	size_t n_src[_DIM_MAX];
+};
+
+struct desired {
+	/*
+	 * The host keeps keep_adapters x keep_domains.  When only one of the two
+	 * is given, the other is all 256 numbers (the whole card, or the domain
+	 * on every card).  has_keep is false when host.keep is absent.
+	 */
+	bool has_keep;
+	struct bitmap256 keep_adapters, keep_domains;
+	struct mark keep_mark;
+	enum config_masks masks;
+	struct desired_guest *guests; /* sorted by name */
+	size_t n_guests;
+};
+
+/*
+ * Compile cfg.  *ret is always set (also when errors were found, so that
+ * `show` can draw conflicts).  Returns 0, or -EINVAL when any error was
+ * added to diags.
+ */
+int compile_config(const struct config *cfg, struct desired **ret, struct diag_list *diags);
+
+/* The mark of the list entry that contributed number n in dimension dim, or the guest's mark. */
+const struct mark *desired_guest_mark(const struct desired_guest *g, enum desired_dim dim, unsigned n);
+
+const struct desired_guest *desired_find_guest(const struct desired *d, const char *name);
+
+struct desired *desired_free(struct desired *d);

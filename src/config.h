@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.h: the raw configuration model, read with libyaml's event API
+ * (DESIGN §2).  Every value keeps its source mark (STYLE R14).  Nothing here
+ * checks semantics beyond syntax and types: ranges of lists, overlaps, UUID
+ * derivation and the like belong to compile.c.
+ *
+ * Ownership: struct config owns all its strings; marks point into the
+ * diag_list's file table, which must outlive the config and anything
+ * compiled from it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/apmatrix.yaml"
+#define CONFIG_DEFAULT_DROPIN_DIR "/etc/apmatrix.d"
+
+/* One entry of a number list: a single number (lo == hi) or a "LO-HI" range. */
+struct config_item {
+	unsigned lo, hi;
+	struct mark mark;
+};
+
+struct config_list {
+	bool present;      /* the key was given */
+	struct mark mark;  /* of the key */
+	struct config_item *items;
+	size_t n, cap;
+};
+
+enum config_masks {
+	CONFIG_MASKS_AUTO,
+	CONFIG_MASKS_OFF,
+	_CONFIG_MASKS_MAX,
+	_CONFIG_MASKS_INVALID = -22,
+};
+
+struct config_guest {
+	char *name;
+	struct mark mark; /* of the guest's key */
+	char *uuid;       /* as written, NULL when omitted */
+	struct mark uuid_mark;
+	struct config_list adapters;
+	struct config_list domains;
+	struct config_list control_domains;
+	int usage_as_control; /* -1 not given, else 0/1 */
+	struct mark usage_as_control_mark;
+};
+
+struct config {
+	int version; /* 0 when no file gave one */
+	struct mark version_mark;
+	bool host_present;
+	struct mark host_mark;
+	struct config_list keep_adapters;
+	struct config_list keep_domains;
+	enum config_masks masks;
+	struct mark masks_mark;
+	struct config_guest *guests; /* in file order, files in load order */
+	size_t n_guests, cap_guests;
+	char **files; /* the files that were read, in order (interned names) */
+	size_t n_files, cap_files;
+};
+
+/*
+ * Load path ("-" = stdin) and then dropin_dir/\*.yaml in name order (dropin_dir
+ * may be NULL or missing).  Every problem found is added to diags.  Returns 0
+ * when no error was recorded, -EINVAL when some were, or another negative
+ * errno when the main file could not be read at all (also recorded in diags).
+ * *ret is set in every case except allocation failure, so that callers can
+ * still show what was understood.
+ */
+int config_load(const char *path, const char *dropin_dir, struct config **ret, struct diag_list *diags);
+
+/* Parse one document from a memory buffer and merge it into cfg (tests, fuzzing). */
+int config_load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,
+		       struct diag_list *diags);
+
+struct config *config_new(void);
+struct config *config_free(struct config *c);
+
+const char *config_masks_to_string(enum config_masks m);

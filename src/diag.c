@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* diag.c: diagnostics with source marks, as text and JSON. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+
+static const char *const severity_table[_DIAG_SEVERITY_MAX] = {
+	[DIAG_ERROR] = "error",
+	[DIAG_WARNING] = "warning",
+	[DIAG_NOTE] = "note",
+};
+
+const char *diag_severity_to_string(enum diag_severity s)
+{
+	return s < _DIAG_SEVERITY_MAX ? severity_table[s] : NULL;
+}
+
+const char *diag_intern_file(struct diag_list *l, const char *path)
+{
+	for (size_t i = 0; i < l->n_files; i++)
+		if (streq(l->files[i], path))
+			return l->files[i];
+	l->files = xgrow(l->files, &l->cap_files, l->n_files + 1, sizeof(*l->files));
+	l->files[l->n_files] = xstrdup(path);
+	return l->files[l->n_files++];
+}
+
+void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
+	      const char *fmt, ...)
+{
+	struct diag *d;
+	va_list ap;
+
+	l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
+	d = &l->items[l->n++];
+	*d = (struct diag){ .severity = sev };
+	if (m)
+		d->mark = *m;
+	d->guest = guest ? xstrdup(guest) : NULL;
+	va_start(ap, fmt);
+	if (vasprintf(&d->message, fmt, ap) < 0)
+		d->message = xstrdup("(out of memory)");
+	va_end(ap);
+}
+
+size_t diag_count(const struct diag_list *l, enum diag_severity sev)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n; i++)
+		n += l->items[i].severity == sev;
+	return n;
+}
+
+static size_t file_rank(const struct diag_list *l, const char *f)
+{
+	if (!f)
+		return SIZE_MAX;
+	for (size_t i = 0; i < l->n_files; i++)
+		if (l->files[i] == f)
+			return i;
+	return SIZE_MAX - 1;
+}
+
+void diag_sort(struct diag_list *l)
+{
+	/* insertion sort: stable, and lists are short */
+	for (size_t i = 1; i < l->n; i++) {
+		struct diag d = l->items[i];
+		size_t rd = file_rank(l, d.mark.file), j = i;
+
+		while (j > 0) {
+			struct diag *p = &l->items[j - 1];
+			size_t rp = file_rank(l, p->mark.file);
+			if (rp < rd || (rp == rd && (p->mark.line < d.mark.line ||
+						      (p->mark.line == d.mark.line && p->mark.col <= d.mark.col))))
+				break;
+			l->items[j] = *p;
+			j--;
+		}
+		l->items[j] = d;
+	}
+}
+
+void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		const struct diag *d = &l->items[i];
+
+		fprintf(f, "%s: ", prog);
+		if (d->mark.file)
+			fprintf(f, "%s:%u:%u: ", d->mark.file, d->mark.line, d->mark.col);
+		if (d->severity != DIAG_ERROR)
+			fprintf(f, "%s: ", diag_severity_to_string(d->severity));
+		fprintf(f, "%s\n", d->message);
+	}
+}
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		}
+	}
+	fputc('"', f);
+}
+
+void diag_print_json(const struct diag_list *l, FILE *f)
+{
+	fputc('[', f);
+	for (size_t i = 0; i < l->n; i++) {
+		const struct diag *d = &l->items[i];
+
+		fprintf(f, "%s{\"severity\":\"%s\",\"file\":", i ? "," : "", diag_severity_to_string(d->severity));
+		if (d->mark.file) {
+			json_string(f, d->mark.file);
+			fprintf(f, ",\"line\":%u,\"column\":%u", d->mark.line, d->mark.col);
+		} else
+			fputs("null,\"line\":null,\"column\":null", f);
+		fputs(",\"guest\":", f);
+		if (d->guest)
+			json_string(f, d->guest);
+		else
+			fputs("null", f);
+		fputs(",\"message\":", f);
+		json_string(f, d->message);
+		fputc('}', f);
+	}
+	fputc(']', f);
+}
+
+void diag_list_done(struct diag_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->items[i].guest);
+		free(l->items[i].message);
+	}
+	free(l->items);
+	for (size_t i = 0; i < l->n_files; i++)
+		free(l->files[i]);
+	free(l->files);
+	*l = (struct diag_list){ 0 };
+}

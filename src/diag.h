@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * diag.h: source marks and the list of diagnostics that config, compile,
+ * live and apply append to.  Only main.c prints them (STYLE R2).
+ *
+ * Text form, one line per diagnostic (DESIGN §3, STYLE R13):
+ *   apmatrix: FILE:LINE:COL: message
+ *   apmatrix: FILE:LINE:COL: warning: message
+ *   apmatrix: guest1: APQN 05.0047: message        (no source mark)
+ * The guest name is part of the message text; diag.guest only feeds JSON.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "macro.h"
+
+/* 1-based line and column; file points into the diag_list's file table. */
+struct mark {
+	const char *file;
+	unsigned line;
+	unsigned col;
+};
+
+enum diag_severity {
+	DIAG_ERROR,
+	DIAG_WARNING,
+	DIAG_NOTE,
+	_DIAG_SEVERITY_MAX,
+};
+
+struct diag {
+	enum diag_severity severity;
+	struct mark mark; /* file == NULL when there is no source position */
+	char *guest;      /* may be NULL */
+	char *message;
+};
+
+struct diag_list {
+	struct diag *items;
+	size_t n, cap;
+	char **files; /* interned file names, owned here, live as long as the list */
+	size_t n_files, cap_files;
+};
+
+/* Return a stable copy of path owned by the list (same pointer for equal names). */
+const char *diag_intern_file(struct diag_list *l, const char *path);
+
+void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
+	      const char *fmt, ...) _printf_(5, 6);
+
+size_t diag_count(const struct diag_list *l, enum diag_severity sev);
+
+/* Sort by file (in order of interning), line, column; stable otherwise. */
+void diag_sort(struct diag_list *l);
+
+void diag_print_text(const struct diag_list *l, FILE *f, const char *prog);
+/* A JSON array of {severity, file, line, column, guest, message}. */
+void diag_print_json(const struct diag_list *l, FILE *f);
+
+const char *diag_severity_to_string(enum diag_severity s);
+
+void diag_list_done(struct diag_list *l);
+
+/* Write s as a JSON string literal (with quotes). Shared by every JSON writer. */
+void json_string(FILE *f, const char *s);

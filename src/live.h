@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * live.h: the host as it is, read through sysfs.c (and owner.c for what
+ * apmatrix did).  Profile and features are detected from files, never from
+ * uname (DESIGN §6, kernel-abi.md §5).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "diag.h"
+#include "matrix.h"
+
+struct sysfs;
+struct owner_db;
+
+enum kernel_profile {
+	PROFILE_NONE,    /* no AP bus: not an s390 host */
+	PROFILE_STATIC,  /* mainline before 6.0: no hot plug, assign needs vfio-bound queues */
+	PROFILE_DYNAMIC, /* mainline 6.0+: guest_matrix, hot plug, over-provisioning */
+	PROFILE_RFC2017, /* the 2017 proposal: ap_matrix bus, per-queue reservation */
+	_PROFILE_MAX,
+	_PROFILE_INVALID = -22,
+};
+
+enum live_feature {
+	FEATURE_GUEST_MATRIX = 1 << 0,    /* mdev guest_matrix (6.0+) */
+	FEATURE_QUEUE_STATUS = 1 << 1,    /* vfio queue status (5.17+) */
+	FEATURE_AP_CONFIG = 1 << 2,       /* mdev ap_config (6.10+) */
+	FEATURE_MATRIX_FEATURES = 1 << 3, /* matrix/features (6.12+) */
+	FEATURE_DRIVER_OVERRIDE = 1 << 4, /* queue driver_override (6.19+) */
+	FEATURE_MASKS = 1 << 5,           /* bus/ap/apmask + aqmask exist */
+};
+
+enum queue_driver {
+	QUEUE_DRIVER_NONE,  /* unbound */
+	QUEUE_DRIVER_HOST,  /* a default zcrypt driver (cex4queue, ...) */
+	QUEUE_DRIVER_VFIO,  /* vfio_ap (vfio_ap_matrix on rfc2017) */
+	QUEUE_DRIVER_OTHER, /* anything else */
+	_QUEUE_DRIVER_MAX,
+};
+
+enum queue_status {
+	QUEUE_STATUS_UNKNOWN, /* no status file */
+	QUEUE_STATUS_UNASSIGNED,
+	QUEUE_STATUS_ASSIGNED,
+	QUEUE_STATUS_IN_USE,
+	_QUEUE_STATUS_MAX,
+};
+
+struct live_card {
+	unsigned id;
+	char *type; /* "CEX5C", NULL when unknown */
+	char *mode; /* "cca", "accel", "ep11" from uevent MODE, NULL when unknown */
+	bool online;
+	bool config;
+};
+
+struct live_queue {
+	unsigned adapter, domain;
+	char *driver; /* name, NULL when unbound */
+	enum queue_driver kind;
+	enum queue_status status;
+	char *driver_override; /* NULL when absent or empty */
+};
+
+struct live_mdev {
+	char uuid[37];
+	struct apqn_matrix matrix; /* assigned: adapters, usage domains, control domains */
+	struct apqn_matrix guest_matrix; /* valid when has_guest_matrix (control domains copied) */
+	bool has_guest_matrix;
+	bool in_use;  /* a running guest holds it */
+	bool owned;   /* created by apmatrix (owner db) */
+	char *owner_guest; /* the guest name recorded at creation, when owned */
+};
+
+struct live {
+	enum kernel_profile profile;
+	unsigned features; /* enum live_feature bits */
+	bool vfio_loaded;  /* the matrix device exists */
+	bool bindings_complete;
+	unsigned max_adapter, max_domain;
+	struct bitmap256 apmask, aqmask; /* host-owned (valid with FEATURE_MASKS) */
+	bool has_qci;                    /* the LPAR configuration masks below are known */
+	struct bitmap256 cfg_adapters, cfg_domains, cfg_control_domains;
+	const char *matrix_path; /* SYSFS_MATRIX_* (static string) */
+	const char *mdev_type;   /* SYSFS_TYPE_* */
+	const char *vfio_driver; /* SYSFS_VFIO_DRIVER_* (AP bus driver) */
+	struct live_card *cards; /* sorted by id */
+	size_t n_cards;
+	struct live_queue *queues; /* sorted by adapter, domain */
+	size_t n_queues;
+	struct live_mdev *mdevs; /* sorted by uuid; only mdevs of the vfio_ap type */
+	size_t n_mdevs;
+	/* from the owner db */
+	struct bitmap256 apmask_taken, aqmask_taken;
+	struct bitmap256 queues_taken[256];
+	bool driver_override_in_use;
+};
+
+/*
+ * Read everything.  owner may be NULL (nothing is owned).  Problems that do
+ * not stop reading (an unreadable attribute, a strange line) become warnings
+ * in diags.  Returns -ENODEV when there is no AP bus at all (ret is still
+ * set, with PROFILE_NONE).
+ */
+int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, struct diag_list *diags);
+struct live *live_free(struct live *l);
+
+const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
+const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);
+const struct live_card *live_find_card(const struct live *l, unsigned id);
+
+const char *kernel_profile_to_string(enum kernel_profile p);
+const char *queue_driver_to_string(enum queue_driver d);
+const char *queue_status_to_string(enum queue_status s);

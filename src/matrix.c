@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/* matrix.c: APQN set algebra and lszcrypt notation. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "matrix.h"
+
+char *apqn_format(char buf[APQN_STR_LEN], unsigned adapter, unsigned domain)
+{
+	snprintf(buf, APQN_STR_LEN, "%02x.%04x", adapter & 0xff, domain & 0xffff);
+	return buf;
+}
+
+bool matrix_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b)
+{
+	return bitmap_intersects(&a->adapters, &b->adapters) && bitmap_intersects(&a->domains, &b->domains);
+}
+
+unsigned matrix_apqn_count(const struct apqn_matrix *m)
+{
+	return bitmap_count(&m->adapters) * bitmap_count(&m->domains);
+}
+
+bool matrix_has_apqn(const struct apqn_matrix *m, unsigned adapter, unsigned domain)
+{
+	return bitmap_test(&m->adapters, adapter) && bitmap_test(&m->domains, domain);
+}
+
+bool matrix_equal(const struct apqn_matrix *a, const struct apqn_matrix *b)
+{
+	return bitmap_equal(&a->adapters, &b->adapters) && bitmap_equal(&a->domains, &b->domains) &&
+	       bitmap_equal(&a->control_domains, &b->control_domains);
+}
+
+char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max)
+{
+	struct bitmap256 ad = bitmap_and(&a->adapters, &b->adapters);
+	struct bitmap256 dom = bitmap_and(&a->domains, &b->domains);
+	char *out = NULL, buf[APQN_STR_LEN];
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	BITMAP_FOREACH(x, &ad)
+	{
+		BITMAP_FOREACH(y, &dom)
+		{
+			if (n == max) {
+				fputs(" ...", f);
+				goto done;
+			}
+			fprintf(f, "%s%s", n ? " " : "", apqn_format(buf, (unsigned)x, (unsigned)y));
+			n++;
+		}
+	}
+done:
+	fclose(f);
+	return out;
+}
+
+static int parse_hex(const char *s, size_t n, unsigned max, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int d = (c >= '0' && c <= '9')   ? c - '0'
+			: (c >= 'a' && c <= 'f') ? c - 'a' + 10
+			: (c >= 'A' && c <= 'F') ? c - 'A' + 10
+						 : -1;
+		if (d < 0)
+			return -EINVAL;
+		v = v * 16 + (unsigned)d;
+		if (v > max)
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
+{
+	size_t n = strcspn(line, "\n");
+	const char *dot = memchr(line, '.', n);
+	unsigned a, d;
+
+	if (n == 0)
+		return 0;
+	if (!dot)
+		return -EINVAL;
+	if (dot > line && parse_hex(line, (size_t)(dot - line), 255, &a) < 0)
+		return -EINVAL;
+	if ((size_t)(dot - line) + 1 < n && parse_hex(dot + 1, n - (size_t)(dot - line) - 1, 255, &d) < 0)
+		return -EINVAL;
+	if (dot > line)
+		bitmap_set(&m->adapters, a);
+	if ((size_t)(dot - line) + 1 < n)
+		bitmap_set(&m->domains, d);
+	return 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * matrix.h: APQN sets.  A vfio_ap matrix is the cross product of adapters and
+ * usage domains, plus a separate set of control domains.  Two matrices
+ * conflict when both their adapter sets and their usage-domain sets
+ * intersect (kernel-abi.md §3).
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "bitmap.h"
+
+struct apqn_matrix {
+	struct bitmap256 adapters;
+	struct bitmap256 domains;         /* usage domains */
+	struct bitmap256 control_domains; /* everything the guest may control */
+};
+
+/* lszcrypt notation "05.0047" */
+#define APQN_STR_LEN 8
+char *apqn_format(char buf[APQN_STR_LEN], unsigned adapter, unsigned domain);
+
+/* True when a and b share at least one (adapter, usage domain) pair. */
+bool matrix_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b);
+
+/* Number of APQNs (adapters x usage domains). */
+unsigned matrix_apqn_count(const struct apqn_matrix *m);
+
+bool matrix_has_apqn(const struct apqn_matrix *m, unsigned adapter, unsigned domain);
+
+bool matrix_equal(const struct apqn_matrix *a, const struct apqn_matrix *b);
+
+/*
+ * The shared APQNs of a and b as a list "01.0006 02.0006", at most max items
+ * followed by " ..." when there are more.  malloc'd.
+ */
+char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max);
+
+/*
+ * Parse one line of the kernel's `matrix`/`guest_matrix` format ("05.0047",
+ * "05." or ".0047") into m.  Returns 0 or -EINVAL.
+ */
+int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m);

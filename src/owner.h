@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * owner.h: what apmatrix itself did, so that it only ever undoes that
+ * (DESIGN §5), and the locks that serialise appliers.
+ *
+ * State lives in RUNDIR/state (RUNDIR = /run/apmatrix), which has the
+ * lifetime of the kernel objects it describes: mdevs and mask changes are
+ * gone at reboot, and so is /run.  It is rewritten atomically (temp file,
+ * fsync, rename, fsync of the directory) after every change, so a crash
+ * leaves either the old or the new record, never a torn one.
+ *
+ * Locks: RUNDIR/lock (flock) first, then the s390-tools lock
+ * /run/lock/s390apconfig.lock (link()-based PID file, same protocol as
+ * s390-tools' libutil util_lockfile, so chzdev and mdevctl's ap-check callout
+ * wait for us and we for them; a stale lock of a dead PID is broken).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bitmap.h"
+
+#define OWNER_DEFAULT_RUNDIR "/run/apmatrix"
+#define OWNER_S390_LOCK "/run/lock/s390apconfig.lock"
+
+struct owner_mdev {
+	char uuid[37];
+	char *guest;
+};
+
+struct owner_db {
+	char *rundir;
+	struct owner_mdev *mdevs; /* sorted by uuid */
+	size_t n_mdevs, cap_mdevs;
+	struct bitmap256 apmask_taken; /* apmask bits apmatrix cleared */
+	struct bitmap256 aqmask_taken; /* aqmask bits apmatrix cleared */
+	/* rfc2017 profile: queues apmatrix moved from the host driver to the vfio driver */
+	struct bitmap256 queues_taken[256]; /* queues_taken[adapter] = domains */
+};
+
+/* Load RUNDIR/state; a missing directory or file is an empty database. */
+int owner_load(const char *rundir, struct owner_db **ret);
+/* Write RUNDIR/state atomically (creates RUNDIR 0700 when needed). */
+int owner_save(const struct owner_db *db);
+struct owner_db *owner_free(struct owner_db *db);
+
+const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid);
+void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest);
+void owner_forget_mdev(struct owner_db *db, const char *uuid);
+
+struct owner_lock;
+/*
+ * Take both locks, waiting up to timeout_ms for each (-1 = forever).
+ * Returns -EWOULDBLOCK/-ETIMEDOUT when they stay taken.
+ */
+int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret);
+struct owner_lock *owner_unlock(struct owner_lock *l);

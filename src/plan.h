@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.h: desired + live -> an ordered list of actions (DESIGN §4, STYLE
+ * R4/R5).  plan_build() is a pure function: no I/O, no logging,
+ * deterministic.  `diff` renders the plan, `apply` executes exactly it.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "compile.h"
+#include "diag.h"
+#include "live.h"
+
+enum plan_phase {
+	PHASE_UNASSIGN,     /* take away from mdevs what must go */
+	PHASE_REMOVE_MDEV,  /* remove undeclared mdevs apmatrix created */
+	PHASE_TAKE_MASK,    /* take from the host what the guests need (clearing never fails) */
+	PHASE_RELEASE_MASK, /* give back what apmatrix took and no one needs (after taking:
+			     * a release can only fail, EBUSY, while an mdev holds the APQN) */
+	PHASE_CREATE_MDEV,
+	PHASE_ASSIGN,
+	_PHASE_MAX,
+};
+
+enum action_kind {
+	ACTION_UNASSIGN_ADAPTER,
+	ACTION_UNASSIGN_DOMAIN,
+	ACTION_UNASSIGN_CONTROL_DOMAIN,
+	ACTION_REMOVE_MDEV,
+	ACTION_RELEASE_APMASK,  /* set apmask bits: "+0x05,+0x06" */
+	ACTION_RELEASE_AQMASK,
+	ACTION_RELEASE_QUEUE,   /* rfc2017: unbind from vfio driver, then bind to host driver */
+	ACTION_TAKE_APMASK,     /* clear apmask bits: "-0x05" */
+	ACTION_TAKE_AQMASK,
+	ACTION_TAKE_QUEUE,      /* rfc2017: unbind from host driver, then bind to vfio driver */
+	ACTION_CREATE_MDEV,
+	ACTION_WRITE_AP_CONFIG, /* the whole matrix in one write (6.10+) */
+	ACTION_ASSIGN_ADAPTER,
+	ACTION_ASSIGN_DOMAIN,
+	ACTION_ASSIGN_CONTROL_DOMAIN,
+	_ACTION_KIND_MAX,
+	_ACTION_KIND_INVALID = -22,
+};
+
+/* One sysfs write. */
+struct plan_write {
+	char *path;  /* relative to the sysfs root */
+	char *value; /* exactly what is written (no trailing newline) */
+};
+
+struct action {
+	enum action_kind kind;
+	enum plan_phase phase;
+	char *guest;             /* declared guest name; NULL for host-level actions */
+	char uuid[37];           /* mdev, "" for host-level actions */
+	unsigned number;         /* adapter/domain number; for queues adapter << 8 | domain */
+	struct bitmap256 bits;   /* mask actions: the bits taken or released */
+	struct apqn_matrix matrix; /* ACTION_WRITE_AP_CONFIG: the new matrix */
+	char *reason;            /* why, for humans: "guest1, guest2 need them" */
+	bool pending;            /* blocked by a running guest (not done without --force) */
+	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
+	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
+	struct plan_write writes[2];
+	size_t n_writes;
+	/* Indices of earlier actions that must have succeeded first. */
+	size_t *depends_on;
+	size_t n_depends_on;
+};
+
+enum plan_flags {
+	PLAN_FORCE = 1 << 0, /* change guests that are running */
+};
+
+struct plan {
+	struct action *actions;
+	size_t n, cap;
+	size_t n_pending;
+};
+
+/*
+ * Build the plan.  Problems that prevent parts of it (a declared APQN held by
+ * a foreign mdev, host.keep forcing a guest APQN to stay with the host,
+ * masks: off with guest APQNs still host-owned, APQNs beyond the host's
+ * maxima) are added to diags as errors naming guest and APQN, and the
+ * affected guest gets no actions that would fail.  Returns 0, or -EINVAL
+ * when such errors were added.  *ret is always set.
+ */
+int plan_build(const struct desired *d, const struct live *l, unsigned flags, struct plan **ret,
+	       struct diag_list *diags);
+struct plan *plan_free(struct plan *p);
+
+static inline bool plan_is_empty(const struct plan *p)
+{
+	return p->n == 0;
+}
+
+const char *action_kind_to_string(enum action_kind k);
+const char *plan_phase_to_string(enum plan_phase p);

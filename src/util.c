@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c: allocation helpers that never return NULL. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+
+static void oom(void)
+{
+	fputs("apmatrix: out of memory\n", stderr);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xcalloc(size_t n, size_t m)
+{
+	void *p = calloc(n ? n : 1, m ? m : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		oom();
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		oom();
+	va_end(ap);
+	return s;
+}
+
+void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
+{
+	size_t n;
+
+	if (need <= *cap)
+		return items;
+	n = *cap ? *cap * 2 : 8;
+	while (n < need)
+		n *= 2;
+	items = xrealloc(items, n * sz);
+	memset((char *)items + *cap * sz, 0, (n - *cap) * sz);
+	*cap = n;
+	return items;
+}
