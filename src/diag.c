@@ -85,6 +85,16 @@ void diag_sort(struct diag_list *l)
 	}
 }
 
+char *diag_format(const struct diag *d)
+{
+	_cleanup_free_ char *loc = NULL;
+
+	if (d->mark.file)
+		loc = xasprintf("%s:%u:%u: ", d->mark.file, d->mark.line, d->mark.col);
+	return xasprintf("%s%s%s%s", loc ? loc : "", d->severity != DIAG_ERROR ? diag_severity_to_string(d->severity) : "",
+			 d->severity != DIAG_ERROR ? ": " : "", d->message);
+}
+
 void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
 {
 	for (size_t i = 0; i < l->n; i++) {

@@ -56,6 +56,9 @@ size_t diag_count(const struct diag_list *l, enum diag_severity sev);
 /* Sort by file (in order of interning), line, column; stable otherwise. */
 void diag_sort(struct diag_list *l);
 
+/* "FILE:LINE:COL: [warning: ]message" without the program name; malloc'd. */
+char *diag_format(const struct diag *d);
+
 void diag_print_text(const struct diag_list *l, FILE *f, const char *prog);
 /* A JSON array of {severity, file, line, column, guest, message}. */
 void diag_print_json(const struct diag_list *l, FILE *f);

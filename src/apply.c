@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/* apply.c: run a plan, keep going per guest, record what apmatrix did. */
+#include <errno.h>
+#include <string.h>
+
+#include "apply.h"
+
+void apply_prune_owner(struct owner_db *o, const struct live *l)
+{
+	for (size_t i = 0; i < o->n_mdevs;) {
+		if (!live_find_mdev(l, o->mdevs[i].uuid)) {
+			char uuid[37];
+			memcpy(uuid, o->mdevs[i].uuid, sizeof(uuid));
+			owner_forget_mdev(o, uuid);
+		} else
+			i++;
+	}
+	if (l->features & FEATURE_MASKS) {
+		o->apmask_taken = bitmap_andnot(&o->apmask_taken, &l->apmask);
+		o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &l->aqmask);
+	}
+	for (unsigned a = 0; a < 256; a++) {
+		struct bitmap256 still = { { 0 } };
+		BITMAP_FOREACH(d, &o->queues_taken[a])
+		{
+			const struct live_queue *q = live_find_queue(l, a, (unsigned)d);
+			if (q && q->kind == QUEUE_DRIVER_VFIO)
+				bitmap_set(&still, (unsigned)d);
+		}
+		o->queues_taken[a] = still;
+	}
+}
+
+/* The (other) mdev that holds an APQN this action's guest wants, for EADDRINUSE. */
+static char *explain_in_use(const struct action *a, const struct live *l)
+{
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		const struct live_mdev *m = &l->mdevs[i];
+		const struct live_mdev *self = live_find_mdev(l, a->uuid);
+		struct apqn_matrix want = { 0 };
+
+		if (streq(m->uuid, a->uuid))
+			continue;
+		if (a->kind == ACTION_WRITE_AP_CONFIG)
+			want = a->matrix;
+		else {
+			if (self)
+				want = self->matrix;
+			if (a->kind == ACTION_ASSIGN_ADAPTER)
+				bitmap_set(&want.adapters, a->number);
+			else if (a->kind == ACTION_ASSIGN_DOMAIN)
+				bitmap_set(&want.domains, a->number);
+		}
+		if (matrix_overlap(&want, &m->matrix)) {
+			_cleanup_free_ char *q = matrix_format_overlap(&want, &m->matrix, 4);
+			return xasprintf("APQN %s is assigned to mdev %s (%s)", q ? q : "?", m->uuid,
+					 m->owned ? "created by apmatrix" : "not managed by apmatrix");
+		}
+	}
+	return xstrdup("an APQN is assigned to another mdev");
+}
+
+char *apply_explain(const struct action *a, int err, const struct live *l)
+{
+	switch (err) {
+	case EADDRINUSE:
+		return explain_in_use(a, l);
+	case EADDRNOTAVAIL:
+		return xstrdup(l->profile == PROFILE_STATIC || l->profile == PROFILE_RFC2017
+				       ? "a queue of the new matrix is not bound to the vfio driver"
+				       : "a queue of the new matrix is still reserved for host drivers (apmask/aqmask)");
+	case EBUSY:
+		if (a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK)
+			return xstrdup("an mdev still holds a queue that would go back to the host");
+		return xstrdup("the mdev is in use by a running guest");
+	case EEXIST:
+		return xasprintf("an mdev with UUID %s already exists", a->uuid);
+	case ENODEV:
+		return xstrdup("the number is beyond the host's maximum, or the device is gone");
+	case EINVAL:
+		return xasprintf("the kernel rejected the value '%s'", a->n_writes ? a->writes[0].value : "");
+	case ENOENT:
+		return xstrdup("the sysfs attribute does not exist (device gone, or vfio_ap not loaded)");
+	default:
+		return xasprintf("%s", strerror(err));
+	}
+}
+
+static void record_before(struct owner_db *o, const struct action *a)
+{
+	switch (a->kind) {
+	case ACTION_CREATE_MDEV:
+		owner_record_mdev(o, a->uuid, a->guest ? a->guest : "");
+		break;
+	case ACTION_TAKE_APMASK:
+		o->apmask_taken = bitmap_or(&o->apmask_taken, &a->bits);
+		break;
+	case ACTION_TAKE_AQMASK:
+		o->aqmask_taken = bitmap_or(&o->aqmask_taken, &a->bits);
+		break;
+	case ACTION_TAKE_QUEUE:
+		bitmap_set(&o->queues_taken[a->number >> 8], a->number & 0xff);
+		break;
+	default:
+		return;
+	}
+}
+
+static bool record_after(struct owner_db *o, const struct action *a)
+{
+	switch (a->kind) {
+	case ACTION_REMOVE_MDEV:
+		owner_forget_mdev(o, a->uuid);
+		return true;
+	case ACTION_RELEASE_APMASK:
+		o->apmask_taken = bitmap_andnot(&o->apmask_taken, &a->bits);
+		return true;
+	case ACTION_RELEASE_AQMASK:
+		o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &a->bits);
+		return true;
+	case ACTION_RELEASE_QUEUE:
+		bitmap_clear(&o->queues_taken[a->number >> 8], a->number & 0xff);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool records_before(const struct action *a)
+{
+	return a->kind == ACTION_CREATE_MDEV || a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK ||
+	       a->kind == ACTION_TAKE_QUEUE;
+}
+
+int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
+	       apply_report_fn report, void *userdata, struct apply_result *ret)
+{
+	struct apply_result res = { 0 };
+	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
+	int r;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+		_cleanup_free_ char *why = NULL;
+		int err = 0;
+
+		if (a->pending) {
+			outcome[i] = APPLY_PENDING;
+			res.pending++;
+			report(userdata, a, APPLY_PENDING, 0, a->reason);
+			continue;
+		}
+		/* an earlier action of the same guest, or one this relies on, failed */
+		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
+			size_t dep = a->depends_on[k];
+			if (dep < i && (outcome[dep] == APPLY_FAILED || outcome[dep] == APPLY_SKIPPED))
+				why = xasprintf("not tried: it needs an earlier step that failed");
+		}
+		for (size_t k = 0; k < i && !why && a->guest; k++)
+			if (p->actions[k].guest && streq(p->actions[k].guest, a->guest) &&
+			    (outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED))
+				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
+		if (why) {
+			outcome[i] = APPLY_SKIPPED;
+			res.skipped++;
+			report(userdata, a, APPLY_SKIPPED, 0, why);
+			continue;
+		}
+
+		if (records_before(a)) {
+			record_before(o, a);
+			r = owner_save(o);
+			if (r < 0) {
+				outcome[i] = APPLY_FAILED;
+				res.failed++;
+				if (!res.first_error)
+					res.first_error = r;
+				why = xasprintf("cannot record ownership under %s: %s", o->rundir, strerror(-r));
+				report(userdata, a, APPLY_FAILED, -r, why);
+				continue;
+			}
+		}
+		for (size_t w = 0; w < a->n_writes && !err; w++) {
+			res.writes++;
+			r = sysfs_write_attr(s, a->writes[w].path, a->writes[w].value);
+			if (r < 0)
+				err = -r;
+		}
+		if (err) {
+			outcome[i] = APPLY_FAILED;
+			res.failed++;
+			if (!res.first_error)
+				res.first_error = -err;
+			/*
+			 * A claim made before a failed create is false (EEXIST included:
+			 * someone else made that mdev): withdraw it.
+			 * A failed take leaves its bits set in the live mask, and
+			 * apply_prune_owner() drops such claims on the next run.
+			 */
+			if (a->kind == ACTION_CREATE_MDEV)
+				owner_forget_mdev(o, a->uuid);
+			if (records_before(a))
+				(void)owner_save(o); /* best effort; the next run prunes stale claims */
+			why = apply_explain(a, err, l);
+			report(userdata, a, APPLY_FAILED, err, why);
+			continue;
+		}
+		if (record_after(o, a)) {
+			r = owner_save(o);
+			if (r < 0 && !res.first_error)
+				res.first_error = r;
+		}
+		outcome[i] = APPLY_DONE;
+		res.done++;
+		report(userdata, a, APPLY_DONE, 0, NULL);
+	}
+	*ret = res;
+	return res.failed ? res.first_error : 0;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * apply.h: execute a plan through sysfs.c, record ownership through owner.c.
+ *
+ * Rules (DESIGN §5, STYLE R12): pending actions are skipped; a failed write
+ * stops the remaining actions of that guest and every action that depends
+ * on it, other guests go on; ownership is recorded before a create or a mask
+ * take (so a crash can only leave a claim on something that does not exist,
+ * which the next run prunes) and cleared after a remove or release.
+ * Non-logging: results go to the report callback.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include "live.h"
+#include "owner.h"
+#include "plan.h"
+#include "sysfs.h"
+
+struct apply_result {
+	size_t done;    /* actions completed */
+	size_t failed;  /* actions whose write failed */
+	size_t skipped; /* not tried because an earlier step of the guest failed */
+	size_t pending; /* blocked by a running guest */
+	size_t writes;  /* sysfs writes issued */
+	int first_error; /* -errno of the first failure, 0 if none */
+};
+
+enum apply_outcome {
+	APPLY_DONE,
+	APPLY_FAILED,
+	APPLY_SKIPPED,
+	APPLY_PENDING,
+};
+
+/* Called once per action; explanation is set for failures and skips. */
+typedef void (*apply_report_fn)(void *userdata, const struct action *a, enum apply_outcome outcome, int err,
+				const char *explanation);
+
+/* Drop claims on mdevs that no longer exist and on mask bits the host has again. */
+void apply_prune_owner(struct owner_db *o, const struct live *l);
+
+int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
+	       apply_report_fn report, void *userdata, struct apply_result *ret);
+
+/* Explain a failed write in words, naming APQNs and the mdev in the way. malloc'd. */
+char *apply_explain(const struct action *a, int err, const struct live *l);

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* log.c: stderr logging with journal priority prefixes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+static enum log_level max_level = LOG_LEVEL_NOTICE;
+static int journal = -1;
+
+static bool detect_journal(void)
+{
+	const char *e = secure_getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_setup(enum log_level max)
+{
+	max_level = max;
+	journal = detect_journal();
+	if (log_debug_enabled("all") || secure_getenv("APMATRIX_DEBUG"))
+		max_level = LOG_LEVEL_DEBUG;
+}
+
+void log_set_max_level(enum log_level max)
+{
+	max_level = max;
+}
+
+enum log_level log_get_max_level(void)
+{
+	return max_level;
+}
+
+bool log_to_journal(void)
+{
+	if (journal < 0)
+		journal = detect_journal();
+	return journal;
+}
+
+bool log_debug_enabled(const char *category)
+{
+	const char *e = secure_getenv("APMATRIX_DEBUG");
+	size_t n = strlen(category);
+
+	if (!e)
+		return false;
+	if (streq(e, "all") || streq(e, "1"))
+		return true;
+	for (const char *p = e; *p;) {
+		size_t k = strcspn(p, ",");
+		if (k == n && strncmp(p, category, n) == 0)
+			return true;
+		p += k;
+		if (*p)
+			p++;
+	}
+	return false;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > max_level)
+		return;
+	if (log_to_journal())
+		fprintf(stderr, "<%d>", (int)level);
+	fputs("apmatrix: ", stderr);
+	if (level == LOG_LEVEL_WARNING)
+		fputs("warning: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void log_line(enum log_level level, const char *text)
+{
+	if (level > max_level)
+		return;
+	if (log_to_journal())
+		fprintf(stderr, "<%d>", (int)level);
+	fprintf(stderr, "apmatrix: %s\n", text);
+}

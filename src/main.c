@@ -1,0 +1,647 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * apmatrix: declarative vfio_ap crypto passthrough for s390x KVM hosts.
+ *
+ * main.c is the CLI only: arguments, the command table, turning results
+ * into output and exit codes (DESIGN §3, STYLE R10, R25-R27).  Every other
+ * module is non-logging and reports through return values and diag lists.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "compile.h"
+#include "config.h"
+#include "diag.h"
+#include "live.h"
+#include "log.h"
+#include "owner.h"
+#include "plan.h"
+#include "render.h"
+#include "sysfs.h"
+
+#define EXIT_CHANGES 2 /* diff found changes, or apply left changes pending */
+#ifndef APMATRIX_VERSION
+#define APMATRIX_VERSION "0.1"
+#endif
+
+static const char *arg_config;
+static const char *arg_config_dir;
+static bool arg_json;
+static bool arg_shell;
+static bool arg_dry_run;
+static bool arg_force;
+static bool arg_no_live;
+static int arg_color = -1; /* -1 auto */
+static int arg_wait = 300; /* seconds to wait for the locks */
+static enum log_level arg_log_level = LOG_LEVEL_NOTICE;
+static bool arg_quiet;
+
+struct command {
+	const char *name;
+	const char *args;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+static int cmd_check(int argc, char **argv);
+static int cmd_show(int argc, char **argv);
+static int cmd_diff(int argc, char **argv);
+static int cmd_apply(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+
+static const struct command commands[] = {
+	{ "check", "", cmd_check, "validate the configuration (and against this host, when on one)" },
+	{ "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view" },
+	{ "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)" },
+	{ "apply", "", cmd_apply, "make the host match the configuration" },
+	{ "status", "", cmd_status, "compare the live host with the configuration, per guest" },
+};
+
+static const char *sysfs_root_path(void)
+{
+	const char *e = secure_getenv("APMATRIX_SYSFS_ROOT");
+	return e && *e ? e : SYSFS_DEFAULT_ROOT;
+}
+
+static const char *rundir_path(void)
+{
+	const char *e = secure_getenv("APMATRIX_RUNDIR");
+	return e && *e ? e : OWNER_DEFAULT_RUNDIR;
+}
+
+static const char *s390_lock_path(void)
+{
+	const char *e = secure_getenv("APMATRIX_S390_LOCK");
+	return e && *e ? e : OWNER_S390_LOCK;
+}
+
+static bool use_color(FILE *f)
+{
+	if (arg_color >= 0)
+		return arg_color;
+	if (arg_json || getenv("NO_COLOR"))
+		return false;
+	return isatty(fileno(f));
+}
+
+static void help(void)
+{
+	printf("Usage: apmatrix [OPTIONS] COMMAND [ARGS]\n\n"
+	       "Declare which KVM guest gets which s390 AP crypto queues, and make the host match.\n\n"
+	       "Commands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		_cleanup_free_ char *s = xasprintf("%s %s", commands[i].name, commands[i].args);
+		printf("  %-16s %s\n", s, commands[i].help);
+	}
+	printf("\nOptions:\n"
+	       "  -c, --config FILE      configuration file (default %s; - reads stdin)\n"
+	       "      --config-dir DIR   drop-in directory (default %s; not read with -c unless given)\n"
+	       "  -j, --json             machine-readable output (check, show, diff, status)\n"
+	       "      --shell            diff: print the plan as shell commands\n"
+	       "  -n, --dry-run          apply: only print the plan\n"
+	       "  -f, --force            apply: also change guests that are running (hot plug, 6.0+)\n"
+	       "      --no-live          check, show: ignore the host, use the configuration only\n"
+	       "      --wait SECONDS     apply: how long to wait for the locks (default 300)\n"
+	       "      --color WHEN       auto, always or never\n"
+	       "  -q, --quiet            print only errors\n"
+	       "  -v, --verbose          print debug messages\n"
+	       "  -h, --help             show this help\n"
+	       "  -V, --version          show the version\n\n"
+	       "Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
+	       "pending (apply), 64 usage error, 65 invalid configuration.\n\n"
+	       "See apmatrix(8) and apmatrix.yaml(5).\n",
+	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_DROPIN_DIR);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	_cleanup_free_ char *s = xasprintf(fmt, arg);
+	log_error("%s", s);
+	fputs("Try 'apmatrix --help' for more information.\n", stderr);
+	return -EX_USAGE;
+}
+
+enum {
+	ARG_CONFIG_DIR = 0x100,
+	ARG_SHELL,
+	ARG_NO_LIVE,
+	ARG_COLOR,
+	ARG_WAIT,
+};
+
+/* <0: exit with -r; 0: exit 0; >0: go on with the command at optind */
+static int parse_argv(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+		{ "json", no_argument, NULL, 'j' },
+		{ "shell", no_argument, NULL, ARG_SHELL },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "no-live", no_argument, NULL, ARG_NO_LIVE },
+		{ "wait", required_argument, NULL, ARG_WAIT },
+		{ "color", required_argument, NULL, ARG_COLOR },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:jnfqvhV", options, NULL)) >= 0) {
+		switch (c) {
+		case 'c':
+			arg_config = optarg;
+			break;
+		case ARG_CONFIG_DIR:
+			arg_config_dir = optarg;
+			break;
+		case 'j':
+			arg_json = true;
+			break;
+		case ARG_SHELL:
+			arg_shell = true;
+			break;
+		case 'n':
+			arg_dry_run = true;
+			break;
+		case 'f':
+			arg_force = true;
+			break;
+		case ARG_NO_LIVE:
+			arg_no_live = true;
+			break;
+		case ARG_WAIT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || v < 0 || v > 86400)
+				return usage_error("invalid --wait '%s': expected seconds, 0-86400", optarg);
+			arg_wait = (int)v;
+			break;
+		}
+		case ARG_COLOR:
+			if (streq(optarg, "auto"))
+				arg_color = -1;
+			else if (streq(optarg, "always"))
+				arg_color = 1;
+			else if (streq(optarg, "never"))
+				arg_color = 0;
+			else
+				return usage_error("invalid --color '%s': expected auto, always or never", optarg);
+			break;
+		case 'q':
+			arg_quiet = true;
+			arg_log_level = LOG_LEVEL_ERROR;
+			break;
+		case 'v':
+			arg_log_level = LOG_LEVEL_DEBUG;
+			break;
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			printf("apmatrix %s\n", APMATRIX_VERSION);
+			return 0;
+		case ':':
+			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (arg_json && arg_shell)
+		return usage_error("%s", "--json and --shell cannot be combined");
+	return 1;
+}
+
+static void print_diags(struct diag_list *diags)
+{
+	diag_sort(diags);
+	for (size_t i = 0; i < diags->n; i++) {
+		_cleanup_free_ char *s = diag_format(&diags->items[i]);
+		log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
+	}
+}
+
+/* Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno. */
+static int load_desired(struct diag_list *diags, struct desired **ret)
+{
+	const char *path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
+	const char *dir = arg_config_dir ? arg_config_dir : arg_config ? NULL : CONFIG_DEFAULT_DROPIN_DIR;
+	struct config *cfg = NULL;
+	struct desired *d = NULL;
+	int r, k;
+
+	r = config_load(path, dir, &cfg, diags);
+	if (cfg && (r == 0 || r == -EINVAL)) {
+		k = compile_config(cfg, &d, diags);
+		if (k < 0 && r == 0)
+			r = k;
+	}
+	config_free(cfg);
+	*ret = d;
+	return r;
+}
+
+/* Read the host.  Returns 0, or -ENODEV when this is no AP host (*ret set anyway). */
+static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, struct live **ret_live,
+		     struct diag_list *diags)
+{
+	struct sysfs *s = NULL;
+	struct owner_db *o = NULL;
+	int r;
+
+	r = sysfs_open(sysfs_root_path(), &s);
+	if (r < 0) {
+		log_error("cannot open %s: %s", sysfs_root_path(), strerror(-r));
+		return r;
+	}
+	r = owner_load(rundir_path(), &o);
+	if (r < 0) {
+		log_error("cannot read the ownership records in %s: %s", rundir_path(), strerror(-r));
+		sysfs_close(s);
+		return r;
+	}
+	r = live_read(s, o, ret_live, diags);
+	*ret_sysfs = s;
+	*ret_owner = o;
+	return r;
+}
+
+static void desired_freep_(struct desired **p)
+{
+	desired_free(*p);
+}
+
+static bool on_ap_host(void)
+{
+	_cleanup_free_ char *p = xasprintf("%s/bus/ap", sysfs_root_path());
+	return access(p, F_OK) == 0;
+}
+
+static int exit_for_load(int r)
+{
+	if (r == -EINVAL)
+		return EX_DATAERR;
+	return r < 0 ? 1 : 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	int r, ret;
+
+	if (argc > 1)
+		return usage_error("check takes no argument, got '%s'", argv[1]);
+	r = load_desired(&diags, &d);
+	if (d && !arg_no_live && on_ap_host()) {
+		struct sysfs *s = NULL;
+		struct owner_db *o = NULL;
+		struct live *l = NULL;
+		struct plan *p = NULL;
+
+		if (load_live(&s, &o, &l, &diags) == 0) {
+			(void)plan_build(d, l, 0, &p, &diags); /* only its diagnostics count here */
+			plan_free(p);
+		}
+		live_free(l);
+		owner_free(o);
+		sysfs_close(s);
+	}
+	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
+	if (arg_json)
+		render_check_json(stdout, d, &diags, ret == 0);
+	else {
+		print_diags(&diags);
+		if (ret == 0 && !arg_quiet && d) {
+			unsigned n = 0;
+			for (size_t i = 0; i < d->n_guests; i++)
+				n += matrix_apqn_count(&d->guests[i].matrix);
+			printf("ok: %zu guest%s, %u APQN%s, no conflicts\n", d->n_guests, d->n_guests == 1 ? "" : "s",
+			       n, n == 1 ? "" : "s");
+		}
+	}
+	diag_list_done(&diags);
+	return ret;
+}
+
+/* Everything a command that looks at the host holds. */
+struct host {
+	struct sysfs *sysfs;
+	struct owner_db *owner;
+	struct live *live;
+};
+
+static void host_done(struct host *h)
+{
+	h->live = live_free(h->live);
+	h->owner = owner_free(h->owner);
+	h->sysfs = sysfs_close(h->sysfs);
+}
+
+static int host_read(struct host *h, struct diag_list *diags)
+{
+	int r = load_live(&h->sysfs, &h->owner, &h->live, diags);
+
+	if (r == -ENODEV)
+		log_error("no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters",
+			  sysfs_root_path());
+	else if (r < 0 && h->live == NULL)
+		log_error("cannot read the host: %s", strerror(-r));
+	return r;
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	struct host h = {};
+	struct render_opts o = { .color = use_color(stdout) };
+	const struct desired_guest *g = NULL;
+	int r, ret;
+
+	if (argc > 2)
+		return usage_error("show takes at most one guest name, got '%s'", argv[2]);
+	r = load_desired(&diags, &d);
+	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
+	print_diags(&diags);
+	if (!d) {
+		diag_list_done(&diags);
+		return ret ? ret : 1;
+	}
+	if (argc == 2) {
+		g = desired_find_guest(d, argv[1]);
+		if (!g) {
+			log_error("no guest '%s' in the configuration", argv[1]);
+			diag_list_done(&diags);
+			return EX_USAGE;
+		}
+	}
+	if (!arg_no_live && on_ap_host()) {
+		struct diag_list ld = {};
+		if (host_read(&h, &ld) < 0)
+			ret = ret ? ret : 1;
+		print_diags(&ld);
+		diag_list_done(&ld);
+	}
+	if (arg_json) {
+		if (h.live)
+			render_status_json(stdout, d, h.live);
+		else
+			render_check_json(stdout, d, &diags, ret == 0);
+	} else if (g)
+		render_guest(stdout, d, g, h.live, &o);
+	else {
+		render_grid(stdout, d, h.live, &o);
+		for (size_t i = 0; i < d->n_guests; i++) {
+			fputc('\n', stdout);
+			render_guest(stdout, d, &d->guests[i], h.live, &o);
+		}
+	}
+	host_done(&h);
+	diag_list_done(&diags);
+	return ret;
+}
+
+/* Load config and host and build the plan; returns an exit code or -1 to go on. */
+static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p)
+{
+	int r;
+
+	r = load_desired(diags, ret_d);
+	if (diag_count(diags, DIAG_ERROR) || r < 0) {
+		print_diags(diags);
+		log_error("nothing was changed");
+		return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
+	}
+	r = host_read(h, diags);
+	if (r < 0) {
+		print_diags(diags);
+		return 1;
+	}
+	apply_prune_owner(h->owner, h->live);
+	(void)plan_build(*ret_d, h->live, arg_force ? PLAN_FORCE : 0, ret_p, diags);
+	return -1;
+}
+
+static int cmd_diff(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	struct host h = {};
+	struct plan *p = NULL;
+	struct render_opts o = { .color = use_color(stdout), .sysfs_root = sysfs_root_path() };
+	int ret;
+
+	if (argc > 1)
+		return usage_error("diff takes no argument, got '%s'", argv[1]);
+	ret = prepare(&diags, &d, &h, &p);
+	if (ret < 0) {
+		if (arg_json)
+			render_plan_json(stdout, p, &diags);
+		else {
+			print_diags(&diags);
+			if (arg_shell)
+				render_plan_shell(stdout, p, &o);
+			else
+				render_plan_text(stdout, p, &o);
+		}
+		ret = diag_count(&diags, DIAG_ERROR) ? 1 : plan_is_empty(p) ? 0 : EXIT_CHANGES;
+	}
+	plan_free(p);
+	host_done(&h);
+	diag_list_done(&diags);
+	return ret;
+}
+
+static const char *errno_name(int err)
+{
+	const char *n = strerrorname_np(err);
+	return n ? n : "E?";
+}
+
+static void report(void *userdata, const struct action *a, enum apply_outcome outcome, int err,
+		   const char *explanation)
+{
+	_cleanup_free_ char *s = render_action(a);
+
+	(void)userdata;
+	switch (outcome) {
+	case APPLY_DONE:
+		if (!arg_quiet)
+			printf("%s\n", s);
+		break;
+	case APPLY_PENDING:
+		log_warning("%s", s + 2);
+		break;
+	case APPLY_FAILED:
+		log_error("%s: %s (%s)", s + 2, explanation ? explanation : strerror(err), errno_name(err));
+		break;
+	case APPLY_SKIPPED:
+		log_warning("%s: %s", s + 2, explanation ? explanation : "skipped");
+		break;
+	}
+	fflush(stdout);
+}
+
+static int cmd_apply(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	struct host h = {};
+	struct plan *p = NULL;
+	struct owner_lock *lock = NULL;
+	struct apply_result res = {}, total = {};
+	size_t planned = 0;
+	int ret, r;
+
+	if (arg_dry_run)
+		return cmd_diff(argc, argv);
+	if (argc > 1)
+		return usage_error("apply takes no argument, got '%s'", argv[1]);
+
+	/* Validate before locking: a bad config never waits and never writes. */
+	r = load_desired(&diags, &d);
+	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
+		print_diags(&diags);
+		log_error("nothing was changed");
+		diag_list_done(&diags);
+		return r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
+	}
+	print_diags(&diags);
+	diag_list_done(&diags);
+	d = desired_free(d);
+
+	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock);
+	if (r < 0) {
+		log_error("cannot take the locks %s/lock and %s: %s", rundir_path(), s390_lock_path(), strerror(-r));
+		return 1;
+	}
+	/*
+	 * Under the lock: read everything again.  A second round runs when the
+	 * host changed while we worked (hot plug, another tool), so that a
+	 * start request merged into this run is not lost.
+	 */
+	for (int round = 0; round < 2; round++) {
+		diags = (struct diag_list){};
+		ret = prepare(&diags, &d, &h, &p);
+		if (ret >= 0)
+			break;
+		print_diags(&diags);
+		planned += p->n;
+		r = apply_plan(h.sysfs, h.owner, p, h.live, report, NULL, &res);
+		total.done += res.done;
+		total.failed += res.failed;
+		total.skipped += res.skipped;
+		total.writes += res.writes;
+		total.pending = res.pending;
+		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
+		p = plan_free(p);
+		host_done(&h);
+		d = desired_free(d);
+		diag_list_done(&diags);
+		if (ret == 1 || res.done == 0)
+			break;
+		/* verify: a fresh plan must have nothing left but pending work */
+		struct diag_list vd = {};
+		int k = prepare(&vd, &d, &h, &p);
+		bool settled = k < 0 && p->n == p->n_pending;
+		if (k < 0 && !settled)
+			log_notice("the host changed while applying; planning once more");
+		p = plan_free(p);
+		host_done(&h);
+		d = desired_free(d);
+		diag_list_done(&vd);
+		if (k >= 0) {
+			ret = k;
+			break;
+		}
+		if (settled)
+			break;
+		if (round == 1) {
+			log_error("the host does not match the configuration after applying");
+			ret = 1;
+		}
+	}
+	owner_unlock(lock);
+	if (!arg_quiet || ret == 1) {
+		if (total.pending)
+			printf("%zu change%s applied, %zu pending (a guest is running; use --force)\n", total.done,
+			       total.done == 1 ? "" : "s", total.pending);
+		else if (total.failed)
+			printf("%zu change%s applied, %zu failed, %zu skipped\n", total.done, total.done == 1 ? "" : "s",
+			       total.failed, total.skipped);
+		else
+			printf("%zu change%s\n", total.done, total.done == 1 ? "" : "s");
+	}
+	(void)planned;
+	return ret;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	struct host h = {};
+	struct render_opts o = { .color = use_color(stdout) };
+	int r, ret;
+
+	if (argc > 1)
+		return usage_error("status takes no argument, got '%s'", argv[1]);
+	r = load_desired(&diags, &d);
+	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
+	if (!d) {
+		print_diags(&diags);
+		diag_list_done(&diags);
+		return ret ? ret : 1;
+	}
+	if (host_read(&h, &diags) < 0) {
+		print_diags(&diags);
+		host_done(&h);
+		diag_list_done(&diags);
+		return 1;
+	}
+	print_diags(&diags);
+	if (arg_json)
+		render_status_json(stdout, d, h.live);
+	else
+		render_status(stdout, d, h.live, &o);
+	host_done(&h);
+	diag_list_done(&diags);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd = NULL;
+	int r;
+
+	log_setup(LOG_LEVEL_NOTICE);
+	r = parse_argv(argc, argv);
+	if (r <= 0)
+		return -r;
+	log_set_max_level(arg_log_level);
+	if (optind >= argc)
+		return -usage_error("%s", "no command given (check, show, diff, apply, status)");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(argv[optind], commands[i].name))
+			cmd = &commands[i];
+	if (!cmd)
+		return -usage_error("unknown command '%s'", argv[optind]);
+	r = cmd->fn(argc - optind, argv + optind);
+	/* output errors are errors (R27): apmatrix show > /dev/full fails */
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		return r ? r : 1;
+	}
+	return r < 0 ? -r : r;
+}

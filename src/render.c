@@ -1,0 +1,722 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * render.c: pictures and documents.  The grid is the picture the 2017 review
+ * asked for: adapters down, domains across, one cell per APQN naming its
+ * owner, so that a good matrix and a conflicting one can be told apart at a
+ * glance.  Only rows and columns in use are drawn, in blocks of at most
+ * GRID_BLOCK columns, so even a 256 x 256 space stays readable.
+ */
+#include <string.h>
+
+#include "render.h"
+
+#define GRID_BLOCK 24
+
+#define C_RESET "\033[0m"
+#define C_RED "\033[1;31m"
+#define C_DIM "\033[2m"
+#define C_BOLD "\033[1m"
+
+static const char *const guest_colors[] = { "\033[32m", "\033[34m", "\033[35m", "\033[36m", "\033[33m" };
+
+const char *render_guest_code(size_t i, char buf[8])
+{
+	if (i < 26)
+		snprintf(buf, 8, "%c", (int)('A' + i));
+	else
+		snprintf(buf, 8, "%c%zu", (int)('A' + i % 26), i / 26);
+	return buf;
+}
+
+/* Cell states beyond "owned by guest i". */
+enum cell {
+	CELL_NONE = -1,     /* nothing declared, no queue */
+	CELL_CONFLICT = -2, /* two declarations claim it */
+	CELL_KEEP = -3,     /* host.keep */
+	CELL_HOST = -4,     /* live: bound to a host driver */
+	CELL_FREE = -5,     /* live: bound to vfio_ap, in no mdev */
+	CELL_FOREIGN = -6,  /* live: in an mdev apmatrix does not manage */
+	CELL_UNBOUND = -7,  /* live: queue exists, no driver */
+};
+
+struct grid {
+	struct bitmap256 rows, cols;
+	int cell[256][256]; /* guest index or enum cell */
+	bool pending[256][256]; /* declared but not (yet) assigned live */
+};
+
+static bool keep_has(const struct desired *d, unsigned a, unsigned dom)
+{
+	return d->has_keep && bitmap_test(&d->keep_adapters, a) && bitmap_test(&d->keep_domains, dom);
+}
+
+static const struct live_mdev *declared_mdev(const struct live *l, const struct desired_guest *g)
+{
+	return l ? live_find_mdev(l, g->uuid) : NULL;
+}
+
+static bool uuid_declared(const struct desired *d, const char *uuid)
+{
+	for (size_t i = 0; i < d->n_guests; i++)
+		if (streq(d->guests[i].uuid, uuid))
+			return true;
+	return false;
+}
+
+static void grid_build(struct grid *gr, const struct desired *d, const struct live *l)
+{
+	memset(gr, 0, sizeof(*gr));
+	for (unsigned a = 0; a < 256; a++)
+		for (unsigned dom = 0; dom < 256; dom++)
+			gr->cell[a][dom] = CELL_NONE;
+
+	if (l) {
+		for (size_t i = 0; i < l->n_queues; i++) {
+			const struct live_queue *q = &l->queues[i];
+			int c = q->kind == QUEUE_DRIVER_HOST ? CELL_HOST
+				: q->kind == QUEUE_DRIVER_VFIO ? CELL_FREE
+							       : CELL_UNBOUND;
+			gr->cell[q->adapter][q->domain] = c;
+			bitmap_set(&gr->rows, q->adapter);
+			bitmap_set(&gr->cols, q->domain);
+		}
+		for (size_t i = 0; i < l->n_mdevs; i++) {
+			const struct live_mdev *m = &l->mdevs[i];
+			if (uuid_declared(d, m->uuid))
+				continue;
+			BITMAP_FOREACH(a, &m->matrix.adapters)
+			BITMAP_FOREACH(dom, &m->matrix.domains)
+			{
+				gr->cell[a][dom] = CELL_FOREIGN;
+				bitmap_set(&gr->rows, (unsigned)a);
+				bitmap_set(&gr->cols, (unsigned)dom);
+			}
+		}
+	}
+	if (d->has_keep && !l) {
+		/* config view: show kept APQNs only where a guest row/column is drawn */
+	}
+	for (size_t i = 0; i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		const struct live_mdev *m = declared_mdev(l, g);
+
+		BITMAP_FOREACH(a, &g->matrix.adapters)
+		BITMAP_FOREACH(dom, &g->matrix.domains)
+		{
+			int *c = &gr->cell[a][dom];
+			bool taken_by_guest = *c >= 0 || *c == CELL_CONFLICT;
+
+			bitmap_set(&gr->rows, (unsigned)a);
+			bitmap_set(&gr->cols, (unsigned)dom);
+			if (taken_by_guest || *c == CELL_FOREIGN || keep_has(d, (unsigned)a, (unsigned)dom))
+				*c = CELL_CONFLICT;
+			else
+				*c = (int)i;
+			if (l && (!m || !matrix_has_apqn(&m->matrix, (unsigned)a, (unsigned)dom)))
+				gr->pending[a][dom] = true;
+		}
+	}
+	/* kept APQNs inside the drawn area */
+	BITMAP_FOREACH(a, &gr->rows)
+	BITMAP_FOREACH(dom, &gr->cols)
+	{
+		if (keep_has(d, (unsigned)a, (unsigned)dom) && gr->cell[a][dom] != CELL_CONFLICT)
+			gr->cell[a][dom] = CELL_KEEP;
+	}
+}
+
+static void put_cell(FILE *f, int c, bool pending, int width, const struct render_opts *o)
+{
+	char code[8];
+	const char *s, *col = NULL;
+
+	switch (c) {
+	case CELL_NONE:
+		s = ".";
+		col = C_DIM;
+		break;
+	case CELL_CONFLICT:
+		s = "!";
+		col = C_RED;
+		break;
+	case CELL_KEEP:
+		s = "k";
+		col = C_BOLD;
+		break;
+	case CELL_HOST:
+		s = "h";
+		col = C_DIM;
+		break;
+	case CELL_FREE:
+		s = "v";
+		break;
+	case CELL_FOREIGN:
+		s = "f";
+		col = C_RED;
+		break;
+	case CELL_UNBOUND:
+		s = "-";
+		col = C_DIM;
+		break;
+	default:
+		s = render_guest_code((size_t)c, code);
+		col = guest_colors[(size_t)c % ARRAY_SIZE(guest_colors)];
+	}
+	if (o->color && col)
+		fprintf(f, " %s%*s%s%s", col, width - 1, s, pending ? "*" : " ", C_RESET);
+	else
+		fprintf(f, " %*s%s", width - 1, s, pending ? "*" : " ");
+}
+
+void render_grid(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
+{
+	struct grid *gr = xcalloc(1, sizeof(*gr));
+	char code[8];
+	int width = d->n_guests > 26 ? 4 : 3;
+	int cols[256], n_cols = 0;
+
+	grid_build(gr, d, l);
+	BITMAP_FOREACH(dom, &gr->cols)
+	cols[n_cols++] = dom;
+
+	fprintf(f, "APQN matrix: %zu guest%s, %u adapter%s x %d domain%s drawn%s\n", d->n_guests,
+		d->n_guests == 1 ? "" : "s", bitmap_count(&gr->rows), bitmap_count(&gr->rows) == 1 ? "" : "s", n_cols,
+		n_cols == 1 ? "" : "s", l ? " (live host)" : " (configuration only)");
+	if (n_cols == 0)
+		fputs("  (nothing declared)\n", f);
+	for (int start = 0; start < n_cols; start += GRID_BLOCK) {
+		int end = start + GRID_BLOCK < n_cols ? start + GRID_BLOCK : n_cols;
+
+		fprintf(f, "\n  card |");
+		for (int k = start; k < end; k++)
+			fprintf(f, " %*s%02x", width - 2, "", cols[k]);
+		fprintf(f, "   <- domain\n  -----+");
+		for (int k = start; k < end; k++)
+			fprintf(f, "%.*s", width + 1, "------");
+		fputc('\n', f);
+		BITMAP_FOREACH(a, &gr->rows)
+		{
+			fprintf(f, "    %02x |", a);
+			for (int k = start; k < end; k++)
+				put_cell(f, gr->cell[a][cols[k]], gr->pending[a][cols[k]], width, o);
+			fputc('\n', f);
+		}
+	}
+	fputs("\n", f);
+	for (size_t i = 0; i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
+		_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
+
+		fprintf(f, "  %-3s %s  %s  adapters %s  domains %s\n", render_guest_code(i, code), g->name, g->uuid, ad,
+			dm);
+	}
+	fputs("  !   conflict: claimed twice, or kept by the host", f);
+	if (d->has_keep)
+		fputs("    k   kept by the host (host.keep)", f);
+	fputc('\n', f);
+	if (l)
+		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n"
+		      "  *   declared, not yet in effect (run apmatrix apply)\n",
+		      f);
+	free(gr);
+}
+
+static const char *mode_label(const char *mode)
+{
+	if (!mode)
+		return "";
+	if (streq(mode, "cca"))
+		return "CCA-Coproc";
+	if (streq(mode, "accel"))
+		return "Accelerator";
+	if (streq(mode, "ep11"))
+		return "EP11-Coproc";
+	return mode;
+}
+
+void render_guest(FILE *f, const struct desired *d, const struct desired_guest *g, const struct live *l,
+		  const struct render_opts *o)
+{
+	_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
+	_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
+	_cleanup_free_ char *cd = bitmap_format_ranges(&g->matrix.control_domains, 2);
+	const struct live_mdev *m = l ? live_find_mdev(l, g->uuid) : NULL;
+	const struct apqn_matrix *view = &g->matrix;
+	char buf[APQN_STR_LEN];
+
+	(void)d;
+	(void)o;
+	fprintf(f, "%s  %s%s\n", g->name, g->uuid, g->uuid_derived ? "  (derived from the name)" : "");
+	fprintf(f, "  adapters         %s\n  usage domains    %s\n  control domains  %s\n", ad, dm, cd);
+	if (l) {
+		if (!m)
+			fputs("  mdev             absent (run apmatrix apply)\n", f);
+		else {
+			fprintf(f, "  mdev             %s/%s%s\n", l->matrix_path, m->uuid, m->in_use ? "  (in use)" : "");
+			if (m->has_guest_matrix)
+				view = &m->guest_matrix;
+			else
+				view = &m->matrix;
+		}
+	}
+	fprintf(f, "\n  %s\n", l && m && m->has_guest_matrix ? "what the guest sees (guest_matrix):"
+			: l && m ? "assigned (matrix):"
+				 : "what the guest will see:");
+	fprintf(f, "  %-12s %-6s %s\n  ------------------------------\n", "CARD.DOMAIN", "TYPE", "MODE");
+	BITMAP_FOREACH(a, &view->adapters)
+	{
+		const struct live_card *c = l ? live_find_card(l, (unsigned)a) : NULL;
+		const char *type = c && c->type ? c->type : "-";
+		const char *mode = c ? mode_label(c->mode) : "-";
+
+		fprintf(f, "  %02x           %-6s %s\n", a, type, mode);
+		BITMAP_FOREACH(dom, &view->domains)
+		fprintf(f, "  %-12s %-6s %s\n", apqn_format(buf, (unsigned)a, (unsigned)dom), type, mode);
+	}
+	if (bitmap_empty(&view->adapters) || bitmap_empty(&view->domains))
+		fputs("  (no queues)\n", f);
+}
+
+void render_json_numbers(FILE *f, const struct bitmap256 *b)
+{
+	bool first = true;
+
+	fputc('[', f);
+	BITMAP_FOREACH(n, b)
+	{
+		fprintf(f, "%s%d", first ? "" : ",", n);
+		first = false;
+	}
+	fputc(']', f);
+}
+
+void render_json_apqns(FILE *f, const struct apqn_matrix *m)
+{
+	char buf[APQN_STR_LEN];
+	bool first = true;
+
+	fputc('[', f);
+	BITMAP_FOREACH(a, &m->adapters)
+	BITMAP_FOREACH(d, &m->domains)
+	{
+		fprintf(f, "%s\"%s\"", first ? "" : ",", apqn_format(buf, (unsigned)a, (unsigned)d));
+		first = false;
+	}
+	fputc(']', f);
+}
+
+static void json_guest(FILE *f, const struct desired_guest *g)
+{
+	fputs("{\"name\":", f);
+	json_string(f, g->name);
+	fprintf(f, ",\"uuid\":\"%s\",\"uuid_derived\":%s,\"adapters\":", g->uuid, g->uuid_derived ? "true" : "false");
+	render_json_numbers(f, &g->matrix.adapters);
+	fputs(",\"domains\":", f);
+	render_json_numbers(f, &g->matrix.domains);
+	fputs(",\"control_domains\":", f);
+	render_json_numbers(f, &g->matrix.control_domains);
+	fputs(",\"apqns\":", f);
+	render_json_apqns(f, &g->matrix);
+	fputc('}', f);
+}
+
+void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid)
+{
+	fprintf(f, "{\"version\":%d,\"valid\":%s,\"diagnostics\":", RENDER_JSON_VERSION, valid ? "true" : "false");
+	diag_print_json(diags, f);
+	fputs(",\"host\":", f);
+	if (d) {
+		fprintf(f, "{\"masks\":\"%s\",\"keep\":", config_masks_to_string(d->masks));
+		if (d->has_keep) {
+			fputs("{\"adapters\":", f);
+			render_json_numbers(f, &d->keep_adapters);
+			fputs(",\"domains\":", f);
+			render_json_numbers(f, &d->keep_domains);
+			fputc('}', f);
+		} else
+			fputs("null", f);
+		fputs("},\"guests\":[", f);
+		for (size_t i = 0; i < d->n_guests; i++) {
+			if (i)
+				fputc(',', f);
+			json_guest(f, &d->guests[i]);
+		}
+		fputs("]}\n", f);
+	} else
+		fputs("null,\"guests\":[]}\n", f);
+}
+
+static void bits_list(FILE *f, const struct bitmap256 *b)
+{
+	bool first = true;
+
+	BITMAP_FOREACH(n, b)
+	{
+		fprintf(f, "%s0x%02x", first ? "" : " ", n);
+		first = false;
+	}
+}
+
+static const char *short_uuid(const char *uuid, char buf[16])
+{
+	snprintf(buf, 16, "%.8s...", uuid);
+	return buf;
+}
+
+char *render_action(const struct action *a)
+{
+	char *out = NULL, ub[16];
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	const char *who = a->guest ? a->guest : "(undeclared)";
+	char sign;
+
+	if (!f)
+		return NULL;
+	switch (a->phase) {
+	case PHASE_UNASSIGN:
+	case PHASE_REMOVE_MDEV:
+		sign = '-';
+		break;
+	case PHASE_CREATE_MDEV:
+	case PHASE_ASSIGN:
+		sign = '+';
+		break;
+	default:
+		sign = '~';
+	}
+	if (a->kind == ACTION_WRITE_AP_CONFIG)
+		sign = '~';
+	fprintf(f, "%c ", a->pending ? '!' : sign);
+	switch (a->kind) {
+	case ACTION_TAKE_APMASK:
+	case ACTION_TAKE_AQMASK:
+		fprintf(f, "%s: take ", a->kind == ACTION_TAKE_APMASK ? "apmask" : "aqmask");
+		bits_list(f, &a->bits);
+		fputs(" from host drivers", f);
+		break;
+	case ACTION_RELEASE_APMASK:
+	case ACTION_RELEASE_AQMASK:
+		fprintf(f, "%s: give ", a->kind == ACTION_RELEASE_APMASK ? "apmask" : "aqmask");
+		bits_list(f, &a->bits);
+		fputs(" back to host drivers", f);
+		break;
+	case ACTION_TAKE_QUEUE:
+	case ACTION_RELEASE_QUEUE: {
+		char q[APQN_STR_LEN];
+		fprintf(f, "queue %s: %s", apqn_format(q, a->number >> 8, a->number & 0xff),
+			a->kind == ACTION_TAKE_QUEUE ? "move from the host driver to vfio" : "give back to the host driver");
+		break;
+	}
+	case ACTION_CREATE_MDEV:
+		fprintf(f, "%s %s: create mdev", who, a->uuid);
+		break;
+	case ACTION_REMOVE_MDEV:
+		fprintf(f, "%s %s: remove mdev", who, a->uuid);
+		break;
+	case ACTION_WRITE_AP_CONFIG: {
+		_cleanup_free_ char *ad = bitmap_format_ranges(&a->matrix.adapters, 2);
+		_cleanup_free_ char *dm = bitmap_format_ranges(&a->matrix.domains, 2);
+		_cleanup_free_ char *cd = bitmap_format_ranges(&a->matrix.control_domains, 2);
+		fprintf(f, "%s %s: set matrix: adapters %s, domains %s, control domains %s", who,
+			short_uuid(a->uuid, ub), ad, dm, cd);
+		break;
+	}
+	case ACTION_ASSIGN_ADAPTER:
+	case ACTION_ASSIGN_DOMAIN:
+	case ACTION_ASSIGN_CONTROL_DOMAIN:
+	case ACTION_UNASSIGN_ADAPTER:
+	case ACTION_UNASSIGN_DOMAIN:
+	case ACTION_UNASSIGN_CONTROL_DOMAIN:
+		fprintf(f, "%s: %s 0x%02x", who, action_kind_to_string(a->kind), a->number);
+		break;
+	default:
+		fprintf(f, "%s: %s", who, action_kind_to_string(a->kind));
+	}
+	if (a->pending)
+		fprintf(f, " pending: %s", a->reason ? a->reason : "blocked");
+	else if (a->reason)
+		fprintf(f, " (%s)", a->reason);
+	fclose(f);
+	return out;
+}
+
+void render_plan_text(FILE *f, const struct plan *p, const struct render_opts *o)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		_cleanup_free_ char *s = render_action(&p->actions[i]);
+		if (o->color && p->actions[i].pending)
+			fprintf(f, C_RED "%s" C_RESET "\n", s);
+		else
+			fprintf(f, "%s\n", s);
+	}
+	if (p->n_pending)
+		fprintf(f, "%zu change%s, %zu pending\n", p->n - p->n_pending, p->n - p->n_pending == 1 ? "" : "s",
+			p->n_pending);
+	else
+		fprintf(f, "%zu change%s\n", p->n, p->n == 1 ? "" : "s");
+}
+
+void render_plan_shell(FILE *f, const struct plan *p, const struct render_opts *o)
+{
+	const char *root = o->sysfs_root ? o->sysfs_root : "/sys";
+
+	fputs("#!/bin/sh\n# apmatrix plan as shell commands; run as root, in this order\nset -e\n", f);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+		_cleanup_free_ char *s = render_action(a);
+
+		fprintf(f, "# %s\n", s);
+		for (size_t w = 0; w < a->n_writes; w++)
+			fprintf(f, "%secho %s > %s/%s\n", a->pending ? "# " : "", a->writes[w].value, root,
+				a->writes[w].path);
+	}
+}
+
+void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *diags)
+{
+	fprintf(f, "{\"version\":%d,\"changes\":%zu,\"pending\":%zu,\"actions\":[", RENDER_JSON_VERSION,
+		p->n - p->n_pending, p->n_pending);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+		_cleanup_free_ char *s = render_action(a);
+
+		fprintf(f, "%s{\"phase\":\"%s\",\"kind\":\"%s\",\"guest\":", i ? "," : "",
+			plan_phase_to_string(a->phase), action_kind_to_string(a->kind));
+		if (a->guest)
+			json_string(f, a->guest);
+		else
+			fputs("null", f);
+		fputs(",\"uuid\":", f);
+		if (a->uuid[0])
+			json_string(f, a->uuid);
+		else
+			fputs("null", f);
+		fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
+		if (a->reason)
+			json_string(f, a->reason);
+		else
+			fputs("null", f);
+		fputs(",\"text\":", f);
+		json_string(f, s);
+		fputs(",\"writes\":[", f);
+		for (size_t w = 0; w < a->n_writes; w++) {
+			fprintf(f, "%s{\"path\":", w ? "," : "");
+			json_string(f, a->writes[w].path);
+			fputs(",\"value\":", f);
+			json_string(f, a->writes[w].value);
+			fputc('}', f);
+		}
+		fputs("],\"depends_on\":[", f);
+		for (size_t k = 0; k < a->n_depends_on; k++)
+			fprintf(f, "%s%zu", k ? "," : "", a->depends_on[k]);
+		fputs("]}", f);
+	}
+	fputs("],\"diagnostics\":", f);
+	diag_print_json(diags, f);
+	fputs("}\n", f);
+}
+
+enum guest_state {
+	GUEST_ABSENT,
+	GUEST_MATCHES,
+	GUEST_DIFFERS,
+	_GUEST_STATE_MAX,
+};
+
+static const char *const guest_state_table[_GUEST_STATE_MAX] = {
+	[GUEST_ABSENT] = "absent",
+	[GUEST_MATCHES] = "matches",
+	[GUEST_DIFFERS] = "differs",
+};
+
+static enum guest_state guest_state(const struct desired_guest *g, const struct live_mdev *m)
+{
+	if (!m)
+		return GUEST_ABSENT;
+	return matrix_equal(&g->matrix, &m->matrix) ? GUEST_MATCHES : GUEST_DIFFERS;
+}
+
+/* "+adapters 0x07 -domains 0x47" for what the live mdev lacks or has too much. */
+static char *guest_differences(const struct desired_guest *g, const struct live_mdev *m)
+{
+	static const char *const names[3] = { "adapters", "domains", "control domains" };
+	const struct bitmap256 *want[3] = { &g->matrix.adapters, &g->matrix.domains, &g->matrix.control_domains };
+	const struct bitmap256 *have[3] = { &m->matrix.adapters, &m->matrix.domains, &m->matrix.control_domains };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	for (int k = 0; k < 3; k++) {
+		struct bitmap256 add = bitmap_andnot(want[k], have[k]), del = bitmap_andnot(have[k], want[k]);
+		if (!bitmap_empty(&add)) {
+			_cleanup_free_ char *s = bitmap_format_ranges(&add, 2);
+			fprintf(f, "%smissing %s %s", ftell(f) ? ", " : "", names[k], s);
+		}
+		if (!bitmap_empty(&del)) {
+			_cleanup_free_ char *s = bitmap_format_ranges(&del, 2);
+			fprintf(f, "%sextra %s %s", ftell(f) ? ", " : "", names[k], s);
+		}
+	}
+	fclose(f);
+	return out;
+}
+
+static void unused_vfio_queues(const struct live *l, struct apqn_matrix *ret_list, size_t *ret_n, FILE *f)
+{
+	char buf[APQN_STR_LEN];
+	size_t n = 0;
+
+	(void)ret_list;
+	for (size_t i = 0; i < l->n_queues; i++) {
+		const struct live_queue *q = &l->queues[i];
+		bool used = false;
+
+		if (q->kind != QUEUE_DRIVER_VFIO)
+			continue;
+		for (size_t k = 0; k < l->n_mdevs && !used; k++)
+			used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
+		if (used)
+			continue;
+		if (f)
+			fprintf(f, "%s\"%s\"", n ? "," : "", apqn_format(buf, q->adapter, q->domain));
+		n++;
+	}
+	*ret_n = n;
+}
+
+void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
+{
+	char buf[APQN_STR_LEN];
+	size_t n_unused = 0;
+	bool any_foreign = false;
+
+	(void)o;
+	fprintf(f, "host: %s kernel interface, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n",
+		kernel_profile_to_string(l->profile), l->vfio_loaded ? "loaded" : "not loaded", l->max_adapter,
+		l->max_domain);
+	fputs("\nGUEST            UUID                                  STATE\n", f);
+	for (size_t i = 0; i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		const struct live_mdev *m = live_find_mdev(l, g->uuid);
+		enum guest_state st = guest_state(g, m);
+
+		fprintf(f, "%-16s %s  %s%s", g->name, g->uuid, guest_state_table[st],
+			m && m->in_use ? ", running" : "");
+		if (st == GUEST_DIFFERS) {
+			_cleanup_free_ char *s = guest_differences(g, m);
+			fprintf(f, ": %s", s ? s : "");
+		}
+		fputc('\n', f);
+	}
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		const struct live_mdev *m = &l->mdevs[i];
+		if (uuid_declared(d, m->uuid))
+			continue;
+		if (!any_foreign)
+			fputs("\nmdevs not declared in the configuration:\n", f);
+		any_foreign = true;
+		fprintf(f, "  %s  %s%s\n", m->uuid,
+			m->owned ? "created by apmatrix (will be removed by apply)" : "not managed by apmatrix",
+			m->in_use ? ", in use" : "");
+		for (size_t k = 0; k < d->n_guests; k++) {
+			if (!matrix_overlap(&m->matrix, &d->guests[k].matrix))
+				continue;
+			_cleanup_free_ char *s = matrix_format_overlap(&m->matrix, &d->guests[k].matrix, 8);
+			fprintf(f, "    overlaps guest '%s' on %s\n", d->guests[k].name, s ? s : "");
+		}
+	}
+	if (!bitmap_empty(&l->apmask_taken) || !bitmap_empty(&l->aqmask_taken)) {
+		fputs("\nmask bits taken from the host by apmatrix:\n", f);
+		if (!bitmap_empty(&l->apmask_taken)) {
+			fputs("  apmask ", f);
+			bits_list(f, &l->apmask_taken);
+			fputc('\n', f);
+		}
+		if (!bitmap_empty(&l->aqmask_taken)) {
+			fputs("  aqmask ", f);
+			bits_list(f, &l->aqmask_taken);
+			fputc('\n', f);
+		}
+	}
+	unused_vfio_queues(l, NULL, &n_unused, NULL);
+	if (n_unused) {
+		fprintf(f, "\nqueues bound to %s that no mdev uses (%zu):\n ", l->vfio_driver ? l->vfio_driver : "vfio",
+			n_unused);
+		for (size_t i = 0; i < l->n_queues; i++) {
+			const struct live_queue *q = &l->queues[i];
+			bool used = false;
+			if (q->kind != QUEUE_DRIVER_VFIO)
+				continue;
+			for (size_t k = 0; k < l->n_mdevs && !used; k++)
+				used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
+			if (!used)
+				fprintf(f, " %s", apqn_format(buf, q->adapter, q->domain));
+		}
+		fputc('\n', f);
+	}
+}
+
+void render_status_json(FILE *f, const struct desired *d, const struct live *l)
+{
+	size_t n_unused;
+	bool first = true;
+
+	fprintf(f, "{\"version\":%d,\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
+		RENDER_JSON_VERSION, kernel_profile_to_string(l->profile), l->vfio_loaded ? "true" : "false",
+		l->max_adapter, l->max_domain);
+	fputs("\"guests\":[", f);
+	for (size_t i = 0; i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		const struct live_mdev *m = live_find_mdev(l, g->uuid);
+		enum guest_state st = guest_state(g, m);
+
+		fprintf(f, "%s{\"name\":", i ? "," : "");
+		json_string(f, g->name);
+		fprintf(f, ",\"uuid\":\"%s\",\"state\":\"%s\",\"running\":%s,\"differences\":", g->uuid,
+			guest_state_table[st], m && m->in_use ? "true" : "false");
+		if (st == GUEST_DIFFERS) {
+			_cleanup_free_ char *s = guest_differences(g, m);
+			json_string(f, s ? s : "");
+		} else
+			fputs("null", f);
+		fputs(",\"live\":", f);
+		if (m) {
+			fputs("{\"adapters\":", f);
+			render_json_numbers(f, &m->matrix.adapters);
+			fputs(",\"domains\":", f);
+			render_json_numbers(f, &m->matrix.domains);
+			fputs(",\"control_domains\":", f);
+			render_json_numbers(f, &m->matrix.control_domains);
+			fputs(",\"guest_matrix\":", f);
+			if (m->has_guest_matrix)
+				render_json_apqns(f, &m->guest_matrix);
+			else
+				fputs("null", f);
+			fputc('}', f);
+		} else
+			fputs("null", f);
+		fputc('}', f);
+	}
+	fputs("],\"undeclared_mdevs\":[", f);
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		const struct live_mdev *m = &l->mdevs[i];
+		if (uuid_declared(d, m->uuid))
+			continue;
+		fprintf(f, "%s{\"uuid\":\"%s\",\"owned\":%s,\"in_use\":%s,\"apqns\":", first ? "" : ",", m->uuid,
+			m->owned ? "true" : "false", m->in_use ? "true" : "false");
+		render_json_apqns(f, &m->matrix);
+		fputc('}', f);
+		first = false;
+	}
+	fputs("],\"taken\":{\"apmask\":", f);
+	render_json_numbers(f, &l->apmask_taken);
+	fputs(",\"aqmask\":", f);
+	render_json_numbers(f, &l->aqmask_taken);
+	fputs("},\"unused_vfio_queues\":[", f);
+	unused_vfio_queues(l, NULL, &n_unused, f);
+	fputs("]}\n", f);
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * render.h: everything apmatrix shows, written to a FILE * it is given
+ * (STYLE R2): the matrix grid, the per-guest lszcrypt-style view, the plan as
+ * text ("would ..." verbs), as shell commands and as JSON, and the check and
+ * status documents.  JSON documents carry a top-level "version" (R27).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "compile.h"
+#include "diag.h"
+#include "live.h"
+#include "plan.h"
+
+#define RENDER_JSON_VERSION 1
+
+struct render_opts {
+	bool color;
+	const char *sysfs_root; /* for shell form: "/sys" */
+};
+
+/* Letter code of guest i for the grid legend ("A".."Z", then "A1"...). */
+const char *render_guest_code(size_t i, char buf[8]);
+
+void render_grid(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o);
+void render_guest(FILE *f, const struct desired *d, const struct desired_guest *g, const struct live *l,
+		  const struct render_opts *o);
+
+void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid);
+
+/* One line per action: "+ guest1: assign adapter 0x05"; dry_run selects "would" wording in summaries. */
+char *render_action(const struct action *a);
+void render_plan_text(FILE *f, const struct plan *p, const struct render_opts *o);
+void render_plan_shell(FILE *f, const struct plan *p, const struct render_opts *o);
+void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *diags);
+
+void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o);
+void render_status_json(FILE *f, const struct desired *d, const struct live *l);
+
+/* JSON helpers shared by the writers above. */
+void render_json_numbers(FILE *f, const struct bitmap256 *b);
+void render_json_apqns(FILE *f, const struct apqn_matrix *m);
