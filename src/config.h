@@ -2,8 +2,10 @@
 /*
  * config.h: the raw configuration model, read with libyaml's event API
  * (DESIGN §2).  Every value keeps its source mark (STYLE R14).  Nothing here
- * checks semantics beyond syntax and types: ranges of lists, overlaps, UUID
- * derivation and the like belong to compile.c.
+ * checks semantics beyond syntax and types: overlaps, duplicates, UUID
+ * derivation and the like belong to compile.c.  Numbers are the exception:
+ * every config_item holds a valid 0 <= lo <= hi <= 0xff, because the
+ * messages about numbers need the text as written and the scalar's style.
  *
  * Ownership: struct config owns all its strings; marks point into the
  * diag_list's file table, which must outlive the config and anything
@@ -49,6 +51,7 @@ struct config_guest {
 	struct config_list control_domains;
 	int usage_as_control; /* -1 not given, else 0/1 */
 	struct mark usage_as_control_mark;
+	bool incomplete; /* a YAML syntax error cut the guest short: skip completeness checks */
 };
 
 struct config {
@@ -56,13 +59,15 @@ struct config {
 	struct mark version_mark;
 	bool host_present;
 	struct mark host_mark;
+	bool keep_present; /* host.keep was given */
+	struct mark keep_mark;
 	struct config_list keep_adapters;
 	struct config_list keep_domains;
 	enum config_masks masks;
 	struct mark masks_mark;
 	struct config_guest *guests; /* in file order, files in load order */
 	size_t n_guests, cap_guests;
-	char **files; /* the files that were read, in order (interned names) */
+	char **files; /* the files that were read, in order (names owned by the diag_list) */
 	size_t n_files, cap_files;
 };
 

@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * compile.c: struct config -> struct desired.  Expands number lists into
+ * bitmaps and checks everything that needs more than one value at a time:
+ * guest names, UUIDs (explicit or derived, unique), guests that cannot form
+ * a single APQN, numbers listed twice, APQNs claimed by two guests and
+ * APQNs the host keeps (DESIGN §2, kernel-abi.md §3).
+ *
+ * Every guest is checked, and every pair of guests (STYLE R11).  A conflict
+ * is reported at the later definition (config order: main file first, then
+ * drop-ins by name) and names the earlier one in the text (R14).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+#include "compile.h"
+
+/* Conflict messages list at most this many APQNs. */
+#define OVERLAP_LIST_MAX 8
+
+static const char *const dim_noun[_DIM_MAX][2] = {
+	[DIM_ADAPTER] = { "adapter", "adapters" },
+	[DIM_DOMAIN] = { "domain", "domains" },
+	[DIM_CONTROL_DOMAIN] = { "control domain", "control domains" },
+};
+
+static char *mark_string(const struct mark *m)
+{
+	return xasprintf("%s:%u:%u", m->file, m->line, m->col);
+}
+
+/* [A-Za-z0-9_.-]{1,64}, and not "." or "..", which would be path tricks. */
+static bool guest_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 64 || streq(s, ".") || streq(s, ".."))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* The name as it may appear in a message: control characters escaped. */
+static char *name_for_message(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("?");
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\x%02x", *c);
+		else
+			fputc(*c, f);
+	fclose(f);
+	return out;
+}
+
+const struct mark *desired_guest_mark(const struct desired_guest *g, enum desired_dim dim, unsigned n)
+{
+	for (size_t i = 0; i < g->n_src[dim]; i++)
+		if (g->src[dim][i].lo <= n && n <= g->src[dim][i].hi)
+			return &g->src[dim][i].mark;
+	/* a control domain that is there because it is a usage domain */
+	if (dim == DIM_CONTROL_DOMAIN && g->usage_as_control)
+		return desired_guest_mark(g, DIM_DOMAIN, n);
+	return &g->mark;
+}
+
+/*
+ * Copy the list's entries into g->src[dim] and return their union.  A number
+ * given twice is harmless, so it is a warning, at the repeat.
+ */
+static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim dim, const struct config_list *l,
+				    struct diag_list *diags)
+{
+	struct bitmap256 all = { { 0 } };
+
+	g->src[dim] = l->n ? xcalloc(l->n, sizeof(*g->src[dim])) : NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct config_item *it = &l->items[i];
+		struct bitmap256 b = { { 0 } }, dup;
+
+		bitmap_set_range(&b, it->lo, it->hi);
+		dup = bitmap_and(&all, &b);
+		if (!bitmap_empty(&dup)) {
+			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL;
+			bool many = bitmap_count(&dup) > 1;
+
+			first = mark_string(desired_guest_mark(g, dim, (unsigned)bitmap_next(&dup, 0)));
+			diag_add(diags, DIAG_WARNING, &it->mark, g->name,
+				 "guest '%s': %s %s listed more than once (first at %s), ignoring the repeat", g->name,
+				 dim_noun[dim][many], nums ? nums : "?", first);
+		}
+		g->src[dim][g->n_src[dim]++] = (struct desired_src){ .lo = it->lo, .hi = it->hi, .mark = it->mark };
+		all = bitmap_or(&all, &b);
+	}
+	return all;
+}
+
+static struct bitmap256 expand_keep(const struct config_list *l, const char *noun, struct diag_list *diags)
+{
+	struct bitmap256 all = { { 0 } };
+
+	if (!l->present)
+		return bitmap_full(); /* an omitted dimension is all 256 */
+	for (size_t i = 0; i < l->n; i++) {
+		const struct config_item *it = &l->items[i];
+		struct bitmap256 b = { { 0 } }, dup;
+
+		bitmap_set_range(&b, it->lo, it->hi);
+		dup = bitmap_and(&all, &b);
+		if (!bitmap_empty(&dup)) {
+			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2);
+			diag_add(diags, DIAG_WARNING, &it->mark, NULL, "host.keep: %s %s listed more than once, ignoring the repeat",
+				 noun, nums ? nums : "?");
+		}
+		all = bitmap_or(&all, &b);
+	}
+	return all;
+}
+
+static void check_uuid(struct desired_guest *g, const struct config_guest *cg, const char *msgname,
+		       struct diag_list *diags, bool *ret_valid)
+{
+	uuid_t u, ns;
+
+	*ret_valid = true;
+	if (cg->uuid) {
+		g->uuid_mark = cg->uuid_mark;
+		if (strlen(cg->uuid) == UUID_STR_LEN - 1 && uuid_parse(cg->uuid, u) == 0) {
+			uuid_unparse_lower(u, g->uuid);
+			return;
+		}
+		_cleanup_free_ char *v = name_for_message(cg->uuid);
+		diag_add(diags, DIAG_ERROR, &cg->uuid_mark, g->name,
+			 "guest '%s': invalid UUID '%s'; expected 36 characters such as %s", msgname, v,
+			 "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
+		*ret_valid = false;
+		/* fall through: derive one, so that show can still draw the guest */
+	} else {
+		g->uuid_mark = g->mark;
+	}
+	g->uuid_derived = true;
+	(void)uuid_parse(APMATRIX_UUID_NAMESPACE, ns); /* a constant, valid by construction */
+	uuid_generate_sha1(u, ns, g->name, strlen(g->name));
+	uuid_unparse_lower(u, g->uuid);
+}
+
+static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct diag_list *diags,
+			  bool *ret_uuid_valid)
+{
+	_cleanup_free_ char *msgname = name_for_message(cg->name);
+	struct bitmap256 usage_as_control;
+
+	g->name = xstrdup(cg->name);
+	g->mark = cg->mark;
+	g->usage_as_control = cg->usage_as_control != 0;
+
+	if (!guest_name_valid(cg->name))
+		diag_add(diags, DIAG_ERROR, &cg->mark, g->name,
+			 "guest '%s': invalid name; use 1-64 characters from A-Z a-z 0-9 _ . - (not '.' or '..')",
+			 msgname);
+
+	check_uuid(g, cg, msgname, diags, ret_uuid_valid);
+
+	g->matrix.adapters = expand_list(g, DIM_ADAPTER, &cg->adapters, diags);
+	g->matrix.domains = expand_list(g, DIM_DOMAIN, &cg->domains, diags);
+	g->explicit_control_domains = expand_list(g, DIM_CONTROL_DOMAIN, &cg->control_domains, diags);
+	usage_as_control = g->usage_as_control ? g->matrix.domains : (struct bitmap256){ { 0 } };
+	g->matrix.control_domains = bitmap_or(&g->explicit_control_domains, &usage_as_control);
+
+	/* A YAML syntax error cut the guest short: what is missing may follow it. */
+	if (cg->incomplete)
+		return;
+	if (cg->adapters.present && !cg->domains.present)
+		diag_add(diags, DIAG_ERROR, &cg->adapters.mark, g->name,
+			 "guest '%s': adapters given but no usage domains; add 'domains'", msgname);
+	else if (cg->domains.present && !cg->adapters.present)
+		diag_add(diags, DIAG_ERROR, &cg->domains.mark, g->name,
+			 "guest '%s': domains given but no adapters; add 'adapters'", msgname);
+	else if (!cg->adapters.present && cg->control_domains.present)
+		diag_add(diags, DIAG_ERROR, &cg->control_domains.mark, g->name,
+			 "guest '%s': control domains without adapters and usage domains; "
+			 "a guest needs at least one APQN", msgname);
+	else if (!cg->adapters.present)
+		diag_add(diags, DIAG_ERROR, &cg->mark, g->name,
+			 "guest '%s': no adapters and no domains; a guest needs at least one APQN", msgname);
+}
+
+/* "APQN 01.0006" or "APQNs 01.0005 01.0006" or "APQNs 05.0000 ... (64 in all)" */
+static char *apqn_list(const struct apqn_matrix *a, const struct apqn_matrix *b)
+{
+	struct bitmap256 ad = bitmap_and(&a->adapters, &b->adapters), dom = bitmap_and(&a->domains, &b->domains);
+	unsigned n = bitmap_count(&ad) * bitmap_count(&dom);
+	_cleanup_free_ char *list = matrix_format_overlap(a, b, OVERLAP_LIST_MAX);
+
+	if (n == 1)
+		return xasprintf("APQN %s", list ? list : "?");
+	if (n <= OVERLAP_LIST_MAX)
+		return xasprintf("APQNs %s", list ? list : "?");
+	return xasprintf("APQNs %s (%u in all)", list ? list : "?", n);
+}
+
+/* Where a conflict sits in g: the entry of the first shared usage domain. */
+static const struct mark *conflict_mark(const struct desired_guest *g, const struct apqn_matrix *other)
+{
+	struct bitmap256 dom = bitmap_and(&g->matrix.domains, &other->domains);
+
+	return desired_guest_mark(g, DIM_DOMAIN, (unsigned)bitmap_next(&dom, 0));
+}
+
+static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_valid, struct diag_list *diags)
+{
+	for (size_t j = 1; j < n; j++) {
+		struct desired_guest *b = &gs[j];
+		_cleanup_free_ char *bname = name_for_message(b->name);
+
+		for (size_t i = 0; i < j; i++) {
+			struct desired_guest *a = &gs[i];
+			_cleanup_free_ char *aname = name_for_message(a->name);
+
+			if (uuid_valid[i] && uuid_valid[j] && streq(a->uuid, b->uuid)) {
+				_cleanup_free_ char *first = mark_string(&a->uuid_mark);
+				diag_add(diags, DIAG_ERROR, &b->uuid_mark, b->name,
+					 "guest '%s': UUID %s%s is also the UUID of guest '%s'%s (%s)", bname,
+					 b->uuid, b->uuid_derived ? " (derived from the name)" : "", aname,
+					 a->uuid_derived ? " (derived from its name)" : "", first);
+			}
+			if (matrix_overlap(&a->matrix, &b->matrix)) {
+				_cleanup_free_ char *list = apqn_list(&a->matrix, &b->matrix);
+				_cleanup_free_ char *first = mark_string(conflict_mark(a, &b->matrix));
+
+				diag_add(diags, DIAG_ERROR, conflict_mark(b, &a->matrix), b->name,
+					 "guest '%s': %s already assigned to guest '%s' (%s)", bname, list, aname, first);
+			}
+		}
+	}
+}
+
+static void check_keep(const struct desired *d, const struct desired_guest *gs, size_t n, struct diag_list *diags)
+{
+	const struct apqn_matrix keep = { .adapters = d->keep_adapters, .domains = d->keep_domains };
+	_cleanup_free_ char *where = NULL;
+
+	if (!d->has_keep)
+		return;
+	where = mark_string(&d->keep_mark);
+	for (size_t i = 0; i < n; i++) {
+		const struct desired_guest *g = &gs[i];
+
+		if (matrix_overlap(&g->matrix, &keep)) {
+			_cleanup_free_ char *list = apqn_list(&g->matrix, &keep), *gname = name_for_message(g->name);
+			diag_add(diags, DIAG_ERROR, conflict_mark(g, &keep), g->name,
+				 "guest '%s': %s kept by the host (host.keep at %s)", gname, list, where);
+		}
+	}
+}
+
+static int cmp_guests(const void *a, const void *b)
+{
+	return strcmp(((const struct desired_guest *)a)->name, ((const struct desired_guest *)b)->name);
+}
+
+int compile_config(const struct config *cfg, struct desired **ret, struct diag_list *diags)
+{
+	struct desired *d = xcalloc(1, sizeof(*d));
+	size_t before = diag_count(diags, DIAG_ERROR);
+	_cleanup_free_ bool *uuid_valid = NULL;
+
+	d->masks = cfg->masks;
+	if (cfg->keep_present && (cfg->keep_adapters.present || cfg->keep_domains.present)) {
+		d->has_keep = true;
+		d->keep_mark = cfg->keep_mark;
+		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", diags);
+		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", diags);
+	}
+
+	/* in config order first: conflicts are reported at the later definition */
+	d->n_guests = cfg->n_guests;
+	d->guests = cfg->n_guests ? xcalloc(cfg->n_guests, sizeof(*d->guests)) : NULL;
+	uuid_valid = xcalloc(cfg->n_guests ? cfg->n_guests : 1, sizeof(*uuid_valid));
+	for (size_t i = 0; i < cfg->n_guests; i++)
+		compile_guest(&d->guests[i], &cfg->guests[i], diags, &uuid_valid[i]);
+	check_pairs(d->guests, d->n_guests, uuid_valid, diags);
+	check_keep(d, d->guests, d->n_guests, diags);
+
+	if (d->n_guests)
+		qsort(d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
+	*ret = d;
+	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+}
+
+const struct desired_guest *desired_find_guest(const struct desired *d, const char *name)
+{
+	const struct desired_guest key = { .name = (char *)name };
+
+	if (!d->n_guests)
+		return NULL;
+	return bsearch(&key, d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
+}
+
+struct desired *desired_free(struct desired *d)
+{
+	if (!d)
+		return NULL;
+	for (size_t i = 0; i < d->n_guests; i++) {
+		free(d->guests[i].name);
+		for (int k = 0; k < _DIM_MAX; k++)
+			free(d->guests[i].src[k]);
+	}
+	free(d->guests);
+	free(d);
+	return NULL;
+}

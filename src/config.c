@@ -1,0 +1,1168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c: reads /etc/apmatrix.yaml and its drop-ins with libyaml's event
+ * API into struct config (DESIGN §2, STYLE R23, R24).
+ *
+ * The grammar is a set of key tables (netplan's mapping_entry_handler idea):
+ * each entry names a key, the node type it expects and the handler that
+ * consumes the value.  Unknown keys are reported at the key, duplicate keys
+ * (which libyaml accepts silently) at the second occurrence, naming the
+ * first.  Anchors, aliases and tags are rejected: they make a value's source
+ * position ambiguous, and a configuration this small never needs them.
+ *
+ * Every problem is recorded in the diag_list and parsing goes on with the
+ * next sibling node (STYLE R11).  Only a YAML syntax error ends the file:
+ * libyaml cannot resynchronise after one.
+ *
+ * Numbers are checked here, not in compile.c, because the messages need
+ * the text as written and the scalar's style:
+ *  - a plain scalar is a number: decimal or 0x hex, 0..255.  A leading zero
+ *    (047) is refused, since YAML 1.1 and the kernel read it as octal;
+ *  - a quoted scalar is a range "LOW-HIGH" (both ends inclusive, each end
+ *    written like a plain number, LOW <= HIGH).  A quoted single number
+ *    ("0x05") is accepted as the one-number range: the text is unambiguous
+ *    and templating tools quote freely;
+ *  - an unquoted range (0x04-0x07) is refused: YAML would read it as a
+ *    string only by accident, and the rule "ranges are quoted" keeps the
+ *    distinction between numbers and strings visible.
+ * libyaml marks are 0-based; every mark stored here is 1-based (R13).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config.h"
+
+enum node_type {
+	NODE_SCALAR,
+	NODE_SEQUENCE,
+	NODE_MAPPING,
+};
+
+/* Where a mapping sits, for messages: "host", "host.keep" or a guest. */
+struct map_ctx {
+	const char *label; /* NULL at the top level */
+	bool is_guest;     /* label is a guest name */
+};
+
+struct parser {
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	bool have_ev;
+	bool broken; /* libyaml reported a syntax error: no more events */
+	const char *file;
+	struct diag_list *diags;
+	struct config *cfg;
+	bool saw_version;
+	const char *owner; /* of the number list being read: "guest 'g1'", "host.keep" */
+	const char *guest; /* the guest being read, for diag.guest */
+};
+
+struct key_entry;
+typedef int (*key_handler)(struct parser *p, const struct key_entry *e, const struct mark *key_mark,
+			   void *data);
+
+struct key_entry {
+	const char *key;
+	enum node_type type;
+	key_handler handler;
+	size_t offset;    /* of the target field inside data */
+	const char *noun; /* number lists only (offset is a struct config_list): what one entry is */
+};
+
+/* Handler for mappings whose keys are names (guests). */
+typedef int (*any_key_handler)(struct parser *p, const char *key, const struct mark *key_mark, void *data);
+
+static const char *const masks_table[_CONFIG_MASKS_MAX] = {
+	[CONFIG_MASKS_AUTO] = "auto",
+	[CONFIG_MASKS_OFF] = "off",
+};
+
+const char *config_masks_to_string(enum config_masks m)
+{
+	return m >= 0 && m < _CONFIG_MASKS_MAX ? masks_table[m] : NULL;
+}
+
+/* ---- helpers ---- */
+
+static struct mark mark_of(const struct parser *p, const yaml_mark_t *m)
+{
+	return (struct mark){ .file = p->file, .line = (unsigned)m->line + 1, .col = (unsigned)m->column + 1 };
+}
+
+static struct mark ev_mark(const struct parser *p)
+{
+	return mark_of(p, &p->ev.start_mark);
+}
+
+/*
+ * A value as it may appear inside a message: single-quoted, control
+ * characters escaped (one diagnostic is one line), long values shortened.
+ */
+static char *quote(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("'?'");
+	fputc('\'', f);
+	for (const unsigned char *c = (const unsigned char *)s; *c; c++, n++) {
+		if (n == 64) {
+			fputs("...", f);
+			break;
+		}
+		if (*c == '\n')
+			fputs("\\n", f);
+		else if (*c == '\t')
+			fputs("\\t", f);
+		else if (*c < 0x20 || *c == 0x7f)
+			fprintf(f, "\\x%02x", *c);
+		else
+			fputc(*c, f);
+	}
+	fputc('\'', f);
+	fclose(f);
+	return out;
+}
+
+static char *mark_string(const struct mark *m)
+{
+	return xasprintf("%s:%u:%u", m->file, m->line, m->col);
+}
+
+/* The label of a key inside ctx: "guests", "host.keep", "guest 'g1': adapters". */
+static char *key_label(const struct map_ctx *ctx, const char *key)
+{
+	_cleanup_free_ char *q = NULL;
+
+	if (!ctx->label)
+		return xstrdup(key);
+	if (!ctx->is_guest)
+		return xasprintf("%s.%s", ctx->label, key);
+	q = quote(ctx->label);
+	return xasprintf("guest %s: %s", q, key);
+}
+
+/* The owner of a mapping for messages about the mapping itself. */
+static char *ctx_label(const struct map_ctx *ctx)
+{
+	if (!ctx->label)
+		return xstrdup("");
+	if (!ctx->is_guest)
+		return xasprintf("%s: ", ctx->label);
+	{
+		_cleanup_free_ char *q = quote(ctx->label);
+		return xasprintf("guest %s: ", q);
+	}
+}
+
+static const char *scalar_value(const struct parser *p)
+{
+	return (const char *)p->ev.data.scalar.value;
+}
+
+static bool scalar_is_plain(const struct parser *p)
+{
+	return p->ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* YAML 1.1 and 1.2 core schema null: empty, ~, null. */
+static bool scalar_is_null(const struct parser *p)
+{
+	const char *v = scalar_value(p);
+
+	return p->ev.type == YAML_SCALAR_EVENT && scalar_is_plain(p) &&
+	       (!*v || streq(v, "~") || streq(v, "null") || streq(v, "Null") || streq(v, "NULL"));
+}
+
+static bool word_is_bool(const char *v)
+{
+	static const char *const words[] = { "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+					      "true", "True", "TRUE", "false", "False", "FALSE",
+					      "on", "On", "ON", "off", "Off", "OFF" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(words); i++)
+		if (streq(v, words[i]))
+			return true;
+	return false;
+}
+
+/* "a mapping", "a sequence", "a scalar '5'", "an empty value", "null", "an alias" */
+static char *node_kind(const struct parser *p)
+{
+	switch (p->ev.type) {
+	case YAML_MAPPING_START_EVENT:
+		return xstrdup("a mapping");
+	case YAML_SEQUENCE_START_EVENT:
+		return xstrdup("a sequence");
+	case YAML_ALIAS_EVENT:
+		return xstrdup("an alias");
+	case YAML_SCALAR_EVENT: {
+		if (scalar_is_null(p))
+			return xstrdup(*scalar_value(p) ? "null" : "an empty value");
+		_cleanup_free_ char *q = quote(scalar_value(p));
+		return xasprintf("a scalar %s", q);
+	}
+	default:
+		return xstrdup("nothing");
+	}
+}
+
+static const char *node_type_name(enum node_type t)
+{
+	switch (t) {
+	case NODE_SCALAR:
+		return "a scalar";
+	case NODE_SEQUENCE:
+		return "a sequence";
+	case NODE_MAPPING:
+		return "a mapping";
+	}
+	return "?";
+}
+
+_printf_(3, 4) static void error_at(struct parser *p, const struct mark *m, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	diag_add(p->diags, DIAG_ERROR, m, p->guest, "%s", msg ? msg : "(out of memory)");
+}
+
+_printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	diag_add(p->diags, DIAG_WARNING, m, p->guest, "%s", msg ? msg : "(out of memory)");
+}
+
+static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const yaml_char_t *tag)
+{
+	struct mark m = ev_mark(p);
+
+	if (anchor) {
+		_cleanup_free_ char *q = quote((const char *)anchor);
+		error_at(p, &m, "anchors are not supported (anchor %s)", q);
+	}
+	if (tag) {
+		_cleanup_free_ char *q = quote((const char *)tag);
+		error_at(p, &m, "YAML tags are not supported (tag %s)", q);
+	}
+}
+
+/*
+ * Advance to the next event.  Anchors, tags and aliases are reported here,
+ * once per node, whatever the node's place in the grammar.  Returns
+ * -EINVAL after a syntax error (reported once).
+ */
+static int next_event(struct parser *p)
+{
+	if (p->have_ev) {
+		yaml_event_delete(&p->ev);
+		p->have_ev = false;
+	}
+	if (p->broken)
+		return -EINVAL;
+	if (!yaml_parser_parse(&p->yp, &p->ev)) {
+		struct mark m = mark_of(p, &p->yp.problem_mark);
+
+		p->broken = true;
+		if (p->yp.error == YAML_MEMORY_ERROR) {
+			error_at(p, &m, "out of memory while parsing YAML");
+		} else if (p->yp.context) {
+			struct mark c = mark_of(p, &p->yp.context_mark);
+			error_at(p, &m, "YAML syntax error: %s (%s at %u:%u)", p->yp.problem ? p->yp.problem : "?",
+				 p->yp.context, c.line, c.col);
+		} else {
+			error_at(p, &m, "YAML syntax error: %s", p->yp.problem ? p->yp.problem : "?");
+		}
+		return -EINVAL;
+	}
+	p->have_ev = true;
+
+	switch (p->ev.type) {
+	case YAML_SCALAR_EVENT:
+		check_anchor_tag(p, p->ev.data.scalar.anchor, p->ev.data.scalar.tag);
+		if (strlen(scalar_value(p)) != p->ev.data.scalar.length) {
+			struct mark m = ev_mark(p);
+			error_at(p, &m, "NUL character inside a scalar");
+			/* continue with the text up to the NUL: the error is recorded */
+		}
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		check_anchor_tag(p, p->ev.data.sequence_start.anchor, p->ev.data.sequence_start.tag);
+		break;
+	case YAML_MAPPING_START_EVENT:
+		check_anchor_tag(p, p->ev.data.mapping_start.anchor, p->ev.data.mapping_start.tag);
+		break;
+	case YAML_ALIAS_EVENT: {
+		struct mark m = ev_mark(p);
+		_cleanup_free_ char *q = quote((const char *)p->ev.data.alias.anchor);
+		error_at(p, &m, "aliases are not supported (alias %s)", q);
+		break;
+	}
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* Consume the node that starts at the current event. */
+static int skip_node(struct parser *p)
+{
+	int depth = 0;
+
+	for (;;) {
+		switch (p->ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			depth++;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		if (depth <= 0)
+			return 0;
+		if (next_event(p) < 0)
+			return -EINVAL;
+	}
+}
+
+static bool node_matches(const struct parser *p, enum node_type t)
+{
+	switch (t) {
+	case NODE_SCALAR:
+		return p->ev.type == YAML_SCALAR_EVENT && !scalar_is_null(p);
+	case NODE_SEQUENCE:
+		/* null is let through: the handler says what an empty list means */
+		return p->ev.type == YAML_SEQUENCE_START_EVENT || scalar_is_null(p);
+	case NODE_MAPPING:
+		/* null is an empty mapping */
+		return p->ev.type == YAML_MAPPING_START_EVENT || scalar_is_null(p);
+	}
+	return false;
+}
+
+struct seen_key {
+	char *key;
+	struct mark mark;
+};
+
+/*
+ * The current event starts a mapping (or is a null scalar, an empty
+ * mapping).  Consume it, dispatching every value to its table entry, or to
+ * any when the keys are names.
+ */
+static int process_mapping(struct parser *p, const struct map_ctx *ctx, const struct key_entry *table,
+			   size_t n_table, any_key_handler any, void *data)
+{
+	struct seen_key *seen = NULL;
+	size_t n_seen = 0, cap_seen = 0;
+	int r = 0;
+
+	if (p->ev.type == YAML_SCALAR_EVENT)
+		return 0;
+
+	for (;;) {
+		const struct key_entry *e = NULL;
+		struct mark km;
+		const char *key;
+		size_t i;
+
+		r = next_event(p);
+		if (r < 0)
+			break;
+		if (p->ev.type == YAML_MAPPING_END_EVENT)
+			break;
+
+		km = ev_mark(p);
+		if (p->ev.type != YAML_SCALAR_EVENT) {
+			_cleanup_free_ char *where = ctx_label(ctx);
+			if (p->ev.type != YAML_ALIAS_EVENT)
+				error_at(p, &km, "%smapping keys must be scalars", where);
+			r = skip_node(p);
+			if (r >= 0)
+				r = next_event(p);
+			if (r >= 0)
+				r = skip_node(p);
+			if (r < 0)
+				break;
+			continue;
+		}
+
+		key = scalar_value(p);
+		for (i = 0; i < n_seen; i++)
+			if (streq(seen[i].key, key))
+				break;
+		if (i < n_seen) {
+			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(&seen[i].mark);
+			_cleanup_free_ char *q = quote(key);
+
+			if (any)
+				error_at(p, &km, "guest %s: defined twice (first at %s)", q, first);
+			else
+				error_at(p, &km, "%s: duplicate key (first at %s)", label, first);
+			r = next_event(p);
+			if (r >= 0)
+				r = skip_node(p);
+			if (r < 0)
+				break;
+			continue;
+		}
+		seen = xgrow(seen, &cap_seen, n_seen + 1, sizeof(*seen));
+		seen[n_seen++] = (struct seen_key){ .key = xstrdup(key), .mark = km };
+		key = seen[n_seen - 1].key; /* the event's text goes with the next event */
+
+		if (any) {
+			r = next_event(p);
+			if (r >= 0)
+				r = any(p, key, &km, data);
+			if (r < 0)
+				break;
+			continue;
+		}
+
+		for (i = 0; i < n_table; i++)
+			if (streq(table[i].key, key))
+				e = &table[i];
+		if (!e) {
+			_cleanup_free_ char *where = ctx_label(ctx), *q = quote(key), *valid = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&valid, &len);
+
+			if (f) {
+				for (i = 0; i < n_table; i++)
+					fprintf(f, "%s%s", i ? ", " : "", table[i].key);
+				fclose(f);
+			}
+			error_at(p, &km, "%sunknown key %s (valid keys: %s)", where, q, valid ? valid : "?");
+			r = next_event(p);
+			if (r >= 0)
+				r = skip_node(p);
+			if (r < 0)
+				break;
+			continue;
+		}
+
+		r = next_event(p);
+		if (r < 0)
+			break;
+		if (e->noun && (p->ev.type == YAML_ALIAS_EVENT || !node_matches(p, e->type))) {
+			/* a number list was given, if badly: no "missing adapters" on top */
+			struct config_list *l = (struct config_list *)((char *)data + e->offset);
+			l->present = true;
+			l->mark = km;
+		}
+		if (p->ev.type == YAML_ALIAS_EVENT)
+			continue; /* reported by next_event() */
+		if (!node_matches(p, e->type)) {
+			_cleanup_free_ char *label = key_label(ctx, key), *got = node_kind(p);
+			struct mark vm = ev_mark(p);
+
+			error_at(p, &vm, "%s: expected %s, got %s", label, node_type_name(e->type), got);
+			r = skip_node(p);
+			if (r < 0)
+				break;
+			continue;
+		}
+		r = e->handler(p, e, &km, data);
+		if (r < 0)
+			break;
+	}
+
+	for (size_t i = 0; i < n_seen; i++)
+		free(seen[i].key);
+	free(seen);
+	return r;
+}
+
+/* ---- numbers ---- */
+
+/*
+ * Parse one number as written, "47", "0x47".  On failure return a
+ * description of the problem that starts with the quoted token.
+ */
+static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_problem)
+{
+	_cleanup_free_ char *q = quote(t);
+	unsigned long v = 0;
+	const char *d;
+
+	if (!*t) {
+		*ret_problem = xstrdup("is empty; expected a number such as 0x05");
+		return -EINVAL;
+	}
+	if (t[0] == '-') {
+		*ret_problem = xasprintf("%s is negative; numbers are 0x00-0xff", q);
+		return -EINVAL;
+	}
+	if (t[0] == '0' && t[1] == 'x') {
+		d = t + 2;
+		if (!*d) {
+			*ret_problem = xasprintf("%s has no hex digits after 0x", q);
+			return -EINVAL;
+		}
+		for (const char *c = d; *c; c++) {
+			int x = (*c >= '0' && *c <= '9')   ? *c - '0'
+				: (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
+				: (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
+							   : -1;
+			if (x < 0) {
+				*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", q);
+				return -EINVAL;
+			}
+			if (v <= 0xff)
+				v = v * 16 + (unsigned)x;
+		}
+	} else if (t[0] >= '0' && t[0] <= '9' && strspn(t, "0123456789") == strlen(t)) {
+		if (t[0] == '0' && t[1]) {
+			/*
+			 * YAML 1.1 reads 047 as octal 39 and so does the kernel's
+			 * kstrtou*(…, 0), while lszcrypt prints 0047 meaning hex.
+			 */
+			const char *s = t + strspn(t, "0");
+			bool octal = strspn(t, "01234567") == strlen(t);
+			unsigned long hex = strtoul(*s ? s : "0", NULL, 16), dec = strtoul(*s ? s : "0", NULL, 10);
+			_cleanup_free_ char *oct = octal ? xasprintf(" (%lu)", strtoul(t, NULL, 8)) : xstrdup("");
+			_cleanup_free_ char *hint = NULL;
+
+			if (strlen(s) > 3)
+				hint = xstrdup("");
+			else if (!*s)
+				hint = xstrdup("; did you mean 0?");
+			else if (hex == dec)
+				hint = xasprintf("; did you mean %s?", s);
+			else if (hex <= 0xff && dec <= 0xff)
+				hint = xasprintf("; did you mean 0x%s or %s?", s, s);
+			else if (hex <= 0xff)
+				hint = xasprintf("; did you mean 0x%s?", s);
+			else
+				hint = xstrdup("");
+			*ret_problem = xasprintf("%s has a leading zero, which YAML 1.1 and the kernel read as octal%s%s",
+						 q, oct, hint);
+			return -EINVAL;
+		}
+		for (const char *c = t; *c; c++)
+			if (v <= 0xff)
+				v = v * 10 + (unsigned)(*c - '0');
+	} else {
+		char *end = NULL;
+
+		if (plain && word_is_bool(t)) {
+			*ret_problem = xasprintf("%s is a boolean, not a number", q);
+			return -EINVAL;
+		}
+		(void)strtod(t, &end); /* only to recognise floats for a better message */
+		if ((end && !*end && strpbrk(t, ".eE")) || strstr(t, ".inf") || strstr(t, ".nan") ||
+		    strstr(t, ".Inf") || strstr(t, ".NaN") || strstr(t, ".INF") || strstr(t, ".NAN")) {
+			*ret_problem = xasprintf("%s is not an integer", q);
+			return -EINVAL;
+		}
+		*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", q);
+		return -EINVAL;
+	}
+	if (v > 0xff) {
+		*ret_problem = xasprintf("%s out of range 0x00-0xff", q);
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static char *trim(const char *s, size_t n)
+{
+	while (n && (*s == ' ' || *s == '\t'))
+		s++, n--;
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	return strndup(s, n) ?: xstrdup("");
+}
+
+/* An unquoted 0x04-0x07: both sides are numbers. */
+static bool looks_like_range(const char *v, const char *dash)
+{
+	_cleanup_free_ char *a = trim(v, (size_t)(dash - v)), *b = trim(dash + 1, strlen(dash + 1));
+	_cleanup_free_ char *pa = NULL, *pb = NULL;
+	unsigned x;
+
+	return parse_number(a, false, &x, &pa) == 0 && parse_number(b, false, &x, &pb) == 0;
+}
+
+/*
+ * The current event is a list entry.  Parse it into *ret; report and return
+ * -EINVAL (without consuming more events) when it is not a valid entry.
+ * owner: "guest 'g1'" or "host.keep"; noun: "adapter", "domain", ...
+ */
+static int parse_item(struct parser *p, const char *owner, const char *noun, struct config_item *ret)
+{
+	struct mark m = ev_mark(p);
+	_cleanup_free_ char *problem = NULL;
+	const char *v, *dash;
+	unsigned lo, hi;
+
+	if (p->ev.type == YAML_ALIAS_EVENT)
+		return -EINVAL;
+	if (p->ev.type != YAML_SCALAR_EVENT) {
+		_cleanup_free_ char *got = node_kind(p);
+		error_at(p, &m, "%s: expected a %s (a number or a \"LOW-HIGH\" range), got %s", owner, noun, got);
+		return -EINVAL;
+	}
+	v = scalar_value(p);
+	if (scalar_is_null(p)) {
+		error_at(p, &m, "%s: empty %s entry; expected a number such as 0x05", owner, noun);
+		return -EINVAL;
+	}
+
+	dash = strchr(v + (v[0] == '-'), '-');
+	if (scalar_is_plain(p)) {
+		if (dash && looks_like_range(v, dash)) {
+			_cleanup_free_ char *q = quote(v);
+			error_at(p, &m, "%s: %s range %s must be quoted: \"%s\"", owner, noun, q, v);
+			return -EINVAL;
+		}
+		if (parse_number(v, true, &lo, &problem) < 0) {
+			error_at(p, &m, "%s: %s %s", owner, noun, problem);
+			return -EINVAL;
+		}
+		*ret = (struct config_item){ .lo = lo, .hi = lo, .mark = m };
+		return 0;
+	}
+
+	/* quoted: "LOW-HIGH", or one number */
+	_cleanup_free_ char *q = quote(v);
+	_cleanup_free_ char *a = NULL, *b = NULL;
+
+	if (!dash) {
+		a = trim(v, strlen(v));
+		if (parse_number(a, false, &lo, &problem) < 0) {
+			error_at(p, &m, "%s: %s %s", owner, noun, problem);
+			return -EINVAL;
+		}
+		*ret = (struct config_item){ .lo = lo, .hi = lo, .mark = m };
+		return 0;
+	}
+	if (strchr(dash + 1, '-')) {
+		error_at(p, &m, "%s: %s range %s must be LOW-HIGH, such as \"0x04-0x07\"", owner, noun, q);
+		return -EINVAL;
+	}
+	a = trim(v, (size_t)(dash - v));
+	b = trim(dash + 1, strlen(dash + 1));
+	if (!*a || !*b) {
+		error_at(p, &m, "%s: %s range %s has no %s end; write LOW-HIGH, such as \"0x04-0x07\"", owner,
+			 noun, q, *a ? "upper" : "lower");
+		return -EINVAL;
+	}
+	if (parse_number(a, false, &lo, &problem) < 0) {
+		error_at(p, &m, "%s: %s range %s: %s", owner, noun, q, problem);
+		return -EINVAL;
+	}
+	if (parse_number(b, false, &hi, &problem) < 0) {
+		error_at(p, &m, "%s: %s range %s: %s", owner, noun, q, problem);
+		return -EINVAL;
+	}
+	if (lo > hi) {
+		error_at(p, &m, "%s: %s range %s is reversed; write \"%s-%s\"", owner, noun, q, b, a);
+		return -EINVAL;
+	}
+	*ret = (struct config_item){ .lo = lo, .hi = hi, .mark = m };
+	return 0;
+}
+
+/* ---- handlers ---- */
+
+/*
+ * A number list.  null and [] are empty lists: refused for adapters, domains
+ * and host.keep (an empty host.keep.adapters could be read as "no adapter"
+ * or as "every adapter"), fine for control-domains (nothing extra).
+ */
+static int handle_list(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data)
+{
+	struct config_list *l = (struct config_list *)((char *)data + e->offset);
+	bool empty_ok = streq(e->key, "control-domains");
+	struct mark vm = ev_mark(p);
+	size_t entries = 0;
+	int r;
+
+	l->present = true;
+	l->mark = *key_mark;
+	if (scalar_is_null(p)) {
+		if (!empty_ok)
+			error_at(p, &vm, "%s: %s has no value; expected a list such as [0x05, 0x06]", p->owner,
+				 e->key);
+		return 0;
+	}
+	for (;;) {
+		struct config_item it;
+
+		r = next_event(p);
+		if (r < 0)
+			return r;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			break;
+		entries++;
+		if (parse_item(p, p->owner, e->noun, &it) < 0) {
+			r = skip_node(p);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
+		l->items[l->n++] = it;
+	}
+	/* only a flow sequence can be empty: "[]" */
+	if (!empty_ok && entries == 0)
+		error_at(p, &vm, "%s: %s is an empty list; list at least one %s or remove the key", p->owner, e->key,
+			 e->noun);
+	return 0;
+}
+
+static int handle_version(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
+			  void *data _unused_)
+{
+	struct mark m = ev_mark(p);
+	const char *v = scalar_value(p);
+
+	p->saw_version = true;
+	if (!scalar_is_plain(p) || !streq(v, "1")) {
+		_cleanup_free_ char *q = quote(v);
+		error_at(p, &m, "version: unsupported version %s%s; this apmatrix reads version: 1", q,
+			 scalar_is_plain(p) ? "" : " (a quoted string)");
+		return 0;
+	}
+	if (!p->cfg->version) {
+		p->cfg->version = 1;
+		p->cfg->version_mark = m;
+	}
+	return 0;
+}
+
+static int handle_masks(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
+			void *data)
+{
+	struct config *cfg = data;
+	struct mark m = ev_mark(p);
+	const char *v = scalar_value(p);
+
+	for (int i = 0; i < _CONFIG_MASKS_MAX; i++)
+		if (streq(v, masks_table[i])) {
+			cfg->masks = (enum config_masks)i;
+			cfg->masks_mark = m;
+			return 0;
+		}
+	_cleanup_free_ char *q = quote(v);
+	error_at(p, &m, "host.masks: expected 'auto' or 'off', got %s", q);
+	return 0;
+}
+
+static const struct key_entry keep_keys[] = {
+	{ "adapters", NODE_SEQUENCE, handle_list, offsetof(struct config, keep_adapters), "adapter" },
+	{ "domains", NODE_SEQUENCE, handle_list, offsetof(struct config, keep_domains), "domain" },
+};
+
+static int handle_keep(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark, void *data)
+{
+	struct config *cfg = data;
+	const struct map_ctx ctx = { .label = "host.keep" };
+	int r;
+
+	cfg->keep_present = true;
+	cfg->keep_mark = *key_mark;
+	p->owner = "host.keep";
+	r = process_mapping(p, &ctx, keep_keys, ARRAY_SIZE(keep_keys), NULL, data);
+	if (r < 0)
+		return r;
+	if (!cfg->keep_adapters.present && !cfg->keep_domains.present)
+		error_at(p, key_mark, "host.keep: no adapters and no domains given; list what the host keeps "
+				      "or remove the key");
+	return 0;
+}
+
+static const struct key_entry host_keys[] = {
+	{ "keep", NODE_MAPPING, handle_keep, 0, NULL },
+	{ "masks", NODE_SCALAR, handle_masks, 0, NULL },
+};
+
+static int handle_host(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark, void *data)
+{
+	struct config *cfg = data;
+	const struct map_ctx ctx = { .label = "host" };
+
+	if (cfg->host_present) {
+		/* host may be given in one file only: skip the second one whole */
+		_cleanup_free_ char *first = mark_string(&cfg->host_mark);
+		error_at(p, key_mark, "host: already given at %s; give host settings in one file only", first);
+		return skip_node(p);
+	}
+	cfg->host_present = true;
+	cfg->host_mark = *key_mark;
+	return process_mapping(p, &ctx, host_keys, ARRAY_SIZE(host_keys), NULL, data);
+}
+
+static int handle_uuid(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
+		       void *data)
+{
+	struct config_guest *g = data;
+
+	/* validated by compile.c, which also derives missing ones */
+	g->uuid = xstrdup(scalar_value(p));
+	g->uuid_mark = ev_mark(p);
+	return 0;
+}
+
+static int handle_bool(struct parser *p, const struct key_entry *e, const struct mark *key_mark _unused_, void *data)
+{
+	struct config_guest *g = data;
+	struct mark m = ev_mark(p);
+	const char *v = scalar_value(p);
+
+	/* YAML 1.2 core booleans only: yes/no/on/off are YAML 1.1 surprises */
+	if (scalar_is_plain(p) && (streq(v, "true") || streq(v, "True") || streq(v, "TRUE")))
+		g->usage_as_control = 1;
+	else if (scalar_is_plain(p) && (streq(v, "false") || streq(v, "False") || streq(v, "FALSE")))
+		g->usage_as_control = 0;
+	else {
+		_cleanup_free_ char *q = quote(g->name), *vq = quote(v);
+		error_at(p, &m, "guest %s: %s: expected true or false, got %s", q, e->key, vq);
+		return 0;
+	}
+	g->usage_as_control_mark = m;
+	return 0;
+}
+
+static const struct key_entry guest_keys[] = {
+	{ "uuid", NODE_SCALAR, handle_uuid, 0, NULL },
+	{ "adapters", NODE_SEQUENCE, handle_list, offsetof(struct config_guest, adapters), "adapter" },
+	{ "domains", NODE_SEQUENCE, handle_list, offsetof(struct config_guest, domains), "domain" },
+	{ "control-domains", NODE_SEQUENCE, handle_list, offsetof(struct config_guest, control_domains),
+	  "control domain" },
+	{ "usage-as-control", NODE_SCALAR, handle_bool, 0, NULL },
+};
+
+static void guest_done(struct config_guest *g)
+{
+	free(g->name);
+	free(g->uuid);
+	free(g->adapters.items);
+	free(g->domains.items);
+	free(g->control_domains.items);
+}
+
+static int handle_guest(struct parser *p, const char *name, const struct mark *key_mark, void *data)
+{
+	struct config *cfg = data;
+	struct config_guest g = { .name = xstrdup(name), .mark = *key_mark, .usage_as_control = -1 };
+	const struct map_ctx ctx = { .label = name, .is_guest = true };
+	_cleanup_free_ char *q = quote(name), *owner = NULL;
+	int r;
+
+	if (p->ev.type == YAML_ALIAS_EVENT) {
+		guest_done(&g);
+		return 0;
+	}
+	if (!node_matches(p, NODE_MAPPING)) {
+		_cleanup_free_ char *got = node_kind(p);
+		struct mark vm = ev_mark(p);
+
+		error_at(p, &vm, "guest %s: expected a mapping, got %s", q, got);
+		guest_done(&g);
+		return skip_node(p);
+	}
+	owner = xasprintf("guest %s", q);
+	p->owner = owner;
+	p->guest = name;
+	r = process_mapping(p, &ctx, guest_keys, ARRAY_SIZE(guest_keys), NULL, &g);
+	p->owner = p->guest = NULL;
+	g.incomplete = r < 0;
+
+	for (size_t i = 0; i < cfg->n_guests; i++) {
+		if (!streq(cfg->guests[i].name, name))
+			continue;
+		/* a name repeated inside one file is a duplicate key already */
+		_cleanup_free_ char *first = mark_string(&cfg->guests[i].mark);
+		error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only", q,
+			 first);
+		guest_done(&g);
+		return r;
+	}
+	cfg->guests = xgrow(cfg->guests, &cfg->cap_guests, cfg->n_guests + 1, sizeof(*cfg->guests));
+	cfg->guests[cfg->n_guests++] = g;
+	return r;
+}
+
+static int handle_guests(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
+			 void *data)
+{
+	const struct map_ctx ctx = { .label = "guests" };
+
+	return process_mapping(p, &ctx, NULL, 0, handle_guest, data);
+}
+
+static const struct key_entry top_keys[] = {
+	{ "version", NODE_SCALAR, handle_version, 0, NULL },
+	{ "host", NODE_MAPPING, handle_host, 0, NULL },
+	{ "guests", NODE_MAPPING, handle_guests, 0, NULL },
+};
+
+/* ---- documents and files ---- */
+
+/* Parse one stream; is_main: the version key is required. */
+static int parse_stream(struct parser *p, bool is_main)
+{
+	const struct map_ctx top = { 0 };
+	const struct mark start = { .file = p->file, .line = 1, .col = 1 };
+	int r;
+
+	r = next_event(p); /* STREAM-START */
+	if (r >= 0)
+		r = next_event(p); /* DOCUMENT-START or STREAM-END */
+	if (r >= 0 && p->ev.type == YAML_DOCUMENT_START_EVENT)
+		r = next_event(p); /* the root node */
+	if (r < 0)
+		return r;
+
+	if (p->ev.type == YAML_STREAM_END_EVENT || scalar_is_null(p)) {
+		/* only comments, or an empty document */
+		if (is_main)
+			error_at(p, &start, "empty configuration; expected at least 'version: 1'");
+		else
+			warning_at(p, &start, "empty drop-in file, ignoring");
+		if (p->ev.type == YAML_STREAM_END_EVENT)
+			return 0;
+	} else if (p->ev.type != YAML_MAPPING_START_EVENT) {
+		_cleanup_free_ char *got = node_kind(p);
+		struct mark m = ev_mark(p);
+
+		if (p->ev.type != YAML_ALIAS_EVENT)
+			error_at(p, &m, "expected a mapping at the top level, got %s", got);
+		r = skip_node(p);
+		if (r < 0)
+			return r;
+	} else {
+		r = process_mapping(p, &top, top_keys, ARRAY_SIZE(top_keys), NULL, p->cfg);
+		if (r < 0)
+			return r;
+		if (is_main && !p->saw_version)
+			error_at(p, &start, "missing 'version: 1' at the top level");
+	}
+
+	r = next_event(p); /* DOCUMENT-END */
+	if (r >= 0)
+		r = next_event(p);
+	if (r < 0)
+		return r;
+	if (p->ev.type == YAML_DOCUMENT_START_EVENT) {
+		struct mark m = ev_mark(p);
+		error_at(p, &m, "more than one YAML document; a configuration file holds one document");
+	}
+	return 0;
+}
+
+static int load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,
+		       struct diag_list *diags, bool is_main)
+{
+	struct parser p = { .diags = diags, .cfg = cfg };
+	int r;
+
+	p.file = diag_intern_file(diags, name);
+	if (!yaml_parser_initialize(&p.yp))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
+	cfg->files = xgrow(cfg->files, &cfg->cap_files, cfg->n_files + 1, sizeof(*cfg->files));
+	cfg->files[cfg->n_files++] = (char *)p.file;
+
+	r = parse_stream(&p, is_main);
+
+	if (p.have_ev)
+		yaml_event_delete(&p.ev);
+	yaml_parser_delete(&p.yp);
+	return r;
+}
+
+int config_load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,
+		       struct diag_list *diags)
+{
+	size_t before = diag_count(diags, DIAG_ERROR);
+	int r;
+
+	r = load_buffer(cfg, name, buf, len, diags, cfg->n_files == 0);
+	if (r == -ENOMEM)
+		return r;
+	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+}
+
+static int read_fd(int fd, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		buf = xgrow(buf, &cap, len + 65536, 1);
+		n = read(fd, buf + len, cap - len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+/* Read and parse one file; errors reading it are recorded without a position. */
+static int load_file(struct config *cfg, const char *path, struct diag_list *diags, bool is_main)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_close_ int fd = -1;
+	const char *name = path;
+	size_t len;
+	int r;
+
+	if (streq(path, "-")) {
+		name = "<stdin>";
+		r = read_fd(STDIN_FILENO, &buf, &len);
+	} else {
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		r = fd < 0 ? -errno : read_fd(fd, &buf, &len);
+	}
+	if (r < 0) {
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", name, strerror(-r));
+		return r;
+	}
+	return load_buffer(cfg, name, buf, len, diags, is_main);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	/* byte order, not the locale's collation: the order must not depend on LANG */
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void free_names(char ***names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((*names)[i]);
+	free(*names);
+	*names = NULL;
+}
+
+/* dir/\*.yaml in byte order of the names; a missing dir is no error. */
+static int load_dropins(struct config *cfg, const char *dir, struct diag_list *diags)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int r = 0;
+
+	d = opendir(dir);
+	if (!d) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
+		return r;
+	}
+	while ((errno = 0, de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l <= 5 || !streq(de->d_name + l - 5, ".yaml"))
+			continue;
+		names = xgrow(names, &cap, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (errno) {
+		r = -errno;
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
+	}
+	(void)closedir(d); /* read-only directory stream */
+	if (r < 0) {
+		free_names(&names, n);
+		return r;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t dl = strlen(dir);
+		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", names[i]);
+		struct stat st;
+
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+			continue; /* directories named *.yaml and the like */
+		(void)load_file(cfg, path, diags, /* is_main= */ false); /* recorded in diags */
+	}
+	free_names(&names, n);
+	return 0;
+}
+
+struct config *config_new(void)
+{
+	struct config *c = xcalloc(1, sizeof(*c));
+
+	c->masks = CONFIG_MASKS_AUTO;
+	return c;
+}
+
+struct config *config_free(struct config *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < c->n_guests; i++)
+		guest_done(&c->guests[i]);
+	free(c->guests);
+	free(c->keep_adapters.items);
+	free(c->keep_domains.items);
+	free(c->files); /* the names themselves belong to the diag_list */
+	free(c);
+	return NULL;
+}
+
+int config_load(const char *path, const char *dropin_dir, struct config **ret, struct diag_list *diags)
+{
+	struct config *cfg = config_new();
+	size_t before = diag_count(diags, DIAG_ERROR);
+	int r;
+
+	r = load_file(cfg, path, diags, /* is_main= */ true);
+	if (r == -ENOMEM) {
+		config_free(cfg);
+		return r;
+	}
+	if (r < 0 && r != -EINVAL) {
+		*ret = cfg;
+		return r;
+	}
+	if (dropin_dir)
+		(void)load_dropins(cfg, dropin_dir, diags); /* problems are in diags */
+	*ret = cfg;
+	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+}
