@@ -52,6 +52,7 @@ void owner_forget_mdev(struct owner_db *db, const char *uuid);
 struct owner_lock;
 /*
  * Take both locks, waiting up to timeout_ms for each (-1 = forever).
+ * s390_lock may be NULL to take only the apmatrix lock.
  * Returns -EWOULDBLOCK/-ETIMEDOUT when they stay taken.
  */
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret);

@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * live.c: the host as it is.  Everything is read through sysfs.c; libudev
+ * only lists the AP devices (SUBSYSTEM=ap) when the root is the real /sys,
+ * because libudev cannot be pointed at another root.  Attribute values are
+ * read through sysfs.c in both cases so that the two ways of listing give the
+ * same result.
+ *
+ * Profile and features come from files (DESIGN §6, kernel-abi.md §5):
+ *   devices/ap_matrix/matrix                 -> rfc2017
+ *   guest_matrix in an mdev, "guest_matrix" in matrix/features, ap_config in
+ *   an mdev or driver_override on a queue    -> dynamic (6.0+)
+ *   otherwise                                -> static (before 6.0)
+ * A 6.0 - 6.11 host without any mdev looks exactly like a static one; the
+ * static profile is the careful choice (it only adds ordering constraints),
+ * and the next read after the first create sees guest_matrix.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libudev.h>
+
+#include "live.h"
+#include "macro.h"
+#include "owner.h"
+#include "sysfs.h"
+
+static const char *const profile_table[_PROFILE_MAX] = {
+	[PROFILE_NONE] = "none",
+	[PROFILE_STATIC] = "static",
+	[PROFILE_DYNAMIC] = "dynamic",
+	[PROFILE_RFC2017] = "rfc2017",
+};
+
+static const char *const queue_driver_table[_QUEUE_DRIVER_MAX] = {
+	[QUEUE_DRIVER_NONE] = "none",
+	[QUEUE_DRIVER_HOST] = "host",
+	[QUEUE_DRIVER_VFIO] = "vfio",
+	[QUEUE_DRIVER_OTHER] = "other",
+};
+
+static const char *const queue_status_table[_QUEUE_STATUS_MAX] = {
+	[QUEUE_STATUS_UNKNOWN] = "unknown",
+	[QUEUE_STATUS_UNASSIGNED] = "unassigned",
+	[QUEUE_STATUS_ASSIGNED] = "assigned",
+	[QUEUE_STATUS_IN_USE] = "in use",
+};
+
+const char *kernel_profile_to_string(enum kernel_profile p)
+{
+	return p >= 0 && p < _PROFILE_MAX ? profile_table[p] : NULL;
+}
+
+const char *queue_driver_to_string(enum queue_driver d)
+{
+	return d < _QUEUE_DRIVER_MAX ? queue_driver_table[d] : NULL;
+}
+
+const char *queue_status_to_string(enum queue_status s)
+{
+	return s < _QUEUE_STATUS_MAX ? queue_status_table[s] : NULL;
+}
+
+/* Everything live_read() carries around while it reads. */
+struct reader {
+	struct sysfs *s;
+	struct live *l;
+	struct diag_list *diags;
+	size_t cap_cards, cap_queues, cap_mdevs;
+};
+
+static void warn(struct reader *rd, const char *fmt, ...) _printf_(2, 3);
+static void warn(struct reader *rd, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	if (!rd->diags)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	diag_add(rd->diags, DIAG_WARNING, NULL, NULL, "%s", msg ? msg : "(out of memory)");
+}
+
+static void warn_read(struct reader *rd, const char *path, int r)
+{
+	warn(rd, "cannot read %s/%s: %s", sysfs_root(rd->s), path, strerror(-r));
+}
+
+/*
+ * Read an optional attribute: 0 and *ret set when present, -ENOENT when
+ * absent (silently), other errors become a warning.
+ */
+static int read_opt(struct reader *rd, const char *path, char **ret)
+{
+	int r = sysfs_read_line(rd->s, path, ret);
+
+	if (r < 0 && r != -ENOENT)
+		warn_read(rd, path, r);
+	return r;
+}
+
+/* Decimal "%d" attribute. */
+static int parse_int(const char *s, long *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\n')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* One hex number (optionally 0x-prefixed, as the rfc2017 listings may be). */
+static int parse_hex_id(const char *s, unsigned *ret)
+{
+	unsigned long v;
+	char *end;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		s += 2;
+	if (!isxdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 16);
+	if (errno || *end || v > 255)
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static bool attr_is_one(struct reader *rd, const char *path, bool dflt)
+{
+	_cleanup_free_ char *v = NULL;
+
+	if (read_opt(rd, path, &v) < 0)
+		return dflt;
+	return streq(v, "1");
+}
+
+static bool word_in_list(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (const char *p = list; *p;) {
+		size_t k = strcspn(p, " \t\n");
+
+		if (k == n && strncmp(p, word, n) == 0)
+			return true;
+		p += k;
+		p += strspn(p, " \t\n");
+	}
+	return false;
+}
+
+/* ---- AP bus ------------------------------------------------------------ */
+
+static void read_max_id(struct reader *rd, const char *path, unsigned dflt, unsigned *ret)
+{
+	_cleanup_free_ char *v = NULL;
+	long n;
+
+	*ret = dflt;
+	if (read_opt(rd, path, &v) < 0)
+		return; /* older kernels: no APXA, the fixed limits apply */
+	if (parse_int(v, &n) < 0 || n < 0 || n > 255) {
+		warn(rd, "%s/%s: unexpected value '%s', assuming %u", sysfs_root(rd->s), path, v, dflt);
+		return;
+	}
+	*ret = (unsigned)n;
+}
+
+static int read_mask(struct reader *rd, const char *path, struct bitmap256 *ret)
+{
+	_cleanup_free_ char *v = NULL;
+	int r;
+
+	r = read_opt(rd, path, &v);
+	if (r < 0)
+		return r;
+	r = bitmap_from_kernel(v, ret);
+	if (r < 0)
+		warn(rd, "%s/%s: malformed mask '%s'", sysfs_root(rd->s), path, v);
+	return r;
+}
+
+static void read_bus(struct reader *rd)
+{
+	struct live *l = rd->l;
+	struct bitmap256 ap, aq, cfg[3];
+	static const char *const qci[3] = { "bus/ap/ap_adapter_mask", "bus/ap/ap_usage_domain_mask",
+					    "bus/ap/ap_control_domain_mask" };
+	_cleanup_free_ char *v = NULL;
+	bool ok = true;
+
+	read_max_id(rd, "bus/ap/ap_max_adapter_id", 63, &l->max_adapter);
+	read_max_id(rd, "bus/ap/ap_max_domain_id", 15, &l->max_domain);
+
+	if (read_mask(rd, SYSFS_APMASK, &ap) == 0 && read_mask(rd, SYSFS_AQMASK, &aq) == 0) {
+		l->apmask = ap;
+		l->aqmask = aq;
+		l->features |= FEATURE_MASKS;
+	}
+
+	/* QCI view of the LPAR: "not supported" without QCI (kernel-abi.md §2.1) */
+	for (int i = 0; i < 3; i++) {
+		_cleanup_free_ char *m = NULL;
+
+		cfg[i] = (struct bitmap256){ { 0 } };
+		if (read_opt(rd, qci[i], &m) < 0 || streq(m, "not supported")) {
+			ok = false;
+			continue;
+		}
+		if (bitmap_from_kernel(m, &cfg[i]) < 0) {
+			warn(rd, "%s/%s: malformed mask '%s'", sysfs_root(rd->s), qci[i], m);
+			ok = false;
+		}
+	}
+	if (ok) {
+		l->has_qci = true;
+		l->cfg_adapters = cfg[0];
+		l->cfg_domains = cfg[1];
+		l->cfg_control_domains = cfg[2];
+	}
+
+	/* "N/M" or "N/M (complete)"; before ~5.10 there is no such file */
+	if (read_opt(rd, "bus/ap/bindings", &v) < 0)
+		l->bindings_complete = true;
+	else
+		l->bindings_complete = strstr(v, "(complete)") != NULL;
+}
+
+/* ---- cards and queues -------------------------------------------------- */
+
+static bool parse_card_name(const char *name, unsigned *ret)
+{
+	unsigned a;
+	int n = 0;
+
+	if (sscanf(name, "card%2x%n", &a, &n) != 1 || n != 6 || name[n])
+		return false;
+	*ret = a;
+	return true;
+}
+
+static bool parse_queue_name(const char *name, unsigned *ret_a, unsigned *ret_d)
+{
+	unsigned a, d;
+	int n = 0;
+
+	if (strlen(name) != 7 || name[2] != '.' || !isxdigit((unsigned char)name[0]) ||
+	    !isxdigit((unsigned char)name[3]))
+		return false;
+	if (sscanf(name, "%2x.%4x%n", &a, &d, &n) != 2 || n != 7 || d > 255)
+		return false;
+	*ret_a = a;
+	*ret_d = d;
+	return true;
+}
+
+/* MODE=... from a device's uevent file. */
+static char *uevent_value(struct reader *rd, const char *dev, const char *key)
+{
+	_cleanup_free_ char *path = xasprintf("%s/uevent", dev), *text = NULL;
+	size_t n = strlen(key);
+
+	if (sysfs_read_attr(rd->s, path, &text) < 0)
+		return NULL;
+	for (char *line = text; *line;) {
+		size_t k = strcspn(line, "\n");
+
+		if (k > n && strncmp(line, key, n) == 0 && line[n] == '=')
+			return strndup(line + n + 1, k - n - 1);
+		line += k;
+		if (*line)
+			line++;
+	}
+	return NULL;
+}
+
+static void add_card(struct reader *rd, const char *dev, unsigned id)
+{
+	struct live *l = rd->l;
+	struct live_card *c;
+	_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
+	_cleanup_free_ char *p_online = xasprintf("%s/online", dev);
+	_cleanup_free_ char *p_config = xasprintf("%s/config", dev);
+	char *type = NULL;
+
+	for (size_t i = 0; i < l->n_cards; i++)
+		if (l->cards[i].id == id)
+			return;
+	l->cards = xgrow(l->cards, &rd->cap_cards, l->n_cards + 1, sizeof(*l->cards));
+	c = &l->cards[l->n_cards++];
+	c->id = id;
+	if (read_opt(rd, p_type, &type) == 0 && *type)
+		c->type = type;
+	else
+		free(type);
+	c->mode = uevent_value(rd, dev, "MODE");
+	/* online/type exist only while cex4card is bound; config is ~5.13+ */
+	c->online = attr_is_one(rd, p_online, false);
+	c->config = attr_is_one(rd, p_config, true);
+}
+
+static enum queue_driver classify_driver(const struct live *l, const char *name)
+{
+	size_t n;
+
+	if (!name)
+		return QUEUE_DRIVER_NONE;
+	if (l->vfio_driver && streq(name, l->vfio_driver))
+		return QUEUE_DRIVER_VFIO;
+	/* the default zcrypt queue drivers: cex2aqueue, cex2cqueue, cex4queue */
+	n = strlen(name);
+	if (n > 8 && strncmp(name, "cex", 3) == 0 && streq(name + n - 5, "queue"))
+		return QUEUE_DRIVER_HOST;
+	return QUEUE_DRIVER_OTHER;
+}
+
+static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d)
+{
+	struct live *l = rd->l;
+	struct live_queue *q;
+	_cleanup_free_ char *p_driver = xasprintf("%s/driver", dev);
+	_cleanup_free_ char *p_status = xasprintf("%s/status", dev);
+	_cleanup_free_ char *p_override = xasprintf("%s/driver_override", dev);
+	_cleanup_free_ char *status = NULL, *override = NULL;
+	char *driver = NULL;
+	int r;
+
+	for (size_t i = 0; i < l->n_queues; i++)
+		if (l->queues[i].adapter == a && l->queues[i].domain == d)
+			return;
+	l->queues = xgrow(l->queues, &rd->cap_queues, l->n_queues + 1, sizeof(*l->queues));
+	q = &l->queues[l->n_queues++];
+	q->adapter = a;
+	q->domain = d;
+
+	r = sysfs_read_link_name(rd->s, p_driver, &driver);
+	if (r < 0 && r != -ENOENT)
+		warn_read(rd, p_driver, r);
+	q->driver = r < 0 ? NULL : driver;
+	q->kind = classify_driver(l, q->driver);
+
+	q->status = QUEUE_STATUS_UNKNOWN;
+	if (read_opt(rd, p_status, &status) == 0) {
+		l->features |= FEATURE_QUEUE_STATUS;
+		if (streq(status, "in use"))
+			q->status = QUEUE_STATUS_IN_USE;
+		else if (streq(status, "assigned"))
+			q->status = QUEUE_STATUS_ASSIGNED;
+		else if (streq(status, "unassigned"))
+			q->status = QUEUE_STATUS_UNASSIGNED;
+		else
+			warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
+	}
+
+	if (read_opt(rd, p_override, &override) == 0) {
+		l->features |= FEATURE_DRIVER_OVERRIDE;
+		/* "(null)": the generic driver-core show of an unset override */
+		if (*override && !streq(override, "(null)")) {
+			q->driver_override = TAKE_PTR(override);
+			l->driver_override_in_use = true;
+		}
+	}
+}
+
+/* A device directory relative to the root: "devices/ap/card05[/05.0004]". */
+static void add_ap_device(struct reader *rd, const char *dev)
+{
+	const char *name = strrchr(dev, '/');
+	unsigned a, d;
+
+	name = name ? name + 1 : dev;
+	if (parse_card_name(name, &a))
+		add_card(rd, dev, a);
+	else if (parse_queue_name(name, &a, &d))
+		add_queue(rd, dev, a, d);
+}
+
+static void list_ap_sysfs(struct reader *rd)
+{
+	char **cards = NULL;
+	int r;
+
+	r = sysfs_list_dir(rd->s, SYSFS_AP_DEVICES, &cards);
+	if (r < 0) {
+		if (r != -ENOENT)
+			warn_read(rd, SYSFS_AP_DEVICES, r);
+		return;
+	}
+	for (char **c = cards; *c; c++) {
+		_cleanup_free_ char *dev = xasprintf("%s/%s", SYSFS_AP_DEVICES, *c);
+		char **qs = NULL;
+		unsigned a, qa, qd;
+
+		if (!parse_card_name(*c, &a))
+			continue;
+		add_card(rd, dev, a);
+		r = sysfs_list_dir(rd->s, dev, &qs);
+		if (r < 0) {
+			warn_read(rd, dev, r);
+			continue;
+		}
+		for (char **q = qs; *q; q++) {
+			_cleanup_free_ char *qdev = NULL;
+
+			if (!parse_queue_name(*q, &qa, &qd) || qa != a)
+				continue;
+			qdev = xasprintf("%s/%s", dev, *q);
+			add_queue(rd, qdev, qa, qd);
+		}
+		sysfs_strv_free(qs);
+	}
+	sysfs_strv_free(cards);
+}
+
+/*
+ * libudev enumeration of SUBSYSTEM=ap.  Returns false when libudev is not
+ * usable, so that the caller lists sysfs instead.
+ */
+static bool list_ap_udev(struct reader *rd)
+{
+	struct udev *udev = udev_new();
+	struct udev_enumerate *e = NULL;
+	struct udev_list_entry *it;
+	static const char prefix[] = SYSFS_DEFAULT_ROOT "/" SYSFS_AP_DEVICES "/";
+	bool ok = false;
+
+	if (!udev)
+		return false;
+	e = udev_enumerate_new(udev);
+	if (!e || udev_enumerate_add_match_subsystem(e, "ap") < 0 || udev_enumerate_scan_devices(e) < 0)
+		goto out;
+	udev_list_entry_foreach(it, udev_enumerate_get_list_entry(e))
+	{
+		const char *syspath = udev_list_entry_get_name(it);
+
+		/* only devices below /sys/devices/ap: the names we can trust */
+		if (strncmp(syspath, prefix, sizeof(prefix) - 1) != 0)
+			continue;
+		add_ap_device(rd, syspath + strlen(SYSFS_DEFAULT_ROOT "/"));
+	}
+	ok = true;
+out:
+	udev_enumerate_unref(e);
+	udev_unref(udev);
+	return ok;
+}
+
+static int card_cmp(const void *a, const void *b)
+{
+	const struct live_card *x = a, *y = b;
+
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int queue_key(const struct live_queue *q)
+{
+	return (int)(q->adapter << 8 | q->domain);
+}
+
+static int queue_cmp(const void *a, const void *b)
+{
+	return queue_key(a) - queue_key(b);
+}
+
+static void read_ap_devices(struct reader *rd)
+{
+	struct live *l = rd->l;
+
+	/*
+	 * libudev reads the real /sys only.  If it is unusable, or sees no AP
+	 * device at all (an unusual /sys that sd-device refuses), list sysfs.
+	 */
+	if (!streq(sysfs_root(rd->s), SYSFS_DEFAULT_ROOT) || !list_ap_udev(rd) ||
+	    (!l->n_cards && !l->n_queues))
+		list_ap_sysfs(rd);
+	if (l->n_cards)
+		qsort(l->cards, l->n_cards, sizeof(*l->cards), card_cmp);
+	if (l->n_queues)
+		qsort(l->queues, l->n_queues, sizeof(*l->queues), queue_cmp);
+}
+
+/* ---- the matrix device and its mdevs ----------------------------------- */
+
+static bool uuid_ok(const char *s)
+{
+	if (strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/* `matrix` / `guest_matrix`: one "aa.dddd", "aa." or ".dddd" per line. */
+static int read_matrix_file(struct reader *rd, const char *path, struct apqn_matrix *m)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	r = sysfs_read_attr(rd->s, path, &text);
+	if (r < 0)
+		return r;
+	for (char *line = text; *line;) {
+		size_t k = strcspn(line, "\n");
+		char save = line[k];
+
+		line[k] = '\0';
+		if (k && matrix_parse_kernel_line(line, m) < 0)
+			warn(rd, "%s/%s: unexpected line '%s'", sysfs_root(rd->s), path, line);
+		line[k] = save;
+		line += k;
+		if (*line)
+			line++;
+	}
+	return 0;
+}
+
+/*
+ * One number per line into a bitmap: "%04x" for control_domains on
+ * mainline, hex (with or without 0x) on rfc2017.
+ */
+static int read_id_list(struct reader *rd, const char *path, struct bitmap256 *b)
+{
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	r = sysfs_read_attr(rd->s, path, &text);
+	if (r < 0)
+		return r;
+	for (char *line = text; *line;) {
+		size_t k = strcspn(line, "\n");
+		char save = line[k];
+		unsigned id;
+
+		line[k] = '\0';
+		if (k) {
+			if (parse_hex_id(line, &id) == 0)
+				bitmap_set(b, id);
+			else
+				warn(rd, "%s/%s: unexpected line '%s'", sysfs_root(rd->s), path, line);
+		}
+		line[k] = save;
+		line += k;
+		if (*line)
+			line++;
+	}
+	return 0;
+}
+
+static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db *owner)
+{
+	struct live *l = rd->l;
+	struct live_mdev *m;
+	const struct owner_mdev *om;
+	_cleanup_free_ char *dir = xasprintf("%s/%s", l->matrix_path, uuid);
+	_cleanup_free_ char *p_gm = NULL, *p_cfg = NULL;
+	int r;
+
+	if (!sysfs_is_dir(rd->s, dir)) {
+		warn(rd, "%s/%s: mdev listed by its type but absent, skipping", sysfs_root(rd->s), dir);
+		return;
+	}
+	l->mdevs = xgrow(l->mdevs, &rd->cap_mdevs, l->n_mdevs + 1, sizeof(*l->mdevs));
+	m = &l->mdevs[l->n_mdevs++];
+	for (int i = 0; i < 37; i++)
+		m->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+
+	if (l->profile == PROFILE_RFC2017) {
+		/* kernel-abi.md §6: adapters/domains/control_domains, hex, one per line */
+		static const char *const files[3] = { "adapters", "domains", "control_domains" };
+		struct bitmap256 *dst[3] = { &m->matrix.adapters, &m->matrix.domains,
+					     &m->matrix.control_domains };
+
+		for (int i = 0; i < 3; i++) {
+			_cleanup_free_ char *p = sysfs_path_mdev_attr(l->matrix_path, m->uuid, files[i]);
+
+			r = read_id_list(rd, p, dst[i]);
+			if (r < 0)
+				warn_read(rd, p, r);
+		}
+	} else {
+		_cleanup_free_ char *p_m = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "matrix");
+		_cleanup_free_ char *p_cd = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "control_domains");
+
+		r = read_matrix_file(rd, p_m, &m->matrix);
+		if (r < 0)
+			warn_read(rd, p_m, r);
+		r = read_id_list(rd, p_cd, &m->matrix.control_domains);
+		if (r < 0)
+			warn_read(rd, p_cd, r);
+
+		p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
+		r = read_matrix_file(rd, p_gm, &m->guest_matrix);
+		if (r == 0) {
+			m->has_guest_matrix = true;
+			m->guest_matrix.control_domains = m->matrix.control_domains;
+			l->features |= FEATURE_GUEST_MATRIX;
+		} else if (r != -ENOENT) {
+			warn_read(rd, p_gm, r);
+		}
+		p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
+		if (sysfs_exists(rd->s, p_cfg))
+			l->features |= FEATURE_AP_CONFIG;
+	}
+
+	if (owner) {
+		om = owner_find_mdev(owner, m->uuid);
+		if (om) {
+			m->owned = true;
+			m->owner_guest = xstrdup(om->guest);
+		}
+	}
+}
+
+static int mdev_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct live_mdev *)a)->uuid, ((const struct live_mdev *)b)->uuid);
+}
+
+static void read_mdevs(struct reader *rd, const struct owner_db *owner)
+{
+	struct live *l = rd->l;
+	_cleanup_free_ char *dir = xasprintf("%s/mdev_supported_types/%s/devices", l->matrix_path,
+					     l->mdev_type);
+	char **names = NULL;
+	int r;
+
+	r = sysfs_list_dir(rd->s, dir, &names);
+	if (r < 0) {
+		if (r != -ENOENT)
+			warn_read(rd, dir, r);
+		return;
+	}
+	for (char **n = names; *n; n++) {
+		if (!uuid_ok(*n)) {
+			warn(rd, "%s/%s/%s: not a UUID, skipping", sysfs_root(rd->s), dir, *n);
+			continue;
+		}
+		read_mdev(rd, *n, owner);
+	}
+	sysfs_strv_free(names);
+	if (l->n_mdevs)
+		qsort(l->mdevs, l->n_mdevs, sizeof(*l->mdevs), mdev_cmp);
+}
+
+/* A running guest shows as `status` = "in use" on its vfio-bound queues (5.17+). */
+static void mark_in_use(struct live *l)
+{
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		struct live_mdev *m = &l->mdevs[i];
+
+		for (size_t j = 0; j < l->n_queues && !m->in_use; j++) {
+			const struct live_queue *q = &l->queues[j];
+
+			if (q->kind == QUEUE_DRIVER_VFIO && q->status == QUEUE_STATUS_IN_USE &&
+			    matrix_has_apqn(&m->matrix, q->adapter, q->domain))
+				m->in_use = true;
+		}
+	}
+}
+
+static void read_matrix_features(struct reader *rd)
+{
+	struct live *l = rd->l;
+	_cleanup_free_ char *path = xasprintf("%s/features", l->matrix_path), *v = NULL;
+
+	if (read_opt(rd, path, &v) < 0)
+		return;
+	/* a word list, not a fixed string (kernel-abi.md §2.4) */
+	l->features |= FEATURE_MATRIX_FEATURES;
+	if (word_in_list(v, "guest_matrix"))
+		l->features |= FEATURE_GUEST_MATRIX;
+	if (word_in_list(v, "ap_config"))
+		l->features |= FEATURE_AP_CONFIG;
+}
+
+/* ---- public ------------------------------------------------------------ */
+
+int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, struct diag_list *diags)
+{
+	struct live *l = xcalloc(1, sizeof(*l));
+	struct reader rd = { .s = s, .l = l, .diags = diags };
+
+	if (owner) {
+		l->apmask_taken = owner->apmask_taken;
+		l->aqmask_taken = owner->aqmask_taken;
+		memcpy(l->queues_taken, owner->queues_taken, sizeof(l->queues_taken));
+	}
+
+	if (!sysfs_is_dir(s, SYSFS_AP_BUS)) {
+		l->profile = PROFILE_NONE;
+		*ret = l;
+		return -ENODEV;
+	}
+
+	if (sysfs_is_dir(s, SYSFS_MATRIX_RFC2017)) {
+		l->profile = PROFILE_RFC2017;
+		l->matrix_path = SYSFS_MATRIX_RFC2017;
+		l->mdev_type = SYSFS_TYPE_RFC2017;
+		l->vfio_driver = SYSFS_VFIO_DRIVER_RFC2017;
+		l->vfio_loaded = true;
+	} else {
+		l->profile = PROFILE_STATIC;
+		l->matrix_path = SYSFS_MATRIX_MAINLINE;
+		l->mdev_type = SYSFS_TYPE_MAINLINE;
+		l->vfio_driver = SYSFS_VFIO_DRIVER_MAINLINE;
+		l->vfio_loaded = sysfs_is_dir(s, SYSFS_MATRIX_MAINLINE);
+	}
+
+	read_bus(&rd);
+	read_ap_devices(&rd);
+	if (l->vfio_loaded) {
+		if (l->profile != PROFILE_RFC2017)
+			read_matrix_features(&rd);
+		read_mdevs(&rd, owner);
+	}
+	mark_in_use(l);
+
+	if (l->profile == PROFILE_STATIC &&
+	    (l->features & (FEATURE_GUEST_MATRIX | FEATURE_AP_CONFIG | FEATURE_DRIVER_OVERRIDE)))
+		l->profile = PROFILE_DYNAMIC;
+
+	*ret = l;
+	return 0;
+}
+
+struct live *live_free(struct live *l)
+{
+	if (!l)
+		return NULL;
+	for (size_t i = 0; i < l->n_cards; i++) {
+		free(l->cards[i].type);
+		free(l->cards[i].mode);
+	}
+	free(l->cards);
+	for (size_t i = 0; i < l->n_queues; i++) {
+		free(l->queues[i].driver);
+		free(l->queues[i].driver_override);
+	}
+	free(l->queues);
+	for (size_t i = 0; i < l->n_mdevs; i++)
+		free(l->mdevs[i].owner_guest);
+	free(l->mdevs);
+	free(l);
+	return NULL;
+}
+
+const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid)
+{
+	for (size_t i = 0; i < l->n_mdevs; i++)
+		if (strcasecmp(l->mdevs[i].uuid, uuid) == 0)
+			return &l->mdevs[i];
+	return NULL;
+}
+
+const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain)
+{
+	struct live_queue key = { .adapter = adapter, .domain = domain };
+
+	if (!l->n_queues)
+		return NULL;
+	return bsearch(&key, l->queues, l->n_queues, sizeof(*l->queues), queue_cmp);
+}
+
+const struct live_card *live_find_card(const struct live *l, unsigned id)
+{
+	struct live_card key = { .id = id };
+
+	if (!l->n_cards)
+		return NULL;
+	return bsearch(&key, l->cards, l->n_cards, sizeof(*l->cards), card_cmp);
+}

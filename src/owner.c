@@ -1,0 +1,603 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * owner.c: the record of what apmatrix did (DESIGN §5) and the two locks.
+ *
+ * RUNDIR/state is a small line format, versioned by its first line:
+ *
+ *   apmatrix-state 1
+ *   mdev 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c guest1
+ *   apmask-taken 0x<64 hex digits>
+ *   aqmask-taken 0x<64 hex digits>
+ *   queue 05.0047
+ *
+ * mdev lines come sorted by UUID, queue lines (rfc2017 profile) by APQN.
+ * Empty mask lines are not written.  Loading is strict: anything unexpected
+ * (unknown keyword, malformed value, duplicate, missing final newline, a
+ * newer version) is -EBADMSG, because guessing about ownership could make
+ * apmatrix undo something it did not do.  The file is replaced atomically,
+ * so a torn file means tampering or a bug, not a crash.
+ *
+ * Locks (owner_lock): an flock() on RUNDIR/lock serialises apmatrix
+ * processes; then the s390-tools lock is taken with the protocol of
+ * s390-tools libutil/util_lockfile.c, so that chzdev and mdevctl's ap-check
+ * callout wait for us and we for them:
+ *   - write "<pid>\n" into a private temporary file "<lock><pid %05d><t %02x>"
+ *     next to the lock, then link() it to the lock name; link() is atomic
+ *     and fails with EEXIST while someone holds the lock;
+ *   - while it is held, read the PID in it: a PID that does not exist
+ *     (kill(pid, 0) == ESRCH) marks a stale lock, which is unlinked and the
+ *     link retried at once; an empty or zero PID older than 120 s is stale
+ *     too (its writer died between creating and filling it);
+ *   - release: unlink the lock only if it still carries our PID.
+ * s390-tools sleeps 5, 10, ... up to 60 s between tries; apmatrix polls
+ * faster (from 10 ms up to 500 ms) and gives up after the caller's timeout.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "owner.h"
+
+#define OWNER_STATE_FILE "state"
+#define OWNER_LOCK_FILE "lock"
+#define OWNER_STATE_HEADER "apmatrix-state 1"
+#define OWNER_MAX_STATE (4 * 1024 * 1024)
+#define S390_LOCK_WAITPID 120 /* s390-tools: seconds a new lock may stay without a PID */
+
+struct owner_lock {
+	int fd;          /* flock on RUNDIR/lock */
+	char *s390_lock; /* path of the s390-tools lock we hold, NULL if none */
+};
+
+/* ---- state database ---------------------------------------------------- */
+
+static bool uuid_is_canonical(const char *s)
+{
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
+			return false;
+		}
+	}
+	return s[36] == '\0';
+}
+
+/* Guest names as DESIGN §2 allows them: [A-Za-z0-9_.-]{1,64}. */
+static bool guest_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
+
+static int mdev_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct owner_mdev *)a)->uuid, ((const struct owner_mdev *)b)->uuid);
+}
+
+static struct owner_mdev *find_mdev(const struct owner_db *db, const char *uuid)
+{
+	struct owner_mdev key = { 0 };
+
+	if (strlen(uuid) != 36 || !db->n_mdevs)
+		return NULL;
+	for (int i = 0; i < 37; i++)
+		key.uuid[i] = (char)tolower((unsigned char)uuid[i]);
+	return bsearch(&key, db->mdevs, db->n_mdevs, sizeof(*db->mdevs), mdev_cmp);
+}
+
+const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid)
+{
+	return find_mdev(db, uuid);
+}
+
+void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest)
+{
+	struct owner_mdev *m = find_mdev(db, uuid);
+	size_t i;
+
+	if (m) {
+		free(m->guest);
+		m->guest = xstrdup(guest);
+		return;
+	}
+	db->mdevs = xgrow(db->mdevs, &db->cap_mdevs, db->n_mdevs + 1, sizeof(*db->mdevs));
+	m = &db->mdevs[db->n_mdevs];
+	for (i = 0; i < 36 && uuid[i]; i++)
+		m->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+	m->uuid[i] = '\0';
+	m->guest = xstrdup(guest);
+	db->n_mdevs++;
+	qsort(db->mdevs, db->n_mdevs, sizeof(*db->mdevs), mdev_cmp);
+}
+
+void owner_forget_mdev(struct owner_db *db, const char *uuid)
+{
+	struct owner_mdev *m = find_mdev(db, uuid);
+	size_t i;
+
+	if (!m)
+		return;
+	i = (size_t)(m - db->mdevs);
+	free(m->guest);
+	memmove(m, m + 1, (db->n_mdevs - i - 1) * sizeof(*m));
+	db->n_mdevs--;
+}
+
+struct owner_db *owner_free(struct owner_db *db)
+{
+	if (!db)
+		return NULL;
+	for (size_t i = 0; i < db->n_mdevs; i++)
+		free(db->mdevs[i].guest);
+	free(db->mdevs);
+	free(db->rundir);
+	free(db);
+	return NULL;
+}
+
+static void owner_freep(struct owner_db **db)
+{
+	owner_free(*db);
+}
+
+/* "0x" + exactly 64 hex digits, as bitmap_to_kernel() writes it. */
+static int parse_mask(const char *s, struct bitmap256 *ret)
+{
+	if (strncmp(s, "0x", 2) != 0 || strlen(s) != 66)
+		return -EBADMSG;
+	for (int i = 2; i < 66; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return -EBADMSG;
+	return bitmap_from_kernel(s, ret) < 0 ? -EBADMSG : 0;
+}
+
+static int parse_apqn(const char *s, unsigned *ret_a, unsigned *ret_d)
+{
+	unsigned v[2] = { 0, 0 };
+
+	if (strlen(s) != 7 || s[2] != '.')
+		return -EBADMSG;
+	for (int i = 0; i < 7; i++) {
+		if (i == 2)
+			continue;
+		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+			return -EBADMSG;
+		v[i > 2] = v[i > 2] * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0' : s[i] - 'a' + 10);
+	}
+	if (v[1] > 255)
+		return -EBADMSG;
+	*ret_a = v[0];
+	*ret_d = v[1];
+	return 0;
+}
+
+static int parse_state(struct owner_db *db, char *text)
+{
+	bool have_ap = false, have_aq = false;
+	char *line, *next;
+	bool first = true;
+
+	if (!*text || text[strlen(text) - 1] != '\n')
+		return -EBADMSG; /* empty or cut short */
+	for (line = text; *line; line = next) {
+		char *nl = strchr(line, '\n'), *key, *a1, *a2, *extra, *save = NULL;
+
+		*nl = '\0';
+		next = nl + 1;
+		if (first) {
+			if (!streq(line, OWNER_STATE_HEADER))
+				return -EBADMSG;
+			first = false;
+			continue;
+		}
+		/* exactly one space between fields, nothing else */
+		if (!*line || line[0] == ' ' || strstr(line, "  ") || line[strlen(line) - 1] == ' ' ||
+		    strpbrk(line, "\t\r"))
+			return -EBADMSG;
+		key = strtok_r(line, " ", &save);
+		a1 = strtok_r(NULL, " ", &save);
+		a2 = strtok_r(NULL, " ", &save);
+		extra = strtok_r(NULL, " ", &save);
+		if (!key || !a1 || extra)
+			return -EBADMSG;
+		if (streq(key, "mdev")) {
+			if (!a2 || !uuid_is_canonical(a1) || !guest_name_ok(a2) || find_mdev(db, a1))
+				return -EBADMSG;
+			owner_record_mdev(db, a1, a2);
+		} else if (streq(key, "apmask-taken") || streq(key, "aqmask-taken")) {
+			bool ap = key[1] == 'p';
+
+			if (a2 || (ap ? have_ap : have_aq))
+				return -EBADMSG;
+			if (parse_mask(a1, ap ? &db->apmask_taken : &db->aqmask_taken) < 0)
+				return -EBADMSG;
+			*(ap ? &have_ap : &have_aq) = true;
+		} else if (streq(key, "queue")) {
+			unsigned a, d;
+
+			if (a2 || parse_apqn(a1, &a, &d) < 0 || bitmap_test(&db->queues_taken[a], d))
+				return -EBADMSG;
+			bitmap_set(&db->queues_taken[a], d);
+		} else {
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int owner_load(const char *rundir, struct owner_db **ret)
+{
+	_cleanup_(owner_freep) struct owner_db *db = NULL;
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	size_t len = 0, cap = 4096;
+	int r;
+
+	db = xcalloc(1, sizeof(*db));
+	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
+	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			return -errno;
+		*ret = TAKE_PTR(db);
+		return 0;
+	}
+	text = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t k;
+
+		if (len == cap) {
+			if (cap >= OWNER_MAX_STATE)
+				return -EFBIG;
+			cap *= 2;
+			text = xrealloc(text, cap + 1);
+		}
+		k = read(fd, text + len, cap - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+	}
+	text[len] = '\0';
+	if (strlen(text) != len)
+		return -EBADMSG;
+	r = parse_state(db, text);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(db);
+	return 0;
+}
+
+/* mkdir -p with mode for the last component; existing directories are fine. */
+static int mkdir_parents(const char *path, mode_t mode)
+{
+	_cleanup_free_ char *p = xstrdup(path);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*s = '/';
+	}
+	if (mkdir(p, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static char *format_state(const struct owner_db *db, size_t *ret_len)
+{
+	static const struct bitmap256 zero;
+	char *out = NULL, buf[BITMAP_KERNEL_LEN];
+	FILE *f = open_memstream(&out, ret_len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\n", OWNER_STATE_HEADER);
+	for (size_t i = 0; i < db->n_mdevs; i++)
+		fprintf(f, "mdev %s %s\n", db->mdevs[i].uuid, db->mdevs[i].guest);
+	if (!bitmap_equal(&db->apmask_taken, &zero)) {
+		bitmap_to_kernel(&db->apmask_taken, buf);
+		fprintf(f, "apmask-taken %s\n", buf);
+	}
+	if (!bitmap_equal(&db->aqmask_taken, &zero)) {
+		bitmap_to_kernel(&db->aqmask_taken, buf);
+		fprintf(f, "aqmask-taken %s\n", buf);
+	}
+	for (unsigned a = 0; a < 256; a++)
+		BITMAP_FOREACH(d, &db->queues_taken[a])
+			fprintf(f, "queue %02x.%04x\n", a, (unsigned)d);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int owner_save(const struct owner_db *db)
+{
+	_cleanup_free_ char *text = NULL, *tmp = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	size_t len = 0, off = 0;
+	int fd, r;
+
+	for (size_t i = 0; i < db->n_mdevs; i++)
+		if (!uuid_is_canonical(db->mdevs[i].uuid) || !guest_name_ok(db->mdevs[i].guest))
+			return -EINVAL; /* would not load again */
+	text = format_state(db, &len);
+	if (!text)
+		return -ENOMEM;
+
+	r = mkdir_parents(db->rundir, 0700);
+	if (r < 0)
+		return r;
+	dfd = open(db->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	tmp = xasprintf(".%s.%d.tmp", OWNER_STATE_FILE, (int)getpid());
+	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed run with our PID */
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t k = write(fd, text + off, len - off);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)k;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && renameat(dfd, tmp, dfd, OWNER_STATE_FILE) < 0)
+		r = -errno;
+	if (r < 0) {
+		(void)unlinkat(dfd, tmp, 0); /* best effort; the error is what matters */
+		return r;
+	}
+	/* make the rename itself durable */
+	if (fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
+/* ---- locks ------------------------------------------------------------- */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Wait before the next try.  Returns 0 to try again, or -EWOULDBLOCK
+ * (timeout 0) / -ETIMEDOUT when the deadline has passed.
+ */
+static int backoff(int timeout_ms, long long deadline, long long *snooze)
+{
+	long long left;
+
+	if (timeout_ms == 0)
+		return -EWOULDBLOCK;
+	*snooze = *snooze ? *snooze * 2 : 10;
+	if (*snooze > 500)
+		*snooze = 500;
+	if (timeout_ms > 0) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (*snooze > left)
+			*snooze = left;
+	}
+	sleep_ms(*snooze);
+	return 0;
+}
+
+static bool pid_alive(pid_t pid)
+{
+	/* EPERM: it exists, we only may not signal it (s390-tools does the same) */
+	return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+/*
+ * The lock exists: is it stale?  Returns true after removing a stale lock
+ * (try again at once), false when a live owner holds it (wait).
+ */
+static bool s390_lock_break_stale(const char *path)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char buf[40];
+	struct stat st;
+	ssize_t k;
+	long pid = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return true; /* gone in the meantime: retry now */
+	k = read(fd, buf, sizeof(buf) - 1);
+	if (k > 0) {
+		char *end;
+
+		buf[k] = '\0';
+		errno = 0;
+		pid = strtol(buf, &end, 10);
+		if (errno || pid < 0 || pid > INT32_MAX)
+			pid = 0;
+		if (pid > 0 && !pid_alive((pid_t)pid)) {
+			(void)unlink(path); /* stale: its owner is dead */
+			return true;
+		}
+		if (pid > 0)
+			return false;
+	}
+	/* no PID (yet): a lock being created, or one whose writer died */
+	if (fstat(fd, &st) < 0)
+		return true;
+	if (time(NULL) > st.st_mtime + S390_LOCK_WAITPID) {
+		(void)unlink(path);
+		return true;
+	}
+	return false;
+}
+
+static int s390_lock_take(const char *path, int timeout_ms)
+{
+	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	_cleanup_free_ char *tmp = NULL, *dir = NULL;
+	char pidbuf[40];
+	long long snooze = 0;
+	int fd, len, r = 0;
+	ssize_t k;
+	char *slash;
+
+	/* /run/lock exists on every systemd host; create it where it does not */
+	dir = xstrdup(path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		r = mkdir_parents(dir, 0755);
+		if (r < 0)
+			return r;
+	}
+
+	len = snprintf(pidbuf, sizeof(pidbuf), "%d\n", (int)getpid());
+	tmp = xasprintf("%s%05d%02x", path, (int)getpid(), (unsigned)time(NULL) & 255);
+	(void)unlink(tmp); /* only a crashed process with our PID can have left it */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	k = write(fd, pidbuf, (size_t)len);
+	if (k < 0)
+		r = -errno;
+	else if (k != len)
+		r = -EIO;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+
+	while (r == 0) {
+		if (link(tmp, path) == 0)
+			break;
+		if (errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		if (s390_lock_break_stale(path))
+			continue;
+		r = backoff(timeout_ms, deadline, &snooze);
+	}
+	(void)unlink(tmp); /* the lock name keeps the inode alive */
+	return r;
+}
+
+static void s390_lock_release(const char *path)
+{
+	_cleanup_close_ int fd = -EBADF;
+	char buf[40];
+	ssize_t k;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	k = read(fd, buf, sizeof(buf) - 1);
+	if (k <= 0)
+		return;
+	buf[k] = '\0';
+	/* only our own lock: someone may have broken it as stale meanwhile */
+	if (atol(buf) == (long)getpid())
+		(void)unlink(path); /* nothing to do if it is already gone */
+}
+
+int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret)
+{
+	_cleanup_free_ char *path = NULL;
+	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
+	long long snooze = 0;
+	struct owner_lock *l;
+	int fd, r;
+
+	if (!rundir)
+		rundir = OWNER_DEFAULT_RUNDIR;
+	r = mkdir_parents(rundir, 0700);
+	if (r < 0)
+		return r;
+	path = xasprintf("%s/%s", rundir, OWNER_LOCK_FILE);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			r = -errno;
+			goto fail;
+		}
+		r = backoff(timeout_ms, deadline, &snooze);
+		if (r < 0)
+			goto fail;
+	}
+	if (s390_lock) {
+		r = s390_lock_take(s390_lock, timeout_ms);
+		if (r < 0)
+			goto fail;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->fd = fd;
+	l->s390_lock = s390_lock ? xstrdup(s390_lock) : NULL;
+	*ret = l;
+	return 0;
+fail:
+	(void)close(fd); /* drops the flock, if we had it */
+	return r;
+}
+
+struct owner_lock *owner_unlock(struct owner_lock *l)
+{
+	if (!l)
+		return NULL;
+	/* s390-tools lock first: it was taken last */
+	if (l->s390_lock)
+		s390_lock_release(l->s390_lock);
+	free(l->s390_lock);
+	(void)close(l->fd); /* closing drops the flock; nothing was written */
+	free(l);
+	return NULL;
+}
