@@ -30,9 +30,9 @@ endif
 
 ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
 ALL_LDFLAGS = $(REQ_LDFLAGS) $(LDFLAGS)
-LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 SIM_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(SIM_PKGS)) $(CFLAGS)
-SIM_LIBS := $(shell $(PKG_CONFIG) --libs $(SIM_PKGS))
+SIM_LIBS = $(shell $(PKG_CONFIG) --libs $(SIM_PKGS))
 
 ifeq ($(V),1)
 Q :=
@@ -48,7 +48,7 @@ SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=$(B)/sim/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all check unit bats demo install uninstall clean help check-valgrind
+.PHONY: all deps check unit bats demo install uninstall clean help check-valgrind
 all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
@@ -77,17 +77,24 @@ $(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libapmatrix.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
 
+deps:
+	$(Q)tests/lib/deps
+
 # The one test command (README, .ci/run): C unit tests + bats, one summary line.
-check: all
+# Builds first; a build failure still ends in a summary line.
+check: deps
+	$(Q)$(MAKE) --no-print-directory all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
 	$(Q)tests/run-all
 
 unit: $(UNIT_BINS)
 	$(Q)tests/run-all --unit-only
 
-check-valgrind: all
+check-valgrind: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)APMATRIX_VALGRIND=1 tests/run-all
 
-demo: all
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/lib/demo
 
 install: $(B)/apmatrix
