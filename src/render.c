@@ -24,7 +24,7 @@ const char *render_guest_code(size_t i, char buf[8])
 	if (i < 26)
 		snprintf(buf, 8, "%c", (int)('A' + i));
 	else
-		snprintf(buf, 8, "%c%zu", (int)('A' + i % 26), i / 26);
+		snprintf(buf, 8, "%c%u", (int)('A' + i % 26), (unsigned)(i / 26 % 1000));
 	return buf;
 }
 
