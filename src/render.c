@@ -196,10 +196,20 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		fputc('\n', f);
 		BITMAP_FOREACH(a, &gr->rows)
 		{
-			fprintf(f, "    %02x |", a);
+			char *row = NULL;
+			size_t len = 0;
+			FILE *rf = open_memstream(&row, &len);
+
+			if (!rf)
+				break;
+			fprintf(rf, "    %02x |", a);
 			for (int k = start; k < end; k++)
-				put_cell(f, gr->cell[a][cols[k]], gr->pending[a][cols[k]], width, o);
-			fputc('\n', f);
+				put_cell(rf, gr->cell[a][cols[k]], gr->pending[a][cols[k]], width, o);
+			fclose(rf);
+			while (len > 0 && row[len - 1] == ' ')
+				row[--len] = '\0';
+			fprintf(f, "%s\n", row);
+			free(row);
 		}
 	}
 	fputs("\n", f);
