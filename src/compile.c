@@ -174,7 +174,7 @@ static void compile_guest(struct desired_guest *g, const struct config_guest *cg
 	usage_as_control = g->usage_as_control ? g->matrix.domains : (struct bitmap256){ { 0 } };
 	g->matrix.control_domains = bitmap_or(&g->explicit_control_domains, &usage_as_control);
 
-	/* A YAML syntax error cut the guest short: what is missing may follow it. */
+	/* Cut short by a syntax error or with an unknown key: what is "missing" may be there. */
 	if (cg->incomplete)
 		return;
 	if (cg->adapters.present && !cg->domains.present)

@@ -64,6 +64,10 @@ struct parser {
 	bool saw_version;
 	const char *owner; /* of the number list being read: "guest 'g1'", "host.keep" */
 	const char *guest; /* the guest being read, for diag.guest */
+	bool unknown_key;  /* process_mapping() met a key it does not know */
+	const char *buf;   /* the input, for hints about syntax errors */
+	size_t len;
+	size_t first_diag; /* diags->n when this file started */
 };
 
 struct key_entry;
@@ -264,9 +268,35 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		error_at(p, &m, "anchors are not supported (anchor %s)", q);
 	}
 	if (tag) {
-		_cleanup_free_ char *q = quote((const char *)tag);
+		/* libyaml resolves "!!int" to the full tag: show it the way it was written */
+		static const char core[] = "tag:yaml.org,2002:";
+		const char *t = (const char *)tag;
+		_cleanup_free_ char *short_tag = strncmp(t, core, strlen(core)) ? xstrdup(t) :
+							  xasprintf("!!%s", t + strlen(core));
+		_cleanup_free_ char *q = quote(short_tag);
+
 		error_at(p, &m, "YAML tags are not supported (tag %s)", q);
 	}
+}
+
+/* Forget this file's diagnostics at or after m. */
+static void drop_diags_after(struct parser *p, const struct mark *m)
+{
+	struct diag_list *l = p->diags;
+	size_t k = p->first_diag;
+
+	for (size_t i = p->first_diag; i < l->n; i++) {
+		struct diag *d = &l->items[i];
+
+		if (d->mark.file == p->file &&
+		    (d->mark.line > m->line || (d->mark.line == m->line && d->mark.col >= m->col))) {
+			free(d->guest);
+			free(d->message);
+			continue;
+		}
+		l->items[k++] = *d;
+	}
+	l->n = k;
 }
 
 /*
@@ -284,16 +314,25 @@ static int next_event(struct parser *p)
 		return -EINVAL;
 	if (!yaml_parser_parse(&p->yp, &p->ev)) {
 		struct mark m = mark_of(p, &p->yp.problem_mark);
+		size_t at = p->yp.problem_mark.index;
+		const char *hint = at < p->len && p->buf[at] == '\t' ? "; YAML does not allow tabs for indentation" : "";
 
 		p->broken = true;
 		if (p->yp.error == YAML_MEMORY_ERROR) {
 			error_at(p, &m, "out of memory while parsing YAML");
 		} else if (p->yp.context) {
 			struct mark c = mark_of(p, &p->yp.context_mark);
-			error_at(p, &m, "YAML syntax error: %s (%s at %u:%u)", p->yp.problem ? p->yp.problem : "?",
-				 p->yp.context, c.line, c.col);
+
+			/*
+			 * libyaml hands out the scalars of a broken construct before it
+			 * notices the problem ("[0x04" runs on into the next line): what
+			 * was said about them since the construct began is noise.
+			 */
+			drop_diags_after(p, &c);
+			error_at(p, &m, "YAML syntax error: %s (%s at %u:%u)%s", p->yp.problem ? p->yp.problem : "?",
+				 p->yp.context, c.line, c.col, hint);
 		} else {
-			error_at(p, &m, "YAML syntax error: %s", p->yp.problem ? p->yp.problem : "?");
+			error_at(p, &m, "YAML syntax error: %s%s", p->yp.problem ? p->yp.problem : "?", hint);
 		}
 		return -EINVAL;
 	}
@@ -364,6 +403,49 @@ static bool node_matches(const struct parser *p, enum node_type t)
 		return p->ev.type == YAML_MAPPING_START_EVENT || scalar_is_null(p);
 	}
 	return false;
+}
+
+/* Levenshtein distance, for "did you mean"; keys are short. */
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	_cleanup_free_ size_t *row = xcalloc(lb + 1, sizeof(*row));
+
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* The valid key closest to key, when it is close enough to be a typo. */
+static const char *nearest_key(const char *key, const struct key_entry *table, size_t n_table)
+{
+	const char *best = NULL;
+	size_t best_d = 3; /* at most two edits */
+
+	for (size_t i = 0; i < n_table; i++) {
+		size_t d = edit_distance(key, table[i].key);
+
+		if (d < best_d) {
+			best_d = d;
+			best = table[i].key;
+		}
+	}
+	return best;
 }
 
 struct seen_key {
@@ -458,7 +540,11 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 					fprintf(f, "%s%s", i ? ", " : "", table[i].key);
 				fclose(f);
 			}
-			error_at(p, &km, "%sunknown key %s (valid keys: %s)", where, q, valid ? valid : "?");
+			const char *near = nearest_key(key, table, n_table);
+			_cleanup_free_ char *mean = near ? xasprintf("; did you mean '%s'?", near) : xstrdup("");
+
+			p->unknown_key = true;
+			error_at(p, &km, "%sunknown key %s%s (valid keys: %s)", where, q, mean, valid ? valid : "?");
 			r = next_event(p);
 			if (r >= 0)
 				r = skip_node(p);
@@ -893,9 +979,11 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 	owner = xasprintf("guest %s", q);
 	p->owner = owner;
 	p->guest = name;
+	p->unknown_key = false;
 	r = process_mapping(p, &ctx, guest_keys, ARRAY_SIZE(guest_keys), NULL, &g);
 	p->owner = p->guest = NULL;
-	g.incomplete = r < 0;
+	/* cut short by a syntax error, or with a key we do not know (a typo of "domains"?) */
+	g.incomplete = r < 0 || p->unknown_key;
 
 	for (size_t i = 0; i < cfg->n_guests; i++) {
 		if (!streq(cfg->guests[i].name, name))
@@ -983,7 +1071,7 @@ static int parse_stream(struct parser *p, bool is_main)
 static int load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,
 		       struct diag_list *diags, bool is_main)
 {
-	struct parser p = { .diags = diags, .cfg = cfg };
+	struct parser p = { .diags = diags, .cfg = cfg, .buf = buf, .len = len, .first_diag = diags->n };
 	int r;
 
 	p.file = diag_intern_file(diags, name);

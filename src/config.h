@@ -51,7 +51,7 @@ struct config_guest {
 	struct config_list control_domains;
 	int usage_as_control; /* -1 not given, else 0/1 */
 	struct mark usage_as_control_mark;
-	bool incomplete; /* a YAML syntax error cut the guest short: skip completeness checks */
+	bool incomplete; /* cut short by a syntax error, or has an unknown key: skip completeness checks */
 };
 
 struct config {
