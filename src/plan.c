@@ -1,0 +1,1485 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * plan.c: desired + live -> an ordered list of actions (DESIGN §4-5,
+ * kernel-abi.md §3, STYLE R4/R5/R12).
+ *
+ * plan_build() is pure: it reads its two inputs, appends diagnostics and
+ * returns data; it performs no I/O and does not log.  Everything it decides
+ * is deterministic: guests are walked in name order and mdevs in UUID order
+ * whatever order the inputs use, and the final list is sorted by (phase,
+ * host-level first, guest name, kind, number).
+ *
+ * The steps:
+ *   1. classify mdevs: managed (a declared guest's UUID), owned (created by
+ *      apmatrix, no longer declared: removed) and foreign (never written);
+ *   2. per guest checks that would make its writes fail (ranges, foreign
+ *      overlap, absent queues before 6.0, host-owned APQNs with masks off,
+ *      host.keep); a guest with errors gets no actions at all;
+ *   3. masks: the minimum weighted vertex cover of the guest APQNs that are
+ *      still host-owned, by max-flow / min-cut (DESIGN §4);
+ *   4. per mdev actions, then mask (or rfc2017 queue) takes;
+ *   5. dependencies and "pending" (running guests), then the releases, which
+ *      must never hand the host an APQN that any mdev still holds;
+ *   6. sort, remap dependency indices.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/types.h>
+
+#include "macro.h"
+#include "plan.h"
+#include "sysfs.h"
+
+#define MAX_APQN_DIAGS 8
+
+#define REASON_FORCE "guest is running (use --force)"
+#define REASON_NO_HOTPLUG "guest is running (this kernel cannot change a running guest; stop it first)"
+#define REASON_NO_REMOVE "guest is running (an mdev in use is never removed)"
+
+static const char *const action_kind_table[_ACTION_KIND_MAX] = {
+	[ACTION_UNASSIGN_ADAPTER] = "unassign-adapter",
+	[ACTION_UNASSIGN_DOMAIN] = "unassign-domain",
+	[ACTION_UNASSIGN_CONTROL_DOMAIN] = "unassign-control-domain",
+	[ACTION_REMOVE_MDEV] = "remove-mdev",
+	[ACTION_RELEASE_APMASK] = "release-apmask",
+	[ACTION_RELEASE_AQMASK] = "release-aqmask",
+	[ACTION_RELEASE_QUEUE] = "release-queue",
+	[ACTION_TAKE_APMASK] = "take-apmask",
+	[ACTION_TAKE_AQMASK] = "take-aqmask",
+	[ACTION_TAKE_QUEUE] = "take-queue",
+	[ACTION_CREATE_MDEV] = "create-mdev",
+	[ACTION_WRITE_AP_CONFIG] = "write-ap-config",
+	[ACTION_ASSIGN_ADAPTER] = "assign-adapter",
+	[ACTION_ASSIGN_DOMAIN] = "assign-domain",
+	[ACTION_ASSIGN_CONTROL_DOMAIN] = "assign-control-domain",
+};
+
+static const char *const plan_phase_table[_PHASE_MAX] = {
+	[PHASE_UNASSIGN] = "unassign",
+	[PHASE_REMOVE_MDEV] = "remove-mdev",
+	[PHASE_TAKE_MASK] = "take-mask",
+	[PHASE_RELEASE_MASK] = "release-mask",
+	[PHASE_CREATE_MDEV] = "create-mdev",
+	[PHASE_ASSIGN] = "assign",
+};
+
+const char *action_kind_to_string(enum action_kind k)
+{
+	return k >= 0 && k < _ACTION_KIND_MAX ? action_kind_table[k] : NULL;
+}
+
+const char *plan_phase_to_string(enum plan_phase p)
+{
+	return p < _PHASE_MAX ? plan_phase_table[p] : NULL;
+}
+
+/* The three dimensions of an mdev, with their individual attributes. */
+static const struct {
+	enum action_kind unassign, assign;
+	const char *unassign_attr, *assign_attr;
+} dim_table[3] = {
+	{ ACTION_UNASSIGN_ADAPTER, ACTION_ASSIGN_ADAPTER, "unassign_adapter", "assign_adapter" },
+	{ ACTION_UNASSIGN_DOMAIN, ACTION_ASSIGN_DOMAIN, "unassign_domain", "assign_domain" },
+	{ ACTION_UNASSIGN_CONTROL_DOMAIN, ACTION_ASSIGN_CONTROL_DOMAIN, "unassign_control_domain",
+	  "assign_control_domain" },
+};
+
+static const struct bitmap256 *dim_bits(const struct apqn_matrix *m, int dim)
+{
+	return dim == 0 ? &m->adapters : dim == 1 ? &m->domains : &m->control_domains;
+}
+
+enum mdev_class {
+	MDEV_MANAGED, /* a declared guest's UUID (exists or will be created) */
+	MDEV_OWNED,   /* created by apmatrix, no longer declared: removed */
+	MDEV_FOREIGN, /* not ours: never written, but counts for overlap */
+};
+
+struct mstate {
+	const struct live_mdev *m; /* NULL: does not exist yet */
+	const char *uuid;          /* points into live or desired */
+	enum mdev_class class;
+	ssize_t guest;    /* index into ctx.guests, -1 when undeclared */
+	const char *who;  /* guest name, or the UUID: for "waits for ..." */
+	struct apqn_matrix live; /* empty when m == NULL */
+	bool blocked;     /* in use and cannot be changed now */
+	const char *block_reason;
+	bool has_pending; /* some action of this mdev is pending (after propagation) */
+	ssize_t create_id, remove_id, inter_id, final_id;
+	ssize_t ua[256], ud[256]; /* individual unassign actions by number */
+};
+
+struct gstate {
+	const struct desired_guest *g;
+	ssize_t ms; /* its mstate */
+	bool skip;  /* errors: no actions at all */
+};
+
+struct ctx {
+	const struct desired *d;
+	const struct live *l;
+	unsigned flags;
+	struct diag_list *diags;
+	bool errors;
+
+	struct plan *p;
+	const char **who; /* parallel to p->actions: whose running guest blocks it */
+	size_t cap_who;
+
+	struct gstate *guests;
+	size_t n_guests;
+	struct mstate *ms;
+	size_t n_ms;
+
+	const char *matrix_path, *mdev_type, *vfio_driver;
+	bool ap_config;
+	bool masks;      /* mask logic applies at all (FEATURE_MASKS, not rfc2017) */
+	bool masks_auto; /* ... and apmatrix may write them */
+
+	/* wanted[a] = domains any declared guest wants on adapter a */
+	struct bitmap256 wanted[256];
+	/* queues: existing, bound to the host driver, bound to the vfio driver */
+	struct bitmap256 q_exists[256], q_host[256], q_vfio[256], q_unbound[256];
+
+	struct bitmap256 base_ap, base_aq;     /* live mask | what apmatrix took */
+	struct bitmap256 cover_ap, cover_aq;   /* bits that must be clear in the end */
+	struct bitmap256 target_ap, target_aq; /* base minus cover */
+	struct bitmap256 take_ap, take_aq;
+	ssize_t take_ap_id, take_aq_id;
+	ssize_t *qtake; /* rfc2017: TAKE_QUEUE id by a << 8 | d */
+};
+
+/* ---- small helpers ---- */
+
+static void plan_error(struct ctx *c, const char *guest, const char *fmt, ...) _printf_(3, 4);
+static void plan_error(struct ctx *c, const char *guest, const char *fmt, ...)
+{
+	_cleanup_free_ char *msg = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	diag_add(c->diags, DIAG_ERROR, NULL, guest, "%s", msg ? msg : "(out of memory)");
+	c->errors = true;
+}
+
+/*
+ * Path builders.  TODO: switch to sysfs_path_create()/sysfs_path_mdev_attr()/
+ * sysfs_path_ap_driver_attr() once sysfs.c provides them; these produce the
+ * same strings.
+ */
+static char *path_create(const char *matrix, const char *type)
+{
+	return xasprintf("%s/mdev_supported_types/%s/create", matrix, type);
+}
+
+static char *path_mdev_attr(const char *matrix, const char *uuid, const char *attr)
+{
+	return xasprintf("%s/%s/%s", matrix, uuid, attr);
+}
+
+static char *path_ap_driver_attr(const char *driver, const char *attr)
+{
+	return xasprintf("%s/drivers/%s/%s", SYSFS_AP_BUS, driver, attr);
+}
+
+static bool apqn_in(const struct bitmap256 *rows, unsigned a, unsigned d)
+{
+	return bitmap_test(&rows[a], d);
+}
+
+static struct apqn_matrix matrix_intersect(const struct apqn_matrix *a, const struct apqn_matrix *b)
+{
+	return (struct apqn_matrix){
+		.adapters = bitmap_and(&a->adapters, &b->adapters),
+		.domains = bitmap_and(&a->domains, &b->domains),
+		.control_domains = bitmap_and(&a->control_domains, &b->control_domains),
+	};
+}
+
+static struct apqn_matrix matrix_union(const struct apqn_matrix *a, const struct apqn_matrix *b)
+{
+	return (struct apqn_matrix){
+		.adapters = bitmap_or(&a->adapters, &b->adapters),
+		.domains = bitmap_or(&a->domains, &b->domains),
+		.control_domains = bitmap_or(&a->control_domains, &b->control_domains),
+	};
+}
+
+static char *ap_config_value(const struct apqn_matrix *m)
+{
+	char a[BITMAP_KERNEL_LEN], d[BITMAP_KERNEL_LEN], cd[BITMAP_KERNEL_LEN];
+
+	bitmap_to_kernel(&m->adapters, a);
+	bitmap_to_kernel(&m->domains, d);
+	bitmap_to_kernel(&m->control_domains, cd);
+	return xasprintf("%s,%s,%s", a, d, cd);
+}
+
+/* "-0x04,-0xab" or "+0x05": the kernel's relative mask list (kernel-abi.md §2). */
+static char *relative_mask_value(const struct bitmap256 *b, char sign)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("");
+	BITMAP_FOREACH(n, b)
+	fprintf(f, "%s%c0x%02x", n == bitmap_next(b, 0) ? "" : ",", sign, n);
+	if (fclose(f) != 0 || !out)
+		return xstrdup("");
+	return out;
+}
+
+static ssize_t action_new(struct ctx *c, enum action_kind kind, enum plan_phase phase, const char *guest,
+			  const char *uuid, unsigned number, const char *who)
+{
+	struct plan *p = c->p;
+	struct action *a;
+
+	p->actions = xgrow(p->actions, &p->cap, p->n + 1, sizeof(*p->actions));
+	c->who = xgrow(c->who, &c->cap_who, p->n + 1, sizeof(*c->who));
+	a = &p->actions[p->n];
+	*a = (struct action){ .kind = kind, .phase = phase, .number = number };
+	if (guest)
+		a->guest = xstrdup(guest);
+	if (uuid)
+		snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
+	c->who[p->n] = who;
+	return (ssize_t)p->n++;
+}
+
+/* Takes ownership of path and value. */
+static void action_write(struct ctx *c, ssize_t i, char *path, char *value)
+{
+	struct action *a = &c->p->actions[i];
+
+	if (a->n_writes >= ARRAY_SIZE(a->writes)) {
+		free(path);
+		free(value);
+		return;
+	}
+	a->writes[a->n_writes++] = (struct plan_write){ .path = path, .value = value };
+}
+
+static void action_reason(struct ctx *c, ssize_t i, char *reason)
+{
+	struct action *a = &c->p->actions[i];
+
+	free(a->reason);
+	a->reason = reason;
+}
+
+static void action_dep(struct ctx *c, ssize_t i, ssize_t dep)
+{
+	struct action *a = &c->p->actions[i];
+
+	if (dep < 0 || dep == i)
+		return;
+	for (size_t k = 0; k < a->n_depends_on; k++)
+		if (a->depends_on[k] == (size_t)dep)
+			return;
+	a->depends_on = xrealloc(a->depends_on, (a->n_depends_on + 1) * sizeof(*a->depends_on));
+	a->depends_on[a->n_depends_on++] = (size_t)dep;
+}
+
+/* An action on mdev ms; pending right away when the mdev is blocked. */
+static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind kind, enum plan_phase phase,
+			   unsigned number)
+{
+	const char *guest = ms->guest >= 0 ? c->guests[ms->guest].g->name
+			    : ms->m && ms->m->owner_guest ? ms->m->owner_guest
+							  : NULL;
+	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms->who);
+
+	if (ms->blocked) {
+		c->p->actions[i].pending = true;
+		action_reason(c, i, xstrdup(ms->block_reason));
+	}
+	return i;
+}
+
+/* ---- classification and checks ---- */
+
+static int guest_cmp(const void *a, const void *b)
+{
+	const struct gstate *x = a, *y = b;
+
+	return strcmp(x->g->name, y->g->name);
+}
+
+static int mdev_ptr_cmp(const void *a, const void *b)
+{
+	const struct live_mdev *const *x = a, *const *y = b;
+
+	return strcasecmp((*x)->uuid, (*y)->uuid);
+}
+
+static void classify(struct ctx *c)
+{
+	const struct live *l = c->l;
+	const struct live_mdev **sorted = xcalloc(l->n_mdevs, sizeof(*sorted));
+
+	for (size_t i = 0; i < l->n_mdevs; i++)
+		sorted[i] = &l->mdevs[i];
+	qsort(sorted, l->n_mdevs, sizeof(*sorted), mdev_ptr_cmp);
+
+	c->ms = xcalloc(l->n_mdevs + c->n_guests, sizeof(*c->ms));
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		struct mstate *ms = &c->ms[c->n_ms++];
+
+		*ms = (struct mstate){ .m = sorted[i], .uuid = sorted[i]->uuid, .guest = -1,
+				       .live = sorted[i]->matrix, .who = sorted[i]->uuid };
+		ms->class = sorted[i]->owned ? MDEV_OWNED : MDEV_FOREIGN;
+	}
+	free(sorted);
+
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		struct gstate *g = &c->guests[gi];
+		ssize_t found = -1;
+
+		g->ms = -1;
+		for (size_t k = 0; k < c->n_ms; k++)
+			if (c->ms[k].m && strcasecmp(c->ms[k].uuid, g->g->uuid) == 0)
+				found = (ssize_t)k;
+		if (found >= 0 && c->ms[found].guest >= 0) {
+			plan_error(c, g->g->name, "%s: uuid %s is also used by guest '%s'", g->g->name, g->g->uuid,
+				   c->guests[c->ms[found].guest].g->name);
+			g->skip = true;
+			continue;
+		}
+		if (found < 0) {
+			found = (ssize_t)c->n_ms++;
+			c->ms[found] = (struct mstate){ .uuid = g->g->uuid };
+		}
+		c->ms[found].class = MDEV_MANAGED;
+		c->ms[found].guest = (ssize_t)gi;
+		c->ms[found].who = g->g->name;
+		g->ms = found;
+	}
+
+	for (size_t k = 0; k < c->n_ms; k++) {
+		struct mstate *ms = &c->ms[k];
+
+		ms->create_id = ms->remove_id = ms->inter_id = ms->final_id = -1;
+		for (int n = 0; n < 256; n++)
+			ms->ua[n] = ms->ud[n] = -1;
+		if (!ms->m || !ms->m->in_use)
+			continue;
+		if (ms->class == MDEV_OWNED) {
+			ms->blocked = true;
+			ms->block_reason = REASON_NO_REMOVE;
+		} else if (ms->class == MDEV_MANAGED) {
+			if (c->l->profile != PROFILE_DYNAMIC) {
+				ms->blocked = true;
+				ms->block_reason = REASON_NO_HOTPLUG;
+			} else if (!(c->flags & PLAN_FORCE)) {
+				ms->blocked = true;
+				ms->block_reason = REASON_FORCE;
+			}
+		}
+	}
+}
+
+static void index_queues(struct ctx *c)
+{
+	for (size_t i = 0; i < c->l->n_queues; i++) {
+		const struct live_queue *q = &c->l->queues[i];
+
+		if (q->adapter > 255 || q->domain > 255)
+			continue;
+		bitmap_set(&c->q_exists[q->adapter], q->domain);
+		if (q->kind == QUEUE_DRIVER_HOST)
+			bitmap_set(&c->q_host[q->adapter], q->domain);
+		else if (q->kind == QUEUE_DRIVER_VFIO)
+			bitmap_set(&c->q_vfio[q->adapter], q->domain);
+		else if (q->kind == QUEUE_DRIVER_NONE)
+			bitmap_set(&c->q_unbound[q->adapter], q->domain);
+	}
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct apqn_matrix *m = &c->guests[gi].g->matrix;
+
+		BITMAP_FOREACH(a, &m->adapters)
+		c->wanted[a] = bitmap_or(&c->wanted[a], &m->domains);
+	}
+}
+
+static const struct live_queue *find_queue(const struct live *l, unsigned a, unsigned d)
+{
+	for (size_t i = 0; i < l->n_queues; i++)
+		if (l->queues[i].adapter == a && l->queues[i].domain == d)
+			return &l->queues[i];
+	return NULL;
+}
+
+static bool host_owned_live(const struct ctx *c, unsigned a, unsigned d)
+{
+	return c->masks && bitmap_test(&c->l->apmask, a) && bitmap_test(&c->l->aqmask, d);
+}
+
+static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 *bits, unsigned max,
+			const char *what)
+{
+	struct bitmap256 lim = bitmap_upto(max), over = bitmap_andnot(bits, &lim);
+	_cleanup_free_ char *list = NULL;
+
+	if (bitmap_empty(&over))
+		return;
+	list = bitmap_format_ranges(&over, 2);
+	plan_error(c, g->g->name, "%s: %s %s beyond this host's maximum 0x%02x", g->g->name, what,
+		   list ? list : "?", max);
+	g->skip = true;
+}
+
+/* Per-APQN errors for one guest: at most MAX_APQN_DIAGS lines, then a count. */
+struct apqn_report {
+	struct ctx *c;
+	struct gstate *g;
+	unsigned n;
+};
+
+static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const char *fmt)
+{
+	char buf[APQN_STR_LEN];
+
+	r->n++;
+	r->g->skip = true;
+	if (r->n > MAX_APQN_DIAGS)
+		return;
+	diag_add(r->c->diags, DIAG_ERROR, NULL, r->g->g->name, fmt, r->g->g->name, apqn_format(buf, a, d));
+	r->c->errors = true;
+}
+
+static void apqn_report_done(struct apqn_report *r)
+{
+	if (r->n > MAX_APQN_DIAGS)
+		plan_error(r->c, r->g->g->name, "%s: %u more APQNs with the same problem", r->g->g->name,
+			   r->n - MAX_APQN_DIAGS);
+}
+
+static bool keep_forbids_adapter(const struct ctx *c, unsigned a)
+{
+	return c->d->has_keep && bitmap_test(&c->d->keep_adapters, a);
+}
+
+static bool keep_forbids_domain(const struct ctx *c, unsigned d)
+{
+	return c->d->has_keep && bitmap_test(&c->d->keep_domains, d);
+}
+
+/* Checks that depend on this guest only (and on the host). */
+static void check_guest(struct ctx *c, size_t gi)
+{
+	struct gstate *g = &c->guests[gi];
+	const struct apqn_matrix *want = &g->g->matrix;
+	const struct live *l = c->l;
+	const struct mstate *own = g->ms >= 0 ? &c->ms[g->ms] : NULL;
+
+	check_range(c, g, &want->adapters, l->max_adapter, "adapters");
+	check_range(c, g, &want->domains, l->max_domain, "domains");
+	check_range(c, g, &want->control_domains, l->max_domain, "control domains");
+
+	/* Foreign mdevs are never written: whatever they hold stays there. */
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct mstate *ms = &c->ms[k];
+		struct apqn_report r = { c, g, 0 };
+		_cleanup_free_ char *fmt = NULL;
+
+		if (ms->class != MDEV_FOREIGN || !matrix_overlap(want, &ms->live))
+			continue;
+		fmt = xasprintf("%%s: APQN %%s is assigned to mdev %s (not managed by apmatrix)", ms->uuid);
+		BITMAP_FOREACH(a, &want->adapters)
+		BITMAP_FOREACH(d, &want->domains)
+		if (matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d))
+			apqn_report(&r, (unsigned)a, (unsigned)d, fmt);
+		apqn_report_done(&r);
+	}
+
+	/* Two declared guests with the same APQN (compile rejects it; stay safe). */
+	for (size_t oi = 0; oi < c->n_guests; oi++) {
+		const struct apqn_matrix *other = &c->guests[oi].g->matrix;
+		struct apqn_report r = { c, g, 0 };
+		_cleanup_free_ char *fmt = NULL;
+
+		if (oi == gi || !matrix_overlap(want, other))
+			continue;
+		fmt = xasprintf("%%s: APQN %%s is also declared for guest '%s'", c->guests[oi].g->name);
+		BITMAP_FOREACH(a, &want->adapters)
+		BITMAP_FOREACH(d, &want->domains)
+		if (matrix_has_apqn(other, (unsigned)a, (unsigned)d))
+			apqn_report(&r, (unsigned)a, (unsigned)d, fmt);
+		apqn_report_done(&r);
+	}
+
+	/* Before 6.0 assignment needs the queue, bound to vfio_ap (kernel-abi.md §2.5). */
+	if (l->profile == PROFILE_STATIC) {
+		struct apqn_report r = { c, g, 0 };
+
+		BITMAP_FOREACH(a, &want->adapters)
+		BITMAP_FOREACH(d, &want->domains)
+		if (!apqn_in(c->q_exists, (unsigned)a, (unsigned)d) &&
+		    !(own && matrix_has_apqn(&own->live, (unsigned)a, (unsigned)d)))
+			apqn_report(&r, (unsigned)a, (unsigned)d,
+				    "%s: APQN %s does not exist on this host; kernels before 6.0 cannot assign "
+				    "absent queues");
+		apqn_report_done(&r);
+	}
+
+	if (c->masks && !c->masks_auto) {
+		struct apqn_report r = { c, g, 0 };
+
+		BITMAP_FOREACH(a, &want->adapters)
+		BITMAP_FOREACH(d, &want->domains)
+		if (host_owned_live(c, (unsigned)a, (unsigned)d))
+			apqn_report(&r, (unsigned)a, (unsigned)d,
+				    "%s: APQN %s is still reserved for host drivers (host.masks is off)");
+		apqn_report_done(&r);
+	}
+
+	if (c->masks_auto) {
+		struct apqn_report r = { c, g, 0 };
+
+		BITMAP_FOREACH(a, &want->adapters)
+		BITMAP_FOREACH(d, &want->domains)
+		if (bitmap_test(&c->base_ap, (unsigned)a) && bitmap_test(&c->base_aq, (unsigned)d) &&
+		    keep_forbids_adapter(c, (unsigned)a) && keep_forbids_domain(c, (unsigned)d))
+			apqn_report(&r, (unsigned)a, (unsigned)d,
+				    "%s: APQN %s cannot leave the host without taking queues host.keep "
+				    "reserves");
+		apqn_report_done(&r);
+	}
+}
+
+/*
+ * A guest with errors keeps its mdev as it is; another guest that wants what
+ * that mdev holds would fail with EADDRINUSE, so it is skipped too (to a
+ * fixpoint).
+ */
+static void check_kept_mdevs(struct ctx *c)
+{
+	bool changed = true;
+
+	while (changed) {
+		changed = false;
+		for (size_t gi = 0; gi < c->n_guests; gi++) {
+			struct gstate *g = &c->guests[gi];
+			char buf[APQN_STR_LEN];
+
+			if (g->skip)
+				continue;
+			for (size_t k = 0; k < c->n_ms && !g->skip; k++) {
+				const struct mstate *ms = &c->ms[k];
+				const struct apqn_matrix *want = &g->g->matrix;
+
+				if (ms->class != MDEV_MANAGED || ms->guest < 0 || (size_t)ms->guest == gi ||
+				    !c->guests[ms->guest].skip || !matrix_overlap(want, &ms->live))
+					continue;
+				BITMAP_FOREACH(a, &want->adapters)
+				BITMAP_FOREACH(d, &want->domains)
+				if (!g->skip && matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d)) {
+					plan_error(c, g->g->name,
+						   "%s: APQN %s is assigned to mdev %s of guest '%s', which is "
+						   "left unchanged because of its errors",
+						   g->g->name, apqn_format(buf, (unsigned)a, (unsigned)d),
+						   ms->uuid, c->guests[ms->guest].g->name);
+					g->skip = true;
+					changed = true;
+				}
+			}
+		}
+	}
+}
+
+/* ---- masks: minimum weighted vertex cover by max-flow / min-cut ---- */
+
+#define FLOW_INF ((int64_t)1 << 52)
+#define FLOW_FORBIDDEN ((int64_t)1 << 50)
+#define FLOW_SOURCE 0
+#define FLOW_SINK 1
+#define FLOW_ADAPTER(a) (2 + (a))
+#define FLOW_DOMAIN(d) (2 + 256 + (d))
+#define FLOW_NODES (2 + 512)
+
+struct flow_edge {
+	int to, next;
+	int64_t cap;
+};
+
+struct flow {
+	struct flow_edge *e;
+	size_t n, cap;
+	int head[FLOW_NODES], it[FLOW_NODES], level[FLOW_NODES];
+};
+
+static void flow_add(struct flow *f, int u, int v, int64_t cap)
+{
+	f->e = xgrow(f->e, &f->cap, f->n + 2, sizeof(*f->e));
+	f->e[f->n] = (struct flow_edge){ .to = v, .next = f->head[u], .cap = cap };
+	f->head[u] = (int)f->n++;
+	f->e[f->n] = (struct flow_edge){ .to = u, .next = f->head[v], .cap = 0 };
+	f->head[v] = (int)f->n++;
+}
+
+static bool flow_bfs(struct flow *f)
+{
+	int queue[FLOW_NODES], qh = 0, qt = 0;
+
+	for (int i = 0; i < FLOW_NODES; i++)
+		f->level[i] = -1;
+	f->level[FLOW_SOURCE] = 0;
+	queue[qt++] = FLOW_SOURCE;
+	while (qh < qt) {
+		int u = queue[qh++];
+
+		for (int i = f->head[u]; i >= 0; i = f->e[i].next)
+			if (f->e[i].cap > 0 && f->level[f->e[i].to] < 0) {
+				f->level[f->e[i].to] = f->level[u] + 1;
+				queue[qt++] = f->e[i].to;
+			}
+	}
+	return f->level[FLOW_SINK] >= 0;
+}
+
+static int64_t flow_dfs(struct flow *f, int u, int64_t pushed)
+{
+	if (u == FLOW_SINK)
+		return pushed;
+	for (; f->it[u] >= 0; f->it[u] = f->e[f->it[u]].next) {
+		int i = f->it[u];
+		struct flow_edge *e = &f->e[i];
+
+		if (e->cap > 0 && f->level[e->to] == f->level[u] + 1) {
+			int64_t r = flow_dfs(f, e->to, pushed < e->cap ? pushed : e->cap);
+
+			if (r > 0) {
+				e->cap -= r;
+				f->e[i ^ 1].cap += r;
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Weight of clearing a mask bit: the existing host queues it would take that
+ * no declared guest wants, times 1024, plus 2; one less when apmatrix holds
+ * the bit already, so a converged host keeps its cover and ties are broken
+ * towards what is already done.  The minimal source side of the min cut is
+ * unique, which makes the result independent of augmenting order.
+ */
+static void compute_cover(struct ctx *c)
+{
+	const struct live *l = c->l;
+	struct bitmap256 edge_ap = { { 0 } }, edge_aq = { { 0 } };
+	struct bitmap256 edges[256];
+	int64_t w_ap[256] = { 0 }, w_aq[256] = { 0 };
+	struct flow *f;
+	bool reach[FLOW_NODES] = { false };
+	int queue[FLOW_NODES], qh = 0, qt = 0;
+
+	memset(edges, 0, sizeof(edges));
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+
+		if (g->skip)
+			continue;
+		BITMAP_FOREACH(a, &g->g->matrix.adapters)
+		{
+			struct bitmap256 dd;
+
+			if (!bitmap_test(&c->base_ap, (unsigned)a))
+				continue;
+			dd = bitmap_and(&g->g->matrix.domains, &c->base_aq);
+			if (bitmap_empty(&dd))
+				continue;
+			edges[a] = bitmap_or(&edges[a], &dd);
+			bitmap_set(&edge_ap, (unsigned)a);
+			edge_aq = bitmap_or(&edge_aq, &dd);
+		}
+	}
+	if (bitmap_empty(&edge_ap))
+		return;
+
+	/* host queues lost per bit */
+	for (size_t i = 0; i < l->n_queues; i++) {
+		unsigned a = l->queues[i].adapter, d = l->queues[i].domain;
+
+		if (a > 255 || d > 255 || !bitmap_test(&c->base_ap, a) || !bitmap_test(&c->base_aq, d) ||
+		    apqn_in(c->wanted, a, d))
+			continue;
+		w_ap[a] += 1024;
+		w_aq[d] += 1024;
+	}
+	for (unsigned n = 0; n < 256; n++) {
+		w_ap[n] += 2;
+		w_aq[n] += 2;
+		if (bitmap_test(&l->apmask_taken, n) && !bitmap_test(&l->apmask, n))
+			w_ap[n] -= 1;
+		if (bitmap_test(&l->aqmask_taken, n) && !bitmap_test(&l->aqmask, n))
+			w_aq[n] -= 1;
+		if (keep_forbids_adapter(c, n))
+			w_ap[n] = FLOW_FORBIDDEN;
+		if (keep_forbids_domain(c, n))
+			w_aq[n] = FLOW_FORBIDDEN;
+	}
+
+	f = xcalloc(1, sizeof(*f));
+	for (int i = 0; i < FLOW_NODES; i++)
+		f->head[i] = -1;
+	/* added in descending order so that adjacency lists run ascending */
+	for (int a = 255; a >= 0; a--)
+		if (bitmap_test(&edge_ap, (unsigned)a))
+			flow_add(f, FLOW_SOURCE, FLOW_ADAPTER(a), w_ap[a]);
+	for (int d = 255; d >= 0; d--)
+		if (bitmap_test(&edge_aq, (unsigned)d))
+			flow_add(f, FLOW_DOMAIN(d), FLOW_SINK, w_aq[d]);
+	for (int a = 255; a >= 0; a--)
+		for (int d = 255; d >= 0; d--)
+			if (apqn_in(edges, (unsigned)a, (unsigned)d))
+				flow_add(f, FLOW_ADAPTER(a), FLOW_DOMAIN(d), FLOW_INF);
+
+	while (flow_bfs(f)) {
+		for (int i = 0; i < FLOW_NODES; i++)
+			f->it[i] = f->head[i];
+		while (flow_dfs(f, FLOW_SOURCE, FLOW_INF) > 0)
+			;
+	}
+
+	/* source side of the minimal min cut */
+	reach[FLOW_SOURCE] = true;
+	queue[qt++] = FLOW_SOURCE;
+	while (qh < qt) {
+		int u = queue[qh++];
+
+		for (int i = f->head[u]; i >= 0; i = f->e[i].next)
+			if (f->e[i].cap > 0 && !reach[f->e[i].to]) {
+				reach[f->e[i].to] = true;
+				queue[qt++] = f->e[i].to;
+			}
+	}
+	BITMAP_FOREACH(a, &edge_ap)
+	if (!reach[FLOW_ADAPTER(a)])
+		bitmap_set(&c->cover_ap, (unsigned)a);
+	BITMAP_FOREACH(d, &edge_aq)
+	if (reach[FLOW_DOMAIN(d)])
+		bitmap_set(&c->cover_aq, (unsigned)d);
+	free(f->e);
+	free(f);
+}
+
+static void setup_masks(struct ctx *c)
+{
+	const struct live *l = c->l;
+
+	c->masks = (l->features & FEATURE_MASKS) && l->profile != PROFILE_RFC2017;
+	c->masks_auto = c->masks && c->d->masks == CONFIG_MASKS_AUTO;
+	c->take_ap_id = c->take_aq_id = -1;
+	if (!c->masks_auto)
+		return;
+	c->base_ap = bitmap_or(&l->apmask, &l->apmask_taken);
+	c->base_aq = bitmap_or(&l->aqmask, &l->aqmask_taken);
+}
+
+/* ---- per mdev actions ---- */
+
+/*
+ * Does an existing mdev's loss of usage APQNs have to happen before the
+ * assign phase?  Yes when another guest wants one of them (EADDRINUSE) or a
+ * mask release would hand one to the host (EBUSY on 6.0+, silently yanked
+ * before).  Control domains never conflict.
+ */
+static bool removal_needed_early(const struct ctx *c, const struct mstate *ms, const struct apqn_matrix *want)
+{
+	BITMAP_FOREACH(a, &ms->live.adapters)
+	BITMAP_FOREACH(d, &ms->live.domains)
+	{
+		if (matrix_has_apqn(want, (unsigned)a, (unsigned)d))
+			continue;
+		if (apqn_in(c->wanted, (unsigned)a, (unsigned)d))
+			return true;
+		if (c->masks_auto && bitmap_test(&c->target_ap, (unsigned)a) &&
+		    bitmap_test(&c->target_aq, (unsigned)d) && !host_owned_live(c, (unsigned)a, (unsigned)d))
+			return true;
+	}
+	return false;
+}
+
+static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phase phase,
+				const struct apqn_matrix *m)
+{
+	ssize_t i = mdev_action(c, ms, ACTION_WRITE_AP_CONFIG, phase, 0);
+
+	c->p->actions[i].matrix = *m;
+	action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
+	return i;
+}
+
+static void plan_guest(struct ctx *c, size_t gi)
+{
+	struct gstate *g = &c->guests[gi];
+	struct mstate *ms = &c->ms[g->ms];
+	const struct apqn_matrix *want = &g->g->matrix;
+
+	if (!ms->m) {
+		ms->create_id = mdev_action(c, ms, ACTION_CREATE_MDEV, PHASE_CREATE_MDEV, 0);
+		action_write(c, ms->create_id, path_create(c->matrix_path, c->mdev_type), xstrdup(ms->uuid));
+	}
+
+	if (c->ap_config) {
+		if (matrix_equal(&ms->live, want))
+			return;
+		if (ms->m && removal_needed_early(c, ms, want)) {
+			struct apqn_matrix inter = matrix_intersect(&ms->live, want);
+
+			ms->inter_id = ap_config_action(c, ms, PHASE_UNASSIGN, &inter);
+			ms->final_id = matrix_equal(&inter, want) ? ms->inter_id
+								   : ap_config_action(c, ms, PHASE_ASSIGN, want);
+		} else
+			ms->final_id = ap_config_action(c, ms, PHASE_ASSIGN, want);
+		return;
+	}
+
+	for (int dim = 0; dim < 3; dim++) {
+		struct bitmap256 gone = bitmap_andnot(dim_bits(&ms->live, dim), dim_bits(want, dim));
+		struct bitmap256 added = bitmap_andnot(dim_bits(want, dim), dim_bits(&ms->live, dim));
+
+		BITMAP_FOREACH(n, &gone)
+		{
+			ssize_t i = mdev_action(c, ms, dim_table[dim].unassign, PHASE_UNASSIGN, (unsigned)n);
+
+			action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].unassign_attr),
+				     xasprintf("0x%02x", n));
+			if (dim == 0)
+				ms->ua[n] = i;
+			else if (dim == 1)
+				ms->ud[n] = i;
+		}
+		BITMAP_FOREACH(n, &added)
+		{
+			ssize_t i = mdev_action(c, ms, dim_table[dim].assign, PHASE_ASSIGN, (unsigned)n);
+
+			action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].assign_attr),
+				     xasprintf("0x%02x", n));
+		}
+	}
+}
+
+static void plan_removals(struct ctx *c)
+{
+	for (size_t k = 0; k < c->n_ms; k++) {
+		struct mstate *ms = &c->ms[k];
+
+		if (ms->class != MDEV_OWNED)
+			continue;
+		ms->remove_id = mdev_action(c, ms, ACTION_REMOVE_MDEV, PHASE_REMOVE_MDEV, 0);
+		action_write(c, ms->remove_id, path_mdev_attr(c->matrix_path, ms->uuid, "remove"), xstrdup("1"));
+		if (!ms->blocked)
+			action_reason(c, ms->remove_id, xstrdup("no longer declared; created by apmatrix"));
+	}
+}
+
+/* "guest1, guest2 need them" for the guests that have an APQN in rows. */
+static char *needers(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq,
+		     const char *one, const char *many)
+{
+	char *out = NULL;
+	size_t len = 0, n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+		bool needs = false;
+
+		if (g->skip)
+			continue;
+		BITMAP_FOREACH(a, &g->g->matrix.adapters)
+		BITMAP_FOREACH(d, &g->g->matrix.domains)
+		if (!needs && bitmap_test(ap, (unsigned)a) && bitmap_test(aq, (unsigned)d))
+			needs = true;
+		if (needs)
+			fprintf(f, "%s%s", n++ ? ", " : "", g->g->name);
+	}
+	fprintf(f, " %s", n == 1 ? one : many);
+	if (fclose(f) != 0)
+		return NULL;
+	return out;
+}
+
+static void plan_takes(struct ctx *c)
+{
+	const struct live *l = c->l;
+
+	if (c->masks_auto) {
+		c->take_ap = bitmap_and(&c->cover_ap, &l->apmask);
+		c->take_aq = bitmap_and(&c->cover_aq, &l->aqmask);
+		if (!bitmap_empty(&c->take_ap)) {
+			ssize_t i = action_new(c, ACTION_TAKE_APMASK, PHASE_TAKE_MASK, NULL, NULL, 0, NULL);
+
+			c->p->actions[i].bits = c->take_ap;
+			action_write(c, i, xstrdup(SYSFS_APMASK), relative_mask_value(&c->take_ap, '-'));
+			action_reason(c, i, needers(c, &c->take_ap, &c->base_aq, "needs them", "need them"));
+			c->take_ap_id = i;
+		}
+		if (!bitmap_empty(&c->take_aq)) {
+			ssize_t i = action_new(c, ACTION_TAKE_AQMASK, PHASE_TAKE_MASK, NULL, NULL, 0, NULL);
+
+			c->p->actions[i].bits = c->take_aq;
+			action_write(c, i, xstrdup(SYSFS_AQMASK), relative_mask_value(&c->take_aq, '-'));
+			action_reason(c, i, needers(c, &c->base_ap, &c->take_aq, "needs them", "need them"));
+			c->take_aq_id = i;
+		}
+		return;
+	}
+
+	if (l->profile != PROFILE_RFC2017)
+		return;
+	/* rfc2017: per queue, unbind from the host driver and bind to the vfio driver (§6) */
+	c->qtake = xcalloc(256 * 256, sizeof(*c->qtake));
+	for (size_t n = 0; n < 256 * 256; n++)
+		c->qtake[n] = -1;
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+
+		if (g->skip)
+			continue;
+		BITMAP_FOREACH(a, &g->g->matrix.adapters)
+		BITMAP_FOREACH(d, &g->g->matrix.domains)
+		{
+			unsigned number = (unsigned)a << 8 | (unsigned)d;
+			char buf[APQN_STR_LEN];
+			const struct live_queue *q;
+			ssize_t i;
+
+			if (!apqn_in(c->q_host, (unsigned)a, (unsigned)d) &&
+			    !apqn_in(c->q_unbound, (unsigned)a, (unsigned)d))
+				continue;
+			q = find_queue(l, (unsigned)a, (unsigned)d);
+			apqn_format(buf, (unsigned)a, (unsigned)d);
+			i = action_new(c, ACTION_TAKE_QUEUE, PHASE_TAKE_MASK, NULL, NULL, number, NULL);
+			if (q && q->kind == QUEUE_DRIVER_HOST)
+				action_write(c, i,
+					     path_ap_driver_attr(q->driver ? q->driver : SYSFS_HOST_QUEUE_DRIVER,
+								 "unbind"),
+					     xstrdup(buf));
+			action_write(c, i, path_ap_driver_attr(c->vfio_driver, "bind"), xstrdup(buf));
+			action_reason(c, i, xasprintf("%s needs it", g->g->name));
+			c->qtake[number] = i;
+		}
+	}
+}
+
+/* The action of mdev ms that frees APQN (a, d), or -1 (none before the assign phase). */
+static ssize_t freeing_action(const struct mstate *ms, unsigned a, unsigned d, ssize_t extra[static 1])
+{
+	extra[0] = -1;
+	if (ms->remove_id >= 0)
+		return ms->remove_id;
+	if (ms->inter_id >= 0)
+		return ms->inter_id;
+	if (ms->ua[a] >= 0) {
+		extra[0] = ms->ud[d];
+		return ms->ua[a];
+	}
+	return ms->ud[d];
+}
+
+/* Make action i depend on whatever frees the APQNs na x nd held by mdevs other than self. */
+static void depend_on_freeing(struct ctx *c, ssize_t i, const struct mstate *self, const struct bitmap256 *na,
+			      const struct bitmap256 *nd)
+{
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct mstate *ms = &c->ms[k];
+		struct bitmap256 ia, id;
+
+		if (ms == self || !ms->m)
+			continue;
+		ia = bitmap_and(na, &ms->live.adapters);
+		id = bitmap_and(nd, &ms->live.domains);
+		if (bitmap_empty(&ia) || bitmap_empty(&id))
+			continue;
+		BITMAP_FOREACH(a, &ia)
+		BITMAP_FOREACH(d, &id)
+		{
+			ssize_t extra, f = freeing_action(ms, (unsigned)a, (unsigned)d, &extra);
+
+			action_dep(c, i, f);
+			action_dep(c, i, extra);
+		}
+	}
+}
+
+static void plan_assign_deps(struct ctx *c)
+{
+	size_t n = c->p->n;
+
+	for (size_t i = 0; i < n; i++) {
+		struct action *a = &c->p->actions[i];
+		const struct mstate *ms = NULL;
+		const struct apqn_matrix *want;
+		struct bitmap256 na, nd;
+
+		if (a->phase != PHASE_ASSIGN)
+			continue;
+		for (size_t k = 0; k < c->n_ms && !ms; k++)
+			if (c->ms[k].guest >= 0 && streq(c->ms[k].uuid, a->uuid))
+				ms = &c->ms[k];
+		if (!ms)
+			continue;
+		want = &c->guests[ms->guest].g->matrix;
+		action_dep(c, (ssize_t)i, ms->create_id);
+		switch (a->kind) {
+		case ACTION_ASSIGN_ADAPTER:
+			na = (struct bitmap256){ { 0 } };
+			bitmap_set(&na, a->number);
+			nd = want->domains;
+			break;
+		case ACTION_ASSIGN_DOMAIN:
+			na = want->adapters;
+			nd = (struct bitmap256){ { 0 } };
+			bitmap_set(&nd, a->number);
+			break;
+		case ACTION_WRITE_AP_CONFIG:
+			na = want->adapters;
+			nd = want->domains;
+			break;
+		default:
+			continue; /* control domains need nothing */
+		}
+		depend_on_freeing(c, (ssize_t)i, ms, &na, &nd);
+		BITMAP_FOREACH(x, &na)
+		BITMAP_FOREACH(y, &nd)
+		{
+			if (host_owned_live(c, (unsigned)x, (unsigned)y)) {
+				if (bitmap_test(&c->take_ap, (unsigned)x))
+					action_dep(c, (ssize_t)i, c->take_ap_id);
+				if (bitmap_test(&c->take_aq, (unsigned)y))
+					action_dep(c, (ssize_t)i, c->take_aq_id);
+			}
+			if (c->qtake)
+				action_dep(c, (ssize_t)i, c->qtake[(unsigned)x << 8 | (unsigned)y]);
+		}
+	}
+}
+
+/* ---- pending ---- */
+
+static int phase_order_cmp_ctx(const struct plan *p, size_t x, size_t y)
+{
+	if (p->actions[x].phase != p->actions[y].phase)
+		return p->actions[x].phase < p->actions[y].phase ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Dependencies always point to an earlier phase, so one walk in phase order
+ * carries "pending" to everything that waits for a running guest.
+ */
+static void propagate_pending(struct ctx *c)
+{
+	struct plan *p = c->p;
+	size_t *order = xcalloc(p->n, sizeof(*order));
+
+	for (size_t i = 0; i < p->n; i++)
+		order[i] = i;
+	/* insertion sort: stable and plans are small */
+	for (size_t i = 1; i < p->n; i++) {
+		size_t v = order[i], j = i;
+
+		while (j > 0 && phase_order_cmp_ctx(p, order[j - 1], v) > 0) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = v;
+	}
+	for (size_t k = 0; k < p->n; k++) {
+		size_t i = order[k];
+		struct action *a = &p->actions[i];
+
+		if (a->pending)
+			continue;
+		for (size_t j = 0; j < a->n_depends_on; j++) {
+			size_t dep = a->depends_on[j];
+
+			if (!p->actions[dep].pending)
+				continue;
+			a->pending = true;
+			c->who[i] = c->who[dep];
+			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (running)", c->who[dep]));
+			break;
+		}
+	}
+	free(order);
+
+	for (size_t k = 0; k < c->n_ms; k++)
+		c->ms[k].has_pending = false;
+	for (size_t i = 0; i < p->n; i++) {
+		if (!p->actions[i].pending || !p->actions[i].uuid[0])
+			continue;
+		for (size_t k = 0; k < c->n_ms; k++)
+			if (streq(c->ms[k].uuid, p->actions[i].uuid))
+				c->ms[k].has_pending = true;
+	}
+}
+
+/* ---- releases ---- */
+
+/* What mdev ms holds once the plan has run (as far as it will run); false when it is gone. */
+static bool after_matrix(const struct ctx *c, const struct mstate *ms, struct apqn_matrix *ret)
+{
+	switch (ms->class) {
+	case MDEV_FOREIGN:
+		*ret = ms->live;
+		return ms->m != NULL;
+	case MDEV_OWNED:
+		*ret = ms->live;
+		return ms->remove_id < 0 || c->p->actions[ms->remove_id].pending;
+	case MDEV_MANAGED:
+	default:
+		if (ms->guest < 0 || c->guests[ms->guest].skip) {
+			*ret = ms->live;
+			return ms->m != NULL;
+		}
+		*ret = c->guests[ms->guest].g->matrix;
+		if (ms->has_pending)
+			*ret = matrix_union(ret, &ms->live);
+		return true;
+	}
+}
+
+/* Make release i depend on what frees, in any mdev, the APQNs in host (rows). */
+static void depend_on_freeing_rows(struct ctx *c, ssize_t i, const struct bitmap256 *rows)
+{
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct mstate *ms = &c->ms[k];
+
+		if (!ms->m)
+			continue;
+		BITMAP_FOREACH(a, &ms->live.adapters)
+		BITMAP_FOREACH(d, &ms->live.domains)
+		if (apqn_in(rows, (unsigned)a, (unsigned)d)) {
+			ssize_t extra, f = freeing_action(ms, (unsigned)a, (unsigned)d, &extra);
+
+			action_dep(c, i, f);
+			action_dep(c, i, extra);
+		}
+	}
+}
+
+static void note_kept_bit(struct ctx *c, const char *mask, unsigned n, unsigned a, unsigned d,
+			  const struct mstate *ms)
+{
+	char buf[APQN_STR_LEN];
+
+	diag_add(c->diags, DIAG_NOTE, NULL, NULL,
+		 "%s bit 0x%02x stays taken: APQN %s is still assigned to mdev %s", mask, n,
+		 apqn_format(buf, a, d), ms->uuid);
+}
+
+static void plan_mask_releases(struct ctx *c)
+{
+	const struct live *l = c->l;
+	struct bitmap256 rel_ap, rel_aq, fin_ap, fin_aq;
+	struct bitmap256 *afters_ad = xcalloc(c->n_ms * 2, sizeof(*afters_ad));
+	bool changed = true;
+
+	rel_ap = bitmap_andnot(&l->apmask_taken, &l->apmask);
+	rel_ap = bitmap_andnot(&rel_ap, &c->cover_ap);
+	rel_aq = bitmap_andnot(&l->aqmask_taken, &l->aqmask);
+	rel_aq = bitmap_andnot(&rel_aq, &c->cover_aq);
+
+	for (size_t k = 0; k < c->n_ms; k++) {
+		struct apqn_matrix m;
+
+		if (after_matrix(c, &c->ms[k], &m)) {
+			afters_ad[2 * k] = m.adapters;
+			afters_ad[2 * k + 1] = m.domains;
+		}
+	}
+
+	/* Never hand the host an APQN an mdev still holds (EBUSY on 6.0+, silent before). */
+	while (changed) {
+		changed = false;
+		fin_ap = bitmap_andnot(&l->apmask, &c->take_ap);
+		fin_ap = bitmap_or(&fin_ap, &rel_ap);
+		fin_aq = bitmap_andnot(&l->aqmask, &c->take_aq);
+		fin_aq = bitmap_or(&fin_aq, &rel_aq);
+		for (size_t k = 0; k < c->n_ms && !changed; k++) {
+			const struct bitmap256 *ma = &afters_ad[2 * k], *md = &afters_ad[2 * k + 1];
+			struct bitmap256 ra = bitmap_and(&rel_ap, ma), rd = bitmap_and(&rel_aq, md);
+			struct bitmap256 hd = bitmap_and(&fin_aq, md), ha = bitmap_and(&fin_ap, ma);
+			int a = bitmap_next(&ra, 0), d = bitmap_next(&hd, 0);
+
+			if (a >= 0 && d >= 0) {
+				bitmap_clear(&rel_ap, (unsigned)a);
+				note_kept_bit(c, "apmask", (unsigned)a, (unsigned)a, (unsigned)d, &c->ms[k]);
+				changed = true;
+				break;
+			}
+			d = bitmap_next(&rd, 0);
+			a = bitmap_next(&ha, 0);
+			if (a >= 0 && d >= 0) {
+				bitmap_clear(&rel_aq, (unsigned)d);
+				note_kept_bit(c, "aqmask", (unsigned)d, (unsigned)a, (unsigned)d, &c->ms[k]);
+				changed = true;
+				break;
+			}
+		}
+	}
+	free(afters_ad);
+
+	fin_ap = bitmap_andnot(&l->apmask, &c->take_ap);
+	fin_ap = bitmap_or(&fin_ap, &rel_ap);
+	fin_aq = bitmap_andnot(&l->aqmask, &c->take_aq);
+	fin_aq = bitmap_or(&fin_aq, &rel_aq);
+
+	if (!bitmap_empty(&rel_ap)) {
+		ssize_t i = action_new(c, ACTION_RELEASE_APMASK, PHASE_RELEASE_MASK, NULL, NULL, 0, NULL);
+		struct bitmap256 rows[256];
+
+		c->p->actions[i].bits = rel_ap;
+		action_write(c, i, xstrdup(SYSFS_APMASK), relative_mask_value(&rel_ap, '+'));
+		action_reason(c, i, xstrdup("no declared guest needs them"));
+		for (int a = 0; a < 256; a++)
+			rows[a] = bitmap_test(&rel_ap, (unsigned)a) ? fin_aq : (struct bitmap256){ { 0 } };
+		depend_on_freeing_rows(c, i, rows);
+	}
+	if (!bitmap_empty(&rel_aq)) {
+		ssize_t i = action_new(c, ACTION_RELEASE_AQMASK, PHASE_RELEASE_MASK, NULL, NULL, 0, NULL);
+		struct bitmap256 rows[256];
+
+		c->p->actions[i].bits = rel_aq;
+		action_write(c, i, xstrdup(SYSFS_AQMASK), relative_mask_value(&rel_aq, '+'));
+		action_reason(c, i, xstrdup("no declared guest needs them"));
+		for (int a = 0; a < 256; a++)
+			rows[a] = bitmap_test(&fin_ap, (unsigned)a) ? rel_aq : (struct bitmap256){ { 0 } };
+		depend_on_freeing_rows(c, i, rows);
+	}
+}
+
+static void plan_queue_releases(struct ctx *c)
+{
+	const struct live *l = c->l;
+
+	for (unsigned a = 0; a < 256; a++) {
+		BITMAP_FOREACH(d, &l->queues_taken[a])
+		{
+			char buf[APQN_STR_LEN];
+			struct bitmap256 rows[256];
+			bool held = false;
+			ssize_t i;
+
+			if (apqn_in(c->wanted, a, (unsigned)d) || !apqn_in(c->q_vfio, a, (unsigned)d))
+				continue;
+			for (size_t k = 0; k < c->n_ms && !held; k++) {
+				struct apqn_matrix m;
+
+				if (after_matrix(c, &c->ms[k], &m) && matrix_has_apqn(&m, a, (unsigned)d)) {
+					held = true;
+					diag_add(c->diags, DIAG_NOTE, NULL, NULL,
+						 "queue %s stays with %s: it is still assigned to mdev %s",
+						 apqn_format(buf, a, (unsigned)d), c->vfio_driver, c->ms[k].uuid);
+				}
+			}
+			if (held)
+				continue;
+			apqn_format(buf, a, (unsigned)d);
+			i = action_new(c, ACTION_RELEASE_QUEUE, PHASE_RELEASE_MASK, NULL, NULL, a << 8 | (unsigned)d,
+				       NULL);
+			action_write(c, i, path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
+			action_write(c, i, path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
+			action_reason(c, i, xstrdup("no declared guest needs it"));
+			memset(rows, 0, sizeof(rows));
+			bitmap_set(&rows[a], (unsigned)d);
+			depend_on_freeing_rows(c, i, rows);
+		}
+	}
+}
+
+/* ---- final order ---- */
+
+static int action_cmp(const struct action *x, const struct action *y)
+{
+	bool hx = !x->uuid[0], hy = !y->uuid[0];
+	int r;
+
+	if (x->phase != y->phase)
+		return x->phase < y->phase ? -1 : 1;
+	if (hx != hy)
+		return hx ? -1 : 1;
+	if (!hx) {
+		r = strcmp(x->guest ? x->guest : "", y->guest ? y->guest : "");
+		if (r)
+			return r;
+	}
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->number != y->number)
+		return x->number < y->number ? -1 : 1;
+	return strcmp(x->uuid, y->uuid);
+}
+
+static int order_cmp(const void *a, const void *b, void *userdata)
+{
+	const struct plan *p = userdata;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int r = action_cmp(&p->actions[x], &p->actions[y]);
+
+	return r ? r : (x < y ? -1 : x > y);
+}
+
+static int size_cmp(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void sort_plan(struct ctx *c)
+{
+	struct plan *p = c->p;
+	size_t *order, *inv;
+	struct action *sorted;
+	const char **who;
+
+	if (p->n == 0)
+		return;
+	order = xcalloc(p->n, sizeof(*order));
+	inv = xcalloc(p->n, sizeof(*inv));
+	for (size_t i = 0; i < p->n; i++)
+		order[i] = i;
+	qsort_r(order, p->n, sizeof(*order), order_cmp, p);
+	for (size_t i = 0; i < p->n; i++)
+		inv[order[i]] = i;
+
+	sorted = xcalloc(p->cap ? p->cap : 1, sizeof(*sorted));
+	who = xcalloc(p->n, sizeof(*who));
+	for (size_t i = 0; i < p->n; i++) {
+		sorted[i] = p->actions[order[i]];
+		who[i] = c->who[order[i]];
+		for (size_t j = 0; j < sorted[i].n_depends_on; j++)
+			sorted[i].depends_on[j] = inv[sorted[i].depends_on[j]];
+		if (sorted[i].n_depends_on > 1)
+			qsort(sorted[i].depends_on, sorted[i].n_depends_on, sizeof(size_t), size_cmp);
+	}
+	free(p->actions);
+	p->actions = sorted;
+	free(c->who);
+	c->who = who;
+	c->cap_who = p->n;
+	free(order);
+	free(inv);
+}
+
+/* ---- entry points ---- */
+
+int plan_build(const struct desired *d, const struct live *l, unsigned flags, struct plan **ret,
+	       struct diag_list *diags)
+{
+	struct ctx *c = xcalloc(1, sizeof(*c));
+	struct plan *p = xcalloc(1, sizeof(*p));
+	int r;
+
+	*c = (struct ctx){ .d = d, .l = l, .flags = flags, .diags = diags, .p = p };
+
+	if (l->profile == PROFILE_NONE || l->profile >= _PROFILE_MAX) {
+		plan_error(c, NULL, "no AP bus on this host: nothing can be configured");
+		goto done;
+	}
+	if (d->n_guests > 0 && !l->vfio_loaded) {
+		plan_error(c, NULL, "vfio_ap is not loaded (no %s): guests are declared but no mdev can be created",
+			   l->matrix_path ? l->matrix_path
+			   : l->profile == PROFILE_RFC2017 ? SYSFS_MATRIX_RFC2017
+							   : SYSFS_MATRIX_MAINLINE);
+		goto done;
+	}
+
+	c->matrix_path = l->matrix_path ? l->matrix_path
+			 : l->profile == PROFILE_RFC2017 ? SYSFS_MATRIX_RFC2017
+							 : SYSFS_MATRIX_MAINLINE;
+	c->mdev_type = l->mdev_type ? l->mdev_type
+		       : l->profile == PROFILE_RFC2017 ? SYSFS_TYPE_RFC2017
+						       : SYSFS_TYPE_MAINLINE;
+	c->vfio_driver = l->vfio_driver ? l->vfio_driver
+			 : l->profile == PROFILE_RFC2017 ? SYSFS_VFIO_DRIVER_RFC2017
+							 : SYSFS_VFIO_DRIVER_MAINLINE;
+	c->ap_config = (l->features & FEATURE_AP_CONFIG) && l->profile == PROFILE_DYNAMIC;
+
+	c->n_guests = d->n_guests;
+	c->guests = xcalloc(d->n_guests, sizeof(*c->guests));
+	for (size_t i = 0; i < d->n_guests; i++)
+		c->guests[i].g = &d->guests[i];
+	qsort(c->guests, c->n_guests, sizeof(*c->guests), guest_cmp);
+
+	setup_masks(c);
+	classify(c);
+	index_queues(c);
+	for (size_t gi = 0; gi < c->n_guests; gi++)
+		if (c->guests[gi].ms >= 0)
+			check_guest(c, gi);
+	check_kept_mdevs(c);
+
+	if (c->masks_auto) {
+		compute_cover(c);
+		c->target_ap = bitmap_andnot(&c->base_ap, &c->cover_ap);
+		c->target_aq = bitmap_andnot(&c->base_aq, &c->cover_aq);
+	}
+
+	for (size_t gi = 0; gi < c->n_guests; gi++)
+		if (!c->guests[gi].skip)
+			plan_guest(c, gi);
+	plan_removals(c);
+	plan_takes(c);
+	plan_assign_deps(c);
+	propagate_pending(c);
+
+	if (c->masks_auto)
+		plan_mask_releases(c);
+	else if (l->profile == PROFILE_RFC2017)
+		plan_queue_releases(c);
+
+	sort_plan(c);
+	propagate_pending(c);
+
+done:
+	for (size_t i = 0; i < p->n; i++)
+		p->n_pending += p->actions[i].pending;
+	r = c->errors ? -EINVAL : 0;
+	free(c->who);
+	free(c->guests);
+	free(c->ms);
+	free(c->qtake);
+	free(c);
+	*ret = p;
+	return r;
+}
+
+struct plan *plan_free(struct plan *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t i = 0; i < p->n; i++) {
+		struct action *a = &p->actions[i];
+
+		free(a->guest);
+		free(a->reason);
+		for (size_t k = 0; k < a->n_writes; k++) {
+			free(a->writes[k].path);
+			free(a->writes[k].value);
+		}
+		free(a->depends_on);
+	}
+	free(p->actions);
+	free(p);
+	return NULL;
+}
