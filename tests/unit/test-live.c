@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-live.c: live_read() on fake sysfs trees laid out as kernel-abi.md §1:
+ * a dynamic 6.12 host, a static 5.15 host and an rfc2017 host.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fakesys.h"
+#include "live.h"
+#include "macro.h"
+#include "owner.h"
+#include "sysfs.h"
+#include "tap.h"
+
+#define UUID_A "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c"
+#define UUID_B "7d1c2a3b-0000-4000-8000-00000000beef"
+
+static char *mask_text(const struct bitmap256 *b)
+{
+	char buf[BITMAP_KERNEL_LEN];
+
+	bitmap_to_kernel(b, buf);
+	return xasprintf("%s\n", buf);
+}
+
+static void card(const char *root, unsigned a, const char *type, const char *mode)
+{
+	char *dir = xasprintf("sys/devices/ap/card%02x", a);
+	char *p, *v;
+
+	p = xasprintf("%s/uevent", dir);
+	v = xasprintf("DEVTYPE=ap_card\nDRIVER=cex4card\nDEV_TYPE=000D\nMODALIAS=ap:t0D\nMODE=%s\n", mode);
+	fake_file(root, p, v);
+	free(p);
+	free(v);
+	p = xasprintf("%s/type", dir);
+	v = xasprintf("%s\n", type);
+	fake_file(root, p, v);
+	free(p);
+	free(v);
+	p = xasprintf("%s/online", dir);
+	fake_file(root, p, "1\n");
+	free(p);
+	p = xasprintf("%s/config", dir);
+	fake_file(root, p, "1\n");
+	free(p);
+	p = xasprintf("%s/driver", dir);
+	fake_link(root, p, "../../../bus/ap/drivers/cex4card");
+	free(p);
+	p = xasprintf("%s/subsystem", dir);
+	fake_link(root, p, "../../../bus/ap");
+	free(p);
+	p = xasprintf("sys/bus/ap/devices/card%02x", a);
+	v = xasprintf("../../../devices/ap/card%02x", a);
+	fake_link(root, p, v);
+	free(p);
+	free(v);
+	free(dir);
+}
+
+/* status: NULL = no status file */
+static void queue(const char *root, unsigned a, unsigned d, const char *driver, const char *status)
+{
+	char *dir = xasprintf("sys/devices/ap/card%02x/%02x.%04x", a, a, d);
+	char *p, *v;
+
+	p = xasprintf("%s/uevent", dir);
+	v = driver ? xasprintf("DEVTYPE=ap_queue\nDRIVER=%s\nMODE=cca\n", driver)
+		   : xstrdup("DEVTYPE=ap_queue\nMODE=cca\n");
+	fake_file(root, p, v);
+	free(p);
+	free(v);
+	p = xasprintf("%s/config", dir);
+	fake_file(root, p, "1\n");
+	free(p);
+	p = xasprintf("%s/subsystem", dir);
+	fake_link(root, p, "../../../../bus/ap");
+	free(p);
+	if (driver) {
+		p = xasprintf("%s/driver", dir);
+		v = xasprintf("../../../../bus/ap/drivers/%s", driver);
+		fake_link(root, p, v);
+		free(p);
+		free(v);
+	}
+	if (status) {
+		p = xasprintf("%s/status", dir);
+		v = xasprintf("%s\n", status);
+		fake_file(root, p, v);
+		free(p);
+		free(v);
+	}
+	p = xasprintf("sys/bus/ap/devices/%02x.%04x", a, d);
+	v = xasprintf("../../../devices/ap/card%02x/%02x.%04x", a, a, d);
+	fake_link(root, p, v);
+	free(p);
+	free(v);
+	free(dir);
+}
+
+static void mdev(const char *root, const char *matrix, const char *type, const char *uuid)
+{
+	char *p = xasprintf("sys/%s/mdev_supported_types/%s/devices/%s", matrix, type, uuid);
+	char *t = xasprintf("../../../%s", uuid);
+
+	fake_link(root, p, t);
+	free(p);
+	free(t);
+	p = xasprintf("sys/%s/%s/uevent", matrix, uuid);
+	fake_file(root, p, "DRIVER=vfio_ap_mdev\n");
+	free(p);
+}
+
+static void mdev_attr(const char *root, const char *matrix, const char *uuid, const char *attr, const char *v)
+{
+	char *p = xasprintf("sys/%s/%s/%s", matrix, uuid, attr);
+
+	fake_file(root, p, v);
+	free(p);
+}
+
+static void bus_common(const char *root, const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	char *v;
+
+	v = mask_text(ap);
+	fake_file(root, "sys/bus/ap/apmask", v);
+	free(v);
+	v = mask_text(aq);
+	fake_file(root, "sys/bus/ap/aqmask", v);
+	free(v);
+	fake_dir(root, "sys/bus/ap/drivers/cex4card");
+	fake_dir(root, "sys/bus/ap/drivers/cex4queue");
+	fake_file(root, "sys/devices/ap/uevent", "");
+}
+
+/*
+ * 6.12: cards 05 (CEX7C, cca) and 06 (CEX8A, accel), domains 0x04 (host) and
+ * 0x47 (taken from aqmask, vfio_ap).  Guest A (owned) holds 05.0047 and
+ * 06.0047 and is running; mdev B (foreign) is empty.
+ */
+static char *make_dynamic(void)
+{
+	char *root = fake_tmpdir();
+	struct bitmap256 ap = bitmap_full(), aq = bitmap_full(), cfg = { { 0 } };
+	const char *M = SYSFS_MATRIX_MAINLINE, *T = SYSFS_TYPE_MAINLINE;
+	char *v;
+
+	bitmap_clear(&aq, 0x47);
+	bus_common(root, &ap, &aq);
+	fake_file(root, "sys/bus/ap/ap_max_adapter_id", "255\n");
+	fake_file(root, "sys/bus/ap/ap_max_domain_id", "84\n");
+	bitmap_set(&cfg, 5);
+	bitmap_set(&cfg, 6);
+	v = mask_text(&cfg);
+	fake_file(root, "sys/bus/ap/ap_adapter_mask", v);
+	free(v);
+	cfg = (struct bitmap256){ { 0 } };
+	bitmap_set(&cfg, 0x04);
+	bitmap_set(&cfg, 0x47);
+	v = mask_text(&cfg);
+	fake_file(root, "sys/bus/ap/ap_usage_domain_mask", v);
+	bitmap_set(&cfg, 0x35);
+	free(v);
+	v = mask_text(&cfg);
+	fake_file(root, "sys/bus/ap/ap_control_domain_mask", v);
+	free(v);
+	fake_file(root, "sys/bus/ap/bindings", "4/4 (complete)\n");
+	fake_dir(root, "sys/bus/ap/drivers/vfio_ap");
+
+	card(root, 5, "CEX7C", "cca");
+	card(root, 6, "CEX8A", "accel");
+	queue(root, 5, 0x04, "cex4queue", NULL);
+	queue(root, 5, 0x47, "vfio_ap", "in use");
+	queue(root, 6, 0x04, "cex4queue", NULL);
+	queue(root, 6, 0x47, "vfio_ap", "in use");
+
+	fake_file(root, "sys/devices/vfio_ap/matrix/features", "guest_matrix hotplug ap_config\n");
+	fake_link(root, "sys/devices/vfio_ap/matrix/subsystem", "../../../bus/matrix");
+	fake_file(root, "sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/name",
+		  "VFIO AP Passthrough Device\n");
+	mdev(root, M, T, UUID_A);
+	mdev_attr(root, M, UUID_A, "matrix", "05.0047\n06.0047\n");
+	mdev_attr(root, M, UUID_A, "guest_matrix", "05.0047\n06.0047\n");
+	mdev_attr(root, M, UUID_A, "control_domains", "0035\n0047\n");
+	mdev_attr(root, M, UUID_A, "ap_config", "");
+	mdev(root, M, T, UUID_B);
+	mdev_attr(root, M, UUID_B, "matrix", "");
+	mdev_attr(root, M, UUID_B, "guest_matrix", "");
+	mdev_attr(root, M, UUID_B, "control_domains", "");
+	mdev_attr(root, M, UUID_B, "ap_config", "");
+	return root;
+}
+
+static struct sysfs *open_root(const char *tmp)
+{
+	struct sysfs *s = NULL;
+	char *p = xasprintf("%s/sys", tmp);
+
+	CHECK(sysfs_open(p, &s) == 0);
+	free(p);
+	return s;
+}
+
+static void test_dynamic(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s = open_root(tmp);
+	struct diag_list diags = { 0 };
+	struct owner_db *db = NULL;
+	struct live *l = NULL;
+	const struct live_mdev *m;
+	const struct live_queue *q;
+	const struct live_card *c;
+	char *odir = xasprintf("%s/run", tmp);
+
+	CHECK(owner_load(odir, &db) == 0);
+	owner_record_mdev(db, UUID_A, "guest1");
+	bitmap_set(&db->aqmask_taken, 0x47);
+
+	CHECK(live_read(s, db, &l, &diags) == 0);
+	for (size_t i = 0; i < diags.n; i++)
+		printf("# diag: %s\n", diags.items[i].message);
+	CHECK(diags.n == 0);
+	CHECK(l->profile == PROFILE_DYNAMIC);
+	CHECK_STREQ(kernel_profile_to_string(l->profile), "dynamic");
+	CHECK(l->features ==
+	      (FEATURE_GUEST_MATRIX | FEATURE_QUEUE_STATUS | FEATURE_AP_CONFIG | FEATURE_MATRIX_FEATURES |
+	       FEATURE_MASKS));
+	CHECK(l->vfio_loaded);
+	CHECK(l->bindings_complete);
+	CHECK(l->max_adapter == 255 && l->max_domain == 84);
+	CHECK(bitmap_count(&l->apmask) == 256);
+	CHECK(bitmap_count(&l->aqmask) == 255 && !bitmap_test(&l->aqmask, 0x47));
+	CHECK(l->has_qci);
+	CHECK(bitmap_count(&l->cfg_adapters) == 2 && bitmap_test(&l->cfg_adapters, 6));
+	CHECK(bitmap_count(&l->cfg_domains) == 2 && bitmap_test(&l->cfg_domains, 0x47));
+	CHECK(bitmap_count(&l->cfg_control_domains) == 3 && bitmap_test(&l->cfg_control_domains, 0x35));
+	CHECK_STREQ(l->matrix_path, SYSFS_MATRIX_MAINLINE);
+	CHECK_STREQ(l->mdev_type, SYSFS_TYPE_MAINLINE);
+	CHECK_STREQ(l->vfio_driver, "vfio_ap");
+
+	CHECK(l->n_cards == 2);
+	c = live_find_card(l, 6);
+	CHECK(c && c->online && c->config);
+	if (c) {
+		CHECK_STREQ(c->type, "CEX8A");
+		CHECK_STREQ(c->mode, "accel");
+	}
+	CHECK(live_find_card(l, 7) == NULL);
+	CHECK(l->n_queues == 4);
+	CHECK(l->queues[0].adapter == 5 && l->queues[0].domain == 4);
+	CHECK(l->queues[3].adapter == 6 && l->queues[3].domain == 0x47);
+	q = live_find_queue(l, 5, 4);
+	CHECK(q && q->kind == QUEUE_DRIVER_HOST && q->status == QUEUE_STATUS_UNKNOWN);
+	if (q)
+		CHECK_STREQ(q->driver, "cex4queue");
+	q = live_find_queue(l, 6, 0x47);
+	CHECK(q && q->kind == QUEUE_DRIVER_VFIO && q->status == QUEUE_STATUS_IN_USE);
+	CHECK(q && !q->driver_override);
+	CHECK(live_find_queue(l, 7, 4) == NULL);
+	CHECK(!l->driver_override_in_use);
+
+	CHECK(l->n_mdevs == 2);
+	m = live_find_mdev(l, UUID_A);
+	CHECK(m != NULL);
+	if (m) {
+		CHECK(bitmap_count(&m->matrix.adapters) == 2 && bitmap_test(&m->matrix.adapters, 5));
+		CHECK(bitmap_count(&m->matrix.domains) == 1 && bitmap_test(&m->matrix.domains, 0x47));
+		CHECK(bitmap_count(&m->matrix.control_domains) == 2 &&
+		      bitmap_test(&m->matrix.control_domains, 0x35));
+		CHECK(m->has_guest_matrix && matrix_equal(&m->matrix, &m->guest_matrix));
+		CHECK(m->in_use);
+		CHECK(m->owned);
+		CHECK_STREQ(m->owner_guest, "guest1");
+	}
+	m = live_find_mdev(l, UUID_B);
+	CHECK(m && !m->in_use && !m->owned && !m->owner_guest && m->has_guest_matrix);
+	CHECK(m && bitmap_empty(&m->matrix.adapters));
+	CHECK(bitmap_test(&l->aqmask_taken, 0x47) && bitmap_count(&l->aqmask_taken) == 1);
+	CHECK(bitmap_empty(&l->apmask_taken));
+
+	live_free(l);
+	owner_free(db);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	free(odir);
+	fake_rmtree(tmp);
+}
+
+/* Only "assigned", not "in use": the guest is not running. */
+static void test_dynamic_not_running(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	fake_file(tmp, "sys/devices/ap/card05/05.0047/status", "assigned\n");
+	fake_file(tmp, "sys/devices/ap/card06/06.0047/status", "assigned\n");
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, NULL) == 0);
+	CHECK(l->n_mdevs == 2 && !l->mdevs[0].in_use && !l->mdevs[1].in_use);
+	CHECK(!l->mdevs[0].owned);
+	CHECK(live_find_queue(l, 5, 0x47)->status == QUEUE_STATUS_ASSIGNED);
+	live_free(l);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/* 6.19: driver_override files; one queue has an override. */
+static void test_driver_override(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	fake_file(tmp, "sys/devices/ap/card05/05.0004/driver_override", "\n");
+	fake_file(tmp, "sys/devices/ap/card06/06.0004/driver_override", "vfio_ap\n");
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, NULL) == 0);
+	CHECK(l->features & FEATURE_DRIVER_OVERRIDE);
+	CHECK(l->driver_override_in_use);
+	CHECK(live_find_queue(l, 5, 4)->driver_override == NULL);
+	CHECK_STREQ(live_find_queue(l, 6, 4)->driver_override, "vfio_ap");
+	live_free(l);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/* 6.0 - 6.11: no features file, but guest_matrix in an mdev. */
+static void test_dynamic_without_features(void)
+{
+	char *tmp = make_dynamic();
+	char *p = xasprintf("%s/sys/devices/vfio_ap/matrix/features", tmp);
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	CHECK(unlink(p) == 0);
+	free(p);
+	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/ap_config", tmp, UUID_A);
+	CHECK(unlink(p) == 0);
+	free(p);
+	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/ap_config", tmp, UUID_B);
+	CHECK(unlink(p) == 0);
+	free(p);
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, NULL) == 0);
+	CHECK(l->profile == PROFILE_DYNAMIC);
+	CHECK(l->features == (FEATURE_GUEST_MATRIX | FEATURE_QUEUE_STATUS | FEATURE_MASKS));
+	live_free(l);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/*
+ * 5.15: no ap_max_adapter_id (default 63), no QCI, no status, no
+ * guest_matrix, bindings not complete yet, one unbound queue, card 07 not
+ * bound (no type/online).
+ */
+static char *make_static(void)
+{
+	char *root = fake_tmpdir();
+	struct bitmap256 ap = bitmap_full(), aq = bitmap_full();
+	const char *M = SYSFS_MATRIX_MAINLINE, *T = SYSFS_TYPE_MAINLINE;
+
+	bitmap_clear(&ap, 7);
+	bus_common(root, &ap, &aq);
+	fake_file(root, "sys/bus/ap/ap_max_domain_id", "15\n");
+	fake_file(root, "sys/bus/ap/ap_adapter_mask", "not supported\n");
+	fake_file(root, "sys/bus/ap/ap_usage_domain_mask", "not supported\n");
+	fake_file(root, "sys/bus/ap/ap_control_domain_mask", "not supported\n");
+	fake_file(root, "sys/bus/ap/bindings", "3/4\n");
+	fake_dir(root, "sys/bus/ap/drivers/vfio_ap");
+	card(root, 3, "CEX5C", "cca");
+	queue(root, 3, 0x01, "cex4queue", NULL);
+	queue(root, 3, 0x02, NULL, NULL);
+	fake_file(root, "sys/devices/ap/card07/uevent", "DEVTYPE=ap_card\nMODE=ep11\n");
+	fake_file(root, "sys/devices/ap/card07/config", "0\n");
+	queue(root, 7, 0x01, "vfio_ap", NULL);
+	queue(root, 7, 0x0a, "vfio_ap", NULL);
+	mdev(root, M, T, UUID_B);
+	mdev_attr(root, M, UUID_B, "matrix", "07.0001\n07.000a\n");
+	mdev_attr(root, M, UUID_B, "control_domains", "0001\n000a\n");
+	/* not a UUID: ignored with a warning */
+	fake_link(root, "sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices/junk",
+		  "../../../junk");
+	fake_dir(root, "sys/devices/vfio_ap/matrix/junk");
+	return root;
+}
+
+static void test_static(void)
+{
+	char *tmp = make_static();
+	struct sysfs *s = open_root(tmp);
+	struct diag_list diags = { 0 };
+	struct live *l = NULL;
+	const struct live_card *c;
+	const struct live_queue *q;
+
+	CHECK(live_read(s, NULL, &l, &diags) == 0);
+	CHECK(diags.n == 1);
+	if (diags.n == 1) {
+		CHECK(diags.items[0].severity == DIAG_WARNING);
+		CHECK(strstr(diags.items[0].message, "junk: not a UUID, skipping") != NULL);
+	}
+	CHECK(l->profile == PROFILE_STATIC);
+	CHECK(l->features == FEATURE_MASKS);
+	CHECK(l->vfio_loaded);
+	CHECK(!l->bindings_complete);
+	CHECK(l->max_adapter == 63 && l->max_domain == 15);
+	CHECK(!l->has_qci);
+	CHECK(!bitmap_test(&l->apmask, 7) && bitmap_test(&l->apmask, 3));
+	CHECK(l->n_cards == 2);
+	c = live_find_card(l, 7);
+	CHECK(c && !c->type && !c->online && !c->config);
+	if (c)
+		CHECK_STREQ(c->mode, "ep11");
+	c = live_find_card(l, 3);
+	CHECK(c && c->online && c->config);
+	CHECK(l->n_queues == 4);
+	q = live_find_queue(l, 3, 2);
+	CHECK(q && !q->driver && q->kind == QUEUE_DRIVER_NONE);
+	q = live_find_queue(l, 7, 0x0a);
+	CHECK(q && q->kind == QUEUE_DRIVER_VFIO && q->status == QUEUE_STATUS_UNKNOWN);
+	CHECK(l->n_mdevs == 1);
+	if (l->n_mdevs == 1) {
+		const struct live_mdev *m = &l->mdevs[0];
+
+		CHECK_STREQ(m->uuid, UUID_B);
+		CHECK(!m->has_guest_matrix && !m->in_use && !m->owned);
+		CHECK(matrix_apqn_count(&m->matrix) == 2 && matrix_has_apqn(&m->matrix, 7, 0x0a));
+		CHECK(bitmap_count(&m->matrix.control_domains) == 2);
+	}
+	live_free(l);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/* vfio_ap not loaded: no matrix device, no mdevs. */
+static void test_static_no_vfio(void)
+{
+	char *tmp = make_static();
+	char *p = xasprintf("rm -rf '%s/sys/devices/vfio_ap'", tmp);
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	CHECK(system(p) == 0);
+	free(p);
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, NULL) == 0);
+	CHECK(!l->vfio_loaded && l->n_mdevs == 0 && l->profile == PROFILE_STATIC);
+	CHECK(l->n_queues == 4);
+	live_free(l);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/* The 2017 proposal: ap_matrix parent, vfio_ap_matrix queue driver, hex listings. */
+static char *make_rfc2017(void)
+{
+	char *root = fake_tmpdir();
+	struct bitmap256 ap = bitmap_full(), aq = bitmap_full();
+	const char *M = SYSFS_MATRIX_RFC2017, *T = SYSFS_TYPE_RFC2017;
+
+	bus_common(root, &ap, &aq);
+	fake_file(root, "sys/bus/ap/ap_max_domain_id", "255\n");
+	fake_file(root, "sys/bus/ap/ap_max_adapter_id", "255\n");
+	fake_dir(root, "sys/bus/ap/drivers/vfio_ap_matrix");
+	fake_link(root, "sys/bus/ap_matrix/devices/matrix", "../../../devices/ap_matrix/matrix");
+	card(root, 5, "CEX6C", "cca");
+	queue(root, 5, 0x04, "cex4queue", NULL);
+	queue(root, 5, 0x47, "vfio_ap_matrix", NULL);
+	queue(root, 5, 0xab, "vfio_ap_matrix", NULL);
+	mdev(root, M, T, UUID_A);
+	mdev_attr(root, M, UUID_A, "adapters", "05\n");
+	mdev_attr(root, M, UUID_A, "domains", "47\n0xab\n");
+	mdev_attr(root, M, UUID_A, "control_domains", "47\nab\n");
+	return root;
+}
+
+static void test_rfc2017(void)
+{
+	char *tmp = make_rfc2017();
+	struct sysfs *s = open_root(tmp);
+	struct diag_list diags = { 0 };
+	struct owner_db *db = NULL;
+	struct live *l = NULL;
+	char *odir = xasprintf("%s/run", tmp);
+
+	CHECK(owner_load(odir, &db) == 0);
+	owner_record_mdev(db, UUID_A, "g");
+	bitmap_set(&db->queues_taken[5], 0x47);
+	bitmap_set(&db->queues_taken[5], 0xab);
+	CHECK(live_read(s, db, &l, &diags) == 0);
+	CHECK(diags.n == 0);
+	CHECK(l->profile == PROFILE_RFC2017);
+	CHECK_STREQ(kernel_profile_to_string(l->profile), "rfc2017");
+	CHECK_STREQ(l->matrix_path, SYSFS_MATRIX_RFC2017);
+	CHECK_STREQ(l->mdev_type, SYSFS_TYPE_RFC2017);
+	CHECK_STREQ(l->vfio_driver, "vfio_ap_matrix");
+	CHECK(l->vfio_loaded);
+	CHECK(l->bindings_complete); /* no bindings file */
+	CHECK(live_find_queue(l, 5, 0x47)->kind == QUEUE_DRIVER_VFIO);
+	CHECK(live_find_queue(l, 5, 0x04)->kind == QUEUE_DRIVER_HOST);
+	CHECK(l->n_mdevs == 1);
+	if (l->n_mdevs == 1) {
+		const struct live_mdev *m = &l->mdevs[0];
+
+		CHECK(bitmap_count(&m->matrix.adapters) == 1 && bitmap_test(&m->matrix.adapters, 5));
+		CHECK(bitmap_count(&m->matrix.domains) == 2 && bitmap_test(&m->matrix.domains, 0x47) &&
+		      bitmap_test(&m->matrix.domains, 0xab));
+		CHECK(bitmap_count(&m->matrix.control_domains) == 2);
+		CHECK(!m->has_guest_matrix && m->owned && !m->in_use);
+	}
+	CHECK(bitmap_count(&l->queues_taken[5]) == 2);
+	live_free(l);
+	owner_free(db);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	free(odir);
+	fake_rmtree(tmp);
+}
+
+static void test_no_ap_bus(void)
+{
+	char *tmp = fake_tmpdir();
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	fake_dir(tmp, "sys/devices");
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, NULL) == -ENODEV);
+	CHECK(l && l->profile == PROFILE_NONE && l->n_queues == 0);
+	live_free(l);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+/* A broken attribute is a warning, reading goes on. */
+static void test_garbage_attrs(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s;
+	struct diag_list diags = { 0 };
+	struct live *l = NULL;
+	char *p;
+
+	fake_file(tmp, "sys/bus/ap/apmask", "0xzz\n");
+	p = xasprintf("sys/devices/vfio_ap/matrix/%s/matrix", UUID_B);
+	fake_file(tmp, p, "05.0047\nbogus\n");
+	free(p);
+	fake_file(tmp, "sys/devices/ap/card05/05.0047/status", "weird\n");
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, &l, &diags) == 0);
+	CHECK(diags.n == 3);
+	CHECK(!(l->features & FEATURE_MASKS));
+	CHECK(matrix_has_apqn(&live_find_mdev(l, UUID_B)->matrix, 5, 0x47));
+	CHECK(live_find_queue(l, 5, 0x47)->status == QUEUE_STATUS_UNKNOWN);
+	live_free(l);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
+static void test_strings(void)
+{
+	CHECK_STREQ(kernel_profile_to_string(PROFILE_STATIC), "static");
+	CHECK(kernel_profile_to_string(_PROFILE_INVALID) == NULL);
+	CHECK_STREQ(queue_driver_to_string(QUEUE_DRIVER_VFIO), "vfio");
+	CHECK_STREQ(queue_status_to_string(QUEUE_STATUS_IN_USE), "in use");
+	CHECK(live_free(NULL) == NULL);
+}
+
+int main(void)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_dynamic),
+		TAP_TEST(test_dynamic_not_running),
+		TAP_TEST(test_driver_override),
+		TAP_TEST(test_dynamic_without_features),
+		TAP_TEST(test_static),
+		TAP_TEST(test_static_no_vfio),
+		TAP_TEST(test_rfc2017),
+		TAP_TEST(test_no_ap_bus),
+		TAP_TEST(test_garbage_attrs),
+		TAP_TEST(test_strings),
+	};
+
+	return tap_run(tests, ARRAY_SIZE(tests));
+}

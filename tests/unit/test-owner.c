@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-owner.c: the ownership state file (round trip, atomic rewrite,
+ * strict loading) and the two locks (apmatrix flock, s390-tools PID lock).
+ * Everything happens in a temporary directory.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "fakesys.h"
+#include "macro.h"
+#include "owner.h"
+#include "tap.h"
+
+#define UUID_A "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c"
+#define UUID_B "7d1c2a3b-0000-4000-8000-00000000beef"
+#define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+
+static long long ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static size_t count_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (!d)
+		return 0;
+	while ((de = readdir(d)))
+		if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static void test_missing(void)
+{
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run/apmatrix", tmp);
+	struct owner_db *db = NULL;
+
+	CHECK(owner_load(dir, &db) == 0);
+	CHECK(db && db->n_mdevs == 0 && bitmap_empty(&db->apmask_taken));
+	CHECK(db && streq(db->rundir, dir));
+	owner_free(db);
+	db = NULL;
+	fake_dir(tmp, "run/apmatrix");
+	CHECK(owner_load(dir, &db) == 0);
+	CHECK(db && db->n_mdevs == 0);
+	owner_free(db);
+	CHECK(owner_free(NULL) == NULL);
+	free(dir);
+	fake_rmtree(tmp);
+}
+
+static void test_round_trip(void)
+{
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run/apmatrix", tmp);
+	struct owner_db *db = NULL, *db2 = NULL;
+	struct stat st;
+	char *text, *expect, *p;
+
+	CHECK(owner_load(dir, &db) == 0);
+	owner_record_mdev(db, UUID_B, "guest2");
+	owner_record_mdev(db, "4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C", "guest1");
+	CHECK(db->n_mdevs == 2 && streq(db->mdevs[0].uuid, UUID_A));
+	bitmap_set(&db->aqmask_taken, 0x47);
+	bitmap_set(&db->aqmask_taken, 0xab);
+	bitmap_set(&db->queues_taken[5], 0x47);
+	bitmap_set(&db->queues_taken[0xff], 0xff);
+	CHECK(owner_save(db) == 0);
+
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	expect = xasprintf("apmatrix-state 1\n"
+			   "mdev " UUID_A " guest1\n"
+			   "mdev " UUID_B " guest2\n"
+			   "aqmask-taken 0x0000000000000000010000000000000000000000001000000000000000000000\n"
+			   "queue 05.0047\n"
+			   "queue ff.00ff\n");
+	CHECK_STREQ(text, expect);
+	free(text);
+	free(expect);
+	p = xasprintf("%s/state", dir);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
+	free(p);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && db2->n_mdevs == 2);
+	if (db2 && db2->n_mdevs == 2) {
+		CHECK_STREQ(db2->mdevs[1].uuid, UUID_B);
+		CHECK_STREQ(db2->mdevs[1].guest, "guest2");
+	}
+	CHECK(db2 && bitmap_equal(&db2->aqmask_taken, &db->aqmask_taken));
+	CHECK(db2 && bitmap_empty(&db2->apmask_taken));
+	CHECK(db2 && bitmap_test(&db2->queues_taken[5], 0x47) && bitmap_count(&db2->queues_taken[5]) == 1);
+	CHECK(db2 && bitmap_test(&db2->queues_taken[0xff], 0xff));
+	CHECK(owner_find_mdev(db2, UUID_A) && streq(owner_find_mdev(db2, UUID_A)->guest, "guest1"));
+	CHECK(owner_find_mdev(db2, "4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C") != NULL);
+	CHECK(owner_find_mdev(db2, "00000000-0000-0000-0000-000000000000") == NULL);
+
+	/* re-recording renames, forgetting removes */
+	owner_record_mdev(db2, UUID_A, "renamed");
+	CHECK(db2->n_mdevs == 2 && streq(owner_find_mdev(db2, UUID_A)->guest, "renamed"));
+	owner_forget_mdev(db2, UUID_A);
+	owner_forget_mdev(db2, UUID_A);
+	CHECK(db2->n_mdevs == 1 && streq(db2->mdevs[0].uuid, UUID_B));
+
+	owner_free(db);
+	owner_free(db2);
+	free(dir);
+	fake_rmtree(tmp);
+}
+
+static void test_atomic_rewrite(void)
+{
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run/apmatrix", tmp), *p = xasprintf("%s/state", dir), *text;
+	struct owner_db *db = NULL, *db2 = NULL;
+	struct stat st1, st2;
+	int fd;
+
+	CHECK(owner_load(dir, &db) == 0);
+	owner_record_mdev(db, UUID_A, "guest1");
+	CHECK(owner_save(db) == 0);
+	CHECK(stat(p, &st1) == 0);
+	/* an open reader keeps seeing the old contents: the file is replaced, not rewritten */
+	fd = open(p, O_RDONLY);
+	CHECK(fd >= 0);
+	owner_forget_mdev(db, UUID_A);
+	bitmap_set(&db->apmask_taken, 0);
+	CHECK(owner_save(db) == 0);
+	CHECK(stat(p, &st2) == 0);
+	CHECK(st1.st_ino != st2.st_ino);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK(text && strstr(text, "apmask-taken 0x80000000") && !strstr(text, "mdev"));
+	free(text);
+	if (fd >= 0) {
+		char buf[256];
+		ssize_t k = read(fd, buf, sizeof(buf) - 1);
+
+		CHECK(k > 0);
+		if (k > 0) {
+			buf[k] = '\0';
+			CHECK(strstr(buf, UUID_A) != NULL);
+		}
+		close(fd);
+	}
+	/* no temporary file left behind */
+	CHECK(count_entries(dir) == 1);
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && db2->n_mdevs == 0 && bitmap_test(&db2->apmask_taken, 0) &&
+	      bitmap_count(&db2->apmask_taken) == 1);
+
+	/* names that could not be read back are refused before anything is written */
+	owner_record_mdev(db, UUID_B, "two words");
+	CHECK(owner_save(db) == -EINVAL);
+	CHECK(count_entries(dir) == 1);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK(text && !strstr(text, "two words"));
+	free(text);
+
+	owner_free(db);
+	owner_free(db2);
+	free(dir);
+	free(p);
+	fake_rmtree(tmp);
+}
+
+static void test_garbage(void)
+{
+	static const char *const bad[] = {
+		"",
+		"apmatrix-state 1",                           /* no final newline */
+		"apmatrix-state 2\n",                         /* newer format */
+		"apmatrix-state 1\nbogus 1\n",                /* unknown keyword */
+		"apmatrix-state 1\n\n",                       /* empty line */
+		"mdev " UUID_A " g\n",                        /* no header */
+		"apmatrix-state 1\nmdev " UUID_A "\n",        /* no guest */
+		"apmatrix-state 1\nmdev " UUID_A " g x\n",    /* extra field */
+		"apmatrix-state 1\nmdev " UUID_A "  g\n",     /* double space */
+		"apmatrix-state 1\nmdev " UUID_A " g \n",     /* trailing space */
+		"apmatrix-state 1\nmdev " UUID_A "\tg\n",     /* tab */
+		"apmatrix-state 1\nmdev 4b0f7c1e g\n",        /* short uuid */
+		"apmatrix-state 1\nmdev 4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C g\n",
+		"apmatrix-state 1\nmdev 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3z g\n",
+		"apmatrix-state 1\nmdev " UUID_A " g\nmdev " UUID_A " h\n", /* duplicate */
+		"apmatrix-state 1\nmdev " UUID_A " g/h\n",   /* bad guest name */
+		"apmatrix-state 1\napmask-taken 0x00\n",      /* short mask */
+		"apmatrix-state 1\napmask-taken " ZERO64 "\n",
+		"apmatrix-state 1\napmask-taken 0x" ZERO64 "0\n",
+		"apmatrix-state 1\napmask-taken 0x" ZERO64 "\napmask-taken 0x" ZERO64 "\n",
+		"apmatrix-state 1\naqmask-taken 0xg" ZERO64 "\n",
+		"apmatrix-state 1\nqueue 05.0100\n",          /* domain > 0xff */
+		"apmatrix-state 1\nqueue 5.0047\n",
+		"apmatrix-state 1\nqueue 05.0047\nqueue 05.0047\n",
+		"apmatrix-state 1\nqueue 05:0047\n",
+		"apmatrix-state 1\nqueue 05.0047 x\n",
+	};
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run", tmp);
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct owner_db *db = NULL;
+		int r;
+
+		fake_file(tmp, "run/state", bad[i]);
+		r = owner_load(dir, &db);
+		if (r != -EBADMSG)
+			printf("#   case %zu: got %d\n", i, r);
+		CHECK(r == -EBADMSG);
+		CHECK(db == NULL);
+	}
+	/* and a good one with every kind of line, to be sure the loop is not vacuous */
+	{
+		struct owner_db *db = NULL;
+
+		fake_file(tmp, "run/state",
+			  "apmatrix-state 1\nmdev " UUID_A " g.1_x-y\napmask-taken 0x" ZERO64
+			  "\naqmask-taken 0x" ZERO64 "\nqueue 05.00ab\n");
+		CHECK(owner_load(dir, &db) == 0);
+		CHECK(db && db->n_mdevs == 1 && bitmap_test(&db->queues_taken[5], 0xab));
+		owner_free(db);
+	}
+	free(dir);
+	fake_rmtree(tmp);
+}
+
+/* ---- locks ---- */
+
+struct paths {
+	char *tmp, *rundir, *s390;
+};
+
+static struct paths paths_new(void)
+{
+	struct paths p;
+
+	p.tmp = fake_tmpdir();
+	p.rundir = xasprintf("%s/run/apmatrix", p.tmp);
+	p.s390 = xasprintf("%s/run/lock/s390apconfig.lock", p.tmp);
+	return p;
+}
+
+static void paths_done(struct paths *p)
+{
+	free(p->rundir);
+	free(p->s390);
+	fake_rmtree(p->tmp);
+}
+
+/* Leave a forked child without leaks (valgrind checks children too). */
+static _Noreturn void child_exit(struct paths *p, int code)
+{
+	free(p->tmp);
+	free(p->rundir);
+	free(p->s390);
+	_exit(code);
+}
+
+static long read_pid(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long pid = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(f);
+	return pid;
+}
+
+static void write_pid_file(const char *path, long pid)
+{
+	FILE *f;
+
+	fake_parent(path);
+	f = fopen(path, "we");
+	if (!f)
+		abort();
+	if (pid >= 0)
+		fprintf(f, "%ld\n", pid);
+	fclose(f);
+}
+
+static void test_lock_basic(void)
+{
+	struct paths p = paths_new();
+	struct owner_lock *l = NULL;
+	char *lockfile = xasprintf("%s/lock", p.rundir);
+
+	CHECK(owner_lock(p.rundir, p.s390, 1000, &l) == 0);
+	CHECK(l != NULL);
+	CHECK(read_pid(p.s390) == (long)getpid());
+	CHECK(access(lockfile, F_OK) == 0);
+	/* only the lock itself in /run/lock: the temporary link source is gone */
+	{
+		char *ld = xasprintf("%s/run/lock", p.tmp);
+
+		CHECK(count_entries(ld) == 1);
+		free(ld);
+	}
+	CHECK(owner_unlock(l) == NULL);
+	CHECK(access(p.s390, F_OK) < 0 && errno == ENOENT);
+	CHECK(owner_unlock(NULL) == NULL);
+
+	/* without the s390-tools lock */
+	CHECK(owner_lock(p.rundir, NULL, 0, &l) == 0);
+	CHECK(access(p.s390, F_OK) < 0);
+	owner_unlock(l);
+	free(lockfile);
+	paths_done(&p);
+}
+
+static void test_lock_contended(void)
+{
+	struct paths p = paths_new();
+	struct owner_lock *l = NULL;
+	int to_child[2], to_parent[2];
+	long long t0;
+	pid_t pid;
+	char c;
+
+	CHECK(pipe(to_child) == 0 && pipe(to_parent) == 0);
+	pid = fork();
+	if (pid == 0) {
+		struct owner_lock *cl = NULL;
+
+		if (owner_lock(p.rundir, p.s390, 1000, &cl) < 0)
+			child_exit(&p, 1);
+		if (write(to_parent[1], "x", 1) != 1)
+			child_exit(&p, 1);
+		if (read(to_child[0], &c, 1) != 1)
+			child_exit(&p, 1);
+		owner_unlock(cl);
+		child_exit(&p, 0);
+	}
+	CHECK(pid > 0);
+	CHECK(read(to_parent[0], &c, 1) == 1);
+
+	t0 = ms_now();
+	CHECK(owner_lock(p.rundir, p.s390, 0, &l) == -EWOULDBLOCK);
+	CHECK(owner_lock(p.rundir, p.s390, 200, &l) == -ETIMEDOUT);
+	CHECK(ms_now() - t0 >= 190);
+	CHECK(l == NULL);
+	/* the s390 lock still belongs to the child */
+	CHECK(read_pid(p.s390) == (long)pid);
+
+	/* released: the waiting locker gets it */
+	CHECK(write(to_child[1], "x", 1) == 1);
+	CHECK(owner_lock(p.rundir, p.s390, 5000, &l) == 0);
+	CHECK(read_pid(p.s390) == (long)getpid());
+	owner_unlock(l);
+	{
+		int status = 0;
+
+		CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	paths_done(&p);
+}
+
+static void test_lock_stale(void)
+{
+	struct paths p = paths_new();
+	struct owner_lock *l = NULL;
+	struct timespec old[2];
+	pid_t dead;
+	long long t0;
+
+	/* a PID that surely does not exist any more: a reaped child */
+	dead = fork();
+	if (dead == 0)
+		child_exit(&p, 0);
+	CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead);
+	write_pid_file(p.s390, dead);
+	t0 = ms_now();
+	CHECK(owner_lock(p.rundir, p.s390, 0, &l) == 0);
+	CHECK(ms_now() - t0 < 1000);
+	CHECK(read_pid(p.s390) == (long)getpid());
+	owner_unlock(l);
+	l = NULL;
+
+	/* an empty lock file is a lock being set up: wait ... */
+	write_pid_file(p.s390, -1);
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l) == -ETIMEDOUT);
+	/* ... unless it is older than two minutes */
+	old[0].tv_sec = old[1].tv_sec = time(NULL) - 600;
+	old[0].tv_nsec = old[1].tv_nsec = 0;
+	CHECK(utimensat(AT_FDCWD, p.s390, old, 0) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l) == 0);
+	owner_unlock(l);
+
+	/* unlock removes only our own lock */
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l) == 0);
+	write_pid_file(p.s390, (long)getppid());
+	owner_unlock(l);
+	CHECK(read_pid(p.s390) == (long)getppid());
+	paths_done(&p);
+}
+
+static void test_lock_waits_for_s390(void)
+{
+	struct paths p = paths_new();
+	struct owner_lock *l = NULL;
+	long long t0, dt;
+	pid_t pid;
+	int sync[2];
+	char c;
+
+	CHECK(pipe(sync) == 0);
+	/* a live process holds the s390-tools lock for 300 ms (as chzdev would) */
+	pid = fork();
+	if (pid == 0) {
+		struct timespec ts = { 0, 300 * 1000000 };
+
+		write_pid_file(p.s390, (long)getpid());
+		if (write(sync[1], "x", 1) != 1)
+			child_exit(&p, 1);
+		nanosleep(&ts, NULL);
+		unlink(p.s390);
+		child_exit(&p, 0);
+	}
+	CHECK(read(sync[0], &c, 1) == 1);
+	t0 = ms_now();
+	CHECK(owner_lock(p.rundir, p.s390, 5000, &l) == 0);
+	dt = ms_now() - t0;
+	CHECK(dt >= 200);
+	CHECK(dt < 4000);
+	CHECK(read_pid(p.s390) == (long)getpid());
+	owner_unlock(l);
+	CHECK(waitpid(pid, NULL, 0) == pid);
+	close(sync[0]);
+	close(sync[1]);
+	paths_done(&p);
+}
+
+int main(void)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_atomic_rewrite),
+		TAP_TEST(test_garbage),         TAP_TEST(test_lock_basic),     TAP_TEST(test_lock_contended),
+		TAP_TEST(test_lock_stale),      TAP_TEST(test_lock_waits_for_s390),
+	};
+
+	return tap_run(tests, ARRAY_SIZE(tests));
+}
