@@ -1,0 +1,452 @@
+#!/usr/bin/env bats
+# apmatrix check on the golden cases (STYLE R33): every tests/cases/bad-*
+# must exit 65 with exactly its expected.err on stderr, every good-* exit 0
+# (and match expected.json when there is one).  A case's apmatrix.d/ is
+# passed as --config-dir.  One @test per case, so that each counts and fails
+# on its own; the last test makes sure no case directory lacks its @test.
+
+setup() {
+	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	cd "$APMATRIX_TOP" || exit 1
+	APMATRIX="$APMATRIX_TOP/build/apmatrix"
+}
+
+# run_case DIR [extra args...]: runs check on the case, stdout and stderr apart
+run_case() {
+	local dir=tests/cases/$1
+	shift
+	local args=(-c "$dir/config.yaml")
+	[ -d "$dir/apmatrix.d" ] && args+=(--config-dir "$dir/apmatrix.d")
+	out=$(mktemp) err=$(mktemp)
+	set +e
+	"$APMATRIX" "${args[@]}" "$@" check >"$out" 2>"$err"
+	status=$?
+	set -e
+}
+
+bad_case() {
+	run_case "$1"
+	if ! diff -u "tests/cases/$1/expected.err" "$err"; then
+		rm -f "$out" "$err"
+		return 1
+	fi
+	rm -f "$out" "$err"
+	[ "$status" -eq 65 ] || { echo "exit $status, want 65"; return 1; }
+}
+
+good_case() {
+	run_case "$1"
+	cat "$err"
+	[ "$status" -eq 0 ] || { echo "exit $status, want 0"; rm -f "$out" "$err"; return 1; }
+	# a good case may still warn, but never errs
+	! grep -v ': warning: ' "$err" | grep -q . || { rm -f "$out" "$err"; return 1; }
+	if [ -f "tests/cases/$1/expected.json" ]; then
+		run_case "$1" --json
+		diff -u <(jq -S . "tests/cases/$1/expected.json") <(jq -S . "$out") || { rm -f "$out" "$err"; return 1; }
+	fi
+	rm -f "$out" "$err"
+}
+
+@test "check bad-adapters-no-domains" {
+	bad_case bad-adapters-no-domains
+}
+
+@test "check bad-anchor-alias" {
+	bad_case bad-anchor-alias
+}
+
+@test "check bad-boolean-in-list" {
+	bad_case bad-boolean-in-list
+}
+
+@test "check bad-comments-only" {
+	bad_case bad-comments-only
+}
+
+@test "check bad-control-domains-only" {
+	bad_case bad-control-domains-only
+}
+
+@test "check bad-domains-no-adapters" {
+	bad_case bad-domains-no-adapters
+}
+
+@test "check bad-dropin-guest-twice" {
+	bad_case bad-dropin-guest-twice
+}
+
+@test "check bad-dropin-host-twice" {
+	bad_case bad-dropin-host-twice
+}
+
+@test "check bad-dropin-overlap" {
+	bad_case bad-dropin-overlap
+}
+
+@test "check bad-dropin-version-2" {
+	bad_case bad-dropin-version-2
+}
+
+@test "check bad-duplicate-guest" {
+	bad_case bad-duplicate-guest
+}
+
+@test "check bad-duplicate-key" {
+	bad_case bad-duplicate-key
+}
+
+@test "check bad-duplicate-number-warning" {
+	bad_case bad-duplicate-number-warning
+}
+
+@test "check bad-duplicate-top-key" {
+	bad_case bad-duplicate-top-key
+}
+
+@test "check bad-empty-file" {
+	bad_case bad-empty-file
+}
+
+@test "check bad-empty-guest" {
+	bad_case bad-empty-guest
+}
+
+@test "check bad-empty-list" {
+	bad_case bad-empty-list
+}
+
+@test "check bad-float" {
+	bad_case bad-float
+}
+
+@test "check bad-guest-name" {
+	bad_case bad-guest-name
+}
+
+@test "check bad-guest-name-dotdot" {
+	bad_case bad-guest-name-dotdot
+}
+
+@test "check bad-guest-name-too-long" {
+	bad_case bad-guest-name-too-long
+}
+
+@test "check bad-guest-not-mapping" {
+	bad_case bad-guest-not-mapping
+}
+
+@test "check bad-guests-not-mapping" {
+	bad_case bad-guests-not-mapping
+}
+
+@test "check bad-hex-no-digits" {
+	bad_case bad-hex-no-digits
+}
+
+@test "check bad-host-keep-conflict" {
+	bad_case bad-host-keep-conflict
+}
+
+@test "check bad-host-keep-empty" {
+	bad_case bad-host-keep-empty
+}
+
+@test "check bad-host-keep-whole-card" {
+	bad_case bad-host-keep-whole-card
+}
+
+@test "check bad-huge-number" {
+	bad_case bad-huge-number
+}
+
+@test "check bad-key-not-scalar" {
+	bad_case bad-key-not-scalar
+}
+
+@test "check bad-leading-zero-0010" {
+	bad_case bad-leading-zero-0010
+}
+
+@test "check bad-leading-zero-all-zeros" {
+	bad_case bad-leading-zero-all-zeros
+}
+
+@test "check bad-leading-zero-not-octal" {
+	bad_case bad-leading-zero-not-octal
+}
+
+@test "check bad-leading-zero-octal" {
+	bad_case bad-leading-zero-octal
+}
+
+@test "check bad-list-entry-is-mapping" {
+	bad_case bad-list-entry-is-mapping
+}
+
+@test "check bad-list-is-scalar" {
+	bad_case bad-list-is-scalar
+}
+
+@test "check bad-list-no-value" {
+	bad_case bad-list-no-value
+}
+
+@test "check bad-many-errors" {
+	bad_case bad-many-errors
+}
+
+@test "check bad-masks-value" {
+	bad_case bad-masks-value
+}
+
+@test "check bad-multiple-documents" {
+	bad_case bad-multiple-documents
+}
+
+@test "check bad-negative" {
+	bad_case bad-negative
+}
+
+@test "check bad-not-a-number" {
+	bad_case bad-not-a-number
+}
+
+@test "check bad-out-of-range-decimal" {
+	bad_case bad-out-of-range-decimal
+}
+
+@test "check bad-out-of-range-hex" {
+	bad_case bad-out-of-range-hex
+}
+
+@test "check bad-overlap-many-apqns" {
+	bad_case bad-overlap-many-apqns
+}
+
+@test "check bad-overlap-seed-example2" {
+	bad_case bad-overlap-seed-example2
+}
+
+@test "check bad-overlap-three-guests" {
+	bad_case bad-overlap-three-guests
+}
+
+@test "check bad-range-end-out-of-range" {
+	bad_case bad-range-end-out-of-range
+}
+
+@test "check bad-range-leading-zero" {
+	bad_case bad-range-leading-zero
+}
+
+@test "check bad-range-no-upper-end" {
+	bad_case bad-range-no-upper-end
+}
+
+@test "check bad-range-reversed" {
+	bad_case bad-range-reversed
+}
+
+@test "check bad-range-three-parts" {
+	bad_case bad-range-three-parts
+}
+
+@test "check bad-range-unquoted" {
+	bad_case bad-range-unquoted
+}
+
+@test "check bad-root-scalar" {
+	bad_case bad-root-scalar
+}
+
+@test "check bad-root-sequence" {
+	bad_case bad-root-sequence
+}
+
+@test "check bad-syntax-error" {
+	bad_case bad-syntax-error
+}
+
+@test "check bad-tab-indent" {
+	bad_case bad-tab-indent
+}
+
+@test "check bad-unknown-key-guest" {
+	bad_case bad-unknown-key-guest
+}
+
+@test "check bad-unknown-key-host" {
+	bad_case bad-unknown-key-host
+}
+
+@test "check bad-unknown-key-keep" {
+	bad_case bad-unknown-key-keep
+}
+
+@test "check bad-unknown-key-top" {
+	bad_case bad-unknown-key-top
+}
+
+@test "check bad-usage-as-control-not-bool" {
+	bad_case bad-usage-as-control-not-bool
+}
+
+@test "check bad-uuid-braces" {
+	bad_case bad-uuid-braces
+}
+
+@test "check bad-uuid-duplicate" {
+	bad_case bad-uuid-duplicate
+}
+
+@test "check bad-uuid-duplicate-derived" {
+	bad_case bad-uuid-duplicate-derived
+}
+
+@test "check bad-uuid-invalid" {
+	bad_case bad-uuid-invalid
+}
+
+@test "check bad-uuid-no-value" {
+	bad_case bad-uuid-no-value
+}
+
+@test "check bad-version-2" {
+	bad_case bad-version-2
+}
+
+@test "check bad-version-missing" {
+	bad_case bad-version-missing
+}
+
+@test "check bad-version-quoted" {
+	bad_case bad-version-quoted
+}
+
+@test "check bad-yaml-tag" {
+	bad_case bad-yaml-tag
+}
+
+@test "check good-control-domains" {
+	good_case good-control-domains
+}
+
+@test "check good-empty-sections" {
+	good_case good-empty-sections
+}
+
+@test "check good-flow-style" {
+	good_case good-flow-style
+}
+
+@test "check good-host-keep-and-masks" {
+	good_case good-host-keep-and-masks
+}
+
+@test "check good-names" {
+	good_case good-names
+}
+
+@test "check good-no-guests" {
+	good_case good-no-guests
+}
+
+@test "check good-numbers" {
+	good_case good-numbers
+}
+
+@test "check good-seed-example1" {
+	good_case good-seed-example1
+}
+
+@test "check good-seed-two-guests" {
+	good_case good-seed-two-guests
+}
+
+@test "every case directory has its @test" {
+	local missing=0
+	for d in tests/cases/bad-* tests/cases/good-*; do
+		n=${d##*/}
+		grep -q "^@test \"check $n\" {" tests/bats/check.bats || { echo "no @test for $n"; missing=1; }
+		case $n in bad-*) [ -f "$d/expected.err" ] || { echo "$n has no expected.err"; missing=1; } ;; esac
+	done
+	[ "$missing" -eq 0 ]
+}
+
+@test "at least 35 distinct bad cases" {
+	n=$(ls -d tests/cases/bad-* | wc -l)
+	[ "$n" -ge 35 ]
+	# distinct: no two cases share a config
+	[ "$(cat tests/cases/bad-*/config.yaml | md5sum)" ] # (read them all)
+	dups=$(for f in tests/cases/bad-*/config.yaml; do md5sum <"$f"; done | sort | uniq -d | wc -l)
+	[ "$dups" -eq 0 ]
+}
+
+@test "examples: the seed's two guests, Example 1 and the multi-guest host are valid" {
+	run "$APMATRIX" -c examples/seed-two-guests.yaml check
+	[ "$status" -eq 0 ]
+	run "$APMATRIX" -c examples/seed-example1-valid.yaml check
+	[ "$status" -eq 0 ]
+	run "$APMATRIX" -c examples/apmatrix.yaml --config-dir examples/apmatrix.d check
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok: 6 guests, 17 APQNs, no conflicts" ]
+}
+
+@test "examples: the seed's Example 2 names APQN 01.0006, both guests and both lines" {
+	run "$APMATRIX" -c examples/seed-example2-invalid.yaml check
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: examples/seed-example2-invalid.yaml:11:15: guest 'Guest2': APQN 01.0006 already assigned to guest 'Guest1' (examples/seed-example2-invalid.yaml:8:18)" ]
+}
+
+@test "check -c - reads stdin" {
+	run "$APMATRIX" -c - check <examples/seed-two-guests.yaml
+	[ "$status" -eq 0 ]
+	run "$APMATRIX" -c - check <tests/cases/bad-leading-zero-octal/config.yaml
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: <stdin>:5:15: guest 'guest1': domain '047' has a leading zero, which YAML 1.1 and the kernel read as octal (39); did you mean 0x47 or 47?" ]
+}
+
+@test "--config-dir: drop-ins merged in name order, only *.yaml" {
+	tmp=$(mktemp -d)
+	printf 'version: 1\n' >"$tmp/main.yaml"
+	mkdir "$tmp/d"
+	printf 'guests:\n  b:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/20-b.yaml"
+	printf 'guests:\n  a:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/10-a.yaml"
+	printf 'guests:\n  c:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/30-c.yml"
+	printf 'guests: [\n' >"$tmp/d/.hidden.yaml"
+	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	rm -rf "$tmp"
+	[ "$status" -eq 65 ]
+	# 10-a.yaml is read first, so b (in 20-b.yaml) is the later definition
+	[ "$output" = "apmatrix: $tmp/d/20-b.yaml:4:15: guest 'b': APQN 01.0001 already assigned to guest 'a' ($tmp/d/10-a.yaml:4:15)" ]
+}
+
+@test "--config-dir: a missing directory is no error" {
+	run "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
+	[ "$status" -eq 0 ]
+}
+
+@test "check: a missing file is an error naming the path" {
+	run "$APMATRIX" -c /nonexistent/apmatrix.yaml check
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/nonexistent/apmatrix.yaml"* ]]
+}
+
+@test "check --json: version, validity, diagnostics and compiled guests" {
+	run "$APMATRIX" -c examples/seed-two-guests.yaml --json check
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e '.version == 1 and .valid == true and .diagnostics == []'
+	echo "$output" | jq -e '[.guests[].name] == ["guest1", "guest2"]'
+	echo "$output" | jq -e '.guests[0] | .uuid == "a4d8e314-29c2-57af-90ec-3bcb0bc33855" and .adapters == [5, 6] and .domains == [4, 171] and .control_domains == [4, 171]'
+	echo "$output" | jq -e '.guests[0].apqns == ["05.0004", "05.00ab", "06.0004", "06.00ab"]'
+	echo "$output" | jq -e '.guests[1].apqns == ["05.0047", "05.00ff"]'
+}
+
+@test "check --json: an invalid config lists its diagnostics with positions, exit 65" {
+	run "$APMATRIX" -c tests/cases/bad-many-errors/config.yaml --json check
+	[ "$status" -eq 65 ]
+	echo "$output" | jq -e '.version == 1 and .valid == false'
+	echo "$output" | jq -e '.diagnostics | length == 7'
+	echo "$output" | jq -e '.diagnostics | all(.severity == "error" and .file == "tests/cases/bad-many-errors/config.yaml" and (.line | type) == "number" and (.column | type) == "number")'
+	echo "$output" | jq -e '.diagnostics | any(.line == 10 and .column == 15 and .guest == "db1" and (.message | contains("APQNs 05.0000 06.0000 kept by the host")))'
+}
