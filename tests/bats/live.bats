@@ -1,0 +1,81 @@
+#!/usr/bin/env bats
+# live.c and sysfs.c on the simulator: what `apmatrix status` reads from the
+# simulated /sys must match the topology (profile, maxima, mdevs made by
+# hand), and listing the AP devices through libudev (root "/sys") must give
+# the same picture as listing /sys/devices/ap directly (root "/sys/").
+
+setup() {
+	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	cd "$APMATRIX_TOP" || exit 1
+	APMATRIX="$APMATRIX_TOP/build/apmatrix"
+	WITH_SIM="$APMATRIX_TOP/tests/lib/with-sim"
+	CONFIG="$APMATRIX_TOP/examples/seed-two-guests.yaml"
+	[ -x "$WITH_SIM" ] && [ -x "$APMATRIX_TOP/build/apmatrix-sim" ] || skip "simulator not built"
+	command -v jq >/dev/null || skip "jq not installed"
+}
+
+# sim TOPOLOGY SCRIPT: run a bash script on the simulated host
+sim() {
+	local topo=$1
+	shift
+	run "$WITH_SIM" "examples/hosts/$topo.yaml" -- env APMATRIX="$APMATRIX" CONFIG="$CONFIG" bash -c "$1"
+	[ "$status" -ne 77 ] || skip "simulator needs root"
+}
+
+@test "live: seed host (6.12) is read as dynamic with its maxima" {
+	sim seed '"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r .host.profile <<<"$output")" = dynamic ]
+	[ "$(jq -r .host.vfio_loaded <<<"$output")" = true ]
+	[ "$(jq -r .host.max_adapter <<<"$output")" = 63 ]
+	[ "$(jq -r .host.max_domain <<<"$output")" = 255 ]
+	[ "$(jq -r '.guests[0].state' <<<"$output")" = absent ]
+	[ "$(jq -r '.undeclared_mdevs | length' <<<"$output")" = 0 ]
+}
+
+@test "live: static 5.15 host without vfio_ap" {
+	sim static-5.15 '"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r .host.profile <<<"$output")" = static ]
+	[ "$(jq -r .host.vfio_loaded <<<"$output")" = false ]
+	[ "$(jq -r .host.max_domain <<<"$output")" = 84 ]
+}
+
+@test "live: rfc2017 host" {
+	sim rfc2017 '"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r .host.profile <<<"$output")" = rfc2017 ]
+	[ "$(jq -r .host.vfio_loaded <<<"$output")" = true ]
+}
+
+@test "live: an mdev made by hand is read back, not owned" {
+	sim seed '
+		set -e
+		u=0b1a7c1e-0000-4000-8000-000000000001
+		m=/sys/devices/vfio_ap/matrix
+		echo -0x47 > /sys/bus/ap/aqmask
+		echo $u > $m/mdev_supported_types/vfio_ap-passthrough/create
+		echo 0x05 > $m/$u/assign_adapter
+		echo 0x47 > $m/$u/assign_domain
+		echo 0x47 > $m/$u/assign_control_domain
+		"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r '.undeclared_mdevs | length' <<<"$output")" = 1 ]
+	[ "$(jq -r '.undeclared_mdevs[0].uuid' <<<"$output")" = 0b1a7c1e-0000-4000-8000-000000000001 ]
+	[ "$(jq -r '.undeclared_mdevs[0].owned' <<<"$output")" = false ]
+	[ "$(jq -r '.undeclared_mdevs[0].in_use' <<<"$output")" = false ]
+	[ "$(jq -c '.undeclared_mdevs[0].apqns' <<<"$output")" = '["05.0047"]' ]
+}
+
+@test "live: libudev and direct sysfs listing see the same host" {
+	for topo in seed static-5.15 rfc2017; do
+		sim "$topo" '
+			set -e
+			a=$("$APMATRIX" -c "$CONFIG" --color=never show)
+			b=$(APMATRIX_SYSFS_ROOT=/sys/ "$APMATRIX" -c "$CONFIG" --color=never show)
+			[ -n "$a" ] && [ "$a" = "$b" ] || { diff <(echo "$a") <(echo "$b"); exit 1; }
+			echo "$a"'
+		echo "$output"
+		[ "$status" -eq 0 ]
+	done
+}
