@@ -1790,7 +1790,6 @@ static void mdev_create(struct sim *s, const char *uuid)
 	_cleanup_free_ char *mpath = node_path(md);
 	_cleanup_free_ char *self = xasprintf("%s/%s", mpath, uuid);
 	_cleanup_free_ char *drv = xasprintf("bus/mdev/drivers/%s", s->prof.mdev_drv);
-	_cleanup_free_ char *type = xasprintf("%s/mdev_supported_types/%s", mpath, s->prof.type_name);
 	_cleanup_free_ char *grp = NULL;
 	_cleanup_free_ char *grp_dir = NULL;
 	_cleanup_free_ char *v = NULL;
@@ -1819,12 +1818,19 @@ static void mdev_create(struct sim *s, const char *uuid)
 	if (s->prof.ap_config)
 		node_add_file(d, &mdev_ap_config_attr, m);
 	node_add_link(d, "subsystem", "bus/mdev");
-	node_add_link(d, "mdev_type", type);
+	/* the mdev core links the type relative to the parent (kernel-abi.md §1) */
+	{
+		_cleanup_free_ char *t = xasprintf("../mdev_supported_types/%s", s->prof.type_name);
+		node_add_link_raw(d, "mdev_type", t);
+	}
 	grp = xasprintf("kernel/iommu_groups/%u", m->iommu_group);
 	grp_dir = xasprintf("%s/devices", grp);
 	node_add_link(node_mkdir(s->root, grp_dir), uuid, self);
 	node_add_link(d, "iommu_group", grp);
-	node_add_link(node_lookup(td, "devices"), uuid, self);
+	{
+		_cleanup_free_ char *t = xasprintf("../../../%s", uuid);
+		node_add_link_raw(node_lookup(td, "devices"), uuid, t);
+	}
 	node_add_link(node_mkdir(s->root, "bus/mdev/devices"), uuid, self);
 	emit(s, "add", d, "mdev", NULL, "");
 	node_add_link(d, "driver", drv);

@@ -71,6 +71,8 @@ struct node *node_add_file(struct node *dir, const struct attr *attr, void *obj)
 void node_add_files(struct node *dir, const struct attr *attrs, size_t n, void *obj);
 /* Symlink in dir pointing at the root-relative path `to`, made relative. */
 struct node *node_add_link(struct node *dir, const char *name, const char *to);
+/* Symlink with a literal target (for the few links the kernel makes short). */
+struct node *node_add_link_raw(struct node *dir, const char *name, const char *target);
 /* Remove a child by name (recursively); no-op if absent. */
 void node_remove_child(struct node *dir, const char *name);
 void node_free(struct node *n);

@@ -141,6 +141,14 @@ struct node *node_add_link(struct node *dir, const char *name, const char *to)
 	return node_insert(dir, n);
 }
 
+struct node *node_add_link_raw(struct node *dir, const char *name, const char *target)
+{
+	struct node *n = node_new(name, NODE_LINK);
+
+	n->target = xstrdup(target);
+	return node_insert(dir, n);
+}
+
 void node_remove_child(struct node *dir, const char *name)
 {
 	long i = node_find(dir, name);
