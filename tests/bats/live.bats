@@ -79,3 +79,69 @@ sim() {
 		[ "$status" -eq 0 ]
 	done
 }
+
+@test "live: a running guest marks its mdev in use; the owner db marks it owned" {
+	sim seed '
+		set -e
+		u=0b1a7c1e-0000-4000-8000-000000000001
+		m=/sys/devices/vfio_ap/matrix
+		echo -0x47 > /sys/bus/ap/aqmask
+		echo $u > $m/mdev_supported_types/vfio_ap-passthrough/create
+		echo 0x05 > $m/$u/assign_adapter
+		echo 0x47 > $m/$u/assign_domain
+		echo "attach $u" > /sys/.sim/guest
+		mkdir -p /run/apmatrix
+		printf "apmatrix-state 1\nmdev %s old-guest\naqmask-taken 0x%s\n" $u \
+			0000000000000000010000000000000000000000000000000000000000000000 > /run/apmatrix/state
+		"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r '.undeclared_mdevs[0].in_use' <<<"$output")" = true ]
+	[ "$(jq -r '.undeclared_mdevs[0].owned' <<<"$output")" = true ]
+	[ "$(jq -c '.taken.aqmask' <<<"$output")" = '[71]' ]
+}
+
+@test "live: a damaged ownership record is refused, not guessed at" {
+	sim seed '
+		mkdir -p /run/apmatrix
+		printf "apmatrix-state 1\nmdev not-a-uuid g\n" > /run/apmatrix/state
+		"$APMATRIX" -c "$CONFIG" status'
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"/run/apmatrix"* ]]
+}
+
+@test "live: static 5.15 host after loading vfio_ap, mdev made by hand" {
+	sim static-5.15 '
+		set -e
+		u=0b1a7c1e-0000-4000-8000-000000000001
+		m=/sys/devices/vfio_ap/matrix
+		echo vfio_ap > /sys/.sim/modprobe
+		echo -0x47 > /sys/bus/ap/aqmask
+		echo -0x07 > /sys/bus/ap/apmask
+		echo $u > $m/mdev_supported_types/vfio_ap-passthrough/create
+		echo 0x07 > $m/$u/assign_adapter
+		echo 0x47 > $m/$u/assign_domain
+		"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r .host.profile <<<"$output")" = static ]
+	[ "$(jq -r .host.vfio_loaded <<<"$output")" = true ]
+	[ "$(jq -c '.undeclared_mdevs[0].apqns' <<<"$output")" = '["07.0047"]' ]
+	[ "$(jq -c '.unused_vfio_queues' <<<"$output")" = '["05.0047","06.0047","07.0004"]' ]
+}
+
+@test "live: rfc2017 mdev read from its adapters/domains files" {
+	sim rfc2017 '
+		set -e
+		u=0b1a7c1e-0000-4000-8000-000000000002
+		m=/sys/devices/ap_matrix/matrix
+		echo 05.0047 > /sys/bus/ap/drivers/cex4queue/unbind
+		echo 05.0047 > /sys/bus/ap/drivers/vfio_ap_matrix/bind
+		echo $u > $m/mdev_supported_types/ap_matrix-passthrough/create
+		echo 05 > $m/$u/assign_adapter
+		echo 47 > $m/$u/assign_domain
+		"$APMATRIX" -c "$CONFIG" --json status'
+	echo "$output"
+	[ "$(jq -r .host.profile <<<"$output")" = rfc2017 ]
+	[ "$(jq -c '.undeclared_mdevs[0].apqns' <<<"$output")" = '["05.0047"]' ]
+	[ "$(jq -r '.undeclared_mdevs[0].owned' <<<"$output")" = false ]
+}
