@@ -42,29 +42,29 @@
 #define REASON_NO_REMOVE "guest is running (an mdev in use is never removed)"
 
 static const char *const action_kind_table[_ACTION_KIND_MAX] = {
-	[ACTION_UNASSIGN_ADAPTER] = "unassign-adapter",
-	[ACTION_UNASSIGN_DOMAIN] = "unassign-domain",
-	[ACTION_UNASSIGN_CONTROL_DOMAIN] = "unassign-control-domain",
-	[ACTION_REMOVE_MDEV] = "remove-mdev",
-	[ACTION_RELEASE_APMASK] = "release-apmask",
-	[ACTION_RELEASE_AQMASK] = "release-aqmask",
-	[ACTION_RELEASE_QUEUE] = "release-queue",
-	[ACTION_TAKE_APMASK] = "take-apmask",
-	[ACTION_TAKE_AQMASK] = "take-aqmask",
-	[ACTION_TAKE_QUEUE] = "take-queue",
-	[ACTION_CREATE_MDEV] = "create-mdev",
-	[ACTION_WRITE_AP_CONFIG] = "write-ap-config",
-	[ACTION_ASSIGN_ADAPTER] = "assign-adapter",
-	[ACTION_ASSIGN_DOMAIN] = "assign-domain",
-	[ACTION_ASSIGN_CONTROL_DOMAIN] = "assign-control-domain",
+	[ACTION_UNASSIGN_ADAPTER] = "unassign adapter",
+	[ACTION_UNASSIGN_DOMAIN] = "unassign domain",
+	[ACTION_UNASSIGN_CONTROL_DOMAIN] = "unassign control domain",
+	[ACTION_REMOVE_MDEV] = "remove mdev",
+	[ACTION_RELEASE_APMASK] = "release apmask",
+	[ACTION_RELEASE_AQMASK] = "release aqmask",
+	[ACTION_RELEASE_QUEUE] = "release queue",
+	[ACTION_TAKE_APMASK] = "take apmask",
+	[ACTION_TAKE_AQMASK] = "take aqmask",
+	[ACTION_TAKE_QUEUE] = "take queue",
+	[ACTION_CREATE_MDEV] = "create mdev",
+	[ACTION_WRITE_AP_CONFIG] = "write ap_config",
+	[ACTION_ASSIGN_ADAPTER] = "assign adapter",
+	[ACTION_ASSIGN_DOMAIN] = "assign domain",
+	[ACTION_ASSIGN_CONTROL_DOMAIN] = "assign control domain",
 };
 
 static const char *const plan_phase_table[_PHASE_MAX] = {
 	[PHASE_UNASSIGN] = "unassign",
-	[PHASE_REMOVE_MDEV] = "remove-mdev",
-	[PHASE_TAKE_MASK] = "take-mask",
-	[PHASE_RELEASE_MASK] = "release-mask",
-	[PHASE_CREATE_MDEV] = "create-mdev",
+	[PHASE_REMOVE_MDEV] = "remove mdev",
+	[PHASE_TAKE_MASK] = "take mask",
+	[PHASE_RELEASE_MASK] = "release mask",
+	[PHASE_CREATE_MDEV] = "create mdev",
 	[PHASE_ASSIGN] = "assign",
 };
 
@@ -168,26 +168,6 @@ static void plan_error(struct ctx *c, const char *guest, const char *fmt, ...)
 	va_end(ap);
 	diag_add(c->diags, DIAG_ERROR, NULL, guest, "%s", msg ? msg : "(out of memory)");
 	c->errors = true;
-}
-
-/*
- * Path builders.  TODO: switch to sysfs_path_create()/sysfs_path_mdev_attr()/
- * sysfs_path_ap_driver_attr() once sysfs.c provides them; these produce the
- * same strings.
- */
-static char *path_create(const char *matrix, const char *type)
-{
-	return xasprintf("%s/mdev_supported_types/%s/create", matrix, type);
-}
-
-static char *path_mdev_attr(const char *matrix, const char *uuid, const char *attr)
-{
-	return xasprintf("%s/%s/%s", matrix, uuid, attr);
-}
-
-static char *path_ap_driver_attr(const char *driver, const char *attr)
-{
-	return xasprintf("%s/drivers/%s/%s", SYSFS_AP_BUS, driver, attr);
 }
 
 static bool apqn_in(const struct bitmap256 *rows, unsigned a, unsigned d)
@@ -819,7 +799,7 @@ static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phas
 	ssize_t i = mdev_action(c, ms, ACTION_WRITE_AP_CONFIG, phase, 0);
 
 	c->p->actions[i].matrix = *m;
-	action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
+	action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
 	return i;
 }
 
@@ -831,7 +811,7 @@ static void plan_guest(struct ctx *c, size_t gi)
 
 	if (!ms->m) {
 		ms->create_id = mdev_action(c, ms, ACTION_CREATE_MDEV, PHASE_CREATE_MDEV, 0);
-		action_write(c, ms->create_id, path_create(c->matrix_path, c->mdev_type), xstrdup(ms->uuid));
+		action_write(c, ms->create_id, sysfs_path_create(c->matrix_path, c->mdev_type), xstrdup(ms->uuid));
 	}
 
 	if (c->ap_config) {
@@ -856,7 +836,7 @@ static void plan_guest(struct ctx *c, size_t gi)
 		{
 			ssize_t i = mdev_action(c, ms, dim_table[dim].unassign, PHASE_UNASSIGN, (unsigned)n);
 
-			action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].unassign_attr),
+			action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].unassign_attr),
 				     xasprintf("0x%02x", n));
 			if (dim == 0)
 				ms->ua[n] = i;
@@ -867,7 +847,7 @@ static void plan_guest(struct ctx *c, size_t gi)
 		{
 			ssize_t i = mdev_action(c, ms, dim_table[dim].assign, PHASE_ASSIGN, (unsigned)n);
 
-			action_write(c, i, path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].assign_attr),
+			action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].assign_attr),
 				     xasprintf("0x%02x", n));
 		}
 	}
@@ -881,7 +861,7 @@ static void plan_removals(struct ctx *c)
 		if (ms->class != MDEV_OWNED)
 			continue;
 		ms->remove_id = mdev_action(c, ms, ACTION_REMOVE_MDEV, PHASE_REMOVE_MDEV, 0);
-		action_write(c, ms->remove_id, path_mdev_attr(c->matrix_path, ms->uuid, "remove"), xstrdup("1"));
+		action_write(c, ms->remove_id, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "remove"), xstrdup("1"));
 		if (!ms->blocked)
 			action_reason(c, ms->remove_id, xstrdup("no longer declared; created by apmatrix"));
 	}
@@ -969,10 +949,10 @@ static void plan_takes(struct ctx *c)
 			i = action_new(c, ACTION_TAKE_QUEUE, PHASE_TAKE_MASK, NULL, NULL, number, NULL);
 			if (q && q->kind == QUEUE_DRIVER_HOST)
 				action_write(c, i,
-					     path_ap_driver_attr(q->driver ? q->driver : SYSFS_HOST_QUEUE_DRIVER,
+					     sysfs_path_ap_driver_attr(q->driver ? q->driver : SYSFS_HOST_QUEUE_DRIVER,
 								 "unbind"),
 					     xstrdup(buf));
-			action_write(c, i, path_ap_driver_attr(c->vfio_driver, "bind"), xstrdup(buf));
+			action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "bind"), xstrdup(buf));
 			action_reason(c, i, xasprintf("%s needs it", g->g->name));
 			c->qtake[number] = i;
 		}
@@ -1296,8 +1276,8 @@ static void plan_queue_releases(struct ctx *c)
 			apqn_format(buf, a, (unsigned)d);
 			i = action_new(c, ACTION_RELEASE_QUEUE, PHASE_RELEASE_MASK, NULL, NULL, a << 8 | (unsigned)d,
 				       NULL);
-			action_write(c, i, path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
-			action_write(c, i, path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
+			action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
+			action_write(c, i, sysfs_path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
 			action_reason(c, i, xstrdup("no declared guest needs it"));
 			memset(rows, 0, sizeof(rows));
 			bitmap_set(&rows[a], (unsigned)d);

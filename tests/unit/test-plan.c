@@ -1,0 +1,1299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-plan.c: plan_build() on hand-built live and desired states.  Most
+ * cases start from the seed host (examples/hosts/seed.yaml: cards 05 and 06,
+ * each with domains 0004 0047 00ab 00ff) with the seed's two guests:
+ *   guest1: adapters 05 06, domains 0004 00ab
+ *   guest2: adapter 05, domains 0047 00ff
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "tap.h"
+
+#define U1 "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c"
+#define U2 "5c2a8d2f-9e6f-4c2b-8e47-1d2a7b2f3c4d"
+#define U3 "6d3b9e30-0f70-4d3c-9f58-2e3b8c304d5e"
+#define UF "7d1c0a41-1234-4abc-8def-0123456789ab"
+#define UO "8e2d1b52-2345-4bcd-9ef0-123456789abc"
+
+#define F_612 (FEATURE_MASKS | FEATURE_GUEST_MATRIX | FEATURE_QUEUE_STATUS | FEATURE_AP_CONFIG | FEATURE_MATRIX_FEATURES)
+#define F_60 (FEATURE_MASKS | FEATURE_GUEST_MATRIX | FEATURE_QUEUE_STATUS)
+#define F_515 (FEATURE_MASKS)
+
+#define MATRIX "devices/vfio_ap/matrix"
+#define CREATE MATRIX "/mdev_supported_types/vfio_ap-passthrough/create"
+
+/* ---- builders ---- */
+
+/* set(b, 5, 6, -1) */
+static void set(struct bitmap256 *b, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, b);
+	while ((n = va_arg(ap, int)) >= 0)
+		bitmap_set(b, (unsigned)n);
+	va_end(ap);
+}
+
+static struct live *live_new(enum kernel_profile prof, unsigned features)
+{
+	struct live *l = calloc(1, sizeof(*l));
+
+	l->profile = prof;
+	l->features = features;
+	l->vfio_loaded = true;
+	l->bindings_complete = true;
+	l->max_adapter = 0xff;
+	l->max_domain = 0xff;
+	if (prof == PROFILE_RFC2017) {
+		l->matrix_path = "devices/ap_matrix/matrix";
+		l->mdev_type = "ap_matrix-passthrough";
+		l->vfio_driver = "vfio_ap_matrix";
+	} else {
+		l->matrix_path = MATRIX;
+		l->mdev_type = "vfio_ap-passthrough";
+		l->vfio_driver = "vfio_ap";
+		l->apmask = bitmap_full();
+		l->aqmask = bitmap_full();
+	}
+	return l;
+}
+
+static void live_queue(struct live *l, unsigned a, unsigned d, enum queue_driver kind)
+{
+	struct live_queue *q;
+
+	l->queues = realloc(l->queues, (l->n_queues + 1) * sizeof(*l->queues));
+	q = &l->queues[l->n_queues++];
+	*q = (struct live_queue){ .adapter = a, .domain = d, .kind = kind };
+	q->driver = kind == QUEUE_DRIVER_HOST ? "cex4queue"
+		    : kind == QUEUE_DRIVER_VFIO ? (char *)l->vfio_driver
+						: NULL;
+}
+
+static struct live_mdev *live_mdev(struct live *l, const char *uuid, bool owned, bool in_use)
+{
+	struct live_mdev *m;
+
+	l->mdevs = realloc(l->mdevs, (l->n_mdevs + 1) * sizeof(*l->mdevs));
+	m = &l->mdevs[l->n_mdevs++];
+	*m = (struct live_mdev){ .owned = owned, .in_use = in_use };
+	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
+	return m;
+}
+
+static void live_done(struct live *l)
+{
+	free(l->queues);
+	free(l->mdevs);
+	free(l);
+}
+
+static struct desired *desired_new(void)
+{
+	struct desired *d = calloc(1, sizeof(*d));
+
+	d->masks = CONFIG_MASKS_AUTO;
+	return d;
+}
+
+/* A guest; usage domains are control domains (call after setting domains: cdoms_from_usage()). */
+static struct desired_guest *guest(struct desired *d, const char *name, const char *uuid)
+{
+	struct desired_guest *g;
+
+	d->guests = realloc(d->guests, (d->n_guests + 1) * sizeof(*d->guests));
+	g = &d->guests[d->n_guests++];
+	*g = (struct desired_guest){ .name = strdup(name), .usage_as_control = true };
+	snprintf(g->uuid, sizeof(g->uuid), "%s", uuid);
+	return g;
+}
+
+static void usage_as_control(struct apqn_matrix *m)
+{
+	m->control_domains = bitmap_or(&m->control_domains, &m->domains);
+}
+
+static void desired_done(struct desired *d)
+{
+	for (size_t i = 0; i < d->n_guests; i++)
+		free(d->guests[i].name);
+	free(d->guests);
+	free(d);
+}
+
+static void seed_queues(struct live *l, enum queue_driver kind)
+{
+	live_queue(l, 5, 0x04, kind);
+	live_queue(l, 5, 0x47, kind);
+	live_queue(l, 5, 0xab, kind);
+	live_queue(l, 5, 0xff, kind);
+	live_queue(l, 6, 0x04, kind);
+	live_queue(l, 6, 0x47, kind);
+	live_queue(l, 6, 0xab, kind);
+	live_queue(l, 6, 0xff, kind);
+}
+
+static void seed_matrix1(struct apqn_matrix *m)
+{
+	set(&m->adapters, 5, 6, -1);
+	set(&m->domains, 0x04, 0xab, -1);
+	usage_as_control(m);
+}
+
+static void seed_matrix2(struct apqn_matrix *m)
+{
+	set(&m->adapters, 5, -1);
+	set(&m->domains, 0x47, 0xff, -1);
+	usage_as_control(m);
+}
+
+static struct desired *seed_desired(void)
+{
+	struct desired *d = desired_new();
+
+	seed_matrix1(&guest(d, "guest1", U1)->matrix);
+	seed_matrix2(&guest(d, "guest2", U2)->matrix);
+	return d;
+}
+
+/* The seed host before anything was done: every queue with the host driver. */
+static struct live *seed_empty(enum kernel_profile prof, unsigned features)
+{
+	struct live *l = live_new(prof, features);
+
+	seed_queues(l, QUEUE_DRIVER_HOST);
+	return l;
+}
+
+/*
+ * The seed host after apmatrix brought up the seed config: adapter 05 and
+ * domains 0004/00ab taken (the host keeps 06.0047 and 06.00ff), or on
+ * rfc2017 the six guest queues moved to the vfio driver.
+ */
+static struct live *seed_converged(enum kernel_profile prof, unsigned features)
+{
+	struct live *l = live_new(prof, features);
+
+	seed_queues(l, QUEUE_DRIVER_VFIO);
+	l->queues[5].kind = l->queues[7].kind = QUEUE_DRIVER_HOST; /* 06.0047 06.00ff */
+	l->queues[5].driver = l->queues[7].driver = "cex4queue";
+	if (prof == PROFILE_RFC2017) {
+		set(&l->queues_taken[5], 0x04, 0x47, 0xab, 0xff, -1);
+		set(&l->queues_taken[6], 0x04, 0xab, -1);
+	} else {
+		bitmap_clear(&l->apmask, 5);
+		bitmap_clear(&l->aqmask, 0x04);
+		bitmap_clear(&l->aqmask, 0xab);
+		set(&l->apmask_taken, 5, -1);
+		set(&l->aqmask_taken, 0x04, 0xab, -1);
+	}
+	seed_matrix1(&live_mdev(l, U1, true, false)->matrix);
+	seed_matrix2(&live_mdev(l, U2, true, false)->matrix);
+	return l;
+}
+
+/* ---- inspection ---- */
+
+static struct plan *build(const struct desired *d, const struct live *l, unsigned flags, int expect_r,
+			  struct diag_list *diags)
+{
+	struct plan *p = NULL;
+	int r = plan_build(d, l, flags, &p, diags);
+
+	CHECK(r == expect_r);
+	CHECK(p != NULL);
+	if (r != expect_r)
+		printf("#   plan_build returned %d\n", r);
+	/* invariants: phases in order, dependencies point backwards, pending counted */
+	if (p) {
+		size_t pending = 0;
+
+		for (size_t i = 0; i < p->n; i++) {
+			const struct action *a = &p->actions[i];
+
+			if (i > 0)
+				CHECK(p->actions[i - 1].phase <= a->phase);
+			for (size_t k = 0; k < a->n_depends_on; k++)
+				CHECK(a->depends_on[k] < i);
+			CHECK(a->n_writes >= 1);
+			pending += a->pending;
+		}
+		CHECK(pending == p->n_pending);
+	}
+	return p;
+}
+
+static char *dump(const struct plan *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		fprintf(f, "%zu %s %s %s %s 0x%x%s", i, plan_phase_to_string(a->phase), action_kind_to_string(a->kind),
+			a->guest ? a->guest : "-", a->uuid[0] ? a->uuid : "-", a->number, a->pending ? " pending" : "");
+		for (size_t k = 0; k < a->n_writes; k++)
+			fprintf(f, " [%s <- %s]", a->writes[k].path, a->writes[k].value);
+		fprintf(f, " deps:");
+		for (size_t k = 0; k < a->n_depends_on; k++)
+			fprintf(f, "%s%zu", k ? "," : "", a->depends_on[k]);
+		fprintf(f, " (%s)\n", a->reason ? a->reason : "");
+	}
+	fclose(f);
+	return out;
+}
+
+static void show(const struct plan *p)
+{
+	char *s = dump(p);
+
+	for (char *line = strtok(s, "\n"); line; line = strtok(NULL, "\n"))
+		printf("#     %s\n", line);
+	free(s);
+}
+
+/* Check action i: kind, guest (NULL for host-level), number. */
+static const struct action *expect(const struct plan *p, size_t i, enum action_kind kind, const char *guest,
+				   unsigned number)
+{
+	const struct action *a;
+
+	if (i >= p->n) {
+		printf("#   no action %zu (plan has %zu)\n", i, p->n);
+		tap_failed_ = 1;
+		return NULL;
+	}
+	a = &p->actions[i];
+	if (a->kind != kind || a->number != number || (guest ? !a->guest || strcmp(a->guest, guest) : !!a->guest)) {
+		printf("#   action %zu: want %s %s 0x%x, have %s %s 0x%x\n", i, action_kind_to_string(kind),
+		       guest ? guest : "-", number, action_kind_to_string(a->kind), a->guest ? a->guest : "-",
+		       a->number);
+		tap_failed_ = 1;
+	}
+	return a;
+}
+
+static bool deps_are(const struct action *a, size_t n, ...)
+{
+	va_list ap;
+	bool ok = a && a->n_depends_on == n;
+
+	va_start(ap, n);
+	for (size_t k = 0; ok && k < n; k++)
+		ok = a->depends_on[k] == va_arg(ap, size_t);
+	va_end(ap);
+	return ok;
+}
+
+static char *mdev_path(const char *uuid, const char *attr)
+{
+	char *s;
+
+	if (asprintf(&s, MATRIX "/%s/%s", uuid, attr) < 0)
+		abort();
+	return s;
+}
+
+static char *ap_config_of(const struct apqn_matrix *m)
+{
+	char a[BITMAP_KERNEL_LEN], d[BITMAP_KERNEL_LEN], c[BITMAP_KERNEL_LEN], *s;
+
+	bitmap_to_kernel(&m->adapters, a);
+	bitmap_to_kernel(&m->domains, d);
+	bitmap_to_kernel(&m->control_domains, c);
+	if (asprintf(&s, "%s,%s,%s", a, d, c) < 0)
+		abort();
+	return s;
+}
+
+static void check_write(const struct action *a, size_t k, const char *path, const char *value)
+{
+	if (!a || k >= a->n_writes) {
+		CHECK(!"write missing");
+		return;
+	}
+	CHECK_STREQ(a->writes[k].path, path);
+	CHECK_STREQ(a->writes[k].value, value);
+}
+
+static void check_mdev_write(const struct action *a, const char *uuid, const char *attr, const char *value)
+{
+	char *path = mdev_path(uuid, attr);
+
+	check_write(a, 0, path, value);
+	free(path);
+}
+
+static bool has_diag(const struct diag_list *dl, enum diag_severity sev, const char *text)
+{
+	for (size_t i = 0; i < dl->n; i++)
+		if (dl->items[i].severity == sev && strstr(dl->items[i].message, text))
+			return true;
+	return false;
+}
+
+static bool touches(const struct plan *p, const char *uuid)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->actions[i].uuid, uuid) == 0)
+			return true;
+	return false;
+}
+
+/* ---- tests ---- */
+
+static void test_bringup_ap_config(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_612);
+	struct plan *p = build(d, l, 0, 0, &dl);
+	const struct action *a;
+	char *v;
+
+	CHECK(p->n == 6);
+	CHECK(p->n_pending == 0);
+	CHECK(dl.n == 0);
+	/*
+	 * Cover: adapter 05 and domains 0004/00ab cost no host queue; adapter 06
+	 * or domains 0047/00ff would take 06.0047/06.00ff from the host.
+	 */
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	CHECK_STREQ(a->reason, "guest1, guest2 need them");
+	CHECK(a && a->phase == PHASE_TAKE_MASK && a->n_depends_on == 0);
+	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04,-0xab");
+	CHECK_STREQ(a->reason, "guest1 needs them");
+	a = expect(p, 2, ACTION_CREATE_MDEV, "guest1", 0);
+	check_write(a, 0, CREATE, U1);
+	CHECK(a && a->phase == PHASE_CREATE_MDEV);
+	a = expect(p, 3, ACTION_CREATE_MDEV, "guest2", 0);
+	check_write(a, 0, CREATE, U2);
+	a = expect(p, 4, ACTION_WRITE_AP_CONFIG, "guest1", 0);
+	v = ap_config_of(&d->guests[0].matrix);
+	check_mdev_write(a, U1, "ap_config", v);
+	/* bit order: adapters 5 and 6 are the 0x04 and 0x02 bits of the first byte */
+	CHECK(strncmp(v, "0x06000000", 10) == 0);
+	free(v);
+	CHECK(deps_are(a, 3, (size_t)0, (size_t)1, (size_t)2));
+	CHECK(a && matrix_equal(&a->matrix, &d->guests[0].matrix));
+	a = expect(p, 5, ACTION_WRITE_AP_CONFIG, "guest2", 0);
+	v = ap_config_of(&d->guests[1].matrix);
+	check_mdev_write(a, U2, "ap_config", v);
+	free(v);
+	CHECK(deps_are(a, 2, (size_t)0, (size_t)3));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_bringup_individual(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_60);
+	struct plan *p = build(d, l, 0, 0, &dl);
+	const struct action *a;
+
+	CHECK(p->n == 15);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04,-0xab");
+	expect(p, 2, ACTION_CREATE_MDEV, "guest1", 0);
+	expect(p, 3, ACTION_CREATE_MDEV, "guest2", 0);
+	a = expect(p, 4, ACTION_ASSIGN_ADAPTER, "guest1", 5);
+	check_mdev_write(a, U1, "assign_adapter", "0x05");
+	CHECK(deps_are(a, 3, (size_t)0, (size_t)1, (size_t)2));
+	a = expect(p, 5, ACTION_ASSIGN_ADAPTER, "guest1", 6);
+	CHECK(deps_are(a, 2, (size_t)1, (size_t)2)); /* 06.0004 06.00ab: the domains */
+	a = expect(p, 6, ACTION_ASSIGN_DOMAIN, "guest1", 0x04);
+	check_mdev_write(a, U1, "assign_domain", "0x04");
+	a = expect(p, 7, ACTION_ASSIGN_DOMAIN, "guest1", 0xab);
+	check_mdev_write(a, U1, "assign_domain", "0xab");
+	a = expect(p, 8, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x04);
+	check_mdev_write(a, U1, "assign_control_domain", "0x04");
+	CHECK(deps_are(a, 1, (size_t)2)); /* control domains need only the mdev */
+	expect(p, 9, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0xab);
+	expect(p, 10, ACTION_ASSIGN_ADAPTER, "guest2", 5);
+	a = expect(p, 11, ACTION_ASSIGN_DOMAIN, "guest2", 0x47);
+	check_mdev_write(a, U2, "assign_domain", "0x47");
+	CHECK(deps_are(a, 2, (size_t)0, (size_t)3));
+	expect(p, 12, ACTION_ASSIGN_DOMAIN, "guest2", 0xff);
+	expect(p, 13, ACTION_ASSIGN_CONTROL_DOMAIN, "guest2", 0x47);
+	expect(p, 14, ACTION_ASSIGN_CONTROL_DOMAIN, "guest2", 0xff);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_converged_is_empty(void)
+{
+	static const struct {
+		enum kernel_profile prof;
+		unsigned features;
+	} hosts[] = {
+		{ PROFILE_DYNAMIC, F_612 },
+		{ PROFILE_DYNAMIC, F_60 },
+		{ PROFILE_STATIC, F_515 },
+		{ PROFILE_RFC2017, 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(hosts); i++) {
+		struct diag_list dl = { 0 };
+		struct desired *d = seed_desired();
+		struct live *l = seed_converged(hosts[i].prof, hosts[i].features);
+		struct plan *p = build(d, l, 0, 0, &dl);
+
+		CHECK(plan_is_empty(p));
+		CHECK(dl.n == 0);
+		if (tap_failed_)
+			show(p);
+		plan_free(p);
+		/* idempotence also holds for running guests and with --force */
+		l->mdevs[0].in_use = l->mdevs[1].in_use = true;
+		p = build(d, l, PLAN_FORCE, 0, &dl);
+		CHECK(plan_is_empty(p));
+		plan_free(p);
+		live_done(l);
+		desired_done(d);
+		diag_list_done(&dl);
+	}
+}
+
+/* Move domain 0x47 from guest2 to guest1. */
+static struct desired *moved_desired(void)
+{
+	struct desired *d = seed_desired();
+
+	bitmap_set(&d->guests[0].matrix.domains, 0x47);
+	bitmap_set(&d->guests[0].matrix.control_domains, 0x47);
+	bitmap_clear(&d->guests[1].matrix.domains, 0x47);
+	bitmap_clear(&d->guests[1].matrix.control_domains, 0x47);
+	return d;
+}
+
+static void test_move_domain_individual(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p = build(d, l, 0, 0, &dl);
+	const struct action *a;
+
+	/* 06.0047 now goes to guest1 as well: domain 0047 leaves the host */
+	CHECK(p->n == 5);
+	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
+	check_mdev_write(a, U2, "unassign_domain", "0x47");
+	CHECK(a && a->phase == PHASE_UNASSIGN);
+	expect(p, 1, ACTION_UNASSIGN_CONTROL_DOMAIN, "guest2", 0x47);
+	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x47");
+	CHECK_STREQ(a->reason, "guest1 needs them");
+	a = expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
+	check_mdev_write(a, U1, "assign_domain", "0x47");
+	CHECK(deps_are(a, 2, (size_t)0, (size_t)2));
+	a = expect(p, 4, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x47);
+	CHECK(a && a->n_depends_on == 0);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_move_domain_ap_config(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_612);
+	struct plan *p = build(d, l, 0, 0, &dl);
+	const struct action *a;
+	char *v;
+
+	/* guest2 only loses: its final matrix is written early, guest1 waits for it */
+	CHECK(p->n == 3);
+	a = expect(p, 0, ACTION_WRITE_AP_CONFIG, "guest2", 0);
+	CHECK(a && a->phase == PHASE_UNASSIGN);
+	v = ap_config_of(&d->guests[1].matrix);
+	check_mdev_write(a, U2, "ap_config", v);
+	free(v);
+	expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
+	a = expect(p, 2, ACTION_WRITE_AP_CONFIG, "guest1", 0);
+	CHECK(a && a->phase == PHASE_ASSIGN);
+	CHECK(deps_are(a, 2, (size_t)0, (size_t)1));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_ap_config_intermediate(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_612);
+	struct plan *p;
+	const struct action *a;
+	struct apqn_matrix inter;
+	char *v;
+
+	/* guest2 gives 0047 to guest1 and gets 0010: lose early, gain late */
+	live_queue(l, 5, 0x10, QUEUE_DRIVER_VFIO);
+	bitmap_set(&d->guests[1].matrix.domains, 0x10);
+	bitmap_set(&d->guests[1].matrix.control_domains, 0x10);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 4);
+	a = expect(p, 0, ACTION_WRITE_AP_CONFIG, "guest2", 0);
+	CHECK(a && a->phase == PHASE_UNASSIGN);
+	inter = l->mdevs[1].matrix;
+	bitmap_clear(&inter.domains, 0x47);
+	bitmap_clear(&inter.control_domains, 0x47);
+	v = ap_config_of(&inter);
+	check_mdev_write(a, U2, "ap_config", v);
+	free(v);
+	expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
+	a = expect(p, 2, ACTION_WRITE_AP_CONFIG, "guest1", 0);
+	CHECK(deps_are(a, 2, (size_t)0, (size_t)1));
+	a = expect(p, 3, ACTION_WRITE_AP_CONFIG, "guest2", 0);
+	CHECK(a && a->phase == PHASE_ASSIGN && matrix_equal(&a->matrix, &d->guests[1].matrix));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_drop_owned_guest(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+	const struct action *a;
+
+	d->n_guests = 1; /* guest2 dropped */
+	free(d->guests[1].name);
+	p = build(d, l, 0, 0, &dl);
+	/*
+	 * guest2's mdev goes; 05.0047 and 05.00ff become host queues nobody
+	 * wants, so adapter 05 goes back to the host once the mdev is gone;
+	 * domains 0004/00ab alone keep guest1's queues away from the host.
+	 */
+	CHECK(p->n == 2);
+	a = expect(p, 0, ACTION_REMOVE_MDEV, NULL, 0);
+	check_mdev_write(a, U2, "remove", "1");
+	CHECK_STREQ(a->reason, "no longer declared; created by apmatrix");
+	CHECK(a && a->phase == PHASE_REMOVE_MDEV);
+	a = expect(p, 1, ACTION_RELEASE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "+0x05");
+	CHECK_STREQ(a->reason, "no declared guest needs them");
+	CHECK(deps_are(a, 1, (size_t)0));
+	CHECK(!touches(p, U1));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_drop_owned_guest_recorded_name(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_612);
+	struct plan *p;
+
+	l->mdevs[1].owner_guest = "guest2";
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n >= 1);
+	expect(p, 0, ACTION_REMOVE_MDEV, "guest2", 0);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_drop_foreign_guest(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+
+	l->mdevs[1].owned = false; /* made by hand */
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, 0, 0, &dl);
+	/* never written; adapter 05 stays taken because 05.0047 is still assigned there */
+	CHECK(!touches(p, U2));
+	CHECK(plan_is_empty(p));
+	CHECK(has_diag(&dl, DIAG_NOTE, "apmask bit 0x05 stays taken: APQN 05.0047 is still assigned to mdev " U2));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 0);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_add_control_domain(void)
+{
+	static const unsigned features[] = { F_60, F_612 };
+
+	for (size_t i = 0; i < ARRAY_SIZE(features); i++) {
+		struct diag_list dl = { 0 };
+		struct desired *d = seed_desired();
+		struct live *l = seed_converged(PROFILE_DYNAMIC, features[i]);
+		struct plan *p;
+		const struct action *a;
+
+		bitmap_set(&d->guests[0].matrix.control_domains, 0x35);
+		bitmap_set(&d->guests[0].explicit_control_domains, 0x35);
+		p = build(d, l, 0, 0, &dl);
+		CHECK(p->n == 1);
+		if (features[i] & FEATURE_AP_CONFIG) {
+			a = expect(p, 0, ACTION_WRITE_AP_CONFIG, "guest1", 0);
+			CHECK(a && a->phase == PHASE_ASSIGN);
+		} else {
+			a = expect(p, 0, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x35);
+			check_mdev_write(a, U1, "assign_control_domain", "0x35");
+		}
+		if (tap_failed_)
+			show(p);
+		plan_free(p);
+		live_done(l);
+		desired_done(d);
+		diag_list_done(&dl);
+	}
+}
+
+static void test_running_guest(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+	const struct action *a;
+
+	l->mdevs[1].in_use = true; /* guest2 runs */
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 5);
+	CHECK(p->n_pending == 3);
+	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
+	CHECK(a && a->pending);
+	CHECK_STREQ(a->reason, "guest is running (use --force)");
+	a = expect(p, 1, ACTION_UNASSIGN_CONTROL_DOMAIN, "guest2", 0x47);
+	CHECK(a && a->pending);
+	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
+	CHECK(a && !a->pending);
+	a = expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
+	CHECK(a && a->pending);
+	CHECK_STREQ(a->reason, "waits for 'guest2' (running)");
+	a = expect(p, 4, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x47);
+	CHECK(a && !a->pending);
+	plan_free(p);
+
+	/* --force: hot unplug on 6.0+ */
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n == 5);
+	CHECK(p->n_pending == 0);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_running_guest_static(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_STATIC, F_515);
+	struct plan *p;
+	const struct action *a;
+
+	l->mdevs[1].in_use = true;
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n == 5);
+	CHECK(p->n_pending == 3);
+	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
+	CHECK(a && a->pending && a->reason && strstr(a->reason, "cannot change a running guest"));
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_owned_in_use_never_removed(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+	const struct action *a;
+
+	l->mdevs[1].in_use = true;
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	a = expect(p, 0, ACTION_REMOVE_MDEV, NULL, 0);
+	CHECK(a && a->pending);
+	CHECK_STREQ(a->reason, "guest is running (an mdev in use is never removed)");
+	/* and the mask under it is not given back */
+	for (size_t i = 0; i < p->n; i++)
+		CHECK(p->actions[i].kind != ACTION_RELEASE_APMASK || !bitmap_test(&p->actions[i].bits, 5));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_foreign_conflict(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_612);
+	struct live_mdev *m;
+	struct plan *p;
+	const struct action *a;
+
+	/* someone cleared aqmask 0x47 by hand and made an mdev with 05.0047 */
+	bitmap_clear(&l->aqmask, 0x47);
+	m = live_mdev(l, UF, false, false);
+	set(&m->matrix.adapters, 5, -1);
+	set(&m->matrix.domains, 0x47, -1);
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: APQN 05.0047 is assigned to mdev " UF " (not managed by apmatrix)"));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
+	CHECK(!touches(p, UF));
+	CHECK(!touches(p, U2));
+	CHECK(p->n == 3);
+	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04,-0xab");
+	CHECK_STREQ(a->reason, "guest1 needs them");
+	expect(p, 1, ACTION_CREATE_MDEV, "guest1", 0);
+	expect(p, 2, ACTION_WRITE_AP_CONFIG, "guest1", 0);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/* Cards 05 and 06 serve many host domains; only domain 0004 is wanted on them. */
+static void test_cover_domains_beat_adapters(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g = guest(d, "guest1", U1);
+	struct plan *p;
+	const struct action *a;
+
+	for (unsigned dom = 0x10; dom < 0x1a; dom++) {
+		live_queue(l, 5, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 6, dom, QUEUE_DRIVER_HOST);
+	}
+	live_queue(l, 5, 4, QUEUE_DRIVER_HOST);
+	live_queue(l, 6, 4, QUEUE_DRIVER_HOST);
+	set(&g->matrix.adapters, 5, 6, -1);
+	set(&g->matrix.domains, 4, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04");
+	for (size_t i = 0; i < p->n; i++)
+		CHECK(p->actions[i].kind != ACTION_TAKE_APMASK);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/* Domains 0004-0007 are in use by the host on cards 07 and 08; card 05 is wanted whole. */
+static void test_cover_adapters_beat_domains(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g = guest(d, "guest1", U1);
+	struct plan *p;
+	const struct action *a;
+
+	for (unsigned dom = 4; dom < 8; dom++) {
+		live_queue(l, 5, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 7, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 8, dom, QUEUE_DRIVER_HOST);
+	}
+	set(&g->matrix.adapters, 5, -1);
+	set(&g->matrix.domains, 4, 5, 6, 7, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	for (size_t i = 0; i < p->n; i++)
+		CHECK(p->actions[i].kind != ACTION_TAKE_AQMASK);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_cover_keep(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g = guest(d, "guest1", U1);
+	struct plan *p;
+	const struct action *a;
+
+	/* taking domain 0004 would cost one host queue, adapter 05 ten ... */
+	for (unsigned dom = 0x10; dom < 0x1a; dom++)
+		live_queue(l, 5, dom, QUEUE_DRIVER_HOST);
+	live_queue(l, 5, 4, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 4, QUEUE_DRIVER_HOST);
+	set(&g->matrix.adapters, 5, -1);
+	set(&g->matrix.domains, 4, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04");
+	plan_free(p);
+
+	/* ... but host.keep: adapters [0x07] keeps card 07 whole, so domains are off limits */
+	d->has_keep = true;
+	set(&d->keep_adapters, 7, -1);
+	d->keep_domains = bitmap_full();
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	CHECK(p->n == 5);
+	plan_free(p);
+
+	/* keeping card 05 itself leaves no way: error, guest skipped */
+	set(&d->keep_adapters, 5, -1);
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(plan_is_empty(p));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest1: APQN 05.0004 cannot leave the host"));
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_masks_off(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+
+	d->masks = CONFIG_MASKS_OFF;
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(plan_is_empty(p));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: APQN 05.0047 is still reserved for host drivers (host.masks is off)"));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 6);
+	plan_free(p);
+	diag_list_done(&dl);
+
+	/* the admin cleared the masks: plan without a single mask write */
+	bitmap_clear(&l->apmask, 5);
+	bitmap_clear(&l->apmask, 6);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 13);
+	for (size_t i = 0; i < p->n; i++)
+		CHECK(p->actions[i].phase != PHASE_TAKE_MASK && p->actions[i].phase != PHASE_RELEASE_MASK);
+	plan_free(p);
+
+	/* and bits apmatrix took earlier are not given back either */
+	set(&l->aqmask_taken, 0x30, -1);
+	bitmap_clear(&l->aqmask, 0x30);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 13);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_rfc2017_bringup(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_RFC2017, 0);
+	struct plan *p = build(d, l, 0, 0, &dl);
+	const struct action *a;
+
+	/* 6 queue moves, 2 creates, 6 + 5 individual assigns */
+	CHECK(p->n == 19);
+	a = expect(p, 0, ACTION_TAKE_QUEUE, NULL, 0x0504);
+	CHECK(a && a->n_writes == 2);
+	check_write(a, 0, "bus/ap/drivers/cex4queue/unbind", "05.0004");
+	check_write(a, 1, "bus/ap/drivers/vfio_ap_matrix/bind", "05.0004");
+	CHECK_STREQ(a->reason, "guest1 needs it");
+	expect(p, 5, ACTION_TAKE_QUEUE, NULL, 0x06ab);
+	a = expect(p, 6, ACTION_CREATE_MDEV, "guest1", 0);
+	check_write(a, 0, "devices/ap_matrix/matrix/mdev_supported_types/ap_matrix-passthrough/create", U1);
+	a = expect(p, 8, ACTION_ASSIGN_ADAPTER, "guest1", 5);
+	check_write(a, 0, "devices/ap_matrix/matrix/" U1 "/assign_adapter", "0x05");
+	/* adapter 05 of guest1 needs 05.0004 and 05.00ab (queue moves 0 and 2) */
+	CHECK(deps_are(a, 3, (size_t)0, (size_t)2, (size_t)6));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_rfc2017_queue_moves(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_RFC2017, 0);
+	struct plan *p;
+	const struct action *a;
+
+	/* guest2 dropped: its mdev goes, then its queues go back to the host driver */
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 3);
+	a = expect(p, 0, ACTION_REMOVE_MDEV, NULL, 0);
+	check_write(a, 0, "devices/ap_matrix/matrix/" U2 "/remove", "1");
+	a = expect(p, 1, ACTION_RELEASE_QUEUE, NULL, 0x0547);
+	check_write(a, 0, "bus/ap/drivers/vfio_ap_matrix/unbind", "05.0047");
+	check_write(a, 1, "bus/ap/drivers/cex4queue/bind", "05.0047");
+	CHECK(deps_are(a, 1, (size_t)0));
+	a = expect(p, 2, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
+	CHECK(deps_are(a, 1, (size_t)0));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+
+	/* a new guest3 takes 05.0047 back from the host (queue was given back) */
+	l->queues[1].kind = QUEUE_DRIVER_HOST;
+	bitmap_clear(&l->queues_taken[5], 0x47);
+	l->n_mdevs = 1;
+	d->n_guests = 1;
+	{
+		struct desired_guest *g = guest(d, "guest3", U3);
+
+		set(&g->matrix.adapters, 5, -1);
+		set(&g->matrix.domains, 0x47, -1);
+		usage_as_control(&g->matrix);
+	}
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_QUEUE, NULL, 0x0547);
+	CHECK_STREQ(a->reason, "guest3 needs it");
+	/* 05.00ff is still taken but no guest wants it */
+	a = expect(p, 1, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
+	expect(p, 2, ACTION_CREATE_MDEV, "guest3", 0);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_static_absent_queue(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = live_new(PROFILE_STATIC, F_515);
+	struct plan *p;
+	const struct action *a;
+
+	/* the seed host without 06.00ab */
+	seed_queues(l, QUEUE_DRIVER_HOST);
+	l->queues[6] = l->queues[--l->n_queues];
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(has_diag(&dl, DIAG_ERROR,
+		       "guest1: APQN 06.00ab does not exist on this host; kernels before 6.0 cannot assign absent queues"));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
+	CHECK(!touches(p, U1));
+	/* guest2 goes ahead: adapters before domains */
+	CHECK(p->n == 7);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	expect(p, 1, ACTION_CREATE_MDEV, "guest2", 0);
+	expect(p, 2, ACTION_ASSIGN_ADAPTER, "guest2", 5);
+	expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest2", 0x47);
+	expect(p, 4, ACTION_ASSIGN_DOMAIN, "guest2", 0xff);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/* A bit apmatrix took is not handed back while a foreign mdev sits on one of its APQNs. */
+static void test_release_blocked_by_foreign(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct live_mdev *m;
+	struct plan *p;
+
+	live_queue(l, 5, 0x47, QUEUE_DRIVER_VFIO);
+	live_queue(l, 5, 0x48, QUEUE_DRIVER_VFIO);
+	bitmap_clear(&l->aqmask, 0x47);
+	bitmap_clear(&l->aqmask, 0x48);
+	set(&l->aqmask_taken, 0x47, 0x48, -1);
+	m = live_mdev(l, UF, false, false);
+	set(&m->matrix.adapters, 5, -1);
+	set(&m->matrix.domains, 0x47, -1);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 1);
+	expect(p, 0, ACTION_RELEASE_AQMASK, NULL, 0);
+	check_write(p->n ? &p->actions[0] : NULL, 0, "bus/ap/aqmask", "+0x48");
+	CHECK(has_diag(&dl, DIAG_NOTE, "aqmask bit 0x47 stays taken: APQN 05.0047 is still assigned to mdev " UF));
+	CHECK(!touches(p, UF));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_ranges(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+
+	l->max_adapter = 0x3f;
+	l->max_domain = 0x54;
+	bitmap_set(&d->guests[0].matrix.adapters, 0x50);
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest1: adapters 0x50 beyond this host's maximum 0x3f"));
+	/* guest2's 0xff is beyond the maximum domain as well */
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: domains 0xff beyond"));
+	CHECK(plan_is_empty(p));
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_no_vfio_no_bus(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_empty(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+
+	l->vfio_loaded = false;
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(plan_is_empty(p));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
+	CHECK(has_diag(&dl, DIAG_ERROR, "vfio_ap is not loaded"));
+	plan_free(p);
+	diag_list_done(&dl);
+
+	l->profile = PROFILE_NONE;
+	p = build(d, l, 0, -EINVAL, &dl);
+	CHECK(plan_is_empty(p));
+	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/* A busy host: move, drop, foreign mdev, new guest, running guest, mask changes. */
+static void busy(struct desired **ret_d, struct live **ret_l)
+{
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g;
+	struct live_mdev *m;
+
+	for (unsigned dom = 0x20; dom < 0x24; dom++)
+		live_queue(l, 7, dom, QUEUE_DRIVER_HOST);
+	g = guest(d, "aaa", U3);
+	set(&g->matrix.adapters, 7, -1);
+	set(&g->matrix.domains, 0x20, 0x21, -1);
+	usage_as_control(&g->matrix);
+	m = live_mdev(l, UO, true, false);
+	set(&m->matrix.adapters, 9, -1);
+	set(&m->matrix.domains, 0x30, -1);
+	m = live_mdev(l, UF, false, true);
+	set(&m->matrix.adapters, 0x0a, -1);
+	set(&m->matrix.domains, 0x31, -1);
+	set(&l->apmask_taken, 9, 0x0a, -1);
+	bitmap_clear(&l->apmask, 9);
+	bitmap_clear(&l->apmask, 0x0a);
+	l->mdevs[0].in_use = true;
+	*ret_d = d;
+	*ret_l = l;
+}
+
+static void reverse(void *base, size_t n, size_t sz)
+{
+	char *tmp = malloc(sz), *b = base;
+
+	for (size_t i = 0; i < n / 2; i++) {
+		memcpy(tmp, b + i * sz, sz);
+		memcpy(b + i * sz, b + (n - 1 - i) * sz, sz);
+		memcpy(b + (n - 1 - i) * sz, tmp, sz);
+	}
+	free(tmp);
+}
+
+static void test_shuffle_determinism(void)
+{
+	struct diag_list dl1 = { 0 }, dl2 = { 0 };
+	struct desired *d;
+	struct live *l;
+	struct plan *p1, *p2;
+	char *s1, *s2;
+
+	busy(&d, &l);
+	p1 = build(d, l, 0, 0, &dl1);
+	CHECK(p1->n > 5);
+	CHECK(p1->n_pending > 0);
+	reverse(d->guests, d->n_guests, sizeof(*d->guests));
+	reverse(l->mdevs, l->n_mdevs, sizeof(*l->mdevs));
+	reverse(l->queues, l->n_queues, sizeof(*l->queues));
+	p2 = build(d, l, 0, 0, &dl2);
+	s1 = dump(p1);
+	s2 = dump(p2);
+	CHECK_STREQ(s1, s2);
+	CHECK(dl1.n == dl2.n);
+	for (size_t i = 0; i < dl1.n && i < dl2.n; i++)
+		CHECK_STREQ(dl1.items[i].message, dl2.items[i].message);
+	if (tap_failed_ || getenv("PLAN_SHOW"))
+		show(p1);
+	free(s1);
+	free(s2);
+	plan_free(p1);
+	plan_free(p2);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl1);
+	diag_list_done(&dl2);
+}
+
+static void test_busy_host(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d;
+	struct live *l;
+	struct plan *p;
+	bool removed_old = false, took_aa = false;
+
+	busy(&d, &l);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(!touches(p, UF));
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (a->kind == ACTION_REMOVE_MDEV && strcmp(a->uuid, UO) == 0)
+			removed_old = !a->pending;
+		/* 07.0022 07.0023 stay with the host: the domains go, not the card */
+		if (a->kind == ACTION_TAKE_AQMASK && bitmap_test(&a->bits, 0x20) && bitmap_test(&a->bits, 0x21))
+			took_aa = true;
+		CHECK(a->kind != ACTION_TAKE_APMASK || !bitmap_test(&a->bits, 7));
+		/* adapter 0x0a stays taken under the (running) foreign mdev, 9 goes back */
+		if (a->kind == ACTION_RELEASE_APMASK) {
+			CHECK(!bitmap_test(&a->bits, 0x0a));
+			CHECK(bitmap_test(&a->bits, 9));
+			CHECK(a->n_depends_on == 1);
+		}
+	}
+	CHECK(removed_old);
+	CHECK(took_aa);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+static void test_strings(void)
+{
+	for (int k = 0; k < _ACTION_KIND_MAX; k++)
+		CHECK(action_kind_to_string((enum action_kind)k) != NULL);
+	for (int ph = 0; ph < _PHASE_MAX; ph++)
+		CHECK(plan_phase_to_string((enum plan_phase)ph) != NULL);
+	CHECK(action_kind_to_string(_ACTION_KIND_INVALID) == NULL);
+	CHECK(action_kind_to_string(_ACTION_KIND_MAX) == NULL);
+	CHECK(plan_phase_to_string(_PHASE_MAX) == NULL);
+	CHECK_STREQ(action_kind_to_string(ACTION_WRITE_AP_CONFIG), "write ap_config");
+	CHECK(plan_free(NULL) == NULL);
+}
+
+int main(void)
+{
+	static const struct tap_test tests[] = {
+		TAP_TEST(test_bringup_ap_config),
+		TAP_TEST(test_bringup_individual),
+		TAP_TEST(test_converged_is_empty),
+		TAP_TEST(test_move_domain_individual),
+		TAP_TEST(test_move_domain_ap_config),
+		TAP_TEST(test_ap_config_intermediate),
+		TAP_TEST(test_drop_owned_guest),
+		TAP_TEST(test_drop_owned_guest_recorded_name),
+		TAP_TEST(test_drop_foreign_guest),
+		TAP_TEST(test_add_control_domain),
+		TAP_TEST(test_running_guest),
+		TAP_TEST(test_running_guest_static),
+		TAP_TEST(test_owned_in_use_never_removed),
+		TAP_TEST(test_foreign_conflict),
+		TAP_TEST(test_cover_domains_beat_adapters),
+		TAP_TEST(test_cover_adapters_beat_domains),
+		TAP_TEST(test_cover_keep),
+		TAP_TEST(test_masks_off),
+		TAP_TEST(test_rfc2017_bringup),
+		TAP_TEST(test_rfc2017_queue_moves),
+		TAP_TEST(test_static_absent_queue),
+		TAP_TEST(test_release_blocked_by_foreign),
+		TAP_TEST(test_ranges),
+		TAP_TEST(test_no_vfio_no_bus),
+		TAP_TEST(test_shuffle_determinism),
+		TAP_TEST(test_busy_host),
+		TAP_TEST(test_strings),
+	};
+
+	return tap_run(tests, ARRAY_SIZE(tests));
+}
