@@ -914,6 +914,76 @@ static void test_cover_keep(void)
 	diag_list_done(&dl);
 }
 
+/* Equal costs: adapters win the tie; a bit apmatrix already holds keeps the cover where it is. */
+static void test_cover_tie_and_stickiness(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g = guest(d, "guest1", U1);
+	struct plan *p;
+	const struct action *a;
+
+	live_queue(l, 5, 4, QUEUE_DRIVER_HOST);
+	set(&g->matrix.adapters, 5, -1);
+	set(&g->matrix.domains, 4, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	plan_free(p);
+
+	/* domain 0004 was taken earlier (by an older apmatrix decision): no churn */
+	bitmap_clear(&l->aqmask, 4);
+	set(&l->aqmask_taken, 4, -1);
+	l->queues[0].kind = QUEUE_DRIVER_VFIO;
+	live_mdev(l, U1, true, false)->matrix = g->matrix;
+	p = build(d, l, 0, 0, &dl);
+	CHECK(plan_is_empty(p));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/* A new guest that wants what a running, no longer declared mdev holds waits for it. */
+static void test_waits_for_undeclared_running(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g;
+	struct plan *p;
+
+	l->mdevs[1].in_use = true;
+	free(d->guests[1].name);
+	d->n_guests = 1;
+	g = guest(d, "guest3", U3);
+	set(&g->matrix.adapters, 5, -1);
+	set(&g->matrix.domains, 0x47, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (a->kind == ACTION_ASSIGN_ADAPTER || a->kind == ACTION_ASSIGN_DOMAIN) {
+			CHECK(a->pending);
+			CHECK_STREQ(a->reason, "waits for '" U2 "' (running)");
+		}
+		if (a->kind == ACTION_CREATE_MDEV)
+			CHECK(!a->pending);
+	}
+	CHECK(p->n_pending == 3); /* remove, assign adapter, assign domain */
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 static void test_masks_off(void)
 {
 	struct diag_list dl = { 0 };
@@ -1283,6 +1353,8 @@ int main(void)
 		TAP_TEST(test_cover_domains_beat_adapters),
 		TAP_TEST(test_cover_adapters_beat_domains),
 		TAP_TEST(test_cover_keep),
+		TAP_TEST(test_cover_tie_and_stickiness),
+		TAP_TEST(test_waits_for_undeclared_running),
 		TAP_TEST(test_masks_off),
 		TAP_TEST(test_rfc2017_bringup),
 		TAP_TEST(test_rfc2017_queue_moves),
