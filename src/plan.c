@@ -208,12 +208,16 @@ static char *relative_mask_value(const struct bitmap256 *b, char sign)
 {
 	char *out = NULL;
 	size_t len = 0;
+	bool first = true;
 	FILE *f = open_memstream(&out, &len);
 
 	if (!f)
 		return xstrdup("");
 	BITMAP_FOREACH(n, b)
-	fprintf(f, "%s%c0x%02x", n == bitmap_next(b, 0) ? "" : ",", sign, n);
+	{
+		fprintf(f, "%s%c0x%02x", first ? "" : ",", sign, n);
+		first = false;
+	}
 	if (fclose(f) != 0 || !out)
 		return xstrdup("");
 	return out;
@@ -746,12 +750,17 @@ static void compute_cover(struct ctx *c)
 				queue[qt++] = f->e[i].to;
 			}
 	}
+	/* adapters cut off from the source and domains still reached are the cover */
 	BITMAP_FOREACH(a, &edge_ap)
-	if (!reach[FLOW_ADAPTER(a)])
-		bitmap_set(&c->cover_ap, (unsigned)a);
+	{
+		if (!reach[FLOW_ADAPTER(a)])
+			bitmap_set(&c->cover_ap, (unsigned)a);
+	}
 	BITMAP_FOREACH(d, &edge_aq)
-	if (reach[FLOW_DOMAIN(d)])
-		bitmap_set(&c->cover_aq, (unsigned)d);
+	{
+		if (reach[FLOW_DOMAIN(d)])
+			bitmap_set(&c->cover_aq, (unsigned)d);
+	}
 	free(f->e);
 	free(f);
 }
