@@ -75,8 +75,8 @@ const struct mark *desired_guest_mark(const struct desired_guest *g, enum desire
  * Copy the list's entries into g->src[dim] and return their union.  A number
  * given twice is harmless, so it is a warning, at the repeat.
  */
-static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim dim, const struct config_list *l,
-				    struct diag_list *diags)
+static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim dim,
+				    const struct config_list *l, struct diag_list *diags)
 {
 	struct bitmap256 all = { { 0 } };
 
@@ -116,8 +116,8 @@ static struct bitmap256 expand_keep(const struct config_list *l, const char *nou
 		dup = bitmap_and(&all, &b);
 		if (!bitmap_empty(&dup)) {
 			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2);
-			diag_add(diags, DIAG_WARNING, &it->mark, NULL, "host.keep: %s %s listed more than once, ignoring the repeat",
-				 noun, nums ? nums : "?");
+			diag_add(diags, DIAG_WARNING, &it->mark, NULL,
+				 "host.keep: %s %s listed more than once, ignoring the repeat", noun, nums ? nums : "?");
 		}
 		all = bitmap_or(&all, &b);
 	}
@@ -242,7 +242,8 @@ static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_val
 	}
 }
 
-static void check_keep(const struct desired *d, const struct desired_guest *gs, size_t n, struct diag_list *diags)
+static void check_keep(const struct desired *d, const struct desired_guest *gs, size_t n,
+		       struct diag_list *diags)
 {
 	const struct apqn_matrix keep = { .adapters = d->keep_adapters, .domains = d->keep_domains };
 	_cleanup_free_ char *where = NULL;

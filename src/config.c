@@ -784,7 +784,8 @@ static int parse_item(struct parser *p, const char *owner, const char *noun, str
  * and host.keep (an empty host.keep.adapters could be read as "no adapter"
  * or as "every adapter"), fine for control-domains (nothing extra).
  */
-static int handle_list(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data)
+static int handle_list(struct parser *p, const struct key_entry *e,
+			const struct mark *key_mark, void *data)
 {
 	struct config_list *l = (struct config_list *)((char *)data + e->offset);
 	bool empty_ok = streq(e->key, "control-domains");
@@ -825,8 +826,8 @@ static int handle_list(struct parser *p, const struct key_entry *e, const struct
 	return 0;
 }
 
-static int handle_version(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
-			  void *data _unused_)
+static int handle_version(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark _unused_, void *data _unused_)
 {
 	struct mark m = ev_mark(p);
 	const char *v = scalar_value(p);
@@ -845,8 +846,8 @@ static int handle_version(struct parser *p, const struct key_entry *e _unused_, 
 	return 0;
 }
 
-static int handle_masks(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
-			void *data)
+static int handle_masks(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark _unused_, void *data)
 {
 	struct config *cfg = data;
 	struct mark m = ev_mark(p);
@@ -868,7 +869,8 @@ static const struct key_entry keep_keys[] = {
 	{ "domains", NODE_SEQUENCE, handle_list, offsetof(struct config, keep_domains), "domain" },
 };
 
-static int handle_keep(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark, void *data)
+static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark, void *data)
 {
 	struct config *cfg = data;
 	const struct map_ctx ctx = { .label = "host.keep" };
@@ -891,7 +893,8 @@ static const struct key_entry host_keys[] = {
 	{ "masks", NODE_SCALAR, handle_masks, 0, NULL },
 };
 
-static int handle_host(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark, void *data)
+static int handle_host(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark, void *data)
 {
 	struct config *cfg = data;
 	const struct map_ctx ctx = { .label = "host" };
@@ -907,8 +910,8 @@ static int handle_host(struct parser *p, const struct key_entry *e _unused_, con
 	return process_mapping(p, &ctx, host_keys, ARRAY_SIZE(host_keys), NULL, data);
 }
 
-static int handle_uuid(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
-		       void *data)
+static int handle_uuid(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark _unused_, void *data)
 {
 	struct config_guest *g = data;
 
@@ -918,7 +921,8 @@ static int handle_uuid(struct parser *p, const struct key_entry *e _unused_, con
 	return 0;
 }
 
-static int handle_bool(struct parser *p, const struct key_entry *e, const struct mark *key_mark _unused_, void *data)
+static int handle_bool(struct parser *p, const struct key_entry *e,
+			const struct mark *key_mark _unused_, void *data)
 {
 	struct config_guest *g = data;
 	struct mark m = ev_mark(p);
@@ -1000,8 +1004,8 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 	return r;
 }
 
-static int handle_guests(struct parser *p, const struct key_entry *e _unused_, const struct mark *key_mark _unused_,
-			 void *data)
+static int handle_guests(struct parser *p, const struct key_entry *e _unused_,
+			const struct mark *key_mark _unused_, void *data)
 {
 	const struct map_ctx ctx = { .label = "guests" };
 
