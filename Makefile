@@ -7,6 +7,13 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR ?=
+DATADIR ?= $(PREFIX)/share
+# udev rules and systemd units go where the installed udev and systemd look
+# (pkg-config); the fallbacks are the merged-/usr defaults.
+UDEVDIR ?= $(or $(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null),$(PREFIX)/lib/udev)
+UDEVRULESDIR ?= $(UDEVDIR)/rules.d
+SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
+BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 
 PKG_CONFIG ?= pkg-config
 PKGS := yaml-0.1 uuid libudev
@@ -97,11 +104,28 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/lib/demo
 
+# install: binary, udev rule, unit, man pages, bash completion, and the
+# example configuration as $(SYSCONFDIR)/apmatrix.yaml.example only: an
+# installed /etc/apmatrix.yaml would make the unit hand the example's queues
+# to guests at the next boot, and an existing one is never touched.
 install: $(B)/apmatrix
 	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
+	install -Dm644 rules/90-apmatrix.rules $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
+	install -Dm644 units/apmatrix-apply.service $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
+	install -Dm644 man/apmatrix.8 $(DESTDIR)$(MANDIR)/man8/apmatrix.8
+	install -Dm644 man/apmatrix.yaml.5 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
+	install -Dm644 completion/apmatrix.bash $(DESTDIR)$(BASHCOMPDIR)/apmatrix
+	install -Dm644 examples/apmatrix.yaml $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
+	install -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/apmatrix
+	rm -f $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
+	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
+	rm -f $(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/apmatrix
+	rm -f $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
+	rmdir $(DESTDIR)$(SYSCONFDIR)/apmatrix.d 2>/dev/null || true
 
 clean:
 	rm -rf $(B)
