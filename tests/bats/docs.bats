@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# The man pages, --help, the bash completion, `make install`/`uninstall`,
+# and the installed unit (systemd-analyze verify and security).
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+APMATRIX=$TOP/build/apmatrix
+UNIT=$TOP/units/apmatrix-apply.service
+
+setup() {
+	[ -x "$APMATRIX" ] || skip "not built"
+}
+
+# help_commands / help_options: what `apmatrix --help` lists
+help_commands() {
+	"$APMATRIX" --help | awk '/^Commands:/ { on = 1; next } /^$/ { on = 0 } on { print $1 }' | sort -u
+}
+help_options() {
+	"$APMATRIX" --help | awk '/^Options:/ { on = 1; next } /^$/ { on = 0 } on' |
+		grep -oE '(^|[ ,])--?[A-Za-z][-A-Za-z]*' | tr -d ' ,' | sort -u
+}
+# man_section NAME: the roff source of one .SH section of apmatrix.8
+man_section() {
+	awk -v s="$1" '/^\.SH / { on = ($2 == s) ; next } on' "$TOP/man/apmatrix.8"
+}
+man_commands() {
+	man_section COMMANDS | awk 'prev == ".TP" { print $2 } { prev = $1 }' | tr -d '"' | sort -u
+}
+man_options() {
+	man_section OPTIONS | awk 'prev == ".TP" { print } { prev = $1 }' | sed 's/\\-/-/g' |
+		grep -oE '(^|[ ,"])--?[A-Za-z][-A-Za-z]*' | tr -d ' ,"' | sort -u
+}
+
+@test "man: apmatrix(8) lists exactly the commands of --help" {
+	run diff <(help_commands) <(man_commands)
+	echo "$output"
+	assert_success
+	[ "$(help_commands | wc -l)" -ge 5 ]
+}
+
+@test "man: apmatrix(8) lists exactly the options of --help" {
+	run diff <(help_options) <(man_options)
+	echo "$output"
+	assert_success
+	[ "$(help_options | wc -l)" -ge 20 ]
+}
+
+@test "man: apmatrix(8) documents every exit code, environment variable and file" {
+	for c in 0 1 2 64 65; do
+		man_section "EXIT" | grep -qx "\.B $c" || { echo "exit code $c"; false; }
+	done
+	for v in APMATRIX_SYSFS_ROOT APMATRIX_RUNDIR APMATRIX_S390_LOCK APMATRIX_DEBUG NO_COLOR JOURNAL_STREAM; do
+		man_section ENVIRONMENT | grep -qx "\.B $v" || { echo "variable $v"; false; }
+	done
+	for f in /etc/apmatrix.yaml /etc/apmatrix.d/ /run/apmatrix/state /run/apmatrix/lock /run/lock/s390apconfig.lock; do
+		man_section FILES | grep -q "^\.I ${f//\//\\/}" || { echo "file $f"; false; }
+	done
+}
+
+@test "man: apmatrix.yaml(5) describes every key of the configuration" {
+	for k in version host guests keep masks adapters domains 'control\\-domains' 'usage\\-as\\-control' uuid; do
+		grep -qx "\.B $k" "$TOP/man/apmatrix.yaml.5" || { echo "key $k"; false; }
+	done
+	# and the namespace of derived UUIDs is the one the code uses
+	ns=$(sed -n 's/.*APMATRIX_UUID_NAMESPACE "\(.*\)".*/\1/p' "$TOP/src/compile.h")
+	[ -n "$ns" ]
+	grep -q "${ns//-/\\\\-}" "$TOP/man/apmatrix.yaml.5"
+}
+
+@test "man: both pages render without groff warnings" {
+	command -v groff >/dev/null || skip "groff not installed"
+	for p in man/apmatrix.8 man/apmatrix.yaml.5; do
+		run bash -c "groff -ww -man -Tutf8 -z '$TOP/$p' 2>&1"
+		echo "$p: $output"
+		assert_success
+		assert_output ""
+	done
+}
+
+@test "completion: offers the commands and options of --help, and the guests of the configuration" {
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "== commands"; c apmatrix ""
+		echo "== options"; c apmatrix -
+		echo "== guests"; c apmatrix -c "'"$TOP"'/examples/seed-two-guests.yaml" show ""
+		nojq="'"$BATS_TEST_TMPDIR"'/nojq"; mkdir -p "$nojq"
+		for t in sed grep apmatrix; do ln -sf "$(type -P $t)" "$nojq/$t"; done
+		echo "== guests without jq"; PATH="$nojq" c apmatrix -c "'"$TOP"'/examples/seed-two-guests.yaml" show g'
+	echo "$output"
+	assert_success
+	[ "$(sed -n '/== commands/,/== options/p' <<<"$output" | sed '1d;$d' | sort)" = "$(help_commands)" ]
+	[ "$(sed -n '/== options/,/== guests/p' <<<"$output" | sed '1d;$d' | sort -u)" = "$(help_options)" ]
+	[ "$(sed -n '/^== guests$/,/== guests without/p' <<<"$output" | sed '1d;$d')" = $'guest1\nguest2' ]
+	[ "$(sed -n '/== guests without jq/,$p' <<<"$output" | sed '1d')" = $'guest1\nguest2' ]
+}
+
+@test "install: make DESTDIR=... install lays out FHS paths, keeps an existing config, uninstall removes them" {
+	d=$BATS_TEST_TMPDIR/root
+	udevdir=$(pkg-config --variable=udevdir udev 2>/dev/null || echo /usr/lib/udev)
+	unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
+	mkdir -p "$d/etc"
+	echo "version: 1 # mine" >"$d/etc/apmatrix.yaml"
+	run make -C "$TOP" -s DESTDIR="$d" install
+	echo "$output"
+	assert_success
+	[ -x "$d/usr/sbin/apmatrix" ]
+	[ -f "$d$udevdir/rules.d/90-apmatrix.rules" ]
+	[ -f "$d$unitdir/apmatrix-apply.service" ]
+	[ -f "$d/usr/share/man/man8/apmatrix.8" ]
+	[ -f "$d/usr/share/man/man5/apmatrix.yaml.5" ]
+	[ -f "$d/usr/share/bash-completion/completions/apmatrix" ]
+	[ -f "$d/etc/apmatrix.yaml.example" ]
+	[ -d "$d/etc/apmatrix.d" ]
+	[ "$(cat "$d/etc/apmatrix.yaml")" = "version: 1 # mine" ]
+	# PREFIX moves the binary and the data, not /etc
+	p=$BATS_TEST_TMPDIR/prefix
+	local knobs=(DESTDIR="$p" PREFIX=/usr/local UDEVDIR=/usr/local/lib/udev SYSTEMDUNITDIR=/usr/local/lib/systemd/system)
+	run make -C "$TOP" -s "${knobs[@]}" install
+	assert_success
+	[ -x "$p/usr/local/sbin/apmatrix" ]
+	[ -f "$p/usr/local/share/man/man8/apmatrix.8" ]
+	[ -f "$p/etc/apmatrix.yaml.example" ]
+	[ ! -e "$p/etc/apmatrix.yaml" ]
+	run make -C "$TOP" -s "${knobs[@]}" uninstall
+	assert_success
+	run find "$p" -type f
+	assert_output ""
+	run make -C "$TOP" -s DESTDIR="$d" uninstall
+	assert_success
+	# only the administrator's configuration is left
+	run find "$d" -type f
+	assert_output "$d/etc/apmatrix.yaml"
+}
+
+# install_root: a DESTDIR install for the systemd-analyze tests; $R, $UNITPATH
+install_root() {
+	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
+	R=$BATS_TEST_TMPDIR/root
+	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
+	UNITPATH=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)/apmatrix-apply.service
+}
+
+@test "unit: systemd-analyze verify passes on the installed unit" {
+	install_root
+	# the Documentation= pages are looked up in the installed tree
+	run env MANPATH="$R/usr/share/man" systemd-analyze verify --root="$R" "$UNITPATH"
+	echo "$output"
+	assert_success
+	assert_output ""
+	# and it does catch mistakes: a misspelt setting, a missing binary
+	sed -i 's/^Type=oneshot/Type=oneshoot/' "$R$UNITPATH"
+	run env MANPATH="$R/usr/share/man" systemd-analyze verify --root="$R" "$UNITPATH"
+	assert_output --partial "Failed to parse service type"
+	rm "$R/usr/sbin/apmatrix"
+	run env MANPATH="$R/usr/share/man" systemd-analyze verify --root="$R" "$UNITPATH"
+	assert_failure
+	assert_output --partial "/usr/sbin/apmatrix is not executable"
+}
+
+@test "unit: systemd-analyze security exposure is at most 2.0, and README states it" {
+	install_root
+	run systemd-analyze security --offline=true "$R$UNITPATH"
+	echo "$output"
+	assert_success
+	score=$(sed -n 's/.*Overall exposure level for apmatrix-apply.service: \([0-9.]*\).*/\1/p' <<<"$output")
+	echo "# exposure $score" >&3
+	[ -n "$score" ]
+	awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'
+	grep -q "exposure.* $score\b" "$TOP/README.md"
+}
+
+@test "unit: oneshot, re-startable, skips cleanly, ordered before libvirt, pending is not a failure" {
+	u() { grep -x "$1" "$UNIT"; }
+	u 'Type=oneshot'
+	! grep -q '^RemainAfterExit' "$UNIT"
+	u 'ExecStart=/usr/sbin/apmatrix apply'
+	u 'ConditionPathExists=/etc/apmatrix.yaml'
+	u 'ConditionPathIsDirectory=/sys/bus/ap'
+	grep -q '^Before=.*\blibvirtd.service\b' "$UNIT"
+	grep -q '^Before=.*\bvirtqemud.service\b' "$UNIT"
+	u 'WantedBy=multi-user.target'
+	grep -q '^Documentation=man:apmatrix(8)' "$UNIT"
+	u 'SuccessExitStatus=2'
+	grep -q '^ExecStartPre=.*modprobe .*vfio_ap' "$UNIT"
+	# the rule starts exactly this unit
+	grep -q 'start apmatrix-apply.service"' "$TOP/rules/90-apmatrix.rules"
+}
