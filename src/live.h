@@ -78,6 +78,13 @@ struct live_mdev {
 struct live {
 	enum kernel_profile profile;
 	unsigned features; /* enum live_feature bits */
+	/*
+	 * False on a mainline host without matrix/features and without any
+	 * mdev: 6.0-6.11 (dynamic, maybe ap_config) then look exactly like a
+	 * static host, because guest_matrix and ap_config are mdev files.
+	 * apply then creates the mdevs first and plans the rest again.
+	 */
+	bool profile_certain;
 	bool vfio_loaded;  /* the matrix device exists */
 	bool bindings_complete;
 	unsigned max_adapter, max_domain;

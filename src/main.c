@@ -527,18 +527,35 @@ static int cmd_apply(int argc, char **argv)
 		return 1;
 	}
 	/*
-	 * Under the lock: read everything again.  A second round runs when the
+	 * Under the lock: read everything again.  Another round runs when the
 	 * host changed while we worked (hot plug, another tool), so that a
-	 * start request merged into this run is not lost.
+	 * start request merged into this run is not lost, and on hosts whose
+	 * interface can only be told from an existing mdev (live.h,
+	 * profile_certain), where the mdevs are created first.
 	 */
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0, replans = 0; round < 4; round++) {
+		size_t full_n;
+		bool staged;
+
 		diags = (struct diag_list){};
 		ret = prepare(&diags, &d, &h, &p);
 		if (ret >= 0)
 			break;
 		print_diags(&diags);
 		planned += p->n;
+		full_n = p->n;
+		staged = false;
+		if (!h.live->profile_certain) {
+			for (size_t i = 0; i < p->n; i++)
+				if (p->actions[i].phase > PHASE_CREATE_MDEV) {
+					staged = i > 0 && p->actions[i - 1].phase == PHASE_CREATE_MDEV;
+					if (staged)
+						p->n = i;
+					break;
+				}
+		}
 		r = apply_plan(h.sysfs, h.owner, p, h.live, report, NULL, &res);
+		p->n = full_n;
 		total.done += res.done;
 		total.failed += res.failed;
 		total.skipped += res.skipped;
@@ -549,14 +566,14 @@ static int cmd_apply(int argc, char **argv)
 		host_done(&h);
 		d = desired_free(d);
 		diag_list_done(&diags);
-		if (ret == 1 || res.done == 0)
+		if (ret == 1 || (res.done == 0 && !staged))
 			break;
+		if (staged)
+			continue; /* the mdevs exist now: plan the rest with what they tell */
 		/* verify: a fresh plan must have nothing left but pending work */
 		struct diag_list vd = {};
 		int k = prepare(&vd, &d, &h, &p);
 		bool settled = k < 0 && p->n == p->n_pending;
-		if (k < 0 && !settled)
-			log_notice("the host changed while applying; planning once more");
 		p = plan_free(p);
 		host_done(&h);
 		d = desired_free(d);
@@ -567,10 +584,12 @@ static int cmd_apply(int argc, char **argv)
 		}
 		if (settled)
 			break;
-		if (round == 1) {
+		if (++replans == 2) {
 			log_error("the host does not match the configuration after applying");
 			ret = 1;
+			break;
 		}
+		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
 	if (!arg_quiet || ret == 1) {

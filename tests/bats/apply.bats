@@ -1,0 +1,379 @@
+#!/usr/bin/env bats
+# The applier on the simulated kernel (issue 4): bring-up, idempotence,
+# convergence in an order the kernel accepts on every profile, foreign mdevs,
+# running guests, mask covers, host.keep, locks.
+
+load helpers
+
+setup() {
+	need_root
+}
+
+@test "seed bring-up: the writes the plan predicted, the seed's matrices, then 0 writes" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+predicted=$(apmatrix diff --json | jq '[.actions[].writes[]] | length')
+[ "$predicted" -gt 0 ] || die "empty plan"
+[ "$(nwrites)" = 0 ] || die "diff wrote"
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(nwrites)" = "$predicted" ] || die "apply made $(nwrites) writes, plan said $predicted"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 05.00ab 06.0004 06.00ab " ] || die "guest1 matrix: $(cat $(mdev_dir $g1)/matrix)"
+[ "$(cat $(mdev_dir $g2)/matrix | tr '\n' ' ')" = "05.0047 05.00ff " ] || die "guest2 matrix"
+[ "$(cat $(mdev_dir $g1)/guest_matrix | tr '\n' ' ')" = "05.0004 05.00ab 06.0004 06.00ab " ] || die "guest1 guest_matrix"
+clear_writes
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "diff and apply --dry-run write nothing and exit 2; --shell replays to the same state" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+expect_exit 2 apmatrix diff >/dev/null
+expect_exit 2 apmatrix apply --dry-run >/dev/null
+expect_exit 2 apmatrix diff --json >/dev/null
+apmatrix diff --shell > /tmp/plan.sh
+[ "$(nwrites)" = 0 ] || die "dry runs wrote"
+sh -e /tmp/plan.sh || die "the shell plan failed"
+[ -z "$(bad_writes)" ] || die "shell plan writes failed"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+[ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1 matrix after the shell plan"
+[ "$(cat $(mdev_dir $g2)/matrix | wc -l)" = 2 ] || die "guest2 matrix after the shell plan"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+converge() { # $1 = kernel profile
+	local topo
+	topo=$(seed_topo "$1")
+	in_sim "$topo" <<'EOF'
+cat > /etc/apmatrix.yaml <<'EOC'
+version: 1
+guests:
+  guest1: {adapters: [0x05, 0x06], domains: [0x04, 0xab]}
+  guest2: {adapters: [0x05], domains: [0x47, 0xff]}
+  guest3: {adapters: [0x06], domains: [0xff]}
+EOC
+expect_exit 0 apmatrix apply >/dev/null
+[ -z "$(bad_writes)" ] || die "bring-up: $(bad_writes)"
+g1=$(uuid_of guest1); g3=$(uuid_of guest3)
+# move 0x47 from guest2 to guest1 (guest1 gets 06.0047 too), drop guest3,
+# add a control domain to guest2
+cat > /etc/apmatrix.yaml <<'EOC'
+version: 1
+guests:
+  guest1: {adapters: [0x05, 0x06], domains: [0x04, 0x47, 0xab]}
+  guest2: {adapters: [0x05], domains: [0xff], control-domains: [0x35]}
+EOC
+clear_writes
+expect_exit 0 apmatrix apply >/dev/null
+[ -z "$(bad_writes)" ] || die "change: $(bad_writes)"
+[ "$(nwrites)" -gt 0 ] || die "nothing written"
+[ ! -e "$(mdev_dir $g3)" ] || [ ! -e /sys/devices/ap_matrix/matrix/$g3 ] || die "guest3's mdev still there"
+apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "status: $(apmatrix status)"
+clear_writes
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(nwrites)" = 0 ] || die "not idempotent: $(cat /sys/.sim/writes)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+}
+
+@test "changes converge in one apply without EADDRINUSE/EBUSY: 6.0 (individual assigns)" {
+	converge 6.0
+	assert_success
+	assert_output --partial OK
+}
+
+@test "changes converge in one apply without EADDRINUSE/EBUSY: 6.10 (ap_config)" {
+	converge 6.10
+	assert_success
+	assert_output --partial OK
+}
+
+@test "changes converge in one apply without EADDRINUSE/EBUSY: 6.12" {
+	converge 6.12
+	assert_success
+	assert_output --partial OK
+}
+
+@test "changes converge in one apply without EADDRINUSE/EBUSY: 5.15 (static)" {
+	converge 5.15
+	assert_success
+	assert_output --partial OK
+}
+
+@test "changes converge in one apply: rfc2017 (per-queue reservation)" {
+	converge rfc2017
+	assert_success
+	assert_output --partial OK
+}
+
+@test "ap_config: one write per mdev (6.12 at bring-up, 6.10 once an mdev shows the file); 6.0 individual assigns" {
+	for k in 6.12 6.10; do
+		t=$(seed_topo $k)
+		in_sim "$t" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+[ "$(grep -c '/ap_config' /sys/.sim/writes)" = 2 ] || die "ap_config writes: $(cat /sys/.sim/writes)"
+! grep -q assign_ /sys/.sim/writes || die "individual assigns"
+[ "$(grep -c . /sys/.sim/writes)" = 6 ] || die "not minimal: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+	done
+	t60=$(seed_topo 6.0)
+	in_sim "$t60" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+! grep -q ap_config /sys/.sim/writes || die "ap_config on 6.0"
+# guest1: 2 adapters + 2 domains + 2 control domains; guest2: 1 + 2 + 2
+[ "$(grep -c '/assign_' /sys/.sim/writes)" = 11 ] || die "assign writes: $(grep -c /assign_ /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+}
+
+@test "a foreign mdev with a conflicting APQN is never written to; apply exits 1 and names it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=7d1c0000-0000-4000-8000-000000000001
+echo -0x05 > /sys/bus/ap/apmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $(mdev_dir $F)/assign_adapter
+echo 0x47 > $(mdev_dir $F)/assign_domain
+clear_writes
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "guest2: APQN 05.0047 is assigned to mdev $F (not managed by apmatrix)" /tmp/err || die "message: $(cat /tmp/err)"
+! grep -q "$F" /sys/.sim/writes || die "foreign mdev written: $(grep $F /sys/.sim/writes)"
+[ "$(cat $(mdev_dir $F)/matrix)" = "05.0047" ] || die "foreign mdev changed"
+g1=$(uuid_of guest1)
+[ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1 not brought up"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a running guest is not stripped without --force; with --force it is changed by hot plug" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g2=$(uuid_of guest2)
+echo "attach $g2" > /sys/.sim/guest
+sed -i 's/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
+grep -q 'domains: \[0x47\]' /etc/apmatrix.yaml || die "config edit"
+clear_writes
+apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 2 ] || die "exit $rc: $(cat /tmp/err)"
+grep -q "guest2.*pending" /tmp/err || die "no pending message: $(cat /tmp/err)"
+grep -q "pending" /tmp/out || die "summary: $(cat /tmp/out)"
+[ "$(nwrites)" = 0 ] || die "wrote to a running guest: $(cat /sys/.sim/writes)"
+grep -q 05.00ff $(mdev_dir $g2)/matrix || die "stripped"
+expect_exit 2 apmatrix diff >/dev/null
+expect_exit 0 apmatrix apply --force >/dev/null
+! grep -q 05.00ff $(mdev_dir $g2)/matrix || die "--force did not change it"
+! grep -q 05.00ff $(mdev_dir $g2)/guest_matrix || die "guest still sees 05.00ff"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "masks auto: taking a domain beats taking adapters when that loses fewer host queues" {
+	t=$BATS_TEST_TMPDIR/cover1.yaml
+	cat > "$t" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+cards:
+  - {id: 0x01, type: CEX7C, mode: cca, domains: [1, 2, 3, 4]}
+  - {id: 0x02, type: CEX7C, mode: cca, domains: [1, 2, 3, 4]}
+  - {id: 0x03, type: CEX7C, mode: cca, domains: [1, 2, 3, 4]}
+EOT
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g: {adapters: [1, 2, 3], domains: [1]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+grep -qP '^bus/ap/aqmask\t-0x01\t0$' /sys/.sim/writes || die "writes: $(cat /sys/.sim/writes)"
+! grep -q '^bus/ap/apmask' /sys/.sim/writes || die "took adapters"
+[ "$(ls /sys/bus/ap/drivers/cex4queue | grep -c '^0')" = 9 ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "masks auto: taking an adapter beats taking domains when that loses fewer host queues" {
+	t=$BATS_TEST_TMPDIR/cover2.yaml
+	cat > "$t" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+cards:
+  - {id: 0x01, type: CEX7C, mode: cca, domains: [1, 2, 3]}
+  - {id: 0x02, type: CEX7C, mode: cca, domains: [1, 2, 3]}
+  - {id: 0x03, type: CEX7C, mode: cca, domains: [1, 2, 3]}
+EOT
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g: {adapters: [1], domains: [1, 2, 3]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+grep -qP '^bus/ap/apmask\t-0x01\t0$' /sys/.sim/writes || die "writes: $(cat /sys/.sim/writes)"
+! grep -q '^bus/ap/aqmask' /sys/.sim/writes || die "took domains"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "masks auto: host.keep forces the costlier cover, and the host keeps its domain" {
+	t=$BATS_TEST_TMPDIR/cover3.yaml
+	cat > "$t" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+cards:
+  - {id: 0x01, type: CEX7C, mode: cca, domains: [1, 2]}
+  - {id: 0x02, type: CEX7C, mode: cca, domains: [1, 2]}
+  - {id: 0x04, type: CEX7C, mode: cca, domains: [1, 2]}
+EOT
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nhost:\n  keep: {adapters: [4], domains: [1]}\nguests:\n  g: {adapters: [1, 2], domains: [1]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+grep -qP '^bus/ap/apmask\t-0x01,-0x02\t0$' /sys/.sim/writes || die "writes: $(cat /sys/.sim/writes)"
+! grep -q '^bus/ap/aqmask' /sys/.sim/writes || die "took the kept domain"
+[ -L /sys/bus/ap/drivers/cex4queue/04.0001 ] || die "host lost 04.0001"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "host.keep violations are refused before any write (exit 65)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nhost:\n  keep: {adapters: [5], domains: [4]}\nguests:\n  g: {adapters: [5], domains: [4, 0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply 2> /tmp/err; rc=$?
+[ $rc = 65 ] || die "exit $rc"
+grep -q "05.0004" /tmp/err || die "message: $(cat /tmp/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "masks off: no mask writes; guest APQNs still host-owned are reported (exit 1)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nhost:\n  masks: off\nguests:\n  g: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "g: APQN 05.0047 is still reserved for host drivers" /tmp/err || die "message: $(cat /tmp/err)"
+! grep -q mask /sys/.sim/writes || die "mask written"
+echo -0x47 > /sys/bus/ap/aqmask
+expect_exit 0 apmatrix apply >/dev/null
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "removing every guest gives back exactly the mask bits apmatrix took, and no others" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+echo -0x10 > /sys/bus/ap/apmask
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "apply 2: $(apmatrix apply 2>&1)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+[ "$aq" = "0x$(printf 'f%.0s' $(seq 64))" ] || die "aqmask $aq"
+[ "$ap" = "0xffff7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" ] || die "apmask $ap"
+[ -z "$(ls /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices)" ] || die "mdevs left"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "two applies at once: one waits, both succeed, the state is exact and nothing is written twice" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo "delay devices/* 150" > /sys/.sim/fail
+apmatrix apply > /tmp/a 2>&1 & a=$!
+apmatrix apply > /tmp/b 2>&1 & b=$!
+wait $a; ra=$?; wait $b; rb=$?
+[ $ra = 0 ] && [ $rb = 0 ] || die "exit $ra/$rb: $(cat /tmp/a /tmp/b)"
+[ "$(grep -c /create /sys/.sim/writes)" = 2 ] || die "creates: $(cat /sys/.sim/writes)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+cat /tmp/a /tmp/b | grep -qx "0 changes" || die "neither waited: $(cat /tmp/a /tmp/b)"
+echo 0 > /sys/.sim/fail
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "apply waits for a holder of /run/lock/s390apconfig.lock; a stale lock of a dead PID is broken" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+sleep 30 & holder=$!
+echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
+apmatrix apply > /tmp/out 2>&1 & ap=$!
+sleep 1.5
+[ "$(nwrites)" = 0 ] || die "wrote while the lock was held"
+kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat /tmp/out)"
+rm /run/lock/s390apconfig.lock; kill $holder
+wait $ap || die "apply failed: $(cat /tmp/out)"
+[ "$(nwrites)" -gt 0 ] || die "nothing written"
+printf '999999\n' > /run/lock/s390apconfig.lock
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+timeout 10 apmatrix apply --wait 5 >/dev/null || die "stale lock not broken"
+[ ! -e /run/lock/s390apconfig.lock ] || die "lock left behind"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a failed write stops that guest only; the next run repairs it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+echo "devices/vfio_ap/matrix/$g1/ap_config EIO 1" > /sys/.sim/fail
+apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "guest1.*(EIO)" /tmp/err || die "message: $(cat /tmp/err)"
+[ "$(cat $(mdev_dir $g2)/matrix | wc -l)" = 2 ] || die "guest2 not brought up"
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1 not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "status names absent, matching, differing and running guests" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix status --json | jq -e '[.guests[].state] == ["absent","absent"]' >/dev/null || die "absent"
+apmatrix apply >/dev/null
+g1=$(uuid_of guest1)
+echo 0x07 > $(mdev_dir $g1)/assign_control_domain
+echo "attach $(uuid_of guest2)" > /sys/.sim/guest
+apmatrix status > /tmp/st || die "status failed"
+grep -q "guest1 .*differs: extra control domains 0x07" /tmp/st || die "$(cat /tmp/st)"
+grep -q "guest2 .*matches, running" /tmp/st || die "$(cat /tmp/st)"
+apmatrix status --json | jq -e '.guests[1].running == true and .taken.apmask == [5]' >/dev/null || die json
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

@@ -1,0 +1,51 @@
+# Shared helpers for the CLI and applier tests (tests/bats/*.bats).
+load /usr/lib/bats/bats-support/load.bash
+load /usr/lib/bats/bats-assert/load.bash
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+APMATRIX=${APMATRIX:-$TOP/build/apmatrix}
+WITH_SIM=$TOP/tests/lib/with-sim
+HOSTS=$TOP/examples/hosts
+EXAMPLES=$TOP/examples
+
+need_root() {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+}
+
+# topo FILE KERNEL: the seed's two cards with all four domains, on KERNEL.
+seed_topo() {
+	local f="$BATS_TEST_TMPDIR/seed-$1.yaml"
+	cat >"$f" <<EOT
+kernel: $1
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+	echo "$f"
+}
+
+# in_sim TOPOLOGY: run the bash script on stdin on that simulated host, with
+# apmatrix on PATH and the helper functions below defined inside.
+in_sim() {
+	local topo=$1 script="$BATS_TEST_TMPDIR/script.$RANDOM.sh"
+	{
+		echo "set -u"
+		echo "export PATH='$TOP/build':\"\$PATH\""
+		echo "EXAMPLES='$EXAMPLES'"
+		cat <<'EOT'
+die() { echo "FAIL: $*" >&2; exit 1; }
+nwrites() { grep -c . /sys/.sim/writes || true; }
+clear_writes() { echo 0 > /sys/.sim/writes; }
+bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
+mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
+uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
+expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+EOT
+		cat
+	} >"$script"
+	run "$WITH_SIM" "$topo" -- bash "$script"
+}
