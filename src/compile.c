@@ -274,6 +274,7 @@ int compile_config(const struct config *cfg, struct desired **ret, struct diag_l
 	_cleanup_free_ bool *uuid_valid = NULL;
 
 	d->masks = cfg->masks;
+	d->masks_mark = cfg->masks_mark;
 	if (cfg->keep_present && (cfg->keep_adapters.present || cfg->keep_domains.present)) {
 		d->has_keep = true;
 		d->keep_mark = cfg->keep_mark;

@@ -66,6 +66,7 @@ struct desired {
 	struct bitmap256 keep_adapters, keep_domains;
 	struct mark keep_mark;
 	enum config_masks masks;
+	struct mark masks_mark; /* of host.masks; file NULL when it was not given */
 	struct desired_guest *guests; /* sorted by name */
 	size_t n_guests;
 };

@@ -741,7 +741,7 @@ int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, 
 	if (l->profile == PROFILE_STATIC &&
 	    (l->features & (FEATURE_GUEST_MATRIX | FEATURE_AP_CONFIG | FEATURE_DRIVER_OVERRIDE)))
 		l->profile = PROFILE_DYNAMIC;
-	l->profile_certain = l->profile == PROFILE_RFC2017 || l->n_mdevs > 0 || !l->vfio_loaded ||
+	l->profile_certain = l->profile == PROFILE_RFC2017 || l->n_mdevs > 0 ||
 			     (l->features & (FEATURE_MATRIX_FEATURES | FEATURE_DRIVER_OVERRIDE));
 
 	*ret = l;

@@ -18,6 +18,7 @@
 #include "compile.h"
 #include "config.h"
 #include "diag.h"
+#include "hostcheck.h"
 #include "live.h"
 #include "log.h"
 #include "owner.h"
@@ -310,6 +311,7 @@ static int cmd_check(int argc, char **argv)
 		struct plan *p = NULL;
 
 		if (load_live(&s, &o, &l, &diags) == 0) {
+			hostcheck(d, l, &diags);
 			(void)plan_build(d, l, 0, &p, &diags); /* only its diagnostics count here */
 			plan_free(p);
 		}

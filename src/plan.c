@@ -156,18 +156,36 @@ struct ctx {
 
 /* ---- small helpers ---- */
 
+static void plan_error_va(struct ctx *c, const struct mark *m, const char *guest, const char *fmt, va_list ap)
+{
+	_cleanup_free_ char *msg = NULL;
+
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	diag_add(c->diags, DIAG_ERROR, m && m->file ? m : NULL, guest, "%s", msg ? msg : "(out of memory)");
+	c->errors = true;
+}
+
 static void plan_error(struct ctx *c, const char *guest, const char *fmt, ...) _printf_(3, 4);
 static void plan_error(struct ctx *c, const char *guest, const char *fmt, ...)
 {
-	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	plan_error_va(c, NULL, guest, fmt, ap);
 	va_end(ap);
-	diag_add(c->diags, DIAG_ERROR, NULL, guest, "%s", msg ? msg : "(out of memory)");
-	c->errors = true;
+}
+
+/* An error about a guest's declaration, at the source position of the entry it concerns. */
+static void plan_error_at(struct ctx *c, const struct mark *m, const char *guest, const char *fmt, ...)
+	_printf_(4, 5);
+static void plan_error_at(struct ctx *c, const struct mark *m, const char *guest, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	plan_error_va(c, m, guest, fmt, ap);
+	va_end(ap);
 }
 
 static bool apqn_in(const struct bitmap256 *rows, unsigned a, unsigned d)
@@ -406,11 +424,16 @@ static const struct live_queue *find_queue(const struct live *l, unsigned a, uns
 
 static bool host_owned_live(const struct ctx *c, unsigned a, unsigned d)
 {
+	const struct live_queue *q = live_find_queue(c->l, a, d);
+
+	/* 6.19+: an override decides instead of the masks (ap_owned_by_def_drv, kernel-abi.md §2.6) */
+	if (q && q->driver_override)
+		return !streq(q->driver_override, c->vfio_driver);
 	return c->masks && bitmap_test(&c->l->apmask, a) && bitmap_test(&c->l->aqmask, d);
 }
 
 static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 *bits, unsigned max,
-			const char *what)
+			enum desired_dim dim, const char *what)
 {
 	struct bitmap256 lim = bitmap_upto(max), over = bitmap_andnot(bits, &lim);
 	_cleanup_free_ char *list = NULL;
@@ -418,8 +441,8 @@ static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 
 	if (bitmap_empty(&over))
 		return;
 	list = bitmap_format_ranges(&over, 2);
-	plan_error(c, g->g->name, "%s: %s %s beyond this host's maximum 0x%02x", g->g->name, what,
-		   list ? list : "?", max);
+	plan_error_at(c, desired_guest_mark(g->g, dim, (unsigned)bitmap_next(&over, 0)), g->g->name,
+		      "%s: %s %s beyond this host's maximum 0x%02x", g->g->name, what, list ? list : "?", max);
 	g->skip = true;
 }
 
@@ -433,12 +456,16 @@ struct apqn_report {
 static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const char *fmt)
 {
 	char buf[APQN_STR_LEN];
+	const struct mark *m;
 
 	r->n++;
 	r->g->skip = true;
 	if (r->n > MAX_APQN_DIAGS)
 		return;
-	diag_add(r->c->diags, DIAG_ERROR, NULL, r->g->g->name, fmt, r->g->g->name, apqn_format(buf, a, d));
+	/* The domain entry: a domain list is where an admin moves a queue between guests. */
+	m = desired_guest_mark(r->g->g, DIM_DOMAIN, d);
+	diag_add(r->c->diags, DIAG_ERROR, m && m->file ? m : NULL, r->g->g->name, fmt, r->g->g->name,
+		 apqn_format(buf, a, d));
 	r->c->errors = true;
 }
 
@@ -467,9 +494,9 @@ static void check_guest(struct ctx *c, size_t gi)
 	const struct live *l = c->l;
 	const struct mstate *own = g->ms >= 0 ? &c->ms[g->ms] : NULL;
 
-	check_range(c, g, &want->adapters, l->max_adapter, "adapters");
-	check_range(c, g, &want->domains, l->max_domain, "domains");
-	check_range(c, g, &want->control_domains, l->max_domain, "control domains");
+	check_range(c, g, &want->adapters, l->max_adapter, DIM_ADAPTER, "adapters");
+	check_range(c, g, &want->domains, l->max_domain, DIM_DOMAIN, "domains");
+	check_range(c, g, &want->control_domains, l->max_domain, DIM_CONTROL_DOMAIN, "control domains");
 
 	/* Foreign mdevs are never written: whatever they hold stays there. */
 	for (size_t k = 0; k < c->n_ms; k++) {
@@ -1403,6 +1430,26 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 			 : l->profile == PROFILE_RFC2017 ? SYSFS_VFIO_DRIVER_RFC2017
 							 : SYSFS_VFIO_DRIVER_MAINLINE;
 	c->ap_config = (l->features & FEATURE_AP_CONFIG) && l->profile == PROFILE_DYNAMIC;
+
+	/*
+	 * A host that reserves queues by driver_override (6.19+) cannot change
+	 * its masks: the kernel refuses mask writes while any override is set
+	 * (kernel-abi.md §2.6).  Stop before the first write, not halfway.
+	 */
+	if (l->driver_override_in_use && d->masks == CONFIG_MASKS_AUTO && d->n_guests > 0) {
+		const struct live_queue *q = NULL;
+		char buf[APQN_STR_LEN];
+
+		for (size_t i = 0; i < l->n_queues && !q; i++)
+			if (l->queues[i].driver_override)
+				q = &l->queues[i];
+		plan_error_at(c, &d->masks_mark, NULL,
+			      "queue %s has driver_override '%s': this host reserves queues per queue, and the "
+			      "kernel refuses mask changes while any override is set; set host.masks: off and "
+			      "bind the guests' queues with driver_override, or clear every override",
+			      apqn_format(buf, q->adapter, q->domain), q->driver_override);
+		goto done;
+	}
 
 	c->n_guests = d->n_guests;
 	c->guests = xcalloc(d->n_guests, sizeof(*c->guests));

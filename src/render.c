@@ -245,14 +245,61 @@ static const char *mode_label(const char *mode)
 	return mode;
 }
 
+static void append_dropped(char **list, const char *noun, const struct bitmap256 *b, const char *why)
+{
+	_cleanup_free_ char *nums = NULL;
+	char *t;
+
+	if (bitmap_empty(b))
+		return;
+	nums = bitmap_format_ranges(b, 2);
+	t = xasprintf("%s%s%s%s %s (%s)", *list ? *list : "", *list ? "; " : "", noun,
+		      bitmap_count(b) > 1 ? "s" : "", nums ? nums : "?", why);
+	free(*list);
+	*list = t;
+}
+
+/*
+ * What the guest will see once apply has run, on a 6.0+ host: the kernel's
+ * guest filter (kernel-abi.md §2.5.1) keeps the assigned adapters and domains
+ * the LPAR has, then drops every adapter that lacks a queue for one of those
+ * domains.  Anything dropped is named in *dropped (malloc'd, or NULL).
+ */
+static struct apqn_matrix predict_guest_matrix(const struct apqn_matrix *want, const struct live *l,
+					       char **dropped)
+{
+	struct apqn_matrix v = *want;
+	struct bitmap256 gone_a = { { 0 } }, gone_d = { { 0 } }, holes = { { 0 } };
+
+	*dropped = NULL;
+	if (l->has_qci) {
+		gone_a = bitmap_andnot(&v.adapters, &l->cfg_adapters);
+		gone_d = bitmap_andnot(&v.domains, &l->cfg_domains);
+		v.adapters = bitmap_and(&v.adapters, &l->cfg_adapters);
+		v.domains = bitmap_and(&v.domains, &l->cfg_domains);
+	}
+	BITMAP_FOREACH(a, &v.adapters)
+	BITMAP_FOREACH(d, &v.domains)
+	if (!live_find_queue(l, (unsigned)a, (unsigned)d))
+		bitmap_set(&holes, (unsigned)a);
+	v.adapters = bitmap_andnot(&v.adapters, &holes);
+	append_dropped(dropped, "adapter", &gone_a, "not in this LPAR");
+	append_dropped(dropped, "domain", &gone_d, "not in this LPAR");
+	append_dropped(dropped, "adapter", &holes, "a queue is missing for one of the domains");
+	return v;
+}
+
 void render_guest(FILE *f, const struct desired *d, const struct desired_guest *g, const struct live *l,
 		  const struct render_opts *o)
 {
 	_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
 	_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
 	_cleanup_free_ char *cd = bitmap_format_ranges(&g->matrix.control_domains, 2);
+	_cleanup_free_ char *dropped = NULL;
 	const struct live_mdev *m = l ? live_find_mdev(l, g->uuid) : NULL;
+	struct apqn_matrix predicted;
 	const struct apqn_matrix *view = &g->matrix;
+	const char *title = "what the guest will see:";
 	char buf[APQN_STR_LEN];
 
 	(void)d;
@@ -262,30 +309,43 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 	if (l) {
 		if (!m)
 			fputs("  mdev             absent (run apmatrix apply)\n", f);
-		else {
-			fprintf(f, "  mdev             %s/%s%s\n", l->matrix_path, m->uuid, m->in_use ? "  (in use)" : "");
-			if (m->has_guest_matrix)
-				view = &m->guest_matrix;
-			else
-				view = &m->matrix;
+		else
+			fprintf(f, "  mdev             /sys/%s/%s%s\n", l->matrix_path, m->uuid,
+				m->in_use ? "  (in use)" : "");
+		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
+			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
+			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
+
+			view = &m->guest_matrix;
+			title = "what the guest sees (guest_matrix):";
+			append_dropped(&dropped, "adapter", &ga, "filtered out by the kernel");
+			append_dropped(&dropped, "domain", &gd, "filtered out by the kernel");
+		} else if (m && matrix_equal(&m->matrix, &g->matrix)) {
+			view = &m->matrix;
+			title = "what the guest sees (matrix):";
+		} else if (l->profile == PROFILE_DYNAMIC) {
+			predicted = predict_guest_matrix(&g->matrix, l, &dropped);
+			view = &predicted;
+			title = "what the guest will see after apply:";
 		}
 	}
-	fprintf(f, "\n  %s\n", l && m && m->has_guest_matrix ? "what the guest sees (guest_matrix):"
-			: l && m ? "assigned (matrix):"
-				 : "what the guest will see:");
+	fprintf(f, "\n  %s\n", title);
 	fprintf(f, "  %-12s %-6s %s\n  ------------------------------\n", "CARD.DOMAIN", "TYPE", "MODE");
-	BITMAP_FOREACH(a, &view->adapters)
-	{
-		const struct live_card *c = l ? live_find_card(l, (unsigned)a) : NULL;
-		const char *type = c && c->type ? c->type : "-";
-		const char *mode = c ? mode_label(c->mode) : "-";
+	if (!bitmap_empty(&view->domains))
+		BITMAP_FOREACH(a, &view->adapters)
+		{
+			const struct live_card *c = l ? live_find_card(l, (unsigned)a) : NULL;
+			const char *type = c && c->type ? c->type : "-";
+			const char *mode = c ? mode_label(c->mode) : "-";
 
-		fprintf(f, "  %02x           %-6s %s\n", a, type, mode);
-		BITMAP_FOREACH(dom, &view->domains)
-		fprintf(f, "  %-12s %-6s %s\n", apqn_format(buf, (unsigned)a, (unsigned)dom), type, mode);
-	}
+			fprintf(f, "  %02x           %-6s %s\n", a, type, mode);
+			BITMAP_FOREACH(dom, &view->domains)
+			fprintf(f, "  %-12s %-6s %s\n", apqn_format(buf, (unsigned)a, (unsigned)dom), type, mode);
+		}
 	if (bitmap_empty(&view->adapters) || bitmap_empty(&view->domains))
 		fputs("  (no queues)\n", f);
+	if (dropped)
+		fprintf(f, "  assigned but not visible: %s\n", dropped);
 }
 
 void render_json_numbers(FILE *f, const struct bitmap256 *b)
@@ -605,9 +665,10 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	bool any_foreign = false;
 
 	(void)o;
-	fprintf(f, "host: %s kernel interface, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n",
-		kernel_profile_to_string(l->profile), l->vfio_loaded ? "loaded" : "not loaded", l->max_adapter,
-		l->max_domain);
+	fprintf(f, "host: %s kernel interface%s, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n",
+		l->profile_certain ? kernel_profile_to_string(l->profile) : "mainline",
+		l->profile_certain ? "" : " (static or dynamic: no mdev yet to tell)",
+		l->vfio_loaded ? "loaded" : "not loaded", l->max_adapter, l->max_domain);
 	fputs("\nGUEST            UUID                                  STATE\n", f);
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];

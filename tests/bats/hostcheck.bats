@@ -1,0 +1,136 @@
+#!/usr/bin/env bats
+# `check` and `show` on a live host (issue 4): over-provisioning, foreign
+# mdevs named at the config line, driver_override hosts, the guest's view as
+# the kernel will filter it, and the profile as far as it can be told.
+
+load helpers
+
+setup() {
+	need_root
+}
+
+@test "check on a host: adapters and domains the LPAR lacks are warnings at their entries, exit 0" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  g1:
+    adapters: [0x05, "0x07-0x08"]
+    domains: [0x04, 0x05]
+    control-domains: [0x10]
+YAML
+apmatrix check 2>/tmp/err; rc=$?
+cat /tmp/err
+[ "$rc" = 0 ] || die "exit $rc"
+apmatrix check --no-live 2>/tmp/err2 >/dev/null
+[ ! -s /tmp/err2 ] || die "--no-live warned: $(cat /tmp/err2)"
+echo OK
+EOF
+	assert_success
+	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: warning: guest 'g1': adapters 0x07,0x08 are not configured in this LPAR (over-provisioned: assigned anyway, the guest gets them when they are added to the LPAR)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: warning: guest 'g1': usage domain 0x05 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:6:23: warning: guest 'g1': control domain 0x10 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
+	assert_output --partial OK
+}
+
+@test "check on a host: an APQN held by a foreign mdev is an error at the guest's domain entry (exit 65); beyond the maximum too" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=11111111-2222-3333-4444-555555555555
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo -0x06 > /sys/bus/ap/apmask; echo -0x47 > /sys/bus/ap/aqmask
+echo 0x06 > $(mdev_dir $F)/assign_adapter; echo 0x47 > $(mdev_dir $F)/assign_domain
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  g2:
+    adapters: [0x06, 0x40]
+    domains: [0xab, 0x47]
+YAML
+clear_writes
+apmatrix check; echo "rc=$?"
+[ "$(nwrites)" = 0 ] || die "check wrote"
+EOF
+	assert_success
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: g2: APQN 06.0047 is assigned to mdev 11111111-2222-3333-4444-555555555555 (not managed by apmatrix)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: g2: adapters 0x40 beyond this host's maximum 0x3f"
+	assert_line "rc=65"
+}
+
+@test "driver_override host (6.19): masks auto is refused before any write; masks off uses the overrides" {
+	topo=$(seed_topo 6.19)
+	in_sim "$topo" <<'EOF'
+for d in 0004 00ab; do echo vfio_ap > /sys/devices/ap/card05/05.$d/driver_override; done
+for d in 0004 00ab; do
+	echo 05.$d > /sys/bus/ap/drivers/cex4queue/unbind
+	echo 05.$d > /sys/bus/ap/drivers/vfio_ap/bind
+done
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  g1:
+    adapters: [0x05]
+    domains: [0x04, 0xab]
+YAML
+clear_writes
+apmatrix apply 2>/tmp/err; rc=$?
+cat /tmp/err
+[ "$rc" = 65 ] || [ "$rc" = 1 ] || die "masks auto: exit $rc"
+[ "$(nwrites)" = 0 ] || die "masks auto wrote: $(cat /sys/.sim/writes)"
+sed -i 's/^version: 1/version: 1\nhost:\n  masks: off/' /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+! grep -q mask /sys/.sim/writes || die "mask written: $(cat /sys/.sim/writes)"
+u=$(uuid_of g1)
+[ "$(cat $(mdev_dir $u)/guest_matrix | tr '\n' ' ')" = "05.0004 05.00ab " ] || die "guest_matrix: $(cat $(mdev_dir $u)/guest_matrix)"
+echo OK
+EOF
+	assert_success
+	assert_line --partial "queue 05.0004 has driver_override 'vfio_ap': this host reserves queues per queue"
+	assert_output --partial OK
+}
+
+@test "show GUEST on a host: the view the kernel's filter will give, then guest_matrix, with the sysfs path" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  g1:
+    adapters: [0x05, 0x07]
+    domains: [0x04, 0x05]
+YAML
+apmatrix show g1 > /tmp/before
+apmatrix apply -q || die "apply failed"
+apmatrix show g1 > /tmp/after
+u=$(uuid_of g1)
+echo "--- before"; cat /tmp/before; echo "--- after"; cat /tmp/after
+# what show predicted is what the kernel made of it
+pred=$(grep -oE '^  [0-9a-f]{2}\.[0-9a-f]{4} ' /tmp/before | tr -d ' ' | tr '\n' ' ')
+[ "$pred" = "$(cat $(mdev_dir $u)/guest_matrix | tr '\n' ' ')" ] || die "predicted '$pred', kernel $(cat $(mdev_dir $u)/guest_matrix)"
+grep -q "^  mdev             /sys/devices/vfio_ap/matrix/$u\$" /tmp/after || die "path"
+EOF
+	assert_success
+	assert_line "  what the guest will see after apply:"
+	assert_line "  assigned but not visible: adapter 0x07 (not in this LPAR); domain 0x05 (not in this LPAR)"
+	assert_line "  what the guest sees (guest_matrix):"
+	assert_line "  assigned but not visible: adapter 0x07 (filtered out by the kernel); domain 0x05 (filtered out by the kernel)"
+	assert_line "  05.0004      CEX5C  CCA-Coproc"
+	refute_line --partial "05.0005 "
+}
+
+@test "status: a mainline host whose profile cannot be told yet says so instead of guessing" {
+	topo="$BATS_TEST_TMPDIR/unloaded.yaml"
+	sed 's/^vfio_ap: loaded/vfio_ap: unloaded/; s/^kernel: 6.12/kernel: 6.8/' "$HOSTS/seed.yaml" >"$topo"
+	in_sim "$topo" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix status
+echo vfio_ap > /sys/.sim/modprobe
+apmatrix status | head -1
+apmatrix apply -q; echo "rc=$?"
+apmatrix status | head -1
+EOF
+	assert_success
+	assert_line "host: mainline kernel interface (static or dynamic: no mdev yet to tell), vfio_ap not loaded, max adapter 0x3f, max domain 0xff"
+	assert_line "host: mainline kernel interface (static or dynamic: no mdev yet to tell), vfio_ap loaded, max adapter 0x3f, max domain 0xff"
+	assert_line "rc=0"
+	assert_line "host: dynamic kernel interface, vfio_ap loaded, max adapter 0x3f, max domain 0xff"
+}
