@@ -1,0 +1,1369 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * import.c: write down what a host already has (import.h).
+ *
+ * Two small readers live here because nothing else needs them: a JSON
+ * reader for mdevctl's definitions (objects, arrays, strings, numbers,
+ * literals; depth and size limits) and an XML scanner that pulls out of a
+ * libvirt domain just its <name> and the UUIDs of its mdev <hostdev>s.  The
+ * XML scanner knows elements, attributes, comments, CDATA, processing
+ * instructions and the five predefined and numeric character references;
+ * a DOCTYPE (and so any entity definition) makes it give up on the file.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "import.h"
+#include "sysfs.h"
+
+static char *xstrndup(const char *s, size_t n)
+{
+	char *r = strndup(s, n);
+
+	if (!r)
+		abort(); /* like xstrdup(): out of memory */
+	return r;
+}
+
+#define MAX_INPUT_SIZE (4u << 20) /* a domain XML or definition larger than this is not one */
+#define MAX_DEPTH 64
+#define GUEST_NAME_MAX 64
+
+static const char *const import_source_table[_IMPORT_SOURCE_MAX] = {
+	[IMPORT_FROM_LIVE] = "live",
+	[IMPORT_FROM_MDEVCTL] = "mdevctl",
+};
+
+const char *import_source_to_string(enum import_source s)
+{
+	return s >= 0 && s < _IMPORT_SOURCE_MAX ? import_source_table[s] : NULL;
+}
+
+enum import_source import_source_from_string(const char *s)
+{
+	for (int i = 0; i < _IMPORT_SOURCE_MAX; i++)
+		if (streq(s, import_source_table[i]))
+			return (enum import_source)i;
+	return _IMPORT_SOURCE_INVALID;
+}
+
+int import_parse_number(const char *s, int base, unsigned *ret)
+{
+	unsigned long v = 0;
+	const char *p = s;
+	int b = base, digits = 0;
+
+	if (*p == '+')
+		p++;
+	if (b == 0) {
+		if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+			b = 16;
+			p += 2;
+		} else if (p[0] == '0' && p[1] != '\0' && p[1] != '\n') {
+			b = 8;
+			p++;
+		} else
+			b = 10;
+	} else if (b == 16 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+		p += 2;
+	for (; *p && *p != '\n'; p++, digits++) {
+		int d = isdigit((unsigned char)*p)	   ? *p - '0'
+			: isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
+						       : 99;
+		if (d >= b)
+			return -EINVAL;
+		v = v * (unsigned long)b + (unsigned long)d;
+		if (v > 255)
+			return -ERANGE;
+	}
+	if (digits == 0 || (*p == '\n' && p[1] != '\0'))
+		return -EINVAL;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Read a whole regular file (at most MAX_INPUT_SIZE).  Returns 0 or -errno. */
+static int read_file(const char *path, char **ret, size_t *ret_len)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *buf = NULL;
+	struct stat st;
+	size_t len = 0, cap = 0;
+
+	if (!f)
+		return -errno;
+	if (fstat(fileno(f), &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EISDIR;
+	for (;;) {
+		size_t k;
+
+		buf = xgrow(buf, &cap, len + 4097, 1);
+		k = fread(buf + len, 1, cap - len - 1, f);
+		len += k;
+		if (len > MAX_INPUT_SIZE)
+			return -EFBIG;
+		if (k == 0)
+			break;
+	}
+	if (ferror(f))
+		return -EIO;
+	buf[len] = '\0';
+	if (memchr(buf, '\0', len))
+		return -EINVAL;
+	*ret = TAKE_PTR(buf);
+	*ret_len = len;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Regular-looking entries of dir ending in suffix ("" = any, no dot files), sorted. */
+static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *ret_n)
+{
+	DIR *d = opendir(dir);
+	char **names = NULL;
+	size_t n = 0, cap = 0, sl = strlen(suffix);
+	struct dirent *de;
+
+	*ret = NULL;
+	*ret_n = 0;
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l <= sl || !streq(de->d_name + l - sl, suffix))
+			continue;
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
+			continue;
+		names = xgrow(names, &cap, n + 1, sizeof(*names));
+		names[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*ret = names;
+	*ret_n = n;
+	return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static bool uuid_parse(const char *s, char out[37])
+{
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	if (s[36] != '\0')
+		return false;
+	out[36] = '\0';
+	return true;
+}
+
+/* Same rule as compile.c: [A-Za-z0-9_.-]{1,64}, not "." or "..". */
+static bool guest_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > GUEST_NAME_MAX || streq(s, ".") || streq(s, ".."))
+		return false;
+	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+}
+
+/* ---- a position in a text, for FILE:LINE:COL --------------------------- */
+
+struct cursor {
+	const char *text;
+	size_t len, pos;
+	const char *file; /* interned */
+};
+
+static struct mark cursor_mark(const struct cursor *c, size_t pos)
+{
+	struct mark m = { .file = c->file, .line = 1, .col = 1 };
+
+	for (size_t i = 0; i < pos && i < c->len; i++) {
+		if (c->text[i] == '\n') {
+			m.line++;
+			m.col = 1;
+		} else if (((unsigned char)c->text[i] & 0xc0) != 0x80)
+			m.col++;
+	}
+	return m;
+}
+
+/* Append code point cp as UTF-8. */
+static void put_utf8(char *out, size_t *n, uint32_t cp)
+{
+	if (cp < 0x80)
+		out[(*n)++] = (char)cp;
+	else if (cp < 0x800) {
+		out[(*n)++] = (char)(0xc0 | cp >> 6);
+		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		out[(*n)++] = (char)(0xe0 | cp >> 12);
+		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+	} else {
+		out[(*n)++] = (char)(0xf0 | cp >> 18);
+		out[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+		out[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*n)++] = (char)(0x80 | (cp & 0x3f));
+	}
+}
+
+/* ---- JSON (mdevctl definitions) ------------------------------------------ */
+
+enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
+
+struct jval {
+	enum jtype type;
+	char *str; /* J_STRING: the value; J_NUMBER: the text; J_BOOL: "true"/"false" */
+	struct jval *items; /* J_ARRAY, J_OBJECT (values) */
+	char **keys;        /* J_OBJECT */
+	size_t n, cap;
+	size_t pos; /* where it starts */
+};
+
+static void jval_done(struct jval *v)
+{
+	for (size_t i = 0; i < v->n; i++) {
+		jval_done(&v->items[i]);
+		if (v->keys)
+			free(v->keys[i]);
+	}
+	free(v->items);
+	free(v->keys);
+	free(v->str);
+	*v = (struct jval){ 0 };
+}
+
+struct jparser {
+	struct cursor c;
+	const char *error; /* static message */
+	size_t error_pos;
+};
+
+static void jskip_ws(struct jparser *p)
+{
+	while (p->c.pos < p->c.len && strchr(" \t\r\n", p->c.text[p->c.pos]))
+		p->c.pos++;
+}
+
+static int jfail(struct jparser *p, size_t pos, const char *msg)
+{
+	if (!p->error) {
+		p->error = msg;
+		p->error_pos = pos;
+	}
+	return -EINVAL;
+}
+
+static int hex4(const char *s, uint32_t *ret)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (!isxdigit((unsigned char)s[i]))
+			return -EINVAL;
+		v = v << 4 | (uint32_t)(isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10);
+	}
+	*ret = v;
+	return 0;
+}
+
+static int jparse_string(struct jparser *p, char **ret)
+{
+	const char *t = p->c.text;
+	size_t i = p->c.pos + 1, n = 0;
+	_cleanup_free_ char *out = NULL;
+
+	/* the output is never longer than the input */
+	out = xmalloc(p->c.len - p->c.pos + 1);
+	for (;;) {
+		unsigned char ch;
+
+		if (i >= p->c.len)
+			return jfail(p, p->c.pos, "unterminated string");
+		ch = (unsigned char)t[i];
+		if (ch == '"')
+			break;
+		if (ch < 0x20)
+			return jfail(p, i, "control character in a string");
+		if (ch != '\\') {
+			out[n++] = (char)ch;
+			i++;
+			continue;
+		}
+		if (i + 1 >= p->c.len)
+			return jfail(p, i, "unterminated string");
+		switch (t[i + 1]) {
+		case '"':
+		case '\\':
+		case '/':
+			out[n++] = t[i + 1];
+			break;
+		case 'b':
+			out[n++] = '\b';
+			break;
+		case 'f':
+			out[n++] = '\f';
+			break;
+		case 'n':
+			out[n++] = '\n';
+			break;
+		case 'r':
+			out[n++] = '\r';
+			break;
+		case 't':
+			out[n++] = '\t';
+			break;
+		case 'u': {
+			uint32_t cp, lo;
+
+			if (i + 6 > p->c.len || hex4(t + i + 2, &cp) < 0)
+				return jfail(p, i, "bad \\u escape");
+			if (cp >= 0xdc00 && cp <= 0xdfff)
+				return jfail(p, i, "lone low surrogate in \\u escape");
+			if (cp >= 0xd800 && cp <= 0xdbff) {
+				if (i + 12 > p->c.len || t[i + 6] != '\\' || t[i + 7] != 'u' ||
+				    hex4(t + i + 8, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
+					return jfail(p, i, "lone high surrogate in \\u escape");
+				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				i += 6;
+			}
+			if (cp == 0)
+				return jfail(p, i, "\\u0000 in a string");
+			put_utf8(out, &n, cp);
+			i += 6;
+			continue;
+		}
+		default:
+			return jfail(p, i, "bad escape in a string");
+		}
+		i += 2;
+	}
+	out[n] = '\0';
+	p->c.pos = i + 1;
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
+static int jparse_value(struct jparser *p, struct jval *v, int depth);
+
+static int jparse_container(struct jparser *p, struct jval *v, int depth, bool object)
+{
+	char close = object ? '}' : ']';
+
+	v->type = object ? J_OBJECT : J_ARRAY;
+	p->c.pos++;
+	jskip_ws(p);
+	if (p->c.pos < p->c.len && p->c.text[p->c.pos] == close) {
+		p->c.pos++;
+		return 0;
+	}
+	for (;;) {
+		_cleanup_free_ char *key = NULL;
+		struct jval item = { 0 };
+		int r;
+
+		jskip_ws(p);
+		if (object) {
+			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != '"')
+				return jfail(p, p->c.pos, "expected a string key");
+			r = jparse_string(p, &key);
+			if (r < 0)
+				return r;
+			for (size_t k = 0; k < v->n; k++)
+				if (streq(v->keys[k], key))
+					return jfail(p, p->c.pos, "duplicate key");
+			jskip_ws(p);
+			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != ':')
+				return jfail(p, p->c.pos, "expected ':'");
+			p->c.pos++;
+		}
+		r = jparse_value(p, &item, depth + 1);
+		if (r < 0) {
+			jval_done(&item);
+			return r;
+		}
+		{
+			size_t cap = v->cap;
+			v->items = xgrow(v->items, &v->cap, v->n + 1, sizeof(*v->items));
+			if (object)
+				v->keys = xgrow(v->keys, &cap, v->n + 1, sizeof(*v->keys));
+		}
+		v->items[v->n] = item;
+		if (object)
+			v->keys[v->n] = TAKE_PTR(key);
+		v->n++;
+		jskip_ws(p);
+		if (p->c.pos < p->c.len && p->c.text[p->c.pos] == ',') {
+			p->c.pos++;
+			continue;
+		}
+		if (p->c.pos < p->c.len && p->c.text[p->c.pos] == close) {
+			p->c.pos++;
+			return 0;
+		}
+		return jfail(p, p->c.pos, object ? "expected ',' or '}'" : "expected ',' or ']'");
+	}
+}
+
+static int jparse_value(struct jparser *p, struct jval *v, int depth)
+{
+	const char *t = p->c.text;
+	size_t s;
+
+	if (depth > MAX_DEPTH)
+		return jfail(p, p->c.pos, "nested too deeply");
+	jskip_ws(p);
+	v->pos = s = p->c.pos;
+	if (s >= p->c.len)
+		return jfail(p, s, "unexpected end of input");
+	switch (t[s]) {
+	case '{':
+	case '[':
+		return jparse_container(p, v, depth, t[s] == '{');
+	case '"':
+		v->type = J_STRING;
+		return jparse_string(p, &v->str);
+	}
+	if (strncmp(t + s, "true", 4) == 0 || strncmp(t + s, "false", 5) == 0 || strncmp(t + s, "null", 4) == 0) {
+		size_t l = t[s] == 'f' ? 5 : 4;
+		v->type = t[s] == 'n' ? J_NULL : J_BOOL;
+		v->str = xstrndup(t + s, l);
+		p->c.pos += l;
+		return 0;
+	}
+	if (t[s] == '-' || isdigit((unsigned char)t[s])) {
+		size_t e = s + (t[s] == '-');
+
+		if (e >= p->c.len || !isdigit((unsigned char)t[e]))
+			return jfail(p, s, "bad number");
+		if (t[e] == '0' && e + 1 < p->c.len && isdigit((unsigned char)t[e + 1]))
+			return jfail(p, s, "number with a leading zero");
+		while (e < p->c.len && (isdigit((unsigned char)t[e]) || strchr(".eE+-", t[e])))
+			e++;
+		v->type = J_NUMBER;
+		v->str = xstrndup(t + s, e - s);
+		p->c.pos = e;
+		return 0;
+	}
+	return jfail(p, s, "unexpected character");
+}
+
+static int json_parse(struct cursor c, struct jval *ret, struct mark *err_mark, const char **err)
+{
+	struct jparser p = { .c = c };
+	int r = jparse_value(&p, ret, 0);
+
+	if (r == 0) {
+		jskip_ws(&p);
+		if (p.c.pos != p.c.len)
+			r = jfail(&p, p.c.pos, "text after the JSON value");
+	}
+	if (r < 0) {
+		jval_done(ret);
+		*err_mark = cursor_mark(&c, p.error_pos);
+		*err = p.error ? p.error : "invalid JSON";
+	}
+	return r;
+}
+
+static const struct jval *jget(const struct jval *o, const char *key)
+{
+	if (o->type != J_OBJECT)
+		return NULL;
+	for (size_t i = 0; i < o->n; i++)
+		if (streq(o->keys[i], key))
+			return &o->items[i];
+	return NULL;
+}
+
+/* ---- XML (libvirt domains) ---------------------------------------------- */
+
+struct xml_domain {
+	char *name;
+	char *file;
+	char (*uuids)[37]; /* of <hostdev type='mdev'> */
+	size_t n_uuids, cap_uuids;
+};
+
+struct xscan {
+	struct cursor c;
+	const char *error;
+	size_t error_pos;
+	char *stack[MAX_DEPTH];
+	int depth;
+	/* state of the current hostdev */
+	bool in_mdev_hostdev;
+	int hostdev_depth;
+	struct xml_domain *dom;
+	bool name_seen;
+};
+
+static int xfail(struct xscan *x, size_t pos, const char *msg)
+{
+	if (!x->error) {
+		x->error = msg;
+		x->error_pos = pos;
+	}
+	return -EINVAL;
+}
+
+/* Decode text with character references into a new string. */
+static int xdecode(struct xscan *x, size_t start, size_t end, char **ret)
+{
+	const char *t = x->c.text;
+	char *out = xmalloc(end - start + 1);
+	size_t n = 0;
+
+	for (size_t i = start; i < end;) {
+		static const struct {
+			const char *name;
+			char ch;
+		} ents[] = { { "lt;", '<' }, { "gt;", '>' }, { "amp;", '&' }, { "quot;", '"' }, { "apos;", '\'' } };
+		bool done = false;
+
+		if (t[i] != '&') {
+			out[n++] = t[i++];
+			continue;
+		}
+		for (size_t k = 0; k < ARRAY_SIZE(ents) && !done; k++) {
+			size_t l = strlen(ents[k].name);
+			if (i + 1 + l <= end && strncmp(t + i + 1, ents[k].name, l) == 0) {
+				out[n++] = ents[k].ch;
+				i += 1 + l;
+				done = true;
+			}
+		}
+		if (done)
+			continue;
+		if (i + 2 < end && t[i + 1] == '#') {
+			bool hex = t[i + 2] == 'x';
+			size_t j = i + 2 + hex;
+			uint32_t cp = 0;
+			int digits = 0;
+
+			for (; j < end && t[j] != ';' && digits < 8; j++, digits++) {
+				int d = isdigit((unsigned char)t[j])		  ? t[j] - '0'
+					: hex && isxdigit((unsigned char)t[j]) ? tolower((unsigned char)t[j]) - 'a' + 10
+										: -1;
+				if (d < 0)
+					break;
+				cp = cp * (hex ? 16 : 10) + (uint32_t)d;
+			}
+			if (j < end && t[j] == ';' && digits > 0 && cp > 0 && cp <= 0x10ffff &&
+			    !(cp >= 0xd800 && cp <= 0xdfff) && j + 1 - i >= 4) {
+				put_utf8(out, &n, cp);
+				i = j + 1;
+				continue;
+			}
+		}
+		free(out);
+		return xfail(x, i, "unknown entity or character reference");
+	}
+	out[n] = '\0';
+	*ret = out;
+	return 0;
+}
+
+static bool xname_char(char ch)
+{
+	return isalnum((unsigned char)ch) || ch == '_' || ch == '-' || ch == '.' || ch == ':' || (unsigned char)ch >= 0x80;
+}
+
+/* Is the element stack exactly the given path? */
+static bool xpath_is(const struct xscan *x, const char *const *path, int n)
+{
+	if (x->depth != n)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!streq(x->stack[i], path[i]))
+			return false;
+	return true;
+}
+
+static void xml_domain_add_uuid(struct xml_domain *d, const char uuid[37])
+{
+	for (size_t i = 0; i < d->n_uuids; i++)
+		if (streq(d->uuids[i], uuid))
+			return;
+	d->uuids = xgrow(d->uuids, &d->cap_uuids, d->n_uuids + 1, sizeof(*d->uuids));
+	memcpy(d->uuids[d->n_uuids++], uuid, 37);
+}
+
+/* A start tag at x->c.pos ('<' already seen and it is a name). */
+static int xstart_tag(struct xscan *x)
+{
+	static const char *const p_hostdev[] = { "domain", "devices", "hostdev" };
+	static const char *const p_address[] = { "domain", "devices", "hostdev", "source", "address" };
+	const char *t = x->c.text;
+	size_t i = x->c.pos + 1, s = i;
+	bool self_close = false;
+	_cleanup_free_ char *type = NULL, *uuid = NULL;
+	char *name;
+	int r;
+
+	while (i < x->c.len && xname_char(t[i]))
+		i++;
+	if (i == s)
+		return xfail(x, s, "bad element name");
+	name = xstrndup(t + s, i - s);
+	if (!name)
+		return -ENOMEM;
+	for (;;) {
+		size_t as, ae, vs, ve;
+		char q;
+		_cleanup_free_ char *aname = NULL, *value = NULL;
+
+		while (i < x->c.len && isspace((unsigned char)t[i]))
+			i++;
+		if (i >= x->c.len) {
+			free(name);
+			return xfail(x, x->c.pos, "unterminated tag");
+		}
+		if (t[i] == '>') {
+			i++;
+			break;
+		}
+		if (t[i] == '/' && i + 1 < x->c.len && t[i + 1] == '>') {
+			self_close = true;
+			i += 2;
+			break;
+		}
+		as = i;
+		while (i < x->c.len && xname_char(t[i]))
+			i++;
+		ae = i;
+		while (i < x->c.len && isspace((unsigned char)t[i]))
+			i++;
+		if (ae == as || i >= x->c.len || t[i] != '=') {
+			free(name);
+			return xfail(x, i, "bad attribute");
+		}
+		i++;
+		while (i < x->c.len && isspace((unsigned char)t[i]))
+			i++;
+		if (i >= x->c.len || (t[i] != '\'' && t[i] != '"')) {
+			free(name);
+			return xfail(x, i, "attribute value without quotes");
+		}
+		q = t[i++];
+		vs = i;
+		while (i < x->c.len && t[i] != q && t[i] != '<')
+			i++;
+		if (i >= x->c.len || t[i] != q) {
+			free(name);
+			return xfail(x, vs, "unterminated attribute value");
+		}
+		ve = i++;
+		aname = xstrndup(t + as, ae - as);
+		r = xdecode(x, vs, ve, &value);
+		if (r < 0) {
+			free(name);
+			return r;
+		}
+		if (streq(aname, "type") && !type)
+			type = TAKE_PTR(value);
+		else if (streq(aname, "uuid") && !uuid)
+			uuid = TAKE_PTR(value);
+	}
+	if (x->depth >= MAX_DEPTH) {
+		free(name);
+		return xfail(x, x->c.pos, "nested too deeply");
+	}
+	x->stack[x->depth++] = name;
+	if (x->depth == 1 && !streq(name, "domain")) {
+		x->c.pos = i;
+		return xfail(x, s, "not a libvirt domain (the root element is not <domain>)");
+	}
+	if (xpath_is(x, p_hostdev, 3)) {
+		x->in_mdev_hostdev = type && streq(type, "mdev");
+		x->hostdev_depth = x->depth;
+	}
+	if (x->in_mdev_hostdev && xpath_is(x, p_address, 5) && uuid) {
+		char u[37];
+		if (!uuid_parse(uuid, u))
+			return xfail(x, s, "mdev address with a malformed uuid");
+		xml_domain_add_uuid(x->dom, u);
+	}
+	x->c.pos = i;
+	if (self_close) {
+		if (x->depth == x->hostdev_depth)
+			x->in_mdev_hostdev = false;
+		free(x->stack[--x->depth]);
+	}
+	return 0;
+}
+
+static int xml_scan(struct cursor c, struct xml_domain *dom, struct mark *err_mark, const char **err)
+{
+	static const char *const p_name[] = { "domain", "name" };
+	struct xscan x = { .c = c, .dom = dom, .hostdev_depth = -1 };
+	const char *t = c.text;
+	int r = 0;
+	bool root_seen = false;
+
+	while (r == 0 && x.c.pos < x.c.len) {
+		size_t i = x.c.pos;
+
+		if (t[i] != '<') {
+			size_t e = i;
+			while (e < x.c.len && t[e] != '<')
+				e++;
+			if (xpath_is(&x, p_name, 2)) {
+				char *text = NULL;
+				r = xdecode(&x, i, e, &text);
+				if (r < 0)
+					break;
+				if (x.name_seen) {
+					/* text split by a comment: keep it together */
+					char *joined = xasprintf("%s%s", dom->name ? dom->name : "", text);
+					free(text);
+					text = joined;
+				}
+				free(dom->name);
+				dom->name = text;
+				x.name_seen = true;
+			} else if (x.depth == 0) {
+				for (size_t k = i; k < e; k++)
+					if (!isspace((unsigned char)t[k])) {
+						r = xfail(&x, k, "text outside the root element");
+						break;
+					}
+			}
+			x.c.pos = e;
+			continue;
+		}
+		if (strncmp(t + i, "<!--", 4) == 0) {
+			const char *e = strstr(t + i + 4, "-->");
+			if (!e) {
+				r = xfail(&x, i, "unterminated comment");
+				break;
+			}
+			x.c.pos = (size_t)(e - t) + 3;
+		} else if (strncmp(t + i, "<![CDATA[", 9) == 0) {
+			const char *e = strstr(t + i + 9, "]]>");
+			if (!e) {
+				r = xfail(&x, i, "unterminated CDATA section");
+				break;
+			}
+			if (xpath_is(&x, p_name, 2)) {
+				char *text = xstrndup(t + i + 9, (size_t)(e - t) - i - 9);
+				char *joined = xasprintf("%s%s", x.name_seen && dom->name ? dom->name : "", text);
+				free(text);
+				free(dom->name);
+				dom->name = joined;
+				x.name_seen = true;
+			}
+			x.c.pos = (size_t)(e - t) + 3;
+		} else if (strncmp(t + i, "<?", 2) == 0) {
+			const char *e = strstr(t + i + 2, "?>");
+			if (!e) {
+				r = xfail(&x, i, "unterminated processing instruction");
+				break;
+			}
+			x.c.pos = (size_t)(e - t) + 2;
+		} else if (strncmp(t + i, "<!", 2) == 0) {
+			r = xfail(&x, i, "DOCTYPE or other declaration (not read, for safety)");
+		} else if (t[i + 1] == '/') {
+			size_t s = i + 2, e = s;
+			while (e < x.c.len && xname_char(t[e]))
+				e++;
+			if (x.depth == 0 || strlen(x.stack[x.depth - 1]) != e - s ||
+			    strncmp(x.stack[x.depth - 1], t + s, e - s) != 0) {
+				r = xfail(&x, i, "mismatched end tag");
+				break;
+			}
+			while (e < x.c.len && isspace((unsigned char)t[e]))
+				e++;
+			if (e >= x.c.len || t[e] != '>') {
+				r = xfail(&x, i, "unterminated end tag");
+				break;
+			}
+			if (x.depth == x.hostdev_depth) {
+				x.in_mdev_hostdev = false;
+				x.hostdev_depth = -1;
+			}
+			free(x.stack[--x.depth]);
+			x.c.pos = e + 1;
+		} else {
+			if (x.depth == 0 && root_seen) {
+				r = xfail(&x, i, "a second root element");
+				break;
+			}
+			root_seen = x.depth == 0 ? true : root_seen;
+			r = xstart_tag(&x);
+		}
+	}
+	if (r == 0 && x.depth > 0)
+		r = xfail(&x, x.c.len, "unterminated element");
+	if (r == 0 && !root_seen)
+		r = xfail(&x, 0, "no root element");
+	while (x.depth > 0)
+		free(x.stack[--x.depth]);
+	if (r < 0) {
+		*err_mark = cursor_mark(&c, x.error_pos);
+		*err = x.error ? x.error : "invalid XML";
+	}
+	return r;
+}
+
+/* ---- the guests to write ------------------------------------------------- */
+
+struct iguest {
+	char uuid[37];
+	struct apqn_matrix m;
+	char *name;
+	char *comment;     /* after the guest key */
+	char *source;      /* mdevctl: the definition file */
+	const char *owner; /* live: the name apmatrix recorded */
+	bool skip;         /* written as a comment only */
+	char *skip_reason;
+};
+
+struct import {
+	const struct live *l;
+	const struct import_opts *o;
+	struct diag_list *diags;
+	struct iguest *g;
+	size_t n, cap;
+	struct xml_domain *doms;
+	size_t n_doms, cap_doms;
+	bool errors;
+};
+
+static struct iguest *add_guest(struct import *im, const char uuid[37])
+{
+	struct iguest *g;
+
+	im->g = xgrow(im->g, &im->cap, im->n + 1, sizeof(*im->g));
+	g = &im->g[im->n++];
+	*g = (struct iguest){ 0 };
+	memcpy(g->uuid, uuid, 37);
+	return g;
+}
+
+static void from_live(struct import *im)
+{
+	for (size_t i = 0; i < im->l->n_mdevs; i++) {
+		const struct live_mdev *m = &im->l->mdevs[i];
+		struct iguest *g = add_guest(im, m->uuid);
+
+		g->m = m->matrix;
+		g->owner = m->owned ? m->owner_guest : NULL;
+	}
+}
+
+struct attr_op {
+	const char *name;
+	int dim;  /* 0 adapters, 1 domains, 2 control domains */
+	bool set; /* assign or unassign */
+};
+
+static const struct attr_op attr_ops[] = {
+	{ "assign_adapter", 0, true },		{ "unassign_adapter", 0, false },
+	{ "assign_domain", 1, true },		{ "unassign_domain", 1, false },
+	{ "assign_control_domain", 2, true }, { "unassign_control_domain", 2, false },
+};
+
+static struct bitmap256 *dim_of(struct apqn_matrix *m, int dim)
+{
+	return dim == 0 ? &m->adapters : dim == 1 ? &m->domains : &m->control_domains;
+}
+
+/* Replay one definition's attrs in order, as mdevctl writes them to the mdev. */
+static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
+{
+	for (size_t i = 0; i < attrs->n; i++) {
+		const struct jval *a = &attrs->items[i];
+
+		if (a->type != J_OBJECT) {
+			struct mark mk = cursor_mark(c, a->pos);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: an attrs entry is not an object", g->uuid);
+			return -EINVAL;
+		}
+		for (size_t k = 0; k < a->n; k++) {
+			const char *key = a->keys[k];
+			const struct jval *v = &a->items[k];
+			struct mark mk = cursor_mark(c, v->pos);
+			const struct attr_op *op = NULL;
+
+			if (v->type != J_STRING && v->type != J_NUMBER) {
+				diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: %s: the value is not a string",
+					 g->uuid, key);
+				return -EINVAL;
+			}
+			for (size_t n = 0; n < ARRAY_SIZE(attr_ops); n++)
+				if (streq(key, attr_ops[n].name))
+					op = &attr_ops[n];
+			if (op) {
+				unsigned num;
+				int r = import_parse_number(v->str, base, &num);
+
+				if (r < 0) {
+					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+						 "mdev %s: %s '%s': not a number from 0 to 255 as the kernel reads it%s",
+						 g->uuid, key, v->str, base == 16 ? " (hex)" : "");
+					return -EINVAL;
+				}
+				if (op->set)
+					bitmap_set(dim_of(&g->m, op->dim), num);
+				else
+					bitmap_clear(dim_of(&g->m, op->dim), num);
+			} else if (streq(key, "ap_config") && base == 0) {
+				_cleanup_free_ char *s = xstrdup(v->str);
+				struct bitmap256 b[3];
+				char *f[3];
+				bool ok = true;
+
+				/* "apm,aqm,adm": three hex masks (kernel-abi.md §2.5) */
+				f[0] = s;
+				f[1] = strchr(s, ',');
+				f[2] = f[1] ? strchr(f[1] + 1, ',') : NULL;
+				if (!f[1] || !f[2])
+					ok = false;
+				else {
+					*f[1]++ = '\0';
+					*f[2]++ = '\0';
+					for (int d = 0; d < 3 && ok; d++)
+						ok = bitmap_from_kernel(f[d], &b[d]) == 0;
+				}
+				if (!ok) {
+					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+						 "mdev %s: ap_config '%s': expected three hex masks 'APM,AQM,ADM'", g->uuid,
+						 v->str);
+					return -EINVAL;
+				}
+				g->m = (struct apqn_matrix){ .adapters = b[0], .domains = b[1], .control_domains = b[2] };
+			} else {
+				struct mark km = cursor_mark(c, a->pos);
+				diag_add(im->diags, DIAG_ERROR, &km, NULL,
+					 "mdev %s: attribute '%s' cannot be imported (only assign_*, unassign_*%s)", g->uuid,
+					 key, base == 0 ? ", ap_config" : "");
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
+static void from_mdevctl(struct import *im)
+{
+	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
+	char **names;
+	size_t n;
+	int r;
+
+	r = list_dir(dir, "", &names, &n);
+	if (r == -ENOENT) {
+		diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s does not exist: no mdevctl definitions", dir);
+		return;
+	}
+	if (r < 0) {
+		diag_add(im->diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", dir, strerror(-r));
+		im->errors = true;
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]), *text = NULL;
+		struct cursor c = { 0 };
+		struct jval root = { 0 };
+		struct mark em;
+		const char *err;
+		const struct jval *type, *attrs, *start;
+		char uuid[37];
+		struct iguest *g;
+		int base;
+
+		if (!uuid_parse(names[i], uuid)) {
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: not named by a UUID, not an mdevctl definition; skipped",
+				 path);
+			continue;
+		}
+		r = read_file(path, &text, &c.len);
+		if (r < 0) {
+			diag_add(im->diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", path, strerror(-r));
+			im->errors = true;
+			continue;
+		}
+		c.text = text;
+		c.file = diag_intern_file(im->diags, path);
+		if (json_parse(c, &root, &em, &err) < 0) {
+			diag_add(im->diags, DIAG_ERROR, &em, NULL, "mdev %s: %s", uuid, err);
+			im->errors = true;
+			continue;
+		}
+		type = jget(&root, "mdev_type");
+		attrs = jget(&root, "attrs");
+		start = jget(&root, "start");
+		if (!type || type->type != J_STRING) {
+			struct mark mk = cursor_mark(&c, root.pos);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: no \"mdev_type\" string", uuid);
+			im->errors = true;
+		} else if (!streq(type->str, SYSFS_TYPE_MAINLINE) && !streq(type->str, SYSFS_TYPE_RFC2017)) {
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: mdev type '%s' is not vfio_ap; skipped", path,
+				 type->str);
+		} else if (attrs && attrs->type != J_ARRAY) {
+			struct mark mk = cursor_mark(&c, attrs->pos);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: \"attrs\" is not an array", uuid);
+			im->errors = true;
+		} else {
+			base = streq(type->str, SYSFS_TYPE_RFC2017) ? 16 : 0;
+			g = add_guest(im, uuid);
+			g->source = xasprintf("%s (start: %s)", path,
+					      start && start->type == J_STRING ? start->str : "?");
+			if (attrs && replay_attrs(im, &c, attrs, base, g) < 0)
+				im->errors = true;
+		}
+		jval_done(&root);
+	}
+	free_strv(names, n);
+}
+
+static int cmp_guest_uuid(const void *a, const void *b)
+{
+	return strcmp(((const struct iguest *)a)->uuid, ((const struct iguest *)b)->uuid);
+}
+
+static void read_libvirt(struct import *im)
+{
+	const char *dir = im->o->libvirt_dir ? im->o->libvirt_dir : IMPORT_LIBVIRT_DIR;
+	char **names;
+	size_t n;
+	int r;
+
+	r = list_dir(dir, ".xml", &names, &n);
+	if (r < 0) {
+		if (r != -ENOENT)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "cannot read %s: %s; guests are named by UUID", dir,
+				 strerror(-r));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]), *text = NULL;
+		struct cursor c = { 0 };
+		struct xml_domain d = { 0 };
+		struct mark em;
+		const char *err;
+
+		r = read_file(path, &text, &c.len);
+		if (r < 0) {
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "cannot read %s: %s; skipped", path, strerror(-r));
+			continue;
+		}
+		c.text = text;
+		c.file = diag_intern_file(im->diags, path);
+		if (xml_scan(c, &d, &em, &err) < 0 || !d.name) {
+			diag_add(im->diags, DIAG_WARNING, d.name ? &em : NULL, NULL, "%s%s%s; skipped",
+				 d.name ? "" : path, d.name ? "" : ": ", d.name ? err : "no domain <name>");
+			free(d.name);
+			free(d.uuids);
+			continue;
+		}
+		d.file = TAKE_PTR(path);
+		if (d.n_uuids > 1)
+			diag_add(im->diags, DIAG_WARNING, NULL, d.name,
+				 "%s: libvirt domain '%s' has %zu mdev hostdevs; QEMU allows one vfio-ap device per guest",
+				 d.file, d.name, d.n_uuids);
+		im->doms = xgrow(im->doms, &im->cap_doms, im->n_doms + 1, sizeof(*im->doms));
+		im->doms[im->n_doms++] = d;
+	}
+	free_strv(names, n);
+}
+
+static bool name_taken(const struct import *im, const char *name)
+{
+	for (size_t i = 0; i < im->n; i++)
+		if (im->g[i].name && streq(im->g[i].name, name))
+			return true;
+	return false;
+}
+
+static void name_guests(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		struct iguest *g = &im->g[i];
+		const struct xml_domain *dom = NULL;
+
+		if (g->skip) {
+			g->name = xstrdup(g->uuid);
+			continue;
+		}
+		for (size_t k = 0; k < im->n_doms; k++)
+			for (size_t u = 0; u < im->doms[k].n_uuids; u++)
+				if (streq(im->doms[k].uuids[u], g->uuid)) {
+					if (!dom)
+						dom = &im->doms[k];
+					else
+						diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+							 "mdev %s is used by libvirt domains '%s' (%s) and '%s' (%s); "
+							 "named after the first",
+							 g->uuid, dom->name, dom->file, im->doms[k].name, im->doms[k].file);
+				}
+		if (dom && guest_name_valid(dom->name) && !name_taken(im, dom->name)) {
+			g->name = xstrdup(dom->name);
+			g->comment = xasprintf("libvirt domain in %s", dom->file);
+			continue;
+		}
+		if (dom && guest_name_valid(dom->name)) {
+			_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", dom->name, g->uuid);
+			if (!name_taken(im, alt)) {
+				g->name = TAKE_PTR(alt);
+				g->comment = xasprintf("the second mdev of libvirt domain '%s' (%s): QEMU allows one "
+						       "vfio-ap device per guest",
+						       dom->name, dom->file);
+				continue;
+			}
+		}
+		if (dom)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "libvirt domain '%s' (%s) is not a valid guest name ([A-Za-z0-9_.-], 1-64); mdev %s is "
+				 "named by its UUID",
+				 dom->name, dom->file, g->uuid);
+		if (g->owner && guest_name_valid(g->owner) && !name_taken(im, g->owner)) {
+			g->name = xstrdup(g->owner);
+			g->comment = xstrdup("the name apmatrix recorded when it created the mdev");
+			continue;
+		}
+		g->name = xstrdup(g->uuid);
+		g->comment = xstrdup(dom ? "named by its UUID: the libvirt domain name is not a valid guest name"
+					 : "no libvirt domain uses this mdev");
+	}
+}
+
+/* ---- YAML ---------------------------------------------------------------- */
+
+static void put_numbers(FILE *f, const struct bitmap256 *b)
+{
+	bool first = true;
+
+	fputc('[', f);
+	for (int n = bitmap_next(b, 0); n >= 0;) {
+		int e = n;
+
+		while (e < 255 && bitmap_test(b, (unsigned)e + 1))
+			e++;
+		fputs(first ? "" : ", ", f);
+		first = false;
+		if (e - n >= 2) {
+			fprintf(f, "\"0x%02x-0x%02x\"", n, e);
+			n = bitmap_next(b, e + 1);
+		} else {
+			fprintf(f, "0x%02x", n);
+			n = bitmap_next(b, n + 1);
+		}
+	}
+	fputc(']', f);
+}
+
+/* A mapping key: plain when YAML cannot read it as anything but a string. */
+static void put_key(FILE *f, const char *name)
+{
+	static const char *const words[] = { "y", "n", "yes", "no", "true", "false", "on", "off", "null" };
+	bool plain = isalpha((unsigned char)name[0]) || name[0] == '_';
+
+	for (size_t i = 0; i < ARRAY_SIZE(words) && plain; i++)
+		if (strcasecmp(name, words[i]) == 0)
+			plain = false;
+	if (plain)
+		fputs(name, f);
+	else
+		fprintf(f, "'%s'", name); /* valid names hold no quote */
+}
+
+static void put_guest(FILE *f, const struct iguest *g, const char *indent)
+{
+	struct bitmap256 extra;
+	bool uac = true;
+
+	fprintf(f, "%s", indent);
+	put_key(f, g->name);
+	fprintf(f, ":%s%s\n", g->comment ? "  # " : "", g->comment ? g->comment : "");
+	if (g->source)
+		fprintf(f, "%s  # from %s\n", indent, g->source);
+	fprintf(f, "%s  uuid: %s\n%s  adapters: ", indent, g->uuid, indent);
+	put_numbers(f, &g->m.adapters);
+	fprintf(f, "\n%s  domains: ", indent);
+	put_numbers(f, &g->m.domains);
+	fputc('\n', f);
+	/*
+	 * Usage domains are control domains by default (DESIGN §2): say so only
+	 * when the mdev has them all; otherwise turn the default off, so that
+	 * the control domains are exactly what the mdev has.
+	 */
+	extra = bitmap_andnot(&g->m.domains, &g->m.control_domains);
+	if (!bitmap_empty(&extra)) {
+		uac = false;
+		fprintf(f, "%s  usage-as-control: false   # the mdev lacks some usage domains as control domains\n",
+			indent);
+	}
+	extra = uac ? bitmap_andnot(&g->m.control_domains, &g->m.domains) : g->m.control_domains;
+	if (!bitmap_empty(&extra)) {
+		fprintf(f, "%s  control-domains: ", indent);
+		put_numbers(f, &extra);
+		fputc('\n', f);
+	}
+}
+
+/*
+ * host.keep from what host drivers hold now.  With masks (mainline) that
+ * is exactly apmask x aqmask over the queues that exist, a cross product by
+ * construction; without (rfc2017, per-queue binding) only when the host's
+ * queues happen to form one.
+ */
+static void put_keep(FILE *f, const struct import *im)
+{
+	const struct live *l = im->l;
+	struct bitmap256 ka = { { 0 } }, kd = { { 0 } };
+	bool masks = (l->features & FEATURE_MASKS) && l->profile != PROFILE_RFC2017;
+	size_t n_host = 0, n_cross = 0;
+
+	for (size_t i = 0; i < l->n_queues; i++) {
+		const struct live_queue *q = &l->queues[i];
+		bool host = masks ? bitmap_test(&l->apmask, q->adapter) && bitmap_test(&l->aqmask, q->domain)
+				  : q->kind == QUEUE_DRIVER_HOST;
+		if (!host)
+			continue;
+		bitmap_set(&ka, q->adapter);
+		bitmap_set(&kd, q->domain);
+		n_host++;
+	}
+	if (n_host == 0) {
+		fputs("# host.keep: host drivers hold no queue now, so there is nothing to keep\n", f);
+		return;
+	}
+	if (!masks) {
+		const struct apqn_matrix keep = { .adapters = ka, .domains = kd };
+		bool exact = true;
+
+		for (size_t i = 0; i < l->n_queues; i++)
+			if (bitmap_test(&ka, l->queues[i].adapter) && bitmap_test(&kd, l->queues[i].domain))
+				n_cross++;
+		for (size_t i = 0; i < im->n && exact; i++)
+			exact = im->g[i].skip || !matrix_overlap(&im->g[i].m, &keep);
+		if (n_cross != n_host || !exact) {
+			_cleanup_free_ char *a = bitmap_format_ranges(&ka, 2), *d = bitmap_format_ranges(&kd, 2);
+			fprintf(f,
+				"# host.keep is not written: the %zu queues host drivers hold (adapters %s, domains %s)\n"
+				"# are not all the queues of some adapters x domains, and host.keep can only say that.\n",
+				n_host, a, d);
+			return;
+		}
+	}
+	fprintf(f, "host:\n  keep:  # the %zu queue%s host drivers hold now (%s)\n    adapters: ", n_host,
+		n_host == 1 ? "" : "s", masks ? "apmask x aqmask" : "bound to host drivers");
+	put_numbers(f, &ka);
+	fputs("\n    domains: ", f);
+	put_numbers(f, &kd);
+	fputc('\n', f);
+}
+
+static char *write_yaml(const struct import *im)
+{
+	char *out = NULL;
+	size_t len = 0, n_written = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "# apmatrix configuration written by `apmatrix import --from %s`", import_source_to_string(im->o->from));
+	if (im->l)
+		fprintf(f, " on a host with the %s kernel interface", kernel_profile_to_string(im->l->profile));
+	fputs(".\n# Check it with `apmatrix -c FILE check`; `apmatrix -c FILE diff` then shows what apply\n"
+	      "# would change (nothing, when the host is as imported).\nversion: 1\n",
+	      f);
+	if (im->l)
+		put_keep(f, im);
+	else
+		fputs("# host.keep is not written: the host was not read\n", f);
+	for (size_t i = 0; i < im->n; i++)
+		n_written += !im->g[i].skip;
+	fprintf(f, "guests:%s\n", n_written ? "" : " {}");
+	for (size_t i = 0; i < im->n; i++) {
+		const struct iguest *g = &im->g[i];
+
+		if (g->skip) {
+			fprintf(f, "  # not imported: mdev %s %s\n", g->uuid, g->skip_reason);
+			continue;
+		}
+		put_guest(f, g, "  ");
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)
+{
+	struct import im = { .l = l, .o = o, .diags = diags };
+	int r = 0;
+
+	*ret = NULL;
+	if (o->from == IMPORT_FROM_LIVE) {
+		if (!l)
+			return -EINVAL;
+		from_live(&im);
+	} else
+		from_mdevctl(&im);
+	if (im.n)
+		qsort(im.g, im.n, sizeof(*im.g), cmp_guest_uuid);
+	for (size_t i = 0; i < im.n; i++) {
+		struct iguest *g = &im.g[i];
+
+		if (bitmap_empty(&g->m.adapters) || bitmap_empty(&g->m.domains)) {
+			g->skip = true;
+			g->skip_reason = xstrdup("has no adapters or no usage domains, which a guest cannot declare");
+			diag_add(diags, DIAG_WARNING, NULL, NULL,
+				 "mdev %s has no adapters or no usage domains: not imported (apmatrix leaves it alone)",
+				 g->uuid);
+		}
+	}
+	read_libvirt(&im);
+	name_guests(&im);
+	if (im.errors || diag_count(diags, DIAG_ERROR))
+		r = -EINVAL;
+	else {
+		*ret = write_yaml(&im);
+		if (!*ret)
+			r = -ENOMEM;
+	}
+	for (size_t i = 0; i < im.n; i++) {
+		free(im.g[i].name);
+		free(im.g[i].comment);
+		free(im.g[i].source);
+		free(im.g[i].skip_reason);
+	}
+	free(im.g);
+	for (size_t i = 0; i < im.n_doms; i++) {
+		free(im.doms[i].name);
+		free(im.doms[i].file);
+		free(im.doms[i].uuids);
+	}
+	free(im.doms);
+	return r;
+}

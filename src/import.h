@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * import.h: the configuration that reproduces what a host already has
+ * (DESIGN §3 `import`): guests from the live vfio_ap mdevs or from mdevctl's
+ * definitions, named after the libvirt domain that uses each mdev, with
+ * their UUIDs, control domains and the host's share of the queues
+ * (host.keep) where the masks say so exactly.  Reads files, writes nothing:
+ * the caller gets YAML text.
+ */
+#pragma once
+
+#include "diag.h"
+#include "live.h"
+
+#define IMPORT_LIBVIRT_DIR "/etc/libvirt/qemu"
+#define IMPORT_MDEVCTL_DIR "/etc/mdevctl.d/matrix"
+
+enum import_source {
+	IMPORT_FROM_LIVE,    /* the mdevs in sysfs */
+	IMPORT_FROM_MDEVCTL, /* /etc/mdevctl.d/matrix/\* (JSON, ordered attrs) */
+	_IMPORT_SOURCE_MAX,
+	_IMPORT_SOURCE_INVALID = -22,
+};
+
+struct import_opts {
+	enum import_source from;
+	const char *libvirt_dir; /* NULL: IMPORT_LIBVIRT_DIR */
+	const char *mdevctl_dir; /* NULL: IMPORT_MDEVCTL_DIR */
+};
+
+/*
+ * Build the YAML text into *ret.  l is the live host; it may be NULL with
+ * IMPORT_FROM_MDEVCTL (no host.keep then).  Unreadable or malformed input
+ * becomes an error in diags (FILE:LINE:COL where known), anything that is
+ * imported less than exactly a warning.  Returns 0, or -EINVAL when an
+ * error was recorded (*ret is NULL then).
+ */
+int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags);
+
+const char *import_source_to_string(enum import_source s);
+enum import_source import_source_from_string(const char *s);
+
+/*
+ * Parse a number as the kernel parses an assign_* value: base 0 (kstrtoul:
+ * 0x hex, leading 0 octal, else decimal; one trailing newline) or base 16
+ * (the rfc2017 interface).  Returns 0 and *ret <= 255, or -EINVAL/-ERANGE.
+ */
+int import_parse_number(const char *s, int base, unsigned *ret);
