@@ -1076,9 +1076,12 @@ static void read_libvirt(struct import *im)
 		}
 		c.text = text;
 		c.file = diag_intern_file(im->diags, path);
-		if (xml_scan(c, &d, &em, &err) < 0 || !d.name) {
-			diag_add(im->diags, DIAG_WARNING, d.name ? &em : NULL, NULL, "%s%s%s; skipped",
-				 d.name ? "" : path, d.name ? "" : ": ", d.name ? err : "no domain <name>");
+		r = xml_scan(c, &d, &em, &err);
+		if (r < 0 || !d.name) {
+			if (r < 0)
+				diag_add(im->diags, DIAG_WARNING, &em, NULL, "%s; skipped", err);
+			else
+				diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: no domain <name>; skipped", path);
 			free(d.name);
 			free(d.uuids);
 			continue;
@@ -1335,7 +1338,7 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 	for (size_t i = 0; i < im.n; i++) {
 		struct iguest *g = &im.g[i];
 
-		if (bitmap_empty(&g->m.adapters) || bitmap_empty(&g->m.domains)) {
+		if (!im.errors && (bitmap_empty(&g->m.adapters) || bitmap_empty(&g->m.domains))) {
 			g->skip = true;
 			g->skip_reason = xstrdup("has no adapters or no usage domains, which a guest cannot declare");
 			diag_add(diags, DIAG_WARNING, NULL, NULL,

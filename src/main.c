@@ -19,11 +19,13 @@
 #include "config.h"
 #include "diag.h"
 #include "hostcheck.h"
+#include "import.h"
 #include "live.h"
 #include "log.h"
 #include "owner.h"
 #include "plan.h"
 #include "render.h"
+#include "snippet.h"
 #include "sysfs.h"
 
 #define EXIT_CHANGES 2 /* diff found changes, or apply left changes pending */
@@ -42,6 +44,9 @@ static int arg_color = -1; /* -1 auto */
 static int arg_wait = 300; /* seconds to wait for the locks */
 static enum log_level arg_log_level = LOG_LEVEL_NOTICE;
 static bool arg_quiet;
+static enum import_source arg_from = IMPORT_FROM_LIVE;
+static const char *arg_output;
+static enum { SNIPPET_DEFAULT, SNIPPET_LIBVIRT, SNIPPET_QEMU } arg_snippet;
 
 struct command {
 	const char *name;
@@ -55,6 +60,8 @@ static int cmd_show(int argc, char **argv);
 static int cmd_diff(int argc, char **argv);
 static int cmd_apply(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
+static int cmd_import(int argc, char **argv);
+static int cmd_guest(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "check", "", cmd_check, "validate the configuration (and against this host, when on one)" },
@@ -62,6 +69,8 @@ static const struct command commands[] = {
 	{ "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)" },
 	{ "apply", "", cmd_apply, "make the host match the configuration" },
 	{ "status", "", cmd_status, "compare the live host with the configuration, per guest" },
+	{ "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state" },
+	{ "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument" },
 };
 
 static const char *sysfs_root_path(void)
@@ -106,9 +115,15 @@ static void help(void)
 	       "  -j, --json             machine-readable output (check, show, diff, status)\n"
 	       "      --shell            diff: print the plan as shell commands\n"
 	       "  -n, --dry-run          apply: only print the plan\n"
-	       "  -f, --force            apply: also change guests that are running (hot plug, 6.0+)\n"
+	       "  -f, --force            apply: also change guests that are running (hot plug, 6.0+);\n"
+	       "                         import: replace an existing --output file\n"
 	       "      --no-live          check, show: ignore the host, use the configuration only\n"
 	       "      --wait SECONDS     apply: how long to wait for the locks (default 300)\n"
+	       "      --from SOURCE      import: live (the mdevs in sysfs, default) or mdevctl\n"
+	       "                         (the definitions in %s)\n"
+	       "  -o, --output FILE      import: write FILE atomically instead of standard output\n"
+	       "      --libvirt          guest: the libvirt <hostdev> element (default)\n"
+	       "      --qemu             guest: the QEMU -device argument (one vfio-ap device per guest)\n"
 	       "      --color WHEN       auto, always or never\n"
 	       "  -q, --quiet            print only errors\n"
 	       "  -v, --verbose          print debug messages\n"
@@ -117,7 +132,7 @@ static void help(void)
 	       "Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
 	       "pending (apply), 64 usage error, 65 invalid configuration.\n\n"
 	       "See apmatrix(8) and apmatrix.yaml(5).\n",
-	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_DROPIN_DIR);
+	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_DROPIN_DIR, IMPORT_MDEVCTL_DIR);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -134,6 +149,9 @@ enum {
 	ARG_NO_LIVE,
 	ARG_COLOR,
 	ARG_WAIT,
+	ARG_FROM,
+	ARG_LIBVIRT,
+	ARG_QEMU,
 };
 
 /* <0: exit with -r; 0: exit 0; >0: go on with the command at optind */
@@ -148,6 +166,10 @@ static int parse_argv(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "no-live", no_argument, NULL, ARG_NO_LIVE },
 		{ "wait", required_argument, NULL, ARG_WAIT },
+		{ "from", required_argument, NULL, ARG_FROM },
+		{ "output", required_argument, NULL, 'o' },
+		{ "libvirt", no_argument, NULL, ARG_LIBVIRT },
+		{ "qemu", no_argument, NULL, ARG_QEMU },
 		{ "color", required_argument, NULL, ARG_COLOR },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -158,7 +180,7 @@ static int parse_argv(int argc, char **argv)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:jnfqvhV", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, ":c:jnfo:qvhV", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			arg_config = optarg;
@@ -189,6 +211,20 @@ static int parse_argv(int argc, char **argv)
 			arg_wait = (int)v;
 			break;
 		}
+		case ARG_FROM:
+			arg_from = import_source_from_string(optarg);
+			if (arg_from < 0)
+				return usage_error("invalid --from '%s': expected live or mdevctl", optarg);
+			break;
+		case 'o':
+			arg_output = optarg;
+			break;
+		case ARG_LIBVIRT:
+		case ARG_QEMU:
+			if (arg_snippet != SNIPPET_DEFAULT && arg_snippet != (c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT))
+				return usage_error("%s", "--libvirt and --qemu cannot be combined");
+			arg_snippet = c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT;
+			break;
 		case ARG_COLOR:
 			if (streq(optarg, "auto"))
 				arg_color = -1;
@@ -641,6 +677,87 @@ static int cmd_status(int argc, char **argv)
 	return ret;
 }
 
+static int cmd_import(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	struct host h = {};
+	struct import_opts o = { .from = arg_from };
+	_cleanup_free_ char *yaml = NULL;
+	int r, ret = 0;
+
+	if (argc > 1)
+		return usage_error("import takes no argument, got '%s'", argv[1]);
+	/* mdevctl definitions can be read off the host; host.keep then is not written */
+	if ((arg_from == IMPORT_FROM_LIVE || on_ap_host()) && host_read(&h, &diags) < 0) {
+		print_diags(&diags);
+		host_done(&h);
+		diag_list_done(&diags);
+		return 1;
+	}
+	r = import_config(h.live, &o, &yaml, &diags);
+	print_diags(&diags);
+	if (r < 0) {
+		log_error("nothing was written");
+		ret = r == -EINVAL ? EX_DATAERR : 1;
+	} else if (arg_output && !streq(arg_output, "-")) {
+		r = owner_write_file(arg_output, yaml, strlen(yaml), arg_force);
+		if (r == -EEXIST)
+			log_error("%s exists; use --force to replace it", arg_output);
+		else if (r < 0)
+			log_error("cannot write %s: %s", arg_output, strerror(-r));
+		ret = r < 0 ? 1 : 0;
+	} else
+		fputs(yaml, stdout);
+	host_done(&h);
+	diag_list_done(&diags);
+	return ret;
+}
+
+static int cmd_guest(int argc, char **argv)
+{
+	struct diag_list diags = {};
+	_cleanup_(desired_freep_) struct desired *d = NULL;
+	struct host h = {};
+	const struct desired_guest *g;
+	enum kernel_profile profile = PROFILE_DYNAMIC;
+	int r;
+
+	if (argc < 2)
+		return usage_error("%s", "guest needs a guest name");
+	if (argc > 2)
+		return usage_error("guest takes one guest name, got '%s' too: QEMU allows one vfio-ap device per "
+				   "guest, so declare one guest with all the adapters and domains it needs",
+				   argv[2]);
+	r = load_desired(&diags, &d);
+	print_diags(&diags);
+	if (diag_count(&diags, DIAG_ERROR) || r < 0 || !d) {
+		r = diag_count(&diags, DIAG_ERROR) || r == -EINVAL ? EX_DATAERR : 1;
+		diag_list_done(&diags);
+		return r;
+	}
+	diag_list_done(&diags);
+	g = desired_find_guest(d, argv[1]);
+	if (!g) {
+		log_error("no guest '%s' in the configuration", argv[1]);
+		return EX_USAGE;
+	}
+	if (!arg_no_live && on_ap_host()) {
+		if (host_read(&h, &diags) == 0) {
+			profile = h.live->profile;
+			if (!live_find_mdev(h.live, g->uuid))
+				log_warning("guest '%s': mdev %s does not exist yet (run apmatrix apply)", g->name,
+					    g->uuid);
+		}
+		host_done(&h);
+		diag_list_done(&diags);
+	}
+	if (arg_snippet == SNIPPET_QEMU)
+		snippet_qemu(stdout, g->uuid, profile);
+	else
+		snippet_libvirt(stdout, g->uuid);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd = NULL;
@@ -652,7 +769,7 @@ int main(int argc, char **argv)
 		return -r;
 	log_set_max_level(arg_log_level);
 	if (optind >= argc)
-		return -usage_error("%s", "no command given (check, show, diff, apply, status)");
+		return -usage_error("%s", "no command given (check, show, diff, apply, status, import, guest)");
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (streq(argv[optind], commands[i].name))
 			cmd = &commands[i];

@@ -390,6 +390,53 @@ int owner_save(const struct owner_db *db)
 	return 0;
 }
 
+int owner_write_file(const char *path, const char *text, size_t len, bool replace)
+{
+	_cleanup_free_ char *dir = NULL, *tmp = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	size_t off = 0;
+	int fd, r = 0;
+
+	if (*base == '\0' || streq(base, ".") || streq(base, ".."))
+		return -EISDIR;
+	dir = slash ? xasprintf("%.*s", slash == path ? 1 : (int)(slash - path), path) : xstrdup(".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	tmp = xasprintf(".%s.%d.tmp", base, (int)getpid());
+	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed run with our PID */
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t k = write(fd, text + off, len - off);
+
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)k;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && replace && renameat(dfd, tmp, dfd, base) < 0)
+		r = -errno;
+	if (r == 0 && !replace && linkat(dfd, tmp, dfd, base, 0) < 0)
+		r = -errno;
+	if (r < 0 || !replace)
+		(void)unlinkat(dfd, tmp, 0); /* linked, or failed: the temporary name goes */
+	if (r < 0)
+		return r;
+	if (fsync(dfd) < 0)
+		return -errno;
+	return 0;
+}
+
 /* ---- locks ------------------------------------------------------------- */
 
 static long long now_ms(void)

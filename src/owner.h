@@ -45,6 +45,15 @@ int owner_load(const char *rundir, struct owner_db **ret);
 int owner_save(const struct owner_db *db);
 struct owner_db *owner_free(struct owner_db *db);
 
+/*
+ * Write a file the administrator asked for (`import -o FILE`) atomically: a
+ * temporary file next to it, fsync, then rename over path (replace) or
+ * link() to path, which fails with -EEXIST when path exists (no replace).
+ * The file gets mode 0644 (less the umask).  Returns 0 or -errno; path is
+ * untouched on failure.
+ */
+int owner_write_file(const char *path, const char *text, size_t len, bool replace);
+
 const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid);
 void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest);
 void owner_forget_mdev(struct owner_db *db, const char *uuid);

@@ -1,0 +1,380 @@
+#!/usr/bin/env bats
+# apmatrix import (issue 8): the configuration that reproduces a host set up
+# by hand, by mdevctl or for libvirt must check clean and diff to 0 changes;
+# and apmatrix guest: the libvirt and QEMU snippets.
+
+load helpers
+
+# topology: the seed's two cards plus a third one (0x07) the host keeps
+three_cards() {
+	local f="$BATS_TEST_TMPDIR/three-$1.yaml"
+	cat >"$f" <<EOT
+kernel: $1
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x07, type: CEX7C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+	echo "$f"
+}
+
+# round_trip: the checks every import must pass, inside in_sim
+ROUND_TRIP='
+round_trip() { # [import options...]
+	apmatrix import "$@" > $W/imported.yaml || die "import exited $?"
+	cat $W/imported.yaml
+	apmatrix -c $W/imported.yaml check || die "imported config does not check"
+	clear_writes
+	apmatrix -c $W/imported.yaml diff > $W/diff.out; rc=$?
+	cat $W/diff.out
+	[ "$rc" = 0 ] || die "diff exited $rc"
+	[ "$(tail -1 $W/diff.out)" = "0 changes" ] || die "diff: $(cat $W/diff.out)"
+	[ "$(apmatrix -c $W/imported.yaml diff --json | jq .changes)" = 0 ] || die "diff --json"
+	[ "$(nwrites)" = 0 ] || die "diff wrote"
+	# and apply agrees: nothing to write
+	expect_exit 0 apmatrix -c $W/imported.yaml apply >/dev/null
+	[ "$(nwrites)" = 0 ] || die "apply wrote: $(cat /sys/.sim/writes)"
+}
+'
+
+setup() {
+	need_root
+}
+
+@test "import: the seed's two guests set up by hand (masks, create, assigns) round-trip to 0 changes" {
+	in_sim "$HOSTS/seed.yaml" <<EOF
+W=\$(mktemp -d)
+$ROUND_TRIP
+M=/sys/devices/vfio_ap/matrix
+T=\$M/mdev_supported_types/vfio_ap-passthrough
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+# the seed's procedure on a mainline kernel: reserve, create, assign
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+echo \$U1 > \$T/create
+echo \$U2 > \$T/create
+echo 0x5 > \$M/\$U1/assign_adapter
+echo 0x6 > \$M/\$U1/assign_adapter
+echo 0x4 > \$M/\$U1/assign_domain
+echo 0xab > \$M/\$U1/assign_domain
+echo 0x5 > \$M/\$U2/assign_adapter
+echo 0x47 > \$M/\$U2/assign_domain
+echo 0xff > \$M/\$U2/assign_domain
+# guest2 also made its usage domains control domains, plus 0x35
+for d in 0x47 0xff 0x35; do echo \$d > \$M/\$U2/assign_control_domain; done
+round_trip
+y=\$W/imported.yaml
+# the UUIDs are kept; with no libvirt domain the guest is named by its UUID
+[ "\$(apmatrix -c \$y check --json | jq -r '[.guests[] | .name + " " + .uuid] | join(",")')" = "\$U1 \$U1,\$U2 \$U2" ] || die "names/uuids"
+[ "\$(apmatrix -c \$y check --json | jq -c '[.guests[].control_domains]')" = '[[],[53,71,255]]' ] || die "control domains"
+grep -q 'usage-as-control: false' \$y || die "guest1 has no control domains: the default must be off"
+[ "\$(grep -c 'usage-as-control' \$y)" = 1 ] || die "guest2 needs no usage-as-control"
+grep -q 'control-domains: \[0x35\]' \$y || die "guest2's extra control domain"
+grep -q '^# host.keep: host drivers hold no queue' \$y || die "keep comment"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: host.keep is the queues host drivers hold (apmask x aqmask), and check then guards them" {
+	t=$(three_cards 6.12)
+	in_sim "$t" <<EOF
+W=\$(mktemp -d)
+$ROUND_TRIP
+M=/sys/devices/vfio_ap/matrix
+T=\$M/mdev_supported_types/vfio_ap-passthrough
+U1=11111111-1111-4111-8111-111111111111
+# cards 05 and 06 to vfio, and domain 0xff of every card: the host keeps 07.0004-07.00ab
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+echo -0xff > /sys/bus/ap/aqmask
+echo \$U1 > \$T/create
+echo 0x05 > \$M/\$U1/assign_adapter
+echo 0x04 > \$M/\$U1/assign_domain
+round_trip
+y=\$W/imported.yaml
+[ "\$(apmatrix -c \$y check --json | jq -c .host.keep)" = '{"adapters":[7],"domains":[4,71,171]}' ] || die "keep"
+grep -q 'the 3 queues host drivers hold now (apmask x aqmask)' \$y || die "keep comment"
+# a guest on a kept queue is now an error
+sed 's/^guests:/guests:\n  new: {adapters: [0x07], domains: [0x47]}/' \$y > \$W/more.yaml
+expect_exit 65 apmatrix -c \$W/more.yaml check 2>\$W/err
+grep -q "guest 'new': APQN 07.0047 kept by the host" \$W/err || die "keep not enforced: \$(cat \$W/err)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: the seed's exact procedure on the rfc2017 interface (per-queue bind, hex assigns) round-trips" {
+	in_sim "$HOSTS/rfc2017.yaml" <<EOF
+W=\$(mktemp -d)
+$ROUND_TRIP
+for q in 05.0004 05.00ab 06.0004 06.00ab 05.0047 05.00ff; do
+	echo \$q > /sys/bus/ap/drivers/cex4queue/unbind
+	echo \$q > /sys/bus/ap/drivers/vfio_ap_matrix/bind
+done
+M=/sys/devices/ap_matrix/matrix
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+echo \$U1 > \$M/mdev_supported_types/ap_matrix-passthrough/create
+echo \$U2 > \$M/mdev_supported_types/ap_matrix-passthrough/create
+cd \$M/mdev_supported_types/ap_matrix-passthrough/devices/\$U1
+echo 5 > assign_adapter; echo 6 > assign_adapter; echo 4 > assign_domain; echo ab > assign_domain
+cd ../\$U2
+echo 5 > assign_adapter; echo 47 > assign_domain; echo ff > assign_domain
+cd /
+round_trip
+y=\$W/imported.yaml
+[ "\$(apmatrix -c \$y check --json | jq -c '[.guests[].apqns]')" = '[["05.0004","05.00ab","06.0004","06.00ab"],["05.0047","05.00ff"]]' ] || die "apqns"
+# the host still holds 05.0047's neighbours on card 06: 06.0047 and 06.00ff, not a cross product with card 05
+grep -q '^# host.keep is not written' \$y || grep -q '^host:' \$y || die "keep decision missing"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import --from mdevctl: definitions (ordered attrs, unassign, ap_config) started by mdevctl round-trip" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	t=$(three_cards 6.12)
+	in_sim "$t" <<EOF
+W=\$(mktemp -d)
+$ROUND_TRIP
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+U3=33333333-3333-4333-8333-333333333333
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+mdevctl define -u \$U1 -p matrix -t vfio_ap-passthrough || die define
+for a in assign_adapter=0x05 assign_adapter=6 assign_domain=0x04 assign_domain=0xab \
+	assign_domain=0x47 unassign_domain=71 assign_control_domain=0x04 assign_control_domain=0xab; do
+	mdevctl modify -u \$U1 --addattr=\${a%%=*} --value=\${a#*=} || die "modify \$a"
+done
+mdevctl define -u \$U2 -p matrix -t vfio_ap-passthrough || die define
+mdevctl modify -u \$U2 --addattr=ap_config \
+	--value=0x0400000000000000000000000000000000000000000000000000000000000000,0x0000000000000000010000000000000000000000000000000000000000000001,0x0 \
+	|| die "modify ap_config"
+mdevctl define -u \$U3 -p matrix -t vfio_ap-passthrough --auto || die define
+mdevctl modify -u \$U3 --addattr=assign_adapter --value=0x06 || die modify
+mdevctl modify -u \$U3 --addattr=assign_domain --value=0x47 || die modify
+for u in \$U1 \$U2 \$U3; do mdevctl start -u \$u || die "start \$u"; done
+round_trip --from mdevctl
+y=\$W/imported.yaml
+j=\$(apmatrix -c \$y check --json)
+[ "\$(jq -c '[.guests[] | [.uuid, .apqns]]' <<<"\$j")" = "[[\"\$U1\",[\"05.0004\",\"05.00ab\",\"06.0004\",\"06.00ab\"]],[\"\$U2\",[\"05.0047\",\"05.00ff\"]],[\"\$U3\",[\"06.0047\"]]]" ] || die "guests: \$j"
+[ "\$(jq -c '[.guests[].control_domains]' <<<"\$j")" = '[[4,171],[],[]]' ] || die "control domains"
+grep -q "from /etc/mdevctl.d/matrix/\$U3 (start: auto)" \$y || die "source comment"
+# live import of the same host says the same
+apmatrix import | grep -v '^#' | sed 's/ *#.*//' > \$W/live.yaml
+grep -v '^#' \$y | grep -v '^ *# from' | sed 's/ *#.*//' > \$W/mdevctl.yaml
+diff \$W/live.yaml \$W/mdevctl.yaml || die "live and mdevctl imports differ"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: guests are named after the libvirt domain that uses the mdev; odd XML is read safely" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+T=$M/mdev_supported_types/vfio_ap-passthrough
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+U3=33333333-3333-4333-8333-333333333333
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+for u in $U1 $U2 $U3; do echo $u > $T/create; done
+echo 0x05 > $M/$U1/assign_adapter; echo 0x04 > $M/$U1/assign_domain
+echo 0x05 > $M/$U2/assign_adapter; echo 0x47 > $M/$U2/assign_domain
+echo 0x06 > $M/$U3/assign_adapter; echo 0x47 > $M/$U3/assign_domain
+mkdir -p /etc/libvirt/qemu/autostart
+q=/etc/libvirt/qemu
+# uppercase UUID, comments, a character reference in the name, other hostdevs
+cat > $q/web.xml <<EOX
+<?xml version="1.0"?>
+<!-- WARNING: THIS IS AN AUTO-GENERATED FILE -->
+<domain type='kvm'>
+  <name>web&#45;1<!-- split --></name>
+  <uuid>aaaaaaaa-0000-4000-8000-000000000000</uuid>
+  <devices>
+    <hostdev mode='subsystem' type='pci'><source><address domain='0' bus='0' slot='1' function='0'/></source></hostdev>
+    <hostdev mode="subsystem" type="mdev" model="vfio-ap">
+      <source>
+        <address uuid="${U1^^}"/>
+      </source>
+    </hostdev>
+  </devices>
+</domain>
+EOX
+# a name apmatrix cannot use: the guest is named by its UUID
+cat > $q/bad-name.xml <<EOX
+<domain type='kvm'><name>my guest</name><devices><hostdev mode='subsystem' type='mdev' model='vfio-ap'><source><address uuid='$U2'/></source></hostdev></devices></domain>
+EOX
+# entity tricks are not read at all
+cat > $q/doctype.xml <<EOX
+<!DOCTYPE domain [<!ENTITY x "evil">]>
+<domain><name>&x;</name><devices><hostdev type='mdev'><source><address uuid='$U3'/></source></hostdev></devices></domain>
+EOX
+# broken XML is skipped with a warning naming the place
+printf '<domain><name>broken</name>\n<devices><hostdev type="mdev"><source><address uuid=%s/>\n' $U3 > $q/broken.xml
+# the mdev of a domain that is not in /etc/libvirt/qemu/*.xml keeps its UUID
+echo '<domain><name>auto</name></domain>' > $q/autostart/auto.xml
+apmatrix import > $W/y.yaml 2>$W/err || die "import failed: $(cat $W/err)"
+cat $W/y.yaml $W/err
+apmatrix -c $W/y.yaml check >/dev/null || die "check"
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r '[.guests[].name] | join(" ")')" = "$U2 $U3 web-1" ] || die "names"
+grep -q "web-1:  # libvirt domain in /etc/libvirt/qemu/web.xml" $W/y.yaml || die "comment"
+grep -q "libvirt domain 'my guest' (/etc/libvirt/qemu/bad-name.xml) is not a valid guest name" $W/err || die "bad name warning"
+grep -q "doctype.xml:1:1: warning: DOCTYPE" $W/err || die "doctype warning"
+grep -q "broken.xml:3:.*warning: unterminated attribute value\|broken.xml:[0-9]*:[0-9]*: warning: " $W/err || die "broken warning"
+expect_exit 0 apmatrix -c $W/y.yaml diff >/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: two mdevs in one libvirt domain: the second is named apart and QEMU's one-device limit is said" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+T=$M/mdev_supported_types/vfio_ap-passthrough
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+echo -0x05 > /sys/bus/ap/apmask
+for u in $U1 $U2; do echo $u > $T/create; echo 0x05 > $M/$u/assign_adapter; done
+echo 0x04 > $M/$U1/assign_domain; echo 0x47 > $M/$U2/assign_domain
+mkdir -p /etc/libvirt/qemu
+cat > /etc/libvirt/qemu/db.xml <<EOX
+<domain><name>db</name><devices>
+<hostdev type='mdev' model='vfio-ap'><source><address uuid='$U1'/></source></hostdev>
+<hostdev type='mdev' model='vfio-ap'><source><address uuid='$U2'/></source></hostdev>
+</devices></domain>
+EOX
+apmatrix import > $W/y.yaml 2>$W/err || die import
+cat $W/y.yaml $W/err
+grep -q "QEMU allows one vfio-ap device per guest" $W/err || die "no warning"
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r '[.guests[].name] | join(" ")')" = "db db-22222222" ] || die names
+expect_exit 0 apmatrix -c $W/y.yaml diff >/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+U1=11111111-1111-4111-8111-111111111111
+echo $U1 > $M/mdev_supported_types/vfio_ap-passthrough/create
+apmatrix import > $W/y.yaml 2>$W/err || die import
+cat $W/y.yaml $W/err
+grep -q "^  # not imported: mdev $U1 has no adapters or no usage domains" $W/y.yaml || die comment
+grep -q "warning: mdev $U1 has no adapters or no usage domains" $W/err || die warning
+grep -q '^guests: {}$' $W/y.yaml || die "empty guests"
+apmatrix -c $W/y.yaml check || die check
+expect_exit 0 apmatrix -c $W/y.yaml diff >/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import -o: atomic write, refuses to replace without --force; bad mdevctl JSON: FILE:LINE:COL, exit 65, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+U1=11111111-1111-4111-8111-111111111111
+echo -0x05 > /sys/bus/ap/apmask
+echo $U1 > $M/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $M/$U1/assign_adapter; echo 0x04 > $M/$U1/assign_domain
+mkdir $W/out
+expect_exit 0 apmatrix import -o $W/out/a.yaml
+[ "$(stat -c %a $W/out/a.yaml)" = 644 ] || die mode
+apmatrix -c $W/out/a.yaml check >/dev/null || die check
+echo mine > $W/out/b.yaml
+expect_exit 1 apmatrix import -o $W/out/b.yaml 2>$W/err
+grep -q "$W/out/b.yaml exists; use --force to replace it" $W/err || die "message: $(cat $W/err)"
+[ "$(cat $W/out/b.yaml)" = mine ] || die "replaced without --force"
+expect_exit 0 apmatrix import --force -o $W/out/b.yaml
+cmp $W/out/a.yaml $W/out/b.yaml || die "--force"
+[ "$(ls -A $W/out | tr '\n' ' ')" = "a.yaml b.yaml " ] || die "temporary files left: $(ls -A $W/out)"
+expect_exit 1 apmatrix import -o $W/nodir/x.yaml 2>/dev/null
+# a broken definition: exact place, nothing written
+mkdir -p /etc/mdevctl.d/matrix
+printf '{\n  "mdev_type": "vfio_ap-passthrough",\n  "attrs": [\n    {"assign_adapter": "0x05"},\n    {"assign_domain": "08"}\n  ]\n}\n' > /etc/mdevctl.d/matrix/$U1
+expect_exit 65 apmatrix import --from mdevctl -o $W/out/c.yaml 2>$W/err
+cat $W/err
+grep -q "^apmatrix: /etc/mdevctl.d/matrix/$U1:5:23: mdev $U1: assign_domain '08': not a number" $W/err || die "error text"
+[ ! -e $W/out/c.yaml ] || die "written despite the error"
+printf '{"mdev_type": "vfio_ap-passthrough", "attrs": [{"assign_adapter": "5"},]}' > /etc/mdevctl.d/matrix/$U1
+expect_exit 65 apmatrix import --from mdevctl 2>$W/err
+grep -q "matrix/$U1:1:72: mdev $U1: unexpected character" $W/err || die "json error: $(cat $W/err)"
+printf '{"mdev_type": "vfio_ap-passthrough", "attrs": [{"assign_adapter": "5"}, {"mdev_name": "x"}]}' > /etc/mdevctl.d/matrix/$U1
+expect_exit 65 apmatrix import --from mdevctl 2>$W/err
+grep -q "attribute 'mdev_name' cannot be imported" $W/err || die "attr error: $(cat $W/err)"
+expect_exit 64 apmatrix import --from somewhere 2>/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "guest --libvirt/--qemu: the hostdev element and the -device argument (mainline and rfc2017)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+u=$(uuid_of guest1)
+apmatrix guest guest1 --qemu 2>$W/err > $W/q || die qemu
+[ "$(cat $W/q)" = "-device vfio-ap,sysfsdev=/sys/bus/mdev/devices/$u" ] || die "qemu: $(cat $W/q)"
+grep -q "mdev $u does not exist yet (run apmatrix apply)" $W/err || die "no absent warning"
+apmatrix apply >/dev/null || die apply
+apmatrix guest guest1 --libvirt 2>$W/err > $W/l || die libvirt
+[ ! -s $W/err ] || die "stderr: $(cat $W/err)"
+printf "<hostdev mode='subsystem' type='mdev' model='vfio-ap'>\n  <source>\n    <address uuid='%s'/>\n  </source>\n</hostdev>\n" $u | cmp - $W/l || die "libvirt: $(cat $W/l)"
+apmatrix guest guest1 | cmp - $W/l || die "default is --libvirt"
+# the sysfsdev path names the mdev that apply created
+[ -d "/sys/bus/mdev/devices/$u" ] || [ -d "/sys/devices/vfio_ap/matrix/$u" ] || die "no such mdev"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
+W=$(mktemp -d)
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+u=$(uuid_of guest2)
+[ "$(apmatrix guest guest2 --qemu 2>/dev/null)" = "-device vfio_ap_matrix,sysfsdev=/sys/devices/ap_matrix/matrix/$u" ] || die "rfc2017: $(apmatrix guest guest2 --qemu)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "guest: usage errors (two guests: one vfio-ap device per QEMU guest; unknown guest; both formats)" {
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest1 guest2 --qemu
+	assert_failure 64
+	assert_output --partial "QEMU allows one vfio-ap device per guest"
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest nosuch
+	assert_failure 64
+	assert_output --partial "no guest 'nosuch'"
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest1 --libvirt --qemu
+	assert_failure 64
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest
+	assert_failure 64
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest2 --qemu
+	assert_success
+	assert_output "-device vfio-ap,sysfsdev=/sys/bus/mdev/devices/777a2a03-2a5a-5868-8709-08e19ebdd5d7"
+	"$APMATRIX" --help | grep -q "one vfio-ap device per guest"
+}
