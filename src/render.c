@@ -221,10 +221,19 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		fprintf(f, "  %-3s %s  %s  adapters %s  domains %s\n", render_guest_code(i, code), g->name, g->uuid, ad,
 			dm);
 	}
-	fputs("  !   conflict: claimed twice, or kept by the host", f);
+	{
+		bool conflict = false;
+
+		BITMAP_FOREACH(a, &gr->rows)
+		for (int k = 0; k < n_cols; k++)
+			conflict |= gr->cell[a][cols[k]] == CELL_CONFLICT;
+		if (conflict)
+			fputs("  !   conflict: claimed twice, or kept by the host\n", f);
+	}
 	if (d->has_keep)
-		fputs("    k   kept by the host (host.keep)", f);
-	fputc('\n', f);
+		fputs("  k   kept by the host (host.keep)\n", f);
+	if (!l)
+		fputs("  .   not declared\n", f);
 	if (l)
 		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n"
 		      "  *   declared, not yet in effect (run apmatrix apply)\n",
