@@ -65,24 +65,37 @@ static size_t file_rank(const struct diag_list *l, const char *f)
 	return SIZE_MAX - 1;
 }
 
+struct diag_key {
+	size_t rank, index;
+	struct diag d;
+};
+
+static int diag_key_cmp(const void *pa, const void *pb)
+{
+	const struct diag_key *a = pa, *b = pb;
+
+	if (a->rank != b->rank)
+		return a->rank < b->rank ? -1 : 1;
+	if (a->d.mark.line != b->d.mark.line)
+		return a->d.mark.line < b->d.mark.line ? -1 : 1;
+	if (a->d.mark.col != b->d.mark.col)
+		return a->d.mark.col < b->d.mark.col ? -1 : 1;
+	return a->index < b->index ? -1 : a->index > b->index; /* stable */
+}
+
 void diag_sort(struct diag_list *l)
 {
-	/* insertion sort: stable, and lists are short */
-	for (size_t i = 1; i < l->n; i++) {
-		struct diag d = l->items[i];
-		size_t rd = file_rank(l, d.mark.file), j = i;
+	struct diag_key *k;
 
-		while (j > 0) {
-			struct diag *p = &l->items[j - 1];
-			size_t rp = file_rank(l, p->mark.file);
-			if (rp < rd || (rp == rd && (p->mark.line < d.mark.line ||
-						      (p->mark.line == d.mark.line && p->mark.col <= d.mark.col))))
-				break;
-			l->items[j] = *p;
-			j--;
-		}
-		l->items[j] = d;
-	}
+	if (l->n < 2)
+		return;
+	k = xcalloc(l->n, sizeof(*k));
+	for (size_t i = 0; i < l->n; i++)
+		k[i] = (struct diag_key){ file_rank(l, l->items[i].mark.file), i, l->items[i] };
+	qsort(k, l->n, sizeof(*k), diag_key_cmp);
+	for (size_t i = 0; i < l->n; i++)
+		l->items[i] = k[i].d;
+	free(k);
 }
 
 char *diag_format(const struct diag *d)

@@ -356,9 +356,10 @@ static int cmd_check(int argc, char **argv)
 		sysfs_close(s);
 	}
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
-	if (arg_json)
+	if (arg_json) {
+		diag_sort(&diags);
 		render_check_json(stdout, d, &diags, ret == 0);
-	else {
+	} else {
 		print_diags(&diags);
 		if (ret == 0 && !arg_quiet && d) {
 			unsigned n = 0;
@@ -434,8 +435,10 @@ static int cmd_show(int argc, char **argv)
 	if (arg_json) {
 		if (h.live)
 			render_status_json(stdout, d, h.live);
-		else
+		else {
+			diag_sort(&diags);
 			render_check_json(stdout, d, &diags, ret == 0);
+		}
 	} else if (g)
 		render_guest(stdout, d, g, h.live, &o);
 	else {
@@ -450,16 +453,21 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
-/* Load config and host and build the plan; returns an exit code or -1 to go on. */
+/*
+ * Load config (unless *ret_d is already loaded) and host and build the plan;
+ * returns an exit code or -1 to go on.
+ */
 static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p)
 {
 	int r;
 
-	r = load_desired(diags, ret_d);
-	if (diag_count(diags, DIAG_ERROR) || r < 0) {
-		print_diags(diags);
-		log_error("nothing was changed");
-		return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
+	if (!*ret_d) {
+		r = load_desired(diags, ret_d);
+		if (diag_count(diags, DIAG_ERROR) || r < 0) {
+			print_diags(diags);
+			log_error("nothing was changed");
+			return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
+		}
 	}
 	r = host_read(h, diags);
 	if (r < 0) {
@@ -484,9 +492,10 @@ static int cmd_diff(int argc, char **argv)
 		return usage_error("diff takes no argument, got '%s'", argv[1]);
 	ret = prepare(&diags, &d, &h, &p);
 	if (ret < 0) {
-		if (arg_json)
+		if (arg_json) {
+			diag_sort(&diags);
 			render_plan_json(stdout, p, &diags);
-		else {
+		} else {
 			print_diags(&diags);
 			if (arg_shell)
 				render_plan_shell(stdout, p, &o);
@@ -569,7 +578,10 @@ static int cmd_apply(int argc, char **argv)
 	 * host changed while we worked (hot plug, another tool), so that a
 	 * start request merged into this run is not lost, and on hosts whose
 	 * interface can only be told from an existing mdev (live.h,
-	 * profile_certain), where the mdevs are created first.
+	 * profile_certain), where the mdevs are created first.  The
+	 * configuration is read once, under the lock, and kept for every round
+	 * and the verification: an edit made while we work is the next run's
+	 * job, not a change of the host (it would make the verification fail).
 	 */
 	for (int round = 0, replans = 0; round < 4; round++) {
 		size_t full_n;
@@ -602,7 +614,6 @@ static int cmd_apply(int argc, char **argv)
 		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);
-		d = desired_free(d);
 		diag_list_done(&diags);
 		if (ret == 1 || (res.done == 0 && !staged))
 			break;
@@ -614,7 +625,6 @@ static int cmd_apply(int argc, char **argv)
 		bool settled = k < 0 && p->n == p->n_pending;
 		p = plan_free(p);
 		host_done(&h);
-		d = desired_free(d);
 		diag_list_done(&vd);
 		if (k >= 0) {
 			ret = k;
