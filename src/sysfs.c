@@ -34,13 +34,47 @@
 
 #define SYSFS_MAX_ATTR (64 * 1024)
 #define SYSFS_MAX_LINKS 40
+#define SYSFS_DIR_CACHE 16
 
 struct sysfs {
 	int root_fd;
 	char *root;
 	sysfs_write_hook hook;
 	void *hook_userdata;
+	/*
+	 * Root-relative paths recently found to be directories reached without
+	 * symlinks, so that reading many attributes of one device does not stat
+	 * every component of its path again (each look-up is a round trip on
+	 * FUSE and a path walk on sysfs).  Emptied by every write, the only
+	 * thing of ours that changes the tree.
+	 */
+	char *dirs[SYSFS_DIR_CACHE];
+	unsigned next_dir;
 };
+
+static bool dir_cached(const struct sysfs *s, const char *path)
+{
+	for (unsigned i = 0; i < SYSFS_DIR_CACHE; i++)
+		if (s->dirs[i] && streq(s->dirs[i], path))
+			return true;
+	return false;
+}
+
+static void dir_cache_add(struct sysfs *s, const char *path)
+{
+	unsigned i = s->next_dir++ % SYSFS_DIR_CACHE;
+
+	free(s->dirs[i]);
+	s->dirs[i] = xstrdup(path);
+}
+
+static void dir_cache_clear(struct sysfs *s)
+{
+	for (unsigned i = 0; i < SYSFS_DIR_CACHE; i++) {
+		free(s->dirs[i]);
+		s->dirs[i] = NULL;
+	}
+}
 
 /* Caller paths: relative, non-empty, no ".." component. */
 static bool path_is_safe(const char *path)
@@ -118,8 +152,12 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 			done = TAKE_PTR(cand);
 			break;
 		}
-		if (fstatat(s->root_fd, cand, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		if (dir_cached(s, cand))
+			st.st_mode = S_IFDIR;
+		else if (fstatat(s->root_fd, cand, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
+		else if (S_ISDIR(st.st_mode))
+			dir_cache_add(s, cand);
 		if (S_ISLNK(st.st_mode)) {
 			_cleanup_free_ char *target = NULL;
 			size_t sz = st.st_size > 0 ? (size_t)st.st_size + 1 : 256;
@@ -165,6 +203,20 @@ static int sysfs_openat(struct sysfs *s, const char *path, int flags)
 	_cleanup_free_ char *rel = NULL;
 	int r, fd;
 
+	/*
+	 * Resolve the directories only and open the last component with
+	 * O_NOFOLLOW: attributes are no symlinks, so this is one look-up less
+	 * per read.  Should it be one (ELOOP, or ENOTDIR for a directory),
+	 * resolve it too and open what it points to.
+	 */
+	r = resolve(s, path, false, &rel);
+	if (r < 0)
+		return r;
+	fd = openat(s->root_fd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
+		return fd < 0 ? -errno : fd;
+	free(rel);
+	rel = NULL;
 	r = resolve(s, path, true, &rel);
 	if (r < 0)
 		return r;
@@ -199,6 +251,7 @@ struct sysfs *sysfs_close(struct sysfs *s)
 		return NULL;
 	if (s->root_fd >= 0)
 		(void)close(s->root_fd); /* O_PATH descriptor: nothing to flush */
+	dir_cache_clear(s);
 	free(s->root);
 	free(s);
 	return NULL;
@@ -273,6 +326,7 @@ int sysfs_write_attr(struct sysfs *s, const char *path, const char *value)
 	ssize_t k;
 	int fd, r = 0;
 
+	dir_cache_clear(s);
 	fd = sysfs_openat(s, path, O_WRONLY | O_TRUNC);
 	if (fd < 0) {
 		r = fd;
