@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * live.c: the host as it is.  Everything is read through sysfs.c; libudev
- * only lists the AP devices (SUBSYSTEM=ap) when the root is the real /sys,
- * because libudev cannot be pointed at another root.  Attribute values are
- * read through sysfs.c in both cases so that the two ways of listing give the
- * same result.
+ * live.c: the host as it is.  Everything is read through sysfs.c, with as
+ * few look-ups as the facts allow: the devices from the directory listings,
+ * the queues' drivers from the drivers' device lists, a queue's `status`
+ * only where it tells whether a guest runs (bench/RESULTS.md).
  *
  * Profile and features come from files (DESIGN §6, kernel-abi.md §5):
  *   devices/ap_matrix/matrix                 -> rfc2017
@@ -21,8 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libudev.h>
 
 #include "live.h"
 #include "macro.h"
@@ -71,6 +68,11 @@ struct reader {
 	struct live *l;
 	struct diag_list *diags;
 	size_t cap_cards, cap_queues, cap_mdevs;
+	struct bitmap256 seen_queues[256];
+	/* the AP bus drivers and, per APQN, 1 + the index of the one it is bound to */
+	char **drivers;
+	unsigned char (*bound_to)[256];
+	int has_override; /* -1: not probed yet; queues carry driver_override (6.19+) or none do */
 };
 
 static void warn(struct reader *rd, const char *fmt, ...) _printf_(2, 3);
@@ -335,61 +337,92 @@ static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d
 {
 	struct live *l = rd->l;
 	struct live_queue *q;
-	_cleanup_free_ char *p_driver = xasprintf("%s/driver", dev);
-	_cleanup_free_ char *p_status = xasprintf("%s/status", dev);
-	_cleanup_free_ char *p_override = xasprintf("%s/driver_override", dev);
-	_cleanup_free_ char *status = NULL, *override = NULL;
-	char *driver = NULL;
-	int r;
+	_cleanup_free_ char *override = NULL;
+	unsigned k;
 
-	for (size_t i = 0; i < l->n_queues; i++)
-		if (l->queues[i].adapter == a && l->queues[i].domain == d)
-			return;
+	if (a > 255 || d > 255 || bitmap_test(&rd->seen_queues[a], d))
+		return;
+	bitmap_set(&rd->seen_queues[a], d);
 	l->queues = xgrow(l->queues, &rd->cap_queues, l->n_queues + 1, sizeof(*l->queues));
 	q = &l->queues[l->n_queues++];
 	q->adapter = a;
 	q->domain = d;
 
-	r = sysfs_read_link_name(rd->s, p_driver, &driver);
-	if (r < 0 && r != -ENOENT)
-		warn_read(rd, p_driver, r);
-	q->driver = r < 0 ? NULL : driver;
-	q->kind = classify_driver(l, q->driver);
+	/*
+	 * The driver comes from the drivers' device lists (read_queue_drivers);
+	 * a queue none of them lists (unbound) is asked through its own link.
+	 */
+	k = rd->bound_to ? rd->bound_to[a][d] : 0;
+	if (k)
+		q->driver = xstrdup(rd->drivers[k - 1]);
+	else {
+		_cleanup_free_ char *p_driver = xasprintf("%s/driver", dev);
+		char *driver = NULL;
+		int r = sysfs_read_link_name(rd->s, p_driver, &driver);
 
-	q->status = QUEUE_STATUS_UNKNOWN;
-	if (read_opt(rd, p_status, &status) == 0) {
-		l->features |= FEATURE_QUEUE_STATUS;
-		if (streq(status, "in use"))
-			q->status = QUEUE_STATUS_IN_USE;
-		else if (streq(status, "assigned"))
-			q->status = QUEUE_STATUS_ASSIGNED;
-		else if (streq(status, "unassigned"))
-			q->status = QUEUE_STATUS_UNASSIGNED;
-		else
-			warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
+		if (r < 0 && r != -ENOENT)
+			warn_read(rd, p_driver, r);
+		q->driver = r < 0 ? NULL : driver;
 	}
+	q->kind = classify_driver(l, q->driver);
+	/* `status` is read per mdev, where it tells a running guest (mark_in_use) */
+	q->status = QUEUE_STATUS_UNKNOWN;
 
-	if (read_opt(rd, p_override, &override) == 0) {
-		l->features |= FEATURE_DRIVER_OVERRIDE;
-		/* "(null)": the generic driver-core show of an unset override */
-		if (*override && !streq(override, "(null)")) {
-			q->driver_override = TAKE_PTR(override);
-			l->driver_override_in_use = true;
+	/*
+	 * driver_override is a property of the kernel (6.19+): all queues have
+	 * it or none has, so one absent file saves the look-up on every queue.
+	 */
+	if (rd->has_override != 0) {
+		_cleanup_free_ char *p_override = xasprintf("%s/driver_override", dev);
+		int r = read_opt(rd, p_override, &override);
+
+		if (rd->has_override < 0)
+			rd->has_override = r != -ENOENT;
+		if (r == 0) {
+			l->features |= FEATURE_DRIVER_OVERRIDE;
+			/* "(null)": the generic driver-core show of an unset override */
+			if (*override && !streq(override, "(null)")) {
+				q->driver_override = TAKE_PTR(override);
+				l->driver_override_in_use = true;
+			}
 		}
 	}
 }
 
-/* A device directory relative to the root: "devices/ap/card05[/05.0004]". */
-static void add_ap_device(struct reader *rd, const char *dev)
+/*
+ * Which driver each queue is bound to, from the device links in
+ * bus/ap/drivers/<driver>/ (the same fact as each queue's `driver` link,
+ * kernel-abi.md §1): a few directory reads instead of one look-up per queue.
+ */
+static void read_queue_drivers(struct reader *rd)
 {
-	const char *name = strrchr(dev, '/');
-	unsigned a, d;
+	char **names = NULL;
+	size_t n = 0;
+	int r;
 
-	name = name ? name + 1 : dev;
-	if (parse_card_name(name, &a))
-		add_card(rd, dev, a);
-	else if (parse_queue_name(name, &a, &d))
-		add_queue(rd, dev, a, d);
+	r = sysfs_list_dir(rd->s, "bus/ap/drivers", &names);
+	if (r < 0) {
+		if (r != -ENOENT)
+			warn_read(rd, "bus/ap/drivers", r);
+		return;
+	}
+	rd->drivers = names;
+	rd->bound_to = xcalloc(256, sizeof(*rd->bound_to));
+	for (char **drv = names; *drv && n < 255; drv++, n++) {
+		_cleanup_free_ char *dir = xasprintf("bus/ap/drivers/%s", *drv);
+		char **devs = NULL;
+		unsigned a, d;
+
+		r = sysfs_list_dir(rd->s, dir, &devs);
+		if (r < 0) {
+			warn_read(rd, dir, r);
+			continue;
+		}
+		for (char **e = devs; *e; e++)
+			if (parse_queue_name(*e, &a, &d))
+				rd->bound_to[a][d] = (unsigned char)(n + 1);
+		sysfs_strv_free(devs);
+	}
 }
 
 static void list_ap_sysfs(struct reader *rd)
@@ -429,39 +462,6 @@ static void list_ap_sysfs(struct reader *rd)
 	sysfs_strv_free(cards);
 }
 
-/*
- * libudev enumeration of SUBSYSTEM=ap.  Returns false when libudev is not
- * usable, so that the caller lists sysfs instead.
- */
-static bool list_ap_udev(struct reader *rd)
-{
-	struct udev *udev = udev_new();
-	struct udev_enumerate *e = NULL;
-	struct udev_list_entry *it;
-	static const char prefix[] = SYSFS_DEFAULT_ROOT "/" SYSFS_AP_DEVICES "/";
-	bool ok = false;
-
-	if (!udev)
-		return false;
-	e = udev_enumerate_new(udev);
-	if (!e || udev_enumerate_add_match_subsystem(e, "ap") < 0 || udev_enumerate_scan_devices(e) < 0)
-		goto out;
-	udev_list_entry_foreach(it, udev_enumerate_get_list_entry(e))
-	{
-		const char *syspath = udev_list_entry_get_name(it);
-
-		/* only devices below /sys/devices/ap: the names we can trust */
-		if (strncmp(syspath, prefix, sizeof(prefix) - 1) != 0)
-			continue;
-		add_ap_device(rd, syspath + strlen(SYSFS_DEFAULT_ROOT "/"));
-	}
-	ok = true;
-out:
-	udev_enumerate_unref(e);
-	udev_unref(udev);
-	return ok;
-}
-
 static int card_cmp(const void *a, const void *b)
 {
 	const struct live_card *x = a, *y = b;
@@ -484,12 +484,12 @@ static void read_ap_devices(struct reader *rd)
 	struct live *l = rd->l;
 
 	/*
-	 * libudev reads the real /sys only.  If it is unusable, or sees no AP
-	 * device at all (an unusual /sys that sd-device refuses), list sysfs.
+	 * The directories are listed directly: a libudev enumeration costs
+	 * several look-ups per device (thousands on a large LPAR) to learn the
+	 * same names (bench/RESULTS.md).
 	 */
-	if (!streq(sysfs_root(rd->s), SYSFS_DEFAULT_ROOT) || !list_ap_udev(rd) ||
-	    (!l->n_cards && !l->n_queues))
-		list_ap_sysfs(rd);
+	read_queue_drivers(rd);
+	list_ap_sysfs(rd);
 	if (l->n_cards)
 		qsort(l->cards, l->n_cards, sizeof(*l->cards), card_cmp);
 	if (l->n_queues)
@@ -621,7 +621,7 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 			warn_read(rd, p_gm, r);
 		}
 		p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
-		if (sysfs_exists(rd->s, p_cfg))
+		if (!(l->features & FEATURE_AP_CONFIG) && sysfs_exists(rd->s, p_cfg))
 			l->features |= FEATURE_AP_CONFIG;
 	}
 
@@ -665,19 +665,52 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
 		qsort(l->mdevs, l->n_mdevs, sizeof(*l->mdevs), mdev_cmp);
 }
 
-/* A running guest shows as `status` = "in use" on its vfio-bound queues (5.17+). */
-static void mark_in_use(struct live *l)
+/*
+ * A running guest shows as `status` = "in use" on its vfio-bound queues
+ * (5.17+), on every queue of its guest matrix alike (kernel-abi.md §2.3), so
+ * one queue per mdev tells: the first of its guest matrix (6.0+), or of its
+ * matrix on older kernels, that is bound to vfio.
+ */
+static void mark_in_use(struct reader *rd)
 {
+	struct live *l = rd->l;
+
 	for (size_t i = 0; i < l->n_mdevs; i++) {
 		struct live_mdev *m = &l->mdevs[i];
+		const struct apqn_matrix *gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
+		struct live_queue *q = NULL;
 
-		for (size_t j = 0; j < l->n_queues && !m->in_use; j++) {
-			const struct live_queue *q = &l->queues[j];
+		BITMAP_FOREACH(a, &gm->adapters) {
+			BITMAP_FOREACH(d, &gm->domains) {
+				struct live_queue *c = (struct live_queue *)live_find_queue(l, (unsigned)a, (unsigned)d);
 
-			if (q->kind == QUEUE_DRIVER_VFIO && q->status == QUEUE_STATUS_IN_USE &&
-			    matrix_has_apqn(&m->matrix, q->adapter, q->domain))
-				m->in_use = true;
+				if (c && c->kind == QUEUE_DRIVER_VFIO) {
+					q = c;
+					break;
+				}
+			}
+			if (q)
+				break;
 		}
+		if (!q)
+			continue;
+		if (q->status == QUEUE_STATUS_UNKNOWN) {
+			_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
+			_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
+
+			if (read_opt(rd, p_status, &status) == 0) {
+				l->features |= FEATURE_QUEUE_STATUS;
+				if (streq(status, "in use"))
+					q->status = QUEUE_STATUS_IN_USE;
+				else if (streq(status, "assigned"))
+					q->status = QUEUE_STATUS_ASSIGNED;
+				else if (streq(status, "unassigned"))
+					q->status = QUEUE_STATUS_UNASSIGNED;
+				else
+					warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
+			}
+		}
+		m->in_use = q->status == QUEUE_STATUS_IN_USE;
 	}
 }
 
@@ -701,7 +734,7 @@ static void read_matrix_features(struct reader *rd)
 int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, struct diag_list *diags)
 {
 	struct live *l = xcalloc(1, sizeof(*l));
-	struct reader rd = { .s = s, .l = l, .diags = diags };
+	struct reader rd = { .s = s, .l = l, .diags = diags, .has_override = -1 };
 
 	if (owner) {
 		l->apmask_taken = owner->apmask_taken;
@@ -736,7 +769,9 @@ int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, 
 			read_matrix_features(&rd);
 		read_mdevs(&rd, owner);
 	}
-	mark_in_use(l);
+	mark_in_use(&rd);
+	sysfs_strv_free(rd.drivers);
+	free(rd.bound_to);
 
 	if (l->profile == PROFILE_STATIC &&
 	    (l->features & (FEATURE_GUEST_MATRIX | FEATURE_AP_CONFIG | FEATURE_DRIVER_OVERRIDE)))

@@ -256,8 +256,11 @@ static void test_dynamic(void)
 	CHECK(q && q->kind == QUEUE_DRIVER_HOST && q->status == QUEUE_STATUS_UNKNOWN);
 	if (q)
 		CHECK_STREQ(q->driver, "cex4queue");
-	q = live_find_queue(l, 6, 0x47);
+	/* status is read where it tells a running guest: the first queue of A's guest matrix */
+	q = live_find_queue(l, 5, 0x47);
 	CHECK(q && q->kind == QUEUE_DRIVER_VFIO && q->status == QUEUE_STATUS_IN_USE);
+	q = live_find_queue(l, 6, 0x47);
+	CHECK(q && q->kind == QUEUE_DRIVER_VFIO);
 	CHECK(q && !q->driver_override);
 	CHECK(live_find_queue(l, 7, 4) == NULL);
 	CHECK(!l->driver_override_in_use);
