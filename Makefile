@@ -55,7 +55,7 @@ SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=$(B)/sim/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps check unit bats demo install uninstall clean help check-valgrind
+.PHONY: all deps check unit bats demo install uninstall clean help check-valgrind bench
 all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
@@ -99,6 +99,17 @@ unit: $(UNIT_BINS)
 check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)APMATRIX_VALGRIND=1 tests/run-all
+
+# Benchmarks against mdevctl and the manual procedure (bench/run): writes
+# bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse
+	$(Q)bench/run
+
+$(B)/bench/yaml-parse: bench/yaml-parse.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs yaml-0.1)
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
