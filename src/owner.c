@@ -33,6 +33,7 @@
  * faster (from 10 ms up to 500 ms) and gives up after the caller's timeout.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -593,6 +594,29 @@ static void s390_lock_release(const char *path)
 		(void)unlink(path); /* nothing to do if it is already gone */
 }
 
+/*
+ * Remove the temporary files of owner_save() runs that were killed between
+ * creating and renaming them (their PID is not ours, so owner_save() would
+ * never reuse the name).  Only under the flock: no other writer exists then.
+ */
+static void remove_stale_temp_files(const char *rundir)
+{
+	DIR *d = opendir(rundir);
+	struct dirent *de;
+	size_t pl = strlen("." OWNER_STATE_FILE "."), sl = strlen(".tmp");
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		size_t n = strlen(de->d_name);
+
+		if (n > pl + sl && strncmp(de->d_name, "." OWNER_STATE_FILE ".", pl) == 0 &&
+		    streq(de->d_name + n - sl, ".tmp"))
+			(void)unlinkat(dirfd(d), de->d_name, 0); /* best effort: it is only litter */
+	}
+	closedir(d);
+}
+
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret)
 {
 	_cleanup_free_ char *path = NULL;
@@ -621,6 +645,7 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 		if (r < 0)
 			goto fail;
 	}
+	remove_stale_temp_files(rundir);
 	if (s390_lock) {
 		r = s390_lock_take(s390_lock, timeout_ms);
 		if (r < 0)
