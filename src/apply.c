@@ -57,14 +57,28 @@ static char *explain_in_use(const struct action *a, const struct live *l)
 					 m->owned ? "created by apmatrix" : "not managed by apmatrix");
 		}
 	}
-	return xstrdup("an APQN is assigned to another mdev");
+	return xstrdup("the kernel reports an APQN of it as assigned to another mdev (none is visible now)");
+}
+
+static bool is_mask_action(const struct action *a)
+{
+	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK || a->kind == ACTION_RELEASE_APMASK ||
+	       a->kind == ACTION_RELEASE_AQMASK;
+}
+
+static bool is_matrix_action(const struct action *a)
+{
+	return a->kind == ACTION_WRITE_AP_CONFIG || a->kind == ACTION_ASSIGN_ADAPTER ||
+	       a->kind == ACTION_ASSIGN_DOMAIN || a->kind == ACTION_ASSIGN_CONTROL_DOMAIN;
 }
 
 char *apply_explain(const struct action *a, int err, const struct live *l)
 {
 	switch (err) {
 	case EADDRINUSE:
-		return explain_in_use(a, l);
+		if (is_matrix_action(a))
+			return explain_in_use(a, l);
+		break;
 	case EADDRNOTAVAIL:
 		return xstrdup(l->profile == PROFILE_STATIC || l->profile == PROFILE_RFC2017
 				       ? "a queue of the new matrix is not bound to the vfio driver"
@@ -72,18 +86,33 @@ char *apply_explain(const struct action *a, int err, const struct live *l)
 	case EBUSY:
 		if (a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK)
 			return xstrdup("an mdev still holds a queue that would go back to the host");
+		if (a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK)
+			return xstrdup("the AP bus is busy (a scan or another mask change); the masks are unchanged");
+		if (a->kind == ACTION_CREATE_MDEV)
+			return xstrdup("the kernel is busy; the mdev was not created");
+		if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE)
+			return xstrdup("the queue is busy (in use, or still held by an mdev)");
 		return xstrdup("the mdev is in use by a running guest");
 	case EEXIST:
 		return xasprintf("an mdev with UUID %s already exists", a->uuid);
 	case ENODEV:
-		return xstrdup("the number is beyond the host's maximum, or the device is gone");
+		if (a->kind == ACTION_CREATE_MDEV)
+			return xstrdup("the mdev type is gone (vfio_ap unloaded, or its matrix device removed)");
+		if (a->kind == ACTION_REMOVE_MDEV)
+			return xstrdup("the mdev is gone");
+		if (is_mask_action(a))
+			return xstrdup("a bit is beyond the host's maximum, or the AP bus is gone");
+		if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE)
+			return xstrdup("the queue is gone");
+		return xstrdup("the number is beyond the host's maximum, or the mdev is gone");
 	case EINVAL:
 		return xasprintf("the kernel rejected the value '%s'", a->n_writes ? a->writes[0].value : "");
 	case ENOENT:
 		return xstrdup("the sysfs attribute does not exist (device gone, or vfio_ap not loaded)");
 	default:
-		return xasprintf("%s", strerror(err));
+		break;
 	}
+	return xasprintf("%s", strerror(err));
 }
 
 static void record_before(struct owner_db *o, const struct action *a)
