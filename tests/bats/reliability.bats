@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# Reliability (issue 6, tests/RELIABILITY.md): a sampled fault sweep, kill -9
+# at random points, concurrent applies with s390-tools lock holders, and
+# regression tests for what the full runs (make reliability) found.
+
+load helpers
+
+REL=$TOP/tests/reliability
+
+setup() {
+	need_root
+	command -v strace >/dev/null || skip "strace not installed (tests/lib/deps)"
+}
+
+@test "fault sweep (sample): 20 write positions x errnos fail, apply says so, a clean apply converges" {
+	run "$REL/sweep" -s 2 -k "6.12 6.0" -n 20 -o "$BATS_TEST_TMPDIR/sweep"
+	echo "$output" | grep -v '^ok '
+	assert_success
+	assert_output --partial "fault sweep: 20/20 points held"
+}
+
+@test "crash consistency (sample): kill -9 at 6 random points, the records stay exact, a re-run converges" {
+	run "$REL/crash" -s 2 -n 6 -k 6.12 -o "$BATS_TEST_TMPDIR/crash"
+	echo "$output" | grep -v '^ok '
+	assert_success
+	assert_output --partial "crash consistency: 6/6 converged"
+}
+
+@test "concurrency: 10 applies with new configurations in between and two s390 lock holders are serialized" {
+	run "$REL/concurrency" -s 2 -o "$BATS_TEST_TMPDIR/conc"
+	echo "$output"
+	assert_success
+	assert_output --partial "concurrency: 1/1 rounds held"
+}
+
+@test "a configuration edited while apply runs is left to the next run (no false 'host does not match')" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo "delay devices/* 400" > /sys/.sim/fail
+apmatrix apply > /tmp/out 2> /tmp/err & pid=$!
+until grep -q create /sys/.sim/writes; do sleep 0.02; done
+printf 'version: 1\nguests:\n  guest3: {adapters: [0x06], domains: [0xff]}\n' > /etc/apmatrix.yaml.new
+mv /etc/apmatrix.yaml.new /etc/apmatrix.yaml
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 0 ] || die "apply exited $rc: $(cat /tmp/err)"
+! grep -q "planning once more\|does not match" /tmp/err || die "treated the edit as a host change: $(cat /tmp/err)"
+expect_exit 0 apmatrix -c "$EXAMPLES/seed-two-guests.yaml" diff >/dev/null
+expect_exit 2 apmatrix diff >/dev/null
+expect_exit 0 apmatrix apply >/dev/null
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "apply removes ownership temp files a killed run left, and keeps the records" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+cp /run/apmatrix/state /tmp/state
+printf 'apmatrix-state 1\nmdev 00000000-0000-4000-8000-000000000000 bogus\n' > /run/apmatrix/.state.99999.tmp
+expect_exit 0 apmatrix apply >/dev/null
+[ ! -e /run/apmatrix/.state.99999.tmp ] || die "temp file left"
+cmp -s /tmp/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "failed creates are explained as creates (EBUSY, ENODEV), not as a running guest" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo "*/create EBUSY 1" > /sys/.sim/fail
+apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "guest1 .*: create mdev: the kernel is busy; the mdev was not created (EBUSY)" /tmp/err || die "EBUSY: $(cat /tmp/err)"
+! grep -q "running guest" /tmp/err || die "blames a running guest: $(cat /tmp/err)"
+echo "*/create ENODEV 1" > /sys/.sim/fail
+printf 'version: 1\nguests:\n  guest3: {adapters: [0x06], domains: [0xff]}\n' > /etc/apmatrix.yaml
+apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "guest3 .*: create mdev: the mdev type is gone .*(ENODEV)" /tmp/err || die "ENODEV: $(cat /tmp/err)"
+expect_exit 0 apmatrix apply >/dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "s390 lock: an empty lock younger than 120 s makes apply wait and time out; an older one is stale" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+: > /run/lock/s390apconfig.lock
+apmatrix apply --wait 1 > /tmp/out 2> /tmp/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+grep -q "s390apconfig.lock" /tmp/err || die "message: $(cat /tmp/err)"
+[ "$(nwrites)" = 0 ] || die "wrote without the lock"
+touch -d '-200 seconds' /run/lock/s390apconfig.lock
+expect_exit 0 timeout 20 apmatrix apply --wait 5 >/dev/null
+[ ! -e /run/lock/s390apconfig.lock ] || die "lock left"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "s390 lock: the stand-in holder (s390-tools protocol) waits until apply has made all its writes" {
+	in_sim "$HOSTS/seed.yaml" <<EOF2
+cp "\$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo "delay devices/* 200" > /sys/.sim/fail
+apmatrix apply > /tmp/out 2>&1 & ap=\$!
+until grep -q . /sys/.sim/writes; do sleep 0.02; done
+"$REL/s390lock" 0 /tmp/holder
+n=\$(nwrites)
+wait \$ap || die "apply: \$(cat /tmp/out)"
+grep -q '^acquire' /tmp/holder || die "holder never got the lock"
+[ "\$n" = 6 ] || die "the holder got the lock after \$n of 6 writes"
+[ ! -e /run/lock/s390apconfig.lock ] || die "lock left"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
