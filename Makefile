@@ -100,6 +100,13 @@ check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)APMATRIX_VALGRIND=1 tests/run-all
 
+# The full reliability runs (tests/RELIABILITY.md): fault sweep, kill -9 at
+# 100 points, concurrent applies; `make check` runs a sample of each.
+.PHONY: reliability
+reliability: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/reliability/run
+
 # Benchmarks against mdevctl and the manual procedure (bench/run): writes
 # bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
 bench: deps
