@@ -84,6 +84,30 @@ $(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libapmatrix.a
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
 
+# libFuzzer target over the config loader and compiler (tests/fuzz/README.md).
+# `make fuzz` builds it; `make fuzz-run FUZZ_TIME=SECONDS` runs it on the seeds.
+FUZZ_CC ?= clang
+FUZZ_TIME ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS = $(filter-out -O2 -O0,$(REQ_CFLAGS)) -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link \
+	$(shell $(PKG_CONFIG) --cflags $(PKGS))
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=$(B)/fuzz/obj/%.o)
+
+$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzz-config: tests/fuzz/fuzz-config.c $(FUZZ_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS) -ldl
+
+.PHONY: fuzz fuzz-run
+fuzz: $(B)/fuzz-config
+
+fuzz-run: $(B)/fuzz-config
+	$(Q)tests/fuzz/run $(FUZZ_TIME)
+
 deps:
 	$(Q)tests/lib/deps
 
@@ -149,6 +173,6 @@ clean:
 	rm -rf $(B)
 
 help:
-	@echo "targets: all check unit check-valgrind demo install uninstall clean"
+	@echo "targets: all check unit check-valgrind demo install uninstall clean fuzz fuzz-run"
 	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
 	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended)"

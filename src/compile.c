@@ -20,6 +20,8 @@
 
 /* Conflict messages list at most this many APQNs. */
 #define OVERLAP_LIST_MAX 8
+/* Conflicts with earlier guests listed for one guest; the rest are counted. */
+#define CONFLICTS_LISTED 10
 
 static const char *const dim_noun[_DIM_MAX][2] = {
 	[DIM_ADAPTER] = { "adapter", "adapters" },
@@ -214,24 +216,37 @@ static const struct mark *conflict_mark(const struct desired_guest *g, const str
 	return desired_guest_mark(g, DIM_DOMAIN, (unsigned)bitmap_next(&dom, 0));
 }
 
+/*
+ * Every pair is checked, but a guest's conflicts are listed up to
+ * CONFLICTS_LISTED, then counted: 4096 guests that all claim one queue
+ * would otherwise make millions of messages.
+ */
 static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_valid, struct diag_list *diags)
 {
 	for (size_t j = 1; j < n; j++) {
 		struct desired_guest *b = &gs[j];
 		_cleanup_free_ char *bname = name_for_message(b->name);
+		size_t found = 0;
 
 		for (size_t i = 0; i < j; i++) {
 			struct desired_guest *a = &gs[i];
-			_cleanup_free_ char *aname = name_for_message(a->name);
+			bool same_uuid = uuid_valid[i] && uuid_valid[j] && streq(a->uuid, b->uuid);
+			bool overlap = matrix_overlap(&a->matrix, &b->matrix);
+			_cleanup_free_ char *aname = NULL;
 
-			if (uuid_valid[i] && uuid_valid[j] && streq(a->uuid, b->uuid)) {
+			if (!same_uuid && !overlap)
+				continue;
+			if (found++ >= CONFLICTS_LISTED)
+				continue;
+			aname = name_for_message(a->name);
+			if (same_uuid) {
 				_cleanup_free_ char *first = mark_string(&a->uuid_mark);
 				diag_add(diags, DIAG_ERROR, &b->uuid_mark, b->name,
 					 "guest '%s': UUID %s%s is also the UUID of guest '%s'%s (%s)", bname,
 					 b->uuid, b->uuid_derived ? " (derived from the name)" : "", aname,
 					 a->uuid_derived ? " (derived from its name)" : "", first);
 			}
-			if (matrix_overlap(&a->matrix, &b->matrix)) {
+			if (overlap) {
 				_cleanup_free_ char *list = apqn_list(&a->matrix, &b->matrix);
 				_cleanup_free_ char *first = mark_string(conflict_mark(a, &b->matrix));
 
@@ -239,6 +254,10 @@ static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_val
 					 "guest '%s': %s already assigned to guest '%s' (%s)", bname, list, aname, first);
 			}
 		}
+		if (found > CONFLICTS_LISTED)
+			diag_add(diags, DIAG_ERROR, &b->mark, b->name,
+				 "guest '%s': conflicts with %zu more earlier guests (not listed)", bname,
+				 found - CONFLICTS_LISTED);
 	}
 }
 

@@ -40,6 +40,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "trust.h"
 
 enum node_type {
 	NODE_SCALAR,
@@ -68,6 +69,9 @@ struct parser {
 	const char *buf;   /* the input, for hints about syntax errors */
 	size_t len;
 	size_t first_diag; /* diags->n when this file started */
+	unsigned depth;    /* of the current node: mappings and sequences open */
+	unsigned n_errors; /* in this file, up to CONFIG_MAX_ERRORS */
+	bool stopped;      /* CONFIG_MAX_ERRORS reached: the rest of the file is not read */
 };
 
 struct key_entry;
@@ -240,11 +244,19 @@ _printf_(3, 4) static void error_at(struct parser *p, const struct mark *m, cons
 	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
+	if (p->stopped)
+		return;
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
 	diag_add(p->diags, DIAG_ERROR, m, p->guest, "%s", msg ? msg : "(out of memory)");
+	if (++p->n_errors == CONFIG_MAX_ERRORS) {
+		/* like a syntax error: no more events, every caller unwinds */
+		diag_add(p->diags, DIAG_ERROR, m, NULL, "too many errors (%d); the rest of the file is not read",
+			 CONFIG_MAX_ERRORS);
+		p->stopped = p->broken = true;
+	}
 }
 
 _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, const char *fmt, ...)
@@ -299,6 +311,24 @@ static void drop_diags_after(struct parser *p, const struct mark *m)
 	l->n = k;
 }
 
+/* The 1-based line and column (in characters) of a byte offset into the input. */
+static struct mark offset_mark(const struct parser *p, size_t offset)
+{
+	struct mark m = { .file = p->file, .line = 1, .col = 1 };
+
+	for (size_t i = 0; i < offset && i < p->len; i++) {
+		unsigned char c = (unsigned char)p->buf[i];
+
+		if (c == '\n') {
+			m.line++;
+			m.col = 1;
+		} else if ((c & 0xc0) != 0x80) {
+			m.col++;
+		}
+	}
+	return m;
+}
+
 /*
  * Advance to the next event.  Anchors, tags and aliases are reported here,
  * once per node, whatever the node's place in the grammar.  Returns
@@ -320,6 +350,11 @@ static int next_event(struct parser *p)
 		p->broken = true;
 		if (p->yp.error == YAML_MEMORY_ERROR) {
 			error_at(p, &m, "out of memory while parsing YAML");
+		} else if (p->yp.error == YAML_READER_ERROR) {
+			/* the reader gives a byte offset, not a mark */
+			m = offset_mark(p, p->yp.problem_offset);
+			error_at(p, &m, "%s (0x%02X); a configuration file is UTF-8 text",
+				 p->yp.problem ? p->yp.problem : "invalid input", (unsigned)p->yp.problem_value);
 		} else if (p->yp.context) {
 			struct mark c = mark_of(p, &p->yp.context_mark);
 
@@ -339,19 +374,46 @@ static int next_event(struct parser *p)
 	p->have_ev = true;
 
 	switch (p->ev.type) {
-	case YAML_SCALAR_EVENT:
+	case YAML_SCALAR_EVENT: {
+		size_t len = p->ev.data.scalar.length;
+
 		check_anchor_tag(p, p->ev.data.scalar.anchor, p->ev.data.scalar.tag);
-		if (strlen(scalar_value(p)) != p->ev.data.scalar.length) {
+		if (strlen(scalar_value(p)) != len) {
 			struct mark m = ev_mark(p);
 			error_at(p, &m, "NUL character inside a scalar");
 			/* continue with the text up to the NUL: the error is recorded */
 		}
+		if (len > CONFIG_MAX_SCALAR) {
+			struct mark m = ev_mark(p);
+			size_t n = CONFIG_MAX_SCALAR;
+
+			error_at(p, &m, "a key or value of %zu bytes; the limit is %d", len, CONFIG_MAX_SCALAR);
+			/* go on with a bounded prefix (whole UTF-8 characters) so later messages stay short */
+			while (n > 0 && (p->ev.data.scalar.value[n] & 0xc0) == 0x80)
+				n--;
+			p->ev.data.scalar.value[n] = '\0';
+			p->ev.data.scalar.length = n;
+		}
 		break;
+	}
 	case YAML_SEQUENCE_START_EVENT:
-		check_anchor_tag(p, p->ev.data.sequence_start.anchor, p->ev.data.sequence_start.tag);
-		break;
 	case YAML_MAPPING_START_EVENT:
-		check_anchor_tag(p, p->ev.data.mapping_start.anchor, p->ev.data.mapping_start.tag);
+		if (p->ev.type == YAML_SEQUENCE_START_EVENT)
+			check_anchor_tag(p, p->ev.data.sequence_start.anchor, p->ev.data.sequence_start.tag);
+		else
+			check_anchor_tag(p, p->ev.data.mapping_start.anchor, p->ev.data.mapping_start.tag);
+		if (++p->depth > CONFIG_MAX_DEPTH) {
+			struct mark m = ev_mark(p);
+
+			error_at(p, &m, "nested deeper than %d levels; an apmatrix configuration needs 4",
+				 CONFIG_MAX_DEPTH);
+			p->broken = true;
+			return -EINVAL;
+		}
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		p->depth--;
 		break;
 	case YAML_ALIAS_EVENT: {
 		struct mark m = ev_mark(p);
@@ -810,6 +872,24 @@ static int handle_list(struct parser *p, const struct key_entry *e,
 		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
 			break;
 		entries++;
+		if (entries > CONFIG_MAX_LIST || p->cfg->n_entries >= CONFIG_MAX_ENTRIES) {
+			/* report once, then only consume the rest of the list */
+			if (entries == CONFIG_MAX_LIST + 1) {
+				struct mark m = ev_mark(p);
+				error_at(p, &m, "%s: %s has more than %d entries; there are only 256 %ss, "
+						"give ranges such as \"0x00-0xff\"", p->owner, e->key, CONFIG_MAX_LIST, e->noun);
+			} else if (p->cfg->n_entries == CONFIG_MAX_ENTRIES) {
+				struct mark m = ev_mark(p);
+				error_at(p, &m, "%s: more than %d list entries in the configuration; the limit is %d",
+					 p->owner, CONFIG_MAX_ENTRIES, CONFIG_MAX_ENTRIES);
+				p->cfg->n_entries++; /* reported */
+			}
+			r = skip_node(p);
+			if (r < 0)
+				return r;
+			continue;
+		}
+		p->cfg->n_entries++;
 		if (parse_item(p, p->owner, e->noun, &it) < 0) {
 			r = skip_node(p);
 			if (r < 0)
@@ -972,6 +1052,14 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 		guest_done(&g);
 		return 0;
 	}
+	if (cfg->n_guests >= CONFIG_MAX_GUESTS) {
+		/* stop here: the rest of the file is not read */
+		error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", q, CONFIG_MAX_GUESTS,
+			 CONFIG_MAX_GUESTS);
+		guest_done(&g);
+		p->broken = true;
+		return -E2BIG;
+	}
 	if (!node_matches(p, NODE_MAPPING)) {
 		_cleanup_free_ char *got = node_kind(p);
 		struct mark vm = ev_mark(p);
@@ -1105,6 +1193,7 @@ int config_load_buffer(struct config *cfg, const char *name, const char *buf, si
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
 }
 
+/* Read at most CONFIG_MAX_FILE_SIZE bytes; -EFBIG when there is more. */
 static int read_fd(int fd, char **ret, size_t *ret_len)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -1113,6 +1202,8 @@ static int read_fd(int fd, char **ret, size_t *ret_len)
 	for (;;) {
 		ssize_t n;
 
+		if (len > CONFIG_MAX_FILE_SIZE)
+			return -EFBIG;
 		buf = xgrow(buf, &cap, len + 65536, 1);
 		n = read(fd, buf + len, cap - len);
 		if (n < 0) {
@@ -1129,12 +1220,17 @@ static int read_fd(int fd, char **ret, size_t *ret_len)
 	return 0;
 }
 
-/* Read and parse one file; errors reading it are recorded without a position. */
+/*
+ * Read and parse one file; errors reading it are recorded without a
+ * position.  Files must be trusted regular files (trust.h); stdin is read
+ * as it is, but no more than CONFIG_MAX_FILE_SIZE of it either.
+ */
 static int load_file(struct config *cfg, const char *path, struct diag_list *diags, bool is_main)
 {
-	_cleanup_free_ char *buf = NULL;
+	_cleanup_free_ char *buf = NULL, *why = NULL;
 	_cleanup_close_ int fd = -1;
 	const char *name = path;
+	struct stat st;
 	size_t len;
 	int r;
 
@@ -1142,8 +1238,20 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		name = "<stdin>";
 		r = read_fd(STDIN_FILENO, &buf, &len);
 	} else {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-		r = fd < 0 ? -errno : read_fd(fd, &buf, &len);
+		fd = trust_open_file(path, &why);
+		if (fd < 0 && why) {
+			diag_add(diags, DIAG_ERROR, NULL, NULL, "refusing %s: %s", path, why);
+			return fd;
+		}
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > CONFIG_MAX_FILE_SIZE)
+			r = -EFBIG;
+		else
+			r = fd < 0 ? fd : read_fd(fd, &buf, &len);
+	}
+	if (r == -EFBIG) {
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "%s: larger than %d bytes (1 MiB), the limit for one file",
+			 name, CONFIG_MAX_FILE_SIZE);
+		return r;
 	}
 	if (r < 0) {
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", name, strerror(-r));
@@ -1166,32 +1274,54 @@ static void free_names(char ***names, size_t n)
 	*names = NULL;
 }
 
-/* dir/\*.yaml in byte order of the names; a missing dir is no error. */
+/*
+ * dir/\*.yaml in byte order of the names; a missing dir is no error.  The
+ * directory must be trusted like the files (trust.h), and holds at most
+ * CONFIG_MAX_DROPINS of them.  Subdirectories named *.yaml are skipped;
+ * any other non-regular file is refused when it is loaded.
+ */
 static int load_dropins(struct config *cfg, const char *dir, struct diag_list *diags)
 {
+	_cleanup_free_ char *why = NULL;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
-	int r = 0;
+	int fd, r = 0;
 
-	d = opendir(dir);
-	if (!d) {
-		if (errno == ENOENT)
-			return 0;
-		r = -errno;
+	fd = trust_open_dir(dir, &why);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0 && why) {
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "refusing drop-in directory %s: %s", dir, why);
+		return fd;
+	}
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		r = fd < 0 ? fd : -errno;
+		if (fd >= 0)
+			(void)close(fd); /* read-only directory */
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
 		return r;
 	}
 	while ((errno = 0, de = readdir(d))) {
 		size_t l = strlen(de->d_name);
+		struct stat st;
 
 		if (de->d_name[0] == '.' || l <= 5 || !streq(de->d_name + l - 5, ".yaml"))
 			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode))
+			continue; /* a directory named *.yaml */
+		if (n == CONFIG_MAX_DROPINS) {
+			diag_add(diags, DIAG_ERROR, NULL, NULL,
+				 "drop-in directory %s: more than %d *.yaml files; the limit is %d", dir,
+				 CONFIG_MAX_DROPINS, CONFIG_MAX_DROPINS);
+			r = -E2BIG;
+			break;
+		}
 		names = xgrow(names, &cap, n + 1, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
 	}
-	if (errno) {
+	if (errno && r == 0) {
 		r = -errno;
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
 	}
@@ -1206,10 +1336,7 @@ static int load_dropins(struct config *cfg, const char *dir, struct diag_list *d
 	for (size_t i = 0; i < n; i++) {
 		size_t dl = strlen(dir);
 		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", names[i]);
-		struct stat st;
 
-		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-			continue; /* directories named *.yaml and the like */
 		(void)load_file(cfg, path, diags, /* is_main= */ false); /* recorded in diags */
 	}
 	free_names(&names, n);

@@ -21,6 +21,21 @@
 #define CONFIG_DEFAULT_PATH "/etc/apmatrix.yaml"
 #define CONFIG_DEFAULT_DROPIN_DIR "/etc/apmatrix.d"
 
+/*
+ * Limits (apmatrix.yaml(5), LIMITS).  A configuration beyond one of them is
+ * refused with one error, so that any input is read in bounded time and
+ * memory.  Each is far above what a host can use: 256 adapters x 256
+ * domains, a guest needs at least one APQN, and the grammar is 4 levels deep.
+ */
+#define CONFIG_MAX_FILE_SIZE (1024 * 1024) /* bytes in one file */
+#define CONFIG_MAX_DROPINS 256             /* *.yaml files in the drop-in directory */
+#define CONFIG_MAX_DEPTH 16                /* nested mappings and sequences */
+#define CONFIG_MAX_SCALAR 1024             /* bytes in one key or value */
+#define CONFIG_MAX_GUESTS 4096             /* guests in all files */
+#define CONFIG_MAX_LIST 256                /* entries in one number list */
+#define CONFIG_MAX_ENTRIES 65536           /* list entries in all files */
+#define CONFIG_MAX_ERRORS 100              /* errors in one file; reading it stops there */
+
 /* One entry of a number list: a single number (lo == hi) or a "LO-HI" range. */
 struct config_item {
 	unsigned lo, hi;
@@ -69,11 +84,14 @@ struct config {
 	size_t n_guests, cap_guests;
 	char **files; /* the files that were read, in order (names owned by the diag_list) */
 	size_t n_files, cap_files;
+	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 };
 
 /*
  * Load path ("-" = stdin) and then dropin_dir/\*.yaml in name order (dropin_dir
- * may be NULL or missing).  Every problem found is added to diags.  Returns 0
+ * may be NULL or missing).  Files and the drop-in directory must be trusted
+ * (trust.h): owned by root or the effective user, writable by nobody else,
+ * and regular files; stdin is read as it is.  Every problem found is added to diags.  Returns 0
  * when no error was recorded, -EINVAL when some were, or another negative
  * errno when the main file could not be read at all (also recorded in diags).
  * *ret is set in every case except allocation failure, so that callers can

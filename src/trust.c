@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * trust.c: see trust.h.  Only reads: the descriptors are O_PATH for the
+ * directories on the way and O_RDONLY for the file itself.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "trust.h"
+
+uid_t trust_user(void)
+{
+	return geteuid();
+}
+
+static char *user_name(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+
+	return pw ? xasprintf("'%s' (uid %u)", pw->pw_name, (unsigned)uid) : xasprintf("uid %u", (unsigned)uid);
+}
+
+static char *group_name(gid_t gid)
+{
+	struct group *gr = getgrgid(gid);
+
+	return gr ? xasprintf("'%s'", gr->gr_name) : xasprintf("%u", (unsigned)gid);
+}
+
+static const char *kind(mode_t m)
+{
+	switch (m & S_IFMT) {
+	case S_IFREG:
+		return "a regular file";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFLNK:
+		return "a symlink";
+	}
+	return "not a regular file";
+}
+
+/*
+ * Check one object.  what: "" for the target itself, or "directory DIR "
+ * for one on the way.  sticky_ok: a world-writable sticky directory is fine.
+ * Returns NULL or the reason.
+ */
+static char *check_stat(const struct stat *st, const char *what, const char *path, bool sticky_ok)
+{
+	uid_t me = trust_user();
+
+	if (st->st_uid != 0 && st->st_uid != me) {
+		_cleanup_free_ char *owner = user_name(st->st_uid);
+		_cleanup_free_ char *mine = me ? user_name(me) : NULL;
+
+		if (me)
+			return xasprintf("%sowned by user %s, not by root or by you, %s; "
+					 "fix: chown root %s, or use a copy that you own",
+					 what, owner, mine, path);
+		return xasprintf("%sowned by user %s, not by root, so that user could change what apmatrix "
+				 "does as root; fix: chown root %s",
+				 what, owner, path);
+	}
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX))) {
+		_cleanup_free_ char *grp = group_name(st->st_gid);
+		const char *who = (st->st_mode & S_IWOTH) ? "everyone" : NULL;
+		_cleanup_free_ char *by = who ? xstrdup(who) : xasprintf("group %s", grp);
+
+		return xasprintf("%swritable by %s (mode %04o); fix: chmod go-w %s", what, by,
+				 (unsigned)(st->st_mode & 07777), path);
+	}
+	return NULL;
+}
+
+/*
+ * Walk the absolute, symlink-free path real from "/" and open its last
+ * component with flags (O_NOFOLLOW added).  Every directory on the way and
+ * the target are checked.  want_dir: the target must be a directory, else
+ * a regular file.
+ */
+static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
+{
+	_cleanup_close_ int dfd = -1;
+	_cleanup_free_ char *copy = xstrdup(real);
+	char *p = copy + 1, *slash;
+	struct stat st;
+
+	dfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	if (fstat(dfd, &st) < 0)
+		return -errno;
+	if ((*ret_why = check_stat(&st, "directory / is ", "/", true)))
+		return -EPERM;
+
+	while (*p) {
+		int fd;
+
+		slash = strchr(p, '/');
+		if (slash)
+			*slash = '\0';
+		if (!slash || !slash[1]) {
+			/* the target */
+			fd = openat(dfd, p, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			if (fd < 0)
+				return -errno;
+			if (fstat(fd, &st) < 0) {
+				int r = -errno;
+				(void)close(fd); /* read-only */
+				return r;
+			}
+			if (want_dir ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode)) {
+				(void)close(fd); /* read-only */
+				*ret_why = xasprintf("is %s, not %s%s", kind(st.st_mode),
+						     want_dir ? "a directory" : "a regular file",
+						     want_dir ? "" : " (use -c - to read standard input)");
+				return want_dir ? -ENOTDIR : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
+			}
+			*ret_why = check_stat(&st, "", real, false);
+			if (*ret_why) {
+				(void)close(fd); /* read-only */
+				return -EPERM;
+			}
+			return fd;
+		}
+		fd = openat(dfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno; /* ELOOP/ENOTDIR: swapped for a symlink since realpath() */
+		(void)close(dfd); /* O_PATH */
+		dfd = fd;
+		if (fstat(dfd, &st) < 0)
+			return -errno;
+		{
+			_cleanup_free_ char *what = xasprintf("directory %s is ", copy);
+			if ((*ret_why = check_stat(&st, what, copy, true)))
+				return -EPERM;
+		}
+		*slash = '/';
+		p = slash + 1;
+	}
+	/* real was "/" */
+	*ret_why = xasprintf("is the root directory");
+	return -EPERM;
+}
+
+static int open_trusted(const char *path, int flags, bool want_dir, char **ret_why)
+{
+	_cleanup_free_ char *real = NULL;
+
+	*ret_why = NULL;
+	real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	return walk_open(real, flags, want_dir, ret_why);
+}
+
+int trust_open_file(const char *path, char **ret_why)
+{
+	int fd = open_trusted(path, O_RDONLY, false, ret_why);
+
+	if (fd >= 0) {
+		/* O_NONBLOCK was only for the open: reads of a regular file do not block */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd;
+}
+
+int trust_open_dir(const char *path, char **ret_why)
+{
+	return open_trusted(path, O_RDONLY | O_DIRECTORY, true, ret_why);
+}
