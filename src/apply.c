@@ -92,7 +92,10 @@ char *apply_explain(const struct action *a, int err, const struct live *l)
 			return xstrdup("the kernel is busy; the mdev was not created");
 		if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE)
 			return xstrdup("the queue is busy (in use, or still held by an mdev)");
-		return xstrdup("the mdev is in use by a running guest");
+		/* only kernels before 6.0 refuse matrix changes of an mdev in use */
+		if (l->profile == PROFILE_STATIC || l->profile == PROFILE_RFC2017 || a->kind == ACTION_REMOVE_MDEV)
+			return xstrdup("the mdev is in use by a running guest");
+		return xstrdup("the kernel answered busy (is the mdev in use?)");
 	case EEXIST:
 		return xasprintf("an mdev with UUID %s already exists", a->uuid);
 	case ENODEV:
