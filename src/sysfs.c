@@ -45,8 +45,9 @@ struct sysfs {
 	 * Root-relative paths recently found to be directories reached without
 	 * symlinks, so that reading many attributes of one device does not stat
 	 * every component of its path again (each look-up is a round trip on
-	 * FUSE and a path walk on sysfs).  Emptied by every write, the only
-	 * thing of ours that changes the tree.
+	 * FUSE and a path walk on sysfs).  Emptied by a write to `remove`,
+	 * the only write of ours that takes a directory away (a gone
+	 * directory only makes the open fail, as it would anyway).
 	 */
 	char *dirs[SYSFS_DIR_CACHE];
 	unsigned next_dir;
@@ -326,7 +327,9 @@ int sysfs_write_attr(struct sysfs *s, const char *path, const char *value)
 	ssize_t k;
 	int fd, r = 0;
 
-	dir_cache_clear(s);
+	/* what a write can take away is a device directory: an mdev's `remove` */
+	if (streq(path, "remove") || (strlen(path) > 7 && streq(path + strlen(path) - 7, "/remove")))
+		dir_cache_clear(s);
 	fd = sysfs_openat(s, path, O_WRONLY | O_TRUNC);
 	if (fd < 0) {
 		r = fd;
