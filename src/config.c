@@ -385,10 +385,15 @@ static int next_event(struct parser *p)
 		}
 		if (len > CONFIG_MAX_SCALAR) {
 			struct mark m = ev_mark(p);
-			size_t n = CONFIG_MAX_SCALAR;
+			size_t n;
 
 			error_at(p, &m, "a key or value of %zu bytes; the limit is %d", len, CONFIG_MAX_SCALAR);
-			/* go on with a bounded prefix (whole UTF-8 characters) so later messages stay short */
+			/*
+			 * Go on with the first 64 bytes (whole UTF-8 characters): no
+			 * later message quotes the long text, and a name that long is
+			 * not reported a second time.
+			 */
+			n = 64;
 			while (n > 0 && (p->ev.data.scalar.value[n] & 0xc0) == 0x80)
 				n--;
 			p->ev.data.scalar.value[n] = '\0';
@@ -1053,9 +1058,11 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 		return 0;
 	}
 	if (cfg->n_guests >= CONFIG_MAX_GUESTS) {
-		/* stop here: the rest of the file is not read */
-		error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", q, CONFIG_MAX_GUESTS,
-			 CONFIG_MAX_GUESTS);
+		/* stop here: the rest of the file is not read; said once, not once per drop-in */
+		if (!cfg->too_many_guests)
+			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", q, CONFIG_MAX_GUESTS,
+				 CONFIG_MAX_GUESTS);
+		cfg->too_many_guests = true;
 		guest_done(&g);
 		p->broken = true;
 		return -E2BIG;

@@ -30,7 +30,7 @@
 #define CONFIG_MAX_FILE_SIZE (1024 * 1024) /* bytes in one file */
 #define CONFIG_MAX_DROPINS 256             /* *.yaml files in the drop-in directory */
 #define CONFIG_MAX_DEPTH 16                /* nested mappings and sequences */
-#define CONFIG_MAX_SCALAR 1024             /* bytes in one key or value */
+#define CONFIG_MAX_SCALAR 256              /* bytes in one key or value (a name is at most 64) */
 #define CONFIG_MAX_GUESTS 4096             /* guests in all files */
 #define CONFIG_MAX_LIST 256                /* entries in one number list */
 #define CONFIG_MAX_ENTRIES 65536           /* list entries in all files */
@@ -85,6 +85,7 @@ struct config {
 	char **files; /* the files that were read, in order (names owned by the diag_list) */
 	size_t n_files, cap_files;
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
+	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
 };
 
 /*
