@@ -559,10 +559,13 @@ static int cmd_apply(int argc, char **argv)
 	/* Validate before locking: a bad config never waits and never writes. */
 	r = load_desired(&diags, &d);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
+		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
+		int code = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
+
 		print_diags(&diags);
 		log_error("nothing was changed");
 		diag_list_done(&diags);
-		return r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
+		return code;
 	}
 	print_diags(&diags);
 	diag_list_done(&diags);

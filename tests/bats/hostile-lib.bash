@@ -1,0 +1,36 @@
+# Shell functions for the scripts of hostile.bats, run inside the simulator
+# (in_sim, which defines die, nwrites and clear_writes).  MAXLINES is set by
+# the caller.
+
+# bounded CMD...: at most 256 MiB of address space (not under ASan, which
+# reserves terabytes of shadow memory) and 20 s.
+bounded() {
+	(
+		ldd "$(command -v apmatrix)" | grep -q libasan || ulimit -v 262144
+		exec timeout -s KILL 20 "$@"
+	)
+}
+
+# refuse REGEX [OPTIONS...]: check --no-live and apply both exit 65; the
+# first line of check's errors matches REGEX, check prints 1..MAXLINES lines
+# (each "apmatrix: ..."), apply says so too and "nothing was changed", and
+# nothing is written to sysfs.
+refuse() {
+	local want=$1 rc n
+	shift
+	clear_writes
+	bounded apmatrix "$@" --no-live check >/tmp/out 2>/tmp/err </dev/null
+	rc=$?
+	n=$(wc -l </tmp/err)
+	head -c 2000 /tmp/err
+	[ "$rc" = 65 ] || die "check exited $rc"
+	[ "$n" -ge 1 ] && [ "$n" -le "$MAXLINES" ] || die "check printed $n lines"
+	head -n 1 /tmp/err | grep -Eq -- "$want" || die "first line does not match: $want"
+	! grep -v '^apmatrix: ' /tmp/err | grep -q . || die "a line without the program name"
+	bounded apmatrix "$@" apply >/tmp/out 2>/tmp/err </dev/null
+	rc=$?
+	[ "$rc" = 65 ] || die "apply exited $rc: $(head -c 500 /tmp/err)"
+	grep -Eq -- "$want" /tmp/err || die "apply did not say: $want"
+	grep -q 'nothing was changed' /tmp/err || die "apply did not say nothing was changed"
+	[ "$(nwrites)" = 0 ] || die "wrote: $(head -5 /sys/.sim/writes)"
+}
