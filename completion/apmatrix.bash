@@ -1,5 +1,6 @@
-# bash completion for apmatrix(8): commands, options, and for "show" the
-# guest names of the configuration in use (-c FILE, else /etc/apmatrix.yaml).
+# bash completion for apmatrix(8): commands, options, --from live|mdevctl,
+# and for "show" and "guest" the guest names of the configuration in use
+# (-c FILE, else /etc/apmatrix.yaml).
 _apmatrix_guests()
 {
 	local cfg=$1 json
@@ -21,12 +22,13 @@ _apmatrix()
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
-	local commands="check show diff apply status"
+	local commands="check show diff apply status import guest"
 	local options="-c --config --config-dir -j --json --shell -n --dry-run -f --force
-		--no-live --wait --color -q --quiet -v --verbose -h --help -V --version"
+		--no-live --wait --color -q --quiet -v --verbose -h --help -V --version
+		--from -o --output --libvirt --qemu"
 
 	case $prev in
-	-c | --config)
+	-c | --config | -o | --output)
 		COMPREPLY=($(compgen -f -- "$cur"))
 		return ;;
 	--config-dir)
@@ -34,6 +36,9 @@ _apmatrix()
 		return ;;
 	--color)
 		COMPREPLY=($(compgen -W "auto always never" -- "$cur"))
+		return ;;
+	--from)
+		COMPREPLY=($(compgen -W "live mdevctl" -- "$cur"))
 		return ;;
 	--wait)
 		return ;;
@@ -44,7 +49,7 @@ _apmatrix()
 		case ${words[i]} in
 		-c | --config) cfg=${words[i + 1]}; ((i++)) ;;
 		--config=*) cfg=${words[i]#--config=} ;;
-		--config-dir | --wait | --color) ((i++)) ;;
+		--config-dir | --wait | --color | --from | -o | --output) ((i++)) ;;
 		-*) ;;
 		*) [ -z "$cmd" ] && cmd=${words[i]} ;;
 		esac
@@ -54,7 +59,7 @@ _apmatrix()
 		COMPREPLY=($(compgen -W "$options" -- "$cur"))
 	elif [ -z "$cmd" ]; then
 		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
-	elif [ "$cmd" = show ]; then
+	elif [ "$cmd" = show ] || [ "$cmd" = guest ]; then
 		COMPREPLY=($(compgen -W "$(_apmatrix_guests "$cfg")" -- "$cur"))
 	fi
 }

@@ -123,7 +123,7 @@ static void help(void)
 	       "                         (the definitions in %s)\n"
 	       "  -o, --output FILE      import: write FILE atomically instead of standard output\n"
 	       "      --libvirt          guest: the libvirt <hostdev> element (default)\n"
-	       "      --qemu             guest: the QEMU -device argument (one vfio-ap device per guest)\n"
+	       "      --qemu             guest: the QEMU command line argument (one vfio-ap device per guest)\n"
 	       "      --color WHEN       auto, always or never\n"
 	       "  -q, --quiet            print only errors\n"
 	       "  -v, --verbose          print debug messages\n"

@@ -378,3 +378,20 @@ EOF
 	assert_output "-device vfio-ap,sysfsdev=/sys/bus/mdev/devices/777a2a03-2a5a-5868-8709-08e19ebdd5d7"
 	"$APMATRIX" --help | grep -q "one vfio-ap device per guest"
 }
+
+@test "completion: guest names after 'guest', sources after --from, files after -o" {
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "== guest"; c apmatrix -c "'"$EXAMPLES"'/seed-two-guests.yaml" guest ""
+		echo "== from"; c apmatrix import --from ""
+		echo "== after --from"; c apmatrix --from mdevctl import -o x ""
+		echo "== output"; c apmatrix import -o "'"$EXAMPLES"'/seed-two"'
+	echo "$output"
+	assert_success
+	[ "$(sed -n '/== guest/,/== from/p' <<<"$output" | sed '1d;$d')" = $'guest1\nguest2' ]
+	[ "$(sed -n '/^== from/,/== after/p' <<<"$output" | sed '1d;$d')" = $'live\nmdevctl' ]
+	[ "$(sed -n '/== after --from/,/== output/p' <<<"$output" | sed '1d;$d')" = "" ]
+	[ "$(sed -n '/== output/,$p' <<<"$output" | sed '1d')" = "$EXAMPLES/seed-two-guests.yaml" ]
+}
