@@ -1,6 +1,7 @@
 # apmatrix build.  Knobs: V=1 (verbose), ASAN=1 (address+undefined sanitizers),
-# D=1 (debug, -O0), G=1 (gcov), CC=clang.  User CFLAGS/LDFLAGS are appended to
-# the required flags, never replace them.  `make help` lists the targets.
+# D=1 (debug, -O0), G=1 (gcov), CC=clang.  User CPPFLAGS, CFLAGS and LDFLAGS
+# are appended to the required flags, never replace them.  `make help` lists
+# the targets.
 
 PREFIX ?= /usr
 SBINDIR ?= $(PREFIX)/sbin
@@ -35,10 +36,10 @@ REQ_CFLAGS += --coverage
 REQ_LDFLAGS += --coverage
 endif
 
-ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CFLAGS)
+ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(REQ_LDFLAGS) $(LDFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
-SIM_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(SIM_PKGS)) $(CFLAGS)
+SIM_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(SIM_PKGS)) $(CPPFLAGS) $(CFLAGS)
 SIM_LIBS = $(shell $(PKG_CONFIG) --libs $(SIM_PKGS))
 
 ifeq ($(V),1)

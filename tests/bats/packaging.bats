@@ -1,0 +1,183 @@
+#!/usr/bin/env bats
+# Packaging: debian/ builds a .deb (dpkg-buildpackage in a copy of the tree,
+# never in the working tree) that lintian accepts and that enables nothing
+# unless a configuration exists; apmatrix.spec parses with rpmspec; the
+# version agrees everywhere with src/main.c.
+load helpers
+
+# src_version: APMATRIX_VERSION of src/main.c, the one place the version is set
+src_version() {
+	sed -n 's/^#define APMATRIX_VERSION "\(.*\)"$/\1/p' "$TOP/src/main.c"
+}
+
+# copy_tree DIR: the files git tracks or would track (not build/), as they
+# are in the working tree
+copy_tree() {
+	mkdir -p "$1"
+	git -C "$TOP" ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do [ -f "$TOP/$f" ] && printf '%s\0' "$f"; done |
+		(cd "$TOP" && xargs -0 cp --parents -t "$1")
+}
+
+setup_file() {
+	command -v dpkg-buildpackage >/dev/null && [ -e /usr/bin/dh ] || return 0
+	local d=$BATS_FILE_TMPDIR/deb
+	copy_tree "$d/apmatrix-src"
+	# -b: binary only; the .deb lands next to the source directory
+	(cd "$d/apmatrix-src" && DEB_BUILD_OPTIONS=parallel=2 dpkg-buildpackage -us -uc -b) >"$d/build.log" 2>&1
+	echo $? >"$d/build.rc"
+}
+
+setup() {
+	DEBDIR=$BATS_FILE_TMPDIR/deb
+	DEB=$DEBDIR/apmatrix_$(src_version)_$(dpkg --print-architecture)_.deb
+	DEB=${DEB%_.deb}.deb
+}
+
+need_deb() {
+	[ -e "$DEBDIR/build.rc" ] || skip "dpkg-buildpackage or debhelper not installed"
+	if [ "$(cat "$DEBDIR/build.rc")" != 0 ]; then
+		tail -40 "$DEBDIR/build.log"
+		echo "dpkg-buildpackage exited $(cat "$DEBDIR/build.rc")"
+		return 1
+	fi
+	[ -f "$DEB" ] || { ls -l "$DEBDIR"; echo "no $DEB"; return 1; }
+}
+
+@test "deb: dpkg-buildpackage -us -uc -b builds, running the C unit tests only" {
+	need_deb
+	grep -q 'passed, 0 failed$' "$DEBDIR/build.log"
+	grep -q '^ok .*test_' "$DEBDIR/build.log"
+	! grep -E 'tests/bats|tests/sim|with-sim|apmatrix-sim' "$DEBDIR/build.log" || false
+	# the working tree was not touched
+	[ ! -e "$TOP/debian/apmatrix" ] && [ ! -e "$TOP/debian/files" ] && [ ! -e "$TOP/debian/.debhelper" ]
+}
+
+@test "deb: binary, unit, udev rules, man pages, completion, examples; no configuration in /etc" {
+	need_deb
+	run dpkg-deb -c "$DEB"
+	assert_success
+	files=$(awk '{ print $6 }' <<<"$output" | sed 's|^\./|/|')
+	unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
+	udevdir=$(pkg-config --variable=udevdir udev 2>/dev/null || echo /usr/lib/udev)
+	for f in /usr/sbin/apmatrix "$unitdir/apmatrix-apply.service" "$udevdir/rules.d/90-apmatrix.rules" \
+		/usr/share/man/man8/apmatrix.8.gz /usr/share/man/man5/apmatrix.yaml.5.gz \
+		/usr/share/bash-completion/completions/apmatrix /usr/share/doc/apmatrix/copyright \
+		/usr/share/doc/apmatrix/examples/apmatrix.yaml /usr/share/doc/apmatrix/examples/ansible/site.yml \
+		/etc/apmatrix.d/; do
+		grep -qxF "$f" <<<"$files" || { echo "missing: $f"; echo "$files"; false; }
+	done
+	grep -q '^-rwxr-xr-x root/root .* \./usr/sbin/apmatrix$' <<<"$output"
+	# nothing in /etc but the empty drop-in directory: no conffile that could
+	# replace or remove an administrator's /etc/apmatrix.yaml
+	[ "$(grep '^/etc/.' <<<"$files")" = /etc/apmatrix.d/ ]
+	x=$BATS_TEST_TMPDIR/control
+	dpkg-deb -e "$DEB" "$x"
+	[ ! -s "$x/conffiles" ]
+	# shared libraries found by dpkg-shlibdeps (libudev is linked as needed: not
+	# at all while nothing calls it)
+	run dpkg-deb -f "$DEB" Depends
+	for lib in libyaml libuuid libc6; do assert_output --partial "$lib"; done
+	# the packaged binary runs and says the source's version
+	dpkg-deb -x "$DEB" "$BATS_TEST_TMPDIR/root"
+	run "$BATS_TEST_TMPDIR/root/usr/sbin/apmatrix" --version
+	assert_output "apmatrix $(src_version)"
+}
+
+@test "deb: lintian reports no errors" {
+	need_deb
+	command -v lintian >/dev/null || skip "lintian not installed"
+	run lintian --pedantic --info "$DEB"
+	echo "$output"
+	! grep '^E:' <<<"$output" || false
+	# built with the distribution's hardening flags (CPPFLAGS too)
+	! grep 'hardening-no-' <<<"$output" || false
+	# the other tags, for the record
+	grep -E '^[WIP]:' <<<"$output" | sed 's/^/# lintian: /' >&3 || true
+}
+
+@test "deb: postinst enables the unit on first installation only when /etc/apmatrix.yaml exists, starts nothing" {
+	need_deb
+	need_root
+	x=$BATS_TEST_TMPDIR/control
+	dpkg-deb -e "$DEB" "$x"
+	[ -x "$x/postinst" ]
+	# no start, restart or stop (of a running apply) in the maintainer scripts
+	! grep -hE 'systemctl .*(start|restart|stop)|invoke-rc.d|deb-systemd-invoke' "$x"/p* || false
+	stub=$BATS_TEST_TMPDIR/stub
+	mkdir -p "$stub"
+	cat >"$stub/deb-systemd-helper" <<-EOT
+	#!/bin/sh
+	echo "deb-systemd-helper \$*" >>"$BATS_TEST_TMPDIR/helper.log"
+	case "\$1 \$2" in *was-enabled*|*debian-installed*) exit 1 ;; esac
+	exit 0
+	EOT
+	cat >"$stub/systemctl" <<-EOT
+	#!/bin/sh
+	echo "systemctl \$*" >>"$BATS_TEST_TMPDIR/helper.log"
+	EOT
+	chmod +x "$stub"/*
+	in_sim "$HOSTS/seed.yaml" <<EOF
+export PATH='$stub':\$PATH
+log='$BATS_TEST_TMPDIR/helper.log'
+'$x/postinst' configure '' || die "postinst failed without a configuration"
+! grep -E ' enable|systemctl .*(start|enable)' "\$log" || die "enabled without a configuration: \$(cat "\$log")"
+: >"\$log"
+echo 'version: 1' >/etc/apmatrix.yaml
+'$x/postinst' configure '' || die "postinst failed with a configuration"
+grep -qx 'deb-systemd-helper enable apmatrix-apply.service' "\$log" || die "not enabled: \$(cat "\$log")"
+! grep -E 'systemctl .*start' "\$log" || die "started: \$(cat "\$log")"
+: >"\$log"
+'$x/postinst' configure 0.0 || die "postinst failed on upgrade"
+! grep -E ' enable ' "\$log" || die "an upgrade enabled a unit the administrator had disabled: \$(cat "\$log")"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "rpm: rpmspec --parse accepts apmatrix.spec; version, scriptlets and files agree with the tree" {
+	command -v rpmspec >/dev/null || skip "rpmspec not installed (rpm)"
+	run rpmspec --parse "$TOP/apmatrix.spec"
+	assert_success
+	parsed=$output
+	run rpmspec -q --srpm --qf '%{VERSION}\n' "$TOP/apmatrix.spec"
+	assert_success
+	assert_output "$(src_version)"
+	for s in libyaml-devel libuuid-devel systemd-devel; do
+		grep -qE "^BuildRequires: +$s\$" <<<"$parsed" || { echo "BuildRequires $s"; false; }
+	done
+	for m in post preun postun; do
+		grep -qx "%systemd_$m apmatrix-apply.service" <<<"$parsed" || { echo "%systemd_$m"; false; }
+	done
+	# %files lists exactly what make install puts in place with the spec's
+	# directories (less the example kept as documentation)
+	files=$(sed -n '/^%files/,/^%changelog/p' <<<"$parsed" | sed '1d;$d' | grep -v '^%\(doc\|license\)' | grep .)
+	knobs=$(sed -n '/^%install/,/^%check/p' <<<"$parsed" |
+		grep -oE '\<(PREFIX|SBINDIR|MANDIR|SYSTEMDUNITDIR|UDEVRULESDIR|BASHCOMPDIR)=[^ \\]+')
+	[ "$(wc -w <<<"$knobs")" = 6 ]
+	r=$BATS_TEST_TMPDIR/rpmroot
+	# shellcheck disable=SC2086 # the knobs are words
+	make -C "$TOP" -s DESTDIR="$r" $knobs install >/dev/null
+	rm "$r/etc/apmatrix.yaml.example"
+	installed=$(cd "$r" && find . -type f -o -type d -empty | sed 's|^\.||' | sort)
+	listed=$(sed 's/^%dir //' <<<"$files" | sort)
+	echo "installed:"; echo "$installed"; echo "listed:"; echo "$listed"
+	while read -r f; do
+		(cd "$r" && compgen -G ".$f" >/dev/null) || { echo "listed, not installed: $f"; false; }
+	done <<<"$listed"
+	while read -r f; do
+		grep -qxF "$f" <<<"$listed" || grep -qxF "$f*" <<<"$listed" || { echo "installed, not listed: $f"; false; }
+	done <<<"$installed"
+}
+
+@test "version: debian/changelog, apmatrix.spec and apmatrix --version all say src/main.c's version" {
+	v=$(src_version)
+	[ -n "$v" ]
+	command -v dpkg-parsechangelog >/dev/null || skip "dpkg-dev not installed"
+	[ "$(dpkg-parsechangelog -l "$TOP/debian/changelog" -S Version)" = "$v" ]
+	[ "$(sed -n 's/^Version: *//p' "$TOP/apmatrix.spec")" = "$v" ]
+	run "$APMATRIX" --version
+	assert_output "apmatrix $v"
+}
