@@ -151,3 +151,22 @@ EOC
 	assert_output --partial "guest '..': invalid name"
 	assert_output --partial "invalid UUID '../../../../bus/ap/apmask'"
 }
+
+@test "trust: a non-root user runs diff on the (simulated) host with their own --config; nothing is written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+mkdir -p /tmp/nb && cp "$EXAMPLES/seed-two-guests.yaml" /tmp/nb/a.yaml && chown -R nobody /tmp/nb
+nb() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+nb apmatrix -c /tmp/nb/a.yaml diff >/tmp/out; rc=$?
+[ "$rc" = 2 ] || die "diff as nobody exited $rc"
+grep -q 'guest1 .*: create mdev' /tmp/out || die "no plan: $(cat /tmp/out)"
+nb apmatrix -c /tmp/nb/a.yaml show >/dev/null || die "show as nobody"
+chown daemon /tmp/nb/a.yaml
+nb apmatrix -c /tmp/nb/a.yaml diff 2>/tmp/err; rc=$?
+[ "$rc" = 65 ] || die "diff of daemon's file as nobody exited $rc"
+grep -q "owned by user 'daemon'" /tmp/err || die "$(cat /tmp/err)"
+[ "$(nwrites)" = 0 ] || die "wrote"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
