@@ -2,11 +2,11 @@
 # (in_sim, which defines die, nwrites and clear_writes).  MAXLINES is set by
 # the caller.
 
-# bounded CMD...: at most 256 MiB of address space (not under ASan, which
-# reserves terabytes of shadow memory) and 20 s.
+# bounded CMD...: at most 256 MiB of address space (not under ASan, gcc's
+# or clang's, which reserves terabytes of shadow memory) and 20 s.
 bounded() {
 	(
-		ldd "$(command -v apmatrix)" | grep -q libasan || ulimit -v 262144
+		grep -qa __asan_init "$(command -v apmatrix)" || ulimit -v 262144
 		exec timeout -s KILL 20 "$@"
 	)
 }
