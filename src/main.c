@@ -464,14 +464,17 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	if (!*ret_d) {
 		r = load_desired(diags, ret_d);
 		if (diag_count(diags, DIAG_ERROR) || r < 0) {
-			print_diags(diags);
-			log_error("nothing was changed");
+			if (!arg_json) { /* with --json the caller prints them in its document */
+				print_diags(diags);
+				log_error("nothing was changed");
+			}
 			return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
 		}
 	}
 	r = host_read(h, diags);
 	if (r < 0) {
-		print_diags(diags);
+		if (!arg_json)
+			print_diags(diags);
 		return 1;
 	}
 	apply_prune_owner(h->owner, h->live);
@@ -503,6 +506,12 @@ static int cmd_diff(int argc, char **argv)
 				render_plan_text(stdout, p, &o);
 		}
 		ret = diag_count(&diags, DIAG_ERROR) ? 1 : plan_is_empty(p) ? 0 : EXIT_CHANGES;
+	} else if (arg_json) {
+		/* no plan (invalid configuration, unreadable host): still one JSON document */
+		struct plan none = {};
+
+		diag_sort(&diags);
+		render_plan_json(stdout, &none, &diags);
 	}
 	plan_free(p);
 	host_done(&h);
