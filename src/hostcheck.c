@@ -10,12 +10,23 @@
  *     (before 6.0 the kernel refuses absent queues: the plan says so, per
  *     APQN).
  *
+ *   - mdevctl definitions (/etc/mdevctl.d/matrix/UUID) that share a usage
+ *     APQN with a declared guest: an error when mdevctl starts them at boot
+ *     ("start": "auto"), because whichever of the two comes first takes the
+ *     queue and the other fails with EADDRINUSE; a warning otherwise (it
+ *     fails only when someone starts it).  A definition of the guest's own
+ *     UUID with another matrix is the same race.
+ *
  * One diagnostic per list entry (a range names all its missing numbers), at
  * the entry's position, so a 0x00-0xff range gives one line, not 256.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "hostcheck.h"
+#include "import.h"
 #include "macro.h"
 
 static const char *const dim_what[_DIM_MAX][2] = {
@@ -50,8 +61,73 @@ static void check_dim(const struct desired_guest *g, enum desired_dim dim, const
 	}
 }
 
+/* At most this many APQNs named per guest and definition, then a count. */
+#define MAX_NAMED 4
+
+static void check_mdevctl_def(const struct desired_guest *g, const struct mdevctl_def *def,
+			      struct diag_list *diags)
+{
+	enum diag_severity sev = def->autostart ? DIAG_ERROR : DIAG_WARNING;
+	const char *when = def->autostart ? "mdevctl creates it at boot (start: auto)"
+					  : "it fails when started (start: manual)";
+	unsigned n = 0;
+
+	if (streq(def->uuid, g->uuid)) {
+		if (!matrix_equal(&def->matrix, &g->matrix))
+			diag_add(diags, sev, &g->uuid_mark, g->name,
+				 "guest '%s': mdevctl definition %s has the guest's UUID with another matrix; %s: "
+				 "remove it (mdevctl undefine -u %s) or make it match",
+				 g->name, def->path, when, def->uuid);
+		return;
+	}
+	BITMAP_FOREACH(a, &g->matrix.adapters)
+	BITMAP_FOREACH(dm, &g->matrix.domains)
+	{
+		char buf[APQN_STR_LEN];
+
+		if (!matrix_has_apqn(&def->matrix, (unsigned)a, (unsigned)dm))
+			continue;
+		if (++n > MAX_NAMED)
+			continue;
+		diag_add(diags, sev, desired_guest_mark(g, DIM_DOMAIN, (unsigned)dm), g->name,
+			 "guest '%s': APQN %s is also assigned by mdevctl definition %s; %s: remove it "
+			 "(mdevctl undefine -u %s) or leave the queue out",
+			 g->name, apqn_format(buf, (unsigned)a, (unsigned)dm), def->path, when, def->uuid);
+	}
+	if (n > MAX_NAMED)
+		diag_add(diags, sev, &g->mark, g->name, "guest '%s': %u more APQNs shared with mdevctl definition %s",
+			 g->name, n - MAX_NAMED, def->path);
+}
+
+static void check_mdevctl(const struct desired *d, const char *dir, struct diag_list *diags)
+{
+	struct diag_list rd = {};
+	struct mdevctl_def *defs = NULL;
+	size_t n = 0;
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return; /* no mdevctl definitions: nothing to say */
+	(void)import_mdevctl_defs(dir, &defs, &n, &rd);
+	/* a broken definition is mdevctl's business: say so, as a warning */
+	for (size_t i = 0; i < rd.n; i++) {
+		struct mark m = rd.items[i].mark;
+
+		if (m.file)
+			m.file = diag_intern_file(diags, m.file);
+		diag_add(diags, DIAG_WARNING, m.file ? &m : NULL, NULL, "mdevctl: %s", rd.items[i].message);
+	}
+	diag_list_done(&rd);
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < d->n_guests; i++)
+			check_mdevctl_def(&d->guests[i], &defs[k], diags);
+	mdevctl_defs_free(defs, n);
+}
+
 void hostcheck(const struct desired *d, const struct live *l, struct diag_list *diags)
 {
+	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
+
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;
 	for (size_t i = 0; i < d->n_guests; i++) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hostcheck.h: checks of the configuration against the live host that only
- * `apmatrix check` makes (warnings about over-provisioning).
+ * `apmatrix check` makes: over-provisioning, mdevctl definitions.
  */
 #pragma once
 

@@ -842,6 +842,7 @@ struct iguest {
 	const char *owner; /* live: the name apmatrix recorded */
 	bool skip;         /* written as a comment only */
 	char *skip_reason;
+	bool autostart;    /* mdevctl: "start": "auto" */
 };
 
 struct import {
@@ -1035,6 +1036,7 @@ static void from_mdevctl(struct import *im)
 			g = add_guest(im, uuid);
 			g->source = xasprintf("%s (start: %s)", path,
 					      start && start->type == J_STRING ? start->str : "?");
+			g->autostart = start && start->type == J_STRING && streq(start->str, "auto");
 			if (attrs && replay_attrs(im, &c, attrs, base, g) < 0)
 				im->errors = true;
 		}
@@ -1319,6 +1321,36 @@ static char *write_yaml(const struct import *im)
 		return NULL;
 	}
 	return out;
+}
+
+int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n, struct diag_list *diags)
+{
+	struct import_opts o = { .from = IMPORT_FROM_MDEVCTL, .mdevctl_dir = dir };
+	struct import im = { .o = &o, .diags = diags };
+	struct mdevctl_def *defs;
+
+	from_mdevctl(&im);
+	defs = im.n ? xcalloc(im.n, sizeof(*defs)) : NULL;
+	for (size_t i = 0; i < im.n; i++) {
+		struct iguest *g = &im.g[i];
+
+		memcpy(defs[i].uuid, g->uuid, sizeof(defs[i].uuid));
+		defs[i].matrix = g->m;
+		defs[i].autostart = g->autostart;
+		defs[i].path = xasprintf("%s/%s", dir ? dir : IMPORT_MDEVCTL_DIR, g->uuid);
+		free(g->source);
+	}
+	free(im.g);
+	*ret = defs;
+	*ret_n = im.n;
+	return im.errors ? -EINVAL : 0;
+}
+
+void mdevctl_defs_free(struct mdevctl_def *defs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(defs[i].path);
+	free(defs);
 }
 
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)

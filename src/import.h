@@ -37,6 +37,22 @@ struct import_opts {
  */
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags);
 
+/* One mdevctl definition of a vfio_ap device, its attrs replayed into a matrix. */
+struct mdevctl_def {
+	char uuid[37];
+	struct apqn_matrix matrix;
+	bool autostart; /* "start": "auto": mdevctl creates it at boot */
+	char *path;
+};
+
+/*
+ * Read every vfio_ap definition in dir (NULL: IMPORT_MDEVCTL_DIR).  A
+ * missing directory is a warning and no definitions.  Returns 0, or -EINVAL
+ * when a definition was malformed (reported in diags; the others are kept).
+ */
+int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n, struct diag_list *diags);
+void mdevctl_defs_free(struct mdevctl_def *defs, size_t n);
+
 const char *import_source_to_string(enum import_source s);
 enum import_source import_source_from_string(const char *s);
 

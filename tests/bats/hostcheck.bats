@@ -134,3 +134,34 @@ EOF
 	assert_line "rc=0"
 	assert_line "host: dynamic kernel interface, vfio_ap loaded, max adapter 0x3f, max domain 0xff"
 }
+
+@test "check: mdevctl definitions sharing a guest's APQN: error when autostarted, warning when manual; its own UUID with another matrix" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+A=11111111-2222-3333-4444-555555555555
+M=66666666-7777-8888-9999-aaaaaaaaaaaa
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+expect_exit 0 apmatrix check >/dev/null 2>&1
+mdevctl define -u $A -p matrix -t vfio_ap-passthrough --auto || die define
+mdevctl modify -u $A --addattr=assign_adapter --value=0x05 || die modify
+mdevctl modify -u $A --addattr=assign_domain --value=0x47 || die modify
+mdevctl define -u $M -p matrix -t vfio_ap-passthrough || die define
+mdevctl modify -u $M --addattr=assign_adapter --value=0x06 || die modify
+mdevctl modify -u $M --addattr=assign_domain --value=0xab || die modify
+G1=$(uuid_of guest1)
+mdevctl define -u $G1 -p matrix -t vfio_ap-passthrough --auto || die define
+mdevctl modify -u $G1 --addattr=assign_adapter --value=0x05 || die modify
+clear_writes
+apmatrix check; echo "rc=$?"
+[ "$(nwrites)" = 0 ] || die "check wrote"
+# undefine the autostarted ones: only the warning is left, exit 0
+mdevctl undefine -u $A; mdevctl undefine -u $G1
+apmatrix check >/dev/null; echo "rc=$?"
+EOF
+	assert_success
+	assert_line "apmatrix: /etc/apmatrix.yaml:12:15: guest 'guest2': APQN 05.0047 is also assigned by mdevctl definition /etc/mdevctl.d/matrix/11111111-2222-3333-4444-555555555555; mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u 11111111-2222-3333-4444-555555555555) or leave the queue out"
+	assert_line --partial "warning: guest 'guest1': APQN 06.00ab is also assigned by mdevctl definition /etc/mdevctl.d/matrix/66666666-7777-8888-9999-aaaaaaaaaaaa; it fails when started (start: manual)"
+	assert_line --regexp "^apmatrix: /etc/apmatrix.yaml:7:3: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/[0-9a-f-]+ has the guest's UUID with another matrix; mdevctl creates it at boot"
+	assert_line "rc=65"
+	assert_line "rc=0"
+}
