@@ -39,6 +39,9 @@ before=$(scratch)
 play --check --diff; rc=$?
 [ $rc = 0 ] || { show; die "check run exited $rc"; }
 [ "$(recap_changed)" -ge 1 ] || { show; die "check mode did not report changes"; }
+# the diff task itself says changed (exit status 2), not only the file tasks
+grep -A1 '^TASK \[apmatrix : Plan' /tmp/play.out | grep -q '^changed: \[localhost\]' ||
+	{ show; die "the plan task did not report changed"; }
 grep -q 'create mdev' /tmp/play.out || { show; die "the plan is not shown"; }
 [ "$(nwrites)" = 0 ] || die "check mode wrote to sysfs: $(cat /sys/.sim/writes)"
 [ ! -e /etc/apmatrix.yaml ] || die "check mode wrote /etc/apmatrix.yaml"
@@ -178,7 +181,8 @@ play -e "$less" -e apmatrix_fail_on_pending=true; rc=$?
 [ $rc != 0 ] || { show; die "apmatrix_fail_on_pending did not fail"; }
 grep -q "apmatrix apply exited 2" /tmp/play.out || { show; die "exit status"; }
 play -e "$less" -e apmatrix_force=true; rc=$?
-[ $rc = 0 ] && [ "$(recap_changed)" -ge 1 ] || { show; die "--force run: exit $rc"; }
+[ $rc = 0 ] && [ "$(recap_changed)" -ge 1 ] ||
+	{ show; die "--force run: exit $rc, changed=$(recap_changed); diff --force now: $(apmatrix diff --force 2>&1)"; }
 sed -n '/^mdev 5a0c1b1e/,/^[a-z]/p' /sys/.sim/dump | grep -q '05.00ff' && die "web1 not hot unplugged: $(cat /sys/.sim/dump)"
 expect_exit 0 apmatrix diff >/dev/null
 echo OK
