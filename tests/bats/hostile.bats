@@ -199,3 +199,14 @@ for i in $(seq 1 257); do echo "# $i" >/etc/apmatrix.d/$i.yaml; done
 refuse '^apmatrix: drop-in directory /etc/apmatrix.d: more than 256 \*.yaml files; the limit is 256$'
 EOF
 }
+
+@test "hostile: lists: 300 entries in one list, 66,049 entries in all" {
+	hostile 400 <<'EOF'
+awk 'BEGIN { print "version: 1"; print "guests:"; printf "  g1: {domains: [1], adapters: ["; for (i = 0; i < 300; i++) printf "%d, ", i % 256; print "0]}" }' >/etc/apmatrix.yaml
+refuse "^apmatrix: /etc/apmatrix.yaml:3:"
+apmatrix --no-live check 2>&1 | grep -qx "apmatrix: /etc/apmatrix.yaml:3:1[0-9][0-9][0-9]: guest 'g1': adapters has more than 256 entries; there are only 256 adapters, give ranges such as \"0x00-0xff\"" || die "no list error"
+MAXLINES=1
+awk 'BEGIN { print "version: 1"; print "guests:"; for (g = 0; g < 257; g++) { printf "  g%d: {domains: [%d], adapters: [", g, g % 256; for (i = 0; i < 255; i++) printf "%d, ", i; print "255]}" } }' >/etc/apmatrix.yaml
+refuse "^apmatrix: /etc/apmatrix.yaml:258:[0-9]+: guest 'g255': more than 65536 list entries in the configuration; the limit is 65536$"
+EOF
+}
