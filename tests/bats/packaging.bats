@@ -172,6 +172,28 @@ EOF
 	done <<<"$installed"
 }
 
+@test "rpm: rpmbuild builds the package from a tarball of the tree (dependencies not checked)" {
+	command -v rpmbuild >/dev/null || skip "rpmbuild not installed (rpm)"
+	r=$BATS_TEST_TMPDIR/rpm
+	v=$(src_version)
+	copy_tree "$r/src/apmatrix-$v"
+	mkdir -p "$r/SOURCES"
+	tar -C "$r/src" -czf "$r/SOURCES/apmatrix-$v.tar.gz" "apmatrix-$v"
+	# --nodeps: the BuildRequires are Fedora's names, not in this rpm database
+	run rpmbuild --define "_topdir $r" --nodeps -bb "$TOP/apmatrix.spec"
+	[ "$status" = 0 ] || { tail -30 <<<"$output"; false; }
+	assert_output --partial ' passed, 0 failed'
+	rpm=$(find "$r/RPMS" -name "apmatrix-$v-*.rpm")
+	[ -f "$rpm" ]
+	run rpm -qlp "$rpm"
+	for f in /usr/sbin/apmatrix /usr/share/man/man8/apmatrix.8 /etc/apmatrix.d; do
+		grep -q "^$f" <<<"$output" || { echo "missing: $f"; false; }
+	done
+	grep -q '/apmatrix-apply.service$' <<<"$output"
+	grep -q '/90-apmatrix.rules$' <<<"$output"
+	! grep -q '^/etc/apmatrix.yaml' <<<"$output" || false
+}
+
 @test "version: debian/changelog, apmatrix.spec and apmatrix --version all say src/main.c's version" {
 	v=$(src_version)
 	[ -n "$v" ]
