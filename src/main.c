@@ -308,6 +308,10 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, stru
 		return r;
 	}
 	r = live_read(s, o, ret_live, diags);
+	if (*ret_live)
+		log_debug("host: %s profile, %zu cards, %zu queues, %zu vfio_ap mdevs",
+			  kernel_profile_to_string((*ret_live)->profile), (*ret_live)->n_cards, (*ret_live)->n_queues,
+			  (*ret_live)->n_mdevs);
 	*ret_sysfs = s;
 	*ret_owner = o;
 	return r;
