@@ -10,22 +10,24 @@ setup() {
 	[ -x "$APMATRIX" ] || skip "not built"
 	need_root
 	command -v ansible-playbook >/dev/null || skip "ansible-playbook not installed (ansible-core)"
+	OUT=$BATS_TEST_TMPDIR/play.out
 }
 
 # in_play: in_sim on the seed host (or $PLAY_TOPO), with play ARGS... defined inside: runs the
-# example playbook (output in /tmp/play.out, exit status returned) and
+# example playbook (output in $OUT, exit status returned) and
 # recap_changed printing the "changed=" count of its last recap.
 in_play() {
 	{
 		cat <<EOT
+OUT='$OUT'
 export ANSIBLE_CONFIG='$PLAYDIR/ansible.cfg' ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_LOCAL_TEMP='$BATS_TEST_TMPDIR/ansible-local' ANSIBLE_REMOTE_TEMP='$BATS_TEST_TMPDIR/ansible-remote'
 export ANSIBLE_HOME='$BATS_TEST_TMPDIR/ansible-home'
-play() { ansible-playbook -i '$PLAYDIR/inventory.yml' '$PLAYDIR/site.yml' -e apmatrix_bin='$APMATRIX' "\$@" >/tmp/play.out 2>&1; }
+play() { ansible-playbook -i '$PLAYDIR/inventory.yml' '$PLAYDIR/site.yml' -e apmatrix_bin='$APMATRIX' "\$@" >$OUT 2>&1; }
 EOT
 		cat <<'EOT'
-recap_changed() { sed -n 's/^localhost *:.* changed=\([0-9]*\).*/\1/p' /tmp/play.out | tail -1; }
-show() { echo "--- play output"; cat /tmp/play.out; }
+recap_changed() { sed -n 's/^localhost *:.* changed=\([0-9]*\).*/\1/p' $OUT | tail -1; }
+show() { echo "--- play output"; cat $OUT; }
 scratch() { find /tmp -maxdepth 1 -name 'apmatrix.*'; }
 EOT
 		cat
@@ -40,9 +42,9 @@ play --check --diff; rc=$?
 [ $rc = 0 ] || { show; die "check run exited $rc"; }
 [ "$(recap_changed)" -ge 1 ] || { show; die "check mode did not report changes"; }
 # the diff task itself says changed (exit status 2), not only the file tasks
-grep -A1 '^TASK \[apmatrix : Plan' /tmp/play.out | grep -q '^changed: \[localhost\]' ||
+grep -A1 '^TASK \[apmatrix : Plan' $OUT | grep -q '^changed: \[localhost\]' ||
 	{ show; die "the plan task did not report changed"; }
-grep -q 'create mdev' /tmp/play.out || { show; die "the plan is not shown"; }
+grep -q 'create mdev' $OUT || { show; die "the plan is not shown"; }
 [ "$(nwrites)" = 0 ] || die "check mode wrote to sysfs: $(cat /sys/.sim/writes)"
 [ ! -e /etc/apmatrix.yaml ] || die "check mode wrote /etc/apmatrix.yaml"
 [ ! -e /etc/apmatrix.d ] || die "check mode created /etc/apmatrix.d: $(ls -la /etc/apmatrix.d)"
@@ -102,20 +104,20 @@ EOT
 	in_play <<EOF
 play -e @'$BATS_TEST_TMPDIR/bad.yml'; rc=\$?
 [ \$rc != 0 ] || { show; die "a bad drop-in did not fail the play"; }
-grep -q "apmatrix diff exited 65" /tmp/play.out || { show; die "exit status not reported"; }
-grep -q "/etc/apmatrix.d/60-web.yaml:[0-9]*:[0-9]*: guest 'web1': domain '0x4x'" /tmp/play.out ||
+grep -q "apmatrix diff exited 65" $OUT || { show; die "exit status not reported"; }
+grep -q "/etc/apmatrix.d/60-web.yaml:[0-9]*:[0-9]*: guest 'web1': domain '0x4x'" $OUT ||
 	{ show; die "no file:line:column message naming the real path"; }
-! grep -q "/tmp/apmatrix\." /tmp/play.out || { show; die "the message names the scratch directory"; }
+! grep -q "/tmp/apmatrix\." $OUT || { show; die "the message names the scratch directory"; }
 [ ! -e /etc/apmatrix.d ] && [ ! -e /etc/apmatrix.yaml ] || die "files written: \$(ls -la /etc/apmatrix*)"
 [ "\$(nwrites)" = 0 ] || die "sysfs written"
 # after a good run, a bad change leaves the good files and the host alone
 play || { show; die "good run failed"; }
-cp /etc/apmatrix.d/60-web.yaml /tmp/good
+cp /etc/apmatrix.d/60-web.yaml $BATS_TEST_TMPDIR/good
 clear_writes
 play -e @'$BATS_TEST_TMPDIR/bad.yml'; rc=\$?
 [ \$rc != 0 ] || { show; die "a bad drop-in did not fail the second play"; }
-grep -q "/etc/apmatrix.d/60-web.yaml:7:[0-9]*: guest 'web1': domain '0x4x'" /tmp/play.out || { show; die "message"; }
-cmp -s /tmp/good /etc/apmatrix.d/60-web.yaml || die "the good drop-in was overwritten"
+grep -q "/etc/apmatrix.d/60-web.yaml:7:[0-9]*: guest 'web1': domain '0x4x'" $OUT || { show; die "message"; }
+cmp -s $BATS_TEST_TMPDIR/good /etc/apmatrix.d/60-web.yaml || die "the good drop-in was overwritten"
 [ "\$(nwrites)" = 0 ] || die "sysfs written"
 echo OK
 EOF
@@ -132,7 +134,7 @@ EOF
 	in_play <<'EOF'
 play; rc=$?
 [ $rc != 0 ] || { show; die "the play did not fail"; }
-grep -q "apmatrix diff exited 1: apmatrix: .*vfio_ap" /tmp/play.out || { show; die "exit status or message"; }
+grep -q "apmatrix diff exited 1: apmatrix: .*vfio_ap" $OUT || { show; die "exit status or message"; }
 [ ! -e /etc/apmatrix.d ] || die "files written"
 [ "$(nwrites)" = 0 ] || die "sysfs written"
 echo OK
@@ -175,11 +177,11 @@ less='{"apmatrix_dropins": {"50-payments": {"payments1": {"adapters": [5, 6], "d
 clear_writes
 play -e "$less"; rc=$?
 [ $rc = 0 ] || { show; die "pending failed the play (exit $rc)"; }
-grep -q "pending" /tmp/play.out || { show; die "pending not reported"; }
+grep -q "pending" $OUT || { show; die "pending not reported"; }
 [ "$(nwrites)" = 0 ] || die "wrote to a running guest: $(cat /sys/.sim/writes)"
 play -e "$less" -e apmatrix_fail_on_pending=true; rc=$?
 [ $rc != 0 ] || { show; die "apmatrix_fail_on_pending did not fail"; }
-grep -q "apmatrix apply exited 2" /tmp/play.out || { show; die "exit status"; }
+grep -q "apmatrix apply exited 2" $OUT || { show; die "exit status"; }
 play -e "$less" -e apmatrix_force=true; rc=$?
 [ $rc = 0 ] && [ "$(recap_changed)" -ge 1 ] ||
 	{ show; die "--force run: exit $rc, changed=$(recap_changed); diff --force now: $(apmatrix diff --force 2>&1)"; }
