@@ -162,6 +162,13 @@ play -e '{"apmatrix_dropins": {"50-payments": {"payments1": {"adapters": [5, 6],
 ! grep -q '^mdev 5a0c1b1e' /sys/.sim/dump || die "web1 still there"
 grep -q "^mdev $(uuid_of hand1)" /sys/.sim/dump || die "hand1 (someone else's drop-in) not applied"
 expect_exit 0 apmatrix diff >/dev/null
+# apmatrix_manage_config: false leaves the administrator's main file alone
+printf 'version: 1 # mine\nhost:\n  keep:\n    domains: [0x04]\n' >/etc/apmatrix.yaml
+cp /etc/apmatrix.yaml "$OUT.main"
+play -e apmatrix_manage_config=false; rc=$?
+[ $rc = 0 ] || { show; die "manage_config=false: exit $rc"; }
+cmp -s "$OUT.main" /etc/apmatrix.yaml || die "the administrator's apmatrix.yaml was changed"
+expect_exit 0 apmatrix diff >/dev/null
 echo OK
 EOF
 	echo "$output"
