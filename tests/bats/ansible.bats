@@ -23,12 +23,15 @@ OUT='$OUT'
 export ANSIBLE_CONFIG='$PLAYDIR/ansible.cfg' ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_LOCAL_TEMP='$BATS_TEST_TMPDIR/ansible-local' ANSIBLE_REMOTE_TEMP='$BATS_TEST_TMPDIR/ansible-remote'
 export ANSIBLE_HOME='$BATS_TEST_TMPDIR/ansible-home'
+# the role's scratch directory goes here, away from other runs
+export TMPDIR='$BATS_TEST_TMPDIR/tmp'
+mkdir -p "\$TMPDIR"
 play() { ansible-playbook -i '$PLAYDIR/inventory.yml' '$PLAYDIR/site.yml' -e apmatrix_bin='$APMATRIX' "\$@" >$OUT 2>&1; }
 EOT
 		cat <<'EOT'
 recap_changed() { sed -n 's/^localhost *:.* changed=\([0-9]*\).*/\1/p' $OUT | tail -1; }
 show() { echo "--- play output"; cat $OUT; }
-scratch() { find /tmp -maxdepth 1 -name 'apmatrix.*'; }
+scratch() { find "$TMPDIR" -maxdepth 1 -name 'apmatrix.*'; }
 EOT
 		cat
 	} >"$BATS_TEST_TMPDIR/play-script"
@@ -37,9 +40,9 @@ EOT
 
 @test "ansible: --check reports changed and writes nothing" {
 	in_play <<'EOF'
-before=$(scratch)
-play --check --diff; rc=$?
+play --check --diff -v; rc=$?
 [ $rc = 0 ] || { show; die "check run exited $rc"; }
+grep -q "\"path\": \"$TMPDIR/apmatrix\." $OUT || { show; die "the scratch directory is not in \$TMPDIR"; }
 [ "$(recap_changed)" -ge 1 ] || { show; die "check mode did not report changes"; }
 # the diff task itself says changed (exit status 2), not only the file tasks
 grep -A1 '^TASK \[apmatrix : Plan' $OUT | grep -q '^changed: \[localhost\]' ||
@@ -49,7 +52,7 @@ grep -q 'create mdev' $OUT || { show; die "the plan is not shown"; }
 [ ! -e /etc/apmatrix.yaml ] || die "check mode wrote /etc/apmatrix.yaml"
 [ ! -e /etc/apmatrix.d ] || die "check mode created /etc/apmatrix.d: $(ls -la /etc/apmatrix.d)"
 [ ! -e /run/apmatrix/state ] || die "check mode recorded ownership"
-[ "$(scratch)" = "$before" ] || die "scratch directory left behind: $(scratch)"
+[ -z "$(scratch)" ] || die "scratch directory left behind: $(scratch)"
 echo OK
 EOF
 	echo "$output"
@@ -107,7 +110,7 @@ play -e @'$BATS_TEST_TMPDIR/bad.yml'; rc=\$?
 grep -q "apmatrix diff exited 65" $OUT || { show; die "exit status not reported"; }
 grep -q "/etc/apmatrix.d/60-web.yaml:[0-9]*:[0-9]*: guest 'web1': domain '0x4x'" $OUT ||
 	{ show; die "no file:line:column message naming the real path"; }
-! grep -q "/tmp/apmatrix\." $OUT || { show; die "the message names the scratch directory"; }
+! grep -q "\$TMPDIR/apmatrix\." $OUT || { show; die "the message names the scratch directory"; }
 [ ! -e /etc/apmatrix.d ] && [ ! -e /etc/apmatrix.yaml ] || die "files written: \$(ls -la /etc/apmatrix*)"
 [ "\$(nwrites)" = 0 ] || die "sysfs written"
 # after a good run, a bad change leaves the good files and the host alone
