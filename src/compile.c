@@ -49,7 +49,15 @@ static char *name_for_message(const char *s)
 {
 	char *out = NULL;
 	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
+	FILE *f;
+
+	for (const unsigned char *c = (const unsigned char *)s;; c++) {
+		if (!*c)
+			return xstrdup(s); /* the usual case: nothing to escape */
+		if (*c < 0x20 || *c == 0x7f)
+			break;
+	}
+	f = open_memstream(&out, &len);
 
 	if (!f)
 		return xstrdup("?");

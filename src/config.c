@@ -117,29 +117,27 @@ static struct mark ev_mark(const struct parser *p)
  */
 static char *quote(const char *s)
 {
-	char *out = NULL;
-	size_t len = 0, n = 0;
-	FILE *f = open_memstream(&out, &len);
+	/* at most 64 characters of 4 bytes each (\xNN), quotes, "...", NUL */
+	char *out = xmalloc(2 + 64 * 4 + 3 + 1), *o = out;
+	size_t n = 0;
 
-	if (!f)
-		return xstrdup("'?'");
-	fputc('\'', f);
+	*o++ = '\'';
 	for (const unsigned char *c = (const unsigned char *)s; *c; c++, n++) {
 		if (n == 64) {
-			fputs("...", f);
+			memcpy(o, "...", 3);
+			o += 3;
 			break;
 		}
-		if (*c == '\n')
-			fputs("\\n", f);
-		else if (*c == '\t')
-			fputs("\\t", f);
-		else if (*c < 0x20 || *c == 0x7f)
-			fprintf(f, "\\x%02x", *c);
-		else
-			fputc(*c, f);
+		if (*c == '\n' || *c == '\t') {
+			*o++ = '\\';
+			*o++ = *c == '\n' ? 'n' : 't';
+		} else if (*c < 0x20 || *c == 0x7f) {
+			o += sprintf(o, "\\x%02x", *c);
+		} else
+			*o++ = (char)*c;
 	}
-	fputc('\'', f);
-	fclose(f);
+	*o++ = '\'';
+	*o = '\0';
 	return out;
 }
 
@@ -515,10 +513,78 @@ static const char *nearest_key(const char *key, const struct key_entry *table, s
 	return best;
 }
 
+static size_t name_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 struct seen_key {
 	char *key;
 	struct mark mark;
 };
+
+/*
+ * The keys of one mapping seen so far, with a hash index (slot = key number
+ * + 1, 0 = empty) so that a mapping of 10,000 guests is not a quadratic
+ * scan for duplicates.
+ */
+struct seen_set {
+	struct seen_key *keys;
+	size_t n, cap;
+	size_t *index;
+	size_t cap_index; /* a power of two, at least twice n */
+};
+
+static struct seen_key *seen_find(const struct seen_set *set, const char *key)
+{
+	if (!set->cap_index)
+		return NULL;
+	for (size_t i = name_hash(key) & (set->cap_index - 1);; i = (i + 1) & (set->cap_index - 1)) {
+		size_t k = set->index[i];
+
+		if (!k)
+			return NULL;
+		if (streq(set->keys[k - 1].key, key))
+			return &set->keys[k - 1];
+	}
+}
+
+static void seen_index(struct seen_set *set, size_t n)
+{
+	size_t i = name_hash(set->keys[n].key) & (set->cap_index - 1);
+
+	while (set->index[i])
+		i = (i + 1) & (set->cap_index - 1);
+	set->index[i] = n + 1;
+}
+
+/* Add a copy of key; returns the copy. */
+static const char *seen_add(struct seen_set *set, const char *key, const struct mark *m)
+{
+	set->keys = xgrow(set->keys, &set->cap, set->n + 1, sizeof(*set->keys));
+	set->keys[set->n] = (struct seen_key){ .key = xstrdup(key), .mark = *m };
+	if (2 * (set->n + 1) > set->cap_index) {
+		free(set->index);
+		set->cap_index = set->cap_index ? 2 * set->cap_index : 16;
+		set->index = xcalloc(set->cap_index, sizeof(*set->index));
+		for (size_t k = 0; k < set->n; k++)
+			seen_index(set, k);
+	}
+	seen_index(set, set->n);
+	return set->keys[set->n++].key;
+}
+
+static void seen_done(struct seen_set *set)
+{
+	for (size_t i = 0; i < set->n; i++)
+		free(set->keys[i].key);
+	free(set->keys);
+	free(set->index);
+}
 
 /*
  * The current event starts a mapping (or is a null scalar, an empty
@@ -528,8 +594,7 @@ struct seen_key {
 static int process_mapping(struct parser *p, const struct map_ctx *ctx, const struct key_entry *table,
 			   size_t n_table, any_key_handler any, void *data)
 {
-	struct seen_key *seen = NULL;
-	size_t n_seen = 0, cap_seen = 0;
+	struct seen_set seen = {};
 	int r = 0;
 
 	if (p->ev.type == YAML_SCALAR_EVENT)
@@ -537,6 +602,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 
 	for (;;) {
 		const struct key_entry *e = NULL;
+		const struct seen_key *dup;
 		struct mark km;
 		const char *key;
 		size_t i;
@@ -563,11 +629,9 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		}
 
 		key = scalar_value(p);
-		for (i = 0; i < n_seen; i++)
-			if (streq(seen[i].key, key))
-				break;
-		if (i < n_seen) {
-			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(&seen[i].mark);
+		dup = seen_find(&seen, key);
+		if (dup) {
+			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(&dup->mark);
 			_cleanup_free_ char *q = quote(key);
 
 			if (any)
@@ -581,9 +645,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 				break;
 			continue;
 		}
-		seen = xgrow(seen, &cap_seen, n_seen + 1, sizeof(*seen));
-		seen[n_seen++] = (struct seen_key){ .key = xstrdup(key), .mark = km };
-		key = seen[n_seen - 1].key; /* the event's text goes with the next event */
+		key = seen_add(&seen, key, &km); /* the event's text goes with the next event */
 
 		if (any) {
 			r = next_event(p);
@@ -646,9 +708,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			break;
 	}
 
-	for (size_t i = 0; i < n_seen; i++)
-		free(seen[i].key);
-	free(seen);
+	seen_done(&seen);
 	return r;
 }
 
@@ -1045,6 +1105,40 @@ static void guest_done(struct config_guest *g)
 	free(g->control_domains.items);
 }
 
+/* The guest of that name in cfg, or NULL; duplicates are found in O(1), not by a scan. */
+static const struct config_guest *find_guest(const struct config *cfg, const char *name)
+{
+	if (!cfg->cap_index)
+		return NULL;
+	for (size_t i = name_hash(name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1)) {
+		size_t k = cfg->guest_index[i];
+
+		if (!k)
+			return NULL;
+		if (streq(cfg->guests[k - 1].name, name))
+			return &cfg->guests[k - 1];
+	}
+}
+
+static void index_guest(struct config *cfg, size_t n)
+{
+	if (2 * (cfg->n_guests + 1) > cfg->cap_index) {
+		size_t cap = cfg->cap_index ? 2 * cfg->cap_index : 64;
+
+		free(cfg->guest_index);
+		cfg->guest_index = xcalloc(cap, sizeof(*cfg->guest_index));
+		cfg->cap_index = cap;
+		for (size_t k = 0; k < cfg->n_guests; k++)
+			if (k != n)
+				index_guest(cfg, k);
+	}
+	for (size_t i = name_hash(cfg->guests[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
+		if (!cfg->guest_index[i]) {
+			cfg->guest_index[i] = n + 1;
+			return;
+		}
+}
+
 static int handle_guest(struct parser *p, const char *name, const struct mark *key_mark, void *data)
 {
 	struct config *cfg = data;
@@ -1084,18 +1178,22 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 	/* cut short by a syntax error, or with a key we do not know (a typo of "domains"?) */
 	g.incomplete = r < 0 || p->unknown_key;
 
-	for (size_t i = 0; i < cfg->n_guests; i++) {
-		if (!streq(cfg->guests[i].name, name))
-			continue;
-		/* a name repeated inside one file is a duplicate key already */
-		_cleanup_free_ char *first = mark_string(&cfg->guests[i].mark);
-		error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only", q,
-			 first);
-		guest_done(&g);
-		return r;
+	{
+		const struct config_guest *dup = find_guest(cfg, name);
+
+		if (dup) {
+			/* a name repeated inside one file is a duplicate key already */
+			_cleanup_free_ char *first = mark_string(&dup->mark);
+			error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only",
+				 q, first);
+			guest_done(&g);
+			return r;
+		}
 	}
 	cfg->guests = xgrow(cfg->guests, &cfg->cap_guests, cfg->n_guests + 1, sizeof(*cfg->guests));
-	cfg->guests[cfg->n_guests++] = g;
+	cfg->guests[cfg->n_guests] = g;
+	index_guest(cfg, cfg->n_guests);
+	cfg->n_guests++;
 	return r;
 }
 
@@ -1365,6 +1463,7 @@ struct config *config_free(struct config *c)
 	for (size_t i = 0; i < c->n_guests; i++)
 		guest_done(&c->guests[i]);
 	free(c->guests);
+	free(c->guest_index);
 	free(c->keep_adapters.items);
 	free(c->keep_domains.items);
 	free(c->files); /* the names themselves belong to the diag_list */

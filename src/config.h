@@ -86,6 +86,8 @@ struct config {
 	size_t n_files, cap_files;
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
+	size_t *guest_index;  /* open addressing over guest names: guest number + 1, 0 = empty */
+	size_t cap_index;     /* a power of two, at least twice n_guests */
 };
 
 /*
