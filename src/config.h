@@ -31,7 +31,7 @@
 #define CONFIG_MAX_DROPINS 256             /* *.yaml files in the drop-in directory */
 #define CONFIG_MAX_DEPTH 16                /* nested mappings and sequences */
 #define CONFIG_MAX_SCALAR 256              /* bytes in one key or value (a name is at most 64) */
-#define CONFIG_MAX_GUESTS 4096             /* guests in all files */
+#define CONFIG_MAX_GUESTS 16384            /* guests in all files */
 #define CONFIG_MAX_LIST 256                /* entries in one number list */
 #define CONFIG_MAX_ENTRIES 65536           /* list entries in all files */
 #define CONFIG_MAX_ERRORS 100              /* errors in one file; reading it stops there */

@@ -46,7 +46,7 @@ refuse 'larger than 1048576 bytes'
 EOF
 }
 
-@test "hostile: 100k guests spread over 50 drop-ins: one error at the 4097th, nothing more" {
+@test "hostile: 100k guests spread over 50 drop-ins: one error at the 16385th, nothing more" {
 	hostile <<'EOF'
 echo "version: 1" >/etc/apmatrix.yaml
 mkdir -p /etc/apmatrix.d
@@ -59,7 +59,7 @@ awk 'BEGIN {
 		close(file)
 	}
 }'
-refuse "^apmatrix: /etc/apmatrix.d/02.yaml:98:3: guest 'g4096': more than 4096 guests; the limit is 4096$"
+refuse "^apmatrix: /etc/apmatrix.d/08.yaml:386:3: guest 'g16384': more than 16384 guests; the limit is 16384$"
 EOF
 }
 
