@@ -134,6 +134,19 @@ static struct bitmap256 expand_keep(const struct config_list *l, const char *nou
 	return all;
 }
 
+
+/* APMATRIX_UUID_NAMESPACE as bytes, parsed once (a constant, valid by construction). */
+static void namespace_uuid(uuid_t ret)
+{
+	static uuid_t ns;
+	static bool parsed;
+
+	if (!parsed) {
+		(void)uuid_parse(APMATRIX_UUID_NAMESPACE, ns);
+		parsed = true;
+	}
+	uuid_copy(ret, ns);
+}
 static void check_uuid(struct desired_guest *g, const struct config_guest *cg, const char *msgname,
 		       struct diag_list *diags, bool *ret_valid)
 {
@@ -156,7 +169,7 @@ static void check_uuid(struct desired_guest *g, const struct config_guest *cg, c
 		g->uuid_mark = g->mark;
 	}
 	g->uuid_derived = true;
-	(void)uuid_parse(APMATRIX_UUID_NAMESPACE, ns); /* a constant, valid by construction */
+	namespace_uuid(ns);
 	uuid_generate_sha1(u, ns, g->name, strlen(g->name));
 	uuid_unparse_lower(u, g->uuid);
 }
