@@ -17,7 +17,7 @@ SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir sys
 BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 
 PKG_CONFIG ?= pkg-config
-PKGS := yaml-0.1 uuid libudev
+PKGS := yaml-0.1 uuid
 SIM_PKGS := yaml-0.1 fuse3
 
 OPT := -O2
@@ -158,6 +158,8 @@ install: $(B)/apmatrix
 	install -Dm644 man/apmatrix.8 $(DESTDIR)$(MANDIR)/man8/apmatrix.8
 	install -Dm644 man/apmatrix.yaml.5 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	install -Dm644 completion/apmatrix.bash $(DESTDIR)$(BASHCOMPDIR)/apmatrix
+	install -d $(DESTDIR)$(DATADIR)/apmatrix/schema
+	install -m644 schema/*.schema.json $(DESTDIR)$(DATADIR)/apmatrix/schema/
 	install -Dm644 examples/apmatrix.yaml $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
 
@@ -167,6 +169,8 @@ uninstall:
 	rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
 	rm -f $(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/apmatrix
+	rm -rf $(DESTDIR)$(DATADIR)/apmatrix/schema
+	rmdir $(DESTDIR)$(DATADIR)/apmatrix 2>/dev/null || true
 	rm -f $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
 	rmdir $(DESTDIR)$(SYSCONFDIR)/apmatrix.d 2>/dev/null || true
 
