@@ -176,12 +176,12 @@ mkfifo /etc/apmatrix.yaml
 refuse '^apmatrix: refusing /etc/apmatrix.yaml: is a FIFO, not a regular file'
 rm /etc/apmatrix.yaml
 refuse '^apmatrix: refusing /dev/zero: is a character device' -c /dev/zero
-mkdir /tmp/d.yaml
-refuse '^apmatrix: refusing /tmp/d.yaml: is a directory, not a regular file' -c /tmp/d.yaml
+mkdir $W/d.yaml
+refuse "^apmatrix: refusing $W/d.yaml: is a directory, not a regular file" -c $W/d.yaml
 clear_writes
-bounded apmatrix -c - apply </dev/zero 2>/tmp/err; rc=$?
+bounded apmatrix -c - apply </dev/zero 2>$W/err; rc=$?
 [ "$rc" = 65 ] || die "stdin from /dev/zero: exit $rc"
-grep -qx 'apmatrix: <stdin>: larger than 1048576 bytes (1 MiB), the limit for one file' /tmp/err || die "$(cat /tmp/err)"
+grep -qx 'apmatrix: <stdin>: larger than 1048576 bytes (1 MiB), the limit for one file' $W/err || die "$(cat $W/err)"
 [ "$(nwrites)" = 0 ] || die "wrote"
 apmatrix -c - check <"$EXAMPLES/seed-two-guests.yaml" >/dev/null || die "-c - from a file"
 cat "$EXAMPLES/seed-two-guests.yaml" | apmatrix -c - check >/dev/null || die "-c - from a pipe"

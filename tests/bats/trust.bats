@@ -154,16 +154,17 @@ EOC
 
 @test "trust: a non-root user runs diff on the (simulated) host with their own --config; nothing is written" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
-mkdir -p /tmp/nb && cp "$EXAMPLES/seed-two-guests.yaml" /tmp/nb/a.yaml && chown -R nobody /tmp/nb
+NB=$(mktemp -d /tmp/trust-nb.XXXXXX) && chmod 755 "$NB" && trap 'rm -rf "$NB"' EXIT
+cp "$EXAMPLES/seed-two-guests.yaml" "$NB/a.yaml" && chown nobody "$NB/a.yaml"
 nb() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
-nb apmatrix -c /tmp/nb/a.yaml diff >/tmp/out; rc=$?
+nb apmatrix -c $NB/a.yaml diff >"$NB/out"; rc=$?
 [ "$rc" = 2 ] || die "diff as nobody exited $rc"
-grep -q 'guest1 .*: create mdev' /tmp/out || die "no plan: $(cat /tmp/out)"
-nb apmatrix -c /tmp/nb/a.yaml show >/dev/null || die "show as nobody"
-chown daemon /tmp/nb/a.yaml
-nb apmatrix -c /tmp/nb/a.yaml diff 2>/tmp/err; rc=$?
+grep -q 'guest1 .*: create mdev' $NB/out || die "no plan: $(cat "$NB/out")"
+nb apmatrix -c $NB/a.yaml show >/dev/null || die "show as nobody"
+chown daemon $NB/a.yaml
+nb apmatrix -c $NB/a.yaml diff 2>"$NB/err"; rc=$?
 [ "$rc" = 65 ] || die "diff of daemon's file as nobody exited $rc"
-grep -q "owned by user 'daemon'" /tmp/err || die "$(cat /tmp/err)"
+grep -q "owned by user 'daemon'" "$NB/err" || die "$(cat "$NB/err")"
 [ "$(nwrites)" = 0 ] || die "wrote"
 echo OK
 EOF
