@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "live.h"
+#include "log.h"
 #include "macro.h"
 #include "owner.h"
 #include "sysfs.h"
@@ -73,6 +74,10 @@ struct reader {
 	char **drivers;
 	unsigned char (*bound_to)[256];
 	int has_override; /* -1: not probed yet; queues carry driver_override (6.19+) or none do */
+	unsigned flags;   /* enum live_read_flags */
+	/* mdev files are a property of the kernel: one mdev tells for all */
+	bool probed_ap_config, probed_guest_matrix;
+	bool to_log; /* a read on demand: warnings go to the log, not to diags */
 };
 
 static void warn(struct reader *rd, const char *fmt, ...) _printf_(2, 3);
@@ -81,13 +86,16 @@ static void warn(struct reader *rd, const char *fmt, ...)
 	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
-	if (!rd->diags)
+	if (!rd->diags && !rd->to_log)
 		return;
 	va_start(ap, fmt);
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	diag_add(rd->diags, DIAG_WARNING, NULL, NULL, "%s", msg ? msg : "(out of memory)");
+	if (rd->to_log)
+		log_warning("%s", msg ? msg : "(out of memory)");
+	else
+		diag_add(rd->diags, DIAG_WARNING, NULL, NULL, "%s", msg ? msg : "(out of memory)");
 }
 
 static void warn_read(struct reader *rd, const char *path, int r)
@@ -142,15 +150,6 @@ static int parse_hex_id(const char *s, unsigned *ret)
 		return -EINVAL;
 	*ret = (unsigned)v;
 	return 0;
-}
-
-static bool attr_is_one(struct reader *rd, const char *path, bool dflt)
-{
-	_cleanup_free_ char *v = NULL;
-
-	if (read_opt(rd, path, &v) < 0)
-		return dflt;
-	return streq(v, "1");
 }
 
 static bool word_in_list(const char *list, const char *word)
@@ -297,9 +296,6 @@ static void add_card(struct reader *rd, const char *dev, unsigned id)
 {
 	struct live *l = rd->l;
 	struct live_card *c;
-	_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
-	_cleanup_free_ char *p_online = xasprintf("%s/online", dev);
-	_cleanup_free_ char *p_config = xasprintf("%s/config", dev);
 	char *type = NULL;
 
 	for (size_t i = 0; i < l->n_cards; i++)
@@ -308,14 +304,16 @@ static void add_card(struct reader *rd, const char *dev, unsigned id)
 	l->cards = xgrow(l->cards, &rd->cap_cards, l->n_cards + 1, sizeof(*l->cards));
 	c = &l->cards[l->n_cards++];
 	c->id = id;
-	if (read_opt(rd, p_type, &type) == 0 && *type)
-		c->type = type;
-	else
-		free(type);
-	c->mode = uevent_value(rd, dev, "MODE");
-	/* online/type exist only while cex4card is bound; config is ~5.13+ */
-	c->online = attr_is_one(rd, p_online, false);
-	c->config = attr_is_one(rd, p_config, true);
+	/* only drawn: `type` exists while cex4card is bound, MODE since 5.x */
+	if (rd->flags & LIVE_READ_DETAILS) {
+		_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
+
+		if (read_opt(rd, p_type, &type) == 0 && *type)
+			c->type = type;
+		else
+			free(type);
+		c->mode = uevent_value(rd, dev, "MODE");
+	}
 }
 
 static enum queue_driver classify_driver(const struct live *l, const char *name)
@@ -569,6 +567,59 @@ static int read_id_list(struct reader *rd, const char *path, struct bitmap256 *b
 	return 0;
 }
 
+/*
+ * `ap_config`: "0x<64 hex>,0x<64 hex>,0x<64 hex>\n", adapters, usage domains,
+ * control domains (kernel-abi.md §2.5).
+ */
+static int read_ap_config(struct reader *rd, const char *path, struct apqn_matrix *m)
+{
+	_cleanup_free_ char *text = NULL;
+	struct bitmap256 *dst[3] = { &m->adapters, &m->domains, &m->control_domains };
+	const char *p;
+	int r;
+
+	r = sysfs_read_attr(rd->s, path, &text);
+	if (r < 0)
+		return r;
+	text[strcspn(text, "\n")] = '\0'; /* the one line, for the fields and for a warning */
+	p = text;
+	for (int i = 0; i < 3; i++) {
+		size_t k = strcspn(p, ",");
+		char field[72];
+
+		if (k >= sizeof(field) || (i < 2 && p[k] != ',')) {
+			warn(rd, "%s/%s: malformed ap_config '%s'", sysfs_root(rd->s), path, text);
+			*m = (struct apqn_matrix){ 0 };
+			return 0;
+		}
+		memcpy(field, p, k);
+		field[k] = '\0';
+		if (bitmap_from_kernel(field, dst[i]) < 0) {
+			warn(rd, "%s/%s: malformed ap_config '%s'", sysfs_root(rd->s), path, text);
+			*m = (struct apqn_matrix){ 0 };
+			return 0;
+		}
+		p += k + (p[k] ? 1 : 0);
+	}
+	return 0;
+}
+
+static void read_guest_matrix(struct reader *rd, struct live_mdev *m)
+{
+	struct live *l = rd->l;
+	_cleanup_free_ char *p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
+	int r;
+
+	r = read_matrix_file(rd, p_gm, &m->guest_matrix);
+	if (r == 0) {
+		m->has_guest_matrix = true;
+		m->guest_matrix.control_domains = m->matrix.control_domains;
+		l->features |= FEATURE_GUEST_MATRIX;
+	} else if (r != -ENOENT) {
+		warn_read(rd, p_gm, r);
+	}
+}
+
 static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db *owner)
 {
 	struct live *l = rd->l;
@@ -600,6 +651,12 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 			if (r < 0)
 				warn_read(rd, p, r);
 		}
+	} else if (l->features & FEATURE_AP_CONFIG) {
+		/* the whole assignment in one read (6.10+) */
+		p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
+		r = read_ap_config(rd, p_cfg, &m->matrix);
+		if (r < 0)
+			warn_read(rd, p_cfg, r);
 	} else {
 		_cleanup_free_ char *p_m = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "matrix");
 		_cleanup_free_ char *p_cd = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "control_domains");
@@ -610,19 +667,24 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 		r = read_id_list(rd, p_cd, &m->matrix.control_domains);
 		if (r < 0)
 			warn_read(rd, p_cd, r);
-
-		p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
-		r = read_matrix_file(rd, p_gm, &m->guest_matrix);
-		if (r == 0) {
-			m->has_guest_matrix = true;
-			m->guest_matrix.control_domains = m->matrix.control_domains;
-			l->features |= FEATURE_GUEST_MATRIX;
-		} else if (r != -ENOENT) {
-			warn_read(rd, p_gm, r);
+		/* 6.10 and 6.11 have ap_config without matrix/features */
+		if (!rd->probed_ap_config) {
+			rd->probed_ap_config = true;
+			p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
+			if (sysfs_exists(rd->s, p_cfg))
+				l->features |= FEATURE_AP_CONFIG;
 		}
-		p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
-		if (!(l->features & FEATURE_AP_CONFIG) && sysfs_exists(rd->s, p_cfg))
-			l->features |= FEATURE_AP_CONFIG;
+	}
+	if (l->profile != PROFILE_RFC2017) {
+		if (rd->flags & LIVE_READ_DETAILS) {
+			read_guest_matrix(rd, m);
+		} else if (!(l->features & FEATURE_GUEST_MATRIX) && !rd->probed_guest_matrix) {
+			/* 6.0 - 6.11: the file tells the dynamic model */
+			rd->probed_guest_matrix = true;
+			p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
+			if (sysfs_exists(rd->s, p_gm))
+				l->features |= FEATURE_GUEST_MATRIX;
+		}
 	}
 
 	if (owner) {
@@ -671,47 +733,49 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
  * one queue per mdev tells: the first of its guest matrix (6.0+), or of its
  * matrix on older kernels, that is bound to vfio.
  */
-static void mark_in_use(struct reader *rd)
+static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 {
 	struct live *l = rd->l;
+	const struct apqn_matrix *gm;
+	struct live_queue *q = NULL;
 
-	for (size_t i = 0; i < l->n_mdevs; i++) {
-		struct live_mdev *m = &l->mdevs[i];
-		const struct apqn_matrix *gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
-		struct live_queue *q = NULL;
+	if (m->details_read)
+		return;
+	m->details_read = true;
+	if (l->profile != PROFILE_RFC2017 && !m->has_guest_matrix && (l->features & FEATURE_GUEST_MATRIX))
+		read_guest_matrix(rd, m);
+	gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
+	BITMAP_FOREACH(a, &gm->adapters) {
+		BITMAP_FOREACH(d, &gm->domains) {
+			struct live_queue *c = (struct live_queue *)live_find_queue(l, (unsigned)a, (unsigned)d);
 
-		BITMAP_FOREACH(a, &gm->adapters) {
-			BITMAP_FOREACH(d, &gm->domains) {
-				struct live_queue *c = (struct live_queue *)live_find_queue(l, (unsigned)a, (unsigned)d);
-
-				if (c && c->kind == QUEUE_DRIVER_VFIO) {
-					q = c;
-					break;
-				}
-			}
-			if (q)
+			if (c && c->kind == QUEUE_DRIVER_VFIO) {
+				q = c;
 				break;
-		}
-		if (!q)
-			continue;
-		if (q->status == QUEUE_STATUS_UNKNOWN) {
-			_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
-			_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
-
-			if (read_opt(rd, p_status, &status) == 0) {
-				l->features |= FEATURE_QUEUE_STATUS;
-				if (streq(status, "in use"))
-					q->status = QUEUE_STATUS_IN_USE;
-				else if (streq(status, "assigned"))
-					q->status = QUEUE_STATUS_ASSIGNED;
-				else if (streq(status, "unassigned"))
-					q->status = QUEUE_STATUS_UNASSIGNED;
-				else
-					warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
 			}
 		}
-		m->in_use = q->status == QUEUE_STATUS_IN_USE;
+		if (q)
+			break;
 	}
+	if (!q)
+		return;
+	if (q->status == QUEUE_STATUS_UNKNOWN) {
+		_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
+		_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
+
+		if (read_opt(rd, p_status, &status) == 0) {
+			l->features |= FEATURE_QUEUE_STATUS;
+			if (streq(status, "in use"))
+				q->status = QUEUE_STATUS_IN_USE;
+			else if (streq(status, "assigned"))
+				q->status = QUEUE_STATUS_ASSIGNED;
+			else if (streq(status, "unassigned"))
+				q->status = QUEUE_STATUS_UNASSIGNED;
+			else
+				warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
+		}
+	}
+	m->in_use = q->status == QUEUE_STATUS_IN_USE;
 }
 
 static void read_matrix_features(struct reader *rd)
@@ -731,10 +795,13 @@ static void read_matrix_features(struct reader *rd)
 
 /* ---- public ------------------------------------------------------------ */
 
-int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, struct diag_list *diags)
+int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, struct live **ret,
+	      struct diag_list *diags)
 {
 	struct live *l = xcalloc(1, sizeof(*l));
-	struct reader rd = { .s = s, .l = l, .diags = diags, .has_override = -1 };
+	struct reader rd = { .s = s, .l = l, .diags = diags, .has_override = -1, .flags = flags };
+
+	l->sysfs = s;
 
 	if (owner) {
 		l->apmask_taken = owner->apmask_taken;
@@ -769,7 +836,9 @@ int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, 
 			read_matrix_features(&rd);
 		read_mdevs(&rd, owner);
 	}
-	mark_in_use(&rd);
+	if (flags & LIVE_READ_DETAILS)
+		for (size_t i = 0; i < l->n_mdevs; i++)
+			read_mdev_details(&rd, &l->mdevs[i]);
 	sysfs_strv_free(rd.drivers);
 	free(rd.bound_to);
 
@@ -802,6 +871,17 @@ struct live *live_free(struct live *l)
 	free(l->mdevs);
 	free(l);
 	return NULL;
+}
+
+bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
+{
+	if (!m->details_read) {
+		/* a cache filled on demand: l and m are the caller's own objects */
+		struct reader rd = { .s = l->sysfs, .l = (struct live *)l, .to_log = true };
+
+		read_mdev_details(&rd, (struct live_mdev *)m);
+	}
+	return m->in_use;
 }
 
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid)

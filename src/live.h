@@ -51,10 +51,9 @@ enum queue_status {
 
 struct live_card {
 	unsigned id;
+	/* read with LIVE_READ_DETAILS only: */
 	char *type; /* "CEX5C", NULL when unknown */
 	char *mode; /* "cca", "accel", "ep11" from uevent MODE, NULL when unknown */
-	bool online;
-	bool config;
 };
 
 struct live_queue {
@@ -68,9 +67,14 @@ struct live_queue {
 struct live_mdev {
 	char uuid[37];
 	struct apqn_matrix matrix; /* assigned: adapters, usage domains, control domains */
+	/*
+	 * Read with LIVE_READ_DETAILS, otherwise on demand by
+	 * live_mdev_in_use() (details_read tells which):
+	 */
 	struct apqn_matrix guest_matrix; /* valid when has_guest_matrix (control domains copied) */
 	bool has_guest_matrix;
 	bool in_use;  /* a running guest holds it */
+	bool details_read;
 	bool owned;   /* created by apmatrix (owner db) */
 	char *owner_guest; /* the guest name recorded at creation, when owned */
 };
@@ -104,6 +108,18 @@ struct live {
 	struct bitmap256 apmask_taken, aqmask_taken;
 	struct bitmap256 queues_taken[256];
 	bool driver_override_in_use;
+	/* borrowed for reads on demand: close it only after live_free() */
+	struct sysfs *sysfs;
+};
+
+enum live_read_flags {
+	/*
+	 * Also the cards' type and mode, every mdev's guest matrix and
+	 * whether its guest runs: what `show` and `status` draw.  Without
+	 * it (plan, apply) a guest's running state is read on demand, for
+	 * the mdevs a plan would change (live_mdev_in_use()).
+	 */
+	LIVE_READ_DETAILS = 1 << 0,
 };
 
 /*
@@ -112,8 +128,16 @@ struct live {
  * in diags.  Returns -ENODEV when there is no AP bus at all (ret is still
  * set, with PROFILE_NONE).
  */
-int live_read(struct sysfs *s, const struct owner_db *owner, struct live **ret, struct diag_list *diags);
+int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, struct live **ret,
+	      struct diag_list *diags);
 struct live *live_free(struct live *l);
+
+/*
+ * Whether a running guest holds m (its vfio queues say "in use").  Reads the
+ * mdev's guest matrix and one queue's status the first time it is asked
+ * (warnings then go to the log); m belongs to l.
+ */
+bool live_mdev_in_use(const struct live *l, const struct live_mdev *m);
 
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);

@@ -289,8 +289,8 @@ static int load_desired(struct diag_list *diags, struct desired **ret)
 }
 
 /* Read the host.  Returns 0, or -ENODEV when this is no AP host (*ret set anyway). */
-static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, struct live **ret_live,
-		     struct diag_list *diags)
+static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsigned flags,
+		     struct live **ret_live, struct diag_list *diags)
 {
 	struct sysfs *s = NULL;
 	struct owner_db *o = NULL;
@@ -307,7 +307,7 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, stru
 		sysfs_close(s);
 		return r;
 	}
-	r = live_read(s, o, ret_live, diags);
+	r = live_read(s, o, flags, ret_live, diags);
 	if (*ret_live)
 		log_debug("host: %s profile, %zu cards, %zu queues, %zu vfio_ap mdevs",
 			  kernel_profile_to_string((*ret_live)->profile), (*ret_live)->n_cards, (*ret_live)->n_queues,
@@ -350,7 +350,7 @@ static int cmd_check(int argc, char **argv)
 		struct live *l = NULL;
 		struct plan *p = NULL;
 
-		if (load_live(&s, &o, &l, &diags) == 0) {
+		if (load_live(&s, &o, 0, &l, &diags) == 0) {
 			hostcheck(d, l, &diags);
 			(void)plan_build(d, l, 0, &p, &diags); /* only its diagnostics count here */
 			plan_free(p);
@@ -391,9 +391,10 @@ static void host_done(struct host *h)
 	h->sysfs = sysfs_close(h->sysfs);
 }
 
-static int host_read(struct host *h, struct diag_list *diags)
+/* flags: enum live_read_flags, LIVE_READ_DETAILS for the commands that draw the host */
+static int host_read(struct host *h, unsigned flags, struct diag_list *diags)
 {
-	int r = load_live(&h->sysfs, &h->owner, &h->live, diags);
+	int r = load_live(&h->sysfs, &h->owner, flags, &h->live, diags);
 
 	if (r == -ENODEV)
 		log_error("no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters",
@@ -431,7 +432,7 @@ static int cmd_show(int argc, char **argv)
 	}
 	if (!arg_no_live && on_ap_host()) {
 		struct diag_list ld = {};
-		if (host_read(&h, &ld) < 0)
+		if (host_read(&h, LIVE_READ_DETAILS, &ld) < 0)
 			ret = ret ? ret : 1;
 		print_diags(&ld);
 		diag_list_done(&ld);
@@ -475,7 +476,7 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 			return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
 		}
 	}
-	r = host_read(h, diags);
+	r = host_read(h, 0, diags);
 	if (r < 0) {
 		if (!arg_json)
 			print_diags(diags);
@@ -687,7 +688,7 @@ static int cmd_status(int argc, char **argv)
 		diag_list_done(&diags);
 		return ret ? ret : 1;
 	}
-	if (host_read(&h, &diags) < 0) {
+	if (host_read(&h, LIVE_READ_DETAILS, &diags) < 0) {
 		print_diags(&diags);
 		host_done(&h);
 		diag_list_done(&diags);
@@ -714,7 +715,7 @@ static int cmd_import(int argc, char **argv)
 	if (argc > 1)
 		return usage_error("import takes no argument, got '%s'", argv[1]);
 	/* mdevctl definitions can be read off the host; host.keep then is not written */
-	if ((arg_from == IMPORT_FROM_LIVE || on_ap_host()) && host_read(&h, &diags) < 0) {
+	if ((arg_from == IMPORT_FROM_LIVE || on_ap_host()) && host_read(&h, 0, &diags) < 0) {
 		print_diags(&diags);
 		host_done(&h);
 		diag_list_done(&diags);
@@ -768,7 +769,7 @@ static int cmd_guest(int argc, char **argv)
 		return EX_USAGE;
 	}
 	if (!arg_no_live && on_ap_host()) {
-		if (host_read(&h, &diags) == 0) {
+		if (host_read(&h, 0, &diags) == 0) {
 			profile = h.live->profile;
 			if (!live_find_mdev(h.live, g->uuid))
 				log_warning("guest '%s': mdev %s does not exist yet (run apmatrix apply)", g->name,

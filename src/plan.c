@@ -107,7 +107,8 @@ struct mstate {
 	ssize_t guest;    /* index into ctx.guests, -1 when undeclared */
 	const char *who;  /* guest name, or the UUID: for "waits for ..." */
 	struct apqn_matrix live; /* empty when m == NULL */
-	bool blocked;     /* in use and cannot be changed now */
+	bool blocked;     /* in use and cannot be changed now (valid once block_checked) */
+	bool block_checked;
 	const char *block_reason;
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
@@ -293,6 +294,33 @@ static void action_dep(struct ctx *c, ssize_t i, ssize_t dep)
 	a->depends_on[a->n_depends_on++] = (size_t)dep;
 }
 
+/*
+ * Whether a running guest keeps ms from being changed now.  Asked only for
+ * mdevs that get an action: a running guest is read off the host on demand,
+ * so a converged host costs no look-up at all.
+ */
+static bool ms_blocked(struct ctx *c, struct mstate *ms)
+{
+	if (ms->block_checked)
+		return ms->blocked;
+	ms->block_checked = true;
+	if (!ms->m || !live_mdev_in_use(c->l, ms->m))
+		return false;
+	if (ms->class == MDEV_OWNED) {
+		ms->blocked = true;
+		ms->block_reason = REASON_NO_REMOVE;
+	} else if (ms->class == MDEV_MANAGED) {
+		if (c->l->profile != PROFILE_DYNAMIC) {
+			ms->blocked = true;
+			ms->block_reason = REASON_NO_HOTPLUG;
+		} else if (!(c->flags & PLAN_FORCE)) {
+			ms->blocked = true;
+			ms->block_reason = REASON_FORCE;
+		}
+	}
+	return ms->blocked;
+}
+
 /* An action on mdev ms; pending right away when the mdev is blocked. */
 static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind kind, enum plan_phase phase,
 			   unsigned number)
@@ -302,7 +330,7 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 							  : NULL;
 	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms->who);
 
-	if (ms->blocked) {
+	if (ms_blocked(c, ms)) {
 		c->p->actions[i].pending = true;
 		action_reason(c, i, xstrdup(ms->block_reason));
 	}
@@ -374,20 +402,6 @@ static void classify(struct ctx *c)
 		ms->create_id = ms->remove_id = ms->inter_id = ms->final_id = -1;
 		for (int n = 0; n < 256; n++)
 			ms->ua[n] = ms->ud[n] = -1;
-		if (!ms->m || !ms->m->in_use)
-			continue;
-		if (ms->class == MDEV_OWNED) {
-			ms->blocked = true;
-			ms->block_reason = REASON_NO_REMOVE;
-		} else if (ms->class == MDEV_MANAGED) {
-			if (c->l->profile != PROFILE_DYNAMIC) {
-				ms->blocked = true;
-				ms->block_reason = REASON_NO_HOTPLUG;
-			} else if (!(c->flags & PLAN_FORCE)) {
-				ms->blocked = true;
-				ms->block_reason = REASON_FORCE;
-			}
-		}
 	}
 }
 

@@ -363,6 +363,8 @@ bool sysfs_is_dir(struct sysfs *s, const char *path)
 
 	if (resolve(s, path, true, &rel) < 0)
 		return false;
+	if (dir_cached(s, rel)) /* resolve() has just seen it */
+		return true;
 	return fstatat(s->root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 

@@ -84,7 +84,7 @@ static struct live_mdev *live_mdev(struct live *l, const char *uuid, bool owned,
 
 	l->mdevs = realloc(l->mdevs, (l->n_mdevs + 1) * sizeof(*l->mdevs));
 	m = &l->mdevs[l->n_mdevs++];
-	*m = (struct live_mdev){ .owned = owned, .in_use = in_use };
+	*m = (struct live_mdev){ .owned = owned, .in_use = in_use, .details_read = true };
 	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
 	return m;
 }
