@@ -423,7 +423,8 @@ static void read_queue_drivers(struct reader *rd)
 	}
 }
 
-static void list_ap_sysfs(struct reader *rd)
+/* devices/ap/cardNN/NN.DDDD, one listing per card. */
+static void walk_ap_devices(struct reader *rd)
 {
 	char **cards = NULL;
 	int r;
@@ -458,6 +459,40 @@ static void list_ap_sysfs(struct reader *rd)
 		sysfs_strv_free(qs);
 	}
 	sysfs_strv_free(cards);
+}
+
+/*
+ * Every card and queue in one listing: bus/ap/devices links to them all
+ * (kernel-abi.md §1), where walking devices/ap costs one listing per card.
+ * A queue implies its card.  Without that directory, the walk.
+ */
+static void list_ap_sysfs(struct reader *rd)
+{
+	char **names = NULL;
+	unsigned a, qa, qd;
+	int r;
+
+	r = sysfs_list_dir(rd->s, SYSFS_AP_BUS_DEVICES, &names);
+	if (r == 0) {
+		for (char **n = names; *n; n++) {
+			if (parse_card_name(*n, &a)) {
+				_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, a);
+
+				add_card(rd, dev, a);
+			} else if (parse_queue_name(*n, &qa, &qd)) {
+				_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, qa);
+				_cleanup_free_ char *qdev = sysfs_path_queue(qa, qd);
+
+				add_card(rd, dev, qa);
+				add_queue(rd, qdev, qa, qd);
+			}
+		}
+		sysfs_strv_free(names);
+		return;
+	}
+	if (r != -ENOENT)
+		warn_read(rd, SYSFS_AP_BUS_DEVICES, r);
+	walk_ap_devices(rd);
 }
 
 static int card_cmp(const void *a, const void *b)

@@ -45,6 +45,7 @@ void sysfs_strv_free(char **v);
 #define SYSFS_APMASK "bus/ap/apmask"
 #define SYSFS_AQMASK "bus/ap/aqmask"
 #define SYSFS_AP_DEVICES "devices/ap"
+#define SYSFS_AP_BUS_DEVICES "bus/ap/devices"
 #define SYSFS_MATRIX_MAINLINE "devices/vfio_ap/matrix"
 #define SYSFS_MATRIX_RFC2017 "devices/ap_matrix/matrix"
 #define SYSFS_TYPE_MAINLINE "vfio_ap-passthrough"

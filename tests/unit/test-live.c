@@ -361,6 +361,28 @@ static void test_lean_without_features(void)
 	fake_rmtree(tmp);
 }
 
+/* The cards and queues come from bus/ap/devices; without it, from walking devices/ap. */
+static void test_walk_without_bus_devices(void)
+{
+	char *tmp = make_dynamic();
+	char *p = xasprintf("rm -rf '%s/sys/bus/ap/devices'", tmp);
+	struct diag_list diags = { 0 };
+	struct sysfs *s;
+	struct live *l = NULL;
+
+	CHECK(system(p) == 0);
+	free(p);
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, 0, &l, &diags) == 0);
+	CHECK(diags.n == 0);
+	CHECK(l->n_cards == 2 && l->cards[0].id == 5 && l->cards[1].id == 6);
+	CHECK(l->n_queues == 4 && live_find_queue(l, 6, 0x47)->kind == QUEUE_DRIVER_VFIO);
+	live_free(l);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
 /* Only "assigned", not "in use": the guest is not running. */
 static void test_dynamic_not_running(void)
 {
@@ -659,6 +681,7 @@ int main(void)
 		TAP_TEST(test_dynamic_not_running),
 		TAP_TEST(test_lean),
 		TAP_TEST(test_lean_without_features),
+		TAP_TEST(test_walk_without_bus_devices),
 		TAP_TEST(test_driver_override),
 		TAP_TEST(test_dynamic_without_features),
 		TAP_TEST(test_static),
