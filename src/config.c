@@ -149,8 +149,16 @@ static char *mark_string(const struct mark *m)
 /* The label of a key inside ctx: "guests", "host.keep", "guest 'g1': adapters". */
 static char *key_label(const struct map_ctx *ctx, const char *key)
 {
-	_cleanup_free_ char *q = NULL;
+	_cleanup_free_ char *q = NULL, *k = NULL;
+	size_t n = 0;
 
+	/* any key, as the file has it: one that is not plain text is quoted (one diagnostic, one line) */
+	for (const unsigned char *c = (const unsigned char *)key; *c; c++, n++)
+		if (*c < 0x20 || *c == 0x7f || n == 64) {
+			k = quote(key);
+			key = k;
+			break;
+		}
 	if (!ctx->label)
 		return xstrdup(key);
 	if (!ctx->is_guest)

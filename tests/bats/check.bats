@@ -55,6 +55,10 @@ good_case() {
 	bad_case bad-anchor-alias
 }
 
+@test "check bad-duplicate-key-control-chars" {
+	bad_case bad-duplicate-key-control-chars
+}
+
 @test "check bad-boolean-in-list" {
 	bad_case bad-boolean-in-list
 }

@@ -14,10 +14,13 @@
  *
  * Files are never opened: the loader gets buffers only.  To make sure that
  * no input can make it read a file (an include, a tag, a path taken from
- * the input), open(), openat(), fopen() and opendir() abort while an input
- * runs.  FUZZ_CONFIG_SELFTEST=1 checks that this guard works: the target
- * then calls config_load() on a real file during the first input and must
- * abort with "file access during an input".
+ * the input), open(), openat(), fopen() and opendir() are watched while an
+ * input runs: a call is noted and the input aborts once it has run, with
+ * "file access during an input".  Noted, not refused on the spot: when an
+ * input crashes, libFuzzer writes it to a file from inside the input's
+ * crash, and that file must be written.  FUZZ_CONFIG_SELFTEST=1 checks
+ * that the guard works: the target then calls config_load() on a real file
+ * during the first input.
  *
  * Build: make fuzz (clang, -fsanitize=fuzzer,address,undefined).
  */
@@ -38,13 +41,20 @@
 #define DROPIN_SEPARATOR "\n#%dropin\n"
 
 static volatile int in_input;
+static char violation[512];
 
 static void refuse(const char *what, const char *path)
 {
-	if (!in_input)
+	if (!in_input || violation[0])
 		return;
-	in_input = 0; /* libFuzzer may write the crash input next */
-	fprintf(stderr, "fuzz-config: file access during an input: %s(%s)\n", what, path ? path : "?");
+	snprintf(violation, sizeof(violation), "%s(%s)", what, path ? path : "?");
+}
+
+/* The input failed a check: libFuzzer writes it to a file next, which must not count as a violation. */
+static void _Noreturn fail(const char *why)
+{
+	in_input = 0;
+	fprintf(stderr, "fuzz-config: %s\n", why);
 	abort();
 }
 
@@ -130,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *copy = malloc(len ? len : 1);
 
 		if (!copy)
-			abort();
+			fail("out of memory");
 		memcpy(copy, buf, len);
 		(void)config_load_buffer(cfg, names[i < 3 ? i : 3], copy, len, &diags);
 		free(copy);
@@ -145,13 +155,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* what the CLI does with the results, into memory */
 	f = open_memstream(&out, &out_len);
 	if (!f)
-		abort();
+		fail("out of memory");
 	diag_sort(&diags);
 	for (size_t i = 0; i < diags.n; i++) {
 		char *s = diag_format(&diags.items[i]);
 		/* one diagnostic is one line */
-		if (!s || strchr(s, '\n'))
-			abort();
+		if (!s)
+			fail("out of memory");
+		if (strchr(s, '\n')) {
+			fprintf(stderr, "fuzz-config: a diagnostic of more than one line: %s\n", s);
+			fail("a diagnostic is one line");
+		}
 		fputs(s, f);
 		free(s);
 	}
@@ -163,5 +177,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	desired_free(d);
 	diag_list_done(&diags);
 	in_input = 0;
+	if (violation[0]) {
+		fprintf(stderr, "fuzz-config: file access during an input: %s\n", violation);
+		abort();
+	}
 	return 0;
 }
