@@ -56,7 +56,7 @@ SIM_OBJS := $(SIM_SRCS:tests/sim/%.c=$(B)/sim/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
-.PHONY: all deps check unit bats demo install uninstall clean help check-valgrind bench
+.PHONY: all deps check unit bats demo install uninstall clean help check-valgrind check-asan bench
 all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
@@ -121,9 +121,17 @@ check: deps
 unit: $(UNIT_BINS)
 	$(Q)tests/run-all --unit-only
 
+# The whole suite with every apmatrix run under valgrind (memcheck), or built
+# with ASan+UBSan (this rebuilds build/ with ASAN=1); a report anywhere is a
+# failed test (tests/run-all).
 check-valgrind: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
 	$(Q)APMATRIX_VALGRIND=1 tests/run-all
+
+check-asan: deps
+	$(Q)rm -rf $(B)
+	$(Q)$(MAKE) --no-print-directory ASAN=1 all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
+	$(Q)tests/run-all
 
 # The full reliability runs (tests/RELIABILITY.md): fault sweep, kill -9 at
 # 100 points, concurrent applies; `make check` runs a sample of each.
@@ -178,6 +186,6 @@ clean:
 	rm -rf $(B)
 
 help:
-	@echo "targets: all check unit check-valgrind demo install uninstall clean fuzz fuzz-run"
+	@echo "targets: all check check-asan check-valgrind unit demo install uninstall clean fuzz fuzz-run"
 	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
 	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended)"

@@ -41,7 +41,7 @@ in_sim() {
 	{
 		echo "set -u"
 		echo "cd '$TOP' || exit 1"
-		echo "APMATRIX='$TOP/build/apmatrix'"
+		echo "APMATRIX='${APMATRIX_BIN:-$TOP/build}/apmatrix'"
 		echo "START='$START'"
 		cat <<'EOT'
 . tests/lib/udev-replay

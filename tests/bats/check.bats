@@ -8,7 +8,7 @@
 setup() {
 	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	cd "$APMATRIX_TOP" || exit 1
-	APMATRIX="$APMATRIX_TOP/build/apmatrix"
+	APMATRIX="${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix"
 }
 
 # run_case DIR [extra args...]: runs check on the case, stdout and stderr apart

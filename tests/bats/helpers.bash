@@ -3,7 +3,10 @@ load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
 
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-APMATRIX=${APMATRIX:-$TOP/build/apmatrix}
+# APMATRIX_BIN: where the apmatrix that the tests run lives (tests/run-all
+# points it at a valgrind wrapper for `make check-valgrind`)
+BIN=${APMATRIX_BIN:-$TOP/build}
+APMATRIX=${APMATRIX:-$BIN/apmatrix}
 WITH_SIM=$TOP/tests/lib/with-sim
 HOSTS=$TOP/examples/hosts
 EXAMPLES=$TOP/examples
@@ -34,7 +37,7 @@ in_sim() {
 	local topo=$1 script="$BATS_TEST_TMPDIR/script.$RANDOM.sh"
 	{
 		echo "set -u"
-		echo "export PATH='$TOP/build':\"\$PATH\""
+		echo "export PATH='$BIN':\"\$PATH\""
 		echo "EXAMPLES='$EXAMPLES'"
 		cat <<'EOT'
 die() { echo "FAIL: $*" >&2; exit 1; }

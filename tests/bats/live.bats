@@ -7,7 +7,7 @@
 setup() {
 	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	cd "$APMATRIX_TOP" || exit 1
-	APMATRIX="$APMATRIX_TOP/build/apmatrix"
+	APMATRIX="${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix"
 	WITH_SIM="$APMATRIX_TOP/tests/lib/with-sim"
 	CONFIG="$APMATRIX_TOP/examples/seed-two-guests.yaml"
 	[ -x "$WITH_SIM" ] && [ -x "$APMATRIX_TOP/build/apmatrix-sim" ] || skip "simulator not built"

@@ -12,6 +12,7 @@ vg() {
 
 setup() {
 	command -v valgrind >/dev/null || skip "valgrind not installed"
+	[ -z "${APMATRIX_BIN:-}" ] || skip "make check-valgrind runs every test under valgrind"
 }
 
 @test "valgrind: check on every example, no errors and no leaks" {
