@@ -13,6 +13,7 @@ vg() {
 setup() {
 	command -v valgrind >/dev/null || skip "valgrind not installed"
 	[ -z "${APMATRIX_BIN:-}" ] || skip "make check-valgrind runs every test under valgrind"
+	! grep -qa __asan_init "$APMATRIX" || skip "built with ASan (make check-asan), which valgrind cannot run"
 }
 
 @test "valgrind: check on every example, no errors and no leaks" {
