@@ -6,11 +6,15 @@
 
 setup_file() {
 	export TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
+	# the target's own sanitizer settings (tests/fuzz/run), not those of a
+	# sanitized apmatrix run (make check-asan logs reports to files)
+	unset ASAN_OPTIONS UBSAN_OPTIONS
 	command -v clang >/dev/null || return 0
 	make -C "$TOP" --no-print-directory fuzz >"$BATS_FILE_TMPDIR/build.log" 2>&1 || touch "$BATS_FILE_TMPDIR/failed"
 }
 
 setup() {
+	unset ASAN_OPTIONS UBSAN_OPTIONS
 	command -v clang >/dev/null || skip "clang is not installed (tests/lib/deps installs it)"
 	if [ -e "$BATS_FILE_TMPDIR/failed" ]; then
 		cat "$BATS_FILE_TMPDIR/build.log"
