@@ -134,7 +134,8 @@ check-asan: deps
 	$(Q)tests/run-all
 
 # The full reliability runs (tests/RELIABILITY.md): fault sweep, kill -9 at
-# 100 points, concurrent applies; `make check` runs a sample of each.
+# 100 points, concurrent applies, 10 million fuzzing executions (FUZZ_RUNS=0
+# leaves them out); `make check` runs a sample of each.
 .PHONY: reliability
 reliability: deps
 	$(Q)$(MAKE) --no-print-directory all
