@@ -70,6 +70,7 @@ struct reader {
 	struct diag_list *diags;
 	size_t cap_cards, cap_queues, cap_mdevs;
 	struct bitmap256 seen_queues[256];
+	struct bitmap256 seen_cards;
 	/* the AP bus drivers and, per APQN, 1 + the index of the one it is bound to */
 	char **drivers;
 	unsigned char (*bound_to)[256];
@@ -292,20 +293,21 @@ static char *uevent_value(struct reader *rd, const char *dev, const char *key)
 	return NULL;
 }
 
-static void add_card(struct reader *rd, const char *dev, unsigned id)
+static void add_card(struct reader *rd, unsigned id)
 {
 	struct live *l = rd->l;
 	struct live_card *c;
 	char *type = NULL;
 
-	for (size_t i = 0; i < l->n_cards; i++)
-		if (l->cards[i].id == id)
-			return;
+	if (id > 255 || bitmap_test(&rd->seen_cards, id))
+		return;
+	bitmap_set(&rd->seen_cards, id);
 	l->cards = xgrow(l->cards, &rd->cap_cards, l->n_cards + 1, sizeof(*l->cards));
 	c = &l->cards[l->n_cards++];
 	c->id = id;
 	/* only drawn: `type` exists while cex4card is bound, MODE since 5.x */
 	if (rd->flags & LIVE_READ_DETAILS) {
+		_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, id);
 		_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
 
 		if (read_opt(rd, p_type, &type) == 0 && *type)
@@ -442,7 +444,7 @@ static void walk_ap_devices(struct reader *rd)
 
 		if (!parse_card_name(*c, &a))
 			continue;
-		add_card(rd, dev, a);
+		add_card(rd, a);
 		r = sysfs_list_dir(rd->s, dev, &qs);
 		if (r < 0) {
 			warn_read(rd, dev, r);
@@ -476,14 +478,11 @@ static void list_ap_sysfs(struct reader *rd)
 	if (r == 0) {
 		for (char **n = names; *n; n++) {
 			if (parse_card_name(*n, &a)) {
-				_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, a);
-
-				add_card(rd, dev, a);
+				add_card(rd, a);
 			} else if (parse_queue_name(*n, &qa, &qd)) {
-				_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, qa);
 				_cleanup_free_ char *qdev = sysfs_path_queue(qa, qd);
 
-				add_card(rd, dev, qa);
+				add_card(rd, qa);
 				add_queue(rd, qdev, qa, qd);
 			}
 		}
@@ -622,20 +621,19 @@ static int read_ap_config(struct reader *rd, const char *path, struct apqn_matri
 		size_t k = strcspn(p, ",");
 		char field[72];
 
-		if (k >= sizeof(field) || (i < 2 && p[k] != ',')) {
-			warn(rd, "%s/%s: malformed ap_config '%s'", sysfs_root(rd->s), path, text);
-			*m = (struct apqn_matrix){ 0 };
-			return 0;
-		}
+		if (k >= sizeof(field) || (i < 2 && p[k] != ','))
+			goto malformed;
 		memcpy(field, p, k);
 		field[k] = '\0';
-		if (bitmap_from_kernel(field, dst[i]) < 0) {
-			warn(rd, "%s/%s: malformed ap_config '%s'", sysfs_root(rd->s), path, text);
-			*m = (struct apqn_matrix){ 0 };
-			return 0;
-		}
+		if (bitmap_from_kernel(field, dst[i]) < 0)
+			goto malformed;
 		p += k + (p[k] ? 1 : 0);
 	}
+	return 0;
+
+malformed:
+	warn(rd, "%s/%s: malformed ap_config '%s'", sysfs_root(rd->s), path, text);
+	*m = (struct apqn_matrix){ 0 };
 	return 0;
 }
 
@@ -710,16 +708,12 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 				l->features |= FEATURE_AP_CONFIG;
 		}
 	}
-	if (l->profile != PROFILE_RFC2017) {
-		if (rd->flags & LIVE_READ_DETAILS) {
-			read_guest_matrix(rd, m);
-		} else if (!(l->features & FEATURE_GUEST_MATRIX) && !rd->probed_guest_matrix) {
-			/* 6.0 - 6.11: the file tells the dynamic model */
-			rd->probed_guest_matrix = true;
-			p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
-			if (sysfs_exists(rd->s, p_gm))
-				l->features |= FEATURE_GUEST_MATRIX;
-		}
+	/* 6.0 - 6.11: the file tells the dynamic model; read_mdev_details() reads it */
+	if (l->profile != PROFILE_RFC2017 && !(l->features & FEATURE_GUEST_MATRIX) && !rd->probed_guest_matrix) {
+		rd->probed_guest_matrix = true;
+		p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
+		if (sysfs_exists(rd->s, p_gm))
+			l->features |= FEATURE_GUEST_MATRIX;
 	}
 
 	if (owner) {
@@ -777,7 +771,7 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 	if (m->details_read)
 		return;
 	m->details_read = true;
-	if (l->profile != PROFILE_RFC2017 && !m->has_guest_matrix && (l->features & FEATURE_GUEST_MATRIX))
+	if (l->profile != PROFILE_RFC2017 && (l->features & FEATURE_GUEST_MATRIX))
 		read_guest_matrix(rd, m);
 	gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
 	BITMAP_FOREACH(a, &gm->adapters) {
