@@ -95,6 +95,19 @@ static inline void fake_link(const char *root, const char *rel, const char *targ
 	free(p);
 }
 
+/* Remove root/rel; returns unlink()'s result. */
+static inline int fake_unlink(const char *root, const char *rel)
+{
+	char *p;
+	int r;
+
+	if (asprintf(&p, "%s/%s", root, rel) < 0)
+		abort();
+	r = unlink(p);
+	free(p);
+	return r;
+}
+
 static inline char *fake_slurp(const char *root, const char *rel)
 {
 	char *p, *buf = NULL;

@@ -306,14 +306,9 @@ static void test_lean(void)
 	struct diag_list diags = { 0 };
 	struct live *l = NULL;
 	const struct live_mdev *m;
-	char *p;
 
-	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/matrix", tmp, UUID_A);
-	CHECK(unlink(p) == 0);
-	free(p);
-	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/control_domains", tmp, UUID_A);
-	CHECK(unlink(p) == 0);
-	free(p);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/" UUID_A "/matrix") == 0);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/" UUID_A "/control_domains") == 0);
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, 0, &l, &diags) == 0);
 	CHECK(diags.n == 0);
@@ -344,12 +339,10 @@ static void test_lean(void)
 static void test_lean_without_features(void)
 {
 	char *tmp = make_dynamic();
-	char *p = xasprintf("%s/sys/devices/vfio_ap/matrix/features", tmp);
 	struct sysfs *s;
 	struct live *l = NULL;
 
-	CHECK(unlink(p) == 0);
-	free(p);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/features") == 0);
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, 0, &l, NULL) == 0);
 	CHECK(l->profile == PROFILE_DYNAMIC);
@@ -426,18 +419,12 @@ static void test_driver_override(void)
 static void test_dynamic_without_features(void)
 {
 	char *tmp = make_dynamic();
-	char *p = xasprintf("%s/sys/devices/vfio_ap/matrix/features", tmp);
 	struct sysfs *s;
 	struct live *l = NULL;
 
-	CHECK(unlink(p) == 0);
-	free(p);
-	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/ap_config", tmp, UUID_A);
-	CHECK(unlink(p) == 0);
-	free(p);
-	p = xasprintf("%s/sys/devices/vfio_ap/matrix/%s/ap_config", tmp, UUID_B);
-	CHECK(unlink(p) == 0);
-	free(p);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/features") == 0);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/" UUID_A "/ap_config") == 0);
+	CHECK(fake_unlink(tmp, "sys/devices/vfio_ap/matrix/" UUID_B "/ap_config") == 0);
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, LIVE_READ_DETAILS, &l, NULL) == 0);
 	CHECK(l->profile == PROFILE_DYNAMIC);
