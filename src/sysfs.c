@@ -36,45 +36,85 @@
 #define SYSFS_MAX_LINKS 40
 #define SYSFS_DIR_CACHE 16
 
+/* A directory reached without symlinks, held open (O_PATH) for look-ups below it. */
+struct dir_slot {
+	char *path; /* root-relative; NULL = free slot */
+	int fd;
+	unsigned long used; /* for least-recently-used replacement */
+};
+
 struct sysfs {
 	int root_fd;
 	char *root;
 	sysfs_write_hook hook;
 	void *hook_userdata;
 	/*
-	 * Root-relative paths recently found to be directories reached without
-	 * symlinks, so that reading many attributes of one device does not stat
-	 * every component of its path again (each look-up is a round trip on
-	 * FUSE and a path walk on sysfs).  Emptied by a write to `remove`,
-	 * the only write of ours that takes a directory away (a gone
-	 * directory only makes the open fail, as it would anyway).
+	 * Directories recently resolved, each with an O_PATH descriptor, so
+	 * that the next path below one of them is looked up from there: on
+	 * sysfs a look-up is a path walk, on FUSE a round trip per component,
+	 * and reading or writing one attribute of an mdev would otherwise walk
+	 * devices/vfio_ap/matrix/UUID every time.  Emptied by a write to
+	 * `remove`, the only write of ours that takes a directory away.
 	 */
-	char *dirs[SYSFS_DIR_CACHE];
-	unsigned next_dir;
+	struct dir_slot dirs[SYSFS_DIR_CACHE];
+	unsigned long clock;
 };
 
-static bool dir_cached(const struct sysfs *s, const char *path)
+/* The cached descriptor of the directory at path, or -1. */
+static int dir_cache_fd(struct sysfs *s, const char *path)
 {
 	for (unsigned i = 0; i < SYSFS_DIR_CACHE; i++)
-		if (s->dirs[i] && streq(s->dirs[i], path))
-			return true;
-	return false;
+		if (s->dirs[i].path && streq(s->dirs[i].path, path)) {
+			s->dirs[i].used = ++s->clock;
+			return s->dirs[i].fd;
+		}
+	return -1;
 }
 
-static void dir_cache_add(struct sysfs *s, const char *path)
+/* Keep fd (owned from now on) as the directory at path; returns fd. */
+static int dir_cache_add(struct sysfs *s, const char *path, int fd)
 {
-	unsigned i = s->next_dir++ % SYSFS_DIR_CACHE;
+	struct dir_slot *v = &s->dirs[0];
 
-	free(s->dirs[i]);
-	s->dirs[i] = xstrdup(path);
+	for (unsigned i = 1; i < SYSFS_DIR_CACHE && v->path; i++)
+		if (!s->dirs[i].path || s->dirs[i].used < v->used)
+			v = &s->dirs[i];
+	if (v->path) {
+		free(v->path);
+		(void)close(v->fd); /* O_PATH descriptor: nothing to flush */
+	}
+	*v = (struct dir_slot){ .path = xstrdup(path), .fd = fd, .used = ++s->clock };
+	return fd;
 }
 
 static void dir_cache_clear(struct sysfs *s)
 {
-	for (unsigned i = 0; i < SYSFS_DIR_CACHE; i++) {
-		free(s->dirs[i]);
-		s->dirs[i] = NULL;
-	}
+	for (unsigned i = 0; i < SYSFS_DIR_CACHE; i++)
+		if (s->dirs[i].path) {
+			free(s->dirs[i].path);
+			(void)close(s->dirs[i].fd); /* O_PATH descriptor */
+			s->dirs[i].path = NULL;
+		}
+}
+
+/*
+ * The descriptor of the symlink-free directory at path ("" = the root), from
+ * the cache or opened below the root; -errno when it is gone.  Borrowed:
+ * valid until the cache changes.
+ */
+static int dir_fd(struct sysfs *s, const char *path)
+{
+	int fd;
+
+	if (!*path)
+		return s->root_fd;
+	fd = dir_cache_fd(s, path);
+	if (fd >= 0)
+		return fd;
+	fd = openat(s->root_fd, path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return dir_cache_add(s, path, fd);
 }
 
 /* Caller paths: relative, non-empty, no ".." component. */
@@ -96,15 +136,32 @@ static bool path_is_safe(const char *path)
 	return true;
 }
 
+/* A path resolved below the root. */
+struct resolved {
+	char *rel;        /* root-relative, without symlinks; "." for the root itself */
+	int dir_fd;       /* the directory holding the last component (borrowed) */
+	const char *name; /* the last component, inside rel ("." for the root) */
+	bool is_dir;      /* the last component was resolved and is a directory */
+};
+
+static void resolved_done(struct resolved *r)
+{
+	free(r->rel);
+	r->rel = NULL;
+}
+
 /*
- * Resolve path below the root.  On success *ret is a root-relative path
- * without symlinks ("." for the root itself); with follow_last false the
- * last component is left as it is (it may be a symlink).
+ * Resolve path below the root; with follow_last false the last component is
+ * left as it is (it may be a symlink, or missing).  Every directory is
+ * looked up from its parent's descriptor, one component and one look-up
+ * at a time.
  */
-static int resolve(struct sysfs *s, const char *path, bool follow_last, char **ret)
+static int resolve(struct sysfs *s, const char *path, bool follow_last, struct resolved *ret)
 {
 	_cleanup_free_ char *todo = NULL, *done = NULL;
 	unsigned links = 0;
+	int cur = s->root_fd; /* the descriptor of done */
+	bool is_dir = true;
 
 	if (!path_is_safe(path))
 		return -EINVAL;
@@ -119,6 +176,7 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 		struct stat st;
 		bool last;
 		char *t;
+		int fd;
 
 		if (!comp)
 			return -ENOMEM;
@@ -141,6 +199,9 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 				*slash = '\0';
 			else
 				*done = '\0';
+			cur = dir_fd(s, done);
+			if (cur < 0)
+				return cur;
 			t = xstrdup(rest);
 			free(todo);
 			todo = t;
@@ -151,14 +212,30 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 		if (last && !follow_last) {
 			free(done);
 			done = TAKE_PTR(cand);
+			is_dir = false;
 			break;
 		}
-		if (dir_cached(s, cand))
-			st.st_mode = S_IFDIR;
-		else if (fstatat(s->root_fd, cand, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		fd = dir_cache_fd(s, cand);
+		if (fd < 0) {
+			/* a directory opens in one look-up; anything else is looked at */
+			fd = openat(cur, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd >= 0)
+				fd = dir_cache_add(s, cand, fd);
+			else if (errno != ENOTDIR)
+				return -errno;
+		}
+		if (fd >= 0) {
+			cur = fd;
+			is_dir = true;
+			free(done);
+			done = TAKE_PTR(cand);
+			t = xstrdup(rest);
+			free(todo);
+			todo = t;
+			continue;
+		}
+		if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			return -errno;
-		else if (S_ISDIR(st.st_mode))
-			dir_cache_add(s, cand);
 		if (S_ISLNK(st.st_mode)) {
 			_cleanup_free_ char *target = NULL;
 			size_t sz = st.st_size > 0 ? (size_t)st.st_size + 1 : 256;
@@ -168,7 +245,7 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 				return -ELOOP;
 			for (;;) {
 				target = xrealloc(target, sz);
-				k = readlinkat(s->root_fd, cand, target, sz);
+				k = readlinkat(cur, comp, target, sz);
 				if (k < 0)
 					return -errno;
 				if ((size_t)k < sz)
@@ -183,25 +260,42 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, char **r
 			todo = t;
 			continue;
 		}
-		if (!last && !S_ISDIR(st.st_mode))
+		if (!last)
 			return -ENOTDIR;
+		/* the last component, and no directory */
 		free(done);
 		done = TAKE_PTR(cand);
-		t = xstrdup(rest);
-		free(todo);
-		todo = t;
+		is_dir = false;
+		break;
 	}
+
 	if (!*done) {
 		free(done);
 		done = xstrdup(".");
+		ret->dir_fd = s->root_fd;
+		ret->name = done;
+		ret->is_dir = true;
+	} else {
+		char *slash = strrchr(done, '/');
+
+		ret->name = slash ? slash + 1 : done;
+		ret->is_dir = is_dir;
+		if (slash) {
+			*slash = '\0';
+			ret->dir_fd = dir_fd(s, done);
+			*slash = '/';
+			if (ret->dir_fd < 0)
+				return ret->dir_fd;
+		} else
+			ret->dir_fd = s->root_fd;
 	}
-	*ret = TAKE_PTR(done);
+	ret->rel = TAKE_PTR(done);
 	return 0;
 }
 
 static int sysfs_openat(struct sysfs *s, const char *path, int flags)
 {
-	_cleanup_free_ char *rel = NULL;
+	struct resolved rel = {};
 	int r, fd;
 
 	/*
@@ -211,18 +305,22 @@ static int sysfs_openat(struct sysfs *s, const char *path, int flags)
 	 * resolve it too and open what it points to.
 	 */
 	r = resolve(s, path, false, &rel);
-	if (r < 0)
+	if (r < 0) {
+		resolved_done(&rel);
 		return r;
-	fd = openat(s->root_fd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
-	if (fd >= 0 || (errno != ELOOP && errno != ENOTDIR))
-		return fd < 0 ? -errno : fd;
-	free(rel);
-	rel = NULL;
+	}
+	fd = openat(rel.dir_fd, rel.name, flags | O_CLOEXEC | O_NOFOLLOW);
+	r = fd < 0 ? -errno : fd;
+	resolved_done(&rel);
+	if (r >= 0 || (r != -ELOOP && r != -ENOTDIR))
+		return r;
 	r = resolve(s, path, true, &rel);
-	if (r < 0)
-		return r;
-	fd = openat(s->root_fd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
-	return fd < 0 ? -errno : fd;
+	if (r >= 0) {
+		fd = openat(rel.dir_fd, rel.name, flags | O_CLOEXEC | O_NOFOLLOW);
+		r = fd < 0 ? -errno : fd;
+	}
+	resolved_done(&rel);
+	return r;
 }
 
 int sysfs_open(const char *root, struct sysfs **ret)
@@ -297,6 +395,15 @@ int sysfs_read_attr(struct sysfs *s, const char *path, char **ret)
 		if (k == 0)
 			break;
 		len += (size_t)k;
+		/*
+		 * A sysfs attribute comes whole in the first read: kernfs formats
+		 * the value once (at most a page) and hands out as much as asked
+		 * for.  A read that did not fill the buffer has returned the end,
+		 * and asking again would only cost one more call (one more round
+		 * trip on FUSE) to learn it.
+		 */
+		if (len < cap)
+			break;
 	}
 	buf[len] = '\0';
 	if (strlen(buf) != len)
@@ -351,43 +458,51 @@ out:
 
 bool sysfs_exists(struct sysfs *s, const char *path)
 {
-	_cleanup_free_ char *rel = NULL;
+	struct resolved rel = {};
+	int r;
 
-	return resolve(s, path, true, &rel) == 0;
+	r = resolve(s, path, true, &rel);
+	resolved_done(&rel);
+	return r == 0;
 }
 
 bool sysfs_is_dir(struct sysfs *s, const char *path)
 {
-	_cleanup_free_ char *rel = NULL;
-	struct stat st;
+	struct resolved rel = {};
+	int r;
 
-	if (resolve(s, path, true, &rel) < 0)
-		return false;
-	if (dir_cached(s, rel)) /* resolve() has just seen it */
-		return true;
-	return fstatat(s->root_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+	r = resolve(s, path, true, &rel);
+	resolved_done(&rel);
+	return r == 0 && rel.is_dir;
 }
 
 int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret)
 {
-	_cleanup_free_ char *rel = NULL, *target = NULL;
+	_cleanup_free_ char *target = NULL;
+	struct resolved rel = {};
 	size_t sz = 256;
 	const char *base;
 	ssize_t k;
 	int r;
 
 	r = resolve(s, path, false, &rel);
-	if (r < 0)
+	if (r < 0) {
+		resolved_done(&rel);
 		return r;
+	}
 	for (;;) {
 		target = xrealloc(target, sz);
-		k = readlinkat(s->root_fd, rel, target, sz);
-		if (k < 0)
-			return -errno;
+		k = readlinkat(rel.dir_fd, rel.name, target, sz);
+		if (k < 0) {
+			r = -errno;
+			resolved_done(&rel);
+			return r;
+		}
 		if ((size_t)k < sz)
 			break;
 		sz *= 2;
 	}
+	resolved_done(&rel);
 	target[k] = '\0';
 	while (k > 0 && target[k - 1] == '/')
 		target[--k] = '\0';

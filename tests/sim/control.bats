@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The .sim control directory: writes, fail, guest, modprobe, hotplug, uevents, dump.
+# The .sim control directory: writes, fail, guest, modprobe, hotplug, uevents, requests, dump.
 
 load helpers
 
@@ -115,6 +115,26 @@ teardown() { sim_stop; }
 	run awk 'BEGIN{RS="";FS="\n"} {if ($1 !~ /^ACTION=/ || $2 !~ /^DEVPATH=/ || $3 !~ /^SUBSYSTEM=/ || $NF !~ /^SEQNUM=/) bad++; n++} END{print n, bad+0}' "$S/.sim/uevents"
 	# 4 unbind + 4 bind + APMASK + BINDINGS
 	assert_output "10 0"
+}
+
+@test "requests: counts the operations on attributes, not on .sim; 0 clears, anything else is EINVAL" {
+	echo 0 >"$S/.sim/requests"
+	a=$(cat "$S/.sim/requests")
+	b=$(cat "$S/.sim/requests")
+	# a path walk costs one stat of the mount's root (the permission check),
+	# the .sim files themselves nothing
+	[ "$a" -le 1 ] && [ $((b - a)) -le 1 ] || fail "reading the counter counted $a, then $((b - a))"
+	cat "$S/.sim/dump" "$S/.sim/writes" "$S/.sim/uevents" >/dev/null
+	c=$(cat "$S/.sim/requests")
+	[ $((c - b)) -le 4 ] || fail "reading three control files counted $((c - b))"
+	cat "$S/bus/ap/apmask" >/dev/null
+	d=$(cat "$S/.sim/requests")
+	# the look-ups of bus, ap and apmask, the open, a read and the release at least
+	[ $((d - c)) -ge 6 ] || fail "one cat of an attribute counted $((d - c)) requests"
+	run bash -c "echo 5 > $S/.sim/requests"
+	assert_failure
+	echo 0 >"$S/.sim/requests"
+	[ "$(cat "$S/.sim/requests")" -le 1 ]
 }
 
 @test "dump: the canonical state of the seed host after boot" {

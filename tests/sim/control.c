@@ -140,6 +140,22 @@ static int writes_store(struct sim *s, void *obj, const char *buf, size_t len)
 	return 0;
 }
 
+static int requests_show(struct sim *s, void *obj, char **ret)
+{
+	(void)obj;
+	*ret = xasprintf("%llu\n", (unsigned long long)__atomic_load_n(&s->requests, __ATOMIC_RELAXED));
+	return 0;
+}
+
+static int requests_store(struct sim *s, void *obj, const char *buf, size_t len)
+{
+	(void)obj, (void)len;
+	if (!is_zero(buf))
+		return -EINVAL;
+	__atomic_store_n(&s->requests, 0, __ATOMIC_RELAXED);
+	return 0;
+}
+
 static int uevents_show(struct sim *s, void *obj, char **ret)
 {
 	(void)obj;
@@ -274,6 +290,7 @@ static const struct attr control_attrs[] = {
 	{ "modprobe", 0200, NULL, modprobe_store },
 	{ "hotplug", 0200, NULL, hotplug_store },
 	{ "uevents", 0644, uevents_show, uevents_store },
+	{ "requests", 0644, requests_show, requests_store },
 	{ "dump", 0444, dump_show, NULL },
 };
 

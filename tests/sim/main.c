@@ -32,6 +32,16 @@ static bool is_control(const char *path)
 	return strncmp(path, "/.sim/", 6) == 0;
 }
 
+/*
+ * One more file system operation for path (.sim/requests); control files do
+ * not count.  path is NULL for a release after the file went away.
+ */
+static void count(const char *path)
+{
+	if (!path || (strcmp(path, "/.sim") && !is_control(path)))
+		__atomic_fetch_add(&sim.requests, 1, __ATOMIC_RELAXED);
+}
+
 static void fill_stat(const struct node *n, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -60,6 +70,7 @@ static int sim_getattr(const char *path, struct stat *st, struct fuse_file_info 
 	struct node *n;
 	int r = 0;
 
+	count(path);
 	(void)fi;
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
@@ -76,6 +87,7 @@ static int sim_readlink(const char *path, char *buf, size_t size)
 	struct node *n;
 	int r = 0;
 
+	count(path);
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
 	if (!n)
@@ -94,6 +106,7 @@ static int sim_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 	struct node *n;
 	int r = 0;
 
+	count(path);
 	(void)off, (void)fi, (void)flags;
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
@@ -121,6 +134,7 @@ static int sim_open(const char *path, struct fuse_file_info *fi)
 	int acc = fi->flags & O_ACCMODE;
 	int r = 0;
 
+	count(path);
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
 	if (!n)
@@ -143,6 +157,7 @@ static int sim_read(const char *path, char *buf, size_t size, off_t off, struct 
 	struct node *n;
 	int r;
 
+	count(path);
 	(void)fi;
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
@@ -176,6 +191,7 @@ static int sim_write(const char *path, const char *buf, size_t size, off_t off, 
 	unsigned delay = 0;
 	int r;
 
+	count(path);
 	(void)off, (void)fi;
 	pthread_mutex_lock(&sim.lock);
 	if (is_control(path)) {
@@ -213,6 +229,7 @@ static int sim_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 	struct node *n;
 	int r = 0;
 
+	count(path);
 	(void)size, (void)fi;
 	pthread_mutex_lock(&sim.lock);
 	n = lookup(path);
@@ -228,6 +245,28 @@ static int sim_utimens(const char *path, const struct timespec tv[2], struct fus
 {
 	(void)tv, (void)fi;
 	return lookup(path) ? 0 : -ENOENT;
+}
+
+/* No work of their own: defined so that the requests are counted. */
+static int sim_release(const char *path, struct fuse_file_info *fi)
+{
+	(void)fi;
+	count(path);
+	return 0;
+}
+
+static int sim_opendir(const char *path, struct fuse_file_info *fi)
+{
+	(void)fi;
+	count(path);
+	return 0;
+}
+
+static int sim_releasedir(const char *path, struct fuse_file_info *fi)
+{
+	(void)fi;
+	count(path);
+	return 0;
 }
 
 static int deny_mkdir(const char *path, mode_t mode)
@@ -299,6 +338,9 @@ static const struct fuse_operations ops = {
 	.read = sim_read,
 	.write = sim_write,
 	.truncate = sim_truncate,
+	.release = sim_release,
+	.opendir = sim_opendir,
+	.releasedir = sim_releasedir,
 	.utimens = sim_utimens,
 	.mkdir = deny_mkdir,
 	.rmdir = deny_path,

@@ -213,6 +213,7 @@ struct sim {
 	bool autoprobe;
 	struct node *root;
 	/* control directory state */
+	uint64_t requests; /* file system requests outside .sim/ (atomic) */
 	char *writes;
 	size_t writes_len, writes_cap;
 	char *uevents;
