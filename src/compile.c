@@ -41,7 +41,11 @@ static bool guest_name_valid(const char *s)
 
 	if (n < 1 || n > 64 || streq(s, ".") || streq(s, ".."))
 		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '.' || *s == '-'))
+			return false;
+	return true;
 }
 
 /* The name as it may appear in a message: control characters escaped. */
@@ -68,6 +72,14 @@ static char *name_for_message(const char *s)
 			fputc(*c, f);
 	fclose(f);
 	return out;
+}
+
+/* name_for_message(name), made at the first message and kept in *cache. */
+static const char *msg_name(char **cache, const char *name)
+{
+	if (!*cache)
+		*cache = name_for_message(name);
+	return *cache;
 }
 
 const struct mark *desired_guest_mark(const struct desired_guest *g, enum desired_dim dim, unsigned n)
@@ -147,7 +159,7 @@ static void namespace_uuid(uuid_t ret)
 	}
 	uuid_copy(ret, ns);
 }
-static void check_uuid(struct desired_guest *g, const struct config_guest *cg, const char *msgname,
+static void check_uuid(struct desired_guest *g, const struct config_guest *cg, char **msgname,
 		       struct diag_list *diags, bool *ret_valid)
 {
 	uuid_t u, ns;
@@ -161,7 +173,8 @@ static void check_uuid(struct desired_guest *g, const struct config_guest *cg, c
 		}
 		_cleanup_free_ char *v = name_for_message(cg->uuid);
 		diag_add(diags, DIAG_ERROR, &cg->uuid_mark, g->name,
-			 "guest '%s': invalid UUID '%s'; expected 36 characters such as %s", msgname, v,
+			 "guest '%s': invalid UUID '%s'; expected 36 characters such as %s",
+			 msg_name(msgname, cg->name), v,
 			 "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
 		*ret_valid = false;
 		/* fall through: derive one, so that show can still draw the guest */
@@ -177,7 +190,7 @@ static void check_uuid(struct desired_guest *g, const struct config_guest *cg, c
 static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct diag_list *diags,
 			  bool *ret_uuid_valid)
 {
-	_cleanup_free_ char *msgname = name_for_message(cg->name);
+	_cleanup_free_ char *msgname = NULL; /* msg_name() */
 	struct bitmap256 usage_as_control;
 
 	g->name = xstrdup(cg->name);
@@ -187,9 +200,9 @@ static void compile_guest(struct desired_guest *g, const struct config_guest *cg
 	if (!guest_name_valid(cg->name))
 		diag_add(diags, DIAG_ERROR, &cg->mark, g->name,
 			 "guest '%s': invalid name; use 1-64 characters from A-Z a-z 0-9 _ . - (not '.' or '..')",
-			 msgname);
+			 msg_name(&msgname, cg->name));
 
-	check_uuid(g, cg, msgname, diags, ret_uuid_valid);
+	check_uuid(g, cg, &msgname, diags, ret_uuid_valid);
 
 	g->matrix.adapters = expand_list(g, DIM_ADAPTER, &cg->adapters, diags);
 	g->matrix.domains = expand_list(g, DIM_DOMAIN, &cg->domains, diags);
@@ -202,17 +215,20 @@ static void compile_guest(struct desired_guest *g, const struct config_guest *cg
 		return;
 	if (cg->adapters.present && !cg->domains.present)
 		diag_add(diags, DIAG_ERROR, &cg->adapters.mark, g->name,
-			 "guest '%s': adapters given but no usage domains; add 'domains'", msgname);
+			 "guest '%s': adapters given but no usage domains; add 'domains'",
+			 msg_name(&msgname, cg->name));
 	else if (cg->domains.present && !cg->adapters.present)
 		diag_add(diags, DIAG_ERROR, &cg->domains.mark, g->name,
-			 "guest '%s': domains given but no adapters; add 'adapters'", msgname);
+			 "guest '%s': domains given but no adapters; add 'adapters'",
+			 msg_name(&msgname, cg->name));
 	else if (!cg->adapters.present && cg->control_domains.present)
 		diag_add(diags, DIAG_ERROR, &cg->control_domains.mark, g->name,
 			 "guest '%s': control domains without adapters and usage domains; "
-			 "a guest needs at least one APQN", msgname);
+			 "a guest needs at least one APQN", msg_name(&msgname, cg->name));
 	else if (!cg->adapters.present)
 		diag_add(diags, DIAG_ERROR, &cg->mark, g->name,
-			 "guest '%s': no adapters and no domains; a guest needs at least one APQN", msgname);
+			 "guest '%s': no adapters and no domains; a guest needs at least one APQN",
+			 msg_name(&msgname, cg->name));
 }
 
 /* "APQN 01.0006" or "APQNs 01.0005 01.0006" or "APQNs 05.0000 ... (64 in all)" */

@@ -27,6 +27,7 @@
  *    distinction between numbers and strings visible.
  * libyaml marks are 0-based; every mark stored here is 1-based (R13).
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +42,8 @@
 
 #include "config.h"
 #include "trust.h"
+
+#define QUOTE_MAX (2 + 64 * 4 + 3 + 1) /* quote(): 64 characters of 4 bytes each (\xNN), quotes, "...", NUL */
 
 enum node_type {
 	NODE_SCALAR,
@@ -63,8 +66,9 @@ struct parser {
 	struct diag_list *diags;
 	struct config *cfg;
 	bool saw_version;
-	const char *owner; /* of the number list being read: "guest 'g1'", "host.keep" */
+	const char *owner; /* of the number list being read: "host.keep"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
+	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
 	const char *buf;   /* the input, for hints about syntax errors */
 	size_t len;
@@ -115,10 +119,9 @@ static struct mark ev_mark(const struct parser *p)
  * A value as it may appear inside a message: single-quoted, control
  * characters escaped (one diagnostic is one line), long values shortened.
  */
-static char *quote(const char *s)
+static char *quote_into(char out[static QUOTE_MAX], const char *s)
 {
-	/* at most 64 characters of 4 bytes each (\xNN), quotes, "...", NUL */
-	char *out = xmalloc(2 + 64 * 4 + 3 + 1), *o = out;
+	char *o = out;
 	size_t n = 0;
 
 	*o++ = '\'';
@@ -139,6 +142,21 @@ static char *quote(const char *s)
 	*o++ = '\'';
 	*o = '\0';
 	return out;
+}
+
+static char *quote(const char *s)
+{
+	return quote_into(xmalloc(QUOTE_MAX), s);
+}
+
+/* The owner of the number list being read, for messages: "host.keep", "guest 'g1'". */
+static const char *owner_of(struct parser *p)
+{
+	if (p->owner || !p->guest)
+		return p->owner ? p->owner : "?";
+	memcpy(p->owner_buf, "guest ", 6);
+	quote_into(p->owner_buf + 6, p->guest);
+	return p->owner_buf;
 }
 
 static char *mark_string(const struct mark *m)
@@ -573,7 +591,7 @@ static void seen_index(struct seen_set *set, size_t n)
 /* Add a copy of key; returns the copy. */
 static const char *seen_add(struct seen_set *set, const char *key, const struct mark *m)
 {
-	set->keys = xgrow(set->keys, &set->cap, set->n + 1, sizeof(*set->keys));
+	set->keys = xgrow_raw(set->keys, &set->cap, set->n + 1, sizeof(*set->keys));
 	set->keys[set->n] = (struct seen_key){ .key = xstrdup(key), .mark = *m };
 	if (2 * (set->n + 1) > set->cap_index) {
 		free(set->index);
@@ -602,9 +620,13 @@ static void seen_done(struct seen_set *set)
 static int process_mapping(struct parser *p, const struct map_ctx *ctx, const struct key_entry *table,
 			   size_t n_table, any_key_handler any, void *data)
 {
-	struct seen_set seen = {};
+	struct seen_set seen = {}; /* names, and keys not in the table */
+	struct mark table_seen[8]; /* where each table key was first given (line 0: not yet) */
 	int r = 0;
 
+	assert(n_table <= ARRAY_SIZE(table_seen));
+	for (size_t i = 0; i < n_table; i++)
+		table_seen[i].line = 0;
 	if (p->ev.type == YAML_SCALAR_EVENT)
 		return 0;
 
@@ -637,7 +659,12 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		}
 
 		key = scalar_value(p);
-		dup = seen_find(&seen, key);
+		for (i = 0; i < n_table && !e; i++)
+			if (streq(table[i].key, key))
+				e = &table[i];
+		/* a key of the table is remembered by its slot, any other by a copy */
+		dup = e && table_seen[e - table].line ? &(struct seen_key){ .mark = table_seen[e - table] } :
+		      e ? NULL : seen_find(&seen, key);
 		if (dup) {
 			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(&dup->mark);
 			_cleanup_free_ char *q = quote(key);
@@ -653,7 +680,11 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 				break;
 			continue;
 		}
-		key = seen_add(&seen, key, &km); /* the event's text goes with the next event */
+		if (e) {
+			table_seen[e - table] = km;
+			key = e->key; /* the event's text goes with the next event */
+		} else
+			key = seen_add(&seen, key, &km);
 
 		if (any) {
 			r = next_event(p);
@@ -664,9 +695,6 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			continue;
 		}
 
-		for (i = 0; i < n_table; i++)
-			if (streq(table[i].key, key))
-				e = &table[i];
 		if (!e) {
 			_cleanup_free_ char *where = ctx_label(ctx), *q = quote(key), *valid = NULL;
 			size_t len = 0;
@@ -728,7 +756,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
  */
 static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_problem)
 {
-	_cleanup_free_ char *q = quote(t);
+	char q[QUOTE_MAX]; /* t quoted, made only for a message */
 	unsigned long v = 0;
 	const char *d;
 
@@ -737,13 +765,13 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 		return -EINVAL;
 	}
 	if (t[0] == '-') {
-		*ret_problem = xasprintf("%s is negative; numbers are 0x00-0xff", q);
+		*ret_problem = xasprintf("%s is negative; numbers are 0x00-0xff", quote_into(q, t));
 		return -EINVAL;
 	}
 	if (t[0] == '0' && t[1] == 'x') {
 		d = t + 2;
 		if (!*d) {
-			*ret_problem = xasprintf("%s has no hex digits after 0x", q);
+			*ret_problem = xasprintf("%s has no hex digits after 0x", quote_into(q, t));
 			return -EINVAL;
 		}
 		for (const char *c = d; *c; c++) {
@@ -752,7 +780,7 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 				: (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
 							   : -1;
 			if (x < 0) {
-				*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", q);
+				*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", quote_into(q, t));
 				return -EINVAL;
 			}
 			if (v <= 0xff)
@@ -783,7 +811,7 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 			else
 				hint = xstrdup("");
 			*ret_problem = xasprintf("%s has a leading zero, which YAML 1.1 and the kernel read as octal%s%s",
-						 q, oct, hint);
+						 quote_into(q, t), oct, hint);
 			return -EINVAL;
 		}
 		for (const char *c = t; *c; c++)
@@ -793,20 +821,20 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 		char *end = NULL;
 
 		if (plain && word_is_bool(t)) {
-			*ret_problem = xasprintf("%s is a boolean, not a number", q);
+			*ret_problem = xasprintf("%s is a boolean, not a number", quote_into(q, t));
 			return -EINVAL;
 		}
 		(void)strtod(t, &end); /* only to recognise floats for a better message */
 		if ((end && !*end && strpbrk(t, ".eE")) || strstr(t, ".inf") || strstr(t, ".nan") ||
 		    strstr(t, ".Inf") || strstr(t, ".NaN") || strstr(t, ".INF") || strstr(t, ".NAN")) {
-			*ret_problem = xasprintf("%s is not an integer", q);
+			*ret_problem = xasprintf("%s is not an integer", quote_into(q, t));
 			return -EINVAL;
 		}
-		*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", q);
+		*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", quote_into(q, t));
 		return -EINVAL;
 	}
 	if (v > 0xff) {
-		*ret_problem = xasprintf("%s out of range 0x00-0xff", q);
+		*ret_problem = xasprintf("%s out of range 0x00-0xff", quote_into(q, t));
 		return -EINVAL;
 	}
 	*ret = (unsigned)v;
@@ -835,9 +863,9 @@ static bool looks_like_range(const char *v, const char *dash)
 /*
  * The current event is a list entry.  Parse it into *ret; report and return
  * -EINVAL (without consuming more events) when it is not a valid entry.
- * owner: "guest 'g1'" or "host.keep"; noun: "adapter", "domain", ...
+ * noun: "adapter", "domain", ...
  */
-static int parse_item(struct parser *p, const char *owner, const char *noun, struct config_item *ret)
+static int parse_item(struct parser *p, const char *noun, struct config_item *ret)
 {
 	struct mark m = ev_mark(p);
 	_cleanup_free_ char *problem = NULL;
@@ -848,12 +876,12 @@ static int parse_item(struct parser *p, const char *owner, const char *noun, str
 		return -EINVAL;
 	if (p->ev.type != YAML_SCALAR_EVENT) {
 		_cleanup_free_ char *got = node_kind(p);
-		error_at(p, &m, "%s: expected a %s (a number or a \"LOW-HIGH\" range), got %s", owner, noun, got);
+		error_at(p, &m, "%s: expected a %s (a number or a \"LOW-HIGH\" range), got %s", owner_of(p), noun, got);
 		return -EINVAL;
 	}
 	v = scalar_value(p);
 	if (scalar_is_null(p)) {
-		error_at(p, &m, "%s: empty %s entry; expected a number such as 0x05", owner, noun);
+		error_at(p, &m, "%s: empty %s entry; expected a number such as 0x05", owner_of(p), noun);
 		return -EINVAL;
 	}
 
@@ -861,11 +889,11 @@ static int parse_item(struct parser *p, const char *owner, const char *noun, str
 	if (scalar_is_plain(p)) {
 		if (dash && looks_like_range(v, dash)) {
 			_cleanup_free_ char *q = quote(v);
-			error_at(p, &m, "%s: %s range %s must be quoted: \"%s\"", owner, noun, q, v);
+			error_at(p, &m, "%s: %s range %s must be quoted: \"%s\"", owner_of(p), noun, q, v);
 			return -EINVAL;
 		}
 		if (parse_number(v, true, &lo, &problem) < 0) {
-			error_at(p, &m, "%s: %s %s", owner, noun, problem);
+			error_at(p, &m, "%s: %s %s", owner_of(p), noun, problem);
 			return -EINVAL;
 		}
 		*ret = (struct config_item){ .lo = lo, .hi = lo, .mark = m };
@@ -879,33 +907,33 @@ static int parse_item(struct parser *p, const char *owner, const char *noun, str
 	if (!dash) {
 		a = trim(v, strlen(v));
 		if (parse_number(a, false, &lo, &problem) < 0) {
-			error_at(p, &m, "%s: %s %s", owner, noun, problem);
+			error_at(p, &m, "%s: %s %s", owner_of(p), noun, problem);
 			return -EINVAL;
 		}
 		*ret = (struct config_item){ .lo = lo, .hi = lo, .mark = m };
 		return 0;
 	}
 	if (strchr(dash + 1, '-')) {
-		error_at(p, &m, "%s: %s range %s must be LOW-HIGH, such as \"0x04-0x07\"", owner, noun, q);
+		error_at(p, &m, "%s: %s range %s must be LOW-HIGH, such as \"0x04-0x07\"", owner_of(p), noun, q);
 		return -EINVAL;
 	}
 	a = trim(v, (size_t)(dash - v));
 	b = trim(dash + 1, strlen(dash + 1));
 	if (!*a || !*b) {
-		error_at(p, &m, "%s: %s range %s has no %s end; write LOW-HIGH, such as \"0x04-0x07\"", owner,
+		error_at(p, &m, "%s: %s range %s has no %s end; write LOW-HIGH, such as \"0x04-0x07\"", owner_of(p),
 			 noun, q, *a ? "upper" : "lower");
 		return -EINVAL;
 	}
 	if (parse_number(a, false, &lo, &problem) < 0) {
-		error_at(p, &m, "%s: %s range %s: %s", owner, noun, q, problem);
+		error_at(p, &m, "%s: %s range %s: %s", owner_of(p), noun, q, problem);
 		return -EINVAL;
 	}
 	if (parse_number(b, false, &hi, &problem) < 0) {
-		error_at(p, &m, "%s: %s range %s: %s", owner, noun, q, problem);
+		error_at(p, &m, "%s: %s range %s: %s", owner_of(p), noun, q, problem);
 		return -EINVAL;
 	}
 	if (lo > hi) {
-		error_at(p, &m, "%s: %s range %s is reversed; write \"%s-%s\"", owner, noun, q, b, a);
+		error_at(p, &m, "%s: %s range %s is reversed; write \"%s-%s\"", owner_of(p), noun, q, b, a);
 		return -EINVAL;
 	}
 	*ret = (struct config_item){ .lo = lo, .hi = hi, .mark = m };
@@ -925,14 +953,15 @@ static int handle_list(struct parser *p, const struct key_entry *e,
 	struct config_list *l = (struct config_list *)((char *)data + e->offset);
 	bool empty_ok = streq(e->key, "control-domains");
 	struct mark vm = ev_mark(p);
-	size_t entries = 0;
-	int r;
+	struct config_item items[CONFIG_MAX_LIST]; /* then kept in an allocation of the list's size */
+	size_t entries = 0, n = 0;
+	int r = 0;
 
 	l->present = true;
 	l->mark = *key_mark;
 	if (scalar_is_null(p)) {
 		if (!empty_ok)
-			error_at(p, &vm, "%s: %s has no value; expected a list such as [0x05, 0x06]", p->owner,
+			error_at(p, &vm, "%s: %s has no value; expected a list such as [0x05, 0x06]", owner_of(p),
 				 e->key);
 		return 0;
 	}
@@ -941,7 +970,7 @@ static int handle_list(struct parser *p, const struct key_entry *e,
 
 		r = next_event(p);
 		if (r < 0)
-			return r;
+			break;
 		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
 			break;
 		entries++;
@@ -950,31 +979,37 @@ static int handle_list(struct parser *p, const struct key_entry *e,
 			if (entries == CONFIG_MAX_LIST + 1) {
 				struct mark m = ev_mark(p);
 				error_at(p, &m, "%s: %s has more than %d entries; there are only 256 %ss, "
-						"give ranges such as \"0x00-0xff\"", p->owner, e->key, CONFIG_MAX_LIST, e->noun);
+						"give ranges such as \"0x00-0xff\"", owner_of(p), e->key, CONFIG_MAX_LIST, e->noun);
 			} else if (p->cfg->n_entries == CONFIG_MAX_ENTRIES) {
 				struct mark m = ev_mark(p);
 				error_at(p, &m, "%s: more than %d list entries in the configuration; the limit is %d",
-					 p->owner, CONFIG_MAX_ENTRIES, CONFIG_MAX_ENTRIES);
+					 owner_of(p), CONFIG_MAX_ENTRIES, CONFIG_MAX_ENTRIES);
 				p->cfg->n_entries++; /* reported */
 			}
 			r = skip_node(p);
 			if (r < 0)
-				return r;
+				break;
 			continue;
 		}
 		p->cfg->n_entries++;
-		if (parse_item(p, p->owner, e->noun, &it) < 0) {
+		if (parse_item(p, e->noun, &it) < 0) {
 			r = skip_node(p);
 			if (r < 0)
-				return r;
+				break;
 			continue;
 		}
-		l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
-		l->items[l->n++] = it;
+		items[n++] = it;
 	}
+	if (n) {
+		l->items = xmalloc(n * sizeof(*l->items));
+		memcpy(l->items, items, n * sizeof(*l->items));
+		l->n = l->cap = n;
+	}
+	if (r < 0)
+		return r;
 	/* only a flow sequence can be empty: "[]" */
 	if (!empty_ok && entries == 0)
-		error_at(p, &vm, "%s: %s is an empty list; list at least one %s or remove the key", p->owner, e->key,
+		error_at(p, &vm, "%s: %s is an empty list; list at least one %s or remove the key", owner_of(p), e->key,
 			 e->noun);
 	return 0;
 }
@@ -1032,6 +1067,7 @@ static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
 	cfg->keep_present = true;
 	cfg->keep_mark = *key_mark;
 	p->owner = "host.keep";
+	p->guest = NULL;
 	r = process_mapping(p, &ctx, keep_keys, ARRAY_SIZE(keep_keys), NULL, data);
 	if (r < 0)
 		return r;
@@ -1152,7 +1188,7 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 	struct config *cfg = data;
 	struct config_guest g = { .name = xstrdup(name), .mark = *key_mark, .usage_as_control = -1 };
 	const struct map_ctx ctx = { .label = name, .is_guest = true };
-	_cleanup_free_ char *q = quote(name), *owner = NULL;
+	char q[QUOTE_MAX]; /* the name in messages, made only for one */
 	int r;
 
 	if (p->ev.type == YAML_ALIAS_EVENT) {
@@ -1162,8 +1198,8 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 	if (cfg->n_guests >= CONFIG_MAX_GUESTS) {
 		/* stop here: the rest of the file is not read; said once, not once per drop-in */
 		if (!cfg->too_many_guests)
-			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", q, CONFIG_MAX_GUESTS,
-				 CONFIG_MAX_GUESTS);
+			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", quote_into(q, name),
+				 CONFIG_MAX_GUESTS, CONFIG_MAX_GUESTS);
 		cfg->too_many_guests = true;
 		guest_done(&g);
 		p->broken = true;
@@ -1173,12 +1209,11 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 		_cleanup_free_ char *got = node_kind(p);
 		struct mark vm = ev_mark(p);
 
-		error_at(p, &vm, "guest %s: expected a mapping, got %s", q, got);
+		error_at(p, &vm, "guest %s: expected a mapping, got %s", quote_into(q, name), got);
 		guest_done(&g);
 		return skip_node(p);
 	}
-	owner = xasprintf("guest %s", q);
-	p->owner = owner;
+	p->owner = NULL; /* owner_of(): "guest 'NAME'" */
 	p->guest = name;
 	p->unknown_key = false;
 	r = process_mapping(p, &ctx, guest_keys, ARRAY_SIZE(guest_keys), NULL, &g);
@@ -1193,12 +1228,12 @@ static int handle_guest(struct parser *p, const char *name, const struct mark *k
 			/* a name repeated inside one file is a duplicate key already */
 			_cleanup_free_ char *first = mark_string(&dup->mark);
 			error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only",
-				 q, first);
+				 quote_into(q, name), first);
 			guest_done(&g);
 			return r;
 		}
 	}
-	cfg->guests = xgrow(cfg->guests, &cfg->cap_guests, cfg->n_guests + 1, sizeof(*cfg->guests));
+	cfg->guests = xgrow_raw(cfg->guests, &cfg->cap_guests, cfg->n_guests + 1, sizeof(*cfg->guests));
 	cfg->guests[cfg->n_guests] = g;
 	index_guest(cfg, cfg->n_guests);
 	cfg->n_guests++;

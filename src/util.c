@@ -57,7 +57,7 @@ char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
-void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
+void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz)
 {
 	size_t n;
 
@@ -67,7 +67,16 @@ void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
 	while (n < need)
 		n *= 2;
 	items = xrealloc(items, n * sz);
-	memset((char *)items + *cap * sz, 0, (n - *cap) * sz);
 	*cap = n;
+	return items;
+}
+
+void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
+{
+	size_t old = *cap;
+
+	items = xgrow_raw(items, cap, need, sz);
+	if (*cap > old)
+		memset((char *)items + old * sz, 0, (*cap - old) * sz);
 	return items;
 }
