@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* test-sysfs.c: root confinement, reads, one-write writes, listings, paths. */
+/* test-sysfs.c: root confinement, reads, one-write writes, listings, paths, the directory cache. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fakesys.h"
 #include "macro.h"
@@ -121,6 +123,83 @@ static void test_confinement(void)
 	fake_rmtree(tmp);
 }
 
+/*
+ * The directory cache (16 open directories, least recently used out): more
+ * directories than slots read right in any order; a directory replaced
+ * behind a cached descriptor is never followed out of the root; a write to
+ * `remove` empties the cache, so a directory made again is found.
+ */
+static void test_dir_cache(void)
+{
+	char *tmp = fake_tmpdir(), *v = NULL, *p = NULL;
+	struct sysfs *s;
+
+	for (int i = 0; i < 40; i++) {
+		char rel[64], val[16];
+
+		snprintf(rel, sizeof(rel), "sys/many/d%02d/attr", i);
+		snprintf(val, sizeof(val), "%d\n", i);
+		fake_file(tmp, rel, val);
+	}
+	fake_file(tmp, "sys/swap/attr", "inside\n");
+	fake_file(tmp, "outside/attr", "outside the root\n");
+	fake_file(tmp, "sys/m/u1/x", "old\n");
+	fake_file(tmp, "sys/m/u1/remove", "");
+	s = open_tree(tmp);
+
+	for (int round = 0; round < 3; round++)
+		for (int k = 0; k < 40; k++) {
+			int i = round == 1 ? 39 - k : (k * 7) % 40; /* forwards, backwards, strided */
+			char rel[64], want[16];
+
+			snprintf(rel, sizeof(rel), "many/d%02d/attr", i);
+			snprintf(want, sizeof(want), "%d", i);
+			CHECK(sysfs_read_line(s, rel, &v) == 0);
+			CHECK_STREQ(v, want);
+			free(v);
+			v = NULL;
+		}
+	CHECK(sysfs_is_dir(s, "many/d07"));
+	CHECK(!sysfs_is_dir(s, "many/d07/attr"));
+
+	/* swap/ is cached; then replaced by a symlink that leads out of the root */
+	CHECK(sysfs_read_line(s, "swap/attr", &v) == 0);
+	CHECK_STREQ(v, "inside");
+	free(v);
+	v = NULL;
+	if (asprintf(&p, "%s/sys/swap", tmp) < 0)
+		abort();
+	CHECK(fake_unlink(tmp, "sys/swap/attr") == 0);
+	CHECK(rmdir(p) == 0);
+	fake_link(tmp, "sys/swap", "../outside");
+	CHECK(sysfs_read_line(s, "swap/attr", &v) < 0); /* the gone directory, not the link */
+	CHECK(v == NULL);
+	CHECK(sysfs_write_attr(s, "m/u1/remove", "1") == 0); /* empties the cache */
+	CHECK(sysfs_read_line(s, "swap/attr", &v) == -EXDEV);
+	CHECK(v == NULL);
+
+	/* u1 made again behind the cache: found after a remove */
+	CHECK(sysfs_read_line(s, "m/u1/x", &v) == 0);
+	CHECK_STREQ(v, "old");
+	free(v);
+	v = NULL;
+	free(p);
+	if (asprintf(&p, "%s/sys/m/u1", tmp) < 0)
+		abort();
+	CHECK(fake_unlink(tmp, "sys/m/u1/x") == 0);
+	CHECK(fake_unlink(tmp, "sys/m/u1/remove") == 0);
+	CHECK(rmdir(p) == 0);
+	fake_file(tmp, "sys/m/u1/x", "new\n");
+	fake_file(tmp, "sys/m/u1/remove", "");
+	CHECK(sysfs_write_attr(s, "m/u1/remove", "1") == 0);
+	CHECK(sysfs_read_line(s, "m/u1/x", &v) == 0);
+	CHECK_STREQ(v, "new");
+	free(v);
+	free(p);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
 static void test_write(void)
 {
 	char *tmp = make_tree(), *v;
@@ -225,6 +304,7 @@ int main(void)
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_read),          TAP_TEST(test_confinement), TAP_TEST(test_write),
 		TAP_TEST(test_link_and_list), TAP_TEST(test_paths),       TAP_TEST(test_open),
+		TAP_TEST(test_dir_cache),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
