@@ -10,8 +10,9 @@
  *   - symlinks are followed by reading them and splicing their target into
  *     the remaining path; absolute targets and ".." that would climb above
  *     the root are refused with -EXDEV, loops with -ELOOP;
- *   - the final open() uses O_NOFOLLOW on a path that no longer contains
- *     symlinks.
+ *   - every component is looked up from its parent directory's descriptor
+ *     (O_PATH, kept in a small cache), and the last one is opened with
+ *     O_NOFOLLOW from there.
  * This is what openat2(RESOLVE_BENEATH) does in the kernel.  It is done in
  * user space because openat2 is not available everywhere (seccomp filters in
  * containers, valgrind before 3.22, kernels before 5.6) and the results must
