@@ -35,17 +35,6 @@ void bitmap_to_kernel(const struct bitmap256 *b, char out[BITMAP_KERNEL_LEN])
 	out[66] = '\0';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int bitmap_from_kernel(const char *s, struct bitmap256 *ret)
 {
 	struct bitmap256 b = { { 0 } };
@@ -61,7 +50,7 @@ int bitmap_from_kernel(const char *s, struct bitmap256 *ret)
 	if (n > 64)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		int v = hexval(s[i]);
+		int v = hex_value(s[i]);
 		if (v < 0)
 			return -EINVAL;
 		for (unsigned k = 0; k < 4; k++)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * live.c: the host as it is.  Everything is read through sysfs.c, with as
- * few look-ups as the facts allow: the devices from the directory listings,
- * the queues' drivers from the drivers' device lists, a queue's `status`
- * only where it tells whether a guest runs (bench/RESULTS.md).
+ * few look-ups as the facts allow: the devices and their drivers from the
+ * drivers' device lists (bus/ap/devices too when bus/ap/bindings does not
+ * vouch that those lists hold every queue), a queue's `status` only where
+ * it tells whether a guest runs (bench/RESULTS.md).
  *
  * Profile and features come from files (DESIGN §6, kernel-abi.md §5):
  *   devices/ap_matrix/matrix                 -> rfc2017
@@ -69,11 +70,14 @@ struct reader {
 	struct live *l;
 	struct diag_list *diags;
 	size_t cap_cards, cap_queues, cap_mdevs;
+	/* what the listings found; cards and queues are then made in this order */
 	struct bitmap256 seen_queues[256];
 	struct bitmap256 seen_cards;
-	/* the AP bus drivers and, per APQN, 1 + the index of the one it is bound to */
-	char **drivers;
+	/* per APQN, 1 + the index in live.driver_names of the driver it is bound to */
 	unsigned char (*bound_to)[256];
+	/* bus/ap/bindings: "(complete)", and how many queues there are (its M of "N/M") */
+	bool all_bound;
+	unsigned n_queues_said;
 	int has_override; /* -1: not probed yet; queues carry driver_override (6.19+) or none do */
 	unsigned flags;   /* enum live_read_flags */
 	/* mdev files are a property of the kernel: one mdev tells for all */
@@ -241,32 +245,48 @@ static void read_bus(struct reader *rd)
 	/* "N/M" or "N/M (complete)"; before ~5.10 there is no such file */
 	if (read_opt(rd, "bus/ap/bindings", &v) < 0)
 		l->bindings_complete = true;
-	else
+	else {
+		unsigned bound, all;
+
 		l->bindings_complete = strstr(v, "(complete)") != NULL;
+		if (sscanf(v, "%u/%u", &bound, &all) == 2 && bound == all) {
+			rd->all_bound = l->bindings_complete;
+			rd->n_queues_said = all;
+		}
+	}
 }
 
 /* ---- cards and queues -------------------------------------------------- */
 
-static bool parse_card_name(const char *name, unsigned *ret)
+/* n hex digits at s, all of them, into *ret. */
+static bool parse_hex(const char *s, size_t n, unsigned *ret)
 {
-	unsigned a;
-	int n = 0;
+	unsigned v = 0;
 
-	if (sscanf(name, "card%2x%n", &a, &n) != 1 || n != 6 || name[n])
-		return false;
-	*ret = a;
+	for (size_t i = 0; i < n; i++) {
+		int x = hex_value(s[i]);
+
+		if (x < 0)
+			return false;
+		v = v << 4 | (unsigned)x;
+	}
+	*ret = v;
 	return true;
 }
 
+/* "card05": adapter 0x05 */
+static bool parse_card_name(const char *name, unsigned *ret)
+{
+	return strlen(name) == 6 && strncmp(name, "card", 4) == 0 && parse_hex(name + 4, 2, ret);
+}
+
+/* "05.0047": adapter 0x05, domain 0x47 (by hand: thousands of names on a large LPAR). */
 static bool parse_queue_name(const char *name, unsigned *ret_a, unsigned *ret_d)
 {
 	unsigned a, d;
-	int n = 0;
 
-	if (strlen(name) != 7 || name[2] != '.' || !isxdigit((unsigned char)name[0]) ||
-	    !isxdigit((unsigned char)name[3]))
-		return false;
-	if (sscanf(name, "%2x.%4x%n", &a, &d, &n) != 2 || n != 7 || d > 255)
+	if (strlen(name) != 7 || name[2] != '.' || !parse_hex(name, 2, &a) || !parse_hex(name + 3, 4, &d) ||
+	    d > 255)
 		return false;
 	*ret_a = a;
 	*ret_d = d;
@@ -299,9 +319,6 @@ static void add_card(struct reader *rd, unsigned id)
 	struct live_card *c;
 	char *type = NULL;
 
-	if (id > 255 || bitmap_test(&rd->seen_cards, id))
-		return;
-	bitmap_set(&rd->seen_cards, id);
 	l->cards = xgrow(l->cards, &rd->cap_cards, l->n_cards + 1, sizeof(*l->cards));
 	c = &l->cards[l->n_cards++];
 	c->id = id;
@@ -333,16 +350,26 @@ static enum queue_driver classify_driver(const struct live *l, const char *name)
 	return QUEUE_DRIVER_OTHER;
 }
 
-static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d)
+/* The driver name kept in l->driver_names (taking name), each name once. */
+static const char *intern_driver(struct live *l, char *name)
+{
+	for (size_t i = 0; i < l->n_driver_names; i++)
+		if (streq(l->driver_names[i], name)) {
+			free(name);
+			return l->driver_names[i];
+		}
+	l->driver_names = xrealloc(l->driver_names, (l->n_driver_names + 1) * sizeof(*l->driver_names));
+	l->driver_names[l->n_driver_names++] = name;
+	return name;
+}
+
+static void add_queue(struct reader *rd, unsigned a, unsigned d)
 {
 	struct live *l = rd->l;
 	struct live_queue *q;
-	_cleanup_free_ char *override = NULL;
+	_cleanup_free_ char *override = NULL, *dev = NULL; /* devices/ap/cardNN/NN.DDDD, when needed */
 	unsigned k;
 
-	if (a > 255 || d > 255 || bitmap_test(&rd->seen_queues[a], d))
-		return;
-	bitmap_set(&rd->seen_queues[a], d);
 	l->queues = xgrow(l->queues, &rd->cap_queues, l->n_queues + 1, sizeof(*l->queues));
 	q = &l->queues[l->n_queues++];
 	q->adapter = a;
@@ -354,15 +381,18 @@ static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d
 	 */
 	k = rd->bound_to ? rd->bound_to[a][d] : 0;
 	if (k)
-		q->driver = xstrdup(rd->drivers[k - 1]);
+		q->driver = l->driver_names[k - 1];
 	else {
-		_cleanup_free_ char *p_driver = xasprintf("%s/driver", dev);
+		_cleanup_free_ char *p_driver = NULL;
 		char *driver = NULL;
-		int r = sysfs_read_link_name(rd->s, p_driver, &driver);
+		int r;
 
+		dev = sysfs_path_queue(a, d);
+		p_driver = xasprintf("%s/driver", dev);
+		r = sysfs_read_link_name(rd->s, p_driver, &driver);
 		if (r < 0 && r != -ENOENT)
 			warn_read(rd, p_driver, r);
-		q->driver = r < 0 ? NULL : driver;
+		q->driver = r < 0 ? NULL : intern_driver(l, driver);
 	}
 	q->kind = classify_driver(l, q->driver);
 	/* `status` is read per mdev, where it tells a running guest (mark_in_use) */
@@ -373,8 +403,13 @@ static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d
 	 * it or none has, so one absent file saves the look-up on every queue.
 	 */
 	if (rd->has_override != 0) {
-		_cleanup_free_ char *p_override = xasprintf("%s/driver_override", dev);
-		int r = read_opt(rd, p_override, &override);
+		_cleanup_free_ char *p_override = NULL;
+		int r;
+
+		if (!dev)
+			dev = sysfs_path_queue(a, d);
+		p_override = xasprintf("%s/driver_override", dev);
+		r = read_opt(rd, p_override, &override);
 
 		if (rd->has_override < 0)
 			rd->has_override = r != -ENOENT;
@@ -394,6 +429,26 @@ static void add_queue(struct reader *rd, const char *dev, unsigned a, unsigned d
  * bus/ap/drivers/<driver>/ (the same fact as each queue's `driver` link,
  * kernel-abi.md §1): a few directory reads instead of one look-up per queue.
  */
+struct driver_listing {
+	struct reader *rd;
+	unsigned char index; /* 1 + the driver's index in live.driver_names */
+};
+
+/* A device in a driver's list: what it is bound to, and that it exists. */
+static void note_bound(const char *name, void *userdata)
+{
+	struct driver_listing *dl = userdata;
+	unsigned a, d;
+
+	if (parse_card_name(name, &a)) {
+		bitmap_set(&dl->rd->seen_cards, a);
+	} else if (parse_queue_name(name, &a, &d)) {
+		dl->rd->bound_to[a][d] = dl->index;
+		bitmap_set(&dl->rd->seen_cards, a);
+		bitmap_set(&dl->rd->seen_queues[a], d);
+	}
+}
+
 static void read_queue_drivers(struct reader *rd)
 {
 	char **names = NULL;
@@ -406,23 +461,50 @@ static void read_queue_drivers(struct reader *rd)
 			warn_read(rd, "bus/ap/drivers", r);
 		return;
 	}
-	rd->drivers = names;
 	rd->bound_to = xcalloc(256, sizeof(*rd->bound_to));
+	/* the names go to live.driver_names: bound_to indexes them */
+	for (char **drv = names; *drv; drv++)
+		rd->l->n_driver_names++;
+	rd->l->driver_names = names;
 	for (char **drv = names; *drv && n < 255; drv++, n++) {
 		_cleanup_free_ char *dir = xasprintf("bus/ap/drivers/%s", *drv);
-		char **devs = NULL;
-		unsigned a, d;
+		struct driver_listing dl = { rd, (unsigned char)(n + 1) };
 
-		r = sysfs_list_dir(rd->s, dir, &devs);
+		r = sysfs_foreach_entry(rd->s, dir, note_bound, &dl);
 		if (r < 0) {
 			warn_read(rd, dir, r);
-			continue;
+			rd->all_bound = false; /* a list not read: the devices are listed whole */
 		}
-		for (char **e = devs; *e; e++)
-			if (parse_queue_name(*e, &a, &d))
-				rd->bound_to[a][d] = (unsigned char)(n + 1);
-		sysfs_strv_free(devs);
 	}
+}
+
+/* A card or a queue by its name in bus/ap/devices or devices/ap/cardNN (a queue implies its card). */
+static void note_device(const char *name, void *userdata)
+{
+	struct reader *rd = userdata;
+	unsigned a, d;
+
+	if (parse_card_name(name, &a)) {
+		bitmap_set(&rd->seen_cards, a);
+	} else if (parse_queue_name(name, &a, &d)) {
+		bitmap_set(&rd->seen_cards, a);
+		bitmap_set(&rd->seen_queues[a], d);
+	}
+}
+
+struct card_listing {
+	struct reader *rd;
+	unsigned adapter;
+};
+
+/* NN.DDDD below cardNN: only this card's queues. */
+static void note_card_queue(const char *name, void *userdata)
+{
+	struct card_listing *cl = userdata;
+	unsigned a, d;
+
+	if (parse_queue_name(name, &a, &d) && a == cl->adapter)
+		bitmap_set(&cl->rd->seen_queues[a], d);
 }
 
 /* devices/ap/cardNN/NN.DDDD, one listing per card. */
@@ -438,60 +520,55 @@ static void walk_ap_devices(struct reader *rd)
 		return;
 	}
 	for (char **c = cards; *c; c++) {
-		_cleanup_free_ char *dev = xasprintf("%s/%s", SYSFS_AP_DEVICES, *c);
-		char **qs = NULL;
-		unsigned a, qa, qd;
+		_cleanup_free_ char *dev = NULL;
+		struct card_listing cl = { rd, 0 };
 
-		if (!parse_card_name(*c, &a))
+		if (!parse_card_name(*c, &cl.adapter))
 			continue;
-		add_card(rd, a);
-		r = sysfs_list_dir(rd->s, dev, &qs);
-		if (r < 0) {
+		bitmap_set(&rd->seen_cards, cl.adapter);
+		dev = xasprintf("%s/%s", SYSFS_AP_DEVICES, *c);
+		r = sysfs_foreach_entry(rd->s, dev, note_card_queue, &cl);
+		if (r < 0)
 			warn_read(rd, dev, r);
-			continue;
-		}
-		for (char **q = qs; *q; q++) {
-			_cleanup_free_ char *qdev = NULL;
-
-			if (!parse_queue_name(*q, &qa, &qd) || qa != a)
-				continue;
-			qdev = xasprintf("%s/%s", dev, *q);
-			add_queue(rd, qdev, qa, qd);
-		}
-		sysfs_strv_free(qs);
 	}
 	sysfs_strv_free(cards);
 }
 
 /*
- * Every card and queue in one listing: bus/ap/devices links to them all
- * (kernel-abi.md §1), where walking devices/ap costs one listing per card.
- * A queue implies its card.  Without that directory, the walk.
+ * The drivers' lists name every bound card and queue.  When bus/ap/bindings
+ * says "N/N (complete)" every queue is bound (kernel-abi.md §2.1), and when
+ * the lists hold those N queues they are all the listing needed (a card
+ * without queues, unbound, would be missed: it offers nothing to assign).  Otherwise every card and queue
+ * from one listing: bus/ap/devices links to them all (kernel-abi.md §1),
+ * where walking devices/ap costs one listing per card; without that
+ * directory, the walk.  The listings only note what exists; the cards and
+ * queues are then made in order (no sort of thousands).
  */
-static void list_ap_sysfs(struct reader *rd)
+static void read_ap_devices(struct reader *rd)
 {
-	char **names = NULL;
-	unsigned a, qa, qd;
+	unsigned listed = 0;
 	int r;
 
-	r = sysfs_list_dir(rd->s, SYSFS_AP_BUS_DEVICES, &names);
-	if (r == 0) {
-		for (char **n = names; *n; n++) {
-			if (parse_card_name(*n, &a)) {
-				add_card(rd, a);
-			} else if (parse_queue_name(*n, &qa, &qd)) {
-				_cleanup_free_ char *qdev = sysfs_path_queue(qa, qd);
-
-				add_card(rd, qa);
-				add_queue(rd, qdev, qa, qd);
-			}
-		}
-		sysfs_strv_free(names);
-		return;
+	/*
+	 * The directories are listed directly: a libudev enumeration costs
+	 * several look-ups per device (thousands on a large LPAR) to learn the
+	 * same names (bench/RESULTS.md).
+	 */
+	read_queue_drivers(rd);
+	for (unsigned a = 0; a < 256; a++)
+		listed += bitmap_count(&rd->seen_queues[a]);
+	r = rd->all_bound && listed == rd->n_queues_said ? 0 :
+	    sysfs_foreach_entry(rd->s, SYSFS_AP_BUS_DEVICES, note_device, rd);
+	if (r < 0) {
+		if (r != -ENOENT)
+			warn_read(rd, SYSFS_AP_BUS_DEVICES, r);
+		walk_ap_devices(rd);
 	}
-	if (r != -ENOENT)
-		warn_read(rd, SYSFS_AP_BUS_DEVICES, r);
-	walk_ap_devices(rd);
+	BITMAP_FOREACH(a, &rd->seen_cards)
+		add_card(rd, a);
+	for (unsigned a = 0; a < 256; a++)
+		BITMAP_FOREACH(d, &rd->seen_queues[a])
+			add_queue(rd, a, d);
 }
 
 static int card_cmp(const void *a, const void *b)
@@ -509,23 +586,6 @@ static int queue_key(const struct live_queue *q)
 static int queue_cmp(const void *a, const void *b)
 {
 	return queue_key(a) - queue_key(b);
-}
-
-static void read_ap_devices(struct reader *rd)
-{
-	struct live *l = rd->l;
-
-	/*
-	 * The directories are listed directly: a libudev enumeration costs
-	 * several look-ups per device (thousands on a large LPAR) to learn the
-	 * same names (bench/RESULTS.md).
-	 */
-	read_queue_drivers(rd);
-	list_ap_sysfs(rd);
-	if (l->n_cards)
-		qsort(l->cards, l->n_cards, sizeof(*l->cards), card_cmp);
-	if (l->n_queues)
-		qsort(l->queues, l->n_queues, sizeof(*l->queues), queue_cmp);
 }
 
 /* ---- the matrix device and its mdevs ----------------------------------- */
@@ -868,7 +928,6 @@ int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, str
 	if (flags & LIVE_READ_DETAILS)
 		for (size_t i = 0; i < l->n_mdevs; i++)
 			read_mdev_details(&rd, &l->mdevs[i]);
-	sysfs_strv_free(rd.drivers);
 	free(rd.bound_to);
 
 	if (l->profile == PROFILE_STATIC &&
@@ -891,10 +950,12 @@ struct live *live_free(struct live *l)
 	}
 	free(l->cards);
 	for (size_t i = 0; i < l->n_queues; i++) {
-		free(l->queues[i].driver);
 		free(l->queues[i].driver_override);
 	}
 	free(l->queues);
+	for (size_t i = 0; i < l->n_driver_names; i++)
+		free(l->driver_names[i]);
+	free(l->driver_names);
 	for (size_t i = 0; i < l->n_mdevs; i++)
 		free(l->mdevs[i].owner_guest);
 	free(l->mdevs);

@@ -58,7 +58,7 @@ struct live_card {
 
 struct live_queue {
 	unsigned adapter, domain;
-	char *driver; /* name, NULL when unbound */
+	const char *driver; /* name (one of live.driver_names), NULL when unbound */
 	enum queue_driver kind;
 	enum queue_status status;
 	char *driver_override; /* NULL when absent or empty */
@@ -102,6 +102,8 @@ struct live {
 	size_t n_cards;
 	struct live_queue *queues; /* sorted by adapter, domain */
 	size_t n_queues;
+	char **driver_names; /* the queues' drivers, each name once (owned) */
+	size_t n_driver_names;
 	struct live_mdev *mdevs; /* sorted by uuid; only mdevs of the vfio_ap type */
 	size_t n_mdevs;
 	/* from the owner db */

@@ -53,5 +53,7 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 /* Grow *items so that it holds at least need elements of size sz. */
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
+/* The value of one hex digit, or -1. */
+int hex_value(char c);
 /* xgrow() without zeroing the new slots: for arrays whose elements are assigned whole. */
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);

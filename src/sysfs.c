@@ -520,48 +520,65 @@ static int strv_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret)
+int sysfs_foreach_entry(struct sysfs *s, const char *path, sysfs_entry_fn fn, void *userdata)
 {
-	char **v = NULL;
-	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int fd, r = 0;
 
 	fd = sysfs_openat(s, path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
 	d = fdopendir(fd);
 	if (!d) {
-		int r = -errno;
-
+		r = -errno;
 		(void)close(fd); /* read-only directory */
 		return r;
 	}
 	for (;;) {
 		errno = 0;
 		de = readdir(d);
-		if (!de)
+		if (!de) {
+			r = -errno;
 			break;
+		}
 		if (streq(de->d_name, ".") || streq(de->d_name, ".."))
 			continue;
-		v = xgrow(v, &cap, n + 2, sizeof(*v));
-		v[n++] = xstrdup(de->d_name);
-	}
-	if (errno != 0) {
-		int r = -errno;
-
-		(void)closedir(d); /* read-only directory */
-		sysfs_strv_free(v);
-		return r;
+		fn(de->d_name, userdata);
 	}
 	(void)closedir(d); /* read-only directory */
-	if (!v)
-		v = xcalloc(1, sizeof(*v));
+	return r;
+}
+
+struct strv_builder {
+	char **v;
+	size_t n, cap;
+};
+
+static void strv_add(const char *name, void *userdata)
+{
+	struct strv_builder *b = userdata;
+
+	b->v = xgrow(b->v, &b->cap, b->n + 2, sizeof(*b->v));
+	b->v[b->n++] = xstrdup(name);
+}
+
+int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret)
+{
+	struct strv_builder b = {};
+	int r;
+
+	r = sysfs_foreach_entry(s, path, strv_add, &b);
+	if (r < 0) {
+		sysfs_strv_free(b.v);
+		return r;
+	}
+	if (!b.v)
+		b.v = xcalloc(1, sizeof(*b.v));
 	else
-		qsort(v, n, sizeof(*v), strv_cmp);
-	v[n] = NULL;
-	*ret = v;
+		qsort(b.v, b.n, sizeof(*b.v), strv_cmp);
+	b.v[b.n] = NULL;
+	*ret = b.v;
 	return 0;
 }
 

@@ -38,6 +38,13 @@ bool sysfs_is_dir(struct sysfs *s, const char *path);
 int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret);
 /* Sorted, malloc'd, NULL-terminated list of entries of a directory (no . and ..). */
 int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret);
+/*
+ * fn for every entry of a directory (no . and ..), in the directory's own
+ * order, without copying the names: for listings of thousands.  Returns 0 or
+ * -errno (of the open, or of a read that ended the listing early).
+ */
+typedef void (*sysfs_entry_fn)(const char *name, void *userdata);
+int sysfs_foreach_entry(struct sysfs *s, const char *path, sysfs_entry_fn fn, void *userdata);
 void sysfs_strv_free(char **v);
 
 /* Paths relative to the sysfs root (pure). */

@@ -80,3 +80,14 @@ void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
 		memset((char *)items + old * sz, 0, (*cap - old) * sz);
 	return items;
 }
+
+int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

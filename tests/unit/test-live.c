@@ -376,6 +376,56 @@ static void test_walk_without_bus_devices(void)
 	fake_rmtree(tmp);
 }
 
+/*
+ * With bus/ap/bindings "N/N (complete)" and the drivers' lists holding the N
+ * queues, those lists are the whole listing: bus/ap/devices is not read (here
+ * a file, which a listing would report).  When the lists fall short of N,
+ * bus/ap/devices is listed.
+ */
+static void test_devices_from_driver_lists(void)
+{
+	for (int short_lists = 0; short_lists <= 1; short_lists++) {
+		char *tmp = make_dynamic();
+		char *p = xasprintf("rm -rf '%s/sys/bus/ap/devices'", tmp);
+		struct diag_list diags = { 0 };
+		struct sysfs *s;
+		struct live *l = NULL;
+		static const struct {
+			const char *name, *driver;
+		} bound[] = {
+			{ "card05", "cex4card" },   { "card06", "cex4card" },   { "05.0004", "cex4queue" },
+			{ "06.0004", "cex4queue" }, { "05.0047", "vfio_ap" },   { "06.0047", "vfio_ap" },
+		};
+
+		CHECK(system(p) == 0);
+		free(p);
+		fake_file(tmp, "sys/bus/ap/devices", "not a directory\n");
+		for (size_t i = 0; i < ARRAY_SIZE(bound); i++) {
+			char *link = xasprintf("sys/bus/ap/drivers/%s/%s", bound[i].driver, bound[i].name);
+			char *target = bound[i].name[0] == 'c' ?
+					       xasprintf("../../../../devices/ap/%s", bound[i].name) :
+					       xasprintf("../../../../devices/ap/card%.2s/%s", bound[i].name, bound[i].name);
+
+			fake_link(tmp, link, target);
+			free(link);
+			free(target);
+		}
+		if (short_lists)
+			fake_file(tmp, "sys/bus/ap/bindings", "5/5 (complete)\n");
+		s = open_root(tmp);
+		CHECK(live_read(s, NULL, 0, &l, &diags) == 0);
+		CHECK(diags.n == (size_t)short_lists); /* the listing of the file, then the walk */
+		CHECK(l->n_cards == 2 && l->cards[0].id == 5 && l->cards[1].id == 6);
+		CHECK(l->n_queues == 4 && live_find_queue(l, 6, 0x47)->kind == QUEUE_DRIVER_VFIO &&
+		      live_find_queue(l, 5, 0x04)->kind == QUEUE_DRIVER_HOST);
+		CHECK(streq(live_find_queue(l, 5, 0x04)->driver, "cex4queue"));
+		live_free(l);
+		diag_list_done(&diags);
+		sysfs_close(s);
+		fake_rmtree(tmp);
+	}
+}
+
 /* Only "assigned", not "in use": the guest is not running. */
 static void test_dynamic_not_running(void)
 {
@@ -668,7 +718,7 @@ int main(void)
 		TAP_TEST(test_dynamic_not_running),
 		TAP_TEST(test_lean),
 		TAP_TEST(test_lean_without_features),
-		TAP_TEST(test_walk_without_bus_devices),
+		TAP_TEST(test_walk_without_bus_devices), TAP_TEST(test_devices_from_driver_lists),
 		TAP_TEST(test_driver_override),
 		TAP_TEST(test_dynamic_without_features),
 		TAP_TEST(test_static),
