@@ -621,18 +621,16 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			   size_t n_table, any_key_handler any, void *data)
 {
 	struct seen_set seen = {}; /* names, and keys not in the table */
-	struct mark table_seen[8]; /* where each table key was first given (line 0: not yet) */
+	struct mark table_seen[8] = { { 0 } }; /* where each table key was first given (line 0: not yet) */
 	int r = 0;
 
 	assert(n_table <= ARRAY_SIZE(table_seen));
-	for (size_t i = 0; i < n_table; i++)
-		table_seen[i].line = 0;
 	if (p->ev.type == YAML_SCALAR_EVENT)
 		return 0;
 
 	for (;;) {
 		const struct key_entry *e = NULL;
-		const struct seen_key *dup;
+		const struct mark *first_seen;
 		struct mark km;
 		const char *key;
 		size_t i;
@@ -663,10 +661,15 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			if (streq(table[i].key, key))
 				e = &table[i];
 		/* a key of the table is remembered by its slot, any other by a copy */
-		dup = e && table_seen[e - table].line ? &(struct seen_key){ .mark = table_seen[e - table] } :
-		      e ? NULL : seen_find(&seen, key);
-		if (dup) {
-			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(&dup->mark);
+		if (e)
+			first_seen = table_seen[e - table].line ? &table_seen[e - table] : NULL;
+		else {
+			const struct seen_key *sk = seen_find(&seen, key);
+
+			first_seen = sk ? &sk->mark : NULL;
+		}
+		if (first_seen) {
+			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(first_seen);
 			_cleanup_free_ char *q = quote(key);
 
 			if (any)
@@ -775,12 +778,11 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 			return -EINVAL;
 		}
 		for (const char *c = d; *c; c++) {
-			int x = (*c >= '0' && *c <= '9')   ? *c - '0'
-				: (*c >= 'a' && *c <= 'f') ? *c - 'a' + 10
-				: (*c >= 'A' && *c <= 'F') ? *c - 'A' + 10
-							   : -1;
+			int x = hex_value(*c);
+
 			if (x < 0) {
-				*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)", quote_into(q, t));
+				*ret_problem = xasprintf("%s is not a number; write decimal (71) or 0x hex (0x47)",
+							 quote_into(q, t));
 				return -EINVAL;
 			}
 			if (v <= 0xff)

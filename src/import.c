@@ -71,10 +71,9 @@ int import_parse_number(const char *s, int base, unsigned *ret)
 	} else if (b == 16 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
 		p += 2;
 	for (; *p && *p != '\n'; p++, digits++) {
-		int d = isdigit((unsigned char)*p)	   ? *p - '0'
-			: isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
-						       : 99;
-		if (d >= b)
+		int d = hex_value(*p);
+
+		if (d < 0 || d >= b)
 			return -EINVAL;
 		v = v * (unsigned long)b + (unsigned long)d;
 		if (v > 255)
@@ -281,15 +280,11 @@ static int jfail(struct jparser *p, size_t pos, const char *msg)
 
 static int hex4(const char *s, uint32_t *ret)
 {
-	uint32_t v = 0;
+	unsigned v = 0;
+	int r = parse_hex_digits(s, 4, 0xffff, &v);
 
-	for (int i = 0; i < 4; i++) {
-		if (!isxdigit((unsigned char)s[i]))
-			return -EINVAL;
-		v = v << 4 | (uint32_t)(isdigit((unsigned char)s[i]) ? s[i] - '0' : tolower((unsigned char)s[i]) - 'a' + 10);
-	}
 	*ret = v;
-	return 0;
+	return r;
 }
 
 static int jparse_string(struct jparser *p, char **ret)
@@ -567,10 +562,9 @@ static int xdecode(struct xscan *x, size_t start, size_t end, char **ret)
 			int digits = 0;
 
 			for (; j < end && t[j] != ';' && digits < 8; j++, digits++) {
-				int d = isdigit((unsigned char)t[j])		  ? t[j] - '0'
-					: hex && isxdigit((unsigned char)t[j]) ? tolower((unsigned char)t[j]) - 'a' + 10
-										: -1;
-				if (d < 0)
+				int d = hex_value(t[j]);
+
+				if (d < 0 || (!hex && d > 9))
 					break;
 				cp = cp * (hex ? 16 : 10) + (uint32_t)d;
 			}

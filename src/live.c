@@ -142,19 +142,9 @@ static int parse_int(const char *s, long *ret)
 /* One hex number (optionally 0x-prefixed, as the rfc2017 listings may be). */
 static int parse_hex_id(const char *s, unsigned *ret)
 {
-	unsigned long v;
-	char *end;
-
 	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
 		s += 2;
-	if (!isxdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(s, &end, 16);
-	if (errno || *end || v > 255)
-		return -EINVAL;
-	*ret = (unsigned)v;
-	return 0;
+	return parse_hex_digits(s, strlen(s), 255, ret);
 }
 
 static bool word_in_list(const char *list, const char *word)
@@ -258,26 +248,10 @@ static void read_bus(struct reader *rd)
 
 /* ---- cards and queues -------------------------------------------------- */
 
-/* n hex digits at s, all of them, into *ret. */
-static bool parse_hex(const char *s, size_t n, unsigned *ret)
-{
-	unsigned v = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int x = hex_value(s[i]);
-
-		if (x < 0)
-			return false;
-		v = v << 4 | (unsigned)x;
-	}
-	*ret = v;
-	return true;
-}
-
 /* "card05": adapter 0x05 */
 static bool parse_card_name(const char *name, unsigned *ret)
 {
-	return strlen(name) == 6 && strncmp(name, "card", 4) == 0 && parse_hex(name + 4, 2, ret);
+	return strlen(name) == 6 && strncmp(name, "card", 4) == 0 && parse_hex_digits(name + 4, 2, 0xff, ret) == 0;
 }
 
 /* "05.0047": adapter 0x05, domain 0x47 (by hand: thousands of names on a large LPAR). */
@@ -285,8 +259,8 @@ static bool parse_queue_name(const char *name, unsigned *ret_a, unsigned *ret_d)
 {
 	unsigned a, d;
 
-	if (strlen(name) != 7 || name[2] != '.' || !parse_hex(name, 2, &a) || !parse_hex(name + 3, 4, &d) ||
-	    d > 255)
+	if (strlen(name) != 7 || name[2] != '.' || parse_hex_digits(name, 2, 0xff, &a) < 0 ||
+	    parse_hex_digits(name + 3, 4, 0xff, &d) < 0)
 		return false;
 	*ret_a = a;
 	*ret_d = d;
@@ -425,6 +399,23 @@ static void add_queue(struct reader *rd, unsigned a, unsigned d)
 }
 
 /*
+ * A card or a queue by its name in a listing (a queue implies its card);
+ * true for a queue, whose adapter and domain are then in *ret_a, *ret_d.
+ */
+static bool note_name(struct reader *rd, const char *name, unsigned *ret_a, unsigned *ret_d)
+{
+	if (parse_card_name(name, ret_a)) {
+		bitmap_set(&rd->seen_cards, *ret_a);
+		return false;
+	}
+	if (!parse_queue_name(name, ret_a, ret_d))
+		return false;
+	bitmap_set(&rd->seen_cards, *ret_a);
+	bitmap_set(&rd->seen_queues[*ret_a], *ret_d);
+	return true;
+}
+
+/*
  * Which driver each queue is bound to, from the device links in
  * bus/ap/drivers/<driver>/ (the same fact as each queue's `driver` link,
  * kernel-abi.md §1): a few directory reads instead of one look-up per queue.
@@ -434,19 +425,14 @@ struct driver_listing {
 	unsigned char index; /* 1 + the driver's index in live.driver_names */
 };
 
-/* A device in a driver's list: what it is bound to, and that it exists. */
+/* A device in a driver's list: that it exists, and what it is bound to. */
 static void note_bound(const char *name, void *userdata)
 {
 	struct driver_listing *dl = userdata;
 	unsigned a, d;
 
-	if (parse_card_name(name, &a)) {
-		bitmap_set(&dl->rd->seen_cards, a);
-	} else if (parse_queue_name(name, &a, &d)) {
+	if (note_name(dl->rd, name, &a, &d))
 		dl->rd->bound_to[a][d] = dl->index;
-		bitmap_set(&dl->rd->seen_cards, a);
-		bitmap_set(&dl->rd->seen_queues[a], d);
-	}
 }
 
 static void read_queue_drivers(struct reader *rd)
@@ -478,18 +464,12 @@ static void read_queue_drivers(struct reader *rd)
 	}
 }
 
-/* A card or a queue by its name in bus/ap/devices or devices/ap/cardNN (a queue implies its card). */
+/* An entry of bus/ap/devices. */
 static void note_device(const char *name, void *userdata)
 {
-	struct reader *rd = userdata;
 	unsigned a, d;
 
-	if (parse_card_name(name, &a)) {
-		bitmap_set(&rd->seen_cards, a);
-	} else if (parse_queue_name(name, &a, &d)) {
-		bitmap_set(&rd->seen_cards, a);
-		bitmap_set(&rd->seen_queues[a], d);
-	}
+	(void)note_name(userdata, name, &a, &d);
 }
 
 struct card_listing {
@@ -538,11 +518,12 @@ static void walk_ap_devices(struct reader *rd)
  * The drivers' lists name every bound card and queue.  When bus/ap/bindings
  * says "N/N (complete)" every queue is bound (kernel-abi.md §2.1), and when
  * the lists hold those N queues they are all the listing needed (a card
- * without queues, unbound, would be missed: it offers nothing to assign).  Otherwise every card and queue
- * from one listing: bus/ap/devices links to them all (kernel-abi.md §1),
- * where walking devices/ap costs one listing per card; without that
- * directory, the walk.  The listings only note what exists; the cards and
- * queues are then made in order (no sort of thousands).
+ * without queues, unbound, would be missed: it offers nothing to assign).
+ * Otherwise every card and queue from one listing: bus/ap/devices links to
+ * them all (kernel-abi.md §1), where walking devices/ap costs one listing
+ * per card; without that directory, the walk.  The listings only note what
+ * exists; the cards and queues are then made in order (no sort of
+ * thousands).
  */
 static void read_ap_devices(struct reader *rd)
 {

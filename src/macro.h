@@ -55,5 +55,7 @@ char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
 /* The value of one hex digit, or -1. */
 int hex_value(char c);
+/* Exactly n hex digits at s (no prefix), at most max, into *ret; -EINVAL otherwise. */
+int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret);
 /* xgrow() without zeroing the new slots: for arrays whose elements are assigned whole. */
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);

@@ -63,28 +63,6 @@ done:
 	return out;
 }
 
-static int parse_hex(const char *s, size_t n, unsigned max, unsigned *ret)
-{
-	unsigned v = 0;
-
-	if (n == 0)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int d = (c >= '0' && c <= '9')   ? c - '0'
-			: (c >= 'a' && c <= 'f') ? c - 'a' + 10
-			: (c >= 'A' && c <= 'F') ? c - 'A' + 10
-						 : -1;
-		if (d < 0)
-			return -EINVAL;
-		v = v * 16 + (unsigned)d;
-		if (v > max)
-			return -EINVAL;
-	}
-	*ret = v;
-	return 0;
-}
-
 int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
 {
 	size_t n = strcspn(line, "\n");
@@ -95,9 +73,9 @@ int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
 		return 0;
 	if (!dot)
 		return -EINVAL;
-	if (dot > line && parse_hex(line, (size_t)(dot - line), 255, &a) < 0)
+	if (dot > line && parse_hex_digits(line, (size_t)(dot - line), 255, &a) < 0)
 		return -EINVAL;
-	if ((size_t)(dot - line) + 1 < n && parse_hex(dot + 1, n - (size_t)(dot - line) - 1, 255, &d) < 0)
+	if ((size_t)(dot - line) + 1 < n && parse_hex_digits(dot + 1, n - (size_t)(dot - line) - 1, 255, &d) < 0)
 		return -EINVAL;
 	if (dot > line)
 		bitmap_set(&m->adapters, a);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: allocation helpers that never return NULL. */
+/* util.c: allocation helpers that never return NULL, and hex digits. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,4 +91,23 @@ int hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret)
+{
+	unsigned v = 0;
+
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int d = hex_value(s[i]);
+
+		if (d < 0)
+			return -EINVAL;
+		v = v * 16 + (unsigned)d;
+		if (v > max)
+			return -EINVAL;
+	}
+	*ret = v;
+	return 0;
 }
