@@ -294,10 +294,25 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, struct r
 	return 0;
 }
 
-static int sysfs_openat(struct sysfs *s, const char *path, int flags)
+/* Resolve path and open its last component with O_NOFOLLOW; fd or -errno. */
+static int open_resolved(struct sysfs *s, const char *path, bool follow_last, int flags)
 {
 	struct resolved rel = {};
-	int r, fd;
+	int r;
+
+	r = resolve(s, path, follow_last, &rel);
+	if (r >= 0) {
+		r = openat(rel.dir_fd, rel.name, flags | O_CLOEXEC | O_NOFOLLOW);
+		if (r < 0)
+			r = -errno;
+	}
+	resolved_done(&rel);
+	return r;
+}
+
+static int sysfs_openat(struct sysfs *s, const char *path, int flags)
+{
+	int r;
 
 	/*
 	 * Resolve the directories only and open the last component with
@@ -305,22 +320,9 @@ static int sysfs_openat(struct sysfs *s, const char *path, int flags)
 	 * per read.  Should it be one (ELOOP, or ENOTDIR for a directory),
 	 * resolve it too and open what it points to.
 	 */
-	r = resolve(s, path, false, &rel);
-	if (r < 0) {
-		resolved_done(&rel);
-		return r;
-	}
-	fd = openat(rel.dir_fd, rel.name, flags | O_CLOEXEC | O_NOFOLLOW);
-	r = fd < 0 ? -errno : fd;
-	resolved_done(&rel);
-	if (r >= 0 || (r != -ELOOP && r != -ENOTDIR))
-		return r;
-	r = resolve(s, path, true, &rel);
-	if (r >= 0) {
-		fd = openat(rel.dir_fd, rel.name, flags | O_CLOEXEC | O_NOFOLLOW);
-		r = fd < 0 ? -errno : fd;
-	}
-	resolved_done(&rel);
+	r = open_resolved(s, path, false, flags);
+	if (r == -ELOOP || r == -ENOTDIR)
+		r = open_resolved(s, path, true, flags);
 	return r;
 }
 

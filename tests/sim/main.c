@@ -247,22 +247,8 @@ static int sim_utimens(const char *path, const struct timespec tv[2], struct fus
 	return lookup(path) ? 0 : -ENOENT;
 }
 
-/* No work of their own: defined so that the requests are counted. */
-static int sim_release(const char *path, struct fuse_file_info *fi)
-{
-	(void)fi;
-	count(path);
-	return 0;
-}
-
-static int sim_opendir(const char *path, struct fuse_file_info *fi)
-{
-	(void)fi;
-	count(path);
-	return 0;
-}
-
-static int sim_releasedir(const char *path, struct fuse_file_info *fi)
+/* release, opendir, releasedir: no work of their own, defined so that the requests are counted */
+static int sim_count_only(const char *path, struct fuse_file_info *fi)
 {
 	(void)fi;
 	count(path);
@@ -338,9 +324,9 @@ static const struct fuse_operations ops = {
 	.read = sim_read,
 	.write = sim_write,
 	.truncate = sim_truncate,
-	.release = sim_release,
-	.opendir = sim_opendir,
-	.releasedir = sim_releasedir,
+	.release = sim_count_only,
+	.opendir = sim_count_only,
+	.releasedir = sim_count_only,
 	.utimens = sim_utimens,
 	.mkdir = deny_mkdir,
 	.rmdir = deny_path,

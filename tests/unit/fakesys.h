@@ -142,3 +142,18 @@ static inline void fake_rmtree(char *root)
 		(void)nftw(root, fake_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	free(root);
 }
+
+/* Remove root/rel and everything below it; returns whether it is gone. */
+static inline int fake_rm_rf(const char *root, const char *rel)
+{
+	struct stat st;
+	char *p;
+	int gone;
+
+	if (asprintf(&p, "%s/%s", root, rel) < 0)
+		abort();
+	(void)nftw(p, fake_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	gone = lstat(p, &st) < 0 && errno == ENOENT;
+	free(p);
+	return gone;
+}

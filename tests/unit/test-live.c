@@ -358,13 +358,11 @@ static void test_lean_without_features(void)
 static void test_walk_without_bus_devices(void)
 {
 	char *tmp = make_dynamic();
-	char *p = xasprintf("rm -rf '%s/sys/bus/ap/devices'", tmp);
 	struct diag_list diags = { 0 };
 	struct sysfs *s;
 	struct live *l = NULL;
 
-	CHECK(system(p) == 0);
-	free(p);
+	CHECK(fake_rm_rf(tmp, "sys/bus/ap/devices"));
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, 0, &l, &diags) == 0);
 	CHECK(diags.n == 0);
@@ -386,8 +384,7 @@ static void test_devices_from_driver_lists(void)
 {
 	for (int short_lists = 0; short_lists <= 1; short_lists++) {
 		char *tmp = make_dynamic();
-		char *p = xasprintf("rm -rf '%s/sys/bus/ap/devices'", tmp);
-		struct diag_list diags = { 0 };
+			struct diag_list diags = { 0 };
 		struct sysfs *s;
 		struct live *l = NULL;
 		static const struct {
@@ -397,8 +394,7 @@ static void test_devices_from_driver_lists(void)
 			{ "06.0004", "cex4queue" }, { "05.0047", "vfio_ap" },   { "06.0047", "vfio_ap" },
 		};
 
-		CHECK(system(p) == 0);
-		free(p);
+		CHECK(fake_rm_rf(tmp, "sys/bus/ap/devices"));
 		fake_file(tmp, "sys/bus/ap/devices", "not a directory\n");
 		for (size_t i = 0; i < ARRAY_SIZE(bound); i++) {
 			char *link = xasprintf("sys/bus/ap/drivers/%s/%s", bound[i].driver, bound[i].name);
@@ -573,12 +569,10 @@ static void test_static(void)
 static void test_static_no_vfio(void)
 {
 	char *tmp = make_static();
-	char *p = xasprintf("rm -rf '%s/sys/devices/vfio_ap'", tmp);
 	struct sysfs *s;
 	struct live *l = NULL;
 
-	CHECK(system(p) == 0);
-	free(p);
+	CHECK(fake_rm_rf(tmp, "sys/devices/vfio_ap"));
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, LIVE_READ_DETAILS, &l, NULL) == 0);
 	CHECK(!l->vfio_loaded && l->n_mdevs == 0 && l->profile == PROFILE_STATIC);

@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "fakesys.h"
 #include "macro.h"
@@ -131,7 +130,7 @@ static void test_confinement(void)
  */
 static void test_dir_cache(void)
 {
-	char *tmp = fake_tmpdir(), *v = NULL, *p = NULL;
+	char *tmp = fake_tmpdir(), *v = NULL;
 	struct sysfs *s;
 
 	for (int i = 0; i < 40; i++) {
@@ -167,10 +166,7 @@ static void test_dir_cache(void)
 	CHECK_STREQ(v, "inside");
 	free(v);
 	v = NULL;
-	if (asprintf(&p, "%s/sys/swap", tmp) < 0)
-		abort();
-	CHECK(fake_unlink(tmp, "sys/swap/attr") == 0);
-	CHECK(rmdir(p) == 0);
+	CHECK(fake_rm_rf(tmp, "sys/swap"));
 	fake_link(tmp, "sys/swap", "../outside");
 	CHECK(sysfs_read_line(s, "swap/attr", &v) < 0); /* the gone directory, not the link */
 	CHECK(v == NULL);
@@ -183,19 +179,13 @@ static void test_dir_cache(void)
 	CHECK_STREQ(v, "old");
 	free(v);
 	v = NULL;
-	free(p);
-	if (asprintf(&p, "%s/sys/m/u1", tmp) < 0)
-		abort();
-	CHECK(fake_unlink(tmp, "sys/m/u1/x") == 0);
-	CHECK(fake_unlink(tmp, "sys/m/u1/remove") == 0);
-	CHECK(rmdir(p) == 0);
+	CHECK(fake_rm_rf(tmp, "sys/m/u1"));
 	fake_file(tmp, "sys/m/u1/x", "new\n");
 	fake_file(tmp, "sys/m/u1/remove", "");
 	CHECK(sysfs_write_attr(s, "m/u1/remove", "1") == 0);
 	CHECK(sysfs_read_line(s, "m/u1/x", &v) == 0);
 	CHECK_STREQ(v, "new");
 	free(v);
-	free(p);
 	sysfs_close(s);
 	fake_rmtree(tmp);
 }
