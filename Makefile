@@ -17,7 +17,10 @@ SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir sys
 BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 
 PKG_CONFIG ?= pkg-config
-PKGS := yaml-0.1 uuid
+# apmatrix needs libyaml only; libuuid is the unit tests' reference for
+# src/uuid.c (version 5 UUIDs, parsing, formatting).
+PKGS := yaml-0.1
+TEST_PKGS := uuid
 SIM_PKGS := yaml-0.1 fuse3
 
 OPT := -O2
@@ -39,6 +42,7 @@ endif
 ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(REQ_LDFLAGS) $(LDFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
+TEST_LIBS = $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
 SIM_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(SIM_PKGS)) $(CPPFLAGS) $(CFLAGS)
 SIM_LIBS = $(shell $(PKG_CONFIG) --libs $(SIM_PKGS))
 
@@ -83,7 +87,7 @@ $(B)/apmatrix-sim: $(SIM_OBJS) $(B)/obj/bitmap.o $(B)/obj/util.o
 $(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libapmatrix.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(TEST_LIBS)
 
 # libFuzzer target over the config loader and compiler (tests/fuzz/README.md).
 # `make fuzz` builds it; `make fuzz-run FUZZ_TIME=SECONDS` runs it on the seeds.

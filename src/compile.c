@@ -11,12 +11,14 @@
  * drop-ins by name) and names the earlier one in the text (R14).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uuid/uuid.h>
 
 #include "compile.h"
+
+_Static_assert(CONFIG_MAX_LIST <= USHRT_MAX, "desired_guest.n_src counts list entries");
 
 /* Conflict messages list at most this many APQNs. */
 #define OVERLAP_LIST_MAX 8
@@ -102,7 +104,7 @@ static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim di
 {
 	struct bitmap256 all = { { 0 } };
 
-	g->src[dim] = l->n ? xcalloc(l->n, sizeof(*g->src[dim])) : NULL;
+	g->src[dim] = l->items; /* in the arena desired takes over */
 	for (size_t i = 0; i < l->n; i++) {
 		const struct config_item *it = &l->items[i];
 		struct bitmap256 b = { { 0 } }, dup;
@@ -118,7 +120,7 @@ static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim di
 				 "guest '%s': %s %s listed more than once (first at %s), ignoring the repeat", g->name,
 				 dim_noun[dim][many], nums ? nums : "?", first);
 		}
-		g->src[dim][g->n_src[dim]++] = (struct desired_src){ .lo = it->lo, .hi = it->hi, .mark = it->mark };
+		g->n_src[dim]++; /* desired_guest_mark() looks at the entries before this one */
 		all = bitmap_or(&all, &b);
 	}
 	return all;
@@ -148,52 +150,47 @@ static struct bitmap256 expand_keep(const struct config_list *l, const char *nou
 
 
 /* APMATRIX_UUID_NAMESPACE as bytes, parsed once (a constant, valid by construction). */
-static void namespace_uuid(uuid_t ret)
+static const unsigned char *namespace_uuid(void)
 {
-	static uuid_t ns;
+	static unsigned char ns[16];
 	static bool parsed;
 
-	if (!parsed) {
-		(void)uuid_parse(APMATRIX_UUID_NAMESPACE, ns);
-		parsed = true;
-	}
-	uuid_copy(ret, ns);
+	if (!parsed)
+		parsed = uuid_to_bytes(APMATRIX_UUID_NAMESPACE, ns);
+	return ns;
 }
-static void check_uuid(struct desired_guest *g, const struct config_guest *cg, char **msgname,
-		       struct diag_list *diags, bool *ret_valid)
-{
-	uuid_t u, ns;
 
-	*ret_valid = true;
+static void check_uuid(struct desired_guest *g, const struct config_guest *cg, char **msgname,
+		       struct diag_list *diags)
+{
+	unsigned char u[16];
+
+	g->uuid_valid = true;
 	if (cg->uuid) {
 		g->uuid_mark = cg->uuid_mark;
-		if (strlen(cg->uuid) == UUID_STR_LEN - 1 && uuid_parse(cg->uuid, u) == 0) {
-			uuid_unparse_lower(u, g->uuid);
+		if (uuid_canonicalize(cg->uuid, g->uuid))
 			return;
-		}
 		_cleanup_free_ char *v = name_for_message(cg->uuid);
 		diag_add(diags, DIAG_ERROR, &cg->uuid_mark, g->name,
 			 "guest '%s': invalid UUID '%s'; expected 36 characters such as %s",
 			 msg_name(msgname, cg->name), v,
 			 "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
-		*ret_valid = false;
+		g->uuid_valid = false;
 		/* fall through: derive one, so that show can still draw the guest */
 	} else {
 		g->uuid_mark = g->mark;
 	}
 	g->uuid_derived = true;
-	namespace_uuid(ns);
-	uuid_generate_sha1(u, ns, g->name, strlen(g->name));
-	uuid_unparse_lower(u, g->uuid);
+	uuid_v5(namespace_uuid(), g->name, strlen(g->name), u);
+	uuid_format(u, g->uuid);
 }
 
-static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct diag_list *diags,
-			  bool *ret_uuid_valid)
+static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct diag_list *diags)
 {
 	_cleanup_free_ char *msgname = NULL; /* msg_name() */
-	struct bitmap256 usage_as_control;
+	struct bitmap256 usage_as_control, explicit_control;
 
-	g->name = xstrdup(cg->name);
+	g->name = cg->name; /* in the arena desired takes over */
 	g->mark = cg->mark;
 	g->usage_as_control = cg->usage_as_control != 0;
 
@@ -202,13 +199,13 @@ static void compile_guest(struct desired_guest *g, const struct config_guest *cg
 			 "guest '%s': invalid name; use 1-64 characters from A-Z a-z 0-9 _ . - (not '.' or '..')",
 			 msg_name(&msgname, cg->name));
 
-	check_uuid(g, cg, &msgname, diags, ret_uuid_valid);
+	check_uuid(g, cg, &msgname, diags);
 
 	g->matrix.adapters = expand_list(g, DIM_ADAPTER, &cg->adapters, diags);
 	g->matrix.domains = expand_list(g, DIM_DOMAIN, &cg->domains, diags);
-	g->explicit_control_domains = expand_list(g, DIM_CONTROL_DOMAIN, &cg->control_domains, diags);
+	explicit_control = expand_list(g, DIM_CONTROL_DOMAIN, &cg->control_domains, diags);
 	usage_as_control = g->usage_as_control ? g->matrix.domains : (struct bitmap256){ { 0 } };
-	g->matrix.control_domains = bitmap_or(&g->explicit_control_domains, &usage_as_control);
+	g->matrix.control_domains = bitmap_or(&explicit_control, &usage_as_control);
 
 	/* Cut short by a syntax error or with an unknown key: what is "missing" may be there. */
 	if (cg->incomplete)
@@ -258,52 +255,57 @@ static const struct mark *conflict_mark(const struct desired_guest *g, const str
  * CONFLICTS_LISTED, then counted: 4096 guests that all claim one queue
  * would otherwise make millions of messages.
  */
-struct uuid_ref {
-	const char *uuid;
-	size_t index;
-};
 
-static int cmp_uuid_ref(const void *a, const void *b)
+static size_t uuid_hash(const char *u)
 {
-	const struct uuid_ref *x = a, *y = b;
-	int c = strcmp(x->uuid, y->uuid);
+	size_t h = 14695981039346656037ULL; /* FNV-1a over the 36 characters */
 
-	return c ? c : (x->index > y->index) - (x->index < y->index);
+	for (size_t i = 0; i < UUID_STR_LEN - 1; i++)
+		h = (h ^ (unsigned char)u[i]) * 1099511628211ULL;
+	return h;
 }
 
 /*
  * Which guests share a queue or a valid UUID with an earlier one: one pass
- * over the queues (first owner per APQN) and one sort of the UUIDs, instead
- * of comparing every pair (bench/RESULTS.md: 1,000 guests).  Only those
- * guests go through the pairwise loop below, which finds the partners.
+ * over the queues (first owner per APQN) and one hash table of the UUIDs,
+ * instead of comparing every pair (bench/RESULTS.md: 10,000 guests).  Only
+ * those guests go through the pairwise loop below, which finds the partners.
  */
-static bool *find_conflicting(const struct desired_guest *gs, size_t n, const bool *uuid_valid)
+static bool *find_conflicting(const struct desired_guest *gs, size_t n)
 {
 	bool *flag = xcalloc(n + 1, sizeof(*flag));
 	_cleanup_free_ struct bitmap256 *taken = xcalloc(256, sizeof(*taken));
-	_cleanup_free_ struct uuid_ref *refs = xcalloc(n + 1, sizeof(*refs));
-	size_t k = 0;
+	_cleanup_free_ unsigned *slot = NULL; /* guest number + 1, 0 = empty */
+	size_t cap = 16;
 
+	while (cap < 2 * n)
+		cap *= 2;
+	slot = xcalloc(cap, sizeof(*slot));
 	for (size_t j = 0; j < n; j++) {
 		BITMAP_FOREACH(a, &gs[j].matrix.adapters) {
 			if (bitmap_intersects(&taken[a], &gs[j].matrix.domains))
 				flag[j] = true;
 			taken[a] = bitmap_or(&taken[a], &gs[j].matrix.domains);
 		}
-		if (uuid_valid[j])
-			refs[k++] = (struct uuid_ref){ gs[j].uuid, j };
+		if (!gs[j].uuid_valid)
+			continue;
+		for (size_t i = uuid_hash(gs[j].uuid) & (cap - 1);; i = (i + 1) & (cap - 1)) {
+			if (!slot[i]) {
+				slot[i] = (unsigned)j + 1;
+				break;
+			}
+			if (streq(gs[slot[i] - 1].uuid, gs[j].uuid)) {
+				flag[j] = true; /* the later of the two */
+				break;
+			}
+		}
 	}
-	if (k > 1)
-		qsort(refs, k, sizeof(*refs), cmp_uuid_ref);
-	for (size_t i = 1; i < k; i++)
-		if (streq(refs[i].uuid, refs[i - 1].uuid))
-			flag[refs[i].index] = true; /* sorted by index among equals: a later one */
 	return flag;
 }
 
-static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_valid, struct diag_list *diags)
+static void check_pairs(struct desired_guest *gs, size_t n, struct diag_list *diags)
 {
-	_cleanup_free_ bool *conflicting = find_conflicting(gs, n, uuid_valid);
+	_cleanup_free_ bool *conflicting = find_conflicting(gs, n);
 
 	for (size_t j = 1; j < n; j++) {
 		struct desired_guest *b = &gs[j];
@@ -316,7 +318,7 @@ static void check_pairs(struct desired_guest *gs, size_t n, const bool *uuid_val
 
 		for (size_t i = 0; i < j; i++) {
 			struct desired_guest *a = &gs[i];
-			bool same_uuid = uuid_valid[i] && uuid_valid[j] && streq(a->uuid, b->uuid);
+			bool same_uuid = a->uuid_valid && b->uuid_valid && streq(a->uuid, b->uuid);
 			bool overlap = matrix_overlap(&a->matrix, &b->matrix);
 			_cleanup_free_ char *aname = NULL;
 
@@ -372,11 +374,45 @@ static int cmp_guests(const void *a, const void *b)
 	return strcmp(((const struct desired_guest *)a)->name, ((const struct desired_guest *)b)->name);
 }
 
-int compile_config(const struct config *cfg, struct desired **ret, struct diag_list *diags)
+struct compiler {
+	struct desired *d;
+	size_t cap_guests;
+	struct diag_list diags; /* about single guests, until compile_end() */
+};
+
+static void take_guest(void *data, const struct config_guest *cg)
 {
-	struct desired *d = xcalloc(1, sizeof(*d));
+	struct compiler *c = data;
+	struct desired *d = c->d;
+
+	/* in config order: conflicts are reported at the later definition */
+	d->guests = xgrow_raw(d->guests, &c->cap_guests, d->n_guests + 1, sizeof(*d->guests));
+	d->guests[d->n_guests] = (struct desired_guest){ 0 };
+	compile_guest(&d->guests[d->n_guests++], cg, &c->diags);
+}
+
+struct compiler *compile_begin(struct config *cfg)
+{
+	struct compiler *c = xcalloc(1, sizeof(*c));
+
+	c->d = xcalloc(1, sizeof(*c->d));
+	cfg->take_guest = take_guest;
+	cfg->take_data = c;
+	return c;
+}
+
+int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, struct diag_list *diags)
+{
+	struct desired *d = c->d;
 	size_t before = diag_count(diags, DIAG_ERROR);
-	_cleanup_free_ bool *uuid_valid = NULL;
+
+	cfg->take_guest = NULL;
+	cfg->take_data = NULL;
+	/* guests the config kept (read before compile_begin(), or compile_config()) */
+	for (size_t i = 0; i < cfg->n_guests; i++)
+		take_guest(c, &cfg->guests[i]);
+	diag_move(diags, &c->diags);
+	free(c);
 
 	d->masks = cfg->masks;
 	d->masks_mark = cfg->masks_mark;
@@ -386,20 +422,32 @@ int compile_config(const struct config *cfg, struct desired **ret, struct diag_l
 		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", diags);
 		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", diags);
 	}
-
-	/* in config order first: conflicts are reported at the later definition */
-	d->n_guests = cfg->n_guests;
-	d->guests = cfg->n_guests ? xcalloc(cfg->n_guests, sizeof(*d->guests)) : NULL;
-	uuid_valid = xcalloc(cfg->n_guests ? cfg->n_guests : 1, sizeof(*uuid_valid));
-	for (size_t i = 0; i < cfg->n_guests; i++)
-		compile_guest(&d->guests[i], &cfg->guests[i], diags, &uuid_valid[i]);
-	check_pairs(d->guests, d->n_guests, uuid_valid, diags);
+	check_pairs(d->guests, d->n_guests, diags);
 	check_keep(d, d->guests, d->n_guests, diags);
 
-	if (d->n_guests)
-		qsort(d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
+	/* sorted by name; configurations are often written in that order already */
+	for (size_t i = 1; i < d->n_guests; i++)
+		if (cmp_guests(&d->guests[i - 1], &d->guests[i]) > 0) {
+			qsort(d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
+			break;
+		}
+	arena_move(&d->arena, &cfg->arena);
 	*ret = d;
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+}
+
+int compile_config(struct config *cfg, struct desired **ret, struct diag_list *diags)
+{
+	return compile_end(compile_begin(cfg), cfg, ret, diags);
+}
+
+struct bitmap256 desired_explicit_control_domains(const struct desired_guest *g)
+{
+	struct bitmap256 b = { { 0 } };
+
+	for (size_t i = 0; i < g->n_src[DIM_CONTROL_DOMAIN]; i++)
+		bitmap_set_range(&b, g->src[DIM_CONTROL_DOMAIN][i].lo, g->src[DIM_CONTROL_DOMAIN][i].hi);
+	return b;
 }
 
 const struct desired_guest *desired_find_guest(const struct desired *d, const char *name)
@@ -415,12 +463,8 @@ struct desired *desired_free(struct desired *d)
 {
 	if (!d)
 		return NULL;
-	for (size_t i = 0; i < d->n_guests; i++) {
-		free(d->guests[i].name);
-		for (int k = 0; k < _DIM_MAX; k++)
-			free(d->guests[i].src[k]);
-	}
 	free(d->guests);
+	arena_free(&d->arena);
 	free(d);
 	return NULL;
 }

@@ -16,8 +16,7 @@
 #include "config.h"
 #include "diag.h"
 #include "matrix.h"
-
-#define UUID_STR_LEN 37
+#include "uuid.h"
 
 /*
  * Namespace of the name-based (SHA-1, version 5) UUIDs given to guests that
@@ -33,27 +32,22 @@ enum desired_dim {
 	_DIM_MAX,
 };
 
-/* Where a number came from: one list entry (single number or range). */
-struct desired_src {
-	unsigned lo, hi;
-	struct mark mark;
-};
-
 struct desired_guest {
 	char *name;
 	struct mark mark;
 	char uuid[UUID_STR_LEN]; /* lowercase canonical */
 	bool uuid_derived;
+	bool uuid_valid; /* false: the given UUID was invalid (an error); uuid holds a derived one */
+	bool usage_as_control;
 	struct mark uuid_mark; /* of the uuid value, or the guest key when derived */
 	/*
 	 * adapters x domains are the usage APQNs.  control_domains already
 	 * contains the usage domains when usage_as_control is set.
 	 */
 	struct apqn_matrix matrix;
-	struct bitmap256 explicit_control_domains; /* only what control-domains listed */
-	bool usage_as_control;
-	struct desired_src *src[_DIM_MAX];
-	size_t n_src[_DIM_MAX];
+	/* the list entries as written (in desired's arena): where each number came from */
+	const struct config_item *src[_DIM_MAX];
+	unsigned short n_src[_DIM_MAX]; /* at most CONFIG_MAX_LIST */
 };
 
 struct desired {
@@ -69,17 +63,36 @@ struct desired {
 	struct mark masks_mark; /* of host.masks; file NULL when it was not given */
 	struct desired_guest *guests; /* sorted by name */
 	size_t n_guests;
+	struct arena arena; /* guest names and list entries: taken over from the config */
 };
 
 /*
  * Compile cfg.  *ret is always set (also when errors were found, so that
  * `show` can draw conflicts).  Returns 0, or -EINVAL when any error was
- * added to diags.
+ * added to diags.  The desired state takes cfg's arena (guest names and
+ * number lists, STYLE R21: a steal, not an alias): afterwards cfg's guests
+ * and lists must not be read, only config_free()d.
  */
-int compile_config(const struct config *cfg, struct desired **ret, struct diag_list *diags);
+int compile_config(struct config *cfg, struct desired **ret, struct diag_list *diags);
+
+/*
+ * The same in two steps, so that each guest is compiled as it is read and
+ * the configuration's guests are never held beside the compiled ones:
+ * compile_begin() makes cfg hand its guests over (cfg->take_guest), then
+ * config_load_into() reads the files, and compile_end() compiles what
+ * remains (host.keep, pairs of guests) and ends like compile_config().
+ * Diagnostics about guests are held until compile_end(), so they follow
+ * the configuration's own, as with compile_config().
+ */
+struct compiler;
+struct compiler *compile_begin(struct config *cfg);
+int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, struct diag_list *diags);
 
 /* The mark of the list entry that contributed number n in dimension dim, or the guest's mark. */
 const struct mark *desired_guest_mark(const struct desired_guest *g, enum desired_dim dim, unsigned n);
+
+/* The control domains the guest's control-domains list gave (not those that are usage domains). */
+struct bitmap256 desired_explicit_control_domains(const struct desired_guest *g);
 
 const struct desired_guest *desired_find_guest(const struct desired *d, const char *name);
 

@@ -70,8 +70,17 @@ struct parser {
 	const char *guest; /* the guest being read, for diag.guest */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
-	const char *buf;   /* the input, for hints about syntax errors */
+	/*
+	 * The input: in memory (stdin, config_load_buffer()), or else a file
+	 * that libyaml reads through read_input() and that input_read() reads
+	 * again for the position of an encoding error; a file is not held in
+	 * memory (10,000 guests are 830 KB).
+	 */
+	const char *buf;
 	size_t len;
+	int fd;
+	size_t n_read;   /* from fd so far */
+	int input_error; /* errno of a failed read, or EFBIG */
 	size_t first_diag; /* diags->n when this file started */
 	unsigned depth;    /* of the current node: mappings and sequences open */
 	unsigned n_errors; /* in this file, up to CONFIG_MAX_ERRORS */
@@ -90,7 +99,7 @@ struct key_entry {
 	const char *noun; /* number lists only (offset is a struct config_list): what one entry is */
 };
 
-/* Handler for mappings whose keys are names (guests). */
+/* Handler for mappings whose keys are names (guests): called at the key, reads the value. */
 typedef int (*any_key_handler)(struct parser *p, const char *key, const struct mark *key_mark, void *data);
 
 static const char *const masks_table[_CONFIG_MASKS_MAX] = {
@@ -335,19 +344,63 @@ static void drop_diags_after(struct parser *p, const struct mark *m)
 	l->n = k;
 }
 
+/* Up to n bytes of the input from offset into out; how many (0 at the end or on an error). */
+static size_t input_read(const struct parser *p, size_t offset, char *out, size_t n)
+{
+	ssize_t k;
+
+	if (p->buf) {
+		if (offset >= p->len)
+			return 0;
+		n = n < p->len - offset ? n : p->len - offset;
+		memcpy(out, p->buf + offset, n);
+		return n;
+	}
+	do
+		k = pread(p->fd, out, n, (off_t)offset);
+	while (k < 0 && errno == EINTR);
+	return k > 0 ? (size_t)k : 0;
+}
+
+/* libyaml's input when it is a file: plain reads, at most CONFIG_MAX_FILE_SIZE bytes in all. */
+static int read_input(void *data, unsigned char *buffer, size_t size, size_t *size_read)
+{
+	struct parser *p = data;
+	ssize_t k;
+
+	do
+		k = read(p->fd, buffer, size);
+	while (k < 0 && errno == EINTR);
+	if (k < 0) {
+		p->input_error = errno;
+		return 0;
+	}
+	p->n_read += (size_t)k;
+	if (p->n_read > CONFIG_MAX_FILE_SIZE) {
+		p->input_error = EFBIG; /* it grew after fstat() */
+		return 0;
+	}
+	*size_read = (size_t)k;
+	return 1;
+}
+
 /* The 1-based line and column (in characters) of a byte offset into the input. */
 static struct mark offset_mark(const struct parser *p, size_t offset)
 {
 	struct mark m = { .file = p->file, .line = 1, .col = 1 };
+	char chunk[4096];
+	size_t n;
 
-	for (size_t i = 0; i < offset && i < p->len; i++) {
-		unsigned char c = (unsigned char)p->buf[i];
+	for (size_t at = 0; at < offset && (n = input_read(p, at, chunk, sizeof(chunk))) > 0; at += n) {
+		for (size_t i = 0; i < n && at + i < offset; i++) {
+			unsigned char c = (unsigned char)chunk[i];
 
-		if (c == '\n') {
-			m.line++;
-			m.col = 1;
-		} else if ((c & 0xc0) != 0x80) {
-			m.col++;
+			if (c == '\n') {
+				m.line++;
+				m.col = 1;
+			} else if ((c & 0xc0) != 0x80) {
+				m.col++;
+			}
 		}
 	}
 	return m;
@@ -368,11 +421,18 @@ static int next_event(struct parser *p)
 		return -EINVAL;
 	if (!yaml_parser_parse(&p->yp, &p->ev)) {
 		struct mark m = mark_of(p, &p->yp.problem_mark);
-		size_t at = p->yp.problem_mark.index;
-		const char *hint = at < p->len && p->buf[at] == '\t' ? "; YAML does not allow tabs for indentation" : "";
+		char at_char = 0;
+		const char *hint;
 
+		(void)input_read(p, p->yp.problem_mark.index, &at_char, 1);
+		hint = at_char == '\t' ? "; YAML does not allow tabs for indentation" : "";
 		p->broken = true;
-		if (p->yp.error == YAML_MEMORY_ERROR) {
+		if (p->input_error == EFBIG) {
+			error_at(p, NULL, "%s: larger than %d bytes (1 MiB), the limit for one file", p->file,
+				 CONFIG_MAX_FILE_SIZE);
+		} else if (p->input_error) {
+			error_at(p, NULL, "cannot read %s: %s", p->file, strerror(p->input_error));
+		} else if (p->yp.error == YAML_MEMORY_ERROR) {
 			error_at(p, &m, "out of memory while parsing YAML");
 		} else if (p->yp.error == YAML_READER_ERROR) {
 			/* the reader gives a byte offset, not a mark */
@@ -588,11 +648,11 @@ static void seen_index(struct seen_set *set, size_t n)
 	set->index[i] = n + 1;
 }
 
-/* Add a copy of key; returns the copy. */
-static const char *seen_add(struct seen_set *set, const char *key, const struct mark *m)
+/* Add a copy of key, made in the config's arena; returns the copy. */
+static const char *seen_add(struct seen_set *set, struct arena *a, const char *key, const struct mark *m)
 {
 	set->keys = xgrow_raw(set->keys, &set->cap, set->n + 1, sizeof(*set->keys));
-	set->keys[set->n] = (struct seen_key){ .key = xstrdup(key), .mark = *m };
+	set->keys[set->n] = (struct seen_key){ .key = arena_strdup(a, key), .mark = *m };
 	if (2 * (set->n + 1) > set->cap_index) {
 		free(set->index);
 		set->cap_index = set->cap_index ? 2 * set->cap_index : 16;
@@ -606,9 +666,7 @@ static const char *seen_add(struct seen_set *set, const char *key, const struct 
 
 static void seen_done(struct seen_set *set)
 {
-	for (size_t i = 0; i < set->n; i++)
-		free(set->keys[i].key);
-	free(set->keys);
+	free(set->keys); /* the keys themselves are in the config's arena */
 	free(set->index);
 }
 
@@ -657,6 +715,13 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		}
 
 		key = scalar_value(p);
+		if (any) {
+			/* names: the handler finds repeats (a guest index serves all files) */
+			r = any(p, key, &km, data);
+			if (r < 0)
+				break;
+			continue;
+		}
 		for (i = 0; i < n_table && !e; i++)
 			if (streq(table[i].key, key))
 				e = &table[i];
@@ -670,12 +735,8 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		}
 		if (first_seen) {
 			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(first_seen);
-			_cleanup_free_ char *q = quote(key);
 
-			if (any)
-				error_at(p, &km, "guest %s: defined twice (first at %s)", q, first);
-			else
-				error_at(p, &km, "%s: duplicate key (first at %s)", label, first);
+			error_at(p, &km, "%s: duplicate key (first at %s)", label, first);
 			r = next_event(p);
 			if (r >= 0)
 				r = skip_node(p);
@@ -687,16 +748,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			table_seen[e - table] = km;
 			key = e->key; /* the event's text goes with the next event */
 		} else
-			key = seen_add(&seen, key, &km);
-
-		if (any) {
-			r = next_event(p);
-			if (r >= 0)
-				r = any(p, key, &km, data);
-			if (r < 0)
-				break;
-			continue;
-		}
+			key = seen_add(&seen, &p->cfg->arena, key, &km);
 
 		if (!e) {
 			_cleanup_free_ char *where = ctx_label(ctx), *q = quote(key), *valid = NULL;
@@ -1003,8 +1055,7 @@ static int handle_list(struct parser *p, const struct key_entry *e,
 		items[n++] = it;
 	}
 	if (n) {
-		l->items = xmalloc(n * sizeof(*l->items));
-		memcpy(l->items, items, n * sizeof(*l->items));
+		l->items = memcpy(arena_alloc(&p->cfg->arena, n * sizeof(*l->items)), items, n * sizeof(*l->items));
 		l->n = l->cap = n;
 	}
 	if (r < 0)
@@ -1107,7 +1158,7 @@ static int handle_uuid(struct parser *p, const struct key_entry *e _unused_,
 	struct config_guest *g = data;
 
 	/* validated by compile.c, which also derives missing ones */
-	g->uuid = xstrdup(scalar_value(p));
+	g->uuid = arena_strdup(&p->cfg->arena, scalar_value(p));
 	g->uuid_mark = ev_mark(p);
 	return 0;
 }
@@ -1142,17 +1193,8 @@ static const struct key_entry guest_keys[] = {
 	{ "usage-as-control", NODE_SCALAR, handle_bool, 0, NULL },
 };
 
-static void guest_done(struct config_guest *g)
-{
-	free(g->name);
-	free(g->uuid);
-	free(g->adapters.items);
-	free(g->domains.items);
-	free(g->control_domains.items);
-}
-
 /* The guest of that name in cfg, or NULL; duplicates are found in O(1), not by a scan. */
-static const struct config_guest *find_guest(const struct config *cfg, const char *name)
+static const struct config_name *find_guest(const struct config *cfg, const char *name)
 {
 	if (!cfg->cap_index)
 		return NULL;
@@ -1161,84 +1203,103 @@ static const struct config_guest *find_guest(const struct config *cfg, const cha
 
 		if (!k)
 			return NULL;
-		if (streq(cfg->guests[k - 1].name, name))
-			return &cfg->guests[k - 1];
+		if (streq(cfg->names[k - 1].name, name))
+			return &cfg->names[k - 1];
 	}
 }
 
 static void index_guest(struct config *cfg, size_t n)
 {
-	if (2 * (cfg->n_guests + 1) > cfg->cap_index) {
+	if (2 * (cfg->n_names + 1) > cfg->cap_index) {
 		size_t cap = cfg->cap_index ? 2 * cfg->cap_index : 64;
 
 		free(cfg->guest_index);
 		cfg->guest_index = xcalloc(cap, sizeof(*cfg->guest_index));
 		cfg->cap_index = cap;
-		for (size_t k = 0; k < cfg->n_guests; k++)
+		for (size_t k = 0; k < cfg->n_names; k++)
 			if (k != n)
 				index_guest(cfg, k);
 	}
-	for (size_t i = name_hash(cfg->guests[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
+	for (size_t i = name_hash(cfg->names[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
 		if (!cfg->guest_index[i]) {
-			cfg->guest_index[i] = n + 1;
+			cfg->guest_index[i] = (unsigned)n + 1;
 			return;
 		}
 }
 
-static int handle_guest(struct parser *p, const char *name, const struct mark *key_mark, void *data)
+/*
+ * At a guest's key (the current event): read its value.  A name given twice
+ * is found here, in this file or an earlier one, through the one index of
+ * all guests (cfg->names), not by a second set per mapping.
+ */
+static int handle_guest(struct parser *p, const char *key, const struct mark *key_mark, void *data)
 {
 	struct config *cfg = data;
-	struct config_guest g = { .name = xstrdup(name), .mark = *key_mark, .usage_as_control = -1 };
-	const struct map_ctx ctx = { .label = name, .is_guest = true };
+	const struct config_name *dup = find_guest(cfg, key);
 	char q[QUOTE_MAX]; /* the name in messages, made only for one */
+	struct config_guest g;
+	const char *name;
 	int r;
 
-	if (p->ev.type == YAML_ALIAS_EVENT) {
-		guest_done(&g);
-		return 0;
+	if (dup && dup->mark.file == p->file) {
+		_cleanup_free_ char *first = mark_string(&dup->mark);
+
+		error_at(p, key_mark, "guest %s: defined twice (first at %s)", quote_into(q, key), first);
+		r = next_event(p);
+		return r < 0 ? r : skip_node(p);
 	}
-	if (cfg->n_guests >= CONFIG_MAX_GUESTS) {
+	if (!dup && cfg->n_names >= CONFIG_MAX_GUESTS) {
 		/* stop here: the rest of the file is not read; said once, not once per drop-in */
 		if (!cfg->too_many_guests)
-			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", quote_into(q, name),
+			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", quote_into(q, key),
 				 CONFIG_MAX_GUESTS, CONFIG_MAX_GUESTS);
 		cfg->too_many_guests = true;
-		guest_done(&g);
 		p->broken = true;
 		return -E2BIG;
 	}
+	name = arena_strdup(&cfg->arena, key); /* key goes with the next event */
+	if (!dup) {
+		cfg->names = xgrow_raw(cfg->names, &cfg->cap_names, cfg->n_names + 1, sizeof(*cfg->names));
+		cfg->names[cfg->n_names] = (struct config_name){ .name = name, .mark = *key_mark };
+		index_guest(cfg, cfg->n_names);
+		cfg->n_names++;
+	}
+	r = next_event(p);
+	if (r < 0)
+		return r;
+	if (p->ev.type == YAML_ALIAS_EVENT)
+		return 0; /* reported by next_event() */
 	if (!node_matches(p, NODE_MAPPING)) {
 		_cleanup_free_ char *got = node_kind(p);
 		struct mark vm = ev_mark(p);
 
 		error_at(p, &vm, "guest %s: expected a mapping, got %s", quote_into(q, name), got);
-		guest_done(&g);
 		return skip_node(p);
 	}
+
+	g = (struct config_guest){ .name = (char *)name, .mark = *key_mark, .usage_as_control = -1 };
 	p->owner = NULL; /* owner_of(): "guest 'NAME'" */
 	p->guest = name;
 	p->unknown_key = false;
-	r = process_mapping(p, &ctx, guest_keys, ARRAY_SIZE(guest_keys), NULL, &g);
+	r = process_mapping(p, &(const struct map_ctx){ .label = name, .is_guest = true }, guest_keys,
+			    ARRAY_SIZE(guest_keys), NULL, &g);
 	p->owner = p->guest = NULL;
 	/* cut short by a syntax error, or with a key we do not know (a typo of "domains"?) */
 	g.incomplete = r < 0 || p->unknown_key;
 
-	{
-		const struct config_guest *dup = find_guest(cfg, name);
+	if (dup) {
+		_cleanup_free_ char *first = mark_string(&dup->mark);
 
-		if (dup) {
-			/* a name repeated inside one file is a duplicate key already */
-			_cleanup_free_ char *first = mark_string(&dup->mark);
-			error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only",
-				 quote_into(q, name), first);
-			guest_done(&g);
-			return r;
-		}
+		error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only",
+			 quote_into(q, name), first);
+		return r;
+	}
+	if (cfg->take_guest) {
+		cfg->take_guest(cfg->take_data, &g);
+		return r;
 	}
 	cfg->guests = xgrow_raw(cfg->guests, &cfg->cap_guests, cfg->n_guests + 1, sizeof(*cfg->guests));
-	cfg->guests[cfg->n_guests] = g;
-	index_guest(cfg, cfg->n_guests);
-	cfg->n_guests++;
+	cfg->guests[cfg->n_guests++] = g;
 	return r;
 }
 
@@ -1310,20 +1371,26 @@ static int parse_stream(struct parser *p, bool is_main)
 	return 0;
 }
 
-static int load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,
-		       struct diag_list *diags, bool is_main)
+/* Parse buf[len], or when buf is NULL the file open at fd. */
+static int load_input(struct config *cfg, const char *name, const char *buf, size_t len, int fd,
+		      struct diag_list *diags, bool is_main)
 {
-	struct parser p = { .diags = diags, .cfg = cfg, .buf = buf, .len = len, .first_diag = diags->n };
+	struct parser p = { .diags = diags, .cfg = cfg, .buf = buf, .len = len, .fd = fd, .first_diag = diags->n };
 	int r;
 
 	p.file = diag_intern_file(diags, name);
 	if (!yaml_parser_initialize(&p.yp))
 		return -ENOMEM;
-	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
+	if (buf)
+		yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
+	else
+		yaml_parser_set_input(&p.yp, read_input, &p);
 	cfg->files = xgrow(cfg->files, &cfg->cap_files, cfg->n_files + 1, sizeof(*cfg->files));
 	cfg->files[cfg->n_files++] = (char *)p.file;
 
 	r = parse_stream(&p, is_main);
+	if (p.input_error)
+		r = -p.input_error; /* as if the file could not be read at all */
 
 	if (p.have_ev)
 		yaml_event_delete(&p.ev);
@@ -1337,13 +1404,13 @@ int config_load_buffer(struct config *cfg, const char *name, const char *buf, si
 	size_t before = diag_count(diags, DIAG_ERROR);
 	int r;
 
-	r = load_buffer(cfg, name, buf, len, diags, cfg->n_files == 0);
+	r = load_input(cfg, name, buf, len, -1, diags, cfg->n_files == 0);
 	if (r == -ENOMEM)
 		return r;
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
 }
 
-/* Read at most CONFIG_MAX_FILE_SIZE bytes; -EFBIG when there is more. */
+/* Read at most CONFIG_MAX_FILE_SIZE bytes (stdin); -EFBIG when there is more. */
 static int read_fd(int fd, char **ret, size_t *ret_len)
 {
 	_cleanup_free_ char *buf = NULL;
@@ -1354,7 +1421,7 @@ static int read_fd(int fd, char **ret, size_t *ret_len)
 
 		if (len > CONFIG_MAX_FILE_SIZE)
 			return -EFBIG;
-		buf = xgrow(buf, &cap, len + 65536, 1);
+		buf = xgrow_raw(buf, &cap, len + 65536, 1);
 		n = read(fd, buf + len, cap - len);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1381,7 +1448,7 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 	_cleanup_close_ int fd = -1;
 	const char *name = path;
 	struct stat st;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	if (streq(path, "-")) {
@@ -1395,8 +1462,10 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		}
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > CONFIG_MAX_FILE_SIZE)
 			r = -EFBIG;
+		else if (fd >= 0)
+			return load_input(cfg, name, NULL, 0, fd, diags, is_main); /* read as it is parsed */
 		else
-			r = fd < 0 ? fd : read_fd(fd, &buf, &len);
+			r = fd;
 	}
 	if (r == -EFBIG) {
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "%s: larger than %d bytes (1 MiB), the limit for one file",
@@ -1407,7 +1476,7 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", name, strerror(-r));
 		return r;
 	}
-	return load_buffer(cfg, name, buf, len, diags, is_main);
+	return load_input(cfg, name, buf, len, -1, diags, is_main);
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -1505,34 +1574,38 @@ struct config *config_free(struct config *c)
 {
 	if (!c)
 		return NULL;
-	for (size_t i = 0; i < c->n_guests; i++)
-		guest_done(&c->guests[i]);
 	free(c->guests);
+	free(c->names);
 	free(c->guest_index);
-	free(c->keep_adapters.items);
-	free(c->keep_domains.items);
+	arena_free(&c->arena); /* names, UUIDs, lists (unless compile took it) */
 	free(c->files); /* the names themselves belong to the diag_list */
 	free(c);
 	return NULL;
 }
 
-int config_load(const char *path, const char *dropin_dir, struct config **ret, struct diag_list *diags)
+int config_load_into(struct config *cfg, const char *path, const char *dropin_dir, struct diag_list *diags)
 {
-	struct config *cfg = config_new();
 	size_t before = diag_count(diags, DIAG_ERROR);
 	int r;
 
 	r = load_file(cfg, path, diags, /* is_main= */ true);
+	if (r < 0 && r != -EINVAL)
+		return r;
+	if (dropin_dir)
+		(void)load_dropins(cfg, dropin_dir, diags); /* problems are in diags */
+	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+}
+
+int config_load(const char *path, const char *dropin_dir, struct config **ret, struct diag_list *diags)
+{
+	struct config *cfg = config_new();
+	int r;
+
+	r = config_load_into(cfg, path, dropin_dir, diags);
 	if (r == -ENOMEM) {
 		config_free(cfg);
 		return r;
 	}
-	if (r < 0 && r != -EINVAL) {
-		*ret = cfg;
-		return r;
-	}
-	if (dropin_dir)
-		(void)load_dropins(cfg, dropin_dir, diags); /* problems are in diags */
 	*ret = cfg;
-	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
+	return r;
 }

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "diag.h"
+#include "macro.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/apmatrix.yaml"
 #define CONFIG_DEFAULT_DROPIN_DIR "/etc/apmatrix.d"
@@ -49,6 +50,19 @@ struct config_list {
 	size_t n, cap;
 };
 
+/* A guest's name and where it was defined: for duplicates across files. */
+struct config_name {
+	const char *name; /* in the arena */
+	struct mark mark;
+};
+
+/*
+ * Takes one guest as soon as it is read (compile.c): g and what it points
+ * to stay valid while the config does (strings and lists are in its arena).
+ */
+struct config_guest;
+typedef void (*config_take_guest_fn)(void *data, const struct config_guest *g);
+
 enum config_masks {
 	CONFIG_MASKS_AUTO,
 	CONFIG_MASKS_OFF,
@@ -80,14 +94,28 @@ struct config {
 	struct config_list keep_domains;
 	enum config_masks masks;
 	struct mark masks_mark;
-	struct config_guest *guests; /* in file order, files in load order */
+	/*
+	 * In file order, files in load order; empty when take_guest is set:
+	 * then each guest goes to take_guest instead, as soon as it is read
+	 * (compile_begin(): the configuration is never held twice).
+	 */
+	struct config_guest *guests;
 	size_t n_guests, cap_guests;
+	config_take_guest_fn take_guest;
+	void *take_data;
+	struct config_name *names; /* every guest accepted, kept or taken; guest_index indexes these */
+	size_t n_names, cap_names;
 	char **files; /* the files that were read, in order (names owned by the diag_list) */
 	size_t n_files, cap_files;
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
-	size_t *guest_index;  /* open addressing over guest names: guest number + 1, 0 = empty */
-	size_t cap_index;     /* a power of two, at least twice n_guests */
+	unsigned *guest_index; /* open addressing over names: number + 1, 0 = empty */
+	size_t cap_index;     /* a power of two, at least twice n_names */
+	/*
+	 * The strings and lists above (guest names, UUIDs, number lists) live
+	 * here; config_free() frees it, unless compile_config() has taken it.
+	 */
+	struct arena arena;
 };
 
 /*
@@ -101,6 +129,8 @@ struct config {
  * still show what was understood.
  */
 int config_load(const char *path, const char *dropin_dir, struct config **ret, struct diag_list *diags);
+/* The same into cfg (made by config_new(), perhaps with a take_guest); cfg stays the caller's. */
+int config_load_into(struct config *cfg, const char *path, const char *dropin_dir, struct diag_list *diags);
 
 /* Parse one document from a memory buffer and merge it into cfg (tests, fuzzing). */
 int config_load_buffer(struct config *cfg, const char *name, const char *buf, size_t len,

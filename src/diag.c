@@ -46,6 +46,17 @@ void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m,
 	va_end(ap);
 }
 
+void diag_move(struct diag_list *to, struct diag_list *from)
+{
+	if (from->n) {
+		to->items = xgrow(to->items, &to->cap, to->n + from->n, sizeof(*to->items));
+		memcpy(to->items + to->n, from->items, from->n * sizeof(*from->items));
+		to->n += from->n;
+		from->n = 0; /* the strings moved with the items */
+	}
+	diag_list_done(from);
+}
+
 size_t diag_count(const struct diag_list *l, enum diag_severity sev)
 {
 	size_t n = 0;

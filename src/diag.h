@@ -53,6 +53,9 @@ void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m,
 
 size_t diag_count(const struct diag_list *l, enum diag_severity sev);
 
+/* Append from's diagnostics to to's, in order; from is left empty.  Marks must name files interned in to. */
+void diag_move(struct diag_list *to, struct diag_list *from);
+
 /* Sort by file (in order of interning), line, column; stable otherwise. */
 void diag_sort(struct diag_list *l);
 

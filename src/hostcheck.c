@@ -41,7 +41,7 @@ static void check_dim(const struct desired_guest *g, enum desired_dim dim, const
 	struct bitmap256 lim = bitmap_upto(max);
 
 	for (size_t i = 0; i < g->n_src[dim]; i++) {
-		const struct desired_src *src = &g->src[dim][i];
+		const struct config_item *src = &g->src[dim][i];
 		struct bitmap256 b = { { 0 } }, missing;
 		_cleanup_free_ char *list = NULL;
 		bool many;

@@ -19,6 +19,7 @@
 
 #include "import.h"
 #include "sysfs.h"
+#include "uuid.h"
 
 static char *xstrndup(const char *s, size_t n)
 {
@@ -162,21 +163,6 @@ static void free_strv(char **v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i]);
 	free(v);
-}
-
-static bool uuid_parse(const char *s, char out[37])
-{
-	for (int i = 0; i < 36; i++) {
-		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-
-		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-			return false;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	if (s[36] != '\0')
-		return false;
-	out[36] = '\0';
-	return true;
 }
 
 /* Same rule as compile.c: [A-Za-z0-9_.-]{1,64}, not "." or "..". */
@@ -699,7 +685,7 @@ static int xstart_tag(struct xscan *x)
 	}
 	if (x->in_mdev_hostdev && xpath_is(x, p_address, 5) && uuid) {
 		char u[37];
-		if (!uuid_parse(uuid, u))
+		if (!uuid_canonicalize(uuid, u))
 			return xfail(x, s, "mdev address with a malformed uuid");
 		xml_domain_add_uuid(x->dom, u);
 	}
@@ -993,7 +979,7 @@ static void from_mdevctl(struct import *im)
 		struct iguest *g;
 		int base;
 
-		if (!uuid_parse(names[i], uuid)) {
+		if (!uuid_canonicalize(names[i], uuid)) {
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: not named by a UUID, not an mdevctl definition; skipped",
 				 path);
 			continue;

@@ -59,3 +59,23 @@ int hex_value(char c);
 int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret);
 /* xgrow() without zeroing the new slots: for arrays whose elements are assigned whole. */
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);
+
+/*
+ * An arena: many small allocations that all live until arena_free(), made
+ * from a few large chunks (no per-allocation header or free).  The config
+ * keeps its names, UUIDs and number lists in one; compile takes it over.
+ * A zeroed struct arena is empty and ready.
+ */
+struct arena_chunk;
+struct arena {
+	struct arena_chunk *chunks; /* newest first */
+	char *next;                 /* free space in the newest chunk */
+	size_t left;
+	size_t chunk_size; /* of the next chunk; doubles up to a limit */
+};
+/* n bytes, 8-byte aligned (not for long double or vector types); never NULL. */
+void *arena_alloc(struct arena *a, size_t n);
+char *arena_strdup(struct arena *a, const char *s);
+/* Append from's chunks to to's (to keeps allocating from its own newest chunk); from is left empty. */
+void arena_move(struct arena *to, struct arena *from);
+void arena_free(struct arena *a);

@@ -273,16 +273,17 @@ static int load_desired(struct diag_list *diags, struct desired **ret)
 {
 	const char *path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
 	const char *dir = arg_config_dir ? arg_config_dir : arg_config ? NULL : CONFIG_DEFAULT_DROPIN_DIR;
-	struct config *cfg = NULL;
+	struct config *cfg = config_new();
+	struct compiler *c = compile_begin(cfg); /* each guest compiled as it is read */
 	struct desired *d = NULL;
 	int r, k;
 
-	r = config_load(path, dir, &cfg, diags);
-	if (cfg && (r == 0 || r == -EINVAL)) {
-		k = compile_config(cfg, &d, diags);
-		if (k < 0 && r == 0)
-			r = k;
-	}
+	r = config_load_into(cfg, path, dir, diags);
+	k = compile_end(c, cfg, &d, diags);
+	if (r == 0)
+		r = k;
+	else if (r != -EINVAL)
+		d = desired_free(d); /* not read at all: no desired state */
 	config_free(cfg);
 	*ret = d;
 	return r;

@@ -48,6 +48,7 @@
 
 #include "macro.h"
 #include "owner.h"
+#include "uuid.h"
 
 #define OWNER_STATE_FILE "state"
 #define OWNER_LOCK_FILE "lock"
@@ -61,19 +62,6 @@ struct owner_lock {
 };
 
 /* ---- state database ---------------------------------------------------- */
-
-static bool uuid_is_canonical(const char *s)
-{
-	for (int i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return false;
-		} else if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i])) {
-			return false;
-		}
-	}
-	return s[36] == '\0';
-}
 
 /* Guest names as DESIGN §2 allows them: [A-Za-z0-9_.-]{1,64}. */
 static bool guest_name_ok(const char *s)
@@ -119,14 +107,28 @@ void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest)
 		m->guest = xstrdup(guest);
 		return;
 	}
-	db->mdevs = xgrow(db->mdevs, &db->cap_mdevs, db->n_mdevs + 1, sizeof(*db->mdevs));
-	m = &db->mdevs[db->n_mdevs];
-	for (i = 0; i < 36 && uuid[i]; i++)
-		m->uuid[i] = (char)tolower((unsigned char)uuid[i]);
-	m->uuid[i] = '\0';
-	m->guest = xstrdup(guest);
-	db->n_mdevs++;
-	qsort(db->mdevs, db->n_mdevs, sizeof(*db->mdevs), mdev_cmp);
+	{
+		struct owner_mdev key = { 0 };
+		size_t lo = 0, hi = db->n_mdevs;
+
+		for (i = 0; i < 36 && uuid[i]; i++)
+			key.uuid[i] = (char)tolower((unsigned char)uuid[i]);
+		key.uuid[i] = '\0';
+		/* into its sorted place (the state file lists them sorted: at the end) */
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (mdev_cmp(&db->mdevs[mid], &key) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		db->mdevs = xgrow_raw(db->mdevs, &db->cap_mdevs, db->n_mdevs + 1, sizeof(*db->mdevs));
+		memmove(&db->mdevs[lo + 1], &db->mdevs[lo], (db->n_mdevs - lo) * sizeof(*db->mdevs));
+		key.guest = xstrdup(guest);
+		db->mdevs[lo] = key;
+		db->n_mdevs++;
+	}
 }
 
 void owner_forget_mdev(struct owner_db *db, const char *uuid)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: allocation helpers that never return NULL, and hex digits. */
+/* util.c: allocation helpers that never return NULL, an arena, and hex digits. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,73 @@ void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
 	if (*cap > old)
 		memset((char *)items + old * sz, 0, (*cap - old) * sz);
 	return items;
+}
+
+struct arena_chunk {
+	struct arena_chunk *next;
+	char data[]; /* 8-byte aligned: pointers, sizes, unsigned; nothing in an arena needs more */
+};
+
+#define ARENA_FIRST_CHUNK 4096
+#define ARENA_MAX_CHUNK (256 * 1024)
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+	const size_t align = 8;
+	char *p;
+
+	n = (n + align - 1) & ~(align - 1);
+	if (n > a->left) {
+		size_t size = a->chunk_size ? a->chunk_size : ARENA_FIRST_CHUNK;
+		struct arena_chunk *c;
+
+		while (size < n)
+			size *= 2;
+		c = xmalloc(sizeof(*c) + size);
+		c->next = a->chunks;
+		a->chunks = c;
+		a->next = (char *)c->data;
+		a->left = size;
+		a->chunk_size = size < ARENA_MAX_CHUNK ? size * 2 : size;
+	}
+	p = a->next;
+	a->next += n;
+	a->left -= n;
+	return p;
+}
+
+char *arena_strdup(struct arena *a, const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(arena_alloc(a, n), s, n);
+}
+
+void arena_move(struct arena *to, struct arena *from)
+{
+	struct arena_chunk **tail = &to->chunks;
+
+	if (!to->chunks) {
+		*to = *from;
+	} else {
+		/* behind to's newest chunk, which stays the one to allocate from */
+		tail = &to->chunks->next;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = from->chunks;
+	}
+	*from = (struct arena){ 0 };
+}
+
+void arena_free(struct arena *a)
+{
+	while (a->chunks) {
+		struct arena_chunk *c = a->chunks;
+
+		a->chunks = c->next;
+		free(c);
+	}
+	*a = (struct arena){ 0 };
 }
 
 int hex_value(char c)

@@ -141,7 +141,7 @@ EOF
 	echo "$output"
 	[[ "$output" != *secret* ]]
 	# the path builders only ever see names that cannot hold '/' or '..':
-	# UUIDs are parsed and printed back by libuuid, names are [A-Za-z0-9_.-] and not '..'
+	# UUIDs are parsed and printed back by src/uuid.c, names are [A-Za-z0-9_.-] and not '..'
 	run "$APMATRIX" -c - --no-live check <<'EOC'
 version: 1
 guests:

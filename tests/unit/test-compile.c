@@ -97,7 +97,11 @@ static void test_seed_example(void)
 	CHECK_SET(&g->matrix.adapters, "0x05,0x06");
 	CHECK_SET(&g->matrix.domains, "0x04,0xab");
 	CHECK_SET(&g->matrix.control_domains, "0x04,0xab");
-	CHECK(bitmap_empty(&g->explicit_control_domains));
+	{
+		struct bitmap256 x = desired_explicit_control_domains(g);
+
+		CHECK(bitmap_empty(&x));
+	}
 	CHECK(g->usage_as_control);
 	CHECK(matrix_apqn_count(&g->matrix) == 4);
 	/* derived: UUIDv5(APMATRIX_UUID_NAMESPACE, name), lowercase */
@@ -128,16 +132,17 @@ static void test_explicit_uuid_and_control(void)
 	CHECK(f.r == 0 && f.dl.n == 0);
 	if (f.d->n_guests == 2) {
 		const struct desired_guest *a = &f.d->guests[0], *b = &f.d->guests[1];
+		struct bitmap256 xa = desired_explicit_control_domains(a), xb = desired_explicit_control_domains(b);
 
 		CHECK_STREQ(a->uuid, "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
 		CHECK(!a->uuid_derived);
 		CHECK(a->uuid_mark.line == 4 && a->uuid_mark.col == 11);
 		CHECK(!a->usage_as_control);
 		CHECK_SET(&a->matrix.control_domains, "0x2f");
-		CHECK_SET(&a->explicit_control_domains, "0x2f");
+		CHECK_SET(&xa, "0x2f");
 		/* control domains are shared freely, also with usage domains */
 		CHECK_SET(&b->matrix.control_domains, "0x10,0x20,0x2f");
-		CHECK_SET(&b->explicit_control_domains, "0x10,0x2f");
+		CHECK_SET(&xb, "0x10,0x2f");
 	}
 	fx_done(&f);
 }
@@ -392,6 +397,81 @@ static void test_repeats_are_warnings(void)
 	fx_done(&f);
 }
 
+/* One text for a whole compile: every diagnostic (sorted) and every guest. */
+static char *compile_text(const struct desired *d, struct diag_list *dl)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	diag_sort(dl);
+	for (size_t i = 0; i < dl->n; i++) {
+		char *s = diag_format(&dl->items[i]);
+
+		fprintf(f, "%s\n", s);
+		free(s);
+	}
+	for (size_t i = 0; d && i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		char *a = ranges(&g->matrix.adapters), *u = ranges(&g->matrix.domains), *c = ranges(&g->matrix.control_domains);
+
+		fprintf(f, "%s %s %d %s %s %s %u:%u %u/%u/%u\n", g->name, g->uuid, g->uuid_derived, a, u, c, g->mark.line,
+			g->mark.col, g->n_src[0], g->n_src[1], g->n_src[2]);
+		free(a), free(u), free(c);
+	}
+	fclose(f);
+	return out;
+}
+
+/*
+ * apmatrix compiles each guest as it is read (compile_begin(), then the
+ * files, then compile_end()); compile_config() compiles a config read
+ * beforehand.  Both must say and build the same, errors included.
+ */
+static void test_streamed_equals_whole(void)
+{
+	static const char *const files[][2] = {
+		{ "version: 1\nguests:\n  b:\n    adapters: [1, 1]\n    domains: [2]\n  a:\n    uuid: nope\n"
+		  "    adapters: [1]\n    domains: [2]\n  c:\n    domains: [3]\n", NULL },
+		{ "version: 1\nguests:\n  a:\n    adapters: [1]\n    domains: [2]\n  a:\n    adapters: [3]\n"
+		  "    domains: [4]\n  x: 5\n  x:\n    adapters: [1]\n", "version: 1\nguests:\n  a:\n    adapters: [7]\n"
+		  "    domains: [7]\n  y:\n    uuid: 4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C\n    adapters: [1]\n    domains: [2]\n" },
+		{ "version: 1\nhost:\n  keep:\n    domains: [2]\nguests:\n  g:\n    adapters: [1]\n    domains: [2, \"0-3\"]\n"
+		  "  h:\n    adapters: [1]\n    domains: [3\n", NULL },
+		{ "version: 1\nguests:\n  g:\n    adapters: [1]\n    domains: [2]\n    typo: 1\n  h: *x\n", NULL },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		struct diag_list dl1 = { 0 }, dl2 = { 0 };
+		struct config *c1 = config_new(), *c2 = config_new();
+		struct desired *d1 = NULL, *d2 = NULL;
+		struct compiler *k = compile_begin(c2);
+		char *t1, *t2;
+		int r1, r2;
+
+		for (int j = 0; j < 2 && files[i][j]; j++) {
+			const char *name = j ? "drop-in.yaml" : "main.yaml";
+
+			(void)config_load_buffer(c1, name, files[i][j], strlen(files[i][j]), &dl1);
+			(void)config_load_buffer(c2, name, files[i][j], strlen(files[i][j]), &dl2);
+		}
+		CHECK(c2->n_guests == 0); /* taken as read, not kept */
+		CHECK(c1->n_names == c2->n_names);
+		r1 = compile_config(c1, &d1, &dl1);
+		r2 = compile_end(k, c2, &d2, &dl2);
+		c1 = config_free(c1);
+		c2 = config_free(c2);
+		t1 = compile_text(d1, &dl1);
+		t2 = compile_text(d2, &dl2);
+		CHECK(r1 == r2);
+		CHECK(dl1.n > 0); /* every case has something to say */
+		CHECK_STREQ(t1, t2);
+		free(t1), free(t2);
+		desired_free(d1), desired_free(d2);
+		diag_list_done(&dl1), diag_list_done(&dl2);
+	}
+}
+
 static void test_examples(void)
 {
 	struct diag_list dl = { 0 };
@@ -439,6 +519,7 @@ int main(void)
 		TAP_TEST(test_incomplete_guests),
 		TAP_TEST(test_repeats_are_warnings),
 		TAP_TEST(test_examples),
+		TAP_TEST(test_streamed_equals_whole),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));

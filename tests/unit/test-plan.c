@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "plan.h"
 #include "tap.h"
@@ -82,8 +83,15 @@ static struct live_mdev *live_mdev(struct live *l, const char *uuid, bool owned,
 {
 	struct live_mdev *m;
 
+	size_t i = 0;
+
+	/* in uuid order, as live_read() leaves them (live.h) */
 	l->mdevs = realloc(l->mdevs, (l->n_mdevs + 1) * sizeof(*l->mdevs));
-	m = &l->mdevs[l->n_mdevs++];
+	while (i < l->n_mdevs && strcasecmp(l->mdevs[i].uuid, uuid) < 0)
+		i++;
+	memmove(&l->mdevs[i + 1], &l->mdevs[i], (l->n_mdevs - i) * sizeof(*l->mdevs));
+	l->n_mdevs++;
+	m = &l->mdevs[i];
 	*m = (struct live_mdev){ .owned = owned, .in_use = in_use, .details_read = true };
 	snprintf(m->uuid, sizeof(m->uuid), "%s", uuid);
 	return m;
@@ -674,7 +682,6 @@ static void test_add_control_domain(void)
 		const struct action *a;
 
 		bitmap_set(&d->guests[0].matrix.control_domains, 0x35);
-		bitmap_set(&d->guests[0].explicit_control_domains, 0x35);
 		p = build(d, l, 0, 0, &dl);
 		CHECK(p->n == 1);
 		if (features[i] & FEATURE_AP_CONFIG) {

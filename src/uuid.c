@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * uuid.c: the UUID forms apmatrix reads and writes, and the name-based
+ * (version 5) UUIDs it derives from guest names (DESIGN §2).  A few lines
+ * instead of libuuid: its parser calls strtoul for every field and its
+ * SHA-1 feeds the padding one byte at a time, about 4,000 instructions per
+ * derived UUID; bench/RESULTS.md compiles 10,000 guests.  The unit test
+ * checks every function here against libuuid.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "macro.h"
+#include "uuid.h"
+
+static bool dash_at(size_t i)
+{
+	return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+bool uuid_canonicalize(const char *s, char out[UUID_STR_LEN])
+{
+	char buf[UUID_STR_LEN];
+
+	for (size_t i = 0; i < UUID_STR_LEN - 1; i++) {
+		char c = s[i];
+
+		if (dash_at(i) ? c != '-' : hex_value(c) < 0)
+			return false;
+		buf[i] = c >= 'A' && c <= 'F' ? (char)(c - 'A' + 'a') : c;
+	}
+	if (s[UUID_STR_LEN - 1] != '\0')
+		return false;
+	buf[UUID_STR_LEN - 1] = '\0';
+	memcpy(out, buf, UUID_STR_LEN);
+	return true;
+}
+
+bool uuid_is_canonical(const char *s)
+{
+	for (size_t i = 0; i < UUID_STR_LEN - 1; i++) {
+		char c = s[i];
+
+		if (dash_at(i) ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+	}
+	return s[UUID_STR_LEN - 1] == '\0';
+}
+
+bool uuid_to_bytes(const char *s, unsigned char out[16])
+{
+	char c[UUID_STR_LEN];
+	size_t k = 0;
+
+	if (!uuid_canonicalize(s, c))
+		return false;
+	for (size_t i = 0; i < UUID_STR_LEN - 1; i += 2) {
+		if (dash_at(i))
+			i++;
+		out[k++] = (unsigned char)(hex_value(c[i]) << 4 | hex_value(c[i + 1]));
+	}
+	return true;
+}
+
+void uuid_format(const unsigned char u[16], char out[UUID_STR_LEN])
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t k = 0;
+
+	for (size_t i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[k++] = '-';
+		out[k++] = digits[u[i] >> 4];
+		out[k++] = digits[u[i] & 15];
+	}
+	out[k] = '\0';
+}
+
+/* ---- SHA-1 ---- */
+
+static uint32_t rol(uint32_t x, unsigned n)
+{
+	return x << n | x >> (32 - n);
+}
+
+#define SHA1_ROUND(f, k)                                      \
+	do {                                                  \
+		uint32_t t = rol(a, 5) + (f) + e + (k) + w[i]; \
+		e = d, d = c, c = rol(b, 30), b = a, a = t;   \
+	} while (0)
+
+static void sha1_block(uint32_t h[5], const unsigned char *p)
+{
+	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
+		       p[4 * i + 3];
+	for (; i < 80; i++)
+		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	for (i = 0; i < 20; i++)
+		SHA1_ROUND(d ^ (b & (c ^ d)), 0x5a827999);
+	for (; i < 40; i++)
+		SHA1_ROUND(b ^ c ^ d, 0x6ed9eba1);
+	for (; i < 60; i++)
+		SHA1_ROUND((b & c) | (d & (b | c)), 0x8f1bbcdc);
+	for (; i < 80; i++)
+		SHA1_ROUND(b ^ c ^ d, 0xca62c1d6);
+	h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
+}
+
+void sha1(const void *data, size_t len, unsigned char out[20])
+{
+	uint32_t h[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0 };
+	const unsigned char *p = data;
+	unsigned char last[128] = { 0 };
+	size_t rest = len % 64, n_last = rest < 56 ? 64 : 128;
+	uint64_t bits = (uint64_t)len * 8;
+
+	for (size_t i = 0; i + 64 <= len; i += 64)
+		sha1_block(h, p + i);
+	/* the tail, a 1 bit, zeros, and the length in bits: one or two blocks */
+	if (rest)
+		memcpy(last, p + len - rest, rest);
+	last[rest] = 0x80;
+	for (size_t i = 0; i < 8; i++)
+		last[n_last - 1 - i] = (unsigned char)(bits >> (8 * i));
+	sha1_block(h, last);
+	if (n_last == 128)
+		sha1_block(h, last + 64);
+	for (size_t i = 0; i < 20; i++)
+		out[i] = (unsigned char)(h[i / 4] >> (24 - 8 * (i % 4)));
+}
+
+void uuid_v5(const unsigned char ns[16], const char *name, size_t len, unsigned char out[16])
+{
+	unsigned char small[16 + 256], digest[20];
+	unsigned char *buf = len <= sizeof(small) - 16 ? small : xmalloc(16 + len);
+
+	memcpy(buf, ns, 16);
+	memcpy(buf + 16, name, len);
+	sha1(buf, 16 + len, digest);
+	if (buf != small)
+		free(buf);
+	memcpy(out, digest, 16);
+	out[6] = (unsigned char)((out[6] & 0x0f) | 0x50); /* version 5 */
+	out[8] = (unsigned char)((out[8] & 0x3f) | 0x80); /* variant 10 */
+}
