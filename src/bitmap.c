@@ -6,20 +6,6 @@
 #include "bitmap.h"
 #include "macro.h"
 
-int bitmap_next(const struct bitmap256 *b, int from)
-{
-	if (from < 0)
-		from = 0;
-	for (int i = from >> 6; i < 4; i++) {
-		uint64_t w = b->w[i];
-		if (i == from >> 6)
-			w &= ~0ULL << (from & 63);
-		if (w)
-			return i * 64 + __builtin_ctzll(w);
-	}
-	return -1;
-}
-
 void bitmap_to_kernel(const struct bitmap256 *b, char out[BITMAP_KERNEL_LEN])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -50,12 +36,13 @@ int bitmap_from_kernel(const char *s, struct bitmap256 *ret)
 	if (n > 64)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
+		/* a digit's most significant bit is its lowest-numbered one */
+		static const uint8_t reversed[16] = { 0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15 };
 		int v = hex_value(s[i]);
+
 		if (v < 0)
 			return -EINVAL;
-		for (unsigned k = 0; k < 4; k++)
-			if (v & (8 >> k))
-				bitmap_set(&b, (unsigned)(i * 4 + k));
+		b.w[i / 16] |= (uint64_t)reversed[v] << (4 * (i % 16));
 	}
 	*ret = b;
 	return 0;

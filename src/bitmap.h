@@ -102,7 +102,20 @@ static inline struct bitmap256 bitmap_upto(unsigned max)
 }
 
 /* Smallest set bit >= from, or -1. */
-int bitmap_next(const struct bitmap256 *b, int from);
+static inline int bitmap_next(const struct bitmap256 *b, int from)
+{
+	if (from < 0)
+		from = 0;
+	for (int i = from >> 6; i < 4; i++) {
+		uint64_t w = b->w[i];
+
+		if (i == from >> 6)
+			w &= ~0ULL << (from & 63);
+		if (w)
+			return i * 64 + __builtin_ctzll(w);
+	}
+	return -1;
+}
 
 #define BITMAP_FOREACH(n, b) for (int n = bitmap_next((b), 0); n >= 0; n = bitmap_next((b), n + 1))
 

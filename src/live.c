@@ -547,6 +547,17 @@ static void read_ap_devices(struct reader *rd)
 	}
 	BITMAP_FOREACH(a, &rd->seen_cards)
 		add_card(rd, a);
+	/* one allocation for them all (5,440 queues on a 64 x 85 LPAR) */
+	listed = 0;
+	for (unsigned a = 0; a < 256; a++)
+		listed += bitmap_count(&rd->seen_queues[a]);
+	if (rd->l->n_queues + listed > rd->cap_queues) {
+		struct live *l = rd->l;
+
+		l->queues = xrealloc(l->queues, (l->n_queues + listed) * sizeof(*l->queues));
+		memset(l->queues + rd->cap_queues, 0, (l->n_queues + listed - rd->cap_queues) * sizeof(*l->queues));
+		rd->cap_queues = l->n_queues + listed;
+	}
 	for (unsigned a = 0; a < 256; a++)
 		BITMAP_FOREACH(d, &rd->seen_queues[a])
 			add_queue(rd, a, d);
@@ -766,9 +777,10 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 	}
 }
 
+/* UUIDs compare without case, as live_find_mdev() looks them up */
 static int mdev_cmp(const void *a, const void *b)
 {
-	return strcmp(((const struct live_mdev *)a)->uuid, ((const struct live_mdev *)b)->uuid);
+	return strcasecmp(((const struct live_mdev *)a)->uuid, ((const struct live_mdev *)b)->uuid);
 }
 
 static void read_mdevs(struct reader *rd, const struct owner_db *owner)
@@ -957,9 +969,20 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
 
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid)
 {
-	for (size_t i = 0; i < l->n_mdevs; i++)
-		if (strcasecmp(l->mdevs[i].uuid, uuid) == 0)
-			return &l->mdevs[i];
+	size_t lo = 0, hi = l->n_mdevs;
+
+	/* l->mdevs is sorted by mdev_cmp() */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcasecmp(l->mdevs[mid].uuid, uuid);
+
+		if (!c)
+			return &l->mdevs[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }
 

@@ -104,7 +104,7 @@ struct live {
 	size_t n_queues;
 	char **driver_names; /* the queues' drivers, each name once (owned) */
 	size_t n_driver_names;
-	struct live_mdev *mdevs; /* sorted by uuid; only mdevs of the vfio_ap type */
+	struct live_mdev *mdevs; /* sorted by uuid, ignoring case (live_find_mdev() relies on it); vfio_ap type only */
 	size_t n_mdevs;
 	/* from the owner db */
 	struct bitmap256 apmask_taken, aqmask_taken;

@@ -112,7 +112,12 @@ struct mstate {
 	const char *block_reason;
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
-	ssize_t ua[256], ud[256]; /* individual unassign actions by number */
+	/*
+	 * Individual unassign actions by number: ua[adapter], ud[domain], -1
+	 * none; NULL until the first (a converged host makes none, and 4 KiB
+	 * for each of hundreds of mdevs is what a re-apply would touch).
+	 */
+	ssize_t *ua, *ud;
 };
 
 struct gstate {
@@ -377,9 +382,22 @@ static void classify(struct ctx *c)
 		ssize_t found = -1;
 
 		g->ms = -1;
-		for (size_t k = 0; k < c->n_ms; k++)
-			if (c->ms[k].m && strcasecmp(c->ms[k].uuid, g->g->uuid) == 0)
-				found = (ssize_t)k;
+		/* the live mdevs come first in c->ms, in the order of mdev_ptr_cmp() */
+		{
+			size_t lo = 0, hi = l->n_mdevs;
+
+			while (lo < hi && found < 0) {
+				size_t mid = lo + (hi - lo) / 2;
+				int r = strcasecmp(c->ms[mid].uuid, g->g->uuid);
+
+				if (!r)
+					found = (ssize_t)mid;
+				else if (r < 0)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+		}
 		if (found >= 0 && c->ms[found].guest >= 0) {
 			plan_error(c, g->g->name, "%s: uuid %s is also used by guest '%s'", g->g->name, g->g->uuid,
 				   c->guests[c->ms[found].guest].g->name);
@@ -400,8 +418,6 @@ static void classify(struct ctx *c)
 		struct mstate *ms = &c->ms[k];
 
 		ms->create_id = ms->remove_id = ms->inter_id = ms->final_id = -1;
-		for (int n = 0; n < 256; n++)
-			ms->ua[n] = ms->ud[n] = -1;
 	}
 }
 
@@ -646,7 +662,7 @@ struct flow {
 
 static void flow_add(struct flow *f, int u, int v, int64_t cap)
 {
-	f->e = xgrow(f->e, &f->cap, f->n + 2, sizeof(*f->e));
+	f->e = xgrow_raw(f->e, &f->cap, f->n + 2, sizeof(*f->e)); /* sized by compute_cover() */
 	f->e[f->n] = (struct flow_edge){ .to = v, .next = f->head[u], .cap = cap };
 	f->head[u] = (int)f->n++;
 	f->e[f->n] = (struct flow_edge){ .to = u, .next = f->head[v], .cap = 0 };
@@ -760,6 +776,12 @@ static void compute_cover(struct ctx *c)
 	f = xcalloc(1, sizeof(*f));
 	for (int i = 0; i < FLOW_NODES; i++)
 		f->head[i] = -1;
+	/* every edge and its reverse, in one allocation of the right size */
+	f->cap = (size_t)bitmap_count(&edge_ap) + bitmap_count(&edge_aq);
+	for (int a = 0; a < 256; a++)
+		f->cap += bitmap_count(&edges[a]);
+	f->cap *= 2;
+	f->e = xmalloc(f->cap * sizeof(*f->e));
 	/* added in descending order so that adjacency lists run ascending */
 	for (int a = 255; a >= 0; a--)
 		if (bitmap_test(&edge_ap, (unsigned)a))
@@ -888,6 +910,12 @@ static void plan_guest(struct ctx *c, size_t gi)
 
 			action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].unassign_attr),
 				     xasprintf("0x%02x", n));
+			if (dim < 2 && !ms->ua) {
+				ms->ua = xmalloc(2 * 256 * sizeof(*ms->ua));
+				ms->ud = ms->ua + 256;
+				for (int k = 0; k < 2 * 256; k++)
+					ms->ua[k] = -1;
+			}
 			if (dim == 0)
 				ms->ua[n] = i;
 			else if (dim == 1)
@@ -1017,6 +1045,8 @@ static ssize_t freeing_action(const struct mstate *ms, unsigned a, unsigned d, s
 		return ms->remove_id;
 	if (ms->inter_id >= 0)
 		return ms->inter_id;
+	if (!ms->ua)
+		return -1;
 	if (ms->ua[a] >= 0) {
 		extra[0] = ms->ud[d];
 		return ms->ua[a];
@@ -1507,6 +1537,8 @@ done:
 	r = c->errors ? -EINVAL : 0;
 	free(c->who);
 	free(c->guests);
+	for (size_t k = 0; k < c->n_ms; k++)
+		free(c->ms[k].ua); /* ud shares the allocation */
 	free(c->ms);
 	free(c->qtake);
 	free(c);

@@ -157,6 +157,26 @@ static void resolved_done(struct resolved *r)
  * looked up from its parent's descriptor, one component and one look-up
  * at a time.
  */
+/* "a/b", or b when a is empty (an asprintf costs a thousand instructions; resolve() joins per component) */
+static char *join(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	char *p = xmalloc(na + nb + 2);
+
+	if (na) {
+		memcpy(p, a, na);
+		p[na++] = '/';
+	}
+	memcpy(p + na, b, nb + 1);
+	return p;
+}
+
+/* Drop the consumed head of todo: rest points into it. */
+static void advance(char *todo, const char *rest)
+{
+	memmove(todo, rest, strlen(rest) + 1);
+}
+
 static int resolve(struct sysfs *s, const char *path, bool follow_last, struct resolved *ret)
 {
 	_cleanup_free_ char *todo = NULL, *done = NULL;
@@ -172,23 +192,23 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, struct r
 	while (*todo) {
 		size_t n = strcspn(todo, "/");
 		const char *rest = todo[n] ? todo + n + 1 : todo + n;
-		_cleanup_free_ char *comp = strndup(todo, n);
+		char comp[NAME_MAX + 1];
 		_cleanup_free_ char *cand = NULL;
 		struct stat st;
 		bool last;
 		char *t;
 		int fd;
 
-		if (!comp)
-			return -ENOMEM;
+		if (n > NAME_MAX)
+			return -ENAMETOOLONG;
+		memcpy(comp, todo, n);
+		comp[n] = '\0';
 		while (*rest == '/')
 			rest++;
 		last = !*rest;
 
 		if (n == 0 || streq(comp, ".")) {
-			t = xstrdup(rest);
-			free(todo);
-			todo = t;
+			advance(todo, rest);
 			continue;
 		}
 		if (streq(comp, "..")) {
@@ -203,13 +223,11 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, struct r
 			cur = dir_fd(s, done);
 			if (cur < 0)
 				return cur;
-			t = xstrdup(rest);
-			free(todo);
-			todo = t;
+			advance(todo, rest);
 			continue;
 		}
 
-		cand = *done ? xasprintf("%s/%s", done, comp) : xstrdup(comp);
+		cand = join(done, comp);
 		if (last && !follow_last) {
 			free(done);
 			done = TAKE_PTR(cand);
@@ -230,9 +248,7 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, struct r
 			is_dir = true;
 			free(done);
 			done = TAKE_PTR(cand);
-			t = xstrdup(rest);
-			free(todo);
-			todo = t;
+			advance(todo, rest);
 			continue;
 		}
 		if (fstatat(cur, comp, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -256,7 +272,7 @@ static int resolve(struct sysfs *s, const char *path, bool follow_last, struct r
 			target[k] = '\0';
 			if (target[0] == '/')
 				return -EXDEV;
-			t = *rest ? xasprintf("%s/%s", target, rest) : xstrdup(target);
+			t = *rest ? join(target, rest) : xstrdup(target);
 			free(todo);
 			todo = t;
 			continue;
