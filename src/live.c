@@ -705,21 +705,36 @@ static void read_guest_matrix(struct reader *rd, struct live_mdev *m)
 	}
 }
 
+/*
+ * After the first read of an mdev failed with r: is the mdev itself gone
+ * (listed by its type but absent)?  Asked only then: a look-up of the
+ * directory before every mdev's first read would be one more per mdev.
+ */
+static bool mdev_absent(struct reader *rd, const char *uuid, int r)
+{
+	_cleanup_free_ char *dir = NULL;
+
+	if (r != -ENOENT)
+		return false;
+	dir = xasprintf("%s/%s", rd->l->matrix_path, uuid);
+	if (sysfs_is_dir(rd->s, dir))
+		return false;
+	warn(rd, "%s/%s: mdev listed by its type but absent, skipping", sysfs_root(rd->s), dir);
+	rd->l->n_mdevs--;
+	return true;
+}
+
 static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db *owner)
 {
 	struct live *l = rd->l;
 	struct live_mdev *m;
 	const struct owner_mdev *om;
-	_cleanup_free_ char *dir = xasprintf("%s/%s", l->matrix_path, uuid);
 	_cleanup_free_ char *p_gm = NULL, *p_cfg = NULL;
 	int r;
 
-	if (!sysfs_is_dir(rd->s, dir)) {
-		warn(rd, "%s/%s: mdev listed by its type but absent, skipping", sysfs_root(rd->s), dir);
-		return;
-	}
 	l->mdevs = xgrow(l->mdevs, &rd->cap_mdevs, l->n_mdevs + 1, sizeof(*l->mdevs));
 	m = &l->mdevs[l->n_mdevs++];
+	*m = (struct live_mdev){ 0 }; /* the slot of an absent one may be taken again */
 	for (int i = 0; i < 37; i++)
 		m->uuid[i] = (char)tolower((unsigned char)uuid[i]);
 
@@ -733,6 +748,8 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 			_cleanup_free_ char *p = sysfs_path_mdev_attr(l->matrix_path, m->uuid, files[i]);
 
 			r = read_id_list(rd, p, dst[i]);
+			if (i == 0 && mdev_absent(rd, uuid, r))
+				return;
 			if (r < 0)
 				warn_read(rd, p, r);
 		}
@@ -740,6 +757,8 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 		/* the whole assignment in one read (6.10+) */
 		p_cfg = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "ap_config");
 		r = read_ap_config(rd, p_cfg, &m->matrix);
+		if (mdev_absent(rd, uuid, r))
+			return;
 		if (r < 0)
 			warn_read(rd, p_cfg, r);
 	} else {
@@ -747,6 +766,8 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 		_cleanup_free_ char *p_cd = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "control_domains");
 
 		r = read_matrix_file(rd, p_m, &m->matrix);
+		if (mdev_absent(rd, uuid, r))
+			return;
 		if (r < 0)
 			warn_read(rd, p_m, r);
 		r = read_id_list(rd, p_cd, &m->matrix.control_domains);

@@ -335,6 +335,39 @@ static void test_lean(void)
 	fake_rmtree(tmp);
 }
 
+/*
+ * An mdev its type lists but that is gone (removed between the listing and
+ * the read): skipped with a warning, found out by its failed read (no
+ * look-up of every mdev's directory before), and the next mdev read into
+ * the same slot carries nothing of it.
+ */
+static void test_listed_mdev_absent(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s;
+	struct diag_list diags = { 0 };
+	struct live *l = NULL;
+	const struct live_mdev *m;
+
+	/* UUID_A sorts first; its directory goes, the listing's link stays */
+	CHECK(fake_rm_rf(tmp, "sys/devices/vfio_ap/matrix/" UUID_A));
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, 0, &l, &diags) == 0);
+	CHECK(diags.n == 1);
+	if (diags.n == 1) {
+		CHECK(diags.items[0].severity == DIAG_WARNING);
+		CHECK(strstr(diags.items[0].message, UUID_A ": mdev listed by its type but absent, skipping") != NULL);
+	}
+	CHECK(l->n_mdevs == 1);
+	CHECK(live_find_mdev(l, UUID_A) == NULL);
+	m = live_find_mdev(l, UUID_B);
+	CHECK(m && bitmap_empty(&m->matrix.adapters) && bitmap_empty(&m->matrix.control_domains) && !m->owned);
+	live_free(l);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
 /* 6.10 - 6.11: ap_config and guest_matrix in the mdevs, no features file; one mdev tells. */
 static void test_lean_without_features(void)
 {
@@ -711,6 +744,7 @@ int main(void)
 		TAP_TEST(test_dynamic),
 		TAP_TEST(test_dynamic_not_running),
 		TAP_TEST(test_lean),
+		TAP_TEST(test_listed_mdev_absent),
 		TAP_TEST(test_lean_without_features),
 		TAP_TEST(test_walk_without_bus_devices), TAP_TEST(test_devices_from_driver_lists),
 		TAP_TEST(test_driver_override),
