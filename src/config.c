@@ -306,7 +306,11 @@ _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, co
 
 static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const yaml_char_t *tag)
 {
-	struct mark m = ev_mark(p);
+	struct mark m;
+
+	if (!anchor && !tag)
+		return; /* every event asks: the usual answer first */
+	m = ev_mark(p);
 
 	if (anchor) {
 		_cleanup_free_ char *q = quote((const char *)anchor);

@@ -66,6 +66,7 @@ struct sysfs {
 	 */
 	struct dir_slot dirs[SYSFS_DIR_CACHE];
 	unsigned long clock;
+	char *last_parent; /* of the last open_beneath(): a parent used twice in a row is cached */
 };
 
 /* openat2 failed with ENOSYS or EPERM (old kernel, seccomp, valgrind < 3.22): walk only, in this process */
@@ -336,31 +337,37 @@ static int open_resolved(struct sysfs *s, const char *path, bool follow_last, in
 	return r;
 }
 
-/*
- * Open path, free of symlinks, with one openat2() below the nearest cached
- * directory.  -EAGAIN when that cannot say (a symlink on the way, no
- * openat2): then the walk decides.
- */
-static int open_beneath(struct sysfs *s, const char *path, int flags)
+static long openat2_beneath(int dir, const char *path, int flags)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
-	const char *rest = path;
+
+	return syscall(SYS_openat2, dir, path, &how, sizeof(how));
+}
+
+/*
+ * Open path, free of symlinks, with one openat2() below the nearest cached
+ * directory.  -EAGAIN when that cannot say (a symlink on the way, no
+ * openat2): then the walk decides.  A parent directory used by two opens
+ * in a row (the writes to one mdev) is opened and cached for the next
+ * ones: on FUSE every component below the cached directory is a round trip.
+ */
+static int open_beneath(struct sysfs *s, const char *path, int flags)
+{
+	const char *rest = path, *last = strrchr(path, '/');
+	char prefix[PATH_MAX];
 	int dir = s->root_fd;
 	long fd;
 
-	if (no_openat2 || !path_is_safe(path))
+	if (no_openat2 || !path_is_safe(path) || strlen(path) >= sizeof(prefix))
 		return -EAGAIN;
 	/* the longest cached directory that is a prefix of path */
-	for (const char *slash = strrchr(path, '/'); slash; slash = memrchr(path, '/', (size_t)(slash - path))) {
-		char prefix[PATH_MAX];
+	for (const char *slash = last; slash; slash = memrchr(path, '/', (size_t)(slash - path))) {
 		size_t n = (size_t)(slash - path);
 		int fd_dir;
 
-		if (n >= sizeof(prefix))
-			break;
 		memcpy(prefix, path, n);
 		prefix[n] = '\0';
 		fd_dir = dir_cache_fd(s, prefix);
@@ -370,7 +377,23 @@ static int open_beneath(struct sysfs *s, const char *path, int flags)
 			break;
 		}
 	}
-	fd = syscall(SYS_openat2, dir, rest, &how, sizeof(how));
+	if (last && rest <= last) {
+		/* the parent is not cached */
+		memcpy(prefix, path, (size_t)(last - path));
+		prefix[last - path] = '\0';
+		if (s->last_parent && streq(s->last_parent, prefix)) {
+			/* the same directory as the last time: keep it open from now on */
+			fd = openat2_beneath(dir, prefix + (rest - path), O_PATH | O_DIRECTORY);
+			if (fd >= 0) {
+				dir = dir_cache_add(s, prefix, (int)fd);
+				rest = last + 1;
+			}
+		} else {
+			free(s->last_parent);
+			s->last_parent = xstrdup(prefix);
+		}
+	}
+	fd = openat2_beneath(dir, rest, flags);
 	if (fd >= 0)
 		return (int)fd;
 	if (errno == ENOSYS || errno == EPERM)
@@ -426,6 +449,7 @@ struct sysfs *sysfs_close(struct sysfs *s)
 	if (s->root_fd >= 0)
 		(void)close(s->root_fd); /* O_PATH descriptor: nothing to flush */
 	dir_cache_clear(s);
+	free(s->last_parent);
 	free(s->root);
 	free(s);
 	return NULL;
