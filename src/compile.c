@@ -408,7 +408,7 @@ int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, st
 
 	cfg->take_guest = NULL;
 	cfg->take_data = NULL;
-	/* guests the config kept (read before compile_begin(), or compile_config()) */
+	/* guests the config kept: compile_config() (a config read with a taker keeps none) */
 	for (size_t i = 0; i < cfg->n_guests; i++)
 		take_guest(c, &cfg->guests[i]);
 	diag_move(diags, &c->diags);

@@ -353,8 +353,8 @@ static size_t input_read(const struct parser *p, size_t offset, char *out, size_
 {
 	ssize_t k;
 
-	if (p->buf) {
-		if (offset >= p->len)
+	if (p->fd < 0) {
+		if (!p->buf || offset >= p->len)
 			return 0;
 		n = n < p->len - offset ? n : p->len - offset;
 		memcpy(out, p->buf + offset, n);
@@ -1375,7 +1375,7 @@ static int parse_stream(struct parser *p, bool is_main)
 	return 0;
 }
 
-/* Parse buf[len], or when buf is NULL the file open at fd. */
+/* Parse the file open at fd, or when fd is -1 buf[len]. */
 static int load_input(struct config *cfg, const char *name, const char *buf, size_t len, int fd,
 		      struct diag_list *diags, bool is_main)
 {
@@ -1385,8 +1385,8 @@ static int load_input(struct config *cfg, const char *name, const char *buf, siz
 	p.file = diag_intern_file(diags, name);
 	if (!yaml_parser_initialize(&p.yp))
 		return -ENOMEM;
-	if (buf)
-		yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
+	if (fd < 0)
+		yaml_parser_set_input_string(&p.yp, (const unsigned char *)(buf ? buf : ""), buf ? len : 0);
 	else
 		yaml_parser_set_input(&p.yp, read_input, &p);
 	cfg->files = xgrow(cfg->files, &cfg->cap_files, cfg->n_files + 1, sizeof(*cfg->files));
