@@ -525,9 +525,18 @@ static void walk_ap_devices(struct reader *rd)
  * exists; the cards and queues are then made in order (no sort of
  * thousands).
  */
+static unsigned count_seen_queues(const struct reader *rd)
+{
+	unsigned n = 0;
+
+	for (unsigned a = 0; a < 256; a++)
+		n += bitmap_count(&rd->seen_queues[a]);
+	return n;
+}
+
 static void read_ap_devices(struct reader *rd)
 {
-	unsigned listed = 0;
+	unsigned listed;
 	int r;
 
 	/*
@@ -536,8 +545,7 @@ static void read_ap_devices(struct reader *rd)
 	 * same names (bench/RESULTS.md).
 	 */
 	read_queue_drivers(rd);
-	for (unsigned a = 0; a < 256; a++)
-		listed += bitmap_count(&rd->seen_queues[a]);
+	listed = count_seen_queues(rd);
 	r = rd->all_bound && listed == rd->n_queues_said ? 0 :
 	    sysfs_foreach_entry(rd->s, SYSFS_AP_BUS_DEVICES, note_device, rd);
 	if (r < 0) {
@@ -547,10 +555,8 @@ static void read_ap_devices(struct reader *rd)
 	}
 	BITMAP_FOREACH(a, &rd->seen_cards)
 		add_card(rd, a);
-	/* one allocation for them all (5,440 queues on a 64 x 85 LPAR) */
-	listed = 0;
-	for (unsigned a = 0; a < 256; a++)
-		listed += bitmap_count(&rd->seen_queues[a]);
+	/* one allocation for them all (5,440 queues on a 64 x 85 LPAR); the listing may have added some */
+	listed = count_seen_queues(rd);
 	if (rd->l->n_queues + listed > rd->cap_queues) {
 		struct live *l = rd->l;
 
@@ -988,23 +994,17 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
 	return m->in_use;
 }
 
+/* bsearch() key: a UUID against an mdev, in mdev_cmp()'s order */
+static int uuid_mdev_cmp(const void *key, const void *elem)
+{
+	return strcasecmp(key, ((const struct live_mdev *)elem)->uuid);
+}
+
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid)
 {
-	size_t lo = 0, hi = l->n_mdevs;
-
-	/* l->mdevs is sorted by mdev_cmp() */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcasecmp(l->mdevs[mid].uuid, uuid);
-
-		if (!c)
-			return &l->mdevs[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	if (!l->n_mdevs)
+		return NULL;
+	return bsearch(uuid, l->mdevs, l->n_mdevs, sizeof(*l->mdevs), uuid_mdev_cmp);
 }
 
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain)

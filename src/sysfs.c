@@ -162,12 +162,6 @@ static void resolved_done(struct resolved *r)
 	r->rel = NULL;
 }
 
-/*
- * Resolve path below the root; with follow_last false the last component is
- * left as it is (it may be a symlink, or missing).  Every directory is
- * looked up from its parent's descriptor, one component and one look-up
- * at a time.
- */
 /* "a/b", or b when a is empty (an asprintf costs a thousand instructions; resolve() joins per component) */
 static char *join(const char *a, const char *b)
 {
@@ -188,6 +182,12 @@ static void advance(char *todo, const char *rest)
 	memmove(todo, rest, strlen(rest) + 1);
 }
 
+/*
+ * Resolve path below the root; with follow_last false the last component is
+ * left as it is (it may be a symlink, or missing).  Every directory is
+ * looked up from its parent's descriptor, one component and one look-up
+ * at a time.
+ */
 static int resolve(struct sysfs *s, const char *path, bool follow_last, struct resolved *ret)
 {
 	_cleanup_free_ char *todo = NULL, *done = NULL;
