@@ -250,12 +250,6 @@ static const struct mark *conflict_mark(const struct desired_guest *g, const str
 	return desired_guest_mark(g, DIM_DOMAIN, (unsigned)bitmap_next(&dom, 0));
 }
 
-/*
- * Every pair is checked, but a guest's conflicts are listed up to
- * CONFLICTS_LISTED, then counted: 4096 guests that all claim one queue
- * would otherwise make millions of messages.
- */
-
 static size_t uuid_hash(const char *u)
 {
 	size_t h = 14695981039346656037ULL; /* FNV-1a over the 36 characters */
@@ -266,47 +260,95 @@ static size_t uuid_hash(const char *u)
 }
 
 /*
- * Which guests share a queue or a valid UUID with an earlier one: one pass
- * over the queues (first owner per APQN) and one hash table of the UUIDs,
+ * Which guests share a queue or a valid UUID with an earlier one, noted as
+ * each guest is compiled (while it is still in the cache): the union of the
+ * earlier guests' queues per adapter and a hash table of their UUIDs,
  * instead of comparing every pair (bench/RESULTS.md: 10,000 guests).  Only
- * those guests go through the pairwise loop below, which finds the partners.
+ * those guests go through the pairwise loop in check_pairs(), which finds
+ * the partners.  A slot keeps the UUID's hash beside the guest number, so
+ * growing the table does not read the guests again.
  */
-static bool *find_conflicting(const struct desired_guest *gs, size_t n)
-{
-	bool *flag = xcalloc(n + 1, sizeof(*flag));
-	_cleanup_free_ struct bitmap256 *taken = xcalloc(256, sizeof(*taken));
-	_cleanup_free_ unsigned *slot = NULL; /* guest number + 1, 0 = empty */
-	size_t cap = 16;
+struct uuid_slot {
+	unsigned guest; /* guest number + 1, 0 = empty */
+	unsigned hash;
+};
 
-	while (cap < 2 * n)
-		cap *= 2;
-	slot = xcalloc(cap, sizeof(*slot));
-	for (size_t j = 0; j < n; j++) {
-		BITMAP_FOREACH(a, &gs[j].matrix.adapters) {
-			if (bitmap_intersects(&taken[a], &gs[j].matrix.domains))
-				flag[j] = true;
-			taken[a] = bitmap_or(&taken[a], &gs[j].matrix.domains);
+struct conflict_finder {
+	struct bitmap256 *taken; /* [256], per adapter: the domains earlier guests use */
+	struct uuid_slot *slot;
+	size_t cap, n_uuids; /* cap: 0 or a power of two */
+	bool *flag;          /* per guest: conflicts with an earlier one */
+	size_t cap_flag;
+};
+
+static void uuid_slot_put(struct conflict_finder *cf, struct uuid_slot v)
+{
+	size_t i = v.hash & (cf->cap - 1);
+
+	while (cf->slot[i].guest)
+		i = (i + 1) & (cf->cap - 1);
+	cf->slot[i] = v;
+}
+
+/* Guest j (gs[j]) is compiled: note whether it meets an earlier one. */
+static void note_conflicts(struct conflict_finder *cf, const struct desired_guest *gs, size_t j)
+{
+	const struct desired_guest *g = &gs[j];
+	bool hit = false;
+	unsigned h;
+
+	if (!cf->taken)
+		cf->taken = xcalloc(256, sizeof(*cf->taken));
+	BITMAP_FOREACH(a, &g->matrix.adapters) {
+		if (bitmap_intersects(&cf->taken[a], &g->matrix.domains))
+			hit = true;
+		cf->taken[a] = bitmap_or(&cf->taken[a], &g->matrix.domains);
+	}
+	if (g->uuid_valid) {
+		if (2 * (cf->n_uuids + 1) > cf->cap) {
+			struct uuid_slot *old = cf->slot;
+			size_t old_cap = cf->cap;
+
+			cf->cap = old_cap ? 2 * old_cap : 64;
+			cf->slot = xcalloc(cf->cap, sizeof(*cf->slot));
+			for (size_t i = 0; i < old_cap; i++)
+				if (old[i].guest)
+					uuid_slot_put(cf, old[i]);
+			free(old);
 		}
-		if (!gs[j].uuid_valid)
-			continue;
-		for (size_t i = uuid_hash(gs[j].uuid) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-			if (!slot[i]) {
-				slot[i] = (unsigned)j + 1;
+		h = (unsigned)uuid_hash(g->uuid);
+		for (size_t i = h & (cf->cap - 1);; i = (i + 1) & (cf->cap - 1)) {
+			const struct uuid_slot *sl = &cf->slot[i];
+
+			if (!sl->guest) {
+				cf->slot[i] = (struct uuid_slot){ (unsigned)j + 1, h };
+				cf->n_uuids++;
 				break;
 			}
-			if (streq(gs[slot[i] - 1].uuid, gs[j].uuid)) {
-				flag[j] = true; /* the later of the two */
+			if (sl->hash == h && streq(gs[sl->guest - 1].uuid, g->uuid)) {
+				hit = true; /* the later of the two */
 				break;
 			}
 		}
 	}
-	return flag;
+	cf->flag = xgrow_raw(cf->flag, &cf->cap_flag, j + 1, sizeof(*cf->flag));
+	cf->flag[j] = hit;
 }
 
-static void check_pairs(struct desired_guest *gs, size_t n, struct diag_list *diags)
+static void conflict_finder_free(struct conflict_finder *cf)
 {
-	_cleanup_free_ bool *conflicting = find_conflicting(gs, n);
+	free(cf->taken);
+	free(cf->slot);
+	free(cf->flag);
+}
 
+/*
+ * Every pair is checked, but a guest's conflicts are listed up to
+ * CONFLICTS_LISTED, then counted: 4096 guests that all claim one queue
+ * would otherwise make millions of messages.
+ */
+static void check_pairs(struct desired_guest *gs, size_t n, const bool *conflicting, struct diag_list *diags)
+{
 	for (size_t j = 1; j < n; j++) {
 		struct desired_guest *b = &gs[j];
 		_cleanup_free_ char *bname = NULL;
@@ -378,6 +420,8 @@ struct compiler {
 	struct desired *d;
 	size_t cap_guests;
 	struct diag_list diags; /* about single guests, until compile_end() */
+	struct conflict_finder cf;
+	bool unsorted; /* a guest's name sorts before the one before it */
 };
 
 static void take_guest(void *data, const struct config_guest *cg)
@@ -388,7 +432,11 @@ static void take_guest(void *data, const struct config_guest *cg)
 	/* in config order: conflicts are reported at the later definition */
 	d->guests = xgrow_raw(d->guests, &c->cap_guests, d->n_guests + 1, sizeof(*d->guests));
 	d->guests[d->n_guests] = (struct desired_guest){ 0 };
-	compile_guest(&d->guests[d->n_guests++], cg, &c->diags);
+	compile_guest(&d->guests[d->n_guests], cg, &c->diags);
+	note_conflicts(&c->cf, d->guests, d->n_guests);
+	if (d->n_guests > 0 && cmp_guests(&d->guests[d->n_guests - 1], &d->guests[d->n_guests]) > 0)
+		c->unsorted = true;
+	d->n_guests++;
 }
 
 struct compiler *compile_begin(struct config *cfg)
@@ -412,7 +460,6 @@ int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, st
 	for (size_t i = 0; i < cfg->n_guests; i++)
 		take_guest(c, &cfg->guests[i]);
 	diag_move(diags, &c->diags);
-	free(c);
 
 	d->masks = cfg->masks;
 	d->masks_mark = cfg->masks_mark;
@@ -422,15 +469,14 @@ int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, st
 		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", diags);
 		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", diags);
 	}
-	check_pairs(d->guests, d->n_guests, diags);
+	check_pairs(d->guests, d->n_guests, c->cf.flag, diags);
 	check_keep(d, d->guests, d->n_guests, diags);
 
 	/* sorted by name; configurations are often written in that order already */
-	for (size_t i = 1; i < d->n_guests; i++)
-		if (cmp_guests(&d->guests[i - 1], &d->guests[i]) > 0) {
-			qsort(d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
-			break;
-		}
+	if (c->unsorted)
+		qsort(d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
+	conflict_finder_free(&c->cf);
+	free(c);
 	arena_move(&d->arena, &cfg->arena);
 	*ret = d;
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
