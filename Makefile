@@ -148,13 +148,18 @@ reliability: deps
 # Benchmarks against mdevctl and the manual procedure (bench/run): writes
 # bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse
+	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor
 	$(Q)bench/run
 
 $(B)/bench/yaml-parse: bench/yaml-parse.c Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(shell $(PKG_CONFIG) --libs yaml-0.1)
+
+$(B)/bench/verify-floor: bench/verify-floor.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
