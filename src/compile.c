@@ -305,7 +305,7 @@ static void note_conflicts(struct conflict_finder *cf, const struct desired_gues
 		cf->taken[a] = bitmap_or(&cf->taken[a], &g->matrix.domains);
 	}
 	if (g->uuid_valid) {
-		if (2 * (cf->n_uuids + 1) > cf->cap) {
+		if (4 * (cf->n_uuids + 1) > 3 * cf->cap) { /* at most 3/4 full */
 			struct uuid_slot *old = cf->slot;
 			size_t old_cap = cf->cap;
 
