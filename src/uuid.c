@@ -86,7 +86,8 @@ static uint32_t rol(uint32_t x, unsigned n)
 /*
  * The 80 rounds written out (five at a time, the variables renamed instead of
  * shifted) over a 16-word window of the message schedule: the compiler keeps
- * everything in registers.  About 2.5x the speed of the plain loops.
+ * everything in registers.  About twice the speed of the plain loops
+ * (uuid_v5: 360 -> 170 ns per call).
  */
 #define SHA1_W(i) (w[(i) & 15] = rol(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^ w[((i) + 2) & 15] ^ w[(i) & 15], 1))
 #define SHA1_F0(b, c, d) ((d) ^ ((b) & ((c) ^ (d))))
@@ -105,7 +106,8 @@ static uint32_t rol(uint32_t x, unsigned n)
 		SHA1_R(c, d, e, a, b, f, k, wi((i) + 3)); \
 		SHA1_R(b, c, d, e, a, f, k, wi((i) + 4)); \
 	} while (0)
-#define SHA1_W0(i) (w[i])
+/* rounds 0-19: the message words, then the schedule (i is a constant here) */
+#define SHA1_WX(i) ((i) < 16 ? w[(i) & 15] : SHA1_W(i))
 
 static void sha1_block(uint32_t h[5], const unsigned char *p)
 {
@@ -114,14 +116,10 @@ static void sha1_block(uint32_t h[5], const unsigned char *p)
 	for (int i = 0; i < 16; i++)
 		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 |
 		       p[4 * i + 3];
-	SHA1_5(0, SHA1_F0, 0x5a827999, SHA1_W0);
-	SHA1_5(5, SHA1_F0, 0x5a827999, SHA1_W0);
-	SHA1_5(10, SHA1_F0, 0x5a827999, SHA1_W0);
-	SHA1_R(a, b, c, d, e, SHA1_F0, 0x5a827999, w[15]);
-	SHA1_R(e, a, b, c, d, SHA1_F0, 0x5a827999, SHA1_W(16));
-	SHA1_R(d, e, a, b, c, SHA1_F0, 0x5a827999, SHA1_W(17));
-	SHA1_R(c, d, e, a, b, SHA1_F0, 0x5a827999, SHA1_W(18));
-	SHA1_R(b, c, d, e, a, SHA1_F0, 0x5a827999, SHA1_W(19));
+	SHA1_5(0, SHA1_F0, 0x5a827999, SHA1_WX);
+	SHA1_5(5, SHA1_F0, 0x5a827999, SHA1_WX);
+	SHA1_5(10, SHA1_F0, 0x5a827999, SHA1_WX);
+	SHA1_5(15, SHA1_F0, 0x5a827999, SHA1_WX);
 	for (int i = 20; i < 40; i += 5)
 		SHA1_5(i, SHA1_F1, 0x6ed9eba1, SHA1_W);
 	for (int i = 40; i < 60; i += 5)
