@@ -14,6 +14,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,11 +41,19 @@ static int read_attr(int dirfd, const char *path)
 	return n < 0 ? -1 : 0;
 }
 
+/* MDEV/ATTR below the matrix device */
+static const char *mdev_path(char path[300], const char *mdev, const char *attr)
+{
+	snprintf(path, 300, "%s/%s", mdev, attr);
+	return path;
+}
+
 int main(int argc, char **argv)
 {
 	const char *root = argc > 1 ? argv[1] : "/sys";
-	int rootfd, matrixfd, ap_config;
+	int rootfd, matrixfd, devfd, ap_config;
 	unsigned long n = 0;
+	bool failed;
 	struct dirent *de;
 	DIR *d;
 
@@ -57,12 +66,22 @@ int main(int argc, char **argv)
 		perror(root);
 		return 1;
 	}
-	if (read_attr(rootfd, "bus/ap/apmask") < 0 || read_attr(rootfd, "bus/ap/aqmask") < 0)
+	if (read_attr(rootfd, "bus/ap/apmask") < 0 || read_attr(rootfd, "bus/ap/aqmask") < 0) {
+		close(rootfd);
 		return 1;
+	}
 	matrixfd = openat(rootfd, MATRIX, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = fdopendir(openat(rootfd, DEVICES, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	devfd = openat(rootfd, DEVICES, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	d = devfd < 0 ? NULL : fdopendir(devfd);
 	if (matrixfd < 0 || !d) {
-		perror(DEVICES);
+		perror(matrixfd < 0 ? MATRIX : DEVICES);
+		if (d)
+			closedir(d);
+		else if (devfd >= 0)
+			close(devfd);
+		if (matrixfd >= 0)
+			close(matrixfd);
+		close(rootfd);
 		return 1;
 	}
 	ap_config = -1;
@@ -71,25 +90,23 @@ int main(int argc, char **argv)
 
 		if (de->d_name[0] == '.')
 			continue;
-		if (ap_config < 0) {
-			snprintf(path, sizeof(path), "%s/ap_config", de->d_name);
-			ap_config = faccessat(matrixfd, path, F_OK, 0) == 0;
-		}
+		if (ap_config < 0)
+			ap_config = faccessat(matrixfd, mdev_path(path, de->d_name, "ap_config"), F_OK, 0) == 0;
 		if (ap_config) {
-			snprintf(path, sizeof(path), "%s/ap_config", de->d_name);
-			if (read_attr(matrixfd, path) < 0)
-				return 1;
-		} else {
-			snprintf(path, sizeof(path), "%s/matrix", de->d_name);
-			if (read_attr(matrixfd, path) < 0)
-				return 1;
-			snprintf(path, sizeof(path), "%s/control_domains", de->d_name);
-			if (read_attr(matrixfd, path) < 0)
-				return 1;
+			if (read_attr(matrixfd, mdev_path(path, de->d_name, "ap_config")) < 0)
+				break;
+		} else if (read_attr(matrixfd, mdev_path(path, de->d_name, "matrix")) < 0 ||
+			   read_attr(matrixfd, mdev_path(path, de->d_name, "control_domains")) < 0) {
+			break;
 		}
 		n++;
 	}
+	failed = de != NULL;
 	closedir(d);
+	close(matrixfd);
+	close(rootfd);
+	if (failed)
+		return 1;
 	printf("%lu mdevs\n", n);
 	return 0;
 }
