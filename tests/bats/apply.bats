@@ -38,9 +38,9 @@ cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 expect_exit 2 apmatrix diff >/dev/null
 expect_exit 2 apmatrix apply --dry-run >/dev/null
 expect_exit 2 apmatrix diff --json >/dev/null
-apmatrix diff --shell > /tmp/plan.sh
+apmatrix diff --shell > $T/plan.sh
 [ "$(nwrites)" = 0 ] || die "dry runs wrote"
-sh -e /tmp/plan.sh || die "the shell plan failed"
+sh -e $T/plan.sh || die "the shell plan failed"
 [ -z "$(bad_writes)" ] || die "shell plan writes failed"
 g1=$(uuid_of guest1); g2=$(uuid_of guest2)
 [ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1 matrix after the shell plan"
@@ -151,9 +151,9 @@ echo 0x05 > $(mdev_dir $F)/assign_adapter
 echo 0x47 > $(mdev_dir $F)/assign_domain
 clear_writes
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "guest2: APQN 05.0047 is assigned to mdev $F (not managed by apmatrix)" /tmp/err || die "message: $(cat /tmp/err)"
+grep -q "guest2: APQN 05.0047 is assigned to mdev $F (not managed by apmatrix)" $T/err || die "message: $(cat $T/err)"
 ! grep -q "$F" /sys/.sim/writes || die "foreign mdev written: $(grep $F /sys/.sim/writes)"
 [ "$(cat $(mdev_dir $F)/matrix)" = "05.0047" ] || die "foreign mdev changed"
 g1=$(uuid_of guest1)
@@ -174,10 +174,10 @@ echo "attach $g2" > /sys/.sim/guest
 sed -i 's/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
 grep -q 'domains: \[0x47\]' /etc/apmatrix.yaml || die "config edit"
 clear_writes
-apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
-[ $rc = 2 ] || die "exit $rc: $(cat /tmp/err)"
-grep -q "guest2.*pending" /tmp/err || die "no pending message: $(cat /tmp/err)"
-grep -q "pending" /tmp/out || die "summary: $(cat /tmp/out)"
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 2 ] || die "exit $rc: $(cat $T/err)"
+grep -q "guest2.*pending" $T/err || die "no pending message: $(cat $T/err)"
+grep -q "pending" $T/out || die "summary: $(cat $T/out)"
 [ "$(nwrites)" = 0 ] || die "wrote to a running guest: $(cat /sys/.sim/writes)"
 grep -q 05.00ff $(mdev_dir $g2)/matrix || die "stripped"
 expect_exit 2 apmatrix diff >/dev/null
@@ -259,9 +259,9 @@ EOF
 @test "host.keep violations are refused before any write (exit 65)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nhost:\n  keep: {adapters: [5], domains: [4]}\nguests:\n  g: {adapters: [5], domains: [4, 0x47]}\n' > /etc/apmatrix.yaml
-apmatrix apply 2> /tmp/err; rc=$?
+apmatrix apply 2> $T/err; rc=$?
 [ $rc = 65 ] || die "exit $rc"
-grep -q "05.0004" /tmp/err || die "message: $(cat /tmp/err)"
+grep -q "05.0004" $T/err || die "message: $(cat $T/err)"
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 echo OK
 EOF
@@ -272,9 +272,9 @@ EOF
 @test "masks off: no mask writes; guest APQNs still host-owned are reported (exit 1)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nhost:\n  masks: off\nguests:\n  g: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
-apmatrix apply 2> /tmp/err; rc=$?
+apmatrix apply 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "g: APQN 05.0047 is still reserved for host drivers" /tmp/err || die "message: $(cat /tmp/err)"
+grep -q "g: APQN 05.0047 is still reserved for host drivers" $T/err || die "message: $(cat $T/err)"
 ! grep -q mask /sys/.sim/writes || die "mask written"
 echo -0x47 > /sys/bus/ap/aqmask
 expect_exit 0 apmatrix apply >/dev/null
@@ -306,13 +306,13 @@ EOF
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 echo "delay devices/* 150" > /sys/.sim/fail
-apmatrix apply > /tmp/a 2>&1 & a=$!
-apmatrix apply > /tmp/b 2>&1 & b=$!
+apmatrix apply > $T/a 2>&1 & a=$!
+apmatrix apply > $T/b 2>&1 & b=$!
 wait $a; ra=$?; wait $b; rb=$?
-[ $ra = 0 ] && [ $rb = 0 ] || die "exit $ra/$rb: $(cat /tmp/a /tmp/b)"
+[ $ra = 0 ] && [ $rb = 0 ] || die "exit $ra/$rb: $(cat $T/a $T/b)"
 [ "$(grep -c /create /sys/.sim/writes)" = 2 ] || die "creates: $(cat /sys/.sim/writes)"
 [ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
-cat /tmp/a /tmp/b | grep -qx "0 changes" || die "neither waited: $(cat /tmp/a /tmp/b)"
+cat $T/a $T/b | grep -qx "0 changes" || die "neither waited: $(cat $T/a $T/b)"
 echo 0 > /sys/.sim/fail
 expect_exit 0 apmatrix diff >/dev/null
 echo OK
@@ -326,12 +326,12 @@ EOF
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 sleep 30 & holder=$!
 echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
-apmatrix apply > /tmp/out 2>&1 & ap=$!
+apmatrix apply > $T/out 2>&1 & ap=$!
 sleep 1.5
 [ "$(nwrites)" = 0 ] || die "wrote while the lock was held"
-kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat /tmp/out)"
+kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat $T/out)"
 rm /run/lock/s390apconfig.lock; kill $holder
-wait $ap || die "apply failed: $(cat /tmp/out)"
+wait $ap || die "apply failed: $(cat $T/out)"
 [ "$(nwrites)" -gt 0 ] || die "nothing written"
 printf '999999\n' > /run/lock/s390apconfig.lock
 printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
@@ -348,9 +348,9 @@ EOF
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 g1=$(uuid_of guest1); g2=$(uuid_of guest2)
 echo "devices/vfio_ap/matrix/$g1/ap_config EIO 1" > /sys/.sim/fail
-apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "guest1.*(EIO)" /tmp/err || die "message: $(cat /tmp/err)"
+grep -q "guest1.*(EIO)" $T/err || die "message: $(cat $T/err)"
 [ "$(cat $(mdev_dir $g2)/matrix | wc -l)" = 2 ] || die "guest2 not brought up"
 expect_exit 0 apmatrix apply >/dev/null
 [ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1 not repaired"
@@ -368,9 +368,9 @@ apmatrix apply >/dev/null
 g1=$(uuid_of guest1)
 echo 0x07 > $(mdev_dir $g1)/assign_control_domain
 echo "attach $(uuid_of guest2)" > /sys/.sim/guest
-apmatrix status > /tmp/st || die "status failed"
-grep -q "guest1 .*differs: extra control domains 0x07" /tmp/st || die "$(cat /tmp/st)"
-grep -q "guest2 .*matches, running" /tmp/st || die "$(cat /tmp/st)"
+apmatrix status > $T/st || die "status failed"
+grep -q "guest1 .*differs: extra control domains 0x07" $T/st || die "$(cat $T/st)"
+grep -q "guest2 .*matches, running" $T/st || die "$(cat $T/st)"
 apmatrix status --json | jq -e '.guests[1].running == true and .taken.apmask == [5]' >/dev/null || die json
 echo OK
 EOF

@@ -39,6 +39,7 @@ in_sim() {
 		echo "set -u"
 		echo "export PATH='$BIN':\"\$PATH\""
 		echo "EXAMPLES='$EXAMPLES'"
+		echo "T='$BATS_TEST_TMPDIR'" # the test's own scratch directory (not /tmp)
 		cat <<'EOT'
 die() { echo "FAIL: $*" >&2; exit 1; }
 nwrites() { grep -c . /sys/.sim/writes || true; }

@@ -19,11 +19,11 @@ guests:
     domains: [0x04, 0x05]
     control-domains: [0x10]
 YAML
-apmatrix check 2>/tmp/err; rc=$?
-cat /tmp/err
+apmatrix check 2>$T/err; rc=$?
+cat $T/err
 [ "$rc" = 0 ] || die "exit $rc"
-apmatrix check --no-live 2>/tmp/err2 >/dev/null
-[ ! -s /tmp/err2 ] || die "--no-live warned: $(cat /tmp/err2)"
+apmatrix check --no-live 2>$T/err2 >/dev/null
+[ ! -s $T/err2 ] || die "--no-live warned: $(cat $T/err2)"
 echo OK
 EOF
 	assert_success
@@ -72,8 +72,8 @@ guests:
     domains: [0x04, 0xab]
 YAML
 clear_writes
-apmatrix apply 2>/tmp/err; rc=$?
-cat /tmp/err
+apmatrix apply 2>$T/err; rc=$?
+cat $T/err
 [ "$rc" = 65 ] || [ "$rc" = 1 ] || die "masks auto: exit $rc"
 [ "$(nwrites)" = 0 ] || die "masks auto wrote: $(cat /sys/.sim/writes)"
 sed -i 's/^version: 1/version: 1\nhost:\n  masks: off/' /etc/apmatrix.yaml
@@ -98,15 +98,15 @@ guests:
     adapters: [0x05, 0x07]
     domains: [0x04, 0x05]
 YAML
-apmatrix show g1 > /tmp/before
+apmatrix show g1 > $T/before
 apmatrix apply -q || die "apply failed"
-apmatrix show g1 > /tmp/after
+apmatrix show g1 > $T/after
 u=$(uuid_of g1)
-echo "--- before"; cat /tmp/before; echo "--- after"; cat /tmp/after
+echo "--- before"; cat $T/before; echo "--- after"; cat $T/after
 # what show predicted is what the kernel made of it
-pred=$(grep -oE '^  [0-9a-f]{2}\.[0-9a-f]{4} ' /tmp/before | tr -d ' ' | tr '\n' ' ')
+pred=$(grep -oE '^  [0-9a-f]{2}\.[0-9a-f]{4} ' $T/before | tr -d ' ' | tr '\n' ' ')
 [ "$pred" = "$(cat $(mdev_dir $u)/guest_matrix | tr '\n' ' ')" ] || die "predicted '$pred', kernel $(cat $(mdev_dir $u)/guest_matrix)"
-grep -q "^  mdev             /sys/devices/vfio_ap/matrix/$u\$" /tmp/after || die "path"
+grep -q "^  mdev             /sys/devices/vfio_ap/matrix/$u\$" $T/after || die "path"
 EOF
 	assert_success
 	assert_line "  what the guest will see after apply:"

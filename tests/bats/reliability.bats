@@ -37,14 +37,14 @@ setup() {
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 echo "delay devices/* 400" > /sys/.sim/fail
-apmatrix apply > /tmp/out 2> /tmp/err & pid=$!
+apmatrix apply > $T/out 2> $T/err & pid=$!
 until grep -q create /sys/.sim/writes; do sleep 0.02; done
 printf 'version: 1\nguests:\n  guest3: {adapters: [0x06], domains: [0xff]}\n' > /etc/apmatrix.yaml.new
 mv /etc/apmatrix.yaml.new /etc/apmatrix.yaml
 wait $pid; rc=$?
 echo clear > /sys/.sim/fail
-[ $rc = 0 ] || die "apply exited $rc: $(cat /tmp/err)"
-! grep -q "planning once more\|does not match" /tmp/err || die "treated the edit as a host change: $(cat /tmp/err)"
+[ $rc = 0 ] || die "apply exited $rc: $(cat $T/err)"
+! grep -q "planning once more\|does not match" $T/err || die "treated the edit as a host change: $(cat $T/err)"
 expect_exit 0 apmatrix -c "$EXAMPLES/seed-two-guests.yaml" diff >/dev/null
 expect_exit 2 apmatrix diff >/dev/null
 expect_exit 0 apmatrix apply >/dev/null
@@ -59,11 +59,11 @@ EOF2
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 apmatrix apply >/dev/null || die apply
-cp /run/apmatrix/state /tmp/state
+cp /run/apmatrix/state $T/state
 printf 'apmatrix-state 1\nmdev 00000000-0000-4000-8000-000000000000 bogus\n' > /run/apmatrix/.state.99999.tmp
 expect_exit 0 apmatrix apply >/dev/null
 [ ! -e /run/apmatrix/.state.99999.tmp ] || die "temp file left"
-cmp -s /tmp/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+cmp -s $T/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
 echo OK
 EOF2
 	assert_success
@@ -74,15 +74,15 @@ EOF2
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 echo "*/create EBUSY 1" > /sys/.sim/fail
-apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "guest1 .*: create mdev: the kernel is busy; the mdev was not created (EBUSY)" /tmp/err || die "EBUSY: $(cat /tmp/err)"
-! grep -q "running guest" /tmp/err || die "blames a running guest: $(cat /tmp/err)"
+grep -q "guest1 .*: create mdev: the kernel is busy; the mdev was not created (EBUSY)" $T/err || die "EBUSY: $(cat $T/err)"
+! grep -q "running guest" $T/err || die "blames a running guest: $(cat $T/err)"
 echo "*/create ENODEV 1" > /sys/.sim/fail
 printf 'version: 1\nguests:\n  guest3: {adapters: [0x06], domains: [0xff]}\n' > /etc/apmatrix.yaml
-apmatrix apply > /tmp/out 2> /tmp/err; rc=$?
+apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "guest3 .*: create mdev: the mdev type is gone .*(ENODEV)" /tmp/err || die "ENODEV: $(cat /tmp/err)"
+grep -q "guest3 .*: create mdev: the mdev type is gone .*(ENODEV)" $T/err || die "ENODEV: $(cat $T/err)"
 expect_exit 0 apmatrix apply >/dev/null
 echo OK
 EOF2
@@ -94,9 +94,9 @@ EOF2
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 : > /run/lock/s390apconfig.lock
-apmatrix apply --wait 1 > /tmp/out 2> /tmp/err; rc=$?
+apmatrix apply --wait 1 > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-grep -q "s390apconfig.lock" /tmp/err || die "message: $(cat /tmp/err)"
+grep -q "s390apconfig.lock" $T/err || die "message: $(cat $T/err)"
 [ "$(nwrites)" = 0 ] || die "wrote without the lock"
 touch -d '-200 seconds' /run/lock/s390apconfig.lock
 expect_exit 0 timeout 20 apmatrix apply --wait 5 >/dev/null
@@ -111,12 +111,12 @@ EOF2
 	in_sim "$HOSTS/seed.yaml" <<EOF2
 cp "\$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 echo "delay devices/* 200" > /sys/.sim/fail
-apmatrix apply > /tmp/out 2>&1 & ap=\$!
+apmatrix apply > $T/out 2>&1 & ap=\$!
 until grep -q . /sys/.sim/writes; do sleep 0.02; done
-"$REL/s390lock" 0 /tmp/holder
+"$REL/s390lock" 0 $T/holder
 n=\$(nwrites)
-wait \$ap || die "apply: \$(cat /tmp/out)"
-grep -q '^acquire' /tmp/holder || die "holder never got the lock"
+wait \$ap || die "apply: \$(cat $T/out)"
+grep -q '^acquire' $T/holder || die "holder never got the lock"
 [ "\$n" = 6 ] || die "the holder got the lock after \$n of 6 writes"
 [ ! -e /run/lock/s390apconfig.lock ] || die "lock left"
 echo OK
