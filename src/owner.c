@@ -81,15 +81,42 @@ static int mdev_cmp(const void *a, const void *b)
 	return strcmp(((const struct owner_mdev *)a)->uuid, ((const struct owner_mdev *)b)->uuid);
 }
 
+/* The key for uuid: its first 36 characters, lowercase. */
+static void mdev_key(struct owner_mdev *key, const char *uuid)
+{
+	size_t i;
+
+	for (i = 0; i < 36 && uuid[i]; i++)
+		key->uuid[i] = (char)tolower((unsigned char)uuid[i]);
+	key->uuid[i] = '\0';
+}
+
+/* Where key is, or would go, in the sorted db->mdevs. */
+static size_t mdev_slot(const struct owner_db *db, const struct owner_mdev *key)
+{
+	size_t lo = 0, hi = db->n_mdevs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mdev_cmp(&db->mdevs[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 static struct owner_mdev *find_mdev(const struct owner_db *db, const char *uuid)
 {
 	struct owner_mdev key = { 0 };
+	size_t i;
 
-	if (strlen(uuid) != 36 || !db->n_mdevs)
+	if (strlen(uuid) != 36)
 		return NULL;
-	for (int i = 0; i < 37; i++)
-		key.uuid[i] = (char)tolower((unsigned char)uuid[i]);
-	return bsearch(&key, db->mdevs, db->n_mdevs, sizeof(*db->mdevs), mdev_cmp);
+	mdev_key(&key, uuid);
+	i = mdev_slot(db, &key);
+	return i < db->n_mdevs && mdev_cmp(&db->mdevs[i], &key) == 0 ? &db->mdevs[i] : NULL;
 }
 
 const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid)
@@ -99,36 +126,22 @@ const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *
 
 void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest)
 {
-	struct owner_mdev *m = find_mdev(db, uuid);
+	struct owner_mdev key = { 0 };
 	size_t i;
 
-	if (m) {
-		free(m->guest);
-		m->guest = xstrdup(guest);
+	mdev_key(&key, uuid);
+	i = mdev_slot(db, &key); /* one search, for both cases */
+	if (i < db->n_mdevs && mdev_cmp(&db->mdevs[i], &key) == 0) {
+		free(db->mdevs[i].guest);
+		db->mdevs[i].guest = xstrdup(guest);
 		return;
 	}
-	{
-		struct owner_mdev key = { 0 };
-		size_t lo = 0, hi = db->n_mdevs;
-
-		for (i = 0; i < 36 && uuid[i]; i++)
-			key.uuid[i] = (char)tolower((unsigned char)uuid[i]);
-		key.uuid[i] = '\0';
-		/* into its sorted place (the state file lists them sorted: at the end) */
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-
-			if (mdev_cmp(&db->mdevs[mid], &key) < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		db->mdevs = xgrow_raw(db->mdevs, &db->cap_mdevs, db->n_mdevs + 1, sizeof(*db->mdevs));
-		memmove(&db->mdevs[lo + 1], &db->mdevs[lo], (db->n_mdevs - lo) * sizeof(*db->mdevs));
-		key.guest = xstrdup(guest);
-		db->mdevs[lo] = key;
-		db->n_mdevs++;
-	}
+	/* into its sorted place (the state file lists them sorted: at the end) */
+	db->mdevs = xgrow_raw(db->mdevs, &db->cap_mdevs, db->n_mdevs + 1, sizeof(*db->mdevs));
+	memmove(&db->mdevs[i + 1], &db->mdevs[i], (db->n_mdevs - i) * sizeof(*db->mdevs));
+	key.guest = xstrdup(guest);
+	db->mdevs[i] = key;
+	db->n_mdevs++;
 }
 
 void owner_forget_mdev(struct owner_db *db, const char *uuid)
@@ -341,75 +354,22 @@ static char *format_state(const struct owner_db *db, size_t *ret_len)
 	return out;
 }
 
-int owner_save(const struct owner_db *db)
+/*
+ * Write text to dfd/base through a temporary name in the same directory
+ * (".BASE.PID.tmp"; remove_stale_temp_files() knows those of the state),
+ * fsync it, then rename it over base (replace) or link it to base, which
+ * fails with -EEXIST when base exists; last, fsync the directory so that
+ * the name is durable.
+ * On any error the temporary name is removed and base is as it was.
+ */
+static int write_file_at(int dfd, const char *base, const char *text, size_t len, mode_t mode, bool replace)
 {
-	_cleanup_free_ char *text = NULL, *tmp = NULL;
-	_cleanup_close_ int dfd = -EBADF;
-	size_t len = 0, off = 0;
-	int fd, r;
-
-	for (size_t i = 0; i < db->n_mdevs; i++)
-		if (!uuid_is_canonical(db->mdevs[i].uuid) || !guest_name_ok(db->mdevs[i].guest))
-			return -EINVAL; /* would not load again */
-	text = format_state(db, &len);
-	if (!text)
-		return -ENOMEM;
-
-	r = mkdir_parents(db->rundir, 0700);
-	if (r < 0)
-		return r;
-	dfd = open(db->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	tmp = xasprintf(".%s.%d.tmp", OWNER_STATE_FILE, (int)getpid());
-	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed run with our PID */
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t k = write(fd, text + off, len - off);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		off += (size_t)k;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	if (r == 0 && renameat(dfd, tmp, dfd, OWNER_STATE_FILE) < 0)
-		r = -errno;
-	if (r < 0) {
-		(void)unlinkat(dfd, tmp, 0); /* best effort; the error is what matters */
-		return r;
-	}
-	/* make the rename itself durable */
-	if (fsync(dfd) < 0)
-		return -errno;
-	return 0;
-}
-
-int owner_write_file(const char *path, const char *text, size_t len, bool replace)
-{
-	_cleanup_free_ char *dir = NULL, *tmp = NULL;
-	_cleanup_close_ int dfd = -EBADF;
-	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	_cleanup_free_ char *tmp = xasprintf(".%s.%d.tmp", base, (int)getpid());
 	size_t off = 0;
 	int fd, r = 0;
 
-	if (*base == '\0' || streq(base, ".") || streq(base, ".."))
-		return -EISDIR;
-	dir = slash ? xasprintf("%.*s", slash == path ? 1 : (int)(slash - path), path) : xstrdup(".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	tmp = xasprintf(".%s.%d.tmp", base, (int)getpid());
 	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed run with our PID */
-	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
 	while (off < len) {
@@ -432,12 +392,50 @@ int owner_write_file(const char *path, const char *text, size_t len, bool replac
 	if (r == 0 && !replace && linkat(dfd, tmp, dfd, base, 0) < 0)
 		r = -errno;
 	if (r < 0 || !replace)
-		(void)unlinkat(dfd, tmp, 0); /* linked, or failed: the temporary name goes */
+		(void)unlinkat(dfd, tmp, 0); /* linked, or failed (best effort: the error is what matters) */
 	if (r < 0)
 		return r;
 	if (fsync(dfd) < 0)
 		return -errno;
 	return 0;
+}
+
+int owner_save(const struct owner_db *db)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	size_t len = 0;
+	int r;
+
+	for (size_t i = 0; i < db->n_mdevs; i++)
+		if (!uuid_is_canonical(db->mdevs[i].uuid) || !guest_name_ok(db->mdevs[i].guest))
+			return -EINVAL; /* would not load again */
+	text = format_state(db, &len);
+	if (!text)
+		return -ENOMEM;
+
+	r = mkdir_parents(db->rundir, 0700);
+	if (r < 0)
+		return r;
+	dfd = open(db->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	return write_file_at(dfd, OWNER_STATE_FILE, text, len, 0600, true);
+}
+
+int owner_write_file(const char *path, const char *text, size_t len, bool replace)
+{
+	_cleanup_free_ char *dir = NULL;
+	_cleanup_close_ int dfd = -EBADF;
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+
+	if (*base == '\0' || streq(base, ".") || streq(base, ".."))
+		return -EISDIR;
+	dir = slash ? xasprintf("%.*s", slash == path ? 1 : (int)(slash - path), path) : xstrdup(".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	return write_file_at(dfd, base, text, len, 0644, replace);
 }
 
 /* ---- locks ------------------------------------------------------------- */
