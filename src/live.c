@@ -603,8 +603,11 @@ static bool uuid_ok(const char *s)
 	return true;
 }
 
-/* `matrix` / `guest_matrix`: one "aa.dddd", "aa." or ".dddd" per line. */
-static int read_matrix_file(struct reader *rd, const char *path, struct apqn_matrix *m)
+/*
+ * Read an attribute of one value per line and hand each non-empty line to
+ * parse(); a line it refuses (< 0) is warned about and skipped.
+ */
+static int read_lines(struct reader *rd, const char *path, int (*parse)(const char *line, void *data), void *data)
 {
 	_cleanup_free_ char *text = NULL;
 	int r;
@@ -617,7 +620,7 @@ static int read_matrix_file(struct reader *rd, const char *path, struct apqn_mat
 		char save = line[k];
 
 		line[k] = '\0';
-		if (k && matrix_parse_kernel_line(line, m) < 0)
+		if (k && parse(line, data) < 0)
 			warn(rd, "%s/%s: unexpected line '%s'", sysfs_root(rd->s), path, line);
 		line[k] = save;
 		line += k;
@@ -627,36 +630,34 @@ static int read_matrix_file(struct reader *rd, const char *path, struct apqn_mat
 	return 0;
 }
 
+static int parse_matrix_line(const char *line, void *m)
+{
+	return matrix_parse_kernel_line(line, m);
+}
+
+/* `matrix` / `guest_matrix`: one "aa.dddd", "aa." or ".dddd" per line. */
+static int read_matrix_file(struct reader *rd, const char *path, struct apqn_matrix *m)
+{
+	return read_lines(rd, path, parse_matrix_line, m);
+}
+
+static int parse_id_line(const char *line, void *b)
+{
+	unsigned id;
+
+	if (parse_hex_id(line, &id) != 0)
+		return -EINVAL;
+	bitmap_set(b, id);
+	return 0;
+}
+
 /*
  * One number per line into a bitmap: "%04x" for control_domains on
  * mainline, hex (with or without 0x) on rfc2017.
  */
 static int read_id_list(struct reader *rd, const char *path, struct bitmap256 *b)
 {
-	_cleanup_free_ char *text = NULL;
-	int r;
-
-	r = sysfs_read_attr(rd->s, path, &text);
-	if (r < 0)
-		return r;
-	for (char *line = text; *line;) {
-		size_t k = strcspn(line, "\n");
-		char save = line[k];
-		unsigned id;
-
-		line[k] = '\0';
-		if (k) {
-			if (parse_hex_id(line, &id) == 0)
-				bitmap_set(b, id);
-			else
-				warn(rd, "%s/%s: unexpected line '%s'", sysfs_root(rd->s), path, line);
-		}
-		line[k] = save;
-		line += k;
-		if (*line)
-			line++;
-	}
-	return 0;
+	return read_lines(rd, path, parse_id_line, b);
 }
 
 /*

@@ -17,6 +17,14 @@
 #define UUID_B "7d1c2a3b-0000-4000-8000-00000000beef"
 #define MASK0 "0x0000000000000000000000000000000000000000000000000000000000000000"
 
+static bool diag_with(const struct diag_list *diags, const char *text)
+{
+	for (size_t i = 0; i < diags->n; i++)
+		if (strstr(diags->items[i].message, text))
+			return true;
+	return false;
+}
+
 static char *mask_text(const struct bitmap256 *b)
 {
 	char buf[BITMAP_KERNEL_LEN];
@@ -681,6 +689,31 @@ static void test_rfc2017(void)
 	fake_rmtree(tmp);
 }
 
+/* A line of a per-line listing that is not a number is a warning; the others count. */
+static void test_garbage_lines(void)
+{
+	char *tmp = make_rfc2017();
+	struct sysfs *s;
+	struct diag_list diags = { 0 };
+	struct live *l = NULL;
+
+	mdev_attr(tmp, SYSFS_MATRIX_RFC2017, UUID_A, "control_domains", "47\nxyz\n\nab\n");
+	s = open_root(tmp);
+	CHECK(live_read(s, NULL, LIVE_READ_DETAILS, &l, &diags) == 0);
+	CHECK(diags.n == 1);
+	CHECK(diag_with(&diags, "/control_domains: unexpected line 'xyz'"));
+	CHECK(l->n_mdevs == 1);
+	if (l->n_mdevs == 1) {
+		const struct bitmap256 *cd = &l->mdevs[0].matrix.control_domains;
+
+		CHECK(bitmap_count(cd) == 2 && bitmap_test(cd, 0x47) && bitmap_test(cd, 0xab));
+	}
+	live_free(l);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	fake_rmtree(tmp);
+}
+
 static void test_no_ap_bus(void)
 {
 	char *tmp = fake_tmpdir();
@@ -719,6 +752,7 @@ static void test_garbage_attrs(void)
 	for (size_t i = 0; i < diags.n; i++)
 		printf("# diag: %s\n", diags.items[i].message);
 	CHECK(diags.n == 4);
+	CHECK(diag_with(&diags, "/guest_matrix: unexpected line 'bogus'"));
 	CHECK(!(l->features & FEATURE_MASKS));
 	CHECK(matrix_has_apqn(&live_find_mdev(l, UUID_B)->guest_matrix, 6, 0x04));
 	CHECK(bitmap_empty(&live_find_mdev(l, UUID_B)->matrix.adapters));
@@ -746,7 +780,8 @@ int main(void)
 		TAP_TEST(test_lean),
 		TAP_TEST(test_listed_mdev_absent),
 		TAP_TEST(test_lean_without_features),
-		TAP_TEST(test_walk_without_bus_devices), TAP_TEST(test_devices_from_driver_lists),
+		TAP_TEST(test_walk_without_bus_devices),
+		TAP_TEST(test_devices_from_driver_lists),
 		TAP_TEST(test_driver_override),
 		TAP_TEST(test_dynamic_without_features),
 		TAP_TEST(test_static),
@@ -754,6 +789,7 @@ int main(void)
 		TAP_TEST(test_rfc2017),
 		TAP_TEST(test_no_ap_bus),
 		TAP_TEST(test_garbage_attrs),
+		TAP_TEST(test_garbage_lines),
 		TAP_TEST(test_strings),
 	};
 
