@@ -1414,33 +1414,6 @@ int config_load_buffer(struct config *cfg, const char *name, const char *buf, si
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
 }
 
-/* Read at most CONFIG_MAX_FILE_SIZE bytes (stdin); -EFBIG when there is more. */
-static int read_fd(int fd, char **ret, size_t *ret_len)
-{
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 0;
-
-	for (;;) {
-		ssize_t n;
-
-		if (len > CONFIG_MAX_FILE_SIZE)
-			return -EFBIG;
-		buf = xgrow_raw(buf, &cap, len + 65536, 1);
-		n = read(fd, buf + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret = TAKE_PTR(buf);
-	*ret_len = len;
-	return 0;
-}
-
 /*
  * Read and parse one file; errors reading it are recorded without a
  * position.  Files must be trusted regular files (trust.h); stdin is read
@@ -1457,7 +1430,7 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 
 	if (streq(path, "-")) {
 		name = "<stdin>";
-		r = read_fd(STDIN_FILENO, &buf, &len);
+		r = read_fd_all(STDIN_FILENO, CONFIG_MAX_FILE_SIZE, false, &buf, &len);
 	} else {
 		fd = trust_open_file(path, &why);
 		if (fd < 0 && why) {

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,31 +92,21 @@ int import_parse_number(const char *s, int base, unsigned *ret)
 /* Read a whole regular file (at most MAX_INPUT_SIZE).  Returns 0 or -errno. */
 static int read_file(const char *path, char **ret, size_t *ret_len)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
 	_cleanup_free_ char *buf = NULL;
 	struct stat st;
-	size_t len = 0, cap = 0;
+	size_t len;
+	int r;
 
-	if (!f)
+	if (fd < 0)
 		return -errno;
-	if (fstat(fileno(f), &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EISDIR;
-	for (;;) {
-		size_t k;
-
-		buf = xgrow(buf, &cap, len + 4097, 1);
-		k = fread(buf + len, 1, cap - len - 1, f);
-		len += k;
-		if (len > MAX_INPUT_SIZE)
-			return -EFBIG;
-		if (k == 0)
-			break;
-	}
-	if (ferror(f))
-		return -EIO;
-	buf[len] = '\0';
+	r = read_fd_all(fd, MAX_INPUT_SIZE, false, &buf, &len);
+	if (r < 0)
+		return r;
 	if (memchr(buf, '\0', len))
 		return -EINVAL;
 	*ret = TAKE_PTR(buf);

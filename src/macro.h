@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -59,6 +60,13 @@ int hex_value(char c);
 int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret);
 /* xgrow() without zeroing the new slots: for arrays whose elements are assigned whole. */
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);
+/*
+ * Read fd to its end into a new NUL-terminated buffer (*ret, length in
+ * *ret_len when not NULL).  -EFBIG when it holds more than max bytes.
+ * short_read_ends: a read that returns less than asked for is the end (a
+ * sysfs attribute comes whole in its first read).  Returns 0 or -errno.
+ */
+int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *ret_len);
 
 /*
  * An arena: many small allocations that all live until arena_free(), made

@@ -264,7 +264,7 @@ int owner_load(const char *rundir, struct owner_db **ret)
 	_cleanup_(owner_freep) struct owner_db *db = NULL;
 	_cleanup_free_ char *path = NULL, *text = NULL;
 	_cleanup_close_ int fd = -EBADF;
-	size_t len = 0, cap = 4096;
+	size_t len = 0;
 	int r;
 
 	db = xcalloc(1, sizeof(*db));
@@ -277,27 +277,9 @@ int owner_load(const char *rundir, struct owner_db **ret)
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
-	text = xmalloc(cap + 1);
-	for (;;) {
-		ssize_t k;
-
-		if (len == cap) {
-			if (cap >= OWNER_MAX_STATE)
-				return -EFBIG;
-			cap *= 2;
-			text = xrealloc(text, cap + 1);
-		}
-		k = read(fd, text + len, cap - len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	text[len] = '\0';
+	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
+	if (r < 0)
+		return r;
 	if (strlen(text) != len)
 		return -EBADMSG;
 	r = parse_state(db, text);

@@ -470,41 +470,22 @@ int sysfs_read_attr(struct sysfs *s, const char *path, char **ret)
 {
 	_cleanup_close_ int fd = -EBADF;
 	_cleanup_free_ char *buf = NULL;
-	size_t len = 0, cap = 4096;
+	size_t len;
+	int r;
 
 	fd = sysfs_openat(s, path, O_RDONLY);
 	if (fd < 0)
 		return fd;
-	buf = xmalloc(cap + 1);
-	for (;;) {
-		ssize_t k;
-
-		if (len == cap) {
-			if (cap >= SYSFS_MAX_ATTR)
-				return -EFBIG;
-			cap *= 2;
-			buf = xrealloc(buf, cap + 1);
-		}
-		k = read(fd, buf + len, cap - len);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-		/*
-		 * A sysfs attribute comes whole in the first read: kernfs formats
-		 * the value once (at most a page) and hands out as much as asked
-		 * for.  A read that did not fill the buffer has returned the end,
-		 * and asking again would only cost one more call (one more round
-		 * trip on FUSE) to learn it.
-		 */
-		if (len < cap)
-			break;
-	}
-	buf[len] = '\0';
+	/*
+	 * A sysfs attribute comes whole in the first read: kernfs formats the
+	 * value once (at most a page) and hands out as much as asked for.  A
+	 * read that did not fill the buffer has returned the end, and asking
+	 * again would only cost one more call (one more round trip on FUSE)
+	 * to learn it.
+	 */
+	r = read_fd_all(fd, SYSFS_MAX_ATTR, true, &buf, &len);
+	if (r < 0)
+		return r;
 	if (strlen(buf) != len)
 		return -EBADMSG; /* attributes are text */
 	*ret = TAKE_PTR(buf);

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: allocation helpers that never return NULL, an arena, and hex digits. */
+/* util.c: allocation helpers that never return NULL, an arena, hex digits, reading a whole file. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "macro.h"
 
@@ -177,5 +178,39 @@ int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret)
 			return -EINVAL;
 	}
 	*ret = v;
+	return 0;
+}
+
+int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *ret_len)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0, cap = 4096;
+
+	buf = xmalloc(cap + 1);
+	for (;;) {
+		ssize_t k;
+
+		if (len == cap) {
+			cap *= 2;
+			buf = xrealloc(buf, cap + 1);
+		}
+		k = read(fd, buf + len, cap - len);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (k == 0)
+			break;
+		len += (size_t)k;
+		if (len > max)
+			return -EFBIG;
+		if (short_read_ends && len < cap)
+			break;
+	}
+	buf[len] = '\0';
+	*ret = TAKE_PTR(buf);
+	if (ret_len)
+		*ret_len = len;
 	return 0;
 }

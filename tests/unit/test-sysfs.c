@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* test-sysfs.c: root confinement, reads, one-write writes, listings, paths, the directory cache. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fakesys.h"
 #include "macro.h"
@@ -289,12 +291,59 @@ static void test_open(void)
 	CHECK(sysfs_close(NULL) == NULL);
 }
 
+/* read_fd_all(): the limit is exact, growth keeps every byte, a short read can end it. */
+static void test_read_fd_all(void)
+{
+	char *tmp = fake_tmpdir(), *path = xasprintf("%s/f", tmp), *big = xmalloc(9000), *buf = NULL;
+	size_t len = 0;
+	int fd, p[2];
+
+	for (size_t i = 0; i < 9000; i++)
+		big[i] = (char)('a' + i % 26);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0 && write(fd, big, 9000) == 9000);
+	close(fd);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(read_fd_all(fd, 9000, false, &buf, &len) == 0);
+	CHECK(len == 9000 && buf && memcmp(buf, big, 9000) == 0 && buf[9000] == '\0');
+	free(buf);
+	buf = NULL;
+	close(fd);
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(read_fd_all(fd, 8999, false, &buf, &len) == -EFBIG);
+	CHECK(buf == NULL);
+	close(fd);
+
+	/* a pipe that holds "abc" and stays open: the short read is the end */
+	CHECK(pipe(p) == 0);
+	CHECK(write(p[1], "abc", 3) == 3);
+	CHECK(read_fd_all(p[0], 100, true, &buf, NULL) == 0);
+	CHECK_STREQ(buf, "abc");
+	free(buf);
+	buf = NULL;
+	/* without it, reading goes on to the end */
+	CHECK(write(p[1], "de", 2) == 2);
+	close(p[1]);
+	CHECK(read_fd_all(p[0], 100, false, &buf, &len) == 0);
+	CHECK(len == 2);
+	CHECK_STREQ(buf, "de");
+	free(buf);
+	close(p[0]);
+
+	CHECK(read_fd_all(-1, 100, false, &buf, &len) == -EBADF);
+	free(big);
+	free(path);
+	fake_rmtree(tmp);
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_read),          TAP_TEST(test_confinement), TAP_TEST(test_write),
 		TAP_TEST(test_link_and_list), TAP_TEST(test_paths),       TAP_TEST(test_open),
-		TAP_TEST(test_dir_cache),
+		TAP_TEST(test_dir_cache),     TAP_TEST(test_read_fd_all),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
