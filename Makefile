@@ -84,7 +84,7 @@ $(B)/apmatrix-sim: $(SIM_OBJS) $(B)/obj/bitmap.o $(B)/obj/util.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(SIM_LIBS) -lpthread
 
-$(B)/tests/%: tests/unit/%.c tests/unit/tap.h $(B)/libapmatrix.a
+$(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libapmatrix.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(TEST_LIBS)

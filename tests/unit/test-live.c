@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "diags.h"
 #include "fakesys.h"
 #include "live.h"
 #include "macro.h"
@@ -16,14 +17,6 @@
 #define UUID_A "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c"
 #define UUID_B "7d1c2a3b-0000-4000-8000-00000000beef"
 #define MASK0 "0x0000000000000000000000000000000000000000000000000000000000000000"
-
-static bool diag_with(const struct diag_list *diags, const char *text)
-{
-	for (size_t i = 0; i < diags->n; i++)
-		if (strstr(diags->items[i].message, text))
-			return true;
-	return false;
-}
 
 static char *mask_text(const struct bitmap256 *b)
 {
@@ -701,7 +694,7 @@ static void test_garbage_lines(void)
 	s = open_root(tmp);
 	CHECK(live_read(s, NULL, LIVE_READ_DETAILS, &l, &diags) == 0);
 	CHECK(diags.n == 1);
-	CHECK(diag_with(&diags, "/control_domains: unexpected line 'xyz'"));
+	CHECK(has_diag(&diags, DIAG_WARNING, "/control_domains: unexpected line 'xyz'"));
 	CHECK(l->n_mdevs == 1);
 	if (l->n_mdevs == 1) {
 		const struct bitmap256 *cd = &l->mdevs[0].matrix.control_domains;
@@ -752,7 +745,7 @@ static void test_garbage_attrs(void)
 	for (size_t i = 0; i < diags.n; i++)
 		printf("# diag: %s\n", diags.items[i].message);
 	CHECK(diags.n == 4);
-	CHECK(diag_with(&diags, "/guest_matrix: unexpected line 'bogus'"));
+	CHECK(has_diag(&diags, DIAG_WARNING, "/guest_matrix: unexpected line 'bogus'"));
 	CHECK(!(l->features & FEATURE_MASKS));
 	CHECK(matrix_has_apqn(&live_find_mdev(l, UUID_B)->guest_matrix, 6, 0x04));
 	CHECK(bitmap_empty(&live_find_mdev(l, UUID_B)->matrix.adapters));

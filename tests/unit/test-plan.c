@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "diags.h"
 #include "plan.h"
 #include "tap.h"
 
@@ -340,14 +341,6 @@ static void check_mdev_write(const struct action *a, const char *uuid, const cha
 
 	check_write(a, 0, path, value);
 	free(path);
-}
-
-static bool has_diag(const struct diag_list *dl, enum diag_severity sev, const char *text)
-{
-	for (size_t i = 0; i < dl->n; i++)
-		if (dl->items[i].severity == sev && strstr(dl->items[i].message, text))
-			return true;
-	return false;
 }
 
 static bool touches(const struct plan *p, const char *uuid)
