@@ -337,19 +337,24 @@ static char *format_state(const struct owner_db *db, size_t *ret_len)
 }
 
 /*
- * Write text to dfd/base through a temporary name in the same directory
+ * Write text to dir/base through a temporary name in the same directory
  * (".BASE.PID.tmp"; remove_stale_temp_files() knows those of the state),
  * fsync it, then rename it over base (replace) or link it to base, which
  * fails with -EEXIST when base exists; last, fsync the directory so that
  * the name is durable.
  * On any error the temporary name is removed and base is as it was.
  */
-static int write_file_at(int dfd, const char *base, const char *text, size_t len, mode_t mode, bool replace)
+static int write_file_in(const char *dir, const char *base, const char *text, size_t len, mode_t mode,
+			 bool replace)
 {
-	_cleanup_free_ char *tmp = xasprintf(".%s.%d.tmp", base, (int)getpid());
+	_cleanup_free_ char *tmp = NULL;
+	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	size_t off = 0;
 	int fd, r = 0;
 
+	if (dfd < 0)
+		return -errno;
+	tmp = xasprintf(".%s.%d.tmp", base, (int)getpid());
 	(void)unlinkat(dfd, tmp, 0); /* a leftover of a crashed run with our PID */
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
@@ -385,7 +390,6 @@ static int write_file_at(int dfd, const char *base, const char *text, size_t len
 int owner_save(const struct owner_db *db)
 {
 	_cleanup_free_ char *text = NULL;
-	_cleanup_close_ int dfd = -EBADF;
 	size_t len = 0;
 	int r;
 
@@ -399,25 +403,18 @@ int owner_save(const struct owner_db *db)
 	r = mkdir_parents(db->rundir, 0700);
 	if (r < 0)
 		return r;
-	dfd = open(db->rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	return write_file_at(dfd, OWNER_STATE_FILE, text, len, 0600, true);
+	return write_file_in(db->rundir, OWNER_STATE_FILE, text, len, 0600, true);
 }
 
 int owner_write_file(const char *path, const char *text, size_t len, bool replace)
 {
 	_cleanup_free_ char *dir = NULL;
-	_cleanup_close_ int dfd = -EBADF;
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
 
 	if (*base == '\0' || streq(base, ".") || streq(base, ".."))
 		return -EISDIR;
 	dir = slash ? xasprintf("%.*s", slash == path ? 1 : (int)(slash - path), path) : xstrdup(".");
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return -errno;
-	return write_file_at(dfd, base, text, len, 0644, replace);
+	return write_file_in(dir, base, text, len, 0644, replace);
 }
 
 /* ---- locks ------------------------------------------------------------- */
