@@ -148,7 +148,7 @@ reliability: deps
 # Benchmarks against mdevctl and the manual procedure (bench/run): writes
 # bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor
+	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/fuse-null
 	$(Q)bench/run
 
 $(B)/bench/yaml-parse: bench/yaml-parse.c Makefile
@@ -160,6 +160,11 @@ $(B)/bench/verify-floor: bench/verify-floor.c Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+$(B)/bench/fuse-null: bench/fuse-null.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(SIM_LIBS) -lpthread
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
