@@ -148,7 +148,7 @@ reliability: deps
 # Benchmarks against mdevctl and the manual procedure (bench/run): writes
 # bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/fuse-null
+	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/fuse-null $(B)/bench/config-read
 	$(Q)bench/run
 
 $(B)/bench/yaml-parse: bench/yaml-parse.c Makefile
@@ -160,6 +160,11 @@ $(B)/bench/verify-floor: bench/verify-floor.c Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
+$(B)/bench/config-read: bench/config-read.c $(B)/libapmatrix.a Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
 
 $(B)/bench/fuse-null: bench/fuse-null.c Makefile
 	@mkdir -p $(@D)
