@@ -563,7 +563,6 @@ static int cmd_apply(int argc, char **argv)
 	struct plan *p = NULL;
 	struct owner_lock *lock = NULL;
 	struct apply_result res = {}, total = {};
-	size_t planned = 0;
 	int ret, r;
 
 	if (arg_dry_run)
@@ -610,7 +609,6 @@ static int cmd_apply(int argc, char **argv)
 		if (ret >= 0)
 			break;
 		print_diags(&diags);
-		planned += p->n;
 		full_n = p->n;
 		staged = false;
 		if (!h.live->profile_certain) {
@@ -668,7 +666,6 @@ static int cmd_apply(int argc, char **argv)
 		else
 			printf("%zu change%s\n", total.done, total.done == 1 ? "" : "s");
 	}
-	(void)planned;
 	return ret;
 }
 
