@@ -166,10 +166,10 @@ $(B)/bench/config-read: bench/config-read.c $(B)/libapmatrix.a Makefile
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
 
-$(B)/bench/fuse-null: bench/fuse-null.c Makefile
+$(B)/bench/fuse-null: bench/fuse-null.c $(B)/sim/simfs.o tests/sim/simfs.h Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(SIM_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(SIM_LIBS) -lpthread
+	$(Q)$(CC) $(SIM_CFLAGS) -Itests/sim $(ALL_LDFLAGS) -o $@ $< $(B)/sim/simfs.o $(SIM_LIBS) -lpthread
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

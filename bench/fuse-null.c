@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuse-null MOUNTPOINT: a FUSE file system that does no work, mounted the
- * way apmatrix-sim mounts itself (tests/sim/main.c: high-level libfuse3,
- * the multi-threaded loop with the same thread limits, zero entry, attribute
- * and negative timeouts, direct_io, allow_other and default_permissions).
+ * fuse-null MOUNTPOINT: a FUSE file system that does no work, mounted and
+ * served by the simulator's own code (tests/sim/simfs.c: high-level
+ * libfuse3, the multi-threaded loop with the same thread limits, zero
+ * entry, attribute and negative timeouts, direct_io, allow_other and
+ * default_permissions).
  * It holds one attribute at the same depth as the simulator's
  * bus/ap/config_time: reading gives "30\n", any write is taken whole and
  * forgotten.  .requests counts the operations, as the simulator's
@@ -15,14 +16,11 @@
  * "Simulator cost").  It returns once mounted; stop it with
  * `fusermount3 -u MOUNTPOINT`.
  */
-#define FUSE_USE_VERSION 312
-
 #include <errno.h>
-#include <fcntl.h>
-#include <fuse.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "simfs.h"
 
 #define ATTR "/bus/ap/config_time"
 #define COUNTER "/.requests"
@@ -110,12 +108,7 @@ static int null_release(const char *path, struct fuse_file_info *fi)
 static void *null_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	(void)conn;
-	cfg->entry_timeout = 0;
-	cfg->attr_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->direct_io = 1;
-	cfg->kernel_cache = 0;
-	cfg->use_ino = 0;
+	simfs_config(cfg);
 	return NULL;
 }
 
@@ -132,38 +125,9 @@ static const struct fuse_operations ops = {
 
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *cfg;
-	struct fuse *f;
-	int r;
-
 	if (argc != 2) {
 		fputs("usage: fuse-null MOUNTPOINT\n", stderr);
 		return 64;
 	}
-	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
-	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,fsname=fuse-null,subtype=fuse-null") < 0)
-		return 1;
-	f = fuse_new(&args, &ops, sizeof(ops), NULL);
-	if (!f)
-		return 1;
-	if (fuse_mount(f, argv[1]) < 0) {
-		fuse_destroy(f);
-		return 1;
-	}
-	if (fuse_daemonize(0) < 0 || fuse_set_signal_handlers(fuse_get_session(f)) < 0) {
-		fuse_unmount(f);
-		fuse_destroy(f);
-		return 1;
-	}
-	cfg = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_max_threads(cfg, 64);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	r = fuse_loop_mt(f, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	fuse_remove_signal_handlers(fuse_get_session(f));
-	fuse_unmount(f);
-	fuse_destroy(f);
-	fuse_opt_free_args(&args);
-	return r == 0 ? 0 : 1;
+	return simfs_serve(argv[0], "fuse-null", &ops, argv[1], false);
 }

@@ -2,7 +2,8 @@
 /*
  * main.c: apmatrix-sim's FUSE glue.  High-level libfuse3 API, multi-threaded
  * loop, zero entry/attr timeouts and direct_io so every read sees the live
- * state, like sysfs.  Usage: apmatrix-sim [-f] TOPOLOGY MOUNTPOINT.
+ * state, like sysfs (the mount and the loop: simfs.c).  Usage:
+ * apmatrix-sim [-f] TOPOLOGY MOUNTPOINT.
  */
 #define FUSE_USE_VERSION 312
 
@@ -18,6 +19,7 @@
 
 #include "macro.h"
 #include "sim.h"
+#include "simfs.h"
 
 static struct sim sim;
 static struct timespec start_time;
@@ -306,12 +308,7 @@ static int deny_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_i
 static void *sim_fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
 	(void)conn;
-	cfg->entry_timeout = 0;
-	cfg->attr_timeout = 0;
-	cfg->negative_timeout = 0;
-	cfg->direct_io = 1;
-	cfg->kernel_cache = 0;
-	cfg->use_ino = 0;
+	simfs_config(cfg);
 	return NULL;
 }
 
@@ -408,13 +405,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	_cleanup_free_ char *err = NULL;
-	struct fuse_loop_config *cfg;
 	struct topology topo;
 	const char *topo_path, *mnt;
 	bool foreground = false;
-	struct fuse *f;
 	int opt, r;
 
 	while ((opt = getopt(argc, argv, "fh")) != -1) {
@@ -452,30 +446,7 @@ int main(int argc, char **argv)
 	if (check_mountpoint(mnt) < 0)
 		return 1;
 
-	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
-	    fuse_opt_add_arg(&args, "-oallow_other,default_permissions,fsname=apmatrix-sim,subtype=apmatrix-sim") < 0)
-		return 1;
-	f = fuse_new(&args, &ops, sizeof(ops), NULL);
-	if (!f)
-		return 1;
-	if (fuse_mount(f, mnt) < 0) {
-		fuse_destroy(f);
-		return 1;
-	}
-	if (fuse_daemonize(foreground) < 0 || fuse_set_signal_handlers(fuse_get_session(f)) < 0) {
-		fuse_unmount(f);
-		fuse_destroy(f);
-		return 1;
-	}
-	cfg = fuse_loop_cfg_create();
-	fuse_loop_cfg_set_max_threads(cfg, 64);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	r = fuse_loop_mt(f, cfg);
-	fuse_loop_cfg_destroy(cfg);
-	fuse_remove_signal_handlers(fuse_get_session(f));
-	fuse_unmount(f);
-	fuse_destroy(f);
+	r = simfs_serve(argv[0], "apmatrix-sim", &ops, mnt, foreground);
 	sim_done(&sim);
-	fuse_opt_free_args(&args);
-	return r == 0 ? 0 : 1;
+	return r;
 }
