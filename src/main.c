@@ -329,6 +329,11 @@ static bool on_ap_host(void)
 	return access(p, F_OK) == 0;
 }
 
+static void log_no_ap_bus(void)
+{
+	log_error("no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters", sysfs_root_path());
+}
+
 static int exit_for_load(int r)
 {
 	if (r == -EINVAL)
@@ -398,8 +403,7 @@ static int host_read(struct host *h, unsigned flags, struct diag_list *diags)
 	int r = load_live(&h->sysfs, &h->owner, flags, &h->live, diags);
 
 	if (r == -ENODEV)
-		log_error("no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters",
-			  sysfs_root_path());
+		log_no_ap_bus();
 	else if (r < 0 && h->live == NULL)
 		log_error("cannot read the host: %s", strerror(-r));
 	return r;
@@ -585,6 +589,15 @@ static int cmd_apply(int argc, char **argv)
 	diag_list_done(&diags);
 	d = desired_free(d);
 
+	/*
+	 * No AP bus, nothing to apply to: said here, like diff and status say
+	 * it, before the locks (which would create the run directory) and
+	 * without a "0 changes" summary.
+	 */
+	if (!on_ap_host()) {
+		log_no_ap_bus();
+		return 1;
+	}
 	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock);
 	if (r < 0) {
 		log_error("cannot take the locks %s/lock and %s: %s", rundir_path(), s390_lock_path(), strerror(-r));

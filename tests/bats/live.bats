@@ -151,3 +151,21 @@ sim() {
 	[ "$(jq -c '.undeclared_mdevs[0].apqns' <<<"$output")" = '["05.0047"]' ]
 	[ "$(jq -r '.undeclared_mdevs[0].owned' <<<"$output")" = false ]
 }
+
+@test "live: without an AP bus, apply, diff, status and import exit 1 with one message; apply creates nothing" {
+	# a machine without /sys/bus/ap (not s390, or the ap module not loaded); no simulator needed
+	root=$BATS_TEST_TMPDIR/sys rundir=$BATS_TEST_TMPDIR/run
+	mkdir -p "$root/devices"
+	for cmd in apply diff status import; do
+		run env APMATRIX_SYSFS_ROOT="$root" APMATRIX_RUNDIR="$rundir" APMATRIX_S390_LOCK="$rundir/s390.lock" \
+			"$APMATRIX" -c "$CONFIG" $cmd
+		echo "$cmd: $output"
+		[ "$status" -eq 1 ]
+		[ "$output" = "apmatrix: no AP bus under $root/bus/ap: this is not an s390 host with crypto adapters" ]
+	done
+	# nothing was created for the locks: the run directory does not exist
+	[ ! -e "$rundir" ]
+	# the configuration alone can still be checked and drawn
+	run env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -q -c "$CONFIG" check
+	[ "$status" -eq 0 ]
+}
