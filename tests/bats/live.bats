@@ -165,7 +165,7 @@ sim() {
 	done
 	# nothing was created for the locks: the run directory does not exist
 	[ ! -e "$rundir" ]
-	# the configuration alone can still be checked and drawn
+	# the configuration alone can still be checked
 	run env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -q -c "$CONFIG" check
 	[ "$status" -eq 0 ]
 }

@@ -2,6 +2,7 @@
 /* simfs.c: apmatrix-sim's mount and loop (simfs.h), shared with bench/fuse-null. */
 #include <stdio.h>
 
+#include "macro.h"
 #include "simfs.h"
 
 void simfs_config(struct fuse_config *cfg)
@@ -17,31 +18,25 @@ void simfs_config(struct fuse_config *cfg)
 int simfs_serve(const char *argv0, const char *name, const struct fuse_operations *ops, const char *mnt,
 		bool foreground)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	_cleanup_(fuse_opt_free_args) struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *cfg;
 	char opts[256];
 	struct fuse *f;
 	int r;
 
 	snprintf(opts, sizeof(opts), "-oallow_other,default_permissions,fsname=%s,subtype=%s", name, name);
-	if (fuse_opt_add_arg(&args, argv0) < 0 || fuse_opt_add_arg(&args, opts) < 0) {
-		fuse_opt_free_args(&args);
+	if (fuse_opt_add_arg(&args, argv0) < 0 || fuse_opt_add_arg(&args, opts) < 0)
 		return 1;
-	}
 	f = fuse_new(&args, ops, sizeof(*ops), NULL);
-	if (!f) {
-		fuse_opt_free_args(&args);
+	if (!f)
 		return 1;
-	}
 	if (fuse_mount(f, mnt) < 0) {
 		fuse_destroy(f);
-		fuse_opt_free_args(&args);
 		return 1;
 	}
 	if (fuse_daemonize(foreground) < 0 || fuse_set_signal_handlers(fuse_get_session(f)) < 0) {
 		fuse_unmount(f);
 		fuse_destroy(f);
-		fuse_opt_free_args(&args);
 		return 1;
 	}
 	cfg = fuse_loop_cfg_create();
@@ -52,6 +47,5 @@ int simfs_serve(const char *argv0, const char *name, const struct fuse_operation
 	fuse_remove_signal_handlers(fuse_get_session(f));
 	fuse_unmount(f);
 	fuse_destroy(f);
-	fuse_opt_free_args(&args);
 	return r == 0 ? 0 : 1;
 }
