@@ -61,7 +61,9 @@ UNIT_SRCS := $(wildcard tests/unit/test-*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps check unit bats demo install uninstall clean help check-valgrind check-asan bench
-all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS)
+# the benchmark tools too: tests/bats/bench.bats runs them
+BENCH_BINS := $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/config-read $(if $(SIM_SRCS),$(B)/bench/fuse-null)
+all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS) $(BENCH_BINS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
 	@mkdir -p $(@D)
@@ -148,7 +150,7 @@ reliability: deps
 # Benchmarks against mdevctl and the manual procedure (bench/run): writes
 # bench/RESULTS.md; needs root (simulated hosts), under 10 minutes on 2 cores.
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/fuse-null $(B)/bench/config-read
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run
 
 $(B)/bench/yaml-parse: bench/yaml-parse.c Makefile
