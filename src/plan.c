@@ -974,6 +974,51 @@ static char *needers(const struct ctx *c, const struct bitmap256 *ap, const stru
 	return out;
 }
 
+/*
+ * The queues in ap x aq that exist and that no declared guest uses: what a
+ * mask take moves from the host drivers to vfio_ap beyond the guests'
+ * queues (the cross product of the masks, DESIGN section 4).  cover_ap and
+ * cover_aq already keep this as small as it can be; the plan says it, so
+ * that nobody learns it from `status` afterwards.
+ */
+static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	struct bitmap256 used[256];
+	size_t n = 0;
+
+	memset(used, 0, sizeof(used));
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+
+		if (g->skip)
+			continue;
+		BITMAP_FOREACH(a, &g->g->matrix.adapters)
+		used[a] = bitmap_or(&used[a], &g->g->matrix.domains);
+	}
+	for (size_t i = 0; i < c->l->n_queues; i++) {
+		const struct live_queue *q = &c->l->queues[i];
+
+		if (bitmap_test(ap, q->adapter) && bitmap_test(aq, q->domain) && !bitmap_test(&used[q->adapter], q->domain))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The reason of a mask take: the guests with an APQN in need_ap x need_aq,
+ * and how many other queues leave the host drivers (lose_ap x lose_aq).
+ */
+static char *take_reason(const struct ctx *c, const struct bitmap256 *need_ap, const struct bitmap256 *need_aq,
+			 const struct bitmap256 *lose_ap, const struct bitmap256 *lose_aq)
+{
+	_cleanup_free_ char *who = needers(c, need_ap, need_aq, "needs them", "need them");
+	size_t n = collateral(c, lose_ap, lose_aq);
+
+	if (!who || !n)
+		return TAKE_PTR(who);
+	return xasprintf("%s; %zu other queue%s the host too", who, n, n == 1 ? " leaves" : "s leave");
+}
+
 static void plan_takes(struct ctx *c)
 {
 	const struct live *l = c->l;
@@ -986,7 +1031,7 @@ static void plan_takes(struct ctx *c)
 
 			c->p->actions[i].bits = c->take_ap;
 			action_write(c, i, xstrdup(SYSFS_APMASK), relative_mask_value(&c->take_ap, '-'));
-			action_reason(c, i, needers(c, &c->take_ap, &c->base_aq, "needs them", "need them"));
+			action_reason(c, i, take_reason(c, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask));
 			c->take_ap_id = i;
 		}
 		if (!bitmap_empty(&c->take_aq)) {
@@ -994,7 +1039,9 @@ static void plan_takes(struct ctx *c)
 
 			c->p->actions[i].bits = c->take_aq;
 			action_write(c, i, xstrdup(SYSFS_AQMASK), relative_mask_value(&c->take_aq, '-'));
-			action_reason(c, i, needers(c, &c->base_ap, &c->take_aq, "needs them", "need them"));
+			struct bitmap256 rest_ap = bitmap_andnot(&l->apmask, &c->take_ap); /* the apmask take counts these */
+
+			action_reason(c, i, take_reason(c, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq));
 			c->take_aq_id = i;
 		}
 		return;

@@ -32,6 +32,45 @@ EOF
 	assert_output --partial OK
 }
 
+@test "a mask take says how many other queues leave the host, and that many do (64 x 85 host, host.keep)" {
+	in_sim "$HOSTS/large-64x85.yaml" <<'EOF'
+# the host keeps domain 0x00 on every card, so the guests' domains leave
+# the host on all 64 cards: 64 x 3 queues, 12 of them the guests'
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+host:
+  keep:
+    domains: ["0x00"]
+guests:
+  web1:
+    adapters: ["0x00-0x03"]
+    domains: ["0x01-0x02"]
+  db1:
+    adapters: ["0x00-0x03"]
+    domains: ["0x03"]
+Y
+host_queues() { # queues bound to the host's queue driver, as the simulated kernel has them
+	local n=0 q
+	for q in /sys/devices/ap/card*/??.????; do
+		[ "$(basename "$(readlink "$q/driver")")" = cex4queue ] && n=$((n + 1))
+	done
+	echo $n
+}
+line=$(apmatrix diff | grep '^~ aqmask: take ')
+[ "$line" = "~ aqmask: take 0x01 0x02 0x03 from host drivers (db1, web1 need them; 180 other queues leave the host too)" ] ||
+	die "diff said: $line"
+[ "$(apmatrix diff --json | jq -r '.actions[] | select(.kind == "take aqmask") | .reason')" = \
+	"db1, web1 need them; 180 other queues leave the host too" ] || die "JSON reason: $(apmatrix diff --json)"
+before=$(host_queues)
+expect_exit 0 apmatrix apply >/dev/null
+after=$(host_queues)
+[ $((before - after)) = $((180 + 12)) ] || die "the host lost $((before - after)) queues, not 180 + 12"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "diff and apply --dry-run write nothing and exit 2; --shell replays to the same state" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

@@ -830,6 +830,7 @@ static void test_cover_domains_beat_adapters(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
+	CHECK_STREQ(a->reason, "guest1 needs them"); /* 05.0004 and 06.0004 only: nothing else leaves */
 	for (size_t i = 0; i < p->n; i++)
 		CHECK(p->actions[i].kind != ACTION_TAKE_APMASK);
 	if (tap_failed_)
@@ -891,6 +892,7 @@ static void test_cover_keep(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
+	CHECK_STREQ(a->reason, "guest1 needs them; 1 other queue leaves the host too"); /* 07.0004 */
 	plan_free(p);
 
 	/* ... but host.keep: adapters [0x07] keeps card 07 whole, so domains are off limits */
@@ -900,6 +902,7 @@ static void test_cover_keep(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	CHECK_STREQ(a->reason, "guest1 needs them; 10 other queues leave the host too"); /* 05.0010-05.0019 */
 	CHECK(p->n == 5);
 	plan_free(p);
 
@@ -908,6 +911,59 @@ static void test_cover_keep(void)
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(plan_is_empty(p));
 	CHECK(has_diag(&dl, DIAG_ERROR, "guest1: APQN 05.0004 cannot leave the host"));
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/*
+ * A plan that takes an adapter and a domain says how many queues beyond
+ * the guests' leave the host with each, counting the queue both take once.
+ */
+static void test_take_reason_counts_other_queues(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g; /* guest() may move the earlier ones */
+	struct plan *p;
+	const struct action *a;
+
+	/* guest1: card 05 x 0010-0019, domains the host uses on cards 06 and 09 too */
+	for (unsigned dom = 0x10; dom < 0x1a; dom++) {
+		live_queue(l, 5, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 6, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 9, dom, QUEUE_DRIVER_HOST);
+	}
+	live_queue(l, 5, 0x20, QUEUE_DRIVER_HOST); /* leaves with adapter 05 */
+	live_queue(l, 5, 0x04, QUEUE_DRIVER_HOST); /* adapter 05 and domain 0004: counted once */
+	g = guest(d, "guest1", U1);
+	set(&g->matrix.adapters, 5, -1);
+	for (unsigned dom = 0x10; dom < 0x1a; dom++)
+		set(&g->matrix.domains, dom, -1);
+	usage_as_control(&g->matrix);
+	/* guest2: cards 07, 08 x 0004; the host uses cards 07 and 08 at 0030-0039 */
+	for (unsigned card = 7; card <= 8; card++) {
+		live_queue(l, card, 0x04, QUEUE_DRIVER_HOST);
+		for (unsigned dom = 0x30; dom < 0x3a; dom++)
+			live_queue(l, card, dom, QUEUE_DRIVER_HOST);
+	}
+	live_queue(l, 9, 0x04, QUEUE_DRIVER_HOST); /* leaves with domain 0004 */
+	g = guest(d, "guest2", U2);
+	set(&g->matrix.adapters, 7, 8, -1);
+	set(&g->matrix.domains, 4, -1);
+	usage_as_control(&g->matrix);
+
+	p = build(d, l, 0, 0, &dl);
+	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "-0x05");
+	CHECK_STREQ(a->reason, "guest1 needs them; 2 other queues leave the host too");
+	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/aqmask", "-0x04");
+	CHECK_STREQ(a->reason, "guest2 needs them; 1 other queue leaves the host too");
+	if (tap_failed_)
+		show(p);
 	plan_free(p);
 	live_done(l);
 	desired_done(d);
@@ -1353,6 +1409,7 @@ int main(void)
 		TAP_TEST(test_cover_domains_beat_adapters),
 		TAP_TEST(test_cover_adapters_beat_domains),
 		TAP_TEST(test_cover_keep),
+		TAP_TEST(test_take_reason_counts_other_queues),
 		TAP_TEST(test_cover_tie_and_stickiness),
 		TAP_TEST(test_waits_for_undeclared_running),
 		TAP_TEST(test_masks_off),
