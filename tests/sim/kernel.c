@@ -1769,6 +1769,21 @@ static const struct attr mdev_attrs[] = {
 
 static const struct attr mdev_matrix_attr = { "matrix", 0444, mdev_matrix_show, NULL };
 static const struct attr mdev_guest_matrix_attr = { "guest_matrix", 0444, mdev_guest_matrix_show, NULL };
+
+/*
+ * The mdev's vfio group device, /dev/vfio/N on a real host (.sim/vfio/N
+ * here, README.md): the kernel lets one process open a group at a time, so
+ * while a guest (QEMU) holds it, open() fails with EBUSY.
+ */
+int sim_vfio_group_open(struct sim *s, void *obj)
+{
+	const struct mdev *m = obj;
+
+	(void)s;
+	return m->attached ? -EBUSY : 0;
+}
+
+static const struct attr vfio_group_attr = { "vfio group", 0600, NULL, NULL };
 static const struct attr mdev_ap_config_attr = { "ap_config", 0644, mdev_ap_config_show, mdev_ap_config_store };
 static const struct attr mdev_rfc_attrs[] = {
 	{ "adapters", 0444, mdev_adapters_show, NULL },
@@ -1827,6 +1842,7 @@ static void mdev_create(struct sim *s, const char *uuid)
 	grp_dir = xasprintf("%s/devices", grp);
 	node_add_link(node_mkdir(s->root, grp_dir), uuid, self);
 	node_add_link(d, "iommu_group", grp);
+	node_add_file_as(node_mkdir(s->root, ".sim/vfio"), strrchr(grp, '/') + 1, &vfio_group_attr, m);
 	{
 		_cleanup_free_ char *t = xasprintf("../../../%s", uuid);
 		node_add_link_raw(node_lookup(td, "devices"), uuid, t);
@@ -1852,6 +1868,7 @@ static void mdev_destroy(struct sim *s, struct mdev *m)
 	node_remove_child(node_lookup(s->root, "bus/mdev/devices"), m->uuid);
 	node_remove_child(node_lookup(type_dir(s), "devices"), m->uuid);
 	node_remove_child(node_lookup(s->root, "kernel/iommu_groups"), strrchr(grp, '/') + 1);
+	node_remove_child(node_lookup(s->root, ".sim/vfio"), strrchr(grp, '/') + 1);
 	node_remove_child(m->dir->parent, m->uuid);
 	for (i = 0; i < s->n_mdevs && s->mdevs[i] != m; i++)
 		;

@@ -143,6 +143,8 @@ static int sim_open(const char *path, struct fuse_file_info *fi)
 		r = -ENOENT;
 	else if (n->type != NODE_FILE)
 		r = -EISDIR;
+	else if (strncmp(path, "/.sim/vfio/", 11) == 0)
+		r = sim_vfio_group_open(&sim, n->obj);
 	else if ((acc == O_RDONLY || acc == O_RDWR) && !n->attr->show)
 		r = -EACCES;
 	else if ((acc == O_WRONLY || acc == O_RDWR) && !n->attr->store)

@@ -68,6 +68,7 @@ struct node *node_lookup(struct node *root, const char *path);
 /* mkdir -p relative to dir; returns the (possibly existing) directory */
 struct node *node_mkdir(struct node *dir, const char *relpath);
 struct node *node_add_file(struct node *dir, const struct attr *attr, void *obj);
+struct node *node_add_file_as(struct node *dir, const char *name, const struct attr *attr, void *obj);
 void node_add_files(struct node *dir, const struct attr *attrs, size_t n, void *obj);
 /* Symlink in dir pointing at the root-relative path `to`, made relative. */
 struct node *node_add_link(struct node *dir, const char *name, const char *to);
@@ -227,6 +228,8 @@ void sim_done(struct sim *s);
 int sim_modprobe(struct sim *s, const char *module);
 int sim_hotplug(struct sim *s, const char *line);
 int sim_guest(struct sim *s, const char *cmd);
+/* open() of .sim/vfio/N, the mdev's vfio group device: EBUSY while a guest holds it. */
+int sim_vfio_group_open(struct sim *s, void *obj);
 char *sim_dump(struct sim *s);
 /* Bindings bookkeeping after a top-level operation (may emit a uevent). */
 void sim_check_bindings(struct sim *s);

@@ -102,13 +102,18 @@ struct node *node_mkdir(struct node *dir, const char *relpath)
 	return dir;
 }
 
-struct node *node_add_file(struct node *dir, const struct attr *attr, void *obj)
+struct node *node_add_file_as(struct node *dir, const char *name, const struct attr *attr, void *obj)
 {
-	struct node *n = node_new(attr->name, NODE_FILE);
+	struct node *n = node_new(name, NODE_FILE);
 
 	n->attr = attr;
 	n->obj = obj;
 	return node_insert(dir, n);
+}
+
+struct node *node_add_file(struct node *dir, const struct attr *attr, void *obj)
+{
+	return node_add_file_as(dir, attr->name, attr, obj);
 }
 
 void node_add_files(struct node *dir, const struct attr *attrs, size_t n, void *obj)
