@@ -179,6 +179,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		if (a->pending) {
 			outcome[i] = APPLY_PENDING;
 			res.pending++;
+			res.pending_force += a->force_helps;
 			report(userdata, a, APPLY_PENDING, 0, a->reason);
 			continue;
 		}

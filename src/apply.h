@@ -23,6 +23,7 @@ struct apply_result {
 	size_t failed;  /* actions whose write failed */
 	size_t skipped; /* not tried because an earlier step of the guest failed */
 	size_t pending; /* blocked by a running guest */
+	size_t pending_force; /* of those, the ones --force would do */
 	size_t writes;  /* sysfs writes issued */
 	int first_error; /* -errno of the first failure, 0 if none */
 };

@@ -17,10 +17,12 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "live.h"
 #include "log.h"
@@ -838,6 +840,41 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
 }
 
 /*
+ * Whether a process (QEMU) holds the mdev's vfio group: the kernel lets one
+ * open it at a time, so our open fails with EBUSY (DESIGN section 5).  For
+ * mdevs whose queues cannot say it: kernels before 5.17 have no queue
+ * `status`, and there writing `remove` to an mdev in use blocks until the
+ * guest lets go (5.13+), so this must be known first.  The open is closed
+ * at once; a guest started in that instant finds the group busy and can be
+ * started again.  No group link, no device or no vfio directory: not known
+ * to be in use.
+ */
+static bool vfio_group_busy(struct reader *rd, const struct live_mdev *m)
+{
+	const char *dir = sysfs_vfio_dir(rd->s);
+	_cleanup_free_ char *link = NULL, *group = NULL, *dev = NULL;
+	int fd;
+
+	if (!dir || rd->l->profile == PROFILE_RFC2017)
+		return false;
+	link = sysfs_path_mdev_attr(rd->l->matrix_path, m->uuid, "iommu_group");
+	if (sysfs_read_link_name(rd->s, link, &group) < 0 || !group[0] || strspn(group, "0123456789") != strlen(group))
+		return false;
+	dev = xasprintf("%s/%s", dir, group);
+	/* the group's open() takes any access mode; reading is all we need */
+	fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd >= 0) {
+		(void)close(fd);
+		return false;
+	}
+	if (errno == EBUSY)
+		return true;
+	if (errno != ENOENT)
+		warn(rd, "%s: cannot tell whether a guest holds mdev %s: %s", dev, m->uuid, strerror(errno));
+	return false;
+}
+
+/*
  * A running guest shows as `status` = "in use" on its vfio-bound queues
  * (5.17+), on every queue of its guest matrix alike (kernel-abi.md §2.3), so
  * one queue per mdev tells: the first of its guest matrix (6.0+), or of its
@@ -867,8 +904,10 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 		if (q)
 			break;
 	}
-	if (!q)
+	if (!q) {
+		m->in_use = vfio_group_busy(rd, m);
 		return;
+	}
 	if (q->status == QUEUE_STATUS_UNKNOWN) {
 		_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
 		_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
@@ -885,7 +924,8 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 				warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
 		}
 	}
-	m->in_use = q->status == QUEUE_STATUS_IN_USE;
+	/* the status tells when there is one (5.17+); before, only the group does */
+	m->in_use = q->status == QUEUE_STATUS_UNKNOWN ? vfio_group_busy(rd, m) : q->status == QUEUE_STATUS_IN_USE;
 }
 
 static void read_matrix_features(struct reader *rd)

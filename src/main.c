@@ -79,6 +79,20 @@ static const char *sysfs_root_path(void)
 	return e && *e ? e : SYSFS_DEFAULT_ROOT;
 }
 
+/*
+ * The vfio group devices: a guest's group that cannot be opened (EBUSY) is
+ * in use.  This machine's /dev/vfio only says something about this
+ * machine's /sys, so with another sysfs root there is none unless given.
+ */
+static const char *vfio_dir_path(void)
+{
+	const char *e = secure_getenv("APMATRIX_VFIO_DIR");
+
+	if (e && *e)
+		return e;
+	return streq(sysfs_root_path(), SYSFS_DEFAULT_ROOT) ? "/dev/vfio" : NULL;
+}
+
 static const char *rundir_path(void)
 {
 	const char *e = secure_getenv("APMATRIX_RUNDIR");
@@ -302,6 +316,7 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 		log_error("cannot open %s: %s", sysfs_root_path(), strerror(-r));
 		return r;
 	}
+	sysfs_set_vfio_dir(s, vfio_dir_path());
 	r = owner_load(rundir_path(), &o);
 	if (r < 0) {
 		log_error("cannot read the ownership records in %s: %s", rundir_path(), strerror(-r));
@@ -559,6 +574,16 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 	fflush(stdout);
 }
 
+/* What to do about the pending actions: --force hot plugs; a removal, or a change on a static kernel, waits for the guest to stop. */
+static const char *pending_advice(const struct apply_result *r)
+{
+	if (r->pending_force == r->pending)
+		return "a guest is running; use --force";
+	if (r->pending_force == 0)
+		return "a guest is running; stop it, then apply again";
+	return "guests are running; --force does some, the rest wait until their guest stops";
+}
+
 static int cmd_apply(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -640,6 +665,7 @@ static int cmd_apply(int argc, char **argv)
 		total.skipped += res.skipped;
 		total.writes += res.writes;
 		total.pending = res.pending;
+		total.pending_force = res.pending_force;
 		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);
@@ -671,8 +697,8 @@ static int cmd_apply(int argc, char **argv)
 	owner_unlock(lock);
 	if (!arg_quiet || ret == 1) {
 		if (total.pending)
-			printf("%zu change%s applied, %zu pending (a guest is running; use --force)\n", total.done,
-			       total.done == 1 ? "" : "s", total.pending);
+			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",
+			       total.pending, pending_advice(&total));
 		else if (total.failed)
 			printf("%zu change%s applied, %zu failed, %zu skipped\n", total.done, total.done == 1 ? "" : "s",
 			       total.failed, total.skipped);

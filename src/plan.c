@@ -110,6 +110,7 @@ struct mstate {
 	bool blocked;     /* in use and cannot be changed now (valid once block_checked) */
 	bool block_checked;
 	const char *block_reason;
+	bool force_helps; /* blocked, but --force would hot plug the change */
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
 	/*
@@ -321,6 +322,7 @@ static bool ms_blocked(struct ctx *c, struct mstate *ms)
 		} else if (!(c->flags & PLAN_FORCE)) {
 			ms->blocked = true;
 			ms->block_reason = REASON_FORCE;
+			ms->force_helps = true;
 		}
 	}
 	return ms->blocked;
@@ -337,6 +339,7 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 
 	if (ms_blocked(c, ms)) {
 		c->p->actions[i].pending = true;
+		c->p->actions[i].force_helps = ms->force_helps;
 		action_reason(c, i, xstrdup(ms->block_reason));
 	}
 	return i;
@@ -1221,6 +1224,7 @@ static void propagate_pending(struct ctx *c)
 			if (!p->actions[dep].pending)
 				continue;
 			a->pending = true;
+			a->force_helps = p->actions[dep].force_helps; /* it waits for what that waits for */
 			c->who[i] = c->who[dep];
 			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (running)", c->who[dep]));
 			break;

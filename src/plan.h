@@ -59,7 +59,8 @@ struct action {
 	struct bitmap256 bits;   /* mask actions: the bits taken or released */
 	struct apqn_matrix matrix; /* ACTION_WRITE_AP_CONFIG: the new matrix */
 	char *reason;            /* why, for humans: "guest1, guest2 need them" */
-	bool pending;            /* blocked by a running guest (not done without --force) */
+	bool pending;            /* blocked by a running guest */
+	bool force_helps;        /* pending, and --force would do it (hot plug); else the guest must stop */
 	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
 	struct plan_write writes[2];

@@ -54,6 +54,7 @@ struct dir_slot {
 struct sysfs {
 	int root_fd;
 	char *root;
+	char *vfio_dir; /* this host's vfio group devices (/dev/vfio), or NULL: unknown */
 	sysfs_write_hook hook;
 	void *hook_userdata;
 	/*
@@ -451,6 +452,7 @@ struct sysfs *sysfs_close(struct sysfs *s)
 	dir_cache_clear(s);
 	free(s->last_parent);
 	free(s->root);
+	free(s->vfio_dir);
 	free(s);
 	return NULL;
 }
@@ -458,6 +460,17 @@ struct sysfs *sysfs_close(struct sysfs *s)
 const char *sysfs_root(const struct sysfs *s)
 {
 	return s->root;
+}
+
+void sysfs_set_vfio_dir(struct sysfs *s, const char *dir)
+{
+	free(s->vfio_dir);
+	s->vfio_dir = dir ? xstrdup(dir) : NULL;
+}
+
+const char *sysfs_vfio_dir(const struct sysfs *s)
+{
+	return s->vfio_dir;
 }
 
 void sysfs_set_write_hook(struct sysfs *s, sysfs_write_hook hook, void *userdata)

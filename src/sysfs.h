@@ -24,6 +24,13 @@ typedef void (*sysfs_write_hook)(void *userdata, const char *path, const char *v
 int sysfs_open(const char *root, struct sysfs **ret);
 struct sysfs *sysfs_close(struct sysfs *s);
 const char *sysfs_root(const struct sysfs *s);
+/*
+ * Where the vfio group devices of the host behind this sysfs are
+ * (/dev/vfio), or NULL when unknown (a copy of another host's sysfs): a
+ * group that a guest holds cannot be opened (EBUSY).
+ */
+void sysfs_set_vfio_dir(struct sysfs *s, const char *dir);
+const char *sysfs_vfio_dir(const struct sysfs *s);
 void sysfs_set_write_hook(struct sysfs *s, sysfs_write_hook hook, void *userdata);
 
 /* Read a whole attribute (at most 64 KiB) into a malloc'd NUL-terminated string. */
