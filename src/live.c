@@ -904,11 +904,7 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 		if (q)
 			break;
 	}
-	if (!q) {
-		m->in_use = vfio_group_busy(rd, m);
-		return;
-	}
-	if (q->status == QUEUE_STATUS_UNKNOWN) {
+	if (q && q->status == QUEUE_STATUS_UNKNOWN) {
 		_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
 		_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
 
@@ -924,8 +920,11 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 				warn(rd, "%s/%s: unknown status '%s'", sysfs_root(rd->s), p_status, status);
 		}
 	}
-	/* the status tells when there is one (5.17+); before, only the group does */
-	m->in_use = q->status == QUEUE_STATUS_UNKNOWN ? vfio_group_busy(rd, m) : q->status == QUEUE_STATUS_IN_USE;
+	/* a queue's status tells when there is one (5.17+); otherwise only the group can */
+	if (q && q->status != QUEUE_STATUS_UNKNOWN)
+		m->in_use = q->status == QUEUE_STATUS_IN_USE;
+	else
+		m->in_use = vfio_group_busy(rd, m);
 }
 
 static void read_matrix_features(struct reader *rd)

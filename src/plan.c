@@ -978,7 +978,8 @@ static char *needers(const struct ctx *c, const struct bitmap256 *ap, const stru
 }
 
 /*
- * The queues in ap x aq that exist and that no declared guest uses: what a
+ * The queues in ap x aq that exist and that no guest of this plan uses
+ * (skipped guests do not count: their queues get no mdev now): what a
  * mask take moves from the host drivers to vfio_ap beyond the guests'
  * queues (the cross product of the masks, DESIGN section 4).  cover_ap and
  * cover_aq already keep this as small as it can be; the plan says it, so
