@@ -180,6 +180,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			outcome[i] = APPLY_PENDING;
 			res.pending++;
 			res.pending_force += a->force_helps;
+			res.pending_maybe += a->maybe_running;
 			report(userdata, a, APPLY_PENDING, 0, a->reason);
 			continue;
 		}

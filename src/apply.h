@@ -24,6 +24,7 @@ struct apply_result {
 	size_t skipped; /* not tried because an earlier step of the guest failed */
 	size_t pending; /* blocked by a running guest */
 	size_t pending_force; /* of those, the ones --force would do */
+	size_t pending_maybe; /* of those, the ones held back because nothing could tell whether a guest runs */
 	size_t writes;  /* sysfs writes issued */
 	int first_error; /* -errno of the first failure, 0 if none */
 };

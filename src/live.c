@@ -846,32 +846,40 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
  * `status`, and there writing `remove` to an mdev in use blocks until the
  * guest lets go (5.13+), so this must be known first.  The open is closed
  * at once; a guest started in that instant finds the group busy and can be
- * started again.  No group link, no device or no vfio directory: not known
- * to be in use.
+ * started again.  1 when held, 0 when free or when there is nothing to ask
+ * (no vfio directory: another sysfs root; no group link: no driver bound),
+ * -1 when the group device cannot be opened to ask (warned).
  */
-static bool vfio_group_busy(struct reader *rd, const struct live_mdev *m)
+static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
 {
 	const char *dir = sysfs_vfio_dir(rd->s);
 	_cleanup_free_ char *link = NULL, *group = NULL, *dev = NULL;
 	int fd;
 
 	if (!dir || rd->l->profile == PROFILE_RFC2017)
-		return false;
+		return 0;
 	link = sysfs_path_mdev_attr(rd->l->matrix_path, m->uuid, "iommu_group");
 	if (sysfs_read_link_name(rd->s, link, &group) < 0 || !group[0] || strspn(group, "0123456789") != strlen(group))
-		return false;
+		return 0; /* no vfio group (no driver bound): nothing can hold it */
 	dev = xasprintf("%s/%s", dir, group);
 	/* the group's open() takes any access mode; reading is all we need */
 	fd = open(dev, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd >= 0) {
 		(void)close(fd);
-		return false;
+		return 0;
 	}
 	if (errno == EBUSY)
-		return true;
-	if (errno != ENOENT)
-		warn(rd, "%s: cannot tell whether a guest holds mdev %s: %s", dev, m->uuid, strerror(errno));
-	return false;
+		return 1;
+	/*
+	 * The group exists (the kernel makes its device with the link), so
+	 * ENOENT means a /dev without it (a sandbox: PrivateDevices=), EACCES or
+	 * EPERM a user or device policy that may not open it.  Taking the mdev
+	 * for free then could write `remove` to a running guest's mdev, which
+	 * blocks until the guest stops (5.13-5.16).
+	 */
+	warn(rd, "%s: cannot tell whether a guest holds mdev %s (%s); taken as in use", dev, m->uuid,
+	     strerror(errno));
+	return -1;
 }
 
 /*
@@ -923,8 +931,12 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 	/* a queue's status tells when there is one (5.17+); otherwise only the group can */
 	if (q && q->status != QUEUE_STATUS_UNKNOWN)
 		m->in_use = q->status == QUEUE_STATUS_IN_USE;
-	else
-		m->in_use = vfio_group_busy(rd, m);
+	else {
+		int busy = vfio_group_busy(rd, m);
+
+		m->in_use = busy != 0;
+		m->in_use_unknown = busy < 0;
+	}
 }
 
 static void read_matrix_features(struct reader *rd)

@@ -73,7 +73,8 @@ struct live_mdev {
 	 */
 	struct apqn_matrix guest_matrix; /* valid when has_guest_matrix (control domains copied) */
 	bool has_guest_matrix;
-	bool in_use;  /* a running guest holds it */
+	bool in_use;  /* a running guest holds it, or in_use_unknown */
+	bool in_use_unknown; /* nothing could tell (the vfio group device could not be opened): taken as in use */
 	bool details_read;
 	bool owned;   /* created by apmatrix (owner db) */
 	char *owner_guest; /* the guest name recorded at creation, when owned */

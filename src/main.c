@@ -577,6 +577,8 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 /* What to do about the pending actions: --force hot plugs; a removal, or a change on a static kernel, waits for the guest to stop. */
 static const char *pending_advice(const struct apply_result *r)
 {
+	if (r->pending_maybe)
+		return "apmatrix cannot tell whether a guest is running; see the warnings";
 	if (r->pending_force == r->pending)
 		return "a guest is running; use --force";
 	if (r->pending_force == 0)
@@ -666,6 +668,7 @@ static int cmd_apply(int argc, char **argv)
 		total.writes += res.writes;
 		total.pending = res.pending;
 		total.pending_force = res.pending_force;
+		total.pending_maybe = res.pending_maybe;
 		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);

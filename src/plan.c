@@ -40,6 +40,10 @@
 #define REASON_FORCE "guest is running (use --force)"
 #define REASON_NO_HOTPLUG "guest is running (this kernel cannot change a running guest; stop it first)"
 #define REASON_NO_REMOVE "guest is running (an mdev in use is never removed)"
+/* the same where nothing can tell whether a guest runs (live_mdev.in_use_unknown) */
+#define REASON_MAYBE_FORCE "cannot tell whether a guest is running (use --force)"
+#define REASON_MAYBE_NO_HOTPLUG "cannot tell whether a guest is running (this kernel cannot change a running guest)"
+#define REASON_MAYBE_NO_REMOVE "cannot tell whether a guest is running (an mdev that may be in use is never removed)"
 
 static const char *const action_kind_table[_ACTION_KIND_MAX] = {
 	[ACTION_UNASSIGN_ADAPTER] = "unassign adapter",
@@ -111,6 +115,7 @@ struct mstate {
 	bool block_checked;
 	const char *block_reason;
 	bool force_helps; /* blocked, but --force would hot plug the change */
+	bool maybe;       /* blocked because nothing could tell whether a guest runs */
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
 	/*
@@ -312,16 +317,17 @@ static bool ms_blocked(struct ctx *c, struct mstate *ms)
 	ms->block_checked = true;
 	if (!ms->m || !live_mdev_in_use(c->l, ms->m))
 		return false;
+	ms->maybe = ms->m->in_use_unknown;
 	if (ms->class == MDEV_OWNED) {
 		ms->blocked = true;
-		ms->block_reason = REASON_NO_REMOVE;
+		ms->block_reason = ms->maybe ? REASON_MAYBE_NO_REMOVE : REASON_NO_REMOVE;
 	} else if (ms->class == MDEV_MANAGED) {
 		if (c->l->profile != PROFILE_DYNAMIC) {
 			ms->blocked = true;
-			ms->block_reason = REASON_NO_HOTPLUG;
+			ms->block_reason = ms->maybe ? REASON_MAYBE_NO_HOTPLUG : REASON_NO_HOTPLUG;
 		} else if (!(c->flags & PLAN_FORCE)) {
 			ms->blocked = true;
-			ms->block_reason = REASON_FORCE;
+			ms->block_reason = ms->maybe ? REASON_MAYBE_FORCE : REASON_FORCE;
 			ms->force_helps = true;
 		}
 	}
@@ -340,6 +346,7 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 	if (ms_blocked(c, ms)) {
 		c->p->actions[i].pending = true;
 		c->p->actions[i].force_helps = ms->force_helps;
+		c->p->actions[i].maybe_running = ms->maybe;
 		action_reason(c, i, xstrdup(ms->block_reason));
 	}
 	return i;
@@ -1226,6 +1233,7 @@ static void propagate_pending(struct ctx *c)
 				continue;
 			a->pending = true;
 			a->force_helps = p->actions[dep].force_helps; /* it waits for what that waits for */
+			a->maybe_running = p->actions[dep].maybe_running;
 			c->who[i] = c->who[dep];
 			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (running)", c->who[dep]));
 			break;

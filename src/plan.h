@@ -61,6 +61,7 @@ struct action {
 	char *reason;            /* why, for humans: "guest1, guest2 need them" */
 	bool pending;            /* blocked by a running guest */
 	bool force_helps;        /* pending, and --force would do it (hot plug); else the guest must stop */
+	bool maybe_running;      /* pending because nothing could tell whether the guest runs (warned) */
 	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
 	struct plan_write writes[2];

@@ -320,7 +320,7 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 			fputs("  mdev             absent (run apmatrix apply)\n", f);
 		else
 			fprintf(f, "  mdev             /sys/%s/%s%s\n", l->matrix_path, m->uuid,
-				m->in_use ? "  (in use)" : "");
+				m->in_use_unknown ? "  (maybe in use: cannot tell)" : m->in_use ? "  (in use)" : "");
 		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
 			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
 			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
@@ -685,7 +685,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		enum guest_state st = guest_state(g, m);
 
 		fprintf(f, "%-16s %s  %s%s", g->name, g->uuid, guest_state_table[st],
-			m && m->in_use ? ", running" : "");
+			m && m->in_use_unknown ? ", maybe running (cannot tell)" : m && m->in_use ? ", running" : "");
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
@@ -701,7 +701,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		any_foreign = true;
 		fprintf(f, "  %s  %s%s\n", m->uuid,
 			m->owned ? "created by apmatrix (will be removed by apply)" : "not managed by apmatrix",
-			m->in_use ? ", in use" : "");
+			m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
 		for (size_t k = 0; k < d->n_guests; k++) {
 			if (!matrix_overlap(&m->matrix, &d->guests[k].matrix))
 				continue;

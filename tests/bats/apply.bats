@@ -282,6 +282,47 @@ EOF
 	done
 }
 
+@test "where the vfio group cannot be opened (a sandbox without /dev/vfio), an mdev counts as in use and is never removed" {
+	# 5.15: no queue status, and a remove written to an mdev in use blocks;
+	# an empty group directory is what PrivateDevices= leaves of /dev/vfio
+	in_sim "$(seed_topo 5.15)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+sed -i '/guest1:/,/domains/d' /etc/apmatrix.yaml
+mkdir $T/novfio
+clear_writes
+APMATRIX_VFIO_DIR=$T/novfio apmatrix apply > $T/out 2> $T/err &
+pid=$!
+for ((i = 0; i < 300; i++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+if kill -0 $pid 2>/dev/null; then
+	echo "detach $g1" > /sys/.sim/guest
+	wait $pid
+	die "apply blocked writing to a running guest's mdev: $(cat /sys/.sim/writes)"
+fi
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc: $(cat $T/err)"
+grep -q "$T/novfio/[0-9]*: cannot tell whether a guest holds mdev $g1 (No such file or directory); taken as in use\$" $T/err ||
+	die "warning: $(cat $T/err)"
+grep -q "guest1.*cannot tell whether a guest is running (an mdev that may be in use is never removed)" $T/err ||
+	die "reason: $(cat $T/err)"
+grep -q "pending (apmatrix cannot tell whether a guest is running; see the warnings)\$" $T/out || die "summary: $(cat $T/out)"
+! grep devices/vfio_ap /sys/.sim/writes || die "wrote to the mdev"
+[ -d $(mdev_dir $g1) ] || die "removed the mdev"
+APMATRIX_VFIO_DIR=$T/novfio apmatrix status > $T/status 2>/dev/null
+grep -q "$g1  created by apmatrix (will be removed by apply), maybe in use (cannot tell)\$" $T/status ||
+	die "status: $(cat $T/status)"
+# where the group can be asked again, the stopped guest's mdev goes
+echo "detach $g1" > /sys/.sim/guest
+expect_exit 0 apmatrix apply >/dev/null
+[ ! -d $(mdev_dir $g1) ] || die "mdev of the stopped guest1 not removed"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks auto: taking a domain beats taking adapters when that loses fewer host queues" {
 	t=$BATS_TEST_TMPDIR/cover1.yaml
 	cat > "$t" <<'EOT'
