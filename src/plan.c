@@ -1235,7 +1235,8 @@ static void propagate_pending(struct ctx *c)
 			a->force_helps = p->actions[dep].force_helps; /* it waits for what that waits for */
 			a->maybe_running = p->actions[dep].maybe_running;
 			c->who[i] = c->who[dep];
-			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (running)", c->who[dep]));
+			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (%s)", c->who[dep],
+							       a->maybe_running ? "maybe running" : "running"));
 			break;
 		}
 	}

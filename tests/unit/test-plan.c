@@ -775,6 +775,63 @@ static void test_owned_in_use_never_removed(void)
 	diag_list_done(&dl);
 }
 
+/* Where nothing can tell whether a guest runs (live_mdev.in_use_unknown), each case of a running guest, said so. */
+static void test_maybe_running(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+	const struct action *a;
+
+	l->mdevs[1].in_use = l->mdevs[1].in_use_unknown = true;
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 5);
+	CHECK(p->n_pending == 3);
+	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
+	CHECK(a && a->pending && a->force_helps && a->maybe_running);
+	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (use --force)");
+	a = expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
+	CHECK(a && a->pending && a->force_helps && a->maybe_running);
+	CHECK_STREQ(a->reason, "waits for 'guest2' (maybe running)");
+	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
+	CHECK(a && !a->pending && !a->maybe_running);
+	plan_free(p);
+	/* --force changes it as it would a running guest's (hot plug) */
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n == 5);
+	CHECK(p->n_pending == 0);
+	plan_free(p);
+	live_done(l);
+
+	l = seed_converged(PROFILE_STATIC, F_515);
+	l->mdevs[1].in_use = l->mdevs[1].in_use_unknown = true;
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n_pending == 3);
+	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
+	CHECK(a && a->pending && !a->force_helps && a->maybe_running);
+	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (this kernel cannot change a running guest)");
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+
+	d = seed_desired();
+	l = seed_converged(PROFILE_DYNAMIC, F_60);
+	l->mdevs[1].in_use = l->mdevs[1].in_use_unknown = true;
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	a = expect(p, 0, ACTION_REMOVE_MDEV, NULL, 0);
+	CHECK(a && a->pending && !a->force_helps && a->maybe_running);
+	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (an mdev that may be in use is never removed)");
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 static void test_foreign_conflict(void)
 {
 	struct diag_list dl = { 0 };
@@ -1405,6 +1462,7 @@ int main(void)
 		TAP_TEST(test_running_guest),
 		TAP_TEST(test_running_guest_static),
 		TAP_TEST(test_owned_in_use_never_removed),
+		TAP_TEST(test_maybe_running),
 		TAP_TEST(test_foreign_conflict),
 		TAP_TEST(test_cover_domains_beat_adapters),
 		TAP_TEST(test_cover_adapters_beat_domains),
