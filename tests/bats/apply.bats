@@ -245,17 +245,7 @@ grep -q dynamic <(apmatrix status) || static=true
 sed -i '/guest1:/,/domains/d; s/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
 clear_writes
 for force in "" --force; do
-	# a remove written to an mdev in use blocks for as long as the guest
-	# runs (5.15, uninterruptibly): give it 30 s, then let the guest go
-	apmatrix apply $force > $T/out 2> $T/err &
-	pid=$!
-	for ((i = 0; i < 300; i++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-	if kill -0 $pid 2>/dev/null; then
-		echo "detach $g1" > /sys/.sim/guest
-		wait $pid
-		die "apply $force blocked writing to a running guest's mdev: $(cat /sys/.sim/writes)"
-	fi
-	wait $pid; rc=$?
+	apply_guarded $g1 $force; rc=$?
 	[ $rc = 2 ] || die "apply $force: exit $rc: $(cat $T/err)"
 	if [ -z "$force" ] && ! $static; then
 		want="guests are running; --force does some, the rest wait until their guest stops"
@@ -293,15 +283,7 @@ echo "attach $g1" > /sys/.sim/guest
 sed -i '/guest1:/,/domains/d' /etc/apmatrix.yaml
 mkdir $T/novfio
 clear_writes
-APMATRIX_VFIO_DIR=$T/novfio apmatrix apply > $T/out 2> $T/err &
-pid=$!
-for ((i = 0; i < 300; i++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
-if kill -0 $pid 2>/dev/null; then
-	echo "detach $g1" > /sys/.sim/guest
-	wait $pid
-	die "apply blocked writing to a running guest's mdev: $(cat /sys/.sim/writes)"
-fi
-wait $pid; rc=$?
+APMATRIX_VFIO_DIR=$T/novfio apply_guarded $g1; rc=$?
 [ $rc = 2 ] || die "exit $rc: $(cat $T/err)"
 grep -q "$T/novfio/[0-9]*: cannot tell whether a guest holds mdev $g1 (No such file or directory); taken as in use\$" $T/err ||
 	die "warning: $(cat $T/err)"

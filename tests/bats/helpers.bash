@@ -48,6 +48,23 @@ bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
 mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
 uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+# apply_guarded UUID [ARGS]: apmatrix apply ARGS, stdout to $T/out, stderr to
+# $T/err; returns its exit status.  A remove written to the mdev of the
+# running guest UUID blocks for as long as it runs (5.13-5.16,
+# uninterruptibly): after 30 s the guest is let go and the test fails.
+apply_guarded() {
+	local g=$1 pid i
+	shift
+	apmatrix apply "$@" > $T/out 2> $T/err &
+	pid=$!
+	for ((i = 0; i < 300; i++)); do kill -0 $pid 2>/dev/null || break; sleep 0.1; done
+	if kill -0 $pid 2>/dev/null; then
+		echo "detach $g" > /sys/.sim/guest
+		wait $pid
+		die "apply${*:+ $*} blocked writing to a running guest's mdev: $(cat /sys/.sim/writes)"
+	fi
+	wait $pid
+}
 EOT
 		cat
 	} >"$script"
