@@ -115,7 +115,6 @@ struct mstate {
 	bool block_checked;
 	const char *block_reason;
 	bool force_helps; /* blocked, but --force would hot plug the change */
-	bool maybe;       /* blocked because nothing could tell whether a guest runs */
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
 	/*
@@ -312,22 +311,24 @@ static void action_dep(struct ctx *c, ssize_t i, ssize_t dep)
  */
 static bool ms_blocked(struct ctx *c, struct mstate *ms)
 {
+	bool maybe; /* nothing could tell whether a guest runs: said so in the reason */
+
 	if (ms->block_checked)
 		return ms->blocked;
 	ms->block_checked = true;
 	if (!ms->m || !live_mdev_in_use(c->l, ms->m))
 		return false;
-	ms->maybe = ms->m->in_use_unknown;
+	maybe = ms->m->in_use_unknown;
 	if (ms->class == MDEV_OWNED) {
 		ms->blocked = true;
-		ms->block_reason = ms->maybe ? REASON_MAYBE_NO_REMOVE : REASON_NO_REMOVE;
+		ms->block_reason = maybe ? REASON_MAYBE_NO_REMOVE : REASON_NO_REMOVE;
 	} else if (ms->class == MDEV_MANAGED) {
 		if (c->l->profile != PROFILE_DYNAMIC) {
 			ms->blocked = true;
-			ms->block_reason = ms->maybe ? REASON_MAYBE_NO_HOTPLUG : REASON_NO_HOTPLUG;
+			ms->block_reason = maybe ? REASON_MAYBE_NO_HOTPLUG : REASON_NO_HOTPLUG;
 		} else if (!(c->flags & PLAN_FORCE)) {
 			ms->blocked = true;
-			ms->block_reason = ms->maybe ? REASON_MAYBE_FORCE : REASON_FORCE;
+			ms->block_reason = maybe ? REASON_MAYBE_FORCE : REASON_FORCE;
 			ms->force_helps = true;
 		}
 	}
@@ -346,7 +347,7 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 	if (ms_blocked(c, ms)) {
 		c->p->actions[i].pending = true;
 		c->p->actions[i].force_helps = ms->force_helps;
-		c->p->actions[i].maybe_running = ms->maybe;
+		c->p->actions[i].maybe_running = ms->m->in_use_unknown; /* blocked: ms->m is set */
 		action_reason(c, i, xstrdup(ms->block_reason));
 	}
 	return i;
