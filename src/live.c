@@ -870,6 +870,12 @@ static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
 	}
 	if (errno == EBUSY)
 		return 1;
+	if (m->fresh) {
+		/* apmatrix made it moments ago: nothing had it to hand to a guest */
+		log_debug("%s: cannot tell whether a guest holds mdev %s (%s); created by this run, so free", dev,
+			  m->uuid, strerror(errno));
+		return 0;
+	}
 	/*
 	 * The group exists (the kernel makes its device with the link), so
 	 * ENOENT means a /dev without it (a sandbox: PrivateDevices=), EACCES or
@@ -1044,6 +1050,14 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
 		read_mdev_details(&rd, (struct live_mdev *)m);
 	}
 	return m->in_use;
+}
+
+void live_mark_fresh(struct live *l, const char *uuid)
+{
+	struct live_mdev *m = (struct live_mdev *)live_find_mdev(l, uuid);
+
+	if (m)
+		m->fresh = true;
 }
 
 /* bsearch() key: a UUID against an mdev, in mdev_cmp()'s order */

@@ -76,6 +76,7 @@ struct live_mdev {
 	bool in_use;  /* a running guest holds it, or in_use_unknown */
 	bool in_use_unknown; /* nothing could tell (the vfio group device could not be opened): taken as in use */
 	bool details_read;
+	bool fresh;   /* created by this apply (live_mark_fresh()): no guest can hold it yet */
 	bool owned;   /* created by apmatrix (owner db) */
 	char *owner_guest; /* the guest name recorded at creation, when owned */
 };
@@ -145,6 +146,15 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m);
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);
 const struct live_card *live_find_card(const struct live *l, unsigned id);
+
+/*
+ * The mdev uuid was created by this apply, before this read (a staged
+ * round): where only its vfio group could tell whether a guest holds it and
+ * the group cannot be opened (a sandbox whose device policy was fixed before
+ * vfio was loaded), it is taken as free, not as in use, so that the boot run
+ * configures the mdevs it creates.  Before any live_mdev_in_use() of it.
+ */
+void live_mark_fresh(struct live *l, const char *uuid);
 
 const char *kernel_profile_to_string(enum kernel_profile p);
 const char *queue_driver_to_string(enum queue_driver d);

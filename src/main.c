@@ -273,13 +273,45 @@ static int parse_argv(int argc, char **argv)
 	return 1;
 }
 
-static void print_diags(struct diag_list *diags)
+/* The messages printed so far, so that apply's later rounds say each once. */
+struct shown {
+	char **lines;
+	size_t n, cap;
+};
+
+static bool shown_before(struct shown *sh, const char *s)
+{
+	if (!sh)
+		return false;
+	for (size_t i = 0; i < sh->n; i++)
+		if (streq(sh->lines[i], s))
+			return true;
+	sh->lines = xgrow(sh->lines, &sh->cap, sh->n + 1, sizeof(*sh->lines));
+	sh->lines[sh->n++] = xstrdup(s);
+	return false;
+}
+
+static void shown_done(struct shown *sh)
+{
+	for (size_t i = 0; i < sh->n; i++)
+		free(sh->lines[i]);
+	free(sh->lines);
+}
+
+static void print_diags_once(struct diag_list *diags, struct shown *sh)
 {
 	diag_sort(diags);
 	for (size_t i = 0; i < diags->n; i++) {
 		_cleanup_free_ char *s = diag_format(&diags->items[i]);
-		log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
+
+		if (!shown_before(sh, s))
+			log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
 	}
+}
+
+static void print_diags(struct diag_list *diags)
+{
+	print_diags_once(diags, NULL);
 }
 
 /* Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno. */
@@ -478,11 +510,18 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
+/* The mdevs this apply created, for the rounds after (live_mark_fresh()). */
+struct created {
+	char (*uuids)[37];
+	size_t n, cap;
+};
+
 /*
  * Load config (unless *ret_d is already loaded) and host and build the plan;
  * returns an exit code or -1 to go on.
  */
-static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p)
+static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p,
+		   const struct created *fresh)
 {
 	int r;
 
@@ -502,6 +541,8 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 			print_diags(diags);
 		return 1;
 	}
+	for (size_t i = 0; fresh && i < fresh->n; i++)
+		live_mark_fresh(h->live, fresh->uuids[i]);
 	apply_prune_owner(h->owner, h->live);
 	(void)plan_build(*ret_d, h->live, arg_force ? PLAN_FORCE : 0, ret_p, diags);
 	return -1;
@@ -518,7 +559,7 @@ static int cmd_diff(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("diff takes no argument, got '%s'", argv[1]);
-	ret = prepare(&diags, &d, &h, &p);
+	ret = prepare(&diags, &d, &h, &p, NULL);
 	if (ret < 0) {
 		if (arg_json) {
 			diag_sort(&diags);
@@ -554,12 +595,16 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		   const char *explanation)
 {
 	_cleanup_free_ char *s = render_action(a);
+	struct created *c = userdata;
 
-	(void)userdata;
 	switch (outcome) {
 	case APPLY_DONE:
 		if (!arg_quiet)
 			printf("%s\n", s);
+		if (c && a->kind == ACTION_CREATE_MDEV) {
+			c->uuids = xgrow(c->uuids, &c->cap, c->n + 1, sizeof(*c->uuids));
+			memcpy(c->uuids[c->n++], a->uuid, sizeof(a->uuid));
+		}
 		break;
 	case APPLY_PENDING:
 		log_warning("%s", s + 2);
@@ -594,6 +639,9 @@ static int cmd_apply(int argc, char **argv)
 	struct plan *p = NULL;
 	struct owner_lock *lock = NULL;
 	struct apply_result res = {}, total = {};
+	struct created created = {};
+	struct shown shown = {};
+	struct diag_list load_diags = {};
 	int ret, r;
 
 	if (arg_dry_run)
@@ -645,10 +693,10 @@ static int cmd_apply(int argc, char **argv)
 		bool staged;
 
 		diags = (struct diag_list){};
-		ret = prepare(&diags, &d, &h, &p);
+		ret = prepare(&diags, &d, &h, &p, &created);
 		if (ret >= 0)
 			break;
-		print_diags(&diags);
+		print_diags_once(&diags, &shown);
 		full_n = p->n;
 		staged = false;
 		if (!h.live->profile_certain) {
@@ -660,7 +708,7 @@ static int cmd_apply(int argc, char **argv)
 					break;
 				}
 		}
-		r = apply_plan(h.sysfs, h.owner, p, h.live, report, NULL, &res);
+		r = apply_plan(h.sysfs, h.owner, p, h.live, report, &created, &res);
 		p->n = full_n;
 		total.done += res.done;
 		total.failed += res.failed;
@@ -672,14 +720,24 @@ static int cmd_apply(int argc, char **argv)
 		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);
-		diag_list_done(&diags);
-		if (ret == 1 || (res.done == 0 && !staged))
+		if (round == 0)
+			load_diags = diags; /* holds the file names that d's marks point to */
+		else
+			diag_list_done(&diags);
+		/*
+		 * A failed write ends the run.  A guest the plan refused (an error
+		 * in diags) does not keep the others' new mdevs empty: the boot run
+		 * is the one that libvirt waits for.
+		 */
+		if (res.failed || (res.done == 0 && !staged))
 			break;
 		if (staged)
 			continue; /* the mdevs exist now: plan the rest with what they tell */
+		if (ret == 1)
+			break;
 		/* verify: a fresh plan must have nothing left but pending work */
 		struct diag_list vd = {};
-		int k = prepare(&vd, &d, &h, &p);
+		int k = prepare(&vd, &d, &h, &p, &created);
 		bool settled = k < 0 && p->n == p->n_pending;
 		p = plan_free(p);
 		host_done(&h);
@@ -698,6 +756,9 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
+	free(created.uuids);
+	shown_done(&shown);
+	diag_list_done(&load_diags);
 	if (!arg_quiet || ret == 1) {
 		if (total.pending)
 			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",

@@ -474,6 +474,29 @@ EOF
 	assert_output --partial OK
 }
 
+@test "5.15: a guest the plan refuses does not leave the other guests' new mdevs empty; each message once" {
+	# 5.15 is told from an mdev: apply creates the mdevs first, then plans
+	# the rest; guest1's card 06 is absent, which 5.15 cannot assign
+	t=$(seed_topo 5.15)
+	sed -i '/id: 0x06/d' "$t"
+	in_sim "$t" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > $T/out 2> $T/err; rc=$?
+cat $T/err $T/out
+[ $rc = 1 ] || die "exit $rc"
+[ "$(grep -c 'guest1: APQN 06.0004 does not exist on this host' $T/err)" = 1 ] || die "error not said exactly once"
+[ "$(wc -l < $T/err)" = 2 ] || die "stderr: $(cat $T/err)"
+apmatrix status --json | jq -e '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
+clear_writes
+apmatrix apply > /dev/null 2>&1; rc=$?
+[ $rc = 1 ] && [ "$(nwrites)" = 0 ] || die "second apply: exit $rc, $(nwrites) writes"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	assert_line "7 changes"
+}
+
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
