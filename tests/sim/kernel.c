@@ -2006,6 +2006,8 @@ static void vfio_load(struct sim *s)
 	struct node *root, *md, *td, *dir;
 
 	s->vfio_loaded = true;
+	/* vfio_ap needs vfio, whose /dev/vfio (the container device) exists from then on */
+	node_mkdir(s->root, ".sim/vfio");
 	root = node_mkdir(s->root, p->matrix_root);
 	node_mkdir(root, "power");
 	{
