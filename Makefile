@@ -63,7 +63,11 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 .PHONY: all deps check unit bats demo install uninstall clean help check-valgrind check-asan bench
 # the benchmark tools too: tests/bats/bench.bats runs them
 BENCH_BINS := $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/config-read $(if $(SIM_SRCS),$(B)/bench/fuse-null)
-all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS) $(BENCH_BINS)
+# tests/lib/unit-sandbox runs apmatrix under the unit's seccomp filters with
+# this helper; built where libseccomp is installed (tests/lib/deps installs it)
+HAVE_SECCOMP := $(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo 1)
+TEST_HELPERS := $(if $(HAVE_SECCOMP),$(B)/tests/unit-seccomp)
+all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS) $(BENCH_BINS) $(TEST_HELPERS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
 	@mkdir -p $(@D)
@@ -90,6 +94,12 @@ $(B)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(B)/libapmatrix.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests/unit -DFIXTURESDIR='"$(CURDIR)/tests"' $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(TEST_LIBS)
+
+$(B)/tests/unit-seccomp: tests/lib/unit-seccomp.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags libseccomp) $(CPPFLAGS) $(CFLAGS) $(ALL_LDFLAGS) \
+		-o $@ $< $(shell $(PKG_CONFIG) --libs libseccomp)
 
 # libFuzzer target over the config loader and compiler (tests/fuzz/README.md).
 # `make fuzz` builds it; `make fuzz-run FUZZ_TIME=SECONDS` runs it on the seeds.
