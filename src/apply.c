@@ -165,7 +165,8 @@ static bool records_before(const struct action *a)
 }
 
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       apply_report_fn report, void *userdata, struct apply_result *ret)
+	       char *const *failed_guests, size_t n_failed_guests, apply_report_fn report, void *userdata,
+	       struct apply_result *ret)
 {
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
@@ -185,6 +186,9 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			continue;
 		}
 		/* an earlier action of the same guest, or one this relies on, failed */
+		for (size_t k = 0; k < n_failed_guests && !why && a->guest; k++)
+			if (streq(failed_guests[k], a->guest))
+				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
 		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
 			size_t dep = a->depends_on[k];
 			if (dep < i && (outcome[dep] == APPLY_FAILED || outcome[dep] == APPLY_SKIPPED))

@@ -43,8 +43,13 @@ typedef void (*apply_report_fn)(void *userdata, const struct action *a, enum app
 /* Drop claims on mdevs that no longer exist and on mask bits the host has again. */
 void apply_prune_owner(struct owner_db *o, const struct live *l);
 
+/*
+ * failed_guests: guests a step of which failed earlier in this run (an
+ * earlier round of apply): their actions are skipped, not tried again.
+ */
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       apply_report_fn report, void *userdata, struct apply_result *ret);
+	       char *const *failed_guests, size_t n_failed_guests, apply_report_fn report, void *userdata,
+	       struct apply_result *ret);
 
 /* Explain a failed write in words, naming APQNs and the mdev in the way. malloc'd. */
 char *apply_explain(const struct action *a, int err, const struct live *l);

@@ -510,10 +510,17 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
-/* The mdevs this apply created, for the rounds after (live_mark_fresh()). */
-struct created {
+/*
+ * What the rounds of one apply learn for the rounds after: the mdevs it
+ * created (live_mark_fresh()), the guests a step of which failed (not tried
+ * again), and whether a host-level step (a mask) failed.
+ */
+struct run {
 	char (*uuids)[37];
 	size_t n, cap;
+	char **failed;
+	size_t n_failed, cap_failed;
+	bool host_failed;
 };
 
 /*
@@ -521,7 +528,7 @@ struct created {
  * returns an exit code or -1 to go on.
  */
 static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p,
-		   const struct created *fresh)
+		   const struct run *fresh)
 {
 	int r;
 
@@ -595,7 +602,7 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		   const char *explanation)
 {
 	_cleanup_free_ char *s = render_action(a);
-	struct created *c = userdata;
+	struct run *c = userdata;
 
 	switch (outcome) {
 	case APPLY_DONE:
@@ -611,6 +618,12 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		break;
 	case APPLY_FAILED:
 		log_error("%s: %s (%s)", s + 2, explanation ? explanation : strerror(err), errno_name(err));
+		if (c && !a->guest)
+			c->host_failed = true;
+		else if (c) {
+			c->failed = xgrow(c->failed, &c->cap_failed, c->n_failed + 1, sizeof(*c->failed));
+			c->failed[c->n_failed++] = xstrdup(a->guest);
+		}
 		break;
 	case APPLY_SKIPPED:
 		log_warning("%s: %s", s + 2, explanation ? explanation : "skipped");
@@ -639,7 +652,7 @@ static int cmd_apply(int argc, char **argv)
 	struct plan *p = NULL;
 	struct owner_lock *lock = NULL;
 	struct apply_result res = {}, total = {};
-	struct created created = {};
+	struct run run = {};
 	struct shown shown = {};
 	struct diag_list load_diags = {};
 	int ret, r;
@@ -693,7 +706,7 @@ static int cmd_apply(int argc, char **argv)
 		bool staged;
 
 		diags = (struct diag_list){};
-		ret = prepare(&diags, &d, &h, &p, &created);
+		ret = prepare(&diags, &d, &h, &p, &run);
 		if (ret >= 0)
 			break;
 		print_diags_once(&diags, &shown);
@@ -708,7 +721,7 @@ static int cmd_apply(int argc, char **argv)
 					break;
 				}
 		}
-		r = apply_plan(h.sysfs, h.owner, p, h.live, report, &created, &res);
+		r = apply_plan(h.sysfs, h.owner, p, h.live, run.failed, run.n_failed, report, &run, &res);
 		p->n = full_n;
 		total.done += res.done;
 		total.failed += res.failed;
@@ -717,7 +730,7 @@ static int cmd_apply(int argc, char **argv)
 		total.pending = res.pending;
 		total.pending_force = res.pending_force;
 		total.pending_maybe = res.pending_maybe;
-		ret = diag_count(&diags, DIAG_ERROR) || res.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
+		ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);
 		if (round == 0)
@@ -725,11 +738,12 @@ static int cmd_apply(int argc, char **argv)
 		else
 			diag_list_done(&diags);
 		/*
-		 * A failed write ends the run.  A guest the plan refused (an error
-		 * in diags) does not keep the others' new mdevs empty: the boot run
-		 * is the one that libvirt waits for.
+		 * A guest that failed, or that the plan refused (an error in
+		 * diags), does not keep the others' new mdevs empty: the boot run
+		 * is the one that libvirt waits for.  A failed mask write ends the
+		 * run, as does a round that did nothing.
 		 */
-		if (res.failed || (res.done == 0 && !staged))
+		if (run.host_failed || res.done == 0 || (res.failed && !staged))
 			break;
 		if (staged)
 			continue; /* the mdevs exist now: plan the rest with what they tell */
@@ -737,7 +751,7 @@ static int cmd_apply(int argc, char **argv)
 			break;
 		/* verify: a fresh plan must have nothing left but pending work */
 		struct diag_list vd = {};
-		int k = prepare(&vd, &d, &h, &p, &created);
+		int k = prepare(&vd, &d, &h, &p, &run);
 		bool settled = k < 0 && p->n == p->n_pending;
 		p = plan_free(p);
 		host_done(&h);
@@ -756,7 +770,10 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	free(created.uuids);
+	free(run.uuids);
+	for (size_t i = 0; i < run.n_failed; i++)
+		free(run.failed[i]);
+	free(run.failed);
 	shown_done(&shown);
 	diag_list_done(&load_diags);
 	if (!arg_quiet || ret == 1) {

@@ -497,6 +497,27 @@ EOF
 	assert_line "7 changes"
 }
 
+@test "5.15: a create that fails does not leave the other guests' new mdevs empty; the next run repairs it" {
+	in_sim "$(seed_topo 5.15)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+echo "devices/vfio_ap/matrix/mdev_supported_types/*/create EIO 1" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err; rc=$?
+cat $T/err $T/out
+[ $rc = 1 ] || die "exit $rc"
+[ ! -d "$(mdev_dir $g1)" ] || die "guest1's create did not fail"
+apmatrix status --json | jq -e '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
+[ "$(grep -c 'create.*(EIO)' $T/err)" = 1 ] || die "create tried more than once"
+grep -q "guest1: assign adapter 0x05: not tried: an earlier step for guest 'guest1' failed" $T/err || die "no skip said"
+expect_exit 0 apmatrix apply > /dev/null
+apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	assert_line "8 changes applied, 1 failed, 7 skipped"
+}
+
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
