@@ -20,9 +20,8 @@ setup() {
 # need_sandbox: the boot tests run the unit's commands in its sandbox
 # (tests/lib/unit-sandbox)
 need_sandbox() {
-	[ -x "$TOP/build/tests/unit-seccomp" ] || skip "build/tests/unit-seccomp not built (libseccomp-dev)"
-	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
-	grep -q '^Seccomp:' /proc/self/status || skip "no seccomp in this kernel"
+	local why
+	why=$("$TOP/tests/lib/unit-sandbox" --check) || skip "$why"
 }
 
 # topo NAME [KERNEL]: a seed-like host (default 6.12) with vfio_ap unloaded;
