@@ -523,12 +523,21 @@ struct run {
 	bool host_failed;
 };
 
+static void run_done(struct run *run)
+{
+	free(run->uuids);
+	for (size_t i = 0; i < run->n_failed; i++)
+		free(run->failed[i]);
+	free(run->failed);
+}
+
 /*
  * Load config (unless *ret_d is already loaded) and host and build the plan;
- * returns an exit code or -1 to go on.
+ * returns an exit code or -1 to go on.  run: what apply's earlier rounds
+ * created (NULL outside apply).
  */
 static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p,
-		   const struct run *fresh)
+		   const struct run *run)
 {
 	int r;
 
@@ -548,8 +557,8 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 			print_diags(diags);
 		return 1;
 	}
-	for (size_t i = 0; fresh && i < fresh->n; i++)
-		live_mark_fresh(h->live, fresh->uuids[i]);
+	for (size_t i = 0; run && i < run->n; i++)
+		live_mark_fresh(h->live, run->uuids[i]);
 	apply_prune_owner(h->owner, h->live);
 	(void)plan_build(*ret_d, h->live, arg_force ? PLAN_FORCE : 0, ret_p, diags);
 	return -1;
@@ -770,10 +779,7 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	free(run.uuids);
-	for (size_t i = 0; i < run.n_failed; i++)
-		free(run.failed[i]);
-	free(run.failed);
+	run_done(&run);
 	shown_done(&shown);
 	diag_list_done(&load_diags);
 	if (!arg_quiet || ret == 1) {
