@@ -158,6 +158,52 @@ static bool record_after(struct owner_db *o, const struct action *a)
 	}
 }
 
+void apply_history_done(struct apply_history *h)
+{
+	for (size_t i = 0; i < h->n_guests; i++)
+		free(h->guests[i]);
+	free(h->guests);
+	free(h->host);
+	*h = (struct apply_history){};
+}
+
+static bool history_has_guest(const struct apply_history *h, const char *guest)
+{
+	for (size_t k = 0; h && guest && k < h->n_guests; k++)
+		if (streq(h->guests[k], guest))
+			return true;
+	return false;
+}
+
+/* The same write as a host-level action that failed before: the same mask, a bit of it again, or the same queue. */
+static bool history_has_host(const struct apply_history *h, const struct action *a)
+{
+	for (size_t k = 0; h && !a->guest && k < h->n_host; k++) {
+		const struct action *f = &h->host[k];
+
+		if (f->kind != a->kind)
+			continue;
+		if (is_mask_action(a) ? bitmap_intersects(&f->bits, &a->bits) : f->number == a->number)
+			return true;
+	}
+	return false;
+}
+
+static void history_note(struct apply_history *h, const struct action *a)
+{
+	if (!h)
+		return;
+	if (a->guest) {
+		if (history_has_guest(h, a->guest))
+			return;
+		h->guests = xgrow(h->guests, &h->cap_guests, h->n_guests + 1, sizeof(*h->guests));
+		h->guests[h->n_guests++] = xstrdup(a->guest);
+	} else {
+		h->host = xgrow(h->host, &h->cap_host, h->n_host + 1, sizeof(*h->host));
+		h->host[h->n_host++] = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits };
+	}
+}
+
 static bool records_before(const struct action *a)
 {
 	return a->kind == ACTION_CREATE_MDEV || a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK ||
@@ -165,8 +211,7 @@ static bool records_before(const struct action *a)
 }
 
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       char *const *failed_guests, size_t n_failed_guests, apply_report_fn report, void *userdata,
-	       struct apply_result *ret)
+	       struct apply_history *history, apply_report_fn report, void *userdata, struct apply_result *ret)
 {
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
@@ -185,10 +230,17 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			report(userdata, a, APPLY_PENDING, 0, a->reason);
 			continue;
 		}
+		/*
+		 * The same host-level write failed in an earlier round: said and
+		 * counted then; what needs it is skipped below.
+		 */
+		if (history_has_host(history, a)) {
+			outcome[i] = APPLY_SKIPPED;
+			continue;
+		}
 		/* an earlier action of the same guest, or one this relies on, failed */
-		for (size_t k = 0; k < n_failed_guests && !why && a->guest; k++)
-			if (streq(failed_guests[k], a->guest))
-				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
+		if (history_has_guest(history, a->guest))
+			why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
 		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
 			size_t dep = a->depends_on[k];
 			if (dep < i && (outcome[dep] == APPLY_FAILED || outcome[dep] == APPLY_SKIPPED))
@@ -214,6 +266,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				if (!res.first_error)
 					res.first_error = r;
 				why = xasprintf("cannot record ownership under %s: %s", o->rundir, strerror(-r));
+				history_note(history, a);
 				report(userdata, a, APPLY_FAILED, -r, why);
 				continue;
 			}
@@ -231,15 +284,22 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				res.first_error = -err;
 			/*
 			 * A claim made before a failed create is false (EEXIST included:
-			 * someone else made that mdev): withdraw it.
-			 * A failed take leaves its bits set in the live mask, and
-			 * apply_prune_owner() drops such claims on the next run.
+			 * someone else made that mdev): withdraw it.  So is one made
+			 * before a failed mask take: the kernel commits a mask whole or
+			 * not at all, and the bits a take names were the host's.  (A
+			 * failed rfc2017 queue move may have done its first write;
+			 * apply_prune_owner() sorts that out on the next run.)
 			 */
 			if (a->kind == ACTION_CREATE_MDEV)
 				owner_forget_mdev(o, a->uuid);
+			if (a->kind == ACTION_TAKE_APMASK)
+				o->apmask_taken = bitmap_andnot(&o->apmask_taken, &a->bits);
+			if (a->kind == ACTION_TAKE_AQMASK)
+				o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &a->bits);
 			if (records_before(a))
 				(void)owner_save(o); /* best effort; the next run prunes stale claims */
 			why = apply_explain(a, err, l);
+			history_note(history, a);
 			report(userdata, a, APPLY_FAILED, err, why);
 			continue;
 		}

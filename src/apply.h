@@ -44,12 +44,24 @@ typedef void (*apply_report_fn)(void *userdata, const struct action *a, enum app
 void apply_prune_owner(struct owner_db *o, const struct live *l);
 
 /*
- * failed_guests: guests a step of which failed earlier in this run (an
- * earlier round of apply): their actions are skipped, not tried again.
+ * What the earlier rounds of one apply run failed at (apply_plan() adds to
+ * it): nothing in it is tried again in the same run.  A guest a step of
+ * which failed gets no more actions; a host-level step (a mask write, a
+ * queue move) that failed is not tried again, and what needs it is skipped,
+ * so that the guests that do not need it still get their matrix.
  */
+struct apply_history {
+	char **guests;
+	size_t n_guests, cap_guests;
+	struct action *host; /* kind, number and bits of each failed host-level action */
+	size_t n_host, cap_host;
+};
+
+void apply_history_done(struct apply_history *h);
+
+/* Run the plan's actions in order.  history may be NULL (one round). */
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       char *const *failed_guests, size_t n_failed_guests, apply_report_fn report, void *userdata,
-	       struct apply_result *ret);
+	       struct apply_history *history, apply_report_fn report, void *userdata, struct apply_result *ret);
 
 /* Explain a failed write in words, naming APQNs and the mdev in the way. malloc'd. */
 char *apply_explain(const struct action *a, int err, const struct live *l);

@@ -451,9 +451,7 @@ static int host_read(struct host *h, unsigned flags, struct diag_list *diags)
 
 	if (r == -ENODEV)
 		log_no_ap_bus();
-	else if (r < 0 && h->live == NULL)
-		log_error("cannot read the host: %s", strerror(-r));
-	return r;
+	return r; /* load_live() said why otherwise */
 }
 
 static int cmd_show(int argc, char **argv)
@@ -512,23 +510,18 @@ static int cmd_show(int argc, char **argv)
 
 /*
  * What the rounds of one apply learn for the rounds after: the mdevs it
- * created (live_mark_fresh()), the guests a step of which failed (not tried
- * again), and whether a host-level step (a mask) failed.
+ * created (live_mark_fresh()) and what failed (not tried again).
  */
 struct run {
 	char (*uuids)[37];
 	size_t n, cap;
-	char **failed;
-	size_t n_failed, cap_failed;
-	bool host_failed;
+	struct apply_history failed;
 };
 
 static void run_done(struct run *run)
 {
 	free(run->uuids);
-	for (size_t i = 0; i < run->n_failed; i++)
-		free(run->failed[i]);
-	free(run->failed);
+	apply_history_done(&run->failed);
 }
 
 /*
@@ -627,12 +620,6 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		break;
 	case APPLY_FAILED:
 		log_error("%s: %s (%s)", s + 2, explanation ? explanation : strerror(err), errno_name(err));
-		if (c && !a->guest)
-			c->host_failed = true;
-		else if (c) {
-			c->failed = xgrow(c->failed, &c->cap_failed, c->n_failed + 1, sizeof(*c->failed));
-			c->failed[c->n_failed++] = xstrdup(a->guest);
-		}
 		break;
 	case APPLY_SKIPPED:
 		log_warning("%s: %s", s + 2, explanation ? explanation : "skipped");
@@ -664,6 +651,7 @@ static int cmd_apply(int argc, char **argv)
 	struct run run = {};
 	struct shown shown = {};
 	struct diag_list load_diags = {};
+	bool tried = false;
 	int ret, r;
 
 	if (arg_dry_run)
@@ -716,8 +704,11 @@ static int cmd_apply(int argc, char **argv)
 
 		diags = (struct diag_list){};
 		ret = prepare(&diags, &d, &h, &p, &run);
-		if (ret >= 0)
+		if (ret >= 0) {
+			host_done(&h); /* what a failed read left */
+			diag_list_done(&diags); /* prepare() printed them */
 			break;
+		}
 		print_diags_once(&diags, &shown);
 		full_n = p->n;
 		staged = false;
@@ -730,7 +721,8 @@ static int cmd_apply(int argc, char **argv)
 					break;
 				}
 		}
-		r = apply_plan(h.sysfs, h.owner, p, h.live, run.failed, run.n_failed, report, &run, &res);
+		r = apply_plan(h.sysfs, h.owner, p, h.live, &run.failed, report, &run, &res);
+		tried = true;
 		p->n = full_n;
 		total.done += res.done;
 		total.failed += res.failed;
@@ -748,11 +740,12 @@ static int cmd_apply(int argc, char **argv)
 			diag_list_done(&diags);
 		/*
 		 * A guest that failed, or that the plan refused (an error in
-		 * diags), does not keep the others' new mdevs empty: the boot run
-		 * is the one that libvirt waits for.  A failed mask write ends the
-		 * run, as does a round that did nothing.
+		 * diags), or a failed mask write, does not keep the other guests'
+		 * new mdevs empty: the boot run is the one that libvirt waits for.
+		 * What failed is not tried again (run.failed), and what needs it
+		 * is skipped.  A round that did nothing ends the run.
 		 */
-		if (run.host_failed || res.done == 0 || (res.failed && !staged))
+		if (res.done == 0 || (res.failed && !staged))
 			break;
 		if (staged)
 			continue; /* the mdevs exist now: plan the rest with what they tell */
@@ -782,7 +775,8 @@ static int cmd_apply(int argc, char **argv)
 	run_done(&run);
 	shown_done(&shown);
 	diag_list_done(&load_diags);
-	if (!arg_quiet || ret == 1) {
+	/* no summary when the first reading of the host failed: nothing was tried, and the error said so */
+	if (tried && (!arg_quiet || ret == 1)) {
 		if (total.pending)
 			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",
 			       total.pending, pending_advice(&total));

@@ -518,6 +518,58 @@ EOF
 	assert_line "8 changes applied, 1 failed, 7 skipped"
 }
 
+@test "5.15: a mask write that fails stops only the guests that need it; it is written once; the next run repairs it" {
+	# card 05 already belongs to vfio_ap (apmask bit 5 clear): guest1 needs
+	# no mask write, guest2 needs domain 0x47 taken from the host
+	t=$(seed_topo 5.15)
+	sed -i 's/^vfio_ap: loaded/&\napmask: 0xfb/' "$t"
+	in_sim "$t" <<'EOF'
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05]
+    domains: [0x04]
+  guest2:
+    adapters: [0x06]
+    domains: [0x47]
+Y
+apmatrix diff | grep -qx '~ aqmask: take 0x47 from host drivers (guest2 needs them)' || die "plan: $(apmatrix diff)"
+echo "bus/ap/aqmask EIO 1" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err; rc=$?
+cat $T/err $T/out
+[ $rc = 1 ] || die "exit $rc"
+[ "$(grep -c '^bus/ap/aqmask' /sys/.sim/writes)" = 1 ] || die "aqmask written $(grep -c '^bus/ap/aqmask' /sys/.sim/writes) times"
+grep -qx "apmatrix: aqmask: take 0x47 from host drivers (guest2 needs them): Input/output error (EIO)" $T/err || die "no error said"
+grep -qx "apmatrix: warning: guest2: assign adapter 0x06: not tried: it needs an earlier step that failed" $T/err || die "no skip said"
+[ "$(wc -l < $T/err)" = 4 ] || die "stderr: $(cat $T/err)"
+apmatrix status --json | jq -e '[.guests[].state] == ["matches","differs"]' >/dev/null || die "status: $(apmatrix status)"
+apmatrix status --json | jq -e '.taken.aqmask == []' >/dev/null || die "a claim on the mask bit that stayed the host's: $(apmatrix status --json | jq -c .taken)"
+expect_exit 0 apmatrix apply > /dev/null
+apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	assert_line "5 changes applied, 1 failed, 3 skipped"
+}
+
+@test "ownership records that cannot be read: apply says so once, writes nothing, exits 1" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /run/apmatrix && printf 'not a state file\n' > /run/apmatrix/state
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix: Bad message" ] || die "stderr: $(cat $T/err)"
+[ ! -s $T/out ] || die "stdout: $(cat $T/out)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+[ "$(cat /run/apmatrix/state)" = "not a state file" ] || die "records changed"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
