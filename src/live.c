@@ -844,7 +844,7 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
  * open it at a time, so our open fails with EBUSY (DESIGN section 5).  For
  * mdevs whose queues cannot say it: kernels before 5.17 have no queue
  * `status`, and there writing `remove` to an mdev in use blocks until the
- * guest lets go (5.13+), so this must be known first.  The open is closed
+ * guest lets go (5.2+), so this must be known first.  The open is closed
  * at once; a guest started in that instant finds the group busy and can be
  * started again.  1 when held, 0 when free or when there is nothing to ask
  * (no vfio directory: another sysfs root; no group link: no driver bound),
@@ -881,7 +881,8 @@ static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
 	 * ENOENT means a /dev without it (a sandbox: PrivateDevices=), EACCES or
 	 * EPERM a user or device policy that may not open it.  Taking the mdev
 	 * for free then could write `remove` to a running guest's mdev, which
-	 * blocks until the guest stops (5.13-5.16).
+	 * blocks until the guest stops (5.2 and later; before 5.17 nothing
+	 * else tells).
 	 */
 	warn(rd, "%s: cannot tell whether a guest holds mdev %s (%s); taken as in use", dev, m->uuid,
 	     strerror(errno));

@@ -63,7 +63,7 @@ static int profile_init(struct profile *p, const char *name)
 	p->masks = true;
 	p->queue_mode = true;
 	p->bindings = p->version >= 510;
-	p->remove_blocks = p->version >= 515;
+	p->remove_blocks = p->version >= 502;
 	p->queue_status = p->version >= 517;
 	p->mask_uevents = p->version >= 519;
 	p->dynamic = p->version >= 600;

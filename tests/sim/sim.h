@@ -138,7 +138,7 @@ struct profile {
 	bool ap_config;        /* 6.10+ */
 	bool features;         /* 6.12+ */
 	bool driver_override;  /* 6.19+ */
-	bool remove_blocks;    /* 5.15+: remove of an in-use mdev blocks */
+	bool remove_blocks;    /* 5.2+: remove of an in-use mdev blocks (mdev core takes it off the bus first) */
 	bool queue_mode;       /* queue uevents carry MODE (else DEV_TYPE/MODALIAS) */
 	bool bindings;         /* bindings attribute, BINDINGS uevents */
 	const char *vfio_drv;  /* AP-bus queue driver name */
