@@ -117,7 +117,7 @@ expect_exit 0 apmatrix apply >/dev/null
 [ -z "$(bad_writes)" ] || die "change: $(bad_writes)"
 [ "$(nwrites)" -gt 0 ] || die "nothing written"
 [ ! -e "$(mdev_dir $g3)" ] || [ ! -e /sys/devices/ap_matrix/matrix/$g3 ] || die "guest3's mdev still there"
-apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "status: $(apmatrix status)"
+apmatrix status --json | jqe '[.guests[].state] == ["matches","matches"]' >/dev/null || die "status: $(apmatrix status)"
 clear_writes
 expect_exit 0 apmatrix apply >/dev/null
 [ "$(nwrites)" = 0 ] || die "not idempotent: $(cat /sys/.sim/writes)"
@@ -486,7 +486,7 @@ cat $T/err $T/out
 [ $rc = 1 ] || die "exit $rc"
 [ "$(grep -c 'guest1: APQN 06.0004 does not exist on this host' $T/err)" = 1 ] || die "error not said exactly once"
 [ "$(wc -l < $T/err)" = 2 ] || die "stderr: $(cat $T/err)"
-apmatrix status --json | jq -e '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
+apmatrix status --json | jqe '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
 clear_writes
 apmatrix apply > /dev/null 2>&1; rc=$?
 [ $rc = 1 ] && [ "$(nwrites)" = 0 ] || die "second apply: exit $rc, $(nwrites) writes"
@@ -506,11 +506,11 @@ apmatrix apply > $T/out 2> $T/err; rc=$?
 cat $T/err $T/out
 [ $rc = 1 ] || die "exit $rc"
 [ ! -d "$(mdev_dir $g1)" ] || die "guest1's create did not fail"
-apmatrix status --json | jq -e '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
+apmatrix status --json | jqe '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
 [ "$(grep -c 'create.*(EIO)' $T/err)" = 1 ] || die "create tried more than once"
 grep -q "guest1: assign adapter 0x05: not tried: an earlier step for guest 'guest1' failed" $T/err || die "no skip said"
 expect_exit 0 apmatrix apply > /dev/null
-apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
+apmatrix status --json | jqe '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
 echo OK
 EOF
 	assert_success
@@ -543,10 +543,10 @@ cat $T/err $T/out
 grep -qx "apmatrix: aqmask: take 0x47 from host drivers (guest2 needs them): Input/output error (EIO)" $T/err || die "no error said"
 grep -qx "apmatrix: warning: guest2: assign adapter 0x06: not tried: it needs an earlier step that failed" $T/err || die "no skip said"
 [ "$(wc -l < $T/err)" = 4 ] || die "stderr: $(cat $T/err)"
-apmatrix status --json | jq -e '[.guests[].state] == ["matches","differs"]' >/dev/null || die "status: $(apmatrix status)"
-apmatrix status --json | jq -e '.taken.aqmask == []' >/dev/null || die "a claim on the mask bit that stayed the host's: $(apmatrix status --json | jq -c .taken)"
+apmatrix status --json | jqe '[.guests[].state] == ["matches","differs"]' >/dev/null || die "status: $(apmatrix status)"
+apmatrix status --json | jqe '.taken.aqmask == []' >/dev/null || die "a claim on the mask bit that stayed the host's: $(apmatrix status --json | jq -c .taken)"
 expect_exit 0 apmatrix apply > /dev/null
-apmatrix status --json | jq -e '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
+apmatrix status --json | jqe '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
 echo OK
 EOF
 	assert_success
@@ -573,7 +573,7 @@ EOF
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-apmatrix status --json | jq -e '[.guests[].state] == ["absent","absent"]' >/dev/null || die "absent"
+apmatrix status --json | jqe '[.guests[].state] == ["absent","absent"]' >/dev/null || die "absent"
 apmatrix apply >/dev/null
 g1=$(uuid_of guest1)
 echo 0x07 > $(mdev_dir $g1)/assign_control_domain
@@ -581,7 +581,7 @@ echo "attach $(uuid_of guest2)" > /sys/.sim/guest
 apmatrix status > $T/st || die "status failed"
 grep -q "guest1 .*differs: extra control domains 0x07" $T/st || die "$(cat $T/st)"
 grep -q "guest2 .*matches, running" $T/st || die "$(cat $T/st)"
-apmatrix status --json | jq -e '.guests[1].running == true and .taken.apmask == [5]' >/dev/null || die json
+apmatrix status --json | jqe '.guests[1].running == true and .taken.apmask == [5]' >/dev/null || die json
 echo OK
 EOF
 	assert_success

@@ -52,6 +52,7 @@ in_sim() {
 		echo "START='$START'"
 		cat <<'EOT'
 . tests/lib/udev-replay
+. tests/lib/jqe.bash
 die() { echo "FAIL: $*" >&2; exit 1; }
 udev_setup rules/90-apmatrix.rules || die "udev_setup"
 cp examples/seed-two-guests.yaml /etc/apmatrix.yaml
@@ -275,7 +276,7 @@ settle() {
 	die "no quiescence after 8 starts"
 }
 guests_up() {
-	"$APMATRIX" status --json | jq -e '[.guests[].state] | length == 2 and all(. == "matches")' >/dev/null
+	"$APMATRIX" status --json | jqe '[.guests[].state] | length == 2 and all(. == "matches")' >/dev/null
 }
 echo "--- boot: bus scan, bindings complete; systemd-udev-trigger's coldplug of the bus"
 cold=$(udev_event add /bus/ap | grep -c .)

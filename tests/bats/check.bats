@@ -5,6 +5,8 @@
 # passed as --config-dir.  One @test per case, so that each counts and fails
 # on its own; the last test makes sure no case directory lacks its @test.
 
+load ../lib/jqe
+
 setup() {
 	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	cd "$APMATRIX_TOP" || exit 1
@@ -439,18 +441,18 @@ good_case() {
 @test "check --json: version, validity, diagnostics and compiled guests" {
 	run "$APMATRIX" -c examples/seed-two-guests.yaml --json check
 	[ "$status" -eq 0 ]
-	echo "$output" | jq -e '.version == 1 and .valid == true and .diagnostics == []'
-	echo "$output" | jq -e '[.guests[].name] == ["guest1", "guest2"]'
-	echo "$output" | jq -e '.guests[0] | .uuid == "a4d8e314-29c2-57af-90ec-3bcb0bc33855" and .adapters == [5, 6] and .domains == [4, 171] and .control_domains == [4, 171]'
-	echo "$output" | jq -e '.guests[0].apqns == ["05.0004", "05.00ab", "06.0004", "06.00ab"]'
-	echo "$output" | jq -e '.guests[1].apqns == ["05.0047", "05.00ff"]'
+	echo "$output" | jqe '.version == 1 and .valid == true and .diagnostics == []'
+	echo "$output" | jqe '[.guests[].name] == ["guest1", "guest2"]'
+	echo "$output" | jqe '.guests[0] | .uuid == "a4d8e314-29c2-57af-90ec-3bcb0bc33855" and .adapters == [5, 6] and .domains == [4, 171] and .control_domains == [4, 171]'
+	echo "$output" | jqe '.guests[0].apqns == ["05.0004", "05.00ab", "06.0004", "06.00ab"]'
+	echo "$output" | jqe '.guests[1].apqns == ["05.0047", "05.00ff"]'
 }
 
 @test "check --json: an invalid config lists its diagnostics with positions, exit 65" {
 	run "$APMATRIX" -c tests/cases/bad-many-errors/config.yaml --json check
 	[ "$status" -eq 65 ]
-	echo "$output" | jq -e '.version == 1 and .valid == false'
-	echo "$output" | jq -e '.diagnostics | length == 7'
-	echo "$output" | jq -e '.diagnostics | all(.severity == "error" and .file == "tests/cases/bad-many-errors/config.yaml" and (.line | type) == "number" and (.column | type) == "number")'
-	echo "$output" | jq -e '.diagnostics | any(.line == 10 and .column == 15 and .guest == "db1" and (.message | contains("APQNs 05.0000 06.0000 kept by the host")))'
+	echo "$output" | jqe '.version == 1 and .valid == false'
+	echo "$output" | jqe '.diagnostics | length == 7'
+	echo "$output" | jqe '.diagnostics | all(.severity == "error" and .file == "tests/cases/bad-many-errors/config.yaml" and (.line | type) == "number" and (.column | type) == "number")'
+	echo "$output" | jqe '.diagnostics | any(.line == 10 and .column == 15 and .guest == "db1" and (.message | contains("APQNs 05.0000 06.0000 kept by the host")))'
 }

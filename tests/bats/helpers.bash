@@ -33,10 +33,14 @@ EOT
 
 # in_sim TOPOLOGY: run the bash script on stdin on that simulated host, with
 # apmatrix on PATH and the helper functions below defined inside.
+# jqe FILTER [FILE...]: jq -e that also fails on no input
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/jqe.bash"
+
 in_sim() {
 	local topo=$1 script="$BATS_TEST_TMPDIR/script.$RANDOM.sh"
 	{
 		echo "set -u"
+		declare -f jqe
 		echo "export PATH='$BIN':\"\$PATH\""
 		echo "EXAMPLES='$EXAMPLES'"
 		echo "T='$BATS_TEST_TMPDIR'" # the test's own scratch directory (not /tmp)
@@ -50,7 +54,7 @@ uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
 # apply_guarded UUID [ARGS]: apmatrix apply ARGS, stdout to $T/out, stderr to
 # $T/err; returns its exit status.  A remove written to the mdev of the
-# running guest UUID blocks for as long as it runs (5.13-5.16,
+# running guest UUID blocks for as long as it runs (5.2 and later,
 # uninterruptibly): after 30 s the guest is let go and the test fails.
 apply_guarded() {
 	local g=$1 pid i

@@ -43,7 +43,7 @@ sb_sim() {
 	$SB -- build/apmatrix apply > $T/out 2> $T/err || die "second apply exited $?"
 	[ "$(cat $T/out)" = "0 changes" ] || die "second apply: $(cat $T/out)"
 	[ "$(nwrites)" = 0 ] || die "second apply wrote"
-	apmatrix status --json | jq -e '[.guests[].state] == ["matches", "matches"]' >/dev/null || die "not converged"
+	apmatrix status --json | jqe '[.guests[].state] == ["matches", "matches"]' >/dev/null || die "not converged"
 	EOT
 	echo "$output"
 	assert_success
@@ -84,7 +84,7 @@ sb_sim() {
 	cat $T/err $T/out
 	[ ! -s $T/err ] || die "stderr: $(cat $T/err)"
 	[ "$(nwrites)" = 15 ] || die "$(nwrites) writes, expected 15"
-	apmatrix status --json | jq -e '[.guests[].state] == ["matches", "matches"]' >/dev/null || die "not converged"
+	apmatrix status --json | jqe '[.guests[].state] == ["matches", "matches"]' >/dev/null || die "not converged"
 	EOT
 	echo "$output"
 	assert_success
