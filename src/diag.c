@@ -160,26 +160,31 @@ void json_string(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+void diag_print_json_item(const struct diag *d, FILE *f)
+{
+	fprintf(f, "{\"severity\":\"%s\",\"file\":", diag_severity_to_string(d->severity));
+	if (d->mark.file) {
+		json_string(f, d->mark.file);
+		fprintf(f, ",\"line\":%u,\"column\":%u", d->mark.line, d->mark.col);
+	} else
+		fputs("null,\"line\":null,\"column\":null", f);
+	fputs(",\"guest\":", f);
+	if (d->guest)
+		json_string(f, d->guest);
+	else
+		fputs("null", f);
+	fputs(",\"message\":", f);
+	json_string(f, d->message);
+	fputc('}', f);
+}
+
 void diag_print_json(const struct diag_list *l, FILE *f)
 {
 	fputc('[', f);
 	for (size_t i = 0; i < l->n; i++) {
-		const struct diag *d = &l->items[i];
-
-		fprintf(f, "%s{\"severity\":\"%s\",\"file\":", i ? "," : "", diag_severity_to_string(d->severity));
-		if (d->mark.file) {
-			json_string(f, d->mark.file);
-			fprintf(f, ",\"line\":%u,\"column\":%u", d->mark.line, d->mark.col);
-		} else
-			fputs("null,\"line\":null,\"column\":null", f);
-		fputs(",\"guest\":", f);
-		if (d->guest)
-			json_string(f, d->guest);
-		else
-			fputs("null", f);
-		fputs(",\"message\":", f);
-		json_string(f, d->message);
-		fputc('}', f);
+		if (i)
+			fputc(',', f);
+		diag_print_json_item(&l->items[i], f);
 	}
 	fputc(']', f);
 }

@@ -65,6 +65,8 @@ char *diag_format(const struct diag *d);
 void diag_print_text(const struct diag_list *l, FILE *f, const char *prog);
 /* A JSON array of {severity, file, line, column, guest, message}. */
 void diag_print_json(const struct diag_list *l, FILE *f);
+/* One element of that array. */
+void diag_print_json_item(const struct diag *d, FILE *f);
 
 const char *diag_severity_to_string(enum diag_severity s);
 

@@ -126,7 +126,7 @@ static void help(void)
 	printf("\nOptions:\n"
 	       "  -c, --config FILE      configuration file (default %s; - reads stdin)\n"
 	       "      --config-dir DIR   drop-in directory (default %s; not read with -c unless given)\n"
-	       "  -j, --json             machine-readable output (check, show, diff, status)\n"
+	       "  -j, --json             machine-readable output (check, show, diff, apply, status)\n"
 	       "      --shell            diff: print the plan as shell commands\n"
 	       "  -n, --dry-run          apply: only print the plan\n"
 	       "  -f, --force            apply: also change guests that are running (hot plug, 6.0+);\n"
@@ -273,6 +273,22 @@ static int parse_argv(int argc, char **argv)
 	return 1;
 }
 
+/*
+ * What the rounds of one apply learn for the rounds after: the mdevs it
+ * created (live_mark_fresh()) and what failed (not tried again); with
+ * --json, the document's actions and diagnostics as they happen.
+ */
+struct run {
+	char (*uuids)[37];
+	size_t n, cap;
+	struct apply_history failed;
+	unsigned round; /* 1-based */
+	FILE *json_actions, *json_diags;
+	char *json_actions_buf, *json_diags_buf;
+	size_t json_actions_len, json_diags_len;
+	size_t n_json_actions, n_json_diags;
+};
+
 /* The messages printed so far, so that apply's later rounds say each once. */
 struct shown {
 	char **lines;
@@ -298,20 +314,27 @@ static void shown_done(struct shown *sh)
 	free(sh->lines);
 }
 
-static void print_diags_once(struct diag_list *diags, struct shown *sh)
+/* run: apply's, whose --json document gets them too (NULL elsewhere) */
+static void print_diags_once(struct diag_list *diags, struct shown *sh, struct run *run)
 {
 	diag_sort(diags);
 	for (size_t i = 0; i < diags->n; i++) {
 		_cleanup_free_ char *s = diag_format(&diags->items[i]);
 
-		if (!shown_before(sh, s))
-			log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
+		if (shown_before(sh, s))
+			continue;
+		log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
+		if (run && run->json_diags) {
+			if (run->n_json_diags++)
+				fputc(',', run->json_diags);
+			diag_print_json_item(&diags->items[i], run->json_diags);
+		}
 	}
 }
 
 static void print_diags(struct diag_list *diags)
 {
-	print_diags_once(diags, NULL);
+	print_diags_once(diags, NULL, NULL);
 }
 
 /* Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno. */
@@ -508,20 +531,41 @@ static int cmd_show(int argc, char **argv)
 	return ret;
 }
 
-/*
- * What the rounds of one apply learn for the rounds after: the mdevs it
- * created (live_mark_fresh()) and what failed (not tried again).
- */
-struct run {
-	char (*uuids)[37];
-	size_t n, cap;
-	struct apply_history failed;
-};
-
 static void run_done(struct run *run)
 {
 	free(run->uuids);
 	apply_history_done(&run->failed);
+	if (run->json_actions)
+		fclose(run->json_actions);
+	if (run->json_diags)
+		fclose(run->json_diags);
+	free(run->json_actions_buf);
+	free(run->json_diags_buf);
+}
+
+static const char *const apply_outcome_json[] = {
+	[APPLY_DONE] = "done",
+	[APPLY_FAILED] = "failed",
+	[APPLY_SKIPPED] = "skipped",
+	[APPLY_PENDING] = "pending",
+};
+
+/*
+ * apply --json: one document on standard output, also when apply stops
+ * early (an invalid configuration, no AP bus, the locks): what it did and
+ * the diagnostics; standard error keeps the messages, one per line.
+ */
+static void apply_json_print(struct run *run, const struct apply_result *total)
+{
+	if (!run->json_actions)
+		return;
+	fflush(run->json_actions);
+	fflush(run->json_diags);
+	printf("{\"version\":%d,\"changed\":%s,\"done\":%zu,\"failed\":%zu,\"skipped\":%zu,\"pending\":%zu,"
+	       "\"actions\":[%s],\"diagnostics\":[%s]}\n",
+	       RENDER_JSON_VERSION, total->done ? "true" : "false", total->done, total->failed, total->skipped,
+	       total->pending, run->json_actions_buf ? run->json_actions_buf : "",
+	       run->json_diags_buf ? run->json_diags_buf : "");
 }
 
 /*
@@ -606,9 +650,30 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 	_cleanup_free_ char *s = render_action(a);
 	struct run *c = userdata;
 
+	if (c && c->json_actions) {
+		FILE *f = c->json_actions;
+		const char *msg = outcome == APPLY_FAILED ? (explanation ? explanation : strerror(err))
+				  : outcome == APPLY_SKIPPED ? explanation
+							     : NULL;
+
+		if (c->n_json_actions++)
+			fputc(',', f);
+		render_action_json_open(f, a, false);
+		fprintf(f, ",\"round\":%u,\"outcome\":\"%s\",\"errno\":", c->round, apply_outcome_json[outcome]);
+		if (outcome == APPLY_FAILED)
+			json_string(f, errno_name(err));
+		else
+			fputs("null", f);
+		fputs(",\"message\":", f);
+		if (msg)
+			json_string(f, msg);
+		else
+			fputs("null", f);
+		fputc('}', f);
+	}
 	switch (outcome) {
 	case APPLY_DONE:
-		if (!arg_quiet)
+		if (!arg_quiet && !(c && c->json_actions))
 			printf("%s\n", s);
 		if (c && a->kind == ACTION_CREATE_MDEV) {
 			c->uuids = xgrow(c->uuids, &c->cap, c->n + 1, sizeof(*c->uuids));
@@ -658,19 +723,27 @@ static int cmd_apply(int argc, char **argv)
 		return cmd_diff(argc, argv);
 	if (argc > 1)
 		return usage_error("apply takes no argument, got '%s'", argv[1]);
+	if (arg_json) {
+		run.json_actions = open_memstream(&run.json_actions_buf, &run.json_actions_len);
+		run.json_diags = open_memstream(&run.json_diags_buf, &run.json_diags_len);
+		if (!run.json_actions || !run.json_diags) {
+			log_error("cannot build the JSON document: %s", strerror(errno));
+			run_done(&run);
+			return 1;
+		}
+	}
 
 	/* Validate before locking: a bad config never waits and never writes. */
 	r = load_desired(&diags, &d);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
 		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
-		int code = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
-
-		print_diags(&diags);
+		ret = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
+		print_diags_once(&diags, NULL, &run);
 		log_error("nothing was changed");
 		diag_list_done(&diags);
-		return code;
+		goto early;
 	}
-	print_diags(&diags);
+	print_diags_once(&diags, NULL, &run);
 	diag_list_done(&diags);
 	d = desired_free(d);
 
@@ -679,14 +752,15 @@ static int cmd_apply(int argc, char **argv)
 	 * it, before the locks (which would create the run directory) and
 	 * without a "0 changes" summary.
 	 */
+	ret = 1;
 	if (!on_ap_host()) {
 		log_no_ap_bus();
-		return 1;
+		goto early;
 	}
 	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock);
 	if (r < 0) {
 		log_error("cannot take the locks %s/lock and %s: %s", rundir_path(), s390_lock_path(), strerror(-r));
-		return 1;
+		goto early;
 	}
 	/*
 	 * Under the lock: read everything again.  Another round runs when the
@@ -703,13 +777,16 @@ static int cmd_apply(int argc, char **argv)
 		bool staged;
 
 		diags = (struct diag_list){};
+		run.round = (unsigned)round + 1;
 		ret = prepare(&diags, &d, &h, &p, &run);
 		if (ret >= 0) {
 			host_done(&h); /* what a failed read left */
-			diag_list_done(&diags); /* prepare() printed them */
+			if (arg_json) /* prepare() printed them otherwise */
+				print_diags_once(&diags, &shown, &run);
+			diag_list_done(&diags);
 			break;
 		}
-		print_diags_once(&diags, &shown);
+		print_diags_once(&diags, &shown, &run);
 		full_n = p->n;
 		staged = false;
 		if (!h.live->profile_certain) {
@@ -772,11 +849,10 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	run_done(&run);
 	shown_done(&shown);
 	diag_list_done(&load_diags);
 	/* no summary when the first reading of the host failed: nothing was tried, and the error said so */
-	if (tried && (!arg_quiet || ret == 1)) {
+	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		if (total.pending)
 			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",
 			       total.pending, pending_advice(&total));
@@ -786,6 +862,9 @@ static int cmd_apply(int argc, char **argv)
 		else
 			printf("%zu change%s\n", total.done, total.done == 1 ? "" : "s");
 	}
+early:
+	apply_json_print(&run, &total);
+	run_done(&run);
 	return ret;
 }
 
@@ -920,6 +999,8 @@ int main(int argc, char **argv)
 			cmd = &commands[i];
 	if (!cmd)
 		return -usage_error("unknown command '%s'", argv[optind]);
+	if (arg_json && (cmd->fn == cmd_import || cmd->fn == cmd_guest))
+		return -usage_error("%s has no --json output", cmd->name);
 	r = cmd->fn(argc - optind, argv + optind);
 	/* output errors are errors (R27): apmatrix show > /dev/full fails */
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {

@@ -553,44 +553,54 @@ void render_plan_shell(FILE *f, const struct plan *p, const struct render_opts *
 	}
 }
 
+void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
+{
+	_cleanup_free_ char *s = render_action(a);
+
+	fprintf(f, "{\"phase\":\"%s\",\"kind\":\"%s\",\"guest\":", plan_phase_to_string(a->phase),
+		action_kind_to_string(a->kind));
+	if (a->guest)
+		json_string(f, a->guest);
+	else
+		fputs("null", f);
+	fputs(",\"uuid\":", f);
+	if (a->uuid[0])
+		json_string(f, a->uuid);
+	else
+		fputs("null", f);
+	fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
+	if (a->reason)
+		json_string(f, a->reason);
+	else
+		fputs("null", f);
+	fputs(",\"text\":", f);
+	json_string(f, s);
+	fputs(",\"writes\":[", f);
+	for (size_t w = 0; w < a->n_writes; w++) {
+		fprintf(f, "%s{\"path\":", w ? "," : "");
+		json_string(f, a->writes[w].path);
+		fputs(",\"value\":", f);
+		json_string(f, a->writes[w].value);
+		fputc('}', f);
+	}
+	fputc(']', f);
+	if (with_depends) {
+		fputs(",\"depends_on\":[", f);
+		for (size_t k = 0; k < a->n_depends_on; k++)
+			fprintf(f, "%s%zu", k ? "," : "", a->depends_on[k]);
+		fputc(']', f);
+	}
+}
+
 void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *diags)
 {
 	fprintf(f, "{\"version\":%d,\"changes\":%zu,\"pending\":%zu,\"actions\":[", RENDER_JSON_VERSION,
 		p->n - p->n_pending, p->n_pending);
 	for (size_t i = 0; i < p->n; i++) {
-		const struct action *a = &p->actions[i];
-		_cleanup_free_ char *s = render_action(a);
-
-		fprintf(f, "%s{\"phase\":\"%s\",\"kind\":\"%s\",\"guest\":", i ? "," : "",
-			plan_phase_to_string(a->phase), action_kind_to_string(a->kind));
-		if (a->guest)
-			json_string(f, a->guest);
-		else
-			fputs("null", f);
-		fputs(",\"uuid\":", f);
-		if (a->uuid[0])
-			json_string(f, a->uuid);
-		else
-			fputs("null", f);
-		fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
-		if (a->reason)
-			json_string(f, a->reason);
-		else
-			fputs("null", f);
-		fputs(",\"text\":", f);
-		json_string(f, s);
-		fputs(",\"writes\":[", f);
-		for (size_t w = 0; w < a->n_writes; w++) {
-			fprintf(f, "%s{\"path\":", w ? "," : "");
-			json_string(f, a->writes[w].path);
-			fputs(",\"value\":", f);
-			json_string(f, a->writes[w].value);
-			fputc('}', f);
-		}
-		fputs("],\"depends_on\":[", f);
-		for (size_t k = 0; k < a->n_depends_on; k++)
-			fprintf(f, "%s%zu", k ? "," : "", a->depends_on[k]);
-		fputs("]}", f);
+		if (i)
+			fputc(',', f);
+		render_action_json_open(f, &p->actions[i], true);
+		fputc('}', f);
 	}
 	fputs("],\"diagnostics\":", f);
 	diag_print_json(diags, f);

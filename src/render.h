@@ -36,6 +36,12 @@ char *render_action(const struct action *a);
 void render_plan_text(FILE *f, const struct plan *p, const struct render_opts *o);
 void render_plan_shell(FILE *f, const struct plan *p, const struct render_opts *o);
 void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *diags);
+/*
+ * One action as a JSON object, without the closing brace, so that apply
+ * --json can add what became of it; with_depends adds the plan's
+ * depends_on (indices into that plan).
+ */
+void render_action_json_open(FILE *f, const struct action *a, bool with_depends);
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o);
 void render_status_json(FILE *f, const struct desired *d, const struct live *l);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # --json always prints exactly one JSON document, also when there is nothing
 # to plan: an invalid configuration gives its diagnostics in the document and
-# exit 65, nothing on stderr.
+# exit 65, nothing on stderr (apply keeps its messages on stderr too: it
+# runs under systemd, where they are the journal).
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -10,8 +11,8 @@ load helpers
 	run --separate-stderr "$APMATRIX" -c "$EXAMPLES/seed-example2-invalid.yaml" diff --json
 	[ "$status" = 65 ]
 	[ -z "$stderr" ]
-	jq -e '.version == 1 and .changes == 0 and (.actions | length) == 0' <<<"$output"
-	jq -e '.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2"' <<<"$output"
+	jqe '.version == 1 and .changes == 0 and (.actions | length) == 0' <<<"$output"
+	jqe '.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2"' <<<"$output"
 }
 
 @test "check --json with an invalid configuration: diagnostics sorted by position" {
@@ -28,6 +29,60 @@ guests:
 EOF
 	run --separate-stderr "$APMATRIX" --no-live -c "$f" check --json
 	[ "$status" = 65 ]
-	jq -e '[.diagnostics[].line] == ([.diagnostics[].line] | sort)' <<<"$output"
-	jq -e '(.diagnostics | length) >= 2' <<<"$output"
+	jqe '[.diagnostics[].line] == ([.diagnostics[].line] | sort)' <<<"$output"
+	jqe '(.diagnostics | length) >= 2' <<<"$output"
+}
+
+@test "apply --json: what it did, action by action; then changed false; a failed write with its errno; exit codes as without --json" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix diff | grep -v '^[0-9]* changes' > $T/plan
+apmatrix --json apply > $T/a.json 2> $T/err || die "apply failed: $(cat $T/err)"
+[ ! -s $T/err ] || die "stderr: $(cat $T/err)"
+jqe '.version == 1 and .changed and .done == 6 and .failed == 0 and .skipped == 0 and .pending == 0' $T/a.json >/dev/null || die "counts: $(cat $T/a.json)"
+jqe '[.actions[].outcome] == ["done","done","done","done","done","done"] and ([.actions[].round] | unique) == [1]' $T/a.json >/dev/null || die "outcomes"
+jq -r '.actions[].text' $T/a.json | diff - $T/plan || die "the actions are not the plan that diff printed"
+[ "$(jq '[.actions[].writes[]] | length' $T/a.json)" = "$(nwrites)" ] || die "writes in the document: not the $(nwrites) made"
+apmatrix --json apply > $T/b.json || die "second apply"
+jqe '.changed == false and .done == 0 and .actions == [] and .diagnostics == []' $T/b.json >/dev/null || die "second: $(cat $T/b.json)"
+# guest1 loses domain 0xab; its matrix write fails
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+echo "devices/vfio_ap/matrix/*/ap_config EIO 1" > /sys/.sim/fail
+apmatrix --json apply > $T/c.json 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+jqe '.changed == false and .failed == 1 and .skipped == 1' $T/c.json >/dev/null || die "counts: $(cat $T/c.json)"
+jqe '.actions[0] | .guest == "guest1" and .kind == "write ap_config" and .outcome == "failed" and .errno == "EIO" and .message == "Input/output error"' $T/c.json >/dev/null || die "failed action: $(jq -c '.actions[0]' $T/c.json)"
+jqe '.actions[1] | .kind == "release aqmask" and .outcome == "skipped" and .errno == null and (.message | startswith("not tried"))' $T/c.json >/dev/null || die "skipped action: $(jq -c '.actions[1]' $T/c.json)"
+grep -q "guest1 .*: Input/output error (EIO)" $T/err || die "stderr lost the message: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "apply --json: one document also when it stops early (invalid configuration 65, locks 1); import and guest refuse --json" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
+apmatrix --json apply > $T/a.json 2>/dev/null; rc=$?
+[ $rc = 65 ] || die "invalid: exit $rc"
+jqe '.changed == false and .actions == [] and (.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2")' $T/a.json >/dev/null || die "invalid: $(cat $T/a.json)"
+[ "$(nwrites)" = 0 ] || die "wrote"
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+sleep 30 & holder=$!
+echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
+apmatrix --json apply --wait 1 > $T/b.json 2> $T/err; rc=$?
+kill $holder
+[ $rc = 1 ] || die "locks: exit $rc"
+jqe '.changed == false and .done == 0 and .actions == []' $T/b.json >/dev/null || die "locks: $(cat $T/b.json)"
+grep -q "cannot take the locks" $T/err || die "locks: stderr $(cat $T/err)"
+for cmd in import "guest guest1"; do
+	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 64 ] && [ ! -s $T/out ] && grep -q "has no --json output" $T/err || die "$cmd --json: exit $rc, $(cat $T/out $T/err)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
 }

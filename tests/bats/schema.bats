@@ -89,7 +89,7 @@ c_verdict() {
 	for s in "$S"/*.schema.json; do
 		run "$VALIDATE" "$s"
 		assert_success
-		jq -e '."$schema" == "https://json-schema.org/draft/2020-12/schema"' "$s" >/dev/null
+		jqe '."$schema" == "https://json-schema.org/draft/2020-12/schema"' "$s" >/dev/null
 	done
 	# the drop-in schema is the main one with version optional
 	diff <(jq -S 'del(.title, .description, .required)' "$S/apmatrix.schema.json") \
@@ -164,7 +164,7 @@ c_verdict() {
 	for c in "${!SEMANTIC[@]}"; do [ -d "$TOP/tests/cases/$c" ] || { echo "no case $c"; return 1; }; done
 }
 
-@test "schema: check, diff and status --json documents match their schemas (and the schemas are closed)" {
+@test "schema: check, diff, apply and status --json documents match their schemas (and the schemas are closed)" {
 	need_root
 	in_sim "$HOSTS/seed.yaml" <<EOF
 W=\$(mktemp -d)
@@ -175,30 +175,39 @@ ok() { # SCHEMA FILE
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 apmatrix check --json > \$W/check.json; ok check \$W/check.json
 apmatrix -c "$TOP/tests/cases/bad-overlap-seed-example2/config.yaml" check --json > \$W/check-bad.json
-jq -e '.valid == false and (.diagnostics | length) > 0' \$W/check-bad.json >/dev/null || die "bad check"
+jqe '.valid == false and (.diagnostics | length) > 0' \$W/check-bad.json >/dev/null || die "bad check"
 ok check \$W/check-bad.json
 apmatrix -c "$TOP/tests/cases/good-host-keep-and-masks/config.yaml" --no-live check --json > \$W/check-keep.json
 ok check \$W/check-keep.json
 apmatrix diff --json > \$W/diff.json
-jq -e '.changes > 0' \$W/diff.json >/dev/null || die "empty plan"
+jqe '.changes > 0' \$W/diff.json >/dev/null || die "empty plan"
 ok diff \$W/diff.json
 apmatrix status --json > \$W/status-before.json; ok status \$W/status-before.json
 # a foreign mdev, then apply: status with live matrices and an undeclared mdev
 F=7d1c0000-0000-4000-8000-000000000001
 echo -0x06 > /sys/bus/ap/apmask
 echo \$F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
-apmatrix apply >/dev/null || die apply
+apmatrix --json apply > \$W/apply.json || die apply
+ok apply \$W/apply.json
+jqe '.changed and .done > 0 and (.actions | length) == .done' \$W/apply.json >/dev/null || die "apply document"
 apmatrix status --json > \$W/status.json; ok status \$W/status.json
-jq -e '(.undeclared_mdevs | length) == 1 and (.guests[0].live | type) == "object"' \$W/status.json >/dev/null || die "status shape"
+jqe '(.undeclared_mdevs | length) == 1 and (.guests[0].live | type) == "object"' \$W/status.json >/dev/null || die "status shape"
 apmatrix show --json > \$W/show.json; ok status \$W/show.json
 # a change with unassigns and removals
 sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/domains: \[0x47, 0xff\]/domains: [0x47, 0xab]/' /etc/apmatrix.yaml
 apmatrix diff --json > \$W/diff2.json; ok diff \$W/diff2.json
+# its failures: a failed write (errno, message), what it skipped
+echo "devices/vfio_ap/matrix/*/ap_config EIO 1" > /sys/.sim/fail
+apmatrix --json apply > \$W/apply2.json 2>/dev/null && die "apply with a failed write exited 0"
+jqe '.failed == 1 and (.actions | any(.outcome == "failed" and .errno == "EIO"))' \$W/apply2.json >/dev/null || die "apply2 shape"
+ok apply \$W/apply2.json
 # closed: an unknown key anywhere is refused
 jq '.extra = 1' \$W/check.json > \$W/x.json
 out=\$("$VALIDATE" "$S/check.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "check schema is open"
 jq '.actions[0].extra = 1' \$W/diff.json > \$W/x.json
 out=\$("$VALIDATE" "$S/diff.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "diff schema is open"
+jq '.actions[0].depends_on = [0]' \$W/apply.json > \$W/x.json
+out=\$("$VALIDATE" "$S/apply.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "apply schema is open"
 jq '.guests[0].state = "gone"' \$W/status.json > \$W/x.json
 out=\$("$VALIDATE" "$S/status.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "status state enum"
 echo OK
