@@ -37,6 +37,7 @@ enum cell {
 	CELL_FREE = -5,     /* live: bound to vfio_ap, in no mdev */
 	CELL_FOREIGN = -6,  /* live: in an mdev apmatrix does not manage */
 	CELL_UNBOUND = -7,  /* live: queue exists, no driver */
+	CELL_UNDECLARED = -8, /* live: in an mdev apmatrix created for a guest no longer declared */
 };
 
 struct grid {
@@ -87,7 +88,7 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 			BITMAP_FOREACH(a, &m->matrix.adapters)
 			BITMAP_FOREACH(dom, &m->matrix.domains)
 			{
-				gr->cell[a][dom] = CELL_FOREIGN;
+				gr->cell[a][dom] = m->owned ? CELL_UNDECLARED : CELL_FOREIGN;
 				bitmap_set(&gr->rows, (unsigned)a);
 				bitmap_set(&gr->cols, (unsigned)dom);
 			}
@@ -108,6 +109,11 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 
 			bitmap_set(&gr->rows, (unsigned)a);
 			bitmap_set(&gr->cols, (unsigned)dom);
+			/*
+			 * An undeclared mdev of apmatrix's own is no conflict: apply
+			 * removes it before it assigns (once its guest stops); the
+			 * cell is the declared guest's, not yet in effect.
+			 */
 			if (taken_by_guest || *c == CELL_FOREIGN || keep_has(d, (unsigned)a, (unsigned)dom))
 				*c = CELL_CONFLICT;
 			else
@@ -153,6 +159,10 @@ static void put_cell(FILE *f, int c, bool pending, int width, const struct rende
 	case CELL_FOREIGN:
 		s = "f";
 		col = C_RED;
+		break;
+	case CELL_UNDECLARED:
+		s = "u";
+		col = C_BOLD;
 		break;
 	case CELL_UNBOUND:
 		s = "-";
@@ -222,13 +232,19 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			dm);
 	}
 	{
-		bool conflict = false;
+		bool conflict = false, undeclared = false;
 
 		BITMAP_FOREACH(a, &gr->rows)
-		for (int k = 0; k < n_cols; k++)
+		for (int k = 0; k < n_cols; k++) {
 			conflict |= gr->cell[a][cols[k]] == CELL_CONFLICT;
+			undeclared |= gr->cell[a][cols[k]] == CELL_UNDECLARED;
+		}
 		if (conflict)
 			fputs("  !   conflict: claimed twice, or kept by the host\n", f);
+		if (undeclared)
+			fputs("  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,\n"
+			      "      not while its guest runs)\n",
+			      f);
 	}
 	if (d->has_keep)
 		fputs("  k   kept by the host (host.keep)\n", f);

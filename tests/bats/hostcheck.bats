@@ -117,6 +117,37 @@ EOF
 	refute_line --partial "05.0005 "
 }
 
+@test "show on a host: apmatrix's own mdev of a dropped guest is 'u', not foreign; a foreign mdev's APQN that a guest wants is a conflict" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "apply"
+F=7d1c0000-0000-4000-8000-000000000001
+echo -0x06 > /sys/bus/ap/apmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x06 > $(mdev_dir $F)/assign_adapter
+echo 0x47 > $(mdev_dir $F)/assign_domain
+echo "attach $(uuid_of guest1)" > /sys/.sim/guest
+# guest1 dropped while it runs; guest3 wants 06.0004 (guest1's) and 06.0047 (the foreign mdev's)
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest2:
+    adapters: [0x05]
+    domains: [0x47, 0xff]
+  guest3:
+    adapters: [0x06]
+    domains: [0x04, 0x47]
+Y
+apmatrix --color never show > $T/show || die "show"
+sed -n '1,14p' $T/show
+EOF
+	assert_success
+	assert_line "    05 |  u   A   u   A"
+	assert_line "    06 |  B*  !*  u   v"
+	assert_line "  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,"
+	assert_line "  !   conflict: claimed twice, or kept by the host"
+}
+
 @test "status: a mainline host whose profile cannot be told yet says so instead of guessing" {
 	topo="$BATS_TEST_TMPDIR/unloaded.yaml"
 	sed 's/^vfio_ap: loaded/vfio_ap: unloaded/; s/^kernel: 6.12/kernel: 6.8/' "$HOSTS/seed.yaml" >"$topo"
