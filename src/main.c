@@ -738,12 +738,12 @@ static int cmd_apply(int argc, char **argv)
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
 		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
 		ret = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
-		print_diags_once(&diags, NULL, &run);
+		print_diags_once(&diags, &shown, &run);
 		log_error("nothing was changed");
 		diag_list_done(&diags);
 		goto early;
 	}
-	print_diags_once(&diags, NULL, &run);
+	print_diags_once(&diags, &shown, &run); /* the read under the lock repeats its warnings: said once */
 	diag_list_done(&diags);
 	d = desired_free(d);
 
@@ -849,7 +849,6 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	shown_done(&shown);
 	diag_list_done(&load_diags);
 	/* no summary when the first reading of the host failed: nothing was tried, and the error said so */
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
@@ -865,6 +864,7 @@ static int cmd_apply(int argc, char **argv)
 early:
 	apply_json_print(&run, &total);
 	run_done(&run);
+	shown_done(&shown);
 	return ret;
 }
 

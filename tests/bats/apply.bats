@@ -554,6 +554,22 @@ EOF
 	assert_line "5 changes applied, 1 failed, 3 skipped"
 }
 
+@test "a configuration warning is said once, though apply reads the file before and under the lock (text and --json)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+sed -i 's/adapters: \[0x05, 0x06\]/adapters: [0x05, 0x06, 0x05]/' /etc/apmatrix.yaml
+w="apmatrix: /etc/apmatrix.yaml:8:28: warning: guest 'guest1': adapter 0x05 listed more than once (first at /etc/apmatrix.yaml:8:16), ignoring the repeat"
+apmatrix apply > $T/out 2> $T/err || die "apply: $(cat $T/err)"
+[ "$(cat $T/err)" = "$w" ] || die "stderr: $(cat $T/err)"
+apmatrix --json apply > $T/out 2> $T/err || die "apply --json"
+[ "$(cat $T/err)" = "$w" ] || die "--json stderr: $(cat $T/err)"
+jqe '(.diagnostics | length) == 1 and .diagnostics[0].line == 8 and .diagnostics[0].column == 28' $T/out >/dev/null || die "document: $(cat $T/out)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be read: apply says so once, writes nothing, exits 1" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
