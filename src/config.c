@@ -603,15 +603,6 @@ static const char *nearest_key(const char *key, const struct key_entry *table, s
 	return best;
 }
 
-static size_t name_hash(const char *s)
-{
-	size_t h = 14695981039346656037ULL; /* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
 struct seen_key {
 	char *key;
 	struct mark mark;
@@ -633,7 +624,7 @@ static struct seen_key *seen_find(const struct seen_set *set, const char *key)
 {
 	if (!set->cap_index)
 		return NULL;
-	for (size_t i = name_hash(key) & (set->cap_index - 1);; i = (i + 1) & (set->cap_index - 1)) {
+	for (size_t i = str_hash(key) & (set->cap_index - 1);; i = (i + 1) & (set->cap_index - 1)) {
 		size_t k = set->index[i];
 
 		if (!k)
@@ -645,7 +636,7 @@ static struct seen_key *seen_find(const struct seen_set *set, const char *key)
 
 static void seen_index(struct seen_set *set, size_t n)
 {
-	size_t i = name_hash(set->keys[n].key) & (set->cap_index - 1);
+	size_t i = str_hash(set->keys[n].key) & (set->cap_index - 1);
 
 	while (set->index[i])
 		i = (i + 1) & (set->cap_index - 1);
@@ -1202,7 +1193,7 @@ static const struct config_name *find_guest(const struct config *cfg, const char
 {
 	if (!cfg->cap_index)
 		return NULL;
-	for (size_t i = name_hash(name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1)) {
+	for (size_t i = str_hash(name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1)) {
 		size_t k = cfg->guest_index[i];
 
 		if (!k)
@@ -1224,7 +1215,7 @@ static void index_guest(struct config *cfg, size_t n)
 			if (k != n)
 				index_guest(cfg, k);
 	}
-	for (size_t i = name_hash(cfg->names[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
+	for (size_t i = str_hash(cfg->names[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
 		if (!cfg->guest_index[i]) {
 			cfg->guest_index[i] = (unsigned)n + 1;
 			return;

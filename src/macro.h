@@ -54,6 +54,8 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 /* Grow *items so that it holds at least need elements of size sz. */
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
+/* FNV-1a of a string, for the open-addressing indexes (a power-of-two table). */
+size_t str_hash(const char *s);
 /* The value of one hex digit, or -1. */
 int hex_value(char c);
 /* Exactly n hex digits at s (no prefix), at most max, into *ret; -EINVAL otherwise. */

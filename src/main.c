@@ -289,21 +289,46 @@ struct run {
 	size_t n_json_actions, n_json_diags;
 };
 
-/* The messages printed so far, so that apply's later rounds say each once. */
+/*
+ * The messages printed so far, so that apply's later rounds (and its read
+ * under the lock) say each once; hashed, since an invalid configuration of
+ * thousands of guests has tens of thousands of messages.
+ */
 struct shown {
 	char **lines;
 	size_t n, cap;
+	size_t *index;    /* slot = line number + 1, 0 = empty */
+	size_t cap_index; /* a power of two, at least twice n */
 };
 
+static void shown_index(struct shown *sh, size_t n)
+{
+	size_t i = str_hash(sh->lines[n]) & (sh->cap_index - 1);
+
+	while (sh->index[i])
+		i = (i + 1) & (sh->cap_index - 1);
+	sh->index[i] = n + 1;
+}
+
+/* Whether s was shown before; if not, it is now. */
 static bool shown_before(struct shown *sh, const char *s)
 {
 	if (!sh)
 		return false;
-	for (size_t i = 0; i < sh->n; i++)
-		if (streq(sh->lines[i], s))
+	for (size_t i = str_hash(s) & (sh->cap_index - 1); sh->cap_index && sh->index[i];
+	     i = (i + 1) & (sh->cap_index - 1))
+		if (streq(sh->lines[sh->index[i] - 1], s))
 			return true;
 	sh->lines = xgrow(sh->lines, &sh->cap, sh->n + 1, sizeof(*sh->lines));
 	sh->lines[sh->n++] = xstrdup(s);
+	if (2 * sh->n > sh->cap_index) {
+		free(sh->index);
+		sh->cap_index = sh->cap_index ? 2 * sh->cap_index : 64;
+		sh->index = xcalloc(sh->cap_index, sizeof(*sh->index));
+		for (size_t k = 0; k < sh->n; k++)
+			shown_index(sh, k);
+	} else
+		shown_index(sh, sh->n - 1);
 	return false;
 }
 
@@ -312,6 +337,7 @@ static void shown_done(struct shown *sh)
 	for (size_t i = 0; i < sh->n; i++)
 		free(sh->lines[i]);
 	free(sh->lines);
+	free(sh->index);
 }
 
 /* run: apply's, whose --json document gets them too (NULL elsewhere) */

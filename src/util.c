@@ -74,6 +74,15 @@ void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz)
 	return items;
 }
 
+size_t str_hash(const char *s)
+{
+	size_t h = 14695981039346656037ULL; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	return h;
+}
+
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
 {
 	size_t old = *cap;
