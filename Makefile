@@ -62,7 +62,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .PHONY: all deps check unit bats demo install uninstall clean help check-valgrind check-asan bench
 # the benchmark tools too: tests/bats/bench.bats runs them
-BENCH_BINS := $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/config-read $(if $(SIM_SRCS),$(B)/bench/fuse-null)
+BENCH_BINS := $(B)/bench/yaml-parse $(B)/bench/verify-floor $(B)/bench/config-read $(B)/bench/hugepage-alloc.so $(if $(SIM_SRCS),$(B)/bench/fuse-null)
 # tests/lib/unit-sandbox runs apmatrix under the unit's seccomp filters with
 # this helper; built where libseccomp is installed (tests/lib/deps installs it)
 HAVE_SECCOMP := $(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo 1)
@@ -177,6 +177,12 @@ $(B)/bench/config-read: bench/config-read.c $(B)/libapmatrix.a Makefile
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(B)/libapmatrix.a $(LIBS)
+
+# LD_PRELOAD only: no sanitizer (its own malloc would be replaced under it)
+$(B)/bench/hugepage-alloc.so: bench/hugepage-alloc.c Makefile
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(filter-out -fsanitize=%,$(SIM_CFLAGS)) -fPIC -shared -fno-builtin -o $@ $<
 
 $(B)/bench/fuse-null: bench/fuse-null.c $(B)/sim/simfs.o tests/sim/simfs.h Makefile
 	@mkdir -p $(@D)

@@ -207,3 +207,30 @@ floor_tree() {
 	assert_failure 1
 	assert_output --partial "apmask"
 }
+
+@test "hugepage-alloc.so: apmatrix and yaml-parse under it give the same output, errors included" {
+	[ -e "$B/hugepage-alloc.so" ] || skip "hugepage-alloc.so not built"
+	gen_data
+	# many allocations, reallocs and callocs: a valid file of 1,000 guests
+	run "$APMATRIX" --no-live --json check -c "$DATA/compile/cfg-1000.yaml"
+	assert_success
+	want=$output
+	LD_PRELOAD=$B/hugepage-alloc.so run "$APMATRIX" --no-live --json check -c "$DATA/compile/cfg-1000.yaml"
+	assert_success
+	assert_equal "$output" "$want"
+	jqe '.guests | length == 1000' <<<"$output"
+	# and one with errors: the diagnostics' strings are built and sorted in the heap
+	{ cat "$DATA/compile/cfg-100.yaml"; printf '  guest-00001:\n    adapters: [0x100]\n    domains: [0x01]\n'; } >"$BATS_TEST_TMPDIR/bad.yaml"
+	run "$APMATRIX" --no-live check -c "$BATS_TEST_TMPDIR/bad.yaml"
+	assert_failure 65
+	want=$output
+	LD_PRELOAD=$B/hugepage-alloc.so run "$APMATRIX" --no-live check -c "$BATS_TEST_TMPDIR/bad.yaml"
+	assert_failure 65
+	assert_equal "$output" "$want"
+	assert_output --partial "bad.yaml:"
+	run "$B/yaml-parse" "$DATA/compile/cfg-1000.yaml"
+	want=$output
+	LD_PRELOAD=$B/hugepage-alloc.so run "$B/yaml-parse" "$DATA/compile/cfg-1000.yaml"
+	assert_success
+	assert_equal "$output" "$want"
+}
