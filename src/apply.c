@@ -138,6 +138,36 @@ static void record_before(struct owner_db *o, const struct action *a)
 	}
 }
 
+/*
+ * Withdraw the claim record_before() made for an action that failed.  A claim
+ * made before a failed create is false (EEXIST included: someone else made
+ * that mdev), and so is one made before a failed mask take: the kernel
+ * commits a mask whole or not at all, and the bits a take names were the
+ * host's.  A queue's claim stays when its writes may have begun (a failed
+ * rfc2017 move may have done its first write; apply_prune_owner() sorts that
+ * out on the next run); when nothing was written, it goes too.
+ */
+static void withdraw_claim(struct owner_db *o, const struct action *a, bool wrote)
+{
+	switch (a->kind) {
+	case ACTION_CREATE_MDEV:
+		owner_forget_mdev(o, a->uuid);
+		break;
+	case ACTION_TAKE_APMASK:
+		o->apmask_taken = bitmap_andnot(&o->apmask_taken, &a->bits);
+		break;
+	case ACTION_TAKE_AQMASK:
+		o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &a->bits);
+		break;
+	case ACTION_TAKE_QUEUE:
+		if (!wrote)
+			bitmap_clear(&o->queues_taken[a->number >> 8], a->number & 0xff);
+		break;
+	default:
+		break;
+	}
+}
+
 static bool record_after(struct owner_db *o, const struct action *a)
 {
 	switch (a->kind) {
@@ -261,6 +291,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			record_before(o, a);
 			r = owner_save(o);
 			if (r < 0) {
+				/* nothing written: the claim must not reach a later save of this run */
+				withdraw_claim(o, a, false);
 				outcome[i] = APPLY_FAILED;
 				res.failed++;
 				if (!res.first_error)
@@ -271,7 +303,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				continue;
 			}
 		}
-		for (size_t w = 0; w < a->n_writes && !err; w++) {
+		size_t w;
+		for (w = 0; w < a->n_writes && !err; w++) {
 			res.writes++;
 			r = sysfs_write_attr(s, a->writes[w].path, a->writes[w].value);
 			if (r < 0)
@@ -282,22 +315,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			res.failed++;
 			if (!res.first_error)
 				res.first_error = -err;
-			/*
-			 * A claim made before a failed create is false (EEXIST included:
-			 * someone else made that mdev): withdraw it.  So is one made
-			 * before a failed mask take: the kernel commits a mask whole or
-			 * not at all, and the bits a take names were the host's.  (A
-			 * failed rfc2017 queue move may have done its first write;
-			 * apply_prune_owner() sorts that out on the next run.)
-			 */
-			if (a->kind == ACTION_CREATE_MDEV)
-				owner_forget_mdev(o, a->uuid);
-			if (a->kind == ACTION_TAKE_APMASK)
-				o->apmask_taken = bitmap_andnot(&o->apmask_taken, &a->bits);
-			if (a->kind == ACTION_TAKE_AQMASK)
-				o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &a->bits);
-			if (records_before(a))
+			if (records_before(a)) {
+				withdraw_claim(o, a, w > 1); /* w - 1 writes went through before the failed one */
 				(void)owner_save(o); /* best effort; the next run prunes stale claims */
+			}
 			why = apply_explain(a, err, l);
 			history_note(history, a);
 			report(userdata, a, APPLY_FAILED, err, why);

@@ -586,6 +586,28 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# room for the lock file and nothing more: every save of the records fails
+mkdir -p /run/apmatrix && mount -t tmpfs -o nr_inodes=2 tmpfs /run/apmatrix
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc: $(cat $T/err)"
+# a take or a create is recorded before it is made: none was made
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+[ "$(grep -c ': cannot record ownership under /run/apmatrix: No space left on device (ENOSPC)$' $T/err)" = 4 ] || die "stderr: $(cat $T/err)"
+grep -q "^apmatrix: guest1 [0-9a-f-]*: create mdev: cannot record" $T/err || die "guest not named: $(cat $T/err)"
+grep -qx "0 changes applied, 4 failed, 2 skipped" $T/out || die "stdout: $(cat $T/out)"
+[ ! -e /run/apmatrix/state ] || die "records written: $(cat /run/apmatrix/state)"
+umount /run/apmatrix
+expect_exit 0 apmatrix apply > /dev/null
+apmatrix status --json | jqe '[.guests[].state] == ["matches","matches"]' >/dev/null || die "not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
