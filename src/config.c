@@ -616,31 +616,19 @@ struct seen_key {
 struct seen_set {
 	struct seen_key *keys;
 	size_t n, cap;
-	size_t *index;
-	size_t cap_index; /* a power of two, at least twice n */
+	struct str_index index;
 };
+
+static const char *seen_key_of(const void *items, size_t k)
+{
+	return ((const struct seen_key *)items)[k].key;
+}
 
 static struct seen_key *seen_find(const struct seen_set *set, const char *key)
 {
-	if (!set->cap_index)
-		return NULL;
-	for (size_t i = str_hash(key) & (set->cap_index - 1);; i = (i + 1) & (set->cap_index - 1)) {
-		size_t k = set->index[i];
+	long k = str_index_find(&set->index, key, seen_key_of, set->keys);
 
-		if (!k)
-			return NULL;
-		if (streq(set->keys[k - 1].key, key))
-			return &set->keys[k - 1];
-	}
-}
-
-static void seen_index(struct seen_set *set, size_t n)
-{
-	size_t i = str_hash(set->keys[n].key) & (set->cap_index - 1);
-
-	while (set->index[i])
-		i = (i + 1) & (set->cap_index - 1);
-	set->index[i] = n + 1;
+	return k < 0 ? NULL : &set->keys[k];
 }
 
 /* Add a copy of key, made in the config's arena; returns the copy. */
@@ -648,21 +636,14 @@ static const char *seen_add(struct seen_set *set, struct arena *a, const char *k
 {
 	set->keys = xgrow_raw(set->keys, &set->cap, set->n + 1, sizeof(*set->keys));
 	set->keys[set->n] = (struct seen_key){ .key = arena_strdup(a, key), .mark = *m };
-	if (2 * (set->n + 1) > set->cap_index) {
-		free(set->index);
-		set->cap_index = set->cap_index ? 2 * set->cap_index : 16;
-		set->index = xcalloc(set->cap_index, sizeof(*set->index));
-		for (size_t k = 0; k < set->n; k++)
-			seen_index(set, k);
-	}
-	seen_index(set, set->n);
+	str_index_add(&set->index, set->n, seen_key_of, set->keys);
 	return set->keys[set->n++].key;
 }
 
 static void seen_done(struct seen_set *set)
 {
 	free(set->keys); /* the keys themselves are in the config's arena */
-	free(set->index);
+	str_index_done(&set->index);
 }
 
 /*
@@ -1189,37 +1170,16 @@ static const struct key_entry guest_keys[] = {
 };
 
 /* The guest of that name in cfg, or NULL; duplicates are found in O(1), not by a scan. */
-static const struct config_name *find_guest(const struct config *cfg, const char *name)
+static const char *name_key_of(const void *items, size_t k)
 {
-	if (!cfg->cap_index)
-		return NULL;
-	for (size_t i = str_hash(name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1)) {
-		size_t k = cfg->guest_index[i];
-
-		if (!k)
-			return NULL;
-		if (streq(cfg->names[k - 1].name, name))
-			return &cfg->names[k - 1];
-	}
+	return ((const struct config_name *)items)[k].name;
 }
 
-static void index_guest(struct config *cfg, size_t n)
+static const struct config_name *find_guest(const struct config *cfg, const char *name)
 {
-	if (2 * (cfg->n_names + 1) > cfg->cap_index) {
-		size_t cap = cfg->cap_index ? 2 * cfg->cap_index : 64;
+	long k = str_index_find(&cfg->guest_index, name, name_key_of, cfg->names);
 
-		free(cfg->guest_index);
-		cfg->guest_index = xcalloc(cap, sizeof(*cfg->guest_index));
-		cfg->cap_index = cap;
-		for (size_t k = 0; k < cfg->n_names; k++)
-			if (k != n)
-				index_guest(cfg, k);
-	}
-	for (size_t i = str_hash(cfg->names[n].name) & (cfg->cap_index - 1);; i = (i + 1) & (cfg->cap_index - 1))
-		if (!cfg->guest_index[i]) {
-			cfg->guest_index[i] = (unsigned)n + 1;
-			return;
-		}
+	return k < 0 ? NULL : &cfg->names[k];
 }
 
 /*
@@ -1256,7 +1216,7 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	if (!dup) {
 		cfg->names = xgrow_raw(cfg->names, &cfg->cap_names, cfg->n_names + 1, sizeof(*cfg->names));
 		cfg->names[cfg->n_names] = (struct config_name){ .name = name, .mark = *key_mark };
-		index_guest(cfg, cfg->n_names);
+		str_index_add(&cfg->guest_index, cfg->n_names, name_key_of, cfg->names);
 		cfg->n_names++;
 	}
 	r = next_event(p);
@@ -1544,7 +1504,7 @@ struct config *config_free(struct config *c)
 		return NULL;
 	free(c->guests);
 	free(c->names);
-	free(c->guest_index);
+	str_index_done(&c->guest_index);
 	arena_free(&c->arena); /* names, UUIDs, lists (unless compile took it) */
 	free(c->files); /* the names themselves belong to the diag_list */
 	free(c);

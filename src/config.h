@@ -109,8 +109,7 @@ struct config {
 	size_t n_files, cap_files;
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
-	unsigned *guest_index; /* open addressing over names: number + 1, 0 = empty */
-	size_t cap_index;     /* a power of two, at least twice n_names */
+	struct str_index guest_index; /* over names */
 	/*
 	 * The strings and lists above (guest names, UUIDs, number lists) live
 	 * here; config_free() frees it, unless compile_config() has taken it.

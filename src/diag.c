@@ -135,6 +135,10 @@ void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
 
 void json_string(FILE *f, const char *s)
 {
+	if (!s) {
+		fputs("null", f);
+		return;
+	}
 	fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		switch (*p) {
@@ -169,10 +173,7 @@ void diag_print_json_item(const struct diag *d, FILE *f)
 	} else
 		fputs("null,\"line\":null,\"column\":null", f);
 	fputs(",\"guest\":", f);
-	if (d->guest)
-		json_string(f, d->guest);
-	else
-		fputs("null", f);
+	json_string(f, d->guest);
 	fputs(",\"message\":", f);
 	json_string(f, d->message);
 	fputc('}', f);

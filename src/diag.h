@@ -72,5 +72,5 @@ const char *diag_severity_to_string(enum diag_severity s);
 
 void diag_list_done(struct diag_list *l);
 
-/* Write s as a JSON string literal (with quotes). Shared by every JSON writer. */
+/* Write s as a JSON string literal (with quotes), or null when s is NULL. Shared by every JSON writer. */
 void json_string(FILE *f, const char *s);

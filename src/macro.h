@@ -54,8 +54,28 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 /* Grow *items so that it holds at least need elements of size sz. */
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
-/* FNV-1a of a string, for the open-addressing indexes (a power-of-two table). */
+/* FNV-1a of a string, for str_index (a power-of-two table). */
 size_t str_hash(const char *s);
+
+/*
+ * A hash index over strings that an array owned by someone else holds:
+ * element k's key is key_of(items, k).  Open addressing, linear probing;
+ * each slot holds an element number + 1 (0 = empty), and the table doubles
+ * and is rebuilt when it would be more than half full.  A zeroed struct
+ * str_index is empty and ready.  The config's guest names, the keys of one
+ * YAML mapping and apply's messages said once all use it, so that 10,000
+ * guests are not a quadratic scan.
+ */
+typedef const char *(*str_index_key_fn)(const void *items, size_t k);
+struct str_index {
+	unsigned *slots;
+	size_t cap; /* 0, or a power of two, at least twice the elements indexed */
+};
+/* The element whose key is key, or -1. */
+long str_index_find(const struct str_index *x, const char *key, str_index_key_fn key_of, const void *items);
+/* Index element n, the newest: elements 0..n-1 are indexed already (n < UINT_MAX). */
+void str_index_add(struct str_index *x, size_t n, str_index_key_fn key_of, const void *items);
+void str_index_done(struct str_index *x);
 /* The value of one hex digit, or -1. */
 int hex_value(char c);
 /* Exactly n hex digits at s (no prefix), at most max, into *ret; -EINVAL otherwise. */

@@ -297,17 +297,12 @@ struct run {
 struct shown {
 	char **lines;
 	size_t n, cap;
-	size_t *index;    /* slot = line number + 1, 0 = empty */
-	size_t cap_index; /* a power of two, at least twice n */
+	struct str_index index;
 };
 
-static void shown_index(struct shown *sh, size_t n)
+static const char *shown_key(const void *items, size_t k)
 {
-	size_t i = str_hash(sh->lines[n]) & (sh->cap_index - 1);
-
-	while (sh->index[i])
-		i = (i + 1) & (sh->cap_index - 1);
-	sh->index[i] = n + 1;
+	return ((char *const *)items)[k];
 }
 
 /* Whether s was shown before; if not, it is now. */
@@ -315,20 +310,11 @@ static bool shown_before(struct shown *sh, const char *s)
 {
 	if (!sh)
 		return false;
-	for (size_t i = str_hash(s) & (sh->cap_index - 1); sh->cap_index && sh->index[i];
-	     i = (i + 1) & (sh->cap_index - 1))
-		if (streq(sh->lines[sh->index[i] - 1], s))
-			return true;
+	if (str_index_find(&sh->index, s, shown_key, sh->lines) >= 0)
+		return true;
 	sh->lines = xgrow(sh->lines, &sh->cap, sh->n + 1, sizeof(*sh->lines));
-	sh->lines[sh->n++] = xstrdup(s);
-	if (2 * sh->n > sh->cap_index) {
-		free(sh->index);
-		sh->cap_index = sh->cap_index ? 2 * sh->cap_index : 64;
-		sh->index = xcalloc(sh->cap_index, sizeof(*sh->index));
-		for (size_t k = 0; k < sh->n; k++)
-			shown_index(sh, k);
-	} else
-		shown_index(sh, sh->n - 1);
+	sh->lines[sh->n] = xstrdup(s);
+	str_index_add(&sh->index, sh->n++, shown_key, sh->lines);
 	return false;
 }
 
@@ -337,7 +323,7 @@ static void shown_done(struct shown *sh)
 	for (size_t i = 0; i < sh->n; i++)
 		free(sh->lines[i]);
 	free(sh->lines);
-	free(sh->index);
+	str_index_done(&sh->index);
 }
 
 /* run: apply's, whose --json document gets them too (NULL elsewhere) */
@@ -675,26 +661,20 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 {
 	_cleanup_free_ char *s = render_action(a);
 	struct run *c = userdata;
+	/* why it failed or was skipped: the same words in the log and the document */
+	const char *why = explanation ? explanation : outcome == APPLY_FAILED ? strerror(err) : NULL;
 
 	if (c && c->json_actions) {
 		FILE *f = c->json_actions;
-		const char *msg = outcome == APPLY_FAILED ? (explanation ? explanation : strerror(err))
-				  : outcome == APPLY_SKIPPED ? explanation
-							     : NULL;
+		const char *msg = outcome == APPLY_FAILED || outcome == APPLY_SKIPPED ? why : NULL;
 
 		if (c->n_json_actions++)
 			fputc(',', f);
 		render_action_json_open(f, a, false);
 		fprintf(f, ",\"round\":%u,\"outcome\":\"%s\",\"errno\":", c->round, apply_outcome_json[outcome]);
-		if (outcome == APPLY_FAILED)
-			json_string(f, errno_name(err));
-		else
-			fputs("null", f);
+		json_string(f, outcome == APPLY_FAILED ? errno_name(err) : NULL);
 		fputs(",\"message\":", f);
-		if (msg)
-			json_string(f, msg);
-		else
-			fputs("null", f);
+		json_string(f, msg);
 		fputc('}', f);
 	}
 	switch (outcome) {
@@ -710,10 +690,10 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		log_warning("%s", s + 2);
 		break;
 	case APPLY_FAILED:
-		log_error("%s: %s (%s)", s + 2, explanation ? explanation : strerror(err), errno_name(err));
+		log_error("%s: %s (%s)", s + 2, why, errno_name(err));
 		break;
 	case APPLY_SKIPPED:
-		log_warning("%s: %s", s + 2, explanation ? explanation : "skipped");
+		log_warning("%s: %s", s + 2, why ? why : "skipped");
 		break;
 	}
 	fflush(stdout);

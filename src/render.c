@@ -575,20 +575,14 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 
 	fprintf(f, "{\"phase\":\"%s\",\"kind\":\"%s\",\"guest\":", plan_phase_to_string(a->phase),
 		action_kind_to_string(a->kind));
-	if (a->guest)
-		json_string(f, a->guest);
-	else
-		fputs("null", f);
+	json_string(f, a->guest);
 	fputs(",\"uuid\":", f);
 	if (a->uuid[0])
 		json_string(f, a->uuid);
 	else
 		fputs("null", f);
 	fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
-	if (a->reason)
-		json_string(f, a->reason);
-	else
-		fputs("null", f);
+	json_string(f, a->reason);
 	fputs(",\"text\":", f);
 	json_string(f, s);
 	fputs(",\"writes\":[", f);

@@ -83,6 +83,47 @@ size_t str_hash(const char *s)
 	return h;
 }
 
+long str_index_find(const struct str_index *x, const char *key, str_index_key_fn key_of, const void *items)
+{
+	if (!x->cap)
+		return -1;
+	for (size_t i = str_hash(key) & (x->cap - 1);; i = (i + 1) & (x->cap - 1)) {
+		unsigned k = x->slots[i];
+
+		if (!k)
+			return -1;
+		if (streq(key_of(items, k - 1), key))
+			return (long)k - 1;
+	}
+}
+
+static void str_index_put(struct str_index *x, size_t n, str_index_key_fn key_of, const void *items)
+{
+	size_t i = str_hash(key_of(items, n)) & (x->cap - 1);
+
+	while (x->slots[i])
+		i = (i + 1) & (x->cap - 1);
+	x->slots[i] = (unsigned)n + 1;
+}
+
+void str_index_add(struct str_index *x, size_t n, str_index_key_fn key_of, const void *items)
+{
+	if (2 * (n + 1) > x->cap) {
+		free(x->slots);
+		x->cap = x->cap ? 2 * x->cap : 16;
+		x->slots = xcalloc(x->cap, sizeof(*x->slots));
+		for (size_t k = 0; k < n; k++)
+			str_index_put(x, k, key_of, items);
+	}
+	str_index_put(x, n, key_of, items);
+}
+
+void str_index_done(struct str_index *x)
+{
+	free(x->slots);
+	*x = (struct str_index){ 0 };
+}
+
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz)
 {
 	size_t old = *cap;
