@@ -118,49 +118,33 @@ char *apply_explain(const struct action *a, int err, const struct live *l)
 	return xasprintf("%s", strerror(err));
 }
 
-static void record_before(struct owner_db *o, const struct action *a)
-{
-	switch (a->kind) {
-	case ACTION_CREATE_MDEV:
-		owner_record_mdev(o, a->uuid, a->guest ? a->guest : "");
-		break;
-	case ACTION_TAKE_APMASK:
-		o->apmask_taken = bitmap_or(&o->apmask_taken, &a->bits);
-		break;
-	case ACTION_TAKE_AQMASK:
-		o->aqmask_taken = bitmap_or(&o->aqmask_taken, &a->bits);
-		break;
-	case ACTION_TAKE_QUEUE:
-		bitmap_set(&o->queues_taken[a->number >> 8], a->number & 0xff);
-		break;
-	default:
-		return;
-	}
-}
-
 /*
- * Withdraw the claim record_before() made for an action that failed.  A claim
- * made before a failed create is false (EEXIST included: someone else made
- * that mdev), and so is one made before a failed mask take: the kernel
- * commits a mask whole or not at all, and the bits a take names were the
- * host's.  A queue's claim stays when its writes may have begun (a failed
- * rfc2017 move may have done its first write; apply_prune_owner() sorts that
- * out on the next run); when nothing was written, it goes too.
+ * Make (claim) or withdraw the ownership claim of a take or a create: made
+ * and saved before its writes, so that a run killed halfway still knows
+ * what it took; withdrawn when the action failed.  A claim made before a
+ * failed create is false (EEXIST included: someone else made that mdev),
+ * and so is one made before a failed mask take: the kernel commits a mask
+ * whole or not at all, and the bits a take names were the host's.
  */
-static void withdraw_claim(struct owner_db *o, const struct action *a, bool wrote)
+static void set_claim(struct owner_db *o, const struct action *a, bool claim)
 {
 	switch (a->kind) {
 	case ACTION_CREATE_MDEV:
-		owner_forget_mdev(o, a->uuid);
+		if (claim)
+			owner_record_mdev(o, a->uuid, a->guest ? a->guest : "");
+		else
+			owner_forget_mdev(o, a->uuid);
 		break;
 	case ACTION_TAKE_APMASK:
-		o->apmask_taken = bitmap_andnot(&o->apmask_taken, &a->bits);
+		o->apmask_taken = claim ? bitmap_or(&o->apmask_taken, &a->bits) : bitmap_andnot(&o->apmask_taken, &a->bits);
 		break;
 	case ACTION_TAKE_AQMASK:
-		o->aqmask_taken = bitmap_andnot(&o->aqmask_taken, &a->bits);
+		o->aqmask_taken = claim ? bitmap_or(&o->aqmask_taken, &a->bits) : bitmap_andnot(&o->aqmask_taken, &a->bits);
 		break;
 	case ACTION_TAKE_QUEUE:
-		if (!wrote)
+		if (claim)
+			bitmap_set(&o->queues_taken[a->number >> 8], a->number & 0xff);
+		else
 			bitmap_clear(&o->queues_taken[a->number >> 8], a->number & 0xff);
 		break;
 	default:
@@ -288,11 +272,11 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		}
 
 		if (records_before(a)) {
-			record_before(o, a);
+			set_claim(o, a, true);
 			r = owner_save(o);
 			if (r < 0) {
 				/* nothing written: the claim must not reach a later save of this run */
-				withdraw_claim(o, a, false);
+				set_claim(o, a, false);
 				outcome[i] = APPLY_FAILED;
 				res.failed++;
 				if (!res.first_error)
@@ -316,7 +300,14 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			if (!res.first_error)
 				res.first_error = -err;
 			if (records_before(a)) {
-				withdraw_claim(o, a, w > 1); /* w - 1 writes went through before the failed one */
+				/*
+				 * A queue's claim stays when its writes may have begun (the
+				 * failed one was not the first, w - 1 went through: a failed
+				 * rfc2017 move may have done its first write);
+				 * apply_prune_owner() sorts that out on the next run.
+				 */
+				if (a->kind != ACTION_TAKE_QUEUE || w == 1)
+					set_claim(o, a, false);
 				(void)owner_save(o); /* best effort; the next run prunes stale claims */
 			}
 			why = apply_explain(a, err, l);
