@@ -846,7 +846,10 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
  * `status`, and there writing `remove` to an mdev in use blocks until the
  * guest lets go (5.2+), so this must be known first.  The open is closed
  * at once; a guest started in that instant finds the group busy and can be
- * started again.  1 when held, 0 when free or when there is nothing to ask
+ * started again.  (A QEMU that uses the device's cdev and iommufd instead,
+ * 6.6+, makes the group's open fail with EBUSY too, from VFIO_DEVICE_BIND_IOMMUFD
+ * on: cdev_device_open_cnt; and those kernels have queue `status` anyway.)
+ * 1 when held, 0 when free or when there is nothing to ask
  * (no vfio directory: another sysfs root; no group link: no driver bound),
  * -1 when the group device cannot be opened to ask (warned).
  */
