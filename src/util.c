@@ -241,7 +241,8 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
 		ssize_t k;
 
 		if (len == cap) {
-			cap *= 2;
+			/* room for one byte past max at most: that byte tells EFBIG */
+			cap = cap > max / 2 ? max + 1 : cap * 2;
 			buf = xrealloc(buf, cap + 1);
 		}
 		k = read(fd, buf + len, cap - len);

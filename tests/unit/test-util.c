@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util.c: the string index and the arena. */
+/* Unit tests for util.c: the string index, the arena and read_fd_all(). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "tap.h"
@@ -67,11 +70,51 @@ static void test_arena(void)
 	CHECK(!a.chunks);
 }
 
+/* A file of n bytes 'a', read back whole with the limit max. */
+static int read_n(size_t n, size_t max, size_t *len, char **buf)
+{
+	char path[] = "/tmp/apmatrix-test-util-XXXXXX";
+	int fd = mkstemp(path), r;
+	char *data = malloc(n + 1);
+
+	memset(data, 'a', n);
+	CHECK(fd >= 0 && write(fd, data, n) == (ssize_t)n && lseek(fd, 0, SEEK_SET) == 0);
+	(void)unlink(path);
+	*buf = NULL;
+	r = read_fd_all(fd, max, false, buf, len);
+	(void)close(fd);
+	free(data);
+	return r;
+}
+
+static void test_read_fd_all_limit(void)
+{
+	size_t len = 0;
+	char *buf;
+
+	/* exactly the limit, across several doublings of the buffer */
+	CHECK(read_n(20000, 20000, &len, &buf) == 0 && len == 20000 && buf[19999] == 'a' && buf[20000] == '\0');
+	free(buf);
+	/* one byte more is too big, and nothing is returned */
+	CHECK(read_n(20001, 20000, &len, &buf) == -EFBIG && !buf);
+	/* a limit below the first buffer; an empty file */
+	CHECK(read_n(100, 99, &len, &buf) == -EFBIG && !buf);
+	CHECK(read_n(99, 99, &len, &buf) == 0 && len == 99);
+	free(buf);
+	CHECK(read_n(0, 99, &len, &buf) == 0 && len == 0 && buf[0] == '\0');
+	free(buf);
+	/* a limit that is a power of two, as the buffer's sizes are */
+	CHECK(read_n(8192, 8192, &len, &buf) == 0 && len == 8192);
+	free(buf);
+	CHECK(read_n(8193, 8192, &len, &buf) == -EFBIG);
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_str_index),
 		TAP_TEST(test_arena),
+		TAP_TEST(test_read_fd_all_limit),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
