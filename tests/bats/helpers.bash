@@ -52,6 +52,14 @@ bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
 mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
 uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+# expect_repaired STATE...: the next apply exits 0 and leaves the guests in
+# these states (apmatrix status, in name order)
+expect_repaired() {
+	local want
+	want=$(printf '"%s",' "$@")
+	expect_exit 0 apmatrix apply > /dev/null
+	apmatrix status --json | jqe "[.guests[].state] == [${want%,}]" >/dev/null || die "not repaired: $(apmatrix status)"
+}
 # apply_guarded UUID [ARGS]: apmatrix apply ARGS, stdout to $T/out, stderr to
 # $T/err; returns its exit status.  A remove written to the mdev of the
 # running guest UUID blocks for as long as it runs (5.2 and later,
