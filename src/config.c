@@ -1169,12 +1169,12 @@ static const struct key_entry guest_keys[] = {
 	{ "usage-as-control", NODE_SCALAR, handle_bool, 0, NULL },
 };
 
-/* The guest of that name in cfg, or NULL; duplicates are found in O(1), not by a scan. */
 static const char *name_key_of(const void *items, size_t k)
 {
 	return ((const struct config_name *)items)[k].name;
 }
 
+/* The guest of that name in cfg, or NULL; duplicates are found in O(1), not by a scan. */
 static const struct config_name *find_guest(const struct config *cfg, const char *name)
 {
 	long k = str_index_find(&cfg->guest_index, name, name_key_of, cfg->names);
