@@ -664,12 +664,15 @@ static char *guest_differences(const struct desired_guest *g, const struct live_
 	return out;
 }
 
-static void unused_vfio_queues(const struct live *l, struct apqn_matrix *ret_list, size_t *ret_n, FILE *f)
+/*
+ * The queues bound to vfio_ap that no mdev uses: counted, and listed on f
+ * when f is given, as a JSON array's items or space-separated.
+ */
+static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json)
 {
 	char buf[APQN_STR_LEN];
 	size_t n = 0;
 
-	(void)ret_list;
 	for (size_t i = 0; i < l->n_queues; i++) {
 		const struct live_queue *q = &l->queues[i];
 		bool used = false;
@@ -680,17 +683,18 @@ static void unused_vfio_queues(const struct live *l, struct apqn_matrix *ret_lis
 			used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
 		if (used)
 			continue;
-		if (f)
+		if (f && json)
 			fprintf(f, "%s\"%s\"", n ? "," : "", apqn_format(buf, q->adapter, q->domain));
+		else if (f)
+			fprintf(f, " %s", apqn_format(buf, q->adapter, q->domain));
 		n++;
 	}
-	*ret_n = n;
+	return n;
 }
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
 {
-	char buf[APQN_STR_LEN];
-	size_t n_unused = 0;
+	size_t n_unused;
 	bool any_foreign = false;
 
 	(void)o;
@@ -742,27 +746,17 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			fputc('\n', f);
 		}
 	}
-	unused_vfio_queues(l, NULL, &n_unused, NULL);
+	n_unused = unused_vfio_queues(l, NULL, false);
 	if (n_unused) {
 		fprintf(f, "\nqueues bound to %s that no mdev uses (%zu):\n ", l->vfio_driver ? l->vfio_driver : "vfio",
 			n_unused);
-		for (size_t i = 0; i < l->n_queues; i++) {
-			const struct live_queue *q = &l->queues[i];
-			bool used = false;
-			if (q->kind != QUEUE_DRIVER_VFIO)
-				continue;
-			for (size_t k = 0; k < l->n_mdevs && !used; k++)
-				used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
-			if (!used)
-				fprintf(f, " %s", apqn_format(buf, q->adapter, q->domain));
-		}
+		unused_vfio_queues(l, f, false);
 		fputc('\n', f);
 	}
 }
 
 void render_status_json(FILE *f, const struct desired *d, const struct live *l)
 {
-	size_t n_unused;
 	bool first = true;
 
 	fprintf(f, "{\"version\":%d,\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
@@ -817,6 +811,6 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l)
 	fputs(",\"aqmask\":", f);
 	render_json_numbers(f, &l->aqmask_taken);
 	fputs("},\"unused_vfio_queues\":[", f);
-	unused_vfio_queues(l, NULL, &n_unused, f);
+	unused_vfio_queues(l, f, true);
 	fputs("]}\n", f);
 }
