@@ -545,6 +545,14 @@ static int skip_node(struct parser *p)
 	}
 }
 
+/* At a key (the current event): consume the value that follows it, which goes unread. */
+static int skip_value(struct parser *p)
+{
+	int r = next_event(p);
+
+	return r < 0 ? r : skip_node(p);
+}
+
 static bool node_matches(const struct parser *p, enum node_type t)
 {
 	switch (t) {
@@ -680,11 +688,9 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			_cleanup_free_ char *where = ctx_label(ctx);
 			if (p->ev.type != YAML_ALIAS_EVENT)
 				error_at(p, &km, "%smapping keys must be scalars", where);
-			r = skip_node(p);
+			r = skip_node(p); /* the key */
 			if (r >= 0)
-				r = next_event(p);
-			if (r >= 0)
-				r = skip_node(p);
+				r = skip_value(p);
 			if (r < 0)
 				break;
 			continue;
@@ -713,9 +719,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			_cleanup_free_ char *label = key_label(ctx, key), *first = mark_string(first_seen);
 
 			error_at(p, &km, "%s: duplicate key (first at %s)", label, first);
-			r = next_event(p);
-			if (r >= 0)
-				r = skip_node(p);
+			r = skip_value(p);
 			if (r < 0)
 				break;
 			continue;
@@ -741,9 +745,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 
 			p->unknown_key = true;
 			error_at(p, &km, "%sunknown key %s%s (valid keys: %s)", where, q, mean, valid ? valid : "?");
-			r = next_event(p);
-			if (r >= 0)
-				r = skip_node(p);
+			r = skip_value(p);
 			if (r < 0)
 				break;
 			continue;
