@@ -274,22 +274,6 @@ static int parse_argv(int argc, char **argv)
 }
 
 /*
- * What the rounds of one apply learn for the rounds after: the mdevs it
- * created (live_mark_fresh()) and what failed (not tried again); with
- * --json, the document's actions and diagnostics as they happen.
- */
-struct run {
-	char (*uuids)[37];
-	size_t n, cap;
-	struct apply_history failed;
-	unsigned round; /* 1-based */
-	FILE *json_actions, *json_diags;
-	char *json_actions_buf, *json_diags_buf;
-	size_t json_actions_len, json_diags_len;
-	size_t n_json_actions, n_json_diags;
-};
-
-/*
  * The messages printed so far, so that apply's later rounds (and its read
  * under the lock) say each once; hashed, since an invalid configuration of
  * thousands of guests has tens of thousands of messages.
@@ -298,6 +282,25 @@ struct shown {
 	char **lines;
 	size_t n, cap;
 	struct str_index index;
+};
+
+/*
+ * What the rounds of one apply learn for the rounds after: the mdevs it
+ * created (live_mark_fresh()), what failed (not tried again) and what was
+ * held back (said once: a round after a change of the host holds back the
+ * same actions again); with --json, the document's actions and
+ * diagnostics as they happen.
+ */
+struct run {
+	char (*uuids)[37];
+	size_t n, cap;
+	struct apply_history failed;
+	struct shown held;
+	unsigned round; /* 1-based */
+	FILE *json_actions, *json_diags;
+	char *json_actions_buf, *json_diags_buf;
+	size_t json_actions_len, json_diags_len;
+	size_t n_json_actions, n_json_diags;
 };
 
 static const char *shown_key(const void *items, size_t k)
@@ -547,6 +550,7 @@ static void run_done(struct run *run)
 {
 	free(run->uuids);
 	apply_history_done(&run->failed);
+	shown_done(&run->held);
 	if (run->json_actions)
 		fclose(run->json_actions);
 	if (run->json_diags)
@@ -664,6 +668,9 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 	/* why it failed or was skipped: the same words in the log and the document */
 	const char *why = explanation ? explanation : outcome == APPLY_FAILED ? strerror(err) : NULL;
 
+	/* held back in an earlier round for the same reason: said then (the count is the last round's) */
+	if (outcome == APPLY_PENDING && c && shown_before(&c->held, s))
+		return;
 	if (c && c->json_actions) {
 		FILE *f = c->json_actions;
 		const char *msg = outcome == APPLY_FAILED || outcome == APPLY_SKIPPED ? why : NULL;

@@ -230,6 +230,47 @@ EOF
 	assert_output --partial OK
 }
 
+@test "when the host changes while apply works, a change held back for a running guest is said once, in text and JSON" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+echo "attach $g2" > /sys/.sim/guest
+# guest2 (running) loses 0xff: held back; guest3 is new
+sed -i 's/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x06]\n    domains: [0x47]\n' >> /etc/apmatrix.yaml
+g3=$(uuid_of guest3)
+for json in "" --json; do
+	# another tool takes adapter 0x06 from guest1 after apply read the
+	# host and before it verifies: guest3's configuration write waits 1.5 s
+	clear_writes
+	echo "delay devices/vfio_ap/matrix/$g3/ap_config 1500" > /sys/.sim/fail
+	apmatrix apply $json > $T/out 2> $T/err & pid=$!
+	for ((i = 0; i < 300; i++)); do grep -q /create /sys/.sim/writes && break; sleep 0.05; done
+	echo 0x06 > $(mdev_dir $g1)/unassign_adapter || die "the other tool's write"
+	wait $pid; rc=$?
+	echo clear > /sys/.sim/fail
+	[ $rc = 2 ] || die "apply $json: exit $rc: $(cat $T/err)"
+	grep -qx "apmatrix: the host changed while applying; planning once more" $T/err || die "no second round: $(cat $T/err)"
+	grep -qx 06.0004 $(mdev_dir $g1)/matrix || die "guest1 not repaired in the same run"
+	if [ -n "$json" ]; then
+		jqe '[.actions[] | select(.outcome == "pending")] | length == 1 and .[0].guest == "guest2"' < $T/out >/dev/null ||
+			die "JSON pending actions: $(jq -c '[.actions[] | select(.outcome == "pending")]' < $T/out)"
+		jqe '.pending == 1 and .done == 3 and ([.actions[].round] | max) == 2' < $T/out >/dev/null ||
+			die "JSON counts: $(jq -c '{done, pending}' < $T/out)"
+	else
+		grep -qx "4 changes applied, 1 pending (a guest is running; use --force)" $T/out || die "summary: $(cat $T/out)"
+		echo 1 > $(mdev_dir $g3)/remove # the --json run creates it again (the aqmask stays taken: 3 changes)
+	fi
+	[ "$(grep -c "guest2 .*pending" $T/err)" = 1 ] ||
+		die "apply $json: the held-back change said $(grep -c "guest2 .*pending" $T/err) times: $(cat $T/err)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a running guest's mdev is never written to where that blocks (5.15), and the summary says whether --force helps" {
 	# the seed's host on 6.12 (hot plug) and on 5.15 (static: no change to a running guest)
 	for host in "$(seed_topo 6.12)" "$(seed_topo 5.15)"; do
