@@ -71,10 +71,11 @@ struct parser {
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
 	/*
-	 * The input: in memory (stdin, config_load_buffer()), or else a file
-	 * that libyaml reads through read_input() and that input_read() reads
-	 * again for the position of an encoding error; a file is not held in
-	 * memory (10,000 guests are 830 KB).
+	 * The input: in memory (stdin, config_load_buffer(), a file whose
+	 * bytes apply keeps: config_keep_inputs()), or else a file that
+	 * libyaml reads through read_input() and that input_read() reads again
+	 * for the position of an encoding error; check, show and the others do
+	 * not hold a file in memory (10,000 guests are 830 KB).
 	 */
 	const char *buf;
 	size_t len;
@@ -1367,15 +1368,34 @@ int config_load_buffer(struct config *cfg, const char *name, const char *buf, si
 	return diag_count(diags, DIAG_ERROR) > before ? -EINVAL : 0;
 }
 
+/* The kept input named name, or NULL. */
+static const struct config_input *kept_input(const struct config_inputs *in, const char *name)
+{
+	for (size_t i = 0; in && i < in->n; i++)
+		if (streq(in->items[i].name, name))
+			return &in->items[i];
+	return NULL;
+}
+
+/* Keep buf[len] (taken) under name. */
+static const struct config_input *keep_input(struct config_inputs *in, const char *name, char *buf, size_t len)
+{
+	in->items = xgrow(in->items, &in->cap, in->n + 1, sizeof(*in->items));
+	in->items[in->n] = (struct config_input){ .name = xstrdup(name), .buf = buf, .len = len };
+	return &in->items[in->n++];
+}
+
 /*
  * Read and parse one file; errors reading it are recorded without a
  * position.  Files must be trusted regular files (trust.h); stdin is read
- * as it is, but no more than CONFIG_MAX_FILE_SIZE of it either.
+ * as it is, but no more than CONFIG_MAX_FILE_SIZE of it either.  A file is
+ * parsed as it is read, unless its bytes are to be kept (cfg->inputs).
  */
 static int load_file(struct config *cfg, const char *path, struct diag_list *diags, bool is_main)
 {
 	_cleanup_free_ char *buf = NULL, *why = NULL;
 	_cleanup_close_ int fd = -1;
+	const struct config_input *kept;
 	const char *name = path;
 	struct stat st;
 	size_t len = 0;
@@ -1383,6 +1403,9 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 
 	if (streq(path, "-")) {
 		name = "<stdin>";
+		kept = kept_input(cfg->inputs, name);
+		if (kept) /* read before: stdin cannot be read twice */
+			return load_input(cfg, name, kept->buf, kept->len, -1, diags, is_main);
 		r = read_fd_all(STDIN_FILENO, CONFIG_MAX_FILE_SIZE, false, &buf, &len);
 	} else {
 		fd = trust_open_file(path, &why);
@@ -1392,8 +1415,10 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		}
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > CONFIG_MAX_FILE_SIZE)
 			r = -EFBIG;
-		else if (fd >= 0)
+		else if (fd >= 0 && !cfg->inputs)
 			return load_input(cfg, name, NULL, 0, fd, diags, is_main); /* read as it is parsed */
+		else if (fd >= 0)
+			r = read_fd_all(fd, CONFIG_MAX_FILE_SIZE, false, &buf, &len);
 		else
 			r = fd;
 	}
@@ -1405,6 +1430,10 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 	if (r < 0) {
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", name, strerror(-r));
 		return r;
+	}
+	if (cfg->inputs) {
+		kept = keep_input(cfg->inputs, name, TAKE_PTR(buf), len);
+		return load_input(cfg, name, kept->buf, kept->len, -1, diags, is_main);
 	}
 	return load_input(cfg, name, buf, len, -1, diags, is_main);
 }
@@ -1424,12 +1453,13 @@ static void free_names(char ***names, size_t n)
 }
 
 /*
- * dir/\*.yaml in byte order of the names; a missing dir is no error.  The
- * directory must be trusted like the files (trust.h), and holds at most
- * CONFIG_MAX_DROPINS of them.  Subdirectories named *.yaml are skipped;
- * any other non-regular file is refused when it is loaded.
+ * The names of dir/\*.yaml in byte order, in *ret_names (*ret_n of them); a
+ * missing dir is no error.  The directory must be trusted like the files
+ * (trust.h), and holds at most CONFIG_MAX_DROPINS of them.  Subdirectories
+ * named *.yaml are skipped; any other non-regular file is refused when it
+ * is loaded.  Problems are recorded in diags.
  */
-static int load_dropins(struct config *cfg, const char *dir, struct diag_list *diags)
+static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struct diag_list *diags)
 {
 	_cleanup_free_ char *why = NULL;
 	char **names = NULL;
@@ -1438,6 +1468,8 @@ static int load_dropins(struct config *cfg, const char *dir, struct diag_list *d
 	DIR *d;
 	int fd, r = 0;
 
+	*ret_names = NULL;
+	*ret_n = 0;
 	fd = trust_open_dir(dir, &why);
 	if (fd == -ENOENT)
 		return 0;
@@ -1481,15 +1513,88 @@ static int load_dropins(struct config *cfg, const char *dir, struct diag_list *d
 	}
 	if (n)
 		qsort(names, n, sizeof(*names), cmp_names);
+	*ret_names = names;
+	*ret_n = n;
+	return 0;
+}
 
+static char *dropin_path(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir);
+
+	return xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+}
+
+/* dir/\*.yaml in byte order of the names (list_dropins()). */
+static int load_dropins(struct config *cfg, const char *dir, struct diag_list *diags)
+{
+	char **names;
+	size_t n;
+	int r;
+
+	r = list_dropins(dir, &names, &n, diags);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++) {
-		size_t dl = strlen(dir);
-		_cleanup_free_ char *path = xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", names[i]);
+		_cleanup_free_ char *path = dropin_path(dir, names[i]);
 
 		(void)load_file(cfg, path, diags, /* is_main= */ false); /* recorded in diags */
 	}
 	free_names(&names, n);
 	return 0;
+}
+
+void config_keep_inputs(struct config *cfg, struct config_inputs *in)
+{
+	cfg->inputs = in;
+}
+
+/* Whether in's input *k is path, and path still reads as it did; advances *k. */
+static bool same_input(const struct config_inputs *in, size_t *k, const char *path)
+{
+	const struct config_input *it = *k < in->n ? &in->items[(*k)++] : NULL;
+	_cleanup_free_ char *buf = NULL, *why = NULL;
+	_cleanup_close_ int fd = -1;
+	size_t len;
+
+	if (streq(path, "-"))
+		return it && streq(it->name, "<stdin>");
+	if (!it || !streq(it->name, path))
+		return false;
+	fd = trust_open_file(path, &why);
+	if (fd < 0 || read_fd_all(fd, CONFIG_MAX_FILE_SIZE, false, &buf, &len) < 0)
+		return false;
+	return len == it->len && memcmp(buf, it->buf, len) == 0;
+}
+
+bool config_inputs_same(const struct config_inputs *in, const char *path, const char *dropin_dir)
+{
+	struct diag_list scratch = {}; /* a problem is reported by the load that follows */
+	char **names = NULL;
+	size_t n = 0, k = 0;
+	bool same;
+
+	same = same_input(in, &k, path);
+	if (same && dropin_dir)
+		same = list_dropins(dropin_dir, &names, &n, &scratch) == 0;
+	for (size_t i = 0; same && i < n; i++) {
+		_cleanup_free_ char *p = dropin_path(dropin_dir, names[i]);
+
+		same = same_input(in, &k, p);
+	}
+	free_names(&names, n);
+	diag_list_done(&scratch);
+	return same && k == in->n;
+}
+
+void config_inputs_done(struct config_inputs *in)
+{
+	for (size_t i = 0; i < in->n; i++) {
+		free(in->items[i].name);
+		free(in->items[i].buf);
+	}
+	free(in->items);
+	*in = (struct config_inputs){};
 }
 
 struct config *config_new(void)

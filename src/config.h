@@ -110,12 +110,45 @@ struct config {
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
 	struct str_index guest_index; /* over names */
+	struct config_inputs *inputs; /* config_keep_inputs(): the bytes of every file read are kept here */
 	/*
 	 * The strings and lists above (guest names, UUIDs, number lists) live
 	 * here; config_free() frees it, unless compile_config() has taken it.
 	 */
 	struct arena arena;
 };
+
+/*
+ * The bytes that loads read, file by file in load order.  apply keeps what
+ * it read before taking its locks, so that under the locks it parses the
+ * configuration again only when a file changed (config_inputs_same()), and
+ * reads standard input once: it cannot be read twice.
+ */
+struct config_input {
+	char *name; /* the path, or "<stdin>" */
+	char *buf;
+	size_t len;
+};
+
+struct config_inputs {
+	struct config_input *items;
+	size_t n, cap;
+};
+
+/*
+ * Keep the bytes of every file that loads into cfg read in in (each file
+ * is then read whole before it is parsed, not as it is parsed), and take
+ * standard input from in when in holds it already.
+ */
+void config_keep_inputs(struct config *cfg, struct config_inputs *in);
+/*
+ * Whether reading path and dropin_dir again (as config_load_into() would:
+ * the same trust checks, the same drop-in files in the same order) gives
+ * the bytes in in, file for file.  Standard input counts as unchanged.
+ * False on any problem: the caller then loads again, which reports it.
+ */
+bool config_inputs_same(const struct config_inputs *in, const char *path, const char *dropin_dir);
+void config_inputs_done(struct config_inputs *in);
 
 /*
  * Load path ("-" = stdin) and then dropin_dir/\*.yaml in name order (dropin_dir

@@ -296,6 +296,7 @@ struct run {
 	size_t n, cap;
 	struct apply_history failed;
 	struct shown held;
+	struct config_inputs inputs; /* the configuration's bytes as validated before the locks */
 	unsigned round; /* 1-based */
 	FILE *json_actions, *json_diags;
 	char *json_actions_buf, *json_diags_buf;
@@ -352,16 +353,28 @@ static void print_diags(struct diag_list *diags)
 	print_diags_once(diags, NULL, NULL);
 }
 
-/* Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno. */
-static int load_desired(struct diag_list *diags, struct desired **ret)
+/* The configuration file and drop-in directory (NULL: none) that -c and --config-dir name. */
+static void config_paths(const char **ret_path, const char **ret_dir)
 {
-	const char *path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
-	const char *dir = arg_config_dir ? arg_config_dir : arg_config ? NULL : CONFIG_DEFAULT_DROPIN_DIR;
+	*ret_path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
+	*ret_dir = arg_config_dir ? arg_config_dir : arg_config ? NULL : CONFIG_DEFAULT_DROPIN_DIR;
+}
+
+/*
+ * Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno.
+ * inputs: where the bytes read are kept, and stdin taken from (NULL: none).
+ */
+static int load_desired(struct diag_list *diags, struct desired **ret, struct config_inputs *inputs)
+{
+	const char *path, *dir;
 	struct config *cfg = config_new();
 	struct compiler *c = compile_begin(cfg); /* each guest compiled as it is read */
 	struct desired *d = NULL;
 	int r, k;
 
+	config_paths(&path, &dir);
+	if (inputs)
+		config_keep_inputs(cfg, inputs);
 	r = config_load_into(cfg, path, dir, diags);
 	k = compile_end(c, cfg, &d, diags);
 	if (r == 0)
@@ -434,7 +447,7 @@ static int cmd_check(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("check takes no argument, got '%s'", argv[1]);
-	r = load_desired(&diags, &d);
+	r = load_desired(&diags, &d, NULL);
 	if (d && !arg_no_live && on_ap_host()) {
 		struct sysfs *s = NULL;
 		struct owner_db *o = NULL;
@@ -503,7 +516,7 @@ static int cmd_show(int argc, char **argv)
 
 	if (argc > 2)
 		return usage_error("show takes at most one guest name, got '%s'", argv[2]);
-	r = load_desired(&diags, &d);
+	r = load_desired(&diags, &d, NULL);
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	print_diags(&diags);
 	if (!d) {
@@ -551,6 +564,7 @@ static void run_done(struct run *run)
 	free(run->uuids);
 	apply_history_done(&run->failed);
 	shown_done(&run->held);
+	config_inputs_done(&run->inputs);
 	if (run->json_actions)
 		fclose(run->json_actions);
 	if (run->json_diags)
@@ -590,12 +604,12 @@ static void apply_json_print(struct run *run, const struct apply_result *total)
  * created (NULL outside apply).
  */
 static int prepare(struct diag_list *diags, struct desired **ret_d, struct host *h, struct plan **ret_p,
-		   const struct run *run)
+		   struct run *run)
 {
 	int r;
 
 	if (!*ret_d) {
-		r = load_desired(diags, ret_d);
+		r = load_desired(diags, ret_d, run ? &run->inputs : NULL);
 		if (diag_count(diags, DIAG_ERROR) || r < 0) {
 			if (!arg_json) { /* with --json the caller prints them in its document */
 				print_diags(diags);
@@ -728,8 +742,8 @@ static int cmd_apply(int argc, char **argv)
 	struct apply_result res = {}, total = {};
 	struct run run = {};
 	struct shown shown = {};
-	struct diag_list load_diags = {};
-	bool tried = false;
+	struct diag_list load_diags = {}; /* of the load that d comes from */
+	bool tried = false, reread;
 	int ret, r;
 
 	if (arg_dry_run)
@@ -747,7 +761,7 @@ static int cmd_apply(int argc, char **argv)
 	}
 
 	/* Validate before locking: a bad config never waits and never writes. */
-	r = load_desired(&diags, &d);
+	r = load_desired(&diags, &d, &run.inputs);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
 		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
 		ret = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
@@ -757,8 +771,7 @@ static int cmd_apply(int argc, char **argv)
 		goto early;
 	}
 	print_diags_once(&diags, &shown, &run); /* the read under the lock repeats its warnings: said once */
-	diag_list_done(&diags);
-	d = desired_free(d);
+	load_diags = diags; /* holds the file names that d's marks point to */
 
 	/*
 	 * No AP bus, nothing to apply to: said here, like diff and status say
@@ -776,15 +789,30 @@ static int cmd_apply(int argc, char **argv)
 		goto early;
 	}
 	/*
-	 * Under the lock: read everything again.  Another round runs when the
-	 * host changed while we worked (hot plug, another tool), so that a
-	 * start request merged into this run is not lost, and on hosts whose
-	 * interface can only be told from an existing mdev (live.h,
-	 * profile_certain), where the mdevs are created first.  The
-	 * configuration is read once, under the lock, and kept for every round
-	 * and the verification: an edit made while we work is the next run's
-	 * job, not a change of the host (it would make the verification fail).
+	 * Under the lock the configuration is what counts: it is parsed again
+	 * when a file changed while we waited (the same trust checks, the same
+	 * drop-ins), and otherwise what was validated is kept.  It is then
+	 * kept for every round and the verification: an edit made while we
+	 * work is the next run's job, not a change of the host (it would make
+	 * the verification fail).  The host is read again in every round:
+	 * another round runs when the host changed while we worked (hot plug,
+	 * another tool), so that a start request merged into this run is not
+	 * lost, and on hosts whose interface can only be told from an existing
+	 * mdev (live.h, profile_certain), where the mdevs are created first.
 	 */
+	{
+		const char *path, *dir;
+
+		config_paths(&path, &dir);
+		reread = !config_inputs_same(&run.inputs, path, dir);
+		if (!reread) {
+			log_debug("the configuration did not change while apply waited for the locks");
+		} else {
+			log_debug("the configuration changed while apply waited for the locks; reading it again");
+			d = desired_free(d);
+			diag_list_done(&load_diags);
+		}
+	}
 	for (int round = 0, replans = 0; round < 4; round++) {
 		size_t full_n;
 		bool staged;
@@ -824,8 +852,8 @@ static int cmd_apply(int argc, char **argv)
 		ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 		p = plan_free(p);
 		host_done(&h);
-		if (round == 0)
-			load_diags = diags; /* holds the file names that d's marks point to */
+		if (round == 0 && reread)
+			load_diags = diags; /* read under the lock: holds the file names that d's marks point to */
 		else
 			diag_list_done(&diags);
 		/*
@@ -862,7 +890,6 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	diag_list_done(&load_diags);
 	/* no summary when the first reading of the host failed: nothing was tried, and the error said so */
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		if (total.pending)
@@ -876,6 +903,8 @@ static int cmd_apply(int argc, char **argv)
 	}
 early:
 	apply_json_print(&run, &total);
+	d = desired_free(d); /* before the file names its marks point to */
+	diag_list_done(&load_diags);
 	run_done(&run);
 	shown_done(&shown);
 	return ret;
@@ -891,7 +920,7 @@ static int cmd_status(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("status takes no argument, got '%s'", argv[1]);
-	r = load_desired(&diags, &d);
+	r = load_desired(&diags, &d, NULL);
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	if (!d) {
 		print_diags(&diags);
@@ -965,7 +994,7 @@ static int cmd_guest(int argc, char **argv)
 		return usage_error("guest takes one guest name, got '%s' too: QEMU allows one vfio-ap device per "
 				   "guest, so declare one guest with all the adapters and domains it needs",
 				   argv[2]);
-	r = load_desired(&diags, &d);
+	r = load_desired(&diags, &d, NULL);
 	print_diags(&diags);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0 || !d) {
 		r = diag_count(&diags, DIAG_ERROR) || r == -EINVAL ? EX_DATAERR : 1;

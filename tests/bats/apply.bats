@@ -609,6 +609,85 @@ EOF
 	assert_output --partial OK
 }
 
+@test "apply -c - reads standard input once: the guests come up, and the next run changes nothing" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+apmatrix -c - apply < "$EXAMPLES/seed-two-guests.yaml" > $T/out 2> $T/err || die "apply: $(cat $T/err)"
+[ "$(tail -n 1 $T/out)" = "6 changes" ] || die "stdout: $(cat $T/out)"
+[ "$(grep -c /create /sys/.sim/writes)" = 2 ] || die "creates: $(cat /sys/.sim/writes)"
+g1=$(apmatrix -c - check --json < "$EXAMPLES/seed-two-guests.yaml" | jq -r '.guests[] | select(.name == "guest1") | .uuid')
+[ "$(cat $(mdev_dir $g1)/matrix | wc -l)" = 4 ] || die "guest1's matrix"
+clear_writes
+cat "$EXAMPLES/seed-two-guests.yaml" | apmatrix -c - apply > $T/out 2>&1 || die "from a pipe: $(cat $T/out)"
+[ "$(cat $T/out)" = "0 changes" ] || die "second run: $(cat $T/out)"
+apmatrix --json -c - apply < "$EXAMPLES/seed-two-guests.yaml" > $T/out || die "--json"
+jqe '.changed == false and .done == 0 and .failed == 0' $T/out >/dev/null || die "document: $(cat $T/out)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a configuration edited while apply waits for the locks is read again under them; an unchanged one is not" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /etc/apmatrix.d
+# hold_lock: hold the lock of s390-tools, as another tool would
+hold_lock() { sleep 30 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }
+release_lock() { rm /run/lock/s390apconfig.lock; kill $holder; }
+# waiting: apply has validated the configuration and waits for the lock
+waiting() { sleep 1; kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat $T/err)"; }
+changed="apmatrix: the configuration changed while apply waited for the locks; reading it again"
+
+# 1. the main file: guest2 goes away, guest1 loses domain 0xab
+hold_lock
+apmatrix -v apply > $T/out 2> $T/err & ap=$!
+waiting
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; /^  guest2:/,$d' /etc/apmatrix.yaml
+release_lock
+wait $ap || die "apply: $(cat $T/err)"
+grep -qxF "$changed" $T/err || die "stderr: $(cat $T/err)"
+[ "$(grep -c /create /sys/.sim/writes)" = 1 ] || die "creates: $(cat /sys/.sim/writes)"
+[ "$(cat $(mdev_dir $(uuid_of guest1))/matrix)" = "$(printf '05.0004\n06.0004')" ] || die "guest1: $(cat $(mdev_dir $(uuid_of guest1))/matrix)"
+[ ! -e "$(mdev_dir $(uuid_of guest2))" ] || die "guest2 created"
+
+# 2. a new drop-in brings guest2 back
+hold_lock
+apmatrix -v apply > $T/out 2> $T/err & ap=$!
+waiting
+sed -n '/^guests:/p;/^  guest2:/,$p' "$EXAMPLES/seed-two-guests.yaml" > /etc/apmatrix.d/guest2.yaml
+release_lock
+wait $ap || die "apply 2: $(cat $T/err)"
+grep -qxF "$changed" $T/err || die "stderr 2: $(cat $T/err)"
+[ -e "$(mdev_dir $(uuid_of guest2))" ] || die "guest2 not created: $(cat $T/out $T/err)"
+
+# 3. unchanged: kept as validated
+hold_lock
+apmatrix -v apply > $T/out 2> $T/err & ap=$!
+waiting
+release_lock
+wait $ap || die "apply 3: $(cat $T/err)"
+grep -qx "apmatrix: the configuration did not change while apply waited for the locks" $T/err || die "stderr 3: $(cat $T/err)"
+[ "$(cat $T/out)" = "0 changes" ] || die "stdout 3: $(cat $T/out)"
+
+# 4. made writable by others while apply waits: refused under the locks, nothing written
+clear_writes
+printf 'guests: {}\n' > /etc/apmatrix.d/guest2.yaml
+hold_lock
+apmatrix apply > $T/out 2> $T/err & ap=$!
+waiting
+chmod o+w /etc/apmatrix.d/guest2.yaml
+release_lock
+wait $ap; rc=$?
+[ $rc = 65 ] || die "exit $rc: $(cat $T/out $T/err)"
+grep -q "^apmatrix: refusing /etc/apmatrix.d/guest2.yaml: " $T/err || die "stderr 4: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be read: apply says so once, writes nothing, exits 1" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

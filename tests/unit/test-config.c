@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "fakesys.h"
 #include "tap.h"
 
 struct fx {
@@ -446,6 +447,97 @@ static void test_odd_input(void)
 	fx_done(&f);
 }
 
+/* Load root/main.yaml and root/d keeping the bytes in *in. */
+static int load_kept(const char *root, struct config_inputs *in, size_t *ret_guests)
+{
+	struct diag_list dl = { 0 };
+	struct config *c = config_new();
+	char *main_path, *dir;
+	int r;
+
+	if (asprintf(&main_path, "%s/main.yaml", root) < 0 || asprintf(&dir, "%s/d", root) < 0)
+		abort();
+	config_keep_inputs(c, in);
+	r = config_load_into(c, main_path, dir, &dl);
+	*ret_guests = c->n_guests;
+	config_free(c);
+	diag_list_done(&dl);
+	free(main_path);
+	free(dir);
+	return r;
+}
+
+static bool same_kept(const char *root, const struct config_inputs *in)
+{
+	char *main_path, *dir;
+	bool same;
+
+	if (asprintf(&main_path, "%s/main.yaml", root) < 0 || asprintf(&dir, "%s/d", root) < 0)
+		abort();
+	same = config_inputs_same(in, main_path, dir);
+	free(main_path);
+	free(dir);
+	return same;
+}
+
+static void test_kept_inputs(void)
+{
+	char *root = fake_tmpdir();
+	struct config_inputs in = { 0 };
+	size_t n_guests = 0;
+
+	fake_file(root, "main.yaml", "version: 1\nguests:\n  g1: {adapters: [1], domains: [2]}\n");
+	fake_file(root, "d/10-a.yaml", "guests:\n  g2: {adapters: [1], domains: [3]}\n");
+	fake_file(root, "d/20-b.yaml", "guests:\n  g3: {adapters: [1], domains: [4]}\n");
+	fake_dir(root, "d/15-dir.yaml"); /* skipped, as by the load */
+	CHECK(load_kept(root, &in, &n_guests) == 0);
+	CHECK(n_guests == 3); /* parsed as when read as it is parsed */
+	CHECK(in.n == 3);
+	if (in.n == 3) {
+		CHECK(strstr(in.items[0].name, "/main.yaml") != NULL);
+		CHECK(strstr(in.items[2].name, "/d/20-b.yaml") != NULL);
+		CHECK(in.items[1].len == strlen("guests:\n  g2: {adapters: [1], domains: [3]}\n"));
+		CHECK(memcmp(in.items[1].buf, "guests:\n  g2:", 13) == 0);
+	}
+	CHECK(same_kept(root, &in));
+
+	/* one byte of a drop-in, same length */
+	fake_file(root, "d/20-b.yaml", "guests:\n  g3: {adapters: [1], domains: [5]}\n");
+	CHECK(!same_kept(root, &in));
+	fake_file(root, "d/20-b.yaml", "guests:\n  g3: {adapters: [1], domains: [4]}\n");
+	CHECK(same_kept(root, &in));
+	/* a drop-in more, one less */
+	fake_file(root, "d/30-c.yaml", "guests: {}\n");
+	CHECK(!same_kept(root, &in));
+	CHECK(fake_unlink(root, "d/30-c.yaml") == 0);
+	CHECK(fake_unlink(root, "d/10-a.yaml") == 0);
+	CHECK(!same_kept(root, &in));
+	fake_file(root, "d/10-a.yaml", "guests:\n  g2: {adapters: [1], domains: [3]}\n");
+	CHECK(same_kept(root, &in));
+	/* the main file grown; then no longer trusted */
+	fake_file(root, "main.yaml", "version: 1\nguests:\n  g1: {adapters: [1], domains: [2]}\n\n");
+	CHECK(!same_kept(root, &in));
+	fake_file(root, "main.yaml", "version: 1\nguests:\n  g1: {adapters: [1], domains: [2]}\n");
+	CHECK(same_kept(root, &in));
+	{
+		char *p;
+
+		if (asprintf(&p, "%s/d/10-a.yaml", root) < 0)
+			abort();
+		CHECK(chmod(p, 0666) == 0);
+		CHECK(!same_kept(root, &in));
+		CHECK(chmod(p, 0644) == 0);
+		CHECK(same_kept(root, &in));
+		free(p);
+	}
+	/* the drop-in directory gone */
+	CHECK(fake_rm_rf(root, "d"));
+	CHECK(!same_kept(root, &in));
+	config_inputs_done(&in);
+	CHECK(in.n == 0 && in.items == NULL);
+	fake_rmtree(root);
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
@@ -464,6 +556,7 @@ int main(void)
 		TAP_TEST(test_all_errors_in_one_run),
 		TAP_TEST(test_dropin_merge),
 		TAP_TEST(test_load_files),
+		TAP_TEST(test_kept_inputs),
 		TAP_TEST(test_odd_input),
 	};
 
