@@ -479,13 +479,12 @@ EOF
 @test "apply waits for a holder of /run/lock/s390apconfig.lock; a stale lock of a dead PID is broken" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-sleep 30 & holder=$!
-echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
+hold_s390_lock
 apmatrix apply > $T/out 2>&1 & ap=$!
 sleep 1.5
 [ "$(nwrites)" = 0 ] || die "wrote while the lock was held"
 kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat $T/out)"
-rm /run/lock/s390apconfig.lock; kill $holder
+release_s390_lock
 wait $ap || die "apply failed: $(cat $T/out)"
 [ "$(nwrites)" -gt 0 ] || die "nothing written"
 printf '999999\n' > /run/lock/s390apconfig.lock
@@ -632,19 +631,16 @@ EOF
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 mkdir -p /etc/apmatrix.d
-# hold_lock: hold the lock of s390-tools, as another tool would
-hold_lock() { sleep 30 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }
-release_lock() { rm /run/lock/s390apconfig.lock; kill $holder; }
 # waiting: apply has validated the configuration and waits for the lock
 waiting() { sleep 1; kill -0 $ap 2>/dev/null || die "apply did not wait: $(cat $T/err)"; }
 changed="apmatrix: the configuration changed while apply waited for the locks; reading it again"
 
 # 1. the main file: guest2 goes away, guest1 loses domain 0xab
-hold_lock
+hold_s390_lock
 apmatrix -v apply > $T/out 2> $T/err & ap=$!
 waiting
 sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; /^  guest2:/,$d' /etc/apmatrix.yaml
-release_lock
+release_s390_lock
 wait $ap || die "apply: $(cat $T/err)"
 grep -qxF "$changed" $T/err || die "stderr: $(cat $T/err)"
 [ "$(grep -c /create /sys/.sim/writes)" = 1 ] || die "creates: $(cat /sys/.sim/writes)"
@@ -652,20 +648,20 @@ grep -qxF "$changed" $T/err || die "stderr: $(cat $T/err)"
 [ ! -e "$(mdev_dir $(uuid_of guest2))" ] || die "guest2 created"
 
 # 2. a new drop-in brings guest2 back
-hold_lock
+hold_s390_lock
 apmatrix -v apply > $T/out 2> $T/err & ap=$!
 waiting
 sed -n '/^guests:/p;/^  guest2:/,$p' "$EXAMPLES/seed-two-guests.yaml" > /etc/apmatrix.d/guest2.yaml
-release_lock
+release_s390_lock
 wait $ap || die "apply 2: $(cat $T/err)"
 grep -qxF "$changed" $T/err || die "stderr 2: $(cat $T/err)"
 [ -e "$(mdev_dir $(uuid_of guest2))" ] || die "guest2 not created: $(cat $T/out $T/err)"
 
 # 3. unchanged: kept as validated
-hold_lock
+hold_s390_lock
 apmatrix -v apply > $T/out 2> $T/err & ap=$!
 waiting
-release_lock
+release_s390_lock
 wait $ap || die "apply 3: $(cat $T/err)"
 grep -qx "apmatrix: the configuration did not change while apply waited for the locks" $T/err || die "stderr 3: $(cat $T/err)"
 [ "$(cat $T/out)" = "0 changes" ] || die "stdout 3: $(cat $T/out)"
@@ -673,11 +669,11 @@ grep -qx "apmatrix: the configuration did not change while apply waited for the 
 # 4. made writable by others while apply waits: refused under the locks, nothing written
 clear_writes
 printf 'guests: {}\n' > /etc/apmatrix.d/guest2.yaml
-hold_lock
+hold_s390_lock
 apmatrix apply > $T/out 2> $T/err & ap=$!
 waiting
 chmod o+w /etc/apmatrix.d/guest2.yaml
-release_lock
+release_s390_lock
 wait $ap; rc=$?
 [ $rc = 65 ] || die "exit $rc: $(cat $T/out $T/err)"
 grep -q "^apmatrix: refusing /etc/apmatrix.d/guest2.yaml: " $T/err || die "stderr 4: $(cat $T/err)"

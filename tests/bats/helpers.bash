@@ -52,6 +52,10 @@ bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
 mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
 uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+# hold_s390_lock: hold /run/lock/s390apconfig.lock as another tool would (a
+# link to a file with the holder's PID); release_s390_lock gives it back
+hold_s390_lock() { sleep 30 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }
+release_s390_lock() { rm /run/lock/s390apconfig.lock; kill $holder; }
 # expect_repaired STATE...: the next apply exits 0 and leaves the guests in
 # these states (apmatrix status, in name order)
 expect_repaired() {

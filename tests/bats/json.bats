@@ -70,10 +70,9 @@ apmatrix --json apply > $T/a.json 2>/dev/null; rc=$?
 jqe '.changed == false and .actions == [] and (.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2")' $T/a.json >/dev/null || die "invalid: $(cat $T/a.json)"
 [ "$(nwrites)" = 0 ] || die "wrote"
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-sleep 30 & holder=$!
-echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
+hold_s390_lock
 apmatrix --json apply --wait 1 > $T/b.json 2> $T/err; rc=$?
-kill $holder
+release_s390_lock
 [ $rc = 1 ] || die "locks: exit $rc"
 jqe '.changed == false and .done == 0 and .actions == []' $T/b.json >/dev/null || die "locks: $(cat $T/b.json)"
 grep -q "cannot take the locks" $T/err || die "locks: stderr $(cat $T/err)"
