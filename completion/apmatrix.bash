@@ -1,10 +1,14 @@
 # bash completion for apmatrix(8): commands, options, --from live|mdevctl,
 # and for "show" and "guest" the guest names of the configuration in use
-# (-c FILE, else /etc/apmatrix.yaml).
+# (-c FILE, else /etc/apmatrix.yaml; and the drop-ins of --config-dir).
+# shellcheck shell=bash disable=SC2207 # COMPREPLY=($(compgen ...)) is the completion idiom
 _apmatrix_guests()
 {
-	local cfg=$1 json
-	json=$(apmatrix ${cfg:+-c "$cfg"} --no-live --json check 2>/dev/null) || return
+	local cfg=$1 cfgdir=$2 json
+	# -c - reads standard input: there is nothing to ask
+	[ "$cfg" = - ] && return
+	json=$(apmatrix ${cfg:+-c "$cfg"} ${cfgdir:+--config-dir "$cfgdir"} --no-live --json check \
+		</dev/null 2>/dev/null) || return
 	if type -P jq >/dev/null; then
 		jq -r '.guests[].name' <<<"$json" 2>/dev/null
 	else
@@ -22,6 +26,12 @@ _apmatrix()
 		words=("${COMP_WORDS[@]}")
 		cword=$COMP_CWORD
 	}
+	# bash splits --option=VALUE at "=": complete VALUE as after --option VALUE
+	if [ "$cur" = = ] && [[ $prev == --* ]]; then
+		cur=
+	elif [ "$prev" = = ] && ((cword >= 2)); then
+		prev=${words[cword - 2]}
+	fi
 	local commands="check show diff apply status import guest"
 	local options="-c --config --config-dir -j --json --shell -n --dry-run -f --force
 		--no-live --wait --color -q --quiet -v --verbose -h --help -V --version
@@ -44,23 +54,52 @@ _apmatrix()
 		return ;;
 	esac
 
-	local i cmd= cfg=
+	# the words before cur as getopt_long(3) sees them: options (anywhere,
+	# until "--") and their values, the command, then its arguments
+	local i w val cmd='' nargs=0 cfg='' cfgdir='' dashdash=''
 	for ((i = 1; i < cword; i++)); do
-		case ${words[i]} in
-		-c | --config) cfg=${words[i + 1]}; ((i++)) ;;
-		--config=*) cfg=${words[i]#--config=} ;;
-		--config-dir | --wait | --color | --from | -o | --output) ((i++)) ;;
-		-*) ;;
-		*) [ -z "$cmd" ] && cmd=${words[i]} ;;
+		w=${words[i]}
+		if [ -n "$dashdash" ] || [[ $w != -?* ]]; then
+			if [ -z "$cmd" ]; then
+				cmd=$w
+			else
+				((nargs++))
+			fi
+			continue
+		fi
+		case $w in
+		--) dashdash=1; continue ;;
+		--*=*) val=${w#*=}; w=${w%%=*} ;;
+		--config | --config-dir | --wait | --color | --from | --output)
+			# the value: the next word, or the one after "=" (--config=FILE split by bash)
+			[ "${words[i + 1]}" = = ] && ((i++))
+			((i++))
+			val=${words[i]} ;;
+		--*) continue ;;
+		*)
+			# short options, maybe bundled: -c and -o take the rest of the word or the next one
+			w=${w#-}
+			while [[ $w == [jnfqvhV]* ]]; do w=${w#?}; done
+			case $w in
+			[co]) ((i++)); val=${words[i]} ;;
+			[co]?*) val=${w#?} ;;
+			*) continue ;;
+			esac
+			w=-${w:0:1} ;;
+		esac
+		case $w in
+		-c | --config) cfg=$val ;;
+		--config-dir) cfgdir=$val ;;
 		esac
 	done
 
-	if [[ $cur == -* ]]; then
+	if [[ $cur == -* ]] && [ -z "$dashdash" ]; then
 		COMPREPLY=($(compgen -W "$options" -- "$cur"))
 	elif [ -z "$cmd" ]; then
 		COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 	elif [ "$cmd" = show ] || [ "$cmd" = guest ]; then
-		COMPREPLY=($(compgen -W "$(_apmatrix_guests "$cfg")" -- "$cur"))
+		# show [GUEST], guest GUEST: one guest at most
+		[ "$nargs" -eq 0 ] && COMPREPLY=($(compgen -W "$(_apmatrix_guests "$cfg" "$cfgdir")" -- "$cur"))
 	fi
 }
 complete -F _apmatrix apmatrix

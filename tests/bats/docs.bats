@@ -97,6 +97,84 @@ man_options() {
 	[ "$(sed -n '/== guests without jq/,$p' <<<"$output" | sed '1d')" = $'guest1\nguest2' ]
 }
 
+@test "completion: with -c - offers no guests and does not wait for the terminal; the helper apmatrix reads /dev/null, its stderr is dropped" {
+	# standard input that never ends, like a terminal: a fifo opened read-write
+	mkfifo "$BATS_TEST_TMPDIR/tty"
+	run timeout -k 2 10 bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
+		echo "== show"; c apmatrix -c - show ""
+		echo "== guest"; c apmatrix --config-dir "'"$TOP"'/examples/apmatrix.d" --config=- guest ""' 0<>"$BATS_TEST_TMPDIR/tty"
+	echo "$output"
+	assert_success
+	assert_output $'== show\n\n== guest'
+	# a stand-in apmatrix that tells where its standard input comes from and complains on stderr
+	stub=$BATS_TEST_TMPDIR/stub
+	mkdir -p "$stub"
+	printf '%s\n' '#!/bin/sh' 'readlink /proc/$$/fd/0 >"$(dirname "$0")/stdin"' 'echo complaint >&2' \
+		'echo "{\"guests\":[{\"name\":\"stub1\"}]}"' >"$stub/apmatrix"
+	chmod +x "$stub/apmatrix"
+	run timeout -k 2 10 bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$stub"':$PATH"
+		COMP_WORDS=(apmatrix show ""); COMP_CWORD=2; _apmatrix; printf "%s\n" "${COMPREPLY[@]}"' 0<>"$BATS_TEST_TMPDIR/tty"
+	echo "$output"
+	assert_success
+	assert_output "stub1"
+	[ "$(cat "$stub/stdin")" = /dev/null ]
+}
+
+@test "completion: guests of -cFILE, --config=FILE (one word or split at '=' by bash) and -jc FILE, with the drop-ins of --config-dir" {
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		cfg="'"$TOP"'/examples/seed-two-guests.yaml" dir="'"$TOP"'/examples/apmatrix.d"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "${COMPREPLY[*]}"; }
+		c apmatrix "-c$cfg" show ""
+		c apmatrix "--config=$cfg" show ""
+		c apmatrix --config = "$cfg" show ""
+		c apmatrix -jc "$cfg" guest ""
+		c apmatrix -c "$cfg" --config-dir "$dir" show ""
+		c apmatrix --config-dir "$dir" show -c "$cfg" ""
+		c apmatrix -c "$cfg" "--config-dir=$dir" guest ""
+		c apmatrix -c "$cfg" --config-dir = "$dir" guest ""
+		echo "== --color=<TAB> split by bash"; c apmatrix --color = ""; c apmatrix --color = al'
+	echo "$output"
+	assert_success
+	assert_output "guest1 guest2
+guest1 guest2
+guest1 guest2
+guest1 guest2
+db1 db2 guest1 guest2 web1 web2 web3
+db1 db2 guest1 guest2 web1 web2 web3
+db1 db2 guest1 guest2 web1 web2 web3
+db1 db2 guest1 guest2 web1 web2 web3
+== --color=<TAB> split by bash
+auto always never
+always"
+}
+
+@test "completion: show and guest take one guest; after it only options" {
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		cfg="'"$TOP"'/examples/seed-two-guests.yaml"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "${COMPREPLY[*]}"; }
+		c apmatrix -c "$cfg" show guest1 ""
+		c apmatrix -c "$cfg" guest guest1 g
+		c apmatrix -c "$cfg" guest guest2 --qemu ""
+		c apmatrix -c "$cfg" --color always show -j ""
+		c apmatrix -c "$cfg" guest guest1 --q'
+	echo "$output"
+	assert_success
+	assert_output "
+
+
+guest1 guest2
+--quiet --qemu"
+}
+
 @test "install: make DESTDIR=... install lays out FHS paths, keeps an existing config, uninstall removes them" {
 	d=$BATS_TEST_TMPDIR/root
 	udevdir=$(pkg-config --variable=udevdir udev 2>/dev/null || echo /usr/lib/udev)
