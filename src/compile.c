@@ -50,7 +50,21 @@ static bool guest_name_valid(const char *s)
 	return true;
 }
 
-/* The name as it may appear in a message: control characters escaped. */
+/* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
+static size_t control_at(const unsigned char *c)
+{
+	if (*c < 0x20 || *c == 0x7f)
+		return 1;
+	if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)
+		return 2; /* a terminal may read U+009B as CSI, as ESC [ */
+	return 0;
+}
+
+/*
+ * The name as it may appear in a message or a `show` line: control
+ * characters escaped byte by byte ("\x0a"), so that one message is one line
+ * and no escape sequence reaches a terminal.
+ */
 static char *name_for_message(const char *s)
 {
 	char *out = NULL;
@@ -60,18 +74,21 @@ static char *name_for_message(const char *s)
 	for (const unsigned char *c = (const unsigned char *)s;; c++) {
 		if (!*c)
 			return xstrdup(s); /* the usual case: nothing to escape */
-		if (*c < 0x20 || *c == 0x7f)
+		if (control_at(c))
 			break;
 	}
 	f = open_memstream(&out, &len);
 
 	if (!f)
 		return xstrdup("?");
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-		if (*c < 0x20 || *c == 0x7f)
-			fprintf(f, "\\x%02x", *c);
-		else
-			fputc(*c, f);
+	for (const unsigned char *c = (const unsigned char *)s; *c;) {
+		size_t n = control_at(c);
+
+		if (!n)
+			fputc(*c++, f);
+		for (; n; n--)
+			fprintf(f, "\\x%02x", *c++);
+	}
 	fclose(f);
 	return out;
 }
@@ -181,11 +198,13 @@ static void check_uuid(struct desired_guest *g, const struct config_guest *cg, c
 		g->uuid_mark = g->mark;
 	}
 	g->uuid_derived = true;
-	uuid_v5(namespace_uuid(), g->name, strlen(g->name), u);
+	/* from the name as written: g->name may be the escaped one */
+	uuid_v5(namespace_uuid(), cg->name, strlen(cg->name), u);
 	uuid_format(u, g->uuid);
 }
 
-static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct diag_list *diags)
+static void compile_guest(struct desired_guest *g, const struct config_guest *cg, struct arena *arena,
+			  struct diag_list *diags)
 {
 	_cleanup_free_ char *msgname = NULL; /* msg_name() */
 	struct bitmap256 usage_as_control, explicit_control;
@@ -194,10 +213,18 @@ static void compile_guest(struct desired_guest *g, const struct config_guest *cg
 	g->mark = cg->mark;
 	g->usage_as_control = cg->usage_as_control != 0;
 
-	if (!guest_name_valid(cg->name))
+	if (!guest_name_valid(cg->name)) {
+		/*
+		 * Only an invalid name can hold a control character.  The guest
+		 * keeps it escaped, so that every later message (plan, hostcheck,
+		 * apply) and every `show` line is one line without raw escapes.
+		 */
+		if (!streq(msg_name(&msgname, cg->name), cg->name))
+			g->name = arena_strdup(arena, msgname);
 		diag_add(diags, DIAG_ERROR, &cg->mark, g->name,
 			 "guest '%s': invalid name; use 1-64 characters from A-Z a-z 0-9 _ . - (not '.' or '..')",
-			 msg_name(&msgname, cg->name));
+			 msgname);
+	}
 
 	check_uuid(g, cg, &msgname, diags);
 
@@ -432,7 +459,7 @@ static void take_guest(void *data, const struct config_guest *cg)
 	/* in config order: conflicts are reported at the later definition */
 	d->guests = xgrow_raw(d->guests, &c->cap_guests, d->n_guests + 1, sizeof(*d->guests));
 	d->guests[d->n_guests] = (struct desired_guest){ 0 };
-	compile_guest(&d->guests[d->n_guests], cg, &c->diags);
+	compile_guest(&d->guests[d->n_guests], cg, &d->arena, &c->diags);
 	note_conflicts(&c->cf, d->guests, d->n_guests);
 	if (d->n_guests > 0 && cmp_guests(&d->guests[d->n_guests - 1], &d->guests[d->n_guests]) > 0)
 		c->unsorted = true;

@@ -33,6 +33,12 @@ enum desired_dim {
 };
 
 struct desired_guest {
+	/*
+	 * As written; an invalid name with control characters is kept escaped
+	 * ("g1\x0ax", an error already), so that whatever prints it stays on
+	 * one line and sends no escape sequence.  A derived UUID is of the name
+	 * as written.
+	 */
 	char *name;
 	struct mark mark;
 	char uuid[UUID_STR_LEN]; /* lowercase canonical */

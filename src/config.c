@@ -70,6 +70,7 @@ struct parser {
 	const char *guest; /* the guest being read, for diag.guest */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
+	bool scalar_cut;   /* the current scalar was longer than CONFIG_MAX_SCALAR (reported): cut */
 	/*
 	 * The input: in memory (stdin, config_load_buffer(), a file whose
 	 * bytes apply keeps: config_keep_inputs()), or else a file that
@@ -441,9 +442,19 @@ static int next_event(struct parser *p)
 			error_at(p, &m, "out of memory while parsing YAML");
 		} else if (p->yp.error == YAML_READER_ERROR) {
 			/* the reader gives a byte offset, not a mark */
+			unsigned char byte;
+			int value = p->yp.problem_value;
+
 			m = offset_mark(p, p->yp.problem_offset);
-			error_at(p, &m, "%s (0x%02X); a configuration file is UTF-8 text",
-				 p->yp.problem ? p->yp.problem : "invalid input", (unsigned)p->yp.problem_value);
+			/* -1: an incomplete sequence, which starts at the offset; name its first byte */
+			if (value < 0 && input_read(p, p->yp.problem_offset, (char *)&byte, 1) == 1)
+				value = byte;
+			if (value < 0)
+				error_at(p, &m, "%s; a configuration file is UTF-8 text",
+					 p->yp.problem ? p->yp.problem : "invalid input");
+			else
+				error_at(p, &m, "%s (0x%02X); a configuration file is UTF-8 text",
+					 p->yp.problem ? p->yp.problem : "invalid input", (unsigned)value);
 		} else if (p->yp.context) {
 			struct mark c = mark_of(p, &p->yp.context_mark);
 
@@ -462,6 +473,7 @@ static int next_event(struct parser *p)
 	}
 	p->have_ev = true;
 
+	p->scalar_cut = false;
 	switch (p->ev.type) {
 	case YAML_SCALAR_EVENT: {
 		size_t len = p->ev.data.scalar.length;
@@ -487,6 +499,7 @@ static int next_event(struct parser *p)
 				n--;
 			p->ev.data.scalar.value[n] = '\0';
 			p->ev.data.scalar.length = n;
+			p->scalar_cut = true;
 		}
 		break;
 	}
@@ -698,6 +711,14 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		}
 
 		key = scalar_value(p);
+		if (p->scalar_cut && !any) {
+			/* reported as too long; no key of a table is: no "unknown key" on top */
+			p->unknown_key = true;
+			r = skip_value(p);
+			if (r < 0)
+				break;
+			continue;
+		}
 		if (any) {
 			/* names: the handler finds repeats (a guest index serves all files) */
 			r = any(p, key, &km, data);
@@ -728,6 +749,8 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		if (e) {
 			table_seen[e - table] = km;
 			key = e->key; /* the event's text goes with the next event */
+			if (!ctx->label && streq(key, "version"))
+				p->saw_version = true; /* given, if maybe without a usable value */
 		} else
 			key = seen_add(&seen, &p->cfg->arena, key, &km);
 
@@ -773,6 +796,8 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 				break;
 			continue;
 		}
+		if (p->ev.type == YAML_SCALAR_EVENT && p->scalar_cut)
+			continue; /* reported as too long: no second message about its first 64 bytes */
 		r = e->handler(p, e, &km, data);
 		if (r < 0)
 			break;
@@ -798,7 +823,7 @@ static int parse_number(const char *t, bool plain, unsigned *ret, char **ret_pro
 		*ret_problem = xstrdup("is empty; expected a number such as 0x05");
 		return -EINVAL;
 	}
-	if (t[0] == '-') {
+	if (t[0] == '-' && t[1] >= '0' && t[1] <= '9') {
 		*ret_problem = xasprintf("%s is negative; numbers are 0x00-0xff", quote_into(q, t));
 		return -EINVAL;
 	}
@@ -912,13 +937,21 @@ static int parse_item(struct parser *p, const char *noun, struct config_item *re
 		error_at(p, &m, "%s: expected a %s (a number or a \"LOW-HIGH\" range), got %s", owner_of(p), noun, got);
 		return -EINVAL;
 	}
+	if (p->scalar_cut)
+		return -EINVAL; /* reported as too long */
 	v = scalar_value(p);
 	if (scalar_is_null(p)) {
 		error_at(p, &m, "%s: empty %s entry; expected a number such as 0x05", owner_of(p), noun);
 		return -EINVAL;
 	}
 
-	dash = strchr(v + (v[0] == '-'), '-');
+	/*
+	 * A leading dash with something right after it is a minus sign ("-5",
+	 * " -5": negative); alone or before a blank ("-", "- 5") it is a range
+	 * with no lower end.
+	 */
+	dash = v + strspn(v, " \t");
+	dash = strchr(dash + (dash[0] == '-' && dash[1] && dash[1] != ' ' && dash[1] != '\t'), '-');
 	if (scalar_is_plain(p)) {
 		if (dash && looks_like_range(v, dash)) {
 			_cleanup_free_ char *q = quote(v);
@@ -1100,10 +1133,12 @@ static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
 	cfg->keep_mark = *key_mark;
 	p->owner = "host.keep";
 	p->guest = NULL;
+	p->unknown_key = false;
 	r = process_mapping(p, &ctx, keep_keys, ARRAY_SIZE(keep_keys), NULL, data);
 	if (r < 0)
 		return r;
-	if (!cfg->keep_adapters.present && !cfg->keep_domains.present)
+	/* with a key we do not know (a typo of "domains"?), what is "missing" may be there */
+	if (!p->unknown_key && !cfg->keep_adapters.present && !cfg->keep_domains.present)
 		error_at(p, key_mark, "host.keep: no adapters and no domains given; list what the host keeps "
 				      "or remove the key");
 	return 0;
@@ -1193,7 +1228,13 @@ static const struct config_name *find_guest(const struct config *cfg, const char
 static int handle_guest(struct parser *p, const char *key, const struct mark *key_mark, void *data)
 {
 	struct config *cfg = data;
-	const struct config_name *dup = find_guest(cfg, key);
+	/*
+	 * A name cut to its first bytes (reported as too long) is no guest:
+	 * two such names may differ only after the cut.  Its value is read
+	 * for its own errors, then dropped.
+	 */
+	const bool cut = p->scalar_cut;
+	const struct config_name *dup = cut ? NULL : find_guest(cfg, key);
 	char q[QUOTE_MAX]; /* the name in messages, made only for one */
 	struct config_guest g;
 	const char *name;
@@ -1215,8 +1256,17 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 		p->broken = true;
 		return -E2BIG;
 	}
-	name = arena_strdup(&cfg->arena, key); /* key goes with the next event */
-	if (!dup) {
+	if (cut) {
+		/* "NAME...": messages about the value show that the name is cut */
+		size_t n = strlen(key);
+		char *s = arena_alloc(&cfg->arena, n + 4);
+
+		memcpy(s, key, n);
+		memcpy(s + n, "...", 4);
+		name = s;
+	} else
+		name = arena_strdup(&cfg->arena, key); /* key goes with the next event */
+	if (!dup && !cut) {
 		cfg->names = xgrow_raw(cfg->names, &cfg->cap_names, cfg->n_names + 1, sizeof(*cfg->names));
 		cfg->names[cfg->n_names] = (struct config_name){ .name = name, .mark = *key_mark };
 		str_index_add(&cfg->guest_index, cfg->n_names, name_key_of, cfg->names);
@@ -1245,6 +1295,8 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	/* cut short by a syntax error, or with a key we do not know (a typo of "domains"?) */
 	g.incomplete = r < 0 || p->unknown_key;
 
+	if (cut)
+		return r;
 	if (dup) {
 		_cleanup_free_ char *first = mark_string(&dup->mark);
 

@@ -456,3 +456,143 @@ good_case() {
 	echo "$output" | jqe '.diagnostics | all(.severity == "error" and .file == "tests/cases/bad-many-errors/config.yaml" and (.line | type) == "number" and (.column | type) == "number")'
 	echo "$output" | jqe '.diagnostics | any(.line == 10 and .column == 15 and .guest == "db1" and (.message | contains("APQNs 05.0000 06.0000 kept by the host")))'
 }
+
+# --- control characters, encodings and long scalars in messages ---
+
+# names_config FILE: guests whose names hold a newline, ESC [ and U+009B (CSI)
+names_config() {
+	printf '%s\n' 'version: 1' 'guests:' \
+		'  "g1\nx": {adapters: [5], domains: [4, 4]}' \
+		'  "g2\e[31mRED\u009b": {adapters: [6], domains: [4]}' >"$1"
+}
+
+# no_raw_controls FILE: no byte of C0 but newline, no DEL, no UTF-8 C1 control
+no_raw_controls() {
+	! LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]' "$1" || { echo "raw control character in:"; cat -A "$1"; return 1; }
+	! LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$1" || { echo "raw C1 control in:"; cat -A "$1"; return 1; }
+}
+
+@test "check: a guest name with control characters is escaped in every message, one line each" {
+	cfg=$BATS_TEST_TMPDIR/names.yaml
+	names_config "$cfg"
+	status=0
+	"$APMATRIX" check --no-live -c "$cfg" >/dev/null 2>"$BATS_TEST_TMPDIR/err" || status=$?
+	[ "$status" -eq 65 ]
+	cat -A "$BATS_TEST_TMPDIR/err"
+	no_raw_controls "$BATS_TEST_TMPDIR/err"
+	# three diagnostics, three lines, each a whole message
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/err")" -eq 3 ]
+	! grep -v '^apmatrix: ' "$BATS_TEST_TMPDIR/err"
+	grep -qxF "apmatrix: $cfg:3:41: warning: guest 'g1\\x0ax': domain 0x04 listed more than once (first at $cfg:3:38), ignoring the repeat" "$BATS_TEST_TMPDIR/err"
+	grep -qF "apmatrix: $cfg:4:3: guest 'g2\\x1b[31mRED\\xc2\\x9b': invalid name;" "$BATS_TEST_TMPDIR/err"
+	# JSON: valid, and no string holds a raw control character
+	status=0
+	"$APMATRIX" check --no-live --json -c "$cfg" >"$BATS_TEST_TMPDIR/out" 2>/dev/null || status=$?
+	[ "$status" -eq 65 ]
+	no_raw_controls "$BATS_TEST_TMPDIR/out"
+	jq -e '[.diagnostics[].message | test("[\u0000-\u001f\u007f-\u009f]")] | any | not' "$BATS_TEST_TMPDIR/out"
+	jq -e '.diagnostics[1].guest == "g1\\x0ax" and ([.guests[].name] == ["g1\\x0ax", "g2\\x1b[31mRED\\xc2\\x9b"])' "$BATS_TEST_TMPDIR/out"
+}
+
+@test "show: a guest name with control characters is escaped, no escape sequence reaches the terminal" {
+	cfg=$BATS_TEST_TMPDIR/names.yaml
+	names_config "$cfg"
+	"$APMATRIX" show --no-live -c "$cfg" >"$BATS_TEST_TMPDIR/out" 2>/dev/null || true
+	cat -A "$BATS_TEST_TMPDIR/out"
+	no_raw_controls "$BATS_TEST_TMPDIR/out"
+	# the legend line and the guest header each hold the whole name and the UUID
+	[ "$(grep -c '^  A   g1\\x0ax  [0-9a-f-]\{36\}  adapters 0x05  domains 0x04$' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
+	[ "$(grep -c '^  B   g2\\x1b\[31mRED\\xc2\\x9b  [0-9a-f-]\{36\}  adapters 0x06' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
+	[ "$(grep -c '^g1\\x0ax  [0-9a-f-]\{36\}  (derived from the name)$' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
+	! grep -q '^x ' "$BATS_TEST_TMPDIR/out"
+	"$APMATRIX" show --no-live --json -c "$cfg" >"$BATS_TEST_TMPDIR/json" 2>/dev/null || true
+	no_raw_controls "$BATS_TEST_TMPDIR/json"
+	jq -e '[.. | strings | test("[\u0000-\u001f\u007f-\u009f]")] | any | not' "$BATS_TEST_TMPDIR/json"
+}
+
+@test "show and check: the UUID derived from an escaped name is the one of the name as written" {
+	cfg=$BATS_TEST_TMPDIR/names.yaml
+	names_config "$cfg"
+	# UUIDv5(namespace, "g1\nx"): as before names were kept escaped
+	"$APMATRIX" check --no-live --json -c "$cfg" >"$BATS_TEST_TMPDIR/json" 2>/dev/null || true
+	jq -e '.guests[0].uuid == "186f0989-6a39-5b8e-bccf-e8de1ad866bf"' "$BATS_TEST_TMPDIR/json"
+}
+
+@test "check: invalid UTF-8 names the offending byte, never 0xFFFFFFFF" {
+	printf 'version: 1\n# caf\xe9\n' >"$BATS_TEST_TMPDIR/latin1.yaml"
+	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/latin1.yaml"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/latin1.yaml:2:6: incomplete UTF-8 octet sequence (0xE9); a configuration file is UTF-8 text" ]
+	printf 'version: 1\n# \xc3' >"$BATS_TEST_TMPDIR/cut.yaml"
+	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/cut.yaml"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/cut.yaml:2:3: incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text" ]
+	run "$APMATRIX" check --no-live -c - <"$BATS_TEST_TMPDIR/cut.yaml"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: <stdin>:2:3: incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text" ]
+}
+
+@test "check: a lone dash is a range without a lower end, a minus sign before digits is negative" {
+	printf '%s\n' 'version: 1' 'guests:' '  g1:' '    adapters: [5]' \
+		'    domains: ["-", "- 5", " -5", "-5", "5-", -]' >"$BATS_TEST_TMPDIR/dash.yaml"
+	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/dash.yaml"
+	[ "$status" -eq 65 ]
+	f=$BATS_TEST_TMPDIR/dash.yaml
+	[ "${lines[0]}" = "apmatrix: $f:5:15: guest 'g1': domain range '-' has no lower end; write LOW-HIGH, such as \"0x04-0x07\"" ]
+	[ "${lines[1]}" = "apmatrix: $f:5:20: guest 'g1': domain range '- 5' has no lower end; write LOW-HIGH, such as \"0x04-0x07\"" ]
+	[ "${lines[2]}" = "apmatrix: $f:5:27: guest 'g1': domain '-5' is negative; numbers are 0x00-0xff" ]
+	[ "${lines[3]}" = "apmatrix: $f:5:34: guest 'g1': domain '-5' is negative; numbers are 0x00-0xff" ]
+	[ "${lines[4]}" = "apmatrix: $f:5:40: guest 'g1': domain range '5-' has no upper end; write LOW-HIGH, such as \"0x04-0x07\"" ]
+	[ "${lines[5]}" = "apmatrix: $f:5:46: guest 'g1': domain '-' is not a number; write decimal (71) or 0x hex (0x47)" ]
+	[ "${#lines[@]}" -eq 6 ]
+}
+
+@test "check: a version key without a usable value is not also 'missing'" {
+	for v in '' ' ~' ' [1]'; do
+		printf 'version:%s\n' "$v" >"$BATS_TEST_TMPDIR/v.yaml"
+		run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/v.yaml"
+		echo "version:$v -> $output"
+		[ "$status" -eq 65 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "${lines[0]}" == *": version: expected a scalar, got "* ]]
+	done
+}
+
+@test "check: an unknown key in host.keep is not also 'no adapters and no domains'" {
+	printf 'version: 1\nhost: {keep: {control-domains: [5]}}\n' >"$BATS_TEST_TMPDIR/k.yaml"
+	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/k.yaml"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/k.yaml:2:15: host.keep: unknown key 'control-domains' (valid keys: adapters, domains)" ]
+	# with no key at all it is still said
+	printf 'version: 1\nhost: {keep: {}}\n' >"$BATS_TEST_TMPDIR/k.yaml"
+	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/k.yaml"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"host.keep: no adapters and no domains given"* ]]
+}
+
+@test "check: over-long names, keys and values are reported once, two different long names are no duplicates" {
+	a257=$(head -c 257 /dev/zero | tr '\0' a) a258=$(head -c 258 /dev/zero | tr '\0' a)
+	f=$BATS_TEST_TMPDIR/long.yaml
+	printf 'version: 1\nguests:\n  %s: {adapters: [1], domains: [1]}\n  %s: {adapters: [2], domains: [2]}\n' "$a257" "$a258" >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$status" -eq 65 ]
+	[ "${lines[0]}" = "apmatrix: $f:3:3: a key or value of 257 bytes; the limit is 256" ]
+	[ "${lines[1]}" = "apmatrix: $f:4:3: a key or value of 258 bytes; the limit is 256" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# the value of a long name is still read: its errors are said, the name shown cut
+	printf 'version: 1\nguests:\n  %s: {adapters: [1], domains: [0x100]}\n' "$a257" >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$status" -eq 65 ]
+	[ "${#lines[@]}" -eq 2 ]
+	[[ "${lines[1]}" == "apmatrix: $f:3:288: guest 'aaaa"*"...': domain '0x100' out of range 0x00-0xff" ]]
+	# a long UUID, key and list entry: only their length
+	x300=$(head -c 300 /dev/zero | tr '\0' 0)
+	for body in "uuid: \"$x300\"" "$x300: 5" "control-domains: [\"$x300\"]"; do
+		printf 'version: 1\nguests:\n  g1: {adapters: [1], domains: [1], %s}\n' "$body" >"$f"
+		run "$APMATRIX" check --no-live -c "$f"
+		echo "${body:0:20} -> $output"
+		[ "$status" -eq 65 ]
+		[ "${#lines[@]}" -eq 1 ]
+		[[ "$output" == *": a key or value of 30"[02]" bytes; the limit is 256" ]]
+	done
+}

@@ -356,6 +356,37 @@ static void test_names(void)
 	}
 }
 
+/* A name with control characters is kept escaped: every message and show line stays one line. */
+static void test_control_characters_in_names(void)
+{
+	struct fx f;
+	unsigned char u[16];
+	char want[UUID_STR_LEN];
+
+	fx_compile(&f, "version: 1\nguests:\n"
+		       "  \"g1\\nx\": {adapters: [5], domains: [4, 4]}\n"
+		       "  \"g2\\e[31m\\u009b\": {adapters: [6], domains: [4]}\n");
+	CHECK(f.r == -EINVAL && f.dl.n == 3 && f.d->n_guests == 2);
+	if (f.d->n_guests == 2) {
+		CHECK_STREQ(f.d->guests[0].name, "g1\\x0ax");
+		CHECK_STREQ(f.d->guests[1].name, "g2\\x1b[31m\\xc2\\x9b");
+		/* the derived UUID is the name's as written */
+		uuid_v5((const unsigned char[16]){ 0x19, 0xfe, 0x82, 0x57, 0x6e, 0x13, 0x5c, 0x48, 0xb4, 0xdc, 0x66,
+						   0x0a, 0x19, 0x1a, 0xbd, 0x94 },
+			"g1\nx", 4, u);
+		uuid_format(u, want);
+		CHECK_STREQ(f.d->guests[0].uuid, want);
+	}
+	for (size_t i = 0; i < f.dl.n; i++) {
+		CHECK(!strchr(f.dl.items[i].message, '\n') && !strchr(f.dl.items[i].message, '\x1b'));
+		CHECK(!strstr(f.dl.items[i].message, "\xc2\x9b"));
+	}
+	if (f.dl.n == 3)
+		CHECK_STREQ(f.dl.items[1].message, "guest 'g1\\x0ax': domain 0x04 listed more than once (first at "
+						   "t.yaml:3:38), ignoring the repeat");
+	fx_done(&f);
+}
+
 static void test_incomplete_guests(void)
 {
 	expect_one("version: 1\nguests:\n  g:\n    adapters: [1]\n", 4, 5,
@@ -516,6 +547,7 @@ int main(void)
 		TAP_TEST(test_host_keep),
 		TAP_TEST(test_uuids),
 		TAP_TEST(test_names),
+		TAP_TEST(test_control_characters_in_names),
 		TAP_TEST(test_incomplete_guests),
 		TAP_TEST(test_repeats_are_warnings),
 		TAP_TEST(test_examples),

@@ -202,6 +202,13 @@ static void test_ranges(void)
 	expect_domain("\"0xf0-0x1ff\"", "guest 'g1': domain range '0xf0-0x1ff': '0x1ff' out of range 0x00-0xff");
 	expect_domain("\"a-b\"", "guest 'g1': domain range 'a-b': 'a' is not a number; write decimal (71) or 0x hex "
 				 "(0x47)");
+	/* a dash alone or before a blank is a range with no lower end; a minus sign is right before a digit */
+	expect_domain("\"-\"", "guest 'g1': domain range '-' has no lower end; write LOW-HIGH, such as \"0x04-0x07\"");
+	expect_domain("\"- 5\"", "guest 'g1': domain range '- 5' has no lower end; write LOW-HIGH, such as "
+				  "\"0x04-0x07\"");
+	expect_domain("\" -5\"", "guest 'g1': domain '-5' is negative; numbers are 0x00-0xff");
+	expect_domain("-", "guest 'g1': domain '-' is not a number; write decimal (71) or 0x hex (0x47)");
+	expect_domain("-x", "guest 'g1': domain '-x' is not a number; write decimal (71) or 0x hex (0x47)");
 	/* a plain a-b that is no range stays "not a number" */
 	expect_domain("a-b", "guest 'g1': domain 'a-b' is not a number; write decimal (71) or 0x hex (0x47)");
 }
@@ -252,6 +259,13 @@ static void test_keys(void)
 		   "host.keep: no adapters and no domains given; list what the host keeps or remove the key");
 	expect_one(GUEST "    domains: [1]\n    [x]: 1\n", 6, 5, "guest 'g1': mapping keys must be scalars");
 	expect_one(GUEST "    domains: [1]\n    uuid:\n", 6, 10, "guest 'g1': uuid: expected a scalar, got an empty value");
+	/* a version key without a usable value: not also "missing 'version: 1'" */
+	expect_one("version:\n", 1, 9, "version: expected a scalar, got an empty value");
+	expect_one("version: ~\n", 1, 10, "version: expected a scalar, got null");
+	expect_one("version: [1]\n", 1, 10, "version: expected a scalar, got a sequence");
+	/* an unknown key in host.keep may be the missing one: not also "no adapters and no domains" */
+	expect_one("version: 1\nhost:\n  keep:\n    control-domains: [5]\n", 4, 5,
+		   "host.keep: unknown key 'control-domains' (valid keys: adapters, domains)");
 }
 
 static void test_unknown_key_suppresses_completeness(void)
@@ -437,6 +451,37 @@ static void test_odd_input(void)
 	CHECK(f.dl.n == 1 && strlen(f.dl.items[0].message) < 250);
 	fx_done(&f);
 	free(yaml);
+	/* an incomplete UTF-8 sequence names its first byte (libyaml says -1) */
+	expect_one("version: 1\n# caf\xe9\n", 2, 6,
+		   "incomplete UTF-8 octet sequence (0xE9); a configuration file is UTF-8 text");
+	expect_one("version: 1\n# \xc3", 2, 3, "incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text");
+	/* names cut at the length limit: reported once, never "defined twice", and no guest */
+	if (asprintf(&yaml, "version: 1\nguests:\n  %0257d: {adapters: [1], domains: [1]}\n"
+			    "  %0258d: {adapters: [1], domains: [1]}\n", 1, 1) < 0)
+		abort();
+	fx_load(&f, yaml);
+	CHECK(f.r == -EINVAL && f.dl.n == 2 && f.c->n_guests == 0);
+	for (size_t i = 0; i < f.dl.n; i++)
+		CHECK(strstr(f.dl.items[i].message, "a key or value of 25") == f.dl.items[i].message);
+	fx_done(&f);
+	free(yaml);
+	/* a long UUID, key or list entry: only its length */
+	static const char *const longs[] = { "uuid: \"%0300d\"", "%0300d: 5", "control-domains: [\"%0300d\"]" };
+	for (size_t i = 0; i < ARRAY_SIZE(longs); i++) {
+		char *body = NULL;
+
+		if (asprintf(&body, longs[i], 0) < 0 ||
+		    asprintf(&yaml, "version: 1\nguests:\n  g1: {adapters: [1], domains: [1], %s}\n", body) < 0)
+			abort();
+		fx_load(&f, yaml);
+		CHECK(f.r == -EINVAL && f.dl.n == 1);
+		if (f.dl.n)
+			CHECK_STREQ(f.dl.items[0].message, "a key or value of 300 bytes; the limit is 256");
+		CHECK(f.c->n_guests == 1 && !f.c->guests[0].uuid);
+		fx_done(&f);
+		free(yaml);
+		free(body);
+	}
 	/* binary garbage: an error, no crash */
 	static const char junk[] = "\xff\xfe\x00\x01:\n\t[{";
 	fx_load(&f, "");
