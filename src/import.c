@@ -1209,13 +1209,186 @@ static void put_guest(FILE *f, const struct iguest *g, const char *indent)
  * is exactly apmask x aqmask over the queues that exist, a cross product by
  * construction; without (rfc2017, per-queue binding) only when the host's
  * queues happen to form one.
+ *
+ * The imported guests may claim queues that host drivers hold now (an
+ * mdevctl definition that is not started: the masks still give its queues
+ * to the host).  apply takes those from the host, so keep must leave them
+ * out, or check rejects the file.  keep is adapters x domains: for each such
+ * guest it loses either the guest's adapters or its domains.  keep_trim()
+ * finds the keep that holds the most queues host drivers hold now (with very
+ * many guests on very many adapters and domains, a good one).  With
+ * masks that is also what the host holds after apply, since a mask bit
+ * frees a whole adapter or a whole domain.
  */
+#define KEEP_TRIM_ALL_COMBINATIONS 12
+
+/* hd[a]: the domains of adapter a that host drivers hold. */
+static unsigned keep_count(const struct bitmap256 *hd, const struct apqn_matrix *k)
+{
+	unsigned n = 0;
+
+	BITMAP_FOREACH(a, &k->adapters) {
+		struct bitmap256 x = bitmap_and(&hd[a], &k->domains);
+
+		n += bitmap_count(&x);
+	}
+	return n;
+}
+
+/* The better of two: more queues; on a tie more adapters (the guests' domains left out). */
+static void keep_consider(struct apqn_matrix *best, unsigned *best_n, const struct apqn_matrix *k,
+			  const struct bitmap256 *hd)
+{
+	unsigned n = keep_count(hd, k);
+
+	if (n > *best_n ||
+	    (n == *best_n && n > 0 && bitmap_count(&k->adapters) > bitmap_count(&best->adapters))) {
+		*best = *k;
+		*best_n = n;
+	}
+}
+
+/* Guest g takes its domains (or adapters) out of k, unless another guest's choice already did. */
+static void keep_take_out(struct apqn_matrix *k, const struct apqn_matrix *g, bool domains_out)
+{
+	if (!matrix_overlap(g, k))
+		return;
+	if (domains_out)
+		k->domains = bitmap_andnot(&k->domains, &g->domains);
+	else
+		k->adapters = bitmap_andnot(&k->adapters, &g->adapters);
+}
+
+/*
+ * keep without the domains (dim_domains) or adapters in out, and then
+ * without the other dimension of every guest still in it: the most a keep
+ * without out can hold.
+ */
+static struct apqn_matrix keep_without(const struct apqn_matrix *keep, const struct bitmap256 *out,
+				       bool dim_domains, const struct apqn_matrix *const *ov, size_t n_ov)
+{
+	struct apqn_matrix k = *keep;
+	struct bitmap256 *mine = dim_domains ? &k.domains : &k.adapters;
+
+	*mine = bitmap_andnot(mine, out);
+	for (size_t i = 0; i < n_ov; i++)
+		keep_take_out(&k, ov[i], !dim_domains);
+	return k;
+}
+
+/*
+ * A valid keep is (adapters x domains) less, per guest, its adapters or its
+ * domains.  The best one is found by trying every set of the guests'
+ * adapters (or domains, whichever are fewer) to leave out, the other
+ * dimension then following; or else every choice per guest; or, with many
+ * of both, guest by guest, and the two choices for all guests alike.
+ */
+static void keep_trim(struct apqn_matrix *keep, const struct bitmap256 *hd, const struct apqn_matrix *const *ov,
+		      size_t n_ov)
+{
+	struct bitmap256 ua = { { 0 } }, ud = { { 0 } }, *u;
+	struct apqn_matrix best = { 0 }, k;
+	unsigned best_n = 0, m;
+	int nums[KEEP_TRIM_ALL_COMBINATIONS];
+	bool dim_domains;
+
+	if (n_ov == 0)
+		return;
+	for (size_t i = 0; i < n_ov; i++) {
+		struct bitmap256 a = bitmap_and(&ov[i]->adapters, &keep->adapters),
+				 d = bitmap_and(&ov[i]->domains, &keep->domains);
+
+		ua = bitmap_or(&ua, &a);
+		ud = bitmap_or(&ud, &d);
+	}
+	dim_domains = bitmap_count(&ud) < bitmap_count(&ua);
+	u = dim_domains ? &ud : &ua;
+	m = bitmap_count(u);
+	if (m <= KEEP_TRIM_ALL_COMBINATIONS) {
+		unsigned j = 0;
+
+		BITMAP_FOREACH(x, u)
+		nums[j++] = x;
+		for (uint32_t c = 0; c < (1u << m); c++) {
+			struct bitmap256 out = { { 0 } };
+
+			for (unsigned i = 0; i < m; i++)
+				if ((c >> i) & 1)
+					bitmap_set(&out, (unsigned)nums[i]);
+			k = keep_without(keep, &out, dim_domains, ov, n_ov);
+			keep_consider(&best, &best_n, &k, hd);
+		}
+	} else if (n_ov <= KEEP_TRIM_ALL_COMBINATIONS) {
+		for (uint32_t c = 0; c < (1u << n_ov); c++) {
+			k = *keep;
+			for (size_t i = 0; i < n_ov; i++)
+				keep_take_out(&k, ov[i], (c >> i) & 1);
+			keep_consider(&best, &best_n, &k, hd);
+		}
+	} else {
+		k = *keep;
+		for (size_t i = 0; i < n_ov; i++) {
+			struct apqn_matrix d = k, a = k;
+
+			keep_take_out(&d, ov[i], true);
+			keep_take_out(&a, ov[i], false);
+			k = keep_count(hd, &d) >= keep_count(hd, &a) ? d : a;
+		}
+		keep_consider(&best, &best_n, &k, hd);
+		for (int all_domains = 0; all_domains < 2; all_domains++) {
+			k = *keep;
+			for (size_t i = 0; i < n_ov; i++)
+				keep_take_out(&k, ov[i], all_domains);
+			keep_consider(&best, &best_n, &k, hd);
+		}
+	}
+	*keep = best;
+}
+
+/*
+ * The queues host drivers hold (hd) that a guest claims (claimed) or else that
+ * neither keep nor a guest has: up to 8 as "05.0004 06.0047 ...", and how many.
+ */
+static char *keep_list(const struct import *im, const struct bitmap256 *hd, const struct apqn_matrix *keep,
+		       bool claimed, unsigned *ret_n)
+{
+	char *s = NULL, buf[APQN_STR_LEN];
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+	unsigned n = 0;
+
+	if (!f)
+		abort(); /* out of memory */
+	for (unsigned a = 0; a < 256; a++)
+		BITMAP_FOREACH(d, &hd[a]) {
+			bool guest = false;
+
+			for (size_t i = 0; i < im->n && !guest; i++)
+				guest = !im->g[i].skip && matrix_has_apqn(&im->g[i].m, a, (unsigned)d);
+			if (claimed ? !guest : guest || matrix_has_apqn(keep, a, (unsigned)d))
+				continue;
+			if (n < 8)
+				fprintf(f, "%s%s", n ? " " : "", apqn_format(buf, a, (unsigned)d));
+			else if (n == 8)
+				fputs(" ...", f);
+			n++;
+		}
+	if (fclose(f) != 0)
+		abort();
+	*ret_n = n;
+	return s;
+}
+
 static void put_keep(FILE *f, const struct import *im)
 {
 	const struct live *l = im->l;
-	struct bitmap256 ka = { { 0 } }, kd = { { 0 } };
+	struct bitmap256 hd[256] = { { { 0 } } };
+	struct apqn_matrix keep = { 0 };
 	bool masks = (l->features & FEATURE_MASKS) && l->profile != PROFILE_RFC2017;
-	size_t n_host = 0, n_cross = 0;
+	size_t n_host = 0, n_cross = 0, n_ov = 0;
+	unsigned n_keep;
+	_cleanup_free_ const struct apqn_matrix **ov = NULL;
+	_cleanup_free_ char *claimed = NULL, *lost = NULL;
 
 	for (size_t i = 0; i < l->n_queues; i++) {
 		const struct live_queue *q = &l->queues[i];
@@ -1223,8 +1396,9 @@ static void put_keep(FILE *f, const struct import *im)
 				  : q->kind == QUEUE_DRIVER_HOST;
 		if (!host)
 			continue;
-		bitmap_set(&ka, q->adapter);
-		bitmap_set(&kd, q->domain);
+		bitmap_set(&keep.adapters, q->adapter);
+		bitmap_set(&keep.domains, q->domain);
+		bitmap_set(&hd[q->adapter], q->domain);
 		n_host++;
 	}
 	if (n_host == 0) {
@@ -1232,16 +1406,12 @@ static void put_keep(FILE *f, const struct import *im)
 		return;
 	}
 	if (!masks) {
-		const struct apqn_matrix keep = { .adapters = ka, .domains = kd };
-		bool exact = true;
-
 		for (size_t i = 0; i < l->n_queues; i++)
-			if (bitmap_test(&ka, l->queues[i].adapter) && bitmap_test(&kd, l->queues[i].domain))
+			if (matrix_has_apqn(&keep, l->queues[i].adapter, l->queues[i].domain))
 				n_cross++;
-		for (size_t i = 0; i < im->n && exact; i++)
-			exact = im->g[i].skip || !matrix_overlap(&im->g[i].m, &keep);
-		if (n_cross != n_host || !exact) {
-			_cleanup_free_ char *a = bitmap_format_ranges(&ka, 2), *d = bitmap_format_ranges(&kd, 2);
+		if (n_cross != n_host) {
+			_cleanup_free_ char *a = bitmap_format_ranges(&keep.adapters, 2),
+					    *d = bitmap_format_ranges(&keep.domains, 2);
 			fprintf(f,
 				"# host.keep is not written: the %zu queues host drivers hold (adapters %s, domains %s)\n"
 				"# are not all the queues of some adapters x domains, and host.keep can only say that.\n",
@@ -1249,11 +1419,50 @@ static void put_keep(FILE *f, const struct import *im)
 			return;
 		}
 	}
-	fprintf(f, "host:\n  keep:  # the %zu queue%s host drivers hold now (%s)\n    adapters: ", n_host,
-		n_host == 1 ? "" : "s", masks ? "apmask x aqmask" : "bound to host drivers");
-	put_numbers(f, &ka);
+	ov = xcalloc(im->n ? im->n : 1, sizeof(*ov));
+	for (size_t i = 0; i < im->n; i++)
+		if (!im->g[i].skip && matrix_overlap(&im->g[i].m, &keep))
+			ov[n_ov++] = &im->g[i].m;
+	keep_trim(&keep, hd, ov, n_ov);
+	n_keep = keep_count(hd, &keep);
+	if (n_ov > 0) {
+		unsigned n_claimed, n_lost;
+
+		claimed = keep_list(im, hd, &keep, true, &n_claimed);
+		lost = keep_list(im, hd, &keep, false, &n_lost);
+		if (n_claimed > 0)
+			fprintf(f,
+				"# host.keep leaves out the %u queue%s host drivers hold now that the imported guests\n"
+				"# claim (apply takes %s from the host, and a guest may not claim a kept queue):\n#   %s\n",
+				n_claimed, n_claimed == 1 ? "" : "s", n_claimed == 1 ? "it" : "them", claimed);
+		else
+			fputs("# host.keep leaves out the imported guests' adapters or domains: a guest may not claim\n"
+			      "# a kept queue.\n",
+			      f);
+		if (n_lost > 0)
+			fprintf(f,
+				"# It also leaves out %u queue%s no guest claims, as host.keep is adapters x domains%s:\n"
+				"#   %s\n",
+				n_lost, n_lost == 1 ? "" : "s",
+				masks ? "\n# and the masks take a guest's queues from the host by whole adapters or domains"
+				      : "\n# (apply leaves them with the host drivers)",
+				lost);
+	}
+	if (n_keep == 0) {
+		fputs("# host.keep is not written: no adapters x domains of the queues host drivers hold\n"
+		      "# is free of the guests' queues.\n",
+		      f);
+		return;
+	}
+	if (n_ov > 0)
+		fprintf(f, "host:\n  keep:  # %u of the %zu queues host drivers hold now (%s)\n    adapters: ", n_keep,
+			n_host, masks ? "apmask x aqmask" : "bound to host drivers");
+	else
+		fprintf(f, "host:\n  keep:  # the %zu queue%s host drivers hold now (%s)\n    adapters: ", n_host,
+			n_host == 1 ? "" : "s", masks ? "apmask x aqmask" : "bound to host drivers");
+	put_numbers(f, &keep.adapters);
 	fputs("\n    domains: ", f);
-	put_numbers(f, &kd);
+	put_numbers(f, &keep.domains);
 	fputc('\n', f);
 }
 
@@ -1266,8 +1475,11 @@ static char *write_yaml(const struct import *im)
 	if (!f)
 		return NULL;
 	fprintf(f, "# apmatrix configuration written by `apmatrix import --from %s`", import_source_to_string(im->o->from));
+	/* worded as render_status() says it */
 	if (im->l)
-		fprintf(f, " on a host with the %s kernel interface", kernel_profile_to_string(im->l->profile));
+		fprintf(f, " on a host with the %s kernel interface%s",
+			im->l->profile_certain ? kernel_profile_to_string(im->l->profile) : "mainline",
+			im->l->profile_certain ? "" : " (static or dynamic: no mdev yet to tell)");
 	fputs(".\n# Check it with `apmatrix -c FILE check`; `apmatrix -c FILE diff` then shows what apply\n"
 	      "# would change (nothing, when the host is as imported).\nversion: 1\n",
 	      f);

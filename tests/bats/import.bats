@@ -110,6 +110,90 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: definitions not started: host.keep leaves out their queues; check passes, apply makes them true" {
+	t=$(three_cards 6.12)
+	in_sim "$t" <<'EOF'
+W=$(mktemp -d)
+U1=11111111-2222-3333-4444-555555555555
+U2=22222222-2222-4222-8222-222222222222
+mkdir -p /etc/mdevctl.d/matrix
+# not started: the masks still give 05.0047 to the host
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}, {"assign_control_domain": "0x47"}]}' > /etc/mdevctl.d/matrix/$U1
+expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml
+cat $W/y.yaml
+apmatrix -c $W/y.yaml check || die "imported config does not check"
+# leaving out domain 0x47 costs the host 06.0047 and 07.0047; adapter 0x05 would cost 3 queues
+[ "$(apmatrix -c $W/y.yaml check --json | jq -c .host.keep)" = '{"adapters":[5,6,7],"domains":[4,171,255]}' ] || die "keep"
+grep -q '^  keep:  # 9 of the 12 queues host drivers hold now (apmask x aqmask)$' $W/y.yaml || die "keep comment"
+[ "$(grep -A1 '^# claim (apply takes it from the host, and a guest may not claim a kept queue):$' $W/y.yaml | tail -1)" = '#   05.0047' ] || die "claimed comment"
+[ "$(grep -A2 '^# It also leaves out 2 queues no guest claims, as host.keep is adapters x domains$' $W/y.yaml | tail -1)" = '#   06.0047 07.0047' ] || die "lost comment"
+# diff says what makes the definition true, apply does it, and then nothing is left
+apmatrix -c $W/y.yaml diff > $W/diff.out; rc=$?
+cat $W/diff.out
+[ "$rc" = 2 ] || die "diff exited $rc"
+grep -q '^~ aqmask: take 0x47 from host drivers' $W/diff.out || die "diff: masks"
+expect_exit 0 apmatrix -c $W/y.yaml apply > /dev/null
+apmatrix -c $W/y.yaml diff > $W/diff.out || die "second diff: $(cat $W/diff.out)"
+[ "$(tail -1 $W/diff.out)" = "0 changes" ] || die "second diff: $(cat $W/diff.out)"
+# host.keep is what the host holds after apply: a live import says the same
+apmatrix import > $W/live.yaml || die "live import"
+[ "$(apmatrix -c $W/live.yaml check --json | jq -c .host.keep)" = '{"adapters":[5,6,7],"domains":[4,171,255]}' ] || die "live keep"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import --from mdevctl: two definitions not started: host.keep is the best of leaving out each one's adapters or domains" {
+	t=$(three_cards 6.12)
+	in_sim "$t" <<'EOF'
+W=$(mktemp -d)
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+mkdir -p /etc/mdevctl.d/matrix
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x07"}, {"assign_domain": "0x04"}, {"assign_domain": "0x47"}, {"assign_domain": "0xab"}]}' > /etc/mdevctl.d/matrix/$U1
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0x04"}]}' > /etc/mdevctl.d/matrix/$U2
+expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml
+cat $W/y.yaml
+apmatrix -c $W/y.yaml check || die "imported config does not check"
+# adapter 0x07 out for the first, domain 0x04 out for the second: 6 queues (the other choices keep 4, 3 or 2)
+[ "$(apmatrix -c $W/y.yaml check --json | jq -c .host.keep)" = '{"adapters":[5,6],"domains":[71,171,255]}' ] || die "keep"
+grep -q '^  keep:  # 6 of the 12 queues host drivers hold now (apmask x aqmask)$' $W/y.yaml || die "keep comment"
+grep -q '^# host.keep leaves out the 4 queues host drivers hold now that the imported guests$' $W/y.yaml || die "claimed comment"
+[ "$(grep -A1 '^# claim (apply takes them from the host' $W/y.yaml | tail -1)" = '#   06.0004 07.0004 07.0047 07.00ab' ] || die "claimed list"
+[ "$(grep -A2 '^# It also leaves out 2 queues no guest claims' $W/y.yaml | tail -1)" = '#   05.0004 07.00ff' ] || die "lost list"
+expect_exit 0 apmatrix -c $W/y.yaml apply > /dev/null
+apmatrix -c $W/y.yaml diff > $W/diff.out || die "diff after apply: $(cat $W/diff.out)"
+[ "$(tail -1 $W/diff.out)" = "0 changes" ] || die "diff after apply: $(cat $W/diff.out)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import: a mainline host with no mdev yet: the header says the interface as status does (static or dynamic)" {
+	in_sim "$HOSTS/static-5.15.yaml" <<'EOF'
+W=$(mktemp -d)
+want='mainline kernel interface (static or dynamic: no mdev yet to tell)'
+hdr='# apmatrix configuration written by `apmatrix import --from live` on a host with the'
+echo 'version: 1' > /etc/apmatrix.yaml
+apmatrix status | head -1 | grep -qF "host: $want" || die "status: $(apmatrix status | head -1)"
+apmatrix import > $W/y.yaml || die import
+[ "$(head -1 $W/y.yaml)" = "$hdr $want." ] || die "header: $(head -1 $W/y.yaml)"
+echo vfio_ap > /sys/.sim/modprobe
+apmatrix import | head -1 | grep -qF "$hdr $want." || die "header, vfio_ap loaded: $(apmatrix import | head -1)"
+# an mdev tells
+echo 11111111-1111-4111-8111-111111111111 > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create || die create
+[ "$(apmatrix import 2>/dev/null | head -1)" = "$hdr static kernel interface." ] || die "header with an mdev: $(apmatrix import 2>&1 | head -1)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: the seed's exact procedure on the rfc2017 interface (per-queue bind, hex assigns) round-trips" {
 	in_sim "$HOSTS/rfc2017.yaml" <<EOF
 W=\$(mktemp -d)
