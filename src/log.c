@@ -28,8 +28,6 @@ void log_setup(enum log_level max)
 {
 	max_level = max;
 	journal = detect_journal();
-	if (log_debug_enabled("all") || secure_getenv("APMATRIX_DEBUG"))
-		max_level = LOG_LEVEL_DEBUG;
 }
 
 void log_set_max_level(enum log_level max)
@@ -47,26 +45,6 @@ bool log_to_journal(void)
 	if (journal < 0)
 		journal = detect_journal();
 	return journal;
-}
-
-bool log_debug_enabled(const char *category)
-{
-	const char *e = secure_getenv("APMATRIX_DEBUG");
-	size_t n = strlen(category);
-
-	if (!e)
-		return false;
-	if (streq(e, "all") || streq(e, "1"))
-		return true;
-	for (const char *p = e; *p;) {
-		size_t k = strcspn(p, ",");
-		if (k == n && strncmp(p, category, n) == 0)
-			return true;
-		p += k;
-		if (*p)
-			p++;
-	}
-	return false;
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)

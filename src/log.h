@@ -4,8 +4,8 @@
  * stderr.  One event per line, "apmatrix: " prefix; when stderr is the
  * journal ($JOURNAL_STREAM names stderr's device:inode), each line starts
  * with a syslog priority prefix "<3>" so journald files it at the right
- * level (STYLE R32).  Debug lines are switched on by -v or
- * APMATRIX_DEBUG=all|plan,sysfs,...
+ * level (STYLE R32).  Debug lines are switched on by -v or a non-empty
+ * APMATRIX_DEBUG (main.c).
  */
 #pragma once
 
@@ -26,8 +26,6 @@ void log_setup(enum log_level max);
 void log_set_max_level(enum log_level max);
 enum log_level log_get_max_level(void);
 bool log_to_journal(void);
-/* Debug category from APMATRIX_DEBUG ("all" or a comma list). */
-bool log_debug_enabled(const char *category);
 
 void log_msg(enum log_level level, const char *fmt, ...) _printf_(2, 3);
 /* Print text as it is (no "warning: " word), with prefix and journal priority. */

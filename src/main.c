@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,11 +49,42 @@ static enum import_source arg_from = IMPORT_FROM_LIVE;
 static const char *arg_output;
 static enum { SNIPPET_DEFAULT, SNIPPET_LIBVIRT, SNIPPET_QEMU } arg_snippet;
 
+/* The options that belong to some commands only (the others go with every command). */
+enum {
+	OPT_JSON = 1 << 0,
+	OPT_SHELL = 1 << 1,
+	OPT_DRY_RUN = 1 << 2,
+	OPT_FORCE = 1 << 3,
+	OPT_NO_LIVE = 1 << 4,
+	OPT_WAIT = 1 << 5,
+	OPT_FROM = 1 << 6,
+	OPT_OUTPUT = 1 << 7,
+	OPT_SNIPPET = 1 << 8,
+};
+
+static const struct {
+	unsigned bit;
+	const char *name, *owners;
+} command_options[] = {
+	{ OPT_JSON, "--json", "check, show, diff, apply and status" },
+	{ OPT_SHELL, "--shell", "diff and apply -n" },
+	{ OPT_DRY_RUN, "--dry-run", "apply" },
+	{ OPT_FORCE, "--force", "apply, diff and import" },
+	{ OPT_NO_LIVE, "--no-live", "check, show and guest" },
+	{ OPT_WAIT, "--wait", "apply" },
+	{ OPT_FROM, "--from", "import" },
+	{ OPT_OUTPUT, "--output", "import" },
+	{ OPT_SNIPPET, NULL, "guest" }, /* --libvirt or --qemu */
+};
+
+static unsigned arg_seen; /* OPT_* given on the command line */
+
 struct command {
 	const char *name;
 	const char *args;
 	int (*fn)(int argc, char **argv);
 	const char *help;
+	unsigned options; /* OPT_* it takes */
 };
 
 static int cmd_check(int argc, char **argv);
@@ -64,13 +96,19 @@ static int cmd_import(int argc, char **argv);
 static int cmd_guest(int argc, char **argv);
 
 static const struct command commands[] = {
-	{ "check", "", cmd_check, "validate the configuration (and against this host, when on one)" },
-	{ "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view" },
-	{ "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)" },
-	{ "apply", "", cmd_apply, "make the host match the configuration" },
-	{ "status", "", cmd_status, "compare the live host with the configuration, per guest" },
-	{ "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state" },
-	{ "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument" },
+	{ "check", "", cmd_check, "validate the configuration (and against this host, when on one)",
+	  OPT_JSON | OPT_NO_LIVE },
+	{ "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view",
+	  OPT_JSON | OPT_NO_LIVE },
+	{ "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)",
+	  OPT_JSON | OPT_SHELL | OPT_DRY_RUN | OPT_FORCE },
+	{ "apply", "", cmd_apply, "make the host match the configuration",
+	  OPT_JSON | OPT_SHELL | OPT_DRY_RUN | OPT_FORCE | OPT_WAIT },
+	{ "status", "", cmd_status, "compare the live host with the configuration, per guest", OPT_JSON },
+	{ "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
+	  OPT_FROM | OPT_OUTPUT | OPT_FORCE },
+	{ "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument",
+	  OPT_NO_LIVE | OPT_SNIPPET },
 };
 
 static const char *sysfs_root_path(void)
@@ -204,18 +242,23 @@ static int parse_argv(int argc, char **argv)
 			break;
 		case 'j':
 			arg_json = true;
+			arg_seen |= OPT_JSON;
 			break;
 		case ARG_SHELL:
 			arg_shell = true;
+			arg_seen |= OPT_SHELL;
 			break;
 		case 'n':
 			arg_dry_run = true;
+			arg_seen |= OPT_DRY_RUN;
 			break;
 		case 'f':
 			arg_force = true;
+			arg_seen |= OPT_FORCE;
 			break;
 		case ARG_NO_LIVE:
 			arg_no_live = true;
+			arg_seen |= OPT_NO_LIVE;
 			break;
 		case ARG_WAIT: {
 			char *end;
@@ -223,21 +266,25 @@ static int parse_argv(int argc, char **argv)
 			if (*optarg == '\0' || *end || v < 0 || v > 86400)
 				return usage_error("invalid --wait '%s': expected seconds, 0-86400", optarg);
 			arg_wait = (int)v;
+			arg_seen |= OPT_WAIT;
 			break;
 		}
 		case ARG_FROM:
 			arg_from = import_source_from_string(optarg);
 			if (arg_from < 0)
 				return usage_error("invalid --from '%s': expected live or mdevctl", optarg);
+			arg_seen |= OPT_FROM;
 			break;
 		case 'o':
 			arg_output = optarg;
+			arg_seen |= OPT_OUTPUT;
 			break;
 		case ARG_LIBVIRT:
 		case ARG_QEMU:
 			if (arg_snippet != SNIPPET_DEFAULT && arg_snippet != (c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT))
 				return usage_error("%s", "--libvirt and --qemu cannot be combined");
 			arg_snippet = c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT;
+			arg_seen |= OPT_SNIPPET;
 			break;
 		case ARG_COLOR:
 			if (streq(optarg, "auto"))
@@ -427,9 +474,11 @@ static bool on_ap_host(void)
 	return access(p, F_OK) == 0;
 }
 
+#define NO_AP_BUS_FMT "no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters"
+
 static void log_no_ap_bus(void)
 {
-	log_error("no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters", sysfs_root_path());
+	log_error(NO_AP_BUS_FMT, sysfs_root_path());
 }
 
 static int exit_for_load(int r)
@@ -651,7 +700,7 @@ static int cmd_diff(int argc, char **argv)
 			print_diags(&diags);
 			if (arg_shell)
 				render_plan_shell(stdout, p, &o);
-			else
+			else if (!arg_quiet) /* -q: the exit status says it */
 				render_plan_text(stdout, p, &o);
 		}
 		ret = diag_count(&diags, DIAG_ERROR) ? 1 : plan_is_empty(p) ? 0 : EXIT_CHANGES;
@@ -732,6 +781,43 @@ static const char *pending_advice(const struct apply_result *r)
 	return "guests are running; --force does some, the rest wait until their guest stops";
 }
 
+/* apply stops before it starts: the message on standard error, and in the --json document */
+static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
+{
+	struct diag_list l = {};
+	_cleanup_free_ char *s = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	diag_add(&l, DIAG_ERROR, NULL, NULL, "%s", s ? s : "out of memory");
+	print_diags_once(&l, NULL, run);
+	diag_list_done(&l);
+}
+
+/* Who holds the s390-tools lock: "process 1234 (chzdev)", for the message. */
+static char *lock_holder(const char *s390_lock)
+{
+	long pid = owner_s390_lock_holder(s390_lock);
+	_cleanup_free_ char *path = NULL;
+	char comm[64] = "";
+	FILE *f;
+
+	if (pid <= 0)
+		return xstrdup("another process");
+	path = xasprintf("/proc/%ld/comm", pid);
+	f = fopen(path, "re");
+	if (f) {
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = '\0';
+		fclose(f);
+	}
+	comm[strcspn(comm, "\n")] = '\0';
+	return *comm ? xasprintf("process %ld (%s)", pid, comm) : xasprintf("process %ld", pid);
+}
+
 static int cmd_apply(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -744,6 +830,7 @@ static int cmd_apply(int argc, char **argv)
 	struct shown shown = {};
 	struct diag_list load_diags = {}; /* of the load that d comes from */
 	bool tried = false, reread;
+	const char *busy = NULL;
 	int ret, r;
 
 	if (arg_dry_run)
@@ -780,12 +867,19 @@ static int cmd_apply(int argc, char **argv)
 	 */
 	ret = 1;
 	if (!on_ap_host()) {
-		log_no_ap_bus();
+		apply_stop(&run, NO_AP_BUS_FMT, sysfs_root_path());
 		goto early;
 	}
-	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock);
+	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
 	if (r < 0) {
-		log_error("cannot take the locks %s/lock and %s: %s", rundir_path(), s390_lock_path(), strerror(-r));
+		_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+		_cleanup_free_ char *holder = busy ? lock_holder(busy) : xstrdup("another apmatrix apply");
+
+		if (r == -EWOULDBLOCK || r == -ETIMEDOUT)
+			apply_stop(&run, "cannot take the lock %s: %s holds it (waited %d s; see --wait)", path,
+				   holder, arg_wait);
+		else
+			apply_stop(&run, "cannot take the lock %s: %s", path, strerror(-r));
 		goto early;
 	}
 	/*
@@ -1024,12 +1118,36 @@ static int cmd_guest(int argc, char **argv)
 	return 0;
 }
 
+/* An option the command does not take is refused, not ignored: apply --shell must not apply. */
+static int check_command_options(const struct command *cmd)
+{
+	unsigned allowed = cmd->options;
+
+	if (cmd->fn == cmd_apply && !arg_dry_run)
+		allowed &= ~OPT_SHELL; /* apply --shell would write; apply -n --shell prints */
+	for (size_t i = 0; i < ARRAY_SIZE(command_options); i++) {
+		if (!(arg_seen & command_options[i].bit) || (allowed & command_options[i].bit))
+			continue;
+		const char *name = command_options[i].name ? command_options[i].name
+				   : arg_snippet == SNIPPET_QEMU ? "--qemu" : "--libvirt";
+		_cleanup_free_ char *s = xasprintf("%s is not an option of %s%s (it is one of %s)", name, cmd->name,
+						   cmd->fn == cmd_apply && command_options[i].bit == OPT_SHELL ?
+							   " without -n" : "",
+						   command_options[i].owners);
+		return usage_error("%s", s);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd = NULL;
 	int r;
 
 	log_setup(LOG_LEVEL_NOTICE);
+	const char *debug = secure_getenv("APMATRIX_DEBUG");
+	if (debug && *debug)
+		arg_log_level = LOG_LEVEL_DEBUG; /* as -v; -q on the command line wins */
 	r = parse_argv(argc, argv);
 	if (r <= 0)
 		return -r;
@@ -1041,8 +1159,9 @@ int main(int argc, char **argv)
 			cmd = &commands[i];
 	if (!cmd)
 		return -usage_error("unknown command '%s'", argv[optind]);
-	if (arg_json && (cmd->fn == cmd_import || cmd->fn == cmd_guest))
-		return -usage_error("%s has no --json output", cmd->name);
+	r = check_command_options(cmd);
+	if (r < 0)
+		return -r;
 	r = cmd->fn(argc - optind, argv + optind);
 	/* output errors are errors (R27): apmatrix show > /dev/full fails */
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {

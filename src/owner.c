@@ -465,6 +465,21 @@ static bool pid_alive(pid_t pid)
 	return kill(pid, 0) == 0 || errno != ESRCH;
 }
 
+/* The PID an s390-tools lock file holds, 0 when it holds none (yet). */
+static long read_pid(int fd)
+{
+	char buf[40], *end;
+	ssize_t k = read(fd, buf, sizeof(buf) - 1);
+	long pid;
+
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	return errno || pid < 0 || pid > INT32_MAX ? 0 : pid;
+}
+
 /*
  * The lock exists: is it stale?  Returns true after removing a stale lock
  * (try again at once), false when a live owner holds it (wait).
@@ -472,30 +487,19 @@ static bool pid_alive(pid_t pid)
 static bool s390_lock_break_stale(const char *path)
 {
 	_cleanup_close_ int fd = -EBADF;
-	char buf[40];
 	struct stat st;
-	ssize_t k;
-	long pid = 0;
+	long pid;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return true; /* gone in the meantime: retry now */
-	k = read(fd, buf, sizeof(buf) - 1);
-	if (k > 0) {
-		char *end;
-
-		buf[k] = '\0';
-		errno = 0;
-		pid = strtol(buf, &end, 10);
-		if (errno || pid < 0 || pid > INT32_MAX)
-			pid = 0;
-		if (pid > 0 && !pid_alive((pid_t)pid)) {
-			(void)unlink(path); /* stale: its owner is dead */
-			return true;
-		}
-		if (pid > 0)
-			return false;
+	pid = read_pid(fd);
+	if (pid > 0 && !pid_alive((pid_t)pid)) {
+		(void)unlink(path); /* stale: its owner is dead */
+		return true;
 	}
+	if (pid > 0)
+		return false;
 	/* no PID (yet): a lock being created, or one whose writer died */
 	if (fstat(fd, &st) < 0)
 		return true;
@@ -596,7 +600,15 @@ static void remove_stale_temp_files(const char *rundir)
 	closedir(d);
 }
 
-int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret)
+long owner_s390_lock_holder(const char *s390_lock)
+{
+	_cleanup_close_ int fd = open(s390_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	return fd < 0 ? 0 : read_pid(fd);
+}
+
+int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
+	       const char **ret_busy)
 {
 	_cleanup_free_ char *path = NULL;
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
@@ -604,6 +616,8 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 	struct owner_lock *l;
 	int fd, r;
 
+	if (ret_busy)
+		*ret_busy = NULL;
 	if (!rundir)
 		rundir = OWNER_DEFAULT_RUNDIR;
 	r = mkdir_parents(rundir, 0700);
@@ -626,9 +640,18 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 	}
 	remove_stale_temp_files(rundir);
 	if (s390_lock) {
-		r = s390_lock_take(s390_lock, timeout_ms);
-		if (r < 0)
+		/* what is left of the one wait that --wait gives both locks */
+		int left = timeout_ms;
+		if (timeout_ms > 0) {
+			long long rest = deadline - now_ms();
+			left = rest < 1 ? 1 : (int)rest;
+		}
+		r = s390_lock_take(s390_lock, left);
+		if (r < 0) {
+			if (ret_busy)
+				*ret_busy = s390_lock;
 			goto fail;
+		}
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->fd = fd;

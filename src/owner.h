@@ -60,9 +60,14 @@ void owner_forget_mdev(struct owner_db *db, const char *uuid);
 
 struct owner_lock;
 /*
- * Take both locks, waiting up to timeout_ms for each (-1 = forever).
+ * Take both locks, waiting up to timeout_ms in all (-1 = forever).
  * s390_lock may be NULL to take only the apmatrix lock.
- * Returns -EWOULDBLOCK/-ETIMEDOUT when they stay taken.
+ * Returns -EWOULDBLOCK/-ETIMEDOUT when they stay taken; *ret_busy (if not
+ * NULL) is then s390_lock when that one was the obstacle, NULL when it was
+ * apmatrix's own lock.
  */
-int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret);
+int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
+	       const char **ret_busy);
+/* The PID written in the s390-tools lock file, 0 if none can be read. */
+long owner_s390_lock_holder(const char *s390_lock);
 struct owner_lock *owner_unlock(struct owner_lock *l);

@@ -491,6 +491,19 @@ printf '999999\n' > /run/lock/s390apconfig.lock
 printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
 timeout 10 apmatrix apply --wait 5 >/dev/null || die "stale lock not broken"
 [ ! -e /run/lock/s390apconfig.lock ] || die "lock left behind"
+# --wait is one wait for both locks: 2.5 s on apmatrix's own lock leave
+# 0.5 s for the s390-tools lock, not another 3 s
+flock -x /run/apmatrix/lock sleep 2.5 & fl=$!
+sleep 0.3
+hold_s390_lock
+t0=$(date +%s%N)
+apmatrix apply --wait 3 > $T/out 2> $T/err; rc=$?
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+release_s390_lock
+wait $fl
+[ $rc = 1 ] || die "--wait 3: exit $rc"
+grep -q "cannot take the lock /run/lock/s390apconfig.lock: process [0-9]* (sleep) holds it (waited 3 s; see --wait)" $T/err || die "--wait 3: $(cat $T/err)"
+[ $ms -ge 2500 ] && [ $ms -lt 4500 ] || die "--wait 3 returned after $ms ms"
 echo OK
 EOF
 	assert_success
@@ -733,6 +746,38 @@ apmatrix status > $T/st || die "status failed"
 grep -q "guest1 .*differs: extra control domains 0x07" $T/st || die "$(cat $T/st)"
 grep -q "guest2 .*matches, running" $T/st || die "$(cat $T/st)"
 apmatrix status --json | jqe '.guests[1].running == true and .taken.apmask == [5]' >/dev/null || die json
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "an option of another command is refused (64, nothing written): apply --shell does not apply" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+clear_writes
+refused() { # refused MESSAGE ARGS...: exit 64, MESSAGE on stderr, nothing on stdout
+	local msg=$1; shift
+	apmatrix "$@" > $T/out 2> $T/err; rc=$?
+	[ $rc = 64 ] || die "$*: exit $rc, $(cat $T/out $T/err)"
+	grep -qxF "apmatrix: $msg" $T/err || die "$*: stderr $(cat $T/err)"
+	[ ! -s $T/out ] || die "$*: stdout $(cat $T/out)"
+}
+refused "--shell is not an option of apply without -n (it is one of diff and apply -n)" apply --shell
+refused "--wait is not an option of diff (it is one of apply)" diff --wait 5
+refused "--no-live is not an option of apply (it is one of check, show and guest)" --no-live apply
+refused "--force is not an option of status (it is one of apply, diff and import)" status -f
+refused "--output is not an option of check (it is one of import)" check -o /tmp/x
+refused "--from is not an option of apply (it is one of import)" apply --from mdevctl
+refused "--qemu is not an option of show (it is one of guest)" show --qemu
+refused "--dry-run is not an option of import (it is one of apply)" import -n
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+# where they belong they work: apply -n --shell prints the plan as commands
+expect_exit 2 apmatrix apply -n --shell > $T/sh
+grep -q "^echo .*> /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create$" $T/sh || die "shell: $(cat $T/sh)"
+expect_exit 2 apmatrix diff --force > /dev/null
+expect_exit 0 apmatrix check --no-live > /dev/null
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 echo OK
 EOF
 	assert_success

@@ -72,13 +72,20 @@ jqe '.changed == false and .actions == [] and (.diagnostics[0] | .severity == "e
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 hold_s390_lock
 apmatrix --json apply --wait 1 > $T/b.json 2> $T/err; rc=$?
+# the message names the lock, its holder and the wait; the document carries it
+msg="apmatrix: cannot take the lock /run/lock/s390apconfig.lock: process $holder (sleep) holds it (waited 1 s; see --wait)"
 release_s390_lock
 [ $rc = 1 ] || die "locks: exit $rc"
 jqe '.changed == false and .done == 0 and .actions == []' $T/b.json >/dev/null || die "locks: $(cat $T/b.json)"
-grep -q "cannot take the locks" $T/err || die "locks: stderr $(cat $T/err)"
+grep -qxF "$msg" $T/err || die "locks: stderr $(cat $T/err)"
+M=${msg#apmatrix: } jqe '.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": $ENV.M}]' $T/b.json >/dev/null || die "locks: diagnostics $(cat $T/b.json)"
+# no AP bus: the same
+APMATRIX_SYSFS_ROOT=$T apmatrix --json apply > $T/c.json 2> $T/err; rc=$?
+[ $rc = 1 ] || die "no AP bus: exit $rc"
+R=$T jqe '.diagnostics[0].message == "no AP bus under \($ENV.R)/bus/ap: this is not an s390 host with crypto adapters"' $T/c.json >/dev/null || die "no AP bus: $(cat $T/c.json)"
 for cmd in import "guest guest1"; do
 	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
-	[ $rc = 64 ] && [ ! -s $T/out ] && grep -q "has no --json output" $T/err || die "$cmd --json: exit $rc, $(cat $T/out $T/err)"
+	[ $rc = 64 ] && [ ! -s $T/out ] && grep -q -- "--json is not an option of ${cmd%% *}" $T/err || die "$cmd --json: exit $rc, $(cat $T/out $T/err)"
 done
 echo OK
 EOF

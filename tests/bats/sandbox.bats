@@ -108,7 +108,7 @@ sb_sim() {
 	with_unit no-rw 's#^ReadWritePaths=/sys/bus/ap #ReadWritePaths=#' 1 'apmask.*Read-only file system'
 	# SystemCallFilter= without flock: the locks cannot be taken
 	with_unit no-flock 's/^SystemCallErrorNumber=EPERM/SystemCallFilter=~flock\n&/' 1 \
-		'cannot take the locks .*Operation not permitted'
+		'cannot take the lock .*/lock: Operation not permitted'
 	# a setting the emulation does not know is refused, not ignored
 	with_unit unknown 's/^PrivateTmp=yes/&\nProtectFoo=yes/' 125 'ProtectFoo= is not known to unit-sandbox'
 	# bring the host up, then a running guest: without the vfio bind or
