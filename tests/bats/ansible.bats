@@ -203,3 +203,112 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "ansible: apmatrix_config and apmatrix_dropin_dir elsewhere: apply uses the files the role wrote, not /etc/apmatrix.yaml" {
+	in_play <<'EOF'
+# a different configuration at apmatrix's default path: apply must not read it
+cat >/etc/apmatrix.yaml <<'EOT'
+version: 1
+guests:
+  decoy1:
+    adapters: [0x06]
+    domains: [0xff]
+EOT
+cp /etc/apmatrix.yaml "$OUT.decoy"
+decoy=$(uuid_of decoy1)
+[ -n "$decoy" ] || die "no uuid for decoy1"
+alt() { apmatrix -c /etc/apmatrix-alt.yaml --config-dir /etc/apmatrix-alt.d "$@"; }
+play -e apmatrix_config=/etc/apmatrix-alt.yaml -e apmatrix_dropin_dir=/etc/apmatrix-alt.d; rc=$?
+[ $rc = 0 ] || { show; die "exit $rc"; }
+[ "$(recap_changed)" -ge 1 ] || { show; die "no change reported"; }
+for f in /etc/apmatrix-alt.yaml /etc/apmatrix-alt.d/50-payments.yaml /etc/apmatrix-alt.d/60-web.yaml; do
+	[ -f "$f" ] || die "$f not written"
+done
+[ ! -e /etc/apmatrix.d ] || die "/etc/apmatrix.d created: $(ls -la /etc/apmatrix.d)"
+cmp -s "$OUT.decoy" /etc/apmatrix.yaml || die "/etc/apmatrix.yaml was changed"
+# the host is what the role's files say: their guests, not the decoy
+pay=$(alt check --json | jq -r '.guests[] | select(.name == "payments1") | .uuid')
+grep -q "^mdev $pay" /sys/.sim/dump || die "payments1 not applied: $(cat /sys/.sim/dump)"
+grep -q '^mdev 5a0c1b1e-3f7d-4c55-9e0b-8b2d1c0e7a10' /sys/.sim/dump || die "web1 not applied: $(cat /sys/.sim/dump)"
+! grep -q "^mdev $decoy" /sys/.sim/dump || die "apply used /etc/apmatrix.yaml (decoy1 created)"
+expect_exit 0 alt diff >/dev/null
+clear_writes
+play -e apmatrix_config=/etc/apmatrix-alt.yaml -e apmatrix_dropin_dir=/etc/apmatrix-alt.d; rc=$?
+[ $rc = 0 ] && [ "$(recap_changed)" = 0 ] || { show; die "second run: exit $rc, changed=$(recap_changed)"; }
+[ "$(nwrites)" = 0 ] || die "second run wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "ansible: masks: off unquoted (YAML 1.1 false) is written as off and apmatrix leaves the masks alone; masks: on is refused" {
+	cat >"$BATS_TEST_TMPDIR/masks.yml" <<'EOT'
+apmatrix_host:
+  keep:
+    domains: [0x04]
+  masks: off
+EOT
+	sed 's/masks: off/masks: on/' "$BATS_TEST_TMPDIR/masks.yml" >"$BATS_TEST_TMPDIR/masks-on.yml"
+	in_play <<EOF
+# the masks are someone else's job: give the guests' domains to vfio_ap first
+for d in 0x47 0xab 0xff; do echo -\$d > /sys/bus/ap/aqmask || die "aqmask \$d"; done
+clear_writes
+play -e @'$BATS_TEST_TMPDIR/masks.yml'; rc=\$?
+[ \$rc = 0 ] || { show; die "masks: off failed the play (exit \$rc)"; }
+grep -q '^  masks: off\$' /etc/apmatrix.yaml || die "masks: off not in /etc/apmatrix.yaml: \$(cat /etc/apmatrix.yaml)"
+[ "\$(apmatrix check --json | jq -r .host.masks)" = off ] ||
+	die "apmatrix does not read masks off: \$(apmatrix check --json | jq -c .host)"
+! grep -q 'apmask\|aqmask' /sys/.sim/writes || die "masks written with masks: off: \$(cat /sys/.sim/writes)"
+grep -q '^mdev 5a0c1b1e-3f7d-4c55-9e0b-8b2d1c0e7a10' /sys/.sim/dump || die "web1 not applied: \$(cat /sys/.sim/dump)"
+expect_exit 0 apmatrix diff >/dev/null
+cp /etc/apmatrix.yaml $BATS_TEST_TMPDIR/main
+play -e @'$BATS_TEST_TMPDIR/masks-on.yml'; rc=\$?
+[ \$rc != 0 ] || { show; die "masks: on did not fail the play"; }
+grep -q "apmatrix_host.masks is the boolean true.*write masks: auto" $OUT || { show; die "no message for masks: on"; }
+cmp -s $BATS_TEST_TMPDIR/main /etc/apmatrix.yaml || die "/etc/apmatrix.yaml changed by the refused run"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "ansible: quoted guest names such as \"007\" and 'on' keep their names; unquoted ones fail the play naming the guest" {
+	cat >"$BATS_TEST_TMPDIR/quoted.yml" <<'EOT'
+apmatrix_dropins:
+  50-odd:
+    "007":
+      adapters: [0x05]
+      domains: [0x47]
+    'on':
+      adapters: [0x06]
+      domains: [0xab]
+EOT
+	sed 's/"007"/007/; s/'"'on'"'/on/' "$BATS_TEST_TMPDIR/quoted.yml" >"$BATS_TEST_TMPDIR/unquoted.yml"
+	grep -q '^    007:' "$BATS_TEST_TMPDIR/unquoted.yml" && grep -q '^    on:' "$BATS_TEST_TMPDIR/unquoted.yml"
+	in_play <<EOF
+play -e @'$BATS_TEST_TMPDIR/quoted.yml'; rc=\$?
+[ \$rc = 0 ] || { show; die "quoted names: exit \$rc"; }
+[ "\$(apmatrix check --json | jq -r '[.guests[].name] | sort | join(",")')" = "007,on" ] ||
+	die "guest names: \$(apmatrix check --json | jq -c '[.guests[].name]'); \$(cat /etc/apmatrix.d/50-odd.yaml)"
+for g in 007 on; do
+	u=\$(uuid_of \$g)
+	[ -n "\$u" ] && grep -q "^mdev \$u" /sys/.sim/dump || die "guest \$g (uuid '\$u') not applied: \$(cat /sys/.sim/dump)"
+done
+cp /etc/apmatrix.d/50-odd.yaml $BATS_TEST_TMPDIR/good
+clear_writes
+play -e @'$BATS_TEST_TMPDIR/unquoted.yml'; rc=\$?
+[ \$rc != 0 ] || { show; die "unquoted 007 and on did not fail the play: \$(cat /etc/apmatrix.d/50-odd.yaml)"; }
+grep -q "apmatrix_dropins\['50-odd'\]: guest name 7 (int)" $OUT || { show; die "no message naming guest 7"; }
+grep -q "apmatrix_dropins\['50-odd'\]: guest name True (bool)" $OUT || { show; die "no message naming guest True"; }
+grep -q 'Quote each such name in your vars' $OUT || { show; die "the message does not say to quote"; }
+cmp -s $BATS_TEST_TMPDIR/good /etc/apmatrix.d/50-odd.yaml || die "the drop-in was rewritten: \$(cat /etc/apmatrix.d/50-odd.yaml)"
+[ "\$(nwrites)" = 0 ] || die "sysfs written: \$(cat /sys/.sim/writes)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
