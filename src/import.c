@@ -1475,11 +1475,8 @@ static char *write_yaml(const struct import *im)
 	if (!f)
 		return NULL;
 	fprintf(f, "# apmatrix configuration written by `apmatrix import --from %s`", import_source_to_string(im->o->from));
-	/* worded as render_status() says it */
 	if (im->l)
-		fprintf(f, " on a host with the %s kernel interface%s",
-			im->l->profile_certain ? kernel_profile_to_string(im->l->profile) : "mainline",
-			im->l->profile_certain ? "" : " (static or dynamic: no mdev yet to tell)");
+		fprintf(f, " on a host with the %s", live_interface_words(im->l));
 	fputs(".\n# Check it with `apmatrix -c FILE check`; `apmatrix -c FILE diff` then shows what apply\n"
 	      "# would change (nothing, when the host is as imported).\nversion: 1\n",
 	      f);

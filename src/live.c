@@ -12,8 +12,9 @@
  *   an mdev or driver_override on a queue    -> dynamic (6.0+)
  *   otherwise                                -> static (before 6.0)
  * A 6.0 - 6.11 host without any mdev looks exactly like a static one; the
- * static profile is the careful choice (it only adds ordering constraints),
- * and the next read after the first create sees guest_matrix.
+ * static profile is the careful choice (it only adds ordering constraints,
+ * and the plan does not refuse absent queues while profile_certain is
+ * false), and the next read after the first create sees guest_matrix.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -54,6 +55,20 @@ static const char *const queue_status_table[_QUEUE_STATUS_MAX] = {
 const char *kernel_profile_to_string(enum kernel_profile p)
 {
 	return p >= 0 && p < _PROFILE_MAX ? profile_table[p] : NULL;
+}
+
+const char *live_interface_words(const struct live *l)
+{
+	static const char *const certain[_PROFILE_MAX] = {
+		[PROFILE_NONE] = "no kernel interface",
+		[PROFILE_STATIC] = "static kernel interface",
+		[PROFILE_DYNAMIC] = "dynamic kernel interface",
+		[PROFILE_RFC2017] = "rfc2017 kernel interface",
+	};
+
+	if (!l->profile_certain)
+		return "mainline kernel interface (static or dynamic: no mdev yet to tell)";
+	return l->profile >= 0 && l->profile < _PROFILE_MAX ? certain[l->profile] : "unknown kernel interface";
 }
 
 const char *queue_driver_to_string(enum queue_driver d)

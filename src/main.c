@@ -515,7 +515,7 @@ static int cmd_check(int argc, char **argv)
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	if (arg_json) {
 		diag_sort(&diags);
-		render_check_json(stdout, d, &diags, ret == 0);
+		render_check_json(stdout, d, &diags, ret == 0, NULL);
 	} else {
 		print_diags(&diags);
 		if (ret == 0 && !arg_quiet && d) {
@@ -589,10 +589,10 @@ static int cmd_show(int argc, char **argv)
 	}
 	if (arg_json) {
 		if (h.live)
-			render_status_json(stdout, d, h.live);
+			render_status_json(stdout, d, h.live, g);
 		else {
 			diag_sort(&diags);
-			render_check_json(stdout, d, &diags, ret == 0);
+			render_check_json(stdout, d, &diags, ret == 0, g);
 		}
 	} else if (g)
 		render_guest(stdout, d, g, h.live, &o);
@@ -676,7 +676,8 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	for (size_t i = 0; run && i < run->n; i++)
 		live_mark_fresh(h->live, run->uuids[i]);
 	apply_prune_owner(h->owner, h->live);
-	(void)plan_build(*ret_d, h->live, arg_force ? PLAN_FORCE : 0, ret_p, diags);
+	(void)plan_build(*ret_d, h->live, (arg_force ? PLAN_FORCE : 0) | (run ? PLAN_DEFER_UNCERTAIN : 0), ret_p,
+			 diags);
 	return -1;
 }
 
@@ -1029,7 +1030,7 @@ static int cmd_status(int argc, char **argv)
 	}
 	print_diags(&diags);
 	if (arg_json)
-		render_status_json(stdout, d, h.live);
+		render_status_json(stdout, d, h.live, NULL);
 	else
 		render_status(stdout, d, h.live, &o);
 	host_done(&h);

@@ -129,6 +129,7 @@ struct gstate {
 	const struct desired_guest *g;
 	ssize_t ms; /* its mstate */
 	bool skip;  /* errors: no actions at all */
+	bool needs_dynamic; /* names absent queues on a host whose interface is not known yet */
 };
 
 struct ctx {
@@ -492,6 +493,7 @@ struct apqn_report {
 	struct ctx *c;
 	struct gstate *g;
 	unsigned n;
+	bool note; /* only a note: the guest is not refused */
 };
 
 static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const char *fmt)
@@ -500,19 +502,30 @@ static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const cha
 	const struct mark *m;
 
 	r->n++;
-	r->g->skip = true;
+	if (!r->note) {
+		r->g->skip = true;
+		r->c->errors = true;
+	} else {
+		r->g->needs_dynamic = true;
+		if (r->c->flags & PLAN_DEFER_UNCERTAIN)
+			return; /* apply plans the guest again once it knows */
+	}
 	if (r->n > MAX_APQN_DIAGS)
 		return;
 	/* The domain entry: a domain list is where an admin moves a queue between guests. */
 	m = desired_guest_mark(r->g->g, DIM_DOMAIN, d);
-	diag_add(r->c->diags, DIAG_ERROR, m && m->file ? m : NULL, r->g->g->name, fmt, r->g->g->name,
-		 apqn_format(buf, a, d));
-	r->c->errors = true;
+	diag_add(r->c->diags, r->note ? DIAG_NOTE : DIAG_ERROR, m && m->file ? m : NULL, r->g->g->name, fmt,
+		 r->g->g->name, apqn_format(buf, a, d));
 }
 
 static void apqn_report_done(struct apqn_report *r)
 {
-	if (r->n > MAX_APQN_DIAGS)
+	if (r->n <= MAX_APQN_DIAGS || (r->note && (r->c->flags & PLAN_DEFER_UNCERTAIN)))
+		return;
+	if (r->note)
+		diag_add(r->c->diags, DIAG_NOTE, NULL, r->g->g->name, "%s: %u more APQNs with the same problem",
+			 r->g->g->name, r->n - MAX_APQN_DIAGS);
+	else
 		plan_error(r->c, r->g->g->name, "%s: %u more APQNs with the same problem", r->g->g->name,
 			   r->n - MAX_APQN_DIAGS);
 }
@@ -542,7 +555,7 @@ static void check_guest(struct ctx *c, size_t gi)
 	/* Foreign mdevs are never written: whatever they hold stays there. */
 	for (size_t k = 0; k < c->n_ms; k++) {
 		const struct mstate *ms = &c->ms[k];
-		struct apqn_report r = { c, g, 0 };
+		struct apqn_report r = { c, g, 0, false };
 		_cleanup_free_ char *fmt = NULL;
 
 		if (ms->class != MDEV_FOREIGN || !matrix_overlap(want, &ms->live))
@@ -558,7 +571,7 @@ static void check_guest(struct ctx *c, size_t gi)
 	/* Two declared guests with the same APQN (compile rejects it; stay safe). */
 	for (size_t oi = 0; oi < c->n_guests; oi++) {
 		const struct apqn_matrix *other = &c->guests[oi].g->matrix;
-		struct apqn_report r = { c, g, 0 };
+		struct apqn_report r = { c, g, 0, false };
 		_cleanup_free_ char *fmt = NULL;
 
 		if (oi == gi || !matrix_overlap(want, other))
@@ -571,22 +584,30 @@ static void check_guest(struct ctx *c, size_t gi)
 		apqn_report_done(&r);
 	}
 
-	/* Before 6.0 assignment needs the queue, bound to vfio_ap (kernel-abi.md §2.5). */
+	/*
+	 * Before 6.0 assignment needs the queue, bound to vfio_ap (kernel-abi.md
+	 * §2.5).  A 6.0 - 6.11 host without any mdev looks static too (live.h,
+	 * profile_certain): there the guest is not refused, only told; apply
+	 * creates the mdevs first and plans again with the interface known.
+	 */
 	if (l->profile == PROFILE_STATIC) {
-		struct apqn_report r = { c, g, 0 };
+		struct apqn_report r = { c, g, 0, !l->profile_certain };
 
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
 		if (!apqn_in(c->q_exists, (unsigned)a, (unsigned)d) &&
 		    !(own && matrix_has_apqn(&own->live, (unsigned)a, (unsigned)d)))
 			apqn_report(&r, (unsigned)a, (unsigned)d,
-				    "%s: APQN %s does not exist on this host; kernels before 6.0 cannot assign "
-				    "absent queues");
+				    l->profile_certain
+					    ? "%s: APQN %s does not exist on this host; kernels before 6.0 cannot "
+					      "assign absent queues"
+					    : "%s: APQN %s does not exist on this host; it can be assigned only if "
+					      "the kernel is 6.0 or later, which the first mdev tells");
 		apqn_report_done(&r);
 	}
 
 	if (c->masks && !c->masks_auto) {
-		struct apqn_report r = { c, g, 0 };
+		struct apqn_report r = { c, g, 0, false };
 
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
@@ -597,7 +618,7 @@ static void check_guest(struct ctx *c, size_t gi)
 	}
 
 	if (c->masks_auto) {
-		struct apqn_report r = { c, g, 0 };
+		struct apqn_report r = { c, g, 0, false };
 
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
@@ -648,6 +669,25 @@ static void check_kept_mdevs(struct ctx *c)
 			}
 		}
 	}
+}
+
+/*
+ * PLAN_DEFER_UNCERTAIN: a guest that names absent queues on a host whose
+ * interface cannot be told yet waits for the next round when another
+ * guest's create tells it; only when every guest would wait are they
+ * created (an mdev must exist for the kernel to show its interface).
+ */
+static void defer_uncertain(struct ctx *c)
+{
+	bool other = false;
+
+	if (!(c->flags & PLAN_DEFER_UNCERTAIN) || c->l->profile_certain)
+		return;
+	for (size_t gi = 0; gi < c->n_guests && !other; gi++)
+		other = !c->guests[gi].skip && !c->guests[gi].needs_dynamic;
+	for (size_t gi = 0; other && gi < c->n_guests; gi++)
+		if (c->guests[gi].needs_dynamic)
+			c->guests[gi].skip = true;
 }
 
 /* ---- masks: minimum weighted vertex cover by max-flow / min-cut ---- */
@@ -1570,6 +1610,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 		if (c->guests[gi].ms >= 0)
 			check_guest(c, gi);
 	check_kept_mdevs(c);
+	defer_uncertain(c);
 
 	if (c->masks_auto) {
 		compute_cover(c);

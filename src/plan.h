@@ -73,6 +73,13 @@ struct action {
 
 enum plan_flags {
 	PLAN_FORCE = 1 << 0, /* change guests that are running */
+	/*
+	 * apply, while no mdev tells the kernel's interface (live.h,
+	 * profile_certain): a guest that names absent queues (which only 6.0+
+	 * can assign) is left to the round after the first create, unless
+	 * every guest is such a guest; no diagnostic is added for it.
+	 */
+	PLAN_DEFER_UNCERTAIN = 1 << 1,
 };
 
 struct plan {

@@ -416,8 +416,11 @@ static void json_guest(FILE *f, const struct desired_guest *g)
 	fputc('}', f);
 }
 
-void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid)
+void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid,
+		       const struct desired_guest *only)
 {
+	bool first = true;
+
 	fprintf(f, "{\"version\":%d,\"valid\":%s,\"diagnostics\":", RENDER_JSON_VERSION, valid ? "true" : "false");
 	diag_print_json(diags, f);
 	fputs(",\"host\":", f);
@@ -433,8 +436,11 @@ void render_check_json(FILE *f, const struct desired *d, const struct diag_list 
 			fputs("null", f);
 		fputs("},\"guests\":[", f);
 		for (size_t i = 0; i < d->n_guests; i++) {
-			if (i)
+			if (only && only != &d->guests[i])
+				continue;
+			if (!first)
 				fputc(',', f);
+			first = false;
 			json_guest(f, &d->guests[i]);
 		}
 		fputs("]}\n", f);
@@ -698,17 +704,20 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	bool any_foreign = false;
 
 	(void)o;
-	fprintf(f, "host: %s kernel interface%s, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n",
-		l->profile_certain ? kernel_profile_to_string(l->profile) : "mainline",
-		l->profile_certain ? "" : " (static or dynamic: no mdev yet to tell)",
+	int w = 16; /* the GUEST column: as wide as the longest name */
+
+	for (size_t i = 0; i < d->n_guests; i++)
+		if (strlen(d->guests[i].name) > (size_t)w)
+			w = (int)strlen(d->guests[i].name);
+	fprintf(f, "host: %s, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n", live_interface_words(l),
 		l->vfio_loaded ? "loaded" : "not loaded", l->max_adapter, l->max_domain);
-	fputs("\nGUEST            UUID                                  STATE\n", f);
+	fprintf(f, "\n%-*s UUID                                  STATE\n", w, "GUEST");
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
 		const struct live_mdev *m = live_find_mdev(l, g->uuid);
 		enum guest_state st = guest_state(g, m);
 
-		fprintf(f, "%-16s %s  %s%s", g->name, g->uuid, guest_state_table[st],
+		fprintf(f, "%-*s %s  %s%s", w, g->name, g->uuid, guest_state_table[st],
 			m && m->in_use_unknown ? ", maybe running (cannot tell)" : m && m->in_use ? ", running" : "");
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
@@ -736,14 +745,12 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	if (!bitmap_empty(&l->apmask_taken) || !bitmap_empty(&l->aqmask_taken)) {
 		fputs("\nmask bits taken from the host by apmatrix:\n", f);
 		if (!bitmap_empty(&l->apmask_taken)) {
-			fputs("  apmask ", f);
-			bits_list(f, &l->apmask_taken);
-			fputc('\n', f);
+			_cleanup_free_ char *s = bitmap_format_ranges(&l->apmask_taken, 2);
+			fprintf(f, "  apmask %s\n", s ? s : "");
 		}
 		if (!bitmap_empty(&l->aqmask_taken)) {
-			fputs("  aqmask ", f);
-			bits_list(f, &l->aqmask_taken);
-			fputc('\n', f);
+			_cleanup_free_ char *s = bitmap_format_ranges(&l->aqmask_taken, 2);
+			fprintf(f, "  aqmask %s\n", s ? s : "");
 		}
 	}
 	n_unused = unused_vfio_queues(l, NULL, false);
@@ -755,9 +762,9 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	}
 }
 
-void render_status_json(FILE *f, const struct desired *d, const struct live *l)
+void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only)
 {
-	bool first = true;
+	bool first = true, first_guest = true;
 
 	fprintf(f, "{\"version\":%d,\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
 		RENDER_JSON_VERSION, kernel_profile_to_string(l->profile), l->vfio_loaded ? "true" : "false",
@@ -768,7 +775,10 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l)
 		const struct live_mdev *m = live_find_mdev(l, g->uuid);
 		enum guest_state st = guest_state(g, m);
 
-		fprintf(f, "%s{\"name\":", i ? "," : "");
+		if (only && only != g)
+			continue;
+		fprintf(f, "%s{\"name\":", first_guest ? "" : ",");
+		first_guest = false;
 		json_string(f, g->name);
 		fprintf(f, ",\"uuid\":\"%s\",\"state\":\"%s\",\"running\":%s,\"differences\":", g->uuid,
 			guest_state_table[st], m && m->in_use ? "true" : "false");

@@ -29,7 +29,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 void render_guest(FILE *f, const struct desired *d, const struct desired_guest *g, const struct live *l,
 		  const struct render_opts *o);
 
-void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid);
+/* only: list that guest alone in "guests" (show GUEST --json); NULL: every guest */
+void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid,
+		       const struct desired_guest *only);
 
 /* One line per action: "+ guest1: assign adapter 0x05"; dry_run selects "would" wording in summaries. */
 char *render_action(const struct action *a);
@@ -44,7 +46,7 @@ void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *dia
 void render_action_json_open(FILE *f, const struct action *a, bool with_depends);
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o);
-void render_status_json(FILE *f, const struct desired *d, const struct live *l);
+void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only);
 
 /* JSON helpers shared by the writers above. */
 void render_json_numbers(FILE *f, const struct bitmap256 *b);

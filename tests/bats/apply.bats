@@ -783,3 +783,66 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a 6.0 host without mdevs (every boot) gives over-provisioned guests their absent queues; a 5.15 one refuses them" {
+	for k in 6.0 5.15; do
+		printf 'kernel: %s\nvfio_ap: loaded\nmax_adapter: 0x3f\nmax_domain: 0x54\ncards:\n  - {id: 0x05, type: CEX5C, mode: cca, domains: [0x04, 0x47]}\n  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}\n' \
+			$k > "$BATS_TEST_TMPDIR/h$k.yaml"
+	done
+	in_sim "$BATS_TEST_TMPDIR/h6.0.yaml" <<'EOF'
+two='version: 1
+guests:
+  guest1: {adapters: [0x05], domains: [0x47, 0x48]}
+  guest2: {adapters: [0x06], domains: [0x04]}'
+printf '%s\n' "$two" > /etc/apmatrix.yaml
+# diff cannot know yet: it plans both guests in full, and says why 05.0048 may fail
+expect_exit 2 apmatrix diff > $T/out 2> $T/err
+grep -qx "apmatrix: /etc/apmatrix.yaml:3:46: note: guest1: APQN 05.0048 does not exist on this host; it can be assigned only if the kernel is 6.0 or later, which the first mdev tells" $T/err || die "diff: $(cat $T/err)"
+grep -qx "+ guest1: assign domain 0x48" $T/out || die "diff: $(cat $T/out)"
+expect_exit 0 apmatrix check > /dev/null 2>&1
+# apply: guest2's create tells it is 6.0; guest1 follows in the same run, with nothing to say
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ ! -s $T/err ] || die "apply said: $(cat $T/err)"
+[ "$(cat $(mdev_dir $(uuid_of guest1))/matrix)" = "$(printf '05.0047\n05.0048')" ] || die "guest1: $(cat $(mdev_dir $(uuid_of guest1))/matrix)"
+[ "$(cat $(mdev_dir $(uuid_of guest2))/matrix)" = "06.0004" ] || die "guest2"
+clear_writes
+[ "$(apmatrix apply)" = "0 changes" ] && [ "$(nwrites)" = 0 ] || die "not converged"
+# guest1 alone (after a reboot: no mdev): it is created to learn the interface
+for u in $(uuid_of guest1) $(uuid_of guest2); do echo 1 > $(mdev_dir $u)/remove; done
+rm -f /run/apmatrix/state
+sed -i '/guest2/d' /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ "$(cat $(mdev_dir $(uuid_of guest1))/matrix)" = "$(printf '05.0047\n05.0048')" ] || die "guest1 alone: $(cat $T/out $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	in_sim "$BATS_TEST_TMPDIR/h5.15.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [0x05], domains: [0x47, 0x48]}\n  guest2: {adapters: [0x06], domains: [0x04]}\n' > /etc/apmatrix.yaml
+# a real static kernel: guest2's create tells it; guest1 is refused, and gets no mdev
+expect_exit 1 apmatrix apply > $T/out 2> $T/err
+grep -qx "apmatrix: /etc/apmatrix.yaml:3:46: guest1: APQN 05.0048 does not exist on this host; kernels before 6.0 cannot assign absent queues" $T/err || die "5.15: $(cat $T/err)"
+[ ! -e "$(mdev_dir $(uuid_of guest1))" ] || die "guest1 created"
+[ "$(cat $(mdev_dir $(uuid_of guest2))/matrix)" = "06.0004" ] || die "guest2: $(cat $T/out $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "status: the GUEST column fits the longest name; taken mask bits as ranges" {
+	in_sim "$HOSTS/large-64x85.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  a-guest-with-a-long-name-01:\n    adapters: [0x00]\n    domains: ["0x00-0x54"]\n  g2:\n    adapters: [0x01, 0x02]\n    domains: ["0x00-0x54"]\n' > /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die "apply"
+apmatrix status > $T/st || die "status"
+# the UUID column starts at the same place in the header and in every row
+h=$(grep -b -o "UUID" <(grep "^GUEST" $T/st) | cut -d: -f1)
+r1=$(grep "^a-guest-with-a-long-name-01 " $T/st | awk '{ print index($0, $2) - 1 }')
+r2=$(grep "^g2 " $T/st | awk '{ print index($0, $2) - 1 }')
+[ -n "$h" ] && [ "$h" = "$r1" ] && [ "$h" = "$r2" ] || die "columns $h $r1 $r2: $(cat $T/st)"
+grep -qx "  apmask 0x00-0x02" $T/st || die "ranges: $(cat $T/st)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

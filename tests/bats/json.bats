@@ -15,6 +15,21 @@ load helpers
 	jqe '.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2"' <<<"$output"
 }
 
+@test "show GUEST --json lists that guest alone, off and on the host" {
+	run --separate-stderr "$APMATRIX" --no-live -c "$EXAMPLES/seed-two-guests.yaml" show guest2 --json
+	[ "$status" = 0 ]
+	jqe '[.guests[].name] == ["guest2"] and .valid == true' <<<"$output"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /dev/null
+apmatrix show guest1 --json | jqe '[.guests[].name] == ["guest1"] and .undeclared_mdevs == []' >/dev/null || die "$(apmatrix show guest1 --json)"
+apmatrix show --json | jqe '[.guests[].name] == ["guest1", "guest2"]' >/dev/null || die "all: $(apmatrix show --json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "check --json with an invalid configuration: diagnostics sorted by position" {
 	f="$BATS_TEST_TMPDIR/two.yaml"
 	cat >"$f" <<'EOF'

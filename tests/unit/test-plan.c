@@ -52,6 +52,7 @@ static struct live *live_new(enum kernel_profile prof, unsigned features)
 	l->features = features;
 	l->vfio_loaded = true;
 	l->bindings_complete = true;
+	l->profile_certain = true; /* as with an mdev; test_uncertain_* clear it */
 	l->max_adapter = 0xff;
 	l->max_domain = 0xff;
 	if (prof == PROFILE_RFC2017) {
@@ -1245,6 +1246,63 @@ static void test_static_absent_queue(void)
 	diag_list_done(&dl);
 }
 
+/*
+ * A 6.0 - 6.11 host without any mdev looks static (profile not certain): an
+ * absent queue is only a note there, and the guest is planned in full, so
+ * that apply creates its mdev and learns the interface.
+ */
+static void test_uncertain_absent_queue(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = live_new(PROFILE_STATIC, F_515);
+	size_t creates = 0, absent = 0;
+	struct plan *p;
+
+	l->profile_certain = false;
+	seed_queues(l, QUEUE_DRIVER_HOST);
+	l->queues[6] = l->queues[--l->n_queues];
+	p = build(d, l, 0, 0, &dl);
+	CHECK(diag_count(&dl, DIAG_ERROR) == 0);
+	CHECK(has_diag(&dl, DIAG_NOTE,
+		       "guest1: APQN 06.00ab does not exist on this host; it can be assigned only if the kernel "
+		       "is 6.0 or later, which the first mdev tells"));
+	CHECK(touches(p, U1) && touches(p, U2));
+	for (size_t i = 0; i < p->n; i++) {
+		creates += p->actions[i].kind == ACTION_CREATE_MDEV;
+		absent += p->actions[i].kind == ACTION_ASSIGN_DOMAIN && p->actions[i].number == 0xab;
+	}
+	CHECK(creates == 2 && absent == 1);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	diag_list_done(&dl);
+
+	/* apply's first round: guest2's create tells the interface; guest1 waits for the next, unsaid */
+	dl = (struct diag_list){ 0 };
+	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
+	CHECK(dl.n == 0);
+	CHECK(!touches(p, U1) && touches(p, U2));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	diag_list_done(&dl);
+
+	/* when every guest would wait, they are created: only an mdev tells */
+	CHECK(l->queues[1].adapter == 5 && l->queues[1].domain == 0x47);
+	l->queues[1] = l->queues[--l->n_queues]; /* without 05.0047 guest2 waits too */
+	dl = (struct diag_list){ 0 };
+	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
+	CHECK(dl.n == 0);
+	CHECK(touches(p, U1) && touches(p, U2));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 /* A bit apmatrix took is not handed back while a foreign mdev sits on one of its APQNs. */
 static void test_release_blocked_by_foreign(void)
 {
@@ -1474,6 +1532,7 @@ int main(void)
 		TAP_TEST(test_rfc2017_bringup),
 		TAP_TEST(test_rfc2017_queue_moves),
 		TAP_TEST(test_static_absent_queue),
+		TAP_TEST(test_uncertain_absent_queue),
 		TAP_TEST(test_release_blocked_by_foreign),
 		TAP_TEST(test_ranges),
 		TAP_TEST(test_no_vfio_no_bus),
