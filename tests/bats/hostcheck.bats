@@ -196,3 +196,16 @@ EOF
 	assert_line "rc=65"
 	assert_line "rc=0"
 }
+
+@test "the seed's Example 2 on a live host: its conflict is said once, as compile says it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
+expect_exit 65 apmatrix check > $T/out 2> $T/err
+grep -v ": warning: " $T/err > $T/errors
+[ "$(cat $T/errors)" = "apmatrix: /etc/apmatrix.yaml:11:15: guest 'Guest2': APQN 01.0006 already assigned to guest 'Guest1' (/etc/apmatrix.yaml:8:18)" ] || die "errors: $(cat $T/errors)"
+apmatrix check --json | jqe '[.diagnostics[] | select(.severity == "error")] | length == 1' >/dev/null || die "json: $(apmatrix check --json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
