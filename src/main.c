@@ -1163,6 +1163,9 @@ int main(int argc, char **argv)
 	r = check_command_options(cmd);
 	if (r < 0)
 		return -r;
+	/* the default directory may well be missing; one named on the command line is meant to exist */
+	if (arg_config_dir && access(arg_config_dir, F_OK) < 0 && errno == ENOENT)
+		log_warning("drop-in directory %s does not exist: no drop-ins are read", arg_config_dir);
 	r = cmd->fn(argc - optind, argv + optind);
 	/* output errors are errors (R27): apmatrix show > /dev/full fails */
 	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {

@@ -349,6 +349,7 @@ static int write_file_in(const char *dir, const char *base, const char *text, si
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
 	size_t off = 0;
 	int fd, r = 0;
 
@@ -359,7 +360,14 @@ static int write_file_in(const char *dir, const char *base, const char *text, si
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	while (off < len) {
+	/* a file replaced keeps its mode and owner (import -o --force over a 0600 file) */
+	if (replace && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+		if (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
+			r = -errno;
+		if (r == 0 && fchmod(fd, st.st_mode & 07777) < 0)
+			r = -errno;
+	}
+	while (r == 0 && off < len) {
 		ssize_t k = write(fd, text + off, len - off);
 
 		if (k < 0) {

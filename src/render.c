@@ -184,6 +184,7 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	char code[8];
 	int width = d->n_guests > 26 ? 4 : 3;
 	int cols[256], n_cols = 0;
+	bool pending = false; /* a cell shows "*": its legend line is printed */
 
 	grid_build(gr, d, l);
 	BITMAP_FOREACH(dom, &gr->cols)
@@ -238,6 +239,7 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		for (int k = 0; k < n_cols; k++) {
 			conflict |= gr->cell[a][cols[k]] == CELL_CONFLICT;
 			undeclared |= gr->cell[a][cols[k]] == CELL_UNDECLARED;
+			pending |= gr->pending[a][cols[k]];
 		}
 		if (conflict)
 			fputs("  !   conflict: claimed twice, or kept by the host\n", f);
@@ -251,9 +253,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	if (!l)
 		fputs("  .   not declared\n", f);
 	if (l)
-		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n"
-		      "  *   declared, not yet in effect (run apmatrix apply)\n",
-		      f);
+		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n", f);
+	if (pending) /* only where a cell has it */
+		fputs("  *   declared, not yet in effect (run apmatrix apply)\n", f);
 	free(gr);
 }
 

@@ -5,6 +5,7 @@
 # passed as --config-dir.  One @test per case, so that each counts and fails
 # on its own; the last test makes sure no case directory lacks its @test.
 
+bats_require_minimum_version 1.5.0
 load ../lib/jqe
 
 setup() {
@@ -427,9 +428,10 @@ good_case() {
 	[ "$output" = "apmatrix: $tmp/d/20-b.yaml:4:15: guest 'b': APQN 01.0001 already assigned to guest 'a' ($tmp/d/10-a.yaml:4:15)" ]
 }
 
-@test "--config-dir: a missing directory is no error" {
-	run "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
+@test "--config-dir: a missing directory is no error, but said" {
+	run --separate-stderr "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
 	[ "$status" -eq 0 ]
+	[ "$stderr" = "apmatrix: warning: drop-in directory /nonexistent/apmatrix.d does not exist: no drop-ins are read" ]
 }
 
 @test "check: a missing file is an error naming the path" {

@@ -209,3 +209,20 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "show on a live host: the '*' legend only while a cell has '*'" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+legend="  *   declared, not yet in effect (run apmatrix apply)"
+apmatrix show > $T/before
+grep -qxF "$legend" $T/before || die "before: $(cat $T/before)"
+grep -q '^ *0[56] |.*\*' $T/before || die "no '*' cell before: $(cat $T/before)"
+apmatrix apply > /dev/null
+apmatrix show > $T/after
+! grep -qxF "$legend" $T/after || die "after: $(cat $T/after)"
+! grep -q '^ *0[56] |.*\*' $T/after || die "'*' cell after: $(cat $T/after)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

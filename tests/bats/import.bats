@@ -390,8 +390,10 @@ echo mine > $W/out/b.yaml
 expect_exit 1 apmatrix import -o $W/out/b.yaml 2>$W/err
 grep -q "$W/out/b.yaml exists; use --force to replace it" $W/err || die "message: $(cat $W/err)"
 [ "$(cat $W/out/b.yaml)" = mine ] || die "replaced without --force"
+chmod 0600 $W/out/b.yaml
 expect_exit 0 apmatrix import --force -o $W/out/b.yaml
 cmp $W/out/a.yaml $W/out/b.yaml || die "--force"
+[ "$(stat -c %a $W/out/b.yaml)" = 600 ] || die "--force did not keep mode 0600: $(stat -c %a $W/out/b.yaml)"
 [ "$(ls -A $W/out | tr '\n' ' ')" = "a.yaml b.yaml " ] || die "temporary files left: $(ls -A $W/out)"
 expect_exit 1 apmatrix import -o $W/nodir/x.yaml 2>/dev/null
 # a broken definition: exact place, nothing written
