@@ -276,16 +276,13 @@ static const char *node_type_name(enum node_type t)
 
 _printf_(3, 4) static void error_at(struct parser *p, const struct mark *m, const char *fmt, ...)
 {
-	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
 	if (p->stopped)
 		return;
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	diag_addv(p->diags, DIAG_ERROR, m, p->guest, fmt, ap);
 	va_end(ap);
-	diag_add(p->diags, DIAG_ERROR, m, p->guest, "%s", msg ? msg : "(out of memory)");
 	if (++p->n_errors == CONFIG_MAX_ERRORS) {
 		/* like a syntax error: no more events, every caller unwinds */
 		diag_add(p->diags, DIAG_ERROR, m, NULL, "too many errors (%d); the rest of the file is not read",
@@ -296,14 +293,11 @@ _printf_(3, 4) static void error_at(struct parser *p, const struct mark *m, cons
 
 _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, const char *fmt, ...)
 {
-	_cleanup_free_ char *msg = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
+	diag_addv(p->diags, DIAG_WARNING, m, p->guest, fmt, ap);
 	va_end(ap);
-	diag_add(p->diags, DIAG_WARNING, m, p->guest, "%s", msg ? msg : "(out of memory)");
 }
 
 static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const yaml_char_t *tag)

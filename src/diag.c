@@ -28,11 +28,10 @@ const char *diag_intern_file(struct diag_list *l, const char *path)
 	return l->files[l->n_files++];
 }
 
-void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
-	      const char *fmt, ...)
+void diag_addv(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
+	       const char *fmt, va_list ap)
 {
 	struct diag *d;
-	va_list ap;
 
 	l->items = xgrow(l->items, &l->cap, l->n + 1, sizeof(*l->items));
 	d = &l->items[l->n++];
@@ -40,9 +39,17 @@ void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m,
 	if (m)
 		d->mark = *m;
 	d->guest = guest ? xstrdup(guest) : NULL;
-	va_start(ap, fmt);
 	if (vasprintf(&d->message, fmt, ap) < 0)
 		d->message = xstrdup("(out of memory)");
+}
+
+void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
+	      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_addv(l, sev, m, guest, fmt, ap);
 	va_end(ap);
 }
 

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -50,6 +51,8 @@ const char *diag_intern_file(struct diag_list *l, const char *path);
 
 void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
 	      const char *fmt, ...) _printf_(5, 6);
+void diag_addv(struct diag_list *l, enum diag_severity sev, const struct mark *m, const char *guest,
+	       const char *fmt, va_list ap) _printf_(5, 0);
 
 size_t diag_count(const struct diag_list *l, enum diag_severity sev);
 

@@ -786,14 +786,11 @@ static const char *pending_advice(const struct apply_result *r)
 static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
 {
 	struct diag_list l = {};
-	_cleanup_free_ char *s = NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	diag_addv(&l, DIAG_ERROR, NULL, NULL, fmt, ap);
 	va_end(ap);
-	diag_add(&l, DIAG_ERROR, NULL, NULL, "%s", s ? s : "out of memory");
 	print_diags_once(&l, NULL, run);
 	diag_list_done(&l);
 }

@@ -170,11 +170,7 @@ struct ctx {
 
 static void plan_error_va(struct ctx *c, const struct mark *m, const char *guest, const char *fmt, va_list ap)
 {
-	_cleanup_free_ char *msg = NULL;
-
-	if (vasprintf(&msg, fmt, ap) < 0)
-		msg = NULL;
-	diag_add(c->diags, DIAG_ERROR, m && m->file ? m : NULL, guest, "%s", msg ? msg : "(out of memory)");
+	diag_addv(c->diags, DIAG_ERROR, m && m->file ? m : NULL, guest, fmt, ap);
 	c->errors = true;
 }
 
