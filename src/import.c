@@ -1475,8 +1475,10 @@ static char *write_yaml(const struct import *im)
 	if (!f)
 		return NULL;
 	fprintf(f, "# apmatrix configuration written by `apmatrix import --from %s`", import_source_to_string(im->o->from));
-	if (im->l)
-		fprintf(f, " on a host with the %s", live_interface_words(im->l));
+	if (im->l) {
+		fputs(" on a host with the ", f);
+		live_print_interface(f, im->l);
+	}
 	fputs(".\n# Check it with `apmatrix -c FILE check`; `apmatrix -c FILE diff` then shows what apply\n"
 	      "# would change (nothing, when the host is as imported).\nversion: 1\n",
 	      f);

@@ -57,18 +57,12 @@ const char *kernel_profile_to_string(enum kernel_profile p)
 	return p >= 0 && p < _PROFILE_MAX ? profile_table[p] : NULL;
 }
 
-const char *live_interface_words(const struct live *l)
+void live_print_interface(FILE *f, const struct live *l)
 {
-	static const char *const certain[_PROFILE_MAX] = {
-		[PROFILE_NONE] = "no kernel interface",
-		[PROFILE_STATIC] = "static kernel interface",
-		[PROFILE_DYNAMIC] = "dynamic kernel interface",
-		[PROFILE_RFC2017] = "rfc2017 kernel interface",
-	};
-
-	if (!l->profile_certain)
-		return "mainline kernel interface (static or dynamic: no mdev yet to tell)";
-	return l->profile >= 0 && l->profile < _PROFILE_MAX ? certain[l->profile] : "unknown kernel interface";
+	if (l->profile_certain)
+		fprintf(f, "%s kernel interface", kernel_profile_to_string(l->profile));
+	else
+		fputs("mainline kernel interface (static or dynamic: no mdev yet to tell)", f);
 }
 
 const char *queue_driver_to_string(enum queue_driver d)

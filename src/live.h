@@ -158,6 +158,6 @@ void live_mark_fresh(struct live *l, const char *uuid);
 
 const char *kernel_profile_to_string(enum kernel_profile p);
 /* "static kernel interface", or when it cannot be told yet "mainline kernel interface (static or dynamic: ...)" */
-const char *live_interface_words(const struct live *l);
+void live_print_interface(FILE *f, const struct live *l);
 const char *queue_driver_to_string(enum queue_driver d);
 const char *queue_status_to_string(enum queue_status s);

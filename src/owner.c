@@ -569,19 +569,8 @@ static int s390_lock_take(const char *path, int timeout_ms)
 
 static void s390_lock_release(const char *path)
 {
-	_cleanup_close_ int fd = -EBADF;
-	char buf[40];
-	ssize_t k;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return;
-	k = read(fd, buf, sizeof(buf) - 1);
-	if (k <= 0)
-		return;
-	buf[k] = '\0';
 	/* only our own lock: someone may have broken it as stale meanwhile */
-	if (atol(buf) == (long)getpid())
+	if (owner_s390_lock_holder(path) == (long)getpid())
 		(void)unlink(path); /* nothing to do if it is already gone */
 }
 

@@ -518,12 +518,9 @@ static void apqn_report_done(struct apqn_report *r)
 {
 	if (r->n <= MAX_APQN_DIAGS || (r->note && (r->c->flags & PLAN_DEFER_UNCERTAIN)))
 		return;
-	if (r->note)
-		diag_add(r->c->diags, DIAG_NOTE, NULL, r->g->g->name, "%s: %u more APQNs with the same problem",
-			 r->g->g->name, r->n - MAX_APQN_DIAGS);
-	else
-		plan_error(r->c, r->g->g->name, "%s: %u more APQNs with the same problem", r->g->g->name,
-			   r->n - MAX_APQN_DIAGS);
+	/* apqn_report() has set c->errors already when it is an error */
+	diag_add(r->c->diags, r->note ? DIAG_NOTE : DIAG_ERROR, NULL, r->g->g->name,
+		 "%s: %u more APQNs with the same problem", r->g->g->name, r->n - MAX_APQN_DIAGS);
 }
 
 static bool keep_forbids_adapter(const struct ctx *c, unsigned a)

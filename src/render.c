@@ -705,14 +705,16 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	size_t n_unused;
 	bool any_foreign = false;
 
-	(void)o;
 	int w = 16; /* the GUEST column: as wide as the longest name */
 
+	(void)o;
 	for (size_t i = 0; i < d->n_guests; i++)
 		if (strlen(d->guests[i].name) > (size_t)w)
 			w = (int)strlen(d->guests[i].name);
-	fprintf(f, "host: %s, vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n", live_interface_words(l),
-		l->vfio_loaded ? "loaded" : "not loaded", l->max_adapter, l->max_domain);
+	fputs("host: ", f);
+	live_print_interface(f, l);
+	fprintf(f, ", vfio_ap %s, max adapter 0x%02x, max domain 0x%02x\n", l->vfio_loaded ? "loaded" : "not loaded",
+		l->max_adapter, l->max_domain);
 	fprintf(f, "\n%-*s UUID                                  STATE\n", w, "GUEST");
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
