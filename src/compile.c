@@ -50,54 +50,11 @@ static bool guest_name_valid(const char *s)
 	return true;
 }
 
-/* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
-static size_t control_at(const unsigned char *c)
-{
-	if (*c < 0x20 || *c == 0x7f)
-		return 1;
-	if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)
-		return 2; /* a terminal may read U+009B as CSI, as ESC [ */
-	return 0;
-}
-
-/*
- * The name as it may appear in a message or a `show` line: control
- * characters escaped byte by byte ("\x0a"), so that one message is one line
- * and no escape sequence reaches a terminal.
- */
-static char *name_for_message(const char *s)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
-
-	for (const unsigned char *c = (const unsigned char *)s;; c++) {
-		if (!*c)
-			return xstrdup(s); /* the usual case: nothing to escape */
-		if (control_at(c))
-			break;
-	}
-	f = open_memstream(&out, &len);
-
-	if (!f)
-		return xstrdup("?");
-	for (const unsigned char *c = (const unsigned char *)s; *c;) {
-		size_t n = control_at(c);
-
-		if (!n)
-			fputc(*c++, f);
-		for (; n; n--)
-			fprintf(f, "\\x%02x", *c++);
-	}
-	fclose(f);
-	return out;
-}
-
-/* name_for_message(name), made at the first message and kept in *cache. */
+/* escape_for_message(name), made at the first message and kept in *cache. */
 static const char *msg_name(char **cache, const char *name)
 {
 	if (!*cache)
-		*cache = name_for_message(name);
+		*cache = escape_for_message(name);
 	return *cache;
 }
 
@@ -187,7 +144,7 @@ static void check_uuid(struct desired_guest *g, const struct config_guest *cg, c
 		g->uuid_mark = cg->uuid_mark;
 		if (uuid_canonicalize(cg->uuid, g->uuid))
 			return;
-		_cleanup_free_ char *v = name_for_message(cg->uuid);
+		_cleanup_free_ char *v = escape_for_message(cg->uuid);
 		diag_add(diags, DIAG_ERROR, &cg->uuid_mark, g->name,
 			 "guest '%s': invalid UUID '%s'; expected 36 characters such as %s",
 			 msg_name(msgname, cg->name), v,
@@ -383,7 +340,7 @@ static void check_pairs(struct desired_guest *gs, size_t n, const bool *conflict
 
 		if (!conflicting[j])
 			continue;
-		bname = name_for_message(b->name);
+		bname = escape_for_message(b->name);
 
 		for (size_t i = 0; i < j; i++) {
 			struct desired_guest *a = &gs[i];
@@ -395,7 +352,7 @@ static void check_pairs(struct desired_guest *gs, size_t n, const bool *conflict
 				continue;
 			if (found++ >= CONFLICTS_LISTED)
 				continue;
-			aname = name_for_message(a->name);
+			aname = escape_for_message(a->name);
 			if (same_uuid) {
 				_cleanup_free_ char *first = mark_string(&a->uuid_mark);
 				diag_add(diags, DIAG_ERROR, &b->uuid_mark, b->name,
@@ -431,7 +388,7 @@ static void check_keep(const struct desired *d, const struct desired_guest *gs, 
 		const struct desired_guest *g = &gs[i];
 
 		if (matrix_overlap(&g->matrix, &keep)) {
-			_cleanup_free_ char *list = apqn_list(&g->matrix, &keep), *gname = name_for_message(g->name);
+			_cleanup_free_ char *list = apqn_list(&g->matrix, &keep), *gname = escape_for_message(g->name);
 			diag_add(diags, DIAG_ERROR, conflict_mark(g, &keep), g->name,
 				 "guest '%s': %s kept by the host (host.keep at %s)", gname, list, where);
 		}

@@ -91,6 +91,14 @@ void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);
 int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *ret_len);
 
 /*
+ * A name that someone else chose (a guest's, a UUID as written, a process's
+ * comm) as it may appear in a message or a `show` line: control characters
+ * (C0, DEL, C1 in UTF-8) escaped byte by byte ("\x0a"), so that one message
+ * is one line and no escape sequence reaches a terminal.  A new string.
+ */
+char *escape_for_message(const char *s);
+
+/*
  * An arena: many small allocations that all live until arena_free(), made
  * from a few large chunks (no per-allocation header or free).  The config
  * keeps its names, UUIDs and number lists in one; compile takes it over.

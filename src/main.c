@@ -795,12 +795,18 @@ static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
 	diag_list_done(&l);
 }
 
-/* Who holds the s390-tools lock: "process 1234 (chzdev)", for the message. */
+/*
+ * Who holds the s390-tools lock: "process 1234 (chzdev)", for the message.
+ * The comm is the holder's to choose (/proc/self/comm, PR_SET_NAME), newlines
+ * and escape sequences included: all of it is read, the kernel's closing
+ * newline taken off, and the rest escaped, so that the message stays one line.
+ */
 static char *lock_holder(const char *s390_lock)
 {
 	long pid = owner_s390_lock_holder(s390_lock);
-	_cleanup_free_ char *path = NULL;
-	char comm[64] = "";
+	_cleanup_free_ char *path = NULL, *shown = NULL;
+	char comm[64] = ""; /* 15 bytes and a newline (TASK_COMM_LEN) */
+	size_t n = 0;
 	FILE *f;
 
 	if (pid <= 0)
@@ -808,12 +814,16 @@ static char *lock_holder(const char *s390_lock)
 	path = xasprintf("/proc/%ld/comm", pid);
 	f = fopen(path, "re");
 	if (f) {
-		if (!fgets(comm, sizeof(comm), f))
-			comm[0] = '\0';
+		n = fread(comm, 1, sizeof(comm) - 1, f);
 		fclose(f);
 	}
-	comm[strcspn(comm, "\n")] = '\0';
-	return *comm ? xasprintf("process %ld (%s)", pid, comm) : xasprintf("process %ld", pid);
+	comm[n] = '\0';
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[n - 1] = '\0';
+	if (!*comm)
+		return xasprintf("process %ld", pid);
+	shown = escape_for_message(comm);
+	return xasprintf("process %ld (%s)", pid, shown);
 }
 
 static int cmd_apply(int argc, char **argv)

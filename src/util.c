@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c: allocation helpers that never return NULL, an arena, hex digits, reading a whole file. */
+/*
+ * util.c: allocation helpers that never return NULL, an arena, hex digits,
+ * reading a whole file, escaping a name for a message.
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -264,4 +267,42 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
 	if (ret_len)
 		*ret_len = len;
 	return 0;
+}
+
+/* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
+static size_t control_at(const unsigned char *c)
+{
+	if (*c < 0x20 || *c == 0x7f)
+		return 1;
+	if (c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f)
+		return 2; /* a terminal may read U+009B as CSI, as ESC [ */
+	return 0;
+}
+
+char *escape_for_message(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	for (const unsigned char *c = (const unsigned char *)s;; c++) {
+		if (!*c)
+			return xstrdup(s); /* the usual case: nothing to escape */
+		if (control_at(c))
+			break;
+	}
+	f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("?");
+	for (const unsigned char *c = (const unsigned char *)s; *c;) {
+		size_t n = control_at(c);
+
+		if (!n)
+			fputc(*c++, f);
+		for (; n; n--)
+			fprintf(f, "\\x%02x", *c++);
+	}
+	fclose(f);
+	return out;
 }

@@ -510,6 +510,31 @@ EOF
 	assert_output --partial OK
 }
 
+@test "the holder of /run/lock/s390apconfig.lock is named with its comm escaped: one line, no escape sequence (text and --json)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# a holder that names itself "x", ESC "[31my", newline, "z" (one write: bash
+# would write up to each newline separately, and each write renames)
+perl -e 'open(my $f, ">", "/proc/self/comm") or die; syswrite($f, "x\e[31my\nz") == 9 or die; close($f); sleep 30' & holder=$!
+for _ in $(seq 100); do [ "$(od -An -c /proc/$holder/comm 2>/dev/null | tr -d ' ')" = 'x033[31my\nz\n' ] && break; sleep 0.05; done
+[ "$(od -An -c /proc/$holder/comm | tr -d ' ')" = 'x033[31my\nz\n' ] || die "comm not set: $(od -c /proc/$holder/comm)"
+echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp
+msg="cannot take the lock /run/lock/s390apconfig.lock: process $holder (x\\x1b[31my\\x0az) holds it (waited 1 s; see --wait)"
+apmatrix apply --wait 1 > $T/out 2> $T/err; rc=$?
+apmatrix --json apply --wait 1 > $T/a.json 2>/dev/null; jrc=$?
+release_s390_lock
+[ $rc = 1 ] && [ $jrc = 1 ] || die "exit $rc, --json $jrc"
+[ ! -s $T/out ] || die "stdout: $(cat $T/out)"
+[ "$(wc -l < $T/err)" = 1 ] || die "not one line: $(od -c $T/err)"
+! grep -q $'\e' $T/err || die "an ESC reached stderr: $(od -c $T/err)"
+grep -qxF "apmatrix: $msg" $T/err || die "message: $(od -c $T/err)"
+M=$msg jqe '.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": $ENV.M}]' $T/a.json >/dev/null || die "--json: $(cat $T/a.json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a failed write stops that guest only; the next run repairs it" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util.c: the string index, the arena and read_fd_all(). */
+/* Unit tests for util.c: the string index, the arena, read_fd_all() and escape_for_message(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -109,12 +109,35 @@ static void test_read_fd_all_limit(void)
 	CHECK(read_n(8193, 8192, &len, &buf) == -EFBIG);
 }
 
+static void check_escaped(const char *in, const char *want)
+{
+	char *got = escape_for_message(in);
+
+	CHECK_STREQ(got, want);
+	free(got);
+}
+
+static void test_escape_for_message(void)
+{
+	check_escaped("", "");
+	check_escaped("guest-1.a_b", "guest-1.a_b");
+	/* C0 (newline, ESC, tab), DEL: byte by byte */
+	check_escaped("a\nb\x1b[31mc", "a\\x0ab\\x1b[31mc");
+	check_escaped("\t\x7f", "\\x09\\x7f");
+	/* C1 in UTF-8 (U+009B, CSI) is two bytes escaped; other UTF-8 is kept */
+	check_escaped("x\xc2\x9by", "x\\xc2\\x9by");
+	check_escaped("caf\xc3\xa9 \xc2\xa0", "caf\xc3\xa9 \xc2\xa0");
+	/* a lone 0xc2 at the end is not read past */
+	check_escaped("x\xc2", "x\xc2");
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_str_index),
 		TAP_TEST(test_arena),
 		TAP_TEST(test_read_fd_all_limit),
+		TAP_TEST(test_escape_for_message),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
