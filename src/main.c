@@ -701,7 +701,13 @@ static int cmd_diff(int argc, char **argv)
 			print_diags(&diags);
 			if (arg_shell)
 				render_plan_shell(stdout, p, &o);
-			else if (!arg_quiet) /* -q: the exit status says it */
+			/*
+			 * -q: the exit status says it.  An empty plan beside
+			 * errors (vfio_ap not loaded, a guest refused) is no
+			 * "0 changes": the errors said why, and the host is not
+			 * as declared.
+			 */
+			else if (!arg_quiet && !(p->n == 0 && diag_count(&diags, DIAG_ERROR)))
 				render_plan_text(stdout, p, &o);
 		}
 		ret = diag_count(&diags, DIAG_ERROR) ? 1 : plan_is_empty(p) ? 0 : EXIT_CHANGES;
@@ -992,7 +998,14 @@ static int cmd_apply(int argc, char **argv)
 		log_notice("the host changed while applying; planning once more");
 	}
 	owner_unlock(lock);
-	/* no summary when the first reading of the host failed: nothing was tried, and the error said so */
+	/*
+	 * No summary when the first reading of the host failed: nothing was
+	 * tried, and the error said so.  Nor when the run failed and nothing
+	 * was done, failed or held back (the plan's errors, such as vfio_ap not
+	 * loaded, left nothing to do): "0 changes" would read as all is well.
+	 */
+	if (ret == 1 && !total.done && !total.failed && !total.skipped && !total.pending)
+		tried = false;
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		if (total.pending)
 			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",

@@ -535,6 +535,55 @@ EOF
 	assert_output --partial OK
 }
 
+@test "errors that leave nothing to do (vfio_ap not loaded, a foreign mdev) print no \"0 changes\": diff, apply, -q, --json" {
+	sed 's/^vfio_ap: loaded/vfio_ap: unloaded/' "$HOSTS/seed.yaml" >"$BATS_TEST_TMPDIR/novfio.yaml"
+	in_sim "$BATS_TEST_TMPDIR/novfio.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+msg="apmatrix: vfio_ap is not loaded (no devices/vfio_ap/matrix): guests are declared but no mdev can be created"
+for cmd in diff "apply --dry-run" apply "apply -q"; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "$cmd: exit $rc"
+	[ ! -s $T/out ] || die "$cmd: stdout $(cat $T/out)"
+	[ "$(cat $T/err)" = "$msg" ] || die "$cmd: stderr $(cat $T/err)"
+done
+[ "$(nwrites)" = 0 ] || die "wrote"
+# the documents stay what they were: counts of 0 beside the error, no claim of success
+apmatrix --json diff > $T/d.json 2>/dev/null; rc=$?
+[ $rc = 1 ] || die "diff --json: exit $rc"
+M=${msg#apmatrix: } jqe '.changes == 0 and .actions == [] and (.diagnostics | length == 1 and .[0].severity == "error" and .[0].message == $ENV.M)' $T/d.json >/dev/null || die "diff --json: $(cat $T/d.json)"
+apmatrix --json apply > $T/a.json 2>/dev/null; rc=$?
+[ $rc = 1 ] || die "apply --json: exit $rc"
+M=${msg#apmatrix: } jqe '.changed == false and .done == 0 and .failed == 0 and (.diagnostics | length == 1 and .[0].severity == "error" and .[0].message == $ENV.M)' $T/a.json >/dev/null || die "apply --json: $(cat $T/a.json)"
+# once vfio_ap is loaded the summary is there again
+echo vfio_ap > /sys/.sim/modprobe
+apmatrix apply > $T/out 2> $T/err || die "apply after modprobe: $(cat $T/err)"
+tail -1 $T/out | grep -qx "[1-9][0-9]* changes" || die "summary: $(cat $T/out)"
+[ "$(apmatrix apply)" = "0 changes" ] || die "second apply"
+[ "$(apmatrix diff)" = "0 changes" ] || die "diff after apply"
+# a foreign mdev in the way of the one guest declared: the same
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null 2>&1 || die "removing the guests"
+F=7d1c0000-0000-4000-8000-000000000001
+echo -0x05 > /sys/bus/ap/apmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $(mdev_dir $F)/assign_adapter
+echo 0x47 > $(mdev_dir $F)/assign_domain
+printf 'version: 1\nguests:\n  guest2:\n    adapters: [0x05]\n    domains: [0x47, 0xff]\n' > /etc/apmatrix.yaml
+clear_writes
+for cmd in diff apply; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "foreign, $cmd: exit $rc"
+	[ ! -s $T/out ] || die "foreign, $cmd: stdout $(cat $T/out)"
+	grep -q "guest2: APQN 05.0047 is assigned to mdev $F (not managed by apmatrix)\$" $T/err || die "foreign, $cmd: stderr $(cat $T/err)"
+	[ "$(wc -l < $T/err)" = 1 ] || die "foreign, $cmd: stderr $(cat $T/err)"
+done
+[ "$(nwrites)" = 0 ] || die "foreign: wrote"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a failed write stops that guest only; the next run repairs it" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
