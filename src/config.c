@@ -1393,6 +1393,8 @@ static int load_input(struct config *cfg, const char *name, const char *buf, siz
 	cfg->files[cfg->n_files++] = (char *)p.file;
 
 	r = parse_stream(&p, is_main);
+	if (p.broken)
+		cfg->incomplete = true; /* the events after the error were never seen */
 	if (p.input_error)
 		r = -p.input_error; /* as if the file could not be read at all */
 

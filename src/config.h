@@ -109,6 +109,12 @@ struct config {
 	size_t n_files, cap_files;
 	size_t n_entries; /* list entries in all files (CONFIG_MAX_ENTRIES) */
 	bool too_many_guests; /* CONFIG_MAX_GUESTS was reported: later files stop at their first guest */
+	/*
+	 * A file was not read to its end: a YAML syntax or encoding error, or
+	 * a limit (nesting, errors, guests) stopped it.  What is above is the
+	 * part before; show and status draw nothing from it.
+	 */
+	bool incomplete;
 	struct str_index guest_index; /* over names */
 	struct config_inputs *inputs; /* config_keep_inputs(): the bytes of every file read are kept here */
 	/*

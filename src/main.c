@@ -411,7 +411,13 @@ static void config_paths(const char **ret_path, const char **ret_dir)
  * Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno.
  * inputs: where the bytes read are kept, and stdin taken from (NULL: none).
  */
-static int load_desired(struct diag_list *diags, struct desired **ret, struct config_inputs *inputs)
+/*
+ * Load and compile the configuration.  *ret_incomplete (when not NULL): a
+ * file was not read to its end (config.h, incomplete), so that *ret holds
+ * only what came before the error.
+ */
+static int load_desired(struct diag_list *diags, struct desired **ret, struct config_inputs *inputs,
+			bool *ret_incomplete)
 {
 	const char *path, *dir;
 	struct config *cfg = config_new();
@@ -428,6 +434,8 @@ static int load_desired(struct diag_list *diags, struct desired **ret, struct co
 		r = k;
 	else if (r != -EINVAL)
 		d = desired_free(d); /* not read at all: no desired state */
+	if (ret_incomplete)
+		*ret_incomplete = cfg->incomplete;
 	config_free(cfg);
 	*ret = d;
 	return r;
@@ -496,7 +504,7 @@ static int cmd_check(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("check takes no argument, got '%s'", argv[1]);
-	r = load_desired(&diags, &d, NULL);
+	r = load_desired(&diags, &d, NULL, NULL);
 	if (d && !arg_no_live && on_ap_host()) {
 		struct sysfs *s = NULL;
 		struct owner_db *o = NULL;
@@ -561,14 +569,16 @@ static int cmd_show(int argc, char **argv)
 	struct host h = {};
 	struct render_opts o = { .color = use_color(stdout) };
 	const struct desired_guest *g = NULL;
+	bool incomplete;
 	int r, ret;
 
 	if (argc > 2)
 		return usage_error("show takes at most one guest name, got '%s'", argv[2]);
-	r = load_desired(&diags, &d, NULL);
+	r = load_desired(&diags, &d, NULL, &incomplete);
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	print_diags(&diags);
-	if (!d) {
+	/* a file cut short (a YAML syntax error): its first half is not the configuration, nothing is drawn */
+	if (!d || incomplete) {
 		diag_list_done(&diags);
 		return ret ? ret : 1;
 	}
@@ -658,7 +668,7 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	int r;
 
 	if (!*ret_d) {
-		r = load_desired(diags, ret_d, run ? &run->inputs : NULL);
+		r = load_desired(diags, ret_d, run ? &run->inputs : NULL, NULL);
 		if (diag_count(diags, DIAG_ERROR) || r < 0) {
 			if (!arg_json) { /* with --json the caller prints them in its document */
 				print_diags(diags);
@@ -862,7 +872,7 @@ static int cmd_apply(int argc, char **argv)
 	}
 
 	/* Validate before locking: a bad config never waits and never writes. */
-	r = load_desired(&diags, &d, &run.inputs);
+	r = load_desired(&diags, &d, &run.inputs, NULL);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
 		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
 		ret = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
@@ -1031,13 +1041,15 @@ static int cmd_status(int argc, char **argv)
 	_cleanup_(desired_freep_) struct desired *d = NULL;
 	struct host h = {};
 	struct render_opts o = { .color = use_color(stdout) };
+	bool incomplete;
 	int r, ret;
 
 	if (argc > 1)
 		return usage_error("status takes no argument, got '%s'", argv[1]);
-	r = load_desired(&diags, &d, NULL);
+	r = load_desired(&diags, &d, NULL, &incomplete);
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
-	if (!d) {
+	/* as show: a file cut short gives no guest list (its guests would show as absent, or as foreign mdevs) */
+	if (!d || incomplete) {
 		print_diags(&diags);
 		diag_list_done(&diags);
 		return ret ? ret : 1;
@@ -1109,7 +1121,7 @@ static int cmd_guest(int argc, char **argv)
 		return usage_error("guest takes one guest name, got '%s' too: QEMU allows one vfio-ap device per "
 				   "guest, so declare one guest with all the adapters and domains it needs",
 				   argv[2]);
-	r = load_desired(&diags, &d, NULL);
+	r = load_desired(&diags, &d, NULL, NULL);
 	print_diags(&diags);
 	if (diag_count(&diags, DIAG_ERROR) || r < 0 || !d) {
 		r = diag_count(&diags, DIAG_ERROR) || r == -EINVAL ? EX_DATAERR : 1;

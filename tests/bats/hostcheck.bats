@@ -226,3 +226,51 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "show and status draw nothing from a configuration a YAML syntax error cuts short: the error, exit 65, as check, diff and apply" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+# guest1 is read whole before the error, guest2 half: neither may be drawn
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04, 0xab]
+  guest2:
+    adapters: [0x05
+    domains: [0x47, 0xff]
+YAML
+err="apmatrix: /etc/apmatrix.yaml:8:12: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence at 7:15)"
+for cmd in show "show guest1" "show guest2" "--json show" "--no-live show" "--no-live --json show" status "--json status"; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] || die "$cmd: exit $rc"
+	[ ! -s $T/out ] || die "$cmd drew: $(cat $T/out)"
+	[ "$(cat $T/err)" = "$err" ] || die "$cmd: stderr $(cat $T/err)"
+done
+for cmd in check diff apply "guest guest1"; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] || die "$cmd: exit $rc"
+	[ "$(head -1 $T/err)" = "$err" ] || die "$cmd: stderr $(cat $T/err)"
+done
+[ "$(nwrites)" = 0 ] || die "wrote"
+# a drop-in cut short: the same
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /etc/apmatrix.d
+printf 'guests:\n  guest3: {adapters: [0x06], domains: [0xff]\n' > /etc/apmatrix.d/50-x.yaml
+err="apmatrix: /etc/apmatrix.d/50-x.yaml:3:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping at 2:11)"
+for cmd in show status; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] && [ ! -s $T/out ] && [ "$(cat $T/err)" = "$err" ] || die "drop-in, $cmd: exit $rc, $(cat $T/out $T/err)"
+done
+# a configuration that parses but has errors is still drawn with them
+rm -r /etc/apmatrix.d
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05], domains: [0x04]}\n  g2: {adapters: [0x05], domains: [0x04]}\n' > /etc/apmatrix.yaml
+apmatrix show > $T/out 2> $T/err; rc=$?
+[ $rc = 65 ] && grep -q '^ *05 | *!' $T/out || die "conflict, show: exit $rc, $(cat $T/out $T/err)"
+apmatrix status > $T/out 2> $T/err; rc=$?
+[ $rc = 65 ] && grep -q '^g2 ' $T/out || die "conflict, status: exit $rc, $(cat $T/out $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

@@ -329,6 +329,17 @@ static void test_syntax_errors(void)
 	fx_load(&f, "version: 1\nguests:\n  g1:\n    adapters: [1]\n    domains: [1\n");
 	CHECK(f.r == -EINVAL);
 	CHECK(f.c->n_guests == 1 && f.c->guests[0].incomplete);
+	/* and so is the configuration: show and status draw nothing from it */
+	CHECK(f.c->incomplete);
+	fx_done(&f);
+
+	/* an error that does not end the file leaves it complete */
+	fx_load(&f, "version: 1\nguests:\n  g1:\n    adapters: [1]\n    domains: [1]\n    colour: red\n");
+	CHECK(f.r == -EINVAL && !f.c->incomplete);
+	fx_done(&f);
+	/* bytes that are not UTF-8 end it as a syntax error does */
+	fx_load(&f, "version: 1\nguests:\n  g1: {adapters: [1], domains: [1]}\n\xff\n");
+	CHECK(f.r == -EINVAL && f.c->incomplete);
 	fx_done(&f);
 }
 
