@@ -264,6 +264,12 @@ static int guest_store(struct sim *s, void *obj, const char *buf, size_t len)
 	return sim_guest(s, buf);
 }
 
+static int queue_store(struct sim *s, void *obj, const char *buf, size_t len)
+{
+	(void)obj, (void)len;
+	return sim_queue_state(s, buf);
+}
+
 static int modprobe_store(struct sim *s, void *obj, const char *buf, size_t len)
 {
 	(void)obj, (void)len;
@@ -287,6 +293,7 @@ static const struct attr control_attrs[] = {
 	{ "writes", 0644, writes_show, writes_store },
 	{ "fail", 0644, fail_show, fail_store },
 	{ "guest", 0200, NULL, guest_store },
+	{ "queue", 0200, NULL, queue_store },
 	{ "modprobe", 0200, NULL, modprobe_store },
 	{ "hotplug", 0200, NULL, hotplug_store },
 	{ "uevents", 0644, uevents_show, uevents_store },

@@ -113,6 +113,50 @@ SEQNUM=$(($(grep -m1 SEQNUM "$S/.sim/uevents" | cut -d= -f2) + 1))"
 	assert_output 5
 }
 
+@test "guest filter is state: an unassign does not filter again, an assign that adds, ap_config and a probe do" {
+	seed_masks
+	[ "$(kw $TYPE/create $U1)" = 0 ]
+	for v in 0x05 0x06; do [ "$(kw $M/assign_adapter $v)" = 0 ]; done
+	for v in 0x04 0xab; do [ "$(kw $M/assign_domain $v)" = 0 ]; done
+	[ "$(kw bus/ap/drivers/vfio_ap/unbind 06.00ab)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output $'05.0004\n05.00ab'
+	# the domain that kept adapter 06 out goes: 06 stays out
+	[ "$(kw $M/unassign_domain 0xab)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output 05.0004
+	run cat "$S/$M/matrix"
+	assert_output $'05.0004\n06.0004'
+	# writing an adapter that is assigned returns early
+	[ "$(kw $M/assign_adapter 0x06)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output 05.0004
+	# unassign (not in the view: nothing changes), assign: filtered again
+	[ "$(kw $M/unassign_adapter 0x06)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output 05.0004
+	[ "$(kw $M/assign_adapter 0x06)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output $'05.0004\n06.0004'
+	# the same state again; ap_config written with its own value filters
+	[ "$(kw $M/assign_domain 0xab)" = 0 ]
+	[ "$(kw $M/unassign_domain 0xab)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output 05.0004
+	[ "$(kw $M/ap_config "$(cat "$S/$M/ap_config")")" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output $'05.0004\n06.0004'
+	# and once more; a probe of one of the mdev's queues filters
+	[ "$(kw $M/assign_domain 0xab)" = 0 ]
+	[ "$(kw $M/unassign_domain 0xab)" = 0 ]
+	[ "$(kw bus/ap/drivers/vfio_ap/unbind 06.0004)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output 05.0004
+	[ "$(kw bus/ap/drivers/vfio_ap/bind 06.0004)" = 0 ]
+	run cat "$S/$M/guest_matrix"
+	assert_output $'05.0004\n06.0004'
+}
+
 @test "queue status: unassigned, assigned, in use (only what the guest really gets)" {
 	seed_masks
 	[ "$(kw $TYPE/create $U1)" = 0 ]

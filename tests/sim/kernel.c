@@ -274,32 +274,94 @@ static struct bitmap256 qci_apm(const struct sim *s)
 }
 
 /*
+ * vfio_ap_mdev_filter_matrix() + filter_cdoms(): the shadow becomes the
+ * matrix within the LPAR's configuration, without every adapter that has an
+ * APQN not bound to vfio_ap.  Called only where the kernel filters: a
+ * successful assign, ap_config, a queue probe, a configuration that adds.
+ */
+static void shadow_filter(const struct sim *s, struct mdev *m)
+{
+	struct bitmap256 cfg = qci_apm(s);
+
+	m->sapm = bitmap_and(&m->apm, &cfg);
+	m->saqm = bitmap_and(&m->aqm, &s->qci_aqm);
+	m->sadm = bitmap_and(&m->adm, &s->qci_adm);
+	BITMAP_FOREACH(a, &m->sapm) {
+		BITMAP_FOREACH(d, &m->saqm) {
+			struct queue *q = find_queue(s, (unsigned)a, (unsigned)d);
+			if (!q || q->drv != DRV_VFIO || q->unusable) {
+				bitmap_clear(&m->sapm, (unsigned)a);
+				break;
+			}
+		}
+	}
+}
+
+/*
  * What the guest gets (kernel-abi.md §2.5.1).  Before 6.0 the whole matrix
  * goes to the guest; the RFC also made every usage domain a control domain.
+ * From 6.0 on the shadow, which is state: an unassign clears a bit but
+ * does not filter again, so an adapter left out because of a domain stays
+ * out after that domain is unassigned, until the next filter.
  */
 static void guest_view(const struct sim *s, const struct mdev *m, struct bitmap256 *apm, struct bitmap256 *aqm,
 		       struct bitmap256 *adm)
 {
-	struct bitmap256 cfg;
-
 	if (!s->prof.dynamic) {
 		*apm = m->apm;
 		*aqm = m->aqm;
 		*adm = s->prof.rfc ? bitmap_or(&m->adm, &m->aqm) : m->adm;
 		return;
 	}
-	cfg = qci_apm(s);
-	*apm = bitmap_and(&m->apm, &cfg);
-	*aqm = bitmap_and(&m->aqm, &s->qci_aqm);
-	*adm = bitmap_and(&m->adm, &s->qci_adm);
-	BITMAP_FOREACH(a, apm) {
-		BITMAP_FOREACH(d, aqm) {
-			struct queue *q = find_queue(s, (unsigned)a, (unsigned)d);
-			if (!q || q->drv != DRV_VFIO) {
-				bitmap_clear(apm, (unsigned)a);
-				break;
-			}
-		}
+	*apm = m->sapm;
+	*aqm = m->saqm;
+	*adm = m->sadm;
+}
+
+/* vfio_ap_mdev_probe_queue(): the mdev the new vfio queue is assigned to filters again */
+static void shadow_queue_bound(struct sim *s, const struct queue *q)
+{
+	if (!s->prof.dynamic)
+		return;
+	for (size_t i = 0; i < s->n_mdevs; i++) {
+		struct mdev *m = s->mdevs[i];
+		if (bitmap_test(&m->apm, q->card->id) && bitmap_test(&m->aqm, q->dom))
+			shadow_filter(s, m);
+	}
+}
+
+/* vfio_ap_mdev_remove_queue(): a queue in the guest takes its adapter out (no new filter) */
+static void shadow_queue_gone(struct sim *s, const struct queue *q)
+{
+	if (!s->prof.dynamic)
+		return;
+	for (size_t i = 0; i < s->n_mdevs; i++) {
+		struct mdev *m = s->mdevs[i];
+		if (bitmap_test(&m->sapm, q->card->id) && bitmap_test(&m->saqm, q->dom))
+			bitmap_clear(&m->sapm, q->card->id);
+	}
+}
+
+/*
+ * vfio_ap_on_cfg_changed() / on_scan_complete(): what left the LPAR's
+ * configuration leaves the shadow; an mdev that has something added filters
+ * again.  old_apm/old_aqm: the configuration before the change.
+ */
+static void shadow_config_changed(struct sim *s, const struct bitmap256 *old_apm, const struct bitmap256 *old_aqm)
+{
+	struct bitmap256 cfg = qci_apm(s);
+	struct bitmap256 add_a = bitmap_andnot(&cfg, old_apm), add_d = bitmap_andnot(&s->qci_aqm, old_aqm);
+
+	if (!s->prof.dynamic)
+		return;
+	for (size_t i = 0; i < s->n_mdevs; i++) {
+		struct mdev *m = s->mdevs[i];
+
+		m->sapm = bitmap_and(&m->sapm, &cfg);
+		m->saqm = bitmap_and(&m->saqm, &s->qci_aqm);
+		m->sadm = bitmap_and(&m->sadm, &s->qci_adm);
+		if (bitmap_intersects(&m->apm, &add_a) || bitmap_intersects(&m->aqm, &add_d))
+			shadow_filter(s, m);
 	}
 }
 
@@ -520,12 +582,16 @@ static void queue_bind(struct sim *s, struct queue *q, enum drv d)
 	node_add_link(drv_dir(s, d), q->dir->name, to);
 	queue_driver_files(s, q, true);
 	emit_queue(s, "bind", q, NULL);
+	if (d == DRV_VFIO)
+		shadow_queue_bound(s, q);
 }
 
 static void queue_unbind(struct sim *s, struct queue *q)
 {
 	if (!q->drv)
 		return;
+	if (q->drv == DRV_VFIO)
+		shadow_queue_gone(s, q);
 	node_remove_child(drv_dir(s, q->drv), q->dir->name);
 	node_remove_child(q->dir, "driver");
 	queue_driver_files(s, q, false);
@@ -1126,6 +1192,7 @@ static int card_config_store(struct sim *s, void *obj, const char *buf, size_t l
 {
 	struct card *c = obj;
 	const char *env[] = { NULL, NULL };
+	struct bitmap256 old_apm = qci_apm(s);
 	int v;
 
 	(void)len;
@@ -1134,6 +1201,7 @@ static int card_config_store(struct sim *s, void *obj, const char *buf, size_t l
 	if (c->config == (bool)v)
 		return 0;
 	c->config = v;
+	shadow_config_changed(s, &old_apm, &s->qci_aqm);
 	if (!v)
 		c->online = false;
 	env[0] = v ? "CONFIG=1" : "CONFIG=0";
@@ -1595,7 +1663,11 @@ static int mdev_assign(struct sim *s, struct mdev *m, enum which w, const char *
 		return -ENODEV;
 	if (w == W_CONTROL) {
 		/* no mask or overlap validation for control domains */
+		if (s->prof.dynamic && bitmap_test(bm, (unsigned)id))
+			return 0;
 		bitmap_set(bm, (unsigned)id);
+		if (s->prof.dynamic)
+			m->sadm = bitmap_and(&m->adm, &s->qci_adm); /* filter_cdoms() */
 		return 0;
 	}
 	if (s->prof.dynamic) {
@@ -1613,6 +1685,8 @@ static int mdev_assign(struct sim *s, struct mdev *m, enum which w, const char *
 		return -EADDRINUSE;
 	m->apm = apm;
 	m->aqm = aqm;
+	if (s->prof.dynamic)
+		shadow_filter(s, m);
 	return 0;
 }
 
@@ -1630,6 +1704,8 @@ static int mdev_unassign(struct sim *s, struct mdev *m, enum which w, const char
 	if (id > max)
 		return -ENODEV;
 	bitmap_clear(w == W_ADAPTER ? &m->apm : w == W_DOMAIN ? &m->aqm : &m->adm, (unsigned)id);
+	/* hot unplug: the bit leaves the shadow, nothing is filtered again */
+	bitmap_clear(w == W_ADAPTER ? &m->sapm : w == W_DOMAIN ? &m->saqm : &m->sadm, (unsigned)id);
 	return 0;
 }
 
@@ -1722,6 +1798,7 @@ static int mdev_ap_config_store(struct sim *s, void *obj, const char *buf, size_
 	m->apm = b[0];
 	m->aqm = b[1];
 	m->adm = b[2];
+	shadow_filter(s, m);
 	return 0;
 }
 
@@ -2071,14 +2148,18 @@ int sim_hotplug(struct sim *s, const char *line)
 	_cleanup_free_ char *l = strip_nl(line);
 	_cleanup_free_ char *err = NULL;
 	struct topo_card tc;
+	struct bitmap256 old_apm, old_aqm;
 	unsigned long id;
 	int r;
 
 	if (strncmp(l, "remove ", 7) == 0) {
 		if (kstrtoul(l + 7, 0, &id) < 0 || id > 255 || !s->cards[id])
 			return -ENODEV;
+		old_apm = qci_apm(s);
+		old_aqm = s->qci_aqm;
 		card_remove(s, s->cards[id]);
 		recompute_qci(s, &s->qci_adm);
+		shadow_config_changed(s, &old_apm, &old_aqm);
 		s->scans++;
 		return 0;
 	}
@@ -2087,8 +2168,11 @@ int sim_hotplug(struct sim *s, const char *line)
 		return r;
 	if (s->cards[tc.id])
 		return -EEXIST;
+	old_apm = qci_apm(s);
+	old_aqm = s->qci_aqm;
 	card_add(s, &tc);
 	recompute_qci(s, &s->qci_adm);
+	shadow_config_changed(s, &old_apm, &old_aqm);
 	s->scans++;
 	sim_check_bindings(s);
 	return 0;
@@ -2113,6 +2197,29 @@ int sim_guest(struct sim *s, const char *cmd)
 		return -ENOENT;
 	m->attached = attach;
 	pthread_cond_broadcast(&s->cond);
+	return 0;
+}
+
+int sim_queue_state(struct sim *s, const char *cmd)
+{
+	_cleanup_free_ char *c = strip_nl(cmd);
+	unsigned a, d;
+	char tail;
+	bool unusable;
+	struct queue *q;
+
+	if (strncmp(c, "unusable ", 9) == 0)
+		unusable = true;
+	else if (strncmp(c, "usable ", 7) == 0)
+		unusable = false;
+	else
+		return -EINVAL;
+	if (sscanf(c + (unusable ? 9 : 7), "%2x.%4x%c", &a, &d, &tail) != 2 || a > 255 || d > 255)
+		return -EINVAL;
+	q = find_queue(s, a, d);
+	if (!q)
+		return -ENODEV;
+	q->unusable = unusable;
 	return 0;
 }
 
@@ -2242,9 +2349,11 @@ char *sim_dump(struct sim *s)
 			if (!q)
 				continue;
 			if (q->drv == DRV_VFIO && s->prof.queue_status)
-				P("queue %02x.%04x %s %s\n", a, d, drv_name(s, q->drv), queue_status(s, q));
+				P("queue %02x.%04x %s %s%s\n", a, d, drv_name(s, q->drv), queue_status(s, q),
+				  q->unusable ? " unusable" : "");
 			else
-				P("queue %02x.%04x %s\n", a, d, q->drv ? drv_name(s, q->drv) : "-");
+				P("queue %02x.%04x %s%s\n", a, d, q->drv ? drv_name(s, q->drv) : "-",
+				  q->unusable ? " unusable" : "");
 		}
 	}
 	for (size_t i = 0; i < s->n_mdevs; i++) {

@@ -155,6 +155,7 @@ struct queue {
 	unsigned dom;
 	enum drv drv;
 	bool online;
+	bool unusable; /* .sim/queue: the filter drops its adapter (the kernel's reset_rc, or not passable) */
 	char *driver_override;
 	uint64_t request_count;
 	struct node *dir;
@@ -177,6 +178,12 @@ struct card {
 struct mdev {
 	char uuid[37];
 	struct bitmap256 apm, aqm, adm;
+	/*
+	 * 6.0+: the guest's view (shadow_apcb), what guest_matrix shows and a
+	 * guest gets.  Filtered again only where the kernel does (shadow_*()
+	 * in kernel.c); an unassign only clears its bit.
+	 */
+	struct bitmap256 sapm, saqm, sadm;
 	bool attached;
 	bool removing;
 	unsigned iommu_group;
@@ -228,6 +235,8 @@ void sim_done(struct sim *s);
 int sim_modprobe(struct sim *s, const char *module);
 int sim_hotplug(struct sim *s, const char *line);
 int sim_guest(struct sim *s, const char *cmd);
+/* "unusable AA.DDDD" / "usable AA.DDDD": a queue state the next guest filter heeds */
+int sim_queue_state(struct sim *s, const char *cmd);
 /* open() of .sim/vfio/N, the mdev's vfio group device: EBUSY while a guest holds it. */
 int sim_vfio_group_open(struct sim *s, void *obj);
 char *sim_dump(struct sim *s);
