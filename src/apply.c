@@ -178,7 +178,25 @@ void apply_history_done(struct apply_history *h)
 		free(h->guests[i]);
 	free(h->guests);
 	free(h->host);
+	free(h->refiltered);
 	*h = (struct apply_history){};
+}
+
+bool apply_history_refiltered(const struct apply_history *h, const struct action *a)
+{
+	for (size_t k = 0; h && a->refilter && k < h->n_refiltered; k++)
+		if (h->refiltered[k].number == a->number && streq(h->refiltered[k].uuid, a->uuid))
+			return true;
+	return false;
+}
+
+static void history_note_refilter(struct apply_history *h, const struct action *a)
+{
+	if (!h || a->kind != ACTION_ASSIGN_ADAPTER || apply_history_refiltered(h, a))
+		return;
+	h->refiltered = xgrow(h->refiltered, &h->cap_refiltered, h->n_refiltered + 1, sizeof(*h->refiltered));
+	h->refiltered[h->n_refiltered] = (struct action){ .kind = a->kind, .number = a->number };
+	snprintf(h->refiltered[h->n_refiltered++].uuid, sizeof(a->uuid), "%s", a->uuid);
 }
 
 static bool history_has_guest(const struct apply_history *h, const char *guest)
@@ -252,6 +270,11 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			outcome[i] = APPLY_SKIPPED;
 			continue;
 		}
+		/* assigned again in an earlier round and still left out: once per run (the verification says so) */
+		if (apply_history_refiltered(history, a)) {
+			outcome[i] = APPLY_SKIPPED;
+			continue;
+		}
 		/* an earlier action of the same guest, or one this relies on, failed */
 		if (history_has_guest(history, a->guest))
 			why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
@@ -322,6 +345,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		}
 		outcome[i] = APPLY_DONE;
 		res.done++;
+		if (a->refilter)
+			history_note_refilter(history, a);
 		report(userdata, a, APPLY_DONE, 0, NULL);
 	}
 	*ret = res;

@@ -55,9 +55,18 @@ struct apply_history {
 	size_t n_guests, cap_guests;
 	struct action *host; /* kind, number and bits of each failed host-level action */
 	size_t n_host, cap_host;
+	/*
+	 * Adapters assigned again (action.refilter) in an earlier round: not
+	 * again in this run.  If the kernel still keeps one out, something the
+	 * host does not show (a queue it cannot use) does.
+	 */
+	struct action *refiltered; /* uuid and number */
+	size_t n_refiltered, cap_refiltered;
 };
 
 void apply_history_done(struct apply_history *h);
+/* a is a refilter action for an adapter assigned again earlier in this run */
+bool apply_history_refiltered(const struct apply_history *h, const struct action *a);
 
 /* Run the plan's actions in order.  history may be NULL (one round). */
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,

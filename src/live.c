@@ -713,6 +713,9 @@ static void read_guest_matrix(struct reader *rd, struct live_mdev *m)
 	_cleanup_free_ char *p_gm = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "guest_matrix");
 	int r;
 
+	if (m->guest_matrix_read)
+		return;
+	m->guest_matrix_read = true;
 	r = read_matrix_file(rd, p_gm, &m->guest_matrix);
 	if (r == 0) {
 		m->has_guest_matrix = true;
@@ -1063,6 +1066,46 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
 		read_mdev_details(&rd, (struct live_mdev *)m);
 	}
 	return m->in_use;
+}
+
+const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struct live_mdev *m)
+{
+	if (!m->guest_matrix_read && !m->details_read && l->profile != PROFILE_RFC2017 &&
+	    (l->features & FEATURE_GUEST_MATRIX)) {
+		/* a cache filled on demand, as in live_mdev_in_use() */
+		struct reader rd = { .s = l->sysfs, .l = (struct live *)l, .to_log = true };
+
+		read_guest_matrix(&rd, (struct live_mdev *)m);
+	}
+	return m->has_guest_matrix ? &m->guest_matrix : NULL;
+}
+
+struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_matrix *matrix,
+				     const struct apqn_matrix *gm)
+{
+	struct bitmap256 out = { { 0 } };
+	struct bitmap256 ad = bitmap_andnot(&matrix->adapters, &gm->adapters);
+	struct bitmap256 dm = matrix->domains;
+
+	if (l->has_qci) {
+		ad = bitmap_and(&ad, &l->cfg_adapters);
+		dm = bitmap_and(&dm, &l->cfg_domains);
+	}
+	BITMAP_FOREACH(a, &ad) {
+		bool passes = true;
+
+		BITMAP_FOREACH(d, &dm) {
+			const struct live_queue *q = live_find_queue(l, (unsigned)a, (unsigned)d);
+
+			if (!q || q->kind != QUEUE_DRIVER_VFIO) {
+				passes = false;
+				break;
+			}
+		}
+		if (passes)
+			bitmap_set(&out, (unsigned)a);
+	}
+	return out;
 }
 
 void live_mark_fresh(struct live *l, const char *uuid)

@@ -73,6 +73,7 @@ struct live_mdev {
 	 */
 	struct apqn_matrix guest_matrix; /* valid when has_guest_matrix (control domains copied) */
 	bool has_guest_matrix;
+	bool guest_matrix_read; /* also alone, by live_mdev_guest_view() */
 	bool in_use;  /* a running guest holds it, or in_use_unknown */
 	bool in_use_unknown; /* nothing could tell (the vfio group device could not be opened): taken as in use */
 	bool details_read;
@@ -142,6 +143,21 @@ struct live *live_free(struct live *l);
  * (warnings then go to the log); m belongs to l.
  */
 bool live_mdev_in_use(const struct live *l, const struct live_mdev *m);
+
+/*
+ * The mdev's guest_matrix, what its guest gets (6.0+), read the first time
+ * it is asked (warnings then go to the log); NULL where the host has none.
+ */
+const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struct live_mdev *m);
+
+/*
+ * The adapters of matrix that the guest's view gm lacks although the
+ * kernel's filter would let them in now (6.0+: configured, and every queue
+ * with a configured domain of matrix bound to vfio_ap): left out by an
+ * earlier filter that no later one has undone.
+ */
+struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_matrix *matrix,
+				     const struct apqn_matrix *gm);
 
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);

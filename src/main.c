@@ -990,7 +990,24 @@ static int cmd_apply(int argc, char **argv)
 		/* verify: a fresh plan must have nothing left but pending work */
 		struct diag_list vd = {};
 		int k = prepare(&vd, &d, &h, &p, &run);
-		bool settled = k < 0 && p->n == p->n_pending;
+		size_t left_out = 0; /* adapters assigned again that the kernel still keeps out */
+
+		for (size_t i = 0; k < 0 && i < p->n; i++) {
+			const struct action *a = &p->actions[i];
+
+			if (!a->pending && apply_history_refiltered(&run.failed, a)) {
+				left_out++;
+				if (a->kind == ACTION_ASSIGN_ADAPTER)
+					diag_add(&vd, DIAG_WARNING, NULL, a->guest,
+						 "guest '%s': the kernel still keeps adapter 0x%02x out of the guest's "
+						 "view after it was assigned again: one of its queues cannot be used "
+						 "(lszcrypt -V, the kernel log)",
+						 a->guest, a->number);
+			}
+		}
+		if (left_out)
+			print_diags_once(&vd, &shown, &run);
+		bool settled = k < 0 && p->n == p->n_pending + left_out;
 		p = plan_free(p);
 		host_done(&h);
 		diag_list_done(&vd);

@@ -914,11 +914,54 @@ static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phas
 	return i;
 }
 
+/*
+ * 6.0+ with single assigns: the kernel filters the guest's view only on an
+ * assign that adds, a queue probe or a configuration change.  An unassign
+ * clears its bit and nothing more, so an adapter left out because of a
+ * domain stays out of the guest's view after that domain is gone
+ * (kernel-abi.md §2.5.1), and re-writing an assigned adapter changes
+ * nothing (the kernel returns early).  For an mdev whose plan adds no
+ * adapter and no domain, every such adapter is unassigned and assigned
+ * again: the unassign of an adapter the guest does not see touches no queue
+ * of the guest, the assign filters again.  6.10+ is not planned here:
+ * ap_config filters on every write.
+ */
+static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_matrix *want)
+{
+	const struct apqn_matrix *gm;
+	struct bitmap256 stale;
+
+	if (!ms->m || c->l->profile != PROFILE_DYNAMIC || !(c->l->features & FEATURE_GUEST_MATRIX))
+		return;
+	gm = live_mdev_guest_view(c->l, ms->m);
+	if (!gm)
+		return;
+	stale = live_stale_adapters(c->l, want, gm);
+	BITMAP_FOREACH(a, &stale)
+	{
+		ssize_t u = mdev_action(c, ms, ACTION_UNASSIGN_ADAPTER, PHASE_UNASSIGN, (unsigned)a);
+		ssize_t i = mdev_action(c, ms, ACTION_ASSIGN_ADAPTER, PHASE_ASSIGN, (unsigned)a);
+
+		action_write(c, u, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "unassign_adapter"),
+			     xasprintf("0x%02x", a));
+		action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "assign_adapter"),
+			     xasprintf("0x%02x", a));
+		action_dep(c, i, u);
+		c->p->actions[u].refilter = c->p->actions[i].refilter = true;
+		if (!c->p->actions[u].pending) {
+			action_reason(c, u, xstrdup("left out of the guest's view by an earlier filter of the kernel, "
+						    "although all its queues are bound to vfio_ap; assigned again next"));
+			action_reason(c, i, xstrdup("again, so that the kernel filters the guest's view and shows it"));
+		}
+	}
+}
+
 static void plan_guest(struct ctx *c, size_t gi)
 {
 	struct gstate *g = &c->guests[gi];
 	struct mstate *ms = &c->ms[g->ms];
 	const struct apqn_matrix *want = &g->g->matrix;
+	bool filters = false; /* an assign that adds: the kernel filters the guest's view again */
 
 	if (!ms->m) {
 		ms->create_id = mdev_action(c, ms, ACTION_CREATE_MDEV, PHASE_CREATE_MDEV, 0);
@@ -942,6 +985,9 @@ static void plan_guest(struct ctx *c, size_t gi)
 	for (int dim = 0; dim < 3; dim++) {
 		struct bitmap256 gone = bitmap_andnot(dim_bits(&ms->live, dim), dim_bits(want, dim));
 		struct bitmap256 added = bitmap_andnot(dim_bits(want, dim), dim_bits(&ms->live, dim));
+
+		if (dim < 2 && !bitmap_empty(&added))
+			filters = true;
 
 		BITMAP_FOREACH(n, &gone)
 		{
@@ -968,6 +1014,8 @@ static void plan_guest(struct ctx *c, size_t gi)
 				     xasprintf("0x%02x", n));
 		}
 	}
+	if (!filters)
+		plan_refilter(c, ms, want);
 }
 
 static void plan_removals(struct ctx *c)

@@ -63,6 +63,7 @@ struct action {
 	bool force_helps;        /* pending, and --force would do it (hot plug); else the guest must stop */
 	bool maybe_running;      /* pending because nothing could tell whether the guest runs (warned) */
 	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
+	bool refilter;           /* assigns again an adapter the kernel left out of the guest's view */
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
 	struct plan_write writes[2];
 	size_t n_writes;

@@ -342,10 +342,17 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
 			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
 			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
+			struct bitmap256 stale = { { 0 } };
 
+			/* what apply assigns again (plan.c plan_refilter()) */
+			if (l->profile == PROFILE_DYNAMIC && !(l->features & FEATURE_AP_CONFIG))
+				stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+			ga = bitmap_andnot(&ga, &stale);
 			view = &m->guest_matrix;
 			title = "what the guest sees (guest_matrix):";
 			append_dropped(&dropped, "adapter", &ga, "filtered out by the kernel");
+			append_dropped(&dropped, "adapter", &stale,
+				       "left out by an earlier filter of the kernel; apmatrix apply assigns it again");
 			append_dropped(&dropped, "domain", &gd, "filtered out by the kernel");
 		} else if (m && matrix_equal(&m->matrix, &g->matrix)) {
 			view = &m->matrix;
@@ -726,6 +733,16 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
+		} else if (st == GUEST_MATCHES && m->has_guest_matrix && l->profile == PROFILE_DYNAMIC &&
+			   !(l->features & FEATURE_AP_CONFIG)) {
+			struct bitmap256 stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+
+			if (!bitmap_empty(&stale)) {
+				_cleanup_free_ char *s = bitmap_format_ranges(&stale, 2);
+				fprintf(f, "; adapter%s %s left out of the guest's view by an earlier filter (apply "
+					   "assigns %s again)",
+					bitmap_count(&stale) > 1 ? "s" : "", s ? s : "", bitmap_count(&stale) > 1 ? "them" : "it");
+			}
 		}
 		fputc('\n', f);
 	}
