@@ -133,22 +133,26 @@ static struct mark ev_mark(const struct parser *p)
 static char *quote_into(char out[static QUOTE_MAX], const char *s)
 {
 	char *o = out;
-	size_t n = 0;
+	size_t n = 0; /* bytes of s taken: each gives at most 4 ("\xNN") */
 
 	*o++ = '\'';
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++, n++) {
-		if (n == 64) {
+	for (const unsigned char *c = (const unsigned char *)s; *c;) {
+		size_t k = control_char_at(c);
+
+		if (n + (k ? k : 1) > 64) {
 			memcpy(o, "...", 3);
 			o += 3;
 			break;
 		}
+		n += k ? k : 1;
 		if (*c == '\n' || *c == '\t') {
 			*o++ = '\\';
-			*o++ = *c == '\n' ? 'n' : 't';
-		} else if (*c < 0x20 || *c == 0x7f) {
-			o += sprintf(o, "\\x%02x", *c);
+			*o++ = *c++ == '\n' ? 'n' : 't';
+		} else if (k) {
+			for (; k; k--)
+				o += sprintf(o, "\\x%02x", *c++);
 		} else
-			*o++ = (char)*c;
+			*o++ = (char)*c++;
 	}
 	*o++ = '\'';
 	*o = '\0';

@@ -97,6 +97,8 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
  * is one line and no escape sequence reaches a terminal.  A new string.
  */
 char *escape_for_message(const char *s);
+/* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
+size_t control_char_at(const unsigned char *c);
 
 /*
  * An arena: many small allocations that all live until arena_free(), made

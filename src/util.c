@@ -269,8 +269,7 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
 	return 0;
 }
 
-/* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
-static size_t control_at(const unsigned char *c)
+size_t control_char_at(const unsigned char *c)
 {
 	if (*c < 0x20 || *c == 0x7f)
 		return 1;
@@ -288,7 +287,7 @@ char *escape_for_message(const char *s)
 	for (const unsigned char *c = (const unsigned char *)s;; c++) {
 		if (!*c)
 			return xstrdup(s); /* the usual case: nothing to escape */
-		if (control_at(c))
+		if (control_char_at(c))
 			break;
 	}
 	f = open_memstream(&out, &len);
@@ -296,7 +295,7 @@ char *escape_for_message(const char *s)
 	if (!f)
 		return xstrdup("?");
 	for (const unsigned char *c = (const unsigned char *)s; *c;) {
-		size_t n = control_at(c);
+		size_t n = control_char_at(c);
 
 		if (!n)
 			fputc(*c++, f);

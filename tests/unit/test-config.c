@@ -453,6 +453,9 @@ static void test_odd_input(void)
 {
 	/* control characters in names stay on one line in messages */
 	expect_one("version: 1\nguests:\n  \"a\\nb\": 5\n", 3, 11, "guest 'a\\nb': expected a mapping, got a scalar '5'");
+	/* C1 controls too (a terminal may read U+009B as ESC [), in a quoted value */
+	expect_one("version: 1\nguests:\n  g1: \"\\u009b31m\"\n", 3, 7,
+		   "guest 'g1': expected a mapping, got a scalar '\\xc2\\x9b31m'");
 	/* very long values are shortened in messages */
 	struct fx f;
 	char *yaml = NULL;
