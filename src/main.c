@@ -504,7 +504,12 @@ static int cmd_check(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("check takes no argument, got '%s'", argv[1]);
-	r = load_desired(&diags, &d, NULL, NULL);
+	bool incomplete;
+
+	r = load_desired(&diags, &d, NULL, &incomplete);
+	/* a file cut short: no host checks and no guests from what was read of it (as show) */
+	if (d && incomplete)
+		d = desired_free(d);
 	if (d && !arg_no_live && on_ap_host()) {
 		struct sysfs *s = NULL;
 		struct owner_db *o = NULL;

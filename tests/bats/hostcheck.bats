@@ -252,6 +252,13 @@ for cmd in check diff apply "guest guest1"; do
 	[ $rc = 65 ] || die "$cmd: exit $rc"
 	[ "$(head -1 $T/err)" = "$err" ] || die "$cmd: stderr $(cat $T/err)"
 done
+# check: the error alone, no host checks of the half-read guests; --json lists no guest
+apmatrix check > $T/out 2> $T/err
+[ "$(cat $T/err)" = "$err" ] || die "check: stderr $(cat $T/err)"
+apmatrix --json check > $T/out; rc=$?
+[ $rc = 65 ] || die "check --json: exit $rc"
+jqe '.valid == false and .guests == [] and .host == null and (.diagnostics | length) == 1' $T/out >/dev/null ||
+	die "check --json: $(cat $T/out)"
 [ "$(nwrites)" = 0 ] || die "wrote"
 # a drop-in cut short: the same
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
