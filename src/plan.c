@@ -948,11 +948,14 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 			     xasprintf("0x%02x", a));
 		action_dep(c, i, u);
 		c->p->actions[u].refilter = c->p->actions[i].refilter = true;
-		if (!c->p->actions[u].pending) {
-			action_reason(c, u, xstrdup("left out of the guest's view by an earlier filter of the kernel, "
-						    "although all its queues are bound to vfio_ap; assigned again next"));
-			action_reason(c, i, xstrdup("again, so that the kernel filters the guest's view and shows it"));
-		}
+		/* held back for a running guest: still say that this unassign takes nothing away */
+		action_reason(c, u,
+			      xasprintf("%s%sleft out of the guest's view by an earlier filter of the kernel, although "
+					"all its queues are bound to vfio_ap; assigned again next",
+					ms->blocked ? ms->block_reason : "", ms->blocked ? "; " : ""));
+		action_reason(c, i,
+			      xasprintf("%s%sagain, so that the kernel filters the guest's view and shows it",
+					ms->blocked ? ms->block_reason : "", ms->blocked ? "; " : ""));
 	}
 }
 
