@@ -97,7 +97,10 @@ char *apply_explain(const struct action *a, int err, const struct live *l)
 			return xstrdup("the mdev is in use by a running guest");
 		return xstrdup("the kernel answered busy (is the mdev in use?)");
 	case EEXIST:
-		return xasprintf("an mdev with UUID %s already exists", a->uuid);
+		/* apmatrix lists the vfio_ap mdevs: this one appeared meanwhile, or has another parent */
+		return xasprintf("an mdev with UUID %s already exists: made by another tool meanwhile, or an mdev of "
+				 "another parent (such as vfio_ccw) uses the UUID; see /sys/bus/mdev/devices/%s",
+				 a->uuid, a->uuid);
 	case ENODEV:
 		if (a->kind == ACTION_CREATE_MDEV)
 			return xstrdup("the mdev type is gone (vfio_ap unloaded, or its matrix device removed)");

@@ -70,7 +70,7 @@ EOF2
 	assert_output --partial OK
 }
 
-@test "failed creates are explained as creates (EBUSY, ENODEV), not as a running guest" {
+@test "failed creates are explained as creates (EBUSY, ENODEV, EEXIST), not as a running guest" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 echo "*/create EBUSY 1" > /sys/.sim/fail
@@ -83,6 +83,13 @@ printf 'version: 1\nguests:\n  guest3: {adapters: [0x06], domains: [0xff]}\n' > 
 apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
 grep -q "guest3 .*: create mdev: the mdev type is gone .*(ENODEV)" $T/err || die "ENODEV: $(cat $T/err)"
+# the UUID taken by an mdev apmatrix does not list (another parent, or made meanwhile)
+echo "*/create EEXIST 1" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+u=$(uuid_of guest3)
+grep -q "guest3 $u: create mdev: an mdev with UUID $u already exists: made by another tool meanwhile, or an mdev of another parent (such as vfio_ccw) uses the UUID; see /sys/bus/mdev/devices/$u (EEXIST)" $T/err ||
+	die "EEXIST: $(cat $T/err)"
 expect_exit 0 apmatrix apply >/dev/null
 echo OK
 EOF2
