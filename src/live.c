@@ -1087,6 +1087,9 @@ struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_mat
 	struct bitmap256 ad = bitmap_andnot(&matrix->adapters, &gm->adapters);
 	struct bitmap256 dm = matrix->domains;
 
+	/* 6.10+: apmatrix writes ap_config, which filters on every write */
+	if (l->profile != PROFILE_DYNAMIC || (l->features & FEATURE_AP_CONFIG))
+		return out;
 	if (l->has_qci) {
 		ad = bitmap_and(&ad, &l->cfg_adapters);
 		dm = bitmap_and(&dm, &l->cfg_domains);

@@ -152,9 +152,10 @@ const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struc
 
 /*
  * The adapters of matrix that the guest's view gm lacks although the
- * kernel's filter would let them in now (6.0+: configured, and every queue
- * with a configured domain of matrix bound to vfio_ap): left out by an
- * earlier filter that no later one has undone.
+ * kernel's filter would let them in now (configured, and every queue with a
+ * configured domain of matrix bound to vfio_ap): left out by an earlier
+ * filter that no later one has undone.  What apply assigns again: only on
+ * 6.0-6.9 (dynamic, no ap_config), empty elsewhere.
  */
 struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_matrix *matrix,
 				     const struct apqn_matrix *gm);

@@ -410,11 +410,8 @@ static void config_paths(const char **ret_path, const char **ret_dir)
 /*
  * Load and compile.  Returns 0, -EINVAL (errors in diags) or another -errno.
  * inputs: where the bytes read are kept, and stdin taken from (NULL: none).
- */
-/*
- * Load and compile the configuration.  *ret_incomplete (when not NULL): a
- * file was not read to its end (config.h, incomplete), so that *ret holds
- * only what came before the error.
+ * *ret_incomplete (when not NULL): a file was not read to its end (config.h,
+ * incomplete), so that *ret holds only what came before the error.
  */
 static int load_desired(struct diag_list *diags, struct desired **ret, struct config_inputs *inputs,
 			bool *ret_incomplete)

@@ -931,9 +931,9 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 	const struct apqn_matrix *gm;
 	struct bitmap256 stale;
 
-	if (!ms->m || c->l->profile != PROFILE_DYNAMIC || !(c->l->features & FEATURE_GUEST_MATRIX))
+	if (!ms->m)
 		return;
-	gm = live_mdev_guest_view(c->l, ms->m);
+	gm = live_mdev_guest_view(c->l, ms->m); /* NULL before 6.0 */
 	if (!gm)
 		return;
 	stale = live_stale_adapters(c->l, want, gm);

@@ -342,11 +342,9 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
 			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
 			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
-			struct bitmap256 stale = { { 0 } };
-
 			/* what apply assigns again (plan.c plan_refilter()) */
-			if (l->profile == PROFILE_DYNAMIC && !(l->features & FEATURE_AP_CONFIG))
-				stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+			struct bitmap256 stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+
 			ga = bitmap_andnot(&ga, &stale);
 			view = &m->guest_matrix;
 			title = "what the guest sees (guest_matrix):";
@@ -733,8 +731,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
-		} else if (st == GUEST_MATCHES && m->has_guest_matrix && l->profile == PROFILE_DYNAMIC &&
-			   !(l->features & FEATURE_AP_CONFIG)) {
+		} else if (st == GUEST_MATCHES && m->has_guest_matrix) {
 			struct bitmap256 stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
 
 			if (!bitmap_empty(&stale)) {
