@@ -711,15 +711,17 @@ static int cmd_diff(int argc, char **argv)
 			render_plan_json(stdout, p, &diags);
 		} else {
 			print_diags(&diags);
-			if (arg_shell)
-				render_plan_shell(stdout, p, &o);
 			/*
 			 * -q: the exit status says it.  An empty plan beside
 			 * errors (vfio_ap not loaded, a guest refused) is no
-			 * "0 changes": the errors said why, and the host is not
-			 * as declared.
+			 * "0 changes", nor a script that does nothing: the
+			 * errors said why, and the host is not as declared.
 			 */
-			else if (!arg_quiet && !(p->n == 0 && diag_count(&diags, DIAG_ERROR)))
+			if (p->n == 0 && diag_count(&diags, DIAG_ERROR))
+				;
+			else if (arg_shell)
+				render_plan_shell(stdout, p, &o);
+			else if (!arg_quiet)
 				render_plan_text(stdout, p, &o);
 		}
 		ret = diag_count(&diags, DIAG_ERROR) ? 1 : plan_is_empty(p) ? 0 : EXIT_CHANGES;

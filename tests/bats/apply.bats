@@ -540,7 +540,7 @@ EOF
 	in_sim "$BATS_TEST_TMPDIR/novfio.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 msg="apmatrix: vfio_ap is not loaded (no devices/vfio_ap/matrix): guests are declared but no mdev can be created"
-for cmd in diff "apply --dry-run" apply "apply -q"; do
+for cmd in diff "diff --shell" "apply --dry-run" "apply -n --shell" apply "apply -q"; do
 	apmatrix $cmd > $T/out 2> $T/err; rc=$?
 	[ $rc = 1 ] || die "$cmd: exit $rc"
 	[ ! -s $T/out ] || die "$cmd: stdout $(cat $T/out)"
@@ -570,7 +570,7 @@ echo 0x05 > $(mdev_dir $F)/assign_adapter
 echo 0x47 > $(mdev_dir $F)/assign_domain
 printf 'version: 1\nguests:\n  guest2:\n    adapters: [0x05]\n    domains: [0x47, 0xff]\n' > /etc/apmatrix.yaml
 clear_writes
-for cmd in diff apply; do
+for cmd in diff "diff --shell" apply; do
 	apmatrix $cmd > $T/out 2> $T/err; rc=$?
 	[ $rc = 1 ] || die "foreign, $cmd: exit $rc"
 	[ ! -s $T/out ] || die "foreign, $cmd: stdout $(cat $T/out)"
