@@ -5,7 +5,8 @@ load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
 
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-APMATRIX=$TOP/build/apmatrix
+# APMATRIX_BIN: as in helpers.bash (tests/run-all points it at a valgrind wrapper)
+APMATRIX=${APMATRIX_BIN:-$TOP/build}/apmatrix
 UNIT=$TOP/units/apmatrix-apply.service
 
 setup() {
