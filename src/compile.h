@@ -45,6 +45,11 @@ struct desired_guest {
 	bool uuid_derived;
 	bool uuid_valid; /* false: the given UUID was invalid (an error); uuid holds a derived one */
 	bool usage_as_control;
+	/*
+	 * A host check refused it (hostcheck_mdevctl(): an mdevctl definition
+	 * started at boot shares its queues): the plan leaves it out.
+	 */
+	bool refused;
 	struct mark uuid_mark; /* of the uuid value, or the guest key when derived */
 	/*
 	 * adapters x domains are the usage APQNs.  control_domains already

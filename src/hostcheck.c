@@ -15,7 +15,10 @@
  *     ("start": "auto"), because whichever of the two comes first takes the
  *     queue and the other fails with EADDRINUSE; a warning otherwise (it
  *     fails only when someone starts it).  A definition of the guest's own
- *     UUID with another matrix is the same race.
+ *     UUID with another matrix is the same race.  diff and apply make this
+ *     check too and leave such a guest out (as the plan leaves out one
+ *     whose queue a foreign mdev holds): whichever came first at the next
+ *     boot, one of the two would fail.
  *
  * One diagnostic per list entry (a range names all its missing numbers), at
  * the entry's position, so a 0x00-0xff range gives one line, not 256.
@@ -64,7 +67,8 @@ static void check_dim(const struct desired_guest *g, enum desired_dim dim, const
 /* At most this many APQNs named per guest and definition, then a count. */
 #define MAX_NAMED 4
 
-static void check_mdevctl_def(const struct desired_guest *g, const struct mdevctl_def *def,
+/* Returns true when it refuses the guest (an error). */
+static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevctl_def *def,
 			      struct diag_list *diags)
 {
 	enum diag_severity sev = def->autostart ? DIAG_ERROR : DIAG_WARNING;
@@ -78,7 +82,7 @@ static void check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 				 "guest '%s': mdevctl definition %s has the guest's UUID with another matrix; %s: "
 				 "remove it (mdevctl undefine -u %s) or make it match",
 				 g->name, def->path, when, def->uuid);
-		return;
+		return def->autostart && !matrix_equal(&def->matrix, &g->matrix);
 	}
 	BITMAP_FOREACH(a, &g->matrix.adapters)
 	BITMAP_FOREACH(dm, &g->matrix.domains)
@@ -97,15 +101,18 @@ static void check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 	if (n > MAX_NAMED)
 		diag_add(diags, sev, &g->mark, g->name, "guest '%s': %u more APQNs shared with mdevctl definition %s",
 			 g->name, n - MAX_NAMED, def->path);
+	return def->autostart && n;
 }
 
-static void check_mdevctl(const struct desired *d, const char *dir, struct diag_list *diags)
+static void check_mdevctl(struct desired *d, const char *dir, struct diag_list *diags)
 {
 	struct diag_list rd = {};
 	struct mdevctl_def *defs = NULL;
 	size_t n = 0;
 	struct stat st;
 
+	for (size_t i = 0; i < d->n_guests; i++)
+		d->guests[i].refused = false;
 	if (stat(dir, &st) < 0)
 		return; /* no mdevctl definitions: nothing to say */
 	(void)import_mdevctl_defs(dir, &defs, &n, &rd);
@@ -120,11 +127,17 @@ static void check_mdevctl(const struct desired *d, const char *dir, struct diag_
 	diag_list_done(&rd);
 	for (size_t k = 0; k < n; k++)
 		for (size_t i = 0; i < d->n_guests; i++)
-			check_mdevctl_def(&d->guests[i], &defs[k], diags);
+			if (check_mdevctl_def(&d->guests[i], &defs[k], diags))
+				d->guests[i].refused = true;
 	mdevctl_defs_free(defs, n);
 }
 
-void hostcheck(const struct desired *d, const struct live *l, struct diag_list *diags)
+void hostcheck_mdevctl(struct desired *d, struct diag_list *diags)
+{
+	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
+}
+
+void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
 {
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
 

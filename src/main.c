@@ -688,6 +688,7 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	for (size_t i = 0; run && i < run->n; i++)
 		live_mark_fresh(h->live, run->uuids[i]);
 	apply_prune_owner(h->owner, h->live);
+	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */
 	(void)plan_build(*ret_d, h->live, (arg_force ? PLAN_FORCE : 0) | (run ? PLAN_DEFER_UNCERTAIN : 0), ret_p,
 			 diags);
 	return -1;

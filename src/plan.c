@@ -541,6 +541,11 @@ static void check_guest(struct ctx *c, size_t gi)
 	const struct live *l = c->l;
 	const struct mstate *own = g->ms >= 0 ? &c->ms[g->ms] : NULL;
 
+	if (g->g->refused) { /* hostcheck_mdevctl() has said why */
+		g->skip = true;
+		c->errors = true;
+		return;
+	}
 	check_range(c, g, &want->adapters, l->max_adapter, DIM_ADAPTER, "adapters");
 	check_range(c, g, &want->domains, l->max_domain, DIM_DOMAIN, "domains");
 	check_range(c, g, &want->control_domains, l->max_domain, DIM_CONTROL_DOMAIN, "control domains");

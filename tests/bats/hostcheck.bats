@@ -197,6 +197,48 @@ EOF
 	assert_line "rc=0"
 }
 
+@test "diff and apply leave out a guest that an autostarted mdevctl definition races, as check refuses it; a manual one only warns" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+A=11111111-2222-3333-4444-555555555555
+M=66666666-7777-8888-9999-aaaaaaaaaaaa
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+G1=$(uuid_of guest1); G2=$(uuid_of guest2)
+mdevctl define -u $A -p matrix -t vfio_ap-passthrough --auto || die define
+mdevctl modify -u $A --addattr=assign_adapter --value=0x05 || die modify
+mdevctl modify -u $A --addattr=assign_domain --value=0x47 || die modify
+mdevctl define -u $M -p matrix -t vfio_ap-passthrough || die define
+mdevctl modify -u $M --addattr=assign_adapter --value=0x06 || die modify
+mdevctl modify -u $M --addattr=assign_domain --value=0xab || die modify
+err="apmatrix: /etc/apmatrix.yaml:12:15: guest 'guest2': APQN 05.0047 is also assigned by mdevctl definition /etc/mdevctl.d/matrix/$A; mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u $A) or leave the queue out"
+clear_writes
+apmatrix diff > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "diff: exit $rc"
+grep -qxF "$err" $T/err || die "diff: stderr $(cat $T/err)"
+grep -q "warning: guest 'guest1': APQN 06.00ab is also assigned by mdevctl definition" $T/err || die "diff: no warning: $(cat $T/err)"
+grep -q "guest1" $T/out || die "diff: guest1 not planned: $(cat $T/out)"
+! grep -q "guest2" $T/out || die "diff: guest2 planned: $(cat $T/out)"
+apmatrix --json diff 2>/dev/null | M="${err#apmatrix: /etc/apmatrix.yaml:12:15: }" jqe '[.diagnostics[] | select(.severity == "error")] | length == 1 and .[0].message == $ENV.M and .[0].guest == "guest2"' >/dev/null || die "diff --json: $(apmatrix --json diff 2>&1)"
+[ "$(nwrites)" = 0 ] || die "diff wrote"
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "apply: exit $rc"
+grep -qxF "$err" $T/err || die "apply: stderr $(cat $T/err)"
+[ -d $(mdev_dir $G1) ] || die "guest1 not created"
+[ ! -e $(mdev_dir $G2) ] || die "guest2 created"
+! grep -q "$G2" /sys/.sim/writes || die "wrote for guest2: $(grep $G2 /sys/.sim/writes)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+# the definition gone, guest2 follows; a manual definition stays a warning
+mdevctl undefine -u $A
+apmatrix apply > $T/out 2> $T/err || die "apply after undefine: $(cat $T/err)"
+[ -d $(mdev_dir $G2) ] || die "guest2 not created after undefine"
+grep -q "warning: guest 'guest1': APQN 06.00ab" $T/err || die "no warning after undefine: $(cat $T/err)"
+[ "$(apmatrix apply 2>/dev/null)" = "0 changes" ] || die "second apply"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "the seed's Example 2 on a live host: its conflict is said once, as compile says it" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
