@@ -758,13 +758,21 @@ static int64_t flow_dfs(struct flow *f, int u, int64_t pushed)
  * Weight of clearing a mask bit: the existing host queues it would take that
  * no declared guest wants, times 1024, plus 2; one less when apmatrix holds
  * the bit already, so a converged host keeps its cover and ties are broken
- * towards what is already done.  The minimal source side of the min cut is
- * unique, which makes the result independent of augmenting order.
+ * towards what is already done.  An adapter bit of a card that is not there
+ * (hot unplugged, out of the LPAR for now) weighs the queues the card would
+ * have when it comes back: one per domain of the LPAR (a card has the
+ * LPAR's usage domains; without QCI, the domains the present cards have).
+ * Counted as free, it would be the cheap cover while the card is away, and
+ * its return would hand the whole card to vfio_ap, then the plan would
+ * trade it for the old bits again: host queues taken and given back on
+ * every unplug and plug.  The minimal source side of the min cut is unique,
+ * which makes the result independent of augmenting order.
  */
 static void compute_cover(struct ctx *c)
 {
 	const struct live *l = c->l;
 	struct bitmap256 edge_ap = { { 0 } }, edge_aq = { { 0 } };
+	struct bitmap256 present_ap = { { 0 } }, seen_aq = { { 0 } };
 	struct bitmap256 edges[256];
 	int64_t w_ap[256] = { 0 }, w_aq[256] = { 0 };
 	struct flow *f;
@@ -798,11 +806,25 @@ static void compute_cover(struct ctx *c)
 	for (size_t i = 0; i < l->n_queues; i++) {
 		unsigned a = l->queues[i].adapter, d = l->queues[i].domain;
 
-		if (a > 255 || d > 255 || !bitmap_test(&c->base_ap, a) || !bitmap_test(&c->base_aq, d) ||
-		    apqn_in(c->wanted, a, d))
+		if (a > 255 || d > 255)
+			continue;
+		bitmap_set(&present_ap, a);
+		bitmap_set(&seen_aq, d);
+		if (!bitmap_test(&c->base_ap, a) || !bitmap_test(&c->base_aq, d) || apqn_in(c->wanted, a, d))
 			continue;
 		w_ap[a] += 1024;
 		w_aq[d] += 1024;
+	}
+	/* cards away: the queues they bring back */
+	BITMAP_FOREACH(a, &edge_ap)
+	{
+		struct bitmap256 back = l->has_qci ? l->cfg_domains : seen_aq;
+
+		if (bitmap_test(&present_ap, (unsigned)a))
+			continue;
+		back = bitmap_and(&back, &c->base_aq);
+		back = bitmap_andnot(&back, &c->wanted[a]);
+		w_ap[a] += 1024 * (int64_t)bitmap_count(&back);
 	}
 	for (unsigned n = 0; n < 256; n++) {
 		w_ap[n] += 2;

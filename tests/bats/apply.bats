@@ -389,6 +389,55 @@ EOF
 	assert_output --partial OK
 }
 
+@test "masks auto: a card unplugged and plugged again changes no mask; a card away is no free cover" {
+	t=$BATS_TEST_TMPDIR/three.yaml
+	cat > "$t" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x07, type: CEX7C, mode: cca, domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05], domains: [0x04]}\n  g2: {adapters: [0x06], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+masks() { grep -E '^(apmask|aqmask) ' /sys/.sim/dump; }
+before=$(masks)
+host=$(ls /sys/bus/ap/drivers/cex4queue | sort)
+for i in 1 2; do
+	clear_writes
+	echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+	[ "$(apmatrix apply)" = "0 changes" ] || die "round $i, unplugged: $(apmatrix diff)"
+	echo '{id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+	[ "$(apmatrix apply)" = "0 changes" ] || die "round $i, plugged: $(apmatrix diff)"
+	! grep -q '^bus/ap/a[pq]mask' /sys/.sim/writes || die "round $i: mask writes $(cat /sys/.sim/writes)"
+	[ "$(masks)" = "$before" ] || die "round $i: masks $(masks)"
+	[ "$(ls /sys/bus/ap/drivers/cex4queue | sort)" = "$host" ] || die "round $i: host queues $(ls /sys/bus/ap/drivers/cex4queue)"
+done
+# brought up while card 06 is away: its adapter bit would take the whole
+# card when it comes back (3 queues), the domain takes 2 now
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "removing the guests"
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05], domains: [0x04]}\n  g2: {adapters: [0x06], domains: [0x47]}\n' > /etc/apmatrix.yaml
+clear_writes
+apmatrix apply >/dev/null || die "bring-up without card 06"
+! grep -q '^bus/ap/apmask' /sys/.sim/writes || die "took an adapter: $(cat /sys/.sim/writes)"
+grep -qP '^bus/ap/aqmask\t([^\t]*,)?-0x47(,[^\t]*)?\t0$' /sys/.sim/writes || die "writes: $(cat /sys/.sim/writes)"
+echo '{id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+[ "$(apmatrix apply)" = "0 changes" ] || die "after the card came: $(apmatrix diff)"
+# (06.0004 goes with domain 0x04, which g1's cover took while the card was away)
+for q in 06.00ab 06.00ff; do
+	[ -e /sys/bus/ap/drivers/cex4queue/$q ] || die "$q left the host"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks auto: host.keep forces the costlier cover, and the host keeps its domain" {
 	t=$BATS_TEST_TMPDIR/cover3.yaml
 	cat > "$t" <<'EOT'
