@@ -52,6 +52,15 @@
 
 #define OWNER_STATE_FILE "state"
 #define OWNER_LOCK_FILE "lock"
+/*
+ * The records are readable by everyone: diff, show and status need them to
+ * tell apmatrix's mdevs from others, a non-root user may run those
+ * (apmatrix.yaml(5), PERMISSIONS), and they hold nothing that sysfs does
+ * not show but the guests' names.  Only root writes them.  The lock stays
+ * 0600: only an applier takes it.
+ */
+#define OWNER_RUNDIR_MODE 0755
+#define OWNER_STATE_MODE 0644
 #define OWNER_STATE_HEADER "apmatrix-state 1"
 #define OWNER_MAX_STATE (4 * 1024 * 1024)
 #define S390_LOCK_WAITPID 120 /* s390-tools: seconds a new lock may stay without a PID */
@@ -307,6 +316,25 @@ static int mkdir_parents(const char *path, mode_t mode)
 	return 0;
 }
 
+/*
+ * Earlier versions made the directory 0700 and the state 0600, and /run
+ * keeps them until the next boot; a umask of 077 makes the same modes, and
+ * a replaced file keeps its mode.  Open exactly those modes up, on files of
+ * our own, so that a converged host (no state written) is readable too.
+ */
+static void open_up_records(const char *rundir)
+{
+	_cleanup_free_ char *state = xasprintf("%s/%s", rundir, OWNER_STATE_FILE);
+	struct stat st;
+
+	if (lstat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) == 0700)
+		(void)chmod(rundir, OWNER_RUNDIR_MODE);
+	if (lstat(state, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+	    (st.st_mode & 07777) == 0600)
+		(void)chmod(state, OWNER_STATE_MODE);
+}
+
 static char *format_state(const struct owner_db *db, size_t *ret_len)
 {
 	static const struct bitmap256 zero;
@@ -408,10 +436,13 @@ int owner_save(const struct owner_db *db)
 	if (!text)
 		return -ENOMEM;
 
-	r = mkdir_parents(db->rundir, 0700);
+	r = mkdir_parents(db->rundir, OWNER_RUNDIR_MODE);
 	if (r < 0)
 		return r;
-	return write_file_in(db->rundir, OWNER_STATE_FILE, text, len, 0600, true);
+	r = write_file_in(db->rundir, OWNER_STATE_FILE, text, len, OWNER_STATE_MODE, true);
+	if (r == 0)
+		open_up_records(db->rundir); /* made under a umask of 077 */
+	return r;
 }
 
 int owner_write_file(const char *path, const char *text, size_t len, bool replace)
@@ -617,9 +648,10 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 		*ret_busy = NULL;
 	if (!rundir)
 		rundir = OWNER_DEFAULT_RUNDIR;
-	r = mkdir_parents(rundir, 0700);
+	r = mkdir_parents(rundir, OWNER_RUNDIR_MODE);
 	if (r < 0)
 		return r;
+	open_up_records(rundir);
 	path = xasprintf("%s/%s", rundir, OWNER_LOCK_FILE);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)

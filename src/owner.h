@@ -41,7 +41,7 @@ struct owner_db {
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
 int owner_load(const char *rundir, struct owner_db **ret);
-/* Write RUNDIR/state atomically (creates RUNDIR 0700 when needed). */
+/* Write RUNDIR/state atomically (0644; creates RUNDIR 0755 when needed). */
 int owner_save(const struct owner_db *db);
 struct owner_db *owner_free(struct owner_db *db);
 

@@ -633,6 +633,33 @@ EOF
 	assert_output --partial OK
 }
 
+@test "a non-root user's diff, status and show read apmatrix's records after root applied; records left 0700/0600 are opened up" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+(umask 077; apmatrix apply >/dev/null) || die "apply"
+[ "$(stat -c %a /run/apmatrix)" = 755 ] || die "rundir mode $(stat -c %a /run/apmatrix)"
+[ "$(stat -c %a /run/apmatrix/state)" = 644 ] || die "state mode $(stat -c %a /run/apmatrix/state)"
+[ "$(stat -c %a /run/apmatrix/lock)" = 600 ] || die "lock mode $(stat -c %a /run/apmatrix/lock)"
+mkdir -m 755 /run/u && cp /etc/apmatrix.yaml /run/u/c.yaml && chown -R nobody /run/u
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups apmatrix -c /run/u/c.yaml "$@"; }
+check_nobody() {
+	[ "$(as_nobody diff 2>&1)" = "0 changes" ] || die "$1: diff: $(as_nobody diff 2>&1)"
+	as_nobody status > $T/out 2>&1 || die "$1: status: $(cat $T/out)"
+	[ "$(grep -c ' matches$' $T/out)" = 2 ] || die "$1: status: $(cat $T/out)"
+	as_nobody show > $T/out 2>&1 || die "$1: show: $(cat $T/out)"
+}
+check_nobody "after apply"
+# as an earlier version left them (and a converged apply writes no state)
+chmod 700 /run/apmatrix && chmod 600 /run/apmatrix/state
+as_nobody diff >/dev/null 2>&1 && die "nobody read 0700 records"
+[ "$(apmatrix apply)" = "0 changes" ] || die "converged apply"
+check_nobody "after a converged apply"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a failed write stops that guest only; the next run repairs it" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

@@ -92,9 +92,9 @@ static void test_round_trip(void)
 	free(text);
 	free(expect);
 	p = xasprintf("%s/state", dir);
-	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0644);
 	free(p);
-	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0755);
 
 	CHECK(owner_load(dir, &db2) == 0);
 	CHECK(db2 && db2->n_mdevs == 2);
