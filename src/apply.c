@@ -5,8 +5,24 @@
 
 #include "apply.h"
 
-void apply_prune_owner(struct owner_db *o, const struct live *l)
+bool apply_prune_owner(struct owner_db *o, const struct live *l)
 {
+	bool kept_changed = false;
+
+	for (size_t i = 0; i < o->n_kept_out;) {
+		const struct live_mdev *m = live_find_mdev(l, o->kept_out[i].uuid);
+		const struct apqn_matrix *gm = m ? live_mdev_guest_view(l, m) : NULL;
+		struct bitmap256 keep = { { 0 } };
+		size_t n = o->n_kept_out;
+
+		if (m && gm) {
+			keep = bitmap_and(&o->kept_out[i].adapters, &m->matrix.adapters);
+			keep = bitmap_andnot(&keep, &gm->adapters);
+		}
+		kept_changed |= owner_trim_kept_out(o, o->kept_out[i].uuid, &keep);
+		if (o->n_kept_out == n)
+			i++;
+	}
 	for (size_t i = 0; i < o->n_mdevs;) {
 		if (!live_find_mdev(l, o->mdevs[i].uuid)) {
 			char uuid[37];
@@ -29,6 +45,7 @@ void apply_prune_owner(struct owner_db *o, const struct live *l)
 		}
 		o->queues_taken[a] = still;
 	}
+	return kept_changed;
 }
 
 /* The (other) mdev that holds an APQN this action's guest wants, for EADDRINUSE. */

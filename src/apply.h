@@ -40,8 +40,14 @@ enum apply_outcome {
 typedef void (*apply_report_fn)(void *userdata, const struct action *a, enum apply_outcome outcome, int err,
 				const char *explanation);
 
-/* Drop claims on mdevs that no longer exist and on mask bits the host has again. */
-void apply_prune_owner(struct owner_db *o, const struct live *l);
+/*
+ * Drop claims on mdevs that no longer exist and on mask bits the host has
+ * again, and the adapters kept out (owner_db.kept_out) that the kernel shows
+ * now or that left their mdev.  Returns whether kept_out changed: apply
+ * saves that, so that a later run assigns such an adapter again when the
+ * kernel leaves it out once more.
+ */
+bool apply_prune_owner(struct owner_db *o, const struct live *l);
 
 /*
  * What the earlier rounds of one apply run failed at (apply_plan() adds to

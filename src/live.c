@@ -811,6 +811,7 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 	}
 
 	if (owner) {
+		m->kept_out = owner_kept_out(owner, m->uuid);
 		om = owner_find_mdev(owner, m->uuid);
 		if (om) {
 			m->owned = true;
@@ -1080,11 +1081,13 @@ const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struc
 	return m->has_guest_matrix ? &m->guest_matrix : NULL;
 }
 
-struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_matrix *matrix,
-				     const struct apqn_matrix *gm)
+struct bitmap256 live_stale_adapters(const struct live *l, const struct live_mdev *m,
+				     const struct apqn_matrix *matrix, const struct apqn_matrix *gm)
 {
 	struct bitmap256 out = { { 0 } };
 	struct bitmap256 ad = bitmap_andnot(&matrix->adapters, &gm->adapters);
+
+	ad = bitmap_andnot(&ad, &m->kept_out);
 	struct bitmap256 dm = matrix->domains;
 
 	/* 6.10+: apmatrix writes ap_config, which filters on every write */

@@ -80,6 +80,8 @@ struct live_mdev {
 	bool fresh;   /* created by this apply (live_mark_fresh()): no guest can hold it yet */
 	bool owned;   /* created by apmatrix (owner db) */
 	char *owner_guest; /* the guest name recorded at creation, when owned */
+	/* adapters the kernel kept out after apply assigned them again (owner db, owner_kept_out()) */
+	struct bitmap256 kept_out;
 };
 
 struct live {
@@ -151,14 +153,15 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m);
 const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struct live_mdev *m);
 
 /*
- * The adapters of matrix that the guest's view gm lacks although the
- * kernel's filter would let them in now (configured, and every queue with a
- * configured domain of matrix bound to vfio_ap): left out by an earlier
- * filter that no later one has undone.  What apply assigns again: only on
- * 6.0-6.9 (dynamic, no ap_config), empty elsewhere.
+ * The adapters of matrix that the guest's view gm of mdev m lacks although
+ * the kernel's filter would let them in now (configured, and every queue
+ * with a configured domain of matrix bound to vfio_ap): left out by an
+ * earlier filter that no later one has undone.  What apply assigns again:
+ * only on 6.0-6.9 (dynamic, no ap_config), empty elsewhere, and not those
+ * that the kernel kept out when apply assigned them again (m->kept_out).
  */
-struct bitmap256 live_stale_adapters(const struct live *l, const struct apqn_matrix *matrix,
-				     const struct apqn_matrix *gm);
+struct bitmap256 live_stale_adapters(const struct live *l, const struct live_mdev *m,
+				     const struct apqn_matrix *matrix, const struct apqn_matrix *gm);
 
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);

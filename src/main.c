@@ -687,7 +687,9 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	}
 	for (size_t i = 0; run && i < run->n; i++)
 		live_mark_fresh(h->live, run->uuids[i]);
-	apply_prune_owner(h->owner, h->live);
+	/* apply keeps what it learnt of the kernel's filter (owner_db.kept_out); diff writes nothing */
+	if (apply_prune_owner(h->owner, h->live) && run && owner_save(h->owner) < 0)
+		log_warning("cannot update the ownership records in %s", rundir_path());
 	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */
 	(void)plan_build(*ret_d, h->live, (arg_force ? PLAN_FORCE : 0) | (run ? PLAN_DEFER_UNCERTAIN : 0), ret_p,
 			 diags);
@@ -1002,16 +1004,23 @@ static int cmd_apply(int argc, char **argv)
 
 			if (!a->pending && apply_history_refiltered(&run.failed, a)) {
 				left_out++;
-				if (a->kind == ACTION_ASSIGN_ADAPTER)
-					diag_add(&vd, DIAG_WARNING, NULL, a->guest,
-						 "guest '%s': the kernel still keeps adapter 0x%02x out of the guest's "
-						 "view after it was assigned again: one of its queues cannot be used "
-						 "(lszcrypt -V, the kernel log)",
-						 a->guest, a->number);
+				if (a->kind != ACTION_ASSIGN_ADAPTER)
+					continue;
+				diag_add(&vd, DIAG_WARNING, NULL, a->guest,
+					 "guest '%s': the kernel still keeps adapter 0x%02x out of the guest's "
+					 "view after it was assigned again: one of its queues cannot be used "
+					 "(lszcrypt -V, the kernel log); apply assigns it again once the kernel "
+					 "has shown it, or after it was unassigned",
+					 a->guest, a->number);
+				/* so that the next runs settle instead of writing the same again */
+				owner_record_kept_out(h.owner, a->uuid, a->number);
 			}
 		}
-		if (left_out)
+		if (left_out) {
 			print_diags_once(&vd, &shown, &run);
+			if (owner_save(h.owner) < 0)
+				log_warning("cannot update the ownership records in %s", rundir_path());
+		}
 		bool settled = k < 0 && p->n == p->n_pending + left_out;
 		p = plan_free(p);
 		host_done(&h);

@@ -166,6 +166,57 @@ void owner_forget_mdev(struct owner_db *db, const char *uuid)
 	db->n_mdevs--;
 }
 
+static struct owner_kept_out *find_kept_out(const struct owner_db *db, const char *uuid)
+{
+	for (size_t i = 0; i < db->n_kept_out; i++)
+		if (strcasecmp(db->kept_out[i].uuid, uuid) == 0)
+			return &db->kept_out[i];
+	return NULL;
+}
+
+struct bitmap256 owner_kept_out(const struct owner_db *db, const char *uuid)
+{
+	const struct owner_kept_out *k = db ? find_kept_out(db, uuid) : NULL;
+
+	return k ? k->adapters : (struct bitmap256){ { 0 } };
+}
+
+void owner_record_kept_out(struct owner_db *db, const char *uuid, unsigned adapter)
+{
+	struct owner_kept_out *k = find_kept_out(db, uuid);
+
+	if (!k) {
+		struct owner_mdev key = { 0 };
+
+		db->kept_out = xgrow_raw(db->kept_out, &db->cap_kept_out, db->n_kept_out + 1, sizeof(*db->kept_out));
+		k = &db->kept_out[db->n_kept_out++];
+		*k = (struct owner_kept_out){ 0 };
+		mdev_key(&key, uuid);
+		memcpy(k->uuid, key.uuid, sizeof(k->uuid));
+	}
+	bitmap_set(&k->adapters, adapter);
+}
+
+bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bitmap256 *keep)
+{
+	struct owner_kept_out *k = find_kept_out(db, uuid);
+	struct bitmap256 left;
+
+	if (!k)
+		return false;
+	left = bitmap_and(&k->adapters, keep);
+	if (bitmap_equal(&left, &k->adapters))
+		return false;
+	k->adapters = left;
+	if (bitmap_empty(&left)) {
+		size_t i = (size_t)(k - db->kept_out);
+
+		memmove(k, k + 1, (db->n_kept_out - i - 1) * sizeof(*k));
+		db->n_kept_out--;
+	}
+	return true;
+}
+
 struct owner_db *owner_free(struct owner_db *db)
 {
 	if (!db)
@@ -173,6 +224,7 @@ struct owner_db *owner_free(struct owner_db *db)
 	for (size_t i = 0; i < db->n_mdevs; i++)
 		free(db->mdevs[i].guest);
 	free(db->mdevs);
+	free(db->kept_out);
 	free(db->rundir);
 	free(db);
 	return NULL;
@@ -261,6 +313,14 @@ static int parse_state(struct owner_db *db, char *text)
 			if (a2 || parse_apqn(a1, &a, &d) < 0 || bitmap_test(&db->queues_taken[a], d))
 				return -EBADMSG;
 			bitmap_set(&db->queues_taken[a], d);
+		} else if (streq(key, "kept-out")) {
+			struct bitmap256 b;
+
+			if (!a2 || !uuid_is_canonical(a1) || find_kept_out(db, a1) || parse_mask(a2, &b) < 0 ||
+			    bitmap_empty(&b))
+				return -EBADMSG;
+			BITMAP_FOREACH(a, &b)
+			owner_record_kept_out(db, a1, (unsigned)a);
 		} else {
 			return -EBADMSG;
 		}
@@ -357,6 +417,10 @@ static char *format_state(const struct owner_db *db, size_t *ret_len)
 	for (unsigned a = 0; a < 256; a++)
 		BITMAP_FOREACH(d, &db->queues_taken[a])
 			fprintf(f, "queue %02x.%04x\n", a, (unsigned)d);
+	for (size_t i = 0; i < db->n_kept_out; i++) {
+		bitmap_to_kernel(&db->kept_out[i].adapters, buf);
+		fprintf(f, "kept-out %s %s\n", db->kept_out[i].uuid, buf);
+	}
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;
@@ -432,6 +496,9 @@ int owner_save(const struct owner_db *db)
 	for (size_t i = 0; i < db->n_mdevs; i++)
 		if (!uuid_is_canonical(db->mdevs[i].uuid) || !guest_name_ok(db->mdevs[i].guest))
 			return -EINVAL; /* would not load again */
+	for (size_t i = 0; i < db->n_kept_out; i++)
+		if (!uuid_is_canonical(db->kept_out[i].uuid))
+			return -EINVAL;
 	text = format_state(db, &len);
 	if (!text)
 		return -ENOMEM;

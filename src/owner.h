@@ -29,6 +29,19 @@ struct owner_mdev {
 	char *guest;
 };
 
+/*
+ * Adapters of an mdev that apmatrix assigned again so that the kernel (6.0 -
+ * 6.9) would filter the guest's view again, and that the kernel still kept
+ * out (plan.c plan_refilter()): not assigned again until the kernel shows
+ * the adapter, or it leaves the mdev's matrix, or the mdev goes (or the
+ * next boot), so that apply settles instead of writing the same two lines
+ * on every run.
+ */
+struct owner_kept_out {
+	char uuid[37];
+	struct bitmap256 adapters;
+};
+
 struct owner_db {
 	char *rundir;
 	struct owner_mdev *mdevs; /* sorted by uuid */
@@ -37,6 +50,8 @@ struct owner_db {
 	struct bitmap256 aqmask_taken; /* aqmask bits apmatrix cleared */
 	/* rfc2017 profile: queues apmatrix moved from the host driver to the vfio driver */
 	struct bitmap256 queues_taken[256]; /* queues_taken[adapter] = domains */
+	struct owner_kept_out *kept_out; /* in no order; few */
+	size_t n_kept_out, cap_kept_out;
 };
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
@@ -57,6 +72,12 @@ int owner_write_file(const char *path, const char *text, size_t len, bool replac
 const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid);
 void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest);
 void owner_forget_mdev(struct owner_db *db, const char *uuid);
+
+/* The adapters the kernel kept out of mdev uuid's view (an empty set when none). */
+struct bitmap256 owner_kept_out(const struct owner_db *db, const char *uuid);
+void owner_record_kept_out(struct owner_db *db, const char *uuid, unsigned adapter);
+/* Forget what is not in keep (all of it for an empty keep); returns whether anything went. */
+bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bitmap256 *keep);
 
 struct owner_lock;
 /*

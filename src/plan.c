@@ -963,7 +963,18 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 	gm = live_mdev_guest_view(c->l, ms->m); /* NULL before 6.0 */
 	if (!gm)
 		return;
-	stale = live_stale_adapters(c->l, want, gm);
+	stale = live_stale_adapters(c->l, ms->m, want, gm);
+	{
+		struct bitmap256 out = bitmap_andnot(&want->adapters, &gm->adapters);
+
+		out = bitmap_and(&out, &ms->m->kept_out);
+		BITMAP_FOREACH(a, &out)
+		diag_add(c->diags, DIAG_WARNING, NULL, ms->who,
+			 "guest '%s': the kernel keeps adapter 0x%02x out of the guest's view, also after apply "
+			 "assigned it again: one of its queues cannot be used (lszcrypt -V, the kernel log); "
+			 "apply assigns it again once the kernel has shown it, or after it was unassigned",
+			 ms->who, a);
+	}
 	BITMAP_FOREACH(a, &stale)
 	{
 		ssize_t u = mdev_action(c, ms, ACTION_UNASSIGN_ADAPTER, PHASE_UNASSIGN, (unsigned)a);

@@ -343,7 +343,7 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
 			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
 			/* what apply assigns again (plan.c plan_refilter()) */
-			struct bitmap256 stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+			struct bitmap256 stale = live_stale_adapters(l, m, &m->matrix, &m->guest_matrix);
 
 			ga = bitmap_andnot(&ga, &stale);
 			view = &m->guest_matrix;
@@ -732,7 +732,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
 		} else if (st == GUEST_MATCHES && m->has_guest_matrix) {
-			struct bitmap256 stale = live_stale_adapters(l, &m->matrix, &m->guest_matrix);
+			struct bitmap256 stale = live_stale_adapters(l, m, &m->matrix, &m->guest_matrix);
 
 			if (!bitmap_empty(&stale)) {
 				_cleanup_free_ char *s = bitmap_format_ranges(&stale, 2);

@@ -19,6 +19,7 @@
 #define UUID_A "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c"
 #define UUID_B "7d1c2a3b-0000-4000-8000-00000000beef"
 #define ZERO64 "0000000000000000000000000000000000000000000000000000000000000000"
+#define ZERO62 "00000000000000000000000000000000000000000000000000000000000000"
 
 static long long ms_now(void)
 {
@@ -178,6 +179,51 @@ static void test_atomic_rewrite(void)
 	fake_rmtree(tmp);
 }
 
+/* adapters the kernel kept out: recorded, saved, loaded, trimmed */
+static void test_kept_out(void)
+{
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run/apmatrix", tmp);
+	struct owner_db *db = NULL, *db2 = NULL;
+	struct bitmap256 keep = { { 0 } }, b;
+	char *text;
+
+	CHECK(owner_load(dir, &db) == 0);
+	b = owner_kept_out(db, UUID_A);
+	CHECK(bitmap_empty(&b));
+	owner_record_kept_out(db, "4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C", 0x06); /* UUID_A in capitals */
+	owner_record_kept_out(db, UUID_A, 0x07);
+	owner_record_kept_out(db, UUID_B, 0x00);
+	CHECK(db->n_kept_out == 2);
+	CHECK(owner_save(db) == 0);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK_STREQ(text, "apmatrix-state 1\n"
+			  "kept-out " UUID_A " 0x03" ZERO62 "\n"
+			  "kept-out " UUID_B " 0x80" ZERO62 "\n");
+	free(text);
+
+	CHECK(owner_load(dir, &db2) == 0);
+	b = owner_kept_out(db2, UUID_A);
+	CHECK(bitmap_count(&b) == 2 && bitmap_test(&b, 0x06) && bitmap_test(&b, 0x07));
+	/* trimmed to what stays: nothing changes, then one goes, then the entry */
+	bitmap_set(&keep, 0x06);
+	bitmap_set(&keep, 0x07);
+	CHECK(!owner_trim_kept_out(db2, UUID_A, &keep));
+	bitmap_clear(&keep, 0x07);
+	CHECK(owner_trim_kept_out(db2, UUID_A, &keep));
+	b = owner_kept_out(db2, UUID_A);
+	CHECK(bitmap_count(&b) == 1 && bitmap_test(&b, 0x06));
+	bitmap_clear(&keep, 0x06);
+	CHECK(owner_trim_kept_out(db2, UUID_A, &keep));
+	CHECK(db2->n_kept_out == 1 && streq(db2->kept_out[0].uuid, UUID_B));
+	CHECK(!owner_trim_kept_out(db2, UUID_A, &keep));
+
+	owner_free(db);
+	owner_free(db2);
+	free(dir);
+	fake_rmtree(tmp);
+}
+
 static void test_garbage(void)
 {
 	static const char *const bad[] = {
@@ -207,6 +253,10 @@ static void test_garbage(void)
 		"apmatrix-state 1\nqueue 05.0047\nqueue 05.0047\n",
 		"apmatrix-state 1\nqueue 05:0047\n",
 		"apmatrix-state 1\nqueue 05.0047 x\n",
+		"apmatrix-state 1\nkept-out " UUID_A "\n",                /* no mask */
+		"apmatrix-state 1\nkept-out " UUID_A " 0x" ZERO64 "\n",  /* empty */
+		"apmatrix-state 1\nkept-out 4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C 0x02" ZERO62 "\n",
+		"apmatrix-state 1\nkept-out " UUID_A " 0x02" ZERO62 "\nkept-out " UUID_A " 0x04" ZERO62 "\n",
 	};
 	char *tmp = fake_tmpdir();
 	char *dir = xasprintf("%s/run", tmp);
@@ -453,7 +503,7 @@ static void test_lock_waits_for_s390(void)
 int main(void)
 {
 	static const struct tap_test tests[] = {
-		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_atomic_rewrite),
+		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_kept_out),     TAP_TEST(test_atomic_rewrite),
 		TAP_TEST(test_garbage),         TAP_TEST(test_lock_basic),     TAP_TEST(test_lock_contended),
 		TAP_TEST(test_lock_stale),      TAP_TEST(test_lock_waits_for_s390),
 	};
