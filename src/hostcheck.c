@@ -20,17 +20,27 @@
  *     whose queue a foreign mdev holds): whichever came first at the next
  *     boot, one of the two would fail.
  *
+ *   - host.keep that is not in effect: a kept queue that an mdev holds (a
+ *     foreign one, one apmatrix made for a guest no longer declared whose
+ *     guest still runs, a declared guest's that still has it), or that is
+ *     bound to vfio_ap or to no driver because the masks do not reserve it.
+ *     A warning at host.keep, one per holder, naming the APQNs and what
+ *     puts keep in effect: the configuration is right, the host is not
+ *     (yet), and show would otherwise draw the queue as the host's.
+ *
  * One diagnostic per list entry (a range names all its missing numbers), at
  * the entry's position, so a 0x00-0xff range gives one line, not 256.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "hostcheck.h"
 #include "import.h"
 #include "macro.h"
+#include "sysfs.h"
 
 static const char *const dim_what[_DIM_MAX][2] = {
 	[DIM_ADAPTER] = { "adapter", "adapters" },
@@ -137,9 +147,214 @@ void hostcheck_mdevctl(struct desired *d, struct diag_list *diags)
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
 }
 
+static bool kept(const struct desired *d, unsigned a, unsigned dom)
+{
+	return d->has_keep && bitmap_test(&d->keep_adapters, a) && bitmap_test(&d->keep_domains, dom);
+}
+
+const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom)
+{
+	for (size_t i = 0; i < l->n_mdevs; i++)
+		if (matrix_has_apqn(&l->mdevs[i].matrix, a, dom))
+			return &l->mdevs[i];
+	return NULL;
+}
+
+bool hostcheck_keep_lost(const struct live *l, unsigned a, unsigned dom)
+{
+	const struct live_queue *q;
+
+	if (hostcheck_keep_holder(l, a, dom))
+		return true;
+	/* an absent queue: nobody has it; another driver than vfio_ap: the host's business */
+	q = live_find_queue(l, a, dom);
+	return q && (q->kind == QUEUE_DRIVER_VFIO || q->kind == QUEUE_DRIVER_NONE);
+}
+
+/* The APQNs of rows[] (rows[a] = domains), at most MAX_KEEP_NAMED, then how many more. */
+#define MAX_KEEP_NAMED 8
+
+static char *apqn_names(const struct bitmap256 rows[static 256], unsigned *ret_n)
+{
+	char *out = NULL, buf[APQN_STR_LEN];
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("?");
+	for (unsigned a = 0; a < 256; a++)
+		BITMAP_FOREACH(dom, &rows[a])
+		if (n++ < MAX_KEEP_NAMED)
+			fprintf(f, "%s%s", n > 1 ? " " : "", apqn_format(buf, a, (unsigned)dom));
+	if (n > MAX_KEEP_NAMED)
+		fprintf(f, " and %u more", n - MAX_KEEP_NAMED);
+	if (fclose(f) != 0 || !out)
+		return xstrdup("?");
+	*ret_n = n;
+	return out;
+}
+
+static const struct desired_guest *guest_of_uuid(const struct desired *d, const char *uuid)
+{
+	for (size_t i = 0; i < d->n_guests; i++)
+		if (!strcasecmp(d->guests[i].uuid, uuid))
+			return &d->guests[i];
+	return NULL;
+}
+
+/* What an mdev that holds kept queues is, and what takes them out of it. */
+static void keep_held(const struct desired *d, const struct live *l, const struct live_mdev *m,
+		      const char *list, unsigned n, struct diag_list *diags)
+{
+	const struct desired_guest *g = guest_of_uuid(d, m->uuid);
+	bool running = live_mdev_in_use(l, m);
+	const char *them = n > 1 ? "them" : "it", *s = n > 1 ? "s" : "";
+	const char *runs = m->in_use_unknown ? "maybe in use (cannot tell)" : "in use by a running guest";
+
+	if (g)
+		diag_add(diags, DIAG_WARNING, &d->keep_mark, g->name,
+			 "host.keep is not in effect for APQN%s %s: mdev %s of guest '%s'%s%s%s still holds %s; "
+			 "apply unassigns %s%s",
+			 s, list, m->uuid, g->name, running ? ", " : "", running ? runs : "", running ? "," : "", them,
+			 them,
+			 running ? " with --force (kernel 6.0 or later) or once the guest is stopped" : "");
+	else if (m->owned)
+		diag_add(diags, DIAG_WARNING, &d->keep_mark, m->owner_guest,
+			 "host.keep is not in effect for APQN%s %s: mdev %s that apmatrix made for guest '%s', "
+			 "no longer declared, %s%s holds %s; apply removes it%s",
+			 s, list, m->uuid, m->owner_guest ? m->owner_guest : "?", running ? runs : "",
+			 running ? ", still" : "still", them, running ? " once its guest is stopped" : "");
+	else
+		diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
+			 "host.keep is not in effect for APQN%s %s: mdev %s (not managed by apmatrix%s%s) holds "
+			 "%s; remove it (echo 1 > /sys/%s/%s/remove)%s, or leave %s out of host.keep",
+			 s, list, m->uuid, running ? ", " : "", running ? runs : "", them,
+			 l->matrix_path ? l->matrix_path : SYSFS_MATRIX_MAINLINE, m->uuid,
+			 running ? " once its guest is stopped" : "", them);
+}
+
+/* "echo +0x47,+0xff > /sys/bus/ap/aqmask", or "" when bits is empty. */
+static char *mask_set_command(const struct bitmap256 *bits, const char *attr)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (bitmap_empty(bits))
+		return xstrdup("");
+	f = open_memstream(&out, &len);
+	if (!f)
+		return xstrdup("");
+	fputs("echo ", f);
+	BITMAP_FOREACH(b, bits)
+	fprintf(f, "%s+0x%02x", b == bitmap_next(bits, 0) ? "" : ",", b);
+	fprintf(f, " > /sys/%s", attr);
+	if (fclose(f) != 0 || !out)
+		return xstrdup("");
+	return out;
+}
+
+/* "apmask bits 0x06, aqmask bit 0x47" */
+static char *clear_bits(const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	_cleanup_free_ char *a = bitmap_format_ranges(ap, 2), *q = bitmap_format_ranges(aq, 2);
+
+	return xasprintf("%s%s%s%s%s%s%s", bitmap_empty(ap) ? "" : "apmask bit",
+			 bitmap_count(ap) > 1 ? "s " : bitmap_empty(ap) ? "" : " ", bitmap_empty(ap) ? "" : a,
+			 bitmap_empty(ap) || bitmap_empty(aq) ? "" : ", ", bitmap_empty(aq) ? "" : "aqmask bit",
+			 bitmap_count(aq) > 1 ? "s " : bitmap_empty(aq) ? "" : " ", bitmap_empty(aq) ? "" : q);
+}
+
+/* Kept queues that no mdev holds but that are bound to vfio_ap or to no driver. */
+static void keep_unreserved(const struct desired *d, const struct live *l, struct diag_list *diags)
+{
+	struct bitmap256 rows[256], ap = { { 0 } }, aq = { { 0 } };
+	_cleanup_free_ char *list = NULL, *bits = NULL, *set_ap = NULL, *set_aq = NULL;
+	bool any = false, override = false;
+	bool masks = (l->features & FEATURE_MASKS) && l->profile != PROFILE_RFC2017;
+	const char *them;
+	unsigned n = 0;
+
+	memset(rows, 0, sizeof(rows));
+	for (size_t i = 0; i < l->n_queues; i++) {
+		const struct live_queue *q = &l->queues[i];
+
+		if (q->adapter > 255 || q->domain > 255 || !kept(d, q->adapter, q->domain) ||
+		    hostcheck_keep_holder(l, q->adapter, q->domain) || !hostcheck_keep_lost(l, q->adapter, q->domain))
+			continue;
+		bitmap_set(&rows[q->adapter], q->domain);
+		any = true;
+		override |= q->driver_override != NULL;
+		if (masks && !bitmap_test(&l->apmask, q->adapter))
+			bitmap_set(&ap, q->adapter);
+		if (masks && !bitmap_test(&l->aqmask, q->domain))
+			bitmap_set(&aq, q->domain);
+	}
+	if (!any)
+		return;
+	list = apqn_names(rows, &n);
+	them = n > 1 ? "them" : "it";
+	if (!masks || override || (bitmap_empty(&ap) && bitmap_empty(&aq))) {
+		diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
+			 "host.keep is not in effect for APQN%s %s: not bound to a host driver%s; bind %s to the "
+			 "host's zcrypt driver",
+			 n > 1 ? "s" : "", list, override ? " (a driver_override says so)" : "", them);
+		return;
+	}
+	bits = clear_bits(&ap, &aq);
+	if (d->masks == CONFIG_MASKS_AUTO) {
+		/* apmatrix gives back the bits it cleared (owner db), never the others */
+		struct bitmap256 ours_ap = bitmap_and(&ap, &l->apmask_taken), ours_aq = bitmap_and(&aq, &l->aqmask_taken);
+
+		if (!bitmap_empty(&ours_ap) || !bitmap_empty(&ours_aq)) {
+			_cleanup_free_ char *ours = clear_bits(&ours_ap, &ours_aq);
+
+			diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
+				 "host.keep is not in effect for APQN%s %s: bound to %s, because the masks do not "
+				 "reserve %s (%s clear); apply gives back %s, which apmatrix cleared",
+				 n > 1 ? "s" : "", list, l->vfio_driver ? l->vfio_driver : SYSFS_VFIO_DRIVER_MAINLINE,
+				 them, bits, ours);
+			return;
+		}
+	}
+	set_ap = mask_set_command(&ap, SYSFS_APMASK);
+	set_aq = mask_set_command(&aq, SYSFS_AQMASK);
+	diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
+		 "host.keep is not in effect for APQN%s %s: bound to %s, because the masks do not reserve %s "
+		 "(%s clear), and apmatrix gives back only bits it cleared: %s%s%s",
+		 n > 1 ? "s" : "", list, l->vfio_driver ? l->vfio_driver : SYSFS_VFIO_DRIVER_MAINLINE, them, bits,
+		 set_ap, *set_ap && *set_aq ? "; " : "", set_aq);
+}
+
+static void check_keep(const struct desired *d, const struct live *l, struct diag_list *diags)
+{
+	if (!d->has_keep)
+		return;
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		const struct live_mdev *m = &l->mdevs[i];
+		struct bitmap256 rows[256];
+		_cleanup_free_ char *list = NULL;
+		struct bitmap256 ka = bitmap_and(&m->matrix.adapters, &d->keep_adapters);
+		struct bitmap256 kd = bitmap_and(&m->matrix.domains, &d->keep_domains);
+		unsigned n = 0;
+
+		if (bitmap_empty(&ka) || bitmap_empty(&kd))
+			continue;
+		memset(rows, 0, sizeof(rows));
+		BITMAP_FOREACH(a, &ka)
+		rows[a] = kd;
+		list = apqn_names(rows, &n);
+		keep_held(d, l, m, list, n, diags);
+	}
+	keep_unreserved(d, l, diags);
+}
+
 void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
 {
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
+	if (l->profile != PROFILE_NONE)
+		check_keep(d, l, diags);
 
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;

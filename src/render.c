@@ -8,6 +8,7 @@
  */
 #include <string.h>
 
+#include "hostcheck.h"
 #include "render.h"
 
 #define GRID_BLOCK 24
@@ -44,6 +45,7 @@ struct grid {
 	struct bitmap256 rows, cols;
 	int cell[256][256]; /* guest index or enum cell */
 	bool pending[256][256]; /* declared but not (yet) assigned live */
+	bool lost[256][256];    /* live: kept (host.keep), but the host does not have it */
 };
 
 static bool keep_has(const struct desired *d, unsigned a, unsigned dom)
@@ -122,16 +124,34 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 				gr->pending[a][dom] = true;
 		}
 	}
-	/* kept APQNs inside the drawn area */
+	/*
+	 * Kept APQNs inside the drawn area.  On a live host "k" only where the
+	 * host has the queue (or nobody has it): a kept queue that an mdev holds
+	 * or that is bound to vfio_ap is drawn as what has it, marked lost, so
+	 * that show never claims a queue for the host that a guest may use.
+	 */
 	BITMAP_FOREACH(a, &gr->rows)
 	BITMAP_FOREACH(dom, &gr->cols)
 	{
-		if (keep_has(d, (unsigned)a, (unsigned)dom) && gr->cell[a][dom] != CELL_CONFLICT)
+		const struct live_mdev *m;
+
+		if (!keep_has(d, (unsigned)a, (unsigned)dom) || gr->cell[a][dom] == CELL_CONFLICT)
+			continue;
+		if (!l || !hostcheck_keep_lost(l, (unsigned)a, (unsigned)dom)) {
 			gr->cell[a][dom] = CELL_KEEP;
+			continue;
+		}
+		gr->lost[a][dom] = true;
+		/* a declared guest's mdev that still holds it (apply unassigns it): that guest */
+		m = hostcheck_keep_holder(l, (unsigned)a, (unsigned)dom);
+		for (size_t i = 0; m && i < d->n_guests; i++)
+			if (streq(d->guests[i].uuid, m->uuid))
+				gr->cell[a][dom] = (int)i;
 	}
 }
 
-static void put_cell(FILE *f, int c, bool pending, int width, const struct render_opts *o)
+/* mark: the cell's second character, ' ' or '*' (pending) or '~' (keep lost) */
+static void put_cell(FILE *f, int c, char mark, int width, const struct render_opts *o)
 {
 	char code[8];
 	const char *s, *col = NULL;
@@ -173,9 +193,9 @@ static void put_cell(FILE *f, int c, bool pending, int width, const struct rende
 		col = guest_colors[(size_t)c % ARRAY_SIZE(guest_colors)];
 	}
 	if (o->color && col)
-		fprintf(f, " %s%*s%s%s", col, width - 1, s, pending ? "*" : " ", C_RESET);
+		fprintf(f, " %s%*s%c%s", col, width - 1, s, mark, C_RESET);
 	else
-		fprintf(f, " %*s%s", width - 1, s, pending ? "*" : " ");
+		fprintf(f, " %*s%c", width - 1, s, mark);
 }
 
 void render_grid(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
@@ -185,6 +205,8 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	int width = d->n_guests > 26 ? 4 : 3;
 	int cols[256], n_cols = 0;
 	bool pending = false; /* a cell shows "*": its legend line is printed */
+	bool lost = false;    /* a cell shows "~" */
+	bool kept = false;    /* a cell shows "k" */
 
 	grid_build(gr, d, l);
 	BITMAP_FOREACH(dom, &gr->cols)
@@ -215,7 +237,8 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 				break;
 			fprintf(rf, "    %02x |", a);
 			for (int k = start; k < end; k++)
-				put_cell(rf, gr->cell[a][cols[k]], gr->pending[a][cols[k]], width, o);
+				put_cell(rf, gr->cell[a][cols[k]],
+					 gr->lost[a][cols[k]] ? '~' : gr->pending[a][cols[k]] ? '*' : ' ', width, o);
 			fclose(rf);
 			while (len > 0 && row[len - 1] == ' ')
 				row[--len] = '\0';
@@ -239,7 +262,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		for (int k = 0; k < n_cols; k++) {
 			conflict |= gr->cell[a][cols[k]] == CELL_CONFLICT;
 			undeclared |= gr->cell[a][cols[k]] == CELL_UNDECLARED;
-			pending |= gr->pending[a][cols[k]];
+			pending |= gr->pending[a][cols[k]] && !gr->lost[a][cols[k]];
+			lost |= gr->lost[a][cols[k]];
+			kept |= gr->cell[a][cols[k]] == CELL_KEEP;
 		}
 		if (conflict)
 			fputs("  !   conflict: claimed twice, or kept by the host\n", f);
@@ -248,8 +273,12 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			      "      not while its guest runs)\n",
 			      f);
 	}
-	if (d->has_keep)
+	if (d->has_keep && (kept || !l))
 		fputs("  k   kept by the host (host.keep)\n", f);
+	if (lost)
+		fputs("  ~   kept by host.keep, but not in effect: drawn as what has the queue now (apmatrix check\n"
+		      "      says why)\n",
+		      f);
 	if (!l)
 		fputs("  .   not declared\n", f);
 	if (l)

@@ -323,3 +323,72 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "host.keep not in effect: check warns at host.keep naming APQNs, holder and remedy; show draws the holder marked ~, k only where the host has the queue" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=66666666-7777-8888-9999-aaaaaaaaaaaa
+echo -0x05,-0x06 > /sys/bus/ap/apmask; echo -0x47,-0xff > /sys/bus/ap/aqmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 5 > $(mdev_dir $F)/assign_adapter
+for d in 0x47 0xff; do echo $d > $(mdev_dir $F)/assign_domain; done
+echo "attach $F" > /sys/.sim/guest
+printf 'version: 1\nhost:\n  keep:\n    domains: [0x47, 0xff]\n' > /etc/apmatrix.yaml
+clear_writes
+expect_exit 0 apmatrix check
+apmatrix show > $T/show || die "show: $?"
+cat $T/show
+[ "$(nwrites)" = 0 ] || die "check or show wrote"
+# once the mdev is gone and the masks reserve the queues, keep is in effect
+echo "detach $F" > /sys/.sim/guest
+echo 1 > $(mdev_dir $F)/remove
+echo +0x06 > /sys/bus/ap/apmask; echo +0x47,+0xff > /sys/bus/ap/aqmask
+echo +0x05 > /sys/bus/ap/apmask
+apmatrix check 2>$T/err2 || die "check: $?"
+[ ! -s $T/err2 ] || die "keep in effect, check warned: $(cat $T/err2)"
+apmatrix show | sed 's/^/after: /'
+EOF
+	assert_success
+	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.0047 05.00ff: mdev 66666666-7777-8888-9999-aaaaaaaaaaaa (not managed by apmatrix, in use by a running guest) holds them; remove it (echo 1 > /sys/devices/vfio_ap/matrix/66666666-7777-8888-9999-aaaaaaaaaaaa/remove) once its guest is stopped, or leave them out of host.keep"
+	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 06.0047 06.00ff: bound to vfio_ap, because the masks do not reserve them (apmask bit 0x06, aqmask bits 0x47,0xff clear), and apmatrix gives back only bits it cleared: echo +0x06 > /sys/bus/ap/apmask; echo +0x47,+0xff > /sys/bus/ap/aqmask"
+	assert_line "    05 |  v   f~  v   f~"
+	assert_line "    06 |  v   v~  v   v~"
+	assert_line "  ~   kept by host.keep, but not in effect: drawn as what has the queue now (apmatrix check"
+	refute_line "  k   kept by the host (host.keep)"
+	assert_line "after:     05 |  h   k   h   k"
+	assert_line "after:     06 |  h   k   h   k"
+	assert_line "after:   k   kept by the host (host.keep)"
+	refute_line --partial "after:   ~"
+}
+
+@test "host.keep not in effect: a running guest's mdev apmatrix made (guest no longer declared) or a declared guest's mdev that still holds a kept queue" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp $EXAMPLES/seed-two-guests.yaml /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+U1=$(uuid_of guest1); U2=$(uuid_of guest2)
+echo "attach $U2" > /sys/.sim/guest
+echo "attach $U1" > /sys/.sim/guest
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+host:
+  keep:
+    domains: [0x47, 0xff, 0xab]
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+YAML
+clear_writes
+expect_exit 0 apmatrix check 2>$T/err
+cat $T/err
+apmatrix show | sed -n '1,8p'
+[ "$(nwrites)" = 0 ] || die "check or show wrote"
+echo "U1=$U1 U2=$U2"
+EOF
+	assert_success
+	u1=$(sed -n 's/^U1=\([^ ]*\) U2=.*/\1/p' <<<"$output")
+	u2=$(sed -n 's/.* U2=//p' <<<"$output")
+	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.0047 05.00ff: mdev $u2 that apmatrix made for guest 'guest2', no longer declared, in use by a running guest, still holds them; apply removes it once its guest is stopped"
+	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.00ab 06.00ab: mdev $u1 of guest 'guest1', in use by a running guest, still holds them; apply unassigns them with --force (kernel 6.0 or later) or once the guest is stopped"
+	assert_line "    05 |  A   u~  A~  u~"
+	assert_line "    06 |  A   k   A~  k"
+}
