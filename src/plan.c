@@ -558,7 +558,15 @@ static void check_guest(struct ctx *c, size_t gi)
 
 		if (ms->class != MDEV_FOREIGN || !matrix_overlap(want, &ms->live))
 			continue;
-		fmt = xasprintf("%%s: APQN %%s is assigned to mdev %s (not managed by apmatrix)", ms->uuid);
+		/*
+		 * Say what unblocks the guest: apmatrix never removes an mdev it
+		 * did not make, but manages one whose UUID is declared (FILES,
+		 * /run/apmatrix/state).
+		 */
+		fmt = xasprintf("%%s: APQN %%s is assigned to mdev %s (not managed by apmatrix); remove it "
+				"(echo 1 > /sys/%s/%s/remove) once its guest is stopped, or declare it: uuid: %s "
+				"on the guest that should have the queue",
+				ms->uuid, c->matrix_path, ms->uuid, ms->uuid);
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
 		if (matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d))

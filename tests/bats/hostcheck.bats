@@ -51,7 +51,7 @@ apmatrix check; echo "rc=$?"
 [ "$(nwrites)" = 0 ] || die "check wrote"
 EOF
 	assert_success
-	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: g2: APQN 06.0047 is assigned to mdev 11111111-2222-3333-4444-555555555555 (not managed by apmatrix)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: g2: APQN 06.0047 is assigned to mdev 11111111-2222-3333-4444-555555555555 (not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/11111111-2222-3333-4444-555555555555/remove) once its guest is stopped, or declare it: uuid: 11111111-2222-3333-4444-555555555555 on the guest that should have the queue"
 	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: g2: adapters 0x40 beyond this host's maximum 0x3f"
 	assert_line "rc=65"
 }

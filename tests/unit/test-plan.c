@@ -904,6 +904,11 @@ static void test_foreign_conflict(void)
 	set(&m->matrix.domains, 0x47, -1);
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: APQN 05.0047 is assigned to mdev " UF " (not managed by apmatrix)"));
+	/* and what to do about it, on the same line */
+	CHECK(has_diag(&dl, DIAG_ERROR,
+		       "(not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/" UF
+		       "/remove) once its guest is stopped, or declare it: uuid: " UF
+		       " on the guest that should have the queue"));
 	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
 	CHECK(!touches(p, UF));
 	CHECK(!touches(p, U2));
