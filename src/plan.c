@@ -673,6 +673,39 @@ static void check_kept_mdevs(struct ctx *c)
 }
 
 /*
+ * A guest renamed without uuid: its derived UUID changes with the name, so
+ * the plan removes the old mdev and creates another, and the libvirt domain
+ * that names the old UUID no longer starts.  Nothing is wrong with the
+ * configuration as such: warn where an mdev apmatrix made for a guest no
+ * longer declared has exactly the matrix of a newly declared guest whose
+ * UUID is derived, naming both UUIDs and how to keep the old one.
+ */
+static void rename_hints(struct ctx *c)
+{
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+		const struct desired_guest *dg = g->g;
+
+		if (!dg->uuid_derived || g->ms < 0 || c->ms[g->ms].m)
+			continue;
+		for (size_t k = 0; k < c->n_ms; k++) {
+			const struct mstate *ms = &c->ms[k];
+			const char *old = ms->m ? ms->m->owner_guest : NULL;
+
+			/* the old name still declared (with a uuid: of its own): no rename */
+			if (ms->class != MDEV_OWNED || !old || desired_find_guest(c->d, old) ||
+			    !matrix_equal(&ms->live, &dg->matrix))
+				continue;
+			diag_add(c->diags, DIAG_WARNING, dg->mark.file ? &dg->mark : NULL, dg->name,
+				 "guest '%s': looks like guest '%s' renamed: its UUID changes from %s to %s (derived "
+				 "from the name); libvirt domains that name %s will not find it: keep it with uuid: %s",
+				 dg->name, old, ms->uuid, dg->uuid, ms->uuid, ms->uuid);
+			break;
+		}
+	}
+}
+
+/*
  * PLAN_DEFER_UNCERTAIN: a guest that names absent queues on a host whose
  * interface cannot be told yet waits for the next round when another
  * guest's create tells it; only when every guest would wait are they
@@ -1695,6 +1728,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 		if (c->guests[gi].ms >= 0)
 			check_guest(c, gi);
 	check_kept_mdevs(c);
+	rename_hints(c);
 	defer_uncertain(c);
 
 	if (c->masks_auto) {

@@ -996,3 +996,39 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "renaming a guest whose UUID is derived: diff, check and apply warn that its UUID changes, naming both UUIDs and the old name; uuid: keeps it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+U1=$(uuid_of guest1)
+sed -i 's/^  guest1:/  web-prod:/' /etc/apmatrix.yaml
+U2=$(uuid_of web-prod)
+W="apmatrix: /etc/apmatrix.yaml:7:3: warning: guest 'web-prod': looks like guest 'guest1' renamed: its UUID changes from $U1 to $U2 (derived from the name); libvirt domains that name $U1 will not find it: keep it with uuid: $U1"
+for cmd in diff check "apply -n"; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	grep -qxF "$W" $T/err || die "$cmd (exit $rc): $(cat $T/err)"
+done
+apmatrix diff --json > $T/out
+U=$U1 jqe '[.diagnostics[] | select(.severity == "warning" and .guest == "web-prod" and (.message | contains("keep it with uuid: " + $ENV.U)))] | length == 1' $T/out >/dev/null || die "diff --json: $(cat $T/out)"
+# another matrix: not the same guest, no warning
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+apmatrix diff > /dev/null 2> $T/err
+! grep -q "renamed" $T/err || die "other matrix: $(cat $T/err)"
+sed -i 's/domains: \[0x04\]$/domains: [0x04, 0xab]/' /etc/apmatrix.yaml
+# the advice: uuid: keeps the mdev, nothing to change, no warning
+sed -i "s/^  web-prod:/  web-prod:\n    uuid: $U1/" /etc/apmatrix.yaml
+[ "$(apmatrix diff 2> $T/err)" = "0 changes" ] || die "with uuid: $(apmatrix diff 2>&1)"
+[ ! -s $T/err ] || die "with uuid: $(cat $T/err)"
+# apply of the rename says it too, and does it
+sed -i "/uuid: $U1/d" /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+grep -qxF "$W" $T/err || die "apply: $(cat $T/err)"
+[ -d $(mdev_dir $U2) ] && [ ! -d $(mdev_dir $U1) ] || die "apply: $(ls /sys/devices/vfio_ap/matrix)"
+apmatrix diff > /dev/null 2> $T/err
+[ ! -s $T/err ] || die "after apply: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
