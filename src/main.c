@@ -438,7 +438,13 @@ static int load_desired(struct diag_list *diags, struct desired **ret, struct co
 	return r;
 }
 
-/* Read the host.  Returns 0, or -ENODEV when this is no AP host (*ret set anyway). */
+#define NO_AP_BUS_FMT "no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters"
+
+/*
+ * Read the host.  Returns 0, or -ENODEV when this is no AP host (*ret set
+ * anyway), or another -errno.  Why it failed is an error in diags, so that
+ * a --json document carries it, not standard error alone.
+ */
 static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsigned flags,
 		     struct live **ret_live, struct diag_list *diags)
 {
@@ -448,17 +454,20 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 
 	r = sysfs_open(sysfs_root_path(), &s);
 	if (r < 0) {
-		log_error("cannot open %s: %s", sysfs_root_path(), strerror(-r));
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot open %s: %s", sysfs_root_path(), strerror(-r));
 		return r;
 	}
 	sysfs_set_vfio_dir(s, vfio_dir_path());
 	r = owner_load(rundir_path(), &o);
 	if (r < 0) {
-		log_error("cannot read the ownership records in %s: %s", rundir_path(), strerror(-r));
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read the ownership records in %s: %s", rundir_path(),
+			 strerror(-r));
 		sysfs_close(s);
 		return r;
 	}
 	r = live_read(s, o, flags, ret_live, diags);
+	if (r == -ENODEV)
+		diag_add(diags, DIAG_ERROR, NULL, NULL, NO_AP_BUS_FMT, sysfs_root_path());
 	if (*ret_live)
 		log_debug("host: %s profile, %zu cards, %zu queues, %zu vfio_ap mdevs",
 			  kernel_profile_to_string((*ret_live)->profile), (*ret_live)->n_cards, (*ret_live)->n_queues,
@@ -479,13 +488,6 @@ static bool on_ap_host(void)
 	return access(p, F_OK) == 0;
 }
 
-#define NO_AP_BUS_FMT "no AP bus under %s/bus/ap: this is not an s390 host with crypto adapters"
-
-static void log_no_ap_bus(void)
-{
-	log_error(NO_AP_BUS_FMT, sysfs_root_path());
-}
-
 static int exit_for_load(int r)
 {
 	if (r == -EINVAL)
@@ -501,7 +503,7 @@ static int cmd_check(int argc, char **argv)
 
 	if (argc > 1)
 		return usage_error("check takes no argument, got '%s'", argv[1]);
-	bool incomplete;
+	bool incomplete, host_failed = false;
 
 	r = load_desired(&diags, &d, NULL, &incomplete);
 	/* a file cut short: no host checks and no guests from what was read of it (as show) */
@@ -513,16 +515,19 @@ static int cmd_check(int argc, char **argv)
 		struct live *l = NULL;
 		struct plan *p = NULL;
 
+		bool invalid = diag_count(&diags, DIAG_ERROR);
+
 		if (load_live(&s, &o, 0, &l, &diags) == 0) {
 			hostcheck(d, l, &diags);
 			(void)plan_build(d, l, 0, &p, &diags); /* only its diagnostics count here */
 			plan_free(p);
-		}
+		} else
+			host_failed = !invalid; /* a host that cannot be read is no invalid configuration */
 		live_free(l);
 		owner_free(o);
 		sysfs_close(s);
 	}
-	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
+	ret = host_failed ? 1 : diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	if (arg_json) {
 		diag_sort(&diags);
 		render_check_json(stdout, d, &diags, ret == 0, NULL);
@@ -557,11 +562,7 @@ static void host_done(struct host *h)
 /* flags: enum live_read_flags, LIVE_READ_DETAILS for the commands that draw the host */
 static int host_read(struct host *h, unsigned flags, struct diag_list *diags)
 {
-	int r = load_live(&h->sysfs, &h->owner, flags, &h->live, diags);
-
-	if (r == -ENODEV)
-		log_no_ap_bus();
-	return r; /* load_live() said why otherwise */
+	return load_live(&h->sysfs, &h->owner, flags, &h->live, diags);
 }
 
 static int cmd_show(int argc, char **argv)
@@ -571,18 +572,20 @@ static int cmd_show(int argc, char **argv)
 	struct host h = {};
 	struct render_opts o = { .color = use_color(stdout) };
 	const struct desired_guest *g = NULL;
-	bool incomplete;
+	bool incomplete, host_failed = false;
 	int r, ret;
 
 	if (argc > 2)
 		return usage_error("show takes at most one guest name, got '%s'", argv[2]);
 	r = load_desired(&diags, &d, NULL, &incomplete);
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
-	print_diags(&diags);
+	if (!arg_json) /* --json: in the document, not on stderr */
+		print_diags(&diags);
 	/* a file cut short (a YAML syntax error): its first half is not the configuration, nothing is drawn */
 	if (!d || incomplete) {
-		diag_list_done(&diags);
-		return ret ? ret : 1;
+		d = desired_free(d);
+		ret = ret ? ret : 1;
+		goto done;
 	}
 	if (argc == 2) {
 		g = desired_find_guest(d, argv[1]);
@@ -592,21 +595,39 @@ static int cmd_show(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	if (!arg_no_live && on_ap_host()) {
+	/*
+	 * --json: an invalid configuration gives check's document, with its
+	 * errors, not the live host compared with what is left of it.
+	 */
+	if (!arg_no_live && !(arg_json && ret) && on_ap_host()) {
 		struct diag_list ld = {};
-		if (host_read(&h, LIVE_READ_DETAILS, &ld) < 0)
+
+		if (host_read(&h, LIVE_READ_DETAILS, &ld) < 0) {
 			ret = ret ? ret : 1;
-		print_diags(&ld);
+			host_done(&h); /* what a failed read left */
+			host_failed = true;
+		}
+		if (arg_json)
+			diag_move(&diags, &ld);
+		else
+			print_diags(&ld);
 		diag_list_done(&ld);
 	}
+done:
+	/*
+	 * --json: the status document when the host was read or could not be
+	 * (its diagnostics then say why), check's otherwise; the messages are
+	 * in the document, not on stderr.
+	 */
 	if (arg_json) {
-		if (h.live)
-			render_status_json(stdout, d, h.live, g);
-		else {
-			diag_sort(&diags);
+		diag_sort(&diags);
+		if (h.live || host_failed)
+			render_status_json(stdout, d, h.live, g, &diags);
+		else
 			render_check_json(stdout, d, &diags, ret == 0, g);
-		}
-	} else if (g)
+	} else if (!d)
+		; /* the errors said why */
+	else if (g)
 		render_guest(stdout, d, g, h.live, &o);
 	else {
 		render_grid(stdout, d, h.live, &o);
@@ -1081,21 +1102,21 @@ static int cmd_status(int argc, char **argv)
 	ret = diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : exit_for_load(r);
 	/* as show: a file cut short gives no guest list (its guests would show as absent, or as foreign mdevs) */
 	if (!d || incomplete) {
-		print_diags(&diags);
-		diag_list_done(&diags);
-		return ret ? ret : 1;
+		d = desired_free(d);
+		ret = ret ? ret : 1;
+	} else if (host_read(&h, LIVE_READ_DETAILS, &diags) < 0) {
+		host_done(&h); /* what a failed read left */
+		ret = 1;
 	}
-	if (host_read(&h, LIVE_READ_DETAILS, &diags) < 0) {
+	/* --json: the messages are in the document (with nothing to compare, they alone), not on stderr */
+	if (arg_json) {
+		diag_sort(&diags);
+		render_status_json(stdout, d, h.live, NULL, &diags);
+	} else {
 		print_diags(&diags);
-		host_done(&h);
-		diag_list_done(&diags);
-		return 1;
+		if (h.live)
+			render_status(stdout, d, h.live, &o);
 	}
-	print_diags(&diags);
-	if (arg_json)
-		render_status_json(stdout, d, h.live, NULL);
-	else
-		render_status(stdout, d, h.live, &o);
 	host_done(&h);
 	diag_list_done(&diags);
 	return ret;
@@ -1171,7 +1192,8 @@ static int cmd_guest(int argc, char **argv)
 			if (!live_find_mdev(h.live, g->uuid))
 				log_warning("guest '%s': mdev %s does not exist yet (run apmatrix apply)", g->name,
 					    g->uuid);
-		}
+		} else
+			print_diags(&diags); /* why; the snippet is printed all the same */
 		host_done(&h);
 		diag_list_done(&diags);
 	}

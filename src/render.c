@@ -809,13 +809,22 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	}
 }
 
-void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only)
+void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only,
+			const struct diag_list *diags)
 {
 	bool first = true, first_guest = true;
 
-	fprintf(f, "{\"version\":%d,\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
-		RENDER_JSON_VERSION, kernel_profile_to_string(l->profile), l->vfio_loaded ? "true" : "false",
-		l->max_adapter, l->max_domain);
+	fprintf(f, "{\"version\":%d,\"diagnostics\":", RENDER_JSON_VERSION);
+	diag_print_json(diags, f);
+	if (!d || !l) {
+		/* nothing to compare: the diagnostics say why; nothing is said about the host */
+		fputs(",\"host\":null,\"guests\":[],\"undeclared_mdevs\":[],\"taken\":null,\"unused_vfio_queues\":[]}\n",
+		      f);
+		return;
+	}
+	fprintf(f, ",\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
+		kernel_profile_to_string(l->profile), l->vfio_loaded ? "true" : "false", l->max_adapter,
+		l->max_domain);
 	fputs("\"guests\":[", f);
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];

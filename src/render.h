@@ -46,7 +46,13 @@ void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *dia
 void render_action_json_open(FILE *f, const struct action *a, bool with_depends);
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o);
-void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only);
+/*
+ * d or l NULL: the configuration or the host could not be read; the
+ * document then holds the diagnostics alone (host and taken null, empty
+ * lists), so that a --json run always prints one.
+ */
+void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only,
+			const struct diag_list *diags);
 
 /* JSON helpers shared by the writers above. */
 void render_json_numbers(FILE *f, const struct bitmap256 *b);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # --json always prints exactly one JSON document, also when there is nothing
 # to plan: an invalid configuration gives its diagnostics in the document and
-# exit 65, nothing on stderr (apply keeps its messages on stderr too: it
-# runs under systemd, where they are the journal).
+# exit 65, a host that cannot be read its error and exit 1, nothing on stderr
+# (apply keeps its messages on stderr too: it runs under systemd, where they
+# are the journal).
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -107,3 +108,58 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "--json when the host cannot be read: diff, status, show and check print one document whose diagnostics carry the error, exit 1, nothing on stderr" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# no AP bus (show and check then use the configuration alone)
+for cmd in diff status; do
+	APMATRIX_SYSFS_ROOT=$T apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] && [ ! -s $T/err ] || die "no AP bus, $cmd: exit $rc, stderr $(cat $T/err)"
+	R=$T jqe '.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null,
+		"message": "no AP bus under \($ENV.R)/bus/ap: this is not an s390 host with crypto adapters"}]' $T/out >/dev/null ||
+		die "no AP bus, $cmd: $(cat $T/out)"
+done
+jqe '.host == null and .taken == null and .guests == [] and .undeclared_mdevs == [] and .unused_vfio_queues == []' $T/out >/dev/null ||
+	die "no AP bus, status: $(cat $T/out)"
+# ownership records that cannot be read: every command that reads the host
+mkdir -p /run/apmatrix
+printf 'apmatrix-state 1\nmdev not-a-uuid g\n' > /run/apmatrix/state
+msg=$(apmatrix status 2>&1 >/dev/null)
+[[ $msg == "apmatrix: cannot read the ownership records in /run/apmatrix: "* ]] || die "status: $msg"
+for cmd in diff status show check; do
+	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] && [ ! -s $T/err ] || die "records, $cmd: exit $rc, stderr $(cat $T/err)"
+	M=${msg#apmatrix: } jqe '[.diagnostics[] | select(.severity == "error") | .message] == [$ENV.M]' $T/out >/dev/null ||
+		die "records, $cmd: $(cat $T/out)"
+done
+# show: the status document, as status prints it; check: not valid
+apmatrix --json show | jqe '.host == null and .guests == []' >/dev/null || die "show: $(apmatrix --json show)"
+apmatrix --json check | jqe '.valid == false and (.guests | length) == 2' >/dev/null || die "check: $(apmatrix --json check)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "show --json with an invalid configuration on a live host: check's document with its errors, exit 65, nothing on stderr" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
+for cmd in show "show Guest2"; do
+	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] && [ ! -s $T/err ] || die "$cmd: exit $rc, stderr $(cat $T/err)"
+	jqe '.valid == false and (.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2")' $T/out >/dev/null ||
+		die "$cmd: $(cat $T/out)"
+done
+# a valid one: the status document
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix --json show | jqe '.host.profile == "dynamic" and .diagnostics == [] and (.guests | length) == 2' >/dev/null ||
+	die "valid: $(apmatrix --json show)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
