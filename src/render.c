@@ -822,9 +822,14 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		      f);
 		return;
 	}
+	/*
+	 * A mainline host without matrix/features and without any mdev looks
+	 * the same before 6.0 (static) and after (dynamic): "mainline" says
+	 * that, where "static" would be a guess.
+	 */
 	fprintf(f, ",\"host\":{\"profile\":\"%s\",\"vfio_loaded\":%s,\"max_adapter\":%u,\"max_domain\":%u},",
-		kernel_profile_to_string(l->profile), l->vfio_loaded ? "true" : "false", l->max_adapter,
-		l->max_domain);
+		l->profile_certain || l->profile == PROFILE_NONE ? kernel_profile_to_string(l->profile) : "mainline",
+		l->vfio_loaded ? "true" : "false", l->max_adapter, l->max_domain);
 	fputs("\"guests\":[", f);
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];

@@ -163,3 +163,17 @@ EOF
 	assert_output --partial OK
 }
 
+@test "status --json: profile mainline while the kernel interface cannot be told (no mdev yet), dynamic once an mdev tells" {
+	need_root
+	in_sim "$(seed_topo 6.5)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix status | grep -q '^host: mainline kernel interface (static or dynamic: no mdev yet to tell)' || die "text: $(apmatrix status)"
+apmatrix status --json | jqe '.host.profile == "mainline"' >/dev/null || die "before: $(apmatrix status --json)"
+apmatrix apply > /dev/null || die apply
+apmatrix status --json | jqe '.host.profile == "dynamic"' >/dev/null || die "after: $(apmatrix status --json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
