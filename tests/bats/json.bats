@@ -3,7 +3,7 @@
 # to plan: an invalid configuration gives its diagnostics in the document and
 # exit 65, a host that cannot be read its error and exit 1, nothing on stderr
 # (apply keeps its messages on stderr too: it runs under systemd, where they
-# are the journal).
+# are the journal).  A usage error (64) alone prints none.
 
 bats_require_minimum_version 1.5.0
 load helpers
@@ -177,3 +177,12 @@ EOF
 	assert_output --partial OK
 }
 
+@test "--json with a usage error (exit 64): no document, the message on stderr, as the man page says" {
+	run --separate-stderr "$APMATRIX" --json apply --wait abc
+	[ "$status" = 64 ]
+	[ -z "$output" ]
+	[[ $stderr == *"invalid --wait 'abc'"* ]]
+	# and the man page and the schema say so
+	grep -q '^Only a usage error (exit status 64: a wrong command line' "$TOP/man/apmatrix.8"
+	jq -e '.description | contains("not on a usage error (exit status 64")' "$TOP/schema/apply.schema.json"
+}
