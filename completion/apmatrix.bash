@@ -1,6 +1,7 @@
 # bash completion for apmatrix(8): commands, options, --from live|mdevctl,
-# and for "show" and "guest" the guest names of the configuration in use
-# (-c FILE, else /etc/apmatrix.yaml; and the drop-ins of --config-dir).
+# for "show" and "guest" the guest names of the configuration in use
+# (-c FILE, else /etc/apmatrix.yaml; and the drop-ins of --config-dir), and
+# for "help" the commands.
 # shellcheck shell=bash disable=SC2207 # COMPREPLY=($(compgen ...)) is the completion idiom
 _apmatrix_guests()
 {
@@ -32,7 +33,7 @@ _apmatrix()
 	elif [ "$prev" = = ] && ((cword >= 2)); then
 		prev=${words[cword - 2]}
 	fi
-	local commands="check show diff apply status import guest"
+	local commands="check show diff apply status import guest help"
 	local options="-c --config --config-dir -j --json --shell -n --dry-run -f --force
 		--no-live --wait --color -q --quiet -v --verbose -h --help -V --version
 		--from -o --output --libvirt --qemu"
@@ -100,6 +101,9 @@ _apmatrix()
 	elif [ "$cmd" = show ] || [ "$cmd" = guest ]; then
 		# show [GUEST], guest GUEST: one guest at most
 		[ "$nargs" -eq 0 ] && COMPREPLY=($(compgen -W "$(_apmatrix_guests "$cfg" "$cfgdir")" -- "$cur"))
+	elif [ "$cmd" = help ]; then
+		# help [COMMAND]
+		[ "$nargs" -eq 0 ] && COMPREPLY=($(compgen -W "$commands" -- "$cur"))
 	fi
 }
 complete -F _apmatrix apmatrix

@@ -62,29 +62,29 @@ enum {
 	OPT_SNIPPET = 1 << 8,
 };
 
-static const struct {
-	unsigned bit;
-	const char *name, *owners;
-} command_options[] = {
-	{ OPT_JSON, "--json", "check, show, diff, apply and status" },
-	{ OPT_SHELL, "--shell", "diff and apply -n" },
-	{ OPT_DRY_RUN, "--dry-run", "apply" },
-	{ OPT_FORCE, "--force", "apply, diff and import" },
-	{ OPT_NO_LIVE, "--no-live", "check, show and guest" },
-	{ OPT_WAIT, "--wait", "apply" },
-	{ OPT_FROM, "--from", "import" },
-	{ OPT_OUTPUT, "--output", "import" },
-	{ OPT_SNIPPET, NULL, "guest" }, /* --libvirt or --qemu */
-};
-
 static unsigned arg_seen; /* OPT_* given on the command line */
+static bool arg_help;
+
+/* The commands, by their index in commands[]; C() makes a set of them. */
+enum {
+	CMD_CHECK,
+	CMD_SHOW,
+	CMD_DIFF,
+	CMD_APPLY,
+	CMD_STATUS,
+	CMD_IMPORT,
+	CMD_GUEST,
+	CMD_HELP,
+	_CMD_MAX,
+};
+#define C(x) (1u << CMD_##x)
 
 struct command {
 	const char *name;
 	const char *args;
 	int (*fn)(int argc, char **argv);
-	const char *help;
-	unsigned options; /* OPT_* it takes */
+	const char *help; /* one line, for apmatrix --help */
+	const char *description; /* a paragraph, for apmatrix help COMMAND */
 };
 
 static int cmd_check(int argc, char **argv);
@@ -94,21 +94,85 @@ static int cmd_apply(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_import(int argc, char **argv);
 static int cmd_guest(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
 
-static const struct command commands[] = {
-	{ "check", "", cmd_check, "validate the configuration (and against this host, when on one)",
-	  OPT_JSON | OPT_NO_LIVE },
-	{ "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view",
-	  OPT_JSON | OPT_NO_LIVE },
-	{ "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)",
-	  OPT_JSON | OPT_SHELL | OPT_DRY_RUN | OPT_FORCE },
-	{ "apply", "", cmd_apply, "make the host match the configuration",
-	  OPT_JSON | OPT_SHELL | OPT_DRY_RUN | OPT_FORCE | OPT_WAIT },
-	{ "status", "", cmd_status, "compare the live host with the configuration, per guest", OPT_JSON },
-	{ "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
-	  OPT_FROM | OPT_OUTPUT | OPT_FORCE },
-	{ "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument",
-	  OPT_NO_LIVE | OPT_SNIPPET },
+static const struct command commands[_CMD_MAX] = {
+	[CMD_CHECK] = { "check", "", cmd_check, "validate the configuration (and against this host, when on one)",
+			"Validate the configuration: syntax, numbers, names, UUIDs, and that no queue is given twice "
+			"or to a guest and the host. On a host with an AP bus it is also checked against the host "
+			"(unless --no-live): adapters and domains beyond the machine's maximum, queues held by mdevs "
+			"apmatrix did not create, mdevctl definitions that assign the same queues. Every error "
+			"found gives exit status 65." },
+	[CMD_SHOW] = { "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view",
+		       "Draw the matrix: a grid of adapters by domains with the guest owning each queue, conflicts "
+		       "marked !, and per guest the queues it will see, in lszcrypt style; on an AP host the live "
+		       "state too (unless --no-live). With GUEST, that guest only." },
+	[CMD_DIFF] = { "diff", "", cmd_diff, "print what apply would change, without writing (= apply --dry-run)",
+		       "Print what apply would change, one action per line, without writing anything (the same as "
+		       "apply --dry-run), and how many; with --shell as shell commands, with --json as a JSON "
+		       "document. Exit status 2 when there is something to change." },
+	[CMD_APPLY] = { "apply", "", cmd_apply, "make the host match the configuration",
+			"Validate the configuration, take the locks, read the host again, carry out the plan and "
+			"verify the result. A configuration that is wrong is refused before the locks: nothing is "
+			"written. Changes to a running guest's mdev are left pending (exit status 2) unless --force "
+			"hot plugs them (kernel 6.0 or later)." },
+	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
+			 "Compare the live host with the configuration, per guest: absent, matches, differs or "
+			 "running; list the mdevs that are not declared (foreign) and the mask bits apmatrix has "
+			 "taken from the host." },
+	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
+			 "Write the configuration that reproduces what the host has now: one guest per vfio_ap "
+			 "mdev (--from live) or per mdevctl definition (--from mdevctl), keeping each UUID, and "
+			 "host.keep for the queues host drivers hold now (which then stay the host's: new guests "
+			 "cannot have them until host.keep is edited). Then apmatrix -c FILE diff reports 0 "
+			 "changes." },
+	[CMD_GUEST] = { "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument",
+			"Print how the guest refers to its mdev: the libvirt <hostdev> element with the mdev's "
+			"UUID, or with --qemu the QEMU -device argument. QEMU allows one vfio-ap device per guest: "
+			"declare one guest with all the adapters and domains it needs. On an AP host (unless "
+			"--no-live) a warning says when the mdev does not exist yet, and --qemu prints the "
+			"argument of the host's vfio_ap interface." },
+	[CMD_HELP] = { "help", "[COMMAND]", cmd_help, "show the help of COMMAND (the same as COMMAND --help)",
+		       "Print the usage of COMMAND, what it does and the options it takes; without COMMAND, the "
+		       "help of apmatrix." },
+};
+
+/*
+ * The options as --help describes them.  A row with commands describes the
+ * option for those commands, and this table alone says which command takes
+ * which option: the help of each command and the refusal of an option a
+ * command does not take (check_command_options()) are made from it, so
+ * they cannot differ.  A row without commands is an option of every
+ * command.
+ */
+static const struct option_doc {
+	const char *names;
+	unsigned bit; /* OPT_* */
+	unsigned commands; /* C() */
+	const char *text;
+} option_docs[] = {
+	{ "-c, --config FILE", 0, 0, "configuration file (default " CONFIG_DEFAULT_PATH "; - reads stdin)" },
+	{ "    --config-dir DIR", 0, 0,
+	  "drop-in directory (default " CONFIG_DEFAULT_DROPIN_DIR "; not read with -c unless given)" },
+	{ "-j, --json", OPT_JSON, C(CHECK) | C(SHOW) | C(DIFF) | C(APPLY) | C(STATUS), "machine-readable output" },
+	{ "    --shell", OPT_SHELL, C(DIFF) | C(APPLY), "print the plan as shell commands" },
+	{ "-n, --dry-run", OPT_DRY_RUN, C(APPLY), "only print the plan" },
+	{ "-n, --dry-run", OPT_DRY_RUN, C(DIFF), "changes nothing (diff never writes)" },
+	{ "-f, --force", OPT_FORCE, C(APPLY), "also change guests that are running (hot plug, 6.0+)" },
+	{ "-f, --force", OPT_FORCE, C(DIFF), "show the plan apply --force would carry out" },
+	{ "-f, --force", OPT_FORCE, C(IMPORT), "replace an existing --output file" },
+	{ "    --no-live", OPT_NO_LIVE, C(CHECK) | C(SHOW) | C(GUEST), "ignore the host, use the configuration only" },
+	{ "    --wait SECONDS", OPT_WAIT, C(APPLY), "how long to wait for the locks (default 300)" },
+	{ "    --from SOURCE", OPT_FROM, C(IMPORT),
+	  "live (the mdevs in sysfs, default) or mdevctl (the definitions in " IMPORT_MDEVCTL_DIR ")" },
+	{ "-o, --output FILE", OPT_OUTPUT, C(IMPORT), "write FILE atomically instead of standard output" },
+	{ "    --libvirt", OPT_SNIPPET, C(GUEST), "the libvirt <hostdev> element (default)" },
+	{ "    --qemu", OPT_SNIPPET, C(GUEST), "the QEMU command line argument (one vfio-ap device per guest)" },
+	{ "    --color WHEN", 0, 0, "auto, always or never" },
+	{ "-q, --quiet", 0, 0, "print only errors" },
+	{ "-v, --verbose", 0, 0, "print debug messages" },
+	{ "-h, --help", 0, 0, "show this help (after a command, that command's)" },
+	{ "-V, --version", 0, 0, "show the version" },
 };
 
 static const char *sysfs_root_path(void)
@@ -152,8 +216,105 @@ static bool use_color(FILE *f)
 	return isatty(fileno(f));
 }
 
+#define HELP_WIDTH 79
+#define HELP_OPTION_COLUMN 25
+
+/* The OPT_* a command takes. */
+static unsigned command_options(size_t cmd)
+{
+	unsigned r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++)
+		if (option_docs[i].commands & (1u << cmd))
+			r |= option_docs[i].bit;
+	return r;
+}
+
+/* How a command takes an option: apply --shell prints only with -n (apply -n --shell) */
+static const char *command_as(size_t cmd, unsigned bit)
+{
+	return cmd == CMD_APPLY && bit == OPT_SHELL ? "apply -n" : commands[cmd].name;
+}
+
+/* The commands that take an option, in the order of option_docs: "apply, diff and import". */
+static char *option_owners(unsigned bit)
+{
+	const char *names[_CMD_MAX];
+	unsigned seen = 0;
+	size_t n = 0;
+	char *s = xstrdup("");
+
+	for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++) {
+		if (option_docs[i].bit != bit)
+			continue;
+		for (size_t c = 0; c < _CMD_MAX; c++)
+			if (option_docs[i].commands & ~seen & (1u << c)) {
+				seen |= 1u << c;
+				names[n++] = command_as(c, bit);
+			}
+	}
+	for (size_t k = 0; k < n; k++) {
+		char *t = xasprintf("%s%s%s", s, k == 0 ? "" : k == n - 1 ? " and " : ", ", names[k]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
+/* Print s from column col, wrapped at HELP_WIDTH at spaces, going on at column indent. */
+static void print_wrapped(const char *s, size_t col, size_t indent)
+{
+	for (;;) {
+		size_t n = strlen(s), cut = n;
+
+		if (col + n > HELP_WIDTH) {
+			/* the last space that fits, else the first one */
+			cut = 0;
+			for (size_t i = 1; i < n; i++) {
+				/* not after a lone "-": "- reads stdin" stays together */
+				bool dash = s[i - 1] == '-' && (i == 1 || s[i - 2] == ' ');
+
+				if (s[i] == ' ' && !dash && (col + i <= HELP_WIDTH || !cut))
+					cut = i;
+				if (cut && col + i > HELP_WIDTH)
+					break;
+			}
+			if (!cut)
+				cut = n;
+		}
+		printf("%.*s\n", (int)cut, s);
+		s += cut;
+		while (*s == ' ')
+			s++;
+		if (!*s)
+			return;
+		printf("%*s", (int)indent, "");
+		col = indent;
+	}
+}
+
+/* One line of an option list: the names (unless those of the line above), then the text. */
+static void print_option(const char *names, const char *prev, const char *text)
+{
+	int col;
+
+	printf("  %s%n", prev && streq(prev, names) ? "" : names, &col);
+	if (col + 1 >= HELP_OPTION_COLUMN) {
+		printf("\n");
+		col = 0;
+	}
+	printf("%*s", HELP_OPTION_COLUMN - col, "");
+	print_wrapped(text, HELP_OPTION_COLUMN, HELP_OPTION_COLUMN);
+}
+
+static const char help_exit_status[] =
+	"Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
+	"pending (apply), 64 usage error, 65 invalid configuration.\n\n";
+
 static void help(void)
 {
+	const char *prev = NULL;
+
 	printf("Usage: apmatrix [OPTIONS] COMMAND [ARGS]\n\n"
 	       "Declare which KVM guest gets which s390 AP crypto queues, and make the host match.\n\n"
 	       "Commands:\n");
@@ -161,38 +322,80 @@ static void help(void)
 		_cleanup_free_ char *s = xasprintf("%s %s", commands[i].name, commands[i].args);
 		printf("  %-16s %s\n", s, commands[i].help);
 	}
-	printf("\nOptions:\n"
-	       "  -c, --config FILE      configuration file (default %s; - reads stdin)\n"
-	       "      --config-dir DIR   drop-in directory (default %s; not read with -c unless given)\n"
-	       "  -j, --json             machine-readable output (check, show, diff, apply, status)\n"
-	       "      --shell            diff: print the plan as shell commands\n"
-	       "  -n, --dry-run          apply: only print the plan\n"
-	       "  -f, --force            apply: also change guests that are running (hot plug, 6.0+);\n"
-	       "                         import: replace an existing --output file\n"
-	       "      --no-live          check, show: ignore the host, use the configuration only\n"
-	       "      --wait SECONDS     apply: how long to wait for the locks (default 300)\n"
-	       "      --from SOURCE      import: live (the mdevs in sysfs, default) or mdevctl\n"
-	       "                         (the definitions in %s)\n"
-	       "  -o, --output FILE      import: write FILE atomically instead of standard output\n"
-	       "      --libvirt          guest: the libvirt <hostdev> element (default)\n"
-	       "      --qemu             guest: the QEMU command line argument (one vfio-ap device per guest)\n"
-	       "      --color WHEN       auto, always or never\n"
-	       "  -q, --quiet            print only errors\n"
-	       "  -v, --verbose          print debug messages\n"
-	       "  -h, --help             show this help\n"
-	       "  -V, --version          show the version\n\n"
-	       "Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
-	       "pending (apply), 64 usage error, 65 invalid configuration.\n\n"
+	printf("\nOptions:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++) {
+		const struct option_doc *o = &option_docs[i];
+		_cleanup_free_ char *who = NULL, *text = NULL;
+
+		if (o->commands) {
+			who = xstrdup("");
+			for (size_t c = 0; c < _CMD_MAX; c++)
+				if (o->commands & (1u << c)) {
+					char *t = xasprintf("%s%s%s", who, *who ? ", " : "", command_as(c, o->bit));
+					free(who);
+					who = t;
+				}
+		}
+		text = who ? xasprintf("%s: %s", who, o->text) : xstrdup(o->text);
+		print_option(o->names, prev, text);
+		prev = o->names;
+	}
+	printf("\n%s"
+	       "Run 'apmatrix help COMMAND' for the options of one command.\n"
 	       "See apmatrix(8) and apmatrix.yaml(5).\n",
-	       CONFIG_DEFAULT_PATH, CONFIG_DEFAULT_DROPIN_DIR, IMPORT_MDEVCTL_DIR);
+	       help_exit_status);
 }
+
+/* apmatrix help CMD, apmatrix CMD --help: generated from the tables, like the refusals */
+static void help_command(size_t cmd)
+{
+	const struct command *c = &commands[cmd];
+	const char *prev = NULL;
+
+	printf("Usage: apmatrix [OPTIONS] %s%s%s\n\n", c->name, *c->args ? " " : "", c->args);
+	print_wrapped(c->description, 0, 0);
+	if (command_options(cmd)) {
+		printf("\nOptions of %s:\n", c->name);
+		for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++) {
+			const struct option_doc *o = &option_docs[i];
+
+			if (!(o->commands & (1u << cmd)))
+				continue;
+			if (cmd == CMD_APPLY && o->bit == OPT_SHELL) {
+				_cleanup_free_ char *t = xasprintf("with -n: %s", o->text);
+				print_option(o->names, prev, t);
+			} else
+				print_option(o->names, prev, o->text);
+			prev = o->names;
+		}
+	}
+	printf("\nOptions of every command:\n");
+	prev = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++) {
+		if (option_docs[i].commands)
+			continue;
+		print_option(option_docs[i].names, prev, option_docs[i].text);
+		prev = option_docs[i].names;
+	}
+	printf("\n%sSee apmatrix(8).\n", help_exit_status);
+}
+
+static const char *usage_hint = "apmatrix --help"; /* "apmatrix apply --help" once the command is known */
 
 static int usage_error(const char *fmt, const char *arg)
 {
 	_cleanup_free_ char *s = xasprintf(fmt, arg);
 	log_error("%s", s);
-	fputs("Try 'apmatrix --help' for more information.\n", stderr);
+	fprintf(stderr, "Try '%s' for more information.\n", usage_hint);
 	return -EX_USAGE;
+}
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(name, commands[i].name))
+			return &commands[i];
+	return NULL;
 }
 
 enum {
@@ -304,8 +507,8 @@ static int parse_argv(int argc, char **argv)
 			arg_log_level = LOG_LEVEL_DEBUG;
 			break;
 		case 'h':
-			help();
-			return 0;
+			arg_help = true; /* after the command, that command's help */
+			break;
 		case 'V':
 			printf("apmatrix %s\n", APMATRIX_VERSION);
 			return 0;
@@ -314,6 +517,19 @@ static int parse_argv(int argc, char **argv)
 		default:
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+	}
+	if (arg_help) {
+		/* apmatrix --help, apmatrix CMD --help, apmatrix help CMD --help */
+		int k = optind + (optind + 1 < argc && streq(argv[optind], "help"));
+		const struct command *cmd = k < argc ? find_command(argv[k]) : NULL;
+
+		if (k < argc && !cmd)
+			return usage_error("unknown command '%s'", argv[k]);
+		if (cmd)
+			help_command(cmd - commands);
+		else
+			help();
+		return 0;
 	}
 	if (arg_json && arg_shell)
 		return usage_error("%s", "--json and --shell cannot be combined");
@@ -1204,22 +1420,45 @@ static int cmd_guest(int argc, char **argv)
 	return 0;
 }
 
-/* An option the command does not take is refused, not ignored: apply --shell must not apply. */
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *cmd;
+
+	if (argc < 2) {
+		help();
+		return 0;
+	}
+	if (argc > 2)
+		return usage_error("help takes one command, got '%s' too", argv[2]);
+	cmd = find_command(argv[1]);
+	if (!cmd)
+		return usage_error("unknown command '%s'", argv[1]);
+	help_command(cmd - commands);
+	return 0;
+}
+
+/*
+ * An option the command does not take is refused, not ignored: apply
+ * --shell must not apply.  option_docs says which command takes which.
+ */
 static int check_command_options(const struct command *cmd)
 {
-	unsigned allowed = cmd->options;
+	size_t c = cmd - commands;
+	unsigned allowed = command_options(c);
 
-	if (cmd->fn == cmd_apply && !arg_dry_run)
+	if (c == CMD_APPLY && !arg_dry_run)
 		allowed &= ~OPT_SHELL; /* apply --shell would write; apply -n --shell prints */
-	for (size_t i = 0; i < ARRAY_SIZE(command_options); i++) {
-		if (!(arg_seen & command_options[i].bit) || (allowed & command_options[i].bit))
+	for (size_t i = 0; i < ARRAY_SIZE(option_docs); i++) {
+		unsigned bit = option_docs[i].bit;
+
+		if (!(arg_seen & bit) || (allowed & bit))
 			continue;
-		const char *name = command_options[i].name ? command_options[i].name
+		const char *name = bit != OPT_SNIPPET ? strstr(option_docs[i].names, "--")
 				   : arg_snippet == SNIPPET_QEMU ? "--qemu" : "--libvirt";
-		_cleanup_free_ char *s = xasprintf("%s is not an option of %s%s (it is one of %s)", name, cmd->name,
-						   cmd->fn == cmd_apply && command_options[i].bit == OPT_SHELL ?
-							   " without -n" : "",
-						   command_options[i].owners);
+		_cleanup_free_ char *owners = option_owners(bit);
+		_cleanup_free_ char *s = xasprintf("%.*s is not an option of %s%s (it is one of %s)",
+						   (int)strcspn(name, " "), name, cmd->name,
+						   c == CMD_APPLY && bit == OPT_SHELL ? " without -n" : "", owners);
 		return usage_error("%s", s);
 	}
 	return 0;
@@ -1239,12 +1478,14 @@ int main(int argc, char **argv)
 		return -r;
 	log_set_max_level(arg_log_level);
 	if (optind >= argc)
-		return -usage_error("%s", "no command given (check, show, diff, apply, status, import, guest)");
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (streq(argv[optind], commands[i].name))
-			cmd = &commands[i];
+		return -usage_error("%s", "no command given (check, show, diff, apply, status, import, guest, help)");
+	cmd = find_command(argv[optind]);
 	if (!cmd)
 		return -usage_error("unknown command '%s'", argv[optind]);
+	/* a usage error of a command points at that command's help */
+	_cleanup_free_ char *hint = xasprintf("apmatrix %s --help", cmd->name);
+	if (cmd->fn != cmd_help)
+		usage_hint = hint;
 	r = check_command_options(cmd);
 	if (r < 0)
 		return -r;

@@ -920,7 +920,7 @@ refused "--force is not an option of status (it is one of apply, diff and import
 refused "--output is not an option of check (it is one of import)" check -o /tmp/x
 refused "--from is not an option of apply (it is one of import)" apply --from mdevctl
 refused "--qemu is not an option of show (it is one of guest)" show --qemu
-refused "--dry-run is not an option of import (it is one of apply)" import -n
+refused "--dry-run is not an option of import (it is one of apply and diff)" import -n
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 # where they belong they work: apply -n --shell prints the plan as commands
 expect_exit 2 apmatrix apply -n --shell > $T/sh

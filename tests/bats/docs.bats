@@ -3,6 +3,7 @@
 # and the installed unit (systemd-analyze verify and security).
 load /usr/lib/bats/bats-support/load.bash
 load /usr/lib/bats/bats-assert/load.bash
+bats_require_minimum_version 1.5.0
 
 TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 # APMATRIX_BIN: as in helpers.bash (tests/run-all points it at a valgrind wrapper)
@@ -31,6 +32,106 @@ man_commands() {
 man_options() {
 	man_section OPTIONS | awk 'prev == ".TP" { print } { prev = $1 }' | sed 's/\\-/-/g' |
 		grep -oE '(^|[ ,"])--?[A-Za-z][-A-Za-z]*' | tr -d ' ,"' | sort -u
+}
+
+# command_options CMD: the long options `apmatrix help CMD` lists as CMD's own,
+# as "CMD --option"
+command_options() {
+	"$APMATRIX" help "$1" | awk -v c="$1" '$0 == "Options of " c ":" { on = 1; next } /^$/ { on = 0 }
+		on && /^  -|^      --/ { print c, ($1 ~ /,$/ ? $2 : $1) }'
+}
+# man_command_options: the same from apmatrix(8): in OPTIONS, the commands
+# an item names in a line ending in " :" (".BR check ", " show :"), as
+# "CMD --option", for the commands of --help
+man_command_options() {
+	man_section OPTIONS | sed 's/\\-/-/g' | awk -v cmds="$(help_commands | tr '\n' ' ')" '
+		BEGIN { split(cmds, l, " "); for (i in l) is[l[i]] = 1 }
+		prev == ".TP" { match($0, /--[a-z][-a-z]*/); opt = substr($0, RSTART, RLENGTH) }
+		/^\.BR? .* :$/ { gsub(/"/, " "); for (i = 2; i <= NF; i++) if ($i in is) print $i, opt }
+		{ prev = $1 }' | sort -u
+}
+
+@test "help: 'help CMD' and 'CMD --help' print that command's help, 'help' alone the global one; exit 0, stdout" {
+	run "$APMATRIX" --help
+	assert_success
+	global=$output
+	run "$APMATRIX" help
+	assert_success
+	[ "$output" = "$global" ]
+	for c in $(help_commands); do
+		run --separate-stderr "$APMATRIX" help "$c"
+		assert_success
+		[ -z "$stderr" ]
+		[ "$output" != "$global" ]
+		grep -q "^Usage: apmatrix \[OPTIONS\] $c\b" <<<"$output" || { echo "$c: $output"; false; }
+		# the one line of --help is not the whole description
+		[ "$(wc -l <<<"$output")" -gt 10 ]
+		one=$output
+		for argv in "$c --help" "$c -h" "--help $c" "help $c --help"; do
+			# shellcheck disable=SC2086 # word splitting wanted
+			run "$APMATRIX" $argv
+			assert_success
+			[ "$output" = "$one" ] || { echo "'$argv' differs from 'help $c'"; false; }
+		done
+	done
+	run --separate-stderr "$APMATRIX" help nosuch
+	[ "$status" = 64 ]
+	[ -z "$output" ]
+	[[ $stderr == *"unknown command 'nosuch'"* ]]
+	run "$APMATRIX" help check show
+	[ "$status" = 64 ]
+}
+
+@test "man: apmatrix(8) gives each option to exactly the commands whose help lists it" {
+	run diff <(for c in $(help_commands); do command_options "$c"; done | sort -u) <(man_command_options)
+	echo "$output"
+	assert_success
+	[ "$(man_command_options | wc -l)" -ge 20 ]
+}
+
+@test "help: each command takes exactly the options its help lists, and a refusal names the commands that take it" {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	# every option some command's help lists, and what it needs after it
+	opts=$(for c in $(help_commands); do command_options "$c"; done | awk '{ print $2 }' | sort -u)
+	[ "$(wc -w <<<"$opts")" -ge 9 ]
+	script=$BATS_TEST_TMPDIR/try.sh
+	{
+		echo 'cd "$1"; shift'
+		for c in $(help_commands); do
+			for o in $opts; do
+				case $o in
+				--wait) a="$o 0" ;;
+				--from) a="$o live" ;;
+				--output) a="$o out.$c" ;;
+				*) a=$o ;;
+				esac
+				[ "$c $o" = "apply --shell" ] && a="-n $a" # apply --shell is refused without -n
+				# no configuration: a command that takes the option stops at reading it
+				echo "'$APMATRIX' -c nosuch.yaml $c $a >/dev/null 2>err; rc=\$?"
+				echo "if [ \$rc = 64 ] && grep -q 'is not an option of $c' err; then echo '$c $o refused'; grep -o '(it is one of .*)' err; else echo '$c $o taken'; fi"
+			done
+		done
+	} >"$script"
+	run "$TOP/tests/lib/with-sim" "$TOP/examples/hosts/seed.yaml" -- bash "$script" "$BATS_TEST_TMPDIR"
+	echo "$output"
+	assert_success
+	for c in $(help_commands); do
+		for o in $opts; do
+			if command_options "$c" | grep -qx -- "$c $o"; then want=taken; else want=refused; fi
+			grep -qx -- "$c $o $want" <<<"$output" || { echo "$c $o: not $want"; false; }
+		done
+	done
+	# the refusal lists exactly the commands whose help lists the option
+	for o in $opts; do
+		owners=$(for c in $(help_commands); do command_options "$c"; done | awk -v o="$o" '$2 == o { print $1 }' | sort)
+		[ "$o" = --qemu ] || [ "$o" = --libvirt ] || [ "$o" = --shell ] || {
+			said=$(grep -A1 -x -- "[a-z]* $o refused" <<<"$output" | grep '^(it is one of' | sort -u)
+			[ "$(wc -l <<<"$said")" = 1 ] || { echo "$o: $said"; false; }
+			[ "$(sed 's/^(it is one of //; s/)$//; s/, / /g; s/ and / /' <<<"$said" | tr ' ' '\n' | sort)" = "$owners" ] ||
+				{ echo "$o: refusal says '$said', help lists $owners"; false; }
+		}
+	done
 }
 
 @test "man: apmatrix(8) lists exactly the commands of --help" {
@@ -96,6 +197,20 @@ man_options() {
 	[ "$(sed -n '/== options/,/== guests/p' <<<"$output" | sed '1d;$d' | sort -u)" = "$(help_options)" ]
 	[ "$(sed -n '/^== guests$/,/== guests without/p' <<<"$output" | sed '1d;$d')" = $'guest1\nguest2' ]
 	[ "$(sed -n '/== guests without jq/,$p' <<<"$output" | sed '1d')" = $'guest1\nguest2' ]
+}
+
+@test "completion: help offers the commands, once" {
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "${COMPREPLY[*]}"; }
+		c apmatrix help ""
+		c apmatrix -q help s
+		c apmatrix help apply ""'
+	echo "$output"
+	assert_success
+	[ "$(head -1 <<<"$output" | tr ' ' '\n' | sort)" = "$(help_commands)" ]
+	assert_line -n 1 "show status"
+	assert_line -n 2 ""
 }
 
 @test "completion: with -c - offers no guests and does not wait for the terminal; the helper apmatrix reads /dev/null, its stderr is dropped" {
