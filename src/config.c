@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -1504,18 +1505,47 @@ static void free_names(char ***names, size_t n)
 	*names = NULL;
 }
 
+static char *dropin_path(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir);
+
+	return xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
+}
+
+/* The length of name without its suffix when it ends in suffix, in any case; else 0. */
+static size_t suffix_nocase(const char *name, size_t l, const char *suffix)
+{
+	size_t sl = strlen(suffix);
+
+	return l > sl && strcasecmp(name + l - sl, suffix) == 0 ? l - sl : 0;
+}
+
+/* The length of name (of length l) without .yaml or .yml in any case; 0 if it ends otherwise. */
+static size_t yaml_stem(const char *name, size_t l)
+{
+	return suffix_nocase(name, l, ".yml") ?: suffix_nocase(name, l, ".yaml");
+}
+
 /*
  * The names of dir/\*.yaml in byte order, in *ret_names (*ret_n of them); a
  * missing dir is no error.  The directory must be trusted like the files
  * (trust.h), and holds at most CONFIG_MAX_DROPINS of them.  Subdirectories
  * named *.yaml are skipped; any other non-regular file is refused when it
  * is loaded.  Problems are recorded in diags.
+ *
+ * Only *.yaml is read, as netplan reads only *.yaml and systemd only
+ * *.conf: one suffix, so that x.yaml and x.yml are never both in effect.
+ * But a drop-in silently not read is a guest silently without its queues,
+ * so a name that was surely meant to be read (*.yml, *.YAML) and a
+ * directory named *.yaml get a warning.  Hidden files and names with more
+ * after the suffix (x.yaml.disabled, x.yaml~, x.yaml.rpmnew) stay quiet:
+ * renaming a drop-in so is how one is switched off.
  */
 static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struct diag_list *diags)
 {
 	_cleanup_free_ char *why = NULL;
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	char **names = NULL, **unread = NULL; /* unread: the names warned about, below */
+	size_t n = 0, cap = 0, n_unread = 0, cap_unread = 0;
 	struct dirent *de;
 	DIR *d;
 	int fd, r = 0;
@@ -1538,12 +1568,19 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 	}
 	while ((errno = 0, de = readdir(d))) {
 		size_t l = strlen(de->d_name);
+		size_t stem = yaml_stem(de->d_name, l);
 		struct stat st;
 
-		if (de->d_name[0] == '.' || l <= 5 || !streq(de->d_name + l - 5, ".yaml"))
+		if (de->d_name[0] == '.' || !stem)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode))
-			continue; /* a directory named *.yaml */
+		if (!streq(de->d_name + stem, ".yaml") ||
+		    (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && S_ISDIR(st.st_mode))) {
+			if (n_unread < CONFIG_MAX_DROPINS) { /* said in name order, below */
+				unread = xgrow(unread, &cap_unread, n_unread + 1, sizeof(*unread));
+				unread[n_unread++] = xstrdup(de->d_name);
+			}
+			continue;
+		}
 		if (n == CONFIG_MAX_DROPINS) {
 			diag_add(diags, DIAG_ERROR, NULL, NULL,
 				 "drop-in directory %s: more than %d *.yaml files; the limit is %d", dir,
@@ -1559,6 +1596,21 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
 	}
 	(void)closedir(d); /* read-only directory stream */
+	if (n_unread)
+		qsort(unread, n_unread, sizeof(*unread), cmp_names);
+	for (size_t i = 0; i < n_unread; i++) {
+		_cleanup_free_ char *path = dropin_path(dir, unread[i]);
+		size_t stem = yaml_stem(unread[i], strlen(unread[i]));
+
+		if (streq(unread[i] + stem, ".yaml")) /* then it is a directory */
+			diag_add(diags, DIAG_WARNING, NULL, NULL,
+				 "%s: not read: a directory; drop-ins are files ending in .yaml", path);
+		else
+			diag_add(diags, DIAG_WARNING, NULL, NULL,
+				 "%s: not read: drop-ins end in .yaml (rename it to %.*s.yaml)", path, (int)stem,
+				 unread[i]);
+	}
+	free_names(&unread, n_unread);
 	if (r < 0) {
 		free_names(&names, n);
 		return r;
@@ -1568,13 +1620,6 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 	*ret_names = names;
 	*ret_n = n;
 	return 0;
-}
-
-static char *dropin_path(const char *dir, const char *name)
-{
-	size_t dl = strlen(dir);
-
-	return xasprintf("%s%s%s", dir, dl && dir[dl - 1] == '/' ? "" : "/", name);
 }
 
 /* dir/\*.yaml in byte order of the names (list_dropins()). */

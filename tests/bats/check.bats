@@ -424,8 +424,63 @@ good_case() {
 	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	rm -rf "$tmp"
 	[ "$status" -eq 65 ]
-	# 10-a.yaml is read first, so b (in 20-b.yaml) is the later definition
-	[ "$output" = "apmatrix: $tmp/d/20-b.yaml:4:15: guest 'b': APQN 01.0001 already assigned to guest 'a' ($tmp/d/10-a.yaml:4:15)" ]
+	# 10-a.yaml is read first, so b (in 20-b.yaml) is the later definition;
+	# 30-c.yml is not read (c would conflict too), and says so
+	[ "$output" = "apmatrix: $tmp/d/20-b.yaml:4:15: guest 'b': APQN 01.0001 already assigned to guest 'a' ($tmp/d/10-a.yaml:4:15)
+apmatrix: warning: $tmp/d/30-c.yml: not read: drop-ins end in .yaml (rename it to 30-c.yaml)" ]
+}
+
+@test "--config-dir: a drop-in meant to be read but not named *.yaml (*.yml, *.YAML, a directory) is named in a warning; disabled names and hidden files stay quiet" {
+	tmp=$BATS_TEST_TMPDIR
+	printf 'version: 1\n' >"$tmp/main.yaml"
+	mkdir "$tmp/d" "$tmp/d/z.yaml"
+	g() { printf 'guests:\n  %s:\n    adapters: [%s]\n    domains: [1]\n' "$1" "$2" >"$tmp/d/$3"; }
+	g a 1 10-a.yaml
+	g g3 3 30-g3.yml
+	g g4 4 40-g4.YAML
+	g g5 5 50-g5.Yml
+	g old 6 60-old.yaml.disabled
+	g bak 7 70-bak.yaml~
+	g new 8 80-new.yaml.rpmnew
+	g hid 9 .90-hidden.yml
+	run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$stderr" = "apmatrix: warning: $tmp/d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
+apmatrix: warning: $tmp/d/40-g4.YAML: not read: drop-ins end in .yaml (rename it to 40-g4.yaml)
+apmatrix: warning: $tmp/d/50-g5.Yml: not read: drop-ins end in .yaml (rename it to 50-g5.yaml)
+apmatrix: warning: $tmp/d/z.yaml: not read: a directory; drop-ins are files ending in .yaml" ]
+	# only 10-a.yaml was read
+	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" --json check
+	[ "$status" -eq 0 ]
+	jqe '[.guests[].name] == ["a"]' <<<"$output"
+	jqe '[.diagnostics[] | select(.severity == "warning") | .message | test("not read")] == [true, true, true, true]' <<<"$output"
+	# -q: errors only
+	run --separate-stderr "$APMATRIX" -q -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+}
+
+@test "drop-ins: apply on a host says once that /etc/apmatrix.d/30-g3.yml is not read, and leaves its guest out" {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	cat >"$BATS_TEST_TMPDIR/s.sh" <<'EOT'
+set -u
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+mkdir -p /etc/apmatrix.d
+printf 'guests:\n  g3:\n    adapters: [0x06]\n    domains: [0x47]\n' > /etc/apmatrix.d/30-g3.yml
+"$1" apply > /dev/null 2> "$2/err"; echo "apply exit $?"
+cat "$2/err"
+"$1" --json status 2> "$2/err" | jq -r '[.guests[].name] | join(" ")'
+cat "$2/err"
+EOT
+	run "$APMATRIX_TOP/tests/lib/with-sim" "$APMATRIX_TOP/examples/hosts/seed.yaml" -- bash "$BATS_TEST_TMPDIR/s.sh" "$APMATRIX" "$BATS_TEST_TMPDIR"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "apply exit 0
+apmatrix: warning: /etc/apmatrix.d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
+g1
+apmatrix: warning: /etc/apmatrix.d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)" ]
 }
 
 @test "--config-dir: a missing directory is no error, but said" {
