@@ -1454,6 +1454,11 @@ static void put_keep(FILE *f, const struct import *im)
 		      f);
 		return;
 	}
+	/* a snapshot that reads like a wish: say what it will refuse, and how to undo it */
+	fputs("# host.keep reserves its queues for the host: a guest added later on one of them\n"
+	      "# fails check (\"kept by the host\"). To give one to a guest, take its adapter or\n"
+	      "# domain out of host.keep, or remove host.keep.\n",
+	      f);
 	if (n_ov > 0)
 		fprintf(f, "host:\n  keep:  # %u of the %zu queues host drivers hold now (%s)\n    adapters: ", n_keep,
 			n_host, masks ? "apmask x aqmask" : "bound to host drivers");

@@ -99,6 +99,9 @@ round_trip
 y=\$W/imported.yaml
 [ "\$(apmatrix -c \$y check --json | jq -c .host.keep)" = '{"adapters":[7],"domains":[4,71,171]}' ] || die "keep"
 grep -q 'the 3 queues host drivers hold now (apmask x aqmask)' \$y || die "keep comment"
+# and says that it blocks new guests on those queues, and how to lift it
+grep -B3 '^host:$' \$y | grep -q '^# host.keep reserves its queues for the host: a guest added later on one of them$' || die "keep warning: \$(cat \$y)"
+grep -q '^# domain out of host.keep, or remove host.keep.$' \$y || die "keep release"
 # a guest on a kept queue is now an error
 sed 's/^guests:/guests:\n  new: {adapters: [0x07], domains: [0x47]}/' \$y > \$W/more.yaml
 expect_exit 65 apmatrix -c \$W/more.yaml check 2>\$W/err
