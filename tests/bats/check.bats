@@ -471,7 +471,8 @@ mkdir -p /etc/apmatrix.d
 printf 'guests:\n  g3:\n    adapters: [0x06]\n    domains: [0x47]\n' > /etc/apmatrix.d/30-g3.yml
 "$1" apply > /dev/null 2> "$2/err"; echo "apply exit $?"
 cat "$2/err"
-"$1" --json status 2> "$2/err" | jq -r '[.guests[].name] | join(" ")'
+"$1" --json status 2> /dev/null | jq -r '[.guests[].name] | join(" ")'
+"$1" status > /dev/null 2> "$2/err"
 cat "$2/err"
 EOT
 	run "$APMATRIX_TOP/tests/lib/with-sim" "$APMATRIX_TOP/examples/hosts/seed.yaml" -- bash "$BATS_TEST_TMPDIR/s.sh" "$APMATRIX" "$BATS_TEST_TMPDIR"
