@@ -48,6 +48,25 @@ int bitmap_from_kernel(const char *s, struct bitmap256 *ret)
 	return 0;
 }
 
+char *bitmap_format_relative(const struct bitmap256 *b, char sign)
+{
+	char *out = NULL;
+	size_t len = 0;
+	bool first = true;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return xstrdup("");
+	BITMAP_FOREACH(n, b)
+	{
+		fprintf(f, "%s%c0x%02x", first ? "" : ",", sign, n);
+		first = false;
+	}
+	if (fclose(f) != 0 || !out)
+		return xstrdup("");
+	return out;
+}
+
 char *bitmap_format_ranges(const struct bitmap256 *b, int width)
 {
 	char *out = NULL;

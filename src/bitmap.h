@@ -133,3 +133,9 @@ int bitmap_from_kernel(const char *s, struct bitmap256 *ret);
  * Returns a malloc'd string.
  */
 char *bitmap_format_ranges(const struct bitmap256 *b, int width);
+
+/*
+ * The kernel's relative mask list, each number with sign: "-0x04,-0xab" or
+ * "+0x05" (kernel-abi.md §2).  "" when empty.  Returns a malloc'd string.
+ */
+char *bitmap_format_relative(const struct bitmap256 *b, char sign);

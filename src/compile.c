@@ -489,6 +489,11 @@ const struct desired_guest *desired_find_guest(const struct desired *d, const ch
 	return bsearch(&key, d->guests, d->n_guests, sizeof(*d->guests), cmp_guests);
 }
 
+bool desired_keeps(const struct desired *d, unsigned a, unsigned dom)
+{
+	return d->has_keep && bitmap_test(&d->keep_adapters, a) && bitmap_test(&d->keep_domains, dom);
+}
+
 struct desired *desired_free(struct desired *d)
 {
 	if (!d)

@@ -107,4 +107,7 @@ struct bitmap256 desired_explicit_control_domains(const struct desired_guest *g)
 
 const struct desired_guest *desired_find_guest(const struct desired *d, const char *name);
 
+/* host.keep reserves APQN a.dom for the host */
+bool desired_keeps(const struct desired *d, unsigned a, unsigned dom);
+
 struct desired *desired_free(struct desired *d);

@@ -147,11 +147,6 @@ void hostcheck_mdevctl(struct desired *d, struct diag_list *diags)
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
 }
 
-static bool kept(const struct desired *d, unsigned a, unsigned dom)
-{
-	return d->has_keep && bitmap_test(&d->keep_adapters, a) && bitmap_test(&d->keep_domains, dom);
-}
-
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom)
 {
 	for (size_t i = 0; i < l->n_mdevs; i++)
@@ -237,22 +232,12 @@ static void keep_held(const struct desired *d, const struct live *l, const struc
 /* "echo +0x47,+0xff > /sys/bus/ap/aqmask", or "" when bits is empty. */
 static char *mask_set_command(const struct bitmap256 *bits, const char *attr)
 {
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
+	_cleanup_free_ char *v = NULL;
 
 	if (bitmap_empty(bits))
 		return xstrdup("");
-	f = open_memstream(&out, &len);
-	if (!f)
-		return xstrdup("");
-	fputs("echo ", f);
-	BITMAP_FOREACH(b, bits)
-	fprintf(f, "%s+0x%02x", b == bitmap_next(bits, 0) ? "" : ",", b);
-	fprintf(f, " > /sys/%s", attr);
-	if (fclose(f) != 0 || !out)
-		return xstrdup("");
-	return out;
+	v = bitmap_format_relative(bits, '+');
+	return xasprintf("echo %s > /sys/%s", v, attr);
 }
 
 /* "apmask bits 0x06, aqmask bit 0x47" */
@@ -280,7 +265,7 @@ static void keep_unreserved(const struct desired *d, const struct live *l, struc
 	for (size_t i = 0; i < l->n_queues; i++) {
 		const struct live_queue *q = &l->queues[i];
 
-		if (q->adapter > 255 || q->domain > 255 || !kept(d, q->adapter, q->domain) ||
+		if (q->adapter > 255 || q->domain > 255 || !desired_keeps(d, q->adapter, q->domain) ||
 		    hostcheck_keep_holder(l, q->adapter, q->domain) || !hostcheck_keep_lost(l, q->adapter, q->domain))
 			continue;
 		bitmap_set(&rows[q->adapter], q->domain);

@@ -229,26 +229,6 @@ static char *ap_config_value(const struct apqn_matrix *m)
 	return xasprintf("%s,%s,%s", a, d, cd);
 }
 
-/* "-0x04,-0xab" or "+0x05": the kernel's relative mask list (kernel-abi.md §2). */
-static char *relative_mask_value(const struct bitmap256 *b, char sign)
-{
-	char *out = NULL;
-	size_t len = 0;
-	bool first = true;
-	FILE *f = open_memstream(&out, &len);
-
-	if (!f)
-		return xstrdup("");
-	BITMAP_FOREACH(n, b)
-	{
-		fprintf(f, "%s%c0x%02x", first ? "" : ",", sign, n);
-		first = false;
-	}
-	if (fclose(f) != 0 || !out)
-		return xstrdup("");
-	return out;
-}
-
 static ssize_t action_new(struct ctx *c, enum action_kind kind, enum plan_phase phase, const char *guest,
 			  const char *uuid, unsigned number, const char *who)
 {
@@ -1200,7 +1180,7 @@ static void plan_takes(struct ctx *c)
 			ssize_t i = action_new(c, ACTION_TAKE_APMASK, PHASE_TAKE_MASK, NULL, NULL, 0, NULL);
 
 			c->p->actions[i].bits = c->take_ap;
-			action_write(c, i, xstrdup(SYSFS_APMASK), relative_mask_value(&c->take_ap, '-'));
+			action_write(c, i, xstrdup(SYSFS_APMASK), bitmap_format_relative(&c->take_ap, '-'));
 			action_reason(c, i, take_reason(c, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask));
 			c->take_ap_id = i;
 		}
@@ -1208,7 +1188,7 @@ static void plan_takes(struct ctx *c)
 			ssize_t i = action_new(c, ACTION_TAKE_AQMASK, PHASE_TAKE_MASK, NULL, NULL, 0, NULL);
 
 			c->p->actions[i].bits = c->take_aq;
-			action_write(c, i, xstrdup(SYSFS_AQMASK), relative_mask_value(&c->take_aq, '-'));
+			action_write(c, i, xstrdup(SYSFS_AQMASK), bitmap_format_relative(&c->take_aq, '-'));
 			struct bitmap256 rest_ap = bitmap_andnot(&l->apmask, &c->take_ap); /* the apmask take counts these */
 
 			action_reason(c, i, take_reason(c, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq));
@@ -1528,7 +1508,7 @@ static void plan_mask_releases(struct ctx *c)
 		struct bitmap256 rows[256];
 
 		c->p->actions[i].bits = rel_ap;
-		action_write(c, i, xstrdup(SYSFS_APMASK), relative_mask_value(&rel_ap, '+'));
+		action_write(c, i, xstrdup(SYSFS_APMASK), bitmap_format_relative(&rel_ap, '+'));
 		action_reason(c, i, xstrdup("no declared guest needs them"));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&rel_ap, (unsigned)a) ? fin_aq : (struct bitmap256){ { 0 } };
@@ -1539,7 +1519,7 @@ static void plan_mask_releases(struct ctx *c)
 		struct bitmap256 rows[256];
 
 		c->p->actions[i].bits = rel_aq;
-		action_write(c, i, xstrdup(SYSFS_AQMASK), relative_mask_value(&rel_aq, '+'));
+		action_write(c, i, xstrdup(SYSFS_AQMASK), bitmap_format_relative(&rel_aq, '+'));
 		action_reason(c, i, xstrdup("no declared guest needs them"));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&fin_ap, (unsigned)a) ? rel_aq : (struct bitmap256){ { 0 } };

@@ -48,11 +48,6 @@ struct grid {
 	bool lost[256][256];    /* live: kept (host.keep), but the host does not have it */
 };
 
-static bool keep_has(const struct desired *d, unsigned a, unsigned dom)
-{
-	return d->has_keep && bitmap_test(&d->keep_adapters, a) && bitmap_test(&d->keep_domains, dom);
-}
-
 static const struct live_mdev *declared_mdev(const struct live *l, const struct desired_guest *g)
 {
 	return l ? live_find_mdev(l, g->uuid) : NULL;
@@ -116,7 +111,7 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 			 * removes it before it assigns (once its guest stops); the
 			 * cell is the declared guest's, not yet in effect.
 			 */
-			if (taken_by_guest || *c == CELL_FOREIGN || keep_has(d, (unsigned)a, (unsigned)dom))
+			if (taken_by_guest || *c == CELL_FOREIGN || desired_keeps(d, (unsigned)a, (unsigned)dom))
 				*c = CELL_CONFLICT;
 			else
 				*c = (int)i;
@@ -135,7 +130,7 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 	{
 		const struct live_mdev *m;
 
-		if (!keep_has(d, (unsigned)a, (unsigned)dom) || gr->cell[a][dom] == CELL_CONFLICT)
+		if (!desired_keeps(d, (unsigned)a, (unsigned)dom) || gr->cell[a][dom] == CELL_CONFLICT)
 			continue;
 		if (!l || !hostcheck_keep_lost(l, (unsigned)a, (unsigned)dom)) {
 			gr->cell[a][dom] = CELL_KEEP;
