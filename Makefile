@@ -197,12 +197,30 @@ demo: deps
 # example configuration as $(SYSCONFDIR)/apmatrix.yaml.example only: an
 # installed /etc/apmatrix.yaml would make the unit hand the example's queues
 # to guests at the next boot, and an existing one is never touched.
+#
+# The unit and the man pages in the tree name the paths of PREFIX=/usr
+# (ExecStart=/usr/sbin/apmatrix, /usr/share/apmatrix/schema/,
+# /etc/apmatrix.yaml.example); install writes them with this install's
+# SBINDIR, DATADIR and SYSCONFDIR, so with the defaults they are the tree's
+# files unchanged.  /etc/apmatrix.yaml and /etc/apmatrix.d are where apmatrix
+# reads its configuration (src/config.h), whatever SYSCONFDIR; system paths
+# (/sbin/modprobe, /usr/bin/systemctl) stay.
+SUBST_UNIT = sed -e 's|/usr/sbin/apmatrix|$(SBINDIR)/apmatrix|g'
+# in a man page a '-' is written '\-'
+roff_path = $(subst -,\\-,$(1))
+SUBST_MAN = sed -e 's|/usr/sbin/apmatrix|$(call roff_path,$(SBINDIR))/apmatrix|g' \
+	-e 's|/usr/share/apmatrix/|$(call roff_path,$(DATADIR))/apmatrix/|g' \
+	-e 's|/etc/apmatrix\.yaml\.example|$(call roff_path,$(SYSCONFDIR))/apmatrix.yaml.example|g'
+
 install: $(B)/apmatrix
 	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
 	install -Dm644 rules/90-apmatrix.rules $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
-	install -Dm644 units/apmatrix-apply.service $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
-	install -Dm644 man/apmatrix.8 $(DESTDIR)$(MANDIR)/man8/apmatrix.8
-	install -Dm644 man/apmatrix.yaml.5 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	$(SUBST_UNIT) units/apmatrix-apply.service >$(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
+	$(SUBST_MAN) man/apmatrix.8 >$(DESTDIR)$(MANDIR)/man8/apmatrix.8
+	$(SUBST_MAN) man/apmatrix.yaml.5 >$(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service \
+		$(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	install -Dm644 completion/apmatrix.bash $(DESTDIR)$(BASHCOMPDIR)/apmatrix
 	install -d $(DESTDIR)$(DATADIR)/apmatrix/schema
 	install -m644 schema/*.schema.json $(DESTDIR)$(DATADIR)/apmatrix/schema/

@@ -83,6 +83,12 @@ need_deb() {
 	dpkg-deb -x "$DEB" "$BATS_TEST_TMPDIR/root"
 	run "$BATS_TEST_TMPDIR/root/usr/sbin/apmatrix" --version
 	assert_output "apmatrix $(src_version)"
+	# PREFIX=/usr: the unit, the rules and the man pages as in the tree
+	# (ExecStart=/usr/sbin/apmatrix)
+	cmp "$TOP/units/apmatrix-apply.service" "$BATS_TEST_TMPDIR/root$unitdir/apmatrix-apply.service"
+	cmp "$TOP/rules/90-apmatrix.rules" "$BATS_TEST_TMPDIR/root$udevdir/rules.d/90-apmatrix.rules"
+	cmp "$TOP/man/apmatrix.8" <(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man8/apmatrix.8.gz")
+	cmp "$TOP/man/apmatrix.yaml.5" <(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man5/apmatrix.yaml.5.gz")
 }
 
 @test "deb: lintian reports no errors" {
@@ -193,6 +199,88 @@ EOF
 	grep -q '/apmatrix-apply.service$' <<<"$output"
 	grep -q '/90-apmatrix.rules$' <<<"$output"
 	! grep -q '^/etc/apmatrix.yaml' <<<"$output" || false
+}
+
+# installed FILE...: the one installed file of each name under $R
+installed() {
+	local f n
+	for n in "$@"; do
+		f=$(find "$R" -name "$n" -type f)
+		if [ -z "$f" ] || [ "$(wc -l <<<"$f")" != 1 ]; then
+			echo "installed $n: '$f'"
+			return 1
+		fi
+		echo "$f"
+	done
+}
+
+@test "install: the unit and the man pages name the paths of the install (PREFIX, SBINDIR, DATADIR, SYSCONFDIR); PREFIX=/usr installs the tree's files" {
+	# the default PREFIX=/usr (the distribution packages): every file as in the tree
+	R=$BATS_TEST_TMPDIR/usr
+	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
+	unit=$(installed apmatrix-apply.service)
+	grep -qx 'ExecStart=/usr/sbin/apmatrix apply' "$unit"
+	[ -x "$R/usr/sbin/apmatrix" ]
+	cmp "$TOP/units/apmatrix-apply.service" "$unit"
+	cmp "$TOP/rules/90-apmatrix.rules" "$(installed 90-apmatrix.rules)"
+	cmp "$TOP/man/apmatrix.8" "$R/usr/share/man/man8/apmatrix.8"
+	cmp "$TOP/man/apmatrix.yaml.5" "$R/usr/share/man/man5/apmatrix.yaml.5"
+	cmp "$TOP/completion/apmatrix.bash" "$R/usr/share/bash-completion/completions/apmatrix"
+	cmp "$TOP/examples/apmatrix.yaml" "$R/etc/apmatrix.yaml.example"
+	grep -qF '/usr/share/apmatrix/schema/' "$R/usr/share/man/man8/apmatrix.8"
+	[ -f "$R/usr/share/apmatrix/schema/apmatrix.schema.json" ]
+
+	# PREFIX=/usr/local: ExecStart= names the binary that was installed
+	R=$BATS_TEST_TMPDIR/local
+	local knobs=(DESTDIR="$R" PREFIX=/usr/local)
+	run make -C "$TOP" -s "${knobs[@]}" install
+	assert_success
+	unit=$(installed apmatrix-apply.service)
+	run grep '^ExecStart=' "$unit"
+	assert_output 'ExecStart=/usr/local/sbin/apmatrix apply'
+	[ -x "$R/usr/local/sbin/apmatrix" ]
+	# nothing else in the unit changed: modprobe and the configuration apmatrix
+	# reads (/etc/apmatrix.yaml whatever the PREFIX) stay
+	diff <(grep -v '^ExecStart=' "$TOP/units/apmatrix-apply.service") <(grep -v '^ExecStart=' "$unit")
+	grep -qx 'ExecStartPre=-+/sbin/modprobe -q -b vfio_ap' "$unit"
+	grep -qx 'ConditionPathExists=/etc/apmatrix.yaml' "$unit"
+	cmp "$TOP/rules/90-apmatrix.rules" "$(installed 90-apmatrix.rules)"
+	# apmatrix(8) names the installed schemas
+	man8=$R/usr/local/share/man/man8/apmatrix.8
+	grep -qF '.IR /usr/local/share/apmatrix/schema/ .' "$man8"
+	[ -f "$R/usr/local/share/apmatrix/schema/apmatrix.schema.json" ]
+	# no installed file names the default PREFIX's binary or data
+	run grep -rlIF -e /usr/sbin/apmatrix -e /usr/share/apmatrix "$R"
+	assert_output ""
+	if command -v systemd-analyze >/dev/null; then
+		run env MANPATH="$R/usr/local/share/man" systemd-analyze verify --root="$R" "${unit#"$R"}"
+		echo "$output"
+		assert_success
+		assert_output ""
+	fi
+	run make -C "$TOP" -s "${knobs[@]}" uninstall
+	assert_success
+	run find "$R" -type f
+	assert_output ""
+
+	# SBINDIR, DATADIR and SYSCONFDIR on their own (a '-' is '\-' in a man page)
+	R=$BATS_TEST_TMPDIR/knobs
+	knobs=(DESTDIR="$R" SBINDIR=/opt/apm/bin DATADIR=/opt/ap-data SYSCONFDIR=/opt/etc)
+	run make -C "$TOP" -s "${knobs[@]}" install
+	assert_success
+	unit=$(installed apmatrix-apply.service)
+	run grep '^ExecStart=' "$unit"
+	assert_output 'ExecStart=/opt/apm/bin/apmatrix apply'
+	[ -x "$R/opt/apm/bin/apmatrix" ]
+	grep -qF '.IR /opt/ap\-data/apmatrix/schema/ .' "$R/usr/share/man/man8/apmatrix.8"
+	[ -f "$R/opt/ap-data/apmatrix/schema/apmatrix.schema.json" ]
+	# apmatrix.yaml(5): where make install put the example
+	grep -qxF '.I /opt/etc/apmatrix.yaml.example' "$R/usr/share/man/man5/apmatrix.yaml.5"
+	[ -f "$R/opt/etc/apmatrix.yaml.example" ]
+	run make -C "$TOP" -s "${knobs[@]}" uninstall
+	assert_success
+	run find "$R" -type f
+	assert_output ""
 }
 
 @test "version: debian/changelog, apmatrix.spec and apmatrix --version all say src/main.c's version" {
