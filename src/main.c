@@ -666,6 +666,7 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 {
 	struct sysfs *s = NULL;
 	struct owner_db *o = NULL;
+	long holder;
 	int r;
 
 	r = sysfs_open(sysfs_root_path(), &s);
@@ -681,6 +682,13 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 		sysfs_close(s);
 		return r;
 	}
+	/* status, diff, show during an apply: what they read is half way (apply itself holds the lock) */
+	holder = owner_lock_holder(rundir_path());
+	if (holder > 0 && holder != (long)getpid())
+		diag_add(diags, DIAG_WARNING, NULL, NULL,
+			 "an apply is running (process %ld): the host is changing while this reads it; run this again "
+			 "when it is done",
+			 holder);
 	r = live_read(s, o, flags, ret_live, diags);
 	if (r == -ENODEV)
 		diag_add(diags, DIAG_ERROR, NULL, NULL, NO_AP_BUS_FMT, sysfs_root_path());

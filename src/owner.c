@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -757,6 +758,37 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 fail:
 	(void)close(fd); /* drops the flock, if we had it */
 	return r;
+}
+
+/*
+ * /proc/locks, one lock a line: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF",
+ * the device in hex major:minor and the inode in decimal; a process that
+ * waits for the lock is a line with "->" after the number.
+ */
+long owner_lock_holder(const char *rundir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", rundir ? rundir : OWNER_DEFAULT_RUNDIR, OWNER_LOCK_FILE);
+	_cleanup_fclose_ FILE *f = NULL;
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	struct stat st;
+	long pid = 0;
+
+	if (stat(path, &st) < 0 || !(f = fopen("/proc/locks", "re")))
+		return 0;
+	while (pid == 0 && getline(&line, &cap, f) > 0) {
+		unsigned maj, min;
+		unsigned long long ino;
+		long p;
+		char type[16], mode[16];
+
+		if (sscanf(line, "%*u: %15s %*s %15s %ld %x:%x:%llu", type, mode, &p, &maj, &min, &ino) != 6)
+			continue; /* also the "->" lines of waiters */
+		if (streq(type, "FLOCK") && streq(mode, "WRITE") && ino == (unsigned long long)st.st_ino &&
+		    maj == major(st.st_dev) && min == minor(st.st_dev))
+			pid = p > 0 ? p : 0;
+	}
+	return pid;
 }
 
 struct owner_lock *owner_unlock(struct owner_lock *l)

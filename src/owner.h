@@ -92,3 +92,9 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 /* The PID written in the s390-tools lock file, 0 if none can be read. */
 long owner_s390_lock_holder(const char *s390_lock);
 struct owner_lock *owner_unlock(struct owner_lock *l);
+/*
+ * The PID of the process that holds the apmatrix lock in rundir (an apply
+ * at work), from /proc/locks, so that users who may not open the lock can
+ * tell too; 0 when nobody holds it or it cannot be told.
+ */
+long owner_lock_holder(const char *rundir);

@@ -186,3 +186,30 @@ EOF
 	grep -q '^Only a usage error (exit status 64: a wrong command line' "$TOP/man/apmatrix.8"
 	jq -e '.description | contains("not on a usage error (exit status 64")' "$TOP/schema/apply.schema.json"
 }
+
+@test "status, diff and show while an apply holds the lock: a warning naming its process (text and --json); none once it ends" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null 2>&1 || die "apply failed"
+# -o: the lock stays with flock itself (its PID), not with the command
+flock -o -x /run/apmatrix/lock -c "touch $T/held; exec sleep 30" >/dev/null 2>&1 & fl=$!
+for i in $(seq 100); do [ -e $T/held ] && break; sleep 0.05; done
+msg="warning: an apply is running (process $fl): the host is changing while this reads it; run this again when it is done"
+apmatrix status >/dev/null 2>$T/err || die "status: exit $?"
+grep -qxF "apmatrix: $msg" $T/err || die "status: $(cat $T/err)"
+expect_exit 0 apmatrix diff >/dev/null 2>$T/err
+grep -qxF "apmatrix: $msg" $T/err || die "diff: $(cat $T/err)"
+apmatrix status --json > $T/doc 2>$T/err
+[ ! -s $T/err ] || die "status --json stderr: $(cat $T/err)"
+MSG=${msg#warning: } jqe '[.diagnostics[] | select(.severity == "warning" and .message == $ENV.MSG)] | length == 1' < $T/doc >/dev/null ||
+	die "status --json: $(cat $T/doc)"
+apmatrix show --json > $T/doc 2>/dev/null
+MSG=${msg#warning: } jqe '[.diagnostics[] | select(.message == $ENV.MSG)] | length == 1' < $T/doc >/dev/null || die "show --json: $(cat $T/doc)"
+kill $(pgrep -P $fl) $fl; wait $fl 2>/dev/null
+apmatrix status >/dev/null 2>$T/err || die "status after: exit $?"
+! grep -q 'apply is running' $T/err || die "after: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
