@@ -387,7 +387,7 @@ static void classify(struct ctx *c)
 			}
 		}
 		if (found >= 0 && c->ms[found].guest >= 0) {
-			plan_error(c, g->g->name, "%s: uuid %s is also used by guest '%s'", g->g->name, g->g->uuid,
+			plan_error(c, g->g->name, "guest '%s': uuid %s is also used by guest '%s'", g->g->name, g->g->uuid,
 				   c->guests[c->ms[found].guest].g->name);
 			g->skip = true;
 			continue;
@@ -450,6 +450,36 @@ static bool host_owned_live(const struct ctx *c, unsigned a, unsigned d)
 	return c->masks && bitmap_test(&c->l->apmask, a) && bitmap_test(&c->l->aqmask, d);
 }
 
+/*
+ * With host.masks: off the admin reserves the queues (masks, chzdev,
+ * driver_override): say which write releases this one.  Either mask bit
+ * does, and each releases a whole row or column of the host's queues.
+ */
+static char *masks_off_reserved(const struct ctx *c, const struct gstate *g, unsigned a, unsigned d)
+{
+	const struct live_queue *q = live_find_queue(c->l, a, d);
+	char buf[APQN_STR_LEN];
+
+	apqn_format(buf, a, d);
+	/* a host that reserves per queue (6.19+) refuses mask writes: the override is the way there */
+	if (q && (q->driver_override || c->l->driver_override_in_use)) {
+		_cleanup_free_ char *has = q->driver_override ? xasprintf("has driver_override '%s'", q->driver_override)
+							      : xstrdup("has no driver_override on a host that uses them");
+		_cleanup_free_ char *unbind = q->driver ? xasprintf("; echo %s > /sys/%s/%s/unbind", buf,
+								  SYSFS_AP_BUS "/drivers", q->driver)
+							: NULL;
+
+		return xasprintf("guest '%s': APQN %s %s and host.masks is off: hand it to %s "
+				 "(echo %s > /sys/%s/%s/driver_override%s; echo %s > /sys/%s/drivers_probe)",
+				 g->g->name, buf, has, c->vfio_driver, c->vfio_driver, SYSFS_AP_BUS_DEVICES,
+				 buf, unbind ? unbind : "", buf, SYSFS_AP_BUS);
+	}
+	return xasprintf("guest '%s': APQN %s is still reserved for host drivers and host.masks is off: clear "
+			 "apmask bit 0x%02x (all of adapter 0x%02x) or aqmask bit 0x%02x (all of domain 0x%02x), "
+			 "e.g. echo -0x%02x > /sys/%s, or set host.masks: auto",
+			 g->g->name, buf, a, a, d, d, d, SYSFS_AQMASK);
+}
+
 static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 *bits, unsigned max,
 			enum desired_dim dim, const char *what)
 {
@@ -460,7 +490,7 @@ static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 
 		return;
 	list = bitmap_format_ranges(&over, 2);
 	plan_error_at(c, desired_guest_mark(g->g, dim, (unsigned)bitmap_next(&over, 0)), g->g->name,
-		      "%s: %s %s beyond this host's maximum 0x%02x", g->g->name, what, list ? list : "?", max);
+		      "guest '%s': %s %s beyond this host's maximum 0x%02x", g->g->name, what, list ? list : "?", max);
 	g->skip = true;
 }
 
@@ -472,11 +502,9 @@ struct apqn_report {
 	bool note; /* only a note: the guest is not refused */
 };
 
-static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const char *fmt)
+/* Counts one APQN; true when its line is to be said (the first MAX_APQN_DIAGS). */
+static bool apqn_report_count(struct apqn_report *r)
 {
-	char buf[APQN_STR_LEN];
-	const struct mark *m;
-
 	r->n++;
 	if (!r->note) {
 		r->g->skip = true;
@@ -484,14 +512,29 @@ static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const cha
 	} else {
 		r->g->needs_dynamic = true;
 		if (r->c->flags & PLAN_DEFER_UNCERTAIN)
-			return; /* apply plans the guest again once it knows */
+			return false; /* apply plans the guest again once it knows */
 	}
-	if (r->n > MAX_APQN_DIAGS)
-		return;
+	return r->n <= MAX_APQN_DIAGS;
+}
+
+static void apqn_report_text(struct apqn_report *r, unsigned d, const char *text)
+{
 	/* The domain entry: a domain list is where an admin moves a queue between guests. */
-	m = desired_guest_mark(r->g->g, DIM_DOMAIN, d);
-	diag_add(r->c->diags, r->note ? DIAG_NOTE : DIAG_ERROR, m && m->file ? m : NULL, r->g->g->name, fmt,
-		 r->g->g->name, apqn_format(buf, a, d));
+	const struct mark *m = desired_guest_mark(r->g->g, DIM_DOMAIN, d);
+
+	diag_add(r->c->diags, r->note ? DIAG_NOTE : DIAG_ERROR, m && m->file ? m : NULL, r->g->g->name, "%s", text);
+}
+
+/* fmt takes the guest's name and the APQN */
+static void apqn_report(struct apqn_report *r, unsigned a, unsigned d, const char *fmt)
+{
+	char buf[APQN_STR_LEN];
+	_cleanup_free_ char *text = NULL;
+
+	if (!apqn_report_count(r))
+		return;
+	text = xasprintf(fmt, r->g->g->name, apqn_format(buf, a, d));
+	apqn_report_text(r, d, text);
 }
 
 static void apqn_report_done(struct apqn_report *r)
@@ -500,7 +543,7 @@ static void apqn_report_done(struct apqn_report *r)
 		return;
 	/* apqn_report() has set c->errors already when it is an error */
 	diag_add(r->c->diags, r->note ? DIAG_NOTE : DIAG_ERROR, NULL, r->g->g->name,
-		 "%s: %u more APQNs with the same problem", r->g->g->name, r->n - MAX_APQN_DIAGS);
+		 "guest '%s': %u more APQNs with the same problem", r->g->g->name, r->n - MAX_APQN_DIAGS);
 }
 
 static bool keep_forbids_adapter(const struct ctx *c, unsigned a)
@@ -543,7 +586,7 @@ static void check_guest(struct ctx *c, size_t gi)
 		 * did not make, but manages one whose UUID is declared (FILES,
 		 * /run/apmatrix/state).
 		 */
-		fmt = xasprintf("%%s: APQN %%s is assigned to mdev %s (not managed by apmatrix); remove it "
+		fmt = xasprintf("guest '%%s': APQN %%s is assigned to mdev %s (not managed by apmatrix); remove it "
 				"(echo 1 > /sys/%s/%s/remove) once its guest is stopped, or declare it: uuid: %s "
 				"on the guest that should have the queue",
 				ms->uuid, c->matrix_path, ms->uuid, ms->uuid);
@@ -580,9 +623,9 @@ static void check_guest(struct ctx *c, size_t gi)
 		    !(own && matrix_has_apqn(&own->live, (unsigned)a, (unsigned)d)))
 			apqn_report(&r, (unsigned)a, (unsigned)d,
 				    l->profile_certain
-					    ? "%s: APQN %s does not exist on this host; kernels before 6.0 cannot "
+					    ? "guest '%s': APQN %s does not exist on this host; kernels before 6.0 cannot "
 					      "assign absent queues"
-					    : "%s: APQN %s does not exist on this host; it can be assigned only if "
+					    : "guest '%s': APQN %s does not exist on this host; it can be assigned only if "
 					      "the kernel is 6.0 or later, which the first mdev tells");
 		apqn_report_done(&r);
 	}
@@ -592,9 +635,10 @@ static void check_guest(struct ctx *c, size_t gi)
 
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
-		if (host_owned_live(c, (unsigned)a, (unsigned)d))
-			apqn_report(&r, (unsigned)a, (unsigned)d,
-				    "%s: APQN %s is still reserved for host drivers (host.masks is off)");
+		if (host_owned_live(c, (unsigned)a, (unsigned)d) && apqn_report_count(&r)) {
+			_cleanup_free_ char *text = masks_off_reserved(c, g, (unsigned)a, (unsigned)d);
+			apqn_report_text(&r, (unsigned)d, text);
+		}
 		apqn_report_done(&r);
 	}
 
@@ -606,7 +650,7 @@ static void check_guest(struct ctx *c, size_t gi)
 		if (bitmap_test(&c->base_ap, (unsigned)a) && bitmap_test(&c->base_aq, (unsigned)d) &&
 		    keep_forbids_adapter(c, (unsigned)a) && keep_forbids_domain(c, (unsigned)d))
 			apqn_report(&r, (unsigned)a, (unsigned)d,
-				    "%s: APQN %s cannot leave the host without taking queues host.keep "
+				    "guest '%s': APQN %s cannot leave the host without taking queues host.keep "
 				    "reserves");
 		apqn_report_done(&r);
 	}
@@ -640,7 +684,7 @@ static void check_kept_mdevs(struct ctx *c)
 				BITMAP_FOREACH(d, &want->domains)
 				if (!g->skip && matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d)) {
 					plan_error(c, g->g->name,
-						   "%s: APQN %s is assigned to mdev %s of guest '%s', which is "
+						   "guest '%s': APQN %s is assigned to mdev %s of guest '%s', which is "
 						   "left unchanged because of its errors",
 						   g->g->name, apqn_format(buf, (unsigned)a, (unsigned)d),
 						   ms->uuid, c->guests[ms->guest].g->name);

@@ -51,8 +51,8 @@ apmatrix check; echo "rc=$?"
 [ "$(nwrites)" = 0 ] || die "check wrote"
 EOF
 	assert_success
-	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: g2: APQN 06.0047 is assigned to mdev 11111111-2222-3333-4444-555555555555 (not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/11111111-2222-3333-4444-555555555555/remove) once its guest is stopped, or declare it: uuid: 11111111-2222-3333-4444-555555555555 on the guest that should have the queue"
-	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: g2: adapters 0x40 beyond this host's maximum 0x3f"
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: guest 'g2': APQN 06.0047 is assigned to mdev 11111111-2222-3333-4444-555555555555 (not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/11111111-2222-3333-4444-555555555555/remove) once its guest is stopped, or declare it: uuid: 11111111-2222-3333-4444-555555555555 on the guest that should have the queue"
+	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: guest 'g2': adapters 0x40 beyond this host's maximum 0x3f"
 	assert_line "rc=65"
 }
 
@@ -86,6 +86,33 @@ echo OK
 EOF
 	assert_success
 	assert_line --partial "queue 05.0004 has driver_override 'vfio_ap': this host reserves queues per queue"
+	assert_output --partial OK
+}
+
+@test "driver_override host (6.19), masks off: a queue the host keeps by its override names the writes that hand it over" {
+	topo=$(seed_topo 6.19)
+	in_sim "$topo" <<'EOF'
+echo vfio_ap > /sys/devices/ap/card05/05.0004/driver_override
+echo 05.0004 > /sys/bus/ap/drivers/cex4queue/unbind
+echo 05.0004 > /sys/bus/ap/drivers/vfio_ap/bind
+echo cex4queue > /sys/devices/ap/card05/05.00ab/driver_override
+printf 'version: 1\nhost:\n  masks: off\nguests:\n  g1: {adapters: [5], domains: [4, 0xab]}\n' > /etc/apmatrix.yaml
+clear_writes
+apmatrix apply 2>$T/err; echo "rc=$?"
+cat $T/err
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+# what the message says, done literally, makes the next apply succeed
+cmd=$(sed -n 's/.*hand it to vfio_ap (\(.*\))$/\1/p' $T/err)
+[ -n "$cmd" ] || die "no command in: $(cat $T/err)"
+eval "$cmd"
+expect_exit 0 apmatrix apply >/dev/null
+u=$(uuid_of g1)
+[ "$(cat $(mdev_dir $u)/guest_matrix | tr '\n' ' ')" = "05.0004 05.00ab " ] || die "guest_matrix: $(cat $(mdev_dir $u)/guest_matrix)"
+echo OK
+EOF
+	assert_success
+	assert_line "rc=1"
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:36: guest 'g1': APQN 05.00ab has driver_override 'cex4queue' and host.masks is off: hand it to vfio_ap (echo vfio_ap > /sys/bus/ap/devices/05.00ab/driver_override; echo 05.00ab > /sys/bus/ap/drivers/cex4queue/unbind; echo 05.00ab > /sys/bus/ap/drivers_probe)"
 	assert_output --partial OK
 }
 

@@ -903,7 +903,7 @@ static void test_foreign_conflict(void)
 	set(&m->matrix.adapters, 5, -1);
 	set(&m->matrix.domains, 0x47, -1);
 	p = build(d, l, 0, -EINVAL, &dl);
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: APQN 05.0047 is assigned to mdev " UF " (not managed by apmatrix)"));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest2': APQN 05.0047 is assigned to mdev " UF " (not managed by apmatrix)"));
 	/* and what to do about it, on the same line */
 	CHECK(has_diag(&dl, DIAG_ERROR,
 		       "(not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/" UF
@@ -1028,7 +1028,7 @@ static void test_cover_keep(void)
 	set(&d->keep_adapters, 5, -1);
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(plan_is_empty(p));
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest1: APQN 05.0004 cannot leave the host"));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest1': APQN 05.0004 cannot leave the host"));
 	plan_free(p);
 	live_done(l);
 	desired_done(d);
@@ -1168,7 +1168,7 @@ static void test_masks_off(void)
 	d->masks = CONFIG_MASKS_OFF;
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(plan_is_empty(p));
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: APQN 05.0047 is still reserved for host drivers (host.masks is off)"));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest2': APQN 05.0047 is still reserved for host drivers and host.masks is off: clear apmask bit 0x05 (all of adapter 0x05) or aqmask bit 0x47 (all of domain 0x47), e.g. echo -0x47 > /sys/bus/ap/aqmask, or set host.masks: auto"));
 	CHECK(diag_count(&dl, DIAG_ERROR) == 6);
 	plan_free(p);
 	diag_list_done(&dl);
@@ -1287,7 +1287,7 @@ static void test_static_absent_queue(void)
 	l->queues[6] = l->queues[--l->n_queues];
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(has_diag(&dl, DIAG_ERROR,
-		       "guest1: APQN 06.00ab does not exist on this host; kernels before 6.0 cannot assign absent queues"));
+		       "guest 'guest1': APQN 06.00ab does not exist on this host; kernels before 6.0 cannot assign absent queues"));
 	CHECK(diag_count(&dl, DIAG_ERROR) == 1);
 	CHECK(!touches(p, U1));
 	/* guest2 goes ahead: adapters before domains */
@@ -1325,7 +1325,7 @@ static void test_uncertain_absent_queue(void)
 	p = build(d, l, 0, 0, &dl);
 	CHECK(diag_count(&dl, DIAG_ERROR) == 0);
 	CHECK(has_diag(&dl, DIAG_NOTE,
-		       "guest1: APQN 06.00ab does not exist on this host; it can be assigned only if the kernel "
+		       "guest 'guest1': APQN 06.00ab does not exist on this host; it can be assigned only if the kernel "
 		       "is 6.0 or later, which the first mdev tells"));
 	CHECK(touches(p, U1) && touches(p, U2));
 	for (size_t i = 0; i < p->n; i++) {
@@ -1405,9 +1405,9 @@ static void test_ranges(void)
 	l->max_domain = 0x54;
 	bitmap_set(&d->guests[0].matrix.adapters, 0x50);
 	p = build(d, l, 0, -EINVAL, &dl);
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest1: adapters 0x50 beyond this host's maximum 0x3f"));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest1': adapters 0x50 beyond this host's maximum 0x3f"));
 	/* guest2's 0xff is beyond the maximum domain as well */
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest2: domains 0xff beyond"));
+	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest2': domains 0xff beyond"));
 	CHECK(plan_is_empty(p));
 	plan_free(p);
 	live_done(l);
