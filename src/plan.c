@@ -115,6 +115,7 @@ struct mstate {
 	bool block_checked;
 	const char *block_reason;
 	bool force_helps; /* blocked, but --force would hot plug the change */
+	bool hot;         /* in use, and --force changes it all the same */
 	bool has_pending; /* some action of this mdev is pending (after propagation) */
 	ssize_t create_id, remove_id, inter_id, final_id;
 	/*
@@ -307,9 +308,28 @@ static bool ms_blocked(struct ctx *c, struct mstate *ms)
 			ms->blocked = true;
 			ms->block_reason = maybe ? REASON_MAYBE_FORCE : REASON_FORCE;
 			ms->force_helps = true;
-		}
+		} else
+			ms->hot = true;
 	}
 	return ms->blocked;
+}
+
+/* What a change of this kind does to a running guest; ap_config: ap_config_action(). */
+static unsigned action_hot(enum action_kind kind)
+{
+	switch (kind) {
+	case ACTION_ASSIGN_ADAPTER:
+	case ACTION_ASSIGN_DOMAIN:
+	case ACTION_ASSIGN_CONTROL_DOMAIN:
+		return HOT_PLUG;
+	case ACTION_UNASSIGN_ADAPTER:
+	case ACTION_UNASSIGN_DOMAIN:
+	case ACTION_UNASSIGN_CONTROL_DOMAIN:
+	case ACTION_REMOVE_MDEV:
+		return HOT_UNPLUG;
+	default:
+		return 0;
+	}
 }
 
 /* An action on mdev ms; pending right away when the mdev is blocked. */
@@ -326,7 +346,8 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 		c->p->actions[i].force_helps = ms->force_helps;
 		c->p->actions[i].maybe_running = ms->m->in_use_unknown; /* blocked: ms->m is set */
 		action_reason(c, i, xstrdup(ms->block_reason));
-	}
+	} else if (ms->hot)
+		c->p->actions[i].hot = action_hot(kind);
 	return i;
 }
 
@@ -996,12 +1017,32 @@ static bool removal_needed_early(const struct ctx *c, const struct mstate *ms, c
 	return false;
 }
 
+/* Whether to has an adapter, usage or control domain that from has not. */
+static bool matrix_grows(const struct apqn_matrix *from, const struct apqn_matrix *to)
+{
+	for (int dim = 0; dim < 3; dim++) {
+		struct bitmap256 added = bitmap_andnot(dim_bits(to, dim), dim_bits(from, dim));
+
+		if (!bitmap_empty(&added))
+			return true;
+	}
+	return false;
+}
+
+/* from: the matrix the write replaces (what the mdev has, or an earlier ap_config's) */
 static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phase phase,
-				const struct apqn_matrix *m)
+				const struct apqn_matrix *from, const struct apqn_matrix *m)
 {
 	ssize_t i = mdev_action(c, ms, ACTION_WRITE_AP_CONFIG, phase, 0);
+	struct action *a = &c->p->actions[i];
 
-	c->p->actions[i].matrix = *m;
+	a->matrix = *m;
+	/* an mdev with nothing assigned: the delta would be the whole matrix again */
+	a->has_from = ms->m && (!bitmap_empty(&from->adapters) || !bitmap_empty(&from->domains) ||
+				!bitmap_empty(&from->control_domains));
+	a->from = *from;
+	if (ms->hot)
+		a->hot = (matrix_grows(from, m) ? HOT_PLUG : 0) | (matrix_grows(m, from) ? HOT_UNPLUG : 0);
 	action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
 	return i;
 }
@@ -1051,6 +1092,8 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 			     xasprintf("0x%02x", a));
 		action_dep(c, i, u);
 		c->p->actions[u].refilter = c->p->actions[i].refilter = true;
+		/* an adapter the guest does not see: nothing of the guest's comes or goes */
+		c->p->actions[u].hot = c->p->actions[i].hot = 0;
 		/* held back for a running guest: still say that this unassign takes nothing away */
 		action_reason(c, u,
 			      xasprintf("%s%sleft out of the guest's view by an earlier filter of the kernel, although "
@@ -1080,11 +1123,11 @@ static void plan_guest(struct ctx *c, size_t gi)
 		if (ms->m && removal_needed_early(c, ms, want)) {
 			struct apqn_matrix inter = matrix_intersect(&ms->live, want);
 
-			ms->inter_id = ap_config_action(c, ms, PHASE_UNASSIGN, &inter);
+			ms->inter_id = ap_config_action(c, ms, PHASE_UNASSIGN, &ms->live, &inter);
 			ms->final_id = matrix_equal(&inter, want) ? ms->inter_id
-								   : ap_config_action(c, ms, PHASE_ASSIGN, want);
+								   : ap_config_action(c, ms, PHASE_ASSIGN, &inter, want);
 		} else
-			ms->final_id = ap_config_action(c, ms, PHASE_ASSIGN, want);
+			ms->final_id = ap_config_action(c, ms, PHASE_ASSIGN, &ms->live, want);
 		return;
 	}
 

@@ -50,6 +50,12 @@ struct plan_write {
 	char *value; /* exactly what is written (no trailing newline) */
 };
 
+/* what a forced change does to a running guest (struct action.hot) */
+enum {
+	HOT_PLUG = 1 << 0,   /* the guest gets crypto resources while it runs */
+	HOT_UNPLUG = 1 << 1, /* the guest loses them */
+};
+
 struct action {
 	enum action_kind kind;
 	enum plan_phase phase;
@@ -64,6 +70,9 @@ struct action {
 	bool maybe_running;      /* pending because nothing could tell whether the guest runs (warned) */
 	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
 	bool refilter;           /* assigns again an adapter the kernel left out of the guest's view */
+	unsigned hot;            /* HOT_PLUG | HOT_UNPLUG: --force changes a running guest's crypto now */
+	bool has_from;           /* ACTION_WRITE_AP_CONFIG on an existing mdev: */
+	struct apqn_matrix from; /* the matrix this write replaces */
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
 	struct plan_write writes[2];
 	size_t n_writes;

@@ -496,6 +496,32 @@ static const char *short_uuid(const char *uuid, char buf[16])
 	return buf;
 }
 
+/* "adapters +0x06, domains -0xab,+0xac": what an ap_config write changes, per dimension */
+static char *matrix_delta(const struct apqn_matrix *from, const struct apqn_matrix *to)
+{
+	static const char *const dims[] = { "adapters", "domains", "control domains" };
+	const struct bitmap256 *f[] = { &from->adapters, &from->domains, &from->control_domains };
+	const struct bitmap256 *t[] = { &to->adapters, &to->domains, &to->control_domains };
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+
+	if (!m)
+		return NULL;
+	for (size_t k = 0, n = 0; k < ARRAY_SIZE(dims); k++) {
+		struct bitmap256 gone = bitmap_andnot(f[k], t[k]), added = bitmap_andnot(t[k], f[k]);
+		_cleanup_free_ char *minus = bitmap_format_relative(&gone, '-');
+		_cleanup_free_ char *plus = bitmap_format_relative(&added, '+');
+
+		if (bitmap_empty(&gone) && bitmap_empty(&added))
+			continue;
+		fprintf(m, "%s%s %s%s%s", n++ ? ", " : "", dims[k], bitmap_empty(&gone) ? "" : minus,
+			bitmap_empty(&gone) || bitmap_empty(&added) ? "" : ",", bitmap_empty(&added) ? "" : plus);
+	}
+	fclose(m);
+	return out;
+}
+
 char *render_action(const struct action *a)
 {
 	char *out = NULL, ub[16];
@@ -566,10 +592,30 @@ char *render_action(const struct action *a)
 	default:
 		fprintf(f, "%s: %s", who, action_kind_to_string(a->kind));
 	}
+	/* in parentheses: what ap_config changes, what the running guest sees of it, why */
+	{
+		_cleanup_free_ char *delta = a->kind == ACTION_WRITE_AP_CONFIG && a->has_from
+						     ? matrix_delta(&a->from, &a->matrix)
+						     : NULL;
+		const char *hot = a->hot == (HOT_PLUG | HOT_UNPLUG) ? "hot plug and unplug in the running guest"
+				  : a->hot == HOT_PLUG		    ? "hot plug into the running guest"
+				  : a->hot == HOT_UNPLUG	    ? "hot unplug from the running guest"
+								    : NULL;
+		const char *why = a->pending ? NULL : a->reason;
+		const char *parts[] = { delta && *delta ? delta : NULL, hot, why };
+		bool open = false;
+
+		for (size_t k = 0; k < ARRAY_SIZE(parts); k++) {
+			if (!parts[k])
+				continue;
+			fprintf(f, "%s%s", open ? "; " : " (", parts[k]);
+			open = true;
+		}
+		if (open)
+			fputc(')', f);
+	}
 	if (a->pending)
 		fprintf(f, " pending: %s", a->reason ? a->reason : "blocked");
-	else if (a->reason)
-		fprintf(f, " (%s)", a->reason);
 	fclose(f);
 	return out;
 }
@@ -620,6 +666,11 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 		fputs("null", f);
 	fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
 	json_string(f, a->reason);
+	fputs(",\"hot\":", f);
+	json_string(f, a->hot == (HOT_PLUG | HOT_UNPLUG) ? "plug and unplug"
+		       : a->hot == HOT_PLUG		 ? "plug"
+		       : a->hot == HOT_UNPLUG		 ? "unplug"
+							 : NULL);
 	fputs(",\"text\":", f);
 	json_string(f, s);
 	fputs(",\"writes\":[", f);

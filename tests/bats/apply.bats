@@ -268,6 +268,44 @@ EOF
 	assert_output --partial OK
 }
 
+@test "--force on a running guest: each change says hot plug or hot unplug (text and --json), 6.0 and 6.12; without --force they are pending" {
+	for k in 6.0 6.12; do
+	in_sim "$(seed_topo $k)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g2=$(uuid_of guest2)
+echo "attach $g2" > /sys/.sim/guest
+sed -i 's/adapters: \[0x05\]$/adapters: [0x05, 0x06]/; s/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
+apmatrix diff --json > $T/doc; [ $? = 2 ] || die "diff: exit $?"
+jqe '[.actions[] | select(.guest == "guest2")] | length > 0 and all(.pending and .hot == null)' < $T/doc >/dev/null ||
+	die "diff: $(cat $T/doc)"
+apmatrix diff --force > $T/text
+apmatrix diff --force --json > $T/doc
+# what guest2 gets and loses, one word per action, in plan order
+jq -r '.actions[] | select(.guest == "guest2") | .hot' < $T/doc | sort | uniq -c | tr -s ' ' > $T/hot
+clear_writes
+expect_exit 0 apmatrix apply --force --json > $T/done
+jqe '[.actions[] | select(.guest == "guest2" and .outcome == "done")] | length > 0 and all(.hot != null)' < $T/done >/dev/null ||
+	die "apply: $(cat $T/done)"
+[ "$(cat $(mdev_dir $g2)/guest_matrix | tr '\n' ' ')" = "05.0047 06.0047 " ] || die "guest_matrix: $(cat $(mdev_dir $g2)/guest_matrix)"
+cat $T/text $T/hot
+EOF
+	assert_success
+	if [ $k = 6.0 ]; then
+		assert_line "- guest2: unassign domain 0xff (hot unplug from the running guest)"
+		assert_line "- guest2: unassign control domain 0xff (hot unplug from the running guest)"
+		assert_line "+ guest2: assign adapter 0x06 (hot plug into the running guest)"
+		assert_line " 2 unplug"
+		assert_line " 1 plug"
+	else
+		assert_line --regexp "^~ guest2 777a2a03\.\.\.: set matrix: adapters 0x05, domains 0x47, control domains 0x47 \(domains -0xff, control domains -0xff; hot unplug from the running guest\)$"
+		assert_line --regexp "^~ guest2 777a2a03\.\.\.: set matrix: adapters 0x05,0x06, domains 0x47, control domains 0x47 \(adapters \+0x06; hot plug into the running guest\)$"
+		assert_line " 1 unplug"
+		assert_line " 1 plug"
+	fi
+	done
+}
+
 @test "a running guest's mdev is never written to where that blocks (5.15), and the summary says whether --force helps" {
 	# the seed's host on 6.12 (hot plug) and on 5.15 (static: no change to a running guest)
 	for host in "$(seed_topo 6.12)" "$(seed_topo 5.15)"; do
