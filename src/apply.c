@@ -262,8 +262,24 @@ static bool records_before(const struct action *a)
 	       a->kind == ACTION_TAKE_QUEUE;
 }
 
+/* The actions from i on that this run would still try: neither held back nor failed in an earlier round. */
+static size_t count_left(const struct plan *p, size_t i, const struct apply_history *history)
+{
+	size_t n = 0;
+
+	for (; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (!a->pending && !history_has_host(history, a) && !apply_history_refiltered(history, a) &&
+		    !history_has_guest(history, a->guest))
+			n++;
+	}
+	return n;
+}
+
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       struct apply_history *history, apply_report_fn report, void *userdata, struct apply_result *ret)
+	       struct apply_history *history, apply_report_fn report, apply_stop_fn stop, void *userdata,
+	       struct apply_result *ret)
 {
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
@@ -312,6 +328,14 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			res.skipped++;
 			report(userdata, a, APPLY_SKIPPED, 0, why);
 			continue;
+		}
+		/* between two actions, never inside one: the previous one's writes and records are complete */
+		if (stop) {
+			res.stopped = stop(userdata);
+			if (res.stopped) {
+				res.left = count_left(p, i, history);
+				break;
+			}
 		}
 
 		if (records_before(a)) {

@@ -26,6 +26,8 @@ struct apply_result {
 	size_t pending_force; /* of those, the ones --force would do */
 	size_t pending_maybe; /* of those, the ones held back because nothing could tell whether a guest runs */
 	size_t writes;  /* sysfs writes issued */
+	size_t left;    /* not tried because the run was stopped (apply_stop_fn) */
+	int stopped;    /* what apply_stop_fn returned (a signal number), 0 if the plan ran to its end */
 	int first_error; /* -errno of the first failure, 0 if none */
 };
 
@@ -39,6 +41,13 @@ enum apply_outcome {
 /* Called once per action; explanation is set for failures and skips. */
 typedef void (*apply_report_fn)(void *userdata, const struct action *a, enum apply_outcome outcome, int err,
 				const char *explanation);
+
+/*
+ * Asked before each action that would write, never during one: nonzero
+ * (main.c returns the number of a signal that came) stops the plan there,
+ * after the previous action's writes and ownership records are complete.
+ */
+typedef int (*apply_stop_fn)(void *userdata);
 
 /*
  * Drop claims on mdevs that no longer exist and on mask bits the host has
@@ -74,9 +83,14 @@ void apply_history_done(struct apply_history *h);
 /* a is a refilter action for an adapter assigned again earlier in this run */
 bool apply_history_refiltered(const struct apply_history *h, const struct action *a);
 
-/* Run the plan's actions in order.  history may be NULL (one round). */
+/*
+ * Run the plan's actions in order.  history may be NULL (one round); stop
+ * may be NULL (never stop early).  ret->stopped and ret->left say whether
+ * stop ended the run early, and how many actions it left untried.
+ */
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
-	       struct apply_history *history, apply_report_fn report, void *userdata, struct apply_result *ret);
+	       struct apply_history *history, apply_report_fn report, apply_stop_fn stop, void *userdata,
+	       struct apply_result *ret);
 
 /* Explain a failed write in words, naming APQNs and the mdev in the way. malloc'd. */
 char *apply_explain(const struct action *a, int err, const struct live *l);

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "sysfs.h"
 
 #define EXIT_CHANGES 2 /* diff found changes, or apply left changes pending */
+#define EXIT_SIGNAL_BASE 128 /* apply stopped by signal N between two changes: 128 + N, as a shell shows */
 #ifndef APMATRIX_VERSION
 #define APMATRIX_VERSION "0.1"
 #endif
@@ -309,7 +311,8 @@ static void print_option(const char *names, const char *prev, const char *text)
 
 static const char help_exit_status[] =
 	"Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
-	"pending (apply), 64 usage error, 65 invalid configuration.\n\n";
+	"pending (apply), 64 usage error, 65 invalid configuration, 128+N apply stopped\n"
+	"by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes.\n\n";
 
 static void help(void)
 {
@@ -887,6 +890,76 @@ static const char *const apply_outcome_json[] = {
 };
 
 /*
+ * Signals while apply holds its locks (DESIGN §5: a run stopped halfway is
+ * repaired by the next; here it also never stops inside a step).
+ * SIGTERM (systemd stopping the unit, shutdown), SIGINT (Ctrl-C) and SIGHUP
+ * are blocked from the moment apply has its locks until it has released
+ * them, and taken (sigtimedwait, no handler: no write sees EINTR) only
+ * between two actions: the action under way finishes, its ownership records
+ * are saved, and the plan stops before its next action.  apply then saves
+ * what it learnt, releases the locks, says how far it got and exits 128 + N.
+ * A signal the parent ignores (nohup) stays ignored.  Before the locks (the
+ * configuration, the wait for the locks) and after them nothing is written,
+ * and the signals keep their default action: a second signal that came
+ * during the wind-down ends apmatrix as soon as the locks are released.
+ */
+static sigset_t stop_signals;
+static sigset_t stop_saved_mask;
+static int stop_signo; /* the signal taken, 0 if none */
+
+static const char *signal_name(int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		return "SIGTERM";
+	case SIGINT:
+		return "SIGINT";
+	case SIGHUP:
+		return "SIGHUP";
+	default:
+		return "a signal";
+	}
+}
+
+static void stop_signals_hold(void)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+
+	sigemptyset(&stop_signals);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++) {
+		struct sigaction sa;
+
+		/* blocked, an ignored signal would be queued and taken: leave it ignored */
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			continue;
+		sigaddset(&stop_signals, sigs[i]);
+	}
+	(void)sigprocmask(SIG_BLOCK, &stop_signals, &stop_saved_mask);
+}
+
+/* apply_stop_fn: the signal that came since the locks were taken, 0 if none */
+static int stop_signal_taken(void *userdata)
+{
+	static const struct timespec now = { 0, 0 };
+	int sig;
+
+	(void)userdata;
+	if (stop_signo)
+		return stop_signo;
+	do
+		sig = sigtimedwait(&stop_signals, NULL, &now);
+	while (sig < 0 && errno == EINTR);
+	if (sig > 0)
+		stop_signo = sig;
+	return stop_signo;
+}
+
+static void stop_signals_release(void)
+{
+	(void)sigprocmask(SIG_SETMASK, &stop_saved_mask, NULL);
+}
+
+/*
  * apply --json: one document on standard output, also when apply stops
  * early (an invalid configuration, no AP bus, the locks): what it did and
  * the diagnostics; standard error keeps the messages, one per line.
@@ -898,9 +971,11 @@ static void apply_json_print(struct run *run, const struct apply_result *total)
 	fflush(run->json_actions);
 	fflush(run->json_diags);
 	printf("{\"version\":%d,\"changed\":%s,\"done\":%zu,\"failed\":%zu,\"skipped\":%zu,\"pending\":%zu,"
-	       "\"actions\":[%s],\"diagnostics\":[%s]}\n",
+	       "\"interrupted\":",
 	       RENDER_JSON_VERSION, total->done ? "true" : "false", total->done, total->failed, total->skipped,
-	       total->pending, run->json_actions_buf ? run->json_actions_buf : "",
+	       total->pending);
+	json_string(stdout, total->stopped ? signal_name(total->stopped) : NULL);
+	printf(",\"actions\":[%s],\"diagnostics\":[%s]}\n", run->json_actions_buf ? run->json_actions_buf : "",
 	       run->json_diags_buf ? run->json_diags_buf : "");
 }
 
@@ -1147,6 +1222,8 @@ static int cmd_apply(int argc, char **argv)
 		goto early;
 	}
 	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
+	if (r >= 0)
+		stop_signals_hold();
 	if (r < 0) {
 		_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
 		_cleanup_free_ char *holder = busy ? lock_holder(busy) : xstrdup("another apmatrix apply");
@@ -1209,13 +1286,17 @@ static int cmd_apply(int argc, char **argv)
 					break;
 				}
 		}
-		r = apply_plan(h.sysfs, h.owner, p, h.live, &run.failed, report, &run, &res);
+		r = apply_plan(h.sysfs, h.owner, p, h.live, &run.failed, report, stop_signal_taken, &run, &res);
 		tried = true;
 		p->n = full_n;
 		total.done += res.done;
 		total.failed += res.failed;
 		total.skipped += res.skipped;
 		total.writes += res.writes;
+		total.left = res.left;
+		total.stopped = res.stopped;
+		for (size_t i = p->n; res.stopped && i < full_n; i++)
+			total.left += !p->actions[i].pending; /* the rest of a staged plan */
 		total.pending = res.pending;
 		total.pending_force = res.pending_force;
 		total.pending_maybe = res.pending_maybe;
@@ -1231,9 +1312,10 @@ static int cmd_apply(int argc, char **argv)
 		 * diags), or a failed mask write, does not keep the other guests'
 		 * new mdevs empty: the boot run is the one that libvirt waits for.
 		 * What failed is not tried again (run.failed), and what needs it
-		 * is skipped.  A round that did nothing ends the run.
+		 * is skipped.  A round that did nothing ends the run, and so
+		 * does a signal.
 		 */
-		if (res.done == 0 || (res.failed && !staged))
+		if (res.stopped || res.done == 0 || (res.failed && !staged))
 			break;
 		if (staged)
 			continue; /* the mdevs exist now: plan the rest with what they tell */
@@ -1283,7 +1365,26 @@ static int cmd_apply(int argc, char **argv)
 		}
 		log_notice("the host changed while applying; planning once more");
 	}
+	/* a signal with no change left to stop before: the run is complete, and says so */
+	if (!total.stopped && stop_signal_taken(NULL))
+		log_notice("%s came when no change was left to make: apply finished its run", signal_name(stop_signo));
 	owner_unlock(lock);
+	if (total.stopped) {
+		size_t planned = total.done + total.failed + total.left;
+
+		ret = EXIT_SIGNAL_BASE + total.stopped;
+		tried = false; /* the message below is the summary */
+		if (total.done == 0 && total.failed == 0)
+			apply_stop(&run, "interrupted by %s before the first of %zu change%s: nothing was changed; "
+				   "run apmatrix apply again", signal_name(total.stopped), planned, planned == 1 ? "" : "s");
+		else {
+			_cleanup_free_ char *failed = total.failed ? xasprintf(", %zu failed", total.failed) : NULL;
+			apply_stop(&run, "interrupted by %s after %zu of %zu changes%s: the host is partly applied; "
+				   "run apmatrix apply again", signal_name(total.stopped), total.done, planned,
+				   failed ? failed : "");
+		}
+	}
+	stop_signals_release(); /* a second signal ends apmatrix here */
 	/*
 	 * No summary when the first reading of the host failed: nothing was
 	 * tried, and the error said so.  Nor when the run failed and nothing

@@ -594,6 +594,72 @@ EOF
 	assert_output --partial OK
 }
 
+@test "SIGTERM, SIGHUP during apply: the write under way ends, no other starts; records saved, one message, --json says so, exit 128+N; an ignored SIGINT stays ignored" {
+	# the third write (guest1's create) takes 1.5 s: the signal comes while it is under way
+	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/vars
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+clear_writes
+echo "delay devices/vfio_ap/matrix/mdev_supported_types/*/create 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 300; i++)); do [ "$(nwrites)" -ge 2 ] && break; sleep 0.02; done
+sleep 0.4
+kill -TERM $pid
+wait $pid; rc=$?
+[ $rc = 143 ] || die "exit $rc, expected 143: $(cat $T/err)"
+[ "$(nwrites)" = 3 ] || die "writes: $(cat /sys/.sim/writes)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+sed -n 3p /sys/.sim/writes | grep -q "/create	$g1	0$" || die "the create under way: $(cat /sys/.sim/writes)"
+msg="interrupted by SIGTERM after 3 of 6 changes: the host is partly applied; run apmatrix apply again"
+[ "$(grep -cx "apmatrix: $msg" $T/err)" = 1 ] || die "message: $(cat $T/err)"
+[ "$(grep -c . $T/err)" = 1 ] || die "stderr: $(cat $T/err)"
+jqe '.interrupted == "SIGTERM" and .changed and .done == 3 and .failed == 0 and (.actions | length) == 3 and
+	all(.actions[]; .outcome == "done") and .actions[2].kind == "create mdev" and .actions[2].guest == "guest1" and
+	.diagnostics[-1].message == "'"$msg"'"' < $T/out >/dev/null ||
+	die "document: $(cat $T/out)"
+v=$("$VALIDATE" "$S/apply.schema.json" $T/out) || die "validator: $v"
+[ "$(sed -n 2p <<<"$v" | cut -d' ' -f1)" = valid ] || die "schema: $v"
+# the records: what was done, as after a run that ended there; the locks released
+grep -qx "mdev $g1 guest1" /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+! grep -q "$g2" /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+grep -q "^apmask-taken 0x04" /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+[ ! -e /run/lock/s390apconfig.lock ] || die "s390 lock left"
+# SIGHUP, without --json: guest2's create done, guest1's configuration under way, guest2's not started
+echo clear > /sys/.sim/fail
+echo "delay devices/vfio_ap/matrix/$g1/ap_config 1500" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 300; i++)); do [ "$(nwrites)" -ge 4 ] && break; sleep 0.02; done
+sleep 0.4
+kill -HUP $pid
+wait $pid; rc=$?
+[ $rc = 129 ] || die "exit $rc, expected 129: $(cat $T/err)"
+[ "$(nwrites)" = 5 ] || die "writes: $(cat /sys/.sim/writes)"
+grep -qx "apmatrix: interrupted by SIGHUP after 2 of 3 changes: the host is partly applied; run apmatrix apply again" $T/err ||
+	die "message: $(cat $T/err)"
+! grep -q "change" $T/out || die "a summary beside the message: $(cat $T/out)"
+grep -q "guest1 .*: set matrix" $T/out || die "stdout: $(cat $T/out)"
+# the next run finishes; a signal apmatrix inherits as ignored (SIGINT, in a background job) stays ignored
+echo clear > /sys/.sim/fail
+echo "delay devices/vfio_ap/matrix/$g2/ap_config 1500" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 300; i++)); do [ -e /run/lock/s390apconfig.lock ] && break; sleep 0.02; done
+sleep 0.4
+kill -INT $pid
+wait $pid || die "apply after the signals: $(cat $T/err)"
+! grep -q SIGINT $T/err || die "SIGINT taken: $(cat $T/err)"
+echo clear > /sys/.sim/fail
+[ "$(tail -n 1 $T/out)" = "1 change" ] || die "next run: $(cat $T/out)"
+apmatrix apply --json > $T/out || die "third apply"
+jqe '.done == 0 and .interrupted == null' < $T/out >/dev/null || die "third run: $(cat $T/out)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "the holder of /run/lock/s390apconfig.lock is named with its comm escaped: one line, no escape sequence (text and --json)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
