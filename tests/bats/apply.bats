@@ -595,17 +595,29 @@ EOF
 }
 
 @test "SIGTERM, SIGHUP during apply: the write under way ends, no other starts; records saved, one message, --json says so, exit 128+N; an ignored SIGINT stays ignored" {
-	# the third write (guest1's create) takes 1.5 s: the signal comes while it is under way
+	# the third write (guest1's create) takes 3 s: the signal comes while apply waits in it
 	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 . $T/vars
+# in_write PID SUFFIX: PID waits in a system call on a file whose path ends in SUFFIX
+# (/proc/PID/syscall: the call's number, then its arguments; the first is the fd)
+in_write() {
+	local nr a0 rest
+	read -r nr a0 rest < /proc/$1/syscall 2>/dev/null || return 1
+	case $nr in running | -1) return 1 ;; esac
+	case "$(readlink /proc/$1/fd/$((a0)) 2>/dev/null)" in *"$2") return 0 ;; esac
+	return 1
+}
+wait_in_write() {
+	for ((i = 0; i < 1000; i++)); do in_write $1 "$2" && return 0; sleep 0.01; done
+	die "apply never wrote $2: $(cat /sys/.sim/writes)"
+}
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 g1=$(uuid_of guest1); g2=$(uuid_of guest2)
 clear_writes
-echo "delay devices/vfio_ap/matrix/mdev_supported_types/*/create 1500" > /sys/.sim/fail
+echo "delay devices/vfio_ap/matrix/mdev_supported_types/*/create 3000" > /sys/.sim/fail
 apmatrix apply --json > $T/out 2> $T/err & pid=$!
-for ((i = 0; i < 300; i++)); do [ "$(nwrites)" -ge 2 ] && break; sleep 0.02; done
-sleep 0.4
+wait_in_write $pid /create
 kill -TERM $pid
 wait $pid; rc=$?
 [ $rc = 143 ] || die "exit $rc, expected 143: $(cat $T/err)"
@@ -628,10 +640,9 @@ grep -q "^apmask-taken 0x04" /run/apmatrix/state || die "records: $(cat /run/apm
 [ ! -e /run/lock/s390apconfig.lock ] || die "s390 lock left"
 # SIGHUP, without --json: guest2's create done, guest1's configuration under way, guest2's not started
 echo clear > /sys/.sim/fail
-echo "delay devices/vfio_ap/matrix/$g1/ap_config 1500" > /sys/.sim/fail
+echo "delay devices/vfio_ap/matrix/$g1/ap_config 3000" > /sys/.sim/fail
 apmatrix apply > $T/out 2> $T/err & pid=$!
-for ((i = 0; i < 300; i++)); do [ "$(nwrites)" -ge 4 ] && break; sleep 0.02; done
-sleep 0.4
+wait_in_write $pid "/$g1/ap_config"
 kill -HUP $pid
 wait $pid; rc=$?
 [ $rc = 129 ] || die "exit $rc, expected 129: $(cat $T/err)"
