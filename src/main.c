@@ -1139,14 +1139,14 @@ static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
 }
 
 /*
- * Who holds the s390-tools lock: "process 1234 (chzdev)", for the message.
+ * Who holds a lock (the PID from the s390-tools lock file, or from /proc/locks
+ * for apmatrix's own): "process 1234 (chzdev)", for the message.
  * The comm is the holder's to choose (/proc/self/comm, PR_SET_NAME), newlines
  * and escape sequences included: all of it is read, the kernel's closing
  * newline taken off, and the rest escaped, so that the message stays one line.
  */
-static char *lock_holder(const char *s390_lock)
+static char *lock_holder(long pid)
 {
-	long pid = owner_s390_lock_holder(s390_lock);
 	_cleanup_free_ char *path = NULL, *shown = NULL;
 	char comm[64] = ""; /* 15 bytes and a newline (TASK_COMM_LEN) */
 	size_t n = 0;
@@ -1226,7 +1226,8 @@ static int cmd_apply(int argc, char **argv)
 		stop_signals_hold();
 	if (r < 0) {
 		_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
-		_cleanup_free_ char *holder = busy ? lock_holder(busy) : xstrdup("another apmatrix apply");
+		long pid = busy ? owner_s390_lock_holder(busy) : owner_lock_holder(rundir_path());
+		_cleanup_free_ char *holder = busy || pid > 0 ? lock_holder(pid) : xstrdup("another apmatrix apply");
 
 		if (r == -EWOULDBLOCK || r == -ETIMEDOUT)
 			apply_stop(&run, "cannot take the lock %s: %s holds it (waited %d s; see --wait)", path,

@@ -187,7 +187,7 @@ EOF
 	jq -e '.description | contains("not on a usage error (exit status 64")' "$TOP/schema/apply.schema.json"
 }
 
-@test "status, diff, check and show while an apply holds the lock: a warning naming its process (text and --json); none once it ends" {
+@test "status, diff, check and show while an apply holds the lock: a warning naming its process (text and --json), and apply --wait names it; none once it ends" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 apmatrix apply >/dev/null 2>&1 || die "apply failed"
@@ -201,6 +201,10 @@ expect_exit 0 apmatrix diff >/dev/null 2>$T/err
 grep -qxF "apmatrix: $msg" $T/err || die "diff: $(cat $T/err)"
 apmatrix check >/dev/null 2>$T/err || die "check: exit $?"
 grep -qxF "apmatrix: $msg" $T/err || die "check: $(cat $T/err)"
+# and an apply that gives up waiting names it too
+expect_exit 1 apmatrix apply --wait 1 >/dev/null 2>$T/err
+grep -qxF "apmatrix: cannot take the lock /run/apmatrix/lock: process $fl (flock) holds it (waited 1 s; see --wait)" $T/err ||
+	die "apply: $(cat $T/err)"
 apmatrix status --json > $T/doc 2>$T/err
 [ ! -s $T/err ] || die "status --json stderr: $(cat $T/err)"
 MSG=${msg#warning: } jqe '[.diagnostics[] | select(.severity == "warning" and .message == $ENV.MSG)] | length == 1' < $T/doc >/dev/null ||
