@@ -1439,8 +1439,8 @@ static const struct config_input *keep_input(struct config_inputs *in, const cha
 }
 
 /*
- * Read and parse one file; errors reading it are recorded without a
- * position.  Files must be trusted regular files (trust.h); stdin is read
+ * Read and parse one file; errors reading it are recorded for the file as a
+ * whole (no line).  Files must be trusted regular files (trust.h); stdin is read
  * as it is, but no more than CONFIG_MAX_FILE_SIZE of it either.  A file is
  * parsed as it is read, unless its bytes are to be kept (cfg->inputs).
  */
@@ -1463,7 +1463,7 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 	} else {
 		fd = trust_open_file(path, &why);
 		if (fd < 0 && why) {
-			diag_add(diags, DIAG_ERROR, NULL, NULL, "refusing %s: %s", path, why);
+			diag_add_file(diags, DIAG_ERROR, path, NULL, "refused: %s", why);
 			return fd;
 		}
 		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > CONFIG_MAX_FILE_SIZE)
@@ -1476,12 +1476,12 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 			r = fd;
 	}
 	if (r == -EFBIG) {
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "%s: larger than %d bytes (1 MiB), the limit for one file",
-			 name, CONFIG_MAX_FILE_SIZE);
+		diag_add_file(diags, DIAG_ERROR, name, NULL, "larger than %d bytes (1 MiB), the limit for one file",
+			      CONFIG_MAX_FILE_SIZE);
 		return r;
 	}
 	if (r < 0) {
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read %s: %s", name, strerror(-r));
+		diag_add_file(diags, DIAG_ERROR, name, NULL, "cannot read: %s", strerror(-r));
 		return r;
 	}
 	if (cfg->inputs) {
@@ -1556,14 +1556,14 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 	if (fd == -ENOENT)
 		return 0;
 	if (fd < 0 && why) {
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "refusing drop-in directory %s: %s", dir, why);
+		diag_add_file(diags, DIAG_ERROR, dir, NULL, "drop-in directory refused: %s", why);
 		return fd;
 	}
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		r = fd < 0 ? fd : -errno;
 		if (fd >= 0)
 			(void)close(fd); /* read-only directory */
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
+		diag_add_file(diags, DIAG_ERROR, dir, NULL, "cannot read the drop-in directory: %s", strerror(-r));
 		return r;
 	}
 	while ((errno = 0, de = readdir(d))) {
@@ -1582,9 +1582,9 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 			continue;
 		}
 		if (n == CONFIG_MAX_DROPINS) {
-			diag_add(diags, DIAG_ERROR, NULL, NULL,
-				 "drop-in directory %s: more than %d *.yaml files; the limit is %d", dir,
-				 CONFIG_MAX_DROPINS, CONFIG_MAX_DROPINS);
+			diag_add_file(diags, DIAG_ERROR, dir, NULL,
+				      "drop-in directory with more than %d *.yaml files; the limit is %d",
+				      CONFIG_MAX_DROPINS, CONFIG_MAX_DROPINS);
 			r = -E2BIG;
 			break;
 		}
@@ -1593,30 +1593,38 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 	}
 	if (errno && r == 0) {
 		r = -errno;
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read drop-in directory %s: %s", dir, strerror(-r));
+		diag_add_file(diags, DIAG_ERROR, dir, NULL, "cannot read the drop-in directory: %s", strerror(-r));
 	}
 	(void)closedir(d); /* read-only directory stream */
 	if (n_unread)
 		qsort(unread, n_unread, sizeof(*unread), cmp_names);
-	for (size_t i = 0; i < n_unread; i++) {
-		_cleanup_free_ char *path = dropin_path(dir, unread[i]);
-		size_t stem = yaml_stem(unread[i], strlen(unread[i]));
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	/*
+	 * Every file named in name order, read or not: diag_sort() puts the
+	 * files in the order they were interned, so a warning about 30-c.yml
+	 * comes after 20-b.yaml's diagnostics and before 40-d.yaml's.
+	 */
+	for (size_t i = 0, j = 0; i < n || j < n_unread;) {
+		bool is_unread = j < n_unread && (i == n || strcmp(unread[j], names[i]) < 0);
+		const char *name = is_unread ? unread[j++] : names[i++];
+		_cleanup_free_ char *path = dropin_path(dir, name);
+		size_t stem = yaml_stem(name, strlen(name));
 
-		if (streq(unread[i] + stem, ".yaml")) /* then it is a directory */
-			diag_add(diags, DIAG_WARNING, NULL, NULL,
-				 "%s: not read: a directory; drop-ins are files ending in .yaml", path);
+		if (!is_unread)
+			(void)diag_intern_file(diags, path);
+		else if (streq(name + stem, ".yaml")) /* then it is a directory */
+			diag_add_file(diags, DIAG_WARNING, path, NULL,
+				      "not read: a directory; drop-ins are files ending in .yaml");
 		else
-			diag_add(diags, DIAG_WARNING, NULL, NULL,
-				 "%s: not read: drop-ins end in .yaml (rename it to %.*s.yaml)", path, (int)stem,
-				 unread[i]);
+			diag_add_file(diags, DIAG_WARNING, path, NULL,
+				      "not read: drop-ins end in .yaml (rename it to %.*s.yaml)", (int)stem, name);
 	}
 	free_names(&unread, n_unread);
 	if (r < 0) {
 		free_names(&names, n);
 		return r;
 	}
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_names);
 	*ret_names = names;
 	*ret_n = n;
 	return 0;

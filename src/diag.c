@@ -53,6 +53,17 @@ void diag_add(struct diag_list *l, enum diag_severity sev, const struct mark *m,
 	va_end(ap);
 }
 
+void diag_add_file(struct diag_list *l, enum diag_severity sev, const char *path, const char *guest,
+		   const char *fmt, ...)
+{
+	struct mark m = { .file = diag_intern_file(l, path) };
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_addv(l, sev, &m, guest, fmt, ap);
+	va_end(ap);
+}
+
 void diag_move(struct diag_list *to, struct diag_list *from)
 {
 	if (from->n) {
@@ -116,12 +127,20 @@ void diag_sort(struct diag_list *l)
 	free(k);
 }
 
+/* "FILE:LINE:COL: ", "FILE: " for the whole file, NULL without a file; malloc'd. */
+static char *mark_format(const struct mark *m)
+{
+	if (!m->file)
+		return NULL;
+	if (!m->line)
+		return xasprintf("%s: ", m->file);
+	return xasprintf("%s:%u:%u: ", m->file, m->line, m->col);
+}
+
 char *diag_format(const struct diag *d)
 {
-	_cleanup_free_ char *loc = NULL;
+	_cleanup_free_ char *loc = mark_format(&d->mark);
 
-	if (d->mark.file)
-		loc = xasprintf("%s:%u:%u: ", d->mark.file, d->mark.line, d->mark.col);
 	return xasprintf("%s%s%s%s", loc ? loc : "", d->severity != DIAG_ERROR ? diag_severity_to_string(d->severity) : "",
 			 d->severity != DIAG_ERROR ? ": " : "", d->message);
 }
@@ -129,14 +148,9 @@ char *diag_format(const struct diag *d)
 void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		const struct diag *d = &l->items[i];
+		_cleanup_free_ char *s = diag_format(&l->items[i]);
 
-		fprintf(f, "%s: ", prog);
-		if (d->mark.file)
-			fprintf(f, "%s:%u:%u: ", d->mark.file, d->mark.line, d->mark.col);
-		if (d->severity != DIAG_ERROR)
-			fprintf(f, "%s: ", diag_severity_to_string(d->severity));
-		fprintf(f, "%s\n", d->message);
+		fprintf(f, "%s: %s\n", prog, s);
 	}
 }
 
@@ -174,9 +188,12 @@ void json_string(FILE *f, const char *s)
 void diag_print_json_item(const struct diag *d, FILE *f)
 {
 	fprintf(f, "{\"severity\":\"%s\",\"file\":", diag_severity_to_string(d->severity));
-	if (d->mark.file) {
+	if (d->mark.file && d->mark.line) {
 		json_string(f, d->mark.file);
 		fprintf(f, ",\"line\":%u,\"column\":%u", d->mark.line, d->mark.col);
+	} else if (d->mark.file) { /* the whole file */
+		json_string(f, d->mark.file);
+		fputs(",\"line\":null,\"column\":null", f);
 	} else
 		fputs("null,\"line\":null,\"column\":null", f);
 	fputs(",\"guest\":", f);

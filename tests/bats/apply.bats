@@ -951,7 +951,7 @@ chmod o+w /etc/apmatrix.d/guest2.yaml
 release_s390_lock
 wait $ap; rc=$?
 [ $rc = 65 ] || die "exit $rc: $(cat $T/out $T/err)"
-grep -q "^apmatrix: refusing /etc/apmatrix.d/guest2.yaml: " $T/err || die "stderr 4: $(cat $T/err)"
+grep -q "^apmatrix: /etc/apmatrix.d/guest2.yaml: refused: " $T/err || die "stderr 4: $(cat $T/err)"
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 echo OK
 EOF

@@ -427,7 +427,7 @@ good_case() {
 	# 10-a.yaml is read first, so b (in 20-b.yaml) is the later definition;
 	# 30-c.yml is not read (c would conflict too), and says so
 	[ "$output" = "apmatrix: $tmp/d/20-b.yaml:4:15: guest 'b': APQN 01.0001 already assigned to guest 'a' ($tmp/d/10-a.yaml:4:15)
-apmatrix: warning: $tmp/d/30-c.yml: not read: drop-ins end in .yaml (rename it to 30-c.yaml)" ]
+apmatrix: $tmp/d/30-c.yml: warning: not read: drop-ins end in .yaml (rename it to 30-c.yaml)" ]
 }
 
 @test "--config-dir: a drop-in meant to be read but not named *.yaml (*.yml, *.YAML, a directory) is named in a warning; disabled names and hidden files stay quiet" {
@@ -446,10 +446,10 @@ apmatrix: warning: $tmp/d/30-c.yml: not read: drop-ins end in .yaml (rename it t
 	run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	echo "$stderr"
 	[ "$status" -eq 0 ]
-	[ "$stderr" = "apmatrix: warning: $tmp/d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
-apmatrix: warning: $tmp/d/40-g4.YAML: not read: drop-ins end in .yaml (rename it to 40-g4.yaml)
-apmatrix: warning: $tmp/d/50-g5.Yml: not read: drop-ins end in .yaml (rename it to 50-g5.yaml)
-apmatrix: warning: $tmp/d/z.yaml: not read: a directory; drop-ins are files ending in .yaml" ]
+	[ "$stderr" = "apmatrix: $tmp/d/30-g3.yml: warning: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
+apmatrix: $tmp/d/40-g4.YAML: warning: not read: drop-ins end in .yaml (rename it to 40-g4.yaml)
+apmatrix: $tmp/d/50-g5.Yml: warning: not read: drop-ins end in .yaml (rename it to 50-g5.yaml)
+apmatrix: $tmp/d/z.yaml: warning: not read: a directory; drop-ins are files ending in .yaml" ]
 	# only 10-a.yaml was read
 	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" --json check
 	[ "$status" -eq 0 ]
@@ -459,6 +459,42 @@ apmatrix: warning: $tmp/d/z.yaml: not read: a directory; drop-ins are files endi
 	run --separate-stderr "$APMATRIX" -q -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
+}
+
+@test "--config-dir: a drop-in not read and a file refused or missing are diagnostics about that file: --json gives its path and a null line; the text says the path once" {
+	tmp=$BATS_TEST_TMPDIR
+	printf 'version: 1\n' >"$tmp/main.yaml"
+	mkdir "$tmp/d"
+	printf 'guests:\n  a:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/10-a.yaml"
+	printf 'guests:\n  b:\n    adapters: [2]\n    domains: [2]\n' >"$tmp/d/20-b.yml"
+	printf 'guests:\n  c:\n    adapters: [0x100]\n    domains: [3]\n' >"$tmp/d/30-c.yaml"
+	printf 'guests:\n  w:\n    adapters: [4]\n    domains: [4]\n' >"$tmp/d/40-w.yaml"
+	chmod 666 "$tmp/d/40-w.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check --json
+	[ "$status" -eq 65 ]
+	[ -z "$stderr" ]
+	got=$(jq -c '[.diagnostics[] | [.severity, .file, .line, .column]]' <<<"$output")
+	echo "$got"
+	# in name order of the files, whether they were read or not
+	[ "$got" = '[["warning","'"$tmp"'/d/20-b.yml",null,null],["error","'"$tmp"'/d/30-c.yaml",3,16],["error","'"$tmp"'/d/40-w.yaml",null,null]]' ]
+	jqe '.diagnostics[0].message == "not read: drop-ins end in .yaml (rename it to 20-b.yaml)"' <<<"$output"
+	jqe '.diagnostics[2].message | startswith("refused: writable by everyone (mode 0666)")' <<<"$output"
+	# text: "FILE: [warning: ]message", the path once, no line or column
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	[ "$status" -eq 65 ]
+	echo "$stderr"
+	[ "${stderr_lines[0]}" = "apmatrix: $tmp/d/20-b.yml: warning: not read: drop-ins end in .yaml (rename it to 20-b.yaml)" ]
+	[ "${stderr_lines[2]}" = "apmatrix: $tmp/d/40-w.yaml: refused: writable by everyone (mode 0666); fix: chmod go-w $tmp/d/40-w.yaml" ]
+	# a main file that cannot be read, and a drop-in directory refused
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/missing.yaml" check --json
+	[ "$status" -eq 65 ]
+	[ "$(jq -c '.diagnostics' <<<"$output")" = '[{"severity":"error","file":"'"$tmp"'/missing.yaml","line":null,"column":null,"guest":null,"message":"cannot read: No such file or directory"}]' ]
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/missing.yaml" check
+	[ "$stderr" = "apmatrix: $tmp/missing.yaml: cannot read: No such file or directory" ]
+	chmod 777 "$tmp/d"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check --json
+	[ "$status" -eq 65 ]
+	jqe '.diagnostics == [{"severity":"error","file":"'"$tmp"'/d","line":null,"column":null,"guest":null,"message":"drop-in directory refused: writable by everyone (mode 0777); fix: chmod go-w '"$tmp"'/d"}]' <<<"$output"
 }
 
 @test "drop-ins: apply on a host says once that /etc/apmatrix.d/30-g3.yml is not read, and leaves its guest out" {
@@ -479,9 +515,9 @@ EOT
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[ "$output" = "apply exit 0
-apmatrix: warning: /etc/apmatrix.d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
+apmatrix: /etc/apmatrix.d/30-g3.yml: warning: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
 g1
-apmatrix: warning: /etc/apmatrix.d/30-g3.yml: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)" ]
+apmatrix: /etc/apmatrix.d/30-g3.yml: warning: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)" ]
 }
 
 @test "--config-dir: a missing directory is no error, but said" {

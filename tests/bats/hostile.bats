@@ -162,22 +162,22 @@ cp "$EXAMPLES/seed-two-guests.yaml" /etc/real.yaml
 ln -sf real.yaml /etc/apmatrix.yaml
 apmatrix check >/dev/null || die "a symlink to a trusted file is fine"
 ln -sfn /dev/zero /etc/apmatrix.yaml
-refuse '^apmatrix: refusing /etc/apmatrix.yaml: is a character device, not a regular file \(use -c - to read standard input\)$'
+refuse '^apmatrix: /etc/apmatrix.yaml: refused: is a character device, not a regular file \(use -c - to read standard input\)$'
 rm /etc/apmatrix.yaml; ln -s apmatrix.yaml /etc/apmatrix.yaml
-refuse '^apmatrix: cannot read /etc/apmatrix.yaml: Too many levels of symbolic links$'
+refuse '^apmatrix: /etc/apmatrix.yaml: cannot read: Too many levels of symbolic links$'
 rm /etc/apmatrix.yaml; ln -s /nonexistent.yaml /etc/apmatrix.yaml
-refuse '^apmatrix: cannot read /etc/apmatrix.yaml: No such file or directory$'
+refuse '^apmatrix: /etc/apmatrix.yaml: cannot read: No such file or directory$'
 EOF
 }
 
 @test "hostile: a FIFO, /dev/zero, a directory and stdin from /dev/zero" {
 	hostile <<'EOF'
 mkfifo /etc/apmatrix.yaml
-refuse '^apmatrix: refusing /etc/apmatrix.yaml: is a FIFO, not a regular file'
+refuse '^apmatrix: /etc/apmatrix.yaml: refused: is a FIFO, not a regular file'
 rm /etc/apmatrix.yaml
-refuse '^apmatrix: refusing /dev/zero: is a character device' -c /dev/zero
+refuse '^apmatrix: /dev/zero: refused: is a character device' -c /dev/zero
 mkdir $W/d.yaml
-refuse "^apmatrix: refusing $W/d.yaml: is a directory, not a regular file" -c $W/d.yaml
+refuse "^apmatrix: $W/d.yaml: refused: is a directory, not a regular file" -c $W/d.yaml
 clear_writes
 bounded apmatrix -c - apply </dev/zero 2>$W/err; rc=$?
 [ "$rc" = 65 ] || die "stdin from /dev/zero: exit $rc"
@@ -193,10 +193,10 @@ EOF
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 mkdir -p /etc/apmatrix.d
 mkfifo /etc/apmatrix.d/10-fifo.yaml
-refuse '^apmatrix: refusing /etc/apmatrix.d/10-fifo.yaml: is a FIFO, not a regular file'
+refuse '^apmatrix: /etc/apmatrix.d/10-fifo.yaml: refused: is a FIFO, not a regular file'
 rm /etc/apmatrix.d/10-fifo.yaml
 for i in $(seq 1 257); do echo "# $i" >/etc/apmatrix.d/$i.yaml; done
-refuse '^apmatrix: drop-in directory /etc/apmatrix.d: more than 256 \*.yaml files; the limit is 256$'
+refuse '^apmatrix: /etc/apmatrix.d: drop-in directory with more than 256 \*.yaml files; the limit is 256$'
 EOF
 }
 

@@ -34,11 +34,11 @@ as_nobody() {
 	chmod 664 "$T/apmatrix.yaml"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output "apmatrix: refusing $T/apmatrix.yaml: writable by group 'root' (mode 0664); fix: chmod go-w $T/apmatrix.yaml"
+	assert_output "apmatrix: $T/apmatrix.yaml: refused: writable by group 'root' (mode 0664); fix: chmod go-w $T/apmatrix.yaml"
 	chmod 646 "$T/apmatrix.yaml"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output "apmatrix: refusing $T/apmatrix.yaml: writable by everyone (mode 0646); fix: chmod go-w $T/apmatrix.yaml"
+	assert_output "apmatrix: $T/apmatrix.yaml: refused: writable by everyone (mode 0646); fix: chmod go-w $T/apmatrix.yaml"
 	in_sim "$HOSTS/seed.yaml" <<EOF
 cp "$T/apmatrix.yaml" /etc/apmatrix.yaml && chmod 666 /etc/apmatrix.yaml
 expect_exit 65 apmatrix apply
@@ -49,7 +49,7 @@ expect_exit 0 apmatrix apply >/dev/null
 echo OK
 EOF
 	assert_success
-	assert_output --partial "refusing /etc/apmatrix.yaml: writable by everyone (mode 0666)"
+	assert_output --partial "/etc/apmatrix.yaml: refused: writable by everyone (mode 0666)"
 	assert_output --partial "nothing was changed"
 	assert_output --partial OK
 }
@@ -58,7 +58,7 @@ EOF
 	chown nobody "$T/apmatrix.yaml"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output --regexp "^apmatrix: refusing $T/apmatrix.yaml: owned by user 'nobody' \(uid [0-9]+\), not by root, so that user could change what apmatrix does as root; fix: chown root $T/apmatrix.yaml$"
+	assert_output --regexp "^apmatrix: $T/apmatrix.yaml: refused: owned by user 'nobody' \(uid [0-9]+\), not by root, so that user could change what apmatrix does as root; fix: chown root $T/apmatrix.yaml$"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" apply
 	[ "$status" -eq 65 ]
 	assert_output --partial "nothing was changed"
@@ -70,7 +70,7 @@ EOF
 	chmod 777 "$T/open"
 	run "$APMATRIX" -c "$T/open/apmatrix.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output "apmatrix: refusing $T/open/apmatrix.yaml: directory $T/open is writable by everyone (mode 0777); fix: chmod go-w $T/open"
+	assert_output "apmatrix: $T/open/apmatrix.yaml: refused: directory $T/open is writable by everyone (mode 0777); fix: chmod go-w $T/open"
 	chmod 1777 "$T/open"
 	run "$APMATRIX" -c "$T/open/apmatrix.yaml" --no-live check
 	assert_success
@@ -90,17 +90,17 @@ EOF
 	chmod 775 "$T/d"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --config-dir "$T/d" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output "apmatrix: refusing drop-in directory $T/d: writable by group 'root' (mode 0775); fix: chmod go-w $T/d"
+	assert_output "apmatrix: $T/d: drop-in directory refused: writable by group 'root' (mode 0775); fix: chmod go-w $T/d"
 	chmod 755 "$T/d"
 	chown nobody "$T/d/10-x.yaml"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --config-dir "$T/d" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output --partial "apmatrix: refusing $T/d/10-x.yaml: owned by user 'nobody'"
+	assert_output --partial "apmatrix: $T/d/10-x.yaml: refused: owned by user 'nobody'"
 	chown root "$T/d/10-x.yaml"
 	chown nobody "$T/d"
 	run "$APMATRIX" -c "$T/apmatrix.yaml" --config-dir "$T/d" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output --partial "apmatrix: refusing drop-in directory $T/d: owned by user 'nobody'"
+	assert_output --partial "apmatrix: $T/d: drop-in directory refused: owned by user 'nobody'"
 }
 
 @test "trust: a non-root user checks and shows their own files, and root's, not a third user's" {
@@ -118,7 +118,7 @@ EOF
 	chown daemon "$T/mine/apmatrix.yaml"
 	run as_nobody "$APMATRIX" -c "$T/mine/apmatrix.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output --regexp "refusing $T/mine/apmatrix.yaml: owned by user 'daemon' \(uid [0-9]+\), not by root or by you, 'nobody' \(uid [0-9]+\); fix: chown root $T/mine/apmatrix.yaml, or use a copy that you own"
+	assert_output --regexp "$T/mine/apmatrix.yaml: refused: owned by user 'daemon' \(uid [0-9]+\), not by root or by you, 'nobody' \(uid [0-9]+\); fix: chown root $T/mine/apmatrix.yaml, or use a copy that you own"
 	# standard input is the caller's own data
 	run as_nobody sh -c "'$APMATRIX' -c - --no-live check <'$EXAMPLES/seed-two-guests.yaml'"
 	assert_success

@@ -430,13 +430,18 @@ static void test_load_files(void)
 	c = config_free(c);
 	diag_list_done(&dl);
 
-	/* a missing main file is an error without a position */
+	/* a missing main file is an error about the whole file: its name, no line */
 	r = config_load(FIXTURESDIR "/no-such-file.yaml", NULL, &c, &dl);
 	CHECK(r == -ENOENT);
 	CHECK(c != NULL);
-	CHECK(dl.n == 1 && dl.items[0].mark.file == NULL);
-	if (dl.n == 1)
-		CHECK(strstr(dl.items[0].message, "no-such-file.yaml: No such file or directory") != NULL);
+	CHECK(dl.n == 1 && dl.items[0].mark.file && dl.items[0].mark.line == 0 && dl.items[0].mark.col == 0);
+	if (dl.n == 1) {
+		_cleanup_free_ char *s = diag_format(&dl.items[0]);
+
+		CHECK_STREQ(dl.items[0].mark.file, FIXTURESDIR "/no-such-file.yaml");
+		CHECK_STREQ(dl.items[0].message, "cannot read: No such file or directory");
+		CHECK_STREQ(s, FIXTURESDIR "/no-such-file.yaml: cannot read: No such file or directory");
+	}
 	c = config_free(c);
 	diag_list_done(&dl);
 
