@@ -312,9 +312,9 @@ static void keep_unreserved(const struct desired *d, const struct live *l, struc
 		 set_ap, *set_ap && *set_aq ? "; " : "", set_aq);
 }
 
-static void check_keep(const struct desired *d, const struct live *l, struct diag_list *diags)
+void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_list *diags)
 {
-	if (!d->has_keep)
+	if (!d->has_keep || l->profile == PROFILE_NONE)
 		return;
 	for (size_t i = 0; i < l->n_mdevs; i++) {
 		const struct live_mdev *m = &l->mdevs[i];
@@ -338,8 +338,7 @@ static void check_keep(const struct desired *d, const struct live *l, struct dia
 void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
 {
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
-	if (l->profile != PROFILE_NONE)
-		check_keep(d, l, diags);
+	hostcheck_keep(d, l, diags);
 
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;

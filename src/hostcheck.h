@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hostcheck.h: checks of the configuration against the host beyond the
- * plan's: over-provisioning (check only) and mdevctl definitions (check,
- * diff and apply).
+ * plan's: over-provisioning (check only), mdevctl definitions (check,
+ * diff and apply) and host.keep in effect (check, diff, status, show).
  */
 #pragma once
 
@@ -26,5 +26,12 @@ void hostcheck_mdevctl(struct desired *d, struct diag_list *diags);
  * holds is not lost: nobody has it.  check warns where it is lost (why, and
  * what puts keep in effect); show draws it so.
  */
+/*
+ * host.keep alone: a warning at host.keep for each mdev that holds kept
+ * queues, and one for kept queues bound to vfio_ap or to no driver (part
+ * of hostcheck(); nothing without host.keep or off an AP host).
+ */
+void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_list *diags);
+
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom);
 bool hostcheck_keep_lost(const struct live *l, unsigned a, unsigned dom);

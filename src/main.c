@@ -833,7 +833,8 @@ static int cmd_show(int argc, char **argv)
 			ret = ret ? ret : 1;
 			host_done(&h); /* what a failed read left */
 			host_failed = true;
-		}
+		} else if (arg_json)
+			hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
 		if (arg_json)
 			diag_move(&diags, &ld);
 		else
@@ -1029,6 +1030,7 @@ static int cmd_diff(int argc, char **argv)
 		return usage_error("diff takes no argument, got '%s'", argv[1]);
 	ret = prepare(&diags, &d, &h, &p, NULL);
 	if (ret < 0) {
+		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
 		if (arg_json) {
 			diag_sort(&diags);
 			render_plan_json(stdout, p, &diags);
@@ -1433,7 +1435,8 @@ static int cmd_status(int argc, char **argv)
 	} else if (host_read(&h, LIVE_READ_DETAILS, &diags) < 0) {
 		host_done(&h); /* what a failed read left */
 		ret = 1;
-	}
+	} else
+		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
 	/* --json: the messages are in the document (with nothing to compare, they alone), not on stderr */
 	if (arg_json) {
 		diag_sort(&diags);

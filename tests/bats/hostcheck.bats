@@ -394,6 +394,40 @@ EOF
 	refute_line --partial "after:   ~"
 }
 
+@test "host.keep not in effect: status (text and --json), show --json and diff (text and --json) carry check's warnings, at host.keep" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=66666666-7777-8888-9999-aaaaaaaaaaaa
+echo -0x05,-0x06 > /sys/bus/ap/apmask; echo -0x47,-0xff > /sys/bus/ap/aqmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 5 > $(mdev_dir $F)/assign_adapter
+for d in 0x47 0xff; do echo $d > $(mdev_dir $F)/assign_domain; done
+echo "attach $F" > /sys/.sim/guest
+printf 'version: 1\nhost:\n  keep:\n    domains: [0x47, 0xff]\n' > /etc/apmatrix.yaml
+clear_writes
+apmatrix check 2>$T/check.err || die "check: $?"
+grep 'host.keep is not in effect' $T/check.err > $T/want
+[ "$(wc -l < $T/want)" = 2 ] || die "check: $(cat $T/check.err)"
+apmatrix status > /dev/null 2>$T/err; grep 'host.keep is not in effect' $T/err > $T/got
+cmp -s $T/want $T/got || die "status: $(cat $T/err)"
+apmatrix diff > /dev/null 2>$T/err; rc=$?
+[ $rc = 0 ] || [ $rc = 2 ] || die "diff: exit $rc: $(cat $T/err)"
+grep 'host.keep is not in effect' $T/err > $T/got
+cmp -s $T/want $T/got || die "diff: $(cat $T/err)"
+# --json: the same messages, at /etc/apmatrix.yaml:3:3
+apmatrix check --json | jq -c '[.diagnostics[] | select(.message | startswith("host.keep is not in effect"))]' > $T/want.json
+jqe 'length == 2 and all(.file == "/etc/apmatrix.yaml" and .line == 3 and .column == 3 and .severity == "warning")' $T/want.json >/dev/null || die "check --json: $(cat $T/want.json)"
+for cmd in status show diff; do
+	apmatrix $cmd --json 2>$T/err | jq -c '[.diagnostics[] | select(.message | startswith("host.keep is not in effect"))]' > $T/got.json
+	cmp -s $T/want.json $T/got.json || die "$cmd --json: $(cat $T/got.json)"
+	[ ! -s $T/err ] || die "$cmd --json, stderr: $(cat $T/err)"
+done
+[ "$(nwrites)" = 0 ] || die "wrote"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "host.keep not in effect: a running guest's mdev apmatrix made (guest no longer declared) or a declared guest's mdev that still holds a kept queue" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp $EXAMPLES/seed-two-guests.yaml /etc/apmatrix.yaml
