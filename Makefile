@@ -244,4 +244,6 @@ clean:
 help:
 	@echo "targets: all check check-asan check-valgrind unit demo install uninstall clean fuzz fuzz-run"
 	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
-	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended)"
+	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended),"
+	@echo "         install paths: SBINDIR MANDIR DATADIR SYSCONFDIR UDEVDIR SYSTEMDUNITDIR BASHCOMPDIR"
+	@echo "         (the unit and man pages name the installed paths; apmatrix reads /etc/apmatrix.yaml)"

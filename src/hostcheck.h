@@ -20,18 +20,18 @@ void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
 void hostcheck_mdevctl(struct desired *d, struct diag_list *diags);
 
 /*
- * host.keep on the live host: the mdev that holds the queue a.d (NULL when
- * none), and whether keep is lost for it, i.e. an mdev holds it or it
- * exists bound to vfio_ap or to no driver.  An absent queue that no mdev
- * holds is not lost: nobody has it.  check warns where it is lost (why, and
- * what puts keep in effect); show draws it so.
- */
-/*
  * host.keep alone: a warning at host.keep for each mdev that holds kept
  * queues, and one for kept queues bound to vfio_ap or to no driver (part
  * of hostcheck(); nothing without host.keep or off an AP host).
  */
 void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_list *diags);
 
+/*
+ * host.keep on the live host: the mdev that holds the queue a.d (NULL when
+ * none), and whether keep is lost for it, i.e. an mdev holds it or it
+ * exists bound to vfio_ap or to no driver.  An absent queue that no mdev
+ * holds is not lost: nobody has it.  check warns where it is lost (why, and
+ * what puts keep in effect); show draws it so.
+ */
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom);
 bool hostcheck_keep_lost(const struct live *l, unsigned a, unsigned dom);

@@ -609,7 +609,7 @@ in_write() {
 	return 1
 }
 wait_in_write() {
-	for ((i = 0; i < 1000; i++)); do in_write $1 "$2" && return 0; sleep 0.01; done
+	for ((i = 0; i < 3000; i++)); do in_write $1 "$2" && return 0; sleep 0.01; done
 	die "apply never wrote $2: $(cat /sys/.sim/writes)"
 }
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
