@@ -894,15 +894,18 @@ static const char *const apply_outcome_json[] = {
  * Signals while apply holds its locks (DESIGN §5: a run stopped halfway is
  * repaired by the next; here it also never stops inside a step).
  * SIGTERM (systemd stopping the unit, shutdown), SIGINT (Ctrl-C) and SIGHUP
- * are blocked from the moment apply has its locks until it has released
- * them, and taken (sigtimedwait, no handler: no write sees EINTR) only
+ * are blocked from the moment apply starts waiting for its locks until it
+ * has released them, and taken (sigtimedwait, no handler: no write sees EINTR) only
  * between two actions: the action under way finishes, its ownership records
  * are saved, and the plan stops before its next action.  apply then saves
  * what it learnt, releases the locks, says how far it got and exits 128 + N.
- * A signal the parent ignores (nohup) stays ignored.  Before the locks (the
- * configuration, the wait for the locks) and after them nothing is written,
- * and the signals keep their default action: a second signal that came
- * during the wind-down ends apmatrix as soon as the locks are released.
+ * A signal the parent ignores (nohup) stays ignored.  They are blocked
+ * already while apply waits for the locks, where one ends the wait
+ * (owner_lock() returns -EINTR): nothing was changed, and apply says so and
+ * exits 128 + N too.  Before that (the configuration) and after the locks
+ * nothing is written, and the signals keep their default action: a second
+ * signal that came during the wind-down ends apmatrix as soon as the locks
+ * are released.
  */
 static sigset_t stop_signals;
 static sigset_t stop_saved_mask;
@@ -1223,13 +1226,22 @@ static int cmd_apply(int argc, char **argv)
 		apply_stop(&run, NO_AP_BUS_FMT, sysfs_root_path());
 		goto early;
 	}
+	stop_signals_hold(); /* one that comes while apply waits for the locks ends the wait: -EINTR */
 	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
-	if (r >= 0)
-		stop_signals_hold();
+	if (r == -EINTR && stop_signal_taken(NULL)) {
+		stop_signals_release();
+		total.stopped = stop_signo;
+		ret = EXIT_SIGNAL_BASE + stop_signo;
+		apply_stop(&run, "interrupted by %s while waiting for the locks: nothing was changed",
+			   signal_name(stop_signo));
+		goto early;
+	}
 	if (r < 0) {
 		_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
 		long pid = busy ? owner_s390_lock_holder(busy) : owner_lock_holder(rundir_path());
 		_cleanup_free_ char *holder = busy || pid > 0 ? lock_holder(pid) : xstrdup("another apmatrix apply");
+
+		stop_signals_release();
 
 		if (r == -EWOULDBLOCK || r == -ETIMEDOUT)
 			apply_stop(&run, "cannot take the lock %s: %s holds it (waited %d s; see --wait)", path,

@@ -546,10 +546,29 @@ static void sleep_ms(long long ms)
  * Wait before the next try.  Returns 0 to try again, or -EWOULDBLOCK
  * (timeout 0) / -ETIMEDOUT when the deadline has passed.
  */
+/*
+ * A signal the caller blocks and that has come ends the wait: apply blocks
+ * SIGTERM, SIGINT and SIGHUP to take them between two steps, and waiting
+ * for the locks is such a point (sigpending() lists only blocked signals).
+ */
+static bool blocked_signal_pending(void)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) < 0)
+		return false;
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		if (sigismember(&pending, sig) == 1)
+			return true;
+	return false;
+}
+
 static int backoff(int timeout_ms, long long deadline, long long *snooze)
 {
 	long long left;
 
+	if (blocked_signal_pending())
+		return -EINTR;
 	if (timeout_ms == 0)
 		return -EWOULDBLOCK;
 	*snooze = *snooze ? *snooze * 2 : 10;

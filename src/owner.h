@@ -85,7 +85,8 @@ struct owner_lock;
  * s390_lock may be NULL to take only the apmatrix lock.
  * Returns -EWOULDBLOCK/-ETIMEDOUT when they stay taken; *ret_busy (if not
  * NULL) is then s390_lock when that one was the obstacle, NULL when it was
- * apmatrix's own lock.
+ * apmatrix's own lock.  -EINTR when a signal that the caller blocks came
+ * while it waited (apply's SIGTERM, SIGINT, SIGHUP): the caller takes it.
  */
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
 	       const char **ret_busy);

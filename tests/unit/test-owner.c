@@ -408,6 +408,25 @@ static void test_lock_contended(void)
 	/* the s390 lock still belongs to the child */
 	CHECK(read_pid(p.s390) == (long)pid);
 
+	/* a signal the caller blocks ends the wait at once (apply: SIGTERM while it waits) */
+	{
+		sigset_t term, old;
+		int sig = 0;
+
+		sigemptyset(&term);
+		sigaddset(&term, SIGTERM);
+		CHECK(sigprocmask(SIG_BLOCK, &term, &old) == 0);
+		CHECK(raise(SIGTERM) == 0);
+		t0 = ms_now();
+		CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL) == -EINTR);
+		CHECK(ms_now() - t0 < 1000);
+		CHECK(l == NULL);
+		CHECK(sigwait(&term, &sig) == 0 && sig == SIGTERM);
+		CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
+		/* nothing pending: the wait runs its course */
+		CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL) == -ETIMEDOUT);
+	}
+
 	/* released: the waiting locker gets it */
 	CHECK(write(to_child[1], "x", 1) == 1);
 	CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL) == 0);
