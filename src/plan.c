@@ -858,7 +858,7 @@ static void compute_cover(struct ctx *c)
 {
 	const struct live *l = c->l;
 	struct bitmap256 edge_ap = { { 0 } }, edge_aq = { { 0 } };
-	struct bitmap256 present_ap = { { 0 } }, seen_aq = { { 0 } };
+	struct bitmap256 present_ap = { { 0 } }, seen_aq = { { 0 } }, away;
 	struct bitmap256 edges[256];
 	int64_t w_ap[256] = { 0 }, w_aq[256] = { 0 };
 	struct flow *f;
@@ -901,16 +901,23 @@ static void compute_cover(struct ctx *c)
 		w_ap[a] += 1024;
 		w_aq[d] += 1024;
 	}
-	/* cards away: the queues they bring back */
-	BITMAP_FOREACH(a, &edge_ap)
+	/*
+	 * Cards away (a guest's, or the LPAR's by QCI): the host queues they
+	 * bring back, lost with their adapter bit or with a domain bit, so
+	 * that a card's unplug and return change no mask.
+	 */
+	away = l->has_qci ? bitmap_or(&l->cfg_adapters, &edge_ap) : edge_ap;
+	away = bitmap_andnot(&away, &present_ap);
+	away = bitmap_and(&away, &c->base_ap);
+	BITMAP_FOREACH(a, &away)
 	{
 		struct bitmap256 back = l->has_qci ? l->cfg_domains : seen_aq;
 
-		if (bitmap_test(&present_ap, (unsigned)a))
-			continue;
 		back = bitmap_and(&back, &c->base_aq);
 		back = bitmap_andnot(&back, &c->wanted[a]);
 		w_ap[a] += 1024 * (int64_t)bitmap_count(&back);
+		BITMAP_FOREACH(d, &back)
+		w_aq[d] += 1024;
 	}
 	for (unsigned n = 0; n < 256; n++) {
 		w_ap[n] += 2;

@@ -473,6 +473,32 @@ EOF
 	assert_output --partial OK
 }
 
+@test "masks auto: a card that is away counts with its domain bits too; masks stay over an unplug and return where a domain cover looked free" {
+	# guest1 05,06 x 04,ab and guest2 05 x 47: apmask 0x05 with aqmask 0x04,0xab
+	# takes 05.00ff too; with card 06 away, aqmask 0x04,0x47,0xab looked free,
+	# but takes 06.0047 once the card is back
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5, 6], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+masks() { grep -E '^(apmask|aqmask) ' /sys/.sim/dump; }
+before=$(masks)
+host=$(ls /sys/bus/ap/drivers/cex4queue | sort)
+for i in 1 2; do
+	clear_writes
+	echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+	[ "$(apmatrix apply)" = "0 changes" ] || die "round $i, unplugged: $(apmatrix diff)"
+	echo '{id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+	[ "$(apmatrix apply)" = "0 changes" ] || die "round $i, plugged: $(apmatrix diff)"
+	[ "$(nwrites)" = 0 ] || die "round $i: writes $(cat /sys/.sim/writes)"
+	[ "$(masks)" = "$before" ] || die "round $i: masks $(masks)"
+	[ "$(ls /sys/bus/ap/drivers/cex4queue | sort)" = "$host" ] || die "round $i: host queues $(ls /sys/bus/ap/drivers/cex4queue)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks auto: host.keep forces the costlier cover, and the host keeps its domain" {
 	t=$BATS_TEST_TMPDIR/cover3.yaml
 	cat > "$t" <<'EOT'
