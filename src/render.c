@@ -46,6 +46,7 @@ struct grid {
 	int cell[256][256]; /* guest index or enum cell */
 	bool pending[256][256]; /* declared but not (yet) assigned live */
 	bool lost[256][256];    /* live: kept (host.keep), but the host does not have it */
+	bool gone[256][256];    /* live: still in a declared guest's mdev, no longer declared for it */
 };
 
 static const struct live_mdev *declared_mdev(const struct live *l, const struct desired_guest *g)
@@ -120,6 +121,31 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 		}
 	}
 	/*
+	 * What a declared guest's mdev still has but the configuration no longer
+	 * gives it (apply takes it out, from a running guest only with --force):
+	 * drawn as that guest's where no other guest is declared on it, so that
+	 * show never draws a queue a guest may use as free.
+	 */
+	for (size_t i = 0; l && i < d->n_guests; i++) {
+		const struct desired_guest *g = &d->guests[i];
+		const struct live_mdev *m = declared_mdev(l, g);
+
+		if (!m)
+			continue;
+		BITMAP_FOREACH(a, &m->matrix.adapters)
+		BITMAP_FOREACH(dom, &m->matrix.domains)
+		{
+			int *c = &gr->cell[a][dom];
+
+			if (matrix_has_apqn(&g->matrix, (unsigned)a, (unsigned)dom) || *c >= 0 || *c == CELL_CONFLICT)
+				continue;
+			*c = (int)i;
+			gr->gone[a][dom] = true;
+			bitmap_set(&gr->rows, (unsigned)a);
+			bitmap_set(&gr->cols, (unsigned)dom);
+		}
+	}
+	/*
 	 * Kept APQNs inside the drawn area.  On a live host "k" only where the
 	 * host has the queue (or nobody has it): a kept queue that an mdev holds
 	 * or that is bound to vfio_ap is drawn as what has it, marked lost, so
@@ -145,7 +171,7 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 	}
 }
 
-/* mark: the cell's second character, ' ' or '*' (pending) or '~' (keep lost) */
+/* mark: the cell's second character, ' ' or '*' (pending), '-' (no longer declared) or '~' (keep lost) */
 static void put_cell(FILE *f, int c, char mark, int width, const struct render_opts *o)
 {
 	char code[8];
@@ -202,6 +228,7 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	bool pending = false; /* a cell shows "*": its legend line is printed */
 	bool lost = false;    /* a cell shows "~" */
 	bool kept = false;    /* a cell shows "k" */
+	bool gone = false;    /* a cell shows "-" after a guest's code */
 
 	grid_build(gr, d, l);
 	BITMAP_FOREACH(dom, &gr->cols)
@@ -233,7 +260,11 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			fprintf(rf, "    %02x |", a);
 			for (int k = start; k < end; k++)
 				put_cell(rf, gr->cell[a][cols[k]],
-					 gr->lost[a][cols[k]] ? '~' : gr->pending[a][cols[k]] ? '*' : ' ', width, o);
+					 gr->lost[a][cols[k]]	? '~'
+					 : gr->gone[a][cols[k]]	? '-'
+					 : gr->pending[a][cols[k]] ? '*'
+								   : ' ',
+					 width, o);
 			fclose(rf);
 			while (len > 0 && row[len - 1] == ' ')
 				row[--len] = '\0';
@@ -259,10 +290,13 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			undeclared |= gr->cell[a][cols[k]] == CELL_UNDECLARED;
 			pending |= gr->pending[a][cols[k]] && !gr->lost[a][cols[k]];
 			lost |= gr->lost[a][cols[k]];
+			gone |= gr->gone[a][cols[k]] && !gr->lost[a][cols[k]];
 			kept |= gr->cell[a][cols[k]] == CELL_KEEP;
 		}
 		if (conflict)
-			fputs("  !   conflict: claimed twice, or kept by the host\n", f);
+			fputs("  !   conflict: claimed twice, held by an mdev apmatrix does not manage, or kept by the\n"
+			      "      host\n",
+			      f);
 		if (undeclared)
 			fputs("  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,\n"
 			      "      not while its guest runs)\n",
@@ -280,6 +314,10 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n", f);
 	if (pending) /* only where a cell has it */
 		fputs("  *   declared, not yet in effect (run apmatrix apply)\n", f);
+	if (gone)
+		fputs("  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
+		      "      (from a running guest only with --force)\n",
+		      f);
 	free(gr);
 }
 
@@ -780,6 +818,29 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json)
 	return n;
 }
 
+/*
+ * What an mdev has and its guest does not see, but for the stale adapters
+ * apply assigns again: "adapter 0x05 (card away); domain 0x47 (filtered out
+ * by the kernel)", or NULL.  malloc'd.
+ */
+static char *not_visible(const struct live *l, const struct live_mdev *m, const struct bitmap256 *stale)
+{
+	struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
+	struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
+	struct bitmap256 away = { { 0 } };
+	char *list = NULL;
+
+	ga = bitmap_andnot(&ga, stale);
+	BITMAP_FOREACH(a, &ga)
+	if (!live_find_card(l, (unsigned)a))
+		bitmap_set(&away, (unsigned)a);
+	ga = bitmap_andnot(&ga, &away);
+	append_dropped(&list, "adapter", &away, "card away");
+	append_dropped(&list, "adapter", &ga, "filtered out by the kernel");
+	append_dropped(&list, "domain", &gd, "filtered out by the kernel");
+	return list;
+}
+
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
 {
 	size_t n_unused;
@@ -808,6 +869,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			fprintf(f, ": %s", s ? s : "");
 		} else if (st == GUEST_MATCHES && m->has_guest_matrix) {
 			struct bitmap256 stale = live_stale_adapters(l, m, &m->matrix, &m->guest_matrix);
+			_cleanup_free_ char *hidden = not_visible(l, m, &stale);
 
 			if (!bitmap_empty(&stale)) {
 				_cleanup_free_ char *s = bitmap_format_ranges(&stale, 2);
@@ -815,6 +877,8 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 					   "assigns %s again)",
 					bitmap_count(&stale) > 1 ? "s" : "", s ? s : "", bitmap_count(&stale) > 1 ? "them" : "it");
 			}
+			if (hidden)
+				fprintf(f, "; not in the guest's view: %s", hidden);
 		}
 		fputc('\n', f);
 	}

@@ -116,6 +116,29 @@ EOF
 	assert_output --partial OK
 }
 
+@test "show draws a queue a guest's mdev still has, no longer declared, as that guest's with '-'; status says what a matching guest does not see (card away)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die bring-up
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+apmatrix show > $T/show || die "show: exit $?"
+grep -E '^    0[56] \|' $T/show
+grep -qF '  -   (after a guest) still in that guest'"'"'s mdev, no longer declared: apply takes it out' $T/show || die "legend: $(cat $T/show)"
+echo "detach $g1" > /sys/.sim/guest
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo 'remove 0x05' > /sys/.sim/hotplug
+apmatrix status > $T/status || die "status: exit $?"
+grep '^guest' $T/status
+EOF
+	assert_success
+	assert_line "    05 |  A   B   A-  B"
+	assert_line "    06 |  A   h   A-  h"
+	assert_line --regexp "^guest1 +a4d8e314-29c2-57af-90ec-3bcb0bc33855  matches; not in the guest's view: adapter 0x05 \(card away\)$"
+	assert_line --regexp "^guest2 +777a2a03-2a5a-5868-8709-08e19ebdd5d7  matches; not in the guest's view: adapter 0x05 \(card away\)$"
+}
+
 @test "show GUEST on a host: the view the kernel's filter will give, then guest_matrix, with the sysfs path" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cat > /etc/apmatrix.yaml <<'YAML'
@@ -172,7 +195,7 @@ EOF
 	assert_line "    05 |  u   A   u   A"
 	assert_line "    06 |  B*  !*  u   v"
 	assert_line "  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,"
-	assert_line "  !   conflict: claimed twice, or kept by the host"
+	assert_line "  !   conflict: claimed twice, held by an mdev apmatrix does not manage, or kept by the"
 }
 
 @test "status: a mainline host whose profile cannot be told yet says so instead of guessing" {
