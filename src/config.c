@@ -581,32 +581,6 @@ static bool node_matches(const struct parser *p, enum node_type t)
 	return false;
 }
 
-/* Levenshtein distance, for "did you mean"; keys are short. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	_cleanup_free_ size_t *row = xcalloc(lb + 1, sizeof(*row));
-
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* The valid key closest to key, when it is close enough to be a typo. */
 static const char *nearest_key(const char *key, const struct key_entry *table, size_t n_table)
 {

@@ -77,6 +77,8 @@ long str_index_find(const struct str_index *x, const char *key, str_index_key_fn
 void str_index_add(struct str_index *x, size_t n, str_index_key_fn key_of, const void *items);
 void str_index_done(struct str_index *x);
 /* The value of one hex digit, or -1. */
+/* Levenshtein distance between a and b, for "did you mean". */
+size_t edit_distance(const char *a, const char *b);
 int hex_value(char c);
 /* Exactly n hex digits at s (no prefix), at most max, into *ret; -EINVAL otherwise. */
 int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret);

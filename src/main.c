@@ -704,6 +704,39 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 	return r;
 }
 
+/*
+ * "no guest 'gues1' in the configuration; did you mean 'guest1'?", or the
+ * declared guests when none is that close (at most two edits).
+ */
+static void no_such_guest(const struct desired *d, const char *name)
+{
+	_cleanup_free_ char *list = xstrdup(""), *shown = escape_for_message(name); /* argv: any bytes */
+	const char *best = NULL;
+	size_t best_d = 3;
+
+	for (size_t i = 0; i < d->n_guests; i++) {
+		size_t e = edit_distance(name, d->guests[i].name);
+		char *t;
+
+		if (e < best_d) {
+			best_d = e;
+			best = d->guests[i].name;
+		}
+		if (i < 8) {
+			t = xasprintf("%s%s%s", list, i ? ", " : "", d->guests[i].name);
+			free(list);
+			list = t;
+		}
+	}
+	if (best)
+		log_error("no guest '%s' in the configuration; did you mean '%s'?", shown, best);
+	else if (d->n_guests)
+		log_error("no guest '%s' in the configuration (it declares %s%s)", shown, list,
+			  d->n_guests > 8 ? ", ..." : "");
+	else
+		log_error("no guest '%s' in the configuration (it declares none)", shown);
+}
+
 static void desired_freep_(struct desired **p)
 {
 	desired_free(*p);
@@ -817,7 +850,7 @@ static int cmd_show(int argc, char **argv)
 	if (argc == 2) {
 		g = desired_find_guest(d, argv[1]);
 		if (!g) {
-			log_error("no guest '%s' in the configuration", argv[1]);
+			no_such_guest(d, argv[1]);
 			diag_list_done(&diags);
 			return EX_USAGE;
 		}
@@ -1524,7 +1557,7 @@ static int cmd_guest(int argc, char **argv)
 	diag_list_done(&diags);
 	g = desired_find_guest(d, argv[1]);
 	if (!g) {
-		log_error("no guest '%s' in the configuration", argv[1]);
+		no_such_guest(d, argv[1]);
 		return EX_USAGE;
 	}
 	if (!arg_no_live && on_ap_host()) {

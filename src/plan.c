@@ -641,7 +641,8 @@ static void check_guest(struct ctx *c, size_t gi)
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
 		if (!apqn_in(c->q_exists, (unsigned)a, (unsigned)d) &&
-		    !(own && matrix_has_apqn(&own->live, (unsigned)a, (unsigned)d)))
+		    !(own && matrix_has_apqn(&own->live, (unsigned)a, (unsigned)d)) &&
+		    (unsigned)a <= l->max_adapter && (unsigned)d <= l->max_domain) /* beyond: check_range() said it */
 			apqn_report(&r, (unsigned)a, (unsigned)d,
 				    l->profile_certain
 					    ? "guest '%s': APQN %s does not exist on this host; kernels before 6.0 cannot "
@@ -1534,10 +1535,14 @@ static void note_kept_bit(struct ctx *c, const char *mask, unsigned n, unsigned 
 			  const struct mstate *ms)
 {
 	char buf[APQN_STR_LEN];
+	_cleanup_free_ char *whose = ms->guest >= 0 ? xasprintf(" (guest '%s')", c->guests[ms->guest].g->name)
+				     : ms->m && ms->m->owned && ms->m->owner_guest
+					     ? xasprintf(" (made for guest '%s', no longer declared)", ms->m->owner_guest)
+				     : ms->class == MDEV_FOREIGN ? xstrdup(" (not managed by apmatrix)")
+								   : xstrdup("");
 
-	diag_add(c->diags, DIAG_NOTE, NULL, NULL,
-		 "%s bit 0x%02x stays taken: APQN %s is still assigned to mdev %s", mask, n,
-		 apqn_format(buf, a, d), ms->uuid);
+	diag_add(c->diags, DIAG_NOTE, NULL, NULL, "%s bit 0x%02x stays taken: APQN %s is still assigned to mdev %s%s",
+		 mask, n, apqn_format(buf, a, d), ms->uuid, whose);
 }
 
 static void plan_mask_releases(struct ctx *c)

@@ -889,8 +889,11 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		if (!any_foreign)
 			fputs("\nmdevs not declared in the configuration:\n", f);
 		any_foreign = true;
+		/* an mdev in use is never removed: say when apply does it */
 		fprintf(f, "  %s  %s%s\n", m->uuid,
-			m->owned ? "created by apmatrix (will be removed by apply)" : "not managed by apmatrix",
+			!m->owned			  ? "not managed by apmatrix"
+			: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops)"
+							  : "created by apmatrix (will be removed by apply)",
 			m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
 		for (size_t k = 0; k < d->n_guests; k++) {
 			if (!matrix_overlap(&m->matrix, &d->guests[k].matrix))

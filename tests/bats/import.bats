@@ -451,13 +451,20 @@ EOF
 	assert_output --partial OK
 }
 
-@test "guest: usage errors (two guests: one vfio-ap device per QEMU guest; unknown guest; both formats)" {
+@test "guest: usage errors (two guests: one vfio-ap device per QEMU guest; unknown guest, with the near name or the list; both formats)" {
 	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest1 guest2 --qemu
 	assert_failure 64
 	assert_output --partial "QEMU allows one vfio-ap device per guest"
 	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest nosuch
 	assert_failure 64
-	assert_output --partial "no guest 'nosuch'"
+	assert_output "apmatrix: no guest 'nosuch' in the configuration (it declares guest1, guest2)"
+	# a typo gets the name it is close to, in guest and in show
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest gues1
+	assert_failure 64
+	assert_output "apmatrix: no guest 'gues1' in the configuration; did you mean 'guest1'?"
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live show Guest2
+	assert_failure 64
+	assert_output "apmatrix: no guest 'Guest2' in the configuration; did you mean 'guest2'?"
 	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest1 --libvirt --qemu
 	assert_failure 64
 	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest
