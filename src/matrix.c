@@ -8,6 +8,8 @@
 #include "macro.h"
 #include "matrix.h"
 
+const char *const matrix_dim_name[MATRIX_DIMS] = { "adapters", "domains", "control domains" };
+
 char *apqn_format(char buf[APQN_STR_LEN], unsigned adapter, unsigned domain)
 {
 	snprintf(buf, APQN_STR_LEN, "%02x.%04x", adapter & 0xff, domain & 0xffff);

@@ -17,6 +17,15 @@ struct apqn_matrix {
 	struct bitmap256 control_domains; /* everything the guest may control */
 };
 
+/* The three dimensions of a matrix, in this order, with their names in messages. */
+enum { MATRIX_ADAPTERS, MATRIX_DOMAINS, MATRIX_CONTROL_DOMAINS, MATRIX_DIMS };
+extern const char *const matrix_dim_name[MATRIX_DIMS]; /* "adapters", "domains", "control domains" */
+
+static inline const struct bitmap256 *matrix_dim(const struct apqn_matrix *m, int dim)
+{
+	return dim == MATRIX_ADAPTERS ? &m->adapters : dim == MATRIX_DOMAINS ? &m->domains : &m->control_domains;
+}
+
 /* lszcrypt notation "05.0047" */
 #define APQN_STR_LEN 8
 char *apqn_format(char buf[APQN_STR_LEN], unsigned adapter, unsigned domain);

@@ -93,11 +93,6 @@ static const struct {
 	  "assign_control_domain" },
 };
 
-static const struct bitmap256 *dim_bits(const struct apqn_matrix *m, int dim)
-{
-	return dim == 0 ? &m->adapters : dim == 1 ? &m->domains : &m->control_domains;
-}
-
 enum mdev_class {
 	MDEV_MANAGED, /* a declared guest's UUID (exists or will be created) */
 	MDEV_OWNED,   /* created by apmatrix, no longer declared: removed */
@@ -1029,7 +1024,7 @@ static bool removal_needed_early(const struct ctx *c, const struct mstate *ms, c
 static bool matrix_grows(const struct apqn_matrix *from, const struct apqn_matrix *to)
 {
 	for (int dim = 0; dim < 3; dim++) {
-		struct bitmap256 added = bitmap_andnot(dim_bits(to, dim), dim_bits(from, dim));
+		struct bitmap256 added = bitmap_andnot(matrix_dim(to, dim), matrix_dim(from, dim));
 
 		if (!bitmap_empty(&added))
 			return true;
@@ -1140,8 +1135,8 @@ static void plan_guest(struct ctx *c, size_t gi)
 	}
 
 	for (int dim = 0; dim < 3; dim++) {
-		struct bitmap256 gone = bitmap_andnot(dim_bits(&ms->live, dim), dim_bits(want, dim));
-		struct bitmap256 added = bitmap_andnot(dim_bits(want, dim), dim_bits(&ms->live, dim));
+		struct bitmap256 gone = bitmap_andnot(matrix_dim(&ms->live, dim), matrix_dim(want, dim));
+		struct bitmap256 added = bitmap_andnot(matrix_dim(want, dim), matrix_dim(&ms->live, dim));
 
 		if (dim < 2 && !bitmap_empty(&added))
 			filters = true;

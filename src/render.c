@@ -349,6 +349,40 @@ static void append_dropped(char **list, const char *noun, const struct bitmap256
 }
 
 /*
+ * What an mdev has and its guest does not see, but for the stale adapters
+ * apply assigns again: "adapter 0x05 (not in this LPAR); domain 0x47
+ * (filtered out by the kernel)", or NULL.  An adapter without its card is
+ * "not in this LPAR" when the LPAR's configuration (QCI) lacks it too (the
+ * card was taken out of the LPAR, or never was in it), else "card away"; a
+ * domain that QCI lacks is "not in this LPAR" too.
+ * malloc'd.
+ */
+static char *not_visible(const struct live *l, const struct live_mdev *m, const struct bitmap256 *stale)
+{
+	struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
+	struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
+	struct bitmap256 away = { { 0 } }, unconfigured = { { 0 } }, unconfigured_d = { { 0 } };
+	char *list = NULL;
+
+	ga = bitmap_andnot(&ga, stale);
+	BITMAP_FOREACH(a, &ga)
+	if (!live_find_card(l, (unsigned)a))
+		bitmap_set(l->has_qci && !bitmap_test(&l->cfg_adapters, (unsigned)a) ? &unconfigured : &away, (unsigned)a);
+	ga = bitmap_andnot(&ga, &away);
+	ga = bitmap_andnot(&ga, &unconfigured);
+	append_dropped(&list, "adapter", &unconfigured, "not in this LPAR"); /* as show's prediction says it */
+	append_dropped(&list, "adapter", &away, "card away");
+	append_dropped(&list, "adapter", &ga, "filtered out by the kernel");
+	if (l->has_qci) {
+		unconfigured_d = bitmap_andnot(&gd, &l->cfg_domains);
+		gd = bitmap_andnot(&gd, &unconfigured_d);
+	}
+	append_dropped(&list, "domain", &unconfigured_d, "not in this LPAR");
+	append_dropped(&list, "domain", &gd, "filtered out by the kernel");
+	return list;
+}
+
+/*
  * What the guest will see once apply has run, on a 6.0+ host: the kernel's
  * guest filter (kernel-abi.md §2.5.1) keeps the assigned adapters and domains
  * the LPAR has, then drops every adapter that lacks a queue for one of those
@@ -402,18 +436,14 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 			fprintf(f, "  mdev             /sys/%s/%s%s\n", l->matrix_path, m->uuid,
 				m->in_use_unknown ? "  (maybe in use: cannot tell)" : m->in_use ? "  (in use)" : "");
 		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
-			struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
-			struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
 			/* what apply assigns again (plan.c plan_refilter()) */
 			struct bitmap256 stale = live_stale_adapters(l, m, &m->matrix, &m->guest_matrix);
 
-			ga = bitmap_andnot(&ga, &stale);
 			view = &m->guest_matrix;
 			title = "what the guest sees (guest_matrix):";
-			append_dropped(&dropped, "adapter", &ga, "filtered out by the kernel");
+			dropped = not_visible(l, m, &stale); /* as status says it */
 			append_dropped(&dropped, "adapter", &stale,
 				       "left out by an earlier filter of the kernel; apmatrix apply assigns it again");
-			append_dropped(&dropped, "domain", &gd, "filtered out by the kernel");
 		} else if (m && matrix_equal(&m->matrix, &g->matrix)) {
 			view = &m->matrix;
 			title = "what the guest sees (matrix):";
@@ -534,26 +564,33 @@ static const char *short_uuid(const char *uuid, char buf[16])
 	return buf;
 }
 
+/* action.hot (HOT_PLUG | HOT_UNPLUG) in the text and in the JSON */
+static const struct {
+	const char *text, *json;
+} hot_words[4] = {
+	[HOT_PLUG] = { "hot plug into the running guest", "plug" },
+	[HOT_UNPLUG] = { "hot unplug from the running guest", "unplug" },
+	[HOT_PLUG | HOT_UNPLUG] = { "hot plug and unplug in the running guest", "plug and unplug" },
+};
+
 /* "adapters +0x06, domains -0xab,+0xac": what an ap_config write changes, per dimension */
 static char *matrix_delta(const struct apqn_matrix *from, const struct apqn_matrix *to)
 {
-	static const char *const dims[] = { "adapters", "domains", "control domains" };
-	const struct bitmap256 *f[] = { &from->adapters, &from->domains, &from->control_domains };
-	const struct bitmap256 *t[] = { &to->adapters, &to->domains, &to->control_domains };
 	char *out = NULL;
 	size_t len = 0;
 	FILE *m = open_memstream(&out, &len);
 
 	if (!m)
 		return NULL;
-	for (size_t k = 0, n = 0; k < ARRAY_SIZE(dims); k++) {
-		struct bitmap256 gone = bitmap_andnot(f[k], t[k]), added = bitmap_andnot(t[k], f[k]);
+	for (int k = 0, n = 0; k < MATRIX_DIMS; k++) {
+		struct bitmap256 gone = bitmap_andnot(matrix_dim(from, k), matrix_dim(to, k));
+		struct bitmap256 added = bitmap_andnot(matrix_dim(to, k), matrix_dim(from, k));
 		_cleanup_free_ char *minus = bitmap_format_relative(&gone, '-');
 		_cleanup_free_ char *plus = bitmap_format_relative(&added, '+');
 
 		if (bitmap_empty(&gone) && bitmap_empty(&added))
 			continue;
-		fprintf(m, "%s%s %s%s%s", n++ ? ", " : "", dims[k], bitmap_empty(&gone) ? "" : minus,
+		fprintf(m, "%s%s %s%s%s", n++ ? ", " : "", matrix_dim_name[k], bitmap_empty(&gone) ? "" : minus,
 			bitmap_empty(&gone) || bitmap_empty(&added) ? "" : ",", bitmap_empty(&added) ? "" : plus);
 	}
 	fclose(m);
@@ -635,10 +672,7 @@ char *render_action(const struct action *a)
 		_cleanup_free_ char *delta = a->kind == ACTION_WRITE_AP_CONFIG && a->has_from
 						     ? matrix_delta(&a->from, &a->matrix)
 						     : NULL;
-		const char *hot = a->hot == (HOT_PLUG | HOT_UNPLUG) ? "hot plug and unplug in the running guest"
-				  : a->hot == HOT_PLUG		    ? "hot plug into the running guest"
-				  : a->hot == HOT_UNPLUG	    ? "hot unplug from the running guest"
-								    : NULL;
+		const char *hot = hot_words[a->hot & 3].text;
 		const char *why = a->pending ? NULL : a->reason;
 		const char *parts[] = { delta && *delta ? delta : NULL, hot, why };
 		bool open = false;
@@ -705,10 +739,7 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 	fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
 	json_string(f, a->reason);
 	fputs(",\"hot\":", f);
-	json_string(f, a->hot == (HOT_PLUG | HOT_UNPLUG) ? "plug and unplug"
-		       : a->hot == HOT_PLUG		 ? "plug"
-		       : a->hot == HOT_UNPLUG		 ? "unplug"
-							 : NULL);
+	json_string(f, hot_words[a->hot & 3].json);
 	fputs(",\"text\":", f);
 	json_string(f, s);
 	fputs(",\"writes\":[", f);
@@ -766,24 +797,22 @@ static enum guest_state guest_state(const struct desired_guest *g, const struct 
 /* "+adapters 0x07 -domains 0x47" for what the live mdev lacks or has too much. */
 static char *guest_differences(const struct desired_guest *g, const struct live_mdev *m)
 {
-	static const char *const names[3] = { "adapters", "domains", "control domains" };
-	const struct bitmap256 *want[3] = { &g->matrix.adapters, &g->matrix.domains, &g->matrix.control_domains };
-	const struct bitmap256 *have[3] = { &m->matrix.adapters, &m->matrix.domains, &m->matrix.control_domains };
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
 
 	if (!f)
 		return NULL;
-	for (int k = 0; k < 3; k++) {
-		struct bitmap256 add = bitmap_andnot(want[k], have[k]), del = bitmap_andnot(have[k], want[k]);
+	for (int k = 0; k < MATRIX_DIMS; k++) {
+		struct bitmap256 add = bitmap_andnot(matrix_dim(&g->matrix, k), matrix_dim(&m->matrix, k));
+		struct bitmap256 del = bitmap_andnot(matrix_dim(&m->matrix, k), matrix_dim(&g->matrix, k));
 		if (!bitmap_empty(&add)) {
 			_cleanup_free_ char *s = bitmap_format_ranges(&add, 2);
-			fprintf(f, "%smissing %s %s", ftell(f) ? ", " : "", names[k], s);
+			fprintf(f, "%smissing %s %s", ftell(f) ? ", " : "", matrix_dim_name[k], s);
 		}
 		if (!bitmap_empty(&del)) {
 			_cleanup_free_ char *s = bitmap_format_ranges(&del, 2);
-			fprintf(f, "%sextra %s %s", ftell(f) ? ", " : "", names[k], s);
+			fprintf(f, "%sextra %s %s", ftell(f) ? ", " : "", matrix_dim_name[k], s);
 		}
 	}
 	fclose(f);
@@ -816,29 +845,6 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json)
 		n++;
 	}
 	return n;
-}
-
-/*
- * What an mdev has and its guest does not see, but for the stale adapters
- * apply assigns again: "adapter 0x05 (card away); domain 0x47 (filtered out
- * by the kernel)", or NULL.  malloc'd.
- */
-static char *not_visible(const struct live *l, const struct live_mdev *m, const struct bitmap256 *stale)
-{
-	struct bitmap256 ga = bitmap_andnot(&m->matrix.adapters, &m->guest_matrix.adapters);
-	struct bitmap256 gd = bitmap_andnot(&m->matrix.domains, &m->guest_matrix.domains);
-	struct bitmap256 away = { { 0 } };
-	char *list = NULL;
-
-	ga = bitmap_andnot(&ga, stale);
-	BITMAP_FOREACH(a, &ga)
-	if (!live_find_card(l, (unsigned)a))
-		bitmap_set(&away, (unsigned)a);
-	ga = bitmap_andnot(&ga, &away);
-	append_dropped(&list, "adapter", &away, "card away");
-	append_dropped(&list, "adapter", &ga, "filtered out by the kernel");
-	append_dropped(&list, "domain", &gd, "filtered out by the kernel");
-	return list;
 }
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
