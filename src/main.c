@@ -562,6 +562,7 @@ struct run {
 	size_t n, cap;
 	struct apply_history failed;
 	struct shown held;
+	struct shown left_out; /* the guests an error left out of the run, in the order said */
 	struct config_inputs inputs; /* the configuration's bytes as validated before the locks */
 	unsigned round; /* 1-based */
 	FILE *json_actions, *json_diags;
@@ -603,6 +604,8 @@ static void print_diags_once(struct diag_list *diags, struct shown *sh, struct r
 	for (size_t i = 0; i < diags->n; i++) {
 		_cleanup_free_ char *s = diag_format(&diags->items[i]);
 
+		if (run && diags->items[i].severity == DIAG_ERROR && diags->items[i].guest)
+			shown_before(&run->left_out, diags->items[i].guest);
 		if (shown_before(sh, s))
 			continue;
 		log_line(diags->items[i].severity == DIAG_ERROR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARNING, s);
@@ -907,6 +910,7 @@ static void run_done(struct run *run)
 	free(run->uuids);
 	apply_history_done(&run->failed);
 	shown_done(&run->held);
+	shown_done(&run->left_out);
 	config_inputs_done(&run->inputs);
 	if (run->json_actions)
 		fclose(run->json_actions);
@@ -1001,6 +1005,26 @@ static void stop_signals_release(void)
  * early (an invalid configuration, no AP bus, the locks): what it did and
  * the diagnostics; standard error keeps the messages, one per line.
  */
+/* "; guests 'g2', 'g3' left out (see their errors)" for the summary, or NULL: the Ansible log's last line */
+static char *left_out_note(const struct shown *left)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!left->n)
+		return NULL;
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "; guest%s ", left->n == 1 ? "" : "s");
+	for (size_t i = 0; i < left->n; i++)
+		fprintf(f, "%s'%s'", i ? ", " : "", left->lines[i]);
+	fprintf(f, " left out (see %s errors)", left->n == 1 ? "its" : "their");
+	fclose(f);
+	return out;
+}
+
 static void apply_json_print(struct run *run, const struct apply_result *total)
 {
 	if (!run->json_actions)
@@ -1012,6 +1036,13 @@ static void apply_json_print(struct run *run, const struct apply_result *total)
 	       RENDER_JSON_VERSION, total->done ? "true" : "false", total->done, total->failed, total->skipped,
 	       total->pending);
 	json_string(stdout, total->stopped ? signal_name(total->stopped) : NULL);
+	fputs(",\"left_out\":[", stdout);
+	for (size_t i = 0; i < run->left_out.n; i++) {
+		if (i)
+			fputc(',', stdout);
+		json_string(stdout, run->left_out.lines[i]);
+	}
+	printf("]");
 	printf(",\"actions\":[%s],\"diagnostics\":[%s]}\n", run->json_actions_buf ? run->json_actions_buf : "",
 	       run->json_diags_buf ? run->json_diags_buf : "");
 }
@@ -1442,14 +1473,16 @@ static int cmd_apply(int argc, char **argv)
 	if (ret == 1 && !total.done && !total.failed && !total.skipped && !total.pending)
 		tried = false;
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
+		_cleanup_free_ char *left = left_out_note(&run.left_out);
+
 		if (total.pending)
-			printf("%zu change%s applied, %zu pending (%s)\n", total.done, total.done == 1 ? "" : "s",
-			       total.pending, pending_advice(&total));
+			printf("%zu change%s applied, %zu pending (%s)%s\n", total.done, total.done == 1 ? "" : "s",
+			       total.pending, pending_advice(&total), left ? left : "");
 		else if (total.failed)
-			printf("%zu change%s applied, %zu failed, %zu skipped\n", total.done, total.done == 1 ? "" : "s",
-			       total.failed, total.skipped);
+			printf("%zu change%s applied, %zu failed, %zu skipped%s\n", total.done,
+			       total.done == 1 ? "" : "s", total.failed, total.skipped, left ? left : "");
 		else
-			printf("%zu change%s\n", total.done, total.done == 1 ? "" : "s");
+			printf("%zu change%s%s\n", total.done, total.done == 1 ? "" : "s", left ? left : "");
 	}
 early:
 	apply_json_print(&run, &total);

@@ -842,12 +842,14 @@ EOF
 	assert_output --partial OK
 }
 
-@test "5.15: a guest the plan refuses does not leave the other guests' new mdevs empty; each message once" {
+@test "5.15: a guest the plan refuses does not leave the other guests' new mdevs empty; each message once; the summary and --json name it as left out" {
 	# 5.15 is told from an mdev: apply creates the mdevs first, then plans
 	# the rest; guest1's card 06 is absent, which 5.15 cannot assign
 	t=$(seed_topo 5.15)
 	sed -i '/id: 0x06/d' "$t"
+	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
 	in_sim "$t" <<'EOF'
+. $T/vars
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 apmatrix apply > $T/out 2> $T/err; rc=$?
 cat $T/err $T/out
@@ -856,13 +858,15 @@ cat $T/err $T/out
 [ "$(wc -l < $T/err)" = 2 ] || die "stderr: $(cat $T/err)"
 apmatrix status --json | jqe '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
 clear_writes
-apmatrix apply > /dev/null 2>&1; rc=$?
+apmatrix apply --json > $T/json 2>/dev/null; rc=$?
 [ $rc = 1 ] && [ "$(nwrites)" = 0 ] || die "second apply: exit $rc, $(nwrites) writes"
+jqe '.left_out == ["guest1"] and .done == 0' < $T/json >/dev/null || die "json: $(cat $T/json)"
+"$VALIDATE" "$S/apply.schema.json" $T/json >/dev/null || die "schema: $("$VALIDATE" "$S/apply.schema.json" $T/json)"
 echo OK
 EOF
 	assert_success
 	assert_output --partial OK
-	assert_line "7 changes"
+	assert_line "7 changes; guest 'guest1' left out (see its errors)"
 }
 
 @test "5.15: a create that fails does not leave the other guests' new mdevs empty; the next run repairs it" {
