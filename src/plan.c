@@ -19,7 +19,8 @@
  *      still host-owned, by max-flow / min-cut (DESIGN §4);
  *   4. per mdev actions, then mask (or rfc2017 queue) takes;
  *   5. dependencies and "pending" (running guests), then the releases, which
- *      must never hand the host an APQN that any mdev still holds;
+ *      must never hand the host an APQN that any mdev still holds: they come
+ *      last, after the writes that take such APQNs out of the mdevs;
  *   6. sort, remap dependency indices.
  */
 #include <errno.h>
@@ -136,7 +137,7 @@ struct ctx {
 	bool errors;
 
 	struct plan *p;
-	const char **who; /* parallel to p->actions: whose running guest blocks it */
+	const struct mstate **who; /* parallel to p->actions: the mdev whose running guest blocks it */
 	size_t cap_who;
 
 	struct gstate *guests;
@@ -156,7 +157,6 @@ struct ctx {
 
 	struct bitmap256 base_ap, base_aq;     /* live mask | what apmatrix took */
 	struct bitmap256 cover_ap, cover_aq;   /* bits that must be clear in the end */
-	struct bitmap256 target_ap, target_aq; /* base minus cover */
 	struct bitmap256 take_ap, take_aq;
 	ssize_t take_ap_id, take_aq_id;
 	ssize_t *qtake; /* rfc2017: TAKE_QUEUE id by a << 8 | d */
@@ -226,7 +226,7 @@ static char *ap_config_value(const struct apqn_matrix *m)
 }
 
 static ssize_t action_new(struct ctx *c, enum action_kind kind, enum plan_phase phase, const char *guest,
-			  const char *uuid, unsigned number, const char *who)
+			  const char *uuid, unsigned number, const struct mstate *who)
 {
 	struct plan *p = c->p;
 	struct action *a;
@@ -334,7 +334,7 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 	const char *guest = ms->guest >= 0 ? c->guests[ms->guest].g->name
 			    : ms->m && ms->m->owner_guest ? ms->m->owner_guest
 							  : NULL;
-	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms->who);
+	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms);
 
 	if (ms_blocked(c, ms)) {
 		c->p->actions[i].pending = true;
@@ -1000,9 +1000,11 @@ static void setup_masks(struct ctx *c)
 
 /*
  * Does an existing mdev's loss of usage APQNs have to happen before the
- * assign phase?  Yes when another guest wants one of them (EADDRINUSE) or a
- * mask release would hand one to the host (EBUSY on 6.0+, silently yanked
- * before).  Control domains never conflict.
+ * assign phase?  Yes when another guest wants one of them (EADDRINUSE until
+ * it is gone).  An APQN that a mask release hands back to the host needs no
+ * early write: the releases come after the assign phase and wait for the
+ * one ap_config write that takes it out (kernel-abi.md §3: EBUSY on 6.0+).
+ * Control domains never conflict.
  */
 static bool removal_needed_early(const struct ctx *c, const struct mstate *ms, const struct apqn_matrix *want)
 {
@@ -1012,9 +1014,6 @@ static bool removal_needed_early(const struct ctx *c, const struct mstate *ms, c
 		if (matrix_has_apqn(want, (unsigned)a, (unsigned)d))
 			continue;
 		if (apqn_in(c->wanted, (unsigned)a, (unsigned)d))
-			return true;
-		if (c->masks_auto && bitmap_test(&c->target_ap, (unsigned)a) &&
-		    bitmap_test(&c->target_aq, (unsigned)d) && !host_owned_live(c, (unsigned)a, (unsigned)d))
 			return true;
 	}
 	return false;
@@ -1324,7 +1323,12 @@ static void plan_takes(struct ctx *c)
 	}
 }
 
-/* The action of mdev ms that frees APQN (a, d), or -1 (none before the assign phase). */
+/*
+ * The action of mdev ms that frees APQN (a, d), or -1 (none).  Only the
+ * releases, after the assign phase, can wait for an mdev's one ap_config
+ * write (final_id without inter_id): an APQN another guest wants is freed
+ * early (removal_needed_early()).
+ */
 static ssize_t freeing_action(const struct mstate *ms, unsigned a, unsigned d, ssize_t extra[static 1])
 {
 	extra[0] = -1;
@@ -1332,6 +1336,8 @@ static ssize_t freeing_action(const struct mstate *ms, unsigned a, unsigned d, s
 		return ms->remove_id;
 	if (ms->inter_id >= 0)
 		return ms->inter_id;
+	if (ms->final_id >= 0)
+		return ms->final_id;
 	if (!ms->ua)
 		return -1;
 	if (ms->ua[a] >= 0) {
@@ -1429,6 +1435,23 @@ static int phase_order_cmp_ctx(const struct plan *p, size_t x, size_t y)
 }
 
 /*
+ * "waits for 'guest1' (running)"; an mdev apmatrix made for a guest no
+ * longer declared is named by that guest as its record has it, with the
+ * UUID, else by the UUID alone.
+ */
+static char *waits_for(const struct mstate *ms, bool maybe_running)
+{
+	const char *state = maybe_running ? "maybe running" : "running";
+
+	if (!ms)
+		return xasprintf("waits for a running guest (%s)", state);
+	if (ms->guest < 0 && ms->m && ms->m->owned && ms->m->owner_guest)
+		return xasprintf("waits for guest '%s', no longer declared (mdev %s, %s)", ms->m->owner_guest,
+				 ms->uuid, state);
+	return xasprintf("waits for '%s' (%s)", ms->who, state);
+}
+
+/*
  * Dependencies always point to an earlier phase, so one walk in phase order
  * carries "pending" to everything that waits for a running guest.
  */
@@ -1464,8 +1487,7 @@ static void propagate_pending(struct ctx *c)
 			a->force_helps = p->actions[dep].force_helps; /* it waits for what that waits for */
 			a->maybe_running = p->actions[dep].maybe_running;
 			c->who[i] = c->who[dep];
-			action_reason(c, (ssize_t)i, xasprintf("waits for '%s' (%s)", c->who[dep],
-							       a->maybe_running ? "maybe running" : "running"));
+			action_reason(c, (ssize_t)i, waits_for(c->who[dep], a->maybe_running));
 			break;
 		}
 	}
@@ -1704,7 +1726,7 @@ static void sort_plan(struct ctx *c)
 	struct plan *p = c->p;
 	size_t *order, *inv;
 	struct action *sorted;
-	const char **who;
+	const struct mstate **who;
 
 	if (p->n == 0)
 		return;
@@ -1805,11 +1827,8 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 	rename_hints(c);
 	defer_uncertain(c);
 
-	if (c->masks_auto) {
+	if (c->masks_auto)
 		compute_cover(c);
-		c->target_ap = bitmap_andnot(&c->base_ap, &c->cover_ap);
-		c->target_aq = bitmap_andnot(&c->base_aq, &c->cover_aq);
-	}
 
 	for (size_t gi = 0; gi < c->n_guests; gi++)
 		if (!c->guests[gi].skip)

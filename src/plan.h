@@ -17,10 +17,11 @@ enum plan_phase {
 	PHASE_UNASSIGN,     /* take away from mdevs what must go */
 	PHASE_REMOVE_MDEV,  /* remove undeclared mdevs apmatrix created */
 	PHASE_TAKE_MASK,    /* take from the host what the guests need (clearing never fails) */
-	PHASE_RELEASE_MASK, /* give back what apmatrix took and no one needs (after taking:
-			     * a release can only fail, EBUSY, while an mdev holds the APQN) */
 	PHASE_CREATE_MDEV,
 	PHASE_ASSIGN,
+	PHASE_RELEASE_MASK, /* give back what apmatrix took and no one needs, last: a release
+			     * can only fail, EBUSY, while an mdev holds the APQN, and the
+			     * one ap_config write that takes it out is in PHASE_ASSIGN */
 	_PHASE_MAX,
 };
 

@@ -642,6 +642,50 @@ static void test_ap_config_intermediate(void)
 	diag_list_done(&dl);
 }
 
+/*
+ * guest2's adapter 0x05 is replaced by 0x06 (6.12): one ap_config write,
+ * after the take of adapter 0x06 and before the give back of 0x05, which
+ * waits for it (the kernel refuses to hand an assigned queue to the host).
+ */
+static void test_renumber_one_ap_config(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_612);
+	struct plan *p;
+	const struct action *a;
+	size_t n_config = 0, config = 0, take = 0, release = 0;
+
+	d->guests[1].matrix.adapters = (struct bitmap256){ { 0 } };
+	bitmap_set(&d->guests[1].matrix.adapters, 6);
+	p = build(d, l, 0, 0, &dl);
+	for (size_t i = 0; i < p->n; i++) {
+		a = &p->actions[i];
+		if (a->kind == ACTION_WRITE_AP_CONFIG) {
+			n_config++;
+			config = i;
+			CHECK_STREQ(a->guest, "guest2");
+			CHECK(matrix_equal(&a->matrix, &d->guests[1].matrix));
+		} else if (a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK)
+			take = i;
+		else if (a->kind == ACTION_RELEASE_APMASK) {
+			release = i;
+			CHECK(bitmap_test(&a->bits, 5));
+		}
+	}
+	CHECK(n_config == 1);
+	CHECK(take < config && config < release);
+	a = &p->actions[release];
+	CHECK(a->kind == ACTION_RELEASE_APMASK && a->phase == PHASE_RELEASE_MASK);
+	CHECK(deps_are(a, 1, config));
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 static void test_drop_owned_guest(void)
 {
 	struct diag_list dl = { 0 };
@@ -1154,6 +1198,21 @@ static void test_waits_for_undeclared_running(void)
 	if (tap_failed_)
 		show(p);
 	plan_free(p);
+
+	/* the record names the guest the mdev was made for: so does the reason */
+	l->mdevs[1].owner_guest = "guest2";
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (a->kind == ACTION_ASSIGN_ADAPTER || a->kind == ACTION_ASSIGN_DOMAIN)
+			CHECK_STREQ(a->reason, "waits for guest 'guest2', no longer declared (mdev " U2 ", running)");
+	}
+	CHECK(p->n_pending == 3);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	l->mdevs[1].owner_guest = NULL;
 	live_done(l);
 	desired_done(d);
 	diag_list_done(&dl);
@@ -1264,9 +1323,11 @@ static void test_rfc2017_queue_moves(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_QUEUE, NULL, 0x0547);
 	CHECK_STREQ(a->reason, "guest3 needs it");
-	/* 05.00ff is still taken but no guest wants it */
-	a = expect(p, 1, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
-	expect(p, 2, ACTION_CREATE_MDEV, "guest3", 0);
+	expect(p, 1, ACTION_CREATE_MDEV, "guest3", 0);
+	/* 05.00ff is still taken but no guest wants it: given back last */
+	CHECK(p->n == 6);
+	a = expect(p, 5, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
+	CHECK(a && a->phase == PHASE_RELEASE_MASK);
 	if (tap_failed_)
 		show(p);
 	plan_free(p);
@@ -1589,6 +1650,7 @@ int main(void)
 		TAP_TEST(test_refilter_stale_adapter),
 		TAP_TEST(test_move_domain_ap_config),
 		TAP_TEST(test_ap_config_intermediate),
+		TAP_TEST(test_renumber_one_ap_config),
 		TAP_TEST(test_drop_owned_guest),
 		TAP_TEST(test_drop_owned_guest_recorded_name),
 		TAP_TEST(test_drop_foreign_guest),
