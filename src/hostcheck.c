@@ -8,7 +8,7 @@
  *     ap_control_domain_mask): a warning, because on 6.0+ they are assigned
  *     anyway (over-provisioning) and the guest gets them when they appear
  *     (before 6.0 the kernel refuses absent queues: the plan says so, per
- *     APQN).
+ *     APQN).  diff, apply, status and show --json give this warning too.
  *
  *   - mdevctl definitions (/etc/mdevctl.d/matrix/UUID) that share a usage
  *     APQN with a declared guest: an error when mdevctl starts them at boot
@@ -335,11 +335,8 @@ void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_l
 	keep_unreserved(d, l, diags);
 }
 
-void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
+void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_list *diags)
 {
-	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
-	hostcheck_keep(d, l, diags);
-
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;
 	for (size_t i = 0; i < d->n_guests; i++) {
@@ -350,4 +347,11 @@ void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
 		/* explicit entries only: usage domains were just checked */
 		check_dim(g, DIM_CONTROL_DOMAIN, &l->cfg_control_domains, l->max_domain, diags);
 	}
+}
+
+void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
+{
+	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
+	hostcheck_keep(d, l, diags);
+	hostcheck_lpar(d, l, diags);
 }

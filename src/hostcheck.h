@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * hostcheck.h: checks of the configuration against the host beyond the
- * plan's: over-provisioning (check only), mdevctl definitions (check,
- * diff and apply) and host.keep in effect (check, diff, status, show).
+ * plan's: over-provisioning (check, diff, apply, status, show), mdevctl
+ * definitions (check, diff and apply) and host.keep in effect (check, diff,
+ * status, show).
  */
 #pragma once
 
@@ -11,6 +12,15 @@
 #include "live.h"
 
 void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags);
+
+/*
+ * Over-provisioning alone: a warning at each guest's list entry that names
+ * adapters, usage domains or control domains this LPAR is not configured
+ * with (the QCI masks; nothing on a host without them).  Part of
+ * hostcheck(); diff, apply, status and show --json make it too, so that a
+ * mistyped number is not assigned without a word.
+ */
+void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_list *diags);
 
 /*
  * The mdevctl definitions alone: sets each guest's refused when one that

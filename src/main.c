@@ -869,8 +869,10 @@ static int cmd_show(int argc, char **argv)
 			ret = ret ? ret : 1;
 			host_done(&h); /* what a failed read left */
 			host_failed = true;
-		} else if (arg_json)
+		} else if (arg_json) {
 			hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
+			hostcheck_lpar(d, h.live, &diags); /* as status --json */
+		}
 		if (arg_json)
 			diag_move(&diags, &ld);
 		else
@@ -1079,6 +1081,7 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	if (apply_prune_owner(h->owner, h->live) && run && owner_save(h->owner) < 0)
 		log_warning("cannot update the ownership records in %s", rundir_path());
 	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */
+	hostcheck_lpar(*ret_d, h->live, diags); /* as check: what this LPAR lacks is assigned, not silently */
 	(void)plan_build(*ret_d, h->live, (arg_force ? PLAN_FORCE : 0) | (run ? PLAN_DEFER_UNCERTAIN : 0), ret_p,
 			 diags);
 	return -1;
@@ -1513,8 +1516,10 @@ static int cmd_status(int argc, char **argv)
 	} else if (host_read(&h, LIVE_READ_DETAILS, &diags) < 0) {
 		host_done(&h); /* what a failed read left */
 		ret = 1;
-	} else
+	} else {
 		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
+		hostcheck_lpar(d, h.live, &diags); /* as check: what this LPAR lacks */
+	}
 	/* --json: the messages are in the document (with nothing to compare, they alone), not on stderr */
 	if (arg_json) {
 		diag_sort(&diags);

@@ -33,6 +33,39 @@ EOF
 	assert_output --partial OK
 }
 
+@test "diff, apply and status warn too of what the LPAR lacks (file:line:column, guest), exit codes as before" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cat > /etc/apmatrix.yaml <<'YAML'
+version: 1
+guests:
+  g1:
+    adapters: [0x05]
+    domains: [0x04, 0x05]
+YAML
+W="guest 'g1': usage domain 0x05 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
+ok() { M=$W jqe '[.diagnostics[] | select(.severity == "warning" and .file == "/etc/apmatrix.yaml" and .line == 5 and .column == 21 and .guest == "g1" and .message == $ENV.M)] | length == 1' "$1" >/dev/null; }
+expect_exit 2 apmatrix diff 2>$T/err >/dev/null
+grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: warning: $W" $T/err || die "diff: $(cat $T/err)"
+expect_exit 2 apmatrix diff --json >$T/d.json
+ok $T/d.json || die "diff --json: $(cat $T/d.json)"
+expect_exit 0 apmatrix apply --json >$T/a.json
+ok $T/a.json || die "apply --json: $(cat $T/a.json)"
+jqe '.changed == true and .failed == 0' $T/a.json >/dev/null || die "apply --json: $(cat $T/a.json)"
+expect_exit 0 apmatrix status --json >$T/s.json
+ok $T/s.json || die "status --json: $(cat $T/s.json)"
+expect_exit 0 apmatrix status 2>$T/serr >/dev/null
+grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: warning: $W" $T/serr || die "status: $(cat $T/serr)"
+# converged: the warning again, exit 0, nothing written
+clear_writes
+expect_exit 0 apmatrix apply 2>$T/err2 >/dev/null
+grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: warning: $W" $T/err2 || die "apply: $(cat $T/err2)"
+[ "$(nwrites)" = 0 ] || die "converged apply wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "check on a host: an APQN held by a foreign mdev is an error at the guest's domain entry (exit 65); beyond the maximum too" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=11111111-2222-3333-4444-555555555555
