@@ -18,6 +18,7 @@
  *   3. masks: the minimum weighted vertex cover of the guest APQNs that are
  *      still host-owned, by max-flow / min-cut (DESIGN §4);
  *   4. per mdev actions, then mask (or rfc2017 queue) takes;
+ *      (and a note where a usage domain passes from one guest to another);
  *   5. dependencies and "pending" (running guests), then the releases, which
  *      must never hand the host an APQN that any mdev still holds: they come
  *      last, after the writes that take such APQNs out of the mdevs;
@@ -1169,6 +1170,86 @@ static void plan_guest(struct ctx *c, size_t gi)
 		plan_refilter(c, ms, want);
 }
 
+/* At most this many APQNs named in a note that a usage domain changes guests, then a count. */
+#define MAX_MOVED_NAMED 4
+
+/*
+ * A usage domain keeps its master keys when it passes from one guest to
+ * another: the card holds them per domain, whichever mdev the domain is
+ * in, and the new guest can use the old guest's secure keys with them.  A
+ * note per (old holder, new guest) pair, at the new guest's domain entry,
+ * naming the usage domains, adapters and APQNs.  The old holder is a
+ * declared guest's mdev or one apmatrix made for a guest no longer
+ * declared; a foreign mdev is the plan's error, the host (a first
+ * bring-up) holds no guest's keys, and control domains hold none.
+ */
+static void note_moved_usage(struct ctx *c)
+{
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct gstate *g = &c->guests[gi];
+		const struct apqn_matrix *want = &g->g->matrix;
+
+		if (g->skip || g->ms < 0)
+			continue;
+		for (size_t k = 0; k < c->n_ms; k++) {
+			const struct mstate *ms = &c->ms[k], *self = &c->ms[g->ms];
+			const struct apqn_matrix *other = ms->guest >= 0 ? &c->guests[ms->guest].g->matrix : NULL;
+			const char *old = ms->guest >= 0 ? c->guests[ms->guest].g->name : ms->m ? ms->m->owner_guest : NULL;
+			struct bitmap256 ad = { { 0 } }, dm = { { 0 } };
+			_cleanup_free_ char *apqns = NULL, *ads = NULL, *dms = NULL, *from = NULL, *keys = NULL;
+			const struct mark *mark;
+			char buf[APQN_STR_LEN];
+			size_t len = 0;
+			unsigned n = 0;
+			FILE *f;
+			bool many;
+
+			if ((ssize_t)k == g->ms || !ms->m || ms->class == MDEV_FOREIGN || (old && streq(old, g->g->name)) ||
+			    !matrix_overlap(want, &ms->live))
+				continue;
+			f = open_memstream(&apqns, &len);
+			if (!f)
+				continue;
+			BITMAP_FOREACH(a, &want->adapters)
+			BITMAP_FOREACH(d, &want->domains)
+			{
+				/* still the other declared guest's (its error), or already this guest's */
+				if (!matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d) ||
+				    matrix_has_apqn(&self->live, (unsigned)a, (unsigned)d) ||
+				    (other && matrix_has_apqn(other, (unsigned)a, (unsigned)d)))
+					continue;
+				bitmap_set(&ad, (unsigned)a);
+				bitmap_set(&dm, (unsigned)d);
+				if (n++ < MAX_MOVED_NAMED)
+					fprintf(f, "%s%s", n > 1 ? " " : "", apqn_format(buf, (unsigned)a, (unsigned)d));
+			}
+			if (n > MAX_MOVED_NAMED)
+				fprintf(f, " and %u more", n - MAX_MOVED_NAMED);
+			if (fclose(f) != 0 || !n)
+				continue;
+			many = bitmap_count(&dm) > 1;
+			ads = bitmap_format_ranges(&ad, 2);
+			dms = bitmap_format_ranges(&dm, 2);
+			if (old) {
+				from = xasprintf("guest '%s'%s", old,
+						 ms->guest < 0 && !desired_find_guest(c->d, old) ? " (no longer declared)" : "");
+				keys = xasprintf("'%s'", old);
+			} else {
+				from = xasprintf("mdev %s (made by apmatrix)", ms->uuid);
+				keys = xstrdup("its guest");
+			}
+			mark = desired_guest_mark(g->g, DIM_DOMAIN, (unsigned)bitmap_next(&dm, 0));
+			diag_add(c->diags, DIAG_NOTE, mark->file ? mark : NULL, g->g->name,
+				 "guest '%s': takes usage domain%s %s on adapter%s %s (APQN%s %s) from %s: the domain%s "
+				 "keep%s the master keys that %s set; zeroize %s (TKE or HMC) unless '%s' may use the secure "
+				 "keys of %s",
+				 g->g->name, many ? "s" : "", dms ? dms : "?", bitmap_count(&ad) > 1 ? "s" : "",
+				 ads ? ads : "?", n > 1 ? "s" : "", apqns ? apqns : "?", from, many ? "s" : "",
+				 many ? "" : "s", keys, many ? "them" : "it", g->g->name, keys);
+		}
+	}
+}
+
 static void plan_removals(struct ctx *c)
 {
 	for (size_t k = 0; k < c->n_ms; k++) {
@@ -1833,6 +1914,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 	for (size_t gi = 0; gi < c->n_guests; gi++)
 		if (!c->guests[gi].skip)
 			plan_guest(c, gi);
+	note_moved_usage(c);
 	plan_removals(c);
 	plan_takes(c);
 	plan_assign_deps(c);

@@ -670,6 +670,58 @@ EOF
 	assert_output --partial OK
 }
 
+@test "a usage domain that passes from one guest to another gets a note (keys stay in the domain): diff, apply, text and --json; a free domain gets none" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+conf() {
+	cat > /etc/apmatrix.yaml <<YAML
+version: 1
+guests:
+$1
+  guest2:
+    adapters: [0x05, 0x06]
+    domains: [$2]
+YAML
+}
+G1='  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x47, 0xab]'
+conf "$G1" "0x04"
+expect_exit 0 apmatrix apply 2>$T/err >/dev/null
+# a free domain (the host's) to a guest: no such note
+conf "$G1" "0x04, 0xff"
+expect_exit 2 apmatrix diff 2>$T/err >/dev/null
+! grep -q "takes usage domain" $T/err || die "free domain: $(cat $T/err)"
+expect_exit 0 apmatrix apply 2>$T/err >/dev/null
+! grep -q "takes usage domain" $T/err || die "free domain, apply: $(cat $T/err)"
+# 0x47 passes from guest1 to guest2: one note, at guest2's entry
+G1='  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0xab]'
+conf "$G1" "0x04, 0x47, 0xff"
+N="guest 'guest2': takes usage domain 0x47 on adapters 0x05,0x06 (APQNs 05.0047 06.0047) from guest 'guest1': the domain keeps the master keys that 'guest1' set; zeroize it (TKE or HMC) unless 'guest2' may use the secure keys of 'guest1'"
+ok() { M=$N jqe '[.diagnostics[] | select(.message | contains("takes usage domain"))] == [{"severity": "note", "file": "/etc/apmatrix.yaml", "line": 8, "column": 21, "guest": "guest2", "message": $ENV.M}]' "$1" >/dev/null; }
+expect_exit 2 apmatrix diff 2>$T/err >/dev/null
+[ "$(grep -c "takes usage domain" $T/err)" = 1 ] || die "diff: $(cat $T/err)"
+grep -qxF "apmatrix: /etc/apmatrix.yaml:8:21: note: $N" $T/err || die "diff: $(cat $T/err)"
+expect_exit 2 apmatrix diff --json >$T/d.json
+ok $T/d.json || die "diff --json: $(cat $T/d.json)"
+expect_exit 0 apmatrix apply --json >$T/a.json
+ok $T/a.json || die "apply --json: $(cat $T/a.json)"
+jqe '.changed == true and .failed == 0' $T/a.json >/dev/null || die "apply --json: $(cat $T/a.json)"
+expect_exit 0 apmatrix diff 2>$T/err >/dev/null
+! grep -q "takes usage domain" $T/err || die "converged: $(cat $T/err)"
+# guest1 retired: its mdev (apmatrix made it) still holds 0xab when guest2 takes it
+conf "" "0x04, 0x47, 0xab, 0xff"
+expect_exit 2 apmatrix apply --dry-run 2>$T/err >/dev/null
+grep -qF "note: guest 'guest2': takes usage domain 0xab on adapters 0x05,0x06 (APQNs 05.00ab 06.00ab) from guest 'guest1' (no longer declared): the domain keeps the master keys that 'guest1' set;" $T/err || die "retired: $(cat $T/err)"
+expect_exit 0 apmatrix apply 2>$T/err >/dev/null
+[ "$(grep -c "takes usage domain" $T/err)" = 1 ] || die "retired, apply: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "two applies at once: one waits, both succeed, the state is exact and nothing is written twice" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

@@ -522,6 +522,77 @@ static void test_move_domain_individual(void)
 	diag_list_done(&dl);
 }
 
+static size_t count_diag(const struct diag_list *dl, enum diag_severity sev, const char *text)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dl->n; i++)
+		n += dl->items[i].severity == sev && strstr(dl->items[i].message, text);
+	return n;
+}
+
+/*
+ * A usage domain that passes from one guest's mdev to another's: a note, once
+ * per pair, naming who had it; from an mdev apmatrix made for a guest no
+ * longer declared too (by its UUID where no name was recorded); not from a
+ * guest's own earlier mdev (its uuid changed), not from the host.
+ */
+static void test_moved_domain_notes(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = moved_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p = build(d, l, 0, 0, &dl);
+
+	CHECK(count_diag(&dl, DIAG_NOTE, "takes usage domain") == 1);
+	CHECK(has_diag(&dl, DIAG_NOTE,
+		       "guest 'guest1': takes usage domain 0x47 on adapter 0x05 (APQN 05.0047) from guest 'guest2': "
+		       "the domain keeps the master keys that 'guest2' set; zeroize it (TKE or HMC) unless 'guest1' "
+		       "may use the secure keys of 'guest2'"));
+	plan_free(p);
+	diag_list_done(&dl);
+
+	/* guest2 no longer declared, its mdev still there, no name recorded */
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(count_diag(&dl, DIAG_NOTE, "takes usage domain") == 1);
+	CHECK(has_diag(&dl, DIAG_NOTE,
+		       "guest 'guest1': takes usage domain 0x47 on adapter 0x05 (APQN 05.0047) from mdev " U2
+		       " (made by apmatrix): the domain keeps the master keys that its guest set;"));
+	plan_free(p);
+	diag_list_done(&dl);
+
+	/* ... with its name recorded */
+	for (size_t i = 0; i < l->n_mdevs; i++)
+		if (!strcmp(l->mdevs[i].uuid, U2))
+			l->mdevs[i].owner_guest = "guest2";
+	p = build(d, l, 0, 0, &dl);
+	CHECK(has_diag(&dl, DIAG_NOTE, "from guest 'guest2' (no longer declared): the domain keeps the master keys "
+				       "that 'guest2' set;"));
+	plan_free(p);
+	diag_list_done(&dl);
+	desired_done(d);
+
+	/* guest2 declared with another uuid: from its own earlier mdev, no note */
+	d = seed_desired();
+	snprintf(d->guests[1].uuid, sizeof(d->guests[1].uuid), "%s", U3);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(count_diag(&dl, DIAG_NOTE, "takes usage domain") == 0);
+	plan_free(p);
+	diag_list_done(&dl);
+	live_done(l);
+
+	/* bring-up: every domain comes from the host, no note */
+	l = seed_empty(PROFILE_DYNAMIC, F_60);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(count_diag(&dl, DIAG_NOTE, "takes usage domain") == 0);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 /*
  * 6.0 - 6.9: guest1's view lacks adapter 06 although every queue of it is
  * bound to vfio_ap (an earlier filter, then an unassign that did not filter
@@ -1647,6 +1718,7 @@ int main(void)
 		TAP_TEST(test_bringup_individual),
 		TAP_TEST(test_converged_is_empty),
 		TAP_TEST(test_move_domain_individual),
+		TAP_TEST(test_moved_domain_notes),
 		TAP_TEST(test_refilter_stale_adapter),
 		TAP_TEST(test_move_domain_ap_config),
 		TAP_TEST(test_ap_config_intermediate),
