@@ -337,13 +337,21 @@ void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_l
 
 void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_list *diags)
 {
+	/*
+	 * Before 6.0 absent queues are not assigned "anyway": the plan refuses
+	 * them, per APQN, and this warning would contradict it.
+	 */
+	bool assigns_absent = !(l->profile == PROFILE_STATIC && l->profile_certain);
+
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
 
-		check_dim(g, DIM_ADAPTER, &l->cfg_adapters, l->max_adapter, diags);
-		check_dim(g, DIM_DOMAIN, &l->cfg_domains, l->max_domain, diags);
+		if (assigns_absent) {
+			check_dim(g, DIM_ADAPTER, &l->cfg_adapters, l->max_adapter, diags);
+			check_dim(g, DIM_DOMAIN, &l->cfg_domains, l->max_domain, diags);
+		}
 		/* explicit entries only: usage domains were just checked */
 		check_dim(g, DIM_CONTROL_DOMAIN, &l->cfg_control_domains, l->max_domain, diags);
 	}
