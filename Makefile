@@ -39,7 +39,9 @@ REQ_CFLAGS += --coverage
 REQ_LDFLAGS += --coverage
 endif
 
-ALL_CFLAGS = $(REQ_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS)
+# where apmatrix reads its configuration by default (src/config.h)
+PATH_CFLAGS = -DAPMATRIX_SYSCONFDIR='"$(SYSCONFDIR)"'
+ALL_CFLAGS = $(REQ_CFLAGS) $(PATH_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(PKGS)) $(CPPFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(REQ_LDFLAGS) $(LDFLAGS)
 LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS))
 TEST_LIBS = $(LIBS) $(shell $(PKG_CONFIG) --libs $(TEST_PKGS))
@@ -69,7 +71,14 @@ HAVE_SECCOMP := $(shell $(PKG_CONFIG) --exists libseccomp 2>/dev/null && echo 1)
 TEST_HELPERS := $(if $(HAVE_SECCOMP),$(B)/tests/unit-seccomp)
 all: $(B)/apmatrix $(if $(SIM_SRCS),$(B)/apmatrix-sim) $(UNIT_BINS) $(BENCH_BINS) $(TEST_HELPERS)
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile
+# SYSCONFDIR as compiled in: rewritten only when it changes, so that a
+# `make install SYSCONFDIR=DIR` after a plain `make` rebuilds the binary
+.PHONY: FORCE
+$(B)/sysconfdir: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SYSCONFDIR)' | cmp -s - $@ 2>/dev/null || echo '$(SYSCONFDIR)' >$@
+
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) Makefile $(B)/sysconfdir
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -198,28 +207,34 @@ demo: deps
 # installed /etc/apmatrix.yaml would make the unit hand the example's queues
 # to guests at the next boot, and an existing one is never touched.
 #
-# The unit and the man pages in the tree name the paths of PREFIX=/usr
-# (ExecStart=/usr/sbin/apmatrix, /usr/share/apmatrix/schema/,
-# /etc/apmatrix.yaml.example); install writes them with this install's
-# SBINDIR, DATADIR and SYSCONFDIR, so with the defaults they are the tree's
-# files unchanged.  /etc/apmatrix.yaml and /etc/apmatrix.d are where apmatrix
-# reads its configuration (src/config.h), whatever SYSCONFDIR; system paths
-# (/sbin/modprobe, /usr/bin/systemctl) stay.
-SUBST_UNIT = sed -e 's|/usr/sbin/apmatrix|$(SBINDIR)/apmatrix|g'
+# The unit, the udev rules and the man pages in the tree name the paths of
+# PREFIX=/usr (ExecStart=/usr/sbin/apmatrix, /usr/share/apmatrix/schema/,
+# /usr/lib/systemd/system/, /usr/lib/udev/rules.d/) and SYSCONFDIR=/etc
+# (/etc/apmatrix.yaml, /etc/apmatrix.d, /etc/apmatrix.yaml.example);
+# install writes them with this install's SBINDIR, DATADIR, SYSCONFDIR,
+# SYSTEMDUNITDIR and UDEVRULESDIR, so with the defaults (and merged-/usr
+# unit and rules directories) they are the tree's files unchanged.  The
+# binary reads its configuration in the SYSCONFDIR it was built with
+# (src/config.h).  System paths (/sbin/modprobe, /usr/bin/systemctl,
+# /run/apmatrix) stay.
+SUBST_UNIT = sed -e 's|/usr/sbin/apmatrix|$(SBINDIR)/apmatrix|g' \
+	-e 's|/etc/apmatrix\.|$(SYSCONFDIR)/apmatrix.|g'
 # in a man page a '-' is written '\-'
 roff_path = $(subst -,\\-,$(1))
 SUBST_MAN = sed -e 's|/usr/sbin/apmatrix|$(call roff_path,$(SBINDIR))/apmatrix|g' \
 	-e 's|/usr/share/apmatrix/|$(call roff_path,$(DATADIR))/apmatrix/|g' \
-	-e 's|/etc/apmatrix\.yaml\.example|$(call roff_path,$(SYSCONFDIR))/apmatrix.yaml.example|g'
+	-e 's|/etc/apmatrix\.|$(call roff_path,$(SYSCONFDIR))/apmatrix.|g' \
+	-e 's|/usr/lib/systemd/system/apmatrix|$(call roff_path,$(SYSTEMDUNITDIR))/apmatrix|g' \
+	-e 's|/usr/lib/udev/rules\.d/90|$(call roff_path,$(UDEVRULESDIR))/90|g'
 
 install: $(B)/apmatrix
 	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
-	install -Dm644 rules/90-apmatrix.rules $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
-	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	install -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	$(SUBST_UNIT) rules/90-apmatrix.rules >$(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
 	$(SUBST_UNIT) units/apmatrix-apply.service >$(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
 	$(SUBST_MAN) man/apmatrix.8 >$(DESTDIR)$(MANDIR)/man8/apmatrix.8
 	$(SUBST_MAN) man/apmatrix.yaml.5 >$(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
-	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service \
+	chmod 644 $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service \
 		$(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	install -Dm644 completion/apmatrix.bash $(DESTDIR)$(BASHCOMPDIR)/apmatrix
 	install -d $(DESTDIR)$(DATADIR)/apmatrix/schema
@@ -246,4 +261,5 @@ help:
 	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
 	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended),"
 	@echo "         install paths: SBINDIR MANDIR DATADIR SYSCONFDIR UDEVDIR SYSTEMDUNITDIR BASHCOMPDIR"
-	@echo "         (the unit and man pages name the installed paths; apmatrix reads /etc/apmatrix.yaml)"
+	@echo "         (the unit, udev rules and man pages name the installed paths;"
+	@echo "         apmatrix reads SYSCONFDIR/apmatrix.yaml, SYSCONFDIR as built)"

@@ -19,8 +19,16 @@
 #include "diag.h"
 #include "macro.h"
 
-#define CONFIG_DEFAULT_PATH "/etc/apmatrix.yaml"
-#define CONFIG_DEFAULT_DROPIN_DIR "/etc/apmatrix.d"
+/*
+ * Where the configuration is read without -c and --config-dir: make's
+ * SYSCONFDIR (-DAPMATRIX_SYSCONFDIR, /etc by default), where make install
+ * puts the example and the drop-in directory.
+ */
+#ifndef APMATRIX_SYSCONFDIR
+#define APMATRIX_SYSCONFDIR "/etc"
+#endif
+#define CONFIG_DEFAULT_PATH APMATRIX_SYSCONFDIR "/apmatrix.yaml"
+#define CONFIG_DEFAULT_DROPIN_DIR APMATRIX_SYSCONFDIR "/apmatrix.d"
 
 /*
  * Limits (apmatrix.yaml(5), LIMITS).  A configuration beyond one of them is

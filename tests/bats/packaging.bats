@@ -34,6 +34,13 @@ setup() {
 	DEB=${DEB%_.deb}.deb
 }
 
+# man_with_dirs UNITDIR UDEVRULESDIR: apmatrix(8) on stdin as make install
+# writes it for these directories (no '-' in them)
+man_with_dirs() {
+	sed -e "s|^\.I /usr/lib/systemd/system/apmatrix|.I $1/apmatrix|" \
+		-e "s|^\.I /usr/lib/udev/rules\.d/90|.I $2/90|"
+}
+
 need_deb() {
 	[ -e "$DEBDIR/build.rc" ] || skip "dpkg-buildpackage or debhelper not installed"
 	if [ "$(cat "$DEBDIR/build.rc")" != 0 ]; then
@@ -84,10 +91,12 @@ need_deb() {
 	run "$BATS_TEST_TMPDIR/root/usr/sbin/apmatrix" --version
 	assert_output "apmatrix $(src_version)"
 	# PREFIX=/usr: the unit, the rules and the man pages as in the tree
-	# (ExecStart=/usr/sbin/apmatrix)
+	# (ExecStart=/usr/sbin/apmatrix), but that apmatrix(8) names the unit and
+	# rules directories of the package
 	cmp "$TOP/units/apmatrix-apply.service" "$BATS_TEST_TMPDIR/root$unitdir/apmatrix-apply.service"
 	cmp "$TOP/rules/90-apmatrix.rules" "$BATS_TEST_TMPDIR/root$udevdir/rules.d/90-apmatrix.rules"
-	cmp "$TOP/man/apmatrix.8" <(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man8/apmatrix.8.gz")
+	diff <(man_with_dirs "$unitdir" "$udevdir/rules.d" <"$TOP/man/apmatrix.8") \
+		<(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man8/apmatrix.8.gz")
 	cmp "$TOP/man/apmatrix.yaml.5" <(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man5/apmatrix.yaml.5.gz")
 }
 
@@ -214,7 +223,7 @@ installed() {
 	done
 }
 
-@test "install: the unit and the man pages name the paths of the install (PREFIX, SBINDIR, DATADIR, SYSCONFDIR); PREFIX=/usr installs the tree's files" {
+@test "install: the unit, the rules and the man pages name the paths of the install (PREFIX, SBINDIR, DATADIR, SYSCONFDIR, SYSTEMDUNITDIR, UDEVRULESDIR); PREFIX=/usr installs the tree's files (but the unit and rules directories apmatrix(8) names)" {
 	# the default PREFIX=/usr (the distribution packages): every file as in the tree
 	R=$BATS_TEST_TMPDIR/usr
 	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
@@ -222,8 +231,13 @@ installed() {
 	grep -qx 'ExecStart=/usr/sbin/apmatrix apply' "$unit"
 	[ -x "$R/usr/sbin/apmatrix" ]
 	cmp "$TOP/units/apmatrix-apply.service" "$unit"
-	cmp "$TOP/rules/90-apmatrix.rules" "$(installed 90-apmatrix.rules)"
-	cmp "$TOP/man/apmatrix.8" "$R/usr/share/man/man8/apmatrix.8"
+	rules=$(installed 90-apmatrix.rules)
+	cmp "$TOP/rules/90-apmatrix.rules" "$rules"
+	# apmatrix(8) as in the tree but for the unit and rules directories, which
+	# pkg-config may set outside /usr/lib (Debian 12: /lib)
+	diff <(man_with_dirs "$(dirname "${unit#"$R"}")" "$(dirname "${rules#"$R"}")" <"$TOP/man/apmatrix.8") \
+		"$R/usr/share/man/man8/apmatrix.8"
+	grep -qxF ".I ${unit#"$R"}" "$R/usr/share/man/man8/apmatrix.8"
 	cmp "$TOP/man/apmatrix.yaml.5" "$R/usr/share/man/man5/apmatrix.yaml.5"
 	cmp "$TOP/completion/apmatrix.bash" "$R/usr/share/bash-completion/completions/apmatrix"
 	cmp "$TOP/examples/apmatrix.yaml" "$R/etc/apmatrix.yaml.example"
@@ -244,10 +258,13 @@ installed() {
 	diff <(grep -v '^ExecStart=' "$TOP/units/apmatrix-apply.service") <(grep -v '^ExecStart=' "$unit")
 	grep -qx 'ExecStartPre=-+/sbin/modprobe -q -b vfio_ap' "$unit"
 	grep -qx 'ConditionPathExists=/etc/apmatrix.yaml' "$unit"
-	cmp "$TOP/rules/90-apmatrix.rules" "$(installed 90-apmatrix.rules)"
-	# apmatrix(8) names the installed schemas
+	rules=$(installed 90-apmatrix.rules)
+	cmp "$TOP/rules/90-apmatrix.rules" "$rules"
+	# apmatrix(8) names the installed schemas, unit and rules (in FILES)
 	man8=$R/usr/local/share/man/man8/apmatrix.8
 	grep -qF '.IR /usr/local/share/apmatrix/schema/ .' "$man8"
+	grep -qxF ".I ${unit#"$R"}" "$man8" || { grep -n 'apmatrix-apply.service$' "$man8"; false; }
+	grep -qxF ".I ${rules#"$R"}" "$man8" || { grep -n '90-apmatrix.rules$' "$man8"; false; }
 	[ -f "$R/usr/local/share/apmatrix/schema/apmatrix.schema.json" ]
 	# no installed file names the default PREFIX's binary or data
 	run grep -rlIF -e /usr/sbin/apmatrix -e /usr/share/apmatrix "$R"
@@ -263,24 +280,76 @@ installed() {
 	run find "$R" -type f
 	assert_output ""
 
-	# SBINDIR, DATADIR and SYSCONFDIR on their own (a '-' is '\-' in a man page)
+	# SBINDIR, DATADIR, SYSCONFDIR, SYSTEMDUNITDIR and UDEVRULESDIR on their
+	# own (a '-' is '\-' in a man page); SYSCONFDIR is compiled in: its own
+	# build directory
 	R=$BATS_TEST_TMPDIR/knobs
-	knobs=(DESTDIR="$R" SBINDIR=/opt/apm/bin DATADIR=/opt/ap-data SYSCONFDIR=/opt/etc)
-	run make -C "$TOP" -s "${knobs[@]}" install
+	knobs=(DESTDIR="$R" B="$BATS_TEST_TMPDIR/build" SBINDIR=/opt/apm/bin DATADIR=/opt/ap-data SYSCONFDIR=/opt/etc
+		SYSTEMDUNITDIR=/opt/sd-units UDEVRULESDIR=/opt/udev/rules.d)
+	run make -C "$TOP" -s -j2 "${knobs[@]}" install
 	assert_success
 	unit=$(installed apmatrix-apply.service)
+	[ "$unit" = "$R/opt/sd-units/apmatrix-apply.service" ]
 	run grep '^ExecStart=' "$unit"
 	assert_output 'ExecStart=/opt/apm/bin/apmatrix apply'
 	[ -x "$R/opt/apm/bin/apmatrix" ]
-	grep -qF '.IR /opt/ap\-data/apmatrix/schema/ .' "$R/usr/share/man/man8/apmatrix.8"
+	man8=$R/usr/share/man/man8/apmatrix.8
+	grep -qF '.IR /opt/ap\-data/apmatrix/schema/ .' "$man8"
 	[ -f "$R/opt/ap-data/apmatrix/schema/apmatrix.schema.json" ]
-	# apmatrix.yaml(5): where make install put the example
+	grep -qxF '.I /opt/sd\-units/apmatrix-apply.service' "$man8"
+	grep -qxF '.I /opt/udev/rules.d/90-apmatrix.rules' "$man8"
+	[ -f "$R/opt/udev/rules.d/90-apmatrix.rules" ]
+	# the configuration: the binary's default, the unit's and the rules'
+	# condition, the man pages (the example: where make install put it)
+	# (--help wraps its lines)
+	run bash -c '"$0" --help | tr -s " \n" " "' "$R/opt/apm/bin/apmatrix"
+	assert_output --partial '(default /opt/etc/apmatrix.yaml;'
+	assert_output --partial '(default /opt/etc/apmatrix.d;'
+	grep -qx 'ConditionPathExists=/opt/etc/apmatrix.yaml' "$unit"
+	grep -qF 'TEST!="/opt/etc/apmatrix.yaml"' "$R/opt/udev/rules.d/90-apmatrix.rules"
+	grep -qxF '.I /opt/etc/apmatrix.yaml' "$man8"
+	grep -qxF '.I /opt/etc/apmatrix.d/*.yaml' "$man8"
 	grep -qxF '.I /opt/etc/apmatrix.yaml.example' "$R/usr/share/man/man5/apmatrix.yaml.5"
 	[ -f "$R/opt/etc/apmatrix.yaml.example" ]
+	[ -d "$R/opt/etc/apmatrix.d" ]
+	run grep -lE '(^|[^a-z])/etc/apmatrix\.' "$unit" "$R/opt/udev/rules.d/90-apmatrix.rules" "$man8" \
+		"$R/usr/share/man/man5/apmatrix.yaml.5"
+	assert_output ""
 	run make -C "$TOP" -s "${knobs[@]}" uninstall
 	assert_success
 	run find "$R" -type f
 	assert_output ""
+}
+
+@test "SYSCONFDIR=DIR: apmatrix built with it reads DIR/apmatrix.yaml and DIR/apmatrix.d/ without -c, and --help says so" {
+	need_root
+	# its own build directory; under /etc, which the simulated host lets write
+	b=$BATS_TEST_TMPDIR/build
+	run make -C "$TOP" -s -j2 B="$b" SYSCONFDIR=/etc/apm-site "$b/apmatrix"
+	assert_success
+	# (--help wraps its lines)
+	run bash -c '"$0" --help | tr -s " \n" " "' "$b/apmatrix"
+	assert_output --partial '(default /etc/apm-site/apmatrix.yaml;'
+	assert_output --partial '(default /etc/apm-site/apmatrix.d;'
+	echo "A='$b/apmatrix'" >"$BATS_TEST_TMPDIR/vars"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/vars
+# /etc/apmatrix.yaml, which a default build reads, is not valid
+echo 'version: 2' > /etc/apmatrix.yaml
+expect_exit 65 apmatrix check >/dev/null 2>&1
+mkdir -p /etc/apm-site/apmatrix.d
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apm-site/apmatrix.yaml
+touch /etc/apm-site/apmatrix.d/30-x.yml
+"$A" check --json > $T/out 2> $T/err || die "check: $(cat $T/err)"
+jqe '[.guests[].name] == ["guest1", "guest2"] and
+	.diagnostics[0].file == "/etc/apm-site/apmatrix.d/30-x.yml"' < $T/out >/dev/null || die "document: $(cat $T/out)"
+rm /etc/apm-site/apmatrix.yaml
+"$A" check > $T/out 2> $T/err && die "check without a configuration: $(cat $T/out)"
+grep -qF '/etc/apm-site/apmatrix.yaml' $T/err || die "message: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
 }
 
 @test "version: debian/changelog, apmatrix.spec and apmatrix --version all say src/main.c's version" {
