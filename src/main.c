@@ -933,18 +933,18 @@ static const char *const apply_outcome_json[] = {
  * Signals while apply holds its locks (DESIGN §5: a run stopped halfway is
  * repaired by the next; here it also never stops inside a step).
  * SIGTERM (systemd stopping the unit, shutdown), SIGINT (Ctrl-C) and SIGHUP
- * are blocked from the moment apply starts waiting for its locks until it
- * has released them, and taken (sigtimedwait, no handler: no write sees EINTR) only
- * between two actions: the action under way finishes, its ownership records
- * are saved, and the plan stops before its next action.  apply then saves
- * what it learnt, releases the locks, says how far it got and exits 128 + N.
- * A signal the parent ignores (nohup) stays ignored.  They are blocked
- * already while apply waits for the locks, where one ends the wait
+ * are blocked from the start of apply until it has released its locks, and
+ * taken (sigtimedwait, no handler: no write sees EINTR) only between two
+ * actions: the action under way finishes, its ownership records are saved,
+ * and the plan stops before its next action.  apply then saves what it
+ * learnt, releases the locks, says how far it got and exits 128 + N.  A
+ * signal the parent ignores (nohup) stays ignored.  Before the locks, one
+ * that comes while apply reads the configuration is taken once it is read,
+ * and one that comes while apply waits for the locks ends the wait
  * (owner_lock() returns -EINTR): nothing was changed, and apply says so and
- * exits 128 + N too.  Before that (the configuration) and after the locks
- * nothing is written, and the signals keep their default action: a second
- * signal that came during the wind-down ends apmatrix as soon as the locks
- * are released.
+ * exits 128 + N too.  After the locks nothing is written, and the signals
+ * get their default action back: a second signal that came during the
+ * wind-down ends apmatrix as soon as the locks are released.
  */
 static sigset_t stop_signals;
 static sigset_t stop_saved_mask;
@@ -1210,6 +1210,17 @@ static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
 	diag_list_done(&l);
 }
 
+/* a signal came before the locks (WHEN): apply stops there, having changed nothing */
+static bool apply_stopped_early(struct run *run, struct apply_result *total, int *ret, const char *when)
+{
+	if (!stop_signal_taken(NULL))
+		return false;
+	total->stopped = stop_signo;
+	*ret = EXIT_SIGNAL_BASE + stop_signo;
+	apply_stop(run, "interrupted by %s %s: nothing was changed", signal_name(stop_signo), when);
+	return true;
+}
+
 /*
  * Who holds a lock (the PID from the s390-tools lock file, or from /proc/locks
  * for apmatrix's own): "process 1234 (chzdev)", for the message.
@@ -1270,8 +1281,14 @@ static int cmd_apply(int argc, char **argv)
 		}
 	}
 
+	/* one that comes from here on is taken between two steps (stop_signals) */
+	stop_signals_hold();
 	/* Validate before locking: a bad config never waits and never writes. */
 	r = load_desired(&diags, &d, &run.inputs, NULL);
+	if (apply_stopped_early(&run, &total, &ret, "while reading the configuration")) {
+		diag_list_done(&diags);
+		goto early;
+	}
 	if (diag_count(&diags, DIAG_ERROR) || r < 0) {
 		/* counted before diag_list_done(): an unreadable or refused file is 65 too, as in check */
 		ret = r == -EINVAL || diag_count(&diags, DIAG_ERROR) ? EX_DATAERR : 1;
@@ -1290,10 +1307,13 @@ static int cmd_apply(int argc, char **argv)
 	 */
 	ret = 1;
 	if (!on_ap_host()) {
-		apply_stop(&run, NO_AP_BUS_FMT, sysfs_root_path());
+		if (!apply_stopped_early(&run, &total, &ret, "before taking the locks"))
+			apply_stop(&run, NO_AP_BUS_FMT, sysfs_root_path());
 		goto early;
 	}
-	stop_signals_hold(); /* one that comes while apply waits for the locks ends the wait: -EINTR */
+	if (apply_stopped_early(&run, &total, &ret, "before taking the locks"))
+		goto early;
+	/* one that comes while apply waits for the locks ends the wait: -EINTR */
 	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
 	if (r == -EINTR && stop_signal_taken(NULL)) {
 		stop_signals_release();

@@ -879,6 +879,43 @@ EOF
 	assert_output --partial OK
 }
 
+@test "SIGTERM while apply reads the configuration: taken once it is read; nothing changed, one message, --json says so, exit 143" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+# -c - from a FIFO that the shell holds open and has not written yet: apply
+# waits in read(2) on its standard input (/proc/PID/syscall: the call's
+# number, then its arguments; the first is the fd)
+mkfifo $T/cfg
+exec 3<>$T/cfg
+in_read() {
+	local nr a0 rest
+	read -r nr a0 rest < /proc/$1/syscall 2>/dev/null || return 1
+	case $nr in running | -1) return 1 ;; esac
+	case "$(readlink /proc/$1/fd/$((a0)) 2>/dev/null)" in */cfg) return 0 ;; esac
+	return 1
+}
+clear_writes
+# (3>&-: apply holding the writing end too would never see the end of the file)
+apmatrix apply --json -c - < $T/cfg > $T/out 2> $T/err 3>&- & pid=$!
+for ((i = 0; i < 3000; i++)); do in_read $pid && break; sleep 0.01; done
+in_read $pid || die "apply never read its configuration: $(cat $T/err)"
+kill -TERM $pid
+cat "$EXAMPLES/seed-two-guests.yaml" >&3
+exec 3>&-
+wait $pid; rc=$?
+[ $rc = 143 ] || die "exit $rc, expected 143: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+msg="interrupted by SIGTERM while reading the configuration: nothing was changed"
+[ "$(cat $T/err)" = "apmatrix: $msg" ] || die "stderr: $(cat $T/err)"
+MSG=$msg jqe '.interrupted == "SIGTERM" and .changed == false and .done == 0 and .actions == [] and
+	.diagnostics[-1].message == $ENV.MSG' < $T/out >/dev/null || die "document: $(cat $T/out)"
+[ ! -e /run/apmatrix/lock ] && [ ! -e /run/lock/s390apconfig.lock ] || die "locks taken"
+expect_exit 0 apmatrix apply -c - < "$EXAMPLES/seed-two-guests.yaml" >/dev/null
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "the holder of /run/lock/s390apconfig.lock is named with its comm escaped: one line, no escape sequence (text and --json)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
