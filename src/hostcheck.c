@@ -339,9 +339,12 @@ void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_l
 {
 	/*
 	 * Before 6.0 absent queues are not assigned "anyway": the plan refuses
-	 * them, per APQN, and this warning would contradict it.
+	 * them, per APQN, and this warning would contradict it.  A host that
+	 * only looks static (6.0 - 6.11 without an mdev: live.h,
+	 * profile_certain) gets the plan's note instead, and apply warns once
+	 * its first create has told a 6.0+ interface.
 	 */
-	bool assigns_absent = !(l->profile == PROFILE_STATIC && l->profile_certain);
+	bool assigns_absent = l->profile != PROFILE_STATIC;
 
 	if (!l->has_qci || l->profile == PROFILE_NONE)
 		return;
