@@ -1002,11 +1002,6 @@ static void stop_signals_release(void)
 	(void)sigprocmask(SIG_SETMASK, &stop_saved_mask, NULL);
 }
 
-/*
- * apply --json: one document on standard output, also when apply stops
- * early (an invalid configuration, no AP bus, the locks): what it did and
- * the diagnostics; standard error keeps the messages, one per line.
- */
 /* "; guests 'g2', 'g3' left out (see their errors)" for the summary, or NULL: the Ansible log's last line */
 static char *left_out_note(const struct shown *left)
 {
@@ -1027,6 +1022,11 @@ static char *left_out_note(const struct shown *left)
 	return out;
 }
 
+/*
+ * apply --json: one document on standard output, also when apply stops
+ * early (an invalid configuration, no AP bus, the locks): what it did and
+ * the diagnostics; standard error keeps the messages, one per line.
+ */
 static void apply_json_print(struct run *run, const struct apply_result *total)
 {
 	if (!run->json_actions)
