@@ -207,7 +207,8 @@ demo: deps
 # installed /etc/apmatrix.yaml would make the unit hand the example's queues
 # to guests at the next boot, and an existing one is never touched.
 #
-# The unit, the udev rules and the man pages in the tree name the paths of
+# The unit, the udev rules, the man pages (and the completion's, the
+# schemas' and the example's comments) in the tree name the paths of
 # PREFIX=/usr (ExecStart=/usr/sbin/apmatrix, /usr/share/apmatrix/schema/,
 # /usr/lib/systemd/system/, /usr/lib/udev/rules.d/) and SYSCONFDIR=/etc
 # (/etc/apmatrix.yaml, /etc/apmatrix.d, /etc/apmatrix.yaml.example);
@@ -236,10 +237,14 @@ install: $(B)/apmatrix
 	$(SUBST_MAN) man/apmatrix.yaml.5 >$(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	chmod 644 $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service \
 		$(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
-	install -Dm644 completion/apmatrix.bash $(DESTDIR)$(BASHCOMPDIR)/apmatrix
-	install -d $(DESTDIR)$(DATADIR)/apmatrix/schema
-	install -m644 schema/*.schema.json $(DESTDIR)$(DATADIR)/apmatrix/schema/
-	install -Dm644 examples/apmatrix.yaml $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DATADIR)/apmatrix/schema $(DESTDIR)$(SYSCONFDIR)
+	$(SUBST_UNIT) completion/apmatrix.bash >$(DESTDIR)$(BASHCOMPDIR)/apmatrix
+	for f in schema/*.schema.json; do \
+		$(SUBST_UNIT) $$f >$(DESTDIR)$(DATADIR)/apmatrix/$$f || exit 1; \
+	done
+	$(SUBST_UNIT) examples/apmatrix.yaml >$(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
+	chmod 644 $(DESTDIR)$(BASHCOMPDIR)/apmatrix $(DESTDIR)$(DATADIR)/apmatrix/schema/*.schema.json \
+		$(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
 
 uninstall:

@@ -312,8 +312,15 @@ installed() {
 	grep -qxF '.I /opt/etc/apmatrix.yaml.example' "$R/usr/share/man/man5/apmatrix.yaml.5"
 	[ -f "$R/opt/etc/apmatrix.yaml.example" ]
 	[ -d "$R/opt/etc/apmatrix.d" ]
+	# the completion's, the schemas' and the example's words about it too
+	comp=$(find "$R" -path '*/completions/apmatrix')
+	grep -qF '(-c FILE, else /opt/etc/apmatrix.yaml;' "$comp"
+	jq -e '.description | startswith("/opt/etc/apmatrix.yaml and /opt/etc/apmatrix.d/*.yaml:")' \
+		"$R/opt/ap-data/apmatrix/schema/apmatrix.schema.json" >/dev/null
+	grep -qF '# /opt/etc/apmatrix.yaml with' "$R/opt/etc/apmatrix.yaml.example"
 	run grep -lE '(^|[^a-z])/etc/apmatrix\.' "$unit" "$R/opt/udev/rules.d/90-apmatrix.rules" "$man8" \
-		"$R/usr/share/man/man5/apmatrix.yaml.5"
+		"$R/usr/share/man/man5/apmatrix.yaml.5" "$comp" \
+		"$R"/opt/ap-data/apmatrix/schema/*.json "$R/opt/etc/apmatrix.yaml.example"
 	assert_output ""
 	run make -C "$TOP" -s "${knobs[@]}" uninstall
 	assert_success
