@@ -312,7 +312,8 @@ static void print_option(const char *names, const char *prev, const char *text)
 static const char help_exit_status[] =
 	"Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
 	"pending (apply), 64 usage error, 65 invalid configuration, 128+N apply stopped\n"
-	"by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes.\n\n";
+	"by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes, or\n"
+	"before the first one (while reading or waiting for the locks: nothing changed).\n\n";
 
 static void help(void)
 {
