@@ -24,6 +24,7 @@
  *      last, after the writes that take such APQNs out of the mdevs;
  *   6. sort, remap dependency indices.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -1520,12 +1521,16 @@ static int phase_order_cmp_ctx(const struct plan *p, size_t x, size_t y)
  * longer declared is named by that guest as its record has it, with the
  * UUID, else by the UUID alone.
  */
+/*
+ * ms is the blocked mdev that a pending dependency waits for: never NULL, as
+ * only mdev_action() makes an action pending at first (with its mstate as
+ * who), and propagate_pending() copies who from a pending dependency.
+ */
 static char *waits_for(const struct mstate *ms, bool maybe_running)
 {
 	const char *state = maybe_running ? "maybe running" : "running";
 
-	if (!ms)
-		return xasprintf("waits for a running guest (%s)", state);
+	assert(ms);
 	if (ms->guest < 0 && ms->m && ms->m->owned && ms->m->owner_guest)
 		return xasprintf("waits for guest '%s', no longer declared (mdev %s, %s)", ms->m->owner_guest,
 				 ms->uuid, state);
