@@ -1152,3 +1152,20 @@ const struct live_card *live_find_card(const struct live *l, unsigned id)
 		return NULL;
 	return bsearch(&key, l->cards, l->n_cards, sizeof(*l->cards), card_cmp);
 }
+
+void live_outside_masks(const struct live *l, struct bitmap256 *ret_ap, struct bitmap256 *ret_aq)
+{
+	struct bitmap256 ap = { { 0 } }, aq = { { 0 } };
+
+	if ((l->features & FEATURE_MASKS) && l->profile != PROFILE_RFC2017) {
+		struct bitmap256 upto = bitmap_upto(l->max_adapter < 255 ? l->max_adapter : 255);
+
+		ap = bitmap_andnot(&upto, &l->apmask);
+		ap = bitmap_andnot(&ap, &l->apmask_taken);
+		upto = bitmap_upto(l->max_domain < 255 ? l->max_domain : 255);
+		aq = bitmap_andnot(&upto, &l->aqmask);
+		aq = bitmap_andnot(&aq, &l->aqmask_taken);
+	}
+	*ret_ap = ap;
+	*ret_aq = aq;
+}

@@ -163,6 +163,15 @@ const struct apqn_matrix *live_mdev_guest_view(const struct live *l, const struc
 struct bitmap256 live_stale_adapters(const struct live *l, const struct live_mdev *m,
 				     const struct apqn_matrix *matrix, const struct apqn_matrix *gm);
 
+/*
+ * The mask bits up to the host's maxima that the live masks give to
+ * vfio_ap although apmatrix did not clear them (owner db): taken from the
+ * host outside apmatrix (boot parameter, chzdev, by hand).  apmatrix never
+ * gives them back.  Empty sets where the masks decide nothing (no masks,
+ * rfc2017).
+ */
+void live_outside_masks(const struct live *l, struct bitmap256 *ret_ap, struct bitmap256 *ret_aq);
+
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);
 const struct live_card *live_find_card(const struct live *l, unsigned id);

@@ -120,8 +120,9 @@ static const struct command commands[_CMD_MAX] = {
 			"hot plugs them (kernel 6.0 or later)." },
 	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
 			 "Compare the live host with the configuration, per guest: absent, matches, differs or "
-			 "running; list the mdevs that are not declared (foreign) and the mask bits apmatrix has "
-			 "taken from the host." },
+			 "running; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
+			 "taken from the host, and those taken outside apmatrix (boot setting, chzdev or by "
+			 "hand), which it leaves as they are." },
 	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
 			 "Write the configuration that reproduces what the host has now: one guest per vfio_ap "
 			 "mdev (--from live) or per mdevctl definition (--from mdevctl), keeping each UUID, and "

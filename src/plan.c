@@ -1843,6 +1843,42 @@ static void sort_plan(struct ctx *c)
 	free(inv);
 }
 
+/*
+ * A plan that changes the masks while mask bits are taken outside apmatrix
+ * (live_outside_masks()) is shaped by them: one note that says so.  Not on a
+ * plan without mask changes, so that a host with boot-time masks does not
+ * log it on every converged run.
+ */
+static void note_outside_masks(struct ctx *c)
+{
+	struct bitmap256 ap, aq;
+	_cleanup_free_ char *ra = NULL, *rq = NULL, *a = NULL, *q = NULL;
+	bool mask_action = false;
+	unsigned n;
+
+	for (size_t i = 0; i < c->p->n && !mask_action; i++) {
+		enum action_kind k = c->p->actions[i].kind;
+
+		mask_action = k == ACTION_TAKE_APMASK || k == ACTION_TAKE_AQMASK || k == ACTION_RELEASE_APMASK ||
+			      k == ACTION_RELEASE_AQMASK;
+	}
+	if (!mask_action)
+		return;
+	live_outside_masks(c->l, &ap, &aq);
+	n = bitmap_count(&ap) + bitmap_count(&aq);
+	if (!n)
+		return;
+	ra = bitmap_format_ranges(&ap, 2);
+	rq = bitmap_format_ranges(&aq, 2);
+	a = bitmap_empty(&ap) ? xstrdup("") : xasprintf("apmask %s", ra ? ra : "?");
+	q = bitmap_empty(&aq) ? xstrdup("") : xasprintf("aqmask %s", rq ? rq : "?");
+	diag_add(c->diags, DIAG_NOTE, NULL, NULL,
+		 "%s%s%s %s taken from the host outside apmatrix (boot setting, chzdev or by hand): the planned mask "
+		 "changes leave %s as %s and plan around %s",
+		 a, *a && *q ? " and " : "", q, n > 1 ? "were" : "was", n > 1 ? "them" : "it",
+		 n > 1 ? "they are" : "it is", n > 1 ? "them" : "it");
+}
+
 /* ---- entry points ---- */
 
 int plan_build(const struct desired *d, const struct live *l, unsigned flags, struct plan **ret,
@@ -1929,6 +1965,8 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 		plan_mask_releases(c);
 	else if (l->profile == PROFILE_RFC2017)
 		plan_queue_releases(c);
+	if (c->masks_auto)
+		note_outside_masks(c);
 
 	sort_plan(c);
 	propagate_pending(c);

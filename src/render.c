@@ -820,19 +820,37 @@ static char *guest_differences(const struct desired_guest *g, const struct live_
 }
 
 /*
- * The queues bound to vfio_ap that no mdev uses: counted, and listed on f
- * when f is given, as a JSON array's items or space-separated.
+ * Whether only mask bits taken outside apmatrix (out_ap, out_aq from
+ * live_outside_masks()) give queue q to vfio_ap: none that apmatrix cleared
+ * does.
  */
-static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json)
+static bool queue_outside(const struct live *l, const struct live_queue *q, const struct bitmap256 *out_ap,
+			  const struct bitmap256 *out_aq)
 {
+	if (q->adapter > 255 || q->domain > 255 ||
+	    (!bitmap_test(out_ap, q->adapter) && !bitmap_test(out_aq, q->domain)))
+		return false;
+	return !(bitmap_test(&l->apmask_taken, q->adapter) && !bitmap_test(&l->apmask, q->adapter)) &&
+	       !(bitmap_test(&l->aqmask_taken, q->domain) && !bitmap_test(&l->aqmask, q->domain));
+}
+
+/*
+ * The queues bound to vfio_ap that no mdev uses: counted, and listed on f
+ * when f is given, as a JSON array's items or space-separated.  outside:
+ * only those that mask bits taken outside apmatrix alone give to vfio_ap.
+ */
+static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, bool outside)
+{
+	struct bitmap256 out_ap, out_aq;
 	char buf[APQN_STR_LEN];
 	size_t n = 0;
 
+	live_outside_masks(l, &out_ap, &out_aq);
 	for (size_t i = 0; i < l->n_queues; i++) {
 		const struct live_queue *q = &l->queues[i];
 		bool used = false;
 
-		if (q->kind != QUEUE_DRIVER_VFIO)
+		if (q->kind != QUEUE_DRIVER_VFIO || (outside && !queue_outside(l, q, &out_ap, &out_aq)))
 			continue;
 		for (size_t k = 0; k < l->n_mdevs && !used; k++)
 			used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
@@ -849,6 +867,7 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json)
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
 {
+	struct bitmap256 out_ap, out_aq;
 	size_t n_unused;
 	bool any_foreign = false;
 
@@ -919,25 +938,49 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			fprintf(f, "  aqmask %s\n", s ? s : "");
 		}
 	}
-	n_unused = unused_vfio_queues(l, NULL, false);
+	live_outside_masks(l, &out_ap, &out_aq);
+	if (!bitmap_empty(&out_ap) || !bitmap_empty(&out_aq)) {
+		fputs("\nmask bits taken from the host outside apmatrix (boot setting, chzdev or by hand; apmatrix "
+		      "leaves them as they are):\n",
+		      f);
+		if (!bitmap_empty(&out_ap)) {
+			_cleanup_free_ char *s = bitmap_format_ranges(&out_ap, 2);
+			fprintf(f, "  apmask %s\n", s ? s : "");
+		}
+		if (!bitmap_empty(&out_aq)) {
+			_cleanup_free_ char *s = bitmap_format_ranges(&out_aq, 2);
+			fprintf(f, "  aqmask %s\n", s ? s : "");
+		}
+	}
+	n_unused = unused_vfio_queues(l, NULL, false, false);
 	if (n_unused) {
+		size_t n_outside = unused_vfio_queues(l, NULL, false, true);
+
 		fprintf(f, "\nqueues bound to %s that no mdev uses (%zu):\n ", l->vfio_driver ? l->vfio_driver : "vfio",
 			n_unused);
-		unused_vfio_queues(l, f, false);
+		unused_vfio_queues(l, f, false, false);
 		fputc('\n', f);
+		if (n_outside) {
+			fprintf(f, "of these, bound to %s only because of mask bits taken outside apmatrix (%zu):\n ",
+				l->vfio_driver ? l->vfio_driver : "vfio", n_outside);
+			unused_vfio_queues(l, f, false, true);
+			fputc('\n', f);
+		}
 	}
 }
 
 void render_status_json(FILE *f, const struct desired *d, const struct live *l, const struct desired_guest *only,
 			const struct diag_list *diags)
 {
+	struct bitmap256 out_ap, out_aq;
 	bool first = true, first_guest = true;
 
 	fprintf(f, "{\"version\":%d,\"diagnostics\":", RENDER_JSON_VERSION);
 	diag_print_json(diags, f);
 	if (!d || !l) {
 		/* nothing to compare: the diagnostics say why; nothing is said about the host */
-		fputs(",\"host\":null,\"guests\":[],\"undeclared_mdevs\":[],\"taken\":null,\"unused_vfio_queues\":[]}\n",
+		fputs(",\"host\":null,\"guests\":[],\"undeclared_mdevs\":[],\"taken\":null,\"unused_vfio_queues\":[],"
+		      "\"outside\":null}\n",
 		      f);
 		return;
 	}
@@ -1001,6 +1044,13 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 	fputs(",\"aqmask\":", f);
 	render_json_numbers(f, &l->aqmask_taken);
 	fputs("},\"unused_vfio_queues\":[", f);
-	unused_vfio_queues(l, f, true);
-	fputs("]}\n", f);
+	unused_vfio_queues(l, f, true, false);
+	live_outside_masks(l, &out_ap, &out_aq);
+	fputs("],\"outside\":{\"apmask\":", f);
+	render_json_numbers(f, &out_ap);
+	fputs(",\"aqmask\":", f);
+	render_json_numbers(f, &out_aq);
+	fputs(",\"unused_vfio_queues\":[", f);
+	unused_vfio_queues(l, f, true, true);
+	fputs("]}}\n", f);
 }

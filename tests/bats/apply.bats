@@ -1107,7 +1107,9 @@ cat $T/err $T/out
 [ "$(grep -c '^bus/ap/aqmask' /sys/.sim/writes)" = 1 ] || die "aqmask written $(grep -c '^bus/ap/aqmask' /sys/.sim/writes) times"
 grep -qx "apmatrix: aqmask: take 0x47 from host drivers (guest2 needs them): Input/output error (EIO)" $T/err || die "no error said"
 grep -qx "apmatrix: warning: guest2: assign adapter 0x06: not tried: it needs an earlier step that failed" $T/err || die "no skip said"
-[ "$(wc -l < $T/err)" = 4 ] || die "stderr: $(cat $T/err)"
+# the topology's apmask 0xfb clears adapters 0x05 and 0x08-0x3f: not apmatrix's doing
+grep -qx "apmatrix: note: apmask 0x05,0x08-0x3f were taken from the host outside apmatrix (boot setting, chzdev or by hand): the planned mask changes leave them as they are and plan around them" $T/err || die "no outside note"
+[ "$(wc -l < $T/err)" = 5 ] || die "stderr: $(cat $T/err)"
 apmatrix status --json | jqe '[.guests[].state] == ["matches","differs"]' >/dev/null || die "status: $(apmatrix status)"
 apmatrix status --json | jqe '.taken.aqmask == []' >/dev/null || die "a claim on the mask bit that stayed the host's: $(apmatrix status --json | jq -c .taken)"
 expect_repaired matches matches
@@ -1354,6 +1356,75 @@ r1=$(grep "^a-guest-with-a-long-name-01 " $T/st | awk '{ print index($0, $2) - 1
 r2=$(grep "^g2 " $T/st | awk '{ print index($0, $2) - 1 }')
 [ -n "$h" ] && [ "$h" = "$r1" ] && [ "$h" = "$r2" ] || die "columns $h $r1 $r2: $(cat $T/st)"
 grep -qx "  apmask 0x00-0x02" $T/st || die "ranges: $(cat $T/st)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "mask bits taken outside apmatrix: status and status --json name them and the queues only they bind to vfio_ap; diff, check and apply say once that the plan keeps them; a converged run says nothing" {
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04, 0xab]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+expect_exit 0 apmatrix apply >/dev/null
+apmatrix diff > $T/out 2> $T/err || die "diff after apply: $(cat $T/out $T/err)"
+# by hand, outside apmatrix: adapter 0x06 and domain 0xff leave the host drivers
+echo -0x06 > /sys/bus/ap/apmask || die "apmask write"
+echo -0xff > /sys/bus/ap/aqmask || die "aqmask write"
+H="mask bits taken from the host outside apmatrix (boot setting, chzdev or by hand; apmatrix leaves them as they are):"
+apmatrix status > $T/st || die "status: $(cat $T/st)"
+grep -A2 -xF "$H" $T/st > $T/sec || die "no outside section: $(cat $T/st)"
+[ "$(sed -n 2,3p $T/sec)" = "$(printf '  apmask 0x06\n  aqmask 0xff')" ] || die "outside bits: $(cat $T/st)"
+grep -A1 -xF "mask bits taken from the host by apmatrix:" $T/st | grep -qx "  apmask 0x05" || die "taken: $(cat $T/st)"
+grep -A1 -xF "of these, bound to vfio_ap only because of mask bits taken outside apmatrix (2):" $T/st |
+	grep -qx "  06.0047 06.00ff" || die "unused queues: $(cat $T/st)"
+apmatrix status --json > $T/st.json || die "status --json"
+jqe '.outside == {"apmask":[6],"aqmask":[255],"unused_vfio_queues":["06.0047","06.00ff"]} and .taken.apmask == [5] and .unused_vfio_queues == ["05.00ff","06.0047","06.00ff"]' $T/st.json >/dev/null ||
+	die "status --json: $(cat $T/st.json)"
+out=$("$V" "$S/status.schema.json" $T/st.json)
+[ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "schema: $out"
+# the plan gives back the aqmask bits apmatrix took, which adapter 0x06 now makes needless
+N="apmatrix: note: apmask 0x06 and aqmask 0xff were taken from the host outside apmatrix (boot setting, chzdev or by hand): the planned mask changes leave them as they are and plan around them"
+expect_exit 2 apmatrix diff > $T/out 2> $T/err
+grep -qx "~ aqmask: give 0x04 0xab back to host drivers (no declared guest needs them)" $T/out || die "diff: $(cat $T/out)"
+[ "$(grep -cxF "$N" $T/err)" = 1 ] && [ "$(grep -c . $T/err)" = 1 ] || die "diff note: $(cat $T/err)"
+apmatrix diff --json > $T/d.json
+jqe '[.diagnostics[] | select(.severity == "note" and (.message | startswith("apmask 0x06 and aqmask 0xff were taken from the host outside apmatrix")))] | length == 1' $T/d.json >/dev/null ||
+	die "diff --json: $(cat $T/d.json)"
+apmatrix check > /dev/null 2> $T/err || die "check: $(cat $T/err)"
+[ "$(grep -cxF "$N" $T/err)" = 1 ] || die "check note: $(cat $T/err)"
+clear_writes
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ "$(grep -cxF "$N" $T/err)" = 1 ] || die "apply note: $(cat $T/err)"
+[ "$(cut -f1,2 /sys/.sim/writes | tr '\t' ' ')" = "bus/ap/aqmask +0x04,+0xab" ] || die "apply writes: $(cat /sys/.sim/writes)"
+# converged: the bits stay as they are, and nothing is said of them
+for cmd in apply diff check; do
+	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
+	[ ! -s $T/err ] || die "converged $cmd: $(cat $T/err)"
+done
+apmatrix status --json | jqe '.outside.apmask == [6] and .outside.aqmask == [255] and .taken.aqmask == []' >/dev/null ||
+	die "status after apply: $(apmatrix status --json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	# no masks, so no bits taken outside apmatrix: nothing listed
+	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die apply
+! apmatrix status | grep -q "outside apmatrix" || die "rfc2017 status: $(apmatrix status)"
+apmatrix status --json | jqe '.outside == {"apmask":[],"aqmask":[],"unused_vfio_queues":[]}' >/dev/null ||
+	die "rfc2017 status --json: $(apmatrix status --json)"
 echo OK
 EOF
 	assert_success
