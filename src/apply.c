@@ -48,6 +48,85 @@ bool apply_prune_owner(struct owner_db *o, const struct live *l)
 	return kept_changed;
 }
 
+/* "a CEX5A accelerator", "a CEX7P in EP11 mode" */
+static char *describe_card(const char *type, const char *mode)
+{
+	if (!mode)
+		return xasprintf("a %s", type);
+	if (streq(mode, "accel"))
+		return xasprintf("a %s accelerator", type);
+	if (streq(mode, "cca") || streq(mode, "ep11"))
+		return xasprintf("a %s in %s mode", type, streq(mode, "cca") ? "CCA" : "EP11");
+	return xasprintf("a %s in mode %s", type, mode);
+}
+
+static bool card_changed(const struct owner_card *was, const struct live_card *now)
+{
+	return !streq(was->type, now->type) || (was->mode && now->mode && !streq(was->mode, now->mode));
+}
+
+static void warn_card_changed(const struct live *l, const struct live_mdev *m, const char *guest, unsigned a,
+			      const struct owner_card *was, const struct live_card *now, struct diag_list *diags)
+{
+	_cleanup_free_ char *then = describe_card(was->type, was->mode), *is = describe_card(now->type, now->mode);
+	_cleanup_free_ char *who = guest && *guest ? xasprintf("guest '%s'", guest) : xasprintf("mdev %s", m->uuid);
+	bool running = live_mdev_in_use(l, m); /* true too when nothing could tell (in_use_unknown) */
+	const struct apqn_matrix *gm = running ? live_mdev_guest_view(l, m) : NULL;
+	const char *state = m->in_use_unknown ? "maybe running" : running ? "running" : "not running";
+	const char *sees = "the guest sees the new card";
+
+	if (!running)
+		sees = "the guest gets the new card when it starts";
+	else if (gm && !bitmap_test(&gm->adapters, a))
+		sees = "the kernel keeps the new card out of the guest's view for now";
+	else if (m->in_use_unknown)
+		sees = "the guest sees the new card if it runs, and gets it when it starts otherwise";
+
+	diag_add(diags, DIAG_WARNING, NULL, guest && *guest ? guest : NULL,
+		 "%s (%s): adapter 0x%02x is now %s; it was %s when apmatrix last saw it; %s", who, state, a, is,
+		 then, sees);
+}
+
+bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, struct diag_list *diags)
+{
+	struct bitmap256 held = { { 0 } };
+	bool changed = false;
+
+	for (size_t i = 0; i < o->n_mdevs; i++) {
+		const struct live_mdev *m = live_find_mdev(l, o->mdevs[i].uuid);
+
+		if (m)
+			held = bitmap_or(&held, &m->matrix.adapters);
+	}
+	for (unsigned a = 0; a < 256; a++) {
+		struct owner_card *was = &o->cards[a];
+		const struct live_card *now;
+
+		if (!bitmap_test(&held, a)) {
+			if (record && was->type) {
+				owner_forget_card(o, a);
+				changed = true;
+			}
+			continue;
+		}
+		now = live_card_details(l, a);
+		if (!now || !now->type)
+			continue; /* away, or its type cannot be read: the record stays */
+		if (was->type && card_changed(was, now)) {
+			for (size_t i = 0; i < o->n_mdevs; i++) {
+				const struct live_mdev *m = live_find_mdev(l, o->mdevs[i].uuid);
+
+				if (m && bitmap_test(&m->matrix.adapters, a))
+					warn_card_changed(l, m, o->mdevs[i].guest, a, was, now, diags);
+			}
+		}
+		/* a mode the kernel did not tell this time does not replace one it told before */
+		if (record && (!was->type || card_changed(was, now) || (!was->mode && now->mode)))
+			changed |= owner_record_card(o, a, now->type, now->mode);
+	}
+	return changed;
+}
+
 /* The (other) mdev that holds an APQN this action's guest wants, for EADDRINUSE. */
 static char *explain_in_use(const struct action *a, const struct live *l)
 {

@@ -59,6 +59,18 @@ typedef int (*apply_stop_fn)(void *userdata);
 bool apply_prune_owner(struct owner_db *o, const struct live *l);
 
 /*
+ * The cards of the adapters in the mdevs apmatrix owns, against the type
+ * and mode the records say they had (owner_db.cards): a card of another
+ * type or mode in an adapter's place (hot plug) is a warning in diags for
+ * each guest whose mdev holds the adapter.  record (apply, under its lock):
+ * then make the records what is seen now, and drop those of adapters in no
+ * such mdev; a card that is away, or whose type cannot be read, keeps its
+ * record.  Without record (diff, status) the records only serve to compare.
+ * Returns whether the records changed.
+ */
+bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, struct diag_list *diags);
+
+/*
  * What the earlier rounds of one apply run failed at (apply_plan() adds to
  * it): nothing in it is tried again in the same run.  A guest a step of
  * which failed gets no more actions; a host-level step (a mask write, a

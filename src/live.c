@@ -298,26 +298,32 @@ static char *uevent_value(struct reader *rd, const char *dev, const char *key)
 	return NULL;
 }
 
+/* A card's type and mode: `type` exists while cex4card is bound, MODE (uevent) since 5.x. */
+static void read_card_details(struct reader *rd, struct live_card *c)
+{
+	_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, c->id);
+	_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
+	char *type = NULL;
+
+	if (read_opt(rd, p_type, &type) == 0 && *type)
+		c->type = type;
+	else
+		free(type);
+	c->mode = uevent_value(rd, dev, "MODE");
+	c->details_read = true;
+}
+
 static void add_card(struct reader *rd, unsigned id)
 {
 	struct live *l = rd->l;
 	struct live_card *c;
-	char *type = NULL;
 
 	l->cards = xgrow(l->cards, &rd->cap_cards, l->n_cards + 1, sizeof(*l->cards));
 	c = &l->cards[l->n_cards++];
-	c->id = id;
-	/* only drawn: `type` exists while cex4card is bound, MODE since 5.x */
-	if (rd->flags & LIVE_READ_DETAILS) {
-		_cleanup_free_ char *dev = xasprintf("%s/card%02x", SYSFS_AP_DEVICES, id);
-		_cleanup_free_ char *p_type = xasprintf("%s/type", dev);
-
-		if (read_opt(rd, p_type, &type) == 0 && *type)
-			c->type = type;
-		else
-			free(type);
-		c->mode = uevent_value(rd, dev, "MODE");
-	}
+	*c = (struct live_card){ .id = id };
+	/* drawn by show and status; apply reads them on demand (live_card_details()) */
+	if (rd->flags & LIVE_READ_DETAILS)
+		read_card_details(rd, c);
 }
 
 static enum queue_driver classify_driver(const struct live *l, const char *name)
@@ -1168,4 +1174,17 @@ void live_outside_masks(const struct live *l, struct bitmap256 *ret_ap, struct b
 	}
 	*ret_ap = ap;
 	*ret_aq = aq;
+}
+
+const struct live_card *live_card_details(const struct live *l, unsigned id)
+{
+	const struct live_card *c = live_find_card(l, id);
+
+	if (c && !c->details_read) {
+		/* a cache filled on demand, as in live_mdev_in_use() */
+		struct reader rd = { .s = l->sysfs, .l = (struct live *)l, .to_log = true };
+
+		read_card_details(&rd, (struct live_card *)c);
+	}
+	return c;
 }

@@ -51,9 +51,10 @@ enum queue_status {
 
 struct live_card {
 	unsigned id;
-	/* read with LIVE_READ_DETAILS only: */
+	/* read with LIVE_READ_DETAILS, otherwise on demand by live_card_details() (details_read tells): */
 	char *type; /* "CEX5C", NULL when unknown */
 	char *mode; /* "cca", "accel", "ep11" from uevent MODE, NULL when unknown */
+	bool details_read;
 };
 
 struct live_queue {
@@ -175,6 +176,8 @@ void live_outside_masks(const struct live *l, struct bitmap256 *ret_ap, struct b
 const struct live_mdev *live_find_mdev(const struct live *l, const char *uuid);
 const struct live_queue *live_find_queue(const struct live *l, unsigned adapter, unsigned domain);
 const struct live_card *live_find_card(const struct live *l, unsigned id);
+/* The card with its type and mode, read the first time it is asked (warnings then go to the log); NULL when absent. */
+const struct live_card *live_card_details(const struct live *l, unsigned id);
 
 /*
  * The mdev uuid was created by this apply, before this read (a staged

@@ -1079,8 +1079,13 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	}
 	for (size_t i = 0; run && i < run->n; i++)
 		live_mark_fresh(h->live, run->uuids[i]);
-	/* apply keeps what it learnt of the kernel's filter (owner_db.kept_out); diff writes nothing */
-	if (apply_prune_owner(h->owner, h->live) && run && owner_save(h->owner) < 0)
+	/*
+	 * apply keeps what it learnt of the kernel's filter (owner_db.kept_out)
+	 * and what the cards of its mdevs are (owner_db.cards); diff writes nothing
+	 */
+	bool changed = apply_prune_owner(h->owner, h->live);
+	changed |= apply_check_cards(h->owner, h->live, run != NULL, diags);
+	if (changed && run && owner_save(h->owner) < 0)
 		log_warning("cannot update the ownership records in %s", rundir_path());
 	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */
 	hostcheck_lpar(*ret_d, h->live, diags); /* as check: what this LPAR lacks is assigned, not silently */
@@ -1541,6 +1546,7 @@ static int cmd_status(int argc, char **argv)
 	} else {
 		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
 		hostcheck_lpar(d, h.live, &diags); /* as check: what this LPAR lacks */
+		(void)apply_check_cards(h.owner, h.live, false, &diags); /* as diff: a card swapped under a guest */
 	}
 	/* --json: the messages are in the document (with nothing to compare, they alone), not on stderr */
 	if (arg_json) {

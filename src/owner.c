@@ -4,13 +4,18 @@
  *
  * RUNDIR/state is a small line format, versioned by its first line:
  *
- *   apmatrix-state 1
+ *   apmatrix-state 2
  *   mdev 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c guest1
  *   apmask-taken 0x<64 hex digits>
  *   aqmask-taken 0x<64 hex digits>
  *   queue 05.0047
+ *   kept-out 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c 0x<64 hex digits>
+ *   card 06 CEX5A accel
  *
- * mdev lines come sorted by UUID, queue lines (rfc2017 profile) by APQN.
+ * mdev lines come sorted by UUID, queue lines (rfc2017 profile) by APQN,
+ * card lines (version 2; the mode "-" when the kernel did not tell) by
+ * adapter.  Version 1, which has no card lines, is read too; version 2 is
+ * written.
  * Empty mask lines are not written.  Loading is strict: anything unexpected
  * (unknown keyword, malformed value, duplicate, missing final newline, a
  * newer version) is -EBADMSG, because guessing about ownership could make
@@ -62,7 +67,8 @@
  */
 #define OWNER_RUNDIR_MODE 0755
 #define OWNER_STATE_MODE 0644
-#define OWNER_STATE_HEADER "apmatrix-state 1"
+#define OWNER_STATE_HEADER "apmatrix-state 2"
+#define OWNER_STATE_HEADER_1 "apmatrix-state 1" /* read: no card lines */
 #define OWNER_MAX_STATE (4 * 1024 * 1024)
 #define S390_LOCK_WAITPID 120 /* s390-tools: seconds a new lock may stay without a PID */
 
@@ -82,6 +88,19 @@ static bool guest_name_ok(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+			return false;
+	return true;
+}
+
+/* A card type or mode as the state file can carry it: [A-Za-z0-9_.+-]{1,32}, not "-". */
+static bool card_token_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 32 || streq(s, "-"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr("_.+-", s[i]))
 			return false;
 	return true;
 }
@@ -218,10 +237,38 @@ bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bit
 	return true;
 }
 
+bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, const char *mode)
+{
+	const struct owner_card *c;
+
+	if (adapter > 255 || !type || !card_token_ok(type))
+		return false;
+	if (mode && !card_token_ok(mode))
+		mode = NULL; /* as if the kernel had not told it */
+	c = &db->cards[adapter];
+	if (c->type && streq(c->type, type) && (c->mode && mode ? streq(c->mode, mode) : c->mode == mode))
+		return false;
+	owner_forget_card(db, adapter);
+	db->cards[adapter].type = xstrdup(type);
+	db->cards[adapter].mode = mode ? xstrdup(mode) : NULL;
+	return true;
+}
+
+void owner_forget_card(struct owner_db *db, unsigned adapter)
+{
+	if (adapter > 255)
+		return;
+	free(db->cards[adapter].type);
+	free(db->cards[adapter].mode);
+	db->cards[adapter] = (struct owner_card){ 0 };
+}
+
 struct owner_db *owner_free(struct owner_db *db)
 {
 	if (!db)
 		return NULL;
+	for (unsigned a = 0; a < 256; a++)
+		owner_forget_card(db, a);
 	for (size_t i = 0; i < db->n_mdevs; i++)
 		free(db->mdevs[i].guest);
 	free(db->mdevs);
@@ -271,17 +318,18 @@ static int parse_state(struct owner_db *db, char *text)
 {
 	bool have_ap = false, have_aq = false;
 	char *line, *next;
-	bool first = true;
+	bool first = true, v1 = false;
 
 	if (!*text || text[strlen(text) - 1] != '\n')
 		return -EBADMSG; /* empty or cut short */
 	for (line = text; *line; line = next) {
-		char *nl = strchr(line, '\n'), *key, *a1, *a2, *extra, *save = NULL;
+		char *nl = strchr(line, '\n'), *key, *a1, *a2, *a3, *extra, *save = NULL;
 
 		*nl = '\0';
 		next = nl + 1;
 		if (first) {
-			if (!streq(line, OWNER_STATE_HEADER))
+			v1 = streq(line, OWNER_STATE_HEADER_1);
+			if (!v1 && !streq(line, OWNER_STATE_HEADER))
 				return -EBADMSG;
 			first = false;
 			continue;
@@ -293,8 +341,9 @@ static int parse_state(struct owner_db *db, char *text)
 		key = strtok_r(line, " ", &save);
 		a1 = strtok_r(NULL, " ", &save);
 		a2 = strtok_r(NULL, " ", &save);
+		a3 = strtok_r(NULL, " ", &save); /* card lines only */
 		extra = strtok_r(NULL, " ", &save);
-		if (!key || !a1 || extra)
+		if (!key || !a1 || extra || (a3 && !streq(key, "card")))
 			return -EBADMSG;
 		if (streq(key, "mdev")) {
 			if (!a2 || !uuid_is_canonical(a1) || !guest_name_ok(a2) || find_mdev(db, a1))
@@ -322,6 +371,15 @@ static int parse_state(struct owner_db *db, char *text)
 				return -EBADMSG;
 			BITMAP_FOREACH(a, &b)
 			owner_record_kept_out(db, a1, (unsigned)a);
+		} else if (streq(key, "card") && !v1) {
+			/* card AA TYPE MODE (AA as in a queue line) */
+			_cleanup_free_ char *apqn = xasprintf("%s.0000", a1);
+			unsigned a, d;
+
+			if (!a3 || parse_apqn(apqn, &a, &d) < 0 || db->cards[a].type || !card_token_ok(a2) ||
+			    (!streq(a3, "-") && !card_token_ok(a3)))
+				return -EBADMSG;
+			(void)owner_record_card(db, a, a2, streq(a3, "-") ? NULL : a3);
 		} else {
 			return -EBADMSG;
 		}
@@ -422,6 +480,10 @@ static char *format_state(const struct owner_db *db, size_t *ret_len)
 		bitmap_to_kernel(&db->kept_out[i].adapters, buf);
 		fprintf(f, "kept-out %s %s\n", db->kept_out[i].uuid, buf);
 	}
+	for (unsigned a = 0; a < 256; a++)
+		if (db->cards[a].type)
+			fprintf(f, "card %02x %s %s\n", a, db->cards[a].type,
+				db->cards[a].mode ? db->cards[a].mode : "-");
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

@@ -42,6 +42,16 @@ struct owner_kept_out {
 	struct bitmap256 adapters;
 };
 
+/*
+ * What a card in an mdev apmatrix owns was when apmatrix last saw it, so
+ * that apply can tell when another type or mode took its place (hot plug).
+ * type NULL: no record; mode NULL: the kernel did not tell.
+ */
+struct owner_card {
+	char *type; /* "CEX5A" */
+	char *mode; /* "accel", "cca", "ep11" */
+};
+
 struct owner_db {
 	char *rundir;
 	struct owner_mdev *mdevs; /* sorted by uuid */
@@ -52,6 +62,7 @@ struct owner_db {
 	struct bitmap256 queues_taken[256]; /* queues_taken[adapter] = domains */
 	struct owner_kept_out *kept_out; /* in no order; few */
 	size_t n_kept_out, cap_kept_out;
+	struct owner_card cards[256]; /* by adapter */
 };
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
@@ -78,6 +89,15 @@ struct bitmap256 owner_kept_out(const struct owner_db *db, const char *uuid);
 void owner_record_kept_out(struct owner_db *db, const char *uuid, unsigned adapter);
 /* Forget what is not in keep (all of it for an empty keep); returns whether anything went. */
 bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bitmap256 *keep);
+
+/*
+ * Record adapter's card as type and mode (mode NULL: unknown).  Values the
+ * state file cannot carry (not [A-Za-z0-9_.+-]{1,32}) are not recorded: a
+ * type, then nothing at all, a mode, then as unknown.  Returns whether the
+ * record changed.
+ */
+bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, const char *mode);
+void owner_forget_card(struct owner_db *db, unsigned adapter);
 
 struct owner_lock;
 /*

@@ -602,6 +602,60 @@ EOF
 	assert_output --partial OK
 }
 
+@test "a card of another type or mode plugged into a guest's adapter: apply warns once, naming the guest, the adapter and both cards; a card of the same type is quiet" {
+	# the audit case: guest1 (05,06 x 04,ab) runs, card 06 (CEX5A accelerator)
+	# is unplugged and an EP11 coprocessor plugged at 0x06; the kernel gives
+	# it to the running guest, and the plan has nothing to change
+	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/vars
+printf 'version: 1\nguests:\n  guest1: {adapters: [5, 6], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest || die attach
+swapped() { grep -c 'is now a' $T/err; }
+# the same type and mode again: nothing to say
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ "$(swapped)" = 0 ] || die "card away: $(cat $T/err)"
+echo '{id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ "$(swapped)" = 0 ] || die "same card: $(cat $T/err)"
+# another type and mode in its place
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ "$(swapped)" = 0 ] || die "card away: $(cat $T/err)"
+echo '{id: 0x06, type: CEX7P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+msg="guest 'guest1' (running): adapter 0x06 is now a CEX7P in EP11 mode; it was a CEX5A accelerator when apmatrix last saw it; the guest sees the new card"
+# diff and status say it too, and change nothing
+for cmd in diff status; do
+	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
+	[ "$(swapped)" = 1 ] && grep -qxF "apmatrix: warning: $msg" $T/err || die "$cmd: $(cat $T/err)"
+done
+expect_exit 0 apmatrix apply --json > $T/json 2> $T/err
+[ "$(swapped)" = 1 ] && grep -qxF "apmatrix: warning: $msg" $T/err || die "apply: $(cat $T/err)"
+M=$msg jqe '.changed == false and ([.diagnostics[] | select(.message | contains("is now a"))] |
+	length == 1 and .[0].severity == "warning" and .[0].guest == "guest1" and .[0].message == env.M)' < $T/json >/dev/null ||
+	die "document: $(cat $T/json)"
+v=$("$VALIDATE" "$S/apply.schema.json" $T/json) || die "validator: $v"
+[ "$(sed -n 2p <<<"$v" | cut -d' ' -f1)" = valid ] || die "schema: $v"
+grep -qx 'card 06 CEX7P ep11' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+# said once: the records now hold the new card
+for cmd in apply diff status; do
+	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
+	[ "$(swapped)" = 0 ] || die "$cmd again: $(cat $T/err)"
+done
+# an adapter that leaves every mdev of apmatrix leaves the records
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply --force >/dev/null 2>&1 || die "guest1 without 0x06"
+! grep -q '^card 06 ' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+grep -qx 'card 05 CEX5C cca' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks auto: host.keep forces the costlier cover, and the host keeps its domain" {
 	t=$BATS_TEST_TMPDIR/cover3.yaml
 	cat > "$t" <<'EOT'

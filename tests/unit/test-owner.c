@@ -83,7 +83,7 @@ static void test_round_trip(void)
 	CHECK(owner_save(db) == 0);
 
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	expect = xasprintf("apmatrix-state 1\n"
+	expect = xasprintf("apmatrix-state 2\n"
 			   "mdev " UUID_A " guest1\n"
 			   "mdev " UUID_B " guest2\n"
 			   "aqmask-taken 0x0000000000000000010000000000000000000000001000000000000000000000\n"
@@ -197,7 +197,7 @@ static void test_kept_out(void)
 	CHECK(db->n_kept_out == 2);
 	CHECK(owner_save(db) == 0);
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	CHECK_STREQ(text, "apmatrix-state 1\n"
+	CHECK_STREQ(text, "apmatrix-state 2\n"
 			  "kept-out " UUID_A " 0x03" ZERO62 "\n"
 			  "kept-out " UUID_B " 0x80" ZERO62 "\n");
 	free(text);
@@ -224,12 +224,79 @@ static void test_kept_out(void)
 	fake_rmtree(tmp);
 }
 
+/* card lines (version 2): recorded, saved sorted, loaded; version 1 still loads, without them */
+static void test_cards(void)
+{
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run/apmatrix", tmp);
+	struct owner_db *db = NULL, *db2 = NULL;
+	char *text;
+
+	CHECK(owner_load(dir, &db) == 0);
+	owner_record_mdev(db, UUID_A, "guest1");
+	CHECK(owner_record_card(db, 0x06, "CEX5A", "accel"));
+	CHECK(owner_record_card(db, 0x05, "CEX5C", "cca"));
+	CHECK(owner_record_card(db, 0x0a, "CEX8S", NULL)); /* mode not told */
+	CHECK(!owner_record_card(db, 0x07, "CEX 7", "ep11")); /* would not load again */
+	CHECK(!owner_record_card(db, 0x07, "-", "ep11"));
+	CHECK(!owner_record_card(db, 0x07, NULL, "ep11"));
+	CHECK(!owner_record_card(db, 256, "CEX7P", "ep11"));
+	CHECK(db->cards[7].type == NULL);
+	CHECK(owner_record_card(db, 0x07, "CEX7P", "ep 11")); /* a mode it cannot carry: as unknown */
+	CHECK(streq(db->cards[7].type, "CEX7P") && db->cards[7].mode == NULL);
+	CHECK(!owner_record_card(db, 0x07, "CEX7P", "")); /* the same again: no change */
+	owner_forget_card(db, 0x07);
+	CHECK(!owner_record_card(db, 0x06, "CEX5A", "accel")); /* the same: no change */
+	CHECK(owner_record_card(db, 0x06, "CEX5A", NULL));     /* replaces */
+	CHECK(owner_record_card(db, 0x06, "CEX7P", "ep11"));   /* replaces */
+	CHECK(owner_save(db) == 0);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK_STREQ(text, "apmatrix-state 2\n"
+			  "mdev " UUID_A " guest1\n"
+			  "card 05 CEX5C cca\n"
+			  "card 06 CEX7P ep11\n"
+			  "card 0a CEX8S -\n");
+	free(text);
+
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && streq(db2->cards[5].type, "CEX5C") && streq(db2->cards[5].mode, "cca"));
+	CHECK(db2 && streq(db2->cards[6].type, "CEX7P") && streq(db2->cards[6].mode, "ep11"));
+	CHECK(db2 && streq(db2->cards[0x0a].type, "CEX8S") && db2->cards[0x0a].mode == NULL);
+	CHECK(db2 && db2->cards[7].type == NULL);
+	owner_forget_card(db2, 0x06);
+	owner_forget_card(db2, 0x06);
+	CHECK(db2->cards[6].type == NULL && db2->cards[6].mode == NULL);
+	CHECK(owner_save(db2) == 0);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK_STREQ(text, "apmatrix-state 2\nmdev " UUID_A " guest1\ncard 05 CEX5C cca\ncard 0a CEX8S -\n");
+	free(text);
+	owner_free(db2);
+	db2 = NULL;
+
+	/* what an earlier version wrote: loaded, no card records, written as version 2 */
+	fake_file(tmp, "run/apmatrix/state", "apmatrix-state 1\nmdev " UUID_A " guest1\nqueue 05.0047\n");
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && db2->n_mdevs == 1 && bitmap_test(&db2->queues_taken[5], 0x47));
+	for (unsigned a = 0; db2 && a < 256; a++)
+		if (db2->cards[a].type)
+			CHECK(!"a card record from version 1");
+	CHECK(db2 && owner_save(db2) == 0);
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK_STREQ(text, "apmatrix-state 2\nmdev " UUID_A " guest1\nqueue 05.0047\n");
+	free(text);
+
+	owner_free(db);
+	owner_free(db2);
+	free(dir);
+	fake_rmtree(tmp);
+}
+
 static void test_garbage(void)
 {
 	static const char *const bad[] = {
 		"",
 		"apmatrix-state 1",                           /* no final newline */
-		"apmatrix-state 2\n",                         /* newer format */
+		"apmatrix-state 3\n",                         /* newer format */
 		"apmatrix-state 1\nbogus 1\n",                /* unknown keyword */
 		"apmatrix-state 1\n\n",                       /* empty line */
 		"mdev " UUID_A " g\n",                        /* no header */
@@ -257,6 +324,16 @@ static void test_garbage(void)
 		"apmatrix-state 1\nkept-out " UUID_A " 0x" ZERO64 "\n",  /* empty */
 		"apmatrix-state 1\nkept-out 4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C 0x02" ZERO62 "\n",
 		"apmatrix-state 1\nkept-out " UUID_A " 0x02" ZERO62 "\nkept-out " UUID_A " 0x04" ZERO62 "\n",
+		"apmatrix-state 1\ncard 06 CEX5A accel\n",   /* card lines: version 2 only */
+		"apmatrix-state 2\ncard 06 CEX5A\n",         /* no mode */
+		"apmatrix-state 2\ncard 06 CEX5A accel x\n", /* extra field */
+		"apmatrix-state 2\ncard 6 CEX5A accel\n",
+		"apmatrix-state 2\ncard 0A CEX5A accel\n",   /* adapter in capitals */
+		"apmatrix-state 2\ncard 100 CEX5A accel\n",
+		"apmatrix-state 2\ncard 06 - accel\n",       /* no type */
+		"apmatrix-state 2\ncard 06 CEX5A ac/cel\n",
+		"apmatrix-state 2\ncard 06 CEX5A accel\ncard 06 CEX7P ep11\n", /* duplicate */
+		"apmatrix-state 2\nqueue 05.0047 x y\n",     /* three fields are card lines only */
 	};
 	char *tmp = fake_tmpdir();
 	char *dir = xasprintf("%s/run", tmp);
@@ -281,6 +358,14 @@ static void test_garbage(void)
 			  "\naqmask-taken 0x" ZERO64 "\nqueue 05.00ab\n");
 		CHECK(owner_load(dir, &db) == 0);
 		CHECK(db && db->n_mdevs == 1 && bitmap_test(&db->queues_taken[5], 0xab));
+		owner_free(db);
+		db = NULL;
+		fake_file(tmp, "run/state",
+			  "apmatrix-state 2\nmdev " UUID_A " g.1_x-y\nqueue 05.00ab\nkept-out " UUID_A " 0x02" ZERO62
+			  "\ncard 06 CEX5A accel\ncard ff CEX8S -\n");
+		CHECK(owner_load(dir, &db) == 0);
+		CHECK(db && db->n_mdevs == 1 && db->n_kept_out == 1 && streq(db->cards[6].type, "CEX5A") &&
+		      db->cards[0xff].type && !db->cards[0xff].mode);
 		owner_free(db);
 	}
 	free(dir);
@@ -522,7 +607,8 @@ static void test_lock_waits_for_s390(void)
 int main(void)
 {
 	static const struct tap_test tests[] = {
-		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_kept_out),     TAP_TEST(test_atomic_rewrite),
+		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_kept_out),     TAP_TEST(test_cards),
+		TAP_TEST(test_atomic_rewrite),
 		TAP_TEST(test_garbage),         TAP_TEST(test_lock_basic),     TAP_TEST(test_lock_contended),
 		TAP_TEST(test_lock_stale),      TAP_TEST(test_lock_waits_for_s390),
 	};
