@@ -156,12 +156,6 @@ static char *explain_in_use(const struct action *a, const struct live *l)
 	return xstrdup("the kernel reports an APQN of it as assigned to another mdev (none is visible now)");
 }
 
-static bool is_mask_action(const struct action *a)
-{
-	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK || a->kind == ACTION_RELEASE_APMASK ||
-	       a->kind == ACTION_RELEASE_AQMASK;
-}
-
 static bool is_matrix_action(const struct action *a)
 {
 	return a->kind == ACTION_WRITE_AP_CONFIG || a->kind == ACTION_ASSIGN_ADAPTER ||
@@ -202,7 +196,7 @@ char *apply_explain(const struct action *a, int err, const struct live *l)
 			return xstrdup("the mdev type is gone (vfio_ap unloaded, or its matrix device removed)");
 		if (a->kind == ACTION_REMOVE_MDEV)
 			return xstrdup("the mdev is gone");
-		if (is_mask_action(a))
+		if (action_is_mask(a))
 			return xstrdup("a bit is beyond the host's maximum, or the AP bus is gone");
 		if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE)
 			return xstrdup("the queue is gone");
@@ -314,7 +308,7 @@ static bool history_has_host(const struct apply_history *h, const struct action 
 
 		if (f->kind != a->kind)
 			continue;
-		if (is_mask_action(a) ? bitmap_intersects(&f->bits, &a->bits) : f->number == a->number)
+		if (action_is_mask(a) ? bitmap_intersects(&f->bits, &a->bits) : f->number == a->number)
 			return true;
 	}
 	return false;

@@ -1519,12 +1519,9 @@ static int phase_order_cmp_ctx(const struct plan *p, size_t x, size_t y)
 /*
  * "waits for 'guest1' (running)"; an mdev apmatrix made for a guest no
  * longer declared is named by that guest as its record has it, with the
- * UUID, else by the UUID alone.
- */
-/*
- * ms is the blocked mdev that a pending dependency waits for: never NULL, as
- * only mdev_action() makes an action pending at first (with its mstate as
- * who), and propagate_pending() copies who from a pending dependency.
+ * UUID, else by the UUID alone.  ms is never NULL: only mdev_action() makes
+ * an action pending at first (with its mstate as who), and
+ * propagate_pending() copies who from a pending dependency.
  */
 static char *waits_for(const struct mstate *ms, bool maybe_running)
 {
@@ -1856,12 +1853,8 @@ static void note_outside_masks(struct ctx *c)
 	bool mask_action = false;
 	unsigned n;
 
-	for (size_t i = 0; i < c->p->n && !mask_action; i++) {
-		enum action_kind k = c->p->actions[i].kind;
-
-		mask_action = k == ACTION_TAKE_APMASK || k == ACTION_TAKE_AQMASK || k == ACTION_RELEASE_APMASK ||
-			      k == ACTION_RELEASE_AQMASK;
-	}
+	for (size_t i = 0; i < c->p->n && !mask_action; i++)
+		mask_action = action_is_mask(&c->p->actions[i]);
 	if (!mask_action)
 		return;
 	live_outside_masks(c->l, &ap, &aq);

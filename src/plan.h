@@ -82,6 +82,13 @@ struct action {
 	size_t n_depends_on;
 };
 
+/* apmask or aqmask, taken or released (the action's bits) */
+static inline bool action_is_mask(const struct action *a)
+{
+	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK || a->kind == ACTION_RELEASE_APMASK ||
+	       a->kind == ACTION_RELEASE_AQMASK;
+}
+
 enum plan_flags {
 	PLAN_FORCE = 1 << 0, /* change guests that are running */
 	/*

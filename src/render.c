@@ -836,21 +836,21 @@ static bool queue_outside(const struct live *l, const struct live_queue *q, cons
 
 /*
  * The queues bound to vfio_ap that no mdev uses: counted, and listed on f
- * when f is given, as a JSON array's items or space-separated.  outside:
- * only those that mask bits taken outside apmatrix alone give to vfio_ap.
+ * when f is given, as a JSON array's items or space-separated.  With out_ap
+ * and out_aq (live_outside_masks()): only those that mask bits taken outside
+ * apmatrix alone give to vfio_ap.
  */
-static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, bool outside)
+static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, const struct bitmap256 *out_ap,
+				 const struct bitmap256 *out_aq)
 {
-	struct bitmap256 out_ap, out_aq;
 	char buf[APQN_STR_LEN];
 	size_t n = 0;
 
-	live_outside_masks(l, &out_ap, &out_aq);
 	for (size_t i = 0; i < l->n_queues; i++) {
 		const struct live_queue *q = &l->queues[i];
 		bool used = false;
 
-		if (q->kind != QUEUE_DRIVER_VFIO || (outside && !queue_outside(l, q, &out_ap, &out_aq)))
+		if (q->kind != QUEUE_DRIVER_VFIO || (out_ap && !queue_outside(l, q, out_ap, out_aq)))
 			continue;
 		for (size_t k = 0; k < l->n_mdevs && !used; k++)
 			used = matrix_has_apqn(&l->mdevs[k].matrix, q->adapter, q->domain);
@@ -863,6 +863,25 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, bool 
 		n++;
 	}
 	return n;
+}
+
+/* status: "HEADING:" and the apmask and aqmask bits of ap and aq, nothing when both are empty */
+static void print_mask_bits(FILE *f, const char *heading, const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	const struct bitmap256 *bits[] = { ap, aq };
+	static const char *const names[] = { "apmask", "aqmask" };
+
+	if (bitmap_empty(ap) && bitmap_empty(aq))
+		return;
+	fprintf(f, "\n%s:\n", heading);
+	for (size_t i = 0; i < ARRAY_SIZE(bits); i++) {
+		_cleanup_free_ char *s = NULL;
+
+		if (bitmap_empty(bits[i]))
+			continue;
+		s = bitmap_format_ranges(bits[i], 2);
+		fprintf(f, "  %s %s\n", names[i], s ? s : "");
+	}
 }
 
 void render_status(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
@@ -927,43 +946,24 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			fprintf(f, "    overlaps guest '%s' on %s\n", d->guests[k].name, s ? s : "");
 		}
 	}
-	if (!bitmap_empty(&l->apmask_taken) || !bitmap_empty(&l->aqmask_taken)) {
-		fputs("\nmask bits taken from the host by apmatrix:\n", f);
-		if (!bitmap_empty(&l->apmask_taken)) {
-			_cleanup_free_ char *s = bitmap_format_ranges(&l->apmask_taken, 2);
-			fprintf(f, "  apmask %s\n", s ? s : "");
-		}
-		if (!bitmap_empty(&l->aqmask_taken)) {
-			_cleanup_free_ char *s = bitmap_format_ranges(&l->aqmask_taken, 2);
-			fprintf(f, "  aqmask %s\n", s ? s : "");
-		}
-	}
+	print_mask_bits(f, "mask bits taken from the host by apmatrix", &l->apmask_taken, &l->aqmask_taken);
 	live_outside_masks(l, &out_ap, &out_aq);
-	if (!bitmap_empty(&out_ap) || !bitmap_empty(&out_aq)) {
-		fputs("\nmask bits taken from the host outside apmatrix (boot setting, chzdev or by hand; apmatrix "
-		      "leaves them as they are):\n",
-		      f);
-		if (!bitmap_empty(&out_ap)) {
-			_cleanup_free_ char *s = bitmap_format_ranges(&out_ap, 2);
-			fprintf(f, "  apmask %s\n", s ? s : "");
-		}
-		if (!bitmap_empty(&out_aq)) {
-			_cleanup_free_ char *s = bitmap_format_ranges(&out_aq, 2);
-			fprintf(f, "  aqmask %s\n", s ? s : "");
-		}
-	}
-	n_unused = unused_vfio_queues(l, NULL, false, false);
+	print_mask_bits(f,
+			"mask bits taken from the host outside apmatrix (boot setting, chzdev or by hand; apmatrix "
+			"leaves them as they are)",
+			&out_ap, &out_aq);
+	n_unused = unused_vfio_queues(l, NULL, false, NULL, NULL);
 	if (n_unused) {
-		size_t n_outside = unused_vfio_queues(l, NULL, false, true);
+		size_t n_outside = unused_vfio_queues(l, NULL, false, &out_ap, &out_aq);
 
 		fprintf(f, "\nqueues bound to %s that no mdev uses (%zu):\n ", l->vfio_driver ? l->vfio_driver : "vfio",
 			n_unused);
-		unused_vfio_queues(l, f, false, false);
+		unused_vfio_queues(l, f, false, NULL, NULL);
 		fputc('\n', f);
 		if (n_outside) {
 			fprintf(f, "of these, bound to %s only because of mask bits taken outside apmatrix (%zu):\n ",
 				l->vfio_driver ? l->vfio_driver : "vfio", n_outside);
-			unused_vfio_queues(l, f, false, true);
+			unused_vfio_queues(l, f, false, &out_ap, &out_aq);
 			fputc('\n', f);
 		}
 	}
@@ -1044,13 +1044,13 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 	fputs(",\"aqmask\":", f);
 	render_json_numbers(f, &l->aqmask_taken);
 	fputs("},\"unused_vfio_queues\":[", f);
-	unused_vfio_queues(l, f, true, false);
+	unused_vfio_queues(l, f, true, NULL, NULL);
 	live_outside_masks(l, &out_ap, &out_aq);
 	fputs("],\"outside\":{\"apmask\":", f);
 	render_json_numbers(f, &out_ap);
 	fputs(",\"aqmask\":", f);
 	render_json_numbers(f, &out_aq);
 	fputs(",\"unused_vfio_queues\":[", f);
-	unused_vfio_queues(l, f, true, true);
+	unused_vfio_queues(l, f, true, &out_ap, &out_aq);
 	fputs("]}}\n", f);
 }
