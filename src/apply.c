@@ -121,8 +121,15 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 			}
 		}
 		/* a mode the kernel did not tell this time does not replace one it told before */
-		if (record && (!was->type || card_changed(was, now) || (!was->mode && now->mode)))
-			changed |= owner_record_card(o, a, now->type, now->mode);
+		if (record && (!was->type || card_changed(was, now) || (!was->mode && now->mode))) {
+			if (owner_record_card(o, a, now->type, now->mode)) {
+				changed = true;
+			} else if (was->type && card_changed(was, now)) {
+				/* a type the records cannot carry: warned once, then no record */
+				owner_forget_card(o, a);
+				changed = true;
+			}
+		}
 	}
 	return changed;
 }

@@ -871,9 +871,12 @@ static int cmd_show(int argc, char **argv)
 			ret = ret ? ret : 1;
 			host_done(&h); /* what a failed read left */
 			host_failed = true;
-		} else if (arg_json) {
-			hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
-			hostcheck_lpar(d, h.live, &diags); /* as status --json */
+		} else {
+			(void)apply_check_cards(h.owner, h.live, false, &ld); /* as status: a card swapped under a guest */
+			if (arg_json) {
+				hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
+				hostcheck_lpar(d, h.live, &diags); /* as status --json */
+			}
 		}
 		if (arg_json)
 			diag_move(&diags, &ld);
@@ -1085,6 +1088,7 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	 */
 	bool changed = apply_prune_owner(h->owner, h->live);
 	changed |= apply_check_cards(h->owner, h->live, run != NULL, diags);
+	changed |= owner_unsaved(h->owner); /* a version 2 state file is written back as version 1 */
 	if (changed && run && owner_save(h->owner) < 0)
 		log_warning("cannot update the ownership records in %s", rundir_path());
 	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */

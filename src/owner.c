@@ -4,23 +4,35 @@
  *
  * RUNDIR/state is a small line format, versioned by its first line:
  *
- *   apmatrix-state 2
+ *   apmatrix-state 1
  *   mdev 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c guest1
  *   apmask-taken 0x<64 hex digits>
  *   aqmask-taken 0x<64 hex digits>
  *   queue 05.0047
  *   kept-out 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c 0x<64 hex digits>
- *   card 06 CEX5A accel
  *
- * mdev lines come sorted by UUID, queue lines (rfc2017 profile) by APQN,
- * card lines (version 2; the mode "-" when the kernel did not tell) by
- * adapter.  Version 1, which has no card lines, is read too; version 2 is
- * written.
+ * mdev lines come sorted by UUID, queue lines (rfc2017 profile) by APQN.
  * Empty mask lines are not written.  Loading is strict: anything unexpected
  * (unknown keyword, malformed value, duplicate, missing final newline, a
  * newer version) is -EBADMSG, because guessing about ownership could make
  * apmatrix undo something it did not do.  The file is replaced atomically,
  * so a torn file means tampering or a bug, not a crash.
+ *
+ * RUNDIR/cards holds what the cards in the adapters of apmatrix's mdevs
+ * were when it last saw them, sorted by adapter (the mode "-" when the
+ * kernel did not tell):
+ *
+ *   apmatrix-cards 1
+ *   card 06 CEX5A accel
+ *
+ * That is an observation, not ownership, so it has a file of its own, loaded
+ * leniently: a line it cannot read is skipped, a file it cannot read (or of
+ * another version) holds no records, and the next record rewrites it.  The
+ * state file keeps its version 1, which every apmatrix reads, so that a
+ * package downgrade on a running host keeps working.  A state file of
+ * version 2 (the same lines and card lines, written by earlier versions) is
+ * read too, strictly; its card records move to RUNDIR/cards and it is
+ * written back as version 1 by the next apply.
  *
  * Locks (owner_lock): an flock() on RUNDIR/lock serialises apmatrix
  * processes; then the s390-tools lock is taken with the protocol of
@@ -57,6 +69,7 @@
 #include "uuid.h"
 
 #define OWNER_STATE_FILE "state"
+#define OWNER_CARDS_FILE "cards"
 #define OWNER_LOCK_FILE "lock"
 /*
  * The records are readable by everyone: diff, show and status need them to
@@ -67,8 +80,10 @@
  */
 #define OWNER_RUNDIR_MODE 0755
 #define OWNER_STATE_MODE 0644
-#define OWNER_STATE_HEADER "apmatrix-state 2"
-#define OWNER_STATE_HEADER_1 "apmatrix-state 1" /* read: no card lines */
+#define OWNER_STATE_HEADER "apmatrix-state 1"
+#define OWNER_STATE_HEADER_2 "apmatrix-state 2" /* read: with card lines */
+#define OWNER_CARDS_HEADER "apmatrix-cards 1"
+#define OWNER_MAX_CARDS (64 * 1024) /* 256 lines of up to 73 bytes, and room */
 #define OWNER_MAX_STATE (4 * 1024 * 1024)
 #define S390_LOCK_WAITPID 120 /* s390-tools: seconds a new lock may stay without a PID */
 
@@ -251,16 +266,18 @@ bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, 
 	owner_forget_card(db, adapter);
 	db->cards[adapter].type = xstrdup(type);
 	db->cards[adapter].mode = mode ? xstrdup(mode) : NULL;
+	db->cards_unsaved = true;
 	return true;
 }
 
 void owner_forget_card(struct owner_db *db, unsigned adapter)
 {
-	if (adapter > 255)
+	if (adapter > 255 || !db->cards[adapter].type)
 		return;
 	free(db->cards[adapter].type);
 	free(db->cards[adapter].mode);
 	db->cards[adapter] = (struct owner_card){ 0 };
+	db->cards_unsaved = true;
 }
 
 struct owner_db *owner_free(struct owner_db *db)
@@ -314,11 +331,27 @@ static int parse_apqn(const char *s, unsigned *ret_a, unsigned *ret_d)
 	return 0;
 }
 
+/* "card AA TYPE MODE" after the keyword (AA as in a queue line), recorded unless a record exists */
+static int parse_card(struct owner_db *db, const char *aa, const char *type, const char *mode)
+{
+	_cleanup_free_ char *apqn = NULL;
+	unsigned a, d;
+
+	if (!aa || !type || !mode)
+		return -EBADMSG;
+	apqn = xasprintf("%s.0000", aa);
+	if (parse_apqn(apqn, &a, &d) < 0 || db->cards[a].type || !card_token_ok(type) ||
+	    (!streq(mode, "-") && !card_token_ok(mode)))
+		return -EBADMSG;
+	(void)owner_record_card(db, a, type, streq(mode, "-") ? NULL : mode);
+	return 0;
+}
+
 static int parse_state(struct owner_db *db, char *text)
 {
 	bool have_ap = false, have_aq = false;
 	char *line, *next;
-	bool first = true, v1 = false;
+	bool first = true, v2 = false;
 
 	if (!*text || text[strlen(text) - 1] != '\n')
 		return -EBADMSG; /* empty or cut short */
@@ -328,9 +361,10 @@ static int parse_state(struct owner_db *db, char *text)
 		*nl = '\0';
 		next = nl + 1;
 		if (first) {
-			v1 = streq(line, OWNER_STATE_HEADER_1);
-			if (!v1 && !streq(line, OWNER_STATE_HEADER))
+			v2 = streq(line, OWNER_STATE_HEADER_2);
+			if (!v2 && !streq(line, OWNER_STATE_HEADER))
 				return -EBADMSG;
+			db->state_outdated = v2; /* written back as version 1 */
 			first = false;
 			continue;
 		}
@@ -371,20 +405,59 @@ static int parse_state(struct owner_db *db, char *text)
 				return -EBADMSG;
 			BITMAP_FOREACH(a, &b)
 			owner_record_kept_out(db, a1, (unsigned)a);
-		} else if (streq(key, "card") && !v1) {
-			/* card AA TYPE MODE (AA as in a queue line) */
-			_cleanup_free_ char *apqn = xasprintf("%s.0000", a1);
-			unsigned a, d;
-
-			if (!a3 || parse_apqn(apqn, &a, &d) < 0 || db->cards[a].type || !card_token_ok(a2) ||
-			    (!streq(a3, "-") && !card_token_ok(a3)))
+		} else if (streq(key, "card") && v2) {
+			if (parse_card(db, a1, a2, a3) < 0)
 				return -EBADMSG;
-			(void)owner_record_card(db, a, a2, streq(a3, "-") ? NULL : a3);
 		} else {
 			return -EBADMSG;
 		}
 	}
 	return 0;
+}
+
+static bool any_card(const struct owner_db *db)
+{
+	for (unsigned a = 0; a < 256; a++)
+		if (db->cards[a].type)
+			return true;
+	return false;
+}
+
+/*
+ * RUNDIR/cards, leniently (see the top): what cannot be read is no record.
+ * Card lines of a version 2 state file, loaded before, win over it: the
+ * version that wrote them did not know this file.
+ */
+static void load_cards(struct owner_db *db)
+{
+	bool unsaved = db->cards_unsaved; /* loading what is saved changes nothing */
+	_cleanup_free_ char *path = xasprintf("%s/%s", db->rundir, OWNER_CARDS_FILE), *text = NULL;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	char *line, *save = NULL;
+	struct stat st;
+	size_t len = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    read_fd_all(fd, OWNER_MAX_CARDS, false, &text, &len) < 0 || strlen(text) != len)
+		return;
+	line = strtok_r(text, "\n", &save);
+	if (!line || !streq(line, OWNER_CARDS_HEADER))
+		return;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		char *key, *a1, *a2, *a3, *extra, *lsave = NULL;
+
+		/* one space between fields, as in the state file */
+		if (line[0] == ' ' || strstr(line, "  ") || line[strlen(line) - 1] == ' ' || strpbrk(line, "\t\r"))
+			continue;
+		key = strtok_r(line, " ", &lsave);
+		a1 = strtok_r(NULL, " ", &lsave);
+		a2 = strtok_r(NULL, " ", &lsave);
+		a3 = strtok_r(NULL, " ", &lsave);
+		extra = strtok_r(NULL, " ", &lsave);
+		if (key && streq(key, "card") && !extra)
+			(void)parse_card(db, a1, a2, a3); /* a bad line or a second one for an adapter: skipped */
+	}
+	db->cards_unsaved = unsaved;
 }
 
 int owner_load(const char *rundir, struct owner_db **ret)
@@ -402,6 +475,7 @@ int owner_load(const char *rundir, struct owner_db **ret)
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			return -errno;
+		load_cards(db);
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
@@ -413,6 +487,9 @@ int owner_load(const char *rundir, struct owner_db **ret)
 	r = parse_state(db, text);
 	if (r < 0)
 		return r;
+	/* card records from a version 2 state are not in RUNDIR/cards yet */
+	db->cards_unsaved = db->state_outdated && any_card(db);
+	load_cards(db);
 	*ret = TAKE_PTR(db);
 	return 0;
 }
@@ -443,15 +520,19 @@ static int mkdir_parents(const char *path, mode_t mode)
  */
 static void open_up_records(const char *rundir)
 {
-	_cleanup_free_ char *state = xasprintf("%s/%s", rundir, OWNER_STATE_FILE);
+	static const char *const files[] = { OWNER_STATE_FILE, OWNER_CARDS_FILE };
 	struct stat st;
 
 	if (lstat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
 	    (st.st_mode & 07777) == 0700)
 		(void)chmod(rundir, OWNER_RUNDIR_MODE);
-	if (lstat(state, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
-	    (st.st_mode & 07777) == 0600)
-		(void)chmod(state, OWNER_STATE_MODE);
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *path = xasprintf("%s/%s", rundir, files[i]);
+
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		    (st.st_mode & 07777) == 0600)
+			(void)chmod(path, OWNER_STATE_MODE);
+	}
 }
 
 static char *format_state(const struct owner_db *db, size_t *ret_len)
@@ -480,6 +561,21 @@ static char *format_state(const struct owner_db *db, size_t *ret_len)
 		bitmap_to_kernel(&db->kept_out[i].adapters, buf);
 		fprintf(f, "kept-out %s %s\n", db->kept_out[i].uuid, buf);
 	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static char *format_cards(const struct owner_db *db, size_t *ret_len)
+{
+	char *out = NULL;
+	FILE *f = open_memstream(&out, ret_len);
+
+	if (!f)
+		return NULL;
+	fprintf(f, "%s\n", OWNER_CARDS_HEADER);
 	for (unsigned a = 0; a < 256; a++)
 		if (db->cards[a].type)
 			fprintf(f, "card %02x %s %s\n", a, db->cards[a].type,
@@ -550,10 +646,10 @@ static int write_file_in(const char *dir, const char *base, const char *text, si
 	return 0;
 }
 
-int owner_save(const struct owner_db *db)
+int owner_save(struct owner_db *db)
 {
-	_cleanup_free_ char *text = NULL;
-	size_t len = 0;
+	_cleanup_free_ char *text = NULL, *cards = NULL;
+	size_t len = 0, cards_len = 0;
 	int r;
 
 	for (size_t i = 0; i < db->n_mdevs; i++)
@@ -569,10 +665,27 @@ int owner_save(const struct owner_db *db)
 	r = mkdir_parents(db->rundir, OWNER_RUNDIR_MODE);
 	if (r < 0)
 		return r;
+	/*
+	 * The cards first: a version 2 state gives its card records up only
+	 * once they are in their own file.  Best effort: they are observations,
+	 * kept in memory as unsaved for the next save if this one fails.
+	 */
+	if (db->cards_unsaved) {
+		cards = format_cards(db, &cards_len);
+		if (cards && write_file_in(db->rundir, OWNER_CARDS_FILE, cards, cards_len, OWNER_STATE_MODE, true) == 0)
+			db->cards_unsaved = false;
+	}
 	r = write_file_in(db->rundir, OWNER_STATE_FILE, text, len, OWNER_STATE_MODE, true);
-	if (r == 0)
-		open_up_records(db->rundir); /* made under a umask of 077 */
-	return r;
+	if (r < 0)
+		return r;
+	db->state_outdated = false;
+	open_up_records(db->rundir); /* made under a umask of 077 */
+	return 0;
+}
+
+bool owner_unsaved(const struct owner_db *db)
+{
+	return db->cards_unsaved || db->state_outdated;
 }
 
 int owner_write_file(const char *path, const char *text, size_t len, bool replace)
@@ -761,18 +874,25 @@ static void s390_lock_release(const char *path)
  */
 static void remove_stale_temp_files(const char *rundir)
 {
+	static const char *const prefixes[] = { "." OWNER_STATE_FILE ".", "." OWNER_CARDS_FILE "." };
 	DIR *d = opendir(rundir);
 	struct dirent *de;
-	size_t pl = strlen("." OWNER_STATE_FILE "."), sl = strlen(".tmp");
+	size_t sl = strlen(".tmp");
 
 	if (!d)
 		return;
 	while ((de = readdir(d))) {
 		size_t n = strlen(de->d_name);
 
-		if (n > pl + sl && strncmp(de->d_name, "." OWNER_STATE_FILE ".", pl) == 0 &&
-		    streq(de->d_name + n - sl, ".tmp"))
-			(void)unlinkat(dirfd(d), de->d_name, 0); /* best effort: it is only litter */
+		for (size_t i = 0; i < ARRAY_SIZE(prefixes); i++) {
+			size_t pl = strlen(prefixes[i]);
+
+			if (n > pl + sl && strncmp(de->d_name, prefixes[i], pl) == 0 &&
+			    streq(de->d_name + n - sl, ".tmp")) {
+				(void)unlinkat(dirfd(d), de->d_name, 0); /* best effort: it is only litter */
+				break;
+			}
+		}
 	}
 	closedir(d);
 }

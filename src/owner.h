@@ -7,7 +7,9 @@
  * lifetime of the kernel objects it describes: mdevs and mask changes are
  * gone at reboot, and so is /run.  It is rewritten atomically (temp file,
  * fsync, rename, fsync of the directory) after every change, so a crash
- * leaves either the old or the new record, never a torn one.
+ * leaves either the old or the new record, never a torn one.  The card
+ * records (struct owner_card) live beside it in RUNDIR/cards, written the
+ * same way.
  *
  * Locks: RUNDIR/lock (flock) first, then the s390-tools lock
  * /run/lock/s390apconfig.lock (link()-based PID file, same protocol as
@@ -45,7 +47,9 @@ struct owner_kept_out {
 /*
  * What a card in an mdev apmatrix owns was when apmatrix last saw it, so
  * that apply can tell when another type or mode took its place (hot plug).
- * type NULL: no record; mode NULL: the kernel did not tell.
+ * type NULL: no record; mode NULL: the kernel did not tell.  Kept in
+ * RUNDIR/cards, apart from the ownership records: an observation, loaded
+ * leniently (owner.c).
  */
 struct owner_card {
 	char *type; /* "CEX5A" */
@@ -62,13 +66,21 @@ struct owner_db {
 	struct bitmap256 queues_taken[256]; /* queues_taken[adapter] = domains */
 	struct owner_kept_out *kept_out; /* in no order; few */
 	size_t n_kept_out, cap_kept_out;
-	struct owner_card cards[256]; /* by adapter */
+	struct owner_card cards[256]; /* by adapter; RUNDIR/cards */
+	bool cards_unsaved;  /* cards differ from RUNDIR/cards */
+	bool state_outdated; /* RUNDIR/state is of version 2: written back as 1 */
 };
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
 int owner_load(const char *rundir, struct owner_db **ret);
-/* Write RUNDIR/state atomically (0644; creates RUNDIR 0755 when needed). */
-int owner_save(const struct owner_db *db);
+/*
+ * Write RUNDIR/state atomically (0644; creates RUNDIR 0755 when needed), and
+ * RUNDIR/cards when the card records changed (best effort: the result is
+ * that of the state).
+ */
+int owner_save(struct owner_db *db);
+/* Whether what owner_save() writes differs from the files (cards, an old state version). */
+bool owner_unsaved(const struct owner_db *db);
 struct owner_db *owner_free(struct owner_db *db);
 
 /*

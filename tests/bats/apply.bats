@@ -627,8 +627,8 @@ expect_exit 0 apmatrix apply > $T/out 2> $T/err
 [ "$(swapped)" = 0 ] || die "card away: $(cat $T/err)"
 echo '{id: 0x06, type: CEX7P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
 msg="guest 'guest1' (running): adapter 0x06 is now a CEX7P in EP11 mode; it was a CEX5A accelerator when apmatrix last saw it; the guest sees the new card"
-# diff and status say it too, and change nothing
-for cmd in diff status; do
+# diff, status and show say it too, and change nothing
+for cmd in diff status show; do
 	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
 	[ "$(swapped)" = 1 ] && grep -qxF "apmatrix: warning: $msg" $T/err || die "$cmd: $(cat $T/err)"
 done
@@ -639,17 +639,67 @@ M=$msg jqe '.changed == false and ([.diagnostics[] | select(.message | contains(
 	die "document: $(cat $T/json)"
 v=$("$VALIDATE" "$S/apply.schema.json" $T/json) || die "validator: $v"
 [ "$(sed -n 2p <<<"$v" | cut -d' ' -f1)" = valid ] || die "schema: $v"
-grep -qx 'card 06 CEX7P ep11' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+grep -qx 'card 06 CEX7P ep11' /run/apmatrix/cards || die "records: $(cat /run/apmatrix/cards)"
+# the ownership records stay version 1, which every apmatrix reads (a downgrade keeps working)
+[ "$(head -1 /run/apmatrix/state)" = "apmatrix-state 1" ] && ! grep -q '^card ' /run/apmatrix/state ||
+	die "state: $(cat /run/apmatrix/state)"
 # said once: the records now hold the new card
-for cmd in apply diff status; do
+for cmd in apply diff status show; do
 	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
 	[ "$(swapped)" = 0 ] || die "$cmd again: $(cat $T/err)"
 done
 # an adapter that leaves every mdev of apmatrix leaves the records
 printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
 apmatrix apply --force >/dev/null 2>&1 || die "guest1 without 0x06"
-! grep -q '^card 06 ' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
-grep -qx 'card 05 CEX5C cca' /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+! grep -q '^card 06 ' /run/apmatrix/cards || die "records: $(cat /run/apmatrix/cards)"
+grep -qx 'card 05 CEX5C cca' /run/apmatrix/cards || die "records: $(cat /run/apmatrix/cards)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "ownership records of version 2 (card lines in them) are read, and apply writes them back as version 1 with the cards apart" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5, 6], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+[ "$(head -1 /run/apmatrix/state)" = "apmatrix-state 1" ] || die "state: $(cat /run/apmatrix/state)"
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\ncard 05 CEX5C cca\ncard 06 CEX5A accel')" ] ||
+	die "cards: $(cat /run/apmatrix/cards)"
+# as an earlier version wrote them: one file, version 2, card lines last
+v1=$(tail -n +2 /run/apmatrix/state)
+v2() { printf 'apmatrix-state 2\n%s\ncard 05 CEX5C cca\ncard 06 CEX5A accel\n' "$v1" > /run/apmatrix/state; rm -f /run/apmatrix/cards; }
+v2
+cp /run/apmatrix/state $T/v2
+for cmd in diff status; do
+	expect_exit 0 apmatrix $cmd > $T/out 2> $T/err
+	[ ! -s $T/err ] || die "$cmd: $(cat $T/err)"
+done
+cmp -s $T/v2 /run/apmatrix/state && [ ! -e /run/apmatrix/cards ] || die "diff or status wrote records"
+# a converged apply writes nothing to sysfs and the records back in the new form
+clear_writes
+[ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "converged apply"
+[ "$(nwrites)" = 0 ] || die "writes: $(cat /sys/.sim/writes)"
+[ "$(cat /run/apmatrix/state)" = "$(printf 'apmatrix-state 1\n%s' "$v1")" ] || die "state: $(cat /run/apmatrix/state)"
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\ncard 05 CEX5C cca\ncard 06 CEX5A accel')" ] ||
+	die "cards: $(cat /run/apmatrix/cards)"
+# the card records of a version 2 file still tell a swapped card
+v2
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+echo '{id: 0x06, type: CEX7P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug || die plug
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+grep -qxF "apmatrix: warning: guest 'guest1' (not running): adapter 0x06 is now a CEX7P in EP11 mode; it was a CEX5A accelerator when apmatrix last saw it; the guest gets the new card when it starts" $T/err ||
+	die "apply: $(cat $T/err)"
+[ "$(head -1 /run/apmatrix/state)" = "apmatrix-state 1" ] && ! grep -q '^card' /run/apmatrix/state || die "state: $(cat /run/apmatrix/state)"
+grep -qx 'card 06 CEX7P ep11' /run/apmatrix/cards || die "cards: $(cat /run/apmatrix/cards)"
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ ! -s $T/err ] || die "again: $(cat $T/err)"
+# a cards file it cannot read is no records: no warning, no failure, rewritten
+printf 'garbage\n' > /run/apmatrix/cards
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ ! -s $T/err ] && [ "$(cat $T/out)" = "0 changes" ] || die "garbage cards: $(cat $T/out $T/err)"
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\ncard 05 CEX5C cca\ncard 06 CEX7P ep11')" ] ||
+	die "cards: $(cat /run/apmatrix/cards)"
 echo OK
 EOF
 	assert_success
@@ -1050,6 +1100,7 @@ cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 (umask 077; apmatrix apply >/dev/null) || die "apply"
 [ "$(stat -c %a /run/apmatrix)" = 755 ] || die "rundir mode $(stat -c %a /run/apmatrix)"
 [ "$(stat -c %a /run/apmatrix/state)" = 644 ] || die "state mode $(stat -c %a /run/apmatrix/state)"
+[ "$(stat -c %a /run/apmatrix/cards)" = 644 ] || die "cards mode $(stat -c %a /run/apmatrix/cards)"
 [ "$(stat -c %a /run/apmatrix/lock)" = 600 ] || die "lock mode $(stat -c %a /run/apmatrix/lock)"
 mkdir -m 755 /run/u && cp /etc/apmatrix.yaml /run/u/c.yaml && chown -R nobody /run/u
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups apmatrix -c /run/u/c.yaml "$@"; }

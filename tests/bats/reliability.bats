@@ -60,10 +60,15 @@ EOF2
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 apmatrix apply >/dev/null || die apply
 cp /run/apmatrix/state $T/state
+cp /run/apmatrix/cards $T/cards
 printf 'apmatrix-state 1\nmdev 00000000-0000-4000-8000-000000000000 bogus\n' > /run/apmatrix/.state.99999.tmp
+printf 'apmatrix-cards 1\ncard 05 CEX7P ep11\n' > /run/apmatrix/.cards.99999.tmp
+: > /run/apmatrix/.cardsX.tmp # not one of apmatrix's names: left alone
 expect_exit 0 apmatrix apply >/dev/null
-[ ! -e /run/apmatrix/.state.99999.tmp ] || die "temp file left"
+[ ! -e /run/apmatrix/.state.99999.tmp ] && [ ! -e /run/apmatrix/.cards.99999.tmp ] || die "temp file left"
+[ -e /run/apmatrix/.cardsX.tmp ] || die "another file removed"
 cmp -s $T/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+cmp -s $T/cards /run/apmatrix/cards || die "card records changed: $(cat /run/apmatrix/cards)"
 echo OK
 EOF2
 	assert_success

@@ -50,7 +50,7 @@ check_owner() {
 	# shellcheck disable=SC1091
 	. "$dir/meta"
 	if [ -e /run/apmatrix/state ]; then
-		head -1 /run/apmatrix/state | grep -qx 'apmatrix-state 2' || fail "$stage: state header: $(head -1 /run/apmatrix/state)" || ok=1
+		head -1 /run/apmatrix/state | grep -qx 'apmatrix-state 1' || fail "$stage: state header: $(head -1 /run/apmatrix/state)" || ok=1
 		ls -A /run/apmatrix | grep -q '\.tmp$' && [ "${ALLOW_TMP:-0}" != 1 ] && { fail "$stage: temp file left: $(ls -A /run/apmatrix)" || ok=1; }
 	fi
 	for u in $(state_mdevs); do

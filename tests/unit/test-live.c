@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "apply.h"
 #include "diags.h"
 #include "fakesys.h"
 #include "live.h"
@@ -59,6 +60,22 @@ static void card(const char *root, unsigned a, const char *type, const char *mod
 	free(p);
 	free(v);
 	free(dir);
+}
+
+/* Another card in card()'s place: its type and mode files rewritten. */
+static void retype(const char *root, unsigned a, const char *type, const char *mode)
+{
+	char *p = xasprintf("sys/devices/ap/card%02x/uevent", a);
+	char *v = xasprintf("DEVTYPE=ap_card\nDRIVER=cex4card\nDEV_TYPE=000D\nMODALIAS=ap:t0D\nMODE=%s\n", mode);
+
+	fake_file(root, p, v);
+	free(p);
+	free(v);
+	p = xasprintf("sys/devices/ap/card%02x/type", a);
+	v = xasprintf("%s\n", type);
+	fake_file(root, p, v);
+	free(p);
+	free(v);
 }
 
 /* status: NULL = no status file */
@@ -286,6 +303,65 @@ static void test_dynamic(void)
 	CHECK(m && bitmap_empty(&m->matrix.adapters));
 	CHECK(bitmap_test(&l->aqmask_taken, 0x47) && bitmap_count(&l->aqmask_taken) == 1);
 	CHECK(bitmap_empty(&l->apmask_taken));
+
+	live_free(l);
+	owner_free(db);
+	diag_list_done(&diags);
+	sysfs_close(s);
+	free(odir);
+	fake_rmtree(tmp);
+}
+
+/*
+ * A card swapped under an owned mdev (apply_check_cards()): one warning and
+ * the new record; a type the records cannot carry (not from a real kernel,
+ * but nothing stops it) is warned once too and leaves no record, so that
+ * the next run is quiet instead of warning again about the old one.
+ */
+static void test_card_records(void)
+{
+	char *tmp = make_dynamic();
+	struct sysfs *s = open_root(tmp);
+	struct diag_list diags = { 0 };
+	struct owner_db *db = NULL;
+	struct live *l = NULL;
+	char *odir = xasprintf("%s/run", tmp);
+
+	CHECK(owner_load(odir, &db) == 0);
+	owner_record_mdev(db, UUID_A, "guest1"); /* adapters 05, 06 */
+	CHECK(owner_record_card(db, 6, "CEX8A", "accel"));
+	CHECK(live_read(s, db, 0, &l, &diags) == 0 && diags.n == 0);
+	/* first sight of card 05: recorded, nothing to say */
+	CHECK(apply_check_cards(db, l, true, &diags));
+	CHECK(diags.n == 0 && db->cards[5].type && streq(db->cards[5].type, "CEX7C"));
+	CHECK(!apply_check_cards(db, l, true, &diags) && diags.n == 0);
+	live_free(l);
+	l = NULL;
+
+	/* 06 is now a CEX7P in EP11 mode: said, and recorded only with record */
+	retype(tmp, 6, "CEX7P", "ep11");
+	CHECK(live_read(s, db, 0, &l, &diags) == 0 && diags.n == 0);
+	CHECK(!apply_check_cards(db, l, false, &diags));
+	CHECK(diags.n == 1 && streq(db->cards[6].type, "CEX8A"));
+	CHECK(apply_check_cards(db, l, true, &diags));
+	CHECK(diags.n == 2 && streq(db->cards[6].type, "CEX7P") && streq(db->cards[6].mode, "ep11"));
+	if (diags.n == 2)
+		CHECK_STREQ(diags.items[1].message,
+			    "guest 'guest1' (running): adapter 0x06 is now a CEX7P in EP11 mode; it was a CEX8A "
+			    "accelerator when apmatrix last saw it; the guest sees the new card");
+	diag_list_done(&diags);
+	CHECK(!apply_check_cards(db, l, true, &diags) && diags.n == 0);
+	live_free(l);
+	l = NULL;
+
+	/* a type longer than the records carry: warned once, the old record goes */
+	retype(tmp, 6, "CEX9P-A-TYPE-NAME-LONGER-THAN-32-CHARACTERS", "ep11");
+	CHECK(live_read(s, db, 0, &l, &diags) == 0 && diags.n == 0);
+	CHECK(apply_check_cards(db, l, true, &diags));
+	CHECK(diags.n == 1 && db->cards[6].type == NULL);
+	diag_list_done(&diags);
+	CHECK(!apply_check_cards(db, l, true, &diags) && diags.n == 0);
+	CHECK(db->cards[5].type != NULL); /* the other card keeps its record */
 
 	live_free(l);
 	owner_free(db);
@@ -769,6 +845,7 @@ int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_dynamic),
+		TAP_TEST(test_card_records),
 		TAP_TEST(test_dynamic_not_running),
 		TAP_TEST(test_lean),
 		TAP_TEST(test_listed_mdev_absent),

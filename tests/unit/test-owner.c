@@ -83,7 +83,7 @@ static void test_round_trip(void)
 	CHECK(owner_save(db) == 0);
 
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	expect = xasprintf("apmatrix-state 2\n"
+	expect = xasprintf("apmatrix-state 1\n"
 			   "mdev " UUID_A " guest1\n"
 			   "mdev " UUID_B " guest2\n"
 			   "aqmask-taken 0x0000000000000000010000000000000000000000001000000000000000000000\n"
@@ -197,7 +197,7 @@ static void test_kept_out(void)
 	CHECK(db->n_kept_out == 2);
 	CHECK(owner_save(db) == 0);
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	CHECK_STREQ(text, "apmatrix-state 2\n"
+	CHECK_STREQ(text, "apmatrix-state 1\n"
 			  "kept-out " UUID_A " 0x03" ZERO62 "\n"
 			  "kept-out " UUID_B " 0x80" ZERO62 "\n");
 	free(text);
@@ -224,17 +224,24 @@ static void test_kept_out(void)
 	fake_rmtree(tmp);
 }
 
-/* card lines (version 2): recorded, saved sorted, loaded; version 1 still loads, without them */
+/*
+ * Card records: recorded, saved sorted to RUNDIR/cards (the state file stays
+ * version 1, which every apmatrix reads), loaded; written only when they
+ * changed; a version 2 state file's card lines move there.
+ */
 static void test_cards(void)
 {
 	char *tmp = fake_tmpdir();
-	char *dir = xasprintf("%s/run/apmatrix", tmp);
+	char *dir = xasprintf("%s/run/apmatrix", tmp), *cp = xasprintf("%s/cards", dir);
 	struct owner_db *db = NULL, *db2 = NULL;
+	struct stat st;
 	char *text;
 
 	CHECK(owner_load(dir, &db) == 0);
+	CHECK(!owner_unsaved(db));
 	owner_record_mdev(db, UUID_A, "guest1");
 	CHECK(owner_record_card(db, 0x06, "CEX5A", "accel"));
+	CHECK(owner_unsaved(db));
 	CHECK(owner_record_card(db, 0x05, "CEX5C", "cca"));
 	CHECK(owner_record_card(db, 0x0a, "CEX8S", NULL)); /* mode not told */
 	CHECK(!owner_record_card(db, 0x07, "CEX 7", "ep11")); /* would not load again */
@@ -250,43 +257,160 @@ static void test_cards(void)
 	CHECK(owner_record_card(db, 0x06, "CEX5A", NULL));     /* replaces */
 	CHECK(owner_record_card(db, 0x06, "CEX7P", "ep11"));   /* replaces */
 	CHECK(owner_save(db) == 0);
+	CHECK(!owner_unsaved(db));
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	CHECK_STREQ(text, "apmatrix-state 2\n"
-			  "mdev " UUID_A " guest1\n"
+	CHECK_STREQ(text, "apmatrix-state 1\nmdev " UUID_A " guest1\n");
+	free(text);
+	text = fake_slurp(tmp, "run/apmatrix/cards");
+	CHECK_STREQ(text, "apmatrix-cards 1\n"
 			  "card 05 CEX5C cca\n"
 			  "card 06 CEX7P ep11\n"
 			  "card 0a CEX8S -\n");
 	free(text);
+	CHECK(stat(cp, &st) == 0 && (st.st_mode & 0777) == 0644);
 
 	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && !owner_unsaved(db2)); /* loading what is saved changes nothing */
 	CHECK(db2 && streq(db2->cards[5].type, "CEX5C") && streq(db2->cards[5].mode, "cca"));
 	CHECK(db2 && streq(db2->cards[6].type, "CEX7P") && streq(db2->cards[6].mode, "ep11"));
 	CHECK(db2 && streq(db2->cards[0x0a].type, "CEX8S") && db2->cards[0x0a].mode == NULL);
 	CHECK(db2 && db2->cards[7].type == NULL);
+	/* a save without a card change leaves the cards file alone */
+	owner_record_mdev(db2, UUID_B, "guest2");
+	CHECK(fake_unlink(tmp, "run/apmatrix/cards") == 0);
+	CHECK(owner_save(db2) == 0);
+	CHECK(stat(cp, &st) < 0 && errno == ENOENT);
 	owner_forget_card(db2, 0x06);
+	CHECK(owner_unsaved(db2));
 	owner_forget_card(db2, 0x06);
 	CHECK(db2->cards[6].type == NULL && db2->cards[6].mode == NULL);
 	CHECK(owner_save(db2) == 0);
+	text = fake_slurp(tmp, "run/apmatrix/cards");
+	CHECK_STREQ(text, "apmatrix-cards 1\ncard 05 CEX5C cca\ncard 0a CEX8S -\n");
+	free(text);
 	text = fake_slurp(tmp, "run/apmatrix/state");
-	CHECK_STREQ(text, "apmatrix-state 2\nmdev " UUID_A " guest1\ncard 05 CEX5C cca\ncard 0a CEX8S -\n");
+	CHECK_STREQ(text, "apmatrix-state 1\nmdev " UUID_A " guest1\nmdev " UUID_B " guest2\n");
 	free(text);
 	owner_free(db2);
 	db2 = NULL;
 
-	/* what an earlier version wrote: loaded, no card records, written as version 2 */
-	fake_file(tmp, "run/apmatrix/state", "apmatrix-state 1\nmdev " UUID_A " guest1\nqueue 05.0047\n");
+	/*
+	 * A version 2 state (earlier versions kept the card lines in it): loaded
+	 * strictly, its card lines win over the cards file for their adapters,
+	 * and a save writes the state as version 1 and the cards apart.
+	 */
+	fake_file(tmp, "run/apmatrix/state",
+		  "apmatrix-state 2\nmdev " UUID_A " guest1\nqueue 05.0047\ncard 06 CEX5A accel\n");
+	fake_file(tmp, "run/apmatrix/cards", "apmatrix-cards 1\ncard 06 CEX7P ep11\ncard 07 CEX8S cca\n");
 	CHECK(owner_load(dir, &db2) == 0);
 	CHECK(db2 && db2->n_mdevs == 1 && bitmap_test(&db2->queues_taken[5], 0x47));
+	CHECK(db2 && streq(db2->cards[6].type, "CEX5A") && streq(db2->cards[6].mode, "accel"));
+	CHECK(db2 && streq(db2->cards[7].type, "CEX8S"));
+	CHECK(db2 && owner_unsaved(db2));
+	CHECK(db2 && owner_save(db2) == 0);
+	CHECK(db2 && !owner_unsaved(db2));
+	text = fake_slurp(tmp, "run/apmatrix/state");
+	CHECK_STREQ(text, "apmatrix-state 1\nmdev " UUID_A " guest1\nqueue 05.0047\n");
+	free(text);
+	text = fake_slurp(tmp, "run/apmatrix/cards");
+	CHECK_STREQ(text, "apmatrix-cards 1\ncard 06 CEX5A accel\ncard 07 CEX8S cca\n");
+	free(text);
+	owner_free(db2);
+	db2 = NULL;
+	/* version 2 without card lines: only the header is outdated */
+	fake_file(tmp, "run/apmatrix/state", "apmatrix-state 2\nmdev " UUID_A " guest1\n");
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && owner_unsaved(db2) && streq(db2->cards[6].type, "CEX5A"));
+	owner_free(db2);
+	db2 = NULL;
+
+	/* version 1 and no cards file: no card records, nothing to write */
+	fake_file(tmp, "run/apmatrix/state", "apmatrix-state 1\nmdev " UUID_A " guest1\n");
+	CHECK(fake_unlink(tmp, "run/apmatrix/cards") == 0);
+	CHECK(owner_load(dir, &db2) == 0);
 	for (unsigned a = 0; db2 && a < 256; a++)
 		if (db2->cards[a].type)
-			CHECK(!"a card record from version 1");
-	CHECK(db2 && owner_save(db2) == 0);
-	text = fake_slurp(tmp, "run/apmatrix/state");
-	CHECK_STREQ(text, "apmatrix-state 2\nmdev " UUID_A " guest1\nqueue 05.0047\n");
-	free(text);
+			CHECK(!"a card record without a cards file");
+	CHECK(db2 && !owner_unsaved(db2));
+	owner_free(db2);
+	db2 = NULL;
+
+	/* and without a state file, the card records still load */
+	fake_file(tmp, "run/apmatrix/cards", "apmatrix-cards 1\ncard 0b CEX7C cca\n");
+	CHECK(fake_unlink(tmp, "run/apmatrix/state") == 0);
+	CHECK(owner_load(dir, &db2) == 0);
+	CHECK(db2 && db2->n_mdevs == 0 && streq(db2->cards[0x0b].type, "CEX7C"));
 
 	owner_free(db);
 	owner_free(db2);
+	free(dir);
+	free(cp);
+	fake_rmtree(tmp);
+}
+
+/* The cards file is an observation: what cannot be read is skipped, the load never fails for it. */
+static void test_cards_lenient(void)
+{
+	static const struct {
+		const char *text;
+		const char *expect; /* "AA TYPE MODE;" of the records, in order */
+	} cases[] = {
+		{ "apmatrix-cards 1\ncard 06 CEX5A accel\nbogus\ncard 6 CEX7P ep11\ncard 07 CEX 7 ep11\n"
+		  "card 06 CEX7P ep11\ncard 08 CEX7P ep11 x\ncard 09  CEX7P ep11\ncard 0A CEX7P ep11\n"
+		  "card 100 CEX7P ep11\ncard 0b - accel\ncard 0c CEX7P ac/cel\ncard 0d CEX7P\n"
+		  "card 0e CEX8S -\ncard 0f CEX8P\tep11\ncard 10 CEX8P ep11 \n\nmdev " UUID_A " g\n",
+		  "06 CEX5A accel;0e CEX8S -;" },
+		{ "apmatrix-cards 1\ncard 06 CEX5A accel", "06 CEX5A accel;" }, /* no final newline */
+		{ "apmatrix-cards 2\ncard 06 CEX5A accel\n", "" },                /* another version */
+		{ "card 06 CEX5A accel\n", "" },                                  /* no header */
+		{ "", "" },
+		{ "apmatrix-state 1\ncard 06 CEX5A accel\n", "" },
+	};
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run", tmp);
+
+	fake_file(tmp, "run/state", "apmatrix-state 1\nmdev " UUID_A " g\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct owner_db *db = NULL;
+		char *got = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&got, &len);
+
+		fake_file(tmp, "run/cards", cases[i].text);
+		CHECK(owner_load(dir, &db) == 0);
+		for (unsigned a = 0; db && a < 256; a++)
+			if (db->cards[a].type)
+				fprintf(f, "%02x %s %s;", a, db->cards[a].type, db->cards[a].mode ? db->cards[a].mode : "-");
+		fclose(f);
+		if (!streq(got, cases[i].expect))
+			printf("#   case %zu: got \"%s\"\n", i, got);
+		CHECK(streq(got, cases[i].expect));
+		CHECK(db && db->n_mdevs == 1 && !owner_unsaved(db));
+		free(got);
+		owner_free(db);
+	}
+	/* a NUL in it, or a directory in its place: no records, and the state loads */
+	{
+		struct owner_db *db = NULL;
+		char *p = xasprintf("%s/cards", dir);
+		FILE *f = fopen(p, "we");
+
+		CHECK(f != NULL);
+		if (f) {
+			fwrite("apmatrix-cards 1\ncard 06 CEX5A accel\n\0card 07 X y\n", 1, 50, f);
+			fclose(f);
+		}
+		CHECK(owner_load(dir, &db) == 0);
+		CHECK(db && db->cards[6].type == NULL && db->n_mdevs == 1);
+		owner_free(db);
+		db = NULL;
+		CHECK(unlink(p) == 0);
+		fake_dir(tmp, "run/cards");
+		CHECK(owner_load(dir, &db) == 0);
+		CHECK(db && db->cards[6].type == NULL && db->n_mdevs == 1);
+		owner_free(db);
+		free(p);
+	}
 	free(dir);
 	fake_rmtree(tmp);
 }
@@ -608,7 +732,7 @@ int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_kept_out),     TAP_TEST(test_cards),
-		TAP_TEST(test_atomic_rewrite),
+		TAP_TEST(test_cards_lenient),   TAP_TEST(test_atomic_rewrite),
 		TAP_TEST(test_garbage),         TAP_TEST(test_lock_basic),     TAP_TEST(test_lock_contended),
 		TAP_TEST(test_lock_stale),      TAP_TEST(test_lock_waits_for_s390),
 	};
