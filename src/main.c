@@ -672,6 +672,7 @@ static int load_desired(struct diag_list *diags, struct desired **ret, struct co
 static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsigned flags,
 		     struct live **ret_live, struct diag_list *diags)
 {
+	_cleanup_free_ char *why = NULL;
 	struct sysfs *s = NULL;
 	struct owner_db *o = NULL;
 	long holder;
@@ -683,10 +684,11 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 		return r;
 	}
 	sysfs_set_vfio_dir(s, vfio_dir_path());
-	r = owner_load(rundir_path(), &o);
+	r = owner_load_explained(rundir_path(), &o, &why);
 	if (r < 0) {
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read the ownership records in %s: %s", rundir_path(),
-			 strerror(-r));
+		/* what to do about it: apmatrix(8), FILES */
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read the ownership records in %s/state: %s",
+			 rundir_path(), why ? why : strerror(-r));
 		sysfs_close(s);
 		return r;
 	}
@@ -1636,8 +1638,12 @@ static int cmd_guest(int argc, char **argv)
 			if (!live_find_mdev(h.live, g->uuid))
 				log_warning("guest '%s': mdev %s does not exist yet (run apmatrix apply)", g->name,
 					    g->uuid);
-		} else
-			print_diags(&diags); /* why; the snippet is printed all the same */
+		} else {
+			/* why; a warning: the snippet comes from the configuration and is printed all the same */
+			for (size_t i = 0; i < diags.n; i++)
+				diags.items[i].severity = DIAG_WARNING;
+			print_diags(&diags);
+		}
 		host_done(&h);
 		diag_list_done(&diags);
 	}

@@ -347,12 +347,14 @@ static int parse_card(struct owner_db *db, const char *aa, const char *type, con
 	return 0;
 }
 
-static int parse_state(struct owner_db *db, char *text)
+/* *ret_lineno: the line that was not understood (0: the file as a whole) */
+static int parse_state(struct owner_db *db, char *text, unsigned *ret_lineno)
 {
 	bool have_ap = false, have_aq = false;
 	char *line, *next;
 	bool first = true, v2 = false;
 
+	*ret_lineno = 0;
 	if (!*text || text[strlen(text) - 1] != '\n')
 		return -EBADMSG; /* empty or cut short */
 	for (line = text; *line; line = next) {
@@ -360,6 +362,7 @@ static int parse_state(struct owner_db *db, char *text)
 
 		*nl = '\0';
 		next = nl + 1;
+		++*ret_lineno;
 		if (first) {
 			v2 = streq(line, OWNER_STATE_HEADER_2);
 			if (!v2 && !streq(line, OWNER_STATE_HEADER))
@@ -460,11 +463,47 @@ static void load_cards(struct owner_db *db)
 	db->cards_unsaved = unsaved;
 }
 
+/* Why text (a state file) is not one: "line 3 ('bogus 1') is not ..." */
+static char *explain_state(const char *text, bool has_nul, unsigned lineno)
+{
+	const char *line = text;
+	size_t n;
+	char *quoted;
+
+	if (has_nul)
+		return xstrdup("it holds a NUL byte, which apmatrix never writes");
+	if (lineno == 0)
+		return xstrdup(*text ? "it is cut short (no newline at its end)" : "it is empty");
+	for (unsigned i = 1; i < lineno; i++)
+		line = strchr(line, '\n') + 1;
+	n = strcspn(line, "\n");
+	quoted = xasprintf("'%.*s%s'", (int)(n > 64 ? 64 : n), line, n > 64 ? "..." : "");
+	for (char *c = quoted; *c; c++)
+		if (!isprint((unsigned char)*c))
+			*c = '?';
+	if (lineno == 1) {
+		char *why = xasprintf("line 1 (%s) is not a format this apmatrix reads (%s or %s; a newer apmatrix "
+				      "wrote it?)",
+				      quoted, OWNER_STATE_HEADER, OWNER_STATE_HEADER_2);
+		free(quoted);
+		return why;
+	}
+	char *why = xasprintf("line %u (%s) is not a record this apmatrix writes", lineno, quoted);
+	free(quoted);
+	return why;
+}
+
 int owner_load(const char *rundir, struct owner_db **ret)
 {
+	return owner_load_explained(rundir, ret, NULL);
+}
+
+int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_why)
+{
 	_cleanup_(owner_freep) struct owner_db *db = NULL;
-	_cleanup_free_ char *path = NULL, *text = NULL;
+	_cleanup_free_ char *path = NULL, *text = NULL, *copy = NULL;
 	_cleanup_close_ int fd = -EBADF;
+	unsigned lineno = 0;
 	size_t len = 0;
 	int r;
 
@@ -482,11 +521,13 @@ int owner_load(const char *rundir, struct owner_db **ret)
 	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
 	if (r < 0)
 		return r;
-	if (strlen(text) != len)
-		return -EBADMSG;
-	r = parse_state(db, text);
-	if (r < 0)
+	copy = ret_why ? xstrdup(text) : NULL; /* parse_state() cuts text up */
+	r = strlen(text) != len ? -EBADMSG : parse_state(db, text, &lineno);
+	if (r < 0) {
+		if (ret_why)
+			*ret_why = explain_state(copy, strlen(copy) != len, lineno);
 		return r;
+	}
 	/* card records from a version 2 state are not in RUNDIR/cards yet */
 	db->cards_unsaved = db->state_outdated && any_card(db);
 	load_cards(db);

@@ -74,6 +74,12 @@ struct owner_db {
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
 int owner_load(const char *rundir, struct owner_db **ret);
 /*
+ * The same; when the file is not a state file (-EBADMSG), *ret_why (if not
+ * NULL) says why, naming the line ("line 3 ('bogus 1') is not a record this
+ * apmatrix writes"); the caller frees it.
+ */
+int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_why);
+/*
  * Write RUNDIR/state atomically (0644; creates RUNDIR 0755 when needed), and
  * RUNDIR/cards when the card records changed (best effort: the result is
  * that of the state).

@@ -1317,16 +1317,38 @@ EOF
 	assert_output --partial OK
 }
 
-@test "ownership records that cannot be read: apply says so once, writes nothing, exits 1" {
+@test "ownership records that cannot be read: apply says so once, naming the line, writes nothing, exits 1; moved aside, nothing is lost" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 mkdir -p /run/apmatrix && printf 'not a state file\n' > /run/apmatrix/state
 apmatrix apply > $T/out 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
-[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix: Bad message" ] || die "stderr: $(cat $T/err)"
+[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix/state: line 1 ('not a state file') is not a format this apmatrix reads (apmatrix-state 1 or apmatrix-state 2; a newer apmatrix wrote it?)" ] ||
+	die "stderr: $(cat $T/err)"
 [ ! -s $T/out ] || die "stdout: $(cat $T/out)"
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 [ "$(cat /run/apmatrix/state)" = "not a state file" ] || die "records changed"
+# the message names the line apmatrix did not understand
+rm /run/apmatrix/state
+apmatrix apply >/dev/null || die "bring-up"
+printf 'queue 05.zz47\n' >> /run/apmatrix/state
+n=$(wc -l < /run/apmatrix/state)
+expect_exit 1 apmatrix diff > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix/state: line $n ('queue 05.zz47') is not a record this apmatrix writes" ] ||
+	die "bad line: $(cat $T/err)"
+truncate -s -1 /run/apmatrix/state
+expect_exit 1 apmatrix status > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix/state: it is cut short (no newline at its end)" ] ||
+	die "cut short: $(cat $T/err)"
+# moved aside, as apmatrix(8) says: the declared guests' mdevs match, the mask
+# bits apmatrix took are named as taken outside it and stay, nothing is written
+mv /run/apmatrix/state /run/apmatrix/state.bad
+clear_writes
+[ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "apply after moving aside: $(apmatrix diff 2>&1)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+apmatrix status > $T/out 2>&1 || die "status: $(cat $T/out)"
+[ "$(grep -c ' matches$' $T/out)" = 2 ] && grep -q '^mask bits taken from the host outside apmatrix' $T/out ||
+	die "status: $(cat $T/out)"
 echo OK
 EOF
 	assert_success

@@ -433,6 +433,12 @@ apmatrix guest guest1 --libvirt 2>$W/err > $W/l || die libvirt
 [ ! -s $W/err ] || die "stderr: $(cat $W/err)"
 printf "<hostdev mode='subsystem' type='mdev' model='vfio-ap'>\n  <source>\n    <address uuid='%s'/>\n  </source>\n</hostdev>\n" $u | cmp - $W/l || die "libvirt: $(cat $W/l)"
 apmatrix guest guest1 | cmp - $W/l || die "default is --libvirt"
+# records that cannot be read: the snippet all the same, exit 0, and the reason as a warning
+cp /run/apmatrix/state $W/state && echo garbage >> /run/apmatrix/state
+apmatrix guest guest1 2>$W/err | cmp - $W/l || die "snippet without records"
+grep -qx "apmatrix: warning: cannot read the ownership records in /run/apmatrix/state: line [0-9]* ('garbage') is not a record this apmatrix writes" $W/err ||
+	die "records: $(cat $W/err)"
+cp $W/state /run/apmatrix/state
 # the sysfsdev path names the mdev that apply created
 [ -d "/sys/bus/mdev/devices/$u" ] || [ -d "/sys/devices/vfio_ap/matrix/$u" ] || die "no such mdev"
 echo OK

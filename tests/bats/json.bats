@@ -127,7 +127,8 @@ jqe '.host == null and .taken == null and .guests == [] and .undeclared_mdevs ==
 mkdir -p /run/apmatrix
 printf 'apmatrix-state 1\nmdev not-a-uuid g\n' > /run/apmatrix/state
 msg=$(apmatrix status 2>&1 >/dev/null)
-[[ $msg == "apmatrix: cannot read the ownership records in /run/apmatrix: "* ]] || die "status: $msg"
+[ "$msg" = "apmatrix: cannot read the ownership records in /run/apmatrix/state: line 2 ('mdev not-a-uuid g') is not a record this apmatrix writes" ] ||
+	die "status: $msg"
 for cmd in diff status show check; do
 	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
 	[ $rc = 1 ] && [ ! -s $T/err ] || die "records, $cmd: exit $rc, stderr $(cat $T/err)"

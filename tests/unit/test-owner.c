@@ -473,6 +473,46 @@ static void test_garbage(void)
 		CHECK(r == -EBADMSG);
 		CHECK(db == NULL);
 	}
+	/* why, naming the line */
+	{
+		static const struct {
+			const char *text;
+			size_t len;
+			const char *why;
+		} cases[] = {
+			{ "apmatrix-state 1\nmdev " UUID_A " g\nbogus 1\n", 0,
+			  "line 3 ('bogus 1') is not a record this apmatrix writes" },
+			{ "apmatrix-state 3\n", 0,
+			  "line 1 ('apmatrix-state 3') is not a format this apmatrix reads (apmatrix-state 1 or "
+			  "apmatrix-state 2; a newer apmatrix wrote it?)" },
+			{ "apmatrix-state 1\nqueue\t05.0047\n", 0,
+			  "line 2 ('queue?05.0047') is not a record this apmatrix writes" },
+			{ "apmatrix-state 1\nmdev " UUID_A " g", 0, "it is cut short (no newline at its end)" },
+			{ "", 0, "it is empty" },
+			{ "apmatrix-state 1\n\0\n", 19, "it holds a NUL byte, which apmatrix never writes" },
+			{ "apmatrix-state 1\nmdev 0123456789012345678901234567890123456789012345678901234567890123456789\n",
+			  0, "line 2 ('mdev 01234567890123456789012345678901234567890123456789012345678...') is not a "
+			     "record this apmatrix writes" },
+		};
+
+		for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+			struct owner_db *db = NULL;
+			char *p = xasprintf("%s/state", dir), *why = NULL;
+			FILE *f = fopen(p, "we");
+
+			CHECK(f != NULL);
+			if (f) {
+				fwrite(cases[i].text, 1, cases[i].len ? cases[i].len : strlen(cases[i].text), f);
+				fclose(f);
+			}
+			CHECK(owner_load_explained(dir, &db, &why) == -EBADMSG && db == NULL);
+			if (!why || !streq(why, cases[i].why))
+				printf("#   case %zu: %s\n", i, why ? why : "(null)");
+			CHECK(why && streq(why, cases[i].why));
+			free(why);
+			free(p);
+		}
+	}
 	/* and a good one with every kind of line, to be sure the loop is not vacuous */
 	{
 		struct owner_db *db = NULL;
