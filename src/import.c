@@ -1070,64 +1070,134 @@ static void read_libvirt(struct import *im)
 	free_strv(names, n);
 }
 
-static bool name_taken(const struct import *im, const char *name)
+/* The libvirt domain that uses g's mdev (the first, with a warning, when several do). */
+static const struct xml_domain *domain_of(struct import *im, const struct iguest *g)
+{
+	const struct xml_domain *dom = NULL;
+
+	for (size_t k = 0; k < im->n_doms; k++)
+		for (size_t u = 0; u < im->doms[k].n_uuids; u++)
+			if (streq(im->doms[k].uuids[u], g->uuid)) {
+				if (!dom)
+					dom = &im->doms[k];
+				else
+					diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+						 "mdev %s is used by libvirt domains '%s' (%s) and '%s' (%s); "
+						 "named after the first",
+						 g->uuid, dom->name, dom->file, im->doms[k].name, im->doms[k].file);
+			}
+	return dom;
+}
+
+static const struct iguest *guest_named(const struct import *im, const char *name)
 {
 	for (size_t i = 0; i < im->n; i++)
 		if (im->g[i].name && streq(im->g[i].name, name))
-			return true;
-	return false;
+			return &im->g[i];
+	return NULL;
 }
 
+/*
+ * Name the guests: first after the libvirt domain that uses the mdev (the
+ * name the guest really runs under), then, for the mdevs no domain names,
+ * after the guest apmatrix recorded when it created the mdev, else by UUID.
+ * A recorded name that a libvirt domain now gives another mdev goes to that
+ * mdev; this one is named apart, with a warning.
+ */
 static void name_guests(struct import *im)
 {
+	const struct xml_domain **doms = im->n ? xcalloc(im->n, sizeof(*doms)) : NULL;
+
 	for (size_t i = 0; i < im->n; i++) {
 		struct iguest *g = &im->g[i];
-		const struct xml_domain *dom = NULL;
+		const struct iguest *other;
+		const struct xml_domain *dom;
 
 		if (g->skip) {
 			g->name = xstrdup(g->uuid);
 			continue;
 		}
-		for (size_t k = 0; k < im->n_doms; k++)
-			for (size_t u = 0; u < im->doms[k].n_uuids; u++)
-				if (streq(im->doms[k].uuids[u], g->uuid)) {
-					if (!dom)
-						dom = &im->doms[k];
-					else
-						diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-							 "mdev %s is used by libvirt domains '%s' (%s) and '%s' (%s); "
-							 "named after the first",
-							 g->uuid, dom->name, dom->file, im->doms[k].name, im->doms[k].file);
-				}
-		if (dom && guest_name_valid(dom->name) && !name_taken(im, dom->name)) {
+		dom = doms[i] = domain_of(im, g);
+		if (!dom || !guest_name_valid(dom->name))
+			continue;
+		other = guest_named(im, dom->name);
+		if (!other) {
 			g->name = xstrdup(dom->name);
 			g->comment = xasprintf("libvirt domain in %s", dom->file);
 			continue;
 		}
+		_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", dom->name, g->uuid);
+		if (guest_named(im, alt))
+			continue;
+		g->name = TAKE_PTR(alt);
+		if (doms[other - im->g] == dom)
+			g->comment = xasprintf("the second mdev of libvirt domain '%s' (%s): QEMU allows one "
+					       "vfio-ap device per guest",
+					       dom->name, dom->file);
+		else {
+			g->comment = xasprintf("libvirt domain '%s' in %s; the libvirt domain in %s has that name too",
+					       dom->name, dom->file, doms[other - im->g]->file);
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "libvirt domains in %s and %s are both named '%s': mdev %s is named '%s', mdev %s '%s'",
+				 doms[other - im->g]->file, dom->file, dom->name, other->uuid, other->name, g->uuid,
+				 g->name);
+		}
+	}
+	for (size_t i = 0; i < im->n; i++) {
+		struct iguest *g = &im->g[i];
+		const struct xml_domain *dom = doms[i];
+		const struct iguest *other;
+
+		if (g->name)
+			continue;
 		if (dom && guest_name_valid(dom->name)) {
-			_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", dom->name, g->uuid);
-			if (!name_taken(im, alt)) {
-				g->name = TAKE_PTR(alt);
-				g->comment = xasprintf("the second mdev of libvirt domain '%s' (%s): QEMU allows one "
-						       "vfio-ap device per guest",
-						       dom->name, dom->file);
-				continue;
-			}
+			/* its name and the name with the UUID both taken */
+			g->name = xstrdup(g->uuid);
+			g->comment = xasprintf("named by its UUID: the name of libvirt domain '%s' (%s) is taken",
+					       dom->name, dom->file);
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "libvirt domain '%s' (%s): its name is taken by another mdev; mdev %s is named by its UUID",
+				 dom->name, dom->file, g->uuid);
+			continue;
 		}
 		if (dom)
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
 				 "libvirt domain '%s' (%s) is not a valid guest name ([A-Za-z0-9_.-], 1-64); mdev %s is "
 				 "named by its UUID",
 				 dom->name, dom->file, g->uuid);
-		if (g->owner && guest_name_valid(g->owner) && !name_taken(im, g->owner)) {
-			g->name = xstrdup(g->owner);
-			g->comment = xstrdup("the name apmatrix recorded when it created the mdev");
-			continue;
+		if (g->owner && guest_name_valid(g->owner)) {
+			other = guest_named(im, g->owner);
+			if (!other) {
+				g->name = xstrdup(g->owner);
+				g->comment = xstrdup("the name apmatrix recorded when it created the mdev");
+				continue;
+			}
+			_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", g->owner, g->uuid);
+			if (!dom && !guest_named(im, alt)) {
+				const struct xml_domain *od = doms[other - im->g];
+
+				g->name = TAKE_PTR(alt);
+				g->comment = xasprintf("apmatrix recorded the name '%s' when it created the mdev; %s", g->owner,
+						       od ? "a libvirt domain of that name uses another mdev"
+							  : "another mdev has that name");
+				if (od)
+					diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+						 "mdev %s: apmatrix recorded the name '%s' when it created it, but libvirt "
+						 "domain '%s' (%s) uses mdev %s: that one is named '%s', this one '%s'",
+						 g->uuid, g->owner, od->name, od->file, other->uuid, other->name, g->name);
+				else
+					diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+						 "mdev %s: apmatrix recorded the name '%s' when it created it, as for mdev "
+						 "%s (named '%s'): this one is named '%s'",
+						 g->uuid, g->owner, other->uuid, other->name, g->name);
+				continue;
+			}
 		}
 		g->name = xstrdup(g->uuid);
 		g->comment = xstrdup(dom ? "named by its UUID: the libvirt domain name is not a valid guest name"
 					 : "no libvirt domain uses this mdev");
 	}
+	free(doms);
 }
 
 /* ---- YAML ---------------------------------------------------------------- */

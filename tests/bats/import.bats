@@ -357,6 +357,48 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import: the libvirt domain's name wins over the name apmatrix recorded for another mdev, with a warning naming both" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+cp $EXAMPLES/seed-two-guests.yaml /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die apply
+U2=$(uuid_of guest2)
+U3=ffffffff-0000-0000-0000-000000000001
+# by hand: an mdev that libvirt domain 'guest2' uses; apmatrix recorded 'guest2' for $U2
+echo -0x06 > /sys/bus/ap/apmask
+echo $U3 > $M/mdev_supported_types/vfio_ap-passthrough/create
+echo 6 > $M/$U3/assign_adapter; echo 0x47 > $M/$U3/assign_domain
+mkdir -p /etc/libvirt/qemu
+cat > /etc/libvirt/qemu/g2.xml <<EOX
+<domain type='kvm'><name>guest2</name><devices><hostdev mode='subsystem' type='mdev' model='vfio-ap'><source><address uuid='$U3'/></source></hostdev></devices></domain>
+EOX
+apmatrix import > $W/y.yaml 2>$W/err || die "import exited $?"
+cat $W/y.yaml $W/err
+apmatrix -c $W/y.yaml check >/dev/null || die check
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r --arg u $U3 '.guests[] | select(.uuid == $u) | .name')" = guest2 ] || die "libvirt name not given to $U3"
+N2="guest2-${U2:0:8}"
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r --arg u $U2 '.guests[] | select(.uuid == $u) | .name')" = "$N2" ] || die "$U2 not named apart"
+apmatrix -c $W/y.yaml guest guest2 | grep -q "uuid='$U3'" || die "guest guest2 hands libvirt the wrong UUID"
+grep -q "^apmatrix: warning: mdev $U2: apmatrix recorded the name 'guest2' when it created it, but libvirt domain 'guest2' (/etc/libvirt/qemu/g2.xml) uses mdev $U3: that one is named 'guest2', this one '$N2'$" $W/err || die "warning"
+grep -q "^  $N2:  # apmatrix recorded the name 'guest2' when it created the mdev; a libvirt domain of that name uses another mdev$" $W/y.yaml || die "comment of $N2"
+grep -q "second mdev" $W/y.yaml && die "comment says a domain has two mdevs"
+# whatever the UUID order: libvirt domain 'guest1' uses $U2 too, so the recorded guest1 mdev is named apart
+U1=$(uuid_of guest1)
+cat > /etc/libvirt/qemu/guest1.xml <<EOX
+<domain type='kvm'><name>guest1</name><devices><hostdev mode='subsystem' type='mdev' model='vfio-ap'><source><address uuid='$U2'/></source></hostdev></devices></domain>
+EOX
+apmatrix import > $W/y.yaml 2>$W/err || die "import exited $?"
+cat $W/y.yaml $W/err
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r '[.guests[] | .name + "=" + .uuid] | sort | join(" ")')" = "guest1-${U1:0:8}=$U1 guest1=$U2 guest2=$U3" ] || die "names, second case"
+grep -q "^apmatrix: warning: mdev $U1: apmatrix recorded the name 'guest1' when it created it, but libvirt domain 'guest1' (/etc/libvirt/qemu/guest1.xml) uses mdev $U2: " $W/err || die "warning, second case"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
