@@ -809,7 +809,8 @@ struct iguest {
 	struct apqn_matrix m;
 	char *name;
 	char *comment;     /* after the guest key */
-	char *source;      /* mdevctl: the definition file */
+	char *source;      /* mdevctl: the definition file and its start */
+	char *file;        /* mdevctl: the definition file */
 	const char *owner; /* live: the name apmatrix recorded */
 	bool skip;         /* written as a comment only */
 	char *skip_reason;
@@ -1007,6 +1008,7 @@ static void from_mdevctl(struct import *im)
 			g = add_guest(im, uuid);
 			g->source = xasprintf("%s (start: %s)", path,
 					      start && start->type == J_STRING ? start->str : "?");
+			g->file = xstrdup(path);
 			g->autostart = start && start->type == J_STRING && streq(start->str, "auto");
 			if (attrs && replay_attrs(im, &c, attrs, base, g) < 0)
 				im->errors = true;
@@ -1596,6 +1598,7 @@ int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n
 		defs[i].autostart = g->autostart;
 		defs[i].path = xasprintf("%s/%s", dir ? dir : IMPORT_MDEVCTL_DIR, g->uuid);
 		free(g->source);
+		free(g->file);
 	}
 	free(im.g);
 	*ret = defs;
@@ -1608,6 +1611,49 @@ void mdevctl_defs_free(struct mdevctl_def *defs, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(defs[i].path);
 	free(defs);
+}
+
+/* The APQNs two definitions both assign, at most this many named (then how many more). */
+#define MAX_CONFLICT_NAMED 8
+
+/*
+ * Two definitions that assign one queue: the kernel gives it to one mdev
+ * only, and check refuses a configuration that gives it to two guests.
+ * An error, like a definition that cannot be read: nothing is written.
+ */
+static void mdevctl_conflicts(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++)
+		for (size_t j = i + 1; j < im->n; j++) {
+			const struct iguest *a = &im->g[i], *b = &im->g[j];
+			struct bitmap256 ad = bitmap_and(&a->m.adapters, &b->m.adapters);
+			struct bitmap256 dd = bitmap_and(&a->m.domains, &b->m.domains);
+			_cleanup_free_ char *list = NULL;
+			char buf[APQN_STR_LEN];
+			size_t len = 0;
+			unsigned n = 0;
+			FILE *f;
+
+			if (bitmap_empty(&ad) || bitmap_empty(&dd))
+				continue;
+			f = open_memstream(&list, &len);
+			if (!f)
+				abort(); /* out of memory */
+			BITMAP_FOREACH(x, &ad)
+				BITMAP_FOREACH(y, &dd)
+					if (++n <= MAX_CONFLICT_NAMED)
+						fprintf(f, "%s%s", n > 1 ? " " : "",
+							apqn_format(buf, (unsigned)x, (unsigned)y));
+			if (n > MAX_CONFLICT_NAMED)
+				fprintf(f, " and %u more", n - MAX_CONFLICT_NAMED);
+			if (fclose(f) != 0)
+				abort();
+			diag_add(im->diags, DIAG_ERROR, NULL, NULL,
+				 "%s and %s both assign APQN%s %s: a queue can be in one mdev only; undefine or "
+				 "edit one of them",
+				 a->file, b->file, n > 1 ? "s" : "", list);
+			im->errors = true;
+		}
 }
 
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)
@@ -1635,6 +1681,8 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 				 g->uuid);
 		}
 	}
+	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors)
+		mdevctl_conflicts(&im);
 	read_libvirt(&im);
 	name_guests(&im);
 	if (im.errors || diag_count(diags, DIAG_ERROR))
@@ -1648,6 +1696,7 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 		free(im.g[i].name);
 		free(im.g[i].comment);
 		free(im.g[i].source);
+		free(im.g[i].file);
 		free(im.g[i].skip_reason);
 	}
 	free(im.g);

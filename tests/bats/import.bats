@@ -399,6 +399,37 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: two definitions that assign one queue: an error naming both files and the APQN, exit 65, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+U1=bbbbbbbb-0000-4000-8000-000000000001
+U2=bbbbbbbb-0000-4000-8000-000000000002
+mkdir -p $D
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "71"}]}' > $D/$U1
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}]}' > $D/$U2
+expect_exit 65 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+[ ! -e $W/y.yaml ] || die "written despite the conflict"
+[ "$(grep -c 'both assign' $W/err)" = 1 ] || die "one line per conflict"
+grep -q "^apmatrix: $D/$U1 and $D/$U2 both assign APQN 05.0047: a queue can be in one mdev only; undefine or edit one of them$" $W/err || die "error text"
+grep -q "^apmatrix: nothing was written$" $W/err || die "nothing written"
+grep -q "warning" $W/err && die "warnings about a file that is not written"
+# a third definition: one line per pair, every shared APQN named
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05"}, {"assign_adapter": "0x06"}, {"assign_domain": "0x47"}]}' > $D/$U2
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0x47"}, {"assign_domain": "0x04"}]}' > $D/cccccccc-0000-4000-8000-000000000003
+expect_exit 65 apmatrix import --from mdevctl 2>$W/err >$W/out
+cat $W/err
+[ ! -s $W/out ] || die "YAML printed despite the conflict"
+[ "$(grep -c 'both assign' $W/err)" = 2 ] || die "one line per conflict"
+grep -q "^apmatrix: $D/$U2 and $D/cccccccc-0000-4000-8000-000000000003 both assign APQN 06.0047: " $W/err || die "second conflict"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
