@@ -1656,6 +1656,27 @@ static void mdevctl_conflicts(struct import *im)
 		}
 }
 
+/*
+ * A definition that is not started (or not at boot, when the host was not
+ * read) has no mdev: apply creates it, and diff says so.
+ */
+static void mdevctl_not_started(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		const struct iguest *g = &im->g[i];
+
+		if (g->skip)
+			continue;
+		if (im->l ? live_find_mdev(im->l, g->uuid) != NULL : g->autostart)
+			continue;
+		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+			 "%s: %s, so apply will create the mdev; once apmatrix manages it, undefine the "
+			 "definition (mdevctl undefine -u %s) so that mdevctl and apmatrix do not both manage it",
+			 g->file, im->l ? "the definition is not started" : "mdevctl does not start it at boot",
+			 g->uuid);
+	}
+}
+
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)
 {
 	struct import im = { .l = l, .o = o, .diags = diags };
@@ -1681,8 +1702,11 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 				 g->uuid);
 		}
 	}
-	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors)
+	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors) {
 		mdevctl_conflicts(&im);
+		if (!im.errors)
+			mdevctl_not_started(&im);
+	}
 	read_libvirt(&im);
 	name_guests(&im);
 	if (im.errors || diag_count(diags, DIAG_ERROR))

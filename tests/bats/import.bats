@@ -430,6 +430,38 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: a definition that is not started: a warning that apply creates its mdev; the help does not promise 0 changes" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+M=/sys/devices/vfio_ap/matrix
+U1=bbbbbbbb-0000-4000-8000-000000000001
+U2=bbbbbbbb-0000-4000-8000-000000000002
+mkdir -p $D
+# U1 started (its mdev exists), U2 not (start: manual)
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}]}' > $D/$U1
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0xab"}]}' > $D/$U2
+echo -0x05 > /sys/bus/ap/apmask
+echo $U1 > $M/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $M/$U1/assign_adapter; echo 0x47 > $M/$U1/assign_domain
+expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+[ "$(grep -c 'warning: ' $W/err)" = 1 ] || die "one warning, for the definition not started"
+grep -q "^apmatrix: warning: $D/$U2: the definition is not started, so apply will create the mdev; once apmatrix manages it, undefine the definition (mdevctl undefine -u $U2) so that mdevctl and apmatrix do not both manage it$" $W/err || die "warning text"
+# and so it is: diff creates that mdev, and only that one
+apmatrix -c $W/y.yaml diff > $W/diff.out; rc=$?
+cat $W/diff.out
+[ "$rc" = 2 ] || die "diff exited $rc"
+grep -q "^+ $U2 .*create mdev" $W/diff.out || die "diff does not create $U2"
+grep -q "^+ $U1 " $W/diff.out && die "diff creates the started $U1"
+apmatrix help import | tr '\n' ' ' | grep -q "reports 0 changes, except that apply creates the mdev of each mdevctl definition that is not started" || die "help"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
