@@ -28,6 +28,10 @@
  *     puts keep in effect: the configuration is right, the host is not
  *     (yet), and show would otherwise draw the queue as the host's.
  *
+ *   - vfio_ap not loaded while guests are declared: no mdev can be
+ *     created.  The plan's refusal (check, diff, apply); status and show
+ *     make it too, and guest says it instead of "run apmatrix apply".
+ *
  * One diagnostic per list entry (a range names all its missing numbers), at
  * the entry's position, so a 0x00-0xff range gives one line, not 256.
  */
@@ -358,6 +362,28 @@ void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_l
 		/* explicit entries only: usage domains were just checked */
 		check_dim(g, DIM_CONTROL_DOMAIN, &l->cfg_control_domains, l->max_domain, diags);
 	}
+}
+
+char *hostcheck_no_vfio(const struct live *l)
+{
+	if (l->vfio_loaded)
+		return NULL;
+	return xasprintf("vfio_ap is not loaded (no %s)",
+			 l->matrix_path ? l->matrix_path
+			 : l->profile == PROFILE_RFC2017 ? SYSFS_MATRIX_RFC2017
+							 : SYSFS_MATRIX_MAINLINE);
+}
+
+bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_list *diags)
+{
+	_cleanup_free_ char *why = NULL;
+
+	if (!d->n_guests || l->profile == PROFILE_NONE)
+		return false;
+	why = hostcheck_no_vfio(l);
+	if (why)
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "%s: guests are declared but no mdev can be created", why);
+	return why != NULL;
 }
 
 void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)

@@ -37,6 +37,20 @@ void hostcheck_mdevctl(struct desired *d, struct diag_list *diags);
 void hostcheck_keep(const struct desired *d, const struct live *l, struct diag_list *diags);
 
 /*
+ * Why no mdev can be created on this host, "vfio_ap is not loaded (no
+ * devices/vfio_ap/matrix)" (the caller frees it), or NULL when vfio_ap is
+ * loaded.
+ */
+char *hostcheck_no_vfio(const struct live *l);
+
+/*
+ * The error when guests are declared and vfio_ap is not loaded: the plan
+ * refuses them (check, diff, apply) and status and show give it too.
+ * Returns true when it made the error.
+ */
+bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_list *diags);
+
+/*
  * host.keep on the live host: the mdev that holds the queue a.d (NULL when
  * none), and whether keep is lost for it, i.e. an mdev holds it or it
  * exists bound to vfio_ap or to no driver.  An absent queue that no mdev

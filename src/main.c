@@ -135,7 +135,8 @@ static const struct command commands[_CMD_MAX] = {
 			"Print how the guest refers to its mdev: the libvirt <hostdev> element with the mdev's "
 			"UUID, or with --qemu the QEMU -device argument. QEMU allows one vfio-ap device per guest: "
 			"declare one guest with all the adapters and domains it needs. On an AP host (unless "
-			"--no-live) a warning says when the mdev does not exist yet, and --qemu prints the "
+			"--no-live) a warning says when the mdev does not exist yet, or that it cannot be "
+			"created because vfio_ap is not loaded, and --qemu prints the "
 			"argument of the host's vfio_ap interface." },
 	[CMD_HELP] = { "help", "[COMMAND]", cmd_help, "show the help of COMMAND (the same as COMMAND --help)",
 		       "Print the usage of COMMAND, what it does and the options it takes; without COMMAND, the "
@@ -877,6 +878,7 @@ static int cmd_show(int argc, char **argv)
 			host_failed = true;
 		} else {
 			(void)apply_check_cards(h.owner, h.live, false, &ld); /* as status: a card swapped under a guest */
+			(void)hostcheck_vfio(d, h.live, &ld); /* as check: no mdev can be created */
 			if (arg_json) {
 				hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
 				hostcheck_lpar(d, h.live, &diags); /* as status --json */
@@ -1552,6 +1554,7 @@ static int cmd_status(int argc, char **argv)
 		host_done(&h); /* what a failed read left */
 		ret = 1;
 	} else {
+		(void)hostcheck_vfio(d, h.live, &diags); /* as check: no mdev can be created */
 		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
 		hostcheck_lpar(d, h.live, &diags); /* as check: what this LPAR lacks */
 		(void)apply_check_cards(h.owner, h.live, false, &diags); /* as diff: a card swapped under a guest */
@@ -1636,8 +1639,13 @@ static int cmd_guest(int argc, char **argv)
 	}
 	if (!arg_no_live && on_ap_host()) {
 		if (host_read(&h, 0, &diags) == 0) {
+			_cleanup_free_ char *why = hostcheck_no_vfio(h.live);
+
 			profile = h.live->profile;
-			if (!live_find_mdev(h.live, g->uuid))
+			if (why) /* apply would not create it either */
+				log_warning("guest '%s': mdev %s does not exist and cannot be created: %s", g->name,
+					    g->uuid, why);
+			else if (!live_find_mdev(h.live, g->uuid))
 				log_warning("guest '%s': mdev %s does not exist yet (run apmatrix apply)", g->name,
 					    g->uuid);
 		} else {

@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <sys/types.h>
 
+#include "hostcheck.h"
 #include "macro.h"
 #include "plan.h"
 #include "sysfs.h"
@@ -1887,11 +1888,8 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 		plan_error(c, NULL, "no AP bus on this host: nothing can be configured");
 		goto done;
 	}
-	if (d->n_guests > 0 && !l->vfio_loaded) {
-		plan_error(c, NULL, "vfio_ap is not loaded (no %s): guests are declared but no mdev can be created",
-			   l->matrix_path ? l->matrix_path
-			   : l->profile == PROFILE_RFC2017 ? SYSFS_MATRIX_RFC2017
-							   : SYSFS_MATRIX_MAINLINE);
+	if (hostcheck_vfio(d, l, diags)) { /* the same error from status and show */
+		c->errors = true;
 		goto done;
 	}
 

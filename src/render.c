@@ -313,7 +313,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	if (l)
 		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n", f);
 	if (pending) /* only where a cell has it */
-		fputs("  *   declared, not yet in effect (run apmatrix apply)\n", f);
+		fputs(l->vfio_loaded ? "  *   declared, not yet in effect (run apmatrix apply)\n"
+				     : "  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created\n",
+		      f);
 	if (gone)
 		fputs("  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
 		      "      (from a running guest only with --force)\n",
@@ -431,7 +433,9 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 	fprintf(f, "  adapters         %s\n  usage domains    %s\n  control domains  %s\n", ad, dm, cd);
 	if (l) {
 		if (!m)
-			fputs("  mdev             absent (run apmatrix apply)\n", f);
+			fputs(l->vfio_loaded ? "  mdev             absent (run apmatrix apply)\n"
+					     : "  mdev             absent (vfio_ap is not loaded: it cannot be created)\n",
+			      f);
 		else
 			fprintf(f, "  mdev             /sys/%s/%s%s\n", l->matrix_path, m->uuid,
 				m->in_use_unknown ? "  (maybe in use: cannot tell)" : m->in_use ? "  (in use)" : "");

@@ -521,3 +521,44 @@ EOF
 	assert_line "    05 |  A   u~  A~  u~"
 	assert_line "    06 |  A   k   A~  k"
 }
+
+@test "vfio_ap not loaded: show and status give check's error (text on stderr, an error diagnostic in --json), exit 0; guest says the mdev cannot be created" {
+	in_sim "$HOSTS/static-5.15.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  g1: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+msg="vfio_ap is not loaded (no devices/vfio_ap/matrix): guests are declared but no mdev can be created"
+expect_exit 65 apmatrix check 2>$T/err
+[ "$(cat $T/err)" = "apmatrix: $msg" ] || die "check: $(cat $T/err)"
+for cmd in show status; do
+	expect_exit 0 apmatrix $cmd >$T/out 2>$T/err
+	[ "$(cat $T/err)" = "apmatrix: $msg" ] || die "$cmd: stderr $(cat $T/err)"
+	grep -q "run apmatrix apply" $T/out && die "$cmd: $(cat $T/out)"
+	expect_exit 0 apmatrix --json $cmd >$T/j.json 2>$T/err
+	[ ! -s $T/err ] || die "$cmd --json: stderr $(cat $T/err)"
+	M=$msg jqe '.host.vfio_loaded == false and .diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": $ENV.M}]' $T/j.json >/dev/null || die "$cmd --json: $(cat $T/j.json)"
+done
+apmatrix show >$T/out 2>/dev/null
+grep -qxF "  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created" $T/out || die "show legend: $(cat $T/out)"
+grep -qxF "  mdev             absent (vfio_ap is not loaded: it cannot be created)" $T/out || die "show mdev: $(cat $T/out)"
+expect_exit 0 apmatrix guest g1 >$T/out 2>$T/err
+[ "$(cat $T/err)" = "apmatrix: warning: guest 'g1': mdev b7c6c7b4-8773-5179-a2a2-ca7ae54f724f does not exist and cannot be created: vfio_ap is not loaded (no devices/vfio_ap/matrix)" ] || die "guest: $(cat $T/err)"
+grep -q "address uuid='b7c6c7b4-8773-5179-a2a2-ca7ae54f724f'" $T/out || die "guest: $(cat $T/out)"
+# no guests declared: nothing to say
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+for cmd in show status; do
+	expect_exit 0 apmatrix $cmd >/dev/null 2>$T/err
+	[ ! -s $T/err ] || die "$cmd without guests: $(cat $T/err)"
+	apmatrix --json $cmd >$T/j.json 2>/dev/null
+	jqe '.diagnostics == []' $T/j.json >/dev/null || die "$cmd --json without guests: $(cat $T/j.json)"
+done
+# once vfio_ap is loaded the error is gone and show says to apply
+echo vfio_ap > /sys/.sim/modprobe
+printf 'version: 1\nguests:\n  g1: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
+expect_exit 0 apmatrix show >$T/out 2>$T/err
+[ ! -s $T/err ] || die "show after modprobe: $(cat $T/err)"
+grep -qxF "  mdev             absent (run apmatrix apply)" $T/out || die "show after modprobe: $(cat $T/out)"
+apmatrix guest g1 2>&1 >/dev/null | grep -qF "does not exist yet (run apmatrix apply)" || die "guest after modprobe"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
