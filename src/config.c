@@ -1273,8 +1273,10 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	if (dup) {
 		_cleanup_free_ char *first = mark_string(&dup->mark);
 
+		p->guest = name; /* the diagnostic's guest (--json "guest") */
 		error_at(p, key_mark, "guest %s: already defined at %s; a guest is defined in one file only",
 			 quote_into(q, name), first);
+		p->guest = NULL;
 		return r;
 	}
 	if (cfg->take_guest) {

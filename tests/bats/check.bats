@@ -690,3 +690,20 @@ no_raw_controls() {
 		[[ "$output" == *": a key or value of 30"[02]" bytes; the limit is 256" ]]
 	done
 }
+
+@test "--config-dir: a guest defined in the main file and again in a drop-in: the error names the guest in --json too (show and check)" {
+	tmp=$BATS_TEST_TMPDIR
+	printf 'version: 1\nguests:\n  a:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/main.yaml"
+	mkdir "$tmp/dd"
+	printf 'guests:\n  a:\n    adapters: [2]\n    domains: [2]\n' >"$tmp/dd/20-a.yaml"
+	msg="guest 'a': already defined at $tmp/main.yaml:3:3; a guest is defined in one file only"
+	run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/dd" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/dd/20-a.yaml:2:3: $msg" ]
+	for cmd in check show; do
+		run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/dd" --no-live --json $cmd
+		echo "$cmd: $output"
+		[ "$status" -eq 65 ]
+		F=$tmp/dd/20-a.yaml M=$msg jqe '[.diagnostics[] | select(.message == $ENV.M)] == [{"severity": "error", "file": $ENV.F, "line": 2, "column": 3, "guest": "a", "message": $ENV.M}]' <<<"$output"
+	done
+}
