@@ -101,6 +101,7 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 	for (unsigned a = 0; a < 256; a++) {
 		struct owner_card *was = &o->cards[a];
 		const struct live_card *now;
+		bool swapped;
 
 		if (!bitmap_test(&held, a)) {
 			if (record && was->type) {
@@ -112,7 +113,8 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 		now = live_card_details(l, a);
 		if (!now || !now->type)
 			continue; /* away, or its type cannot be read: the record stays */
-		if (was->type && card_changed(was, now)) {
+		swapped = was->type && card_changed(was, now);
+		if (swapped) {
 			for (size_t i = 0; i < o->n_mdevs; i++) {
 				const struct live_mdev *m = live_find_mdev(l, o->mdevs[i].uuid);
 
@@ -121,10 +123,10 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 			}
 		}
 		/* a mode the kernel did not tell this time does not replace one it told before */
-		if (record && (!was->type || card_changed(was, now) || (!was->mode && now->mode))) {
+		if (record && (!was->type || swapped || (!was->mode && now->mode))) {
 			if (owner_record_card(o, a, now->type, now->mode)) {
 				changed = true;
-			} else if (was->type && card_changed(was, now)) {
+			} else if (swapped) {
 				/* a type the records cannot carry: warned once, then no record */
 				owner_forget_card(o, a);
 				changed = true;

@@ -347,6 +347,24 @@ static int parse_card(struct owner_db *db, const char *aa, const char *type, con
 	return 0;
 }
 
+/*
+ * A record line of either file into its keyword and the fields after it,
+ * f[0] .. f[4] (NULL where there are fewer; f[4] set: one too many): false
+ * unless the fields are split by exactly one space, nothing else.
+ */
+static bool split_record(char *line, char *f[5])
+{
+	char *save = NULL;
+
+	if (!*line || line[0] == ' ' || strstr(line, "  ") || line[strlen(line) - 1] == ' ' ||
+	    strpbrk(line, "\t\r"))
+		return false;
+	f[0] = strtok_r(line, " ", &save);
+	for (size_t i = 1; i < 5; i++)
+		f[i] = strtok_r(NULL, " ", &save);
+	return true;
+}
+
 /* *ret_lineno: the line that was not understood (0: the file as a whole) */
 static int parse_state(struct owner_db *db, char *text, unsigned *ret_lineno)
 {
@@ -358,7 +376,7 @@ static int parse_state(struct owner_db *db, char *text, unsigned *ret_lineno)
 	if (!*text || text[strlen(text) - 1] != '\n')
 		return -EBADMSG; /* empty or cut short */
 	for (line = text; *line; line = next) {
-		char *nl = strchr(line, '\n'), *key, *a1, *a2, *a3, *extra, *save = NULL;
+		char *nl = strchr(line, '\n'), *f[5], *key, *a1, *a2, *a3, *extra;
 
 		*nl = '\0';
 		next = nl + 1;
@@ -371,15 +389,13 @@ static int parse_state(struct owner_db *db, char *text, unsigned *ret_lineno)
 			first = false;
 			continue;
 		}
-		/* exactly one space between fields, nothing else */
-		if (!*line || line[0] == ' ' || strstr(line, "  ") || line[strlen(line) - 1] == ' ' ||
-		    strpbrk(line, "\t\r"))
+		if (!split_record(line, f))
 			return -EBADMSG;
-		key = strtok_r(line, " ", &save);
-		a1 = strtok_r(NULL, " ", &save);
-		a2 = strtok_r(NULL, " ", &save);
-		a3 = strtok_r(NULL, " ", &save); /* card lines only */
-		extra = strtok_r(NULL, " ", &save);
+		key = f[0];
+		a1 = f[1];
+		a2 = f[2];
+		a3 = f[3]; /* card lines only */
+		extra = f[4];
 		if (!key || !a1 || extra || (a3 && !streq(key, "card")))
 			return -EBADMSG;
 		if (streq(key, "mdev")) {
@@ -447,18 +463,11 @@ static void load_cards(struct owner_db *db)
 	if (!line || !streq(line, OWNER_CARDS_HEADER))
 		return;
 	while ((line = strtok_r(NULL, "\n", &save))) {
-		char *key, *a1, *a2, *a3, *extra, *lsave = NULL;
+		char *f[5];
 
-		/* one space between fields, as in the state file */
-		if (line[0] == ' ' || strstr(line, "  ") || line[strlen(line) - 1] == ' ' || strpbrk(line, "\t\r"))
-			continue;
-		key = strtok_r(line, " ", &lsave);
-		a1 = strtok_r(NULL, " ", &lsave);
-		a2 = strtok_r(NULL, " ", &lsave);
-		a3 = strtok_r(NULL, " ", &lsave);
-		extra = strtok_r(NULL, " ", &lsave);
-		if (key && streq(key, "card") && !extra)
-			(void)parse_card(db, a1, a2, a3); /* a bad line or a second one for an adapter: skipped */
+		/* a bad line or a second one for an adapter: skipped */
+		if (split_record(line, f) && f[0] && streq(f[0], "card") && !f[4])
+			(void)parse_card(db, f[1], f[2], f[3]);
 	}
 	db->cards_unsaved = unsaved;
 }
@@ -505,6 +514,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	_cleanup_close_ int fd = -EBADF;
 	unsigned lineno = 0;
 	size_t len = 0;
+	bool nul;
 	int r;
 
 	db = xcalloc(1, sizeof(*db));
@@ -521,11 +531,12 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
 	if (r < 0)
 		return r;
+	nul = strlen(text) != len;
 	copy = ret_why ? xstrdup(text) : NULL; /* parse_state() cuts text up */
-	r = strlen(text) != len ? -EBADMSG : parse_state(db, text, &lineno);
+	r = nul ? -EBADMSG : parse_state(db, text, &lineno);
 	if (r < 0) {
 		if (ret_why)
-			*ret_why = explain_state(copy, strlen(copy) != len, lineno);
+			*ret_why = explain_state(copy, nul, lineno);
 		return r;
 	}
 	/* card records from a version 2 state are not in RUNDIR/cards yet */
