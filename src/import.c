@@ -1099,6 +1099,12 @@ static const struct iguest *guest_named(const struct import *im, const char *nam
 	return NULL;
 }
 
+/* "NAME-UUID8" for a second mdev that would have NAME: a valid guest name (64 characters at most) */
+static char *fallback_name(const char *name, const char *uuid)
+{
+	return xasprintf("%.55s-%.8s", name, uuid);
+}
+
 /*
  * Name the guests: first after the libvirt domain that uses the mdev (the
  * name the guest really runs under), then, for the mdevs no domain names,
@@ -1128,7 +1134,7 @@ static void name_guests(struct import *im)
 			g->comment = xasprintf("libvirt domain in %s", dom->file);
 			continue;
 		}
-		_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", dom->name, g->uuid);
+		_cleanup_free_ char *alt = fallback_name(dom->name, g->uuid);
 		if (guest_named(im, alt))
 			continue;
 		g->name = TAKE_PTR(alt);
@@ -1174,7 +1180,7 @@ static void name_guests(struct import *im)
 				g->comment = xstrdup("the name apmatrix recorded when it created the mdev");
 				continue;
 			}
-			_cleanup_free_ char *alt = xasprintf("%.55s-%.8s", g->owner, g->uuid);
+			_cleanup_free_ char *alt = fallback_name(g->owner, g->uuid);
 			if (!dom && !guest_named(im, alt)) {
 				const struct xml_domain *od = doms[other - im->g];
 
@@ -1626,32 +1632,19 @@ static void mdevctl_conflicts(struct import *im)
 	for (size_t i = 0; i < im->n; i++)
 		for (size_t j = i + 1; j < im->n; j++) {
 			const struct iguest *a = &im->g[i], *b = &im->g[j];
-			struct bitmap256 ad = bitmap_and(&a->m.adapters, &b->m.adapters);
-			struct bitmap256 dd = bitmap_and(&a->m.domains, &b->m.domains);
-			_cleanup_free_ char *list = NULL;
-			char buf[APQN_STR_LEN];
-			size_t len = 0;
-			unsigned n = 0;
-			FILE *f;
+			_cleanup_free_ char *list = NULL, *more = NULL;
+			unsigned n;
 
-			if (bitmap_empty(&ad) || bitmap_empty(&dd))
+			if (!matrix_overlap(&a->m, &b->m))
 				continue;
-			f = open_memstream(&list, &len);
-			if (!f)
+			list = matrix_format_overlap_n(&a->m, &b->m, MAX_CONFLICT_NAMED, &n);
+			if (!list)
 				abort(); /* out of memory */
-			BITMAP_FOREACH(x, &ad)
-				BITMAP_FOREACH(y, &dd)
-					if (++n <= MAX_CONFLICT_NAMED)
-						fprintf(f, "%s%s", n > 1 ? " " : "",
-							apqn_format(buf, (unsigned)x, (unsigned)y));
-			if (n > MAX_CONFLICT_NAMED)
-				fprintf(f, " and %u more", n - MAX_CONFLICT_NAMED);
-			if (fclose(f) != 0)
-				abort();
+			more = n > MAX_CONFLICT_NAMED ? xasprintf(" and %u more", n - MAX_CONFLICT_NAMED) : xstrdup("");
 			diag_add(im->diags, DIAG_ERROR, NULL, NULL,
-				 "%s and %s both assign APQN%s %s: a queue can be in one mdev only; undefine or "
+				 "%s and %s both assign APQN%s %s%s: a queue can be in one mdev only; undefine or "
 				 "edit one of them",
-				 a->file, b->file, n > 1 ? "s" : "", list);
+				 a->file, b->file, n > 1 ? "s" : "", list, more);
 			im->errors = true;
 		}
 }

@@ -37,7 +37,8 @@ bool matrix_equal(const struct apqn_matrix *a, const struct apqn_matrix *b)
 	       bitmap_equal(&a->control_domains, &b->control_domains);
 }
 
-char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max)
+char *matrix_format_overlap_n(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max,
+			      unsigned *ret_n)
 {
 	struct bitmap256 ad = bitmap_and(&a->adapters, &b->adapters);
 	struct bitmap256 dom = bitmap_and(&a->domains, &b->domains);
@@ -52,16 +53,27 @@ char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matri
 	{
 		BITMAP_FOREACH(y, &dom)
 		{
-			if (n == max) {
-				fputs(" ...", f);
-				goto done;
-			}
-			fprintf(f, "%s%s", n ? " " : "", apqn_format(buf, (unsigned)x, (unsigned)y));
+			if (n < max)
+				fprintf(f, "%s%s", n ? " " : "", apqn_format(buf, (unsigned)x, (unsigned)y));
 			n++;
 		}
 	}
-done:
 	fclose(f);
+	*ret_n = n;
+	return out;
+}
+
+char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max)
+{
+	unsigned n;
+	char *out = matrix_format_overlap_n(a, b, max, &n);
+
+	if (out && n > max) {
+		char *more = xasprintf("%s ...", out);
+
+		free(out);
+		out = more;
+	}
 	return out;
 }
 

@@ -45,6 +45,9 @@ bool matrix_equal(const struct apqn_matrix *a, const struct apqn_matrix *b);
  * followed by " ..." when there are more.  malloc'd.
  */
 char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max);
+/* The same without the " ...": *ret_n is how many APQNs a and b share, the caller says the rest. */
+char *matrix_format_overlap_n(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max,
+			      unsigned *ret_n);
 
 /*
  * Parse one line of the kernel's `matrix`/`guest_matrix` format ("05.0047",
