@@ -1254,7 +1254,9 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 		_cleanup_free_ char *got = node_kind(p);
 		struct mark vm = ev_mark(p);
 
+		p->guest = name; /* the diagnostic's guest (--json "guest") */
 		error_at(p, &vm, "guest %s: expected a mapping, got %s", quote_into(q, name), got);
+		p->guest = NULL;
 		return skip_node(p);
 	}
 

@@ -27,7 +27,8 @@ static void fx_done(struct fx *f)
 }
 
 /* The only diagnostic must be an error at line:col with exactly this text. */
-static void expect_one(const char *yaml, unsigned line, unsigned col, const char *msg)
+/* guest: the diagnostic's guest (--json "guest"); NULL: none */
+static void expect_one_guest(const char *yaml, unsigned line, unsigned col, const char *msg, const char *guest)
 {
 	struct fx f;
 
@@ -39,10 +40,17 @@ static void expect_one(const char *yaml, unsigned line, unsigned col, const char
 		CHECK(f.dl.items[0].mark.line == line);
 		CHECK(f.dl.items[0].mark.col == col);
 		CHECK_STREQ(f.dl.items[0].message, msg);
+		if (guest)
+			CHECK_STREQ(f.dl.items[0].guest ? f.dl.items[0].guest : "(null)", guest);
 		if (f.dl.items[0].mark.line != line || f.dl.items[0].mark.col != col)
 			printf("#   got %u:%u, want %u:%u\n", f.dl.items[0].mark.line, f.dl.items[0].mark.col, line, col);
 	}
 	fx_done(&f);
+}
+
+static void expect_one(const char *yaml, unsigned line, unsigned col, const char *msg)
+{
+	expect_one_guest(yaml, line, col, msg, NULL);
 }
 
 #define GUEST "version: 1\nguests:\n  g1:\n    adapters: [0x05]\n"
@@ -254,7 +262,7 @@ static void test_keys(void)
 	expect_one(GUEST "    domains: [1]\n    usage-as-control: yes\n", 6, 23,
 		   "guest 'g1': usage-as-control: expected true or false, got 'yes'");
 	expect_one("version: 1\nguests: [g1]\n", 2, 9, "guests: expected a mapping, got a sequence");
-	expect_one("version: 1\nguests:\n  g1: 5\n", 3, 7, "guest 'g1': expected a mapping, got a scalar '5'");
+	expect_one_guest("version: 1\nguests:\n  g1: 5\n", 3, 7, "guest 'g1': expected a mapping, got a scalar '5'", "g1");
 	expect_one("version: 1\nhost:\n  keep: {}\n", 3, 3,
 		   "host.keep: no adapters and no domains given; list what the host keeps or remove the key");
 	expect_one(GUEST "    domains: [1]\n    [x]: 1\n", 6, 5, "guest 'g1': mapping keys must be scalars");
@@ -387,6 +395,8 @@ static void test_dropin_merge(void)
 		CHECK_STREQ(f.dl.items[1].message,
 			    "guest 'g1': already defined at t.yaml:3:3; a guest is defined in one file only");
 		CHECK(f.dl.items[1].mark.line == 5 && f.dl.items[1].mark.col == 3);
+		CHECK(f.dl.items[0].guest == NULL);
+		CHECK_STREQ(f.dl.items[1].guest ? f.dl.items[1].guest : "(null)", "g1");
 	}
 	/* if a drop-in says version, it must be 1 */
 	CHECK(config_load_buffer(f.c, "d3.yaml", d3, strlen(d3), &f.dl) == -EINVAL);
