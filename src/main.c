@@ -690,8 +690,7 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 	r = owner_load_explained(rundir_path(), &o, &why);
 	if (r < 0) {
 		/* what to do about it: apmatrix(8), FILES */
-		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read the ownership records in %s/state: %s",
-			 rundir_path(), why ? why : strerror(-r));
+		diag_add(diags, DIAG_ERROR, NULL, NULL, "cannot read the ownership records in %s", why);
 		sysfs_close(s);
 		return r;
 	}

@@ -502,6 +502,15 @@ static char *explain_state(const char *text, bool has_nul, unsigned lineno)
 	return why;
 }
 
+/* r, with *ret_why = "PATH: WHY" (why taken; strerror when NULL) if ret_why */
+static int load_failed(const char *path, int r, char *why, char **ret_why)
+{
+	if (ret_why)
+		*ret_why = xasprintf("%s: %s", path, why ? why : strerror(-r));
+	free(why);
+	return r;
+}
+
 int owner_load(const char *rundir, struct owner_db **ret)
 {
 	return owner_load_explained(rundir, ret, NULL);
@@ -523,22 +532,19 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
-			return -errno;
+			return load_failed(path, -errno, NULL, ret_why);
 		load_cards(db);
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
 	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
 	if (r < 0)
-		return r;
+		return load_failed(path, r, NULL, ret_why);
 	nul = strlen(text) != len;
 	copy = ret_why ? xstrdup(text) : NULL; /* parse_state() cuts text up */
 	r = nul ? -EBADMSG : parse_state(db, text, &lineno);
-	if (r < 0) {
-		if (ret_why)
-			*ret_why = explain_state(copy, nul, lineno);
-		return r;
-	}
+	if (r < 0)
+		return load_failed(path, r, ret_why ? explain_state(copy, nul, lineno) : NULL, ret_why);
 	/* card records from a version 2 state are not in RUNDIR/cards yet */
 	db->cards_unsaved = db->state_outdated && any_card(db);
 	load_cards(db);

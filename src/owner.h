@@ -74,9 +74,10 @@ struct owner_db {
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
 int owner_load(const char *rundir, struct owner_db **ret);
 /*
- * The same; when the file is not a state file (-EBADMSG), *ret_why (if not
- * NULL) says why, naming the line ("line 3 ('bogus 1') is not a record this
- * apmatrix writes"); the caller frees it.
+ * The same; on failure *ret_why (if not NULL) names the file and says why:
+ * "/run/apmatrix/state: line 3 ('bogus 1') is not a record this apmatrix
+ * writes" when it is not a state file (-EBADMSG), the errno's text
+ * otherwise.  The caller frees it.
  */
 int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_why);
 /*

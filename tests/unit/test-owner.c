@@ -505,11 +505,30 @@ static void test_garbage(void)
 				fwrite(cases[i].text, 1, cases[i].len ? cases[i].len : strlen(cases[i].text), f);
 				fclose(f);
 			}
+			char *want = xasprintf("%s: %s", p, cases[i].why);
+
 			CHECK(owner_load_explained(dir, &db, &why) == -EBADMSG && db == NULL);
-			if (!why || !streq(why, cases[i].why))
+			if (!why || !streq(why, want))
 				printf("#   case %zu: %s\n", i, why ? why : "(null)");
-			CHECK(why && streq(why, cases[i].why));
+			CHECK(why && streq(why, want));
 			free(why);
+			free(want);
+			free(p);
+		}
+		/* a read error names the file too (a directory: EISDIR) */
+		{
+			struct owner_db *db = NULL;
+			char *p = xasprintf("%s/state", dir), *why = NULL;
+			char *want = xasprintf("%s: %s", p, strerror(EISDIR));
+
+			CHECK(unlink(p) == 0 && mkdir(p, 0755) == 0);
+			CHECK(owner_load_explained(dir, &db, &why) == -EISDIR && db == NULL);
+			if (!why || !streq(why, want))
+				printf("#   read error: %s\n", why ? why : "(null)");
+			CHECK(why && streq(why, want));
+			CHECK(rmdir(p) == 0);
+			free(why);
+			free(want);
 			free(p);
 		}
 	}
