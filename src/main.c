@@ -315,7 +315,8 @@ static void print_option(const char *names, const char *prev, const char *text)
 
 static const char help_exit_status[] =
 	"Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
-	"pending (apply), 64 usage error, 65 invalid configuration, 128+N apply stopped\n"
+	"pending (apply), 64 usage error, 65 invalid configuration, 75 apply found the\n"
+	"locks held for --wait seconds (nothing changed; retry), 128+N apply stopped\n"
 	"by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes, or\n"
 	"before the first one (while reading or waiting for the locks: nothing changed).\n\n";
 
@@ -1074,7 +1075,8 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 		if (diag_count(diags, DIAG_ERROR) || r < 0) {
 			if (!arg_json) { /* with --json the caller prints them in its document */
 				print_diags(diags);
-				log_error("nothing was changed");
+				if (run) /* apply's read under the lock; diff never changes anything */
+					log_error("nothing was changed");
 			}
 			return diag_count(diags, DIAG_ERROR) ? EX_DATAERR : 1;
 		}
@@ -1268,6 +1270,16 @@ static char *lock_holder(long pid)
 	return xasprintf("process %ld (%s)", pid, shown);
 }
 
+/* The lock apply waits for and who holds it: "PATH: process N (comm) holds it"; malloc'd */
+static char *lock_busy(const char *busy)
+{
+	_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+	long pid = busy ? owner_s390_lock_holder(busy) : owner_lock_holder(rundir_path());
+	_cleanup_free_ char *holder = busy || pid > 0 ? lock_holder(pid) : xstrdup("another apmatrix apply");
+
+	return xasprintf("%s: %s holds it", path, holder);
+}
+
 static int cmd_apply(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -1329,8 +1341,18 @@ static int cmd_apply(int argc, char **argv)
 	}
 	if (apply_stopped_early(&run, &total, &ret, "before taking the locks"))
 		goto early;
-	/* one that comes while apply waits for the locks ends the wait: -EINTR */
-	r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
+	/*
+	 * One that comes while apply waits for the locks ends the wait: -EINTR.
+	 * A wait says so when it starts: under Ansible or systemd it can last
+	 * --wait seconds, and a silent one looks like a hang.
+	 */
+	r = owner_lock(rundir_path(), s390_lock_path(), 0, &lock, &busy);
+	if (r == -EWOULDBLOCK && arg_wait > 0) {
+		_cleanup_free_ char *what = lock_busy(busy);
+
+		log_notice("waiting up to %d s for the lock %s", arg_wait, what);
+		r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
+	}
 	if (r == -EINTR && stop_signal_taken(NULL)) {
 		stop_signals_release();
 		total.stopped = stop_signo;
@@ -1340,17 +1362,23 @@ static int cmd_apply(int argc, char **argv)
 		goto early;
 	}
 	if (r < 0) {
-		_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
-		long pid = busy ? owner_s390_lock_holder(busy) : owner_lock_holder(rundir_path());
-		_cleanup_free_ char *holder = busy || pid > 0 ? lock_holder(pid) : xstrdup("another apmatrix apply");
-
 		stop_signals_release();
 
-		if (r == -EWOULDBLOCK || r == -ETIMEDOUT)
-			apply_stop(&run, "cannot take the lock %s: %s holds it (waited %d s; see --wait)", path,
-				   holder, arg_wait);
-		else
-			apply_stop(&run, "cannot take the lock %s: %s", path, strerror(-r));
+		if (r == -EWOULDBLOCK || r == -ETIMEDOUT) {
+			_cleanup_free_ char *what = lock_busy(busy);
+
+			/* busy, nothing changed: a later run may succeed (Ansible retries on it) */
+			ret = EX_TEMPFAIL;
+			apply_stop(&run, "cannot take the lock %s (waited %d s; see --wait)", what, arg_wait);
+		} else {
+			_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+
+			if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
+				apply_stop(&run, "cannot take the lock %s: %s; apply changes the host and runs as root",
+					   path, strerror(-r));
+			else
+				apply_stop(&run, "cannot take the lock %s: %s", path, strerror(-r));
+		}
 		goto early;
 	}
 	/*

@@ -147,6 +147,39 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ansible: apply that finds the locks held (exit 75) is tried again and then applies; still held, the play fails naming the lock" {
+	in_play <<'EOF'
+hold_s390_lock
+# the first apply waits its second (--wait 1), says so and gives up (75);
+# the lock goes once it has ended, so the retry finds it free
+(
+	for _ in $(seq 600); do pgrep -f -- "apply --json --wait 1" >/dev/null && break; sleep 0.05; done
+	for _ in $(seq 600); do pgrep -f -- "apply --json --wait 1" >/dev/null || break; sleep 0.05; done
+	release_s390_lock
+) & rel=$!
+play -e apmatrix_wait=1 -e apmatrix_busy_delay=1; rc=$?
+wait $rel
+[ $rc = 0 ] || { show; die "the play failed: exit $rc"; }
+grep -q 'FAILED - RETRYING: \[localhost\]: Apply' $OUT || { show; die "no retry"; }
+[ "$(recap_changed)" -ge 1 ] || { show; die "no change reported"; }
+expect_exit 0 apmatrix diff >/dev/null
+# held all the time: the play fails after the retries, naming the lock and 75
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml; rm -rf /etc/apmatrix.d
+apmatrix apply -q || die "reset"
+hold_s390_lock
+play -e apmatrix_wait=1 -e apmatrix_busy_delay=1 -e apmatrix_busy_retries=1; rc=$?
+release_s390_lock
+[ $rc != 0 ] || { show; die "the play did not fail"; }
+grep -q "apmatrix apply exited 75: .*cannot take the lock /run/lock/s390apconfig.lock: process [0-9]* (sleep) holds it (waited 1 s; see --wait)" $OUT ||
+	{ show; die "message"; }
+[ "$(grep -c 'FAILED - RETRYING: \[localhost\]: Apply' $OUT)" = 1 ] || { show; die "retries"; }
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ansible: drop-ins dropped from the inventory are removed, others' drop-ins are kept and counted" {
 	in_play <<'EOF'
 play || { show; die "first run"; }

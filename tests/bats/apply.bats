@@ -870,7 +870,9 @@ apmatrix apply --wait 3 > $T/out 2> $T/err; rc=$?
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 release_s390_lock
 wait $fl
-[ $rc = 1 ] || die "--wait 3: exit $rc"
+[ $rc = 75 ] || die "--wait 3: exit $rc"
+# the wait was said when it began, naming the first lock that was busy
+grep -qx "apmatrix: waiting up to 3 s for the lock /run/apmatrix/lock: process [0-9]* (flock) holds it" $T/err || die "--wait 3, start: $(cat $T/err)"
 grep -q "cannot take the lock /run/lock/s390apconfig.lock: process [0-9]* (sleep) holds it (waited 3 s; see --wait)" $T/err || die "--wait 3: $(cat $T/err)"
 [ $ms -ge 2500 ] && [ $ms -lt 4500 ] || die "--wait 3 returned after $ms ms"
 echo OK
@@ -1020,7 +1022,7 @@ EOF
 	assert_output --partial OK
 }
 
-@test "the holder of /run/lock/s390apconfig.lock is named with its comm escaped: one line, no escape sequence (text and --json)" {
+@test "the holder of /run/lock/s390apconfig.lock is named with its comm escaped: one line a message, no escape sequence (text and --json); busy is exit 75" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 # a holder that names itself "x", ESC "[31my", newline, "z" (one write: bash
@@ -1033,10 +1035,13 @@ msg="cannot take the lock /run/lock/s390apconfig.lock: process $holder (x\\x1b[3
 apmatrix apply --wait 1 > $T/out 2> $T/err; rc=$?
 apmatrix --json apply --wait 1 > $T/a.json 2>/dev/null; jrc=$?
 release_s390_lock
-[ $rc = 1 ] && [ $jrc = 1 ] || die "exit $rc, --json $jrc"
+[ $rc = 75 ] && [ $jrc = 75 ] || die "exit $rc, --json $jrc"
 [ ! -s $T/out ] || die "stdout: $(cat $T/out)"
-[ "$(wc -l < $T/err)" = 1 ] || die "not one line: $(od -c $T/err)"
+# the wait said when it starts, then the failure: two lines, one each
+[ "$(wc -l < $T/err)" = 2 ] || die "not two lines: $(od -c $T/err)"
 ! grep -q $'\e' $T/err || die "an ESC reached stderr: $(od -c $T/err)"
+wait_msg="waiting up to 1 s for the lock /run/lock/s390apconfig.lock: process $holder (x\\x1b[31my\\x0az) holds it"
+[ "$(head -n 1 $T/err)" = "apmatrix: $wait_msg" ] || die "first line: $(od -c $T/err)"
 grep -qxF "apmatrix: $msg" $T/err || die "message: $(od -c $T/err)"
 M=$msg jqe '.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": $ENV.M}]' $T/a.json >/dev/null || die "--json: $(cat $T/a.json)"
 echo OK
@@ -1094,7 +1099,7 @@ EOF
 	assert_output --partial OK
 }
 
-@test "a non-root user's diff, status and show read apmatrix's records after root applied; records left 0700/0600 are opened up" {
+@test "a non-root user's diff, status and show read apmatrix's records after root applied; records left 0700/0600 are opened up; apply says it runs as root" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 (umask 077; apmatrix apply >/dev/null) || die "apply"
@@ -1111,6 +1116,13 @@ check_nobody() {
 	as_nobody show > $T/out 2>&1 || die "$1: show: $(cat $T/out)"
 }
 check_nobody "after apply"
+# apply: the lock is root's; the message says why it cannot be taken
+echo 0 > /sys/.sim/writes
+as_nobody apply > $T/out 2>&1; rc=$?
+[ $rc = 1 ] || die "nobody's apply: exit $rc, $(cat $T/out)"
+[ "$(cat $T/out)" = "apmatrix: cannot take the lock /run/apmatrix/lock: Permission denied; apply changes the host and runs as root" ] ||
+	die "nobody's apply: $(cat $T/out)"
+[ "$(nwrites)" = 0 ] || die "nobody's apply wrote"
 # as an earlier version left them (and a converged apply writes no state)
 chmod 700 /run/apmatrix && chmod 600 /run/apmatrix/state
 as_nobody diff >/dev/null 2>&1 && die "nobody read 0700 records"

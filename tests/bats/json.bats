@@ -77,7 +77,7 @@ EOF
 	assert_output --partial OK
 }
 
-@test "apply --json: one document also when it stops early (invalid configuration 65, locks 1); import and guest refuse --json" {
+@test "apply --json: one document also when it stops early (invalid configuration 65, locks 75); import and guest refuse --json" {
 	need_root
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
@@ -91,7 +91,7 @@ apmatrix --json apply --wait 1 > $T/b.json 2> $T/err; rc=$?
 # the message names the lock, its holder and the wait; the document carries it
 msg="apmatrix: cannot take the lock /run/lock/s390apconfig.lock: process $holder (sleep) holds it (waited 1 s; see --wait)"
 release_s390_lock
-[ $rc = 1 ] || die "locks: exit $rc"
+[ $rc = 75 ] || die "locks: exit $rc"
 jqe '.changed == false and .done == 0 and .actions == []' $T/b.json >/dev/null || die "locks: $(cat $T/b.json)"
 grep -qxF "$msg" $T/err || die "locks: stderr $(cat $T/err)"
 M=${msg#apmatrix: } jqe '.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": $ENV.M}]' $T/b.json >/dev/null || die "locks: diagnostics $(cat $T/b.json)"
@@ -203,9 +203,15 @@ grep -qxF "apmatrix: $msg" $T/err || die "diff: $(cat $T/err)"
 apmatrix check >/dev/null 2>$T/err || die "check: exit $?"
 grep -qxF "apmatrix: $msg" $T/err || die "check: $(cat $T/err)"
 # and an apply that gives up waiting names it too
-expect_exit 1 apmatrix apply --wait 1 >/dev/null 2>$T/err
+expect_exit 75 apmatrix apply --wait 1 >/dev/null 2>$T/err
 grep -qxF "apmatrix: cannot take the lock /run/apmatrix/lock: process $fl (flock) holds it (waited 1 s; see --wait)" $T/err ||
 	die "apply: $(cat $T/err)"
+grep -qxF "apmatrix: waiting up to 1 s for the lock /run/apmatrix/lock: process $fl (flock) holds it" $T/err ||
+	die "apply, wait: $(cat $T/err)"
+# --wait 0 does not wait, and does not say it would
+expect_exit 75 apmatrix apply --wait 0 >/dev/null 2>$T/err
+[ "$(cat $T/err)" = "apmatrix: cannot take the lock /run/apmatrix/lock: process $fl (flock) holds it (waited 0 s; see --wait)" ] ||
+	die "apply --wait 0: $(cat $T/err)"
 apmatrix status --json > $T/doc 2>$T/err
 [ ! -s $T/err ] || die "status --json stderr: $(cat $T/err)"
 MSG=${msg#warning: } jqe '[.diagnostics[] | select(.severity == "warning" and .message == $ENV.MSG)] | length == 1' < $T/doc >/dev/null ||

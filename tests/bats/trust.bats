@@ -62,6 +62,11 @@ EOF
 	run "$APMATRIX" -c "$T/apmatrix.yaml" apply
 	[ "$status" -eq 65 ]
 	assert_output --partial "nothing was changed"
+	# diff changes nothing ever: it does not say so
+	run "$APMATRIX" -c "$T/apmatrix.yaml" diff
+	[ "$status" -eq 65 ]
+	assert_output --partial "refused: owned by user 'nobody'"
+	refute_output --partial "nothing was changed"
 }
 
 @test "trust: a directory on the way writable by others is refused; a sticky one (/tmp) is fine" {
