@@ -1600,6 +1600,27 @@ static int cmd_status(int argc, char **argv)
 	return ret;
 }
 
+/* import -o LINK where LINK leads to no file import can replace: one line, nothing written */
+static void output_link_error(const char *path, int r)
+{
+	char to[4096];
+	ssize_t k = readlink(path, to, sizeof(to) - 1);
+
+	to[k < 0 ? 0 : k] = '\0';
+	if (r == -ENOENT)
+		log_error("cannot write %s: it is a dangling symbolic link (to '%s', which does not exist); nothing "
+			  "was written", path, to);
+	else if (r == -ELOOP)
+		log_error("cannot write %s: it is a symbolic link in a loop of links (to '%s'); nothing was written",
+			  path, to);
+	else if (r == -EISDIR)
+		log_error("cannot write %s: it is a symbolic link to a directory ('%s'); nothing was written", path,
+			  to);
+	else
+		log_error("cannot write %s: cannot follow the symbolic link (to '%s'): %s; nothing was written", path,
+			  to, strerror(-r));
+}
+
 static int cmd_import(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -1623,11 +1644,22 @@ static int cmd_import(int argc, char **argv)
 		log_error("nothing was written");
 		ret = r == -EINVAL ? EX_DATAERR : 1;
 	} else if (arg_output && !streq(arg_output, "-")) {
-		r = owner_write_file(arg_output, yaml, strlen(yaml), arg_force);
-		if (r == -EEXIST)
-			log_error("%s exists; use --force to replace it", arg_output);
-		else if (r < 0)
-			log_error("cannot write %s: %s", arg_output, strerror(-r));
+		_cleanup_free_ char *target = NULL;
+
+		/* through a symbolic link: the link stays, its target gets the file */
+		r = owner_output_target(arg_output, &target);
+		if (r < 0)
+			output_link_error(arg_output, r);
+		else {
+			r = owner_write_file(target, yaml, strlen(yaml), arg_force);
+			if (r == -EEXIST && !streq(target, arg_output))
+				log_error("%s exists (a symbolic link to %s); use --force to replace %s", arg_output,
+					  target, target);
+			else if (r == -EEXIST)
+				log_error("%s exists; use --force to replace it", arg_output);
+			else if (r < 0)
+				log_error("cannot write %s: %s", target, strerror(-r));
+		}
 		ret = r < 0 ? 1 : 0;
 	} else
 		fputs(yaml, stdout);

@@ -757,6 +757,26 @@ int owner_write_file(const char *path, const char *text, size_t len, bool replac
 	return write_file_in(dir, base, text, len, 0644, replace);
 }
 
+int owner_output_target(const char *path, char **ret)
+{
+	struct stat st;
+	char *real;
+
+	if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode)) {
+		*ret = xstrdup(path); /* a file, a new one, or an error owner_write_file() reports */
+		return 0;
+	}
+	real = realpath(path, NULL);
+	if (!real)
+		return -errno;
+	if (stat(real, &st) == 0 && S_ISDIR(st.st_mode)) {
+		free(real);
+		return -EISDIR;
+	}
+	*ret = real;
+	return 0;
+}
+
 /* ---- locks ------------------------------------------------------------- */
 
 static long long now_ms(void)

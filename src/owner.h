@@ -99,6 +99,17 @@ struct owner_db *owner_free(struct owner_db *db);
  */
 int owner_write_file(const char *path, const char *text, size_t len, bool replace);
 
+/*
+ * The file `import -o path` is to write: path itself, or, when path is a
+ * symbolic link, the file the link leads to (a chain followed to its end), so
+ * that the link stays and its target gets the new text (a configuration kept
+ * in a repository and linked into /etc).  *ret is the path to hand to
+ * owner_write_file().  Returns 0, -ENOENT for a link that leads nowhere
+ * (dangling), -ELOOP for a loop of links, -EISDIR for a link to a directory,
+ * or another -errno from resolving it.
+ */
+int owner_output_target(const char *path, char **ret);
+
 const struct owner_mdev *owner_find_mdev(const struct owner_db *db, const char *uuid);
 void owner_record_mdev(struct owner_db *db, const char *uuid, const char *guest);
 void owner_forget_mdev(struct owner_db *db, const char *uuid);

@@ -603,3 +603,53 @@ EOF
 	[ "$(sed -n '/== after --from/,/== output/p' <<<"$output" | sed '1d;$d')" = "" ]
 	[ "$(sed -n '/== output/,$p' <<<"$output" | sed '1d')" = "$EXAMPLES/seed-two-guests.yaml" ]
 }
+
+@test "import -o LINK --force: writes through a symbolic link (the link stays, its target gets the file); a dangling link or a loop: one line, exit 1, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+U1=11111111-1111-4111-8111-111111111111
+echo -0x05 > /sys/bus/ap/apmask
+echo $U1 > $M/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $M/$U1/assign_adapter; echo 0x04 > $M/$U1/assign_domain
+apmatrix import > $W/expected.yaml || die import
+mkdir $W/repo $W/etc
+echo 'version: 1' > $W/repo/apmatrix.yaml; chmod 0600 $W/repo/apmatrix.yaml
+ln -s ../repo/apmatrix.yaml $W/etc/apmatrix.yaml
+expect_exit 1 apmatrix import -o $W/etc/apmatrix.yaml 2>$W/err
+grep -qx "apmatrix: $W/etc/apmatrix.yaml exists (a symbolic link to $W/repo/apmatrix.yaml); use --force to replace $W/repo/apmatrix.yaml" $W/err ||
+	die "without --force: $(cat $W/err)"
+[ "$(cat $W/repo/apmatrix.yaml)" = "version: 1" ] || die "replaced without --force"
+expect_exit 0 apmatrix import -o $W/etc/apmatrix.yaml --force
+[ -L $W/etc/apmatrix.yaml ] || die "the link was replaced: $(ls -l $W/etc)"
+[ "$(readlink $W/etc/apmatrix.yaml)" = ../repo/apmatrix.yaml ] || die "the link changed"
+cmp $W/expected.yaml $W/repo/apmatrix.yaml || die "the target does not hold the import"
+[ "$(stat -c %a $W/repo/apmatrix.yaml)" = 600 ] || die "target mode not kept"
+[ "$(ls -A $W/repo $W/etc | tr '\n' ' ')" = "$W/etc: apmatrix.yaml  $W/repo: apmatrix.yaml " ] || die "left over: $(ls -A $W/repo $W/etc)"
+# a chain of links: the last target
+ln -s apmatrix.yaml $W/etc/chain.yaml
+echo old > $W/repo/apmatrix.yaml
+expect_exit 0 apmatrix import -o $W/etc/chain.yaml --force
+[ -L $W/etc/chain.yaml ] && [ -L $W/etc/apmatrix.yaml ] || die "chain: a link was replaced"
+cmp $W/expected.yaml $W/repo/apmatrix.yaml || die "chain: the target does not hold the import"
+# a dangling link: one line naming it, exit 1, nothing written
+ln -s ../repo/missing.yaml $W/etc/dangling.yaml
+expect_exit 1 apmatrix import -o $W/etc/dangling.yaml --force 2>$W/err
+cat $W/err
+[ "$(wc -l < $W/err)" = 1 ] || die "dangling: not one line"
+grep -qx "apmatrix: cannot write $W/etc/dangling.yaml: it is a dangling symbolic link (to '../repo/missing.yaml', which does not exist); nothing was written" $W/err || die "dangling: $(cat $W/err)"
+[ -L $W/etc/dangling.yaml ] && [ ! -e $W/repo/missing.yaml ] || die "dangling: written"
+# a loop
+ln -s loop2.yaml $W/etc/loop1.yaml; ln -s loop1.yaml $W/etc/loop2.yaml
+expect_exit 1 apmatrix import -o $W/etc/loop1.yaml --force 2>$W/err
+cat $W/err
+[ "$(wc -l < $W/err)" = 1 ] || die "loop: not one line"
+grep -qx "apmatrix: cannot write $W/etc/loop1.yaml: it is a symbolic link in a loop of links (to 'loop2.yaml'); nothing was written" $W/err || die "loop: $(cat $W/err)"
+[ -L $W/etc/loop1.yaml ] && [ -L $W/etc/loop2.yaml ] || die "loop: a link was replaced"
+[ "$(ls -A $W/repo $W/etc | tr '\n' ' ')" = "$W/etc: apmatrix.yaml chain.yaml dangling.yaml loop1.yaml loop2.yaml  $W/repo: apmatrix.yaml " ] || die "left over: $(ls -A $W/repo $W/etc)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
