@@ -1549,10 +1549,20 @@ static void put_keep(FILE *f, const struct import *im)
 	fputc('\n', f);
 }
 
+/* Bytewise by name (strcmp), then by place in im->g: stable, though names are unique. */
+static int cmp_guest_name(const void *a, const void *b)
+{
+	const struct iguest *x = *(const struct iguest *const *)a, *y = *(const struct iguest *const *)b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x > y) - (x < y);
+}
+
 static char *write_yaml(const struct import *im)
 {
 	char *out = NULL;
 	size_t len = 0, n_written = 0;
+	_cleanup_free_ const struct iguest **order = NULL;
 	FILE *f = open_memstream(&out, &len);
 
 	if (!f)
@@ -1572,15 +1582,18 @@ static char *write_yaml(const struct import *im)
 	for (size_t i = 0; i < im->n; i++)
 		n_written += !im->g[i].skip;
 	fprintf(f, "guests:%s\n", n_written ? "" : " {}");
-	for (size_t i = 0; i < im->n; i++) {
-		const struct iguest *g = &im->g[i];
-
-		if (g->skip) {
-			fprintf(f, "  # not imported: mdev %s %s\n", g->uuid, g->skip_reason);
-			continue;
-		}
-		put_guest(f, g, "  ");
-	}
+	for (size_t i = 0; i < im->n; i++)
+		if (im->g[i].skip)
+			fprintf(f, "  # not imported: mdev %s %s\n", im->g[i].uuid, im->g[i].skip_reason);
+	/* by name, as an administrator looks a guest up (named in UUID order, so the names stay the same) */
+	order = n_written ? xcalloc(n_written, sizeof(*order)) : NULL;
+	for (size_t i = 0, k = 0; i < im->n; i++)
+		if (!im->g[i].skip)
+			order[k++] = &im->g[i];
+	if (n_written)
+		qsort(order, n_written, sizeof(*order), cmp_guest_name);
+	for (size_t k = 0; k < n_written; k++)
+		put_guest(f, order[k], "  ");
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

@@ -653,3 +653,39 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import: guests are written sorted by name (bytewise), not in UUID order; comments and host.keep as before" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+T=$M/mdev_supported_types/vfio_ap-passthrough
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+U3=33333333-3333-4333-8333-333333333333
+U4=44444444-4444-4444-8444-444444444444
+U5=55555555-5555-4555-8555-555555555555
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+for u in $U1 $U2 $U3 $U4 $U5; do echo $u > $T/create; done
+echo 0x05 > $M/$U1/assign_adapter; echo 0x04 > $M/$U1/assign_domain
+echo 0x05 > $M/$U2/assign_adapter; echo 0x47 > $M/$U2/assign_domain
+echo 0x06 > $M/$U3/assign_adapter; echo 0x47 > $M/$U3/assign_domain
+echo 0x06 > $M/$U4/assign_adapter; echo 0x04 > $M/$U4/assign_domain
+echo 0x06 > $M/$U5/assign_adapter   # no domains: a comment, not a guest
+mkdir -p /etc/libvirt/qemu
+dom() { echo "<domain><name>$2</name><devices><hostdev type='mdev' model='vfio-ap'><source><address uuid='$1'/></source></hostdev></devices></domain>" > /etc/libvirt/qemu/$2.xml; }
+dom $U1 zeta; dom $U2 alpha; dom $U3 Mid; dom $U4 alpha2
+apmatrix import > $W/y.yaml 2>$W/err || die import
+cat $W/y.yaml $W/err
+[ "$(sed -n '/^guests:/,$p' $W/y.yaml | grep -o '^  [^ #][^:]*' | tr -d ' ' | tr '\n' ' ')" = "Mid alpha alpha2 zeta " ] || die "order"
+[ "$(sed -n '/^guests:/{n;p}' $W/y.yaml)" = "  # not imported: mdev $U5 has no adapters or no usage domains, which a guest cannot declare" ] || die "skip comment"
+grep -q "^# host.keep: host drivers hold no queue now, so there is nothing to keep$" $W/y.yaml || die "host.keep"
+grep -q "^  zeta:  # libvirt domain in /etc/libvirt/qemu/zeta.xml$" $W/y.yaml || die "comment"
+[ "$(grep -A1 '^  zeta:' $W/y.yaml | tail -1)" = "    uuid: $U1" ] || die "zeta's uuid"
+apmatrix -c $W/y.yaml check >/dev/null || die check
+expect_exit 0 apmatrix -c $W/y.yaml diff >/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
