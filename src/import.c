@@ -867,6 +867,30 @@ static struct bitmap256 *dim_of(struct apqn_matrix *m, int dim)
 	return dim == 0 ? &m->adapters : dim == 1 ? &m->domains : &m->control_domains;
 }
 
+/*
+ * "047": the kernel's kstrtoul(base 0) reads a leading zero as octal, 0x27,
+ * and so does import; an administrator who wrote it likely meant 47.  Warn
+ * when the two readings differ ("07" and "0" read the same either way).
+ */
+static void warn_octal(struct import *im, const struct mark *mk, const struct iguest *g, const char *key,
+		       const char *str, const struct attr_op *op, unsigned num)
+{
+	static const char *const what[] = { "adapter", "domain", "control domain" };
+	const char *p = str + (str[0] == '+'), *dec;
+	size_t len;
+
+	if (p[0] != '0' || p[1] < '0' || p[1] > '9')
+		return;
+	dec = p + strspn(p, "0");
+	len = strcspn(dec, "\n");
+	if (len == 0 || (len <= 3 && strtoul(dec, NULL, 10) == num))
+		return;
+	diag_add(im->diags, DIAG_WARNING, mk, NULL,
+		 "mdev %s: %s \"%.*s\" has a leading zero: the kernel reads it as octal, %s 0x%02x (%u), not %.*s; "
+		 "imported as 0x%02x, as the kernel %s it",
+		 g->uuid, key, (int)strcspn(str, "\n"), str, what[op->dim], num, num, (int)len, dec, num, op->set ? "assigns" : "unassigns");
+}
+
 /* Replay one definition's attrs in order, as mdevctl writes them to the mdev. */
 static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
 {
@@ -902,6 +926,8 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 						 g->uuid, key, v->str, base == 16 ? " (hex)" : "");
 					return -EINVAL;
 				}
+				if (base == 0)
+					warn_octal(im, &mk, g, key, v->str, op, num);
 				if (op->set)
 					bitmap_set(dim_of(&g->m, op->dim), num);
 				else

@@ -689,3 +689,25 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: a number with a leading zero (\"047\") is read as octal as the kernel does, with a warning giving both readings" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+U1=bbbbbbbb-0000-4000-8000-000000000001
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto",\n "attrs": [{"assign_adapter": "5"}, {"assign_domain": "047"},\n  {"assign_domain": "07"}, {"assign_control_domain": "010"}, {"unassign_domain": "0"}]}\n' > $D/$U1
+apmatrix import --from mdevctl > $W/y.yaml 2>$W/err || die "import: $(cat $W/err)"
+cat $W/y.yaml $W/err
+grep -qx "apmatrix: $D/$U1:2:55: warning: mdev $U1: assign_domain \"047\" has a leading zero: the kernel reads it as octal, domain 0x27 (39), not 47; imported as 0x27, as the kernel assigns it" $W/err || die "domain warning"
+grep -qx "apmatrix: $D/$U1:3:54: warning: mdev $U1: assign_control_domain \"010\" has a leading zero: the kernel reads it as octal, control domain 0x08 (8), not 10; imported as 0x08, as the kernel assigns it" $W/err || die "control domain warning"
+grep -q '"07"\|"0"' $W/err && die "warned where both readings agree"
+[ "$(grep -c "leading zero" $W/err)" = 2 ] || die "warnings: $(cat $W/err)"
+grep -qx "    domains: \[0x07, 0x27\]" $W/y.yaml || die "domains"
+grep -q "0x2f" $W/y.yaml && die "read as decimal"
+apmatrix -c $W/y.yaml check >/dev/null || die check
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
