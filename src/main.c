@@ -391,6 +391,17 @@ static void help_command(size_t cmd)
 
 static const char *usage_hint = "apmatrix --help"; /* "apmatrix apply --help" once the command is known */
 
+/* A usage error of a command points at that command's help (help's own, at apmatrix --help). */
+static void usage_hint_for(const struct command *cmd)
+{
+	static char hint[64];
+
+	if (!cmd || cmd->fn == cmd_help)
+		return;
+	snprintf(hint, sizeof(hint), "apmatrix %s --help", cmd->name);
+	usage_hint = hint;
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	_cleanup_free_ char *s = xasprintf(fmt, arg);
@@ -418,33 +429,85 @@ enum {
 	ARG_QEMU,
 };
 
+static const struct option options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+	{ "json", no_argument, NULL, 'j' },
+	{ "shell", no_argument, NULL, ARG_SHELL },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "force", no_argument, NULL, 'f' },
+	{ "no-live", no_argument, NULL, ARG_NO_LIVE },
+	{ "wait", required_argument, NULL, ARG_WAIT },
+	{ "from", required_argument, NULL, ARG_FROM },
+	{ "output", required_argument, NULL, 'o' },
+	{ "libvirt", no_argument, NULL, ARG_LIBVIRT },
+	{ "qemu", no_argument, NULL, ARG_QEMU },
+	{ "color", required_argument, NULL, ARG_COLOR },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{}
+};
+
+#define SHORT_OPTIONS ":c:jnfo:qvhV"
+
+/*
+ * The command on the command line, found before the options are parsed, so
+ * that a usage error in an option (apmatrix import --from bogus) points at
+ * that command's help as the errors found later do.  The first word that is
+ * neither an option nor an option's argument; NULL when there is none.
+ */
+static const struct command *scan_command(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (streq(a, "--"))
+			return i + 1 < argc ? find_command(argv[i + 1]) : NULL;
+		if (a[0] != '-' || a[1] == '\0')
+			return find_command(a);
+		if (a[1] == '-') {
+			size_t len = strcspn(a + 2, "=");
+			const struct option *m = NULL;
+			int n = 0;
+
+			if (a[2 + len] == '=')
+				continue;
+			/* as getopt_long(): the name, or a prefix of one name only */
+			for (const struct option *o = options; o->name; o++)
+				if (strncmp(o->name, a + 2, len) == 0) {
+					m = o;
+					n++;
+					if (strlen(o->name) == len) {
+						n = 1;
+						break;
+					}
+				}
+			if (n == 1 && m->has_arg == required_argument)
+				i++;
+			continue;
+		}
+		for (const char *p = a + 1; *p; p++) {
+			const char *o = strchr(&SHORT_OPTIONS[1], *p);
+
+			if (o && *p != ':' && o[1] == ':') {
+				i += p[1] == '\0'; /* -o FILE; -oFILE holds it */
+				break;
+			}
+		}
+	}
+	return NULL;
+}
+
 /* <0: exit with -r; 0: exit 0; >0: go on with the command at optind */
 static int parse_argv(int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
-		{ "json", no_argument, NULL, 'j' },
-		{ "shell", no_argument, NULL, ARG_SHELL },
-		{ "dry-run", no_argument, NULL, 'n' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "no-live", no_argument, NULL, ARG_NO_LIVE },
-		{ "wait", required_argument, NULL, ARG_WAIT },
-		{ "from", required_argument, NULL, ARG_FROM },
-		{ "output", required_argument, NULL, 'o' },
-		{ "libvirt", no_argument, NULL, ARG_LIBVIRT },
-		{ "qemu", no_argument, NULL, ARG_QEMU },
-		{ "color", required_argument, NULL, ARG_COLOR },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{}
-	};
 	int c;
 
+	usage_hint_for(scan_command(argc, argv));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:jnfo:qvhV", options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			arg_config = optarg;
@@ -1785,10 +1848,7 @@ int main(int argc, char **argv)
 	cmd = find_command(argv[optind]);
 	if (!cmd)
 		return -usage_error("unknown command '%s'", argv[optind]);
-	/* a usage error of a command points at that command's help */
-	_cleanup_free_ char *hint = xasprintf("apmatrix %s --help", cmd->name);
-	if (cmd->fn != cmd_help)
-		usage_hint = hint;
+	usage_hint_for(cmd);
 	r = check_command_options(cmd);
 	if (r < 0)
 		return -r;

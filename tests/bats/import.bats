@@ -711,3 +711,33 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "usage errors in an option point at the command's help: import --from bogus, guest --libvirt --qemu, wherever the command stands" {
+	run "$APMATRIX" import --from bogus
+	assert_failure 64
+	assert_output $'apmatrix: invalid --from \'bogus\': expected live or mdevctl\nTry \'apmatrix import --help\' for more information.'
+	run "$APMATRIX" --from=bogus -o /nonexistent/x.yaml import
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix import --help' for more information."
+	run "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" --no-live guest guest1 --libvirt --qemu
+	assert_failure 64
+	assert_output $'apmatrix: --libvirt and --qemu cannot be combined\nTry \'apmatrix guest --help\' for more information.'
+	run "$APMATRIX" --config "$EXAMPLES/seed-two-guests.yaml" --qemu --libvirt guest guest1
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix guest --help' for more information."
+	# an option's argument is not the command; an abbreviated option as getopt_long takes it
+	run "$APMATRIX" --fr bogus -o guest import
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix import --help' for more information."
+	# as the errors found after the options: the same hint
+	run "$APMATRIX" import extra
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix import --help' for more information."
+	# no command, or help: apmatrix --help
+	run "$APMATRIX" --from bogus
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix --help' for more information."
+	run "$APMATRIX" help import --from bogus
+	assert_failure 64
+	assert_output --partial "Try 'apmatrix --help' for more information."
+}
