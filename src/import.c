@@ -1226,6 +1226,20 @@ static void name_guests(struct import *im)
 						 g->uuid, g->owner, other->uuid, other->name, g->name);
 				continue;
 			}
+			if (!dom) {
+				/* the recorded name and NAME-UUID8 both taken */
+				const struct iguest *alt_holder = guest_named(im, alt);
+
+				g->name = xstrdup(g->uuid);
+				g->comment = xasprintf("named by its UUID: apmatrix recorded the name '%s' when it created the "
+						       "mdev; that name and '%s' are taken",
+						       g->owner, alt);
+				diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+					 "mdev %s: apmatrix recorded the name '%s' when it created it, but mdev %s is named "
+					 "'%s' and mdev %s '%s': this one is named by its UUID",
+					 g->uuid, g->owner, other->uuid, other->name, alt_holder->uuid, alt);
+				continue;
+			}
 		}
 		g->name = xstrdup(g->uuid);
 		g->comment = xstrdup(dom ? "named by its UUID: the libvirt domain name is not a valid guest name"

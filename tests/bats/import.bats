@@ -741,3 +741,34 @@ EOF
 	assert_failure 64
 	assert_output --partial "Try 'apmatrix --help' for more information."
 }
+
+@test "import: an mdev whose recorded name and NAME-UUID8 are both taken is named by its UUID, with a warning naming both holders" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+T=$M/mdev_supported_types/vfio_ap-passthrough
+cp $EXAMPLES/seed-two-guests.yaml /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die apply
+U2=$(uuid_of guest2)
+U3=ffffffff-0000-4000-8000-000000000003
+U4=ffffffff-0000-4000-8000-000000000004
+N2="guest2-${U2:0:8}"
+# by hand: two mdevs, used by libvirt domains named 'guest2' and 'guest2-UUID8'
+echo -0x06 > /sys/bus/ap/apmask
+echo $U3 > $T/create; echo 6 > $M/$U3/assign_adapter; echo 0x47 > $M/$U3/assign_domain
+echo $U4 > $T/create; echo 6 > $M/$U4/assign_adapter; echo 0xff > $M/$U4/assign_domain
+mkdir -p /etc/libvirt/qemu
+dom() { echo "<domain><name>$2</name><devices><hostdev type='mdev' model='vfio-ap'><source><address uuid='$1'/></source></hostdev></devices></domain>" > /etc/libvirt/qemu/$2.xml; }
+dom $U3 guest2; dom $U4 $N2
+apmatrix import > $W/y.yaml 2>$W/err || die "import exited $?"
+cat $W/y.yaml $W/err
+apmatrix -c $W/y.yaml check >/dev/null || die check
+[ "$(apmatrix -c $W/y.yaml check --json | jq -r '[.guests[] | .name + "=" + .uuid] | sort | join(" ")')" = "$U2=$U2 guest1=$(uuid_of guest1) $N2=$U4 guest2=$U3" ] || die names
+grep -qx "apmatrix: warning: mdev $U2: apmatrix recorded the name 'guest2' when it created it, but mdev $U3 is named 'guest2' and mdev $U4 '$N2': this one is named by its UUID" $W/err || die warning
+grep -qx "  '$U2':  # named by its UUID: apmatrix recorded the name 'guest2' when it created the mdev; that name and '$N2' are taken" $W/y.yaml || die comment
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
