@@ -160,7 +160,10 @@ static const struct option_doc {
 	{ "-c, --config FILE", 0, 0, "configuration file (default " CONFIG_DEFAULT_PATH "; - reads stdin)" },
 	{ "    --config-dir DIR", 0, 0,
 	  "drop-in directory (default " CONFIG_DEFAULT_DROPIN_DIR "; not read with -c unless given)" },
-	{ "-j, --json", OPT_JSON, C(CHECK) | C(SHOW) | C(DIFF) | C(APPLY) | C(STATUS), "machine-readable output" },
+	{ "-j, --json", OPT_JSON, C(CHECK) | C(DIFF) | C(APPLY) | C(STATUS), "machine-readable output" },
+	{ "-j, --json", OPT_JSON, C(SHOW),
+	  "machine-readable output: the status document, or check's with --no-live, off an AP host or when the "
+	  "configuration has errors (its \"document\" says which)" },
 	{ "    --shell", OPT_SHELL, C(DIFF) | C(APPLY), "print the plan as shell commands" },
 	{ "-n, --dry-run", OPT_DRY_RUN, C(APPLY), "only print the plan" },
 	{ "-n, --dry-run", OPT_DRY_RUN, C(DIFF), "changes nothing (diff never writes)" },

@@ -524,7 +524,8 @@ void render_check_json(FILE *f, const struct desired *d, const struct diag_list 
 {
 	bool first = true;
 
-	fprintf(f, "{\"version\":%d,\"valid\":%s,\"diagnostics\":", RENDER_JSON_VERSION, valid ? "true" : "false");
+	fprintf(f, "{\"version\":%d,\"document\":\"check\",\"valid\":%s,\"diagnostics\":", RENDER_JSON_VERSION,
+		valid ? "true" : "false");
 	diag_print_json(diags, f);
 	fputs(",\"host\":", f);
 	if (d) {
@@ -979,7 +980,7 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 	struct bitmap256 out_ap, out_aq;
 	bool first = true, first_guest = true;
 
-	fprintf(f, "{\"version\":%d,\"diagnostics\":", RENDER_JSON_VERSION);
+	fprintf(f, "{\"version\":%d,\"document\":\"status\",\"diagnostics\":", RENDER_JSON_VERSION);
 	diag_print_json(diags, f);
 	if (!d || !l) {
 		/* nothing to compare: the diagnostics say why; nothing is said about the host */

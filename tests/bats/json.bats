@@ -164,6 +164,42 @@ EOF
 	assert_output --partial OK
 }
 
+@test "show --json says which document it printed: document \"status\" or \"check\", next to version, each valid against its schema" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+# doc WANT NAME ARGS...: apmatrix --json ARGS... prints document WANT, valid against WANT's schema
+doc() {
+	want=$1 name=$2; shift 2
+	apmatrix --json "$@" > $T/$name.json 2>/dev/null
+	W=$want jqe '.document == $ENV.W and (keys_unsorted | .[0:2]) == ["version", "document"]' $T/$name.json >/dev/null ||
+		die "$name: $(cat $T/$name.json)"
+	out=$("$V" "$S/$want.schema.json" $T/$name.json)
+	[ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$name vs $want: $out"
+}
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+doc status show-valid show
+doc status show-guest show guest1
+doc check show-no-live --no-live show
+doc check check check
+doc status status status
+APMATRIX_SYSFS_ROOT=$T doc check show-no-bus show
+cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
+doc check show-invalid show
+doc check check-invalid check
+doc status status-invalid status
+# a host that cannot be read: the status document, whose diagnostics say why
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /run/apmatrix
+printf 'apmatrix-state 1\nmdev not-a-uuid g\n' > /run/apmatrix/state
+doc status show-records show
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status --json: profile mainline while the kernel interface cannot be told (no mdev yet), dynamic once an mdev tells" {
 	need_root
 	in_sim "$(seed_topo 6.5)" <<'EOF'
