@@ -273,13 +273,23 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		}
 	}
 	fputs("\n", f);
+	/* the legend in columns: names and adapter lists padded to the longest */
+	int name_w = 0, ad_w = 0;
+
+	for (size_t i = 0; i < d->n_guests; i++) {
+		_cleanup_free_ char *ad = bitmap_format_ranges(&d->guests[i].matrix.adapters, 2);
+		int n = (int)strlen(d->guests[i].name), a = ad ? (int)strlen(ad) : 0;
+
+		name_w = n > name_w ? n : name_w;
+		ad_w = a > ad_w ? a : ad_w;
+	}
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
 		_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
 		_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
 
-		fprintf(f, "  %-3s %s  %s  adapters %s  domains %s\n", render_guest_code(i, code), g->name, g->uuid, ad,
-			dm);
+		fprintf(f, "  %-3s %-*s  %s  adapters %-*s  domains %s\n", render_guest_code(i, code), name_w, g->name,
+			g->uuid, ad_w, ad ? ad : "", dm ? dm : "");
 	}
 	{
 		bool conflict = false, undeclared = false;

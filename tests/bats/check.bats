@@ -595,13 +595,23 @@ no_raw_controls() {
 	cat -A "$BATS_TEST_TMPDIR/out"
 	no_raw_controls "$BATS_TEST_TMPDIR/out"
 	# the legend line and the guest header each hold the whole name and the UUID
-	[ "$(grep -c '^  A   g1\\x0ax  [0-9a-f-]\{36\}  adapters 0x05  domains 0x04$' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
+	[ "$(grep -c '^  A   g1\\x0ax \+ [0-9a-f-]\{36\}  adapters 0x05  domains 0x04$' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
 	[ "$(grep -c '^  B   g2\\x1b\[31mRED\\xc2\\x9b  [0-9a-f-]\{36\}  adapters 0x06' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
 	[ "$(grep -c '^g1\\x0ax  [0-9a-f-]\{36\}  (derived from the name)$' "$BATS_TEST_TMPDIR/out")" -eq 1 ]
 	! grep -q '^x ' "$BATS_TEST_TMPDIR/out"
 	"$APMATRIX" show --no-live --json -c "$cfg" >"$BATS_TEST_TMPDIR/json" 2>/dev/null || true
 	no_raw_controls "$BATS_TEST_TMPDIR/json"
 	jq -e '[.. | strings | test("[\u0000-\u001f\u007f-\u009f]")] | any | not' "$BATS_TEST_TMPDIR/json"
+}
+
+@test "show: the legend is in columns when guest names and adapter lists differ in length" {
+	cfg=$BATS_TEST_TMPDIR/legend.yaml
+	printf 'version: 1\nguests:\n  ab:\n    adapters: [5]\n    domains: [1]\n  long-name-12:\n    adapters: [6, 7, 9]\n    domains: [2]\n' >"$cfg"
+	"$APMATRIX" show --no-live --color never -c "$cfg" >"$BATS_TEST_TMPDIR/out"
+	cat "$BATS_TEST_TMPDIR/out"
+	grep -qxF "  A   ab            66f79b58-8763-5afe-b71c-64519220fdff  adapters 0x05            domains 0x01" "$BATS_TEST_TMPDIR/out"
+	grep -qxF "  B   long-name-12  b42946f2-3a96-590d-87b6-9b8f14ea8083  adapters 0x06,0x07,0x09  domains 0x02" "$BATS_TEST_TMPDIR/out"
+	grep -qxF "  .   not declared" "$BATS_TEST_TMPDIR/out"
 }
 
 @test "show and check: the UUID derived from an escaped name is the one of the name as written" {
