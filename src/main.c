@@ -813,6 +813,16 @@ static void no_such_guest(const struct desired *d, const char *name)
 		log_error("no guest '%s' in the configuration (it declares none)", shown);
 }
 
+/* An error in diags is about the guest named name (one the configuration has, compiled or not). */
+static bool diags_name_guest(const struct diag_list *diags, const char *name)
+{
+	for (size_t i = 0; i < diags->n; i++)
+		if (diags->items[i].severity == DIAG_ERROR && diags->items[i].guest &&
+		    streq(diags->items[i].guest, name))
+			return true;
+	return false;
+}
+
 static void desired_freep_(struct desired **p)
 {
 	desired_free(*p);
@@ -907,6 +917,7 @@ static int cmd_show(int argc, char **argv)
 	_cleanup_(desired_freep_) struct desired *d = NULL;
 	struct host h = {};
 	struct render_opts o = { .color = use_color(stdout) };
+	static const struct desired_guest not_compiled; /* GUEST is in the file, with errors that drop it */
 	const struct desired_guest *g = NULL;
 	bool incomplete, host_failed = false;
 	int r, ret;
@@ -925,6 +936,11 @@ static int cmd_show(int argc, char **argv)
 	}
 	if (argc == 2) {
 		g = desired_find_guest(d, argv[1]);
+		if (!g && ret && diags_name_guest(&diags, argv[1])) {
+			/* in the file, but its definition does not compile: its errors say it all */
+			g = &not_compiled; /* --json: check's document, without guests */
+			goto done;
+		}
 		if (!g) {
 			no_such_guest(d, argv[1]);
 			diag_list_done(&diags);
@@ -968,7 +984,7 @@ done:
 			render_status_json(stdout, d, h.live, g, &diags);
 		else
 			render_check_json(stdout, d, &diags, ret == 0, g);
-	} else if (!d)
+	} else if (!d || g == &not_compiled)
 		; /* the errors said why */
 	else if (g)
 		render_guest(stdout, d, g, h.live, &o);

@@ -614,6 +614,33 @@ no_raw_controls() {
 	grep -qxF "  .   not declared" "$BATS_TEST_TMPDIR/out"
 }
 
+@test "show GUEST on a configuration whose GUEST does not compile: its errors alone, exit 65; a GUEST it does not have: said once, exit 64" {
+	cfg=$BATS_TEST_TMPDIR/notmap.yaml
+	printf 'version: 1\nguests:\n  guest1: [5]\n  guest2:\n    adapters: [5]\n    domains: [1]\n' >"$cfg"
+	err="apmatrix: $cfg:3:11: guest 'guest1': expected a mapping, got a sequence"
+	out=$BATS_TEST_TMPDIR/out
+	status=0
+	"$APMATRIX" show guest1 --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out" "$out.err"
+	[ "$status" -eq 65 ]
+	[ ! -s "$out" ]
+	[ "$(cat "$out.err")" = "$err" ]
+	# --json: check's document with that error, at that guest, and no guest drawn
+	status=0
+	"$APMATRIX" show guest1 --no-live --json -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	[ "$status" -eq 65 ]
+	[ ! -s "$out.err" ]
+	jq -e '.document == "check" and .valid == false and .guests == [] and
+		[.diagnostics[] | [.severity, .line, .column, .guest]] == [["error", 3, 11, "guest1"]]' "$out"
+	# a guest the file does not have: the configuration's error, then that, once
+	status=0
+	"$APMATRIX" show guest3 --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 64 ]
+	[ "$(sed -n 1p "$out.err")" = "$err" ]
+	[ "$(grep -c "no guest 'guest3' in the configuration" "$out.err")" -eq 1 ]
+}
+
 @test "show and check: the UUID derived from an escaped name is the one of the name as written" {
 	cfg=$BATS_TEST_TMPDIR/names.yaml
 	names_config "$cfg"
