@@ -435,6 +435,7 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 	struct apqn_matrix predicted;
 	const struct apqn_matrix *view = &g->matrix;
 	const char *title = "what the guest will see:";
+	const char *held = NULL; /* why apply without --force leaves the view predicted here pending */
 	char buf[APQN_STR_LEN];
 
 	(void)d;
@@ -465,9 +466,19 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 			predicted = predict_guest_matrix(&g->matrix, l, &dropped);
 			view = &predicted;
 			title = "what the guest will see after apply:";
+			/* as the plan: a running guest's mdev changes only with --force (plan.c ms_blocked()) */
+			if (m && live_mdev_in_use(l, m)) {
+				title = "what the guest will see after apply --force:";
+				held = m->in_use_unknown ? "cannot tell whether the guest is running: apply without --force "
+							   "leaves this change pending"
+							 : "the guest is running: apply without --force leaves this change "
+							   "pending";
+			}
 		}
 	}
 	fprintf(f, "\n  %s\n", title);
+	if (held)
+		fprintf(f, "  (%s)\n", held);
 	fprintf(f, "  %-12s %-6s %s\n  ------------------------------\n", "CARD.DOMAIN", "TYPE", "MODE");
 	if (!bitmap_empty(&view->domains))
 		BITMAP_FOREACH(a, &view->adapters)

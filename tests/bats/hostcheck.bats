@@ -205,6 +205,34 @@ EOF
 	refute_line --partial "05.0005 "
 }
 
+@test "show GUEST on a host: a running guest's change is what it will see after apply --force, which plain apply leaves pending" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+# not running: apply makes it
+apmatrix show guest1 > $T/idle
+grep -qxF "  what the guest will see after apply:" $T/idle || die "idle: $(cat $T/idle)"
+grep -q "apply without --force" $T/idle && die "idle: $(cat $T/idle)"
+echo "attach $(uuid_of guest1)" > /sys/.sim/guest
+apmatrix show guest1 > $T/running
+echo "--- running"; cat $T/running
+# what apply does: without --force the change waits, with it the guest sees that view
+expect_exit 2 apmatrix apply -q 2>/dev/null
+apmatrix show guest1 > $T/still
+cmp -s $T/running $T/still || die "plain apply changed the view: $(cat $T/still)"
+apmatrix apply -q --force || die "apply --force failed"
+apmatrix show guest1 > $T/forced
+grep -qxF "  what the guest sees (guest_matrix):" $T/forced || die "forced: $(cat $T/forced)"
+[ "$(grep -oE '^  [0-9a-f]{2}\.[0-9a-f]{4} ' $T/running)" = "$(grep -oE '^  [0-9a-f]{2}\.[0-9a-f]{4} ' $T/forced)" ] ||
+	die "predicted $(cat $T/running), got $(cat $T/forced)"
+EOF
+	assert_success
+	assert_line "  what the guest will see after apply --force:"
+	assert_line "  (the guest is running: apply without --force leaves this change pending)"
+	refute_line "  what the guest will see after apply:"
+}
+
 @test "show on a host: apmatrix's own mdev of a dropped guest is 'u', not foreign; a foreign mdev's APQN that a guest wants is a conflict" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
