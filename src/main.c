@@ -432,85 +432,53 @@ enum {
 	ARG_QEMU,
 };
 
-static const struct option options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
-	{ "json", no_argument, NULL, 'j' },
-	{ "shell", no_argument, NULL, ARG_SHELL },
-	{ "dry-run", no_argument, NULL, 'n' },
-	{ "force", no_argument, NULL, 'f' },
-	{ "no-live", no_argument, NULL, ARG_NO_LIVE },
-	{ "wait", required_argument, NULL, ARG_WAIT },
-	{ "from", required_argument, NULL, ARG_FROM },
-	{ "output", required_argument, NULL, 'o' },
-	{ "libvirt", no_argument, NULL, ARG_LIBVIRT },
-	{ "qemu", no_argument, NULL, ARG_QEMU },
-	{ "color", required_argument, NULL, ARG_COLOR },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{}
-};
-
-#define SHORT_OPTIONS ":c:jnfo:qvhV"
-
 /*
- * The command on the command line, found before the options are parsed, so
- * that a usage error in an option (apmatrix import --from bogus) points at
- * that command's help as the errors found later do.  The first word that is
- * neither an option nor an option's argument; NULL when there is none.
+ * The first usage error among the options, said once the options are read:
+ * by then the command is known, and the error points at its help
+ * (apmatrix import --from bogus: "Try 'apmatrix import --help'"), as the
+ * errors found after the options do.
  */
-static const struct command *scan_command(int argc, char **argv)
+static char *first_option_error;
+
+_printf_(1, 2) static void option_error(const char *fmt, ...)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
+	va_list ap;
 
-		if (streq(a, "--"))
-			return i + 1 < argc ? find_command(argv[i + 1]) : NULL;
-		if (a[0] != '-' || a[1] == '\0')
-			return find_command(a);
-		if (a[1] == '-') {
-			size_t len = strcspn(a + 2, "=");
-			const struct option *m = NULL;
-			int n = 0;
-
-			if (a[2 + len] == '=')
-				continue;
-			/* as getopt_long(): the name, or a prefix of one name only */
-			for (const struct option *o = options; o->name; o++)
-				if (strncmp(o->name, a + 2, len) == 0) {
-					m = o;
-					n++;
-					if (strlen(o->name) == len) {
-						n = 1;
-						break;
-					}
-				}
-			if (n == 1 && m->has_arg == required_argument)
-				i++;
-			continue;
-		}
-		for (const char *p = a + 1; *p; p++) {
-			const char *o = strchr(&SHORT_OPTIONS[1], *p);
-
-			if (o && *p != ':' && o[1] == ':') {
-				i += p[1] == '\0'; /* -o FILE; -oFILE holds it */
-				break;
-			}
-		}
-	}
-	return NULL;
+	if (first_option_error)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&first_option_error, fmt, ap) < 0)
+		abort();
+	va_end(ap);
 }
 
 /* <0: exit with -r; 0: exit 0; >0: go on with the command at optind */
 static int parse_argv(int argc, char **argv)
 {
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "config-dir", required_argument, NULL, ARG_CONFIG_DIR },
+		{ "json", no_argument, NULL, 'j' },
+		{ "shell", no_argument, NULL, ARG_SHELL },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "no-live", no_argument, NULL, ARG_NO_LIVE },
+		{ "wait", required_argument, NULL, ARG_WAIT },
+		{ "from", required_argument, NULL, ARG_FROM },
+		{ "output", required_argument, NULL, 'o' },
+		{ "libvirt", no_argument, NULL, ARG_LIBVIRT },
+		{ "qemu", no_argument, NULL, ARG_QEMU },
+		{ "color", required_argument, NULL, ARG_COLOR },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{}
+	};
 	int c;
 
-	usage_hint_for(scan_command(argc, argv));
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, SHORT_OPTIONS, options, NULL)) >= 0) {
+	while ((c = getopt_long(argc, argv, ":c:jnfo:qvhV", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
 			arg_config = optarg;
@@ -542,7 +510,7 @@ static int parse_argv(int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*optarg == '\0' || *end || v < 0 || v > 86400)
-				return usage_error("invalid --wait '%s': expected seconds, 0-86400", optarg);
+				option_error("invalid --wait '%s': expected seconds, 0-86400", optarg);
 			arg_wait = (int)v;
 			arg_seen |= OPT_WAIT;
 			break;
@@ -550,7 +518,7 @@ static int parse_argv(int argc, char **argv)
 		case ARG_FROM:
 			arg_from = import_source_from_string(optarg);
 			if (arg_from < 0)
-				return usage_error("invalid --from '%s': expected live or mdevctl", optarg);
+				option_error("invalid --from '%s': expected live or mdevctl", optarg);
 			arg_seen |= OPT_FROM;
 			break;
 		case 'o':
@@ -560,7 +528,7 @@ static int parse_argv(int argc, char **argv)
 		case ARG_LIBVIRT:
 		case ARG_QEMU:
 			if (arg_snippet != SNIPPET_DEFAULT && arg_snippet != (c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT))
-				return usage_error("%s", "--libvirt and --qemu cannot be combined");
+				option_error("%s", "--libvirt and --qemu cannot be combined");
 			arg_snippet = c == ARG_QEMU ? SNIPPET_QEMU : SNIPPET_LIBVIRT;
 			arg_seen |= OPT_SNIPPET;
 			break;
@@ -572,7 +540,7 @@ static int parse_argv(int argc, char **argv)
 			else if (streq(optarg, "never"))
 				arg_color = 0;
 			else
-				return usage_error("invalid --color '%s': expected auto, always or never", optarg);
+				option_error("invalid --color '%s': expected auto, always or never", optarg);
 			break;
 		case 'q':
 			arg_quiet = true;
@@ -585,13 +553,24 @@ static int parse_argv(int argc, char **argv)
 			arg_help = true; /* after the command, that command's help */
 			break;
 		case 'V':
+			if (first_option_error)
+				break; /* an error before it is said, as it was when options stopped there */
 			printf("apmatrix %s\n", APMATRIX_VERSION);
 			return 0;
 		case ':':
-			return usage_error("option '%s' needs an argument", argv[optind - 1]);
+			option_error("option '%s' needs an argument", argv[optind - 1]);
+			break;
 		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+			option_error("unknown option '%s'", argv[optind - 1]);
+			break;
 		}
+	}
+	if (first_option_error) {
+		/* getopt_long() has moved the command (the first word not an option) to optind */
+		_cleanup_free_ char *e = TAKE_PTR(first_option_error);
+
+		usage_hint_for(optind < argc ? find_command(argv[optind]) : NULL);
+		return usage_error("%s", e);
 	}
 	if (arg_help) {
 		/* apmatrix --help, apmatrix CMD --help, apmatrix help CMD --help */
