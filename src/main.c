@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -159,7 +160,8 @@ static const struct option_doc {
 } option_docs[] = {
 	{ "-c, --config FILE", 0, 0, "configuration file (default " CONFIG_DEFAULT_PATH "; - reads stdin)" },
 	{ "    --config-dir DIR", 0, 0,
-	  "drop-in directory (default " CONFIG_DEFAULT_DROPIN_DIR "; not read with -c unless given)" },
+	  "drop-in directory (default " CONFIG_DEFAULT_DROPIN_DIR "; with -c FILE read only when given, or when FILE "
+	  "is " CONFIG_DEFAULT_PATH ")" },
 	{ "-j, --json", OPT_JSON, C(CHECK) | C(DIFF) | C(APPLY) | C(STATUS), "machine-readable output" },
 	{ "-j, --json", OPT_JSON, C(SHOW),
 	  "machine-readable output: the status document, or check's with --no-live, off an AP host or when the "
@@ -674,10 +676,29 @@ static void print_diags(struct diag_list *diags)
 }
 
 /* The configuration file and drop-in directory (NULL: none) that -c and --config-dir name. */
+/*
+ * -c FILE names the default file itself (by its path, a link to it, a path
+ * through a link): it means what no -c means, drop-ins included.  Spelling
+ * the default out must not drop the guests that other files declare (and
+ * have apply remove their mdevs).
+ */
+static bool config_is_default(const char *path)
+{
+	struct stat a, b;
+
+	if (streq(path, CONFIG_DEFAULT_PATH))
+		return true;
+	return !streq(path, "-") && stat(path, &a) == 0 && stat(CONFIG_DEFAULT_PATH, &b) == 0 &&
+	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static void config_paths(const char **ret_path, const char **ret_dir)
 {
 	*ret_path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
-	*ret_dir = arg_config_dir ? arg_config_dir : arg_config ? NULL : CONFIG_DEFAULT_DROPIN_DIR;
+	if (arg_config_dir)
+		*ret_dir = arg_config_dir;
+	else
+		*ret_dir = !arg_config || config_is_default(arg_config) ? CONFIG_DEFAULT_DROPIN_DIR : NULL;
 }
 
 /*

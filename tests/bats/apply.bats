@@ -1605,3 +1605,28 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "-c naming /etc/apmatrix.yaml itself (its path, a link, a relative path) reads the default drop-ins too: the drop-ins' guests are not removed; another file reads none" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+printf 'version: 1\nguests:\n  guest1: {adapters: [0x05], domains: [0x04]}\n' > /etc/apmatrix.yaml
+mkdir -p /etc/apmatrix.d
+printf 'guests:\n  team: {adapters: [0x06], domains: [0x47]}\n' > /etc/apmatrix.d/70-team.yaml
+apmatrix apply >/dev/null || die "bring-up"
+ln -s /etc/apmatrix.yaml $T/link.yaml
+cp /etc/apmatrix.yaml $T/copy.yaml
+clear_writes
+for c in /etc/apmatrix.yaml $T/link.yaml /etc/../etc/apmatrix.yaml; do
+	[ "$(apmatrix -c $c diff)" = "0 changes" ] || die "-c $c: $(apmatrix -c $c diff)"
+	[ "$(apmatrix -c $c apply)" = "0 changes" ] || die "-c $c apply"
+	apmatrix -c $c check | grep -q '^ok: 2 guests' || die "-c $c check: $(apmatrix -c $c check)"
+done
+[ "$(cd /etc && apmatrix -c apmatrix.yaml diff)" = "0 changes" ] || die "-c apmatrix.yaml in /etc"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+# another file (a copy) is read alone, as documented
+apmatrix -c $T/copy.yaml check | grep -q '^ok: 1 guest' || die "copy: $(apmatrix -c $T/copy.yaml check)"
+apmatrix -c $T/copy.yaml diff | grep -q "^- team .*remove mdev" || die "copy diff: $(apmatrix -c $T/copy.yaml diff)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
