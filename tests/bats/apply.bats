@@ -958,7 +958,7 @@ EOF
 	assert_output --partial OK
 }
 
-@test "SIGTERM while apply waits for the locks ends the wait: nothing changed, one message, --json says so, exit 143" {
+@test "SIGTERM while apply waits for the locks ends the wait: nothing changed, the wait said and one message, --json says so, exit 143" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 mkdir -p /run/apmatrix
@@ -966,8 +966,10 @@ flock -o -x /run/apmatrix/lock -c "touch $T/held; exec sleep 60" >/dev/null 2>&1
 for i in $(seq 100); do [ -e $T/held ] && break; sleep 0.05; done
 clear_writes
 apmatrix apply --json --wait 60 > $T/out 2> $T/err & pid=$!
-# it waits once it has the lock file open
-for ((i = 0; i < 3000; i++)); do ls -l /proc/$pid/fd 2>/dev/null | grep -q '/run/apmatrix/lock$' && break; sleep 0.01; done
+# it says when its wait starts, and waits with the lock file open
+wait_msg="apmatrix: waiting up to 60 s for the lock /run/apmatrix/lock: process $fl (flock) holds it"
+for ((i = 0; i < 3000; i++)); do grep -qxF "$wait_msg" $T/err && break; sleep 0.01; done
+grep -qxF "$wait_msg" $T/err || die "apply never said it waits: $(cat $T/err)"
 ls -l /proc/$pid/fd | grep -q '/run/apmatrix/lock$' || die "apply never waited: $(cat $T/err)"
 kill -TERM $pid
 wait $pid; rc=$?
@@ -975,7 +977,7 @@ kill $(pgrep -P $fl) $fl; wait $fl 2>/dev/null
 [ $rc = 143 ] || die "exit $rc, expected 143: $(cat $T/err)"
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 msg="interrupted by SIGTERM while waiting for the locks: nothing was changed"
-[ "$(cat $T/err)" = "apmatrix: $msg" ] || die "stderr: $(cat $T/err)"
+[ "$(cat $T/err)" = "$wait_msg"$'\n'"apmatrix: $msg" ] || die "stderr: $(cat $T/err)"
 MSG=$msg jqe '.interrupted == "SIGTERM" and .changed == false and .done == 0 and .actions == [] and
 	.diagnostics[-1].message == $ENV.MSG' < $T/out >/dev/null || die "document: $(cat $T/out)"
 expect_exit 0 apmatrix apply >/dev/null
