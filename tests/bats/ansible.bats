@@ -153,7 +153,8 @@ hold_s390_lock
 # the first apply waits its second (--wait 1), says so and gives up (75);
 # the lock goes once it has ended, so the retry finds it free
 (
-	for _ in $(seq 600); do pgrep -f -- "apply --json --wait 1" >/dev/null && break; sleep 0.05; done
+	# (the play's first tasks take a while on a loaded machine: up to 5 minutes)
+	for _ in $(seq 6000); do pgrep -f -- "apply --json --wait 1" >/dev/null && break; sleep 0.05; done
 	for _ in $(seq 600); do pgrep -f -- "apply --json --wait 1" >/dev/null || break; sleep 0.05; done
 	release_s390_lock
 ) & rel=$!
