@@ -67,6 +67,7 @@ struct parser {
 	struct diag_list *diags;
 	struct config *cfg;
 	bool saw_version;
+	bool is_main;      /* the main file, not a drop-in */
 	const char *owner; /* of the number list being read: "host.keep"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
@@ -1136,6 +1137,10 @@ static int handle_host(struct parser *p, const struct key_entry *e _unused_,
 	}
 	cfg->host_present = true;
 	cfg->host_mark = *key_mark;
+	/* allowed (one file holds host:, whichever), but a team's drop-in then sets what all guests get */
+	if (!p->is_main)
+		warning_at(p, key_mark, "host settings in a drop-in apply to the whole host; keep them in %s",
+			   cfg->n_files > 1 ? cfg->files[0] : "the main configuration file");
 	return process_mapping(p, &ctx, host_keys, ARRAY_SIZE(host_keys), NULL, data);
 }
 
@@ -1362,7 +1367,8 @@ static int parse_stream(struct parser *p, bool is_main)
 static int load_input(struct config *cfg, const char *name, const char *buf, size_t len, int fd,
 		      struct diag_list *diags, bool is_main)
 {
-	struct parser p = { .diags = diags, .cfg = cfg, .buf = buf, .len = len, .fd = fd, .first_diag = diags->n };
+	struct parser p = { .diags = diags, .cfg = cfg, .buf = buf, .len = len, .fd = fd, .first_diag = diags->n,
+			    .is_main = is_main };
 	int r;
 
 	p.file = diag_intern_file(diags, name);

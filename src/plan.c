@@ -474,9 +474,22 @@ static bool host_owned_live(const struct ctx *c, unsigned a, unsigned d)
  * driver_override): say which write releases this one.  Either mask bit
  * does, and each releases a whole row or column of the host's queues.
  */
+/*
+ * " (FILE:LINE:COL)" of a host setting when a message at here (a guest's
+ * line) invokes it and it was given in another file, e.g. a drop-in: the
+ * reader must not assume it is in the file the message names.  Else "".
+ */
+static char *setting_at(const struct mark *setting, const struct mark *here)
+{
+	if (!setting->file || (here && here->file && streq(here->file, setting->file)))
+		return xstrdup("");
+	return xasprintf(" (%s:%u:%u)", setting->file, setting->line, setting->col);
+}
+
 static char *masks_off_reserved(const struct ctx *c, const struct gstate *g, unsigned a, unsigned d)
 {
 	const struct live_queue *q = live_find_queue(c->l, a, d);
+	_cleanup_free_ char *at = setting_at(&c->d->masks_mark, desired_guest_mark(g->g, DIM_DOMAIN, d));
 	char buf[APQN_STR_LEN];
 
 	apqn_format(buf, a, d);
@@ -488,15 +501,15 @@ static char *masks_off_reserved(const struct ctx *c, const struct gstate *g, uns
 								  SYSFS_AP_BUS "/drivers", q->driver)
 							: NULL;
 
-		return xasprintf("guest '%s': APQN %s %s and host.masks is off: hand it to %s "
+		return xasprintf("guest '%s': APQN %s %s and host.masks is off%s: hand it to %s "
 				 "(echo %s > /sys/%s/%s/driver_override%s; echo %s > /sys/%s/drivers_probe)",
-				 g->g->name, buf, has, c->vfio_driver, c->vfio_driver, SYSFS_AP_BUS_DEVICES,
+				 g->g->name, buf, has, at, c->vfio_driver, c->vfio_driver, SYSFS_AP_BUS_DEVICES,
 				 buf, unbind ? unbind : "", buf, SYSFS_AP_BUS);
 	}
-	return xasprintf("guest '%s': APQN %s is still reserved for host drivers and host.masks is off: clear "
+	return xasprintf("guest '%s': APQN %s is still reserved for host drivers and host.masks is off%s: clear "
 			 "apmask bit 0x%02x (all of adapter 0x%02x) or aqmask bit 0x%02x (all of domain 0x%02x), "
 			 "e.g. echo -0x%02x > /sys/%s, or set host.masks: auto",
-			 g->g->name, buf, a, a, d, d, d, SYSFS_AQMASK);
+			 g->g->name, buf, at, a, a, d, d, d, SYSFS_AQMASK);
 }
 
 static void check_range(struct ctx *c, struct gstate *g, const struct bitmap256 *bits, unsigned max,
@@ -668,10 +681,18 @@ static void check_guest(struct ctx *c, size_t gi)
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
 		if (bitmap_test(&c->base_ap, (unsigned)a) && bitmap_test(&c->base_aq, (unsigned)d) &&
-		    keep_forbids_adapter(c, (unsigned)a) && keep_forbids_domain(c, (unsigned)d))
-			apqn_report(&r, (unsigned)a, (unsigned)d,
-				    "guest '%s': APQN %s cannot leave the host without taking queues host.keep "
-				    "reserves");
+		    keep_forbids_adapter(c, (unsigned)a) && keep_forbids_domain(c, (unsigned)d) &&
+		    apqn_report_count(&r)) {
+			_cleanup_free_ char *at = setting_at(&c->d->keep_mark,
+							     desired_guest_mark(g->g, DIM_DOMAIN, (unsigned)d));
+			_cleanup_free_ char *text = NULL;
+			char buf[APQN_STR_LEN];
+
+			text = xasprintf("guest '%s': APQN %s cannot leave the host without taking queues host.keep "
+					 "reserves%s",
+					 g->g->name, apqn_format(buf, (unsigned)a, (unsigned)d), at);
+			apqn_report_text(&r, (unsigned)d, text);
+		}
 		apqn_report_done(&r);
 	}
 }

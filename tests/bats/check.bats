@@ -520,6 +520,33 @@ g1
 apmatrix: /etc/apmatrix.d/30-g3.yml: warning: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)" ]
 }
 
+@test "drop-ins: host: in a drop-in is read with a warning at it, and the errors that invoke host.masks or host.keep cite where it was given" {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	cat >"$BATS_TEST_TMPDIR/s.sh" <<'EOT'
+set -u
+printf 'version: 1\nguests:\n  guest1:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+mkdir -p /etc/apmatrix.d
+printf 'host:\n  masks: off\n' > /etc/apmatrix.d/10-host.yaml
+"$1" check 2>&1; echo "check exit $?"
+printf 'host:\n  keep: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.d/10-host.yaml
+"$1" check 2>&1 | grep -F 'cannot leave'
+# in the main file: no warning, and the error's own file is the setting's
+printf 'version: 1\nhost: {masks: off}\nguests:\n  guest1:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+rm /etc/apmatrix.d/10-host.yaml
+"$1" check 2>&1; echo "check exit $?"
+EOT
+	run "$APMATRIX_TOP/tests/lib/with-sim" "$APMATRIX_TOP/examples/hosts/seed.yaml" -- bash "$BATS_TEST_TMPDIR/s.sh" "$APMATRIX"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "apmatrix: /etc/apmatrix.yaml:5:15: guest 'guest1': APQN 05.0004 is still reserved for host drivers and host.masks is off (/etc/apmatrix.d/10-host.yaml:2:10): clear apmask bit 0x05 (all of adapter 0x05) or aqmask bit 0x04 (all of domain 0x04), e.g. echo -0x04 > /sys/bus/ap/aqmask, or set host.masks: auto
+apmatrix: /etc/apmatrix.d/10-host.yaml:1:1: warning: host settings in a drop-in apply to the whole host; keep them in /etc/apmatrix.yaml
+check exit 65
+apmatrix: /etc/apmatrix.yaml:5:15: guest 'guest1': APQN 05.0004 cannot leave the host without taking queues host.keep reserves (/etc/apmatrix.d/10-host.yaml:2:3)
+apmatrix: /etc/apmatrix.yaml:6:15: guest 'guest1': APQN 05.0004 is still reserved for host drivers and host.masks is off: clear apmask bit 0x05 (all of adapter 0x05) or aqmask bit 0x04 (all of domain 0x04), e.g. echo -0x04 > /sys/bus/ap/aqmask, or set host.masks: auto
+check exit 65" ]
+}
+
 @test "--config-dir: a missing directory is no error, but said" {
 	run --separate-stderr "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
 	[ "$status" -eq 0 ]

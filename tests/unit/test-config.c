@@ -411,6 +411,34 @@ static void test_dropin_merge(void)
 	fx_done(&f);
 }
 
+/* host: in a drop-in is read (one file holds it), with a warning at its key that names the main file */
+static void test_dropin_host(void)
+{
+	struct fx f;
+	static const char d1[] = "guests:\n  g2: {adapters: [2], domains: [2]}\nhost:\n  masks: off\n";
+
+	fx_load(&f, GUEST "    domains: [1]\n");
+	CHECK(f.r == 0 && f.dl.n == 0);
+	CHECK(config_load_buffer(f.c, "d1.yaml", d1, strlen(d1), &f.dl) == 0);
+	CHECK(f.c->masks == CONFIG_MASKS_OFF);
+	CHECK_STREQ(f.c->masks_mark.file, "d1.yaml");
+	CHECK(f.c->masks_mark.line == 4 && f.c->masks_mark.col == 10);
+	CHECK(f.dl.n == 1);
+	if (f.dl.n == 1) {
+		CHECK(f.dl.items[0].severity == DIAG_WARNING);
+		CHECK_STREQ(f.dl.items[0].message,
+			    "host settings in a drop-in apply to the whole host; keep them in t.yaml");
+		CHECK_STREQ(f.dl.items[0].mark.file, "d1.yaml");
+		CHECK(f.dl.items[0].mark.line == 3 && f.dl.items[0].mark.col == 1);
+	}
+	fx_done(&f);
+
+	/* in the main file: no warning */
+	fx_load(&f, GUEST "    domains: [1]\nhost:\n  masks: off\n");
+	CHECK(f.r == 0 && f.dl.n == 0);
+	fx_done(&f);
+}
+
 static void test_load_files(void)
 {
 	struct diag_list dl = { 0 };
@@ -629,6 +657,7 @@ int main(void)
 		TAP_TEST(test_syntax_errors),
 		TAP_TEST(test_all_errors_in_one_run),
 		TAP_TEST(test_dropin_merge),
+		TAP_TEST(test_dropin_host),
 		TAP_TEST(test_load_files),
 		TAP_TEST(test_kept_inputs),
 		TAP_TEST(test_odd_input),
