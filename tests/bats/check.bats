@@ -547,6 +547,29 @@ apmatrix: /etc/apmatrix.yaml:6:15: guest 'guest1': APQN 05.0004 is still reserve
 check exit 65" ]
 }
 
+@test "drop-ins: a drop-in or -c FILE that is a dangling symbolic link, or a loop of links, is said to be one (one line, exit 65)" {
+	tmp=$BATS_TEST_TMPDIR
+	printf 'version: 1\n' >"$tmp/main.yaml"
+	mkdir "$tmp/d"
+	ln -s "$tmp/nonexist.yaml" "$tmp/d/90-dangling.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-dangling.yaml: cannot read: it is a dangling symbolic link (to '$tmp/nonexist.yaml', which does not exist)" ]
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-dangling.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-dangling.yaml: cannot read: it is a dangling symbolic link (to '$tmp/nonexist.yaml', which does not exist)" ]
+	rm "$tmp/d/90-dangling.yaml"
+	ln -s 91-loop.yaml "$tmp/d/90-loop.yaml"
+	ln -s 90-loop.yaml "$tmp/d/91-loop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-loop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-loop.yaml: cannot read: it is a symbolic link in a loop of links (to '91-loop.yaml')" ]
+	# a file that is not there at all: as before
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/none.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/none.yaml: cannot read: No such file or directory" ]
+}
+
 @test "--config-dir: a missing directory is no error, but said" {
 	run --separate-stderr "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
 	[ "$status" -eq 0 ]
