@@ -541,12 +541,12 @@ static void json_guest(FILE *f, const struct desired_guest *g)
 }
 
 void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid,
-		       const struct desired_guest *only)
+		       bool host_checked, const struct desired_guest *only)
 {
 	bool first = true;
 
-	fprintf(f, "{\"version\":%d,\"document\":\"check\",\"valid\":%s,\"diagnostics\":", RENDER_JSON_VERSION,
-		valid ? "true" : "false");
+	fprintf(f, "{\"version\":%d,\"document\":\"check\",\"valid\":%s,\"host_checked\":%s,\"diagnostics\":",
+		RENDER_JSON_VERSION, valid ? "true" : "false", host_checked ? "true" : "false");
 	diag_print_json(diags, f);
 	fputs(",\"host\":", f);
 	if (d) {

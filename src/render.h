@@ -29,9 +29,13 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 void render_guest(FILE *f, const struct desired *d, const struct desired_guest *g, const struct live *l,
 		  const struct render_opts *o);
 
-/* only: list that guest alone in "guests" (show GUEST --json); NULL: every guest */
+/*
+ * host_checked: the configuration was checked against the host read from
+ * sysfs (false: --no-live, no AP bus, or the host could not be read).
+ * only: list that guest alone in "guests" (show GUEST --json); NULL: every guest.
+ */
 void render_check_json(FILE *f, const struct desired *d, const struct diag_list *diags, bool valid,
-		       const struct desired_guest *only);
+		       bool host_checked, const struct desired_guest *only);
 
 /* One line per action: "+ guest1: assign adapter 0x05"; dry_run selects "would" wording in summaries. */
 char *render_action(const struct action *a);

@@ -394,9 +394,43 @@ good_case() {
 	[ "$status" -eq 0 ]
 	run "$APMATRIX" -c examples/seed-example1-valid.yaml check
 	[ "$status" -eq 0 ]
-	run "$APMATRIX" -c examples/apmatrix.yaml --config-dir examples/apmatrix.d check
+	# an empty directory as sysfs: no AP bus, whatever machine runs the test
+	run env APMATRIX_SYSFS_ROOT="$BATS_TEST_TMPDIR" "$APMATRIX" -c examples/apmatrix.yaml --config-dir examples/apmatrix.d check
 	[ "$status" -eq 0 ]
-	[ "$output" = "ok: 6 guests, 17 APQNs, no conflicts" ]
+	[ "$output" = "ok: 6 guests, 17 APQNs, no conflicts (configuration only: no AP bus under $BATS_TEST_TMPDIR/bus/ap, host not checked)" ]
+}
+
+@test "check off an AP host or with --no-live: the ok line says the host was not checked and why, --json host_checked false; -q prints nothing" {
+	root=$BATS_TEST_TMPDIR/nosys
+	mkdir "$root"
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -c examples/seed-two-guests.yaml check
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "ok: 2 guests, 6 APQNs, no conflicts (configuration only: no AP bus under $root/bus/ap, host not checked)" ]
+	# --no-live names itself, also where there is no AP bus
+	for r in "$root" /sys; do
+		run --separate-stderr env APMATRIX_SYSFS_ROOT="$r" "$APMATRIX" --no-live -c examples/seed-two-guests.yaml check
+		[ "$status" -eq 0 ]
+		[ "$output" = "ok: 2 guests, 6 APQNs, no conflicts (configuration only: --no-live, host not checked)" ]
+		run --separate-stderr env APMATRIX_SYSFS_ROOT="$r" "$APMATRIX" --no-live -c examples/seed-two-guests.yaml check --json
+		[ "$status" -eq 0 ]
+		jqe '.valid == true and .host_checked == false' <<<"$output"
+	done
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -c examples/seed-two-guests.yaml check --json
+	[ "$status" -eq 0 ]
+	jqe '.valid == true and .host_checked == false and (keys_unsorted | .[0:4]) == ["version", "document", "valid", "host_checked"]' <<<"$output"
+	# an invalid configuration: no ok line, and the document says the host was not checked either
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -c examples/seed-example2-invalid.yaml check --json
+	[ "$status" -eq 65 ]
+	jqe '.valid == false and .host_checked == false' <<<"$output"
+	# show --json prints check's document here: the host was not read
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -c examples/seed-two-guests.yaml show --json
+	[ "$status" -eq 0 ]
+	jqe '.document == "check" and .host_checked == false' <<<"$output"
+	# -q: nothing, exit 0 as before
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -q -c examples/seed-two-guests.yaml check
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] && [ -z "$stderr" ]
 }
 
 @test "examples: the seed's Example 2 names APQN 01.0006, both guests and both lines" {

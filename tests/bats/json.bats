@@ -262,3 +262,69 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "check on a host: the ok line as before and host_checked true; a copy of the host's sysfs checks a file against its limits elsewhere, read only" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	cat > "$BATS_TEST_TMPDIR/oor.yaml" <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05]
+    domains: [0x04]
+  guest2:
+    adapters: [0x40]
+    domains: [0xab]
+Y
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+valid() { out=$("$V" "$S/check.schema.json" "$1"); [ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$1: $out"; }
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die apply
+out=$(apmatrix check) || die "check: $out"
+[ "$out" = "ok: 2 guests, 6 APQNs, no conflicts" ] || die "text on the host: $out"
+apmatrix check --json > $T/on.json || die "check --json"
+jqe '.valid and .host_checked' $T/on.json >/dev/null || die "on the host: $(cat $T/on.json)"
+valid $T/on.json
+# an invalid configuration is still checked against the host
+apmatrix -c $T/oor.yaml check --json > $T/oor.json; [ $? = 65 ] || die "oor: exit"
+jqe '.valid == false and .host_checked and (.diagnostics[0].message | test("beyond this host.s maximum 0x3f"))' $T/oor.json >/dev/null ||
+	die "oor: $(cat $T/oor.json)"
+valid $T/oor.json
+# not consulted: --no-live, no AP bus; show's check document
+apmatrix --no-live check --json > $T/nolive.json
+APMATRIX_SYSFS_ROOT=$T/empty apmatrix check --json > $T/nobus.json
+apmatrix --no-live show --json > $T/show.json
+for f in nolive nobus show; do
+	jqe '.valid and .host_checked == false' $T/$f.json >/dev/null || die "$f: $(cat $T/$f.json)"
+	valid $T/$f.json
+done
+# the capture of apmatrix(8) EXAMPLES (write-only attributes cannot be copied)
+mkdir -p $T/cap/sys/bus $T/cap/sys/devices
+cp -a /sys/bus/ap $T/cap/sys/bus/ 2>/dev/null
+cp -a /sys/devices/ap /sys/devices/vfio_ap $T/cap/sys/devices/ 2>/dev/null
+cp -a /run/apmatrix $T/cap/run || die "records"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	# outside the simulator, on the copy: the host's maximum, the mdevs as apmatrix's own; nothing written
+	cap=$BATS_TEST_TMPDIR/cap
+	before=$(cd "$cap" && find . -printf '%p %s %m %T@\n' | sort)
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$cap/sys" APMATRIX_RUNDIR="$cap/run" "$APMATRIX" -c "$BATS_TEST_TMPDIR/oor.yaml" check
+	[ "$status" = 65 ]
+	[ "${stderr_lines[0]}" = "apmatrix: $BATS_TEST_TMPDIR/oor.yaml:7:16: guest 'guest2': adapters 0x40 beyond this host's maximum 0x3f" ]
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$cap/sys" APMATRIX_RUNDIR="$cap/run" "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" check
+	[ "$status" = 0 ]
+	[ -z "$stderr" ]
+	[ "$output" = "ok: 2 guests, 6 APQNs, no conflicts" ]
+	run --separate-stderr env APMATRIX_SYSFS_ROOT="$cap/sys" APMATRIX_RUNDIR="$cap/run" "$APMATRIX" -c "$EXAMPLES/seed-two-guests.yaml" check --json
+	[ "$status" = 0 ]
+	jqe '.valid and .host_checked and .diagnostics == []' <<<"$output"
+	[ "$(cd "$cap" && find . -printf '%p %s %m %T@\n' | sort)" = "$before" ]
+	# the schema requires host_checked
+	jq 'del(.host_checked)' <<<"$output" > "$BATS_TEST_TMPDIR/no-field.json"
+	run "$TOP/tests/lib/schema-validate" "$TOP/schema/check.schema.json" "$BATS_TEST_TMPDIR/no-field.json"
+	[[ ${lines[1]} == invalid* ]]
+}

@@ -171,7 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	diag_print_json(&diags, f);
 	if (d)
-		render_check_json(f, d, &diags, diag_count(&diags, DIAG_ERROR) == 0, NULL);
+		render_check_json(f, d, &diags, diag_count(&diags, DIAG_ERROR) == 0, false, NULL);
 	fclose(f);
 	free(out);
 	desired_free(d);
