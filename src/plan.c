@@ -470,11 +470,6 @@ static bool host_owned_live(const struct ctx *c, unsigned a, unsigned d)
 }
 
 /*
- * With host.masks: off the admin reserves the queues (masks, chzdev,
- * driver_override): say which write releases this one.  Either mask bit
- * does, and each releases a whole row or column of the host's queues.
- */
-/*
  * " (FILE:LINE:COL)" of a host setting when a message at here (a guest's
  * line) invokes it and it was given in another file, e.g. a drop-in: the
  * reader must not assume it is in the file the message names.  Else "".
@@ -486,6 +481,11 @@ static char *setting_at(const struct mark *setting, const struct mark *here)
 	return xasprintf(" (%s:%u:%u)", setting->file, setting->line, setting->col);
 }
 
+/*
+ * With host.masks: off the admin reserves the queues (masks, chzdev,
+ * driver_override): say which write releases this one.  Either mask bit
+ * does, and each releases a whole row or column of the host's queues.
+ */
 static char *masks_off_reserved(const struct ctx *c, const struct gstate *g, unsigned a, unsigned d)
 {
 	const struct live_queue *q = live_find_queue(c->l, a, d);
