@@ -1423,26 +1423,6 @@ static const struct config_input *keep_input(struct config_inputs *in, const cha
 }
 
 /*
- * Why path, a symbolic link, leads nowhere (r: -ENOENT or -ELOOP from
- * opening it), or NULL when it is no symbolic link: ls lists the link, so
- * "No such file or directory" alone reads as if apmatrix looked elsewhere.
- */
-static char *dangling_link(const char *path, int r)
-{
-	char to[PATH_MAX];
-	struct stat st;
-	ssize_t k;
-
-	if (lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
-		return NULL;
-	k = readlink(path, to, sizeof(to) - 1);
-	to[k < 0 ? 0 : k] = '\0';
-	if (r == -ELOOP)
-		return xasprintf("it is a symbolic link in a loop of links (to '%s')", to);
-	return xasprintf("it is a dangling symbolic link (to '%s', which does not exist)", to);
-}
-
-/*
  * Read and parse one file; errors reading it are recorded for the file as a
  * whole (no line).  Files must be trusted regular files (trust.h); stdin is read
  * as it is, but no more than CONFIG_MAX_FILE_SIZE of it either.  A file is
@@ -1485,7 +1465,8 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		return r;
 	}
 	if (r < 0) {
-		_cleanup_free_ char *link = (r == -ENOENT || r == -ELOOP) ? dangling_link(path, r) : NULL;
+		/* ls lists the link: "No such file or directory" alone reads as if apmatrix looked elsewhere */
+		_cleanup_free_ char *link = (r == -ENOENT || r == -ELOOP) ? symlink_problem(path, r) : NULL;
 
 		if (link)
 			diag_add_file(diags, DIAG_ERROR, name, NULL, "cannot read: %s", link);

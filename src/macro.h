@@ -99,6 +99,14 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
  * is one line and no escape sequence reaches a terminal.  A new string.
  */
 char *escape_for_message(const char *s);
+/*
+ * Why path, a symbolic link, leads to no file apmatrix can use, r being the
+ * error of following it: "it is a dangling symbolic link (to 'X', which does
+ * not exist)" (-ENOENT), "... in a loop of links" (-ELOOP), "... to a
+ * directory" (-EISDIR), else "cannot follow the symbolic link (to 'X'):
+ * strerror".  NULL when path is no symbolic link.  A new string.
+ */
+char *symlink_problem(const char *path, int r);
 /* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */
 size_t control_char_at(const unsigned char *c);
 

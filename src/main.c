@@ -1694,27 +1694,6 @@ static int cmd_status(int argc, char **argv)
 	return ret;
 }
 
-/* import -o LINK where LINK leads to no file import can replace: one line, nothing written */
-static void output_link_error(const char *path, int r)
-{
-	char to[4096];
-	ssize_t k = readlink(path, to, sizeof(to) - 1);
-
-	to[k < 0 ? 0 : k] = '\0';
-	if (r == -ENOENT)
-		log_error("cannot write %s: it is a dangling symbolic link (to '%s', which does not exist); nothing "
-			  "was written", path, to);
-	else if (r == -ELOOP)
-		log_error("cannot write %s: it is a symbolic link in a loop of links (to '%s'); nothing was written",
-			  path, to);
-	else if (r == -EISDIR)
-		log_error("cannot write %s: it is a symbolic link to a directory ('%s'); nothing was written", path,
-			  to);
-	else
-		log_error("cannot write %s: cannot follow the symbolic link (to '%s'): %s; nothing was written", path,
-			  to, strerror(-r));
-}
-
 static int cmd_import(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -1742,9 +1721,11 @@ static int cmd_import(int argc, char **argv)
 
 		/* through a symbolic link: the link stays, its target gets the file */
 		r = owner_output_target(arg_output, &target);
-		if (r < 0)
-			output_link_error(arg_output, r);
-		else {
+		if (r < 0) {
+			_cleanup_free_ char *why = symlink_problem(arg_output, r);
+
+			log_error("cannot write %s: %s; nothing was written", arg_output, why ? why : strerror(-r));
+		} else {
 			r = owner_write_file(target, yaml, strlen(yaml), arg_force);
 			if (r == -EEXIST && !streq(target, arg_output))
 				log_error("%s exists (a symbolic link to %s); use --force to replace %s", arg_output,

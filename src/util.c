@@ -331,3 +331,25 @@ char *escape_for_message(const char *s)
 	fclose(f);
 	return out;
 }
+
+char *symlink_problem(const char *path, int r)
+{
+	_cleanup_free_ char *to = NULL;
+	char buf[4096];
+	ssize_t k = readlink(path, buf, sizeof(buf) - 1);
+
+	if (k < 0)
+		return NULL; /* no symbolic link (EINVAL), or gone */
+	buf[k] = '\0';
+	to = escape_for_message(buf); /* a link's text is anybody's: one line, no escape sequence */
+	switch (r) {
+	case -ENOENT:
+		return xasprintf("it is a dangling symbolic link (to '%s', which does not exist)", to);
+	case -ELOOP:
+		return xasprintf("it is a symbolic link in a loop of links (to '%s')", to);
+	case -EISDIR:
+		return xasprintf("it is a symbolic link to a directory ('%s')", to);
+	default:
+		return xasprintf("cannot follow the symbolic link (to '%s'): %s", to, strerror(-r));
+	}
+}

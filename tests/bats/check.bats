@@ -598,6 +598,11 @@ check exit 65" ]
 	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-loop.yaml" check
 	[ "$status" -eq 65 ]
 	[ "$stderr" = "apmatrix: $tmp/d/90-loop.yaml: cannot read: it is a symbolic link in a loop of links (to '91-loop.yaml')" ]
+	# the link's text is anybody's: escaped, one line, no escape sequence
+	ln -s $'gone\e[31m\nx.yaml' "$tmp/odd.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/odd.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/odd.yaml: cannot read: it is a dangling symbolic link (to 'gone\x1b[31m\x0ax.yaml', which does not exist)" ]
 	# a file that is not there at all: as before
 	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/none.yaml" check
 	[ "$status" -eq 65 ]
