@@ -1468,10 +1468,7 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 		/* ls lists the link: "No such file or directory" alone reads as if apmatrix looked elsewhere */
 		_cleanup_free_ char *link = (r == -ENOENT || r == -ELOOP) ? symlink_problem(path, r) : NULL;
 
-		if (link)
-			diag_add_file(diags, DIAG_ERROR, name, NULL, "cannot read: %s", link);
-		else
-			diag_add_file(diags, DIAG_ERROR, name, NULL, "cannot read: %s", strerror(-r));
+		diag_add_file(diags, DIAG_ERROR, name, NULL, "cannot read: %s", link ? link : strerror(-r));
 		return r;
 	}
 	if (cfg->inputs) {

@@ -888,7 +888,8 @@ static void warn_octal(struct import *im, const struct mark *mk, const struct ig
 	diag_add(im->diags, DIAG_WARNING, mk, NULL,
 		 "mdev %s: %s \"%.*s\" has a leading zero: the kernel reads it as octal, %s 0x%02x (%u), not %.*s; "
 		 "imported as 0x%02x, as the kernel %s it",
-		 g->uuid, key, (int)strcspn(str, "\n"), str, what[op->dim], num, num, (int)len, dec, num, op->set ? "assigns" : "unassigns");
+		 g->uuid, key, (int)strcspn(str, "\n"), str, what[op->dim], num, num, (int)len, dec, num,
+		 op->set ? "assigns" : "unassigns");
 }
 
 /* Replay one definition's attrs in order, as mdevctl writes them to the mdev. */

@@ -677,7 +677,6 @@ static void print_diags(struct diag_list *diags)
 	print_diags_once(diags, NULL, NULL);
 }
 
-/* The configuration file and drop-in directory (NULL: none) that -c and --config-dir name. */
 /*
  * -c FILE names the default file itself (by its path, a link to it, a path
  * through a link): it means what no -c means, drop-ins included.  Spelling
@@ -694,6 +693,7 @@ static bool config_is_default(const char *path)
 	       a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
+/* The configuration file and drop-in directory (NULL: none) that -c and --config-dir name. */
 static void config_paths(const char **ret_path, const char **ret_dir)
 {
 	*ret_path = arg_config ? arg_config : CONFIG_DEFAULT_PATH;
@@ -1364,10 +1364,16 @@ static char *lock_holder(long pid)
 	return xasprintf("process %ld (%s)", pid, shown);
 }
 
+/* The lock owner_lock() failed on: busy (the s390-tools lock), else apmatrix's own; malloc'd */
+static char *lock_path(const char *busy)
+{
+	return busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+}
+
 /* The lock apply waits for and who holds it: "PATH: process N (comm) holds it"; malloc'd */
 static char *lock_busy(const char *busy)
 {
-	_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+	_cleanup_free_ char *path = lock_path(busy);
 	long pid = busy ? owner_s390_lock_holder(busy) : owner_lock_holder(rundir_path());
 	_cleanup_free_ char *holder = busy || pid > 0 ? lock_holder(pid) : xstrdup("another apmatrix apply");
 
@@ -1465,7 +1471,7 @@ static int cmd_apply(int argc, char **argv)
 			ret = EX_TEMPFAIL;
 			apply_stop(&run, "cannot take the lock %s (waited %d s; see --wait)", what, arg_wait);
 		} else {
-			_cleanup_free_ char *path = busy ? xstrdup(busy) : xasprintf("%s/lock", rundir_path());
+			_cleanup_free_ char *path = lock_path(busy);
 
 			if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
 				apply_stop(&run, "cannot take the lock %s: %s; apply changes the host and runs as root",
