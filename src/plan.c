@@ -861,10 +861,17 @@ static int64_t flow_dfs(struct flow *f, int u, int64_t pushed)
 }
 
 /*
- * Weight of clearing a mask bit: the existing host queues it would take that
- * no declared guest wants, times 1024, plus 2; one less when apmatrix holds
- * the bit already, so a converged host keeps its cover and ties are broken
- * towards what is already done.  An adapter bit of a card that is not there
+ * Weight of clearing a mask bit, in three ranks that never trade against
+ * each other: the existing host queues it would take that no declared guest
+ * wants (COVER_QUEUE each), then a bit apmatrix does not hold yet
+ * (COVER_NEW), then a bit apmatrix holds already (COVER_HELD).  No number
+ * of new bits outweighs one host queue, and no number of held bits
+ * outweighs one new bit: the cover takes from the host only what it must,
+ * then keeps the layout that is in place whenever it still covers, so a
+ * converged host keeps its cover and a change does not trade held bits for
+ * a smaller set of new ones (a write on each mask and Ansible's "changed",
+ * for nothing).  Among covers of held bits alone the smallest wins: bits
+ * left out are given back.  An adapter bit of a card that is not there
  * (hot unplugged, out of the LPAR for now) weighs the queues the card would
  * have when it comes back: one per domain of the LPAR (a card has the
  * LPAR's usage domains; without QCI, the domains the present cards have).
@@ -874,6 +881,9 @@ static int64_t flow_dfs(struct flow *f, int u, int64_t pushed)
  * every unplug and plug.  The minimal source side of the min cut is unique,
  * which makes the result independent of augmenting order.
  */
+#define COVER_HELD ((int64_t)1)
+#define COVER_NEW ((int64_t)1024)	     /* > 512 held bits */
+#define COVER_QUEUE ((int64_t)1 << 20) /* > 512 new bits; 2^16 queues * 2 stay below FLOW_FORBIDDEN */
 static void compute_cover(struct ctx *c)
 {
 	const struct live *l = c->l;
@@ -918,8 +928,8 @@ static void compute_cover(struct ctx *c)
 		bitmap_set(&seen_aq, d);
 		if (!bitmap_test(&c->base_ap, a) || !bitmap_test(&c->base_aq, d) || apqn_in(c->wanted, a, d))
 			continue;
-		w_ap[a] += 1024;
-		w_aq[d] += 1024;
+		w_ap[a] += COVER_QUEUE;
+		w_aq[d] += COVER_QUEUE;
 	}
 	/*
 	 * Cards away (a guest's, or the LPAR's by QCI): the host queues they
@@ -935,17 +945,16 @@ static void compute_cover(struct ctx *c)
 
 		back = bitmap_and(&back, &c->base_aq);
 		back = bitmap_andnot(&back, &c->wanted[a]);
-		w_ap[a] += 1024 * (int64_t)bitmap_count(&back);
+		w_ap[a] += COVER_QUEUE * bitmap_count(&back);
 		BITMAP_FOREACH(d, &back)
-		w_aq[d] += 1024;
+		w_aq[d] += COVER_QUEUE;
 	}
 	for (unsigned n = 0; n < 256; n++) {
-		w_ap[n] += 2;
-		w_aq[n] += 2;
-		if (bitmap_test(&l->apmask_taken, n) && !bitmap_test(&l->apmask, n))
-			w_ap[n] -= 1;
-		if (bitmap_test(&l->aqmask_taken, n) && !bitmap_test(&l->aqmask, n))
-			w_aq[n] -= 1;
+		bool held_ap = bitmap_test(&l->apmask_taken, n) && !bitmap_test(&l->apmask, n);
+		bool held_aq = bitmap_test(&l->aqmask_taken, n) && !bitmap_test(&l->aqmask, n);
+
+		w_ap[n] += held_ap ? COVER_HELD : COVER_NEW;
+		w_aq[n] += held_aq ? COVER_HELD : COVER_NEW;
 		if (keep_forbids_adapter(c, n))
 			w_ap[n] = FLOW_FORBIDDEN;
 		if (keep_forbids_domain(c, n))

@@ -741,6 +741,52 @@ EOF
 	assert_output --partial OK
 }
 
+@test "masks auto: a change keeps the mask layout in place while it still covers; no held bits traded for fewer new ones" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04, 0xab]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+expect_exit 0 apmatrix apply >/dev/null
+g1=$(uuid_of guest1)
+# guest1 runs while it loses 0xab: its change waits; guest2's 0x47 and a
+# new guest3 take domain bits meanwhile (layout: apmask 0x05, aqmask 0x04 0x47 0xab 0xff)
+echo "attach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+grep -q 'domains: \[0x04\]$' /etc/apmatrix.yaml || die "sed did not change guest1: $(cat /etc/apmatrix.yaml)"
+expect_exit 2 apmatrix apply >/dev/null
+cat >> /etc/apmatrix.yaml <<'Y'
+  guest3:
+    adapters: [0x06]
+    domains: [0xff]
+Y
+expect_exit 2 apmatrix apply >/dev/null
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+# guest1 stops and wants 0xab again: what it has; the held layout still
+# covers, so the plan keeps it (before: apmask took 0x06 and aqmask gave
+# back 0x04 0x47 0xab 0xff, 2 writes)
+echo "detach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04\]$/domains: [0x04, 0xab]/' /etc/apmatrix.yaml
+clear_writes
+out=$(apmatrix diff) && die "diff exit 0: $out"
+[ "$out" = "~ aqmask: give 0x47 back to host drivers (no declared guest needs them)
+1 change" ] || die "diff: $out"
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(cat /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/aqmask +0x47 " ] || die "writes: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask)" = "$ap" ] || die "apmask changed: $ap -> $(cat /sys/bus/ap/apmask)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks off: no mask writes; guest APQNs still host-owned are reported (exit 1)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nhost:\n  masks: off\nguests:\n  g: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
