@@ -985,6 +985,26 @@ static void read_matrix_features(struct reader *rd)
 
 /* ---- public ------------------------------------------------------------ */
 
+static int read_seqnum(struct sysfs *s, unsigned long long *ret)
+{
+	_cleanup_free_ char *v = NULL;
+	char *end;
+	int r = sysfs_read_line(s, SYSFS_UEVENT_SEQNUM, &v);
+
+	if (r < 0)
+		return r;
+	errno = 0;
+	*ret = strtoull(v, &end, 10);
+	return errno || end == v || *end ? -EINVAL : 0;
+}
+
+bool live_host_changed(const struct live *l)
+{
+	unsigned long long now;
+
+	return l->has_seqnum && read_seqnum(l->sysfs, &now) == 0 && now != l->uevent_seqnum;
+}
+
 int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, struct live **ret,
 	      struct diag_list *diags)
 {
@@ -992,6 +1012,8 @@ int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, str
 	struct reader rd = { .s = s, .l = l, .diags = diags, .has_override = -1, .flags = flags };
 
 	l->sysfs = s;
+	/* before anything else: an event during the read moves it too */
+	l->has_seqnum = read_seqnum(s, &l->uevent_seqnum) == 0;
 
 	if (owner) {
 		l->apmask_taken = owner->apmask_taken;

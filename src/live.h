@@ -100,6 +100,8 @@ struct live {
 	unsigned max_adapter, max_domain;
 	struct bitmap256 apmask, aqmask; /* host-owned (valid with FEATURE_MASKS) */
 	bool has_qci;                    /* the LPAR configuration masks below are known */
+	bool has_seqnum;                 /* uevent_seqnum: the kernel's last uevent before the read */
+	unsigned long long uevent_seqnum;
 	struct bitmap256 cfg_adapters, cfg_domains, cfg_control_domains;
 	const char *matrix_path; /* SYSFS_MATRIX_* (static string) */
 	const char *mdev_type;   /* SYSFS_TYPE_* */
@@ -139,6 +141,13 @@ enum live_read_flags {
 int live_read(struct sysfs *s, const struct owner_db *owner, unsigned flags, struct live **ret,
 	      struct diag_list *diags);
 struct live *live_free(struct live *l);
+
+/*
+ * Whether the kernel has sent a uevent since l was read (a card came or
+ * went, a queue was bound, somebody wrote an attribute): the number in
+ * /sys/kernel/uevent_seqnum moved.  false when it cannot be told.
+ */
+bool live_host_changed(const struct live *l);
 
 /*
  * Whether a running guest holds m (its vfio queues say "in use").  Reads the

@@ -1512,6 +1512,9 @@ static int cmd_apply(int argc, char **argv)
 
 		diags = (struct diag_list){};
 		run.round = (unsigned)round + 1;
+		/* the last round says which guests are left out: a card that came since lets one in */
+		shown_done(&run.left_out);
+		run.left_out = (struct shown){};
 		ret = prepare(&diags, &d, &h, &p, &run);
 		if (ret >= 0) {
 			host_done(&h); /* what a failed read left */
@@ -1547,6 +1550,13 @@ static int cmd_apply(int argc, char **argv)
 		total.pending_force = res.pending_force;
 		total.pending_maybe = res.pending_maybe;
 		ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
+		/*
+		 * A round that wrote nothing has no verification to notice a
+		 * change of the host (a card that came while apply read it):
+		 * the kernel's uevent number tells, and the start request that
+		 * the event made was merged into this run.
+		 */
+		bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
 		p = plan_free(p);
 		host_done(&h);
 		if (round == 0 && reread)
@@ -1561,11 +1571,19 @@ static int cmd_apply(int argc, char **argv)
 		 * is skipped.  A round that did nothing ends the run, and so
 		 * does a signal.
 		 */
+		if (moved) {
+			log_notice("the host changed while apply read it; planning once more");
+			continue;
+		}
 		if (res.stopped || res.done == 0 || (res.failed && !staged))
 			break;
 		if (staged)
 			continue; /* the mdevs exist now: plan the rest with what they tell */
-		if (ret == 1)
+		/*
+		 * A guest left out by its errors (an absent queue before 6.0)
+		 * is verified too: the card it lacks may have come meanwhile.
+		 */
+		if (total.failed)
 			break;
 		/* verify: a fresh plan must have nothing left but pending work */
 		struct diag_list vd = {};

@@ -67,6 +67,7 @@ void sysfs_strv_free(char **v);
 #define SYSFS_VFIO_DRIVER_MAINLINE "vfio_ap"
 #define SYSFS_VFIO_DRIVER_RFC2017 "vfio_ap_matrix"
 #define SYSFS_HOST_QUEUE_DRIVER "cex4queue"
+#define SYSFS_UEVENT_SEQNUM "kernel/uevent_seqnum"
 
 /* "<matrix>/mdev_supported_types/<type>/create" etc.; malloc'd. */
 char *sysfs_path_create(const char *matrix, const char *type);

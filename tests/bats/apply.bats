@@ -330,6 +330,85 @@ EOF
 	assert_output --partial OK
 }
 
+@test "a card that comes while apply reads the host is not lost: a run with nothing to write plans once more" {
+	in_sim "$HOSTS/static-5.15.yaml" <<'EOF2'
+# 5.15 cannot assign absent queues: guest1 waits for card 06
+echo vfio_ap > /sys/.sim/modprobe
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+expect_exit 1 apmatrix apply >/dev/null 2>$T/err
+grep -q "guest 'guest1': APQN 06.0004 does not exist on this host" $T/err || die "first run: $(cat $T/err)"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+[ ! -e /sys/devices/vfio_ap/matrix/$g1 ] || die "guest1 created without its card"
+# nothing to write now; card 06 comes while apply reads guest2's mdev, after
+# it read the cards: the plan has nothing, the kernel's uevent number moved
+clear_writes
+echo "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 300; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "$(cat /sys/.sim/fail)" ] || die "apply never read guest2's matrix"
+echo '- {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die plug
+wait $pid; rc=$?
+[ $rc = 0 ] || die "apply exit $rc: $(cat $T/err) $(cat $T/out)"
+grep -qx "apmatrix: the host changed while apply read it; planning once more" $T/err || die "no second round: $(cat $T/err)"
+grep -q "/create" /sys/.sim/writes || die "guest1 not created: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/devices/vfio_ap/matrix/$g1/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix"
+! grep -q "left out" $T/out || die "summary: $(cat $T/out)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a card that comes while apply writes is not lost: a guest its absence left out is verified and applied in the same run" {
+	in_sim "$HOSTS/static-5.15.yaml" <<'EOF2'
+echo vfio_ap > /sys/.sim/modprobe
+echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+# guest1 is left out (card 06 absent on 5.15); card 06 comes while guest2's
+# last write waits: the start request its uevents make would be merged
+# into this run, so the run itself must notice
+clear_writes
+echo "delay devices/vfio_ap/matrix/$g2/assign_control_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 300; i++)); do grep -q /create /sys/.sim/writes && break; sleep 0.05; done
+grep -q /create /sys/.sim/writes || die "apply never created guest2's mdev"
+echo '- {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die plug
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 0 ] || die "apply exit $rc: $(cat $T/err) $(cat $T/out)"
+grep -qx "apmatrix: the host changed while applying; planning once more" $T/err || die "no second round: $(cat $T/err)"
+[ "$(cat /sys/devices/vfio_ap/matrix/$g1/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix"
+# the error of the first round is in the document; guest1 is not left out
+jqe '.left_out == [] and .failed == 0 and ([.diagnostics[] | select(.severity == "error" and .guest == "guest1")] | length) >= 1' < $T/out >/dev/null ||
+	die "JSON: $(cat $T/out)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "when the host changes while apply works, a change held back for a running guest is said once, in text and JSON" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml

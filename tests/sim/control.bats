@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# The .sim control directory: writes, fail, guest, modprobe, hotplug, uevents, requests, dump.
+# The .sim control directory: writes, fail, guest, modprobe, hotplug, uevents (and /sys/kernel/uevent_seqnum),
+# requests, dump.
 
 load helpers
 
@@ -68,6 +69,30 @@ teardown() { sim_stop; }
 	[ "$n" -ge 1 ] && [ "$n" -lt 8 ] || fail "$n writes went through"
 }
 
+@test "rdelay GLOB MS: the next matching read waits and shows the state after the wait; the rule goes when it fires" {
+	echo "rdelay bus/ap/aqmask 800" >"$S/.sim/fail"
+	run cat "$S/.sim/fail"
+	assert_output "rdelay bus/ap/aqmask 800"
+	start=$(date +%s%N)
+	cat "$S/bus/ap/apmask" >/dev/null
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 600 ] || fail "a read of another file waited"
+	cat "$S/bus/ap/aqmask" >"$BATS_TEST_TMPDIR/aq" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do [ -z "$(cat "$S/.sim/fail")" ] && break; sleep 0.05; done
+	[ -z "$(cat "$S/.sim/fail")" ] || fail "the rule did not fire"
+	# the read waits; a write meanwhile goes through, and the read shows it
+	[ "$(kw bus/ap/aqmask -0)" = 0 ]
+	kill -0 $pid || fail "the read did not wait"
+	wait $pid
+	run cat "$BATS_TEST_TMPDIR/aq"
+	assert_output 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff
+	start=$(date +%s%N)
+	cat "$S/bus/ap/aqmask" >/dev/null
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 600 ] || fail "the second read waited too"
+	run bash -c "echo 'rdelay bus/ap/aqmask 0' > $S/.sim/fail"
+	assert_failure
+}
+
 @test "guest: attach/detach need an existing mdev" {
 	run bash -c "echo attach $U1 > $S/.sim/guest"
 	assert_failure
@@ -115,6 +140,15 @@ teardown() { sim_stop; }
 	run awk 'BEGIN{RS="";FS="\n"} {if ($1 !~ /^ACTION=/ || $2 !~ /^DEVPATH=/ || $3 !~ /^SUBSYSTEM=/ || $NF !~ /^SEQNUM=/) bad++; n++} END{print n, bad+0}' "$S/.sim/uevents"
 	# 4 unbind + 4 bind + APMASK + BINDINGS
 	assert_output "10 0"
+	# /sys/kernel/uevent_seqnum: the last SEQNUM sent, read only
+	last=$(awk -F= '/^SEQNUM=/ {n = $2} END {print n}' "$S/.sim/uevents")
+	[ "$last" -gt 10 ] || fail "last SEQNUM $last"
+	run cat "$S/kernel/uevent_seqnum"
+	assert_output "$last"
+	[ "$(kw bus/ap/apmask +0x06)" = 0 ]
+	[ "$(cat "$S/kernel/uevent_seqnum")" -gt "$last" ] || fail "uevent_seqnum did not move"
+	run bash -c "echo 1 > $S/kernel/uevent_seqnum"
+	assert_failure
 }
 
 @test "requests: counts the operations on attributes, not on .sim; 0 clears, anything else is EINVAL" {

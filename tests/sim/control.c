@@ -76,7 +76,7 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 		bool fire = false;
 
 		if (f->delay_ms) {
-			if (fnmatch(f->glob, path, 0) == 0)
+			if (!f->on_read && fnmatch(f->glob, path, 0) == 0)
 				*ret_delay_ms += f->delay_ms;
 		} else if (!f->glob) {
 			if (f->after > 0)
@@ -98,6 +98,23 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 		i++;
 	}
 	return r;
+}
+
+unsigned control_read_delay(struct sim *s, const char *path)
+{
+	for (size_t i = 0; i < s->n_faults; i++) {
+		struct fault *f = &s->faults[i];
+		unsigned ms = f->delay_ms;
+
+		if (!f->on_read || fnmatch(f->glob, path, 0) != 0)
+			continue;
+		/* once: a test that sees the rule gone knows the read is waiting */
+		free(f->glob);
+		memmove(f, f + 1, (s->n_faults - i - 1) * sizeof(*f));
+		s->n_faults--;
+		return ms;
+	}
+	return 0;
 }
 
 void control_uevent(struct sim *s, const char *action, const char *devpath, const char *subsystem,
@@ -183,7 +200,8 @@ static int fail_show(struct sim *s, void *obj, char **ret)
 	buf_append(&out, &len, &cap, "", 0);
 	for (size_t i = 0; i < s->n_faults; i++) {
 		const struct fault *f = &s->faults[i];
-		_cleanup_free_ char *l = f->delay_ms ? xasprintf("delay %s %u\n", f->glob, f->delay_ms)
+		_cleanup_free_ char *l = f->delay_ms ? xasprintf("%s %s %u\n", f->on_read ? "rdelay" : "delay", f->glob,
+								 f->delay_ms)
 				       : f->glob    ? xasprintf("%s %s %u\n", f->glob, errno_name(f->err), f->count)
 						    : xasprintf("after %u %s\n", f->after, errno_name(f->err));
 		buf_append(&out, &len, &cap, l, strlen(l));
@@ -230,9 +248,10 @@ static int fail_line(struct sim *s, char *line)
 	if (streq(w[0], "after")) {
 		if (parse_uint(w[1], &f.after) < 0 || (f.err = errno_from_name(w[2])) < 0)
 			return -EINVAL;
-	} else if (streq(w[0], "delay")) {
+	} else if (streq(w[0], "delay") || streq(w[0], "rdelay")) {
 		if (parse_uint(w[2], &f.delay_ms) < 0 || f.delay_ms == 0)
 			return -EINVAL;
+		f.on_read = streq(w[0], "rdelay");
 		f.glob = xstrdup(w[1]);
 	} else {
 		if ((f.err = errno_from_name(w[1])) < 0 || parse_uint(w[2], &f.count) < 0 || f.count == 0)

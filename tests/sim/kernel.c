@@ -1095,6 +1095,19 @@ static const struct attr mdev_drv_attrs[] = {
 	{ "uevent", 0200, NULL, drv_uevent_store },
 };
 
+/* ---- /sys/kernel/uevent_seqnum: the number of the last uevent sent ------ */
+
+static int uevent_seqnum_show(struct sim *s, void *obj, char **ret)
+{
+	(void)obj;
+	*ret = xasprintf("%llu\n", (unsigned long long)s->seqnum);
+	return 0;
+}
+
+static const struct attr kernel_attrs[] = {
+	{ "uevent_seqnum", 0444, uevent_seqnum_show, NULL },
+};
+
 /* ---- /sys/devices/ap (kernel-abi.md §2.2, §2.3) -------------------------- */
 
 static int root_uevent_show(struct sim *s, void *obj, char **ret)
@@ -2264,6 +2277,7 @@ int sim_init(struct sim *s, const struct topology *t, char **ret_err)
 	node_add_files(ap, ap_root_attrs, ARRAY_SIZE(ap_root_attrs), NULL);
 	node_mkdir(s->root, "class");
 	node_mkdir(s->root, "kernel/iommu_groups");
+	node_add_files(node_mkdir(s->root, "kernel"), kernel_attrs, ARRAY_SIZE(kernel_attrs), NULL);
 
 	for (size_t i = 0; i < t->n_cards; i++)
 		card_add(s, &t->cards[i]);

@@ -164,6 +164,18 @@ static int sim_read(const char *path, char *buf, size_t size, off_t off, struct 
 	count(path);
 	(void)fi;
 	pthread_mutex_lock(&sim.lock);
+	if (!is_control(path)) {
+		unsigned delay = control_read_delay(&sim, path + 1);
+
+		if (delay) { /* before the show: the content is what the host has after the wait */
+			struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
+
+			pthread_mutex_unlock(&sim.lock);
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+			pthread_mutex_lock(&sim.lock);
+		}
+	}
 	n = lookup(path);
 	if (!n)
 		r = -ENODEV;

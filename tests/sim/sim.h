@@ -196,6 +196,7 @@ struct fault {
 	unsigned count;  /* remaining failures (glob) */
 	unsigned after;  /* writes to let through first ("after N") */
 	unsigned delay_ms; /* delay rule: glob + delay, err == 0 */
+	bool on_read;      /* rdelay: the next matching read waits (once) */
 };
 
 struct sim {
@@ -251,6 +252,8 @@ void control_build(struct sim *s);
 void control_log_write(struct sim *s, const char *path, const char *buf, size_t len, int r);
 /* Fault injection: returns -errno to fail this write, 0 to go on. */
 int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms);
+/* The milliseconds a read of path waits: the first rdelay rule that matches, which goes. */
+unsigned control_read_delay(struct sim *s, const char *path);
 /*
  * Append one uevent to .sim/uevents.  env: extra "K=V" lines (NULL-terminated
  * array, may be NULL); vars: the device's own uevent variables, "K=V\n"...
