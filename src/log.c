@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* log.c: stderr logging with journal priority prefixes. */
+/* log.c: stderr logging; to the journal with priority prefixes and without the program's name. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,15 +47,25 @@ bool log_to_journal(void)
 	return journal;
 }
 
+/*
+ * The journal: a priority prefix, and no program name (the journal names
+ * the program, "apmatrix[PID]:", and a second "apmatrix:" would follow it).
+ */
+static void start_line(enum log_level level)
+{
+	if (log_to_journal())
+		fprintf(stderr, "<%d>", (int)level);
+	else
+		fputs("apmatrix: ", stderr);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (level > max_level)
 		return;
-	if (log_to_journal())
-		fprintf(stderr, "<%d>", (int)level);
-	fputs("apmatrix: ", stderr);
+	start_line(level);
 	if (level == LOG_LEVEL_WARNING)
 		fputs("warning: ", stderr);
 	va_start(ap, fmt);
@@ -68,7 +78,6 @@ void log_line(enum log_level level, const char *text)
 {
 	if (level > max_level)
 		return;
-	if (log_to_journal())
-		fprintf(stderr, "<%d>", (int)level);
-	fprintf(stderr, "apmatrix: %s\n", text);
+	start_line(level);
+	fprintf(stderr, "%s\n", text);
 }

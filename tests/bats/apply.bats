@@ -32,6 +32,31 @@ EOF
 	assert_output --partial OK
 }
 
+@test "under the journal (JOURNAL_STREAM names standard error): priority prefixes, no program name; elsewhere 'apmatrix:' and no prefix" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x05]\n    domains: [0x04]\n' >> /etc/apmatrix.yaml
+# stderr to a file; JOURNAL_STREAM is that file's device:inode, as systemd sets it
+: > $T/err
+js=$(stat -c %d:%i $T/err)
+JOURNAL_STREAM=$js apmatrix diff >/dev/null 2>>$T/err
+grep -qx "<3>/etc/apmatrix.yaml:[0-9]*:[0-9]*: guest 'guest3': .*05.0004.*" $T/err || die "error line: $(cat $T/err)"
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+JOURNAL_STREAM=$js apmatrix -v diff >/dev/null 2>>$T/err
+grep -q "^<7>host: " $T/err || die "no debug line with -v: $(cat $T/err)"
+! grep -v '^<[3457]>' $T/err | grep -q . || die "a line without a priority: $(cat $T/err)"
+! grep -q 'apmatrix:' $T/err || die "program name under the journal: $(cat $T/err)"
+# another stream in JOURNAL_STREAM (a child's stderr redirected): no prefix, the name
+printf '  guest3:\n    adapters: [0x05]\n    domains: [0x04]\n' >> /etc/apmatrix.yaml
+JOURNAL_STREAM=$js apmatrix diff >/dev/null 2>$T/err2
+grep -qx "apmatrix: /etc/apmatrix.yaml:[0-9]*:[0-9]*: guest 'guest3': .*05.0004.*" $T/err2 || die "not the journal: $(cat $T/err2)"
+! grep -q '^<' $T/err2 || die "priority prefix off the journal: $(cat $T/err2)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a mask take says how many other queues leave the host, and that many do (64 x 85 host, host.keep)" {
 	in_sim "$HOSTS/large-64x85.yaml" <<'EOF'
 # the host keeps domain 0x00 on every card, so the guests' domains leave
