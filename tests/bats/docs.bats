@@ -354,6 +354,12 @@ install_root() {
 	assert_output --partial "/usr/sbin/apmatrix is not executable"
 }
 
+@test "unit: no start limit, set in [Unit] where systemd reads it (udev may start the unit more than 5 times in 10 s)" {
+	local unit=$TOP/units/apmatrix-apply.service
+	run awk '/^\[/ {sec = $0} /^StartLimit/ {print sec " " $0}' "$unit"
+	assert_output "[Unit] StartLimitIntervalSec=0"
+}
+
 @test "unit: systemd-analyze security exposure is at most 2.0, and README states it" {
 	install_root
 	run systemd-analyze security --offline=true "$R$UNITPATH"
