@@ -102,9 +102,13 @@ char *escape_for_message(const char *s);
 /*
  * Why path, a symbolic link, leads to no file apmatrix can use, r being the
  * error of following it: "it is a dangling symbolic link (to 'X', which does
- * not exist)" (-ENOENT), "... in a loop of links" (-ELOOP), "... to a
- * directory" (-EISDIR), else "cannot follow the symbolic link (to 'X'):
- * strerror".  NULL when path is no symbolic link.  A new string.
+ * not exist)" (-ENOENT; for a chain of links "(to 'X', a chain of links
+ * ending at 'Z', which does not exist)", Z the missing path at its end),
+ * "... in a loop of links (to 'X', which links back to 'P')" (-ELOOP; the
+ * link that closes the loop named, or "... into a loop" when path is not in
+ * it), "... to a directory" (-EISDIR), else "cannot follow the symbolic link
+ * (to 'X'): strerror".  X is the link's text, escaped.  NULL when path is no
+ * symbolic link.  A new string.
  */
 char *symlink_problem(const char *path, int r);
 /* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */

@@ -4,12 +4,15 @@
  * reading a whole file, escaping a name for a message.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "macro.h"
 
@@ -332,16 +335,131 @@ char *escape_for_message(const char *s)
 	return out;
 }
 
-char *symlink_problem(const char *path, int r)
+/* The path that a symbolic link at link, whose text is to, leads to: to when absolute, else to beside link. */
+static char *link_target_path(const char *link, const char *to)
 {
-	_cleanup_free_ char *to = NULL;
-	char buf[4096];
+	const char *slash = strrchr(link, '/');
+
+	if (to[0] == '/' || !slash)
+		return xstrdup(to);
+	return xasprintf("%.*s/%s", (int)(slash - link), link, to);
+}
+
+/* The text of the symbolic link at path, or NULL when path is none (or gone). */
+static char *read_link(const char *path)
+{
+	char buf[PATH_MAX];
 	ssize_t k = readlink(path, buf, sizeof(buf) - 1);
 
 	if (k < 0)
-		return NULL; /* no symbolic link (EINVAL), or gone */
+		return NULL;
 	buf[k] = '\0';
-	to = escape_for_message(buf); /* a link's text is anybody's: one line, no escape sequence */
+	return xstrdup(buf);
+}
+
+#define LINK_CHAIN_MAX 40 /* the kernel's MAXSYMLINKS */
+
+struct link_chain {
+	char *path[LINK_CHAIN_MAX + 2]; /* path[0] the link; path[i + 1] where path[i]'s text leads */
+	size_t n;
+	size_t end;   /* the last path followed: no link (lstat() errno in err, 0: another file), or a link seen before */
+	size_t again; /* where path[end] was seen first, when it was; else SIZE_MAX */
+	int err;
+	bool complete; /* false: longer than LINK_CHAIN_MAX, or a link could not be read */
+};
+
+/* Follow the links from path one at a time, as the kernel does, recording each path on the way. */
+static void follow_links(const char *path, struct link_chain *c)
+{
+	dev_t dev[LINK_CHAIN_MAX + 1];
+	ino_t ino[LINK_CHAIN_MAX + 1];
+
+	*c = (struct link_chain){ .again = SIZE_MAX };
+	c->path[c->n++] = xstrdup(path);
+	for (;;) {
+		size_t i = c->n - 1;
+		struct stat st;
+		char *to;
+
+		if (lstat(c->path[i], &st) < 0 || !S_ISLNK(st.st_mode)) {
+			c->err = lstat(c->path[i], &st) < 0 ? errno : 0;
+			c->end = i;
+			c->complete = true;
+			return;
+		}
+		dev[i] = st.st_dev;
+		ino[i] = st.st_ino;
+		for (size_t j = 0; j < i; j++)
+			if (dev[j] == dev[i] && ino[j] == ino[i]) {
+				c->end = i;
+				c->again = j;
+				c->complete = true;
+				return;
+			}
+		if (i == LINK_CHAIN_MAX)
+			return;
+		to = read_link(c->path[i]);
+		if (!to)
+			return;
+		c->path[c->n++] = link_target_path(c->path[i], to);
+		free(to);
+	}
+}
+
+static void link_chain_done(struct link_chain *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->path[i]);
+}
+
+/* Why a link that leads nowhere (-ENOENT) or round (-ELOOP) does, told from its chain; NULL when the chain does not show it. */
+static char *chain_problem(const struct link_chain *c, const char *to, int r)
+{
+	_cleanup_free_ char *end = NULL, *first = NULL, *closing = NULL;
+
+	if (!c->complete || c->end < 1)
+		return NULL;
+	end = escape_for_message(c->path[c->end]);
+	if (r == -ENOENT && c->again == SIZE_MAX && c->err == ENOENT)
+		return c->end == 1 ? xasprintf("it is a dangling symbolic link (to '%s', which does not exist)", to)
+				   : xasprintf("it is a dangling symbolic link (to '%s', a chain of links ending at '%s', "
+					       "which does not exist)", to, end);
+	if (r != -ELOOP || c->again == SIZE_MAX)
+		return NULL;
+	/* path[end - 1] links to path[end], the same link as path[again]: that closes the loop */
+	first = escape_for_message(c->path[c->again]);
+	closing = escape_for_message(c->path[c->end - 1]);
+	if (c->end == 1)
+		return xasprintf("it is a symbolic link in a loop of links (to '%s', which is this link itself)", to);
+	if (c->again == 0 && c->end == 2)
+		return xasprintf("it is a symbolic link in a loop of links (to '%s', which links back to '%s')", to, first);
+	if (c->again == 0)
+		return xasprintf("it is a symbolic link in a loop of links (to '%s', a chain of links where '%s' links "
+				 "back to '%s')", to, closing, first);
+	if (c->again == c->end - 1 && c->end == 2)
+		return xasprintf("it is a symbolic link into a loop of links (to '%s', which links to itself)", to);
+	if (c->again == c->end - 1)
+		return xasprintf("it is a symbolic link into a loop of links (to '%s', a chain of links ending at '%s', "
+				 "which links to itself)", to, closing);
+	return xasprintf("it is a symbolic link into a loop of links (to '%s', a chain of links where '%s' links "
+			 "back to '%s')", to, closing, first);
+}
+
+char *symlink_problem(const char *path, int r)
+{
+	_cleanup_free_ char *text = read_link(path), *to = NULL, *why = NULL;
+	struct link_chain c;
+
+	if (!text)
+		return NULL; /* no symbolic link (EINVAL), or gone */
+	to = escape_for_message(text); /* a link's text is anybody's: one line, no escape sequence */
+	if (r == -ENOENT || r == -ELOOP) {
+		follow_links(path, &c);
+		why = chain_problem(&c, to, r);
+		link_chain_done(&c);
+		if (why)
+			return TAKE_PTR(why);
+	}
 	switch (r) {
 	case -ENOENT:
 		return xasprintf("it is a dangling symbolic link (to '%s', which does not exist)", to);

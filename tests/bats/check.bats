@@ -597,7 +597,26 @@ check exit 65" ]
 	ln -s 90-loop.yaml "$tmp/d/91-loop.yaml"
 	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-loop.yaml" check
 	[ "$status" -eq 65 ]
-	[ "$stderr" = "apmatrix: $tmp/d/90-loop.yaml: cannot read: it is a symbolic link in a loop of links (to '91-loop.yaml')" ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-loop.yaml: cannot read: it is a symbolic link in a loop of links (to '91-loop.yaml', which links back to '$tmp/d/90-loop.yaml')" ]
+	# a longer loop names the link that closes it; a link that leads into a loop says so
+	ln -s 90-loop.yaml "$tmp/d/92-loop.yaml"
+	rm "$tmp/d/91-loop.yaml"
+	ln -s 92-loop.yaml "$tmp/d/91-loop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-loop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-loop.yaml: cannot read: it is a symbolic link in a loop of links (to '91-loop.yaml', a chain of links where '$tmp/d/92-loop.yaml' links back to '$tmp/d/90-loop.yaml')" ]
+	ln -s d/91-loop.yaml "$tmp/into-loop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/into-loop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/into-loop.yaml: cannot read: it is a symbolic link into a loop of links (to 'd/91-loop.yaml', a chain of links where '$tmp/d/90-loop.yaml' links back to '$tmp/d/91-loop.yaml')" ]
+	rm "$tmp"/d/9?-loop.yaml
+	# a chain of links ending nowhere: the first link's target is a link, which exists; the end is named
+	ln -s "$tmp/nonexist.yaml" "$tmp/last.yaml"
+	ln -s ../last.yaml "$tmp/d/90-chain.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-chain.yaml: cannot read: it is a dangling symbolic link (to '../last.yaml', a chain of links ending at '$tmp/nonexist.yaml', which does not exist)" ]
+	rm "$tmp/d/90-chain.yaml"
 	# the link's text is anybody's: escaped, one line, no escape sequence
 	ln -s $'gone\e[31m\nx.yaml' "$tmp/odd.yaml"
 	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/odd.yaml" check

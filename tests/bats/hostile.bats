@@ -164,7 +164,7 @@ apmatrix check >/dev/null || die "a symlink to a trusted file is fine"
 ln -sfn /dev/zero /etc/apmatrix.yaml
 refuse '^apmatrix: /etc/apmatrix.yaml: refused: is a character device, not a regular file \(use -c - to read standard input\)$'
 rm /etc/apmatrix.yaml; ln -s apmatrix.yaml /etc/apmatrix.yaml
-refuse "^apmatrix: /etc/apmatrix.yaml: cannot read: it is a symbolic link in a loop of links \\(to 'apmatrix.yaml'\\)$"
+refuse "^apmatrix: /etc/apmatrix.yaml: cannot read: it is a symbolic link in a loop of links \\(to 'apmatrix.yaml', which is this link itself\\)$"
 rm /etc/apmatrix.yaml; ln -s /nonexistent.yaml /etc/apmatrix.yaml
 refuse "^apmatrix: /etc/apmatrix.yaml: cannot read: it is a dangling symbolic link \\(to '/nonexistent.yaml', which does not exist\\)$"
 EOF

@@ -639,14 +639,21 @@ cat $W/err
 [ "$(wc -l < $W/err)" = 1 ] || die "dangling: not one line"
 grep -qx "apmatrix: cannot write $W/etc/dangling.yaml: it is a dangling symbolic link (to '../repo/missing.yaml', which does not exist); nothing was written" $W/err || die "dangling: $(cat $W/err)"
 [ -L $W/etc/dangling.yaml ] && [ ! -e $W/repo/missing.yaml ] || die "dangling: written"
+# a chain of links ending nowhere: the first link's target and the missing path at the end
+ln -s dangling.yaml $W/etc/chain-dangling.yaml
+expect_exit 1 apmatrix import -o $W/etc/chain-dangling.yaml --force 2>$W/err
+cat $W/err
+[ "$(wc -l < $W/err)" = 1 ] || die "chain-dangling: not one line"
+grep -qxF "apmatrix: cannot write $W/etc/chain-dangling.yaml: it is a dangling symbolic link (to 'dangling.yaml', a chain of links ending at '$W/etc/../repo/missing.yaml', which does not exist); nothing was written" $W/err || die "chain-dangling: $(cat $W/err)"
+[ -L $W/etc/chain-dangling.yaml ] && [ -L $W/etc/dangling.yaml ] && [ ! -e $W/repo/missing.yaml ] || die "chain-dangling: written"
 # a loop
 ln -s loop2.yaml $W/etc/loop1.yaml; ln -s loop1.yaml $W/etc/loop2.yaml
 expect_exit 1 apmatrix import -o $W/etc/loop1.yaml --force 2>$W/err
 cat $W/err
 [ "$(wc -l < $W/err)" = 1 ] || die "loop: not one line"
-grep -qx "apmatrix: cannot write $W/etc/loop1.yaml: it is a symbolic link in a loop of links (to 'loop2.yaml'); nothing was written" $W/err || die "loop: $(cat $W/err)"
+grep -qx "apmatrix: cannot write $W/etc/loop1.yaml: it is a symbolic link in a loop of links (to 'loop2.yaml', which links back to '$W/etc/loop1.yaml'); nothing was written" $W/err || die "loop: $(cat $W/err)"
 [ -L $W/etc/loop1.yaml ] && [ -L $W/etc/loop2.yaml ] || die "loop: a link was replaced"
-[ "$(ls -A $W/repo $W/etc | tr '\n' ' ')" = "$W/etc: apmatrix.yaml chain.yaml dangling.yaml loop1.yaml loop2.yaml  $W/repo: apmatrix.yaml " ] || die "left over: $(ls -A $W/repo $W/etc)"
+[ "$(ls -A $W/repo $W/etc | tr '\n' ' ')" = "$W/etc: apmatrix.yaml chain-dangling.yaml chain.yaml dangling.yaml loop1.yaml loop2.yaml  $W/repo: apmatrix.yaml " ] || die "left over: $(ls -A $W/repo $W/etc)"
 echo OK
 EOF
 	echo "$output"
