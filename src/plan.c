@@ -14,7 +14,8 @@
  *      apmatrix, no longer declared: removed) and foreign (never written);
  *   2. per guest checks that would make its writes fail (ranges, foreign
  *      overlap, absent queues before 6.0, host-owned APQNs with masks off,
- *      host.keep); a guest with errors gets no actions at all;
+ *      a guest that wants a queue host.keep reserves, which compile has
+ *      reported); a guest with errors gets no actions at all;
  *   3. masks: the minimum weighted vertex cover of the guest APQNs that are
  *      still host-owned, by max-flow / min-cut (DESIGN §4);
  *   4. per mdev actions, then mask (or rfc2017 queue) takes;
@@ -588,6 +589,12 @@ static bool keep_forbids_domain(const struct ctx *c, unsigned d)
 	return c->d->has_keep && bitmap_test(&c->d->keep_domains, d);
 }
 
+/* An APQN that host.keep reserves (compile's check_keep() reports a guest that wants one) */
+static bool kept(const struct ctx *c, unsigned a, unsigned d)
+{
+	return keep_forbids_adapter(c, a) && keep_forbids_domain(c, d);
+}
+
 /* Checks that depend on this guest only (and on the host). */
 static void check_guest(struct ctx *c, size_t gi)
 {
@@ -641,6 +648,21 @@ static void check_guest(struct ctx *c, size_t gi)
 		}
 
 	/*
+	 * An APQN that host.keep reserves: compile has said so too, naming the
+	 * guest, the APQNs and where host.keep is (check_keep()); the guest is
+	 * left out, and the checks below pass over kept APQNs, which no mask
+	 * write could give the guest.
+	 */
+	if (c->d->has_keep) {
+		const struct apqn_matrix keep = { .adapters = c->d->keep_adapters, .domains = c->d->keep_domains };
+
+		if (matrix_overlap(want, &keep)) {
+			g->skip = true;
+			c->errors = true;
+		}
+	}
+
+	/*
 	 * Before 6.0 assignment needs the queue, bound to vfio_ap (kernel-abi.md
 	 * §2.5).  A 6.0 - 6.11 host without any mdev looks static too (live.h,
 	 * profile_certain): there the guest is not refused, only told; apply
@@ -668,33 +690,14 @@ static void check_guest(struct ctx *c, size_t gi)
 
 		BITMAP_FOREACH(a, &want->adapters)
 		BITMAP_FOREACH(d, &want->domains)
-		if (host_owned_live(c, (unsigned)a, (unsigned)d) && apqn_report_count(&r)) {
+		if (host_owned_live(c, (unsigned)a, (unsigned)d) && !kept(c, (unsigned)a, (unsigned)d) &&
+		    apqn_report_count(&r)) {
 			_cleanup_free_ char *text = masks_off_reserved(c, g, (unsigned)a, (unsigned)d);
 			apqn_report_text(&r, (unsigned)d, text);
 		}
 		apqn_report_done(&r);
 	}
 
-	if (c->masks_auto) {
-		struct apqn_report r = { c, g, 0, false };
-
-		BITMAP_FOREACH(a, &want->adapters)
-		BITMAP_FOREACH(d, &want->domains)
-		if (bitmap_test(&c->base_ap, (unsigned)a) && bitmap_test(&c->base_aq, (unsigned)d) &&
-		    keep_forbids_adapter(c, (unsigned)a) && keep_forbids_domain(c, (unsigned)d) &&
-		    apqn_report_count(&r)) {
-			_cleanup_free_ char *at = setting_at(&c->d->keep_mark,
-							     desired_guest_mark(g->g, DIM_DOMAIN, (unsigned)d));
-			_cleanup_free_ char *text = NULL;
-			char buf[APQN_STR_LEN];
-
-			text = xasprintf("guest '%s': APQN %s cannot leave the host without taking queues host.keep "
-					 "reserves%s",
-					 g->g->name, apqn_format(buf, (unsigned)a, (unsigned)d), at);
-			apqn_report_text(&r, (unsigned)d, text);
-		}
-		apqn_report_done(&r);
-	}
 }
 
 /*

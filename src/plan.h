@@ -108,11 +108,12 @@ struct plan {
 
 /*
  * Build the plan.  Problems that prevent parts of it (a declared APQN held by
- * a foreign mdev, host.keep forcing a guest APQN to stay with the host,
- * masks: off with guest APQNs still host-owned, APQNs beyond the host's
- * maxima) are added to diags as errors naming guest and APQN, and the
- * affected guest gets no actions that would fail.  Returns 0, or -EINVAL
- * when such errors were added.  *ret is always set.
+ * a foreign mdev, masks: off with guest APQNs still host-owned, APQNs beyond
+ * the host's maxima) are added to diags as errors naming guest and APQN, and
+ * the affected guest gets no actions that would fail.  A guest that compile
+ * has refused already (an APQN of another guest's, or one that host.keep
+ * reserves) is left out without a second diagnostic.  Returns 0, or -EINVAL
+ * when guests were left out so.  *ret is always set.
  */
 int plan_build(const struct desired *d, const struct live *l, unsigned flags, struct plan **ret,
 	       struct diag_list *diags);

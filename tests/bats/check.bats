@@ -564,7 +564,7 @@ mkdir -p /etc/apmatrix.d
 printf 'host:\n  masks: off\n' > /etc/apmatrix.d/10-host.yaml
 "$1" check 2>&1; echo "check exit $?"
 printf 'host:\n  keep: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.d/10-host.yaml
-"$1" check 2>&1 | grep -F 'cannot leave'
+"$1" check 2>&1 | grep -F 'kept by the host'
 # in the main file: no warning, and the error's own file is the setting's
 printf 'version: 1\nhost: {masks: off}\nguests:\n  guest1:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
 rm /etc/apmatrix.d/10-host.yaml
@@ -576,9 +576,41 @@ EOT
 	[ "$output" = "apmatrix: /etc/apmatrix.yaml:5:15: guest 'guest1': APQN 05.0004 is still reserved for host drivers and host.masks is off (/etc/apmatrix.d/10-host.yaml:2:10): clear apmask bit 0x05 (all of adapter 0x05) or aqmask bit 0x04 (all of domain 0x04), e.g. echo -0x04 > /sys/bus/ap/aqmask, or set host.masks: auto
 apmatrix: /etc/apmatrix.d/10-host.yaml:1:1: warning: host settings in a drop-in apply to the whole host; keep them in /etc/apmatrix.yaml
 check exit 65
-apmatrix: /etc/apmatrix.yaml:5:15: guest 'guest1': APQN 05.0004 cannot leave the host without taking queues host.keep reserves (/etc/apmatrix.d/10-host.yaml:2:3)
+apmatrix: /etc/apmatrix.yaml:5:15: guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.d/10-host.yaml:2:3)
 apmatrix: /etc/apmatrix.yaml:6:15: guest 'guest1': APQN 05.0004 is still reserved for host drivers and host.masks is off: clear apmask bit 0x05 (all of adapter 0x05) or aqmask bit 0x04 (all of domain 0x04), e.g. echo -0x04 > /sys/bus/ap/aqmask, or set host.masks: auto
 check exit 65" ]
+}
+
+@test "host.keep: a guest that wants a kept queue gets one error, compile's (file:line:column, guest, APQN), in text and --json, on the host too; the plan does not say it again; exit 65" {
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	cat >"$BATS_TEST_TMPDIR/s.sh" <<'EOT'
+set -u
+printf 'version: 1\nhost:\n  keep: {adapters: [5], domains: [4]}\nguests:\n  guest1:\n    adapters: [0x05]\n    domains: [0x04]\n  guest2:\n    adapters: [0x06]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+"$1" check 2>&1; echo "check exit $?"
+"$1" --json check 2>/dev/null | jq -c '[.host_checked, .diagnostics]'; echo "json exit ${PIPESTATUS[0]}"
+# host.masks: off: no advice to clear the mask bits of a kept queue either (guest2's own problem is still said)
+sed -i 's/^host:$/host:\n  masks: off/' /etc/apmatrix.yaml
+"$1" check 2>&1; echo "check exit $?"
+# diff and apply refuse the configuration as before: nothing for guest2 either
+"$1" diff 2>&1; echo "diff exit $?"
+"$1" apply 2>&1; echo "apply exit $?"
+EOT
+	run "$APMATRIX_TOP/tests/lib/with-sim" "$APMATRIX_TOP/examples/hosts/seed.yaml" -- bash "$BATS_TEST_TMPDIR/s.sh" "$APMATRIX"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "apmatrix: /etc/apmatrix.yaml:7:15: guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.yaml:3:3)
+check exit 65
+[true,[{\"severity\":\"error\",\"file\":\"/etc/apmatrix.yaml\",\"line\":7,\"column\":15,\"guest\":\"guest1\",\"message\":\"guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.yaml:3:3)\"}]]
+json exit 65
+apmatrix: /etc/apmatrix.yaml:8:15: guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.yaml:4:3)
+apmatrix: /etc/apmatrix.yaml:11:15: guest 'guest2': APQN 06.0047 is still reserved for host drivers and host.masks is off: clear apmask bit 0x06 (all of adapter 0x06) or aqmask bit 0x47 (all of domain 0x47), e.g. echo -0x47 > /sys/bus/ap/aqmask, or set host.masks: auto
+check exit 65
+apmatrix: /etc/apmatrix.yaml:8:15: guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.yaml:4:3)
+diff exit 65
+apmatrix: /etc/apmatrix.yaml:8:15: guest 'guest1': APQN 05.0004 kept by the host (host.keep at /etc/apmatrix.yaml:4:3)
+apmatrix: nothing was changed
+apply exit 65" ]
 }
 
 @test "drop-ins: a drop-in or -c FILE that is a dangling symbolic link, or a loop of links, is said to be one (one line, exit 65)" {

@@ -365,7 +365,7 @@ static void test_bringup_ap_config(void)
 
 	CHECK(p->n == 6);
 	CHECK(p->n_pending == 0);
-	CHECK(dl.n == 0);
+	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	/*
 	 * Cover: adapter 05 and domains 0004/00ab cost no host queue; adapter 06
 	 * or domains 0047/00ff would take 06.0047/06.00ff from the host.
@@ -1140,11 +1140,11 @@ static void test_cover_keep(void)
 	CHECK(p->n == 5);
 	plan_free(p);
 
-	/* keeping card 05 itself leaves no way: error, guest skipped */
+	/* keeping card 05 itself leaves no way: guest skipped; compile's check_keep() says why, the plan not again */
 	set(&d->keep_adapters, 5, -1);
 	p = build(d, l, 0, -EINVAL, &dl);
 	CHECK(plan_is_empty(p));
-	CHECK(has_diag(&dl, DIAG_ERROR, "guest 'guest1': APQN 05.0004 cannot leave the host"));
+	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	plan_free(p);
 	live_done(l);
 	desired_done(d);
@@ -1474,7 +1474,7 @@ static void test_uncertain_absent_queue(void)
 	/* apply's first round: guest2's create tells the interface; guest1 waits for the next, unsaid */
 	dl = (struct diag_list){ 0 };
 	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
-	CHECK(dl.n == 0);
+	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	CHECK(!touches(p, U1) && touches(p, U2));
 	if (tap_failed_)
 		show(p);
@@ -1486,7 +1486,7 @@ static void test_uncertain_absent_queue(void)
 	l->queues[1] = l->queues[--l->n_queues]; /* without 05.0047 guest2 waits too */
 	dl = (struct diag_list){ 0 };
 	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
-	CHECK(dl.n == 0);
+	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	CHECK(touches(p, U1) && touches(p, U2));
 	if (tap_failed_)
 		show(p);
