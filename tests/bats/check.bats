@@ -14,11 +14,13 @@ setup() {
 	APMATRIX="${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix"
 }
 
-# run_case DIR [extra args...]: runs check on the case, stdout and stderr apart
+# run_case DIR [extra args...]: runs check on the case, stdout and stderr apart;
+# --no-live: the cases are about the configuration, and on a machine with an
+# AP bus check would read it and add the host's diagnostics
 run_case() {
 	local dir=tests/cases/$1
 	shift
-	local args=(-c "$dir/config.yaml")
+	local args=(--no-live -c "$dir/config.yaml")
 	[ -d "$dir/apmatrix.d" ] && args+=(--config-dir "$dir/apmatrix.d")
 	out=$(mktemp) err=$(mktemp)
 	set +e
@@ -380,6 +382,30 @@ good_case() {
 	[ "$missing" -eq 0 ]
 }
 
+@test "the golden cases and the other runs here without the simulator do not depend on the machine's /sys (--no-live or an empty sysfs root); the cases pass on a host with an AP bus too" {
+	# every line that runs the binary off the simulator says so
+	off=$(grep -n '"\$APMATRIX"' "$BATS_TEST_FILENAME" | grep -v -e '--no-live' -e 'APMATRIX_SYSFS_ROOT=' -e 'with-sim' -e '"${args\[@\]}"' || true)
+	[ -z "$off" ] || { echo "reads the machine's /sys: $off"; false; }
+	grep -q '^	local args=(--no-live ' "$BATS_TEST_FILENAME"
+	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
+	[ -e /dev/fuse ] || skip "no /dev/fuse"
+	# the cases, by the same functions, on the simulated seed host (an AP bus under /sys): as on a machine without one
+	cat >"$BATS_TEST_TMPDIR/cases.sh" <<EOT
+$(declare -f run_case bad_case good_case)
+cd "\$1" && APMATRIX=\$2 && n=0
+for d in tests/cases/bad-* tests/cases/good-*; do
+	c=\${d##*/}
+	\${c%%-*}_case "\$c" >/dev/null 2>&1 || echo "differs on a host: \$c"
+	n=\$((n + 1))
+done
+echo "\$n cases"
+EOT
+	run "$APMATRIX_TOP/tests/lib/with-sim" "$APMATRIX_TOP/examples/hosts/seed.yaml" -- bash "$BATS_TEST_TMPDIR/cases.sh" "$APMATRIX_TOP" "$APMATRIX"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(ls -d tests/cases/bad-* tests/cases/good-* | wc -l) cases" ]
+}
+
 @test "at least 35 distinct bad cases" {
 	n=$(ls -d tests/cases/bad-* | wc -l)
 	[ "$n" -ge 35 ]
@@ -390,9 +416,9 @@ good_case() {
 }
 
 @test "examples: the seed's two guests, Example 1 and the multi-guest host are valid" {
-	run "$APMATRIX" -c examples/seed-two-guests.yaml check
+	run "$APMATRIX" --no-live -c examples/seed-two-guests.yaml check
 	[ "$status" -eq 0 ]
-	run "$APMATRIX" -c examples/seed-example1-valid.yaml check
+	run "$APMATRIX" --no-live -c examples/seed-example1-valid.yaml check
 	[ "$status" -eq 0 ]
 	# an empty directory as sysfs: no AP bus, whatever machine runs the test
 	run env APMATRIX_SYSFS_ROOT="$BATS_TEST_TMPDIR" "$APMATRIX" -c examples/apmatrix.yaml --config-dir examples/apmatrix.d check
@@ -434,15 +460,15 @@ good_case() {
 }
 
 @test "examples: the seed's Example 2 names APQN 01.0006, both guests and both lines" {
-	run "$APMATRIX" -c examples/seed-example2-invalid.yaml check
+	run "$APMATRIX" --no-live -c examples/seed-example2-invalid.yaml check
 	[ "$status" -eq 65 ]
 	[ "$output" = "apmatrix: examples/seed-example2-invalid.yaml:11:15: guest 'Guest2': APQN 01.0006 already assigned to guest 'Guest1' (examples/seed-example2-invalid.yaml:8:18)" ]
 }
 
 @test "check -c - reads stdin" {
-	run "$APMATRIX" -c - check <examples/seed-two-guests.yaml
+	run "$APMATRIX" --no-live -c - check <examples/seed-two-guests.yaml
 	[ "$status" -eq 0 ]
-	run "$APMATRIX" -c - check <tests/cases/bad-leading-zero-octal/config.yaml
+	run "$APMATRIX" --no-live -c - check <tests/cases/bad-leading-zero-octal/config.yaml
 	[ "$status" -eq 65 ]
 	[ "$output" = "apmatrix: <stdin>:5:15: guest 'guest1': domain '047' has a leading zero, which YAML 1.1 and the kernel read as octal (39); did you mean 0x47 or 47?" ]
 }
@@ -455,7 +481,7 @@ good_case() {
 	printf 'guests:\n  a:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/10-a.yaml"
 	printf 'guests:\n  c:\n    adapters: [1]\n    domains: [1]\n' >"$tmp/d/30-c.yml"
 	printf 'guests: [\n' >"$tmp/d/.hidden.yaml"
-	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	run "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	rm -rf "$tmp"
 	[ "$status" -eq 65 ]
 	# 10-a.yaml is read first, so b (in 20-b.yaml) is the later definition;
@@ -477,7 +503,7 @@ apmatrix: $tmp/d/30-c.yml: warning: not read: drop-ins end in .yaml (rename it t
 	g bak 7 70-bak.yaml~
 	g new 8 80-new.yaml.rpmnew
 	g hid 9 .90-hidden.yml
-	run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$stderr" = "apmatrix: $tmp/d/30-g3.yml: warning: not read: drop-ins end in .yaml (rename it to 30-g3.yaml)
@@ -485,12 +511,12 @@ apmatrix: $tmp/d/40-g4.YAML: warning: not read: drop-ins end in .yaml (rename it
 apmatrix: $tmp/d/50-g5.Yml: warning: not read: drop-ins end in .yaml (rename it to 50-g5.yaml)
 apmatrix: $tmp/d/z.yaml: warning: not read: a directory; drop-ins are files ending in .yaml" ]
 	# only 10-a.yaml was read
-	run "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/d" --json check
+	run "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/d" --json check
 	[ "$status" -eq 0 ]
 	jqe '[.guests[].name] == ["a"]' <<<"$output"
 	jqe '[.diagnostics[] | select(.severity == "warning") | .message | test("not read")] == [true, true, true, true]' <<<"$output"
 	# -q: errors only
-	run --separate-stderr "$APMATRIX" -q -c "$tmp/main.yaml" --config-dir "$tmp/d" check
+	run --separate-stderr "$APMATRIX" --no-live -q -c "$tmp/main.yaml" --config-dir "$tmp/d" check
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 }
@@ -661,19 +687,19 @@ apply exit 65" ]
 }
 
 @test "--config-dir: a missing directory is no error, but said" {
-	run --separate-stderr "$APMATRIX" -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
+	run --separate-stderr "$APMATRIX" --no-live -c examples/seed-two-guests.yaml --config-dir /nonexistent/apmatrix.d check
 	[ "$status" -eq 0 ]
 	[ "$stderr" = "apmatrix: warning: drop-in directory /nonexistent/apmatrix.d does not exist: no drop-ins are read" ]
 }
 
 @test "check: a missing file is an error naming the path" {
-	run "$APMATRIX" -c /nonexistent/apmatrix.yaml check
+	run "$APMATRIX" --no-live -c /nonexistent/apmatrix.yaml check
 	[ "$status" -ne 0 ]
 	[[ "$output" == *"/nonexistent/apmatrix.yaml"* ]]
 }
 
 @test "check --json: version, validity, diagnostics and compiled guests" {
-	run "$APMATRIX" -c examples/seed-two-guests.yaml --json check
+	run "$APMATRIX" --no-live -c examples/seed-two-guests.yaml --json check
 	[ "$status" -eq 0 ]
 	echo "$output" | jqe '.version == 1 and .valid == true and .diagnostics == []'
 	echo "$output" | jqe '[.guests[].name] == ["guest1", "guest2"]'
@@ -683,7 +709,7 @@ apply exit 65" ]
 }
 
 @test "check --json: an invalid config lists its diagnostics with positions, exit 65" {
-	run "$APMATRIX" -c tests/cases/bad-many-errors/config.yaml --json check
+	run "$APMATRIX" --no-live -c tests/cases/bad-many-errors/config.yaml --json check
 	[ "$status" -eq 65 ]
 	echo "$output" | jqe '.version == 1 and .valid == false'
 	echo "$output" | jqe '.diagnostics | length == 7'
@@ -874,7 +900,7 @@ no_raw_controls() {
 	mkdir "$tmp/dd"
 	printf 'guests:\n  a:\n    adapters: [2]\n    domains: [2]\n' >"$tmp/dd/20-a.yaml"
 	msg="guest 'a': already defined at $tmp/main.yaml:3:3; a guest is defined in one file only"
-	run --separate-stderr "$APMATRIX" -c "$tmp/main.yaml" --config-dir "$tmp/dd" check
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/main.yaml" --config-dir "$tmp/dd" check
 	[ "$status" -eq 65 ]
 	[ "$stderr" = "apmatrix: $tmp/dd/20-a.yaml:2:3: $msg" ]
 	for cmd in check show; do
