@@ -1138,8 +1138,8 @@ static void apply_json_print(struct run *run, const struct apply_result *total)
 		return;
 	fflush(run->json_actions);
 	fflush(run->json_diags);
-	printf("{\"version\":%d,\"changed\":%s,\"done\":%zu,\"failed\":%zu,\"skipped\":%zu,\"pending\":%zu,"
-	       "\"interrupted\":",
+	printf("{\"version\":%d,\"document\":\"apply\",\"changed\":%s,\"done\":%zu,\"failed\":%zu,"
+	       "\"skipped\":%zu,\"pending\":%zu,\"interrupted\":",
 	       RENDER_JSON_VERSION, total->done ? "true" : "false", total->done, total->failed, total->skipped,
 	       total->pending);
 	json_string(stdout, total->stopped ? signal_name(total->stopped) : NULL);

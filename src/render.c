@@ -787,8 +787,8 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 
 void render_plan_json(FILE *f, const struct plan *p, const struct diag_list *diags)
 {
-	fprintf(f, "{\"version\":%d,\"changes\":%zu,\"pending\":%zu,\"actions\":[", RENDER_JSON_VERSION,
-		p->n - p->n_pending, p->n_pending);
+	fprintf(f, "{\"version\":%d,\"document\":\"diff\",\"changes\":%zu,\"pending\":%zu,\"actions\":[",
+		RENDER_JSON_VERSION, p->n - p->n_pending, p->n_pending);
 	for (size_t i = 0; i < p->n; i++) {
 		if (i)
 			fputc(',', f);

@@ -200,6 +200,45 @@ EOF
 	assert_output --partial OK
 }
 
+@test "diff and apply --json say which document they printed: document \"diff\" or \"apply\", next to version, on every path" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+# doc WANT NAME ARGS...: apmatrix --json ARGS... prints document WANT, valid against WANT's schema
+doc() {
+	want=$1 name=$2; shift 2
+	apmatrix --json "$@" > $T/$name.json 2>/dev/null
+	W=$want jqe '.document == $ENV.W and (keys_unsorted | .[0:2]) == ["version", "document"]' $T/$name.json >/dev/null ||
+		die "$name: $(cat $T/$name.json)"
+	out=$("$V" "$S/$want.schema.json" $T/$name.json)
+	[ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$name vs $want: $out"
+}
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+doc diff diff diff
+doc diff dry-run apply --dry-run
+APMATRIX_SYSFS_ROOT=$T doc diff diff-no-bus diff
+APMATRIX_SYSFS_ROOT=$T doc apply apply-no-bus apply
+doc apply apply apply
+jqe '.done > 0' $T/apply.json >/dev/null || die "apply did nothing: $(cat $T/apply.json)"
+doc apply apply-again apply
+cp "$EXAMPLES/seed-example2-invalid.yaml" /etc/apmatrix.yaml
+doc diff diff-invalid diff
+doc apply apply-invalid apply
+jqe '.diagnostics[0].guest == "Guest2"' $T/apply-invalid.json >/dev/null || die "apply-invalid: $(cat $T/apply-invalid.json)"
+# a host that cannot be read: no plan, the diagnostics say why
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /run/apmatrix
+printf 'apmatrix-state 1\nmdev not-a-uuid g\n' > /run/apmatrix/state
+doc diff diff-records diff
+doc apply apply-records apply
+jqe '(.diagnostics | length) > 0' $T/apply-records.json >/dev/null || die "apply-records: $(cat $T/apply-records.json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status --json: profile mainline while the kernel interface cannot be told (no mdev yet), dynamic once an mdev tells" {
 	need_root
 	in_sim "$(seed_topo 6.5)" <<'EOF'

@@ -271,6 +271,13 @@ jq '.actions[0].depends_on = [0]' \$W/apply.json > \$W/x.json
 out=\$("$VALIDATE" "$S/apply.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "apply schema is open"
 jq '.guests[0].state = "gone"' \$W/status.json > \$W/x.json
 out=\$("$VALIDATE" "$S/status.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "status state enum"
+# every document says which it is: without its document, or with another's, it is refused
+for n in check diff apply status; do
+	jq 'del(.document)' \$W/\$n.json > \$W/x.json
+	out=\$("$VALIDATE" "$S/\$n.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "\$n: document not required"
+	jq '.document = "other"' \$W/\$n.json > \$W/x.json
+	out=\$("$VALIDATE" "$S/\$n.schema.json" \$W/x.json); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "\$n: any document taken"
+done
 echo OK
 EOF
 	echo "$output"
