@@ -171,6 +171,46 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 	}
 }
 
+/*
+ * What brings the pending cells ("*") into effect, as the plan has it
+ * (plan.c ms_blocked()): plain apply, but a running guest's mdev changes
+ * only with apply --force on a 6.0+ host (hot plug), and only once the guest
+ * stops on an older one.
+ */
+static const char *pending_hint(const struct grid *gr, const struct desired *d, const struct live *l,
+				const int *cols, int n_cols)
+{
+	static const char *const hint[2][2][2] = {
+		/* [some cell's guest is not running][dynamic][nothing can tell whether it runs] */
+		{ { "the guest is running: run apmatrix apply once it stops",
+		    "the guest may be running: run apmatrix apply once it stops" },
+		  { "run apmatrix apply --force; the guest is running",
+		    "run apmatrix apply --force; the guest may be running" } },
+		{ { "run apmatrix apply; where the guest is running, once it stops",
+		    "run apmatrix apply; where the guest may be running, once it stops" },
+		  { "run apmatrix apply; where the guest is running, apmatrix apply --force",
+		    "run apmatrix apply; where the guest may be running, apmatrix apply --force" } },
+	};
+	bool idle = false, running = false, maybe = false;
+
+	BITMAP_FOREACH(a, &gr->rows)
+	for (int k = 0; k < n_cols; k++) {
+		int c = gr->cell[a][cols[k]];
+		const struct live_mdev *m = c >= 0 ? declared_mdev(l, &d->guests[c]) : NULL;
+
+		if (!gr->pending[a][cols[k]] || gr->lost[a][cols[k]])
+			continue;
+		if (m && live_mdev_in_use(l, m)) {
+			running = true;
+			maybe |= m->in_use_unknown;
+		} else
+			idle = true;
+	}
+	if (!running)
+		return "run apmatrix apply";
+	return hint[idle][l->profile == PROFILE_DYNAMIC][maybe];
+}
+
 /* mark: the cell's second character, ' ' or '*' (pending), '-' (no longer declared) or '~' (keep lost) */
 static void put_cell(FILE *f, int c, char mark, int width, const struct render_opts *o)
 {
@@ -322,10 +362,10 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		fputs("  .   not declared\n", f);
 	if (l)
 		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n", f);
-	if (pending) /* only where a cell has it */
-		fputs(l->vfio_loaded ? "  *   declared, not yet in effect (run apmatrix apply)\n"
-				     : "  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created\n",
-		      f);
+	if (pending && !l->vfio_loaded) /* only where a cell has it */
+		fputs("  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created\n", f);
+	else if (pending)
+		fprintf(f, "  *   declared, not yet in effect (%s)\n", pending_hint(gr, d, l, cols, n_cols));
 	if (gone)
 		fputs("  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
 		      "      (from a running guest only with --force)\n",

@@ -233,6 +233,51 @@ EOF
 	refute_line "  what the guest will see after apply:"
 }
 
+@test "show on a host: the legend of a running guest's pending queues says apply --force (6.0+) or once it stops (static), plain apply otherwise" {
+	need_root
+	for host in "$(seed_topo 6.12)" "$(seed_topo 5.15)"; do
+		in_sim "$host" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x06]/' /etc/apmatrix.yaml
+apmatrix show > $T/idle
+grep -qxF "  *   declared, not yet in effect (run apmatrix apply)" $T/idle || die "idle: $(cat $T/idle)"
+echo "attach $(uuid_of guest2)" > /sys/.sim/guest
+apmatrix show > $T/running
+grep -q "not yet in effect (run apmatrix apply)" $T/running && die "running: $(cat $T/running)"
+grep '^  \*   ' $T/running
+# what the legend says is what apply does
+expect_exit 2 apmatrix apply -q 2>/dev/null
+apmatrix show | cmp -s - $T/running || die "plain apply changed the grid: $(apmatrix show)"
+if grep -q -- --force $T/running; then
+	apmatrix apply -q --force || die "apply --force failed"
+	apmatrix show | grep -F '  *   ' && die "--force left it pending: $(apmatrix show)"
+fi
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x06]/' /etc/apmatrix.yaml
+echo "attach $(uuid_of guest2)" > /sys/.sim/guest
+apmatrix show
+EOF
+	assert_success
+	assert_line "  *   declared, not yet in effect (run apmatrix apply --force; the guest is running)"
+	in_sim "$(seed_topo 5.15)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x06]/' /etc/apmatrix.yaml
+echo "attach $(uuid_of guest2)" > /sys/.sim/guest
+apmatrix show
+EOF
+	assert_success
+	assert_line "  *   declared, not yet in effect (the guest is running: run apmatrix apply once it stops)"
+}
+
 @test "show on a host: apmatrix's own mdev of a dropped guest is 'u', not foreign; a foreign mdev's APQN that a guest wants is a conflict" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
