@@ -259,10 +259,31 @@ static void put_cell(FILE *f, int c, char mark, int width, const struct render_o
 		fprintf(f, " %*s%c", width - 1, s, mark);
 }
 
+/*
+ * One entry of the grid's legend, written for a code column 3 wide ("  X   "
+ * before each line), with the column code_w wide: the longest guest code
+ * (4 from guest 2,601 on) widens it, and the symbols' lines with it.
+ */
+static void legend_put(FILE *f, int code_w, const char *text)
+{
+	for (const char *s = text; *s;) {
+		size_t n = strcspn(s, "\n");
+
+		if (code_w <= 3 || n < 6)
+			fprintf(f, "%.*s\n", (int)n, s);
+		else
+			fprintf(f, "  %-*.*s %.*s\n", code_w, 3, s + 2, (int)n - 6, s + 6);
+		s += n + (s[n] == '\n');
+	}
+}
+
 void render_grid(FILE *f, const struct desired *d, const struct live *l, const struct render_opts *o)
 {
 	struct grid *gr = xcalloc(1, sizeof(*gr));
 	char code[8];
+	/* the longest code is the last guest's (at most 4 characters: CONFIG_MAX_GUESTS) */
+	int code_w = d->n_guests ? (int)strlen(render_guest_code(d->n_guests - 1, code)) : 1;
+	/* a cell: a space, the code right-aligned, the mark */
 	int width = d->n_guests > 26 ? 4 : 3;
 	int cols[256], n_cols = 0;
 	bool pending = false; /* a cell shows "*": its legend line is printed */
@@ -270,6 +291,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	bool kept = false;    /* a cell shows "k" */
 	bool gone = false;    /* a cell shows "-" after a guest's code */
 
+	if (width < code_w + 1)
+		width = code_w + 1;
+	code_w = code_w < 3 ? 3 : code_w; /* the legend's column: as wide as its symbols' at least */
 	grid_build(gr, d, l);
 	BITMAP_FOREACH(dom, &gr->cols)
 	cols[n_cols++] = dom;
@@ -328,8 +352,8 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
 		_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
 
-		fprintf(f, "  %-3s %-*s  %s  adapters %-*s  domains %s\n", render_guest_code(i, code), name_w, g->name,
-			g->uuid, ad_w, ad ? ad : "", dm ? dm : "");
+		fprintf(f, "  %-*s %-*s  %s  adapters %-*s  domains %s\n", code_w, render_guest_code(i, code), name_w,
+			g->name, g->uuid, ad_w, ad ? ad : "", dm ? dm : "");
 	}
 	{
 		bool conflict = false, undeclared = false;
@@ -344,32 +368,37 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			kept |= gr->cell[a][cols[k]] == CELL_KEEP;
 		}
 		if (conflict)
-			fputs("  !   conflict: claimed twice, held by an mdev apmatrix does not manage, or kept by the\n"
-			      "      host\n",
-			      f);
+			legend_put(f, code_w,
+				   "  !   conflict: claimed twice, held by an mdev apmatrix does not manage, or kept by the\n"
+				   "      host\n");
 		if (undeclared)
-			fputs("  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,\n"
-			      "      not while its guest runs)\n",
-			      f);
+			legend_put(f, code_w,
+				   "  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,\n"
+				   "      not while its guest runs)\n");
 	}
 	if (d->has_keep && (kept || !l))
-		fputs("  k   kept by the host (host.keep)\n", f);
+		legend_put(f, code_w, "  k   kept by the host (host.keep)\n");
 	if (lost)
-		fputs("  ~   kept by host.keep, but not in effect: drawn as what has the queue now (apmatrix check\n"
-		      "      says why)\n",
-		      f);
+		legend_put(f, code_w,
+			   "  ~   kept by host.keep, but not in effect: drawn as what has the queue now (apmatrix check\n"
+			   "      says why)\n");
 	if (!l)
-		fputs("  .   not declared\n", f);
+		legend_put(f, code_w, "  .   not declared\n");
 	if (l)
-		fputs("  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n", f);
+		legend_put(f, code_w,
+			   "  h   host driver   v   vfio_ap, unused   f   foreign mdev   -   unbound   .   absent\n");
 	if (pending && !l->vfio_loaded) /* only where a cell has it */
-		fputs("  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created\n", f);
-	else if (pending)
-		fprintf(f, "  *   declared, not yet in effect (%s)\n", pending_hint(gr, d, l, cols, n_cols));
+		legend_put(f, code_w, "  *   declared, not in effect: vfio_ap is not loaded, no mdev can be created\n");
+	else if (pending) {
+		_cleanup_free_ char *s =
+			xasprintf("  *   declared, not yet in effect (%s)", pending_hint(gr, d, l, cols, n_cols));
+
+		legend_put(f, code_w, s);
+	}
 	if (gone)
-		fputs("  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
-		      "      (from a running guest only with --force)\n",
-		      f);
+		legend_put(f, code_w,
+			   "  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
+			   "      (from a running guest only with --force)\n");
 	free(gr);
 }
 

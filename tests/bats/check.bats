@@ -780,6 +780,39 @@ no_raw_controls() {
 	grep -qxF "  .   not declared" "$BATS_TEST_TMPDIR/out"
 }
 
+@test "show: with 2,601 guests (codes of 4 characters, A100 on) the grid's cells and the legend's code column stay aligned" {
+	cfg=$BATS_TEST_TMPDIR/many.yaml
+	{
+		printf 'version: 1\nguests:\n'
+		for ((i = 0; i < 2601; i++)); do
+			printf '  g%d: {adapters: [%d], domains: [%d]}\n' $i $((i / 64)) $((i % 64))
+		done
+	} >"$cfg"
+	out=$BATS_TEST_TMPDIR/out
+	"$APMATRIX" show --no-live --color never -c "$cfg" >"$out"
+	grep -qE '^  A100 +g' "$out"
+	# the legend: every guest's name, and the symbols' words, in one column
+	name_cols=$(awk '/^  [A-Z][0-9]* +g[0-9]+  / { match($0, / g[0-9]+  /); print RSTART } /^  \. +not declared$/ { print index($0, " not") }' "$out" | sort -u)
+	echo "legend name columns: $name_cols"
+	[ "$name_cols" = 7 ]
+	# the grid: cells as wide as the domain numbers above them, each a space, one code
+	# right-aligned and its mark (the last one's trailing space cut)
+	w=$(awk '/^  card \|/ { print index($0, "01") - index($0, "00"); exit }' "$out")
+	echo "cell width: $w"
+	[ "$w" -eq 6 ]
+	bad=$(awk -v w="$w" '/^    [0-9a-f][0-9a-f] \|/ {
+		row = substr($0, 9)
+		for (i = 1; i <= length(row); i += w) {
+			c = substr(row, i, w)
+			if (length(c) == w ? c !~ /^ +([A-Z][0-9]*|[.!k])[ *~-]$/ : c !~ /^ +([A-Z][0-9]*|[.!k])[*~-]?$/) {
+				print $0 " [" c "]"
+				break
+			}
+		}
+	}' "$out")
+	[ -z "$bad" ] || { echo "misaligned: $bad"; false; }
+}
+
 @test "show GUEST on a configuration whose GUEST does not compile: its errors alone, exit 65; a GUEST it does not have: said once, exit 64" {
 	cfg=$BATS_TEST_TMPDIR/notmap.yaml
 	printf 'version: 1\nguests:\n  guest1: [5]\n  guest2:\n    adapters: [5]\n    domains: [1]\n' >"$cfg"
