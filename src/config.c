@@ -70,6 +70,7 @@ struct parser {
 	bool is_main;      /* the main file, not a drop-in */
 	const char *owner; /* of the number list being read: "host.keep"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
+	const char *value_of; /* the guest whose value the next event is: an alias there is its error */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
 	bool scalar_cut;   /* the current scalar was longer than CONFIG_MAX_SCALAR (reported): cut */
@@ -525,7 +526,17 @@ static int next_event(struct parser *p)
 	case YAML_ALIAS_EVENT: {
 		struct mark m = ev_mark(p);
 		_cleanup_free_ char *q = quote((const char *)p->ev.data.alias.anchor);
-		error_at(p, &m, "aliases are not supported (alias %s)", q);
+		const char *was = p->guest;
+		char g[QUOTE_MAX];
+
+		if (!p->value_of) {
+			error_at(p, &m, "aliases are not supported (alias %s)", q);
+			break;
+		}
+		/* a whole guest given as an alias: the error is that guest's, which is dropped */
+		p->guest = p->value_of; /* the diagnostic's guest (--json "guest") */
+		error_at(p, &m, "guest %s: aliases are not supported (alias %s)", quote_into(g, p->value_of), q);
+		p->guest = was;
 		break;
 	}
 	default:
@@ -1250,11 +1261,13 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 		str_index_add(&cfg->guest_index, cfg->n_names, name_key_of, cfg->names);
 		cfg->n_names++;
 	}
+	p->value_of = name;
 	r = next_event(p);
+	p->value_of = NULL;
 	if (r < 0)
 		return r;
 	if (p->ev.type == YAML_ALIAS_EVENT)
-		return 0; /* reported by next_event() */
+		return 0; /* reported by next_event(), naming the guest */
 	if (!node_matches(p, NODE_MAPPING)) {
 		_cleanup_free_ char *got = node_kind(p);
 		struct mark vm = ev_mark(p);

@@ -840,6 +840,36 @@ no_raw_controls() {
 	[ "$(grep -c "no guest 'guest3' in the configuration" "$out.err")" -eq 1 ]
 }
 
+@test "a guest given as a YAML alias: the error names it (text and --json), and show GUEST gives that error alone, exit 65" {
+	cfg=$BATS_TEST_TMPDIR/alias.yaml
+	printf 'version: 1\nguests:\n  a: &x {adapters: [1], domains: [2]}\n  b: *x\n' >"$cfg"
+	err="apmatrix: $cfg:4:6: guest 'b': aliases are not supported (alias 'x')"
+	out=$BATS_TEST_TMPDIR/out
+	status=0
+	"$APMATRIX" check --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	grep -qxF "$err" "$out.err"
+	for cmd in check "show b"; do
+		status=0
+		"$APMATRIX" $cmd --no-live --json -c "$cfg" >"$out" 2>"$out.err" || status=$?
+		echo "$cmd: $(cat "$out")"
+		[ "$status" -eq 65 ]
+		[ ! -s "$out.err" ]
+		jq -e '[.diagnostics[] | select(.guest == "b") | [.severity, .line, .column, .message]] ==
+			[["error", 4, 6, "guest '"'b'"': aliases are not supported (alias '"'x'"')"]]' "$out"
+	done
+	jq -e '.guests == []' "$out"
+	# show b: b's error, not "no guest 'b'; did you mean 'a'?", and nothing drawn
+	status=0
+	"$APMATRIX" show b --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out" "$out.err"
+	[ "$status" -eq 65 ]
+	[ ! -s "$out" ]
+	grep -qxF "$err" "$out.err"
+	! grep -q "no guest" "$out.err"
+}
+
 @test "show and check: the UUID derived from an escaped name is the one of the name as written" {
 	cfg=$BATS_TEST_TMPDIR/names.yaml
 	names_config "$cfg"
