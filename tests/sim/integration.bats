@@ -375,8 +375,8 @@ count() {
 	# the rest: bus/ap (18 attributes, 3 drivers x bind/unbind/uevent),
 	# devices/ap/uevent, the vfio_ap part (devices/vfio_ap/uevent, matrix
 	# uevent + features, 4 type files, bus/matrix 3 + driver uevent, bus/mdev 3
-	# + driver bind/unbind/uevent) and the 9 control files
-	fixed=$((18 + 3 * 3 + 1 + 1 + 2 + 4 + 3 + 1 + 3 + 3 + 9))
+	# + driver bind/unbind/uevent), kernel/uevent_seqnum and the 9 control files
+	fixed=$((18 + 3 * 3 + 1 + 1 + 2 + 4 + 3 + 1 + 3 + 3 + 1 + 9))
 
 	expect=$fixed cards=0 queues=0
 	while IFS= read -r line; do
