@@ -14,6 +14,11 @@ DATADIR ?= $(PREFIX)/share
 UDEVDIR ?= $(or $(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null),$(PREFIX)/lib/udev)
 UDEVRULESDIR ?= $(UDEVDIR)/rules.d
 SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),$(PREFIX)/lib/systemd/system)
+# The udev rules start the unit with systemctl by its full path (udev runs
+# RUN+= programs from /usr/lib/udev only): where this machine has it, else
+# /usr/bin (merged /usr).  Packages name it: /bin/systemctl on Debian, which
+# is right with and without merged /usr; %{_bindir}/systemctl in the spec.
+SYSTEMCTL ?= $(firstword $(wildcard /usr/bin/systemctl /bin/systemctl) /usr/bin/systemctl)
 BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 
 PKG_CONFIG ?= pkg-config
@@ -216,10 +221,11 @@ demo: deps
 # SYSTEMDUNITDIR and UDEVRULESDIR, so with the defaults (and merged-/usr
 # unit and rules directories) they are the tree's files unchanged.  The
 # binary reads its configuration in the SYSCONFDIR it was built with
-# (src/config.h).  System paths (/sbin/modprobe, /usr/bin/systemctl,
-# /run/apmatrix) stay.
+# (src/config.h).  The rules' systemctl is SYSTEMCTL's; other system paths
+# (/sbin/modprobe, /run/apmatrix) stay.
 SUBST_UNIT = sed -e 's|/usr/sbin/apmatrix|$(SBINDIR)/apmatrix|g' \
 	-e 's|/etc/apmatrix\.|$(SYSCONFDIR)/apmatrix.|g'
+SUBST_RULES = $(SUBST_UNIT) -e 's|RUN+="/usr/bin/systemctl |RUN+="$(SYSTEMCTL) |'
 # in a man page a '-' is written '\-'
 roff_path = $(subst -,\\-,$(1))
 SUBST_MAN = sed -e 's|/usr/sbin/apmatrix|$(call roff_path,$(SBINDIR))/apmatrix|g' \
@@ -231,7 +237,7 @@ SUBST_MAN = sed -e 's|/usr/sbin/apmatrix|$(call roff_path,$(SBINDIR))/apmatrix|g
 install: $(B)/apmatrix
 	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
 	install -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
-	$(SUBST_UNIT) rules/90-apmatrix.rules >$(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
+	$(SUBST_RULES) rules/90-apmatrix.rules >$(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
 	$(SUBST_UNIT) units/apmatrix-apply.service >$(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
 	$(SUBST_MAN) man/apmatrix.8 >$(DESTDIR)$(MANDIR)/man8/apmatrix.8
 	$(SUBST_MAN) man/apmatrix.yaml.5 >$(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
@@ -265,6 +271,7 @@ help:
 	@echo "targets: all check check-asan check-valgrind unit demo install uninstall clean fuzz fuzz-run"
 	@echo "knobs:   V=1 verbose, ASAN=1 sanitizers, D=1 debug, G=1 coverage,"
 	@echo "         PREFIX, DESTDIR, CC, CFLAGS/LDFLAGS (appended),"
-	@echo "         install paths: SBINDIR MANDIR DATADIR SYSCONFDIR UDEVDIR SYSTEMDUNITDIR BASHCOMPDIR"
+	@echo "         install paths: SBINDIR MANDIR DATADIR SYSCONFDIR UDEVDIR SYSTEMDUNITDIR BASHCOMPDIR,"
+	@echo "         SYSTEMCTL (the udev rules run it; default $(SYSTEMCTL))"
 	@echo "         (the unit, udev rules and man pages name the installed paths;"
 	@echo "         apmatrix reads SYSCONFDIR/apmatrix.yaml, SYSCONFDIR as built)"

@@ -91,10 +91,13 @@ need_deb() {
 	run "$BATS_TEST_TMPDIR/root/usr/sbin/apmatrix" --version
 	assert_output "apmatrix $(src_version)"
 	# PREFIX=/usr: the unit, the rules and the man pages as in the tree
-	# (ExecStart=/usr/sbin/apmatrix), but that apmatrix(8) names the unit and
-	# rules directories of the package
+	# (ExecStart=/usr/sbin/apmatrix), but that the rules run /bin/systemctl
+	# (every Debian release has it, merged /usr or not) and apmatrix(8) names
+	# the unit and rules directories of the package
 	cmp "$TOP/units/apmatrix-apply.service" "$BATS_TEST_TMPDIR/root$unitdir/apmatrix-apply.service"
-	cmp "$TOP/rules/90-apmatrix.rules" "$BATS_TEST_TMPDIR/root$udevdir/rules.d/90-apmatrix.rules"
+	diff <(sed 's|RUN+="/usr/bin/systemctl |RUN+="/bin/systemctl |' "$TOP/rules/90-apmatrix.rules") \
+		"$BATS_TEST_TMPDIR/root$udevdir/rules.d/90-apmatrix.rules"
+	! grep -F /usr/bin/systemctl "$BATS_TEST_TMPDIR/root$udevdir/rules.d/90-apmatrix.rules" || false
 	diff <(man_with_dirs "$unitdir" "$udevdir/rules.d" <"$TOP/man/apmatrix.8") \
 		<(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man8/apmatrix.8.gz")
 	cmp "$TOP/man/apmatrix.yaml.5" <(zcat "$BATS_TEST_TMPDIR/root/usr/share/man/man5/apmatrix.yaml.5.gz")
@@ -223,7 +226,7 @@ installed() {
 	done
 }
 
-@test "install: the unit, the rules and the man pages name the paths of the install (PREFIX, SBINDIR, DATADIR, SYSCONFDIR, SYSTEMDUNITDIR, UDEVRULESDIR); PREFIX=/usr installs the tree's files (but the unit and rules directories apmatrix(8) names)" {
+@test "install: the unit, the rules and the man pages name the paths of the install (PREFIX, SBINDIR, DATADIR, SYSCONFDIR, SYSTEMDUNITDIR, UDEVRULESDIR, SYSTEMCTL for the rules); PREFIX=/usr installs the tree's files (but the unit and rules directories apmatrix(8) names)" {
 	# the default PREFIX=/usr (the distribution packages): every file as in the tree
 	R=$BATS_TEST_TMPDIR/usr
 	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
@@ -285,7 +288,7 @@ installed() {
 	# build directory
 	R=$BATS_TEST_TMPDIR/knobs
 	knobs=(DESTDIR="$R" B="$BATS_TEST_TMPDIR/build" SBINDIR=/opt/apm/bin DATADIR=/opt/ap-data SYSCONFDIR=/opt/etc
-		SYSTEMDUNITDIR=/opt/sd-units UDEVRULESDIR=/opt/udev/rules.d)
+		SYSTEMDUNITDIR=/opt/sd-units UDEVRULESDIR=/opt/udev/rules.d SYSTEMCTL=/opt/sd/systemctl)
 	run make -C "$TOP" -s -j2 "${knobs[@]}" install
 	assert_success
 	unit=$(installed apmatrix-apply.service)
@@ -299,6 +302,11 @@ installed() {
 	grep -qxF '.I /opt/sd\-units/apmatrix-apply.service' "$man8"
 	grep -qxF '.I /opt/udev/rules.d/90-apmatrix.rules' "$man8"
 	[ -f "$R/opt/udev/rules.d/90-apmatrix.rules" ]
+	# SYSTEMCTL: every rule that starts the unit runs it, nothing else changed
+	diff <(sed 's|RUN+="/usr/bin/systemctl |RUN+="/opt/sd/systemctl |; s|/etc/apmatrix\.|/opt/etc/apmatrix.|' \
+		"$TOP/rules/90-apmatrix.rules") "$R/opt/udev/rules.d/90-apmatrix.rules"
+	run grep -c '^  RUN+="/opt/sd/systemctl --no-block start apmatrix-apply.service"$' "$R/opt/udev/rules.d/90-apmatrix.rules"
+	assert_output "$(grep -c 'RUN+=' "$TOP/rules/90-apmatrix.rules")"
 	# the configuration: the binary's default, the unit's and the rules'
 	# condition, the man pages (the example: where make install put it)
 	# (--help wraps its lines)
