@@ -1568,8 +1568,8 @@ static int cmd_apply(int argc, char **argv)
 		 * diags), or a failed mask write, does not keep the other guests'
 		 * new mdevs empty: the boot run is the one that libvirt waits for.
 		 * What failed is not tried again (run.failed), and what needs it
-		 * is skipped.  A round that did nothing ends the run, and so
-		 * does a signal.
+		 * is skipped.  A round that did nothing ends the run, unless the
+		 * host changed while it was read (moved, above); so does a signal.
 		 */
 		if (moved) {
 			log_notice("the host changed while apply read it; planning once more");

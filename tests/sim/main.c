@@ -155,6 +155,17 @@ static int sim_open(const char *path, struct fuse_file_info *fi)
 	return r;
 }
 
+/* Wait MS milliseconds without the lock, so that other requests go on meanwhile. */
+static void sleep_unlocked(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	pthread_mutex_unlock(&sim.lock);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	pthread_mutex_lock(&sim.lock);
+}
+
 static int sim_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	_cleanup_free_ char *content = NULL;
@@ -167,14 +178,8 @@ static int sim_read(const char *path, char *buf, size_t size, off_t off, struct 
 	if (!is_control(path)) {
 		unsigned delay = control_read_delay(&sim, path + 1);
 
-		if (delay) { /* before the show: the content is what the host has after the wait */
-			struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
-
-			pthread_mutex_unlock(&sim.lock);
-			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-				;
-			pthread_mutex_lock(&sim.lock);
-		}
+		if (delay) /* before the show: the content is what the host has after the wait */
+			sleep_unlocked(delay);
 	}
 	n = lookup(path);
 	if (!n)
@@ -217,13 +222,8 @@ static int sim_write(const char *path, const char *buf, size_t size, off_t off, 
 		return r < 0 ? r : (int)size;
 	}
 	r = control_fault(&sim, path + 1, &delay);
-	if (delay) {
-		struct timespec ts = { delay / 1000, (long)(delay % 1000) * 1000000L };
-		pthread_mutex_unlock(&sim.lock);
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-		pthread_mutex_lock(&sim.lock);
-	}
+	if (delay)
+		sleep_unlocked(delay);
 	if (r == 0) {
 		n = lookup(path);
 		if (!n)
