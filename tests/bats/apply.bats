@@ -355,9 +355,12 @@ EOF
 	assert_output --partial OK
 }
 
-@test "a card that comes while apply reads the host is not lost: a run with nothing to write plans once more" {
-	in_sim "$HOSTS/static-5.15.yaml" <<'EOF2'
-# 5.15 cannot assign absent queues: guest1 waits for card 06
+# card06_later: the start of an in_sim script for the two "is not lost"
+# tests: on 5.15, which cannot assign absent queues, card 06 is unplugged, so
+# guest1 (adapters 05 and 06) waits for it; guest2 (adapter 05) does not.
+# g1 and g2 are their mdevs' UUIDs.
+card06_later() {
+	cat <<'EOF'
 echo vfio_ap > /sys/.sim/modprobe
 echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
 cat >/etc/apmatrix.yaml <<'Y'
@@ -370,9 +373,14 @@ guests:
     adapters: [0x05]
     domains: [0x47]
 Y
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+EOF
+}
+
+@test "a card that comes while apply reads the host is not lost: a run with nothing to write plans once more" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; cat <<'EOF2'
 expect_exit 1 apmatrix apply >/dev/null 2>$T/err
 grep -q "guest 'guest1': APQN 06.0004 does not exist on this host" $T/err || die "first run: $(cat $T/err)"
-g1=$(uuid_of guest1); g2=$(uuid_of guest2)
 [ ! -e /sys/devices/vfio_ap/matrix/$g1 ] || die "guest1 created without its card"
 # nothing to write now; card 06 comes while apply reads guest2's mdev, after
 # it read the cards: the plan has nothing, the kernel's uevent number moved
@@ -391,25 +399,13 @@ grep -q "/create" /sys/.sim/writes || die "guest1 not created: $(cat /sys/.sim/w
 expect_exit 0 apmatrix diff >/dev/null
 echo OK
 EOF2
+)
 	assert_success
 	assert_output --partial OK
 }
 
 @test "a card that comes while apply writes is not lost: a guest its absence left out is verified and applied in the same run" {
-	in_sim "$HOSTS/static-5.15.yaml" <<'EOF2'
-echo vfio_ap > /sys/.sim/modprobe
-echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
-cat >/etc/apmatrix.yaml <<'Y'
-version: 1
-guests:
-  guest1:
-    adapters: [0x05, 0x06]
-    domains: [0x04]
-  guest2:
-    adapters: [0x05]
-    domains: [0x47]
-Y
-g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; cat <<'EOF2'
 # guest1 is left out (card 06 absent on 5.15); card 06 comes while guest2's
 # last write waits: the start request its uevents make would be merged
 # into this run, so the run itself must notice.  On 5.15 without an mdev
@@ -434,6 +430,7 @@ jqe '.left_out == [] and .failed == 0 and ([.diagnostics[] | select(.severity ==
 expect_exit 0 apmatrix diff >/dev/null
 echo OK
 EOF2
+)
 	assert_success
 	assert_output --partial OK
 }
