@@ -70,7 +70,8 @@ struct parser {
 	bool is_main;      /* the main file, not a drop-in */
 	const char *owner; /* of the number list being read: "host.keep"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
-	const char *value_of; /* the guest whose value the next event is: an alias there is its error */
+	const char *value_of; /* the guest whose value the next event is: an alias or anchor there is its error */
+	bool value_anchored; /* that value had an anchor (reported): the guest is dropped, as for an alias */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
 	bool scalar_cut;   /* the current scalar was longer than CONFIG_MAX_SCALAR (reported): cut */
@@ -315,7 +316,17 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		return; /* every event asks: the usual answer first */
 	m = ev_mark(p);
 
-	if (anchor) {
+	if (anchor && p->value_of) {
+		/* on a guest's own value: the error is that guest's, which is dropped (as for an alias) */
+		_cleanup_free_ char *q = quote((const char *)anchor);
+		const char *was = p->guest;
+		char g[QUOTE_MAX];
+
+		p->guest = p->value_of; /* the diagnostic's guest (--json "guest") */
+		error_at(p, &m, "guest %s: anchors are not supported (anchor %s)", quote_into(g, p->value_of), q);
+		p->guest = was;
+		p->value_anchored = true;
+	} else if (anchor) {
 		_cleanup_free_ char *q = quote((const char *)anchor);
 		error_at(p, &m, "anchors are not supported (anchor %s)", q);
 	}
@@ -1262,6 +1273,7 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 		cfg->n_names++;
 	}
 	p->value_of = name;
+	p->value_anchored = false;
 	r = next_event(p);
 	p->value_of = NULL;
 	if (r < 0)
@@ -1288,8 +1300,8 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	/* cut short by a syntax error, or with a key we do not know (a typo of "domains"?) */
 	g.incomplete = r < 0 || p->unknown_key;
 
-	if (cut)
-		return r;
+	if (cut || p->value_anchored)
+		return r; /* an anchored value: its error names the guest, which does not compile */
 	if (dup) {
 		_cleanup_free_ char *first = mark_string(&dup->mark);
 

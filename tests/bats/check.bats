@@ -870,6 +870,39 @@ no_raw_controls() {
 	! grep -q "no guest" "$out.err"
 }
 
+@test "an anchor on a guest's own value: the error names the guest (text and --json), and show GUEST gives that error alone, exit 65" {
+	cfg=$BATS_TEST_TMPDIR/anchor.yaml
+	printf 'version: 1\nguests:\n  a: &x\n    adapters: [1]\n    domains: [2]\n  c: {adapters: [3], domains: [4]}\n' >"$cfg"
+	err="apmatrix: $cfg:3:6: guest 'a': anchors are not supported (anchor 'x')"
+	out=$BATS_TEST_TMPDIR/out
+	status=0
+	"$APMATRIX" check --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "$err" ]
+	for cmd in check "show a"; do
+		status=0
+		"$APMATRIX" $cmd --no-live --json -c "$cfg" >"$out" 2>"$out.err" || status=$?
+		echo "$cmd: $(cat "$out")"
+		[ "$status" -eq 65 ]
+		[ ! -s "$out.err" ]
+		jq -e '[.diagnostics[] | [.severity, .line, .column, .guest, .message]] ==
+			[["error", 3, 6, "a", "guest '"'a'"': anchors are not supported (anchor '"'x'"')"]]' "$out"
+	done
+	jq -e '.guests == []' "$out"
+	# show a: a's error, and nothing drawn; c, which compiles, is drawn
+	status=0
+	"$APMATRIX" show a --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	cat "$out" "$out.err"
+	[ "$status" -eq 65 ]
+	[ ! -s "$out" ]
+	[ "$(cat "$out.err")" = "$err" ]
+	status=0
+	"$APMATRIX" show c --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	[ "$status" -eq 65 ]
+	grep -q '^c  ' "$out"
+}
+
 @test "show and check: the UUID derived from an escaped name is the one of the name as written" {
 	cfg=$BATS_TEST_TMPDIR/names.yaml
 	names_config "$cfg"
