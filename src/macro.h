@@ -106,9 +106,11 @@ char *escape_for_message(const char *s);
  * ending at 'Z', which does not exist)", Z the missing path at its end),
  * "... in a loop of links (to 'X', which links back to 'P')" (-ELOOP; the
  * link that closes the loop named, or "... into a loop" when path is not in
- * it), "... to a directory" (-EISDIR), else "cannot follow the symbolic link
- * (to 'X'): strerror".  X is the link's text, escaped.  NULL when path is no
- * symbolic link.  A new string.
+ * it; a loop in a directory part of a target is told the same way, from the
+ * link there), "... to a directory" (-EISDIR), else "cannot follow the
+ * symbolic link (to 'X'): strerror".  X is the link's text, escaped; the
+ * paths of the chain have "." and ".." resolved where a directory that is no
+ * link comes before them.  NULL when path is no symbolic link.  A new string.
  */
 char *symlink_problem(const char *path, int r);
 /* A control character at c: C0, DEL, or C1 (U+0080-U+009F, UTF-8 0xc2 0x80-0x9f); its length in bytes, or 0. */

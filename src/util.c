@@ -364,11 +364,29 @@ struct link_chain {
 	size_t n;
 	size_t end;   /* the last path followed: no link (lstat() errno in err, 0: another file), or a link seen before */
 	size_t again; /* where path[end] was seen first, when it was; else SIZE_MAX */
+	size_t dir_at; /* the first path[i] that is a link in a directory part of where path[i - 1] leads (0: none) */
 	int err;
 	bool complete; /* false: longer than LINK_CHAIN_MAX, or a link could not be read */
 };
 
-/* Follow the links from path one at a time, as the kernel does, recording each path on the way. */
+/* The directory part of path that is a link in a loop (stat() fails with ELOOP there first), or NULL. */
+static char *looping_dir(const char *path)
+{
+	for (const char *slash = strchr(path + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+		_cleanup_free_ char *dir = xasprintf("%.*s", (int)(slash - path), path);
+		struct stat st;
+
+		if (stat(dir, &st) < 0 && errno == ELOOP)
+			return TAKE_PTR(dir);
+	}
+	return NULL;
+}
+
+/*
+ * Follow the links from path one at a time, as the kernel does, recording each
+ * path on the way.  Where the path a link leads to cannot be looked at for a
+ * loop in a directory part of it, the chain goes on from the link there.
+ */
 static void follow_links(const char *path, struct link_chain *c)
 {
 	dev_t dev[LINK_CHAIN_MAX + 1];
@@ -381,6 +399,13 @@ static void follow_links(const char *path, struct link_chain *c)
 		struct stat st;
 		char *to;
 
+		if (lstat(c->path[i], &st) < 0 && errno == ELOOP && (to = looping_dir(c->path[i]))) {
+			free(c->path[i]);
+			c->path[i] = to;
+			if (!c->dir_at)
+				c->dir_at = i;
+			continue; /* a link, which lstat() now reaches */
+		}
 		if (lstat(c->path[i], &st) < 0 || !S_ISLNK(st.st_mode)) {
 			c->err = lstat(c->path[i], &st) < 0 ? errno : 0;
 			c->end = i;
@@ -412,37 +437,117 @@ static void link_chain_done(struct link_chain *c)
 		free(c->path[i]);
 }
 
-/* Why a link that leads nowhere (-ENOENT) or round (-ELOOP) does, told from its chain; NULL when the chain does not show it. */
+/* The first len bytes of out (made a string) are a directory (for "..": no link, follow false): "." or ".." after it is lexical. */
+static bool plain_dir(char *out, size_t len, bool follow)
+{
+	struct stat st;
+
+	out[len] = '\0';
+	return (follow ? stat(out, &st) : lstat(out, &st)) == 0 && S_ISDIR(st.st_mode);
+}
+
+/*
+ * path with "." and ".." resolved lexically where the kernel would come to the
+ * same: after a directory that exists (for "..", one that is no link); from
+ * the first "." or ".." after anything else, the rest as written.  Repeated
+ * '/' are one.  A new string.
+ */
+static char *tidy_path(const char *path)
+{
+	const bool abs = path[0] == '/';
+	size_t cap = strlen(path) + 2, o = 0, depth = 0, fixed = 0;
+	_cleanup_free_ size_t *at = xmalloc(cap * sizeof(*at)); /* where each component starts in out */
+	char *out = xmalloc(cap);
+	const char *s = path;
+
+	for (;;) {
+		size_t len;
+		bool dot, up;
+
+		while (*s == '/')
+			s++;
+		if (!*s)
+			break;
+		len = strcspn(s, "/");
+		dot = len == 1 && s[0] == '.';
+		up = len == 2 && s[0] == '.' && s[1] == '.';
+		if ((dot || up) && depth > fixed && !plain_dir(out, o, dot))
+			break; /* through a link, or where nothing is: as written */
+		if (up && depth > fixed)
+			o = at[--depth];
+		else if (!dot && !(up && abs)) { /* "/.." is "/"; a relative path keeps its leading ".." */
+			if (up)
+				fixed++;
+			at[depth++] = o;
+			if (o > 0 || abs)
+				out[o++] = '/';
+			memcpy(out + o, s, len);
+			o += len;
+		}
+		s += len;
+	}
+	if (*s) {
+		if (o > 0 || abs)
+			out[o++] = '/';
+		o += strlen(strcpy(out + o, s));
+	}
+	if (o == 0)
+		out[o++] = abs ? '/' : '.';
+	out[o] = '\0';
+	return out;
+}
+
+/* A path of a chain as a message shows it: tidied and escaped (a link's text is anybody's). */
+static char *shown_path(const char *path)
+{
+	_cleanup_free_ char *tidy = tidy_path(path);
+
+	return escape_for_message(tidy);
+}
+
+/*
+ * Why a link that leads nowhere (-ENOENT) or round (-ELOOP) does, told from
+ * its chain; NULL when the chain does not show it.  "it is KIND (to 'TO',
+ * WHICH)": WHICH says what path[1] is, "which PRED", when that is where the
+ * link's text leads and the chain short; else what the end of the chain is,
+ * "a chain of links ending at 'S', which PRED" or "a chain of links where 'S'
+ * links back to 'F'".  S is the missing path, or the link closing the loop.
+ */
 static char *chain_problem(const struct link_chain *c, const char *to, int r)
 {
-	_cleanup_free_ char *end = NULL, *first = NULL, *closing = NULL;
+	_cleanup_free_ char *subject = NULL, *back = NULL, *chain = NULL;
+	const char *kind, *pred;
+	bool near, where = false;
 
 	if (!c->complete || c->end < 1)
 		return NULL;
-	end = escape_for_message(c->path[c->end]);
-	if (r == -ENOENT && c->again == SIZE_MAX && c->err == ENOENT)
-		return c->end == 1 ? xasprintf("it is a dangling symbolic link (to '%s', which does not exist)", to)
-				   : xasprintf("it is a dangling symbolic link (to '%s', a chain of links ending at '%s', "
-					       "which does not exist)", to, end);
-	if (r != -ELOOP || c->again == SIZE_MAX)
+	if (r == -ENOENT && c->again == SIZE_MAX && c->err == ENOENT) {
+		kind = "a dangling symbolic link";
+		subject = shown_path(c->path[c->end]);
+		pred = "does not exist";
+		near = c->end == 1;
+	} else if (r == -ELOOP && c->again != SIZE_MAX) {
+		/* path[end - 1] links to path[end], the same link as path[again]: that closes the loop */
+		kind = c->again == 0 ? "a symbolic link in a loop of links" : "a symbolic link into a loop of links";
+		subject = shown_path(c->path[c->end - 1]);
+		near = c->end <= 2 && c->dir_at != 1;
+		if (c->end == 1 && near)
+			pred = "is this link itself";
+		else if (c->again == c->end - 1)
+			pred = "links to itself";
+		else {
+			_cleanup_free_ char *first = shown_path(c->path[c->again]);
+
+			pred = back = xasprintf("links back to '%s'", first);
+			where = true;
+		}
+	} else
 		return NULL;
-	/* path[end - 1] links to path[end], the same link as path[again]: that closes the loop */
-	first = escape_for_message(c->path[c->again]);
-	closing = escape_for_message(c->path[c->end - 1]);
-	if (c->end == 1)
-		return xasprintf("it is a symbolic link in a loop of links (to '%s', which is this link itself)", to);
-	if (c->again == 0 && c->end == 2)
-		return xasprintf("it is a symbolic link in a loop of links (to '%s', which links back to '%s')", to, first);
-	if (c->again == 0)
-		return xasprintf("it is a symbolic link in a loop of links (to '%s', a chain of links where '%s' links "
-				 "back to '%s')", to, closing, first);
-	if (c->again == c->end - 1 && c->end == 2)
-		return xasprintf("it is a symbolic link into a loop of links (to '%s', which links to itself)", to);
-	if (c->again == c->end - 1)
-		return xasprintf("it is a symbolic link into a loop of links (to '%s', a chain of links ending at '%s', "
-				 "which links to itself)", to, closing);
-	return xasprintf("it is a symbolic link into a loop of links (to '%s', a chain of links where '%s' links "
-			 "back to '%s')", to, closing, first);
+	if (!near)
+		chain = where ? xasprintf("a chain of links where '%s' ", subject)
+			      : xasprintf("a chain of links ending at '%s', ", subject);
+	return xasprintf("it is %s (to '%s', %s%s%s)", kind, to, chain ? chain : "", where && !near ? "" : "which ",
+			 pred);
 }
 
 char *symlink_problem(const char *path, int r)

@@ -675,6 +675,43 @@ apply exit 65" ]
 	[ "$status" -eq 65 ]
 	[ "$stderr" = "apmatrix: $tmp/d/90-chain.yaml: cannot read: it is a dangling symbolic link (to '../last.yaml', a chain of links ending at '$tmp/nonexist.yaml', which does not exist)" ]
 	rm "$tmp/d/90-chain.yaml"
+	# the path at the end is shown with '.' and '..' resolved where they follow a directory that is no link
+	mkdir "$tmp/etc" "$tmp/repo"
+	ln -s ../repo/./missing.yaml "$tmp/etc/dangling.yaml"
+	ln -s ../etc/dangling.yaml "$tmp/d/90-chain.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-chain.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-chain.yaml: cannot read: it is a dangling symbolic link (to '../etc/dangling.yaml', a chain of links ending at '$tmp/repo/missing.yaml', which does not exist)" ]
+	# after a link ('..' is then its target's parent) or where nothing is: as written
+	ln -s repo "$tmp/via"
+	ln -s ../via/../missing.yaml "$tmp/etc/via-dangling.yaml"
+	ln -s ../etc/via-dangling.yaml "$tmp/d/91-chain.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/91-chain.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/91-chain.yaml: cannot read: it is a dangling symbolic link (to '../etc/via-dangling.yaml', a chain of links ending at '$tmp/via/../missing.yaml', which does not exist)" ]
+	ln -s ../nodir/../main.yaml "$tmp/etc/nodir-dangling.yaml"
+	ln -s ../etc/nodir-dangling.yaml "$tmp/d/92-chain.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/92-chain.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/92-chain.yaml: cannot read: it is a dangling symbolic link (to '../etc/nodir-dangling.yaml', a chain of links ending at '$tmp/nodir/../main.yaml', which does not exist)" ]
+	rm "$tmp"/d/9?-chain.yaml
+	# a loop in a directory part of where a link leads, not in the links themselves: the same wording
+	ln -s loopdir2 "$tmp/loopdir"
+	ln -s loopdir "$tmp/loopdir2"
+	ln -s ../loopdir/x.yaml "$tmp/d/90-dirloop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/90-dirloop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/90-dirloop.yaml: cannot read: it is a symbolic link into a loop of links (to '../loopdir/x.yaml', a chain of links where '$tmp/loopdir2' links back to '$tmp/loopdir')" ]
+	ln -s self "$tmp/self"
+	ln -s ../self/x.yaml "$tmp/d/91-dirloop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/91-dirloop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/91-dirloop.yaml: cannot read: it is a symbolic link into a loop of links (to '../self/x.yaml', a chain of links ending at '$tmp/self', which links to itself)" ]
+	ln -s 92-dirloop.yaml/x.yaml "$tmp/d/92-dirloop.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/d/92-dirloop.yaml" check
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $tmp/d/92-dirloop.yaml: cannot read: it is a symbolic link in a loop of links (to '92-dirloop.yaml/x.yaml', a chain of links ending at '$tmp/d/92-dirloop.yaml', which links to itself)" ]
+	rm "$tmp"/d/9?-dirloop.yaml
 	# the link's text is anybody's: escaped, one line, no escape sequence
 	ln -s $'gone\e[31m\nx.yaml' "$tmp/odd.yaml"
 	run --separate-stderr "$APMATRIX" --no-live -c "$tmp/odd.yaml" check

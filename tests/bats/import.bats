@@ -644,7 +644,7 @@ ln -s dangling.yaml $W/etc/chain-dangling.yaml
 expect_exit 1 apmatrix import -o $W/etc/chain-dangling.yaml --force 2>$W/err
 cat $W/err
 [ "$(wc -l < $W/err)" = 1 ] || die "chain-dangling: not one line"
-grep -qxF "apmatrix: cannot write $W/etc/chain-dangling.yaml: it is a dangling symbolic link (to 'dangling.yaml', a chain of links ending at '$W/etc/../repo/missing.yaml', which does not exist); nothing was written" $W/err || die "chain-dangling: $(cat $W/err)"
+grep -qxF "apmatrix: cannot write $W/etc/chain-dangling.yaml: it is a dangling symbolic link (to 'dangling.yaml', a chain of links ending at '$W/repo/missing.yaml', which does not exist); nothing was written" $W/err || die "chain-dangling: $(cat $W/err)"
 [ -L $W/etc/chain-dangling.yaml ] && [ -L $W/etc/dangling.yaml ] && [ ! -e $W/repo/missing.yaml ] || die "chain-dangling: written"
 # a loop
 ln -s loop2.yaml $W/etc/loop1.yaml; ln -s loop1.yaml $W/etc/loop2.yaml
