@@ -6,6 +6,11 @@ TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 # APMATRIX_BIN: where the apmatrix that the tests run lives (tests/run-all
 # points it at a valgrind wrapper for `make check-valgrind`)
 BIN=${APMATRIX_BIN:-$TOP/build}
+# with-sim's simulator: the one built with that apmatrix, where it has one
+# (a build directory; not the valgrind wrapper's), else build/apmatrix-sim
+if [ -z "${APMATRIX_SIM:-}" ] && [ -x "$BIN/apmatrix-sim" ]; then
+	export APMATRIX_SIM=$BIN/apmatrix-sim
+fi
 APMATRIX=${APMATRIX:-$BIN/apmatrix}
 WITH_SIM=$TOP/tests/lib/with-sim
 HOSTS=$TOP/examples/hosts
