@@ -161,6 +161,10 @@ tr_events() {
 	assert_success
 	trig=$(tr_events <<<"$output")
 	[ "$(grep -c ' add /devices/ap/card06/06\.00.. DEVTYPE=ap_queue' <<<"$trig")" -eq 4 ]
+	# the hot plug re-armed the bindings completion (6.12): the bus settles
+	# once more after the last queue binds, and that starts the unit too
+	[ "$(grep -c 'change /devices/ap BINDINGS=complete COMPLETECOUNT=2' <<<"$trig")" -eq 1 ]
+	[ "$(grep -c 'change /devices/ap BINDINGS=complete' <<<"$trig")" -eq 1 ]
 	# CONFIG=0, CONFIG=1, ONLINE=0 on the card and each of its 4 queues
 	[ "$(grep -c 'change /devices/ap/card05.* CONFIG=0' <<<"$trig")" -eq 5 ]
 	[ "$(grep -c 'change /devices/ap/card05.* CONFIG=1' <<<"$trig")" -eq 5 ]

@@ -237,3 +237,73 @@ SEQNUM=$(($(grep -m1 SEQNUM "$S/.sim/uevents" | cut -d= -f2) + 1))"
 	assert_output --partial $'ACTION=change\nDEVPATH=/devices/ap/card05/05.0004\nSUBSYSTEM=ap\nSYNTH_UUID=0\nDEVTYPE=ap_queue\nDRIVER=cex4queue\nMODE=cca\n'
 	assert_output --partial $'SYNTH_UUID=0ef1e7f5-8f0e-4b3c-9d7a-1b2c3d4e5f60\nSYNTH_ARG_A=b\nDEVTYPE=ap_card'
 }
+
+# ev_summary: the uevent log as one line per event, "ACTION DEVPATH [BINDINGS COMPLETECOUNT]"
+ev_summary() {
+	awk -v RS= -F'\n' '{ a = ""; p = ""; c = ""
+		for (i = 1; i <= NF; i++) {
+			if ($i ~ /^ACTION=/) a = substr($i, 8)
+			if ($i ~ /^DEVPATH=/) p = substr($i, 9)
+			if ($i ~ /^COMPLETECOUNT=/) c = " " $i
+		}
+		print a " " p c }' "$S/.sim/uevents"
+}
+
+@test "6.12: a hot plugged card re-arms bindings complete: one BINDINGS=complete after its last queue binds, none on unplug" {
+	echo 0 >"$S/.sim/uevents"
+	echo "{id: 0x07, type: CEX7P, mode: ep11, domains: [0x04, 0x47, 0xab]}" >"$S/.sim/hotplug"
+	run ev_summary
+	assert_output "add /devices/ap/card07
+bind /devices/ap/card07
+add /devices/ap/card07/07.0004
+bind /devices/ap/card07/07.0004
+add /devices/ap/card07/07.0047
+bind /devices/ap/card07/07.0047
+add /devices/ap/card07/07.00ab
+bind /devices/ap/card07/07.00ab
+change /devices/ap COMPLETECOUNT=2"
+	run cat "$S/.sim/uevents"
+	assert_output --partial $'ACTION=change\nDEVPATH=/devices/ap\nSUBSYSTEM=ap\nBINDINGS=complete\nCOMPLETECOUNT=2\nSEQNUM='
+	# unplugging probes nothing: no event
+	echo 0 >"$S/.sim/uevents"
+	echo "remove 0x07" >"$S/.sim/hotplug"
+	run grep -c '^BINDINGS=' "$S/.sim/uevents"
+	assert_output 0
+	# every later hot plug settles once more
+	echo 0 >"$S/.sim/uevents"
+	echo "{id: 0x08, type: CEX7A, mode: accel, domains: [0x04]}" >"$S/.sim/hotplug"
+	run grep -c '^BINDINGS=complete$' "$S/.sim/uevents"
+	assert_output 1
+	run grep '^COMPLETECOUNT=' "$S/.sim/uevents"
+	assert_output COMPLETECOUNT=3
+}
+
+@test "5.15: every successful probe that leaves all queues bound sends BINDINGS=complete (hot plug: card + each queue; mask write: each queue)" {
+	sim_stop
+	sim_start "$HOSTS/static-5.15.yaml"
+	run grep '^COMPLETECOUNT=' "$S/.sim/uevents"
+	assert_output COMPLETECOUNT=1
+	echo 0 >"$S/.sim/uevents"
+	echo "{id: 0x08, type: CEX5A, mode: accel, domains: [0x04, 0x47]}" >"$S/.sim/hotplug"
+	run ev_summary
+	assert_output "add /devices/ap/card08
+bind /devices/ap/card08
+change /devices/ap COMPLETECOUNT=2
+add /devices/ap/card08/08.0004
+bind /devices/ap/card08/08.0004
+change /devices/ap COMPLETECOUNT=3
+add /devices/ap/card08/08.0047
+bind /devices/ap/card08/08.0047
+change /devices/ap COMPLETECOUNT=4"
+	echo 0 >"$S/.sim/uevents"
+	echo "remove 0x08" >"$S/.sim/hotplug"
+	run grep -c '^BINDINGS=' "$S/.sim/uevents"
+	assert_output 0
+	# vfio_ap binds nothing here (all queues are the host's): no event; then
+	# a mask write moves card 05's two queues, each reprobe sends one
+	echo vfio_ap >"$S/.sim/modprobe"
+	echo 0 >"$S/.sim/uevents"
+	[ "$(kw bus/ap/apmask -0x05)" = 0 ]
+	run grep '^COMPLETECOUNT=' "$S/.sim/uevents"
+	assert_output $'COMPLETECOUNT=5\nCOMPLETECOUNT=6'
+}

@@ -541,6 +541,8 @@ static int synth_uevent(struct sim *s, const struct node *dir, const char *subsy
 static void card_driver_files(struct card *c, bool add);
 static void queue_driver_files(const struct sim *s, struct queue *q, bool add);
 
+static void bindings_probed(struct sim *s);
+
 static struct node *drv_dir(const struct sim *s, enum drv d)
 {
 	_cleanup_free_ char *p = xasprintf("bus/ap/drivers/%s", drv_name(s, d));
@@ -559,6 +561,7 @@ static void card_bind(struct sim *s, struct card *c, enum drv d)
 	node_add_link(dd, c->dir->name, to);
 	card_driver_files(c, true);
 	emit_card(s, "bind", c, NULL);
+	bindings_probed(s);
 }
 
 static void card_unbind(struct sim *s, struct card *c)
@@ -584,6 +587,7 @@ static void queue_bind(struct sim *s, struct queue *q, enum drv d)
 	emit_queue(s, "bind", q, NULL);
 	if (d == DRV_VFIO)
 		shadow_queue_bound(s, q);
+	bindings_probed(s);
 }
 
 static void queue_unbind(struct sim *s, struct queue *q)
@@ -596,7 +600,6 @@ static void queue_unbind(struct sim *s, struct queue *q)
 	node_remove_child(q->dir, "driver");
 	queue_driver_files(s, q, false);
 	q->drv = DRV_NONE;
-	s->bindings_complete = false;
 	emit_queue(s, "unbind", q, NULL);
 }
 
@@ -634,24 +637,81 @@ static void revise_bindings(struct sim *s)
 	}
 }
 
-void sim_check_bindings(struct sim *s)
+/*
+ * The BINDINGS=complete uevent (kernel-abi.md §4.2), modelled on
+ * ap_check_bindings_complete(), ap_device_probe(), ap_scan_bus() and
+ * ap_driver_register() in drivers/s390/crypto/ap_bus.c.  Two eras:
+ *
+ * 5.10 - 6.8 (ap_bus.c copies with ap_init_apqn_bindings_complete):
+ *   ap_device_probe() calls the check after every successful probe, of a
+ *   card or a queue, and ap_scan_bus() only after the first scan.  The
+ *   completion is never re-armed and does not gate the uevent: every
+ *   successful probe that leaves all queues bound (once a scan was done)
+ *   sends one.  A hot plugged card with N queues that all bind sends N + 1
+ *   (its card probe comes before its queues exist, then one per queue); a
+ *   mask write that moves K queues sends K; unplugging sends none.
+ *
+ * 6.9 on (306d6bda8f97 "s390/ap: Fix bind complete udev event sent after
+ * each AP bus scan", 2024, fixing 778412ab915d "s390/ap: rearm APQNs
+ * bindings complete completion" and queued for 6.9.y; plus b4f5bd60d558,
+ * queued for 6.10.y, which runs the check in ap_driver_register(); as in
+ * the 6.12 - 6.18 copy kernel-abi.md §0 calls BUS): every probe that passes
+ * the mask check re-arms the completion (reinit_completion), as does a scan
+ * that finds new adapters or domains; the check runs at the end of every
+ * bus scan and when a driver registers, and sends the uevent only when it
+ * completes the completion.  So one uevent per settling: a hot plugged card
+ * gives one, however many queues it has; unplugging (no probe) gives none.
+ * 6.9 without the fix (778412ab915d alone: a uevent after every scan, none
+ * after a probe) is not modelled.
+ *
+ * Not simulated: the periodic scan (config_time).  A re-armed completion is
+ * checked after every write to the simulator instead (main.c), so a mask
+ * write's rebinding completes at once rather than at the next scan.
+ */
+static bool bindings_rearmed_by_probe(const struct sim *s)
 {
-	unsigned total = 0, bound = 0;
+	return s->prof.version >= 609;
+}
+
+static bool all_queues_bound(struct sim *s)
+{
+	FOREACH_QUEUE(s, q)
+		if (q->drv == DRV_NONE)
+			return false;
+	return true;
+}
+
+static void send_bindings_complete(struct sim *s)
+{
 	char cnt[64];
 	const char *env[] = { "BINDINGS=complete", cnt, NULL };
 
-	if (!s->prof.bindings || s->bindings_complete || s->scans == 0)
-		return;
-	FOREACH_QUEUE(s, q) {
-		total++;
-		bound += q->drv != DRV_NONE;
-	}
-	if (bound != total)
-		return;
 	s->bindings_complete = true;
 	s->complete_count++;
 	snprintf(cnt, sizeof(cnt), "COMPLETECOUNT=%llu", (unsigned long long)s->complete_count);
 	emit_ap_root(s, env);
+}
+
+/* the end of a successful ap_device_probe() (a card or a queue bound) */
+static void bindings_probed(struct sim *s)
+{
+	if (!s->prof.bindings)
+		return;
+	if (bindings_rearmed_by_probe(s))
+		s->bindings_complete = false;
+	else if (s->scans > 0 && all_queues_bound(s))
+		send_bindings_complete(s);
+}
+
+/* ap_check_bindings_complete() from a bus scan or a driver registering */
+void sim_check_bindings(struct sim *s)
+{
+	if (!s->prof.bindings || s->scans == 0)
+		return;
+	if (!bindings_rearmed_by_probe(s))
+		return; /* the probes sent it already; the first scan's check is in sim_init() */
+	if (!s->bindings_complete && all_queues_bound(s))
+		send_bindings_complete(s);
 }
 
 /* ---- attribute helpers ---------------------------------------------------- */
@@ -2183,6 +2243,9 @@ int sim_hotplug(struct sim *s, const char *line)
 		return -EEXIST;
 	old_apm = qci_apm(s);
 	old_aqm = s->qci_aqm;
+	/* ap_scan_bus(): a new adapter re-arms the completion (6.9 on) */
+	if (bindings_rearmed_by_probe(s))
+		s->bindings_complete = false;
 	card_add(s, &tc);
 	recompute_qci(s, &s->qci_adm);
 	shadow_config_changed(s, &old_apm, &old_aqm);
@@ -2288,6 +2351,9 @@ int sim_init(struct sim *s, const struct topology *t, char **ret_err)
 	s->scans = 1;
 	if (s->prof.bindings)
 		emit_ap_root(s, initscan);
+	/* the first scan's check, in both eras */
+	if (s->prof.bindings && !bindings_rearmed_by_probe(s) && all_queues_bound(s))
+		send_bindings_complete(s);
 	sim_check_bindings(s);
 	if (t->vfio_loaded) {
 		vfio_load(s);
