@@ -93,6 +93,30 @@ teardown() { sim_stop; }
 	assert_failure
 }
 
+@test "wdelay GLOB MS: the next matching write waits, once; the rule goes when it fires" {
+	echo "wdelay bus/ap/aqmask 800" >"$S/.sim/fail"
+	run cat "$S/.sim/fail"
+	assert_output "wdelay bus/ap/aqmask 800"
+	start=$(date +%s%N)
+	[ "$(kw bus/ap/apmask -1)" = 0 ]
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 600 ] || fail "a write of another file waited"
+	[ -n "$(cat "$S/.sim/fail")" ] || fail "another file's write took the rule"
+	echo -2 >"$S/bus/ap/aqmask" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do [ -z "$(cat "$S/.sim/fail")" ] && break; sleep 0.05; done
+	[ -z "$(cat "$S/.sim/fail")" ] || fail "the rule did not fire"
+	# the write waits: not in the log yet, and the mask unchanged
+	kill -0 $pid || fail "the write did not wait"
+	! grep -q '^bus/ap/aqmask' "$S/.sim/writes" || fail "logged before it was handled"
+	wait $pid
+	grep -qx $'bus/ap/aqmask\t-2\t0' "$S/.sim/writes"
+	start=$(date +%s%N)
+	[ "$(kw bus/ap/aqmask -3)" = 0 ]
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 600 ] || fail "the second write waited too"
+	run bash -c "echo 'wdelay bus/ap/aqmask 0' > $S/.sim/fail"
+	assert_failure
+}
+
 @test "guest: attach/detach need an existing mdev" {
 	run bash -c "echo attach $U1 > $S/.sim/guest"
 	assert_failure

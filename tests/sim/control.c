@@ -76,8 +76,15 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 		bool fire = false;
 
 		if (f->delay_ms) {
-			if (!f->on_read && fnmatch(f->glob, path, 0) == 0)
+			if (!f->on_read && fnmatch(f->glob, path, 0) == 0) {
 				*ret_delay_ms += f->delay_ms;
+				if (f->once) { /* a test that sees it gone knows the write is waiting */
+					free(f->glob);
+					memmove(f, f + 1, (s->n_faults - i - 1) * sizeof(*f));
+					s->n_faults--;
+					continue;
+				}
+			}
 		} else if (!f->glob) {
 			if (f->after > 0)
 				f->after--;
@@ -200,7 +207,7 @@ static int fail_show(struct sim *s, void *obj, char **ret)
 	buf_append(&out, &len, &cap, "", 0);
 	for (size_t i = 0; i < s->n_faults; i++) {
 		const struct fault *f = &s->faults[i];
-		_cleanup_free_ char *l = f->delay_ms ? xasprintf("%s %s %u\n", f->on_read ? "rdelay" : "delay", f->glob,
+		_cleanup_free_ char *l = f->delay_ms ? xasprintf("%s %s %u\n", f->on_read ? "rdelay" : f->once ? "wdelay" : "delay", f->glob,
 								 f->delay_ms)
 				       : f->glob    ? xasprintf("%s %s %u\n", f->glob, errno_name(f->err), f->count)
 						    : xasprintf("after %u %s\n", f->after, errno_name(f->err));
@@ -248,10 +255,11 @@ static int fail_line(struct sim *s, char *line)
 	if (streq(w[0], "after")) {
 		if (parse_uint(w[1], &f.after) < 0 || (f.err = errno_from_name(w[2])) < 0)
 			return -EINVAL;
-	} else if (streq(w[0], "delay") || streq(w[0], "rdelay")) {
+	} else if (streq(w[0], "delay") || streq(w[0], "rdelay") || streq(w[0], "wdelay")) {
 		if (parse_uint(w[2], &f.delay_ms) < 0 || f.delay_ms == 0)
 			return -EINVAL;
 		f.on_read = streq(w[0], "rdelay");
+		f.once = streq(w[0], "wdelay");
 		f.glob = xstrdup(w[1]);
 	} else {
 		if ((f.err = errno_from_name(w[1])) < 0 || parse_uint(w[2], &f.count) < 0 || f.count == 0)

@@ -197,6 +197,7 @@ struct fault {
 	unsigned after;  /* writes to let through first ("after N") */
 	unsigned delay_ms; /* delay rule: glob + delay, err == 0 */
 	bool on_read;      /* rdelay: the next matching read waits (once) */
+	bool once;         /* wdelay: the next matching write waits, and the rule goes */
 };
 
 struct sim {
