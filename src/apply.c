@@ -359,12 +359,66 @@ static size_t count_left(const struct plan *p, size_t i, const struct apply_hist
 	return n;
 }
 
+/*
+ * The plan held back what would change a running guest; a guest may have
+ * started since (virsh start while apply runs: a whole run on 6.0-6.9 with
+ * large matrices is seconds).  So before each write to an mdev that was
+ * there when the host was read, look again.  Returns why the action must wait
+ * now (the plan's reason for it, and that the guest started meanwhile), or
+ * NULL: the guest still does not run, the plan knew it runs (a->hot, --force),
+ * or --force lets a running guest be changed on this kernel.
+ */
+static char *started_meanwhile(const struct plan *p, const struct live *l, const struct action *a,
+			       bool *force_helps, bool *maybe)
+{
+	const struct live_mdev *m;
+	const char *reason;
+
+	if (!a->uuid[0] || a->kind == ACTION_CREATE_MDEV || a->hot)
+		return NULL;
+	m = live_find_mdev(l, a->uuid);
+	if (!m || m->fresh || !live_mdev_in_use_now(l, m))
+		return NULL;
+	*maybe = m->in_use_unknown;
+	*force_helps = false;
+	if (a->kind == ACTION_REMOVE_MDEV) /* even with --force: removing an mdev in use blocks until the guest stops */
+		reason = *maybe ? REASON_MAYBE_NO_REMOVE : REASON_NO_REMOVE;
+	else if (l->profile != PROFILE_DYNAMIC)
+		reason = *maybe ? REASON_MAYBE_NO_HOTPLUG : REASON_NO_HOTPLUG;
+	else if (p->flags & PLAN_FORCE)
+		return NULL;
+	else {
+		reason = *maybe ? REASON_MAYBE_FORCE : REASON_FORCE;
+		*force_helps = true;
+	}
+	return xasprintf("%s; it started while apply ran", reason);
+}
+
+/* Report a, which the plan would have done, as pending after all: why, and what --force would do. */
+static void hold_back(const struct action *a, bool force_helps, bool maybe, const char *why, apply_report_fn report,
+		      void *userdata, struct apply_result *res)
+{
+	struct action held = *a; /* the pointers stay the plan's */
+
+	held.pending = true;
+	held.force_helps = force_helps;
+	held.maybe_running = maybe;
+	held.reason = (char *)why;
+	res->pending++;
+	res->pending_force += force_helps;
+	res->pending_maybe += maybe;
+	report(userdata, &held, APPLY_PENDING, 0, why);
+}
+
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
 	       struct apply_history *history, apply_report_fn report, apply_stop_fn stop, void *userdata,
 	       struct apply_result *ret)
 {
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
+	/* an action held back in this run: the guest (or mdev) it waits for (who NULL: not held back) */
+	_cleanup_free_ struct held { const char *who; bool force_helps, maybe; } *held = xcalloc(p->n ? p->n : 1,
+												 sizeof(*held));
 	int r;
 
 	for (size_t i = 0; i < p->n; i++) {
@@ -409,6 +463,25 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			outcome[i] = APPLY_SKIPPED;
 			res.skipped++;
 			report(userdata, a, APPLY_SKIPPED, 0, why);
+			continue;
+		}
+		/* what relies on an action held back below waits with it, as the plan's propagation does */
+		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
+			size_t dep = a->depends_on[k];
+
+			if (dep < i && held[dep].who) {
+				held[i] = held[dep];
+				why = xasprintf("waits for '%s' (%s)", held[i].who, held[i].maybe ? "maybe running" : "running");
+			}
+		}
+		if (!why) {
+			why = started_meanwhile(p, l, a, &held[i].force_helps, &held[i].maybe);
+			if (why)
+				held[i].who = a->guest ? a->guest : a->uuid;
+		}
+		if (why) {
+			outcome[i] = APPLY_PENDING;
+			hold_back(a, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
 			continue;
 		}
 		/* between two actions, never inside one: the previous one's writes and records are complete */

@@ -917,18 +917,11 @@ static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
  * one queue per mdev tells: the first of its guest matrix (6.0+), or of its
  * matrix on older kernels, that is bound to vfio.
  */
-static void read_mdev_details(struct reader *rd, struct live_mdev *m)
+static struct live_queue *status_queue(struct live *l, const struct live_mdev *m)
 {
-	struct live *l = rd->l;
-	const struct apqn_matrix *gm;
+	const struct apqn_matrix *gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
 	struct live_queue *q = NULL;
 
-	if (m->details_read)
-		return;
-	m->details_read = true;
-	if (l->profile != PROFILE_RFC2017 && (l->features & FEATURE_GUEST_MATRIX))
-		read_guest_matrix(rd, m);
-	gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
 	BITMAP_FOREACH(a, &gm->adapters) {
 		BITMAP_FOREACH(d, &gm->domains) {
 			struct live_queue *c = (struct live_queue *)live_find_queue(l, (unsigned)a, (unsigned)d);
@@ -941,12 +934,20 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 		if (q)
 			break;
 	}
+	return q;
+}
+
+/* m->in_use and m->in_use_unknown, from the queue status_queue() picks, else from the vfio group */
+static void read_mdev_running(struct reader *rd, struct live_mdev *m)
+{
+	struct live_queue *q = status_queue(rd->l, m);
+
 	if (q && q->status == QUEUE_STATUS_UNKNOWN) {
 		_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
 		_cleanup_free_ char *p_status = xasprintf("%s/status", dev), *status = NULL;
 
 		if (read_opt(rd, p_status, &status) == 0) {
-			l->features |= FEATURE_QUEUE_STATUS;
+			rd->l->features |= FEATURE_QUEUE_STATUS;
 			if (streq(status, "in use"))
 				q->status = QUEUE_STATUS_IN_USE;
 			else if (streq(status, "assigned"))
@@ -966,6 +967,16 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 		m->in_use = busy != 0;
 		m->in_use_unknown = busy < 0;
 	}
+}
+
+static void read_mdev_details(struct reader *rd, struct live_mdev *m)
+{
+	if (m->details_read)
+		return;
+	m->details_read = true;
+	if (rd->l->profile != PROFILE_RFC2017 && (rd->l->features & FEATURE_GUEST_MATRIX))
+		read_guest_matrix(rd, m);
+	read_mdev_running(rd, m);
 }
 
 static void read_matrix_features(struct reader *rd)
@@ -1094,6 +1105,22 @@ bool live_mdev_in_use(const struct live *l, const struct live_mdev *m)
 
 		read_mdev_details(&rd, (struct live_mdev *)m);
 	}
+	return m->in_use;
+}
+
+bool live_mdev_in_use_now(const struct live *l, const struct live_mdev *m)
+{
+	struct reader rd = { .s = l->sysfs, .l = (struct live *)l, .to_log = true };
+	struct live_mdev *w = (struct live_mdev *)m; /* a cache, as in live_mdev_in_use() */
+	struct live_queue *q;
+
+	if (!m->details_read)
+		return live_mdev_in_use(l, m); /* read now for the first time */
+	q = status_queue(rd.l, m);
+	if (q)
+		q->status = QUEUE_STATUS_UNKNOWN;
+	w->in_use = w->in_use_unknown = false;
+	read_mdev_running(&rd, w);
 	return m->in_use;
 }
 

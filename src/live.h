@@ -155,6 +155,11 @@ bool live_host_changed(const struct live *l);
  * (warnings then go to the log); m belongs to l.
  */
 bool live_mdev_in_use(const struct live *l, const struct live_mdev *m);
+/*
+ * The same, read again now (the queue's status, or the vfio group): a guest
+ * may have started since live_mdev_in_use() was asked.  Updates m.
+ */
+bool live_mdev_in_use_now(const struct live *l, const struct live_mdev *m);
 
 /*
  * The mdev's guest_matrix, what its guest gets (6.0+), read the first time

@@ -42,13 +42,6 @@
 
 #define MAX_APQN_DIAGS 8
 
-#define REASON_FORCE "guest is running (use --force)"
-#define REASON_NO_HOTPLUG "guest is running (this kernel cannot change a running guest; stop it first)"
-#define REASON_NO_REMOVE "guest is running (an mdev in use is never removed)"
-/* the same where nothing can tell whether a guest runs (live_mdev.in_use_unknown) */
-#define REASON_MAYBE_FORCE "cannot tell whether a guest is running (use --force)"
-#define REASON_MAYBE_NO_HOTPLUG "cannot tell whether a guest is running (this kernel cannot change a running guest)"
-#define REASON_MAYBE_NO_REMOVE "cannot tell whether a guest is running (an mdev that may be in use is never removed)"
 
 static const char *const action_kind_table[_ACTION_KIND_MAX] = {
 	[ACTION_UNASSIGN_ADAPTER] = "unassign adapter",
@@ -1916,6 +1909,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 	int r;
 
 	*c = (struct ctx){ .d = d, .l = l, .flags = flags, .diags = diags, .p = p };
+	p->flags = flags;
 
 	if (l->profile == PROFILE_NONE || l->profile >= _PROFILE_MAX) {
 		plan_error(c, NULL, "no AP bus on this host: nothing can be configured");

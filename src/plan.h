@@ -89,6 +89,15 @@ static inline bool action_is_mask(const struct action *a)
 	       a->kind == ACTION_RELEASE_AQMASK;
 }
 
+/* why an action waits for a running guest (struct action.reason) */
+#define REASON_FORCE "guest is running (use --force)"
+#define REASON_NO_HOTPLUG "guest is running (this kernel cannot change a running guest; stop it first)"
+#define REASON_NO_REMOVE "guest is running (an mdev in use is never removed)"
+/* the same where nothing can tell whether a guest runs (live_mdev.in_use_unknown) */
+#define REASON_MAYBE_FORCE "cannot tell whether a guest is running (use --force)"
+#define REASON_MAYBE_NO_HOTPLUG "cannot tell whether a guest is running (this kernel cannot change a running guest)"
+#define REASON_MAYBE_NO_REMOVE "cannot tell whether a guest is running (an mdev that may be in use is never removed)"
+
 enum plan_flags {
 	PLAN_FORCE = 1 << 0, /* change guests that are running */
 	/*
@@ -104,6 +113,7 @@ struct plan {
 	struct action *actions;
 	size_t n, cap;
 	size_t n_pending;
+	unsigned flags; /* plan_build()'s enum plan_flags */
 };
 
 /*

@@ -1783,3 +1783,97 @@ EOF2
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a guest that starts while apply runs is not changed without --force: its changes, and what waits for them, are pending (exit 2)" {
+	for kernel in 6.12 6.5 5.15; do
+		in_sim "$(seed_topo $kernel)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+# guest1 drops domain 0xab and takes 0xff from guest2
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04, 0xff]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+# the mdev apply writes first waits in that write; the other guest, stopped
+# when apply read the host, starts meanwhile
+first=$(apmatrix diff --shell | grep -m1 -o 'matrix/[0-9a-f-]*/' | cut -d/ -f2)
+[ "$first" = "$g1" ] && { other=$g2 name=guest2; } || { other=$g1 name=guest1; }
+before=$(cat $(mdev_dir $other)/matrix)
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/$first/* 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "$(cat /sys/.sim/fail)" ] || die "apply never wrote to $first"
+echo "attach $other" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+! grep -q "matrix/$other/" /sys/.sim/writes || die "wrote to the guest that started: $(grep "matrix/$other/" /sys/.sim/writes)"
+[ "$(cat $(mdev_dir $other)/matrix)" = "$before" ] || die "$name's matrix changed"
+grep -q "^apmatrix: warning: $name.* pending: guest is running (.*); it started while apply ran\$" $T/err ||
+	die "no pending warning for $name: $(cat $T/err)"
+jqe "[.actions[] | select(.guest == \"$name\")] | length > 0 and all(.outcome == \"pending\")" < $T/out >/dev/null ||
+	die "JSON: $(cat $T/out)"
+# what needs guest2's domain 0xff waits for guest2
+if [ $name = guest2 ]; then
+	jqe '[.actions[] | select(.guest == "guest1" and .outcome == "pending")] | length > 0 and
+		all(.reason == "waits for '"'guest2'"' (running)")' < $T/out >/dev/null ||
+		die "guest1's take of 0xff does not wait for guest2: $(cat $T/out)"
+fi
+# the next run plans it pending too, and writes nothing
+clear_writes
+expect_exit 2 apmatrix apply > /dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second run wrote: $(cat /sys/.sim/writes)"
+echo "detach $other" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo "OK $name"
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
+@test "a guest that starts while apply --force runs: its changes go ahead on 6.0+ (hot plug), but its mdev, no longer declared, is not removed (exit 2)" {
+	in_sim "$(seed_topo 6.5)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+# guest2 is dropped (its mdev removed), guest1 loses domain 0xab: guest1's
+# first write waits while guest2 starts, and then guest1 too
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+Y
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
+(
+	for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+	echo "attach $g2" > /sys/.sim/guest; echo "attach $g1" > /sys/.sim/guest
+) &
+apply_guarded $g2 --force; rc=$?
+wait
+[ $rc = 2 ] || die "exit $rc, expected 2: $(cat $T/err)"
+[ -d $(mdev_dir $g2) ] || die "guest2's mdev removed"
+grep -q "^apmatrix: warning: guest2 $g2: remove mdev .*pending: guest is running (an mdev in use is never removed); it started while apply ran\$" $T/err ||
+	die "no pending warning for guest2: $(cat $T/err)"
+grep -q "$g1/unassign_control_domain" /sys/.sim/writes || die "--force did not change guest1: $(cat /sys/.sim/writes)"
+echo "detach $g2" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+[ ! -e $(mdev_dir $g2) ] || die "guest2's mdev still there once it stopped"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
