@@ -22,7 +22,8 @@
  *      (and a note where a usage domain passes from one guest to another);
  *   5. dependencies and "pending" (running guests), then the releases, which
  *      must never hand the host an APQN that any mdev still holds: they come
- *      last, after the writes that take such APQNs out of the mdevs;
+ *      last, after the writes that take such APQNs out of the mdevs; a take
+ *      that only pending actions need is pending with them;
  *   6. sort, remap dependency indices.
  */
 #include <assert.h>
@@ -1672,10 +1673,123 @@ static void note_kept_bit(struct ctx *c, const char *mask, unsigned n, unsigned 
 		 mask, n, apqn_format(buf, a, d), ms->uuid, whose);
 }
 
+/*
+ * Takes that wait: a mask or queue take that no action of this run needs,
+ * only actions that are pending themselves, waits with them.  Written now,
+ * it would leave the host, until --force or the guest's stop, with less
+ * than both the layout in place and the one planned, while the bits still
+ * held cover what the mdevs hold meanwhile.  A take that an action of this
+ * run needs stays (a give-back that trades held bits for it, an assign that
+ * does not wait), and a take with nothing to wait for is written as before.
+ * With --force nothing waits for a running guest on 6.0+, and nothing
+ * changes.
+ */
+
+/* Whether an action of this run depends on take i; else *cause: the first pending one, or -1. */
+static bool take_needed_now(const struct ctx *c, ssize_t i, ssize_t *cause)
+{
+	const struct plan *p = c->p;
+
+	*cause = -1;
+	for (size_t k = 0; k < p->n; k++) {
+		const struct action *a = &p->actions[k];
+
+		for (size_t j = 0; j < a->n_depends_on; j++) {
+			if (a->depends_on[j] != (size_t)i)
+				continue;
+			if (!a->pending)
+				return true;
+			if (*cause < 0)
+				*cause = (ssize_t)k;
+		}
+	}
+	return false;
+}
+
+/* Take i waits for what pending action cause waits for. */
+static void hold_back_take(struct ctx *c, ssize_t i, size_t cause)
+{
+	struct action *a = &c->p->actions[i];
+	const struct action *w = &c->p->actions[cause];
+
+	a->pending = true;
+	a->force_helps = w->force_helps;
+	a->maybe_running = w->maybe_running;
+	c->who[i] = c->who[cause];
+	action_reason(c, i, waits_for(c->who[cause], a->maybe_running));
+}
+
+static bool any_pending(const struct ctx *c)
+{
+	for (size_t i = 0; i < c->p->n; i++)
+		if (c->p->actions[i].pending)
+			return true;
+	return false;
+}
+
+/* The first pending action of mdev ms, or -1. */
+static ssize_t first_pending_of(const struct ctx *c, const struct mstate *ms)
+{
+	if (!ms->has_pending)
+		return -1;
+	for (size_t i = 0; i < c->p->n; i++)
+		if (c->p->actions[i].pending && streq(c->p->actions[i].uuid, ms->uuid))
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * Mask take id, with bits take: the apmask's (adapters) or the aqmask's.
+ * rel: the give-backs of the other mask that this run writes; kept: those
+ * held back because an mdev still holds an APQN they would hand the host
+ * (afters_ad: what each mdev holds after the run, adapters then domains).
+ * Needed now when an action of this run depends on it or a give-back of
+ * this run relies on it to keep an APQN an mdev holds from the host.  Else
+ * it waits with a pending assign that needs it, or with the pending mdev
+ * that keeps back a give-back it serves.  Returns whether it waits.
+ */
+static bool hold_back_mask_take(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take,
+				const struct bitmap256 *rel, const struct bitmap256 *kept,
+				const struct bitmap256 *afters_ad)
+{
+	ssize_t cause;
+
+	if (id < 0 || !any_pending(c) || take_needed_now(c, id, &cause))
+		return false;
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct bitmap256 *mine = &afters_ad[2 * k + !adapters], *other = &afters_ad[2 * k + adapters];
+		struct bitmap256 t = bitmap_and(take, mine), r = bitmap_and(rel, other), kk = bitmap_and(kept, other);
+
+		if (bitmap_empty(&t))
+			continue;
+		if (!bitmap_empty(&r))
+			return false; /* a give-back of this run relies on it */
+		if (cause < 0 && !bitmap_empty(&kk))
+			cause = first_pending_of(c, &c->ms[k]);
+	}
+	if (cause < 0)
+		return false;
+	hold_back_take(c, id, (size_t)cause);
+	return true;
+}
+
+/* rfc2017: a queue take that only pending assigns need waits with them. */
+static void hold_back_queue_takes(struct ctx *c)
+{
+	if (!c->qtake || !any_pending(c))
+		return;
+	for (size_t n = 0; n < 256 * 256; n++) {
+		ssize_t cause;
+
+		if (c->qtake[n] >= 0 && !take_needed_now(c, c->qtake[n], &cause) && cause >= 0)
+			hold_back_take(c, c->qtake[n], (size_t)cause);
+	}
+}
+
 static void plan_mask_releases(struct ctx *c)
 {
 	const struct live *l = c->l;
-	struct bitmap256 rel_ap, rel_aq, fin_ap, fin_aq;
+	struct bitmap256 rel_ap, rel_aq, rel0_ap, rel0_aq, kept_ap, kept_aq, fin_ap, fin_aq;
 	struct bitmap256 *afters_ad = xcalloc(c->n_ms * 2, sizeof(*afters_ad));
 	bool changed = true;
 
@@ -1683,6 +1797,8 @@ static void plan_mask_releases(struct ctx *c)
 	rel_ap = bitmap_andnot(&rel_ap, &c->cover_ap);
 	rel_aq = bitmap_andnot(&l->aqmask_taken, &l->aqmask);
 	rel_aq = bitmap_andnot(&rel_aq, &c->cover_aq);
+	rel0_ap = rel_ap;
+	rel0_aq = rel_aq;
 
 	for (size_t k = 0; k < c->n_ms; k++) {
 		struct apqn_matrix m;
@@ -1721,6 +1837,18 @@ static void plan_mask_releases(struct ctx *c)
 				break;
 			}
 		}
+	}
+	/* takes that only serve what waits: pending with it, and no longer part of the final masks */
+	kept_ap = bitmap_andnot(&rel0_ap, &rel_ap);
+	kept_aq = bitmap_andnot(&rel0_aq, &rel_aq);
+	{
+		bool wait_ap = hold_back_mask_take(c, c->take_ap_id, true, &c->take_ap, &rel_aq, &kept_aq, afters_ad);
+		bool wait_aq = hold_back_mask_take(c, c->take_aq_id, false, &c->take_aq, &rel_ap, &kept_ap, afters_ad);
+
+		if (wait_ap)
+			c->take_ap = (struct bitmap256){ { 0 } };
+		if (wait_aq)
+			c->take_aq = (struct bitmap256){ { 0 } };
 	}
 	free(afters_ad);
 
@@ -1981,8 +2109,10 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 
 	if (c->masks_auto)
 		plan_mask_releases(c);
-	else if (l->profile == PROFILE_RFC2017)
+	else if (l->profile == PROFILE_RFC2017) {
+		hold_back_queue_takes(c);
 		plan_queue_releases(c);
+	}
 	if (c->masks_auto)
 		note_outside_masks(c);
 

@@ -236,13 +236,14 @@ for running in "" yes; do
 		echo "attach $g1" > /sys/.sim/guest
 		clear_writes
 		expect_exit 2 apmatrix apply > $T/out
-		# the take runs; the matrix change and the give back wait for the guest
-		[ "$(cut -f1,2 /sys/.sim/writes | tr '\t\n' '  ')" = "bus/ap/apmask -0x$to " ] || die "running, no --force: $(cat /sys/.sim/writes)"
-		force=--force want="ap_config bus/ap/apmask +0x$from "
-		[ $k = 6.0 ] && want="unassign_adapter assign_adapter bus/ap/apmask +0x$from "
-	elif [ $k = 6.0 ]; then
-		want="unassign_adapter bus/ap/apmask -0x$to assign_adapter bus/ap/apmask +0x$from "
+		# the matrix change and the give back wait for the guest, and so does
+		# the take, which only they need: the host keeps adapter $to meanwhile
+		[ "$(nwrites)" = 0 ] || die "running, no --force: $(cat /sys/.sim/writes)"
+		grep -qxF "! apmask: take 0x$to from host drivers pending: waits for 'guest1' (running)" <(apmatrix diff 2>/dev/null) ||
+			die "running, no --force: $(apmatrix diff 2>&1)"
+		force=--force
 	fi
+	[ $k = 6.0 ] && want="unassign_adapter bus/ap/apmask -0x$to assign_adapter bus/ap/apmask +0x$from "
 	[ $k = 6.12 ] && apmatrix diff $force --json > $T/plan
 	clear_writes
 	expect_exit 0 apmatrix apply $force >/dev/null
@@ -890,6 +891,81 @@ echo OK
 EOF2
 	assert_success
 	assert_output --partial OK
+}
+
+@test "a mask take that only a pending change needs waits with it: the exit-2 run takes no host queue; --force or the guest's stop then does all; a revert keeps the masks (6.12, 5.15)" {
+	for k in 6.12 5.15; do
+		cat > $BATS_TEST_TMPDIR/host-$k.yaml <<EOT
+kernel: $k
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+		in_sim $BATS_TEST_TMPDIR/host-$k.yaml <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+g1=$(uuid_of guest1)
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+static=false
+grep -q dynamic <(apmatrix status) || static=true
+# domain 0xab moves from the running guest1 to guest2 (stopped): the new
+# cover (apmask 0x05, aqmask 0x04) takes the host's 07.0004, which only the
+# give-back of apmask 0x06 needs, and that waits for guest1
+echo "attach $g1" > /sys/.sim/guest
+move() {
+	sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/domains: \[0x47, 0xff\]/domains: [0x47, 0xab, 0xff]/' /etc/apmatrix.yaml
+	grep -q 'domains: \[0x47, 0xab, 0xff\]' /etc/apmatrix.yaml || die "sed: $(cat /etc/apmatrix.yaml)"
+}
+move
+cp /etc/apmatrix.yaml $T/moved.yaml
+clear_writes
+out=$(apmatrix diff 2>/dev/null); rc=$?
+[ $rc = 2 ] || die "diff exit $rc: $out"
+grep -qxF "! aqmask: take 0x04 from host drivers pending: waits for 'guest1' (running)" <<<"$out" || die "diff: $out"
+! grep -q '^~ aqmask' <<<"$out" || die "diff takes now: $out"
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "take aqmask") | .pending] == [true]' >/dev/null ||
+	die "json: $(apmatrix diff --json)"
+expect_exit 2 apmatrix apply >/dev/null 2>$T/err
+grep -qxF "apmatrix: warning: aqmask: take 0x04 from host drivers pending: waits for 'guest1' (running)" $T/err ||
+	die "apply said: $(cat $T/err)"
+! grep -q '^bus/ap/' /sys/.sim/writes || die "the exit-2 run wrote a mask: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed"
+[ "$(basename $(readlink /sys/devices/ap/card07/07.0004/driver))" != vfio_ap ] || die "07.0004 taken from the host"
+clear_writes
+expect_exit 2 apmatrix apply >/dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+# the admin reverts: the masks are as before, and nothing is given back
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+clear_writes
+expect_exit 0 apmatrix apply >/dev/null 2>&1
+! grep -q '^bus/ap/' /sys/.sim/writes || die "the revert wrote a mask: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed by the revert"
+# the move again; --force (6.x) or the guest's stop (5.15) does all of it
+cp $T/moved.yaml /etc/apmatrix.yaml
+if $static; then
+	echo "detach $g1" > /sys/.sim/guest
+	force=
+else
+	force=--force
+fi
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/aqmask -0x04 bus/ap/apmask +0x06 " ] ||
+	die "writes: $(cat /sys/.sim/writes)"
+grep -q 05.00ab $(mdev_dir $(uuid_of guest2))/matrix || die "guest2 lacks 05.00ab"
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
 }
 
 @test "masks off: no mask writes; guest APQNs still host-owned are reported (exit 1)" {

@@ -876,14 +876,16 @@ static void test_running_guest(void)
 	l->mdevs[1].in_use = true; /* guest2 runs */
 	p = build(d, l, 0, 0, &dl);
 	CHECK(p->n == 5);
-	CHECK(p->n_pending == 3);
+	CHECK(p->n_pending == 4);
 	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
 	CHECK(a && a->pending);
 	CHECK_STREQ(a->reason, "guest is running (use --force)");
 	a = expect(p, 1, ACTION_UNASSIGN_CONTROL_DOMAIN, "guest2", 0x47);
 	CHECK(a && a->pending);
+	/* only the assign that waits needs the take: it waits too, the host keeps 0x47 meanwhile */
 	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
-	CHECK(a && !a->pending);
+	CHECK(a && a->pending && a->force_helps);
+	CHECK_STREQ(a->reason, "waits for 'guest2' (running)");
 	a = expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
 	CHECK(a && a->pending);
 	CHECK_STREQ(a->reason, "waits for 'guest2' (running)");
@@ -912,9 +914,12 @@ static void test_running_guest_static(void)
 	l->mdevs[1].in_use = true;
 	p = build(d, l, PLAN_FORCE, 0, &dl);
 	CHECK(p->n == 5);
-	CHECK(p->n_pending == 3);
+	CHECK(p->n_pending == 4);
 	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
 	CHECK(a && a->pending && a->reason && strstr(a->reason, "cannot change a running guest"));
+	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
+	CHECK(a && a->pending && !a->force_helps);
+	CHECK_STREQ(a->reason, "waits for 'guest2' (running)");
 	plan_free(p);
 	live_done(l);
 	desired_done(d);
@@ -959,7 +964,7 @@ static void test_maybe_running(void)
 	l->mdevs[1].in_use = l->mdevs[1].in_use_unknown = true;
 	p = build(d, l, 0, 0, &dl);
 	CHECK(p->n == 5);
-	CHECK(p->n_pending == 3);
+	CHECK(p->n_pending == 4);
 	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
 	CHECK(a && a->pending && a->force_helps && a->maybe_running);
 	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (use --force)");
@@ -967,7 +972,8 @@ static void test_maybe_running(void)
 	CHECK(a && a->pending && a->force_helps && a->maybe_running);
 	CHECK_STREQ(a->reason, "waits for 'guest2' (maybe running)");
 	a = expect(p, 2, ACTION_TAKE_AQMASK, NULL, 0);
-	CHECK(a && !a->pending && !a->maybe_running);
+	CHECK(a && a->pending && a->force_helps && a->maybe_running);
+	CHECK_STREQ(a->reason, "waits for 'guest2' (maybe running)");
 	plan_free(p);
 	/* --force changes it as it would a running guest's (hot plug) */
 	p = build(d, l, PLAN_FORCE, 0, &dl);
@@ -979,7 +985,7 @@ static void test_maybe_running(void)
 	l = seed_converged(PROFILE_STATIC, F_515);
 	l->mdevs[1].in_use = l->mdevs[1].in_use_unknown = true;
 	p = build(d, l, PLAN_FORCE, 0, &dl);
-	CHECK(p->n_pending == 3);
+	CHECK(p->n_pending == 4);
 	a = expect(p, 0, ACTION_UNASSIGN_DOMAIN, "guest2", 0x47);
 	CHECK(a && a->pending && !a->force_helps && a->maybe_running);
 	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (this kernel cannot change a running guest)");
@@ -1196,6 +1202,102 @@ static void test_take_reason_counts_other_queues(void)
 	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
 	CHECK_STREQ(a->reason, "guest2 needs them; 1 other queue leaves the host too");
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/*
+ * The seed's guests behind apmask 0x05 0x06 on a host with card 07 of the
+ * host's; guest1 (U1) runs.
+ */
+static struct live *three_cards_masks_05_06(void)
+{
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+
+	seed_queues(l, QUEUE_DRIVER_VFIO);
+	live_queue(l, 7, 0x04, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0x47, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0xab, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0xff, QUEUE_DRIVER_HOST);
+	bitmap_clear(&l->apmask, 5);
+	bitmap_clear(&l->apmask, 6);
+	set(&l->apmask_taken, 5, 6, -1);
+	seed_matrix1(&live_mdev(l, U1, true, true)->matrix);
+	seed_matrix2(&live_mdev(l, U2, true, false)->matrix);
+	return l;
+}
+
+static const struct action *find_kind(const struct plan *p, enum action_kind kind)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->actions[i].kind == kind)
+			return &p->actions[i];
+	return NULL;
+}
+
+/*
+ * A mask take that only pending actions need waits with them: domain 0xab
+ * moves from the running guest1 to guest2.  The new cover (apmask 0x05,
+ * aqmask 0x04) would take 07.0004 from the host, but the give back of
+ * apmask 0x06 that it serves waits for guest1, and the bits held cover
+ * everything meanwhile.  A take that a give back of this run needs (guest1
+ * grows by adapter 0x07: aqmask 0x04 0xab for apmask 0x06) stays.
+ */
+static void test_take_waits_with_pending_give_back(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = three_cards_masks_05_06();
+	struct plan *p;
+	const struct action *a;
+
+	bitmap_clear(&d->guests[0].matrix.domains, 0xab);
+	bitmap_clear(&d->guests[0].matrix.control_domains, 0xab);
+	set(&d->guests[1].matrix.domains, 0xab, -1);
+	usage_as_control(&d->guests[1].matrix);
+	p = build(d, l, 0, 0, &dl);
+	a = find_kind(p, ACTION_TAKE_AQMASK);
+	CHECK(a && a->pending && a->force_helps);
+	if (a) {
+		check_write(a, 0, "bus/ap/aqmask", "-0x04");
+		CHECK_STREQ(a->reason, "waits for 'guest1' (running)");
+	}
+	CHECK(!find_kind(p, ACTION_TAKE_APMASK));
+	CHECK(!find_kind(p, ACTION_RELEASE_APMASK)); /* 06.00ab is still guest1's */
+	for (size_t i = 0; i < p->n; i++)
+		CHECK(p->actions[i].pending || p->actions[i].kind == ACTION_ASSIGN_CONTROL_DOMAIN);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+
+	/* --force: as before, the take, then the give back */
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n_pending == 0);
+	a = find_kind(p, ACTION_TAKE_AQMASK);
+	CHECK(a && !a->pending);
+	a = find_kind(p, ACTION_RELEASE_APMASK);
+	CHECK(a && !a->pending);
+	if (a)
+		check_write(a, 0, "bus/ap/apmask", "+0x06");
+	plan_free(p);
+	desired_done(d);
+
+	/* guest1 grows by 0x07: the give back of apmask 0x06 runs now and needs the take */
+	d = seed_desired();
+	set(&d->guests[0].matrix.adapters, 7, -1);
+	p = build(d, l, 0, 0, &dl);
+	a = find_kind(p, ACTION_TAKE_AQMASK);
+	CHECK(a && !a->pending);
+	if (a)
+		check_write(a, 0, "bus/ap/aqmask", "-0x04,-0xab");
+	a = find_kind(p, ACTION_RELEASE_APMASK);
+	CHECK(a && !a->pending);
+	a = find_kind(p, ACTION_ASSIGN_ADAPTER);
+	CHECK(a && a->pending);
 	if (tap_failed_)
 		show(p);
 	plan_free(p);
@@ -1737,6 +1839,7 @@ int main(void)
 		TAP_TEST(test_cover_keep),
 		TAP_TEST(test_take_reason_counts_other_queues),
 		TAP_TEST(test_cover_tie_and_stickiness),
+		TAP_TEST(test_take_waits_with_pending_give_back),
 		TAP_TEST(test_waits_for_undeclared_running),
 		TAP_TEST(test_masks_off),
 		TAP_TEST(test_rfc2017_bringup),
