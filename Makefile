@@ -207,7 +207,9 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/lib/demo
 
-# install: binary, udev rule, unit, man pages, bash completion, and the
+# install: binary, udev rule, unit, man pages, bash completion, the libvirt
+# QEMU hook in $(DATADIR)/apmatrix (the administrator links it into
+# /etc/libvirt/hooks/qemu.d to enable it; nothing is installed there), and the
 # example configuration as $(SYSCONFDIR)/apmatrix.yaml.example only: an
 # installed /etc/apmatrix.yaml would make the unit hand the example's queues
 # to guests at the next boot, and an existing one is never touched.
@@ -225,6 +227,8 @@ demo: deps
 # (/sbin/modprobe, /run/apmatrix) stay.
 SUBST_UNIT = sed -e 's|/usr/sbin/apmatrix|$(SBINDIR)/apmatrix|g' \
 	-e 's|/etc/apmatrix\.|$(SYSCONFDIR)/apmatrix.|g'
+# the libvirt hook names where it is installed (in its enabling comment)
+SUBST_HOOK = sed -e 's|/usr/share/apmatrix/|$(DATADIR)/apmatrix/|g'
 SUBST_RULES = $(SUBST_UNIT) -e 's|RUN+="/usr/bin/systemctl |RUN+="$(SYSTEMCTL) |'
 # in a man page a '-' is written '\-'
 roff_path = $(subst -,\\-,$(1))
@@ -249,6 +253,8 @@ install: $(B)/apmatrix
 		$(SUBST_UNIT) $$f >$(DESTDIR)$(DATADIR)/apmatrix/$$f || exit 1; \
 	done
 	$(SUBST_UNIT) examples/apmatrix.yaml >$(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
+	$(SUBST_HOOK) hooks/libvirt-qemu-hook >$(DESTDIR)$(DATADIR)/apmatrix/libvirt-qemu-hook
+	chmod 755 $(DESTDIR)$(DATADIR)/apmatrix/libvirt-qemu-hook
 	chmod 644 $(DESTDIR)$(BASHCOMPDIR)/apmatrix $(DESTDIR)$(DATADIR)/apmatrix/schema/*.schema.json \
 		$(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
 	install -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
@@ -260,6 +266,7 @@ uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/apmatrix
 	rm -rf $(DESTDIR)$(DATADIR)/apmatrix/schema
+	rm -f $(DESTDIR)$(DATADIR)/apmatrix/libvirt-qemu-hook
 	rmdir $(DESTDIR)$(DATADIR)/apmatrix 2>/dev/null || true
 	rm -f $(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
 	rmdir $(DESTDIR)$(SYSCONFDIR)/apmatrix.d 2>/dev/null || true

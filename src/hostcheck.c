@@ -223,7 +223,8 @@ static void keep_held(const struct desired *d, const struct live *l, const struc
 			 "host.keep is not in effect for APQN%s %s: mdev %s that apmatrix made for guest '%s', "
 			 "no longer declared, %s%s holds %s; apply removes it%s",
 			 s, list, m->uuid, m->owner_guest ? m->owner_guest : "?", running ? runs : "",
-			 running ? ", still" : "still", them, running ? " once its guest is stopped" : "");
+			 running ? ", still" : "still", them,
+			 running ? " once its guest stops (run apmatrix apply then, or enable the libvirt hook)" : "");
 	else
 		diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
 			 "host.keep is not in effect for APQN%s %s: mdev %s (not managed by apmatrix%s%s) holds "

@@ -1031,7 +1031,8 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		/* an mdev in use is never removed: say when apply does it */
 		fprintf(f, "  %s  %s%s\n", m->uuid,
 			!m->owned			  ? "not managed by apmatrix"
-			: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops)"
+			: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops: run "
+							    "apmatrix apply then, or enable the libvirt hook)"
 							  : "created by apmatrix (will be removed by apply)",
 			m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
 		for (size_t k = 0; k < d->n_guests; k++) {

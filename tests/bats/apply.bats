@@ -578,7 +578,7 @@ grep -q "pending (apmatrix cannot tell whether a guest is running; see the warni
 ! grep devices/vfio_ap /sys/.sim/writes || die "wrote to the mdev"
 [ -d $(mdev_dir $g1) ] || die "removed the mdev"
 APMATRIX_VFIO_DIR=$T/novfio apmatrix status > $T/status 2>/dev/null
-grep -q "$g1  created by apmatrix (apply removes it once its guest stops), maybe in use (cannot tell)\$" $T/status ||
+grep -q "$g1  created by apmatrix (apply removes it once its guest stops: run apmatrix apply then, or enable the libvirt hook), maybe in use (cannot tell)\$" $T/status ||
 	die "status: $(cat $T/status)"
 # where the group can be asked again, the stopped guest's mdev goes
 echo "detach $g1" > /sys/.sim/guest

@@ -306,6 +306,7 @@ guest1 guest2
 	[ -f "$d/usr/share/man/man8/apmatrix.8" ]
 	[ -f "$d/usr/share/man/man5/apmatrix.yaml.5" ]
 	[ -f "$d/usr/share/bash-completion/completions/apmatrix" ]
+	[ -x "$d/usr/share/apmatrix/libvirt-qemu-hook" ]
 	[ -f "$d/etc/apmatrix.yaml.example" ]
 	[ -d "$d/etc/apmatrix.d" ]
 	[ "$(cat "$d/etc/apmatrix.yaml")" = "version: 1 # mine" ]

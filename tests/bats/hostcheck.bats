@@ -576,7 +576,7 @@ EOF
 	assert_success
 	u1=$(sed -n 's/^U1=\([^ ]*\) U2=.*/\1/p' <<<"$output")
 	u2=$(sed -n 's/.* U2=//p' <<<"$output")
-	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.0047 05.00ff: mdev $u2 that apmatrix made for guest 'guest2', no longer declared, in use by a running guest, still holds them; apply removes it once its guest is stopped"
+	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.0047 05.00ff: mdev $u2 that apmatrix made for guest 'guest2', no longer declared, in use by a running guest, still holds them; apply removes it once its guest stops (run apmatrix apply then, or enable the libvirt hook)"
 	assert_line "apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.00ab 06.00ab: mdev $u1 of guest 'guest1', in use by a running guest, still holds them; apply unassigns them with --force (kernel 6.0 or later) or once the guest is stopped"
 	assert_line "    05 |  A   u~  A~  u~"
 	assert_line "    06 |  A   k   A~  k"

@@ -70,11 +70,15 @@ need_deb() {
 	for f in /usr/sbin/apmatrix "$unitdir/apmatrix-apply.service" "$udevdir/rules.d/90-apmatrix.rules" \
 		/usr/share/man/man8/apmatrix.8.gz /usr/share/man/man5/apmatrix.yaml.5.gz \
 		/usr/share/bash-completion/completions/apmatrix /usr/share/doc/apmatrix/copyright \
+		/usr/share/apmatrix/libvirt-qemu-hook \
 		/usr/share/doc/apmatrix/examples/apmatrix.yaml /usr/share/doc/apmatrix/examples/ansible/site.yml \
 		/etc/apmatrix.d/; do
 		grep -qxF "$f" <<<"$files" || { echo "missing: $f"; echo "$files"; false; }
 	done
 	grep -q '^-rwxr-xr-x root/root .* \./usr/sbin/apmatrix$' <<<"$output"
+	grep -q '^-rwxr-xr-x root/root .* \./usr/share/apmatrix/libvirt-qemu-hook$' <<<"$output"
+	# the hook is not enabled: nothing in /etc/libvirt
+	! grep -q '^/etc/libvirt' <<<"$files" || false
 	# nothing in /etc but the empty drop-in directory: no conffile that could
 	# replace or remove an administrator's /etc/apmatrix.yaml
 	[ "$(grep '^/etc/.' <<<"$files")" = /etc/apmatrix.d/ ]
@@ -243,6 +247,7 @@ installed() {
 	grep -qxF ".I ${unit#"$R"}" "$R/usr/share/man/man8/apmatrix.8"
 	cmp "$TOP/man/apmatrix.yaml.5" "$R/usr/share/man/man5/apmatrix.yaml.5"
 	cmp "$TOP/completion/apmatrix.bash" "$R/usr/share/bash-completion/completions/apmatrix"
+	cmp "$TOP/hooks/libvirt-qemu-hook" "$R/usr/share/apmatrix/libvirt-qemu-hook"
 	cmp "$TOP/examples/apmatrix.yaml" "$R/etc/apmatrix.yaml.example"
 	grep -qF '/usr/share/apmatrix/schema/' "$R/usr/share/man/man8/apmatrix.8"
 	[ -f "$R/usr/share/apmatrix/schema/apmatrix.schema.json" ]
