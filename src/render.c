@@ -961,6 +961,31 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, const
 }
 
 /* status: "HEADING:" and the apmask and aqmask bits of ap and aq, nothing when both are empty */
+/*
+ * The adapters of mdev m without a queue on this host for any of its
+ * domains: a card removed under the mdev.  For hosts without guest_matrix
+ * (before 6.0), where nothing else shows it.
+ */
+static struct bitmap256 no_queues(const struct live *l, const struct live_mdev *m)
+{
+	struct bitmap256 gone = { { 0 } };
+
+	if (bitmap_empty(&m->matrix.domains))
+		return gone;
+	BITMAP_FOREACH(a, &m->matrix.adapters) {
+		bool any = false;
+
+		BITMAP_FOREACH(d, &m->matrix.domains)
+		if (live_find_queue(l, (unsigned)a, (unsigned)d)) {
+			any = true;
+			break;
+		}
+		if (!any)
+			bitmap_set(&gone, (unsigned)a);
+	}
+	return gone;
+}
+
 static void print_mask_bits(FILE *f, const char *heading, const struct bitmap256 *ap, const struct bitmap256 *aq)
 {
 	const struct bitmap256 *bits[] = { ap, aq };
@@ -1018,6 +1043,16 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 			}
 			if (hidden)
 				fprintf(f, "; not in the guest's view: %s", hidden);
+		}
+		if (m && !m->has_guest_matrix) {
+			/* before 6.0 the mdev keeps an adapter whose card went away */
+			struct bitmap256 gone = no_queues(l, m);
+
+			if (!bitmap_empty(&gone)) {
+				_cleanup_free_ char *s = bitmap_format_ranges(&gone, 2);
+				fprintf(f, "; adapter%s %s: no queues on this host (card removed?)",
+					bitmap_count(&gone) > 1 ? "s" : "", s ? s : "");
+			}
 		}
 		fputc('\n', f);
 	}

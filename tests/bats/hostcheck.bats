@@ -175,6 +175,25 @@ EOF
 	assert_line --regexp "^guest2 +777a2a03-2a5a-5868-8709-08e19ebdd5d7  matches; not in the guest's view: adapter 0x05 \(not in this LPAR\)$"
 }
 
+@test "status before 6.0 (no guest_matrix): a card hot-unplugged from under a running guest's mdev is named, and no longer once it is back" {
+	in_sim "$(seed_topo 5.15)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die bring-up
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+echo 'remove 0x06' > /sys/.sim/hotplug
+apmatrix status > $T/status || die "status: exit $?"
+grep '^guest' $T/status
+echo '{id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}' > /sys/.sim/hotplug
+apmatrix status > $T/status || die "status: exit $?"
+grep '^guest' $T/status | sed 's/^/back: /'
+EOF
+	assert_success
+	assert_line --regexp "^guest1 +a4d8e314-29c2-57af-90ec-3bcb0bc33855  matches, running; adapter 0x06: no queues on this host \(card removed\?\)$"
+	assert_line --regexp "^guest2 +777a2a03-2a5a-5868-8709-08e19ebdd5d7  matches$"
+	assert_line --regexp "^back: guest1 +a4d8e314-29c2-57af-90ec-3bcb0bc33855  matches, running$"
+}
+
 @test "show GUEST on a host: the view the kernel's filter will give, then guest_matrix, with the sysfs path" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cat > /etc/apmatrix.yaml <<'YAML'
