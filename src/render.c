@@ -1078,6 +1078,9 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		}
 	}
 	print_mask_bits(f, "mask bits taken from the host by apmatrix", &l->apmask_taken, &l->aqmask_taken);
+	if (d->masks == CONFIG_MASKS_OFF && !(bitmap_empty(&l->apmask_taken) && bitmap_empty(&l->aqmask_taken)))
+		fputs("  (kept while host.masks is off; with host.masks: auto, apply gives back those no mdev uses)\n",
+		      f);
 	live_outside_masks(l, &out_ap, &out_aq);
 	print_mask_bits(f,
 			"mask bits taken from the host outside apmatrix (boot setting, chzdev or by hand; apmatrix "

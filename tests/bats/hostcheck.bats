@@ -194,6 +194,21 @@ EOF
 	assert_line --regexp "^back: guest1 +a4d8e314-29c2-57af-90ec-3bcb0bc33855  matches, running$"
 }
 
+@test "status with host.masks: off says that the mask bits apmatrix took stay taken, and how to give them back" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die bring-up
+apmatrix status > $T/auto || die "status: exit $?"
+grep -q 'host.masks is off' $T/auto && die "auto: $(cat $T/auto)"
+printf 'host:\n  masks: off\n' >> /etc/apmatrix.yaml
+apmatrix status > $T/status || die "status: exit $?"
+grep -A3 '^mask bits taken from the host by apmatrix' $T/status
+EOF
+	assert_success
+	assert_line "mask bits taken from the host by apmatrix:"
+	assert_line "  (kept while host.masks is off; with host.masks: auto, apply gives back those no mdev uses)"
+}
+
 @test "show GUEST on a host: the view the kernel's filter will give, then guest_matrix, with the sysfs path" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cat > /etc/apmatrix.yaml <<'YAML'
