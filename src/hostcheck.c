@@ -52,10 +52,20 @@ static const char *const dim_what[_DIM_MAX][2] = {
 	[DIM_CONTROL_DOMAIN] = { "control domain", "control domains" },
 };
 
-static void check_dim(const struct desired_guest *g, enum desired_dim dim, const struct bitmap256 *have,
-		      unsigned max, struct diag_list *diags)
+/*
+ * m: the guest's mdev, NULL when it does not exist.  The same words for a
+ * number never in the LPAR (over-provisioning) and one that left it under
+ * a running guest (a card hot unplugged): neither is a mistake of the
+ * configuration.  A running guest is said to be one, as the warning of a
+ * card swap says it.
+ */
+static void check_dim(const struct live *l, const struct live_mdev *m, const struct desired_guest *g,
+		      enum desired_dim dim, const struct bitmap256 *have, unsigned max, struct diag_list *diags)
 {
 	struct bitmap256 lim = bitmap_upto(max);
+	/* the running state as the card-swap warning says it */
+	const char *state = "";
+	bool checked = false;
 
 	for (size_t i = 0; i < g->n_src[dim]; i++) {
 		const struct config_item *src = &g->src[dim][i];
@@ -70,11 +80,16 @@ static void check_dim(const struct desired_guest *g, enum desired_dim dim, const
 			continue;
 		list = bitmap_format_ranges(&missing, 2);
 		many = bitmap_count(&missing) > 1;
+		if (m && !checked) {
+			checked = true;
+			if (live_mdev_in_use(l, m))
+				state = m->in_use_unknown ? " (maybe running)" : " (running)";
+		}
 		diag_add(diags, DIAG_WARNING, &src->mark, g->name,
-				 "guest '%s': %s %s %s not configured in this LPAR (over-provisioned: assigned "
-				 "anyway, the guest gets %s when %s added to the LPAR)",
-				 g->name, dim_what[dim][many], list ? list : "?", many ? "are" : "is",
-				 many ? "them" : "it", many ? "they are" : "it is");
+			 "guest '%s'%s: %s %s %s not configured in this LPAR now (assigned all the same: the guest "
+			 "gets %s as soon as the LPAR has %s)",
+			 g->name, state, dim_what[dim][many], list ? list : "?", many ? "are" : "is", many ? "them" : "it",
+			 many ? "them" : "it");
 	}
 }
 
@@ -355,13 +370,14 @@ void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_l
 		return;
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
+		const struct live_mdev *m = live_find_mdev(l, g->uuid);
 
 		if (assigns_absent) {
-			check_dim(g, DIM_ADAPTER, &l->cfg_adapters, l->max_adapter, diags);
-			check_dim(g, DIM_DOMAIN, &l->cfg_domains, l->max_domain, diags);
+			check_dim(l, m, g, DIM_ADAPTER, &l->cfg_adapters, l->max_adapter, diags);
+			check_dim(l, m, g, DIM_DOMAIN, &l->cfg_domains, l->max_domain, diags);
 		}
 		/* explicit entries only: usage domains were just checked */
-		check_dim(g, DIM_CONTROL_DOMAIN, &l->cfg_control_domains, l->max_domain, diags);
+		check_dim(l, m, g, DIM_CONTROL_DOMAIN, &l->cfg_control_domains, l->max_domain, diags);
 	}
 }
 

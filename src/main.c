@@ -1285,7 +1285,16 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		}
 		break;
 	case APPLY_PENDING:
-		log_warning("%s", s + 2);
+		if (a->file) {
+			/* at the guest's declaration, as the diagnostics are */
+			struct diag dg = { .severity = DIAG_WARNING,
+					   .mark = { .file = a->file, .line = a->line, .col = a->column },
+					   .message = (char *)(s + 2) };
+			_cleanup_free_ char *t = diag_format(&dg);
+
+			log_line(LOG_LEVEL_WARNING, t);
+		} else
+			log_warning("%s", s + 2);
 		break;
 	case APPLY_FAILED:
 		log_error("%s: %s (%s)", s + 2, why, errno_name(err));

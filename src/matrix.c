@@ -77,6 +77,37 @@ char *matrix_format_overlap(const struct apqn_matrix *a, const struct apqn_matri
 	return out;
 }
 
+char *matrix_format_minus(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max)
+{
+	char *out = NULL, *ret, buf[APQN_STR_LEN];
+	size_t len = 0;
+	unsigned n = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	BITMAP_FOREACH(x, &a->adapters)
+	{
+		BITMAP_FOREACH(y, &a->domains)
+		{
+			if (b && matrix_has_apqn(b, (unsigned)x, (unsigned)y))
+				continue;
+			if (n < max)
+				fprintf(f, "%s%s", n ? " " : "", apqn_format(buf, (unsigned)x, (unsigned)y));
+			n++;
+		}
+	}
+	fclose(f);
+	if (!out || n == 0) {
+		free(out);
+		return NULL;
+	}
+	ret = n == 1 ? xasprintf("APQN %s", out) : n <= max ? xasprintf("APQNs %s", out)
+							   : xasprintf("APQNs %s ... (%u in all)", out, n);
+	free(out);
+	return ret;
+}
+
 int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
 {
 	size_t n = strcspn(line, "\n");

@@ -50,6 +50,13 @@ char *matrix_format_overlap_n(const struct apqn_matrix *a, const struct apqn_mat
 			      unsigned *ret_n);
 
 /*
+ * The usage APQNs of a that b lacks (b NULL: all of a's): "APQN 06.0004",
+ * "APQNs 06.0004 06.00ab", "APQNs 05.0000 ... 05.0007 (64 in all)" past max
+ * items; NULL when there are none.  malloc'd.
+ */
+char *matrix_format_minus(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max);
+
+/*
  * Parse one line of the kernel's `matrix`/`guest_matrix` format ("05.0047",
  * "05." or ".0047") into m.  Returns 0 or -EINVAL.
  */

@@ -325,7 +325,29 @@ static unsigned action_hot(enum action_kind kind)
 	}
 }
 
-/* An action on mdev ms; pending right away when the mdev is blocked. */
+/* The dimension of the configuration an assign or unassign changes, else -1. */
+static int action_dim(enum action_kind kind)
+{
+	switch (kind) {
+	case ACTION_ASSIGN_ADAPTER:
+	case ACTION_UNASSIGN_ADAPTER:
+		return DIM_ADAPTER;
+	case ACTION_ASSIGN_DOMAIN:
+	case ACTION_UNASSIGN_DOMAIN:
+		return DIM_DOMAIN;
+	case ACTION_ASSIGN_CONTROL_DOMAIN:
+	case ACTION_UNASSIGN_CONTROL_DOMAIN:
+		return DIM_CONTROL_DOMAIN;
+	default:
+		return -1;
+	}
+}
+
+/*
+ * An action on mdev ms; pending right away when the mdev is blocked.  It
+ * points at the guest's declaration: the list entry of its number, or the
+ * guest's key (an unassign: the number is no longer listed).
+ */
 static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind kind, enum plan_phase phase,
 			   unsigned number)
 {
@@ -333,14 +355,27 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 			    : ms->m && ms->m->owner_guest ? ms->m->owner_guest
 							  : NULL;
 	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms);
+	struct action *a = &c->p->actions[i];
 
+	if (ms->guest >= 0) {
+		const struct desired_guest *g = c->guests[ms->guest].g;
+		const struct mark *mk = action_dim(kind) >= 0 ? desired_guest_mark(g, action_dim(kind), number) : &g->mark;
+
+		if (mk->file) {
+			a->file = xstrdup(mk->file);
+			a->line = mk->line;
+			a->column = mk->col;
+		}
+	}
 	if (ms_blocked(c, ms)) {
-		c->p->actions[i].pending = true;
-		c->p->actions[i].force_helps = ms->force_helps;
-		c->p->actions[i].maybe_running = ms->m->in_use_unknown; /* blocked: ms->m is set */
+		a->pending = true;
+		a->force_helps = ms->force_helps;
+		a->force_hot = ms->force_helps ? action_hot(kind) : 0;
+		a->maybe_running = ms->m->in_use_unknown; /* blocked: ms->m is set */
+		a->waits_for = xstrdup(ms->who);
 		action_reason(c, i, xstrdup(ms->block_reason));
 	} else if (ms->hot)
-		c->p->actions[i].hot = action_hot(kind);
+		a->hot = action_hot(kind);
 	return i;
 }
 
@@ -1075,6 +1110,8 @@ static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phas
 	a->from = *from;
 	if (ms->hot)
 		a->hot = (matrix_grows(from, m) ? HOT_PLUG : 0) | (matrix_grows(m, from) ? HOT_UNPLUG : 0);
+	else if (a->pending && a->force_helps)
+		a->force_hot = (matrix_grows(from, m) ? HOT_PLUG : 0) | (matrix_grows(m, from) ? HOT_UNPLUG : 0);
 	action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
 	return i;
 }
@@ -1126,6 +1163,7 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 		c->p->actions[u].refilter = c->p->actions[i].refilter = true;
 		/* an adapter the guest does not see: nothing of the guest's comes or goes */
 		c->p->actions[u].hot = c->p->actions[i].hot = 0;
+		c->p->actions[u].force_hot = c->p->actions[i].force_hot = 0;
 		/* held back for a running guest: still say that this unassign takes nothing away */
 		action_reason(c, u,
 			      xasprintf("%s%sleft out of the guest's view by an earlier filter of the kernel, although "
@@ -1598,6 +1636,8 @@ static void propagate_pending(struct ctx *c)
 			a->force_helps = p->actions[dep].force_helps; /* it waits for what that waits for */
 			a->maybe_running = p->actions[dep].maybe_running;
 			c->who[i] = c->who[dep];
+			free(a->waits_for);
+			a->waits_for = xstrdup(c->who[dep]->who);
 			action_reason(c, (ssize_t)i, waits_for(c->who[dep], a->maybe_running));
 			break;
 		}
@@ -1612,6 +1652,66 @@ static void propagate_pending(struct ctx *c)
 		for (size_t k = 0; k < c->n_ms; k++)
 			if (streq(c->ms[k].uuid, p->actions[i].uuid))
 				c->ms[k].has_pending = true;
+	}
+}
+
+/*
+ * The usage APQNs each pending action, and each that changes a running
+ * guest, takes from its guest and gives it (action.loses, action.gains):
+ * an unassign takes what the mdev has of that number, an assign gives what
+ * the guest declares of it, ap_config the difference of the two matrices.
+ * A control domain is no queue: none.  A refilter concerns an adapter the
+ * guest does not see: none either.
+ */
+#define APQNS_NAMED 8
+static void note_apqns(struct ctx *c)
+{
+	for (size_t i = 0; i < c->p->n; i++) {
+		struct action *a = &c->p->actions[i];
+		const struct mstate *ms = NULL;
+		struct apqn_matrix want = {}, x = {};
+
+		if ((!a->pending && !a->hot) || a->refilter || !a->uuid[0])
+			continue;
+		for (size_t k = 0; k < c->n_ms && !ms; k++)
+			if (streq(c->ms[k].uuid, a->uuid))
+				ms = &c->ms[k];
+		if (!ms)
+			continue;
+		if (ms->class == MDEV_MANAGED && ms->guest >= 0)
+			want = c->guests[ms->guest].g->matrix;
+		switch (a->kind) {
+		case ACTION_UNASSIGN_ADAPTER:
+			bitmap_set(&x.adapters, a->number);
+			x.domains = ms->live.domains;
+			a->loses = matrix_format_minus(&x, NULL, APQNS_NAMED);
+			break;
+		case ACTION_UNASSIGN_DOMAIN:
+			x.adapters = ms->live.adapters;
+			bitmap_set(&x.domains, a->number);
+			a->loses = matrix_format_minus(&x, NULL, APQNS_NAMED);
+			break;
+		case ACTION_REMOVE_MDEV:
+			a->loses = matrix_format_minus(&ms->live, NULL, APQNS_NAMED);
+			break;
+		case ACTION_ASSIGN_ADAPTER:
+			bitmap_set(&x.adapters, a->number);
+			x.domains = want.domains;
+			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
+			break;
+		case ACTION_ASSIGN_DOMAIN:
+			x.adapters = want.adapters;
+			bitmap_set(&x.domains, a->number);
+			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
+			break;
+		case ACTION_WRITE_AP_CONFIG:
+			x = a->has_from ? a->from : (struct apqn_matrix){};
+			a->loses = matrix_format_minus(&x, &a->matrix, APQNS_NAMED);
+			a->gains = matrix_format_minus(&a->matrix, &x, APQNS_NAMED);
+			break;
+		default:
+			break;
+		}
 	}
 }
 
@@ -2118,6 +2218,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 
 	sort_plan(c);
 	propagate_pending(c);
+	note_apqns(c);
 
 done:
 	for (size_t i = 0; i < p->n; i++)
@@ -2143,6 +2244,10 @@ struct plan *plan_free(struct plan *p)
 
 		free(a->guest);
 		free(a->reason);
+		free(a->waits_for);
+		free(a->loses);
+		free(a->gains);
+		free(a->file);
 		for (size_t k = 0; k < a->n_writes; k++) {
 			free(a->writes[k].path);
 			free(a->writes[k].value);

@@ -72,6 +72,17 @@ struct action {
 	bool foreign;            /* reserved: never set for mdevs apmatrix does not own */
 	bool refilter;           /* assigns again an adapter the kernel left out of the guest's view */
 	unsigned hot;            /* HOT_PLUG | HOT_UNPLUG: --force changes a running guest's crypto now */
+	unsigned force_hot;      /* pending and force_helps: what --force would do to the running guest (HOT_*) */
+	char *waits_for;         /* pending: the guest it waits for, or the UUID of an mdev no guest declares */
+	/*
+	 * The usage APQNs the guest loses and gains by this action ("APQNs
+	 * 06.0004 06.00ab", truncated; matrix_format_minus()), NULL for none:
+	 * set for a pending action and one that changes a running guest.
+	 */
+	char *loses, *gains;
+	/* where the guest is declared (the list entry of the number, if any); file NULL otherwise */
+	char *file;
+	unsigned line, column;
 	bool has_from;           /* ACTION_WRITE_AP_CONFIG on an existing mdev: */
 	struct apqn_matrix from; /* the matrix this write replaces */
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */

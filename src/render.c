@@ -692,6 +692,34 @@ static char *matrix_delta(const struct apqn_matrix *from, const struct apqn_matr
 	return out;
 }
 
+/*
+ * What the running guest sees of an action, and the usage APQNs it loses or
+ * gains: "hot unplug from the running guest: it loses APQNs 06.0004
+ * 06.00ab"; a pending one "it would lose APQN 05.00ab"; NULL for neither.
+ */
+static char *action_apqns(const struct action *a)
+{
+	const char *hot = a->pending ? NULL : hot_words[a->hot & 3].text;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!a->loses && !a->gains)
+		return hot ? xstrdup(hot) : NULL;
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	if (hot)
+		fprintf(f, "%s: ", hot);
+	fprintf(f, "it %s", a->pending ? "would " : "");
+	if (a->gains)
+		fprintf(f, "%s %s%s", a->pending ? "gain" : "gains", a->gains, a->loses ? ", " : "");
+	if (a->loses)
+		fprintf(f, "%s %s", a->pending ? "lose" : "loses", a->loses);
+	fclose(f);
+	return out;
+}
+
 char *render_action(const struct action *a)
 {
 	char *out = NULL, ub[16];
@@ -767,7 +795,7 @@ char *render_action(const struct action *a)
 		_cleanup_free_ char *delta = a->kind == ACTION_WRITE_AP_CONFIG && a->has_from
 						     ? matrix_delta(&a->from, &a->matrix)
 						     : NULL;
-		const char *hot = hot_words[a->hot & 3].text;
+		_cleanup_free_ char *hot = action_apqns(a);
 		const char *why = a->pending ? NULL : a->reason;
 		const char *parts[] = { delta && *delta ? delta : NULL, hot, why };
 		bool open = false;
@@ -833,8 +861,17 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 		fputs("null", f);
 	fprintf(f, ",\"pending\":%s,\"reason\":", a->pending ? "true" : "false");
 	json_string(f, a->reason);
+	/* pending: what --force would do, so that a play can tell an unplug without a second diff */
 	fputs(",\"hot\":", f);
-	json_string(f, hot_words[a->hot & 3].json);
+	json_string(f, hot_words[(a->pending ? a->force_hot : a->hot) & 3].json);
+	fprintf(f, ",\"force_helps\":%s,\"waits_for\":", a->pending && a->force_helps ? "true" : "false");
+	json_string(f, a->pending ? a->waits_for : NULL);
+	fputs(",\"file\":", f);
+	json_string(f, a->file);
+	if (a->file && a->line)
+		fprintf(f, ",\"line\":%u,\"column\":%u", a->line, a->column);
+	else
+		fputs(",\"line\":null,\"column\":null", f);
 	fputs(",\"text\":", f);
 	json_string(f, s);
 	fputs(",\"writes\":[", f);

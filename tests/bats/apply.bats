@@ -486,7 +486,8 @@ g2=$(uuid_of guest2)
 echo "attach $g2" > /sys/.sim/guest
 sed -i 's/adapters: \[0x05\]$/adapters: [0x05, 0x06]/; s/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
 apmatrix diff --json > $T/doc; [ $? = 2 ] || die "diff: exit $?"
-jqe '[.actions[] | select(.guest == "guest2")] | length > 0 and all(.pending and .hot == null)' < $T/doc >/dev/null ||
+# pending: what --force would do, and that it would (force_helps), without the prose
+jqe '[.actions[] | select(.guest == "guest2")] | length > 0 and all(.pending and .hot != null and .force_helps and .waits_for == "guest2")' < $T/doc >/dev/null ||
 	die "diff: $(cat $T/doc)"
 apmatrix diff --force > $T/text
 apmatrix diff --force --json > $T/doc
@@ -501,14 +502,14 @@ cat $T/text $T/hot
 EOF
 	assert_success
 	if [ $k = 6.0 ]; then
-		assert_line "- guest2: unassign domain 0xff (hot unplug from the running guest)"
+		assert_line "- guest2: unassign domain 0xff (hot unplug from the running guest: it loses APQN 05.00ff)"
 		assert_line "- guest2: unassign control domain 0xff (hot unplug from the running guest)"
-		assert_line "+ guest2: assign adapter 0x06 (hot plug into the running guest)"
+		assert_line "+ guest2: assign adapter 0x06 (hot plug into the running guest: it gains APQN 06.0047)"
 		assert_line " 2 unplug"
 		assert_line " 1 plug"
 	else
 		# one ap_config write: the apmask bit that gives 05.00ff back to the host waits for it
-		assert_line --regexp "^~ guest2 777a2a03\.\.\.: set matrix: adapters 0x05,0x06, domains 0x47, control domains 0x47 \(adapters \+0x06, domains -0xff, control domains -0xff; hot plug and unplug in the running guest\)$"
+		assert_line --regexp "^~ guest2 777a2a03\.\.\.: set matrix: adapters 0x05,0x06, domains 0x47, control domains 0x47 \(adapters \+0x06, domains -0xff, control domains -0xff; hot plug and unplug in the running guest: it gains APQN 06\.0047, loses APQN 05\.00ff\)$"
 		assert_line " 1 plug and unplug"
 		refute_line " 1 unplug"
 	fi
@@ -1393,7 +1394,7 @@ apmatrix apply > $T/out 2> $T/err; rc=$?
 cat $T/err $T/out
 [ $rc = 1 ] || die "exit $rc"
 [ "$(grep -c "guest 'guest1': APQN 06.0004 does not exist on this host" $T/err)" = 1 ] || die "error not said exactly once"
-# and no "over-provisioned: assigned anyway" warning beside it: 5.15 does not
+# and no "not configured in this LPAR now (assigned all the same" warning beside it: 5.15 does not
 [ "$(grep -c "not configured in this LPAR" $T/err)" = 0 ] || die "contradicting LPAR warning: $(cat $T/err)"
 [ "$(wc -l < $T/err)" = 2 ] || die "stderr: $(cat $T/err)"
 apmatrix status --json | jqe '[.guests[].state] == ["absent","matches"]' >/dev/null || die "status: $(apmatrix status)"
@@ -1685,7 +1686,7 @@ grep -qx "+ guest1: assign domain 0x48" $T/out || die "diff: $(cat $T/out)"
 expect_exit 0 apmatrix check > /dev/null 2>&1
 # apply: guest2's create tells it is 6.0; guest1 follows in the same run, saying only (once, as check) what the LPAR lacks
 expect_exit 0 apmatrix apply > $T/out 2> $T/err
-[ "$(cat $T/err)" = "apmatrix: /etc/apmatrix.yaml:3:46: warning: guest 'guest1': usage domain 0x48 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)" ] || die "apply said: $(cat $T/err)"
+[ "$(cat $T/err)" = "apmatrix: /etc/apmatrix.yaml:3:46: warning: guest 'guest1': usage domain 0x48 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)" ] || die "apply said: $(cat $T/err)"
 [ "$(cat $(mdev_dir $(uuid_of guest1))/matrix)" = "$(printf '05.0047\n05.0048')" ] || die "guest1: $(cat $(mdev_dir $(uuid_of guest1))/matrix)"
 [ "$(cat $(mdev_dir $(uuid_of guest2))/matrix)" = "06.0004" ] || die "guest2"
 clear_writes
@@ -1952,4 +1953,26 @@ echo OK
 EOF
 	assert_success
 	assert_output --partial OK
+@test "a pending change's warning is at the guest's place in the configuration and names the APQNs the guest would lose or gain; --force names those it loses" {
+	for k in 6.0 6.12; do
+	in_sim "$(seed_topo $k)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+echo "attach $(uuid_of guest1)" > /sys/.sim/guest
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/domains: \[0x47, 0xff\]/domains: [0x47, 0xab]/' /etc/apmatrix.yaml
+apmatrix apply > /dev/null 2> $T/err; [ $? = 2 ] || die "apply exit"
+cat $T/err
+apmatrix apply --force 2>&1 || die "apply --force"
+EOF
+	assert_success
+	if [ $k = 6.0 ]; then
+		assert_line "apmatrix: /etc/apmatrix.yaml:7:3: warning: guest1: unassign domain 0xab (it would lose APQNs 05.00ab 06.00ab) pending: guest is running (use --force)"
+		assert_line "apmatrix: /etc/apmatrix.yaml:12:21: warning: guest2: assign domain 0xab (it would gain APQN 05.00ab) pending: waits for 'guest1' (running)"
+		assert_line "- guest1: unassign domain 0xab (hot unplug from the running guest: it loses APQNs 05.00ab 06.00ab)"
+	else
+		assert_line "apmatrix: /etc/apmatrix.yaml:7:3: warning: guest1 a4d8e314...: set matrix: adapters 0x05,0x06, domains 0x04, control domains 0x04 (domains -0xab, control domains -0xab; it would lose APQNs 05.00ab 06.00ab) pending: guest is running (use --force)"
+		assert_line "apmatrix: /etc/apmatrix.yaml:10:3: warning: guest2 777a2a03...: set matrix: adapters 0x05, domains 0x47,0xab, control domains 0x47,0xab (domains -0xff,+0xab, control domains -0xff,+0xab; it would gain APQN 05.00ab, lose APQN 05.00ff) pending: waits for 'guest1' (running)"
+		assert_line "~ guest1 a4d8e314...: set matrix: adapters 0x05,0x06, domains 0x04, control domains 0x04 (domains -0xab, control domains -0xab; hot unplug from the running guest: it loses APQNs 05.00ab 06.00ab)"
+	fi
+	done
 }

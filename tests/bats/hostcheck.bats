@@ -27,9 +27,9 @@ apmatrix check --no-live 2>$T/err2 >/dev/null
 echo OK
 EOF
 	assert_success
-	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: warning: guest 'g1': adapters 0x07,0x08 are not configured in this LPAR (over-provisioned: assigned anyway, the guest gets them when they are added to the LPAR)"
-	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: warning: guest 'g1': usage domain 0x05 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
-	assert_line "apmatrix: /etc/apmatrix.yaml:6:23: warning: guest 'g1': control domain 0x10 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:4:22: warning: guest 'g1': adapters 0x07,0x08 are not configured in this LPAR now (assigned all the same: the guest gets them as soon as the LPAR has them)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:5:21: warning: guest 'g1': usage domain 0x05 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
+	assert_line "apmatrix: /etc/apmatrix.yaml:6:23: warning: guest 'g1': control domain 0x10 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
 	assert_output --partial OK
 }
 
@@ -42,7 +42,7 @@ guests:
     adapters: [0x05]
     domains: [0x04, 0x05]
 YAML
-W="guest 'g1': usage domain 0x05 is not configured in this LPAR (over-provisioned: assigned anyway, the guest gets it when it is added to the LPAR)"
+W="guest 'g1': usage domain 0x05 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
 ok() { M=$W jqe '[.diagnostics[] | select(.severity == "warning" and .file == "/etc/apmatrix.yaml" and .line == 5 and .column == 21 and .guest == "g1" and .message == $ENV.M)] | length == 1' "$1" >/dev/null; }
 expect_exit 2 apmatrix diff 2>$T/err >/dev/null
 grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: warning: $W" $T/err || die "diff: $(cat $T/err)"
@@ -655,4 +655,22 @@ echo OK
 EOF
 	assert_success
 	assert_output --partial OK
+}
+
+@test "a card that leaves the LPAR under a running guest: the warning says (running) and does not call it over-provisioned" {
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die "bring-up"
+echo "attach $(uuid_of guest1)" > /sys/.sim/guest
+echo 'remove 0x06' > /sys/.sim/hotplug
+apmatrix status > /dev/null 2> $T/err
+cat $T/err
+apmatrix apply > /dev/null 2>&1 || die "apply"
+echo "detach $(uuid_of guest1)" > /sys/.sim/guest
+apmatrix diff 2>&1 >/dev/null | sed 's/^/stopped: /'
+EOF
+	assert_success
+	assert_line "apmatrix: /etc/apmatrix.yaml:8:22: warning: guest 'guest1' (running): adapter 0x06 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
+	assert_line "stopped: apmatrix: /etc/apmatrix.yaml:8:22: warning: guest 'guest1': adapter 0x06 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
+	refute_output --partial "over-provisioned"
 }

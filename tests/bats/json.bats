@@ -367,3 +367,59 @@ EOF
 	run "$TOP/tests/lib/schema-validate" "$TOP/schema/check.schema.json" "$BATS_TEST_TMPDIR/no-field.json"
 	[[ ${lines[1]} == invalid* ]]
 }
+
+@test "apply and diff --json: a pending action says force_helps, waits_for, what --force would do (hot) and where its guest is declared; valid against the schemas" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	# 6.12: --force would hot unplug guest1's domain; guest2's waits for it
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+. $T/env
+valid() { out=$("$V" "$S/$1.schema.json" $2); [ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$2 vs $1: $out"; }
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply > /dev/null || die "bring-up"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/domains: \[0x47, 0xff\]/domains: [0x47, 0xab]/' /etc/apmatrix.yaml
+apmatrix diff --json > $T/d.json; [ $? = 2 ] || die "diff exit"
+valid diff $T/d.json
+apmatrix apply --json > $T/a.json; [ $? = 2 ] || die "apply exit"
+valid apply $T/a.json
+for f in $T/d.json $T/a.json; do
+	jqe '.actions[] | select(.guest == "guest1") | .pending and .force_helps and .waits_for == "guest1" and .hot == "unplug" and .file == "/etc/apmatrix.yaml" and .line == 7 and .column == 3' $f >/dev/null ||
+		die "guest1: $(cat $f)"
+	# guest2 is not running: --force would carry it out (after guest1's), no hot plug
+	jqe '.actions[] | select(.guest == "guest2") | .pending and .force_helps and .waits_for == "guest1" and .hot == null and .file == "/etc/apmatrix.yaml" and .line == 10 and .column == 3' $f >/dev/null ||
+		die "guest2: $(cat $f)"
+	jqe '[.actions[] | select(.pending | not) | .force_helps == false and .waits_for == null] | all' $f >/dev/null || die "not pending: $(cat $f)"
+	jqe '[.actions[] | select(.guest == null) | .file == null and .line == null and .column == null] | all' $f >/dev/null || die "host actions: $(cat $f)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+	# 5.15: --force does not help; a running mdev no guest declares waits for itself, by UUID
+	in_sim "$(seed_topo 5.15)" <<'EOF'
+. $T/env
+valid() { out=$("$V" "$S/$1.schema.json" $2); [ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$2 vs $1: $out"; }
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo vfio_ap > /sys/.sim/modprobe
+apmatrix apply > /dev/null || die "bring-up"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+echo "attach $g1" > /sys/.sim/guest
+echo "attach $g2" > /sys/.sim/guest
+sed -i '/^  guest1:/,/domains/d; s/domains: \[0x47, 0xff\]/domains: [0x47]/' /etc/apmatrix.yaml
+apmatrix apply --force --json > $T/a.json; [ $? = 2 ] || die "apply exit"
+valid apply $T/a.json
+apmatrix diff --json > $T/d.json; [ $? = 2 ] || die "diff exit"
+valid diff $T/d.json
+for f in $T/d.json $T/a.json; do
+	U=$g1 jqe '.actions[] | select(.kind == "remove mdev") | .pending and .force_helps == false and .waits_for == $ENV.U and .hot == null and .file == null' $f >/dev/null ||
+		die "remove: $(cat $f)"
+	jqe '.actions[] | select(.guest == "guest2") | .pending and .force_helps == false and .waits_for == "guest2" and .hot == null and .line == 7' $f >/dev/null ||
+		die "guest2: $(cat $f)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

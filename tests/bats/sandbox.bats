@@ -74,7 +74,7 @@ sb_sim() {
 	EOT
 	echo "$output"
 	assert_success
-	assert_line "apmatrix: warning: guest1 a4d8e314-29c2-57af-90ec-3bcb0bc33855: remove mdev pending: guest is running (an mdev in use is never removed)"
+	assert_line "apmatrix: warning: guest1 a4d8e314-29c2-57af-90ec-3bcb0bc33855: remove mdev (it would lose APQNs 05.0004 05.00ab 06.0004 06.00ab) pending: guest is running (an mdev in use is never removed)"
 	refute_output --partial "cannot tell"
 }
 
