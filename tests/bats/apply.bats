@@ -293,10 +293,10 @@ Y
 g3=$(uuid_of guest3)
 why="waits for guest 'guest2', no longer declared (mdev $g2, running)"
 expect_exit 2 apmatrix diff > $T/text
-grep -qxF "! guest3 ${g3:0:8}...: set matrix: adapters 0x05, domains 0x47, control domains 0x47 pending: $why" $T/text ||
+grep -qxF "! guest3 ${g3:0:8}...: set matrix: adapters 0x05, domains 0x47, control domains 0x47 (it would gain APQN 05.0047) pending: $why" $T/text ||
 	die "diff: $(cat $T/text)"
 expect_exit 2 apmatrix diff --json > $T/doc
-jqe "[.actions[] | select(.guest == \"guest3\" and .kind == \"write ap_config\")] | length == 1 and .[0].reason == \"$why\"" \
+jqe "[.actions[] | select(.guest == \"guest3\" and .kind == \"write ap_config\")] | length == 1 and .[0].reason == \"$why\" and .[0].waits_for == \"$g2\"" \
 	< $T/doc >/dev/null || die "JSON: $(jq -c '.actions' < $T/doc)"
 expect_exit 2 apmatrix apply > $T/out 2> $T/err
 grep -qF "pending: $why" $T/err || die "apply: $(cat $T/err)"
