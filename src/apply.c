@@ -395,15 +395,18 @@ static char *started_meanwhile(const struct plan *p, const struct live *l, const
 }
 
 /* Report a, which the plan would have done, as pending after all: why, and what --force would do. */
-static void hold_back(const struct action *a, bool force_helps, bool maybe, const char *why, apply_report_fn report,
-		      void *userdata, struct apply_result *res)
+static void hold_back(const struct action *a, const char *who, bool force_helps, bool maybe, const char *why,
+		      apply_report_fn report, void *userdata, struct apply_result *res)
 {
 	struct action held = *a; /* the pointers stay the plan's */
 
 	held.pending = true;
 	held.force_helps = force_helps;
+	/* what --force would do to this guest; nothing when it waits for another */
+	held.force_hot = force_helps && streq(who, a->guest ? a->guest : a->uuid) ? plan_action_hot(a) : 0;
 	held.maybe_running = maybe;
 	held.reason = (char *)why;
+	held.waits_for = (char *)who;
 	res->pending++;
 	res->pending_force += force_helps;
 	res->pending_maybe += maybe;
@@ -481,7 +484,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		}
 		if (why) {
 			outcome[i] = APPLY_PENDING;
-			hold_back(a, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
+			hold_back(a, held[i].who, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
 			continue;
 		}
 		/* between two actions, never inside one: the previous one's writes and records are complete */

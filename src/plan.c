@@ -44,6 +44,8 @@
 #define MAX_APQN_DIAGS 8
 
 
+static bool matrix_grows(const struct apqn_matrix *from, const struct apqn_matrix *to);
+
 static const char *const action_kind_table[_ACTION_KIND_MAX] = {
 	[ACTION_UNASSIGN_ADAPTER] = "unassign adapter",
 	[ACTION_UNASSIGN_DOMAIN] = "unassign domain",
@@ -341,6 +343,14 @@ static int action_dim(enum action_kind kind)
 	default:
 		return -1;
 	}
+}
+
+unsigned plan_action_hot(const struct action *a)
+{
+	if (a->kind == ACTION_WRITE_AP_CONFIG)
+		return (matrix_grows(&a->from, &a->matrix) ? HOT_PLUG : 0) |
+		       (matrix_grows(&a->matrix, &a->from) ? HOT_UNPLUG : 0);
+	return action_hot(a->kind);
 }
 
 /*
@@ -1109,9 +1119,9 @@ static ssize_t ap_config_action(struct ctx *c, struct mstate *ms, enum plan_phas
 				!bitmap_empty(&from->control_domains));
 	a->from = *from;
 	if (ms->hot)
-		a->hot = (matrix_grows(from, m) ? HOT_PLUG : 0) | (matrix_grows(m, from) ? HOT_UNPLUG : 0);
+		a->hot = plan_action_hot(a);
 	else if (a->pending && a->force_helps)
-		a->force_hot = (matrix_grows(from, m) ? HOT_PLUG : 0) | (matrix_grows(m, from) ? HOT_UNPLUG : 0);
+		a->force_hot = plan_action_hot(a);
 	action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, "ap_config"), ap_config_value(m));
 	return i;
 }

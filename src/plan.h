@@ -93,6 +93,9 @@ struct action {
 	size_t n_depends_on;
 };
 
+/* What a's change does to a running guest (HOT_*): for an ap_config write, from its from and matrix. */
+unsigned plan_action_hot(const struct action *a);
+
 /* apmask or aqmask, taken or released (the action's bits) */
 static inline bool action_is_mask(const struct action *a)
 {

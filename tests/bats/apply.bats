@@ -1893,14 +1893,14 @@ wait $pid; rc=$?
 [ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
 ! grep -q "matrix/$other/" /sys/.sim/writes || die "wrote to the guest that started: $(grep "matrix/$other/" /sys/.sim/writes)"
 [ "$(cat $(mdev_dir $other)/matrix)" = "$before" ] || die "$name's matrix changed"
-grep -q "^apmatrix: warning: $name.* pending: guest is running (.*); it started while apply ran\$" $T/err ||
+grep -q "^apmatrix: /etc/apmatrix.yaml:[0-9]*:[0-9]*: warning: $name.* pending: guest is running (.*); it started while apply ran\$" $T/err ||
 	die "no pending warning for $name: $(cat $T/err)"
-jqe "[.actions[] | select(.guest == \"$name\")] | length > 0 and all(.outcome == \"pending\")" < $T/out >/dev/null ||
+jqe "[.actions[] | select(.guest == \"$name\")] | length > 0 and all(.outcome == \"pending\" and .waits_for == \"$name\")" < $T/out >/dev/null ||
 	die "JSON: $(cat $T/out)"
 # what needs guest2's domain 0xff waits for guest2
 if [ $name = guest2 ]; then
 	jqe '[.actions[] | select(.guest == "guest1" and .outcome == "pending")] | length > 0 and
-		all(.reason == "waits for '"'guest2'"' (running)")' < $T/out >/dev/null ||
+		all(.reason == "waits for '"'guest2'"' (running)" and .waits_for == "guest2" and .hot == null)' < $T/out >/dev/null ||
 		die "guest1's take of 0xff does not wait for guest2: $(cat $T/out)"
 fi
 # the next run plans it pending too, and writes nothing
@@ -1953,6 +1953,8 @@ echo OK
 EOF
 	assert_success
 	assert_output --partial OK
+}
+
 @test "a pending change's warning is at the guest's place in the configuration and names the APQNs the guest would lose or gain; --force names those it loses" {
 	for k in 6.0 6.12; do
 	in_sim "$(seed_topo $k)" <<'EOF'
