@@ -917,9 +917,8 @@ static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
  * one queue per mdev tells: the first of its guest matrix (6.0+), or of its
  * matrix on older kernels, that is bound to vfio.
  */
-static struct live_queue *status_queue(struct live *l, const struct live_mdev *m)
+static struct live_queue *status_queue(struct live *l, const struct apqn_matrix *gm)
 {
-	const struct apqn_matrix *gm = m->has_guest_matrix ? &m->guest_matrix : &m->matrix;
 	struct live_queue *q = NULL;
 
 	BITMAP_FOREACH(a, &gm->adapters) {
@@ -937,10 +936,9 @@ static struct live_queue *status_queue(struct live *l, const struct live_mdev *m
 	return q;
 }
 
-/* m->in_use and m->in_use_unknown, from the queue status_queue() picks, else from the vfio group */
-static void read_mdev_running(struct reader *rd, struct live_mdev *m)
+/* m->in_use and m->in_use_unknown, from queue q (status_queue()), else from the vfio group */
+static void read_mdev_running(struct reader *rd, struct live_mdev *m, struct live_queue *q)
 {
-	struct live_queue *q = status_queue(rd->l, m);
 
 	if (q && q->status == QUEUE_STATUS_UNKNOWN) {
 		_cleanup_free_ char *dev = sysfs_path_queue(q->adapter, q->domain);
@@ -976,7 +974,7 @@ static void read_mdev_details(struct reader *rd, struct live_mdev *m)
 	m->details_read = true;
 	if (rd->l->profile != PROFILE_RFC2017 && (rd->l->features & FEATURE_GUEST_MATRIX))
 		read_guest_matrix(rd, m);
-	read_mdev_running(rd, m);
+	read_mdev_running(rd, m, status_queue(rd->l, m->has_guest_matrix ? &m->guest_matrix : &m->matrix));
 }
 
 static void read_matrix_features(struct reader *rd)
@@ -1112,15 +1110,24 @@ bool live_mdev_in_use_now(const struct live *l, const struct live_mdev *m)
 {
 	struct reader rd = { .s = l->sysfs, .l = (struct live *)l, .to_log = true };
 	struct live_mdev *w = (struct live_mdev *)m; /* a cache, as in live_mdev_in_use() */
-	struct live_queue *q;
+	_cleanup_free_ char *p_m = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "matrix");
+	struct apqn_matrix now = {};
+	struct live_queue *q = NULL;
 
 	if (!m->details_read)
 		return live_mdev_in_use(l, m); /* read now for the first time */
-	q = status_queue(rd.l, m);
+	/*
+	 * A queue the mdev holds now: an earlier write of this run may have
+	 * taken the one it was read from out of it, and that queue's status
+	 * then says nothing about this mdev ("unassigned", or another mdev's).
+	 * Without one (or its matrix), the vfio group tells.
+	 */
+	if (read_matrix_file(&rd, p_m, &now) == 0)
+		q = status_queue(rd.l, &now);
 	if (q)
 		q->status = QUEUE_STATUS_UNKNOWN;
 	w->in_use = w->in_use_unknown = false;
-	read_mdev_running(&rd, w);
+	read_mdev_running(&rd, w, q);
 	return m->in_use;
 }
 

@@ -1825,6 +1825,8 @@ static void hold_back_take(struct ctx *c, ssize_t i, size_t cause)
 	a->pending = true;
 	a->force_helps = w->force_helps;
 	a->maybe_running = w->maybe_running;
+	free(a->waits_for);
+	a->waits_for = w->waits_for ? xstrdup(w->waits_for) : NULL;
 	c->who[i] = c->who[cause];
 	action_reason(c, i, waits_for(c->who[cause], a->maybe_running));
 }

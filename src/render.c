@@ -997,7 +997,6 @@ static size_t unused_vfio_queues(const struct live *l, FILE *f, bool json, const
 	return n;
 }
 
-/* status: "HEADING:" and the apmask and aqmask bits of ap and aq, nothing when both are empty */
 /*
  * The adapters of mdev m without a queue on this host for any of its
  * domains: a card removed under the mdev.  For hosts without guest_matrix
@@ -1023,6 +1022,7 @@ static struct bitmap256 no_queues(const struct live *l, const struct live_mdev *
 	return gone;
 }
 
+/* status: "HEADING:" and the apmask and aqmask bits of ap and aq, nothing when both are empty */
 static void print_mask_bits(FILE *f, const char *heading, const struct bitmap256 *ap, const struct bitmap256 *aq)
 {
 	const struct bitmap256 *bits[] = { ap, aq };

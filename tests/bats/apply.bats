@@ -928,7 +928,7 @@ out=$(apmatrix diff 2>/dev/null); rc=$?
 [ $rc = 2 ] || die "diff exit $rc: $out"
 grep -qxF "! aqmask: take 0x04 from host drivers pending: waits for 'guest1' (running)" <<<"$out" || die "diff: $out"
 ! grep -q '^~ aqmask' <<<"$out" || die "diff takes now: $out"
-apmatrix diff --json | jqe '[.actions[] | select(.kind == "take aqmask") | .pending] == [true]' >/dev/null ||
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "take aqmask") | [.pending, .waits_for]] == [[true, "guest1"]]' >/dev/null ||
 	die "json: $(apmatrix diff --json)"
 expect_exit 2 apmatrix apply >/dev/null 2>$T/err
 grep -qxF "apmatrix: warning: aqmask: take 0x04 from host drivers pending: waits for 'guest1' (running)" $T/err ||
@@ -1949,6 +1949,40 @@ echo "detach $g2" > /sys/.sim/guest
 expect_exit 0 apmatrix apply > /dev/null
 [ ! -e $(mdev_dir $g2) ] || die "guest2's mdev still there once it stopped"
 [ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a guest that starts between two writes to its own mdev is not changed by the second (the first took the queue its state was read from)" {
+	# 6.0-6.9, one write per item (before 6.0 the kernel refuses the write in flight itself: EBUSY)
+	in_sim "$(seed_topo 6.5)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+g1=$(uuid_of guest1)
+# guest1 (05,06 x 04,ab) loses adapter 0x05, the adapter of the queue its
+# state is read from (05.0004), then domain 0xab; it starts between the two
+sed -i 's/adapters: \[0x05, 0x06\]/adapters: [0x06]/; s/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+apmatrix diff --shell | grep -q "^echo 0x05 > .*$g1/unassign_adapter" || die "plan: $(apmatrix diff)"
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_adapter 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "$(cat /sys/.sim/fail)" ] || die "apply never unassigned adapter 0x05"
+echo "attach $g1" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+grep -q "$g1/unassign_adapter" /sys/.sim/writes || die "the first write did not go through: $(cat /sys/.sim/writes)"
+! grep -q "$g1/unassign_domain\|$g1/unassign_control_domain" /sys/.sim/writes ||
+	die "wrote to the guest after it started: $(cat /sys/.sim/writes)"
+grep -q "guest1: unassign domain 0xab.* pending: guest is running (.*); it started while apply ran\$" $T/err ||
+	die "no pending warning: $(cat $T/err)"
+jqe '[.actions[] | select(.guest == "guest1" and .outcome == "pending")] | length >= 2 and all(.waits_for == "guest1")' \
+	< $T/out >/dev/null || die "JSON: $(cat $T/out)"
+echo "detach $g1" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
 echo OK
 EOF
 	assert_success
