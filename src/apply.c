@@ -91,6 +91,8 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 {
 	struct bitmap256 held = { { 0 } };
 	bool changed = false;
+	/* no uevent since the records were checked: they still tell the cards (owner.c) */
+	bool unmoved = l->has_seqnum && o->has_cards_seqnum && o->cards_seqnum == l->uevent_seqnum;
 
 	for (size_t i = 0; i < o->n_mdevs; i++) {
 		const struct live_mdev *m = live_find_mdev(l, o->mdevs[i].uuid);
@@ -110,6 +112,8 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 			}
 			continue;
 		}
+		if (unmoved && was->type)
+			continue;
 		now = live_card_details(l, a);
 		if (!now || !now->type)
 			continue; /* away, or its type cannot be read: the record stays */
@@ -133,6 +137,9 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 			}
 		}
 	}
+	/* checked as of the uevent number read before the host (live_read()) */
+	if (record && l->has_seqnum && !bitmap_empty(&held))
+		changed |= owner_record_cards_seqnum(o, l->uevent_seqnum);
 	return changed;
 }
 

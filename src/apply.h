@@ -65,8 +65,10 @@ bool apply_prune_owner(struct owner_db *o, const struct live *l);
  * each guest whose mdev holds the adapter.  record (apply, under its lock):
  * then make the records what is seen now, and drop those of adapters in no
  * such mdev; a card that is away, or whose type cannot be read, keeps its
- * record.  Without record (diff, status) the records only serve to compare.
- * Returns whether the records changed.
+ * record, and note the uevent number the host was read at.  Without record
+ * (diff, status) the records only serve to compare.  While that number has
+ * not moved, a recorded card is not read again (owner.c).  Returns whether
+ * the records changed.
  */
 bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, struct diag_list *diags);
 

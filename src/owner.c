@@ -23,7 +23,16 @@
  * kernel did not tell):
  *
  *   apmatrix-cards 1
+ *   seqnum 4711
  *   card 06 CEX5A accel
+ *
+ * seqnum is /sys/kernel/uevent_seqnum as the check of the records against
+ * the cards read it (before it read them).  A card can neither come, go nor
+ * change its type or mode without a uevent, so while the number has not
+ * moved the records are still true and apply does not read the cards
+ * again.  The kernel starts the number over at boot, as /run is emptied.
+ * Versions that do not know the line skip it, and drop it when they write
+ * the file; without it the cards are read.
  *
  * That is an observation, not ownership, so it has a file of its own, loaded
  * leniently: a line it cannot read is skipped, a file it cannot read (or of
@@ -270,6 +279,16 @@ bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, 
 	return true;
 }
 
+bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum)
+{
+	if (db->has_cards_seqnum && db->cards_seqnum == seqnum)
+		return false;
+	db->has_cards_seqnum = true;
+	db->cards_seqnum = seqnum;
+	db->cards_unsaved = true;
+	return true;
+}
+
 void owner_forget_card(struct owner_db *db, unsigned adapter)
 {
 	if (adapter > 255 || !db->cards[adapter].type)
@@ -442,6 +461,22 @@ static bool any_card(const struct owner_db *db)
 	return false;
 }
 
+/* "seqnum N" of RUNDIR/cards: decimal digits only, as the kernel prints it */
+static void parse_seqnum(struct owner_db *db, const char *v)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)*v) || strlen(v) > 20)
+		return;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || *end)
+		return;
+	db->has_cards_seqnum = true;
+	db->cards_seqnum = n;
+}
+
 /*
  * RUNDIR/cards, leniently (see the top): what cannot be read is no record.
  * Card lines of a version 2 state file, loaded before, win over it: the
@@ -465,9 +500,13 @@ static void load_cards(struct owner_db *db)
 	while ((line = strtok_r(NULL, "\n", &save))) {
 		char *f[5];
 
+		if (!split_record(line, f) || !f[0])
+			continue;
 		/* a bad line or a second one for an adapter: skipped */
-		if (split_record(line, f) && f[0] && streq(f[0], "card") && !f[4])
+		if (streq(f[0], "card") && !f[4])
 			(void)parse_card(db, f[1], f[2], f[3]);
+		else if (streq(f[0], "seqnum") && f[1] && !f[2] && !db->has_cards_seqnum)
+			parse_seqnum(db, f[1]);
 	}
 	db->cards_unsaved = unsaved;
 }
@@ -634,6 +673,8 @@ static char *format_cards(const struct owner_db *db, size_t *ret_len)
 	if (!f)
 		return NULL;
 	fprintf(f, "%s\n", OWNER_CARDS_HEADER);
+	if (db->has_cards_seqnum)
+		fprintf(f, "seqnum %llu\n", db->cards_seqnum);
 	for (unsigned a = 0; a < 256; a++)
 		if (db->cards[a].type)
 			fprintf(f, "card %02x %s %s\n", a, db->cards[a].type,

@@ -67,6 +67,9 @@ struct owner_db {
 	struct owner_kept_out *kept_out; /* in no order; few */
 	size_t n_kept_out, cap_kept_out;
 	struct owner_card cards[256]; /* by adapter; RUNDIR/cards */
+	/* the kernel's uevent number when the card records were last checked against the cards */
+	bool has_cards_seqnum;
+	unsigned long long cards_seqnum;
 	bool cards_unsaved;  /* cards differ from RUNDIR/cards */
 	bool state_outdated; /* RUNDIR/state is of version 2: written back as 1 */
 };
@@ -128,6 +131,8 @@ bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bit
  */
 bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, const char *mode);
 void owner_forget_card(struct owner_db *db, unsigned adapter);
+/* The card records are those of the cards at uevent seqnum; true if that changed. */
+bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum);
 
 struct owner_lock;
 /*

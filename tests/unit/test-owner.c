@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -415,6 +416,74 @@ static void test_cards_lenient(void)
 	fake_rmtree(tmp);
 }
 
+/*
+ * "seqnum N" in the cards file: the uevent number the records were checked
+ * at; saved after the header, read leniently (a bad line is none), the
+ * first one counts.
+ */
+static void test_cards_seqnum(void)
+{
+	static const struct {
+		const char *text;
+		long long seqnum; /* -1: none */
+	} cases[] = {
+		{ "apmatrix-cards 1\nseqnum 12\ncard 06 CEX5A accel\n", 12 },
+		{ "apmatrix-cards 1\ncard 06 CEX5A accel\nseqnum 0\n", 0 },
+		{ "apmatrix-cards 1\nseqnum 5\nseqnum 6\n", 5 },
+		{ "apmatrix-cards 1\nseqnum 18446744073709551615\n", -2 }, /* the largest: ULLONG_MAX */
+		{ "apmatrix-cards 1\nseqnum 18446744073709551616\n", -1 }, /* out of range */
+		{ "apmatrix-cards 1\nseqnum -1\n", -1 },
+		{ "apmatrix-cards 1\nseqnum +1\n", -1 },
+		{ "apmatrix-cards 1\nseqnum 1x\n", -1 },
+		{ "apmatrix-cards 1\nseqnum 1 2\n", -1 },
+		{ "apmatrix-cards 1\nseqnum\n", -1 },
+		{ "apmatrix-cards 1\nseqnum  1\n", -1 },
+		{ "apmatrix-cards 2\nseqnum 12\n", -1 }, /* another version */
+	};
+	char *tmp = fake_tmpdir();
+	char *dir = xasprintf("%s/run", tmp);
+	struct owner_db *db = NULL;
+	char *text;
+
+	fake_file(tmp, "run/state", "apmatrix-state 1\nmdev " UUID_A " g\n");
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		bool ok;
+
+		fake_file(tmp, "run/cards", cases[i].text);
+		db = NULL;
+		CHECK(owner_load(dir, &db) == 0);
+		if (cases[i].seqnum == -1)
+			ok = db && !db->has_cards_seqnum;
+		else if (cases[i].seqnum == -2)
+			ok = db && db->has_cards_seqnum && db->cards_seqnum == ULLONG_MAX;
+		else
+			ok = db && db->has_cards_seqnum && db->cards_seqnum == (unsigned long long)cases[i].seqnum;
+		if (!ok)
+			printf("#   case %zu: has %d, %llu\n", i, db ? db->has_cards_seqnum : -1, db ? db->cards_seqnum : 0);
+		CHECK(ok);
+		CHECK(db && !owner_unsaved(db));
+		owner_free(db);
+	}
+	/* recorded: unsaved once, saved after the header, loaded back the same */
+	fake_file(tmp, "run/cards", "apmatrix-cards 1\ncard 06 CEX5A accel\n");
+	db = NULL;
+	CHECK(owner_load(dir, &db) == 0);
+	CHECK(db && owner_record_cards_seqnum(db, 4711) && owner_unsaved(db));
+	CHECK(db && owner_save(db) == 0 && !owner_unsaved(db));
+	CHECK(db && !owner_record_cards_seqnum(db, 4711) && !owner_unsaved(db));
+	text = fake_slurp(tmp, "run/cards");
+	CHECK_STREQ(text, "apmatrix-cards 1\nseqnum 4711\ncard 06 CEX5A accel\n");
+	free(text);
+	owner_free(db);
+	db = NULL;
+	CHECK(owner_load(dir, &db) == 0);
+	CHECK(db && db->has_cards_seqnum && db->cards_seqnum == 4711 && !owner_unsaved(db));
+	CHECK(db && owner_record_cards_seqnum(db, 4712));
+	owner_free(db);
+	free(dir);
+	fake_rmtree(tmp);
+}
+
 static void test_garbage(void)
 {
 	static const char *const bad[] = {
@@ -791,7 +860,7 @@ int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_missing),         TAP_TEST(test_round_trip),     TAP_TEST(test_kept_out),     TAP_TEST(test_cards),
-		TAP_TEST(test_cards_lenient),   TAP_TEST(test_atomic_rewrite),
+		TAP_TEST(test_cards_lenient), TAP_TEST(test_cards_seqnum),   TAP_TEST(test_atomic_rewrite),
 		TAP_TEST(test_garbage),         TAP_TEST(test_lock_basic),     TAP_TEST(test_lock_contended),
 		TAP_TEST(test_lock_stale),      TAP_TEST(test_lock_waits_for_s390),
 	};
