@@ -388,8 +388,7 @@ grep -q "guest 'guest1': APQN 06.0004 does not exist on this host" $T/err || die
 clear_writes
 echo "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" > /sys/.sim/fail
 apmatrix apply > $T/out 2> $T/err & pid=$!
-for ((i = 0; i < 300; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
-[ -z "$(cat /sys/.sim/fail)" ] || die "apply never read guest2's matrix"
+wait_fired "apply never read guest2's matrix"
 echo '- {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die plug
 wait $pid; rc=$?
 [ $rc = 0 ] || die "apply exit $rc: $(cat $T/err) $(cat $T/out)"
@@ -940,17 +939,10 @@ EOF2
 
 @test "a mask take that only a pending change needs waits with it: the exit-2 run takes no host queue; --force or the guest's stop then does all; a revert keeps the masks (6.12, 5.15)" {
 	for k in 6.12 5.15; do
-		cat > $BATS_TEST_TMPDIR/host-$k.yaml <<EOT
-kernel: $k
-vfio_ap: loaded
-max_adapter: 0x3f
-max_domain: 0xff
-cards:
-  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-EOT
-		in_sim $BATS_TEST_TMPDIR/host-$k.yaml <<'EOF'
+		# the seed's cards and a third one (0x07) the host keeps
+		t=$(seed_topo $k)
+		echo '  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}' >>"$t"
+		in_sim "$t" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 expect_exit 0 apmatrix apply >/dev/null
 g1=$(uuid_of guest1)
@@ -1908,9 +1900,7 @@ EOF2
 @test "a guest that starts while apply runs is not changed without --force: its changes, and what waits for them, are pending (exit 2)" {
 	for kernel in 6.12 6.5 5.15; do
 		in_sim "$(seed_topo $kernel)" <<'EOF'
-cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-apmatrix apply -q || die "apply failed"
-g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+seed_two_guests
 # guest1 drops domain 0xab and takes 0xff from guest2
 cat >/etc/apmatrix.yaml <<'Y'
 version: 1
@@ -1930,8 +1920,7 @@ before=$(cat $(mdev_dir $other)/matrix)
 clear_writes
 echo "wdelay devices/vfio_ap/matrix/$first/* 1500" > /sys/.sim/fail
 apmatrix apply --json > $T/out 2> $T/err & pid=$!
-for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
-[ -z "$(cat /sys/.sim/fail)" ] || die "apply never wrote to $first"
+wait_fired "apply never wrote to $first"
 echo "attach $other" > /sys/.sim/guest
 wait $pid; rc=$?
 [ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
@@ -1964,9 +1953,7 @@ EOF
 
 @test "a guest that starts while apply --force runs: its changes go ahead on 6.0+ (hot plug), but its mdev, no longer declared, is not removed (exit 2)" {
 	in_sim "$(seed_topo 6.5)" <<'EOF'
-cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-apmatrix apply -q || die "apply failed"
-g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+seed_two_guests
 # guest2 is dropped (its mdev removed), guest1 loses domain 0xab: guest1's
 # first write waits while guest2 starts, and then guest1 too
 cat >/etc/apmatrix.yaml <<'Y'
@@ -1979,7 +1966,7 @@ Y
 clear_writes
 echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
 (
-	for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+	wait_fired "apply never unassigned guest1's domain 0xab"
 	echo "attach $g2" > /sys/.sim/guest; echo "attach $g1" > /sys/.sim/guest
 ) &
 apply_guarded $g2 --force; rc=$?
@@ -2002,9 +1989,7 @@ EOF
 @test "a guest that starts between two writes to its own mdev is not changed by the second (the first took the queue its state was read from)" {
 	# 6.0-6.9, one write per item (before 6.0 the kernel refuses the write in flight itself: EBUSY)
 	in_sim "$(seed_topo 6.5)" <<'EOF'
-cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
-apmatrix apply -q || die "apply failed"
-g1=$(uuid_of guest1)
+seed_two_guests
 # guest1 (05,06 x 04,ab) loses adapter 0x05, the adapter of the queue its
 # state is read from (05.0004), then domain 0xab; it starts between the two
 sed -i 's/adapters: \[0x05, 0x06\]/adapters: [0x06]/; s/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
@@ -2012,8 +1997,7 @@ apmatrix diff --shell | grep -q "^echo 0x05 > .*$g1/unassign_adapter" || die "pl
 clear_writes
 echo "wdelay devices/vfio_ap/matrix/$g1/unassign_adapter 1500" > /sys/.sim/fail
 apmatrix apply --json > $T/out 2> $T/err & pid=$!
-for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
-[ -z "$(cat /sys/.sim/fail)" ] || die "apply never unassigned adapter 0x05"
+wait_fired "apply never unassigned adapter 0x05"
 echo "attach $g1" > /sys/.sim/guest
 wait $pid; rc=$?
 [ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"

@@ -21,7 +21,9 @@ need_root() {
 	[ -e /dev/fuse ] || skip "no /dev/fuse"
 }
 
-# topo FILE KERNEL: the seed's two cards with all four domains, on KERNEL.
+# seed_topo KERNEL: the seed's two cards with all four domains, on KERNEL;
+# prints the topology file's name (written anew each call: a test may append
+# cards to it).
 seed_topo() {
 	local f="$BATS_TEST_TMPDIR/seed-$1.yaml"
 	cat >"$f" <<EOT
@@ -57,6 +59,21 @@ bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
 mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
 uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+# seed_two_guests: apply examples/seed-two-guests.yaml; g1 and g2 are then
+# guest1's and guest2's mdev UUIDs
+seed_two_guests() {
+	cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+	apmatrix apply -q || die "apply failed"
+	g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+}
+# wait_fired WHAT: wait until the simulator's one-shot rules (wdelay, rdelay)
+# have fired, i.e. /sys/.sim/fail lists none: the write or read they delay is
+# now waiting.  Polls for 30 s at the most, then dies saying WHAT.
+wait_fired() {
+	local i
+	for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && return 0; sleep 0.05; done
+	die "$1 (rules not fired: $(cat /sys/.sim/fail))"
+}
 # hold_s390_lock: hold /run/lock/s390apconfig.lock as another tool would (a
 # link to a file with the holder's PID); release_s390_lock gives it back
 hold_s390_lock() { sleep 30 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }

@@ -7,17 +7,9 @@ load helpers
 
 # topology: the seed's two cards plus a third one (0x07) the host keeps
 three_cards() {
-	local f="$BATS_TEST_TMPDIR/three-$1.yaml"
-	cat >"$f" <<EOT
-kernel: $1
-vfio_ap: loaded
-max_adapter: 0x3f
-max_domain: 0xff
-cards:
-  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x07, type: CEX7C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
-EOT
+	local f
+	f=$(seed_topo "$1") || return
+	echo '  - {id: 0x07, type: CEX7C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}' >>"$f"
 	echo "$f"
 }
 
