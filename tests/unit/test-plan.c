@@ -272,6 +272,23 @@ static void show(const struct plan *p)
 	free(s);
 }
 
+/* show_free: the plan shown when the test has failed, then freed */
+static void show_free(struct plan *p)
+{
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+}
+
+/* finish: a test's end: show_free(p), then the states and diagnostics freed */
+static void finish(struct plan *p, struct live *l, struct desired *d, struct diag_list *dl)
+{
+	show_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(dl);
+}
+
 /* Check action i: kind, guest (NULL for host-level), number. */
 static const struct action *expect(const struct plan *p, size_t i, enum action_kind kind, const char *guest,
 				   unsigned number)
@@ -395,12 +412,7 @@ static void test_bringup_ap_config(void)
 	check_mdev_write(a, U2, "ap_config", v);
 	free(v);
 	CHECK(deps_are(a, 2, (size_t)0, (size_t)3));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_bringup_individual(void)
@@ -438,12 +450,7 @@ static void test_bringup_individual(void)
 	expect(p, 12, ACTION_ASSIGN_DOMAIN, "guest2", 0xff);
 	expect(p, 13, ACTION_ASSIGN_CONTROL_DOMAIN, "guest2", 0x47);
 	expect(p, 14, ACTION_ASSIGN_CONTROL_DOMAIN, "guest2", 0xff);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_converged_is_empty(void)
@@ -466,9 +473,7 @@ static void test_converged_is_empty(void)
 
 		CHECK(plan_is_empty(p));
 		CHECK(dl.n == 0);
-		if (tap_failed_)
-			show(p);
-		plan_free(p);
+		show_free(p);
 		/* idempotence also holds for running guests and with --force */
 		l->mdevs[0].in_use = l->mdevs[1].in_use = true;
 		p = build(d, l, PLAN_FORCE, 0, &dl);
@@ -514,12 +519,7 @@ static void test_move_domain_individual(void)
 	CHECK(deps_are(a, 2, (size_t)0, (size_t)2));
 	a = expect(p, 4, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x47);
 	CHECK(a && a->n_depends_on == 0);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static size_t count_diag(const struct diag_list *dl, enum diag_severity sev, const char *text)
@@ -637,14 +637,9 @@ static void test_refilter_stale_adapter(void)
 		} else {
 			CHECK(p->n == 0);
 		}
-		if (tap_failed_) {
+		if (tap_failed_)
 			printf("#   round %d\n", round);
-			show(p);
-		}
-		plan_free(p);
-		live_done(l);
-		desired_done(d);
-		diag_list_done(&dl);
+		finish(p, l, d, &dl);
 	}
 }
 
@@ -668,12 +663,7 @@ static void test_move_domain_ap_config(void)
 	a = expect(p, 2, ACTION_WRITE_AP_CONFIG, "guest1", 0);
 	CHECK(a && a->phase == PHASE_ASSIGN);
 	CHECK(deps_are(a, 2, (size_t)0, (size_t)1));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_ap_config_intermediate(void)
@@ -705,12 +695,7 @@ static void test_ap_config_intermediate(void)
 	CHECK(deps_are(a, 2, (size_t)0, (size_t)1));
 	a = expect(p, 3, ACTION_WRITE_AP_CONFIG, "guest2", 0);
 	CHECK(a && a->phase == PHASE_ASSIGN && matrix_equal(&a->matrix, &d->guests[1].matrix));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /*
@@ -749,12 +734,7 @@ static void test_renumber_one_ap_config(void)
 	a = &p->actions[release];
 	CHECK(a->kind == ACTION_RELEASE_APMASK && a->phase == PHASE_RELEASE_MASK);
 	CHECK(deps_are(a, 1, config));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_drop_owned_guest(void)
@@ -783,12 +763,7 @@ static void test_drop_owned_guest(void)
 	CHECK_STREQ(a->reason, "no declared guest needs them");
 	CHECK(deps_are(a, 1, (size_t)0));
 	CHECK(!touches(p, U1));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_drop_owned_guest_recorded_name(void)
@@ -827,12 +802,7 @@ static void test_drop_foreign_guest(void)
 	CHECK(has_diag(&dl, DIAG_NOTE,
 		       "apmask bit 0x05 stays taken: APQN 05.0047 is still assigned to mdev " U2 " (not managed by apmatrix)"));
 	CHECK(diag_count(&dl, DIAG_ERROR) == 0);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_add_control_domain(void)
@@ -856,12 +826,7 @@ static void test_add_control_domain(void)
 			a = expect(p, 0, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x35);
 			check_mdev_write(a, U1, "assign_control_domain", "0x35");
 		}
-		if (tap_failed_)
-			show(p);
-		plan_free(p);
-		live_done(l);
-		desired_done(d);
-		diag_list_done(&dl);
+		finish(p, l, d, &dl);
 	}
 }
 
@@ -944,12 +909,7 @@ static void test_owned_in_use_never_removed(void)
 	/* and the mask under it is not given back */
 	for (size_t i = 0; i < p->n; i++)
 		CHECK(p->actions[i].kind != ACTION_RELEASE_APMASK || !bitmap_test(&p->actions[i].bits, 5));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* Where nothing can tell whether a guest runs (live_mdev.in_use_unknown), each case of a running guest, said so. */
@@ -1002,12 +962,7 @@ static void test_maybe_running(void)
 	a = expect(p, 0, ACTION_REMOVE_MDEV, NULL, 0);
 	CHECK(a && a->pending && !a->force_helps && a->maybe_running);
 	CHECK_STREQ(a->reason, "cannot tell whether a guest is running (an mdev that may be in use is never removed)");
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_foreign_conflict(void)
@@ -1040,12 +995,7 @@ static void test_foreign_conflict(void)
 	CHECK_STREQ(a->reason, "guest1 needs them");
 	expect(p, 1, ACTION_CREATE_MDEV, "guest1", 0);
 	expect(p, 2, ACTION_WRITE_AP_CONFIG, "guest1", 0);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* Cards 05 and 06 serve many host domains; only domain 0004 is wanted on them. */
@@ -1073,12 +1023,7 @@ static void test_cover_domains_beat_adapters(void)
 	CHECK_STREQ(a->reason, "guest1 needs them"); /* 05.0004 and 06.0004 only: nothing else leaves */
 	for (size_t i = 0; i < p->n; i++)
 		CHECK(p->actions[i].kind != ACTION_TAKE_APMASK);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* Domains 0004-0007 are in use by the host on cards 07 and 08; card 05 is wanted whole. */
@@ -1104,12 +1049,7 @@ static void test_cover_adapters_beat_domains(void)
 	check_write(a, 0, "bus/ap/apmask", "-0x05");
 	for (size_t i = 0; i < p->n; i++)
 		CHECK(p->actions[i].kind != ACTION_TAKE_AQMASK);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_cover_keep(void)
@@ -1202,12 +1142,7 @@ static void test_take_reason_counts_other_queues(void)
 	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
 	CHECK_STREQ(a->reason, "guest2 needs them; 1 other queue leaves the host too");
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /*
@@ -1270,9 +1205,7 @@ static void test_take_waits_with_pending_give_back(void)
 	CHECK(!find_kind(p, ACTION_RELEASE_APMASK)); /* 06.00ab is still guest1's */
 	for (size_t i = 0; i < p->n; i++)
 		CHECK(p->actions[i].pending || p->actions[i].kind == ACTION_ASSIGN_CONTROL_DOMAIN);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
+	show_free(p);
 
 	/* --force: as before, the take, then the give back */
 	p = build(d, l, PLAN_FORCE, 0, &dl);
@@ -1298,12 +1231,7 @@ static void test_take_waits_with_pending_give_back(void)
 	CHECK(a && !a->pending);
 	a = find_kind(p, ACTION_ASSIGN_ADAPTER);
 	CHECK(a && a->pending);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* Equal costs: adapters win the tie; a bit apmatrix already holds keeps the cover where it is. */
@@ -1332,12 +1260,7 @@ static void test_cover_tie_and_stickiness(void)
 	live_mdev(l, U1, true, false)->matrix = g->matrix;
 	p = build(d, l, 0, 0, &dl);
 	CHECK(plan_is_empty(p));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* A new guest that wants what a running, no longer declared mdev holds waits for it. */
@@ -1368,9 +1291,7 @@ static void test_waits_for_undeclared_running(void)
 			CHECK(!a->pending);
 	}
 	CHECK(p->n_pending == 3); /* remove, assign adapter, assign domain */
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
+	show_free(p);
 
 	/* the record names the guest the mdev was made for: so does the reason */
 	l->mdevs[1].owner_guest = "guest2";
@@ -1382,13 +1303,8 @@ static void test_waits_for_undeclared_running(void)
 			CHECK_STREQ(a->reason, "waits for guest 'guest2', no longer declared (mdev " U2 ", running)");
 	}
 	CHECK(p->n_pending == 3);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
 	l->mdevs[1].owner_guest = NULL;
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_masks_off(void)
@@ -1448,12 +1364,7 @@ static void test_rfc2017_bringup(void)
 	check_write(a, 0, "devices/ap_matrix/matrix/" U1 "/assign_adapter", "0x05");
 	/* adapter 05 of guest1 needs 05.0004 and 05.00ab (queue moves 0 and 2) */
 	CHECK(deps_are(a, 3, (size_t)0, (size_t)2, (size_t)6));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_rfc2017_queue_moves(void)
@@ -1477,9 +1388,7 @@ static void test_rfc2017_queue_moves(void)
 	CHECK(deps_are(a, 1, (size_t)0));
 	a = expect(p, 2, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
 	CHECK(deps_are(a, 1, (size_t)0));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
+	show_free(p);
 
 	/* a new guest3 takes 05.0047 back from the host (queue was given back) */
 	l->queues[1].kind = QUEUE_DRIVER_HOST;
@@ -1501,12 +1410,7 @@ static void test_rfc2017_queue_moves(void)
 	CHECK(p->n == 6);
 	a = expect(p, 5, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
 	CHECK(a && a->phase == PHASE_RELEASE_MASK);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_static_absent_queue(void)
@@ -1533,12 +1437,7 @@ static void test_static_absent_queue(void)
 	expect(p, 2, ACTION_ASSIGN_ADAPTER, "guest2", 5);
 	expect(p, 3, ACTION_ASSIGN_DOMAIN, "guest2", 0x47);
 	expect(p, 4, ACTION_ASSIGN_DOMAIN, "guest2", 0xff);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /*
@@ -1568,9 +1467,7 @@ static void test_uncertain_absent_queue(void)
 		absent += p->actions[i].kind == ACTION_ASSIGN_DOMAIN && p->actions[i].number == 0xab;
 	}
 	CHECK(creates == 2 && absent == 1);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
+	show_free(p);
 	diag_list_done(&dl);
 
 	/* apply's first round: guest2's create tells the interface; guest1 waits for the next, unsaid */
@@ -1578,9 +1475,7 @@ static void test_uncertain_absent_queue(void)
 	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
 	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	CHECK(!touches(p, U1) && touches(p, U2));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
+	show_free(p);
 	diag_list_done(&dl);
 
 	/* when every guest would wait, they are created: only an mdev tells */
@@ -1590,12 +1485,7 @@ static void test_uncertain_absent_queue(void)
 	p = build(d, l, PLAN_DEFER_UNCERTAIN, 0, &dl);
 	CHECK(!has_diag(&dl, DIAG_ERROR, "guest1"));
 	CHECK(touches(p, U1) && touches(p, U2));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 /* A bit apmatrix took is not handed back while a foreign mdev sits on one of its APQNs. */
@@ -1622,12 +1512,7 @@ static void test_release_blocked_by_foreign(void)
 	CHECK(has_diag(&dl, DIAG_NOTE,
 		       "aqmask bit 0x47 stays taken: APQN 05.0047 is still assigned to mdev " UF " (not managed by apmatrix)"));
 	CHECK(!touches(p, UF));
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_ranges(void)
@@ -1792,12 +1677,7 @@ static void test_busy_host(void)
 	}
 	CHECK(removed_old);
 	CHECK(took_aa);
-	if (tap_failed_)
-		show(p);
-	plan_free(p);
-	live_done(l);
-	desired_done(d);
-	diag_list_done(&dl);
+	finish(p, l, d, &dl);
 }
 
 static void test_strings(void)
