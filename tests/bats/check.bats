@@ -877,33 +877,45 @@ no_raw_controls() {
 	[ "$(grep -c "no guest 'guest3' in the configuration" "$out.err")" -eq 1 ]
 }
 
-@test "a guest given as a YAML alias: the error names it (text and --json), and show GUEST gives that error alone, exit 65" {
-	cfg=$BATS_TEST_TMPDIR/alias.yaml
-	printf 'version: 1\nguests:\n  a: &x {adapters: [1], domains: [2]}\n  b: *x\n' >"$cfg"
-	err="apmatrix: $cfg:4:6: guest 'b': aliases are not supported (alias 'x')"
+# refused_guest CFG GUEST ERR JQ: a configuration CFG whose guest GUEST is a
+# YAML node apmatrix refuses (an alias, an anchor).  check says ERR, exit 65;
+# check --json and show GUEST --json print nothing on stderr and a document
+# whose diagnostics JQ accepts, with no guest drawn, exit 65; show GUEST says
+# ERR and draws nothing, exit 65.  check's stderr is left in $out.check, show
+# GUEST's in $out.err.
+refused_guest() {
+	local cfg=$1 guest=$2 err=$3 filter=$4 cmd
 	out=$BATS_TEST_TMPDIR/out
 	status=0
-	"$APMATRIX" check --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
-	cat "$out.err"
+	"$APMATRIX" check --no-live -c "$cfg" >"$out" 2>"$out.check" || status=$?
+	cat "$out.check"
 	[ "$status" -eq 65 ]
-	grep -qxF "$err" "$out.err"
-	for cmd in check "show b"; do
+	grep -qxF "$err" "$out.check"
+	for cmd in check "show $guest"; do
 		status=0
 		"$APMATRIX" $cmd --no-live --json -c "$cfg" >"$out" 2>"$out.err" || status=$?
 		echo "$cmd: $(cat "$out")"
 		[ "$status" -eq 65 ]
 		[ ! -s "$out.err" ]
-		jq -e '[.diagnostics[] | select(.guest == "b") | [.severity, .line, .column, .message]] ==
-			[["error", 4, 6, "guest '"'b'"': aliases are not supported (alias '"'x'"')"]]' "$out"
+		jq -e "$filter" "$out"
 	done
 	jq -e '.guests == []' "$out"
-	# show b: b's error, not "no guest 'b'; did you mean 'a'?", and nothing drawn
 	status=0
-	"$APMATRIX" show b --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	"$APMATRIX" show "$guest" --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+	echo "show $guest:"
 	cat "$out" "$out.err"
 	[ "$status" -eq 65 ]
 	[ ! -s "$out" ]
 	grep -qxF "$err" "$out.err"
+}
+
+@test "a guest given as a YAML alias: the error names it (text and --json), and show GUEST gives that error alone, exit 65" {
+	cfg=$BATS_TEST_TMPDIR/alias.yaml
+	printf 'version: 1\nguests:\n  a: &x {adapters: [1], domains: [2]}\n  b: *x\n' >"$cfg"
+	refused_guest "$cfg" b "apmatrix: $cfg:4:6: guest 'b': aliases are not supported (alias 'x')" \
+		'[.diagnostics[] | select(.guest == "b") | [.severity, .line, .column, .message]] ==
+			[["error", 4, 6, "guest '"'b'"': aliases are not supported (alias '"'x'"')"]]'
+	# show b: b's error, not "no guest 'b'; did you mean 'a'?"
 	! grep -q "no guest" "$out.err"
 }
 
@@ -911,29 +923,13 @@ no_raw_controls() {
 	cfg=$BATS_TEST_TMPDIR/anchor.yaml
 	printf 'version: 1\nguests:\n  a: &x\n    adapters: [1]\n    domains: [2]\n  c: {adapters: [3], domains: [4]}\n' >"$cfg"
 	err="apmatrix: $cfg:3:6: guest 'a': anchors are not supported (anchor 'x')"
-	out=$BATS_TEST_TMPDIR/out
-	status=0
-	"$APMATRIX" check --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
-	cat "$out.err"
-	[ "$status" -eq 65 ]
+	refused_guest "$cfg" a "$err" \
+		'[.diagnostics[] | [.severity, .line, .column, .guest, .message]] ==
+			[["error", 3, 6, "a", "guest '"'a'"': anchors are not supported (anchor '"'x'"')"]]'
+	# a's error alone, from check and from show a
+	[ "$(cat "$out.check")" = "$err" ]
 	[ "$(cat "$out.err")" = "$err" ]
-	for cmd in check "show a"; do
-		status=0
-		"$APMATRIX" $cmd --no-live --json -c "$cfg" >"$out" 2>"$out.err" || status=$?
-		echo "$cmd: $(cat "$out")"
-		[ "$status" -eq 65 ]
-		[ ! -s "$out.err" ]
-		jq -e '[.diagnostics[] | [.severity, .line, .column, .guest, .message]] ==
-			[["error", 3, 6, "a", "guest '"'a'"': anchors are not supported (anchor '"'x'"')"]]' "$out"
-	done
-	jq -e '.guests == []' "$out"
-	# show a: a's error, and nothing drawn; c, which compiles, is drawn
-	status=0
-	"$APMATRIX" show a --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
-	cat "$out" "$out.err"
-	[ "$status" -eq 65 ]
-	[ ! -s "$out" ]
-	[ "$(cat "$out.err")" = "$err" ]
+	# c, which compiles, is drawn
 	status=0
 	"$APMATRIX" show c --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
 	[ "$status" -eq 65 ]
