@@ -221,7 +221,8 @@ less='{"apmatrix_dropins": {"50-payments": {"payments1": {"adapters": [5, 6], "d
 clear_writes
 play -e "$less"; rc=$?
 [ $rc = 0 ] || { show; die "pending failed the play (exit $rc)"; }
-grep -q "pending" $OUT || { show; die "pending not reported"; }
+# one line per pending action: which guest it waits for, and whether apmatrix_force helps
+grep -q '"! .* (waits for web1; apmatrix_force: true does it now)"' $OUT || { show; die "pending not reported"; }
 [ "$(nwrites)" = 0 ] || die "wrote to a running guest: $(cat /sys/.sim/writes)"
 play -e "$less" -e apmatrix_fail_on_pending=true; rc=$?
 [ $rc != 0 ] || { show; die "apmatrix_fail_on_pending did not fail"; }
@@ -231,6 +232,13 @@ play -e "$less" -e apmatrix_force=true; rc=$?
 	{ show; die "--force run: exit $rc, changed=$(recap_changed); diff --force now: $(apmatrix diff --force 2>&1)"; }
 sed -n '/^mdev 5a0c1b1e/,/^[a-z]/p' /sys/.sim/dump | grep -q '05.00ff' && die "web1 not hot unplugged: $(cat /sys/.sim/dump)"
 expect_exit 0 apmatrix diff >/dev/null
+# web1 leaves the inventory while it runs: its mdev's removal waits for its stop, whatever the force
+gone='{"apmatrix_dropins": {"50-payments": {"payments1": {"adapters": [5, 6], "domains": [0x47]}}}}'
+play -e "$gone" -e apmatrix_force=true; rc=$?
+[ $rc = 0 ] || { show; die "removal pending failed the play (exit $rc)"; }
+grep -q '"! web1 5a0c1b1e-3f7d-4c55-9e0b-8b2d1c0e7a10: remove mdev .* (waits for 5a0c1b1e-3f7d-4c55-9e0b-8b2d1c0e7a10; done once the guest stops: apmatrix_force cannot)"' $OUT ||
+	{ show; die "removal not reported as waiting for the stop"; }
+[ -e /sys/devices/vfio_ap/matrix/5a0c1b1e-3f7d-4c55-9e0b-8b2d1c0e7a10 ] || die "removed a running guest's mdev"
 echo OK
 EOF
 	echo "$output"
