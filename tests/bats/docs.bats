@@ -149,8 +149,11 @@ man_command_options() {
 }
 
 @test "man: apmatrix(8) documents every exit code, environment variable and file" {
-	for c in 0 1 2 64 65 129 130 143; do
+	for c in 0 1 2 64 65 75 129 130 143; do
 		man_section "EXIT" | grep -qx "\.B $c" || { echo "exit code $c"; false; }
+		# and the README's list, and --help's
+		grep -q "\`$c\`" "$TOP/README.md" || { echo "README: exit code $c"; false; }
+		"$APMATRIX" --help | tr '\n' ' ' | grep -Eq "(status: |, |\()$c " || { echo "--help: exit code $c"; false; }
 	done
 	for v in APMATRIX_SYSFS_ROOT APMATRIX_RUNDIR APMATRIX_S390_LOCK APMATRIX_DEBUG NO_COLOR JOURNAL_STREAM; do
 		man_section ENVIRONMENT | grep -qx "\.B $v" || { echo "variable $v"; false; }

@@ -23,3 +23,29 @@ load helpers
 	done < <(awk '/^\$ apmatrix -c examples\//{on=1; buf=$0; next} on && /^```/{printf "%s%c", buf, 0; on=0; next} on{buf=buf "\n" $0}' README.md)
 	[ "$n" -ge 2 ]
 }
+
+@test "man: the show and status samples of apmatrix(8) EXAMPLES are what apmatrix prints on the 2017 host" {
+	# a sample: the lines after "# apmatrix CMD" up to .EE or the next "# " line, groff escapes undone;
+	# a last line "..." marks a sample cut short
+	for cmd in show status; do
+		awk -v c="# apmatrix $cmd" '$0 == c {on=1; next} on && (/^\.EE/ || /^# /) {exit} on' "$TOP/man/apmatrix.8" |
+			sed -e 's/\\-/-/g' -e 's/\\&//g' -e "s/\\\\(aq/'/g" > "$BATS_TEST_TMPDIR/$cmd.want"
+		[ "$(wc -l < "$BATS_TEST_TMPDIR/$cmd.want")" -ge 4 ] || { echo "no $cmd sample"; return 1; }
+	done
+	in_sim "$HOSTS/seed.yaml" <<'EOS'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null 2>&1 || die bring-up
+for cmd in show status; do
+	want=$(cat $T/$cmd.want)
+	got=$(apmatrix --color never $cmd 2>&1)
+	if [ "$(tail -n1 <<<"$want")" = "..." ]; then
+		want=$(sed '$d' <<<"$want")
+		got=$(head -n "$(wc -l <<<"$want")" <<<"$got")
+	fi
+	[ "$got" = "$want" ] || die "apmatrix(8) $cmd sample: $(diff <(echo "$want") <(echo "$got"))"
+done
+echo OK
+EOS
+	assert_success
+	assert_output --partial OK
+}
