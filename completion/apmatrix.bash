@@ -8,8 +8,11 @@ _apmatrix_guests()
 	local cfg=$1 cfgdir=$2 json
 	# -c - reads standard input: there is nothing to ask
 	[ "$cfg" = - ] && return
+	# an invalid configuration (exit 65) still lists its guests: that is
+	# when "show GUEST" is wanted most; no document at all: nothing to offer
 	json=$(apmatrix ${cfg:+-c "$cfg"} ${cfgdir:+--config-dir "$cfgdir"} --no-live --json check \
-		</dev/null 2>/dev/null) || return
+		</dev/null 2>/dev/null)
+	[[ $json == "{"* ]] || return
 	if type -P jq >/dev/null; then
 		jq -r '.guests[].name' <<<"$json" 2>/dev/null
 	else

@@ -274,6 +274,25 @@ auto always never
 always"
 }
 
+@test "completion: an invalid configuration (exit 65) still offers its guests; one that cannot be read offers none, quietly" {
+	printf 'version: 1\nguests:\n  alpha: {adapters: [5], domains: [4]}\n  beta: {adapters: [5], domains: [4]}\n' > "$BATS_TEST_TMPDIR/overlap.yaml"
+	printf 'version: 1\nguests:\n  alpha: {adapters: [5], domains: [4]\n' > "$BATS_TEST_TMPDIR/syntax.yaml"
+	run "$APMATRIX" -c "$BATS_TEST_TMPDIR/overlap.yaml" --no-live check
+	[ "$status" = 65 ] || { echo "the overlap is not invalid: $output"; false; }
+	run bash -c '
+		. "'"$TOP"'/completion/apmatrix.bash"
+		PATH="'"$TOP"'/build:$PATH"
+		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "[${COMPREPLY[*]}]"; }
+		c apmatrix -c "'"$BATS_TEST_TMPDIR"'/overlap.yaml" show ""
+		c apmatrix -c "'"$BATS_TEST_TMPDIR"'/syntax.yaml" show ""
+		c apmatrix -c "'"$BATS_TEST_TMPDIR"'/missing.yaml" guest ""'
+	echo "$output"
+	assert_success
+	assert_output "[alpha beta]
+[]
+[]"
+}
+
 @test "completion: show and guest take one guest; after it only options" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
