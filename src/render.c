@@ -264,6 +264,34 @@ static void put_cell(FILE *f, int c, char mark, int width, const struct render_o
  * before each line), with the column code_w wide: the longest guest code
  * (4 from guest 2,601 on) widens it, and the symbols' lines with it.
  */
+
+/* whether a drawn cell is kept (drawn 'k', '~' or as a conflict) */
+static bool keep_drawn(const struct grid *gr, const struct desired *d, const int *cols, int n_cols)
+{
+	BITMAP_FOREACH(a, &gr->rows)
+	for (int k = 0; k < n_cols; k++)
+		if (desired_keeps(d, (unsigned)a, (unsigned)cols[k]))
+			return true;
+	return false;
+}
+
+/* "  host.keep: adapter 0x03, every domain (no queue of it is drawn)": host.keep drawn nowhere */
+static char *describe_keep(const struct desired *d)
+{
+	_cleanup_free_ char *ad = bitmap_format_ranges(&d->keep_adapters, 2);
+	_cleanup_free_ char *dm = bitmap_format_ranges(&d->keep_domains, 2);
+	bool all_ad = bitmap_count(&d->keep_adapters) == 256, all_dm = bitmap_count(&d->keep_domains) == 256;
+	bool one_ad = bitmap_count(&d->keep_adapters) == 1, one_dm = bitmap_count(&d->keep_domains) == 1;
+
+	if (all_dm)
+		return xasprintf("  host.keep: adapter%s %s, every domain (no queue of it is drawn)\n", one_ad ? "" : "s",
+				 ad ? ad : "");
+	if (all_ad)
+		return xasprintf("  host.keep: domain%s %s on every adapter (no queue of it is drawn)\n",
+				 one_dm ? "" : "s", dm ? dm : "");
+	return xasprintf("  host.keep: adapter%s %s x domain%s %s (no queue of it is drawn)\n", one_ad ? "" : "s",
+			 ad ? ad : "", one_dm ? "" : "s", dm ? dm : "");
+}
 static void legend_put(FILE *f, int code_w, const char *text)
 {
 	for (const char *s = text; *s;) {
@@ -376,8 +404,14 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 				   "  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,\n"
 				   "      not while its guest runs)\n");
 	}
-	if (d->has_keep && (kept || !l))
+	if (d->has_keep && kept)
 		legend_put(f, code_w, "  k   kept by the host (host.keep)\n");
+	else if (d->has_keep && !keep_drawn(gr, d, cols, n_cols)) {
+		/* declared, but none of it in the drawn rows and columns: said, not drawn */
+		_cleanup_free_ char *s = describe_keep(d);
+
+		legend_put(f, code_w, s);
+	}
 	if (lost)
 		legend_put(f, code_w,
 			   "  ~   kept by host.keep, but not in effect: drawn as what has the queue now (apmatrix check\n"

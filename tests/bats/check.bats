@@ -817,6 +817,28 @@ no_raw_controls() {
 	grep -qxF "  .   not declared" "$BATS_TEST_TMPDIR/out"
 }
 
+@test "show: the 'k' legend only where a kept queue is drawn; host.keep drawn nowhere is said in one line" {
+	out=$BATS_TEST_TMPDIR/out
+	# card 0x03 kept whole, no guest on it: no 'k' cell, so no 'k' line, but a line saying so
+	"$APMATRIX" show --no-live --color never -c "$APMATRIX_TOP/examples/apmatrix.yaml" --config-dir "$APMATRIX_TOP/examples/apmatrix.d" >"$out"
+	cat "$out"
+	! grep -q '^    .* k ' "$out" && ! grep -qF "  k   kept by the host" "$out"
+	grep -qxF "  host.keep: adapter 0x03, every domain (no queue of it is drawn)" "$out"
+	# domains on every card, and adapters x domains
+	for keep in '{domains: [9, 10]}|domains 0x09,0x0a on every adapter' '{adapters: [7, 8], domains: [1]}|adapters 0x07,0x08 x domain 0x01'; do
+		printf 'version: 1\nhost: {keep: %s}\nguests:\n  a: {adapters: [5], domains: [4]}\n' "${keep%%|*}" >"$BATS_TEST_TMPDIR/k.yaml"
+		"$APMATRIX" show --no-live --color never -c "$BATS_TEST_TMPDIR/k.yaml" >"$out"
+		grep -qxF "  host.keep: ${keep#*|} (no queue of it is drawn)" "$out" || { cat "$out"; false; }
+	done
+	# 05.0005 kept and drawn: the 'k' legend, and no such line
+	printf 'version: 1\nhost: {keep: {adapters: [5], domains: [5]}}\nguests:\n  a: {adapters: [5, 6], domains: [4]}\n  b: {adapters: [6], domains: [5]}\n' >"$BATS_TEST_TMPDIR/k.yaml"
+	"$APMATRIX" show --no-live --color never -c "$BATS_TEST_TMPDIR/k.yaml" >"$out"
+	cat "$out"
+	grep -qx '    05 |  A   k' "$out"
+	grep -qxF "  k   kept by the host (host.keep)" "$out"
+	! grep -q "host.keep:" "$out"
+}
+
 @test "show: with 2,601 guests (codes of 4 characters, A100 on) the grid's cells and the legend's code column stay aligned" {
 	cfg=$BATS_TEST_TMPDIR/many.yaml
 	{
