@@ -815,6 +815,7 @@ struct iguest {
 	bool skip;         /* written as a comment only */
 	char *skip_reason;
 	bool autostart;    /* mdevctl: "start": "auto" */
+	bool carried;      /* mdevctl: no definition, but a live mdev apmatrix created (carry_owned()) */
 };
 
 struct import {
@@ -1043,6 +1044,40 @@ static void from_mdevctl(struct import *im)
 		jval_done(&root);
 	}
 	free_strv(names, n);
+}
+
+/*
+ * The live mdevs apmatrix created that no definition has (by UUID): apply
+ * removes an mdev apmatrix created once no guest declares it, so a file of
+ * the definitions alone would take them from their guests.  They go into the
+ * file as --from live writes them, named after their libvirt domain or the
+ * guest apmatrix recorded; mdevctl_conflicts() then refuses a definition
+ * that assigns one of their queues, and mdevctl_carried() notes each.
+ */
+static void carry_owned(struct import *im)
+{
+	size_t n_defs = im->n;
+
+	for (size_t i = 0; i < im->l->n_mdevs; i++) {
+		const struct live_mdev *m = &im->l->mdevs[i];
+		bool defined = false;
+		struct iguest *g;
+
+		if (!m->owned)
+			continue;
+		for (size_t k = 0; k < n_defs && !defined; k++)
+			defined = strcasecmp(im->g[k].uuid, m->uuid) == 0;
+		if (defined)
+			continue;
+		g = add_guest(im, m->uuid);
+		g->m = m->matrix;
+		g->owner = m->owner_guest;
+		g->carried = true;
+		g->source = m->owner_guest
+				    ? xasprintf("the live mdev apmatrix created for guest '%s' (no mdevctl definition)",
+						m->owner_guest)
+				    : xstrdup("the live mdev apmatrix created (no mdevctl definition)");
+	}
 }
 
 static int cmp_guest_uuid(const void *a, const void *b)
@@ -1677,9 +1712,10 @@ void mdevctl_defs_free(struct mdevctl_def *defs, size_t n)
 #define MAX_CONFLICT_NAMED 8
 
 /*
- * Two definitions that assign one queue: the kernel gives it to one mdev
- * only, and check refuses a configuration that gives it to two guests.
- * An error, like a definition that cannot be read: nothing is written.
+ * Two definitions that assign one queue, or a definition and an mdev
+ * apmatrix created (carry_owned()): the kernel gives it to one mdev only,
+ * and check refuses a configuration that gives it to two guests.  An error,
+ * like a definition that cannot be read: nothing is written.
  */
 static void mdevctl_conflicts(struct import *im)
 {
@@ -1689,16 +1725,26 @@ static void mdevctl_conflicts(struct import *im)
 			_cleanup_free_ char *list = NULL, *more = NULL;
 			unsigned n;
 
-			if (!matrix_overlap(&a->m, &b->m))
-				continue;
+			if ((a->carried && b->carried) || !matrix_overlap(&a->m, &b->m))
+				continue; /* two live mdevs: the kernel keeps them apart */
 			list = matrix_format_overlap_n(&a->m, &b->m, MAX_CONFLICT_NAMED, &n);
 			if (!list)
 				abort(); /* out of memory */
 			more = n > MAX_CONFLICT_NAMED ? xasprintf(" and %u more", n - MAX_CONFLICT_NAMED) : xstrdup("");
-			diag_add(im->diags, DIAG_ERROR, NULL, NULL,
-				 "%s and %s both assign APQN%s %s%s: a queue can be in one mdev only; undefine or "
-				 "edit one of them",
-				 a->file, b->file, n > 1 ? "s" : "", list, more);
+			if (a->carried || b->carried) {
+				const struct iguest *def = a->carried ? b : a, *own = a->carried ? a : b;
+				_cleanup_free_ char *who = own->owner ? xasprintf(" for guest '%s'", own->owner)
+								      : xstrdup("");
+
+				diag_add(im->diags, DIAG_ERROR, NULL, NULL,
+					 "%s and mdev %s, which apmatrix created%s, both assign APQN%s %s%s: a queue "
+					 "can be in one mdev only; undefine or edit the definition, or import --from live",
+					 def->file, own->uuid, who, n > 1 ? "s" : "", list, more);
+			} else
+				diag_add(im->diags, DIAG_ERROR, NULL, NULL,
+					 "%s and %s both assign APQN%s %s%s: a queue can be in one mdev only; undefine "
+					 "or edit one of them",
+					 a->file, b->file, n > 1 ? "s" : "", list, more);
 			im->errors = true;
 		}
 }
@@ -1712,7 +1758,7 @@ static void mdevctl_not_started(struct import *im)
 	for (size_t i = 0; i < im->n; i++) {
 		const struct iguest *g = &im->g[i];
 
-		if (g->skip)
+		if (g->skip || g->carried)
 			continue;
 		if (im->l ? live_find_mdev(im->l, g->uuid) != NULL : g->autostart)
 			continue;
@@ -1721,6 +1767,23 @@ static void mdevctl_not_started(struct import *im)
 			 "definition (mdevctl undefine -u %s) so that mdevctl and apmatrix do not both manage it",
 			 g->file, im->l ? "the definition is not started" : "mdevctl does not start it at boot",
 			 g->uuid);
+	}
+}
+
+/* Say which guests come from the live host, not from a definition (carry_owned()). */
+static void mdevctl_carried(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++) {
+		const struct iguest *g = &im->g[i];
+		_cleanup_free_ char *who = NULL;
+
+		if (g->skip || !g->carried)
+			continue;
+		who = g->owner ? xasprintf(" (guest '%s')", g->owner) : xstrdup("");
+		diag_add(im->diags, DIAG_NOTE, NULL, NULL,
+			 "mdev %s%s was created by apmatrix and has no mdevctl definition: imported as it is now, "
+			 "as --from live does, since apply with a file without it would remove the mdev",
+			 g->uuid, who);
 	}
 }
 
@@ -1734,8 +1797,11 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 		if (!l)
 			return -EINVAL;
 		from_live(&im);
-	} else
+	} else {
 		from_mdevctl(&im);
+		if (l && !im.errors)
+			carry_owned(&im);
+	}
 	if (im.n)
 		qsort(im.g, im.n, sizeof(*im.g), cmp_guest_uuid);
 	for (size_t i = 0; i < im.n; i++) {
@@ -1751,8 +1817,10 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 	}
 	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors) {
 		mdevctl_conflicts(&im);
-		if (!im.errors)
+		if (!im.errors) {
 			mdevctl_not_started(&im);
+			mdevctl_carried(&im);
+		}
 	}
 	read_libvirt(&im);
 	name_guests(&im);

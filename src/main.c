@@ -132,8 +132,10 @@ static const struct command commands[_CMD_MAX] = {
 			 "host.keep for the queues host drivers hold now (which then stay the host's: new guests "
 			 "cannot have them until host.keep is edited). Then apmatrix -c FILE diff reports 0 "
 			 "changes, except that apply creates the mdev of each mdevctl definition that is not "
-			 "started (a warning names each). Two mdevctl definitions that assign one queue are an "
-			 "error, and nothing is written." },
+			 "started (a warning names each). --from mdevctl also writes each mdev apmatrix created "
+			 "that no definition has, as --from live does (a note names each), so that apply does not "
+			 "remove it. Two mdevctl definitions that assign one queue, or a definition and such an "
+			 "mdev, are an error, and nothing is written." },
 	[CMD_GUEST] = { "guest", "GUEST", cmd_guest, "print the guest's libvirt <hostdev> element or QEMU -device argument",
 			"Print how the guest refers to its mdev: the libvirt <hostdev> element with the mdev's "
 			"UUID, or with --qemu the QEMU -device argument. QEMU allows one vfio-ap device per guest: "

@@ -454,6 +454,70 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl on a host apmatrix manages: its mdevs without a definition are carried from the live host, with a note each; diff removes none" {
+	in_sim "$HOSTS/seed.yaml" <<EOF
+W=\$(mktemp -d)
+$ROUND_TRIP
+D=/etc/mdevctl.d/matrix
+U3=11111111-1111-1111-1111-111111111111
+seed_two_guests
+mkdir -p \$D
+# one definition, not started, on a free queue
+echo '{"mdev_type":"vfio_ap-passthrough","start":"manual","attrs":[{"assign_adapter":"0x06"},{"assign_domain":"0x47"}]}' > \$D/\$U3
+expect_exit 0 apmatrix import --from mdevctl -o \$W/y.yaml 2>\$W/err
+cat \$W/err \$W/y.yaml
+for g in guest1:\$g1 guest2:\$g2; do
+	grep -qxF "apmatrix: note: mdev \${g#*:} (guest '\${g%%:*}') was created by apmatrix and has no mdevctl definition: imported as it is now, as --from live does, since apply with a file without it would remove the mdev" \$W/err || die "note for \$g"
+	grep -qxF "    # from the live mdev apmatrix created for guest '\${g%%:*}' (no mdevctl definition)" \$W/y.yaml || die "source comment for \$g"
+done
+[ "\$(grep -c 'warning: ' \$W/err)" = 1 ] || die "one warning, for the definition not started"
+j=\$(apmatrix -c \$W/y.yaml check --json) || die "imported config does not check"
+[ "\$(jq -c '[.guests[] | [.name, .uuid, .apqns]]' <<<"\$j")" = "[[\"\$U3\",\"\$U3\",[\"06.0047\"]],[\"guest1\",\"\$g1\",[\"05.0004\",\"05.00ab\",\"06.0004\",\"06.00ab\"]],[\"guest2\",\"\$g2\",[\"05.0047\",\"05.00ff\"]]]" ] || die "guests: \$j"
+# diff creates the definition's mdev and takes its queue; it removes nothing and gives nothing back
+apmatrix -c \$W/y.yaml diff > \$W/diff.out; rc=\$?
+cat \$W/diff.out
+[ "\$rc" = 2 ] || die "diff exited \$rc"
+grep -q "^+ \$U3 .*create mdev" \$W/diff.out || die "diff does not create \$U3"
+grep -E "remove mdev|give .* back" \$W/diff.out && die "diff takes from apmatrix's guests"
+[ "\$(tail -1 \$W/diff.out)" = "3 changes" ] || die "diff: \$(cat \$W/diff.out)"
+expect_exit 0 apmatrix -c \$W/y.yaml apply > /dev/null
+for u in \$g1 \$g2 \$U3; do [ -d "\$(mdev_dir \$u)" ] || die "mdev \$u gone after apply"; done
+# now every mdev is apmatrix's or defined: import, then diff and apply change nothing
+round_trip --from mdevctl
+# with no definitions at all, the same
+rm \$D/\$U3
+round_trip --from mdevctl
+[ "\$(apmatrix -c \$W/imported.yaml check --json | jq -r '[.guests[].name] | join(" ")')" = "\$U3 guest1 guest2" ] || die "names after rm"
+apmatrix help import | tr '\n' ' ' | tr -s ' ' | grep -q "also writes each mdev apmatrix created that no definition has, as --from live does (a note names each), so that apply does not remove it" || die "help"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import --from mdevctl: a definition that assigns a queue of an mdev apmatrix created: an error naming the file, the guest, the mdev and the APQN, exit 65, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+U3=11111111-1111-1111-1111-111111111111
+seed_two_guests
+mkdir -p $D
+echo '{"mdev_type":"vfio_ap-passthrough","start":"manual","attrs":[{"assign_adapter":"0x05"},{"assign_domain":"0x47"},{"assign_domain":"0xff"}]}' > $D/$U3
+expect_exit 65 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+[ ! -e $W/y.yaml ] || die "written despite the conflict"
+grep -qxF "apmatrix: $D/$U3 and mdev $g2, which apmatrix created for guest 'guest2', both assign APQNs 05.0047 05.00ff: a queue can be in one mdev only; undefine or edit the definition, or import --from live" $W/err || die "error text"
+[ "$(grep -c 'both assign' $W/err)" = 1 ] || die "one line per conflict"
+grep -qx "apmatrix: nothing was written" $W/err || die "nothing written"
+grep -E "warning|note" $W/err && die "warnings or notes about a file that is not written"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
