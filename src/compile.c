@@ -443,18 +443,34 @@ int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, st
 	/* guests the config kept: compile_config() (a config read with a taker keeps none) */
 	for (size_t i = 0; i < cfg->n_guests; i++)
 		take_guest(c, &cfg->guests[i]);
-	diag_move(diags, &c->diags);
+	/*
+	 * A file cut short (a YAML syntax error, or a limit: config.h,
+	 * incomplete) is not the configuration: what was read of it may lack
+	 * a key the rest of the file gives (a "domains:" indented wrongly), so
+	 * every judgement of it would be a guess.  Only the reader's errors
+	 * are said (the syntax error among them), none of compile's, for
+	 * any file: a guest or an overlap may span the files.
+	 */
+	if (cfg->incomplete)
+		diag_list_done(&c->diags);
+	else
+		diag_move(diags, &c->diags);
 
 	d->masks = cfg->masks;
 	d->masks_mark = cfg->masks_mark;
 	if (cfg->keep_present && (cfg->keep_adapters.present || cfg->keep_domains.present)) {
+		struct diag_list *kd = cfg->incomplete ? &c->diags : diags; /* c->diags: dropped below */
+
 		d->has_keep = true;
 		d->keep_mark = cfg->keep_mark;
-		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", diags);
-		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", diags);
+		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", kd);
+		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", kd);
 	}
-	check_pairs(d->guests, d->n_guests, c->cf.flag, diags);
-	check_keep(d, d->guests, d->n_guests, diags);
+	if (!cfg->incomplete) {
+		check_pairs(d->guests, d->n_guests, c->cf.flag, diags);
+		check_keep(d, d->guests, d->n_guests, diags);
+	}
+	diag_list_done(&c->diags);
 
 	/* sorted by name; configurations are often written in that order already */
 	if (c->unsorted)

@@ -93,7 +93,9 @@ int compile_config(struct config *cfg, struct desired **ret, struct diag_list *d
  * config_load_into() reads the files, and compile_end() compiles what
  * remains (host.keep, pairs of guests) and ends like compile_config().
  * Diagnostics about guests are held until compile_end(), so they follow
- * the configuration's own, as with compile_config().
+ * the configuration's own, as with compile_config().  When a file was cut
+ * short (cfg->incomplete) compile_end() adds none: the reader's errors say
+ * what is wrong, and what was read of the file is not the configuration.
  */
 struct compiler;
 struct compiler *compile_begin(struct config *cfg);

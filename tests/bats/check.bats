@@ -1061,3 +1061,50 @@ refused_guest() {
 		F=$tmp/dd/20-a.yaml M=$msg jqe '[.diagnostics[] | select(.message == $ENV.M)] == [{"severity": "error", "file": $ENV.F, "line": 2, "column": 3, "guest": "a", "message": $ENV.M}]' <<<"$output"
 	done
 }
+
+# --- a file cut short by a YAML syntax error ---
+
+@test "a YAML syntax error is said alone: what was read before it gets no semantic error (a key indented one space short is no missing key), check, show and --json alike" {
+	f=$BATS_TEST_TMPDIR/indent.yaml
+	printf 'version: 1\nguests:\n  guest1:\n    adapters: [0x05]\n   domains: [0x04]\n' >"$f"
+	err="apmatrix: $f:5:4: YAML syntax error: did not find expected key (while parsing a block mapping at 3:3)"
+	for cmd in check show "show guest1"; do
+		run --separate-stderr "$APMATRIX" --no-live -c "$f" $cmd
+		echo "$cmd: $output / $stderr"
+		[ "$status" -eq 65 ]
+		[ "$stderr" = "$err" ]
+		[ -z "$output" ]
+	done
+	for cmd in check show; do
+		run --separate-stderr "$APMATRIX" --no-live --json -c "$f" $cmd
+		echo "$cmd --json: $output"
+		[ "$status" -eq 65 ]
+		[ -z "$stderr" ]
+		M=${err#apmatrix: $f:5:4: } jqe '.valid == false and .guests == [] and (.diagnostics | length == 1 and .[0].line == 5 and .[0].column == 4 and .[0].message == $ENV.M)' <<<"$output"
+	done
+	# what compile would say of the part read (an overlap, an invalid UUID and
+	# name, a repeat, a guest without domains) is not said; a drop-in's
+	# syntax error cuts the whole configuration short, the main file too
+	cat >"$BATS_TEST_TMPDIR/main.yaml" <<'YAML'
+version: 1
+host: {keep: {adapters: [3, 3]}}
+guests:
+  a: {adapters: [1], domains: [1], uuid: x}
+  b: {adapters: [1], domains: [1]}
+  "c d": {adapters: [3]}
+YAML
+	mkdir "$BATS_TEST_TMPDIR/dd"
+	printf 'guests:\n  e: {adapters: [2], domains: [2]\n' >"$BATS_TEST_TMPDIR/dd/50-e.yaml"
+	run --separate-stderr "$APMATRIX" --no-live -c "$BATS_TEST_TMPDIR/main.yaml" --config-dir "$BATS_TEST_TMPDIR/dd" check
+	echo "$stderr"
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "apmatrix: $BATS_TEST_TMPDIR/dd/50-e.yaml:3:1: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping at 2:6)" ]
+	# the reader's own errors before the construct the syntax error breaks stay: they are true whatever follows
+	printf 'version: 1\nhost: {masks: maybe}\nguests:\n  g:\n    adapters: [5]\n   domains: [4]\n' >"$f"
+	run --separate-stderr "$APMATRIX" --no-live -c "$f" check
+	printf '%s\n' "${stderr_lines[@]}"
+	[ "$status" -eq 65 ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	[ "${stderr_lines[0]}" = "apmatrix: $f:2:15: host.masks: expected 'auto' or 'off', got 'maybe'" ]
+	[[ "${stderr_lines[1]}" == "apmatrix: $f:6:4: YAML syntax error: "* ]]
+}

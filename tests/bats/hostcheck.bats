@@ -674,3 +674,27 @@ EOF
 	assert_line "stopped: apmatrix: /etc/apmatrix.yaml:8:22: warning: guest 'guest1': adapter 0x06 is not configured in this LPAR now (assigned all the same: the guest gets it as soon as the LPAR has it)"
 	refute_output --partial "over-provisioned"
 }
+
+@test "a key indented wrongly on a host: check, diff, apply and their --json give the YAML syntax error alone, no 'no usage domains', no plan notes, no write" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null 2>&1 || die "first apply"
+clear_writes
+printf 'version: 1\nguests:\n  guest1:\n    adapters: [0x05]\n   domains: [0x04]\n' > /etc/apmatrix.yaml
+err="apmatrix: /etc/apmatrix.yaml:5:4: YAML syntax error: did not find expected key (while parsing a block mapping at 3:3)"
+for cmd in check diff apply; do
+	apmatrix $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] || die "$cmd: exit $rc"
+	[ "$(head -1 $T/err)" = "$err" ] || die "$cmd: stderr $(cat $T/err)"
+	! grep -v -e "^$err\$" -e '^apmatrix: nothing was changed$' $T/err || die "$cmd: more than the error"
+	apmatrix --json $cmd > $T/out 2> $T/err; rc=$?
+	[ $rc = 65 ] || die "$cmd --json: exit $rc"
+	M=${err#apmatrix: /etc/apmatrix.yaml:5:4: } jqe '[.diagnostics[] | .message] == [$ENV.M]' $T/out >/dev/null ||
+		die "$cmd --json: $(cat $T/out)"
+done
+[ "$(nwrites)" = 0 ] || die "wrote"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

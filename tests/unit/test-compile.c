@@ -387,6 +387,24 @@ static void test_control_characters_in_names(void)
 	fx_done(&f);
 }
 
+/* yaml ends in a syntax error: that error is the one diagnostic, compile adds none */
+static void expect_syntax_error_alone(const char *yaml, unsigned line, unsigned col, const char *msg)
+{
+	struct fx f;
+
+	fx_compile(&f, yaml);
+	CHECK(f.load_r == -EINVAL);
+	CHECK(f.r == 0); /* no error of compile's */
+	CHECK(f.dl.n == 1);
+	for (size_t i = 0; f.dl.n != 1 && i < f.dl.n; i++)
+		printf("#   %u:%u: %s\n", f.dl.items[i].mark.line, f.dl.items[i].mark.col, f.dl.items[i].message);
+	if (f.dl.n >= 1) {
+		CHECK(f.dl.items[0].mark.line == line && f.dl.items[0].mark.col == col);
+		CHECK_STREQ(f.dl.items[0].message, msg);
+	}
+	fx_done(&f);
+}
+
 static void test_incomplete_guests(void)
 {
 	expect_one("version: 1\nguests:\n  g:\n    adapters: [1]\n", 4, 5,
@@ -401,6 +419,17 @@ static void test_incomplete_guests(void)
 		   "guest 'g': no adapters and no domains; a guest needs at least one APQN");
 	expect_one("version: 1\nguests:\n  g:\n    usage-as-control: false\n", 3, 3,
 		   "guest 'g': no adapters and no domains; a guest needs at least one APQN");
+	/*
+	 * A YAML syntax error after a guest libyaml has ended: the guest is
+	 * not missing its domains (indented one space short), and nothing
+	 * compile says of a file cut short is said, in any file.
+	 */
+	expect_syntax_error_alone("version: 1\nguests:\n  guest1:\n    adapters: [0x05]\n   domains: [0x04]\n", 5, 4,
+				  "YAML syntax error: did not find expected key (while parsing a block mapping at 3:3)");
+	expect_syntax_error_alone("version: 1\nhost: {keep: {adapters: [3, 3]}}\nguests:\n"
+				  "  a: {adapters: [1], domains: [1], uuid: x}\n  b: {adapters: [1], domains: [1]}\n"
+				  "  \"c d\": {adapters: [3]}\n  e:\n    adapters: [2]\n   domains: [2]\n", 9, 4,
+				  "YAML syntax error: did not find expected key (while parsing a block mapping at 4:3)");
 }
 
 static void test_repeats_are_warnings(void)
