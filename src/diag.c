@@ -75,6 +75,21 @@ void diag_move(struct diag_list *to, struct diag_list *from)
 	diag_list_done(from);
 }
 
+void diag_drop_severity(struct diag_list *l, enum diag_severity sev)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->items[i].severity == sev) {
+			free(l->items[i].guest);
+			free(l->items[i].message);
+			continue;
+		}
+		l->items[k++] = l->items[i];
+	}
+	l->n = k;
+}
+
 size_t diag_count(const struct diag_list *l, enum diag_severity sev)
 {
 	size_t n = 0;

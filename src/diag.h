@@ -67,6 +67,9 @@ size_t diag_count(const struct diag_list *l, enum diag_severity sev);
 /* Append from's diagnostics to to's, in order; from is left empty.  Marks must name files interned in to. */
 void diag_move(struct diag_list *to, struct diag_list *from);
 
+/* Remove every diagnostic of severity sev from l, keeping the order of the rest. */
+void diag_drop_severity(struct diag_list *l, enum diag_severity sev);
+
 /* Sort by file (in order of interning), line (the whole file first), column; stable otherwise. */
 void diag_sort(struct diag_list *l);
 

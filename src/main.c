@@ -870,9 +870,22 @@ static int cmd_check(int argc, char **argv)
 		bool invalid = diag_count(&diags, DIAG_ERROR);
 
 		if (load_live(&s, &o, 0, &l, &diags) == 0) {
+			struct diag_list pd = {}; /* the plan's; its marks name files interned in diags */
+
 			hostcheck(d, l, &diags);
-			(void)plan_build(d, l, 0, &p, &diags); /* only its diagnostics count here */
+			(void)plan_build(d, l, 0, &p, &pd); /* only its diagnostics count here */
 			plan_free(p);
+			/*
+			 * An invalid configuration is never applied: the plan's
+			 * notes (mask bits that stay taken, master keys to
+			 * zeroize) tell what an apply would do, and none will
+			 * run.  Its errors and warnings are problems of their own
+			 * and stay.  Not only the guests with errors: the plan of
+			 * the others depends on them (an overlap, a mask bit).
+			 */
+			if (invalid)
+				diag_drop_severity(&pd, DIAG_NOTE);
+			diag_move(&diags, &pd);
 			host_checked = true;
 		} else
 			host_failed = !invalid; /* a host that cannot be read is no invalid configuration */

@@ -698,3 +698,35 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "check on a host: a configuration with errors gets no plan notes (mask bits that stay taken, zeroize), its errors and the host's warnings stay; a valid one still gets them" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null 2>&1 || die "first apply"
+# an overlap: one error; the plan would have said "apmask bit ... stays taken"
+printf 'version: 1\nguests:\n  guest1:\n    adapters: [0x05]\n    domains: ["0x00-0x10"]\n  guest2:\n    adapters: [0x05, 0x06]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix check > $T/out 2> $T/err; rc=$?
+cat $T/err
+[ $rc = 65 ] || die "overlap: exit $rc"
+grep -qxF "apmatrix: /etc/apmatrix.yaml:8:15: guest 'guest2': APQN 05.0004 already assigned to guest 'guest1' (/etc/apmatrix.yaml:5:15)" $T/err || die "overlap: no error"
+grep -q ': warning: guest .guest1.: usage domains 0x00-0x03,0x05-0x10 are not configured in this LPAR now' $T/err || die "overlap: no LPAR warning"
+! grep -q 'note:' $T/err || die "overlap: notes"
+apmatrix --json check > $T/out; rc=$?
+[ $rc = 65 ] || die "overlap --json: exit $rc"
+jqe '([.diagnostics[] | select(.severity == "note")] == []) and ([.diagnostics[] | select(.severity == "error")] | length == 1)' $T/out >/dev/null || die "overlap --json: $(cat $T/out)"
+# an invalid name: no zeroize note about the guest that cannot be applied
+printf 'version: 1\nguests:\n  "my guest":\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix check 2> $T/err; rc=$?
+cat $T/err
+[ $rc = 65 ] || die "name: exit $rc"
+[ "$(cat $T/err)" = "apmatrix: /etc/apmatrix.yaml:3:3: guest 'my guest': invalid name; use 1-64 characters from A-Z a-z 0-9 _ . - (not '.' or '..')" ] || die "name: $(cat $T/err)"
+# the same guest with a valid name: the plan runs, and its note is said
+printf 'version: 1\nguests:\n  myguest:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix check 2> $T/err; rc=$?
+[ $rc = 0 ] || die "valid: exit $rc, $(cat $T/err)"
+grep -q "note: guest 'myguest': takes usage domain 0x04 on adapter 0x05 .*zeroize it" $T/err || die "valid: no note: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
