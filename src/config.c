@@ -425,6 +425,32 @@ static struct mark offset_mark(const struct parser *p, size_t offset)
 }
 
 /*
+ * Where the bad UTF-8 sequence that libyaml reports at offset starts.
+ * libyaml names a bad trailing byte by its own offset and value ("# caf\xe9"
+ * then a newline: the newline, one column late); the byte to fix is the
+ * lead byte before it.  That is the nearest byte before offset, at most 3
+ * back, that starts a sequence long enough to reach offset, with only
+ * trailing bytes between.  Otherwise (a bad lead byte, a sequence cut off
+ * by the end of the file) the sequence starts at offset.
+ */
+static size_t utf8_error_start(const struct parser *p, size_t offset)
+{
+	unsigned char b[4];
+	size_t from = offset < 3 ? 0 : offset - 3, n;
+
+	n = input_read(p, from, (char *)b, offset - from);
+	for (size_t j = 1; j <= n; j++) {
+		unsigned char c = b[n - j];
+		size_t width = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+
+		if ((c & 0xc0) == 0x80)
+			continue; /* a trailing byte: the lead is further back */
+		return width > j ? offset - j : offset;
+	}
+	return offset;
+}
+
+/*
  * Advance to the next event.  Anchors, tags and aliases are reported here,
  * once per node, whatever the node's place in the grammar.  Returns
  * -EINVAL after a syntax error (reported once).
@@ -452,6 +478,16 @@ static int next_event(struct parser *p)
 			error_at(p, NULL, "cannot read %s: %s", p->file, strerror(p->input_error));
 		} else if (p->yp.error == YAML_MEMORY_ERROR) {
 			error_at(p, &m, "out of memory while parsing YAML");
+		} else if (p->yp.error == YAML_READER_ERROR && p->yp.problem && strstr(p->yp.problem, "UTF-8") &&
+			   !strstr(p->yp.problem, "UTF-16")) {
+			/* bytes that are not UTF-8: where the bad sequence starts and its first byte */
+			unsigned char byte = 0;
+			size_t at = utf8_error_start(p, p->yp.problem_offset);
+
+			m = offset_mark(p, at);
+			(void)input_read(p, at, (char *)&byte, 1);
+			error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
+					"(if it is Latin-1: iconv -f latin1 -t utf8)", byte);
 		} else if (p->yp.error == YAML_READER_ERROR) {
 			/* the reader gives a byte offset, not a mark */
 			unsigned char byte;

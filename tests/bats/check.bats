@@ -967,17 +967,39 @@ refused_guest() {
 }
 
 @test "check: invalid UTF-8 names the offending byte, never 0xFFFFFFFF" {
+	hint='; a configuration file is UTF-8 text (if it is Latin-1: iconv -f latin1 -t utf8)'
 	printf 'version: 1\n# caf\xe9\n' >"$BATS_TEST_TMPDIR/latin1.yaml"
 	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/latin1.yaml"
 	[ "$status" -eq 65 ]
-	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/latin1.yaml:2:6: incomplete UTF-8 octet sequence (0xE9); a configuration file is UTF-8 text" ]
+	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/latin1.yaml:2:6: invalid UTF-8 at byte 0xE9$hint" ]
 	printf 'version: 1\n# \xc3' >"$BATS_TEST_TMPDIR/cut.yaml"
 	run "$APMATRIX" check --no-live -c "$BATS_TEST_TMPDIR/cut.yaml"
 	[ "$status" -eq 65 ]
-	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/cut.yaml:2:3: incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text" ]
+	[ "$output" = "apmatrix: $BATS_TEST_TMPDIR/cut.yaml:2:3: invalid UTF-8 at byte 0xC3$hint" ]
 	run "$APMATRIX" check --no-live -c - <"$BATS_TEST_TMPDIR/cut.yaml"
 	[ "$status" -eq 65 ]
-	[ "$output" = "apmatrix: <stdin>:2:3: incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text" ]
+	[ "$output" = "apmatrix: <stdin>:2:3: invalid UTF-8 at byte 0xC3$hint" ]
+}
+
+@test "check: a Latin-1 byte before more text is named at its own position and value, not libyaml's next byte" {
+	hint='; a configuration file is UTF-8 text (if it is Latin-1: iconv -f latin1 -t utf8)'
+	f=$BATS_TEST_TMPDIR/latin1.yaml
+	# libyaml: "2:7: invalid trailing UTF-8 octet (0x0A)", the newline after the byte
+	printf 'version: 1\n# caf\xe9\nguests:\n  g:\n    adapters: [5]\n    domains: [4]\n' >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $f:2:6: invalid UTF-8 at byte 0xE9$hint" ]
+	# a three-byte lead whose second trailing byte is wrong: the lead, not the byte libyaml stopped at
+	printf 'version: 1\n# \xe2\x82x\n' >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$output" = "apmatrix: $f:2:3: invalid UTF-8 at byte 0xE2$hint" ]
+	# a stray trailing byte after a whole character: that byte
+	printf 'version: 1\n# \xc3\xa9\x80\n' >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$output" = "apmatrix: $f:2:4: invalid UTF-8 at byte 0x80$hint" ]
+	run "$APMATRIX" check --no-live --json -c "$f"
+	[ "$status" -eq 65 ]
+	echo "$output" | jqe '.diagnostics | length == 1 and .[0].line == 2 and .[0].column == 4'
 }
 
 @test "check: a lone dash is a range without a lower end, a minus sign before digits is negative" {

@@ -106,7 +106,7 @@ EOF
 printf 'version: 1\nguests:\n  g1\0: {adapters: [1], domains: [1]}\n' >/etc/apmatrix.yaml
 refuse '^apmatrix: /etc/apmatrix.yaml:3:5: control characters are not allowed \(0x00\); a configuration file is UTF-8 text$'
 printf 'version: 1\nguests:\n  g\xff1: {adapters: [1], domains: [1]}\n' >/etc/apmatrix.yaml
-refuse '^apmatrix: /etc/apmatrix.yaml:3:4: invalid leading UTF-8 octet \(0xFF\); a configuration file is UTF-8 text$'
+refuse '^apmatrix: /etc/apmatrix.yaml:3:4: invalid UTF-8 at byte 0xFF; a configuration file is UTF-8 text \(if it is Latin-1: iconv -f latin1 -t utf8\)$'
 printf 'version: 1\nguests:\n  "g\\0x": {adapters: [1], domains: [1]}\n' >/etc/apmatrix.yaml
 refuse '^apmatrix: /etc/apmatrix.yaml:3:3: NUL character inside a scalar$'
 EOF

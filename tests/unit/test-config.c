@@ -509,9 +509,14 @@ static void test_odd_input(void)
 	fx_done(&f);
 	free(yaml);
 	/* an incomplete UTF-8 sequence names its first byte (libyaml says -1) */
-	expect_one("version: 1\n# caf\xe9\n", 2, 6,
-		   "incomplete UTF-8 octet sequence (0xE9); a configuration file is UTF-8 text");
-	expect_one("version: 1\n# \xc3", 2, 3, "incomplete UTF-8 octet sequence (0xC3); a configuration file is UTF-8 text");
+#define NOT_UTF8 "; a configuration file is UTF-8 text (if it is Latin-1: iconv -f latin1 -t utf8)"
+	expect_one("version: 1\n# caf\xe9\n", 2, 6, "invalid UTF-8 at byte 0xE9" NOT_UTF8);
+	expect_one("version: 1\n# \xc3", 2, 3, "invalid UTF-8 at byte 0xC3" NOT_UTF8);
+	/* a bad trailing byte: the lead byte before it (libyaml names the trailing one, a column late) */
+	expect_one("version: 1\n# caf\xe9\nguests:\n", 2, 6, "invalid UTF-8 at byte 0xE9" NOT_UTF8);
+	expect_one("version: 1\n# \xf0\x9f\x98x\n", 2, 3, "invalid UTF-8 at byte 0xF0" NOT_UTF8);
+	expect_one("version: 1\n# \xff\n", 2, 3, "invalid UTF-8 at byte 0xFF" NOT_UTF8);
+#undef NOT_UTF8
 	/* names cut at the length limit: reported once, never "defined twice", and no guest */
 	if (asprintf(&yaml, "version: 1\nguests:\n  %0257d: {adapters: [1], domains: [1]}\n"
 			    "  %0258d: {adapters: [1], domains: [1]}\n", 1, 1) < 0)
