@@ -841,6 +841,12 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 
 /* ---- numbers ---- */
 
+/* "a" or "an" before noun ("an adapter", "a domain", "a control domain"). */
+static const char *article(const char *noun)
+{
+	return noun[0] && strchr("aeiouAEIOU", noun[0]) ? "an" : "a";
+}
+
 /*
  * Parse one number as written, "47", "0x47".  On failure return a
  * description of the problem that starts with the quoted token.
@@ -966,7 +972,8 @@ static int parse_item(struct parser *p, const char *noun, struct config_item *re
 		return -EINVAL;
 	if (p->ev.type != YAML_SCALAR_EVENT) {
 		_cleanup_free_ char *got = node_kind(p);
-		error_at(p, &m, "%s: expected a %s (a number or a \"LOW-HIGH\" range), got %s", owner_of(p), noun, got);
+		error_at(p, &m, "%s: expected %s %s (a number or a \"LOW-HIGH\" range), got %s", owner_of(p),
+			 article(noun), noun, got);
 		return -EINVAL;
 	}
 	if (p->scalar_cut)

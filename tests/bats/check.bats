@@ -1130,3 +1130,16 @@ YAML
 	[ "${stderr_lines[0]}" = "apmatrix: $f:2:15: host.masks: expected 'auto' or 'off', got 'maybe'" ]
 	[[ "${stderr_lines[1]}" == "apmatrix: $f:6:4: YAML syntax error: "* ]]
 }
+
+@test "check: a list entry of the wrong kind says 'an adapter', 'a domain', 'a control domain'" {
+	f=$BATS_TEST_TMPDIR/nest.yaml
+	printf 'version: 1\nhost:\n  keep:\n    domains: [[7]]\nguests:\n  g:\n    adapters: [[5]]\n    domains: [{}]\n    control-domains: [[6]]\n' >"$f"
+	run --separate-stderr "$APMATRIX" --no-live -c "$f" check
+	printf '%s\n' "${stderr_lines[@]}"
+	[ "$status" -eq 65 ]
+	[ "${stderr_lines[0]}" = "apmatrix: $f:4:15: host.keep: expected a domain (a number or a \"LOW-HIGH\" range), got a sequence" ]
+	[ "${stderr_lines[1]}" = "apmatrix: $f:7:16: guest 'g': expected an adapter (a number or a \"LOW-HIGH\" range), got a sequence" ]
+	[ "${stderr_lines[2]}" = "apmatrix: $f:8:15: guest 'g': expected a domain (a number or a \"LOW-HIGH\" range), got a mapping" ]
+	[ "${stderr_lines[3]}" = "apmatrix: $f:9:23: guest 'g': expected a control domain (a number or a \"LOW-HIGH\" range), got a sequence" ]
+	[ "${#stderr_lines[@]}" -eq 4 ]
+}

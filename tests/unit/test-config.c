@@ -198,6 +198,13 @@ static void test_bad_numbers(void)
 	expect_domain("~", "guest 'g1': empty domain entry; expected a number such as 0x05");
 	expect_domain("\"\"", "guest 'g1': domain is empty; expected a number such as 0x05");
 	expect_domain("[1]", "guest 'g1': expected a domain (a number or a \"LOW-HIGH\" range), got a sequence");
+	/* the article fits each noun the message is made with */
+	expect_one("version: 1\nguests:\n  g1: {adapters: [[5]], domains: [4]}\n", 3, 19,
+		   "guest 'g1': expected an adapter (a number or a \"LOW-HIGH\" range), got a sequence");
+	expect_one("version: 1\nguests:\n  g1: {adapters: [5], domains: [4], control-domains: [{}]}\n", 3, 55,
+		   "guest 'g1': expected a control domain (a number or a \"LOW-HIGH\" range), got a mapping");
+	expect_one("version: 1\nhost: {keep: {adapters: [[5]]}}\n", 2, 26,
+		   "host.keep: expected an adapter (a number or a \"LOW-HIGH\" range), got a sequence");
 }
 
 static void test_ranges(void)
