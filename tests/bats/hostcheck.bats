@@ -730,3 +730,25 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a usage domain beyond the host's maximum is one error, not a second one as a control domain; a control domain given beyond it is its own" {
+	in_sim "$HOSTS/static-5.15.yaml" <<'EOF'
+echo vfio_ap > /sys/.sim/modprobe
+printf 'version: 1\nguests:\n  g:\n    adapters: [0x05]\n    domains: [0x47, 0x55]\n' > /etc/apmatrix.yaml
+apmatrix check 2> $T/err; rc=$?
+cat $T/err
+[ $rc = 65 ] || die "exit $rc"
+[ "$(grep -c 'beyond this host' $T/err)" = 1 ] || die "not once: $(cat $T/err)"
+grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: guest 'g': domains 0x55 beyond this host's maximum 0x54" $T/err || die "no domain error"
+printf 'version: 1\nguests:\n  g:\n    adapters: [0x05]\n    domains: [0x47, 0x55]\n    control-domains: [0x56]\n' > /etc/apmatrix.yaml
+apmatrix check 2> $T/err; rc=$?
+cat $T/err
+[ $rc = 65 ] || die "exit $rc"
+grep -qxF "apmatrix: /etc/apmatrix.yaml:5:21: guest 'g': domains 0x55 beyond this host's maximum 0x54" $T/err || die "no domain error"
+grep -qxF "apmatrix: /etc/apmatrix.yaml:6:23: guest 'g': control domains 0x56 beyond this host's maximum 0x54" $T/err || die "no control domain error"
+[ "$(grep -c 'beyond this host' $T/err)" = 2 ] || die "not twice: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
