@@ -117,6 +117,24 @@ teardown() { sim_stop; }
 	assert_failure
 }
 
+@test "wdelay: of two rules that match one write only the first fires; the second waits for the next write" {
+	echo "wdelay bus/ap/aqmask 700" >"$S/.sim/fail"
+	echo "wdelay bus/ap/* 700" >"$S/.sim/fail"
+	echo -2 >"$S/bus/ap/aqmask" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do [ "$(cat "$S/.sim/fail")" = "wdelay bus/ap/* 700" ] && break; sleep 0.05; done
+	run cat "$S/.sim/fail"
+	assert_output "wdelay bus/ap/* 700"
+	wait $pid
+	echo -3 >"$S/bus/ap/aqmask" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do [ -z "$(cat "$S/.sim/fail")" ] && break; sleep 0.05; done
+	[ -z "$(cat "$S/.sim/fail")" ] || fail "the second rule did not fire on the second write"
+	kill -0 $pid || fail "the second write did not wait"
+	wait $pid
+	grep -qx $'bus/ap/aqmask\t-3\t0' "$S/.sim/writes"
+}
+
 @test "guest: attach/detach need an existing mdev" {
 	run bash -c "echo attach $U1 > $S/.sim/guest"
 	assert_failure

@@ -69,6 +69,7 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 {
 	int r = 0;
 	size_t i = 0;
+	bool once_fired = false; /* one wdelay rule a write: the next rule that matches waits for the next write */
 
 	*ret_delay_ms = 0;
 	while (i < s->n_faults) {
@@ -76,9 +77,10 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 		bool fire = false;
 
 		if (f->delay_ms) {
-			if (!f->on_read && fnmatch(f->glob, path, 0) == 0) {
+			if (!f->on_read && !(f->once && once_fired) && fnmatch(f->glob, path, 0) == 0) {
 				*ret_delay_ms += f->delay_ms;
 				if (f->once) { /* a test that sees it gone knows the write is waiting */
+					once_fired = true;
 					free(f->glob);
 					memmove(f, f + 1, (s->n_faults - i - 1) * sizeof(*f));
 					s->n_faults--;
