@@ -402,22 +402,112 @@ static char *started_meanwhile(const struct plan *p, const struct live *l, const
 }
 
 /* Report a, which the plan would have done, as pending after all: why, and what --force would do. */
-static void hold_back(const struct action *a, const char *who, bool force_helps, bool maybe, const char *why,
+static void hold_back(const struct action *a, const struct action *cause, bool force_helps, bool maybe, const char *why,
 		      apply_report_fn report, void *userdata, struct apply_result *res)
 {
 	struct action held = *a; /* the pointers stay the plan's */
 
 	held.pending = true;
 	held.force_helps = force_helps;
-	/* what --force would do to this guest; nothing when it waits for another */
-	held.force_hot = force_helps && streq(who, a->guest ? a->guest : a->uuid) ? plan_action_hot(a) : 0;
+	/*
+	 * What --force would do to this guest, as the plan says it: nothing
+	 * when it waits for another mdev, nor for a refilter (an adapter the
+	 * guest does not see: nothing of the guest's comes or goes).
+	 */
+	held.force_hot = force_helps && streq(cause->uuid, a->uuid) && !a->refilter ? plan_action_hot(a) : 0;
 	held.maybe_running = maybe;
 	held.reason = (char *)why;
-	held.waits_for = (char *)who;
+	held.waits_for = cause->waits_for ? cause->waits_for : (char *)cause->uuid;
 	res->pending++;
 	res->pending_force += force_helps;
 	res->pending_maybe += maybe;
 	report(userdata, &held, APPLY_PENDING, 0, why);
+}
+
+/* an action held back in this run: the mdev action whose guest started (cause NULL: not held back) */
+struct held {
+	const struct action *cause;
+	bool force_helps, maybe;
+};
+
+static bool is_take(const struct action *a)
+{
+	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK || a->kind == ACTION_TAKE_QUEUE;
+}
+
+/* What take t's dependents look at: whether each would be held back now (spec, valid where stamp == gen). */
+struct take_check {
+	const struct plan *p;
+	const struct live *l;
+	const struct held *held;
+	size_t t;
+	struct held *spec;
+	size_t *stamp, gen;
+};
+
+/* Whether action k would be held back now, were take t not written; its cause, or a zeroed held. */
+static struct held would_hold(struct take_check *tc, size_t k)
+{
+	const struct action *a = &tc->p->actions[k];
+	struct held h = { 0 };
+	char *why;
+
+	if (k < tc->t)
+		return tc->held[k];
+	if (k == tc->t)
+		return h;
+	if (tc->stamp[k] == tc->gen)
+		return tc->spec[k];
+	why = started_meanwhile(tc->p, tc->l, a, &h.force_helps, &h.maybe);
+	if (why)
+		h.cause = a;
+	free(why);
+	for (size_t j = 0; j < a->n_depends_on && !h.cause; j++)
+		if (a->depends_on[j] < k)
+			h = would_hold(tc, a->depends_on[j]);
+	tc->spec[k] = h;
+	tc->stamp[k] = tc->gen;
+	return h;
+}
+
+/*
+ * Take t waits when every action of this run that needs it waits now too (a
+ * guest started since the plan, which holds back a take that only pending
+ * actions need): written, it would leave the host with fewer queues until
+ * --force or the guest's stop.  What needs a take: what depends on it, and
+ * for a mask take, a give-back of the other mask (the plan may trade bits:
+ * the take keeps an mdev's APQN from the host that the give-back would hand
+ * it).  A take that nothing needs, or something that does not wait, is
+ * written as planned.  Returns the cause, or a zeroed held: written.
+ */
+static struct held take_waits(struct take_check *tc)
+{
+	const struct plan *p = tc->p;
+	const struct action *t = &p->actions[tc->t];
+	/* a give-back of the other mask may rely on a mask take to keep an mdev's APQN from the host */
+	enum action_kind other = t->kind == ACTION_TAKE_APMASK   ? ACTION_RELEASE_AQMASK
+				 : t->kind == ACTION_TAKE_AQMASK ? ACTION_RELEASE_APMASK
+								 : _ACTION_KIND_INVALID;
+	struct held first = { 0 };
+
+	tc->gen++;
+	for (size_t k = tc->t + 1; k < p->n; k++) {
+		const struct action *a = &p->actions[k];
+		bool needs = a->kind == other;
+
+		if (a->pending)
+			continue;
+		for (size_t j = 0; j < a->n_depends_on && !needs; j++)
+			needs = a->depends_on[j] == tc->t;
+		if (!needs)
+			continue;
+		struct held h = would_hold(tc, k);
+		if (!h.cause)
+			return (struct held){ 0 }; /* written in this run: it needs the take */
+		if (!first.cause)
+			first = h;
+	}
+	return first;
 }
 
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
@@ -426,9 +516,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 {
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
-	/* an action held back in this run: the guest (or mdev) it waits for (who NULL: not held back) */
-	_cleanup_free_ struct held { const char *who; bool force_helps, maybe; } *held = xcalloc(p->n ? p->n : 1,
-												 sizeof(*held));
+	_cleanup_free_ struct held *held = xcalloc(p->n ? p->n : 1, sizeof(*held));
+	_cleanup_free_ struct held *spec = NULL;
+	_cleanup_free_ size_t *stamp = NULL;
+	struct take_check tc = { .p = p, .l = l, .held = held };
 	int r;
 
 	for (size_t i = 0; i < p->n; i++) {
@@ -475,23 +566,35 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			report(userdata, a, APPLY_SKIPPED, 0, why);
 			continue;
 		}
-		/* what relies on an action held back below waits with it, as the plan's propagation does */
+		/* its own guest started meanwhile: the plan's reason for that, as for a guest running at plan time */
+		why = started_meanwhile(p, l, a, &held[i].force_helps, &held[i].maybe);
+		if (why)
+			held[i].cause = a;
+		/* what relies on an action held back here waits with it, as the plan's propagation does */
 		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
 			size_t dep = a->depends_on[k];
 
-			if (dep < i && held[dep].who) {
+			if (dep < i && held[dep].cause) {
 				held[i] = held[dep];
-				why = xasprintf("waits for '%s' (%s)", held[i].who, held[i].maybe ? "maybe running" : "running");
+				why = plan_waits_reason(held[i].cause, held[i].maybe);
 			}
 		}
-		if (!why) {
-			why = started_meanwhile(p, l, a, &held[i].force_helps, &held[i].maybe);
-			if (why)
-				held[i].who = a->guest ? a->guest : a->uuid;
+		/* a take that only what waits now needs waits with it */
+		if (!why && is_take(a)) {
+			if (!spec) {
+				spec = xcalloc(p->n, sizeof(*spec));
+				stamp = xcalloc(p->n, sizeof(*stamp));
+				tc.spec = spec;
+				tc.stamp = stamp;
+			}
+			tc.t = i;
+			held[i] = take_waits(&tc);
+			if (held[i].cause)
+				why = plan_waits_reason(held[i].cause, held[i].maybe);
 		}
 		if (why) {
 			outcome[i] = APPLY_PENDING;
-			hold_back(a, held[i].who, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
+			hold_back(a, held[i].cause, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
 			continue;
 		}
 		/* between two actions, never inside one: the previous one's writes and records are complete */

@@ -138,7 +138,8 @@ struct ctx {
 
 	struct plan *p;
 	const struct mstate **who; /* parallel to p->actions: the mdev whose running guest blocks it */
-	size_t cap_who;
+	const struct mstate **own; /* parallel to p->actions: the action's own mdev, NULL for host actions */
+	size_t cap_who, cap_own;
 
 	struct gstate *guests;
 	size_t n_guests;
@@ -233,13 +234,14 @@ static ssize_t action_new(struct ctx *c, enum action_kind kind, enum plan_phase 
 
 	p->actions = xgrow(p->actions, &p->cap, p->n + 1, sizeof(*p->actions));
 	c->who = xgrow(c->who, &c->cap_who, p->n + 1, sizeof(*c->who));
+	c->own = xgrow(c->own, &c->cap_own, p->n + 1, sizeof(*c->own));
 	a = &p->actions[p->n];
 	*a = (struct action){ .kind = kind, .phase = phase, .number = number };
 	if (guest)
 		a->guest = xstrdup(guest);
 	if (uuid)
 		snprintf(a->uuid, sizeof(a->uuid), "%s", uuid);
-	c->who[p->n] = who;
+	c->who[p->n] = c->own[p->n] = who;
 	return (ssize_t)p->n++;
 }
 
@@ -367,6 +369,9 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 	ssize_t i = action_new(c, kind, phase, guest, ms->uuid, number, ms);
 	struct action *a = &c->p->actions[i];
 
+	/* what waits for this mdev's guest names it so, at plan time or when apply holds it back */
+	a->waits_for = xstrdup(ms->who);
+	a->undeclared = ms->guest < 0 && ms->m && ms->m->owned && ms->m->owner_guest;
 	if (ms->guest >= 0) {
 		const struct desired_guest *g = c->guests[ms->guest].g;
 		const struct mark *mk = action_dim(kind) >= 0 ? desired_guest_mark(g, action_dim(kind), number) : &g->mark;
@@ -382,7 +387,6 @@ static ssize_t mdev_action(struct ctx *c, struct mstate *ms, enum action_kind ki
 		a->force_helps = ms->force_helps;
 		a->force_hot = ms->force_helps ? action_hot(kind) : 0;
 		a->maybe_running = ms->m->in_use_unknown; /* blocked: ms->m is set */
-		a->waits_for = xstrdup(ms->who);
 		action_reason(c, i, xstrdup(ms->block_reason));
 	} else if (ms->hot)
 		a->hot = action_hot(kind);
@@ -1604,15 +1608,26 @@ static int phase_order_cmp_ctx(const struct plan *p, size_t x, size_t y)
  * an action pending at first (with its mstate as who), and
  * propagate_pending() copies who from a pending dependency.
  */
-static char *waits_for(const struct mstate *ms, bool maybe_running)
+static char *waits_text(const char *who, const char *gone_guest, const char *uuid, bool maybe_running)
 {
 	const char *state = maybe_running ? "maybe running" : "running";
 
+	if (gone_guest)
+		return xasprintf("waits for guest '%s', no longer declared (mdev %s, %s)", gone_guest, uuid, state);
+	return xasprintf("waits for '%s' (%s)", who, state);
+}
+
+static char *waits_for(const struct mstate *ms, bool maybe_running)
+{
 	assert(ms);
-	if (ms->guest < 0 && ms->m && ms->m->owned && ms->m->owner_guest)
-		return xasprintf("waits for guest '%s', no longer declared (mdev %s, %s)", ms->m->owner_guest,
-				 ms->uuid, state);
-	return xasprintf("waits for '%s' (%s)", ms->who, state);
+	return waits_text(ms->who, ms->guest < 0 && ms->m && ms->m->owned ? ms->m->owner_guest : NULL, ms->uuid,
+			  maybe_running);
+}
+
+char *plan_waits_reason(const struct action *cause, bool maybe_running)
+{
+	return waits_text(cause->waits_for ? cause->waits_for : cause->uuid, cause->undeclared ? cause->guest : NULL,
+			  cause->uuid, maybe_running);
 }
 
 /*
@@ -1661,18 +1676,15 @@ static void propagate_pending(struct ctx *c)
 
 	for (size_t k = 0; k < c->n_ms; k++)
 		c->ms[k].has_pending = false;
-	for (size_t i = 0; i < p->n; i++) {
-		if (!p->actions[i].pending || !p->actions[i].uuid[0])
-			continue;
-		for (size_t k = 0; k < c->n_ms; k++)
-			if (streq(c->ms[k].uuid, p->actions[i].uuid))
-				c->ms[k].has_pending = true;
-	}
+	for (size_t i = 0; i < p->n; i++)
+		if (p->actions[i].pending && c->own[i])
+			c->ms[c->own[i] - c->ms].has_pending = true;
 }
 
 /*
- * The usage APQNs each pending action, and each that changes a running
- * guest, takes from its guest and gives it (action.loses, action.gains):
+ * The usage APQNs each mdev action takes from its guest and gives it
+ * (action.loses, action.gains; shown for one that is pending, at plan
+ * time or when apply holds it back, and one that changes a running guest):
  * an unassign takes what the mdev has of that number, an assign gives what
  * the guest declares of it, ap_config the difference of the two matrices.
  * A control domain is no queue: none.  A refilter concerns an adapter the
@@ -1683,15 +1695,10 @@ static void note_apqns(struct ctx *c)
 {
 	for (size_t i = 0; i < c->p->n; i++) {
 		struct action *a = &c->p->actions[i];
-		const struct mstate *ms = NULL;
+		const struct mstate *ms = c->own[i];
 		struct apqn_matrix want = {}, x = {};
 
-		if ((!a->pending && !a->hot) || a->refilter || !a->uuid[0])
-			continue;
-		for (size_t k = 0; k < c->n_ms && !ms; k++)
-			if (streq(c->ms[k].uuid, a->uuid))
-				ms = &c->ms[k];
-		if (!ms)
+		if (!ms || a->refilter)
 			continue;
 		if (ms->class == MDEV_MANAGED && ms->guest >= 0)
 			want = c->guests[ms->guest].g->matrix;
@@ -1966,6 +1973,10 @@ static void plan_mask_releases(struct ctx *c)
 			c->take_ap = (struct bitmap256){ { 0 } };
 		if (wait_aq)
 			c->take_aq = (struct bitmap256){ { 0 } };
+		/* the aqmask take counted the queues of the apmask take's adapters with that; now it takes them */
+		if (wait_ap && !wait_aq && c->take_aq_id >= 0)
+			action_reason(c, c->take_aq_id,
+				      take_reason(c, &c->base_ap, &c->take_aq, &l->apmask, &c->take_aq));
 	}
 	free(afters_ad);
 
@@ -2081,7 +2092,7 @@ static void sort_plan(struct ctx *c)
 	struct plan *p = c->p;
 	size_t *order, *inv;
 	struct action *sorted;
-	const struct mstate **who;
+	const struct mstate **who, **own;
 
 	if (p->n == 0)
 		return;
@@ -2095,9 +2106,11 @@ static void sort_plan(struct ctx *c)
 
 	sorted = xcalloc(p->cap ? p->cap : 1, sizeof(*sorted));
 	who = xcalloc(p->n, sizeof(*who));
+	own = xcalloc(p->n, sizeof(*own));
 	for (size_t i = 0; i < p->n; i++) {
 		sorted[i] = p->actions[order[i]];
 		who[i] = c->who[order[i]];
+		own[i] = c->own[order[i]];
 		for (size_t j = 0; j < sorted[i].n_depends_on; j++)
 			sorted[i].depends_on[j] = inv[sorted[i].depends_on[j]];
 		if (sorted[i].n_depends_on > 1)
@@ -2108,6 +2121,9 @@ static void sort_plan(struct ctx *c)
 	free(c->who);
 	c->who = who;
 	c->cap_who = p->n;
+	free(c->own);
+	c->own = own;
+	c->cap_own = p->n;
 	free(order);
 	free(inv);
 }
@@ -2242,6 +2258,7 @@ done:
 		p->n_pending += p->actions[i].pending;
 	r = c->errors ? -EINVAL : 0;
 	free(c->who);
+	free(c->own);
 	free(c->guests);
 	for (size_t k = 0; k < c->n_ms; k++)
 		free(c->ms[k].ua); /* ud shares the allocation */

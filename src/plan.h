@@ -73,11 +73,20 @@ struct action {
 	bool refilter;           /* assigns again an adapter the kernel left out of the guest's view */
 	unsigned hot;            /* HOT_PLUG | HOT_UNPLUG: --force changes a running guest's crypto now */
 	unsigned force_hot;      /* pending and force_helps: what --force would do to the running guest (HOT_*) */
-	char *waits_for;         /* pending: the guest it waits for, or the UUID of an mdev no guest declares */
+	/*
+	 * Pending: the guest it waits for, or the UUID of an mdev no guest
+	 * declares.  Set on every mdev action, pending or not: what it and what
+	 * needs it would wait for, its own mdev's (the guest, or that UUID),
+	 * should a guest start on it while apply runs (apply_plan()).
+	 */
+	char *waits_for;
+	bool undeclared;         /* an mdev action, of an mdev apmatrix made for guest, no longer declared */
 	/*
 	 * The usage APQNs the guest loses and gains by this action ("APQNs
-	 * 06.0004 06.00ab", truncated; matrix_format_minus()), NULL for none:
-	 * set for a pending action and one that changes a running guest.
+	 * 06.0004 06.00ab", truncated; matrix_format_minus()), NULL for none
+	 * (and for a refilter, and host actions): set for every mdev action,
+	 * since apply may hold one back when a guest starts meanwhile; shown
+	 * only when pending or hot.
 	 */
 	char *loses, *gains;
 	/* where the guest is declared (the list entry of the number, if any); file NULL otherwise */
@@ -95,6 +104,14 @@ struct action {
 
 /* What a's change does to a running guest (HOT_*): for an ap_config write, from its from and matrix. */
 unsigned plan_action_hot(const struct action *a);
+
+/*
+ * The reason of an action that waits for the mdev of mdev action cause:
+ * "waits for 'guest1' (running)", or for an mdev apmatrix made for a guest
+ * no longer declared "waits for guest 'old', no longer declared (mdev
+ * UUID, running)".
+ */
+char *plan_waits_reason(const struct action *cause, bool maybe_running);
 
 /* apmask or aqmask, taken or released (the action's bits) */
 static inline bool action_is_mask(const struct action *a)

@@ -738,6 +738,9 @@ static char *action_apqns(const struct action *a)
 	size_t len = 0;
 	FILE *f;
 
+	/* loses and gains are there for most changes of an mdev: said when they concern a running guest */
+	if (!a->pending && !a->hot)
+		return NULL;
 	if (!a->loses && !a->gains)
 		return hot ? xstrdup(hot) : NULL;
 	f = open_memstream(&out, &len);

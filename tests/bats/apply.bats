@@ -2040,3 +2040,100 @@ EOF
 	fi
 	done
 }
+
+@test "a guest no longer declared that starts while apply runs: what waits for its mdev names that guest and the mdev, waits_for its UUID, as the plan does; the APQNs are named (6.5)" {
+	in_sim "$(seed_topo 6.5)" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die "bring-up"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+# guest2 is dropped (stopped when apply reads the host); guest3 wants its
+# 05.0047; guest1 loses domain 0xab, the write apply makes first (guest3's
+# assigns of adapter 0x05 and domain 0x47 wait for guest2's removal)
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1: {adapters: [0x05, 0x06], domains: [0x04]}
+  guest3: {adapters: [0x05], domains: [0x47]}
+Y
+why="waits for guest 'guest2', no longer declared (mdev $g2, running)"
+apmatrix diff --shell | grep -m1 -q "$g1/unassign_domain" || die "plan: $(apmatrix diff)"
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "$(cat /sys/.sim/fail)" ] || die "apply never wrote to guest1's mdev"
+echo "attach $g2" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+[ -d $(mdev_dir $g2) ] || die "guest2's mdev removed"
+! grep -q "matrix/$g2/" /sys/.sim/writes || die "wrote to guest2's mdev: $(cat /sys/.sim/writes)"
+grep -qF "guest2 $g2: remove mdev (it would lose APQNs 05.0047 05.00ff) pending: guest is running (an mdev in use is never removed); it started while apply ran" $T/err ||
+	die "the removal: $(cat $T/err)"
+for n in "adapter 0x05" "domain 0x47"; do
+	grep -qF "guest3: assign $n (it would gain APQN 05.0047) pending: $why" $T/err || die "guest3's assign $n: $(cat $T/err)"
+done
+grep -q "'guest2' (running)" $T/err && die "named by the old guest's name alone: $(cat $T/err)"
+jqe "[.actions[] | select(.outcome == \"pending\")] | length >= 2 and all(.waits_for == \"$g2\")" < $T/out >/dev/null ||
+	die "JSON waits_for: $(jq -c '[.actions[] | select(.outcome == "pending") | [.kind, .guest, .waits_for, .reason]]' < $T/out)"
+jqe "[.actions[] | select(.guest == \"guest3\" and .outcome == \"pending\") | .reason] | length > 0 and all(. == \"$why\")" < $T/out >/dev/null ||
+	die "JSON reason: $(jq -c '[.actions[] | select(.outcome == "pending") | [.kind, .guest, .waits_for, .reason]]' < $T/out)"
+echo "detach $g2" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a mask take that only a change of a guest that started while apply ran needs is not written: it waits with it (exit 2); once the guest stops, apply does both (6.5)" {
+	cat > $BATS_TEST_TMPDIR/host.yaml <<EOT
+kernel: 6.5
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+	in_sim $BATS_TEST_TMPDIR/host.yaml <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+# guest1 loses domain 0xab (written first); guest2 gains adapter 0x07, for
+# which apply takes apmask 0x07 (the domains would take cards 08 and 09's)
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/adapters: \[0x05\]/adapters: [0x05, 0x07]/' /etc/apmatrix.yaml
+out=$(apmatrix diff 2>&1)
+grep -qxF "~ apmask: take 0x07 from host drivers (guest2 needs them; 2 other queues leave the host too)" <<<"$out" || die "plan: $out"
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "$(cat /sys/.sim/fail)" ] || die "apply never unassigned guest1's domain"
+echo "attach $g2" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+grep -q "$g1/unassign_domain" /sys/.sim/writes || die "guest1's change was not made: $(cat /sys/.sim/writes)"
+! grep -q '^bus/ap/' /sys/.sim/writes || die "the exit-2 run wrote a mask: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed"
+[ "$(basename $(readlink /sys/devices/ap/card07/07.0004/driver))" != vfio_ap ] || die "07.0004 taken from the host"
+grep -qxF "apmatrix: warning: apmask: take 0x07 from host drivers pending: waits for 'guest2' (running)" $T/err ||
+	die "apply said: $(cat $T/err)"
+jqe '[.actions[] | select(.kind == "take apmask") | [.outcome, .waits_for, .force_helps]] == [["pending", "guest2", true]]' < $T/out >/dev/null ||
+	die "JSON: $(jq -c '.actions' < $T/out)"
+echo "detach $g2" > /sys/.sim/guest
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+grep -q '^bus/ap/apmask	-0x07' /sys/.sim/writes || die "no take once guest2 stopped: $(cat /sys/.sim/writes)"
+grep -q 07.0047 $(mdev_dir $g2)/matrix || die "guest2 lacks 07.0047"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}

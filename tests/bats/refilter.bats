@@ -218,3 +218,34 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a guest that starts while apply assigns an adapter again: the assign waits, and its hot is null as the plan's (nothing of the guest's comes or goes)" {
+	in_sim "$(host62)" <<EOF
+$CONFIGS
+cfg "0x04, 0x47"
+expect_exit 0 apmatrix apply >/dev/null
+cfg 0x04
+apmatrix diff | grep -q "^- g1: unassign adapter 0x06 (left out" || die "plan: \$(apmatrix diff)"
+clear_writes
+echo "wdelay devices/vfio_ap/matrix/\$U/unassign_adapter 1500" > /sys/.sim/fail
+apmatrix apply --json > \$T/out 2> \$T/err & pid=\$!
+for ((i = 0; i < 600; i++)); do [ -z "\$(cat /sys/.sim/fail)" ] && break; sleep 0.05; done
+[ -z "\$(cat /sys/.sim/fail)" ] || die "apply never unassigned adapter 0x06"
+echo "attach \$U" > /sys/.sim/guest
+wait \$pid; rc=\$?
+[ \$rc = 2 ] || die "exit \$rc, expected 2 (pending): \$(cat \$T/err)"
+! grep -q "\$U/assign_adapter" /sys/.sim/writes || die "assigned to the running guest: \$(cat /sys/.sim/writes)"
+# the aqmask take that only the assign and a give-back that waits too need waits with them
+! grep -q "^bus/ap/" /sys/.sim/writes || die "the exit-2 run wrote a mask: \$(cat /sys/.sim/writes)"
+grep -q "warning: g1: assign adapter 0x06 pending: guest is running (use --force); it started while apply ran\\\$" \$T/err ||
+	die "apply said: \$(cat \$T/err)"
+jqe '[.actions[] | select(.kind == "assign adapter") | [.outcome, .hot, .force_helps, .waits_for]] == [["pending", null, true, "g1"]]' \
+	< \$T/out >/dev/null || die "JSON: \$(jq -c '.actions' < \$T/out)"
+echo "detach \$U" > /sys/.sim/guest
+expect_exit 0 apmatrix apply >/dev/null
+[ "\$(gm)" = "05.0004 06.0004 " ] || die "guest sees \$(gm)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}

@@ -1175,6 +1175,62 @@ static const struct action *find_kind(const struct plan *p, enum action_kind kin
 }
 
 /*
+ * The same, with guest1 running on an mdev that has nothing yet: its assign
+ * of adapter 0x05 waits, and so does the apmask take that only it needs.
+ * The aqmask take then takes 05.0004 too, which the apmask take counted:
+ * its reason counts it (review8 F7).
+ */
+static void test_take_reason_when_other_take_waits(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g;
+	struct plan *p;
+	const struct action *a;
+
+	for (unsigned dom = 0x10; dom < 0x1a; dom++) {
+		live_queue(l, 5, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 6, dom, QUEUE_DRIVER_HOST);
+		live_queue(l, 9, dom, QUEUE_DRIVER_HOST);
+	}
+	live_queue(l, 5, 0x20, QUEUE_DRIVER_HOST);
+	live_queue(l, 5, 0x04, QUEUE_DRIVER_HOST);
+	g = guest(d, "guest1", U1);
+	set(&g->matrix.adapters, 5, -1);
+	for (unsigned dom = 0x10; dom < 0x1a; dom++)
+		set(&g->matrix.domains, dom, -1);
+	usage_as_control(&g->matrix);
+	for (unsigned card = 7; card <= 8; card++) {
+		live_queue(l, card, 0x04, QUEUE_DRIVER_HOST);
+		for (unsigned dom = 0x30; dom < 0x3a; dom++)
+			live_queue(l, card, dom, QUEUE_DRIVER_HOST);
+	}
+	live_queue(l, 9, 0x04, QUEUE_DRIVER_HOST);
+	g = guest(d, "guest2", U2);
+	set(&g->matrix.adapters, 7, 8, -1);
+	set(&g->matrix.domains, 4, -1);
+	usage_as_control(&g->matrix);
+	live_mdev(l, U1, true, true);
+
+	p = build(d, l, 0, 0, &dl);
+	a = find_kind(p, ACTION_TAKE_APMASK);
+	CHECK(a && a->pending);
+	a = find_kind(p, ACTION_TAKE_AQMASK);
+	CHECK(a && !a->pending);
+	if (a) {
+		check_write(a, 0, "bus/ap/aqmask", "-0x04");
+		CHECK_STREQ(a->reason, "guest2 needs them; 2 other queues leave the host too"); /* 05.0004 09.0004 */
+	}
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
+/*
  * A mask take that only pending actions need waits with them: domain 0xab
  * moves from the running guest1 to guest2.  The new cover (apmask 0x05,
  * aqmask 0x04) would take 07.0004 from the host, but the give back of
@@ -1264,6 +1320,61 @@ static void test_cover_tie_and_stickiness(void)
 }
 
 /* A new guest that wants what a running, no longer declared mdev holds waits for it. */
+/*
+ * Apply holds an action back when a guest starts while it runs, and says
+ * what the plan would have said: every mdev action carries what it would
+ * wait for (the guest, or the UUID of an mdev no guest declares), the
+ * APQNs it takes or gives, and plan_waits_reason() words it (review8 F3, F4).
+ */
+static void test_mdev_actions_carry_waits_for(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g;
+	struct plan *p;
+	size_t n_remove = 0, n_assign = 0;
+
+	l->mdevs[1].owner_guest = "guest2";
+	free(d->guests[1].name);
+	d->n_guests = 1;
+	g = guest(d, "guest3", U3);
+	set(&g->matrix.adapters, 5, -1);
+	set(&g->matrix.domains, 0x47, -1);
+	usage_as_control(&g->matrix);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n_pending == 0);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+		char *why = a->uuid[0] ? plan_waits_reason(a, false) : NULL;
+
+		if (a->kind == ACTION_REMOVE_MDEV) {
+			n_remove++;
+			CHECK_STREQ(a->waits_for, U2);
+			CHECK(a->undeclared);
+			CHECK_STREQ(why, "waits for guest 'guest2', no longer declared (mdev " U2 ", running)");
+			CHECK_STREQ(a->loses, "APQNs 05.0047 05.00ff");
+		} else if (a->kind == ACTION_ASSIGN_ADAPTER || a->kind == ACTION_ASSIGN_DOMAIN) {
+			n_assign++;
+			CHECK_STREQ(a->waits_for, "guest3");
+			CHECK(!a->undeclared);
+			CHECK_STREQ(why, "waits for 'guest3' (running)");
+			CHECK_STREQ(a->gains, "APQN 05.0047");
+			CHECK(!a->loses);
+		} else if (!a->uuid[0])
+			CHECK(!a->waits_for);
+		free(why);
+	}
+	CHECK(n_remove == 1 && n_assign == 2);
+	if (tap_failed_)
+		show(p);
+	plan_free(p);
+	l->mdevs[1].owner_guest = NULL;
+	live_done(l);
+	desired_done(d);
+	diag_list_done(&dl);
+}
+
 static void test_waits_for_undeclared_running(void)
 {
 	struct diag_list dl = { 0 };
@@ -1718,9 +1829,11 @@ int main(void)
 		TAP_TEST(test_cover_adapters_beat_domains),
 		TAP_TEST(test_cover_keep),
 		TAP_TEST(test_take_reason_counts_other_queues),
+		TAP_TEST(test_take_reason_when_other_take_waits),
 		TAP_TEST(test_cover_tie_and_stickiness),
 		TAP_TEST(test_take_waits_with_pending_give_back),
 		TAP_TEST(test_waits_for_undeclared_running),
+		TAP_TEST(test_mdev_actions_carry_waits_for),
 		TAP_TEST(test_masks_off),
 		TAP_TEST(test_rfc2017_bringup),
 		TAP_TEST(test_rfc2017_queue_moves),
