@@ -443,7 +443,67 @@ struct take_check {
 	size_t t;
 	struct held *spec;
 	size_t *stamp, gen;
+	/* the actions that need take j: users[user_at[j]] to users[user_at[j + 1]], in plan order */
+	size_t *user_at, *users;
 };
+
+/* a give-back of the other mask may rely on a mask take to keep an mdev's APQN from the host */
+static enum action_kind other_release(const struct action *t)
+{
+	return t->kind == ACTION_TAKE_APMASK   ? ACTION_RELEASE_AQMASK
+	       : t->kind == ACTION_TAKE_AQMASK ? ACTION_RELEASE_APMASK
+					       : _ACTION_KIND_INVALID;
+}
+
+/* Index, once a run, what needs each take: what depends on it, and for a mask take the other mask's give-backs. */
+static void take_check_init(struct take_check *tc)
+{
+	const struct plan *p = tc->p;
+	size_t n_users = 0, masks[2], n_masks = 0;
+
+	tc->spec = xcalloc(p->n, sizeof(*tc->spec));
+	tc->stamp = xcalloc(p->n, sizeof(*tc->stamp));
+	tc->user_at = xcalloc(p->n + 1, sizeof(*tc->user_at));
+	for (size_t j = 0; j < p->n; j++)
+		if (p->actions[j].kind == ACTION_TAKE_APMASK || p->actions[j].kind == ACTION_TAKE_AQMASK)
+			if (n_masks < ARRAY_SIZE(masks))
+				masks[n_masks++] = j;
+	/* twice: count, then fill (user_at[j + 1] counts up to where take j's users end) */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t k = 0; k < p->n; k++) {
+			const struct action *a = &p->actions[k];
+
+			for (size_t d = 0; d < a->n_depends_on; d++) {
+				size_t j = a->depends_on[d];
+
+				if (j < k && is_take(&p->actions[j])) {
+					if (pass)
+						tc->users[tc->user_at[j]++] = k;
+					else
+						tc->user_at[j + 1]++;
+				}
+			}
+			for (size_t m = 0; m < n_masks; m++) {
+				if (masks[m] >= k || a->kind != other_release(&p->actions[masks[m]]))
+					continue;
+				if (pass)
+					tc->users[tc->user_at[masks[m]]++] = k;
+				else
+					tc->user_at[masks[m] + 1]++;
+			}
+		}
+		if (!pass) {
+			for (size_t j = 0; j < p->n; j++)
+				tc->user_at[j + 1] += tc->user_at[j];
+			n_users = tc->user_at[p->n];
+			tc->users = xcalloc(n_users ? n_users : 1, sizeof(*tc->users));
+		} else {
+			/* the fill moved each start to the next one's: back by one take */
+			memmove(tc->user_at + 1, tc->user_at, p->n * sizeof(*tc->user_at));
+			tc->user_at[0] = 0;
+		}
+	}
+}
 
 /* Whether action k would be held back now, were take t not written; its cause, or a zeroed held. */
 static struct held would_hold(struct take_check *tc, size_t k)
@@ -483,25 +543,18 @@ static struct held would_hold(struct take_check *tc, size_t k)
 static struct held take_waits(struct take_check *tc)
 {
 	const struct plan *p = tc->p;
-	const struct action *t = &p->actions[tc->t];
-	/* a give-back of the other mask may rely on a mask take to keep an mdev's APQN from the host */
-	enum action_kind other = t->kind == ACTION_TAKE_APMASK   ? ACTION_RELEASE_AQMASK
-				 : t->kind == ACTION_TAKE_AQMASK ? ACTION_RELEASE_APMASK
-								 : _ACTION_KIND_INVALID;
 	struct held first = { 0 };
 
+	if (!tc->user_at)
+		take_check_init(tc);
 	tc->gen++;
-	for (size_t k = tc->t + 1; k < p->n; k++) {
-		const struct action *a = &p->actions[k];
-		bool needs = a->kind == other;
+	for (size_t u = tc->user_at[tc->t]; u < tc->user_at[tc->t + 1]; u++) {
+		size_t k = tc->users[u];
+		struct held h;
 
-		if (a->pending)
+		if (p->actions[k].pending)
 			continue;
-		for (size_t j = 0; j < a->n_depends_on && !needs; j++)
-			needs = a->depends_on[j] == tc->t;
-		if (!needs)
-			continue;
-		struct held h = would_hold(tc, k);
+		h = would_hold(tc, k);
 		if (!h.cause)
 			return (struct held){ 0 }; /* written in this run: it needs the take */
 		if (!first.cause)
@@ -517,8 +570,6 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 	struct apply_result res = { 0 };
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
 	_cleanup_free_ struct held *held = xcalloc(p->n ? p->n : 1, sizeof(*held));
-	_cleanup_free_ struct held *spec = NULL;
-	_cleanup_free_ size_t *stamp = NULL;
 	struct take_check tc = { .p = p, .l = l, .held = held };
 	int r;
 
@@ -581,12 +632,6 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		}
 		/* a take that only what waits now needs waits with it */
 		if (!why && is_take(a)) {
-			if (!spec) {
-				spec = xcalloc(p->n, sizeof(*spec));
-				stamp = xcalloc(p->n, sizeof(*stamp));
-				tc.spec = spec;
-				tc.stamp = stamp;
-			}
 			tc.t = i;
 			held[i] = take_waits(&tc);
 			if (held[i].cause)
@@ -661,6 +706,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			history_note_refilter(history, a);
 		report(userdata, a, APPLY_DONE, 0, NULL);
 	}
+	free(tc.spec);
+	free(tc.stamp);
+	free(tc.user_at);
+	free(tc.users);
 	*ret = res;
 	return res.failed ? res.first_error : 0;
 }
