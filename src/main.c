@@ -1530,128 +1530,156 @@ static int cmd_apply(int argc, char **argv)
 			diag_list_done(&load_diags);
 		}
 	}
-	for (int round = 0, replans = 0; round < 4; round++) {
-		size_t full_n;
-		bool staged;
+	/*
+	 * The libvirt hook's request (a guest stopped) made before the host is
+	 * read is covered by that read; one made while apply runs is taken
+	 * after its last round: see owner_rerun_take().
+	 */
+	(void)owner_rerun_take(rundir_path());
+	for (int pass = 0, rounds = 0;; pass++) {
+		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
 
-		diags = (struct diag_list){};
-		run.round = (unsigned)round + 1;
-		/* the last round says which guests are left out: a card that came since lets one in */
-		shown_done(&run.left_out);
-		run.left_out = (struct shown){};
-		ret = prepare(&diags, &d, &h, &p, &run);
-		if (ret >= 0) {
-			host_done(&h); /* what a failed read left */
-			if (arg_json) /* prepare() printed them otherwise */
-				print_diags_once(&diags, &shown, &run);
-			diag_list_done(&diags);
-			break;
-		}
-		print_diags_once(&diags, &shown, &run);
-		full_n = p->n;
-		staged = false;
-		if (!h.live->profile_certain) {
-			for (size_t i = 0; i < p->n; i++)
-				if (p->actions[i].phase > PHASE_CREATE_MDEV) {
-					staged = i > 0 && p->actions[i - 1].phase == PHASE_CREATE_MDEV;
-					if (staged)
-						p->n = i;
-					break;
-				}
-		}
-		r = apply_plan(h.sysfs, h.owner, p, h.live, &run.failed, report, stop_signal_taken, &run, &res);
-		tried = true;
-		p->n = full_n;
-		total.done += res.done;
-		total.failed += res.failed;
-		total.skipped += res.skipped;
-		total.writes += res.writes;
-		total.left = res.left;
-		total.stopped = res.stopped;
-		for (size_t i = p->n; res.stopped && i < full_n; i++)
-			total.left += !p->actions[i].pending; /* the rest of a staged plan */
-		total.pending = res.pending;
-		total.pending_force = res.pending_force;
-		total.pending_maybe = res.pending_maybe;
-		ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
-		/*
-		 * A round that wrote nothing has no verification to notice a
-		 * change of the host (a card that came while apply read it):
-		 * the kernel's uevent number tells, and the start request that
-		 * the event made was merged into this run.
-		 */
-		bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
-		p = plan_free(p);
-		host_done(&h);
-		if (round == 0 && reread)
-			load_diags = diags; /* read under the lock: holds the file names that d's marks point to */
-		else
-			diag_list_done(&diags);
-		/*
-		 * A guest that failed, or that the plan refused (an error in
-		 * diags), or a failed mask write, does not keep the other guests'
-		 * new mdevs empty: the boot run is the one that libvirt waits for.
-		 * What failed is not tried again (run.failed), and what needs it
-		 * is skipped.  A round that did nothing ends the run, unless the
-		 * host changed while it was read (moved, above); so does a signal.
-		 */
-		if (moved) {
-			log_notice("the host changed while apply read it; planning once more");
-			continue;
-		}
-		if (res.stopped || res.done == 0 || (res.failed && !staged))
-			break;
-		if (staged)
-			continue; /* the mdevs exist now: plan the rest with what they tell */
-		/*
-		 * A guest left out by its errors (an absent queue before 6.0)
-		 * is verified too: the card it lacks may have come meanwhile.
-		 */
-		if (total.failed)
-			break;
-		/* verify: a fresh plan must have nothing left but pending work */
-		struct diag_list vd = {};
-		int k = prepare(&vd, &d, &h, &p, &run);
-		size_t left_out = 0; /* adapters assigned again that the kernel still keeps out */
+		for (int round = 0, replans = 0; round < 4; round++) {
+			size_t full_n;
+			bool staged;
 
-		for (size_t i = 0; k < 0 && i < p->n; i++) {
-			const struct action *a = &p->actions[i];
-
-			if (!a->pending && apply_history_refiltered(&run.failed, a)) {
-				left_out++;
-				if (a->kind != ACTION_ASSIGN_ADAPTER)
-					continue;
-				diag_add(&vd, DIAG_WARNING, NULL, a->guest,
-					 "guest '%s': the kernel still keeps adapter 0x%02x out of the guest's "
-					 "view after it was assigned again: one of its queues cannot be used "
-					 "(lszcrypt -V, the kernel log); apply assigns it again once the kernel "
-					 "has shown it, or after it was unassigned",
-					 a->guest, a->number);
-				/* so that the next runs settle instead of writing the same again */
-				owner_record_kept_out(h.owner, a->uuid, a->number);
+			diags = (struct diag_list){};
+			run.round = (unsigned)++rounds;
+			/* the last round says which guests are left out: a card that came since lets one in */
+			shown_done(&run.left_out);
+			run.left_out = (struct shown){};
+			ret = prepare(&diags, &d, &h, &p, &run);
+			if (ret >= 0) {
+				host_done(&h); /* what a failed read left */
+				if (arg_json) /* prepare() printed them otherwise */
+					print_diags_once(&diags, &shown, &run);
+				diag_list_done(&diags);
+				break;
 			}
+			print_diags_once(&diags, &shown, &run);
+			full_n = p->n;
+			staged = false;
+			if (!h.live->profile_certain) {
+				for (size_t i = 0; i < p->n; i++)
+					if (p->actions[i].phase > PHASE_CREATE_MDEV) {
+						staged = i > 0 && p->actions[i - 1].phase == PHASE_CREATE_MDEV;
+						if (staged)
+							p->n = i;
+						break;
+					}
+			}
+			r = apply_plan(h.sysfs, h.owner, p, h.live, &run.failed, report, stop_signal_taken, &run, &res);
+			tried = true;
+			p->n = full_n;
+			total.done += res.done;
+			total.failed += res.failed;
+			total.skipped += res.skipped;
+			total.writes += res.writes;
+			total.left = res.left;
+			total.stopped = res.stopped;
+			for (size_t i = p->n; res.stopped && i < full_n; i++)
+				total.left += !p->actions[i].pending; /* the rest of a staged plan */
+			total.pending = res.pending;
+			total.pending_force = res.pending_force;
+			total.pending_maybe = res.pending_maybe;
+			ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
+			/*
+			 * A round that wrote nothing has no verification to notice a
+			 * change of the host (a card that came while apply read it):
+			 * the kernel's uevent number tells, and the start request that
+			 * the event made was merged into this run.
+			 */
+			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
+			p = plan_free(p);
+			host_done(&h);
+			if (pass == 0 && round == 0 && reread)
+				load_diags = diags; /* read under the lock: holds the file names that d's marks point to */
+			else
+				diag_list_done(&diags);
+			/*
+			 * A guest that failed, or that the plan refused (an error in
+			 * diags), or a failed mask write, does not keep the other guests'
+			 * new mdevs empty: the boot run is the one that libvirt waits for.
+			 * What failed is not tried again (run.failed), and what needs it
+			 * is skipped.  A round that did nothing ends the run, unless the
+			 * host changed while it was read (moved, above); so does a signal.
+			 */
+			if (moved) {
+				log_notice("the host changed while apply read it; planning once more");
+				continue;
+			}
+			settled_run = !res.stopped;
+			if (res.stopped || res.done == 0 || (res.failed && !staged))
+				break;
+			settled_run = false;
+			if (staged)
+				continue; /* the mdevs exist now: plan the rest with what they tell */
+			/*
+			 * A guest left out by its errors (an absent queue before 6.0)
+			 * is verified too: the card it lacks may have come meanwhile.
+			 */
+			if (total.failed) {
+				settled_run = true;
+				break;
+			}
+			/* verify: a fresh plan must have nothing left but pending work */
+			struct diag_list vd = {};
+			int k = prepare(&vd, &d, &h, &p, &run);
+			size_t left_out = 0; /* adapters assigned again that the kernel still keeps out */
+
+			for (size_t i = 0; k < 0 && i < p->n; i++) {
+				const struct action *a = &p->actions[i];
+
+				if (!a->pending && apply_history_refiltered(&run.failed, a)) {
+					left_out++;
+					if (a->kind != ACTION_ASSIGN_ADAPTER)
+						continue;
+					diag_add(&vd, DIAG_WARNING, NULL, a->guest,
+						 "guest '%s': the kernel still keeps adapter 0x%02x out of the guest's "
+						 "view after it was assigned again: one of its queues cannot be used "
+						 "(lszcrypt -V, the kernel log); apply assigns it again once the kernel "
+						 "has shown it, or after it was unassigned",
+						 a->guest, a->number);
+					/* so that the next runs settle instead of writing the same again */
+					owner_record_kept_out(h.owner, a->uuid, a->number);
+				}
+			}
+			if (left_out) {
+				print_diags_once(&vd, &shown, &run);
+				if (owner_save(h.owner) < 0)
+					log_warning("cannot update the ownership records in %s", rundir_path());
+			}
+			bool settled = k < 0 && p->n == p->n_pending + left_out;
+			p = plan_free(p);
+			host_done(&h);
+			diag_list_done(&vd);
+			if (k >= 0) {
+				ret = k;
+				break;
+			}
+			if (settled) {
+				settled_run = true;
+				break;
+			}
+			if (++replans == 2) {
+				log_error("the host does not match the configuration after applying");
+				ret = 1;
+				break;
+			}
+			log_notice("the host changed while applying; planning once more");
 		}
-		if (left_out) {
-			print_diags_once(&vd, &shown, &run);
-			if (owner_save(h.owner) < 0)
-				log_warning("cannot update the ownership records in %s", rundir_path());
-		}
-		bool settled = k < 0 && p->n == p->n_pending + left_out;
-		p = plan_free(p);
-		host_done(&h);
-		diag_list_done(&vd);
-		if (k >= 0) {
-			ret = k;
+		/*
+		 * A guest that stopped after the last read of the host: the hook's
+		 * start request was merged into this run, and the stop made no
+		 * uevent.  Its request (RUNDIR/rerun) is taken here, under the lock,
+		 * when changes are left pending (what a stop can let go ahead): one
+		 * more plan, as many times as guests stop meanwhile, up to 4; a
+		 * request that comes later stays for the next run.
+		 */
+		if (!settled_run || !total.pending || total.stopped || stop_signal_taken(NULL) || pass == 4 ||
+		    !owner_rerun_take(rundir_path()))
 			break;
-		}
-		if (settled)
-			break;
-		if (++replans == 2) {
-			log_error("the host does not match the configuration after applying");
-			ret = 1;
-			break;
-		}
-		log_notice("the host changed while applying; planning once more");
+		log_notice("a guest stopped while apply ran; planning once more");
 	}
 	/* a signal with no change left to stop before: the run is complete, and says so */
 	if (!total.stopped && stop_signal_taken(NULL))

@@ -43,6 +43,9 @@
  * read too, strictly; its card records move to RUNDIR/cards and it is
  * written back as version 1 by the next apply.
  *
+ * RUNDIR/rerun, an empty file, is the libvirt hook's request for one more
+ * plan (owner_rerun_take() in owner.h).
+ *
  * Locks (owner_lock): an flock() on RUNDIR/lock serialises apmatrix
  * processes; then the s390-tools lock is taken with the protocol of
  * s390-tools libutil/util_lockfile.c, so that chzdev and mdevctl's ap-check
@@ -1109,6 +1112,13 @@ long owner_lock_holder(const char *rundir)
 			pid = p > 0 ? p : 0;
 	}
 	return pid;
+}
+
+bool owner_rerun_take(const char *rundir)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", rundir ? rundir : OWNER_DEFAULT_RUNDIR, OWNER_RERUN_FILE);
+
+	return unlink(path) == 0;
 }
 
 struct owner_lock *owner_unlock(struct owner_lock *l)

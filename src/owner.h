@@ -154,3 +154,17 @@ struct owner_lock *owner_unlock(struct owner_lock *l);
  * tell too; 0 when nobody holds it or it cannot be told.
  */
 long owner_lock_holder(const char *rundir);
+/*
+ * RUNDIR/rerun: a request for one more plan, made by the libvirt QEMU hook
+ * (hooks/libvirt-qemu-hook) when a guest with a vfio-ap hostdev has stopped,
+ * before it asks systemd to start apmatrix-apply.service.  A start request
+ * that comes while the unit runs is merged into the running job, and a guest
+ * stop makes no uevent, so the running apply must see it itself: it takes
+ * the request under its lock before it reads the host (a read that follows
+ * the stop covers it), and again before it lets the lock go (a stop after
+ * its last read: it plans once more).  Taking is unlink(): true when there
+ * was a request, false when there was none or it cannot be removed (which
+ * never makes apply loop).  Only apply takes it; diff and status never do.
+ */
+#define OWNER_RERUN_FILE "rerun"
+bool owner_rerun_take(const char *rundir);

@@ -1,9 +1,12 @@
 #!/usr/bin/env bats
 # hooks/libvirt-qemu-hook: libvirt runs it for every QEMU guest operation
-# with the domain XML on stdin; it asks systemd to start apmatrix-apply.service
-# (and nothing else) once a guest with a vfio-ap mdev has stopped ("release
-# end"), and exits 0 whatever happens.  systemctl is a stub on PATH that logs
-# its arguments.
+# with the domain XML on stdin; it leaves a request in apmatrix's run
+# directory (RUNDIR/rerun, for an apply that runs meanwhile) and asks systemd
+# to start apmatrix-apply.service (and nothing else) once a guest with a
+# vfio-ap mdev has stopped ("release end"), and exits 0 whatever happens.
+# systemctl is a stub on PATH that logs its arguments, and whether the
+# request was there when it ran; APMATRIX_RUNDIR is the test's own (never
+# /run/apmatrix).
 load helpers
 bats_require_minimum_version 1.5.0
 
@@ -13,9 +16,12 @@ setup() {
 	LOG=$BATS_TEST_TMPDIR/systemctl.log
 	mkdir -p "$STUB"
 	: >"$LOG"
+	export APMATRIX_RUNDIR=$BATS_TEST_TMPDIR/run
+	mkdir "$APMATRIX_RUNDIR"
 	cat >"$STUB/systemctl" <<-EOT
 	#!/bin/sh
 	echo "systemctl \$*" >>"$LOG"
+	[ -e "\$APMATRIX_RUNDIR/rerun" ] && echo "request there" >>"$LOG.rerun"
 	exit \${STUB_RC:-0}
 	EOT
 	chmod +x "$STUB/systemctl"
@@ -67,6 +73,56 @@ hook() {
 	assert_output "systemctl --no-block start apmatrix-apply.service"
 }
 
+@test "libvirt hook: release end leaves an empty RUNDIR/rerun before it starts the unit (for an apply that runs meanwhile); an existing one stays" {
+	run --separate-stderr env PATH="$STUB:$PATH" timeout 10 "$HOOK" guest1 release end - <"$AP"
+	assert_success
+	assert_output ""
+	[ -z "$stderr" ]
+	[ -f "$APMATRIX_RUNDIR/rerun" ] && [ ! -s "$APMATRIX_RUNDIR/rerun" ]
+	# the request was there when systemctl ran
+	run cat "$LOG.rerun"
+	assert_output "request there"
+	hook "$AP" guest2 release end -
+	assert_success
+	[ -f "$APMATRIX_RUNDIR/rerun" ]
+	[ "$(ls -A "$APMATRIX_RUNDIR")" = rerun ]
+	# without APMATRIX_RUNDIR: /run/apmatrix, as apmatrix's own default (read, not written, here)
+	grep -qxF 'rundir=${APMATRIX_RUNDIR:-/run/apmatrix}' "$HOOK"
+	grep -q '#define OWNER_DEFAULT_RUNDIR "/run/apmatrix"' "$TOP/src/owner.h"
+}
+
+@test "libvirt hook: without the run directory, or where the request cannot be written, it still starts the unit, silently, and exits 0" {
+	# absent: nothing is created (no apply has taken its lock yet)
+	rmdir "$APMATRIX_RUNDIR"
+	run --separate-stderr env PATH="$STUB:$PATH" timeout 10 "$HOOK" guest1 release end - <"$AP"
+	assert_success
+	assert_output ""
+	[ -z "$stderr" ]
+	[ ! -e "$APMATRIX_RUNDIR" ]
+	# not writable: the name is taken by a directory (root too cannot
+	# write that), and, as another user, a read-only directory
+	mkdir -p "$APMATRIX_RUNDIR/rerun"
+	n=2
+	run --separate-stderr env PATH="$STUB:$PATH" timeout 10 "$HOOK" guest1 release end - <"$AP"
+	assert_success
+	assert_output ""
+	[ -z "$stderr" ]
+	if [ "$(id -u)" != 0 ]; then
+		rmdir "$APMATRIX_RUNDIR/rerun"
+		chmod 555 "$APMATRIX_RUNDIR"
+		run --separate-stderr env PATH="$STUB:$PATH" timeout 10 "$HOOK" guest1 release end - <"$AP"
+		chmod 755 "$APMATRIX_RUNDIR"
+		n=3
+		assert_success
+		assert_output ""
+		[ -z "$stderr" ]
+		[ ! -e "$APMATRIX_RUNDIR/rerun" ]
+	fi
+	# systemctl ran every time
+	[ "$(grep -cxF 'systemctl --no-block start apmatrix-apply.service' "$LOG")" = "$n" ]
+	[ "$(wc -l <"$LOG")" = "$n" ]
+}
+
 @test "libvirt hook: the same with the attributes in another order and double quotes" {
 	sed 's|<hostdev .*>|<hostdev model="vfio-ap" type="mdev" mode="subsystem">|' "$AP" >"$BATS_TEST_TMPDIR/dq.xml"
 	hook "$BATS_TEST_TMPDIR/dq.xml" guest1 release end -
@@ -80,6 +136,7 @@ hook() {
 	assert_success
 	assert_output ""
 	[ ! -s "$LOG" ]
+	[ ! -e "$APMATRIX_RUNDIR/rerun" ]
 	# nor an empty stdin
 	run env PATH="$STUB:$PATH" timeout 10 "$HOOK" guest1 release end - </dev/null
 	assert_success
@@ -95,6 +152,7 @@ hook() {
 		assert_output ""
 	done
 	[ ! -s "$LOG" ]
+	[ ! -e "$APMATRIX_RUNDIR/rerun" ]
 }
 
 @test "libvirt hook: exits 0 and prints nothing on stdout when systemctl fails or is missing" {

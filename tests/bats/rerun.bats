@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# A guest that stops while apply runs (review F6): the libvirt hook's start
+# request is merged into the running job and the stop makes no uevent, so
+# the hook leaves RUNDIR/rerun first (hooks/libvirt-qemu-hook); apply takes
+# it before it reads the host, and again after its last round, when changes
+# are left pending: then it plans once more.  diff and status never take it.
+
+load helpers
+
+setup() {
+	need_root
+	# sourced by the scripts: hook runs the libvirt hook as libvirt does once
+	# guest1 has stopped ("release end", a vfio-ap hostdev on stdin), with a
+	# systemctl stub that only logs (during a run, systemd would merge its
+	# start into the running job); the run directory is the simulated host's
+	# /run/apmatrix.  wait_fired: the simulator took the rdelay rule (the
+	# read waits now).
+	cat > "$BATS_TEST_TMPDIR/fns.sh" <<'EOT'
+hook() {
+	mkdir -p $T/stub
+	printf '#!/bin/sh\necho "systemctl $*" >> %s\n' "$T/systemctl.log" > $T/stub/systemctl
+	chmod +x $T/stub/systemctl
+	echo "<domain><devices><hostdev mode='subsystem' type='mdev' model='vfio-ap'/></devices></domain>" |
+		PATH=$T/stub:$PATH "$EXAMPLES/../hooks/libvirt-qemu-hook" guest1 release end -
+}
+wait_fired() {
+	local i
+	for ((i = 0; i < 600; i++)); do [ -z "$(cat /sys/.sim/fail)" ] && return 0; sleep 0.05; done
+	die "the rule never fired: $1"
+}
+EOT
+}
+
+@test "a guest that stops after apply's last read of the host, with the hook's request made meanwhile: apply plans once more and makes the change (exit 0)" {
+	for kernel in 6.12 6.5; do
+		in_sim "$(seed_topo $kernel)" <<'EOF'
+. $T/fns.sh
+rm -f $T/systemctl.log
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+# guest1 (running) drops domain 0xab: pending; nothing else to do
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+expect_exit 2 apmatrix diff > /dev/null
+clear_writes
+# the read of guest1's queue status waits; then the next read of the
+# uevent number, after the plan (a round that wrote nothing asks whether the
+# host changed): guest1 stops and the hook runs while that read waits, after
+# apply last read guest1's state
+echo "rdelay devices/ap/card05/05.0004/status 1000" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+wait_fired "guest1's queue status"
+echo "rdelay kernel/uevent_seqnum 1500" > /sys/.sim/fail
+wait_fired "the uevent number after the plan"
+echo "detach $g1" > /sys/.sim/guest
+hook || die "hook exit $?"
+[ -e /run/apmatrix/rerun ] || die "no request"
+wait $pid; rc=$?
+[ $rc = 0 ] || die "exit $rc, expected 0: $(cat $T/err)"
+grep -q "$g1/unassign_domain\|$g1/ap_config" /sys/.sim/writes || die "guest1 not changed: $(cat /sys/.sim/writes)"
+grep -qx "apmatrix: a guest stopped while apply ran; planning once more" $T/err || die "no notice: $(cat $T/err)"
+# said pending once (the first round), then done
+grep -q "guest1.*pending: guest is running" $T/err || die "no pending warning: $(cat $T/err)"
+jqe '[.actions[] | select(.guest == "guest1")] | length > 0 and any(.outcome == "done") and
+	all(.outcome != "pending" or .round == 1)' < $T/out >/dev/null || die "JSON: $(cat $T/out)"
+[ ! -e /run/apmatrix/rerun ] || die "the request was not taken"
+[ "$(cat $T/systemctl.log)" = "systemctl --no-block start apmatrix-apply.service" ] || die "systemctl: $(cat $T/systemctl.log)"
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo "OK"
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
+@test "the hook's request made before apply reads the host is taken by that read: no second plan; diff and status leave it; nothing pending, nothing taken at the end" {
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "apply failed"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/' /etc/apmatrix.yaml
+: > /run/apmatrix/rerun
+# diff, apply --dry-run and status read; they never take it
+expect_exit 2 apmatrix diff > /dev/null
+expect_exit 2 apmatrix apply --dry-run > /dev/null
+apmatrix status > /dev/null
+[ -e /run/apmatrix/rerun ] || die "a read-only command took the request"
+clear_writes
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+[ ! -e /run/apmatrix/rerun ] || die "apply did not take the request"
+! grep -q "planning once more" $T/err || die "planned again: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+# nothing pending: a request taken at the start plans nothing more
+echo "detach $g1" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+: > /run/apmatrix/rerun
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 0 ] || die "exit $rc: $(cat $T/err)"
+[ ! -s $T/err ] || die "stderr: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
