@@ -93,6 +93,66 @@ struct command {
 static int cmd_check(int argc, char **argv);
 static int cmd_show(int argc, char **argv);
 static int cmd_diff(int argc, char **argv);
+static void strvp_free(char ***p)
+{
+	sysfs_strv_free(*p);
+}
+
+static bool strv_has(char **v, const char *s)
+{
+	for (; v && *v; v++)
+		if (streq(*v, s))
+			return true;
+	return false;
+}
+
+/* The mdevs of p's pending actions (NULL-terminated; *ret_host: a host action is pending). */
+static char **pending_mdevs(const struct plan *p, bool *ret_host)
+{
+	char **v = NULL;
+	size_t n = 0;
+
+	*ret_host = false;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (!a->pending)
+			continue;
+		if (!a->uuid[0]) {
+			*ret_host = true;
+			continue;
+		}
+		if (n && streq(v[n - 1], a->uuid))
+			continue; /* an mdev's actions are next to each other */
+		v = xrealloc(v, (n + 2) * sizeof(*v));
+		v[n++] = xstrdup(a->uuid);
+		v[n] = NULL;
+	}
+	return v;
+}
+
+/*
+ * Whether every action of p that apply would write (not pending, not one
+ * the kernel keeps refusing) is of an mdev that had a pending action in
+ * the round before (held: pending_mdevs()), or a host action when one was
+ * pending then: what a guest that stopped meanwhile lets go ahead.
+ */
+static bool only_held_before(const struct plan *p, const struct apply_history *hist, char **held, bool held_host)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (a->pending || apply_history_refiltered(hist, a))
+			continue;
+		if (a->uuid[0] ? !strv_has(held, a->uuid) : !held_host)
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
 static int cmd_apply(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_import(int argc, char **argv);
@@ -1539,7 +1599,11 @@ static int cmd_apply(int argc, char **argv)
 	for (int pass = 0, rounds = 0;; pass++) {
 		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
 
-		for (int round = 0, replans = 0; round < 4; round++) {
+		/* what the last apply round left pending: the mdevs, and whether a host action */
+		_cleanup_(strvp_free) char **held_mdevs = NULL;
+		bool held_host = false;
+
+		for (int round = 0, replans = 0, stops = 0; round < 4 + stops; round++) {
 			size_t full_n;
 			bool staged;
 
@@ -1590,6 +1654,8 @@ static int cmd_apply(int argc, char **argv)
 			 * the event made was merged into this run.
 			 */
 			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
+			sysfs_strv_free(held_mdevs);
+			held_mdevs = pending_mdevs(p, &held_host);
 			p = plan_free(p);
 			host_done(&h);
 			if (pass == 0 && round == 0 && reread)
@@ -1650,6 +1716,19 @@ static int cmd_apply(int argc, char **argv)
 					log_warning("cannot update the ownership records in %s", rundir_path());
 			}
 			bool settled = k < 0 && p->n == p->n_pending + left_out;
+			/* what is left was pending in the round before: a guest stopped meanwhile */
+			bool stopped_meanwhile = k < 0 && !settled && only_held_before(p, &run.failed, held_mdevs, held_host);
+			if (settled) {
+				/* what is left pending is what the host shows now (a guest may have started since) */
+				total.pending = total.pending_force = total.pending_maybe = 0;
+				for (size_t i = 0; i < p->n; i++) {
+					total.pending += p->actions[i].pending;
+					total.pending_force += p->actions[i].pending && p->actions[i].force_helps;
+					total.pending_maybe += p->actions[i].pending && p->actions[i].maybe_running;
+				}
+				if (ret == 0 && total.pending)
+					ret = EXIT_CHANGES;
+			}
 			p = plan_free(p);
 			host_done(&h);
 			diag_list_done(&vd);
@@ -1660,6 +1739,17 @@ static int cmd_apply(int argc, char **argv)
 			if (settled) {
 				settled_run = true;
 				break;
+			}
+			/*
+			 * Guests stopping one after the other (a host shutting down,
+			 * the libvirt hook starting apply at each stop) let their
+			 * changes go ahead: not a host that does not match, however
+			 * often that comes, up to 4 times a run.
+			 */
+			if (stopped_meanwhile && stops < 4) {
+				stops++;
+				log_notice("a guest stopped while apply ran; planning once more");
+				continue;
 			}
 			if (++replans == 2) {
 				log_error("the host does not match the configuration after applying");
