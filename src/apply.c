@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* apply.c: run a plan, keep going per guest, record what apmatrix did. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "apply.h"
+#include "uuid.h"
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 bool apply_prune_owner(struct owner_db *o, const struct live *l)
 {
@@ -87,12 +91,30 @@ static void warn_card_changed(const struct live *l, const struct live_mdev *m, c
 		 then, sees);
 }
 
+/* The kernel's boot ID (a new one at each boot), canonical; false when it cannot be read. */
+static bool read_boot_id(char id[static 37])
+{
+	_cleanup_fclose_ FILE *f = fopen(BOOT_ID_PATH, "re");
+	char line[64];
+
+	if (!f || !fgets(line, sizeof(line), f))
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	if (!uuid_is_canonical(line))
+		return false;
+	memcpy(id, line, 37);
+	return true;
+}
+
 bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, struct diag_list *diags)
 {
 	struct bitmap256 held = { { 0 } };
-	bool changed = false;
-	/* no uevent since the records were checked: they still tell the cards (owner.c) */
-	bool unmoved = l->has_seqnum && o->has_cards_seqnum && o->cards_seqnum == l->uevent_seqnum;
+	bool changed = false, unread = false;
+	char boot[37];
+	bool has_boot = l->has_seqnum && read_boot_id(boot);
+	/* no uevent since the records were checked, in this boot: they still tell the cards (owner.c) */
+	bool unmoved = has_boot && o->has_cards_seqnum && o->cards_seqnum == l->uevent_seqnum &&
+		       streq(o->cards_boot, boot);
 
 	for (size_t i = 0; i < o->n_mdevs; i++) {
 		const struct live_mdev *m = live_find_mdev(l, o->mdevs[i].uuid);
@@ -115,6 +137,8 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 		if (unmoved && was->type)
 			continue;
 		now = live_card_details(l, a);
+		if (now && !now->type)
+			unread = true; /* checked at this number it was not: the number is not recorded */
 		if (!now || !now->type)
 			continue; /* away, or its type cannot be read: the record stays */
 		swapped = was->type && card_changed(was, now);
@@ -138,8 +162,8 @@ bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, st
 		}
 	}
 	/* checked as of the uevent number read before the host (live_read()) */
-	if (record && l->has_seqnum && !bitmap_empty(&held))
-		changed |= owner_record_cards_seqnum(o, l->uevent_seqnum);
+	if (record && has_boot && !unread && !bitmap_empty(&held))
+		changed |= owner_record_cards_seqnum(o, l->uevent_seqnum, boot);
 	return changed;
 }
 

@@ -23,14 +23,16 @@
  * kernel did not tell):
  *
  *   apmatrix-cards 1
- *   seqnum 4711
+ *   seqnum 4711 0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
  *   card 06 CEX5A accel
  *
  * seqnum is /sys/kernel/uevent_seqnum as the check of the records against
- * the cards read it (before it read them).  A card can neither come, go nor
- * change its type or mode without a uevent, so while the number has not
- * moved the records are still true and apply does not read the cards
- * again.  The kernel starts the number over at boot, as /run is emptied.
+ * the cards read it (before it read them), and the kernel's boot ID.  A card
+ * can neither come, go nor change its type or mode without a uevent, so
+ * while the number has not moved in this boot the records are still true
+ * and apply does not read the cards again.  The kernel starts the number
+ * over at boot; the boot ID tells a RUNDIR that outlived one (not /run).
+ * A card whose type could not be read keeps the number from being recorded.
  * Versions that do not know the line skip it, and drop it when they write
  * the file; without it the cards are read.
  *
@@ -282,12 +284,15 @@ bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, 
 	return true;
 }
 
-bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum)
+bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum, const char *boot)
 {
-	if (db->has_cards_seqnum && db->cards_seqnum == seqnum)
+	if (!boot || !uuid_is_canonical(boot))
+		return false;
+	if (db->has_cards_seqnum && db->cards_seqnum == seqnum && streq(db->cards_boot, boot))
 		return false;
 	db->has_cards_seqnum = true;
 	db->cards_seqnum = seqnum;
+	memcpy(db->cards_boot, boot, sizeof(db->cards_boot));
 	db->cards_unsaved = true;
 	return true;
 }
@@ -464,13 +469,13 @@ static bool any_card(const struct owner_db *db)
 	return false;
 }
 
-/* "seqnum N" of RUNDIR/cards: decimal digits only, as the kernel prints it */
-static void parse_seqnum(struct owner_db *db, const char *v)
+/* "seqnum N BOOT" of RUNDIR/cards: N decimal digits only, as the kernel prints it; BOOT a canonical UUID */
+static void parse_seqnum(struct owner_db *db, const char *v, const char *boot)
 {
 	unsigned long long n;
 	char *end;
 
-	if (!isdigit((unsigned char)*v) || strlen(v) > 20)
+	if (!isdigit((unsigned char)*v) || strlen(v) > 20 || !uuid_is_canonical(boot))
 		return;
 	errno = 0;
 	n = strtoull(v, &end, 10);
@@ -478,6 +483,7 @@ static void parse_seqnum(struct owner_db *db, const char *v)
 		return;
 	db->has_cards_seqnum = true;
 	db->cards_seqnum = n;
+	memcpy(db->cards_boot, boot, sizeof(db->cards_boot));
 }
 
 /*
@@ -508,8 +514,8 @@ static void load_cards(struct owner_db *db)
 		/* a bad line or a second one for an adapter: skipped */
 		if (streq(f[0], "card") && !f[4])
 			(void)parse_card(db, f[1], f[2], f[3]);
-		else if (streq(f[0], "seqnum") && f[1] && !f[2] && !db->has_cards_seqnum)
-			parse_seqnum(db, f[1]);
+		else if (streq(f[0], "seqnum") && f[1] && f[2] && !f[3] && !db->has_cards_seqnum)
+			parse_seqnum(db, f[1], f[2]);
 	}
 	db->cards_unsaved = unsaved;
 }
@@ -677,7 +683,7 @@ static char *format_cards(const struct owner_db *db, size_t *ret_len)
 		return NULL;
 	fprintf(f, "%s\n", OWNER_CARDS_HEADER);
 	if (db->has_cards_seqnum)
-		fprintf(f, "seqnum %llu\n", db->cards_seqnum);
+		fprintf(f, "seqnum %llu %s\n", db->cards_seqnum, db->cards_boot);
 	for (unsigned a = 0; a < 256; a++)
 		if (db->cards[a].type)
 			fprintf(f, "card %02x %s %s\n", a, db->cards[a].type,

@@ -70,6 +70,7 @@ struct owner_db {
 	/* the kernel's uevent number when the card records were last checked against the cards */
 	bool has_cards_seqnum;
 	unsigned long long cards_seqnum;
+	char cards_boot[37]; /* and the kernel's boot ID then */
 	bool cards_unsaved;  /* cards differ from RUNDIR/cards */
 	bool state_outdated; /* RUNDIR/state is of version 2: written back as 1 */
 };
@@ -131,8 +132,8 @@ bool owner_trim_kept_out(struct owner_db *db, const char *uuid, const struct bit
  */
 bool owner_record_card(struct owner_db *db, unsigned adapter, const char *type, const char *mode);
 void owner_forget_card(struct owner_db *db, unsigned adapter);
-/* The card records are those of the cards at uevent seqnum; true if that changed. */
-bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum);
+/* The card records are those of the cards at uevent seqnum of boot (a canonical UUID); true if that changed. */
+bool owner_record_cards_seqnum(struct owner_db *db, unsigned long long seqnum, const char *boot);
 
 struct owner_lock;
 /*

@@ -765,13 +765,13 @@ EOF
 	assert_output --partial OK
 }
 
-@test "apply and diff do not read a recorded card again while no uevent came since the records were checked; after any uevent they do" {
+@test "apply and diff do not read a recorded card again while no uevent came since the records were checked in this boot; after any uevent, or in another boot, they do" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nguests:\n  guest1: {adapters: [5, 6], domains: [4, 0xab]}\n' > /etc/apmatrix.yaml
 apmatrix apply >/dev/null || die "bring-up"
-seq=$(cat /sys/kernel/uevent_seqnum)
-# checked as of the last uevent (the bring-up's own, read by its verification)
-[ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $seq" ] || die "cards at $seq: $(cat /run/apmatrix/cards)"
+seq=$(cat /sys/kernel/uevent_seqnum) boot=$(cat /proc/sys/kernel/random/boot_id)
+# checked as of the last uevent (the bring-up's own, read by its verification), in this boot
+[ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $seq $boot" ] || die "cards at $seq: $(cat /run/apmatrix/cards)"
 # a one-shot read rule on card 06's type: still there after a run that did not read it
 unread() {
 	echo "rdelay *card06/type 1" > /sys/.sim/fail || die rule
@@ -784,19 +784,24 @@ unread() {
 for cmd in apply diff; do
 	unread $cmd || die "$cmd read card 06's type with no uevent since the records"
 done
-[ "$(cat /sys/kernel/uevent_seqnum)" = "$seq" ] && [ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $seq" ] ||
+[ "$(cat /sys/kernel/uevent_seqnum)" = "$seq" ] && [ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $seq $boot" ] ||
 	die "records moved: $(cat /run/apmatrix/cards)"
 # any uevent, here of a card apmatrix does not use: the cards are read again
 echo '- {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04]}' > /sys/.sim/hotplug || die plug
 [ "$(cat /sys/kernel/uevent_seqnum)" -gt "$seq" ] || die "no uevent"
 ! unread diff || die "diff did not read card 06 after a uevent"
 ! unread apply || die "apply did not read card 06 after a uevent"
-[ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $(cat /sys/kernel/uevent_seqnum)" ] || die "not recorded: $(cat /run/apmatrix/cards)"
+[ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $(cat /sys/kernel/uevent_seqnum) $boot" ] || die "not recorded: $(cat /run/apmatrix/cards)"
 unread apply || die "apply read card 06 again"
+# the same number in another boot (a run directory that outlived a reboot): read again
+sed -i "2s/ .*/ $(cat /sys/kernel/uevent_seqnum) 00000000-0000-4000-8000-000000000000/" /run/apmatrix/cards
+! unread diff || die "diff did not read card 06 with another boot's records"
+! unread apply || die "apply did not read card 06 with another boot's records"
+[ "$(sed -n 2p /run/apmatrix/cards)" = "seqnum $(cat /sys/kernel/uevent_seqnum) $boot" ] || die "not recorded: $(cat /run/apmatrix/cards)"
 # a records file without the line (as versions before it write it): the cards are read, then recorded
 printf 'apmatrix-cards 1\ncard 05 CEX5C cca\ncard 06 CEX5A accel\n' > /run/apmatrix/cards
 ! unread apply || die "apply did not read card 06 without a seqnum"
-[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)")" ] ||
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)" "$boot")" ] ||
 	die "cards: $(cat /run/apmatrix/cards)"
 # a swap still makes its uevents, and is told
 echo 'remove 0x06' > /sys/.sim/hotplug || die unplug
@@ -813,8 +818,9 @@ EOF
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nguests:\n  guest1: {adapters: [5, 6], domains: [4, 0xab]}\n  guest2: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml
 apmatrix apply >/dev/null || die "bring-up"
+boot=$(cat /proc/sys/kernel/random/boot_id)
 [ "$(head -1 /run/apmatrix/state)" = "apmatrix-state 1" ] || die "state: $(cat /run/apmatrix/state)"
-[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)")" ] ||
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)" "$boot")" ] ||
 	die "cards: $(cat /run/apmatrix/cards)"
 # as an earlier version wrote them: one file, version 2, card lines last
 v1=$(tail -n +2 /run/apmatrix/state)
@@ -831,7 +837,7 @@ clear_writes
 [ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "converged apply"
 [ "$(nwrites)" = 0 ] || die "writes: $(cat /sys/.sim/writes)"
 [ "$(cat /run/apmatrix/state)" = "$(printf 'apmatrix-state 1\n%s' "$v1")" ] || die "state: $(cat /run/apmatrix/state)"
-[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)")" ] ||
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s %s\ncard 05 CEX5C cca\ncard 06 CEX5A accel' "$(cat /sys/kernel/uevent_seqnum)" "$boot")" ] ||
 	die "cards: $(cat /run/apmatrix/cards)"
 # the card records of a version 2 file still tell a swapped card
 v2
@@ -848,7 +854,7 @@ expect_exit 0 apmatrix apply > $T/out 2> $T/err
 printf 'garbage\n' > /run/apmatrix/cards
 expect_exit 0 apmatrix apply > $T/out 2> $T/err
 [ ! -s $T/err ] && [ "$(cat $T/out)" = "0 changes" ] || die "garbage cards: $(cat $T/out $T/err)"
-[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s\ncard 05 CEX5C cca\ncard 06 CEX7P ep11' "$(cat /sys/kernel/uevent_seqnum)")" ] ||
+[ "$(cat /run/apmatrix/cards)" = "$(printf 'apmatrix-cards 1\nseqnum %s %s\ncard 05 CEX5C cca\ncard 06 CEX7P ep11' "$(cat /sys/kernel/uevent_seqnum)" "$boot")" ] ||
 	die "cards: $(cat /run/apmatrix/cards)"
 echo OK
 EOF

@@ -423,22 +423,26 @@ static void test_cards_lenient(void)
  */
 static void test_cards_seqnum(void)
 {
+#define BOOT "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+#define BOOT2 "1f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 	static const struct {
 		const char *text;
 		long long seqnum; /* -1: none */
 	} cases[] = {
-		{ "apmatrix-cards 1\nseqnum 12\ncard 06 CEX5A accel\n", 12 },
-		{ "apmatrix-cards 1\ncard 06 CEX5A accel\nseqnum 0\n", 0 },
-		{ "apmatrix-cards 1\nseqnum 5\nseqnum 6\n", 5 },
-		{ "apmatrix-cards 1\nseqnum 18446744073709551615\n", -2 }, /* the largest: ULLONG_MAX */
-		{ "apmatrix-cards 1\nseqnum 18446744073709551616\n", -1 }, /* out of range */
-		{ "apmatrix-cards 1\nseqnum -1\n", -1 },
-		{ "apmatrix-cards 1\nseqnum +1\n", -1 },
-		{ "apmatrix-cards 1\nseqnum 1x\n", -1 },
-		{ "apmatrix-cards 1\nseqnum 1 2\n", -1 },
+		{ "apmatrix-cards 1\nseqnum 12 " BOOT "\ncard 06 CEX5A accel\n", 12 },
+		{ "apmatrix-cards 1\ncard 06 CEX5A accel\nseqnum 0 " BOOT "\n", 0 },
+		{ "apmatrix-cards 1\nseqnum 5 " BOOT "\nseqnum 6 " BOOT "\n", 5 },
+		{ "apmatrix-cards 1\nseqnum 18446744073709551615 " BOOT "\n", -2 }, /* the largest: ULLONG_MAX */
+		{ "apmatrix-cards 1\nseqnum 18446744073709551616 " BOOT "\n", -1 }, /* out of range */
+		{ "apmatrix-cards 1\nseqnum -1 " BOOT "\n", -1 },
+		{ "apmatrix-cards 1\nseqnum +1 " BOOT "\n", -1 },
+		{ "apmatrix-cards 1\nseqnum 1x " BOOT "\n", -1 },
+		{ "apmatrix-cards 1\nseqnum 12\n", -1 },                                   /* no boot ID */
+		{ "apmatrix-cards 1\nseqnum 12 0F1E2D3C-4B5A-4968-8776-A5B4C3D2E1F0\n", -1 }, /* not canonical */
+		{ "apmatrix-cards 1\nseqnum 12 " BOOT " x\n", -1 },
 		{ "apmatrix-cards 1\nseqnum\n", -1 },
-		{ "apmatrix-cards 1\nseqnum  1\n", -1 },
-		{ "apmatrix-cards 2\nseqnum 12\n", -1 }, /* another version */
+		{ "apmatrix-cards 1\nseqnum  1 " BOOT "\n", -1 },
+		{ "apmatrix-cards 2\nseqnum 12 " BOOT "\n", -1 }, /* another version */
 	};
 	char *tmp = fake_tmpdir();
 	char *dir = xasprintf("%s/run", tmp);
@@ -455,33 +459,40 @@ static void test_cards_seqnum(void)
 		if (cases[i].seqnum == -1)
 			ok = db && !db->has_cards_seqnum;
 		else if (cases[i].seqnum == -2)
-			ok = db && db->has_cards_seqnum && db->cards_seqnum == ULLONG_MAX;
+			ok = db && db->has_cards_seqnum && db->cards_seqnum == ULLONG_MAX && streq(db->cards_boot, BOOT);
 		else
-			ok = db && db->has_cards_seqnum && db->cards_seqnum == (unsigned long long)cases[i].seqnum;
+			ok = db && db->has_cards_seqnum && db->cards_seqnum == (unsigned long long)cases[i].seqnum &&
+			     streq(db->cards_boot, BOOT);
 		if (!ok)
 			printf("#   case %zu: has %d, %llu\n", i, db ? db->has_cards_seqnum : -1, db ? db->cards_seqnum : 0);
 		CHECK(ok);
 		CHECK(db && !owner_unsaved(db));
 		owner_free(db);
 	}
-	/* recorded: unsaved once, saved after the header, loaded back the same */
+	/* recorded: unsaved once, saved after the header, loaded back the same; another boot is a change */
 	fake_file(tmp, "run/cards", "apmatrix-cards 1\ncard 06 CEX5A accel\n");
 	db = NULL;
 	CHECK(owner_load(dir, &db) == 0);
-	CHECK(db && owner_record_cards_seqnum(db, 4711) && owner_unsaved(db));
+	CHECK(db && !owner_record_cards_seqnum(db, 4711, NULL) && !owner_record_cards_seqnum(db, 4711, "x"));
+	CHECK(db && !owner_unsaved(db));
+	CHECK(db && owner_record_cards_seqnum(db, 4711, BOOT) && owner_unsaved(db));
 	CHECK(db && owner_save(db) == 0 && !owner_unsaved(db));
-	CHECK(db && !owner_record_cards_seqnum(db, 4711) && !owner_unsaved(db));
+	CHECK(db && !owner_record_cards_seqnum(db, 4711, BOOT) && !owner_unsaved(db));
 	text = fake_slurp(tmp, "run/cards");
-	CHECK_STREQ(text, "apmatrix-cards 1\nseqnum 4711\ncard 06 CEX5A accel\n");
+	CHECK_STREQ(text, "apmatrix-cards 1\nseqnum 4711 " BOOT "\ncard 06 CEX5A accel\n");
 	free(text);
 	owner_free(db);
 	db = NULL;
 	CHECK(owner_load(dir, &db) == 0);
-	CHECK(db && db->has_cards_seqnum && db->cards_seqnum == 4711 && !owner_unsaved(db));
-	CHECK(db && owner_record_cards_seqnum(db, 4712));
+	CHECK(db && db->has_cards_seqnum && db->cards_seqnum == 4711 && streq(db->cards_boot, BOOT));
+	CHECK(db && !owner_unsaved(db));
+	CHECK(db && owner_record_cards_seqnum(db, 4711, BOOT2) && streq(db->cards_boot, BOOT2));
+	CHECK(db && owner_record_cards_seqnum(db, 4712, BOOT2));
 	owner_free(db);
 	free(dir);
 	fake_rmtree(tmp);
+#undef BOOT
+#undef BOOT2
 }
 
 static void test_garbage(void)
