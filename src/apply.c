@@ -661,6 +661,18 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			if (held[i].cause)
 				why = plan_waits_reason(held[i].cause, held[i].maybe);
 		}
+		/*
+		 * A give-back of the other mask counts on a mask take the plan
+		 * made before it (take_waits()): held, the give-back waits too,
+		 * even if what held it lets go meanwhile, so that the host is
+		 * never handed a queue an mdev still holds.
+		 */
+		for (size_t k = 0; k < i && !why && (a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK);
+		     k++)
+			if (held[k].cause && other_release(&p->actions[k]) == a->kind) {
+				held[i] = held[k];
+				why = plan_waits_reason(held[i].cause, held[i].maybe);
+			}
 		if (why) {
 			outcome[i] = APPLY_PENDING;
 			hold_back(a, held[i].cause, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
