@@ -1809,10 +1809,21 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 
 		if (!im.errors && (bitmap_empty(&g->m.adapters) || bitmap_empty(&g->m.domains))) {
 			g->skip = true;
-			g->skip_reason = xstrdup("has no adapters or no usage domains, which a guest cannot declare");
-			diag_add(diags, DIAG_WARNING, NULL, NULL,
-				 "mdev %s has no adapters or no usage domains: not imported (apmatrix leaves it alone)",
-				 g->uuid);
+			if (g->owner) {
+				/* apmatrix's own: no guest declares it then, and apply removes it */
+				g->skip_reason = xasprintf("has no adapters or no usage domains, which a guest cannot "
+							   "declare; apmatrix created it (guest '%s'): apply removes it",
+							   g->owner);
+				diag_add(diags, DIAG_WARNING, NULL, NULL,
+					 "mdev %s (guest '%s') has no adapters or no usage domains: not imported; apmatrix "
+					 "created it, so apply with this file removes it",
+					 g->uuid, g->owner);
+			} else {
+				g->skip_reason = xstrdup("has no adapters or no usage domains, which a guest cannot declare");
+				diag_add(diags, DIAG_WARNING, NULL, NULL,
+					 "mdev %s has no adapters or no usage domains: not imported (apmatrix leaves it alone)",
+					 g->uuid);
+			}
 		}
 	}
 	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors) {

@@ -518,6 +518,23 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import: an mdev apmatrix created that was emptied by hand is left out, and the warning says that apply removes it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+seed_two_guests
+for d in 0x47 0xff; do echo $d > $(mdev_dir $g2)/unassign_domain || die "unassign $d"; done
+apmatrix import > $W/y.yaml 2>$W/err || die import
+cat $W/y.yaml $W/err
+grep -qxF "apmatrix: warning: mdev $g2 (guest 'guest2') has no adapters or no usage domains: not imported; apmatrix created it, so apply with this file removes it" $W/err || die warning
+grep -qF "# not imported: mdev $g2 has no adapters or no usage domains, which a guest cannot declare; apmatrix created it (guest 'guest2'): apply removes it" $W/y.yaml || die comment
+apmatrix -c $W/y.yaml diff > $W/diff; [ $? = 2 ] || die "diff exit"
+grep -q "guest2 $g2: remove mdev" $W/diff || die "diff: $(cat $W/diff)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev without domains is left out (a comment), and stays untouched by diff" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
