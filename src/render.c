@@ -406,7 +406,8 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	}
 	if (d->has_keep && kept)
 		legend_put(f, code_w, "  k   kept by the host (host.keep)\n");
-	else if (d->has_keep && !keep_drawn(gr, d, cols, n_cols)) {
+	else if (d->has_keep && !bitmap_empty(&d->keep_adapters) && !bitmap_empty(&d->keep_domains) &&
+		 !keep_drawn(gr, d, cols, n_cols)) { /* an empty list (an error) keeps nothing */
 		/* declared, but none of it in the drawn rows and columns: said, not drawn */
 		_cleanup_free_ char *s = describe_keep(d);
 

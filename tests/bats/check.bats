@@ -830,6 +830,10 @@ no_raw_controls() {
 		"$APMATRIX" show --no-live --color never -c "$BATS_TEST_TMPDIR/k.yaml" >"$out"
 		grep -qxF "  host.keep: ${keep#*|} (no queue of it is drawn)" "$out" || { cat "$out"; false; }
 	done
+	# an empty list (an error) keeps nothing: no such line
+	printf 'version: 1\nhost: {keep: {adapters: []}}\nguests:\n  a: {adapters: [5], domains: [4]}\n' >"$BATS_TEST_TMPDIR/k.yaml"
+	"$APMATRIX" show --no-live --color never -c "$BATS_TEST_TMPDIR/k.yaml" >"$out" 2>/dev/null || true
+	grep -q '^    05 |  A$' "$out" && ! grep -q "host.keep:" "$out" || { cat "$out"; false; }
 	# 05.0005 kept and drawn: the 'k' legend, and no such line
 	printf 'version: 1\nhost: {keep: {adapters: [5], domains: [5]}}\nguests:\n  a: {adapters: [5, 6], domains: [4]}\n  b: {adapters: [6], domains: [5]}\n' >"$BATS_TEST_TMPDIR/k.yaml"
 	"$APMATRIX" show --no-live --color never -c "$BATS_TEST_TMPDIR/k.yaml" >"$out"
