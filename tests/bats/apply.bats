@@ -2143,3 +2143,83 @@ EOF2
 	assert_success
 	assert_output --partial OK
 }
+
+@test "6.12: a give-back of the other mask waits with the mask take held back for guests that started while apply ran, though the guest it waited for stops before its turn: no EBUSY, exit 2; once the guests stop, apply converges" {
+	cat > $BATS_TEST_TMPDIR/host.yaml <<EOT2
+kernel: 6.12
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
+EOT2
+	in_sim $BATS_TEST_TMPDIR/host.yaml <<'EOF2'
+# aqmask 0x47 0xab covers gx and gy, apmask 0x0a gz
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  gx: {adapters: [0x05, 0x06, 0x08, 0x09], domains: [0x47, 0xab]}
+  gy: {adapters: [0x07], domains: [0xab]}
+  gz: {adapters: [0x0a], domains: [0x10]}
+Y
+expect_exit 0 apmatrix apply -q
+gx=$(uuid_of gx); gy=$(uuid_of gy); gz=$(uuid_of gz)
+# gx drops 0xab, gy takes all of card 07: the plan trades aqmask 0xab for
+# apmask 0x07, which keeps gy's 07.00ab from the host.  On 6.12 gx's
+# ap_config write comes after the take; the give-back depends on it only.
+# gz's removal comes before the take, gw's create between it and gx's write.
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  gx: {adapters: [0x05, 0x06, 0x08, 0x09], domains: [0x47]}
+  gy: {adapters: [0x07], domains: [0x04, 0x47, 0xab, 0xff]}
+  gw: {adapters: [0x0a], domains: [0x10]}
+Y
+plan=$(apmatrix diff --json 2>/dev/null | jq -c '[.actions[] | [.kind, .guest]]')
+[ "$plan" = '[["remove mdev","gz"],["take apmask",null],["create mdev","gw"],["write ap_config","gw"],["write ap_config","gx"],["write ap_config","gy"],["release aqmask",null]]' ] ||
+	die "plan: $plan"
+apmatrix diff --json 2>/dev/null | jqe '[.actions[] | select(.kind == "release aqmask" or .guest == "gy") | .depends_on] == [[1], [4]]' >/dev/null ||
+	die "dependencies: $(apmatrix diff --json 2>/dev/null | jq -c '[.actions[] | [.kind, .guest, .depends_on]]')"
+clear_writes
+# gx and gy start while gz's mdev is removed: the take waits for gy, its
+# users (gy's change, the give-back through gx's write) would wait;
+# gx stops while gw's mdev is created, before its own write
+echo "wdelay devices/vfio_ap/matrix/$gz/remove 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+wait_fired "apply never removed gz's mdev"
+echo "attach $gx" > /sys/.sim/guest
+echo "attach $gy" > /sys/.sim/guest
+echo "wdelay devices/vfio_ap/matrix/mdev_supported_types/*/create 1500" > /sys/.sim/fail
+wait_fired "apply never created gw's mdev"
+echo "detach $gx" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err) $(cat /sys/.sim/writes)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+grep -q "$gx/ap_config" /sys/.sim/writes || die "gx's change was not made: $(cat /sys/.sim/writes)"
+grep -qxF "apmatrix: warning: aqmask: give 0xab back to host drivers pending: waits for 'gy' (running)" $T/err ||
+	die "the give-back did not wait with the take: $(cat $T/err)"
+jqe '[.actions[] | select(.kind == "release aqmask")][0] | [.outcome, .waits_for] == ["pending", "gy"]' < $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | [.kind, .guest, .outcome, .waits_for]]' < $T/out)"
+# whatever was written: 0xab given back only after apmask took 0x07, gy keeps 07.00ab
+if grep -q '^bus/ap/aqmask	+0xab' /sys/.sim/writes; then
+	grep -n '^bus/ap/' /sys/.sim/writes | cut -f1 | tr '\n' ' ' | grep -qx '[0-9]*:bus/ap/apmask [0-9]*:bus/ap/aqmask ' ||
+		die "mask writes out of order: $(cat /sys/.sim/writes)"
+fi
+[ "$(basename $(readlink /sys/devices/ap/card07/07.00ab/driver))" = vfio_ap ] || die "07.00ab handed to the host"
+grep -qx 07.00ab $(mdev_dir $gy)/matrix || die "gy lost 07.00ab: $(cat $(mdev_dir $gy)/matrix)"
+echo "detach $gy" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(cat $(mdev_dir $gy)/matrix | tr '\n' ' ')" = "07.0004 07.0047 07.00ab 07.00ff " ] || die "gy: $(cat $(mdev_dir $gy)/matrix)"
+[ "$(basename $(readlink /sys/devices/ap/card05/05.00ab/driver))" = cex4queue ] || die "05.00ab not given back"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
