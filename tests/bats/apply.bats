@@ -2094,19 +2094,14 @@ EOF2
 }
 
 @test "a mask take that only a change of a guest that started while apply ran needs is not written: it waits with it (exit 2); once the guest stops, apply does both (6.5)" {
-	cat > $BATS_TEST_TMPDIR/host.yaml <<EOT
-kernel: 6.5
-vfio_ap: loaded
-max_adapter: 0x3f
-max_domain: 0xff
-cards:
-  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+	# the seed's cards and three more (0x07-0x09)
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
   - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
   - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
   - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
 EOT
-	in_sim $BATS_TEST_TMPDIR/host.yaml <<'EOF2'
+	in_sim "$t" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 expect_exit 0 apmatrix apply >/dev/null
 g1=$(uuid_of guest1); g2=$(uuid_of guest2)
@@ -2145,20 +2140,15 @@ EOF2
 }
 
 @test "6.12: a give-back of the other mask waits with the mask take held back for guests that started while apply ran, though the guest it waited for stops before its turn: no EBUSY, exit 2; once the guests stop, apply converges" {
-	cat > $BATS_TEST_TMPDIR/host.yaml <<EOT2
-kernel: 6.12
-vfio_ap: loaded
-max_adapter: 0x3f
-max_domain: 0xff
-cards:
-  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+	# the seed's cards and four more (0x07-0x0a)
+	t=$(seed_topo 6.12)
+	cat >>"$t" <<EOT2
   - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
   - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
   - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
   - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
 EOT2
-	in_sim $BATS_TEST_TMPDIR/host.yaml <<'EOF2'
+	in_sim "$t" <<'EOF2'
 # aqmask 0x47 0xab covers gx and gy, apmask 0x0a gz
 cat > /etc/apmatrix.yaml <<'Y'
 version: 1
