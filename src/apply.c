@@ -312,6 +312,7 @@ void apply_history_done(struct apply_history *h)
 	free(h->guests);
 	free(h->host);
 	free(h->refiltered);
+	free(h->said);
 	*h = (struct apply_history){};
 }
 
@@ -354,10 +355,33 @@ static bool history_has_host(const struct apply_history *h, const struct action 
 	return false;
 }
 
+/* a guest action that failed or was skipped in an earlier round: the same kind, mdev, number and bits */
+static bool history_said(const struct apply_history *h, const struct action *a)
+{
+	for (size_t k = 0; h && a->guest && k < h->n_said; k++) {
+		const struct action *f = &h->said[k];
+
+		if (f->kind == a->kind && f->number == a->number && streq(f->uuid, a->uuid) &&
+		    bitmap_equal(&f->bits, &a->bits))
+			return true;
+	}
+	return false;
+}
+
+static void history_note_said(struct apply_history *h, const struct action *a)
+{
+	if (!h || !a->guest || history_said(h, a))
+		return;
+	h->said = xgrow(h->said, &h->cap_said, h->n_said + 1, sizeof(*h->said));
+	h->said[h->n_said] = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits };
+	snprintf(h->said[h->n_said++].uuid, sizeof(a->uuid), "%s", a->uuid);
+}
+
 static void history_note(struct apply_history *h, const struct action *a)
 {
 	if (!h)
 		return;
+	history_note_said(h, a);
 	if (a->guest) {
 		if (history_has_guest(h, a->guest))
 			return;
@@ -637,7 +661,11 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
 		if (why) {
 			outcome[i] = APPLY_SKIPPED;
+			/* it failed or was skipped in an earlier round of the run: said and counted then */
+			if (history_said(history, a))
+				continue;
 			res.skipped++;
+			history_note_said(history, a);
 			report(userdata, a, APPLY_SKIPPED, 0, why);
 			continue;
 		}

@@ -91,6 +91,13 @@ struct apply_history {
 	 */
 	struct action *refiltered; /* uuid and number */
 	size_t n_refiltered, cap_refiltered;
+	/*
+	 * The guest actions that failed or were skipped in an earlier round
+	 * (kind, uuid, number and bits): said and counted once a run, not in
+	 * every round that plans them again.
+	 */
+	struct action *said;
+	size_t n_said, cap_said;
 };
 
 void apply_history_done(struct apply_history *h);

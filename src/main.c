@@ -1802,7 +1802,11 @@ static int cmd_apply(int argc, char **argv)
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		_cleanup_free_ char *left = left_out_note(&run.left_out);
 
-		if (total.pending)
+		if (total.pending && total.failed)
+			printf("%zu change%s applied, %zu failed, %zu skipped, %zu pending (%s)%s\n", total.done,
+			       total.done == 1 ? "" : "s", total.failed, total.skipped, total.pending,
+			       pending_advice(&total), left ? left : "");
+		else if (total.pending)
 			printf("%zu change%s applied, %zu pending (%s)%s\n", total.done, total.done == 1 ? "" : "s",
 			       total.pending, pending_advice(&total), left ? left : "");
 		else if (total.failed)

@@ -132,3 +132,38 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a failed step and what it left untried are counted once, though apply plans once more for a guest stop: the summary names failed, skipped and pending" {
+	in_sim "$(seed_topo 6.5)" <<'EOF'
+seed_two_guests
+echo "attach $g1" > /sys/.sim/guest
+# guest1 (running) drops domain 0xab: pending; guest2 gains adapter 0x06
+# (fails) and control domain 0x01 (not tried)
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/adapters: \[0x05\]$/adapters: [0x05, 0x06]\n    control-domains: [0x01]/' /etc/apmatrix.yaml
+expect_exit 2 apmatrix diff > /dev/null
+clear_writes
+# the request comes while guest2's failing write waits: guest1 still runs,
+# so the plan once more changes nothing, and says nothing again
+printf 'wdelay *%s/assign_adapter 1000\n*%s/assign_adapter EIO 1\n' $g2 $g2 > /sys/.sim/fail
+apmatrix apply --json > $T/json 2> /dev/null & pid=$!
+wait_fired "guest2's write"
+: > /run/apmatrix/rerun
+wait $pid; rc=$?
+[ $rc = 1 ] || die "exit $rc, expected 1"
+[ ! -e /run/apmatrix/rerun ] || die "the request was not taken"
+jqe '.failed == 1 and .skipped == 1 and .pending == 2' $T/json > /dev/null || die "JSON counts: $(jq -c 'del(.actions)' $T/json)"
+[ "$(jq '[.actions[] | select(.outcome == "skipped")] | length' $T/json)" = 1 ] || die "skipped twice: $(jq -c .actions $T/json)"
+printf 'wdelay *%s/assign_adapter 1000\n*%s/assign_adapter EIO 1\n' $g2 $g2 > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err & pid=$!
+wait_fired "guest2's write"
+: > /run/apmatrix/rerun
+wait $pid; rc=$?
+[ $rc = 1 ] || die "exit $rc, expected 1"
+grep -qx "a guest stopped while apply ran; planning once more" <(sed 's/^apmatrix: //' $T/err) || die "no second plan: $(cat $T/err)"
+[ "$(grep -c "not tried" $T/err)" = 1 ] || die "said twice: $(cat $T/err)"
+grep -qx "0 changes applied, 1 failed, 1 skipped, 2 pending (.*)" $T/out || die "summary: $(cat $T/out)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
