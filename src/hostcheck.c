@@ -403,9 +403,10 @@ bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_l
 	return why != NULL;
 }
 
-void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags)
+void hostcheck(struct desired *d, const struct live *l, bool invalid, struct diag_list *diags)
 {
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
-	hostcheck_keep(d, l, diags);
+	if (!invalid)
+		hostcheck_keep(d, l, diags);
 	hostcheck_lpar(d, l, diags);
 }

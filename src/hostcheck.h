@@ -11,7 +11,12 @@
 #include "diag.h"
 #include "live.h"
 
-void hostcheck(struct desired *d, const struct live *l, struct diag_list *diags);
+/*
+ * invalid: the configuration has errors and will not be applied; where
+ * host.keep is not in effect is then not told, since every such warning
+ * says what apply does about it.
+ */
+void hostcheck(struct desired *d, const struct live *l, bool invalid, struct diag_list *diags);
 
 /*
  * Over-provisioning alone: a warning at each guest's list entry that names

@@ -932,7 +932,7 @@ static int cmd_check(int argc, char **argv)
 		if (load_live(&s, &o, 0, &l, &diags) == 0) {
 			struct diag_list pd = {}; /* the plan's; its marks name files interned in diags */
 
-			hostcheck(d, l, &diags);
+			hostcheck(d, l, invalid, &diags);
 			(void)plan_build(d, l, 0, &p, &pd); /* only its diagnostics count here */
 			plan_free(p);
 			/*
@@ -1846,7 +1846,8 @@ static int cmd_status(int argc, char **argv)
 		ret = 1;
 	} else {
 		(void)hostcheck_vfio(d, h.live, &diags); /* as check: no mdev can be created */
-		hostcheck_keep(d, h.live, &diags); /* as check: where host.keep is not in effect */
+		if (!ret) /* as check: where host.keep is not in effect, and what apply does about it */
+			hostcheck_keep(d, h.live, &diags);
 		hostcheck_lpar(d, h.live, &diags); /* as check: what this LPAR lacks */
 		(void)apply_check_cards(h.owner, h.live, false, &diags); /* as diff: a card swapped under a guest */
 	}

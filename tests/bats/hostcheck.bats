@@ -731,6 +731,30 @@ EOF
 	assert_output --partial OK
 }
 
+@test "host.keep not in effect, in a configuration with errors: check and status give the error, not the warning that says what apply would do; once valid, the warning is back" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+seed_two_guests
+# the host keeps card 0x06, which guest1 still claims: an error, so apply
+# unassigns nothing, as "host.keep is not in effect ... apply unassigns them" said
+sed -i 's/^guests:/host:\n  keep:\n    adapters: [0x06]\nguests:/' /etc/apmatrix.yaml
+for cmd in check status; do
+	apmatrix $cmd > /dev/null 2> $T/err; rc=$?
+	[ $rc = 65 ] || die "$cmd: exit $rc"
+	grep -qxF "apmatrix: /etc/apmatrix.yaml:12:15: guest 'guest1': APQNs 06.0004 06.00ab kept by the host (host.keep at /etc/apmatrix.yaml:7:3)" $T/err || die "$cmd: no error: $(cat $T/err)"
+	! grep -q "not in effect" $T/err || die "$cmd: $(cat $T/err)"
+	apmatrix $cmd --json > $T/json 2> /dev/null
+	jqe '[.diagnostics[] | select(.message | contains("not in effect"))] == []' $T/json > /dev/null || die "$cmd --json: $(cat $T/json)"
+done
+# guest1 drops the card: valid, and the mdev still holds the kept queues
+sed -i 's/adapters: \[0x05, 0x06\]/adapters: [0x05]/' /etc/apmatrix.yaml
+apmatrix check 2> $T/err || die "valid: exit $?: $(cat $T/err)"
+grep -q "warning: host.keep is not in effect for APQNs 06.0004 06.00ab: mdev $g1 of guest 'guest1' still holds them; apply unassigns them" $T/err || die "valid: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a usage domain beyond the host's maximum is one error, not a second one as a control domain; a control domain given beyond it is its own" {
 	in_sim "$HOSTS/static-5.15.yaml" <<'EOF'
 echo vfio_ap > /sys/.sim/modprobe
