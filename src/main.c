@@ -740,6 +740,22 @@ static void print_diags(struct diag_list *diags)
 }
 
 /*
+ * apply, as check: where host.keep is not in effect once the run is done
+ * (the host its last read showed, when that round wrote nothing, or the
+ * settled verification): a foreign mdev, a running guest's pending
+ * change, mask bits cleared outside apmatrix.  What the run itself
+ * changed is not told beforehand.
+ */
+static void keep_after(const struct desired *d, const struct live *l, struct shown *sh, struct run *run)
+{
+	struct diag_list kd = {};
+
+	hostcheck_keep(d, l, &kd);
+	print_diags_once(&kd, sh, run);
+	diag_list_done(&kd);
+}
+
+/*
  * -c FILE names the default file itself (by its path, a link to it, a path
  * through a link): it means what no -c means, drop-ins included.  Spelling
  * the default out must not drop the guests that other files declare (and
@@ -1654,6 +1670,8 @@ static int cmd_apply(int argc, char **argv)
 			 * the event made was merged into this run.
 			 */
 			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
+			if (!moved && !res.stopped && res.done == 0)
+				keep_after(d, h.live, &shown, &run); /* the host as read is the host this run leaves */
 			sysfs_strv_free(held_mdevs);
 			held_mdevs = pending_mdevs(p, &held_host);
 			p = plan_free(p);
@@ -1719,6 +1737,7 @@ static int cmd_apply(int argc, char **argv)
 			/* what is left was pending in the round before: a guest stopped meanwhile */
 			bool stopped_meanwhile = k < 0 && !settled && only_held_before(p, &run.failed, held_mdevs, held_host);
 			if (settled) {
+				keep_after(d, h.live, &shown, &run);
 				/* what is left pending is what the host shows now (a guest may have started since) */
 				total.pending = total.pending_force = total.pending_maybe = 0;
 				for (size_t i = 0; i < p->n; i++) {

@@ -549,6 +549,33 @@ EOF
 	refute_line --partial "after:   ~"
 }
 
+@test "host.keep not in effect: apply says so when its run is done (text and --json), for what it leaves so; not for what it puts right itself" {
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+# card 0x05 taken from the host outside apmatrix (a boot setting)
+echo -0x05 > /sys/bus/ap/apmask
+printf 'version: 1\nhost:\n  keep:\n    adapters: [0x05]\nguests:\n  g1:\n    adapters: [0x06]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+want="apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQNs 05.0004 05.0047 05.00ab 05.00ff: bound to vfio_ap, because the masks do not reserve them (apmask bit 0x05 clear), and apmatrix gives back only bits it cleared: echo +0x05 > /sys/bus/ap/apmask"
+apmatrix apply > $T/out 2> $T/err || die "apply: exit $?: $(cat $T/err)"
+[ "$(grep -cxF "$want" $T/err)" = 1 ] || die "apply: $(cat $T/err)"
+# converged: the run writes nothing, and says it again
+apmatrix apply --json > $T/json 2> $T/err || die "apply --json: exit $?"
+jqe '.done == 0 and ([.diagnostics[] | select(.message == $w and .line == 3 and .column == 3 and .severity == "warning")] | length == 1)' --arg w "${want#apmatrix: /etc/apmatrix.yaml:3:3: warning: }" $T/json > /dev/null || die "--json: $(cat $T/json)"
+# the mdev of a guest no longer declared holds a kept queue: apply removes it, and does not warn
+echo +0x05 > /sys/bus/ap/apmask
+printf 'version: 1\nguests:\n  g2:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "g2"
+printf 'version: 1\nhost:\n  keep:\n    adapters: [0x05]\n' > /etc/apmatrix.yaml
+apmatrix check 2> $T/err
+grep -q "host.keep is not in effect for APQN 05.0004: mdev .* that apmatrix made for guest 'g2'" $T/err || die "check: $(cat $T/err)"
+apmatrix apply > $T/out 2> $T/err || die "apply g2 removed: exit $?"
+! grep -q "not in effect" $T/err || die "warned for what apply put right: $(cat $T/err)"
+grep -q "remove mdev" $T/out || die "not removed: $(cat $T/out)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "host.keep not in effect: status (text and --json), show --json and diff (text and --json) carry check's warnings, at host.keep" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=66666666-7777-8888-9999-aaaaaaaaaaaa
