@@ -50,6 +50,11 @@ struct desired_guest {
 	 * started at boot shares its queues): the plan leaves it out.
 	 */
 	bool refused;
+	/*
+	 * A step of it failed earlier in this apply run: the plan leaves its
+	 * mdev as it is (apply's last round gives back what no mdev needs).
+	 */
+	bool failed;
 	struct mark uuid_mark; /* of the uuid value, or the guest key when derived */
 	/*
 	 * adapters x domains are the usage APQNs.  control_domains already

@@ -739,6 +739,18 @@ static void print_diags(struct diag_list *diags)
 	print_diags_once(diags, NULL, NULL);
 }
 
+/* Mark the guests a step of which failed in this run (h): the plan leaves them as they are.  Returns whether one is new. */
+static bool freeze_failed(struct desired *d, const struct apply_history *h)
+{
+	bool newly = false;
+
+	for (size_t i = 0; i < d->n_guests; i++)
+		for (size_t k = 0; k < h->n_guests && !d->guests[i].failed; k++)
+			if (streq(d->guests[i].name, h->guests[k]))
+				d->guests[i].failed = newly = true;
+	return newly;
+}
+
 /*
  * apply, as check: where host.keep is not in effect once the run is done
  * (the host its last read showed, when that round wrote nothing, or the
@@ -1614,6 +1626,7 @@ static int cmd_apply(int argc, char **argv)
 	(void)owner_rerun_take(rundir_path());
 	for (int pass = 0, rounds = 0;; pass++) {
 		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
+		bool settling = false;    /* the round that gives back what failed guests no longer need */
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
 		_cleanup_(strvp_free) char **held_mdevs = NULL;
@@ -1659,9 +1672,12 @@ static int cmd_apply(int argc, char **argv)
 			total.stopped = res.stopped;
 			for (size_t i = p->n; res.stopped && i < full_n; i++)
 				total.left += !p->actions[i].pending; /* the rest of a staged plan */
-			total.pending = res.pending;
-			total.pending_force = res.pending_force;
-			total.pending_maybe = res.pending_maybe;
+			/* the round that gives back plans no failed guest: what they wait for was counted before */
+			if (!settling || res.pending > total.pending) {
+				total.pending = res.pending;
+				total.pending_force = res.pending_force;
+				total.pending_maybe = res.pending_maybe;
+			}
 			ret = diag_count(&diags, DIAG_ERROR) || total.failed ? 1 : res.pending ? EXIT_CHANGES : 0;
 			/*
 			 * A round that wrote nothing has no verification to notice a
@@ -1693,6 +1709,19 @@ static int cmd_apply(int argc, char **argv)
 				continue;
 			}
 			settled_run = !res.stopped;
+			if (settling)
+				break;
+			/*
+			 * Failed guests keep their mdevs as they are for the rest of
+			 * the run (not tried again); one more round, planned with
+			 * them so, gives back the mask bits and queues this run took
+			 * for them that no mdev needs now, so that the host does not
+			 * wait for the next run to get them back.
+			 */
+			if (!res.stopped && !staged && total.failed && freeze_failed(d, &run.failed)) {
+				settling = true;
+				continue;
+			}
 			if (res.stopped || res.done == 0 || (res.failed && !staged))
 				break;
 			settled_run = false;

@@ -490,6 +490,8 @@ static void index_queues(struct ctx *c)
 	for (size_t gi = 0; gi < c->n_guests; gi++) {
 		const struct apqn_matrix *m = &c->guests[gi].g->matrix;
 
+		if (c->guests[gi].g->failed) /* its mdev stays as it is: what it would gain goes back */
+			continue;
 		BITMAP_FOREACH(a, &m->adapters)
 		c->wanted[a] = bitmap_or(&c->wanted[a], &m->domains);
 	}
@@ -649,6 +651,10 @@ static void check_guest(struct ctx *c, size_t gi)
 	if (g->g->refused) { /* hostcheck_mdevctl() has said why */
 		g->skip = true;
 		c->errors = true;
+		return;
+	}
+	if (g->g->failed) { /* apply has said what failed: its mdev stays as it is */
+		g->skip = true;
 		return;
 	}
 	check_range(c, g, &want->adapters, l->max_adapter, DIM_ADAPTER, "adapters");
@@ -1910,6 +1916,33 @@ static void hold_back_queue_takes(struct ctx *c)
 	}
 }
 
+/*
+ * Why mask bits (bits; the apmask's when adapters) go back: no declared
+ * guest needs them, or only guests whose change failed in this apply run
+ * (desired_guest.failed), which the next run takes them for again.
+ */
+static char *release_reason(const struct ctx *c, const struct bitmap256 *bits, bool adapters)
+{
+	_cleanup_free_ char *names = NULL;
+	size_t n = 0;
+
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		const struct desired_guest *g = c->guests[gi].g;
+		const struct bitmap256 *mine = adapters ? &g->matrix.adapters : &g->matrix.domains;
+
+		if (!g->failed || !bitmap_intersects(mine, bits))
+			continue;
+		char *more = xasprintf("%s%s'%s'", names ? names : "", names ? ", " : "", g->name);
+		free(names);
+		names = more;
+		n++;
+	}
+	if (!n)
+		return xstrdup("no declared guest needs them");
+	return xasprintf("the change of guest%s %s that needs them failed: the next run takes them again",
+			 n > 1 ? "s" : "", names);
+}
+
 static void plan_mask_releases(struct ctx *c)
 {
 	const struct live *l = c->l;
@@ -1991,7 +2024,7 @@ static void plan_mask_releases(struct ctx *c)
 
 		c->p->actions[i].bits = rel_ap;
 		action_write(c, i, xstrdup(SYSFS_APMASK), bitmap_format_relative(&rel_ap, '+'));
-		action_reason(c, i, xstrdup("no declared guest needs them"));
+		action_reason(c, i, release_reason(c, &rel_ap, true));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&rel_ap, (unsigned)a) ? fin_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
@@ -2002,11 +2035,20 @@ static void plan_mask_releases(struct ctx *c)
 
 		c->p->actions[i].bits = rel_aq;
 		action_write(c, i, xstrdup(SYSFS_AQMASK), bitmap_format_relative(&rel_aq, '+'));
-		action_reason(c, i, xstrdup("no declared guest needs them"));
+		action_reason(c, i, release_reason(c, &rel_aq, false));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&fin_ap, (unsigned)a) ? rel_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
 	}
+}
+
+/* The name of a guest whose change failed in this apply run and that wants APQN a.d, or NULL. */
+static const char *failed_guest_wants(const struct ctx *c, unsigned a, unsigned d)
+{
+	for (size_t gi = 0; gi < c->n_guests; gi++)
+		if (c->guests[gi].g->failed && matrix_has_apqn(&c->guests[gi].g->matrix, a, d))
+			return c->guests[gi].g->name;
+	return NULL;
 }
 
 static void plan_queue_releases(struct ctx *c)
@@ -2019,6 +2061,7 @@ static void plan_queue_releases(struct ctx *c)
 			char buf[APQN_STR_LEN];
 			struct bitmap256 rows[256];
 			bool held = false;
+			const char *failed;
 			ssize_t i;
 
 			if (apqn_in(c->wanted, a, (unsigned)d) || !apqn_in(c->q_vfio, a, (unsigned)d))
@@ -2028,6 +2071,8 @@ static void plan_queue_releases(struct ctx *c)
 
 				if (after_matrix(c, &c->ms[k], &m) && matrix_has_apqn(&m, a, (unsigned)d)) {
 					held = true;
+					if (failed_guest_wants(c, a, (unsigned)d))
+						break; /* its own queue, kept as it is: nothing to tell */
 					diag_add(c->diags, DIAG_NOTE, NULL, NULL,
 						 "queue %s stays with %s: it is still assigned to mdev %s",
 						 apqn_format(buf, a, (unsigned)d), c->vfio_driver, c->ms[k].uuid);
@@ -2040,7 +2085,10 @@ static void plan_queue_releases(struct ctx *c)
 				       NULL);
 			action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
 			action_write(c, i, sysfs_path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
-			action_reason(c, i, xstrdup("no declared guest needs it"));
+			failed = failed_guest_wants(c, a, (unsigned)d);
+			action_reason(c, i, failed ? xasprintf("the change of guest '%s' that needs it failed: the next "
+							       "run takes it again", failed)
+						   : xstrdup("no declared guest needs it"));
 			memset(rows, 0, sizeof(rows));
 			bitmap_set(&rows[a], (unsigned)d);
 			depend_on_freeing_rows(c, i, rows);

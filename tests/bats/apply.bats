@@ -1469,7 +1469,8 @@ echo OK
 EOF
 	assert_success
 	assert_output --partial OK
-	assert_line "8 changes applied, 1 failed, 7 skipped"
+	assert_line "9 changes applied, 1 failed, 6 skipped"
+	assert_line "~ aqmask: give 0x04 0xab back to host drivers (the change of guest 'guest1' that needs them failed: the next run takes them again)"
 }
 
 @test "5.15: a mask write that fails stops only the guests that need it; it is written once; the next run repairs it" {
@@ -1507,6 +1508,68 @@ EOF
 	assert_success
 	assert_output --partial OK
 	assert_line "5 changes applied, 1 failed, 3 skipped"
+}
+
+@test "a guest whose change fails after its mask take: the run gives the bits back, so that the host keeps its queues until the next run, which repairs the guest" {
+	for kernel in 6.12 6.5; do
+		in_sim "$(seed_topo $kernel)" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x04, 0x47, 0xab]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of g1)
+# g1 moves to card 0x06: take 0x06, move, give 0x05 back; the move fails
+sed -i 's/adapters: \[0x05\]/adapters: [0x06]/' /etc/apmatrix.yaml
+printf '%s\n' "*$g1/ap_config EIO 1" "*$g1/assign_adapter EIO 1" > /sys/.sim/fail
+clear_writes
+apmatrix apply --json > $T/json 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc: $(cat $T/err)"
+grep -qx "bus/ap/apmask	-0x06	0" /sys/.sim/writes || die "no take: $(cat /sys/.sim/writes)"
+grep -qx "bus/ap/apmask	+0x06	0" /sys/.sim/writes || die "take kept: $(cat /sys/.sim/writes)"
+# never a bit the mdev still holds (6.12: ap_config failed whole, g1 keeps card
+# 05; 6.5: the unassign of 0x05 went through before the assign failed)
+for a in $(grep -o "^[0-9a-f][0-9a-f]\." $(mdev_dir $g1)/matrix | cut -c1-2 | sort -u); do
+	! grep -q "apmask	+0x$a" /sys/.sim/writes || die "gave back 0x$a, which g1 holds: $(cat /sys/.sim/writes)"
+done
+[ ! -e $(mdev_dir $g1)/ap_config ] || grep -q "^05\." $(mdev_dir $g1)/matrix || die "ap_config: g1 lost card 05"
+# the host has card 06 as before the run
+[ "$(ls -d /sys/bus/ap/drivers/cex4queue/06.* | wc -l)" = 4 ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+# in a round of its own, planned with g1 left as it is
+jqe '.failed == 1 and ([.actions[] | select(.kind == "release apmask" and .round == 2)] |
+	length == 1 and .[0].outcome == "done" and .[0].writes[0].value == "+0x06" and (.[0].reason == "the change of guest '"'g1'"' that needs them failed: the next run takes them again"))' $T/json > /dev/null ||
+	die "JSON: $(jq -c '.actions' $T/json)"
+# the records keep the bits of what g1's mdev holds, no more
+held=$(grep -o "^[0-9a-f][0-9a-f]\." $(mdev_dir $g1)/matrix | cut -c1-2 | sort -u | while read -r a; do printf '%d,' 0x$a; done)
+[ "$(apmatrix status --json | jq -c .taken.apmask)" = "[${held%,}]" ] || die "records: $(apmatrix status --json | jq -c .taken), held [$held]"
+expect_repaired matches
+[ -z "$(ls /sys/bus/ap/drivers/cex4queue | grep '^06\.')" ] && [ "$(ls -d /sys/bus/ap/drivers/cex4queue/05.* | wc -l)" = 4 ] ||
+	die "after repair: $(ls /sys/bus/ap/drivers/cex4queue)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
+@test "rfc2017: a guest whose assign fails after its queue was moved to vfio: the run moves the queue back to the host driver; the next run repairs the guest" {
+	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+sed -i 's/domains: \[0x47\]/domains: [0x47, 0xff]/' /etc/apmatrix.yaml
+echo "*/assign_domain EIO 1" > /sys/.sim/fail
+clear_writes
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc: $(cat $T/err)"
+grep -qx "~ queue 05.00ff: give back to the host driver (the change of guest 'g1' that needs it failed: the next run takes it again)" $T/out || die "stdout: $(cat $T/out)"
+grep -qx "2 changes applied, 1 failed, 1 skipped" $T/out || die "summary: $(cat $T/out)"
+[ -e /sys/bus/ap/drivers/cex4queue/05.00ff ] || die "05.00ff not the host's: $(ls /sys/bus/ap/drivers/*/)"
+[ -e /sys/bus/ap/drivers/vfio_ap_matrix/05.0047 ] || die "g1's own queue moved"
+# g1's queue it keeps is no news
+! grep -q "05.0047 stays" $T/err || die "stderr: $(cat $T/err)"
+expect_repaired matches
+[ -e /sys/bus/ap/drivers/vfio_ap_matrix/05.00ff ] || die "not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
 }
 
 @test "a configuration warning is said once, though apply reads the file before and under the lock (text and --json)" {

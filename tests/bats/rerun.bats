@@ -161,7 +161,7 @@ wait $pid; rc=$?
 [ $rc = 1 ] || die "exit $rc, expected 1"
 grep -qx "a guest stopped while apply ran; planning once more" <(sed 's/^apmatrix: //' $T/err) || die "no second plan: $(cat $T/err)"
 [ "$(grep -c "not tried" $T/err)" = 1 ] || die "said twice: $(cat $T/err)"
-grep -qx "0 changes applied, 1 failed, 1 skipped, 2 pending (.*)" $T/out || die "summary: $(cat $T/out)"
+grep -qx "2 changes applied, 1 failed, 1 skipped, 2 pending (.*)" $T/out || die "summary: $(cat $T/out)"
 echo OK
 EOF
 	assert_success

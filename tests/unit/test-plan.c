@@ -766,6 +766,34 @@ static void test_drop_owned_guest(void)
 	finish(p, l, d, &dl);
 }
 
+/* apply's last round after a guest's step failed: its mdev stays, what the run took for it goes back */
+static void test_failed_guest_gives_back(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_DYNAMIC, F_60);
+	struct plan *p;
+	const struct action *a;
+
+	/* guest2 gains adapter 0x07; the run took apmask 0x07 for it, then its assign failed */
+	set(&d->guests[1].matrix.adapters, 7, -1);
+	bitmap_clear(&l->apmask, 7);
+	set(&l->apmask_taken, 7, -1);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 1);
+	expect(p, 0, ACTION_ASSIGN_ADAPTER, "guest2", 7);
+	show_free(p);
+
+	d->guests[1].failed = true;
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 1);
+	a = expect(p, 0, ACTION_RELEASE_APMASK, NULL, 0);
+	check_write(a, 0, "bus/ap/apmask", "+0x07");
+	CHECK_STREQ(a->reason, "the change of guest 'guest2' that needs them failed: the next run takes them again");
+	CHECK(!touches(p, U2));
+	finish(p, l, d, &dl);
+}
+
 static void test_drop_owned_guest_recorded_name(void)
 {
 	struct diag_list dl = { 0 };
@@ -1817,6 +1845,7 @@ int main(void)
 		TAP_TEST(test_ap_config_intermediate),
 		TAP_TEST(test_renumber_one_ap_config),
 		TAP_TEST(test_drop_owned_guest),
+		TAP_TEST(test_failed_guest_gives_back),
 		TAP_TEST(test_drop_owned_guest_recorded_name),
 		TAP_TEST(test_drop_foreign_guest),
 		TAP_TEST(test_add_control_domain),
