@@ -23,7 +23,8 @@
  *   5. dependencies and "pending" (running guests), then the releases, which
  *      must never hand the host an APQN that any mdev still holds: they come
  *      last, after the writes that take such APQNs out of the mdevs; a take
- *      that only pending actions need is pending with them;
+ *      that only pending actions need is pending with them (a mask take
+ *      needed now for some bits: the bits only they need);
  *   6. sort, remap dependency indices.
  */
 #include <assert.h>
@@ -1545,43 +1546,57 @@ static void depend_on_freeing(struct ctx *c, ssize_t i, const struct mstate *sel
 	}
 }
 
+/* The declared guest's mdev of assign (or ap_config) action a, or NULL. */
+static const struct mstate *assign_mdev(const struct ctx *c, const struct action *a)
+{
+	if (a->phase != PHASE_ASSIGN)
+		return NULL;
+	for (size_t k = 0; k < c->n_ms; k++)
+		if (c->ms[k].guest >= 0 && streq(c->ms[k].uuid, a->uuid))
+			return &c->ms[k];
+	return NULL;
+}
+
+/* The APQNs na x nd that assign a of ms gives the guest; false for a control domain, which needs none. */
+static bool assign_needs(const struct ctx *c, const struct action *a, const struct mstate *ms, struct bitmap256 *na,
+			 struct bitmap256 *nd)
+{
+	const struct apqn_matrix *want = &c->guests[ms->guest].g->matrix;
+
+	switch (a->kind) {
+	case ACTION_ASSIGN_ADAPTER:
+		*na = (struct bitmap256){ { 0 } };
+		bitmap_set(na, a->number);
+		*nd = want->domains;
+		return true;
+	case ACTION_ASSIGN_DOMAIN:
+		*na = want->adapters;
+		*nd = (struct bitmap256){ { 0 } };
+		bitmap_set(nd, a->number);
+		return true;
+	case ACTION_WRITE_AP_CONFIG:
+		*na = want->adapters;
+		*nd = want->domains;
+		return true;
+	default:
+		return false;
+	}
+}
+
 static void plan_assign_deps(struct ctx *c)
 {
 	size_t n = c->p->n;
 
 	for (size_t i = 0; i < n; i++) {
 		struct action *a = &c->p->actions[i];
-		const struct mstate *ms = NULL;
-		const struct apqn_matrix *want;
+		const struct mstate *ms = assign_mdev(c, a);
 		struct bitmap256 na, nd;
 
-		if (a->phase != PHASE_ASSIGN)
-			continue;
-		for (size_t k = 0; k < c->n_ms && !ms; k++)
-			if (c->ms[k].guest >= 0 && streq(c->ms[k].uuid, a->uuid))
-				ms = &c->ms[k];
 		if (!ms)
 			continue;
-		want = &c->guests[ms->guest].g->matrix;
 		action_dep(c, (ssize_t)i, ms->create_id);
-		switch (a->kind) {
-		case ACTION_ASSIGN_ADAPTER:
-			na = (struct bitmap256){ { 0 } };
-			bitmap_set(&na, a->number);
-			nd = want->domains;
-			break;
-		case ACTION_ASSIGN_DOMAIN:
-			na = want->adapters;
-			nd = (struct bitmap256){ { 0 } };
-			bitmap_set(&nd, a->number);
-			break;
-		case ACTION_WRITE_AP_CONFIG:
-			na = want->adapters;
-			nd = want->domains;
-			break;
-		default:
+		if (!assign_needs(c, a, ms, &na, &nd))
 			continue; /* control domains need nothing */
-		}
 		depend_on_freeing(c, (ssize_t)i, ms, &na, &nd);
 		BITMAP_FOREACH(x, &na)
 		BITMAP_FOREACH(y, &nd)
@@ -1869,6 +1884,82 @@ static ssize_t first_pending_of(const struct ctx *c, const struct mstate *ms)
 }
 
 /*
+ * The bits of mask take take (adapters: the apmask's) that action k, which
+ * depends on it, needs: those of the host-owned APQNs it assigns
+ * (plan_assign_deps()); all of them for any other dependent.
+ */
+static struct bitmap256 take_bits_needed(const struct ctx *c, size_t k, bool adapters, const struct bitmap256 *take)
+{
+	const struct action *a = &c->p->actions[k];
+	const struct mstate *ms = assign_mdev(c, a);
+	struct bitmap256 na, nd, need = { { 0 } };
+
+	if (!ms || !assign_needs(c, a, ms, &na, &nd))
+		return *take;
+	BITMAP_FOREACH(x, &na)
+	BITMAP_FOREACH(y, &nd)
+	{
+		unsigned b = adapters ? (unsigned)x : (unsigned)y;
+
+		if (host_owned_live(c, (unsigned)x, (unsigned)y) && bitmap_test(take, b))
+			bitmap_set(&need, b);
+	}
+	return bitmap_empty(&need) ? *take : need;
+}
+
+static bool depends_on(const struct action *a, size_t dep)
+{
+	for (size_t j = 0; j < a->n_depends_on; j++)
+		if (a->depends_on[j] == dep)
+			return true;
+	return false;
+}
+
+static void action_undep(struct ctx *c, size_t i, size_t dep)
+{
+	struct action *a = &c->p->actions[i];
+
+	for (size_t j = 0; j < a->n_depends_on; j++)
+		if (a->depends_on[j] == dep) {
+			a->depends_on[j] = a->depends_on[--a->n_depends_on];
+			return;
+		}
+}
+
+/*
+ * Mask take id, with bits take, needed now for some of its bits only: the
+ * bits wait, which only pending actions need, become a take of their own
+ * that waits for what pending action cause waits for; id keeps the rest.
+ * Each dependent then depends on the part that holds the bits it needs.
+ * id's reason is the caller's (it counts what the other mask's take leaves).
+ */
+static void split_mask_take(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take,
+			    const struct bitmap256 *wait, size_t cause)
+{
+	size_t n = c->p->n;
+	ssize_t h = action_new(c, c->p->actions[id].kind, PHASE_TAKE_MASK, NULL, NULL, 0, NULL);
+	struct action *t = &c->p->actions[id];
+
+	c->p->actions[h].bits = *wait;
+	action_write(c, h, xstrdup(t->writes[0].path), bitmap_format_relative(wait, '-'));
+	hold_back_take(c, h, cause);
+	t->bits = bitmap_andnot(&t->bits, wait);
+	free(t->writes[0].value);
+	t->writes[0].value = bitmap_format_relative(&t->bits, '-');
+	for (size_t k = 0; k < n; k++) {
+		struct bitmap256 need;
+
+		if (!depends_on(&c->p->actions[k], (size_t)id))
+			continue;
+		need = take_bits_needed(c, k, adapters, take);
+		if (bitmap_intersects(&need, wait))
+			action_dep(c, (ssize_t)k, h);
+		if (!bitmap_intersects(&need, &c->p->actions[id].bits))
+			action_undep(c, k, (size_t)id);
+	}
+}
+
+/*
  * Mask take id, with bits take: the apmask's (adapters) or the aqmask's.
  * rel: the give-backs of the other mask that this run writes; kept: those
  * held back because an mdev still holds an APQN they would hand the host
@@ -1876,31 +1967,73 @@ static ssize_t first_pending_of(const struct ctx *c, const struct mstate *ms)
  * Needed now when an action of this run depends on it or a give-back of
  * this run relies on it to keep an APQN an mdev holds from the host.  Else
  * it waits with a pending assign that needs it, or with the pending mdev
- * that keeps back a give-back it serves.  Returns whether it waits.
+ * that keeps back a give-back it serves.  Needed now for some bits only,
+ * while others serve only what waits, it is split: those others wait
+ * (split_mask_take()).  Returns the bits that wait.
  */
-static bool hold_back_mask_take(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take,
-				const struct bitmap256 *rel, const struct bitmap256 *kept,
-				const struct bitmap256 *afters_ad)
+static struct bitmap256 hold_back_mask_take(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take,
+					    const struct bitmap256 *rel, const struct bitmap256 *kept,
+					    const struct bitmap256 *afters_ad)
 {
-	ssize_t cause;
+	struct bitmap256 none = { { 0 } }, now = { { 0 } }, wait = { { 0 } };
+	ssize_t cause, wait_cause = -1;
+	bool needed;
 
-	if (id < 0 || !any_pending(c) || take_needed_now(c, id, &cause))
-		return false;
+	if (id < 0 || !any_pending(c))
+		return none;
+	needed = take_needed_now(c, id, &cause);
 	for (size_t k = 0; k < c->n_ms; k++) {
 		const struct bitmap256 *mine = &afters_ad[2 * k + !adapters], *other = &afters_ad[2 * k + adapters];
 		struct bitmap256 t = bitmap_and(take, mine), r = bitmap_and(rel, other), kk = bitmap_and(kept, other);
 
 		if (bitmap_empty(&t))
 			continue;
-		if (!bitmap_empty(&r))
-			return false; /* a give-back of this run relies on it */
+		if (!bitmap_empty(&r)) {
+			needed = true; /* a give-back of this run relies on it */
+			now = bitmap_or(&now, &t);
+		}
 		if (cause < 0 && !bitmap_empty(&kk))
 			cause = first_pending_of(c, &c->ms[k]);
 	}
-	if (cause < 0)
-		return false;
-	hold_back_take(c, id, (size_t)cause);
-	return true;
+	if (!needed) {
+		if (cause < 0)
+			return none;
+		hold_back_take(c, id, (size_t)cause);
+		return *take;
+	}
+
+	/* needed now: which bits, and which serve only what waits */
+	for (size_t k = 0; k < c->p->n; k++)
+		if (!c->p->actions[k].pending && depends_on(&c->p->actions[k], (size_t)id)) {
+			struct bitmap256 need = take_bits_needed(c, k, adapters, take);
+
+			now = bitmap_or(&now, &need);
+		}
+	for (size_t k = 0; k < c->p->n; k++)
+		if (c->p->actions[k].pending && depends_on(&c->p->actions[k], (size_t)id)) {
+			struct bitmap256 need = take_bits_needed(c, k, adapters, take);
+
+			need = bitmap_andnot(&need, &now);
+			if (!bitmap_empty(&need) && wait_cause < 0)
+				wait_cause = (ssize_t)k;
+			wait = bitmap_or(&wait, &need);
+		}
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct bitmap256 *mine = &afters_ad[2 * k + !adapters], *other = &afters_ad[2 * k + adapters];
+		struct bitmap256 t = bitmap_and(take, mine), kk = bitmap_and(kept, other);
+		ssize_t f;
+
+		t = bitmap_andnot(&t, &now);
+		if (bitmap_empty(&t) || bitmap_empty(&kk) || (f = first_pending_of(c, &c->ms[k])) < 0)
+			continue;
+		if (wait_cause < 0)
+			wait_cause = f;
+		wait = bitmap_or(&wait, &t);
+	}
+	if (bitmap_empty(&wait) || wait_cause < 0)
+		return none;
+	split_mask_take(c, id, adapters, take, &wait, (size_t)wait_cause);
+	return wait;
 }
 
 /* rfc2017: a queue take that only pending assigns need waits with them. */
@@ -1999,17 +2132,27 @@ static void plan_mask_releases(struct ctx *c)
 	kept_ap = bitmap_andnot(&rel0_ap, &rel_ap);
 	kept_aq = bitmap_andnot(&rel0_aq, &rel_aq);
 	{
-		bool wait_ap = hold_back_mask_take(c, c->take_ap_id, true, &c->take_ap, &rel_aq, &kept_aq, afters_ad);
-		bool wait_aq = hold_back_mask_take(c, c->take_aq_id, false, &c->take_aq, &rel_ap, &kept_ap, afters_ad);
+		struct bitmap256 wait_ap = hold_back_mask_take(c, c->take_ap_id, true, &c->take_ap, &rel_aq, &kept_aq,
+							       afters_ad);
+		struct bitmap256 wait_aq = hold_back_mask_take(c, c->take_aq_id, false, &c->take_aq, &rel_ap, &kept_ap,
+							       afters_ad);
+		bool split_ap = !bitmap_empty(&wait_ap) && !c->p->actions[c->take_ap_id].pending;
+		bool split_aq = !bitmap_empty(&wait_aq) && !c->p->actions[c->take_aq_id].pending;
 
-		if (wait_ap)
-			c->take_ap = (struct bitmap256){ { 0 } };
-		if (wait_aq)
-			c->take_aq = (struct bitmap256){ { 0 } };
+		c->take_ap = bitmap_andnot(&c->take_ap, &wait_ap);
+		c->take_aq = bitmap_andnot(&c->take_aq, &wait_aq);
+		/* a split take's part written now: its own guests and queues */
+		if (split_ap)
+			action_reason(c, c->take_ap_id,
+				      take_reason(c, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask));
 		/* the aqmask take counted the queues of the apmask take's adapters with that; now it takes them */
-		if (wait_ap && !wait_aq && c->take_aq_id >= 0)
+		if ((!bitmap_empty(&wait_ap) || split_aq) && c->take_aq_id >= 0 &&
+		    !c->p->actions[c->take_aq_id].pending) {
+			struct bitmap256 rest_ap = bitmap_andnot(&l->apmask, &c->take_ap);
+
 			action_reason(c, c->take_aq_id,
-				      take_reason(c, &c->base_ap, &c->take_aq, &l->apmask, &c->take_aq));
+				      take_reason(c, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq));
+		}
 	}
 	free(afters_ad);
 

@@ -1011,6 +1011,70 @@ EOF
 	done
 }
 
+@test "a mask take needed now for some bits only is split: the exit-2 run takes only what the unblocked change needs; the rest waits with the running guest and is taken once it stops (6.12)" {
+	# the seed's cards and a third one (0x07)
+	t=$(seed_topo 6.12)
+	echo '  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}' >>"$t"
+	in_sim "$t" <<'EOF'
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  g1:
+    adapters: [0x05]
+    domains: [0x04, 0x47, 0xab]
+Y
+expect_exit 0 apmatrix apply >/dev/null
+u1=$(uuid_of g1)
+echo "attach $u1" > /sys/.sim/guest
+# g1 (running) moves to adapter 0x06, a new g2 gets 0x07: g2 needs apmask
+# 0x07 now, 0x06 only g1's pending change needs
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  g1:
+    adapters: [0x06]
+    domains: [0x04, 0x47, 0xab]
+  g2:
+    adapters: [0x07]
+    domains: [0x04, 0x47, 0xab]
+Y
+out=$(apmatrix diff 2>/dev/null); rc=$?
+[ $rc = 2 ] || die "diff exit $rc: $out"
+grep -qxF "~ apmask: take 0x07 from host drivers (g2 needs them; 1 other queue leaves the host too)" <<<"$out" || die "diff: $out"
+grep -qxF "! apmask: take 0x06 from host drivers pending: waits for 'g1' (running)" <<<"$out" || die "diff: $out"
+apmatrix diff --json 2>/dev/null | jqe '[.actions[] | select(.kind == "take apmask") | [.writes[0].value, .pending, .waits_for, .force_helps]] == [["-0x07", false, null, false], ["-0x06", true, "g1", true]]' >/dev/null ||
+	die "json: $(apmatrix diff --json 2>/dev/null | jq -c '.actions')"
+# each assign depends on the take that holds its bits
+apmatrix diff --json 2>/dev/null | jqe '[.actions[] | select(.kind == "write ap_config") | [.guest, .depends_on]] == [["g1", [1]], ["g2", [0, 2]]]' >/dev/null ||
+	die "dependencies: $(apmatrix diff --json 2>/dev/null | jq -c '[.actions[] | [.kind, .guest, .depends_on]]')"
+clear_writes
+expect_exit 2 apmatrix apply --json >$T/out 2>$T/err
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/apmask -0x07 " ] ||
+	die "mask writes: $(cat /sys/.sim/writes)"
+grep -qxF "apmatrix: warning: apmask: take 0x06 from host drivers pending: waits for 'g1' (running)" $T/err ||
+	die "apply said: $(cat $T/err)"
+jqe '[.actions[] | select(.kind == "take apmask") | [.outcome, .waits_for]] == [["done", null], ["pending", "g1"]]' <$T/out >/dev/null ||
+	die "JSON: $(jq -c '.actions' <$T/out)"
+for q in 06.0004 06.0047 06.00ab 06.00ff; do
+	[ "$(basename $(readlink /sys/devices/ap/card06/$q/driver))" = cex4queue ] || die "$q taken from the host"
+done
+grep -qx 07.0047 $(mdev_dir $(uuid_of g2))/matrix || die "g2 lacks 07.0047"
+# g1 stops: the rest of the take, g1's change, and 0x05 back
+echo "detach $u1" > /sys/.sim/guest
+clear_writes
+expect_exit 0 apmatrix apply >/dev/null 2>&1
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/apmask -0x06 bus/ap/apmask +0x05 " ] ||
+	die "mask writes: $(cat /sys/.sim/writes)"
+grep -qx 06.0047 $(mdev_dir $u1)/matrix || die "g1 lacks 06.0047"
+expect_exit 0 apmatrix diff >/dev/null 2>&1
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "masks off: no mask writes; guest APQNs still host-owned are reported (exit 1)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nhost:\n  masks: off\nguests:\n  g: {adapters: [5], domains: [0x47]}\n' > /etc/apmatrix.yaml

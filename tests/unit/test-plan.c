@@ -1318,6 +1318,103 @@ static void test_take_waits_with_pending_give_back(void)
 	finish(p, l, d, &dl);
 }
 
+/* The first action of kind for guest, or NULL. */
+static const struct action *find_guest_kind(const struct plan *p, enum action_kind kind, const char *guest)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->actions[i].kind == kind && p->actions[i].guest && !strcmp(p->actions[i].guest, guest))
+			return &p->actions[i];
+	return NULL;
+}
+
+/* Whether action a depends on action b (both of plan p). */
+static bool action_depends_on(const struct plan *p, const struct action *a, const struct action *b)
+{
+	for (size_t k = 0; k < a->n_depends_on; k++)
+		if (&p->actions[a->depends_on[k]] == b)
+			return true;
+	return false;
+}
+
+/*
+ * A mask take needed now for some bits only is split (audit 9 F1): the
+ * running guest1 moves from adapter 0x05 to 0x06, a new guest2 gets 0x07.
+ * guest2's assign needs apmask 0x07 now; 0x06 only guest1's pending assign
+ * needs: that part waits with it, and each assign depends on the part that
+ * holds its bits.  With --force, one take as before.
+ */
+static void test_split_mask_take(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = desired_new();
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct desired_guest *g;
+	struct plan *p;
+	const struct action *now = NULL, *held = NULL, *a1, *a2;
+
+	seed_queues(l, QUEUE_DRIVER_VFIO);
+	for (size_t i = 4; i < 8; i++) { /* card 06's */
+		l->queues[i].kind = QUEUE_DRIVER_HOST;
+		l->queues[i].driver = "cex4queue";
+	}
+	live_queue(l, 7, 0x04, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0x47, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0xab, QUEUE_DRIVER_HOST);
+	live_queue(l, 7, 0xff, QUEUE_DRIVER_HOST);
+	bitmap_clear(&l->apmask, 5);
+	set(&l->apmask_taken, 5, -1);
+	g = guest(d, "guest1", U1);
+	set(&g->matrix.adapters, 6, -1);
+	set(&g->matrix.domains, 0x04, 0x47, 0xab, -1);
+	usage_as_control(&g->matrix);
+	g = guest(d, "guest2", U2);
+	set(&g->matrix.adapters, 7, -1);
+	set(&g->matrix.domains, 0x04, 0x47, 0xab, -1);
+	usage_as_control(&g->matrix);
+	{
+		struct live_mdev *m = live_mdev(l, U1, true, true);
+
+		set(&m->matrix.adapters, 5, -1);
+		set(&m->matrix.domains, 0x04, 0x47, 0xab, -1);
+		usage_as_control(&m->matrix);
+	}
+
+	p = build(d, l, 0, 0, &dl);
+	for (size_t i = 0; i < p->n; i++)
+		if (p->actions[i].kind == ACTION_TAKE_APMASK)
+			*(p->actions[i].pending ? &held : &now) = &p->actions[i];
+	CHECK(now && held);
+	if (now) {
+		check_write(now, 0, "bus/ap/apmask", "-0x07");
+		CHECK_STREQ(now->reason, "guest2 needs them; 1 other queue leaves the host too"); /* 07.00ff */
+	}
+	if (held) {
+		check_write(held, 0, "bus/ap/apmask", "-0x06");
+		CHECK(held->force_helps);
+		CHECK_STREQ(held->reason, "waits for 'guest1' (running)");
+		CHECK_STREQ(held->waits_for, "guest1");
+	}
+	CHECK(!find_kind(p, ACTION_TAKE_AQMASK));
+	CHECK(!find_kind(p, ACTION_RELEASE_APMASK)); /* 0x05 is still guest1's */
+	a1 = find_guest_kind(p, ACTION_ASSIGN_ADAPTER, "guest1");
+	a2 = find_guest_kind(p, ACTION_ASSIGN_ADAPTER, "guest2");
+	CHECK(a1 && a1->pending && a2 && !a2->pending);
+	if (a1 && a2 && now && held) {
+		CHECK(action_depends_on(p, a1, held) && !action_depends_on(p, a1, now));
+		CHECK(action_depends_on(p, a2, now) && !action_depends_on(p, a2, held));
+	}
+	show_free(p);
+
+	/* --force: nothing waits, one take */
+	p = build(d, l, PLAN_FORCE, 0, &dl);
+	CHECK(p->n_pending == 0);
+	now = find_kind(p, ACTION_TAKE_APMASK);
+	if (now)
+		check_write(now, 0, "bus/ap/apmask", "-0x06,-0x07");
+	CHECK(now && now + 1 < p->actions + p->n && now[1].kind != ACTION_TAKE_APMASK);
+	finish(p, l, d, &dl);
+}
+
 /* Equal costs: adapters win the tie; a bit apmatrix already holds keeps the cover where it is. */
 static void test_cover_tie_and_stickiness(void)
 {
@@ -1861,6 +1958,7 @@ int main(void)
 		TAP_TEST(test_take_reason_when_other_take_waits),
 		TAP_TEST(test_cover_tie_and_stickiness),
 		TAP_TEST(test_take_waits_with_pending_give_back),
+		TAP_TEST(test_split_mask_take),
 		TAP_TEST(test_waits_for_undeclared_running),
 		TAP_TEST(test_mdev_actions_carry_waits_for),
 		TAP_TEST(test_masks_off),
