@@ -512,8 +512,10 @@ static void take_check_init(struct take_check *tc)
 	tc->spec = xcalloc(p->n, sizeof(*tc->spec));
 	tc->stamp = xcalloc(p->n, sizeof(*tc->stamp));
 	tc->user_at = xcalloc(p->n + 1, sizeof(*tc->user_at));
+	/* the part of a split take that the plan left pending is never written: the written part needs the give-backs */
 	for (size_t j = 0; j < p->n; j++)
-		if (p->actions[j].kind == ACTION_TAKE_APMASK || p->actions[j].kind == ACTION_TAKE_AQMASK)
+		if ((p->actions[j].kind == ACTION_TAKE_APMASK || p->actions[j].kind == ACTION_TAKE_AQMASK) &&
+		    !p->actions[j].pending)
 			if (n_masks < ARRAY_SIZE(masks))
 				masks[n_masks++] = j;
 	/* twice: count, then fill (user_at[j + 1] counts up to where take j's users end) */
