@@ -44,7 +44,8 @@ bool apply_prune_owner(struct owner_db *o, const struct live *l)
 		BITMAP_FOREACH(d, &o->queues_taken[a])
 		{
 			const struct live_queue *q = live_find_queue(l, a, (unsigned)d);
-			if (q && q->kind == QUEUE_DRIVER_VFIO)
+			/* on no driver: a move of apmatrix's that failed halfway, which the next plan finishes */
+			if (q && (q->kind == QUEUE_DRIVER_VFIO || q->kind == QUEUE_DRIVER_NONE))
 				bitmap_set(&still, (unsigned)d);
 		}
 		o->queues_taken[a] = still;
@@ -303,6 +304,24 @@ static bool record_after(struct owner_db *o, const struct action *a)
 	default:
 		return false;
 	}
+}
+
+/* a take that is the bind alone of a queue apmatrix recorded when the host was read: its move failed halfway */
+static bool finishes_move(const struct live *l, const struct action *a)
+{
+	return a->n_writes == 1 && bitmap_test(&l->queues_taken[a->number >> 8], a->number & 0xff);
+}
+
+/*
+ * A queue move whose write w - 1 failed after an unbind went through, or a
+ * bind alone that failed: the queue is on no driver (its claim stays, and
+ * the next run's plan binds it again).
+ */
+static bool left_unbound(const struct action *a, size_t w)
+{
+	if (a->kind != ACTION_TAKE_QUEUE && a->kind != ACTION_RELEASE_QUEUE)
+		return false;
+	return w > 1 || a->n_writes == 1;
 }
 
 void apply_history_done(struct apply_history *h)
@@ -749,14 +768,23 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				/*
 				 * A queue's claim stays when its writes may have begun (the
 				 * failed one was not the first, w - 1 went through: a failed
-				 * rfc2017 move may have done its first write);
-				 * apply_prune_owner() sorts that out on the next run.
+				 * rfc2017 move may have done its first write), and when the
+				 * queue was apmatrix's already (the bind alone that finishes
+				 * a move left on no driver); apply_prune_owner() sorts that
+				 * out on the next run.
 				 */
-				if (a->kind != ACTION_TAKE_QUEUE || w == 1)
+				if (a->kind != ACTION_TAKE_QUEUE || (w == 1 && !finishes_move(l, a)))
 					set_claim(o, a, false);
 				(void)owner_save(o); /* best effort; the next run prunes stale claims */
 			}
 			why = apply_explain(a, err, l);
+			if (left_unbound(a, w)) {
+				char *t = why, q[APQN_STR_LEN];
+
+				why = xasprintf("%s; queue %s is now bound to no driver, the next apply binds it again", t,
+						apqn_format(q, a->number >> 8, a->number & 0xff));
+				free(t);
+			}
 			history_note(history, a);
 			report(userdata, a, APPLY_FAILED, err, why);
 			continue;

@@ -1491,7 +1491,12 @@ static void plan_takes(struct ctx *c)
 								 "unbind"),
 					     xstrdup(buf));
 			action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "bind"), xstrdup(buf));
-			action_reason(c, i, xasprintf("%s needs it", g->g->name));
+			/* on no driver and recorded: a move of apmatrix's that failed halfway, the bind alone finishes it */
+			action_reason(c, i,
+				      apqn_in(c->q_unbound, (unsigned)a, (unsigned)d) &&
+						      apqn_in(l->queues_taken, (unsigned)a, (unsigned)d)
+					      ? xasprintf("%s needs it; an earlier move left it on no driver", g->g->name)
+					      : xasprintf("%s needs it", g->g->name));
 			c->qtake[number] = i;
 		}
 	}
@@ -2203,11 +2208,12 @@ static void plan_queue_releases(struct ctx *c)
 		{
 			char buf[APQN_STR_LEN];
 			struct bitmap256 rows[256];
-			bool held = false;
+			bool held = false, unbound = apqn_in(c->q_unbound, a, (unsigned)d);
 			const char *failed;
 			ssize_t i;
 
-			if (apqn_in(c->wanted, a, (unsigned)d) || !apqn_in(c->q_vfio, a, (unsigned)d))
+			/* on no driver: a move of apmatrix's that failed halfway; the bind alone finishes the give-back */
+			if (apqn_in(c->wanted, a, (unsigned)d) || (!apqn_in(c->q_vfio, a, (unsigned)d) && !unbound))
 				continue;
 			for (size_t k = 0; k < c->n_ms && !held; k++) {
 				struct apqn_matrix m;
@@ -2217,8 +2223,9 @@ static void plan_queue_releases(struct ctx *c)
 					if (failed_guest_wants(c, a, (unsigned)d))
 						break; /* its own queue, kept as it is: nothing to tell */
 					diag_add(c->diags, DIAG_NOTE, NULL, NULL,
-						 "queue %s stays with %s: it is still assigned to mdev %s",
-						 apqn_format(buf, a, (unsigned)d), c->vfio_driver, c->ms[k].uuid);
+						 "queue %s stays %s %s: it is still assigned to mdev %s",
+						 apqn_format(buf, a, (unsigned)d), unbound ? "on" : "with",
+						 unbound ? "no driver" : c->vfio_driver, c->ms[k].uuid);
 				}
 			}
 			if (held)
@@ -2226,12 +2233,15 @@ static void plan_queue_releases(struct ctx *c)
 			apqn_format(buf, a, (unsigned)d);
 			i = action_new(c, ACTION_RELEASE_QUEUE, PHASE_RELEASE_MASK, NULL, NULL, a << 8 | (unsigned)d,
 				       NULL);
-			action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
+			if (!unbound)
+				action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
 			action_write(c, i, sysfs_path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
 			failed = failed_guest_wants(c, a, (unsigned)d);
 			action_reason(c, i, failed ? xasprintf("the change of guest '%s' that needs it failed: the next "
-							       "run takes it again", failed)
-						   : xstrdup("no declared guest needs it"));
+							       "run takes it again%s", failed,
+							       unbound ? "; an earlier move left it on no driver" : "")
+					    : xstrdup(unbound ? "no declared guest needs it; an earlier move left it on no driver"
+							      : "no declared guest needs it"));
 			memset(rows, 0, sizeof(rows));
 			bitmap_set(&rows[a], (unsigned)d);
 			depend_on_freeing_rows(c, i, rows);

@@ -799,8 +799,11 @@ char *render_action(const struct action *a)
 	case ACTION_TAKE_QUEUE:
 	case ACTION_RELEASE_QUEUE: {
 		char q[APQN_STR_LEN];
+		/* one write: the queue is on no driver, and the bind alone is left */
 		fprintf(f, "queue %s: %s", apqn_format(q, a->number >> 8, a->number & 0xff),
-			a->kind == ACTION_TAKE_QUEUE ? "move from the host driver to vfio" : "give back to the host driver");
+			a->kind == ACTION_TAKE_QUEUE
+				? (a->n_writes == 1 ? "bind to the vfio driver" : "move from the host driver to vfio")
+				: (a->n_writes == 1 ? "bind to the host driver" : "give back to the host driver"));
 		break;
 	}
 	case ACTION_CREATE_MDEV:

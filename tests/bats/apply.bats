@@ -178,6 +178,131 @@ EOF
 	assert_output --partial OK
 }
 
+# rfc2017 queue moves are two writes (unbind from cex4queue, bind to the vfio
+# driver, or back): a failed second write leaves the queue on no driver
+rfc2017_halfmove_lib() {
+	cat <<'EOF'
+drv() { local l; l=$(readlink /sys/bus/ap/devices/$1/driver) && basename "$l" || echo none; }
+one_guest() {
+	cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  g1:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+}
+# 06.00ab on no driver by hand: not apmatrix's, never touched
+echo 06.00ab > /sys/bus/ap/drivers/cex4queue/unbind
+[ "$(drv 06.00ab)" = none ] || die "06.00ab: $(drv 06.00ab)"
+untouched() { ! grep -q 06.00ab /sys/.sim/writes || die "06.00ab written: $(cat /sys/.sim/writes)"; [ "$(drv 06.00ab)" = none ] || die "06.00ab: $(drv 06.00ab)"; }
+converged() {
+	expect_exit 0 apmatrix diff > $T/out || die "diff: $(cat $T/out)"
+	[ "$(cat $T/out)" = "0 changes" ] || die "diff: $(cat $T/out)"
+	clear_writes
+	expect_exit 0 apmatrix apply > /dev/null
+	[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+	untouched
+}
+# the take of 05.0047 fails at its bind, after the unbind went through
+half_take() {
+	one_guest
+	echo 'bus/ap/drivers/vfio_ap_matrix/bind EIO 1' > /sys/.sim/fail
+	clear_writes
+	expect_exit 1 apmatrix apply > /dev/null 2> $T/err
+	grep -qF "queue 05.0047: move from the host driver to vfio (g1 needs it): Input/output error; queue 05.0047 is now bound to no driver, the next apply binds it again (EIO)" $T/err ||
+		die "apply's error: $(cat $T/err)"
+	[ "$(drv 05.0047)" = none ] || die "05.0047 after the fault: $(drv 05.0047)"
+	grep -qx 'queue 05.0047' /run/apmatrix/state || die "state forgot 05.0047: $(cat /run/apmatrix/state)"
+	untouched
+}
+EOF
+}
+
+@test "rfc2017: a queue move whose bind to the vfio driver failed is given back with the bind to cex4queue alone once its guest is gone; a queue on no driver apmatrix did not take stays" {
+	in_sim "$HOSTS/rfc2017.yaml" <<EOF
+$(rfc2017_halfmove_lib)
+half_take
+echo 'version: 1' > /etc/apmatrix.yaml
+expect_exit 2 apmatrix diff > \$T/out
+grep -qxF '~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)' \$T/out ||
+	die "diff: \$(cat \$T/out)"
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "release queue")] == [{"phase":"release mask","kind":"release queue","guest":null,"uuid":null,"pending":false,"reason":"no declared guest needs it; an earlier move left it on no driver","hot":null,"force_helps":false,"waits_for":null,"file":null,"line":null,"column":null,"text":"~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)","writes":[{"path":"bus/ap/drivers/cex4queue/bind","value":"05.0047"}],"depends_on":[]}]' > /dev/null ||
+	die "diff --json: \$(apmatrix diff --json)"
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+grep -q 'cex4queue/bind	05.0047	0' /sys/.sim/writes || die "no bind: \$(cat /sys/.sim/writes)"
+! grep -q 'unbind' /sys/.sim/writes || die "an unbind: \$(cat /sys/.sim/writes)"
+[ "\$(drv 05.0047)" = cex4queue ] || die "05.0047: \$(drv 05.0047)"
+! grep -q '^queue' /run/apmatrix/state || die "state: \$(cat /run/apmatrix/state)"
+untouched
+converged
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "rfc2017: a queue move whose bind to the vfio driver failed is finished with that bind alone while its guest is declared, also after the bind fails again" {
+	in_sim "$HOSTS/rfc2017.yaml" <<EOF
+$(rfc2017_halfmove_lib)
+half_take
+expect_exit 2 apmatrix diff > \$T/out
+grep -qxF '~ queue 05.0047: bind to the vfio driver (g1 needs it; an earlier move left it on no driver)' \$T/out ||
+	die "diff: \$(cat \$T/out)"
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "take queue") | .writes] == [[{"path":"bus/ap/drivers/vfio_ap_matrix/bind","value":"05.0047"}]]' > /dev/null ||
+	die "diff --json: \$(apmatrix diff --json)"
+# the bind alone fails too: the queue stays apmatrix's
+echo 'bus/ap/drivers/vfio_ap_matrix/bind EIO 1' > /sys/.sim/fail
+expect_exit 1 apmatrix apply > /dev/null 2> \$T/err
+grep -qF "queue 05.0047: bind to the vfio driver (g1 needs it; an earlier move left it on no driver): Input/output error; queue 05.0047 is now bound to no driver, the next apply binds it again (EIO)" \$T/err ||
+	die "second apply's error: \$(cat \$T/err)"
+grep -qx 'queue 05.0047' /run/apmatrix/state || die "state forgot 05.0047: \$(cat /run/apmatrix/state)"
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+grep -q 'vfio_ap_matrix/bind	05.0047	0' /sys/.sim/writes || die "no bind: \$(cat /sys/.sim/writes)"
+! grep -q 'unbind' /sys/.sim/writes || die "an unbind: \$(cat /sys/.sim/writes)"
+[ "\$(drv 05.0047)" = vfio_ap_matrix ] || die "05.0047: \$(drv 05.0047)"
+g=\$(uuid_of g1)
+[ "\$(cat /sys/devices/ap_matrix/matrix/\$g/domains)" = 0047 ] || die "g1 domains: \$(cat /sys/devices/ap_matrix/matrix/\$g/domains)"
+grep -qx 'queue 05.0047' /run/apmatrix/state || die "state: \$(cat /run/apmatrix/state)"
+untouched
+converged
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "rfc2017: a give-back whose bind to cex4queue failed is finished with that bind alone; diff does not say 0 changes meanwhile" {
+	in_sim "$HOSTS/rfc2017.yaml" <<EOF
+$(rfc2017_halfmove_lib)
+one_guest
+expect_exit 0 apmatrix apply > /dev/null
+[ "\$(drv 05.0047)" = vfio_ap_matrix ] || die "05.0047 taken: \$(drv 05.0047)"
+echo 'version: 1' > /etc/apmatrix.yaml
+echo 'bus/ap/drivers/cex4queue/bind EIO 1' > /sys/.sim/fail
+clear_writes
+expect_exit 1 apmatrix apply > /dev/null 2> \$T/err
+grep -qF "queue 05.0047: give back to the host driver (no declared guest needs it): Input/output error; queue 05.0047 is now bound to no driver, the next apply binds it again (EIO)" \$T/err ||
+	die "apply's error: \$(cat \$T/err)"
+[ "\$(drv 05.0047)" = none ] || die "05.0047 after the fault: \$(drv 05.0047)"
+untouched
+expect_exit 2 apmatrix diff > \$T/out
+[ "\$(cat \$T/out)" = "~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)
+1 change" ] || die "diff: \$(cat \$T/out)"
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+[ "\$(cut -f1-3 /sys/.sim/writes)" = "bus/ap/drivers/cex4queue/bind	05.0047	0" ] || die "writes: \$(cat /sys/.sim/writes)"
+[ "\$(drv 05.0047)" = cex4queue ] || die "05.0047: \$(drv 05.0047)"
+! grep -q '^queue' /run/apmatrix/state || die "state: \$(cat /run/apmatrix/state)"
+converged
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ap_config: one write per mdev (6.12 at bring-up, 6.10 once an mdev shows the file); 6.0 individual assigns" {
 	for k in 6.12 6.10; do
 		t=$(seed_topo $k)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "apply.h"
 #include "diags.h"
 #include "plan.h"
 #include "tap.h"
@@ -1649,6 +1650,70 @@ static void test_rfc2017_queue_moves(void)
 	finish(p, l, d, &dl);
 }
 
+/*
+ * A queue apmatrix recorded as taken that is on no driver: a move whose
+ * second write failed.  The bind alone finishes it, to the vfio driver for a
+ * guest that needs it, to the host driver otherwise; a queue on no driver
+ * that apmatrix did not record is left alone.
+ */
+static void test_rfc2017_half_moves(void)
+{
+	struct diag_list dl = { 0 };
+	struct desired *d = seed_desired();
+	struct live *l = seed_converged(PROFILE_RFC2017, 0);
+	struct plan *p;
+	const struct action *a;
+
+	l->queues[1].kind = QUEUE_DRIVER_NONE; /* 05.0047, recorded */
+	l->queues[1].driver = NULL;
+	l->queues[5].kind = QUEUE_DRIVER_NONE; /* 06.0047, not recorded, no guest's */
+	l->queues[5].driver = NULL;
+
+	/* the records: 05.0047 on no driver stays apmatrix's; a queue back on the host driver is not */
+	{
+		struct owner_db o = { 0 };
+
+		memcpy(o.queues_taken, l->queues_taken, sizeof(o.queues_taken));
+		l->queues[4].kind = QUEUE_DRIVER_HOST; /* 06.0004 */
+		(void)apply_prune_owner(&o, l);
+		CHECK(bitmap_test(&o.queues_taken[5], 0x47) && bitmap_test(&o.queues_taken[5], 0xff));
+		CHECK(!bitmap_test(&o.queues_taken[6], 0x04) && bitmap_test(&o.queues_taken[6], 0xab));
+		CHECK(!bitmap_test(&o.queues_taken[6], 0x47));
+		l->queues[4].kind = QUEUE_DRIVER_VFIO;
+	}
+
+	/* guest2 still declared: 05.0047 is bound to the vfio driver, no unbind */
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 1);
+	a = expect(p, 0, ACTION_TAKE_QUEUE, NULL, 0x0547);
+	CHECK(a && a->n_writes == 1);
+	check_write(a, 0, "bus/ap/drivers/vfio_ap_matrix/bind", "05.0047");
+	CHECK_STREQ(a ? a->reason : NULL, "guest2 needs it; an earlier move left it on no driver");
+	show_free(p);
+
+	/* guest2 and its mdev gone: 05.0047 is bound to the host driver alone, 05.00ff moved back */
+	d->n_guests = 1;
+	free(d->guests[1].name);
+	l->n_mdevs = 1;
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 2);
+	a = expect(p, 0, ACTION_RELEASE_QUEUE, NULL, 0x0547);
+	CHECK(a && a->n_writes == 1);
+	check_write(a, 0, "bus/ap/drivers/cex4queue/bind", "05.0047");
+	CHECK_STREQ(a ? a->reason : NULL, "no declared guest needs it; an earlier move left it on no driver");
+	a = expect(p, 1, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
+	CHECK(a && a->n_writes == 2);
+	CHECK_STREQ(a ? a->reason : NULL, "no declared guest needs it");
+	show_free(p);
+
+	/* not recorded: not apmatrix's, left on no driver */
+	bitmap_clear(&l->queues_taken[5], 0x47);
+	p = build(d, l, 0, 0, &dl);
+	CHECK(p->n == 1);
+	expect(p, 0, ACTION_RELEASE_QUEUE, NULL, 0x05ff);
+	finish(p, l, d, &dl);
+}
+
 static void test_static_absent_queue(void)
 {
 	struct diag_list dl = { 0 };
@@ -1964,6 +2029,7 @@ int main(void)
 		TAP_TEST(test_masks_off),
 		TAP_TEST(test_rfc2017_bringup),
 		TAP_TEST(test_rfc2017_queue_moves),
+		TAP_TEST(test_rfc2017_half_moves),
 		TAP_TEST(test_static_absent_queue),
 		TAP_TEST(test_uncertain_absent_queue),
 		TAP_TEST(test_release_blocked_by_foreign),
