@@ -1585,9 +1585,16 @@ static int cmd_apply(int argc, char **argv)
 		} else {
 			_cleanup_free_ char *path = lock_path(busy);
 
+			struct stat st;
+
 			if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
 				apply_stop(&run, "cannot take the lock %s: %s; apply changes the host and runs as root",
 					   path, strerror(-r));
+			else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+				apply_stop(&run, "cannot take the lock %s: it is %s, not a lock file; it is no lock of "
+					   "apmatrix or s390-tools: move it away",
+					   path, S_ISLNK(st.st_mode) ? "a symbolic link" : S_ISDIR(st.st_mode) ? "a directory"
+					   : S_ISFIFO(st.st_mode) ? "a FIFO" : "a special file");
 			else
 				apply_stop(&run, "cannot take the lock %s: %s", path, strerror(-r));
 		}

@@ -910,33 +910,35 @@ static long read_pid(int fd)
 }
 
 /*
- * The lock exists: is it stale?  Returns true after removing a stale lock
- * (try again at once), false when a live owner holds it (wait).
+ * The lock exists: is it stale?  Returns 1 after removing a stale lock (try
+ * again at once), 0 when a live owner holds it (wait), -errno when the path
+ * is no lock file that s390-tools would write (a symbolic link: -ELOOP, a
+ * directory: -EISDIR, a FIFO or device: -EINVAL) or a stale one cannot be
+ * removed: waiting would never end.
  */
-static bool s390_lock_break_stale(const char *path)
+static int s390_lock_break_stale(const char *path)
 {
 	_cleanup_close_ int fd = -EBADF;
 	struct stat st;
 	long pid;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put there must not block the open */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
-		return true; /* gone in the meantime: retry now */
-	pid = read_pid(fd);
-	if (pid > 0 && !pid_alive((pid_t)pid)) {
-		(void)unlink(path); /* stale: its owner is dead */
-		return true;
-	}
-	if (pid > 0)
-		return false;
-	/* no PID (yet): a lock being created, or one whose writer died */
+		return errno == ENOENT ? 1 : -errno; /* gone in the meantime: retry now */
 	if (fstat(fd, &st) < 0)
-		return true;
-	if (time(NULL) > st.st_mtime + S390_LOCK_WAITPID) {
-		(void)unlink(path);
-		return true;
-	}
-	return false;
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	pid = read_pid(fd);
+	if (pid > 0 && !pid_alive((pid_t)pid))
+		return unlink(path) == 0 || errno == ENOENT ? 1 : -errno; /* stale: its owner is dead */
+	if (pid > 0)
+		return 0;
+	/* no PID (yet): a lock being created, or one whose writer died */
+	if (time(NULL) > st.st_mtime + S390_LOCK_WAITPID)
+		return unlink(path) == 0 || errno == ENOENT ? 1 : -errno;
+	return 0;
 }
 
 static int s390_lock_take(const char *path, int timeout_ms)
@@ -945,7 +947,7 @@ static int s390_lock_take(const char *path, int timeout_ms)
 	_cleanup_free_ char *tmp = NULL, *dir = NULL;
 	char pidbuf[40];
 	long long snooze = 0;
-	int fd, len, r = 0;
+	int fd, len, r = 0, broken = 0;
 	ssize_t k;
 	char *slash;
 
@@ -980,8 +982,14 @@ static int s390_lock_take(const char *path, int timeout_ms)
 			r = -errno;
 			break;
 		}
-		if (s390_lock_break_stale(path))
+		r = s390_lock_break_stale(path);
+		if (r < 0)
+			break;
+		/* a stale lock removed: at once, unless others keep making stale ones (then as busy) */
+		if (r > 0 && ++broken < 16) {
+			r = 0;
 			continue;
+		}
 		r = backoff(timeout_ms, deadline, &snooze);
 	}
 	(void)unlink(tmp); /* the lock name keeps the inode alive */
@@ -1027,9 +1035,11 @@ static void remove_stale_temp_files(const char *rundir)
 
 long owner_s390_lock_holder(const char *s390_lock)
 {
-	_cleanup_close_ int fd = open(s390_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put there must not block the open */
+	_cleanup_close_ int fd = open(s390_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	struct stat st;
 
-	return fd < 0 ? 0 : read_pid(fd);
+	return fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ? 0 : read_pid(fd);
 }
 
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,

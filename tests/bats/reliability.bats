@@ -119,6 +119,32 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "s390 lock: a symbolic link, a directory or a FIFO at the lock path is an error at once (exit 1, no write), not a wait without end; status does not hang on it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+L=/run/lock/s390apconfig.lock
+for kind in "a symbolic link" "a directory" "a FIFO"; do
+	case $kind in
+	*link) ln -s /nonexistent $L ;;
+	*directory) mkdir $L; touch -d '-200 seconds' $L ;;
+	*FIFO) mkfifo $L ;;
+	esac
+	# before: a busy loop past --wait (link, directory) or a blocked open (FIFO)
+	timeout 20 apmatrix apply --wait 5 > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "$kind: exit $rc: $(cat $T/err)"
+	grep -qx "apmatrix: cannot take the lock $L: it is $kind, not a lock file; it is no lock of apmatrix or s390-tools: move it away" $T/err ||
+		die "$kind: $(cat $T/err)"
+	[ "$(nwrites)" = 0 ] || die "$kind: wrote without the lock"
+	expect_exit 0 timeout 20 apmatrix status > /dev/null
+	rm -rf $L
+done
+expect_exit 0 timeout 20 apmatrix apply -q
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "s390 lock: the stand-in holder (s390-tools protocol) waits until apply has made all its writes" {
 	in_sim "$HOSTS/seed.yaml" <<EOF2
 cp "\$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
