@@ -119,7 +119,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Regular-looking entries of dir ending in suffix ("" = any, no dot files), sorted. */
+/* Regular-looking entries of dir ending in suffix ("" = any, no dot files), sorted, NULL-terminated (strv_free()). */
 static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *ret_n)
 {
 	DIR *d = opendir(dir);
@@ -138,8 +138,9 @@ static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *re
 			continue;
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN && de->d_type != DT_LNK)
 			continue;
-		names = xgrow(names, &cap, n + 1, sizeof(*names));
+		names = xgrow(names, &cap, n + 2, sizeof(*names));
 		names[n++] = xstrdup(de->d_name);
+		names[n] = NULL;
 	}
 	closedir(d);
 	if (n)
@@ -147,13 +148,6 @@ static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *re
 	*ret = names;
 	*ret_n = n;
 	return 0;
-}
-
-static void free_strv(char **v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
 }
 
 /* Same rule as compile.c: [A-Za-z0-9_.-]{1,64}, not "." or "..". */
@@ -1043,7 +1037,7 @@ static void from_mdevctl(struct import *im)
 		}
 		jval_done(&root);
 	}
-	free_strv(names, n);
+	strv_free(names);
 }
 
 /*
@@ -1131,7 +1125,7 @@ static void read_libvirt(struct import *im)
 		im->doms = xgrow(im->doms, &im->cap_doms, im->n_doms + 1, sizeof(*im->doms));
 		im->doms[im->n_doms++] = d;
 	}
-	free_strv(names, n);
+	strv_free(names);
 }
 
 /* The libvirt domain that uses g's mdev (the first, with a warning, when several do). */

@@ -528,7 +528,7 @@ static void walk_ap_devices(struct reader *rd)
 		if (r < 0)
 			warn_read(rd, dev, r);
 	}
-	sysfs_strv_free(cards);
+	strv_free(cards);
 }
 
 /*
@@ -853,7 +853,7 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
 		}
 		read_mdev(rd, *n, owner);
 	}
-	sysfs_strv_free(names);
+	strv_free(names);
 	if (l->n_mdevs)
 		qsort(l->mdevs, l->n_mdevs, sizeof(*l->mdevs), mdev_cmp);
 }

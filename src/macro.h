@@ -54,6 +54,14 @@ char *xstrdup(const char *s);
 char *xasprintf(const char *fmt, ...) _printf_(1, 2);
 /* Grow *items so that it holds at least need elements of size sz. */
 void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
+/*
+ * A string vector: NULL-terminated, each string and the array its owner's.
+ * strv_free(NULL) does nothing; strv_freep is its cleanup form.
+ */
+void strv_free(char **v);
+void strv_freep(char ***p);
+/* Whether s is one of v's strings (v may be NULL). */
+bool strv_contains(char *const *v, const char *s);
 /* FNV-1a of a string, for str_index (a power-of-two table). */
 size_t str_hash(const char *s);
 

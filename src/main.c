@@ -93,18 +93,11 @@ struct command {
 static int cmd_check(int argc, char **argv);
 static int cmd_show(int argc, char **argv);
 static int cmd_diff(int argc, char **argv);
-static void strvp_free(char ***p)
-{
-	sysfs_strv_free(*p);
-}
-
-static bool strv_has(char **v, const char *s)
-{
-	for (; v && *v; v++)
-		if (streq(*v, s))
-			return true;
-	return false;
-}
+static int cmd_apply(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_import(int argc, char **argv);
+static int cmd_guest(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
 
 /* The mdevs of p's pending actions (NULL-terminated; *ret_host: a host action is pending). */
 static char **pending_mdevs(const struct plan *p, bool *ret_host)
@@ -146,18 +139,12 @@ static bool only_held_before(const struct plan *p, const struct apply_history *h
 
 		if (a->pending || apply_history_refiltered(hist, a))
 			continue;
-		if (a->uuid[0] ? !strv_has(held, a->uuid) : !held_host)
+		if (a->uuid[0] ? !strv_contains(held, a->uuid) : !held_host)
 			return false;
 		n++;
 	}
 	return n > 0;
 }
-
-static int cmd_apply(int argc, char **argv);
-static int cmd_status(int argc, char **argv);
-static int cmd_import(int argc, char **argv);
-static int cmd_guest(int argc, char **argv);
-static int cmd_help(int argc, char **argv);
 
 static const struct command commands[_CMD_MAX] = {
 	[CMD_CHECK] = { "check", "", cmd_check, "validate the configuration (and against this host, when on one)",
@@ -1636,7 +1623,7 @@ static int cmd_apply(int argc, char **argv)
 		bool settling = false;    /* the round that gives back what failed guests no longer need */
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
-		_cleanup_(strvp_free) char **held_mdevs = NULL;
+		_cleanup_(strv_freep) char **held_mdevs = NULL;
 		bool held_host = false;
 
 		for (int round = 0, replans = 0, stops = 0; round < 4 + stops; round++) {
@@ -1695,7 +1682,7 @@ static int cmd_apply(int argc, char **argv)
 			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
 			if (!moved && !res.stopped && res.done == 0)
 				keep_after(d, h.live, &shown, &run); /* the host as read is the host this run leaves */
-			sysfs_strv_free(held_mdevs);
+			strv_free(held_mdevs);
 			held_mdevs = pending_mdevs(p, &held_host);
 			p = plan_free(p);
 			host_done(&h);

@@ -662,7 +662,7 @@ int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret)
 
 	r = sysfs_foreach_entry(s, path, strv_add, &b);
 	if (r < 0) {
-		sysfs_strv_free(b.v);
+		strv_free(b.v);
 		return r;
 	}
 	if (!b.v)
@@ -672,15 +672,6 @@ int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret)
 	b.v[b.n] = NULL;
 	*ret = b.v;
 	return 0;
-}
-
-void sysfs_strv_free(char **v)
-{
-	if (!v)
-		return;
-	for (char **p = v; *p; p++)
-		free(*p);
-	free(v);
 }
 
 char *sysfs_path_create(const char *matrix, const char *type)

@@ -43,7 +43,7 @@ bool sysfs_exists(struct sysfs *s, const char *path);
 bool sysfs_is_dir(struct sysfs *s, const char *path);
 /* Basename of a symlink's target ("driver" -> "cex4queue"); -ENOENT when absent. */
 int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret);
-/* Sorted, malloc'd, NULL-terminated list of entries of a directory (no . and ..). */
+/* Sorted, malloc'd, NULL-terminated list of entries of a directory (no . and ..): strv_free() frees it. */
 int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret);
 /*
  * fn for every entry of a directory (no . and ..), in the directory's own
@@ -52,7 +52,6 @@ int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret);
  */
 typedef void (*sysfs_entry_fn)(const char *name, void *userdata);
 int sysfs_foreach_entry(struct sysfs *s, const char *path, sysfs_entry_fn fn, void *userdata);
-void sysfs_strv_free(char **v);
 
 /* Paths relative to the sysfs root (pure). */
 #define SYSFS_AP_BUS "bus/ap"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util.c: allocation helpers that never return NULL, an arena, hex digits,
- * reading a whole file, escaping a name for a message.
+ * util.c: allocation helpers that never return NULL, string vectors, an
+ * arena, hex digits, reading a whole file, escaping a name for a message.
  */
 #include <errno.h>
 #include <limits.h>
@@ -64,6 +64,28 @@ char *xasprintf(const char *fmt, ...)
 		oom();
 	va_end(ap);
 	return s;
+}
+
+void strv_free(char **v)
+{
+	if (!v)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+void strv_freep(char ***p)
+{
+	strv_free(*p);
+}
+
+bool strv_contains(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (streq(*v, s))
+			return true;
+	return false;
 }
 
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz)

@@ -247,16 +247,16 @@ static void test_link_and_list(void)
 		CHECK_STREQ(l[1], "b");
 		CHECK_STREQ(l[2], "c");
 	}
-	sysfs_strv_free(l);
+	strv_free(l);
 	CHECK(sysfs_list_dir(s, "empty", &l) == 0);
 	CHECK(l && !l[0]);
-	sysfs_strv_free(l);
+	strv_free(l);
 	l = NULL;
 	CHECK(sysfs_list_dir(s, "nope", &l) == -ENOENT);
 	CHECK(sysfs_list_dir(s, "bus/ap/apmask", &l) == -ENOTDIR);
 	CHECK(sysfs_list_dir(s, "bus/ap/devices/card05", &l) == 0);
 	CHECK(l && l[0] && streq(l[0], "05.0004"));
-	sysfs_strv_free(l);
+	strv_free(l);
 	sysfs_close(s);
 	fake_rmtree(tmp);
 }

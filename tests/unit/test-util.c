@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util.c: the string index, the arena, read_fd_all() and escape_for_message(). */
+/* Unit tests for util.c: string vectors, the string index, the arena, read_fd_all() and escape_for_message(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -37,6 +37,20 @@ static void test_str_index(void)
 	CHECK(str_index_find(&x, "k1", key_of, keys) == -1);
 	for (size_t i = 0; i < N; i++)
 		free(keys[i]);
+}
+
+static void test_strv(void)
+{
+	char **v = xcalloc(3, sizeof(*v));
+	_cleanup_(strv_freep) char **p = NULL;
+
+	CHECK(!strv_contains(NULL, "a"));
+	strv_free(NULL); /* nothing */
+	v[0] = xstrdup("a");
+	v[1] = xstrdup("bc");
+	CHECK(strv_contains(v, "a") && strv_contains(v, "bc"));
+	CHECK(!strv_contains(v, "b") && !strv_contains(v, ""));
+	p = v; /* freed on the way out */
 }
 
 static void test_arena(void)
@@ -134,6 +148,7 @@ static void test_escape_for_message(void)
 int main(void)
 {
 	static const struct tap_test tests[] = {
+		TAP_TEST(test_strv),
 		TAP_TEST(test_str_index),
 		TAP_TEST(test_arena),
 		TAP_TEST(test_read_fd_all_limit),
