@@ -468,6 +468,22 @@ static char *started_meanwhile(const struct plan *p, const struct live *l, const
 	return xasprintf("%s; it started while apply ran", reason);
 }
 
+/* One more pending action in res: one --force would do (force_helps), held back as maybe running (maybe). */
+static void count_pending(struct apply_result *res, bool force_helps, bool maybe)
+{
+	res->pending++;
+	res->pending_force += force_helps;
+	res->pending_maybe += maybe;
+}
+
+void apply_count_pending(const struct plan *p, struct apply_result *ret)
+{
+	ret->pending = ret->pending_force = ret->pending_maybe = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->actions[i].pending)
+			count_pending(ret, p->actions[i].force_helps, p->actions[i].maybe_running);
+}
+
 /* Report a, which the plan would have done, as pending after all: why, and what --force would do. */
 static void hold_back(const struct action *a, const struct action *cause, bool force_helps, bool maybe, const char *why,
 		      apply_report_fn report, void *userdata, struct apply_result *res)
@@ -485,9 +501,7 @@ static void hold_back(const struct action *a, const struct action *cause, bool f
 	held.maybe_running = maybe;
 	held.reason = (char *)why;
 	held.waits_for = cause->waits_for ? cause->waits_for : (char *)cause->uuid;
-	res->pending++;
-	res->pending_force += force_helps;
-	res->pending_maybe += maybe;
+	count_pending(res, force_helps, maybe);
 	report(userdata, &held, APPLY_PENDING, 0, why);
 }
 
@@ -649,9 +663,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 
 		if (a->pending) {
 			outcome[i] = APPLY_PENDING;
-			res.pending++;
-			res.pending_force += a->force_helps;
-			res.pending_maybe += a->maybe_running;
+			count_pending(&res, a->force_helps, a->maybe_running);
 			report(userdata, a, APPLY_PENDING, 0, a->reason);
 			continue;
 		}

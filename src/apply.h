@@ -112,6 +112,8 @@ bool apply_history_refiltered(const struct apply_history *h, const struct action
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
 	       struct apply_history *history, apply_report_fn report, apply_stop_fn stop, void *userdata,
 	       struct apply_result *ret);
+/* Set ret's pending, pending_force and pending_maybe to p's pending actions, as apply_plan() counts them. */
+void apply_count_pending(const struct plan *p, struct apply_result *ret);
 
 /* Explain a failed write in words, naming APQNs and the mdev in the way. malloc'd. */
 char *apply_explain(const struct action *a, int err, const struct live *l);

@@ -1762,12 +1762,7 @@ static int cmd_apply(int argc, char **argv)
 			if (settled) {
 				keep_after(d, h.live, &shown, &run);
 				/* what is left pending is what the host shows now (a guest may have started since) */
-				total.pending = total.pending_force = total.pending_maybe = 0;
-				for (size_t i = 0; i < p->n; i++) {
-					total.pending += p->actions[i].pending;
-					total.pending_force += p->actions[i].pending && p->actions[i].force_helps;
-					total.pending_maybe += p->actions[i].pending && p->actions[i].maybe_running;
-				}
+				apply_count_pending(p, &total);
 				if (ret == 0 && total.pending)
 					ret = EXIT_CHANGES;
 			}
