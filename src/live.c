@@ -997,14 +997,9 @@ static void read_matrix_features(struct reader *rd)
 static int read_seqnum(struct sysfs *s, unsigned long long *ret)
 {
 	_cleanup_free_ char *v = NULL;
-	char *end;
-	int r = sysfs_read_line(s, SYSFS_UEVENT_SEQNUM, &v);
+	int r = sysfs_read_line(s, SYSFS_UEVENT_SEQNUM, &v); /* without its newline */
 
-	if (r < 0)
-		return r;
-	errno = 0;
-	*ret = strtoull(v, &end, 10);
-	return errno || end == v || *end ? -EINVAL : 0;
+	return r < 0 ? r : parse_decimal_ull(v, ret);
 }
 
 bool live_host_changed(const struct live *l)

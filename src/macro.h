@@ -90,6 +90,12 @@ size_t edit_distance(const char *a, const char *b);
 int hex_value(char c);
 /* Exactly n hex digits at s (no prefix), at most max, into *ret; -EINVAL otherwise. */
 int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret);
+/*
+ * A decimal number as the kernel prints one (a uevent number): 1 to 20
+ * digits and nothing else (no sign, no space, no newline), at most
+ * ULLONG_MAX, into *ret; -EINVAL otherwise.
+ */
+int parse_decimal_ull(const char *s, unsigned long long *ret);
 /* xgrow() without zeroing the new slots: for arrays whose elements are assigned whole. */
 void *xgrow_raw(void *items, size_t *cap, size_t need, size_t sz);
 /*

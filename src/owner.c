@@ -473,13 +473,8 @@ static bool any_card(const struct owner_db *db)
 static void parse_seqnum(struct owner_db *db, const char *v, const char *boot)
 {
 	unsigned long long n;
-	char *end;
 
-	if (!isdigit((unsigned char)*v) || strlen(v) > 20 || !uuid_is_canonical(boot))
-		return;
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || *end)
+	if (parse_decimal_ull(v, &n) < 0 || !uuid_is_canonical(boot))
 		return;
 	db->has_cards_seqnum = true;
 	db->cards_seqnum = n;

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * util.c: allocation helpers that never return NULL, string vectors, an
- * arena, hex digits, reading a whole file, escaping a name for a message.
+ * arena, hex digits, decimal numbers, reading a whole file, escaping a
+ * name for a message.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdint.h>
@@ -282,6 +284,21 @@ int parse_hex_digits(const char *s, size_t n, unsigned max, unsigned *ret)
 			return -EINVAL;
 	}
 	*ret = v;
+	return 0;
+}
+
+int parse_decimal_ull(const char *s, unsigned long long *ret)
+{
+	unsigned long long n;
+	char *end;
+
+	if (!isdigit((unsigned char)*s) || strlen(s) > 20)
+		return -EINVAL;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*ret = n;
 	return 0;
 }
 

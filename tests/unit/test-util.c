@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util.c: string vectors, the string index, the arena, read_fd_all() and escape_for_message(). */
+/* Unit tests for util.c: string vectors, decimal numbers, the string index, the arena, read_fd_all() and escape_for_message(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -51,6 +51,22 @@ static void test_strv(void)
 	CHECK(strv_contains(v, "a") && strv_contains(v, "bc"));
 	CHECK(!strv_contains(v, "b") && !strv_contains(v, ""));
 	p = v; /* freed on the way out */
+}
+
+static void test_parse_decimal_ull(void)
+{
+	static const char *const bad[] = { "", "-1", "+1", " 1", "1 ", "1\n", "0x10", "1a",
+					   "18446744073709551616", "000000000000000000001" };
+	unsigned long long n = 7;
+
+	CHECK(parse_decimal_ull("0", &n) == 0 && n == 0);
+	CHECK(parse_decimal_ull("4711", &n) == 0 && n == 4711);
+	CHECK(parse_decimal_ull("18446744073709551615", &n) == 0 && n == 18446744073709551615ULL);
+	CHECK(parse_decimal_ull("00000000000000000001", &n) == 0 && n == 1); /* 20 digits */
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		n = 7;
+		CHECK(parse_decimal_ull(bad[i], &n) == -EINVAL && n == 7);
+	}
 }
 
 static void test_arena(void)
@@ -149,6 +165,7 @@ int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_strv),
+		TAP_TEST(test_parse_decimal_ull),
 		TAP_TEST(test_str_index),
 		TAP_TEST(test_arena),
 		TAP_TEST(test_read_fd_all_limit),
