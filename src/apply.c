@@ -92,18 +92,27 @@ static void warn_card_changed(const struct live *l, const struct live_mdev *m, c
 		 then, sees);
 }
 
-/* The kernel's boot ID (a new one at each boot), canonical; false when it cannot be read. */
+/*
+ * The kernel's boot ID (a new one at each boot), canonical; false when it
+ * cannot be read.  Read once a process: it does not change while one runs.
+ * One that cannot be read is tried again at the next call, as before.
+ */
 static bool read_boot_id(char id[static 37])
 {
-	_cleanup_fclose_ FILE *f = fopen(BOOT_ID_PATH, "re");
+	static char cached[37];
+	_cleanup_fclose_ FILE *f = NULL;
 	char line[64];
 
-	if (!f || !fgets(line, sizeof(line), f))
-		return false;
-	line[strcspn(line, "\n")] = '\0';
-	if (!uuid_is_canonical(line))
-		return false;
-	memcpy(id, line, 37);
+	if (!cached[0]) {
+		f = fopen(BOOT_ID_PATH, "re");
+		if (!f || !fgets(line, sizeof(line), f))
+			return false;
+		line[strcspn(line, "\n")] = '\0';
+		if (!uuid_is_canonical(line))
+			return false;
+		memcpy(cached, line, sizeof(cached));
+	}
+	memcpy(id, cached, sizeof(cached));
 	return true;
 }
 
