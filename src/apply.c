@@ -341,6 +341,7 @@ void apply_history_done(struct apply_history *h)
 	free(h->host);
 	free(h->refiltered);
 	free(h->said);
+	free(h->said_round);
 	*h = (struct apply_history){};
 }
 
@@ -383,26 +384,35 @@ static bool history_has_host(const struct apply_history *h, const struct action 
 	return false;
 }
 
-/* a guest action that failed or was skipped in an earlier round: the same kind, mdev, number and bits */
+/* The same guest action: kind, mdev, number, bits and, for an ap_config write, the matrix written. */
+static bool same_action(const struct action *f, const struct action *a)
+{
+	return f->kind == a->kind && f->number == a->number && streq(f->uuid, a->uuid) &&
+	       bitmap_equal(&f->bits, &a->bits) &&
+	       (a->kind != ACTION_WRITE_AP_CONFIG || memcmp(&f->matrix, &a->matrix, sizeof(a->matrix)) == 0);
+}
+
+/* a guest action that failed or was skipped in an earlier round of this run (not this one) */
 static bool history_said(const struct apply_history *h, const struct action *a)
 {
-	for (size_t k = 0; h && a->guest && k < h->n_said; k++) {
-		const struct action *f = &h->said[k];
-
-		if (f->kind == a->kind && f->number == a->number && streq(f->uuid, a->uuid) &&
-		    bitmap_equal(&f->bits, &a->bits))
+	for (size_t k = 0; h && a->guest && k < h->n_said; k++)
+		if (h->said_round[k] < h->round && same_action(&h->said[k], a))
 			return true;
-	}
 	return false;
 }
 
 static void history_note_said(struct apply_history *h, const struct action *a)
 {
-	if (!h || !a->guest || history_said(h, a))
+	if (!h || !a->guest)
 		return;
+	for (size_t k = 0; k < h->n_said; k++)
+		if (same_action(&h->said[k], a))
+			return;
 	h->said = xgrow(h->said, &h->cap_said, h->n_said + 1, sizeof(*h->said));
-	h->said[h->n_said] = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits };
-	snprintf(h->said[h->n_said++].uuid, sizeof(a->uuid), "%s", a->uuid);
+	h->said_round = xgrow(h->said_round, &h->cap_said_round, h->n_said + 1, sizeof(*h->said_round));
+	h->said[h->n_said] = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits, .matrix = a->matrix };
+	snprintf(h->said[h->n_said].uuid, sizeof(a->uuid), "%s", a->uuid);
+	h->said_round[h->n_said++] = h->round;
 }
 
 static void history_note(struct apply_history *h, const struct action *a)
@@ -664,6 +674,9 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 	_cleanup_free_ struct held *held = xcalloc(p->n ? p->n : 1, sizeof(*held));
 	struct take_check tc = { .p = p, .l = l, .held = held };
 	int r;
+
+	if (history)
+		history->round++;
 
 	for (size_t i = 0; i < p->n; i++) {
 		const struct action *a = &p->actions[i];

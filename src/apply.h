@@ -93,11 +93,14 @@ struct apply_history {
 	size_t n_refiltered, cap_refiltered;
 	/*
 	 * The guest actions that failed or were skipped in an earlier round
-	 * (kind, uuid, number and bits): said and counted once a run, not in
-	 * every round that plans them again.
+	 * (kind, uuid, number, bits and the matrix written; said_round: the
+	 * round): said and counted once a run, not in every round that plans
+	 * them again.
 	 */
 	struct action *said;
-	size_t n_said, cap_said;
+	unsigned *said_round;
+	size_t n_said, cap_said, cap_said_round;
+	unsigned round; /* apply_plan() calls so far */
 };
 
 void apply_history_done(struct apply_history *h);

@@ -726,6 +726,19 @@ static void print_diags(struct diag_list *diags)
 	print_diags_once(diags, NULL, NULL);
 }
 
+/* Everything plan p would do now is a give-back (a mask release or a queue moved back to the host). */
+static bool plan_gives_back_only(const struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		enum action_kind k = p->actions[i].kind;
+
+		if (!p->actions[i].pending && k != ACTION_RELEASE_APMASK && k != ACTION_RELEASE_AQMASK &&
+		    k != ACTION_RELEASE_QUEUE)
+			return false;
+	}
+	return true;
+}
+
 /* Mark the guests a step of which failed in this run (h): the plan leaves them as they are.  Returns whether one is new. */
 static bool freeze_failed(struct desired *d, const struct apply_history *h)
 {
@@ -1643,7 +1656,24 @@ static int cmd_apply(int argc, char **argv)
 				diag_list_done(&diags);
 				break;
 			}
-			print_diags_once(&diags, &shown, &run);
+			/*
+			 * The round after a guest's step failed only gives back: a
+			 * plan that would take (the masks chosen anew without the
+			 * failed guest's wishes) or change more is not this run's.
+			 * Its messages were said by the full plan; the failed guest
+			 * left as it is may make others look refused (an APQN its
+			 * mdev still holds), which they are not.
+			 */
+			if (settling && !plan_gives_back_only(p)) {
+				log_debug("the round after the failure would do more than give back: not made");
+				p = plan_free(p);
+				host_done(&h);
+				diag_list_done(&diags);
+				settled_run = true;
+				break;
+			}
+			if (!settling)
+				print_diags_once(&diags, &shown, &run);
 			full_n = p->n;
 			staged = false;
 			if (!h.live->profile_certain) {
@@ -1680,7 +1710,7 @@ static int cmd_apply(int argc, char **argv)
 			 * the event made was merged into this run.
 			 */
 			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
-			if (!moved && !res.stopped && res.done == 0)
+			if (!moved && !res.stopped && res.done == 0 && !res.failed && !total.failed)
 				keep_after(d, h.live, &shown, &run); /* the host as read is the host this run leaves */
 			strv_free(held_mdevs);
 			held_mdevs = pending_mdevs(p, &held_host);

@@ -1738,6 +1738,47 @@ EOF
 	done
 }
 
+@test "the round after a guest's failed step only gives back: a plan that would take other mask bits is not made; a second ap_config write of the failed guest is said and counted" {
+	cat > "$BATS_TEST_TMPDIR/three.yaml" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca, domains: [0x03, 0x04]}
+  - {id: 0x06, type: CEX5C, mode: cca, domains: [0x03, 0x04]}
+  - {id: 0x07, type: CEX5C, mode: cca, domains: [0x03, 0x04]}
+EOT
+	in_sim "$BATS_TEST_TMPDIR/three.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x06]\n    domains: [0x03]\n  g2:\n    adapters: [0x05]\n    domains: [0x03]\n' > /etc/apmatrix.yaml
+echo "devices/vfio_ap/matrix/mdev_supported_types/*/create EIO 1" > /sys/.sim/fail
+clear_writes
+expect_exit 1 apmatrix apply > /dev/null 2>&1
+# without g1 the masks would be chosen anew (apmask 0x05 for g2): never in that round
+! grep -q "apmask" /sys/.sim/writes || die "took: $(cat /sys/.sim/writes)"
+for q in 05.0004 06.0004 07.0004; do [ -e /sys/bus/ap/drivers/cex4queue/$q ] || die "$q taken from the host"; done
+expect_repaired matches matches
+EOF
+	assert_success
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of g1)
+# g1 gives 0x04 to g2 and gets 0x47: two ap_config writes for g1 (shrink, then grow); the first fails
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47]\n  g2:\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+[ "$(apmatrix diff --json | jq '[.actions[] | select(.kind == "write ap_config" and .guest == "g1")] | length')" = 2 ] || die "plan: $(apmatrix diff)"
+echo "*$g1/ap_config EIO 1" > /sys/.sim/fail
+apmatrix apply --json > $T/json 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc"
+jqe '[.actions[] | select(.kind == "write ap_config" and .guest == "g1") | .outcome] == ["failed", "skipped"] and .skipped == 2' $T/json > /dev/null || die "JSON: $(jq -c '[.skipped, [.actions[] | [.guest, .kind, .outcome, .round]]]' $T/json)"
+[ "$(grep -c "not tried" $T/err)" = 2 ] || die "stderr: $(cat $T/err)"
+expect_repaired matches matches
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "rfc2017: a guest whose assign fails after its queue was moved to vfio: the run moves the queue back to the host driver; the next run repairs the guest" {
 	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
 printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
