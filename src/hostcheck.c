@@ -166,6 +166,44 @@ void hostcheck_mdevctl(struct desired *d, struct diag_list *diags)
 	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
 }
 
+static const struct desired_guest *guest_of_uuid(const struct desired *d, const char *uuid);
+
+bool hostcheck_handover(const struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags)
+{
+	bool forgot = false;
+	struct diag_list rd = {}; /* broken definitions: check_mdevctl() says so */
+	struct mdevctl_def *defs = NULL;
+	size_t n = 0;
+	struct stat st;
+
+	if (stat(IMPORT_MDEVCTL_DIR, &st) < 0)
+		return false;
+	(void)import_mdevctl_defs(IMPORT_MDEVCTL_DIR, &defs, &n, &rd);
+	diag_list_done(&rd);
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		struct live_mdev *m = &l->mdevs[i];
+
+		if (!m->owned || guest_of_uuid(d, m->uuid))
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (strcasecmp(defs[k].uuid, m->uuid) != 0)
+				continue;
+			diag_add(diags, DIAG_NOTE, NULL, m->owner_guest,
+				 "mdev %s, which apmatrix made for guest '%s', is no longer declared and mdevctl "
+				 "defines it (%s): apmatrix leaves it to mdevctl",
+				 m->uuid, m->owner_guest ? m->owner_guest : "?", defs[k].path);
+			m->owned = false;
+			if (o) {
+				owner_forget_mdev(o, m->uuid);
+				forgot = true;
+			}
+			break;
+		}
+	}
+	mdevctl_defs_free(defs, n);
+	return forgot;
+}
+
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom)
 {
 	for (size_t i = 0; i < l->n_mdevs; i++)

@@ -10,6 +10,7 @@
 #include "compile.h"
 #include "diag.h"
 #include "live.h"
+#include "owner.h"
 
 /*
  * invalid: the configuration has errors and will not be applied; where
@@ -64,3 +65,11 @@ bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_l
  */
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom);
 bool hostcheck_keep_lost(const struct live *l, unsigned a, unsigned dom);
+
+/*
+ * An mdev apmatrix made for a guest no longer declared, which an mdevctl
+ * definition now defines (mdevctl define on it, libvirt's nodedev-define):
+ * handed over, not removed.  Marks it not owned in l and, with o (apply),
+ * forgets it in the ownership records (returns true then); a note says so.
+ */
+bool hostcheck_handover(const struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags);

@@ -1290,7 +1290,9 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	 * apply keeps what it learnt of the kernel's filter (owner_db.kept_out)
 	 * and what the cards of its mdevs are (owner_db.cards); diff writes nothing
 	 */
-	bool changed = apply_prune_owner(h->owner, h->live);
+	/* an mdev apmatrix made that mdevctl now defines, no longer declared: handed over */
+	bool changed = hostcheck_handover(*ret_d, h->live, run ? h->owner : NULL, diags);
+	changed |= apply_prune_owner(h->owner, h->live);
 	changed |= apply_check_cards(h->owner, h->live, run != NULL, diags);
 	changed |= owner_unsaved(h->owner); /* a version 2 state file is written back as version 1 */
 	if (changed && run && owner_save(h->owner) < 0)

@@ -348,6 +348,36 @@ EOF
 	assert_line "host: dynamic kernel interface, vfio_ap loaded, max adapter 0x3f, max domain 0xff"
 }
 
+@test "an mdev apmatrix made, then defined in mdevctl and dropped from the configuration, is handed over: not removed, no longer apmatrix's" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+U=aaaaaaaa-1111-4111-8111-111111111111
+printf 'version: 1\nguests:\n  web1:\n    uuid: %s\n    adapters: [0x05]\n    domains: [0x47]\n' $U > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+grep -q "^mdev $U web1" /run/apmatrix/state || die "not recorded: $(cat /run/apmatrix/state)"
+# the admin hands it to mdevctl (mdevctl define, as virsh nodedev-define does), then drops the guest
+mkdir -p /etc/mdevctl.d/matrix
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_domain":"71"},{"assign_control_domain":"71"}]}' > /etc/mdevctl.d/matrix/$U
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+note="apmatrix: note: mdev $U, which apmatrix made for guest 'web1', is no longer declared and mdevctl defines it (/etc/mdevctl.d/matrix/$U): apmatrix leaves it to mdevctl"
+apmatrix diff > $T/out 2> $T/err || die "diff: exit $?: $(cat $T/out)"
+grep -qxF "$note" $T/err || die "diff: $(cat $T/err)"
+[ "$(cat $T/out)" = "0 changes" ] || die "diff: $(cat $T/out)"
+clear_writes
+apmatrix apply > $T/out 2> $T/err || die "apply: exit $?"
+grep -qxF "$note" $T/err || die "apply: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+[ -d "$(mdev_dir $U)" ] || die "removed"
+! grep -q "^mdev $U" /run/apmatrix/state || die "still recorded: $(cat /run/apmatrix/state)"
+apmatrix status | grep -q "$U  not managed by apmatrix" || die "status: $(apmatrix status)"
+# once handed over, said no more
+apmatrix diff 2> $T/err > /dev/null
+! grep -q "leaves it to mdevctl" $T/err || die "said again: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "check: mdevctl definitions sharing a guest's APQN: error when autostarted, warning when manual; its own UUID with another matrix" {
 	command -v mdevctl >/dev/null || skip "mdevctl not installed"
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
