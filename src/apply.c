@@ -341,7 +341,6 @@ void apply_history_done(struct apply_history *h)
 	free(h->host);
 	free(h->refiltered);
 	free(h->said);
-	free(h->said_round);
 	*h = (struct apply_history){};
 }
 
@@ -396,7 +395,7 @@ static bool same_action(const struct action *f, const struct action *a)
 static bool history_said(const struct apply_history *h, const struct action *a)
 {
 	for (size_t k = 0; h && a->guest && k < h->n_said; k++)
-		if (h->said_round[k] < h->round && same_action(&h->said[k], a))
+		if (h->said[k].round < h->round && same_action(&h->said[k].a, a))
 			return true;
 	return false;
 }
@@ -406,13 +405,12 @@ static void history_note_said(struct apply_history *h, const struct action *a)
 	if (!h || !a->guest)
 		return;
 	for (size_t k = 0; k < h->n_said; k++)
-		if (same_action(&h->said[k], a))
+		if (same_action(&h->said[k].a, a))
 			return;
 	h->said = xgrow(h->said, &h->cap_said, h->n_said + 1, sizeof(*h->said));
-	h->said_round = xgrow(h->said_round, &h->cap_said_round, h->n_said + 1, sizeof(*h->said_round));
-	h->said[h->n_said] = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits, .matrix = a->matrix };
-	snprintf(h->said[h->n_said].uuid, sizeof(a->uuid), "%s", a->uuid);
-	h->said_round[h->n_said++] = h->round;
+	h->said[h->n_said].a = (struct action){ .kind = a->kind, .number = a->number, .bits = a->bits, .matrix = a->matrix };
+	snprintf(h->said[h->n_said].a.uuid, sizeof(a->uuid), "%s", a->uuid);
+	h->said[h->n_said++].round = h->round;
 }
 
 static void history_note(struct apply_history *h, const struct action *a)

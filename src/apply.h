@@ -92,14 +92,15 @@ struct apply_history {
 	struct action *refiltered; /* uuid and number */
 	size_t n_refiltered, cap_refiltered;
 	/*
-	 * The guest actions that failed or were skipped in an earlier round
-	 * (kind, uuid, number, bits and the matrix written; said_round: the
-	 * round): said and counted once a run, not in every round that plans
-	 * them again.
+	 * The guest actions that failed or were skipped (kind, uuid, number,
+	 * bits and the matrix written), and in which round: said and counted
+	 * once a run, not in every round that plans them again.
 	 */
-	struct action *said;
-	unsigned *said_round;
-	size_t n_said, cap_said, cap_said_round;
+	struct apply_said {
+		struct action a;
+		unsigned round;
+	} *said;
+	size_t n_said, cap_said;
 	unsigned round; /* apply_plan() calls so far */
 };
 

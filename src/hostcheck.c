@@ -133,17 +133,40 @@ static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 	return def->autostart && n;
 }
 
-static void check_mdevctl(struct desired *d, const char *dir, struct diag_list *diags)
+static const struct desired_guest *guest_of_uuid(const struct desired *d, const char *uuid);
+
+/*
+ * An mdev apmatrix made for a guest no longer declared, which definition
+ * def now defines: handed over (hostcheck_mdevctl()).  Returns whether the
+ * records in o changed.
+ */
+static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct owner_db *o, struct diag_list *diags)
+{
+	diag_add(diags, DIAG_NOTE, NULL, m->owner_guest,
+		 "mdev %s, which apmatrix made for guest '%s', is no longer declared and mdevctl defines it (%s): "
+		 "apmatrix leaves it to mdevctl",
+		 m->uuid, m->owner_guest ? m->owner_guest : "?", def->path);
+	m->owned = false;
+	if (!o)
+		return false;
+	owner_forget_mdev(o, m->uuid);
+	return true;
+}
+
+/* l: also hand over (hand_over()) the mdevs of l that a definition defines; returns whether o changed. */
+static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, struct owner_db *o,
+			  struct diag_list *diags)
 {
 	struct diag_list rd = {};
 	struct mdevctl_def *defs = NULL;
 	size_t n = 0;
 	struct stat st;
+	bool forgot = false;
 
 	for (size_t i = 0; i < d->n_guests; i++)
 		d->guests[i].refused = false;
 	if (stat(dir, &st) < 0)
-		return; /* no mdevctl definitions: nothing to say */
+		return false; /* no mdevctl definitions: nothing to say */
 	(void)import_mdevctl_defs(dir, &defs, &n, &rd);
 	/* a broken definition is mdevctl's business: say so, as a warning */
 	for (size_t i = 0; i < rd.n; i++) {
@@ -154,54 +177,28 @@ static void check_mdevctl(struct desired *d, const char *dir, struct diag_list *
 		diag_add(diags, DIAG_WARNING, m.file ? &m : NULL, NULL, "mdevctl: %s", rd.items[i].message);
 	}
 	diag_list_done(&rd);
+	for (size_t i = 0; l && i < l->n_mdevs; i++) {
+		struct live_mdev *m = &l->mdevs[i];
+
+		if (!m->owned || guest_of_uuid(d, m->uuid))
+			continue;
+		for (size_t k = 0; k < n; k++)
+			if (strcasecmp(defs[k].uuid, m->uuid) == 0) {
+				forgot |= hand_over(m, &defs[k], o, diags);
+				break;
+			}
+	}
 	for (size_t k = 0; k < n; k++)
 		for (size_t i = 0; i < d->n_guests; i++)
 			if (check_mdevctl_def(&d->guests[i], &defs[k], diags))
 				d->guests[i].refused = true;
 	mdevctl_defs_free(defs, n);
-}
-
-void hostcheck_mdevctl(struct desired *d, struct diag_list *diags)
-{
-	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
-}
-
-static const struct desired_guest *guest_of_uuid(const struct desired *d, const char *uuid);
-
-bool hostcheck_handover(const struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags)
-{
-	bool forgot = false;
-	struct diag_list rd = {}; /* broken definitions: check_mdevctl() says so */
-	struct mdevctl_def *defs = NULL;
-	size_t n = 0;
-	struct stat st;
-
-	if (stat(IMPORT_MDEVCTL_DIR, &st) < 0)
-		return false;
-	(void)import_mdevctl_defs(IMPORT_MDEVCTL_DIR, &defs, &n, &rd);
-	diag_list_done(&rd);
-	for (size_t i = 0; i < l->n_mdevs; i++) {
-		struct live_mdev *m = &l->mdevs[i];
-
-		if (!m->owned || guest_of_uuid(d, m->uuid))
-			continue;
-		for (size_t k = 0; k < n; k++) {
-			if (strcasecmp(defs[k].uuid, m->uuid) != 0)
-				continue;
-			diag_add(diags, DIAG_NOTE, NULL, m->owner_guest,
-				 "mdev %s, which apmatrix made for guest '%s', is no longer declared and mdevctl "
-				 "defines it (%s): apmatrix leaves it to mdevctl",
-				 m->uuid, m->owner_guest ? m->owner_guest : "?", defs[k].path);
-			m->owned = false;
-			if (o) {
-				owner_forget_mdev(o, m->uuid);
-				forgot = true;
-			}
-			break;
-		}
-	}
-	mdevctl_defs_free(defs, n);
 	return forgot;
+}
+
+bool hostcheck_mdevctl(struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags)
+{
+	return check_mdevctl(d, IMPORT_MDEVCTL_DIR, l, o, diags);
 }
 
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom)
@@ -443,7 +440,7 @@ bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_l
 
 void hostcheck(struct desired *d, const struct live *l, bool invalid, struct diag_list *diags)
 {
-	check_mdevctl(d, IMPORT_MDEVCTL_DIR, diags);
+	(void)check_mdevctl(d, IMPORT_MDEVCTL_DIR, NULL, NULL, diags);
 	if (!invalid)
 		hostcheck_keep(d, l, diags);
 	hostcheck_lpar(d, l, diags);

@@ -31,9 +31,13 @@ void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_l
 /*
  * The mdevctl definitions alone: sets each guest's refused when one that
  * mdevctl starts at boot shares its queues (an error in diags), so that
- * diff and apply leave that guest out as check refuses it.
+ * diff and apply leave that guest out as check refuses it.  An mdev of l
+ * apmatrix made for a guest no longer declared, which a definition now
+ * defines (mdevctl define on it, libvirt's nodedev-define), is handed over,
+ * not removed: marked not owned in l and, with o (apply), forgotten in the
+ * ownership records (returns true then); a note says so.
  */
-void hostcheck_mdevctl(struct desired *d, struct diag_list *diags);
+bool hostcheck_mdevctl(struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags);
 
 /*
  * host.keep alone: a warning at host.keep for each mdev that holds kept
@@ -65,11 +69,3 @@ bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_l
  */
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom);
 bool hostcheck_keep_lost(const struct live *l, unsigned a, unsigned dom);
-
-/*
- * An mdev apmatrix made for a guest no longer declared, which an mdevctl
- * definition now defines (mdevctl define on it, libvirt's nodedev-define):
- * handed over, not removed.  Marks it not owned in l and, with o (apply),
- * forgets it in the ownership records (returns true then); a note says so.
- */
-bool hostcheck_handover(const struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags);

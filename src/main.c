@@ -1290,14 +1290,16 @@ static int prepare(struct diag_list *diags, struct desired **ret_d, struct host 
 	 * apply keeps what it learnt of the kernel's filter (owner_db.kept_out)
 	 * and what the cards of its mdevs are (owner_db.cards); diff writes nothing
 	 */
-	/* an mdev apmatrix made that mdevctl now defines, no longer declared: handed over */
-	bool changed = hostcheck_handover(*ret_d, h->live, run ? h->owner : NULL, diags);
+	/*
+	 * as check: a guest that mdevctl's boot start races is left out; an mdev
+	 * apmatrix made that mdevctl now defines, no longer declared, is handed over
+	 */
+	bool changed = hostcheck_mdevctl(*ret_d, h->live, run ? h->owner : NULL, diags);
 	changed |= apply_prune_owner(h->owner, h->live);
 	changed |= apply_check_cards(h->owner, h->live, run != NULL, diags);
 	changed |= owner_unsaved(h->owner); /* a version 2 state file is written back as version 1 */
 	if (changed && run && owner_save(h->owner) < 0)
 		log_warning("cannot update the ownership records in %s", rundir_path());
-	hostcheck_mdevctl(*ret_d, diags); /* as check: a guest that mdevctl's boot start races is left out */
 	hostcheck_lpar(*ret_d, h->live, diags); /* as check: what this LPAR lacks is assigned, not silently */
 	(void)plan_build(*ret_d, h->live, (arg_force ? PLAN_FORCE : 0) | (run ? PLAN_DEFER_UNCERTAIN : 0), ret_p,
 			 diags);
@@ -1586,7 +1588,6 @@ static int cmd_apply(int argc, char **argv)
 			apply_stop(&run, "cannot take the lock %s (waited %d s; see --wait)", what, arg_wait);
 		} else {
 			_cleanup_free_ char *path = lock_path(busy);
-
 			struct stat st;
 
 			if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
@@ -1712,7 +1713,7 @@ static int cmd_apply(int argc, char **argv)
 			 * the event made was merged into this run.
 			 */
 			bool moved = !res.stopped && res.done == 0 && res.failed == 0 && live_host_changed(h.live);
-			if (!moved && !res.stopped && res.done == 0 && !res.failed && !total.failed)
+			if (!moved && !res.stopped && res.done == 0 && !total.failed)
 				keep_after(d, h.live, &shown, &run); /* the host as read is the host this run leaves */
 			strv_free(held_mdevs);
 			held_mdevs = pending_mdevs(p, &held_host);
@@ -1871,17 +1872,16 @@ static int cmd_apply(int argc, char **argv)
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		_cleanup_free_ char *left = left_out_note(&run.left_out);
 
-		if (total.pending && total.failed)
-			printf("%zu change%s applied, %zu failed, %zu skipped, %zu pending (%s)%s\n", total.done,
-			       total.done == 1 ? "" : "s", total.failed, total.skipped, total.pending,
-			       pending_advice(&total), left ? left : "");
-		else if (total.pending)
-			printf("%zu change%s applied, %zu pending (%s)%s\n", total.done, total.done == 1 ? "" : "s",
-			       total.pending, pending_advice(&total), left ? left : "");
-		else if (total.failed)
-			printf("%zu change%s applied, %zu failed, %zu skipped%s\n", total.done,
-			       total.done == 1 ? "" : "s", total.failed, total.skipped, left ? left : "");
-		else
+		if (total.pending || total.failed) {
+			_cleanup_free_ char *failed = total.failed ? xasprintf(", %zu failed, %zu skipped", total.failed,
+									       total.skipped)
+								   : NULL;
+			_cleanup_free_ char *pending =
+				total.pending ? xasprintf(", %zu pending (%s)", total.pending, pending_advice(&total)) : NULL;
+
+			printf("%zu change%s applied%s%s%s\n", total.done, total.done == 1 ? "" : "s",
+			       failed ? failed : "", pending ? pending : "", left ? left : "");
+		} else
 			printf("%zu change%s%s\n", total.done, total.done == 1 ? "" : "s", left ? left : "");
 	}
 early:

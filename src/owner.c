@@ -905,6 +905,28 @@ static long read_pid(int fd)
 }
 
 /*
+ * Open the s390-tools lock file path for reading, *st its status: the fd,
+ * or -errno; -EISDIR for a directory and -EINVAL for another file that is
+ * no regular one (a symbolic link: -ELOOP).  O_NONBLOCK: a FIFO put there
+ * must not block the open.
+ */
+static int open_lock_file(const char *path, struct stat *st)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK), r;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st->st_mode))
+		r = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	else
+		return fd;
+	(void)close(fd);
+	return r;
+}
+
+/*
  * The lock exists: is it stale?  Returns 1 after removing a stale lock (try
  * again at once), 0 when a live owner holds it (wait), -errno when the path
  * is no lock file that s390-tools would write (a symbolic link: -ELOOP, a
@@ -917,14 +939,9 @@ static int s390_lock_break_stale(const char *path)
 	struct stat st;
 	long pid;
 
-	/* O_NONBLOCK: a FIFO put there must not block the open */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = open_lock_file(path, &st);
 	if (fd < 0)
-		return errno == ENOENT ? 1 : -errno; /* gone in the meantime: retry now */
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		return fd == -ENOENT ? 1 : fd; /* gone in the meantime: retry now */
 	pid = read_pid(fd);
 	if (pid > 0 && !pid_alive((pid_t)pid))
 		return unlink(path) == 0 || errno == ENOENT ? 1 : -errno; /* stale: its owner is dead */
@@ -1030,11 +1047,10 @@ static void remove_stale_temp_files(const char *rundir)
 
 long owner_s390_lock_holder(const char *s390_lock)
 {
-	/* O_NONBLOCK: a FIFO put there must not block the open */
-	_cleanup_close_ int fd = open(s390_lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	struct stat st;
+	_cleanup_close_ int fd = open_lock_file(s390_lock, &st);
 
-	return fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ? 0 : read_pid(fd);
+	return fd < 0 ? 0 : read_pid(fd);
 }
 
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,

@@ -2209,6 +2209,7 @@ static void plan_queue_releases(struct ctx *c)
 			char buf[APQN_STR_LEN];
 			struct bitmap256 rows[256];
 			bool held = false, unbound = apqn_in(c->q_unbound, a, (unsigned)d);
+			_cleanup_free_ char *why = NULL;
 			const char *failed;
 			ssize_t i;
 
@@ -2237,11 +2238,10 @@ static void plan_queue_releases(struct ctx *c)
 				action_write(c, i, sysfs_path_ap_driver_attr(c->vfio_driver, "unbind"), xstrdup(buf));
 			action_write(c, i, sysfs_path_ap_driver_attr(SYSFS_HOST_QUEUE_DRIVER, "bind"), xstrdup(buf));
 			failed = failed_guest_wants(c, a, (unsigned)d);
-			action_reason(c, i, failed ? xasprintf("the change of guest '%s' that needs it failed: the next "
-							       "run takes it again%s", failed,
-							       unbound ? "; an earlier move left it on no driver" : "")
-					    : xstrdup(unbound ? "no declared guest needs it; an earlier move left it on no driver"
-							      : "no declared guest needs it"));
+			why = failed ? xasprintf("the change of guest '%s' that needs it failed: the next run takes it again",
+						 failed)
+				     : xstrdup("no declared guest needs it");
+			action_reason(c, i, xasprintf("%s%s", why, unbound ? "; an earlier move left it on no driver" : ""));
 			memset(rows, 0, sizeof(rows));
 			bitmap_set(&rows[a], (unsigned)d);
 			depend_on_freeing_rows(c, i, rows);
