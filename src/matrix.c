@@ -108,6 +108,28 @@ char *matrix_format_minus(const struct apqn_matrix *a, const struct apqn_matrix 
 	return ret;
 }
 
+char *apqn_list_format(const uint16_t *apqns, size_t n, unsigned max)
+{
+	char *out = NULL, buf[APQN_STR_LEN];
+	size_t len = 0;
+	FILE *f;
+
+	if (n == 0)
+		return NULL;
+	f = open_memstream(&out, &len);
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < n && i < max; i++)
+		fprintf(f, "%s%s", i ? " " : "", apqn_format(buf, apqns[i] >> 8, apqns[i] & 0xff));
+	if (n > max)
+		fputs(" ...", f);
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
 {
 	size_t n = strcspn(line, "\n");

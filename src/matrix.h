@@ -8,6 +8,8 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "bitmap.h"
 
@@ -55,6 +57,13 @@ char *matrix_format_overlap_n(const struct apqn_matrix *a, const struct apqn_mat
  * items; NULL when there are none.  malloc'd.
  */
 char *matrix_format_minus(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max);
+
+/*
+ * APQNs given as adapter << 8 | domain, in the order given: "07.0004
+ * 07.00ff", at most max items followed by " ..." when there are more;
+ * NULL for none.  malloc'd.
+ */
+char *apqn_list_format(const uint16_t *apqns, size_t n, unsigned max);
 
 /*
  * Parse one line of the kernel's `matrix`/`guest_matrix` format ("05.0047",

@@ -43,6 +43,8 @@
 #include "sysfs.h"
 
 #define MAX_APQN_DIAGS 8
+/* APQNs named in an action's text before " ..." */
+#define APQNS_NAMED 8
 
 
 static bool matrix_grows(const struct apqn_matrix *from, const struct apqn_matrix *to);
@@ -1394,10 +1396,27 @@ static char *needers(const struct ctx *c, const struct bitmap256 *ap, const stru
  * cover_aq already keep this as small as it can be; the plan says it, so
  * that nobody learns it from `status` afterwards.
  */
-static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq)
+static int cmp_u16(const void *a, const void *b)
+{
+	uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* What a mask action moves, or a list of queues: their APQNs sorted, as apqn_list_format() words them. */
+static char *queues_format(uint16_t *apqns, size_t n)
+{
+	qsort(apqns, n, sizeof(*apqns), cmp_u16);
+	return apqn_list_format(apqns, n, APQNS_NAMED);
+}
+
+/* *ret_list: the first of them, as queues_format() words them (NULL for none) */
+static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq,
+			 char **ret_list)
 {
 	struct bitmap256 used[256];
-	size_t n = 0;
+	_cleanup_free_ uint16_t *v = NULL;
+	size_t n = 0, cap = 0;
 
 	memset(used, 0, sizeof(used));
 	for (size_t gi = 0; gi < c->n_guests; gi++) {
@@ -1411,9 +1430,13 @@ static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const 
 	for (size_t i = 0; i < c->l->n_queues; i++) {
 		const struct live_queue *q = &c->l->queues[i];
 
-		if (bitmap_test(ap, q->adapter) && bitmap_test(aq, q->domain) && !bitmap_test(&used[q->adapter], q->domain))
-			n++;
+		if (bitmap_test(ap, q->adapter) && bitmap_test(aq, q->domain) &&
+		    !bitmap_test(&used[q->adapter], q->domain)) {
+			v = xgrow(v, &cap, n + 1, sizeof(*v));
+			v[n++] = (uint16_t)(q->adapter << 8 | q->domain);
+		}
 	}
+	*ret_list = queues_format(v, n);
 	return n;
 }
 
@@ -1425,11 +1448,12 @@ static char *take_reason(const struct ctx *c, const struct bitmap256 *need_ap, c
 			 const struct bitmap256 *lose_ap, const struct bitmap256 *lose_aq)
 {
 	_cleanup_free_ char *who = needers(c, need_ap, need_aq, "needs them", "need them");
-	size_t n = collateral(c, lose_ap, lose_aq);
+	_cleanup_free_ char *list = NULL;
+	size_t n = collateral(c, lose_ap, lose_aq, &list);
 
 	if (!who || !n)
 		return TAKE_PTR(who);
-	return xasprintf("%s; %zu other queue%s the host too", who, n, n == 1 ? " leaves" : "s leave");
+	return xasprintf("%s; %zu other queue%s the host too: %s", who, n, n == 1 ? " leaves" : "s leave", list);
 }
 
 static void plan_takes(struct ctx *c)
@@ -1707,6 +1731,76 @@ static void propagate_pending(struct ctx *c)
 			c->ms[c->own[i] - c->ms].has_pending = true;
 }
 
+static bool host_drivers_own(const struct bitmap256 *ap, const struct bitmap256 *aq, const struct live_queue *q)
+{
+	return bitmap_test(ap, q->adapter) && bitmap_test(aq, q->domain);
+}
+
+/*
+ * The queues each mask action moves between the host drivers and vfio_ap
+ * (action.queues): those it takes from the host drivers, or gives back to
+ * them, that exist now.  The actions that are not pending change the masks
+ * in the plan's order, as apply writes them, so that a queue in a taken
+ * adapter and a taken domain is the first take's; a pending one is what it
+ * would move after them.  A give-back says them in its reason ("2 queues
+ * return to the host drivers: ..."); a take names in its own only the
+ * queues no guest uses (take_reason()).  An rfc2017 queue action moves its
+ * one queue.
+ */
+static void note_host_queues(struct ctx *c)
+{
+	const struct live *l = c->l;
+	struct bitmap256 ap = l->apmask, aq = l->aqmask;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < c->p->n; i++) {
+			struct action *a = &c->p->actions[i];
+			struct bitmap256 nap = ap, naq = aq;
+			size_t cap = 0;
+
+			if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE) {
+				if (pass == 0) {
+					a->queues = xmalloc(sizeof(*a->queues));
+					a->queues[a->n_queues++] = (uint16_t)a->number;
+				}
+				continue;
+			}
+			if (!action_is_mask(a) || a->pending != (pass == 1))
+				continue;
+			if (a->kind == ACTION_TAKE_APMASK)
+				nap = bitmap_andnot(&ap, &a->bits);
+			else if (a->kind == ACTION_TAKE_AQMASK)
+				naq = bitmap_andnot(&aq, &a->bits);
+			else if (a->kind == ACTION_RELEASE_APMASK)
+				nap = bitmap_or(&ap, &a->bits);
+			else
+				naq = bitmap_or(&aq, &a->bits);
+			for (size_t k = 0; k < l->n_queues; k++) {
+				const struct live_queue *q = &l->queues[k];
+
+				if (host_drivers_own(&ap, &aq, q) == host_drivers_own(&nap, &naq, q))
+					continue;
+				a->queues = xgrow(a->queues, &cap, a->n_queues + 1, sizeof(*a->queues));
+				a->queues[a->n_queues++] = (uint16_t)(q->adapter << 8 | q->domain);
+			}
+			qsort(a->queues, a->n_queues, sizeof(*a->queues), cmp_u16);
+			if (pass == 0) { /* the masks after it, for the actions after it */
+				ap = nap;
+				aq = naq;
+			}
+			if ((a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK) && a->n_queues &&
+			    !a->pending) {
+				_cleanup_free_ char *list = apqn_list_format(a->queues, a->n_queues, APQNS_NAMED);
+				char *r = xasprintf("%s; %zu queue%s to the host drivers: %s",
+						    a->reason ? a->reason : "no declared guest needs them", a->n_queues,
+						    a->n_queues == 1 ? " returns" : "s return", list);
+
+				free(a->reason);
+				a->reason = r;
+			}
+		}
+}
+
 /*
  * The usage APQNs each mdev action takes from its guest and gives it
  * (action.loses, action.gains; shown for one that is pending, at plan
@@ -1716,7 +1810,6 @@ static void propagate_pending(struct ctx *c)
  * A control domain is no queue: none.  A refilter concerns an adapter the
  * guest does not see: none either.
  */
-#define APQNS_NAMED 8
 static void note_apqns(struct ctx *c)
 {
 	for (size_t i = 0; i < c->p->n; i++) {
@@ -1814,7 +1907,9 @@ static void note_kept_bit(struct ctx *c, const char *mask, unsigned n, unsigned 
 	_cleanup_free_ char *whose = ms->guest >= 0 ? xasprintf(" (guest '%s')", c->guests[ms->guest].g->name)
 				     : ms->m && ms->m->owned && ms->m->owner_guest
 					     ? xasprintf(" (made for guest '%s', no longer declared)", ms->m->owner_guest)
-				     : ms->class == MDEV_FOREIGN ? xstrdup(" (not managed by apmatrix)")
+				     : ms->class == MDEV_FOREIGN
+					     ? xstrdup(" (not managed by apmatrix, which never removes it: once it is removed or "
+						       "no longer has the APQN, apply gives the bit back)")
 								   : xstrdup("");
 
 	diag_add(c->diags, DIAG_NOTE, NULL, NULL, "%s bit 0x%02x stays taken: APQN %s is still assigned to mdev %s%s",
@@ -2453,6 +2548,7 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 	sort_plan(c);
 	propagate_pending(c);
 	note_apqns(c);
+	note_host_queues(c);
 
 done:
 	for (size_t i = 0; i < p->n; i++)
@@ -2482,6 +2578,7 @@ struct plan *plan_free(struct plan *p)
 		free(a->waits_for);
 		free(a->loses);
 		free(a->gains);
+		free(a->queues);
 		free(a->file);
 		for (size_t k = 0; k < a->n_writes; k++) {
 			free(a->writes[k].path);

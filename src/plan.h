@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "compile.h"
 #include "diag.h"
@@ -89,6 +90,14 @@ struct action {
 	 * only when pending or hot.
 	 */
 	char *loses, *gains;
+	/*
+	 * Host actions: the queues that exist now and that it moves from the
+	 * host drivers to vfio_ap (a take) or back (a give-back), as
+	 * adapter << 8 | domain, sorted (note_host_queues()); none for mdev
+	 * actions.
+	 */
+	uint16_t *queues;
+	size_t n_queues;
 	/* where the guest is declared (the list entry of the number, if any); file NULL otherwise */
 	char *file;
 	unsigned line, column;

@@ -923,6 +923,12 @@ void render_action_json_open(FILE *f, const struct action *a, bool with_depends)
 		json_string(f, a->writes[w].value);
 		fputc('}', f);
 	}
+	fputs("],\"queues\":[", f);
+	for (size_t k = 0; k < a->n_queues; k++) {
+		char q[APQN_STR_LEN];
+
+		fprintf(f, "%s\"%s\"", k ? "," : "", apqn_format(q, a->queues[k] >> 8, a->queues[k] & 0xff));
+	}
 	fputc(']', f);
 	if (with_depends) {
 		fputs(",\"depends_on\":[", f);

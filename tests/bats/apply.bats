@@ -57,7 +57,35 @@ EOF2
 	assert_output --partial OK
 }
 
-@test "a mask take says how many other queues leave the host, and that many do (64 x 85 host, host.keep)" {
+@test "a give-back says which queues return to the host drivers, and exactly those do" {
+	in_sim "$EXAMPLES/hosts/seed.yaml" <<'EOF'
+host_queues() {
+	find /sys/devices/ap/ -mindepth 3 -maxdepth 3 -path '/sys/devices/ap/card*/??.????/driver' -lname '*/cex4queue' |
+		sed 's|.*/\(..\.....\)/driver$|\1|' | sort
+}
+seed_two_guests # apmask -0x05, aqmask -0x04,-0xab
+printf 'version: 1\nguests: {}\n' >/etc/apmatrix.yaml
+out=$(apmatrix diff)
+# the apmask give-back comes first: 05.0004 and 05.00ab return only with the aqmask's
+grep -qxF "~ apmask: give 0x05 back to host drivers (no declared guest needs them; 2 queues return to the host drivers: 05.0047 05.00ff)" <<<"$out" ||
+	die "diff: $out"
+grep -qxF "~ aqmask: give 0x04 0xab back to host drivers (no declared guest needs them; 4 queues return to the host drivers: 05.0004 05.00ab 06.0004 06.00ab)" <<<"$out" ||
+	die "diff: $out"
+apmatrix diff --json >$T/plan.json
+host_queues >$T/before
+expect_exit 0 apmatrix apply >/dev/null
+host_queues >$T/after
+comm -13 $T/before $T/after >$T/returned
+jq -r '.actions[] | .queues[]' $T/plan.json | sort >$T/named # each queue once, in one action
+[ -s $T/returned ] || die "no queue returned to the host"
+cmp $T/returned $T/named || die "returned: $(tr '\n' ' ' <$T/returned); named: $(tr '\n' ' ' <$T/named)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a mask take says how many other queues leave the host and which, and exactly those do (64 x 85 host, host.keep)" {
 	in_sim "$HOSTS/large-64x85.yaml" <<'EOF'
 # the host keeps domain 0x00 on every card, so the guests' domains leave
 # the host on all 64 cards: 64 x 3 queues, 12 of them the guests'
@@ -76,17 +104,24 @@ guests:
 Y
 host_queues() { # queues bound to the host's queue driver, as the simulated kernel has them
 	# one process for the 5,440 links: a shell loop forking per queue took minutes on a busy machine
-	find /sys/devices/ap/ -mindepth 3 -maxdepth 3 -path '/sys/devices/ap/card*/??.????/driver' -lname '*/cex4queue' | wc -l
+	find /sys/devices/ap/ -mindepth 3 -maxdepth 3 -path '/sys/devices/ap/card*/??.????/driver' -lname '*/cex4queue' |
+		sed 's|.*/\(..\.....\)/driver$|\1|' | sort
 }
+others="04.0001 04.0002 04.0003 05.0001 05.0002 05.0003 06.0001 06.0002 ..." # no guest has adapter 0x04 or later
 line=$(apmatrix diff | grep '^~ aqmask: take ')
-[ "$line" = "~ aqmask: take 0x01 0x02 0x03 from host drivers (db1, web1 need them; 180 other queues leave the host too)" ] ||
+[ "$line" = "~ aqmask: take 0x01 0x02 0x03 from host drivers (db1, web1 need them; 180 other queues leave the host too: $others)" ] ||
 	die "diff said: $line"
-[ "$(apmatrix diff --json | jq -r '.actions[] | select(.kind == "take aqmask") | .reason')" = \
-	"db1, web1 need them; 180 other queues leave the host too" ] || die "JSON reason: $(apmatrix diff --json)"
-before=$(host_queues)
+apmatrix diff --json >$T/plan.json
+[ "$(jq -r '.actions[] | select(.kind == "take aqmask") | .reason' $T/plan.json)" = \
+	"db1, web1 need them; 180 other queues leave the host too: $others" ] || die "JSON reason: $(cat $T/plan.json)"
+host_queues >$T/before
 expect_exit 0 apmatrix apply >/dev/null
-after=$(host_queues)
-[ $((before - after)) = $((180 + 12)) ] || die "the host lost $((before - after)) queues, not 180 + 12"
+host_queues >$T/after
+[ $(($(wc -l <$T/before) - $(wc -l <$T/after))) = $((180 + 12)) ] || die "the host lost $(($(wc -l <$T/before) - $(wc -l <$T/after))) queues, not 180 + 12"
+# the JSON names every queue that left the host drivers, and no other
+comm -23 $T/before $T/after >$T/left
+jq -r '.actions[] | select(.kind == "take aqmask") | .queues[]' $T/plan.json >$T/named
+cmp $T/left $T/named || die "left the host: $(tr '\n' ' ' <$T/left); named: $(tr '\n' ' ' <$T/named)"
 echo OK
 EOF
 	assert_success
@@ -227,7 +262,7 @@ echo 'version: 1' > /etc/apmatrix.yaml
 expect_exit 2 apmatrix diff > \$T/out
 grep -qxF '~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)' \$T/out ||
 	die "diff: \$(cat \$T/out)"
-apmatrix diff --json | jqe '[.actions[] | select(.kind == "release queue")] == [{"phase":"release mask","kind":"release queue","guest":null,"uuid":null,"pending":false,"reason":"no declared guest needs it; an earlier move left it on no driver","hot":null,"force_helps":false,"waits_for":null,"file":null,"line":null,"column":null,"text":"~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)","writes":[{"path":"bus/ap/drivers/cex4queue/bind","value":"05.0047"}],"depends_on":[]}]' > /dev/null ||
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "release queue")] == [{"phase":"release mask","kind":"release queue","guest":null,"uuid":null,"pending":false,"reason":"no declared guest needs it; an earlier move left it on no driver","hot":null,"force_helps":false,"waits_for":null,"file":null,"line":null,"column":null,"text":"~ queue 05.0047: bind to the host driver (no declared guest needs it; an earlier move left it on no driver)","writes":[{"path":"bus/ap/drivers/cex4queue/bind","value":"05.0047"}],"queues":["05.0047"],"depends_on":[]}]' > /dev/null ||
 	die "diff --json: \$(apmatrix diff --json)"
 clear_writes
 expect_exit 0 apmatrix apply > /dev/null
@@ -1056,7 +1091,7 @@ echo "detach $g1" > /sys/.sim/guest
 sed -i 's/domains: \[0x04\]$/domains: [0x04, 0xab]/' /etc/apmatrix.yaml
 clear_writes
 out=$(apmatrix diff) && die "diff exit 0: $out"
-[ "$out" = "~ aqmask: give 0x47 back to host drivers (no declared guest needs them)
+[ "$out" = "~ aqmask: give 0x47 back to host drivers (no declared guest needs them; 1 queue returns to the host drivers: 06.0047)
 1 change" ] || die "diff: $out"
 expect_exit 0 apmatrix apply >/dev/null
 [ "$(cat /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/aqmask +0x47 " ] || die "writes: $(cat /sys/.sim/writes)"
@@ -1165,7 +1200,7 @@ guests:
 Y
 out=$(apmatrix diff 2>/dev/null); rc=$?
 [ $rc = 2 ] || die "diff exit $rc: $out"
-grep -qxF "~ apmask: take 0x07 from host drivers (g2 needs them; 1 other queue leaves the host too)" <<<"$out" || die "diff: $out"
+grep -qxF "~ apmask: take 0x07 from host drivers (g2 needs them; 1 other queue leaves the host too: 07.00ff)" <<<"$out" || die "diff: $out"
 grep -qxF "! apmask: take 0x06 from host drivers pending: waits for 'g1' (running)" <<<"$out" || die "diff: $out"
 apmatrix diff --json 2>/dev/null | jqe '[.actions[] | select(.kind == "take apmask") | [.writes[0].value, .pending, .waits_for, .force_helps]] == [["-0x07", false, null, false], ["-0x06", true, "g1", true]]' >/dev/null ||
 	die "json: $(apmatrix diff --json 2>/dev/null | jq -c '.actions')"
@@ -1659,7 +1694,7 @@ EOF
 	assert_success
 	assert_output --partial OK
 	assert_line "9 changes applied, 1 failed, 6 skipped"
-	assert_line "~ aqmask: give 0x04 0xab back to host drivers (the change of guest 'guest1' that needs them failed: the next run takes them again)"
+	assert_line "~ aqmask: give 0x04 0xab back to host drivers (the change of guest 'guest1' that needs them failed: the next run takes them again; 2 queues return to the host drivers: 06.0004 06.00ab)"
 }
 
 @test "5.15: a mask write that fails stops only the guests that need it; it is written once; the next run repairs it" {
@@ -1723,7 +1758,7 @@ done
 [ "$(ls -d /sys/bus/ap/drivers/cex4queue/06.* | wc -l)" = 4 ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
 # in a round of its own, planned with g1 left as it is
 jqe '.failed == 1 and ([.actions[] | select(.kind == "release apmask" and .round == 2)] |
-	length == 1 and .[0].outcome == "done" and .[0].writes[0].value == "+0x06" and (.[0].reason == "the change of guest '"'g1'"' that needs them failed: the next run takes them again"))' $T/json > /dev/null ||
+	length == 1 and .[0].outcome == "done" and .[0].writes[0].value == "+0x06" and (.[0].reason == "the change of guest '"'g1'"' that needs them failed: the next run takes them again; 4 queues return to the host drivers: 06.0004 06.0047 06.00ab 06.00ff") and .[0].queues == ["06.0004", "06.0047", "06.00ab", "06.00ff"])' $T/json > /dev/null ||
 	die "JSON: $(jq -c '.actions' $T/json)"
 # the records keep the bits of what g1's mdev holds, no more
 held=$(grep -o "^[0-9a-f][0-9a-f]\." $(mdev_dir $g1)/matrix | cut -c1-2 | sort -u | while read -r a; do printf '%d,' 0x$a; done)
@@ -2403,7 +2438,7 @@ ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
 # which apply takes apmask 0x07 (the domains would take cards 08 and 09's)
 sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/adapters: \[0x05\]/adapters: [0x05, 0x07]/' /etc/apmatrix.yaml
 out=$(apmatrix diff 2>&1)
-grep -qxF "~ apmask: take 0x07 from host drivers (guest2 needs them; 2 other queues leave the host too)" <<<"$out" || die "plan: $out"
+grep -qxF "~ apmask: take 0x07 from host drivers (guest2 needs them; 2 other queues leave the host too: 07.0004 07.00ab)" <<<"$out" || die "plan: $out"
 clear_writes
 echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
 apmatrix apply --json > $T/out 2> $T/err & pid=$!

@@ -761,7 +761,7 @@ static void test_drop_owned_guest(void)
 	CHECK(a && a->phase == PHASE_REMOVE_MDEV);
 	a = expect(p, 1, ACTION_RELEASE_APMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/apmask", "+0x05");
-	CHECK_STREQ(a->reason, "no declared guest needs them");
+	CHECK_STREQ(a->reason, "no declared guest needs them; 2 queues return to the host drivers: 05.0047 05.00ff");
 	CHECK(deps_are(a, 1, (size_t)0));
 	CHECK(!touches(p, U1));
 	finish(p, l, d, &dl);
@@ -829,7 +829,7 @@ static void test_drop_foreign_guest(void)
 	CHECK(!touches(p, U2));
 	CHECK(plan_is_empty(p));
 	CHECK(has_diag(&dl, DIAG_NOTE,
-		       "apmask bit 0x05 stays taken: APQN 05.0047 is still assigned to mdev " U2 " (not managed by apmatrix)"));
+		       "apmask bit 0x05 stays taken: APQN 05.0047 is still assigned to mdev " U2 " (not managed by apmatrix, which never removes it: once it is removed or no longer has the APQN, apply gives the bit back)"));
 	CHECK(diag_count(&dl, DIAG_ERROR) == 0);
 	finish(p, l, d, &dl);
 }
@@ -1101,7 +1101,7 @@ static void test_cover_keep(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
-	CHECK_STREQ(a->reason, "guest1 needs them; 1 other queue leaves the host too"); /* 07.0004 */
+	CHECK_STREQ(a->reason, "guest1 needs them; 1 other queue leaves the host too: 07.0004"); /* 07.0004 */
 	plan_free(p);
 
 	/* ... but host.keep: adapters [0x07] keeps card 07 whole, so domains are off limits */
@@ -1111,7 +1111,7 @@ static void test_cover_keep(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/apmask", "-0x05");
-	CHECK_STREQ(a->reason, "guest1 needs them; 10 other queues leave the host too"); /* 05.0010-05.0019 */
+	CHECK_STREQ(a->reason, "guest1 needs them; 10 other queues leave the host too: 05.0010 05.0011 05.0012 05.0013 05.0014 05.0015 05.0016 05.0017 ..."); /* 05.0010-05.0019 */
 	CHECK(p->n == 5);
 	plan_free(p);
 
@@ -1167,10 +1167,13 @@ static void test_take_reason_counts_other_queues(void)
 	p = build(d, l, 0, 0, &dl);
 	a = expect(p, 0, ACTION_TAKE_APMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/apmask", "-0x05");
-	CHECK_STREQ(a->reason, "guest1 needs them; 2 other queues leave the host too");
+	CHECK_STREQ(a->reason, "guest1 needs them; 2 other queues leave the host too: 05.0004 05.0020");
+	/* what moves: the guest's queues too, each queue with the first take that moves it */
+	CHECK(a->n_queues == 12 && a->queues[0] == 0x0504 && a->queues[1] == 0x0510 && a->queues[11] == 0x0520);
 	a = expect(p, 1, ACTION_TAKE_AQMASK, NULL, 0);
 	check_write(a, 0, "bus/ap/aqmask", "-0x04");
-	CHECK_STREQ(a->reason, "guest2 needs them; 1 other queue leaves the host too");
+	CHECK_STREQ(a->reason, "guest2 needs them; 1 other queue leaves the host too: 09.0004");
+	CHECK(a->n_queues == 3 && a->queues[0] == 0x0704 && a->queues[1] == 0x0804 && a->queues[2] == 0x0904);
 	finish(p, l, d, &dl);
 }
 
@@ -1249,7 +1252,7 @@ static void test_take_reason_when_other_take_waits(void)
 	CHECK(a && !a->pending);
 	if (a) {
 		check_write(a, 0, "bus/ap/aqmask", "-0x04");
-		CHECK_STREQ(a->reason, "guest2 needs them; 2 other queues leave the host too"); /* 05.0004 09.0004 */
+		CHECK_STREQ(a->reason, "guest2 needs them; 2 other queues leave the host too: 05.0004 09.0004"); /* 05.0004 09.0004 */
 	}
 	if (tap_failed_)
 		show(p);
@@ -1387,7 +1390,7 @@ static void test_split_mask_take(void)
 	CHECK(now && held);
 	if (now) {
 		check_write(now, 0, "bus/ap/apmask", "-0x07");
-		CHECK_STREQ(now->reason, "guest2 needs them; 1 other queue leaves the host too"); /* 07.00ff */
+		CHECK_STREQ(now->reason, "guest2 needs them; 1 other queue leaves the host too: 07.00ff"); /* 07.00ff */
 	}
 	if (held) {
 		check_write(held, 0, "bus/ap/apmask", "-0x06");
@@ -1811,7 +1814,7 @@ static void test_release_blocked_by_foreign(void)
 	expect(p, 0, ACTION_RELEASE_AQMASK, NULL, 0);
 	check_write(p->n ? &p->actions[0] : NULL, 0, "bus/ap/aqmask", "+0x48");
 	CHECK(has_diag(&dl, DIAG_NOTE,
-		       "aqmask bit 0x47 stays taken: APQN 05.0047 is still assigned to mdev " UF " (not managed by apmatrix)"));
+		       "aqmask bit 0x47 stays taken: APQN 05.0047 is still assigned to mdev " UF " (not managed by apmatrix, which never removes it: once it is removed or no longer has the APQN, apply gives the bit back)"));
 	CHECK(!touches(p, UF));
 	finish(p, l, d, &dl);
 }
