@@ -810,6 +810,7 @@ struct iguest {
 	char *skip_reason;
 	bool autostart;    /* mdevctl: "start": "auto" */
 	bool carried;      /* mdevctl: no definition, but a live mdev apmatrix created (carry_owned()) */
+	bool broken;       /* mdevctl: a definition mdevctl cannot load, or whose start fails (an error said) */
 };
 
 struct import {
@@ -887,15 +888,45 @@ static void warn_octal(struct import *im, const struct mark *mk, const struct ig
 		 op->set ? "assigns" : "unassigns");
 }
 
-/* Replay one definition's attrs in order, as mdevctl writes them to the mdev. */
-static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
+#define MDEVCTL_CANNOT_LOAD "mdevctl cannot load the definition"
+
+/*
+ * Replay one definition's attrs in order, as mdevctl writes them to the mdev.
+ * What mdevctl (1.2.0, MDev::add_attributes() in src/mdev.rs) does not load
+ * sets *unloadable: an entry that is not an object with exactly one key
+ * (its error "invalid JSON format for attribute: too many fields", also for
+ * {}), a value that is not a JSON string (it panics on "as_str().unwrap()",
+ * a number included).  A value the kernel refuses, or an attribute the mdev
+ * does not have, mdevctl loads, but its start fails and removes the mdev.
+ */
+static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g,
+			bool *unloadable)
 {
 	for (size_t i = 0; i < attrs->n; i++) {
 		const struct jval *a = &attrs->items[i];
 
 		if (a->type != J_OBJECT) {
 			struct mark mk = cursor_mark(c, a->pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: an attrs entry is not an object", g->uuid);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: an attrs entry is not an object; %s",
+				 g->uuid, MDEVCTL_CANNOT_LOAD);
+			*unloadable = true;
+			return -EINVAL;
+		}
+		if (a->n != 1) {
+			struct mark mk = cursor_mark(c, a->pos);
+
+			if (a->n == 0)
+				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+					 "mdev %s: an attrs entry has no attribute; mdevctl takes exactly one per "
+					 "entry: %s",
+					 g->uuid, MDEVCTL_CANNOT_LOAD);
+			else
+				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+					 "mdev %s: an attrs entry has %zu attributes (%s, %s%s); mdevctl takes exactly "
+					 "one per entry ({\"%s\": ...}, {\"%s\": ...}): %s",
+					 g->uuid, a->n, a->keys[0], a->keys[1], a->n > 2 ? ", ..." : "", a->keys[0],
+					 a->keys[1], MDEVCTL_CANNOT_LOAD);
+			*unloadable = true;
 			return -EINVAL;
 		}
 		for (size_t k = 0; k < a->n; k++) {
@@ -904,9 +935,17 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 			struct mark mk = cursor_mark(c, v->pos);
 			const struct attr_op *op = NULL;
 
-			if (v->type != J_STRING && v->type != J_NUMBER) {
-				diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: %s: the value is not a string",
-					 g->uuid, key);
+			if (v->type == J_NUMBER) {
+				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+					 "mdev %s: %s: the value %s is a JSON number, not a string (\"%s\"); %s", g->uuid,
+					 key, v->str, v->str, MDEVCTL_CANNOT_LOAD);
+				*unloadable = true;
+				return -EINVAL;
+			}
+			if (v->type != J_STRING) {
+				diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: %s: the value is not a string; %s",
+					 g->uuid, key, MDEVCTL_CANNOT_LOAD);
+				*unloadable = true;
 				return -EINVAL;
 			}
 			for (size_t n = 0; n < ARRAY_SIZE(attr_ops); n++)
@@ -970,6 +1009,7 @@ static void from_mdevctl(struct import *im)
 	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
 	char **names;
 	size_t n;
+	bool unloadable = false;
 	int r;
 
 	r = list_dir(dir, "", &names, &n);
@@ -1009,34 +1049,60 @@ static void from_mdevctl(struct import *im)
 		if (json_parse(c, &root, &em, &err) < 0) {
 			diag_add(im->diags, DIAG_ERROR, &em, NULL, "mdev %s: %s", uuid, err);
 			im->errors = true;
+			unloadable = true;
 			continue;
 		}
+		/* mdevctl's MDev::load_from_json(): "mdev_type" and "start" must not be missing or null */
 		type = jget(&root, "mdev_type");
 		attrs = jget(&root, "attrs");
 		start = jget(&root, "start");
+		if (attrs && attrs->type == J_NULL)
+			attrs = NULL; /* mdevctl: no attrs */
 		if (!type || type->type != J_STRING) {
 			struct mark mk = cursor_mark(&c, root.pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: no \"mdev_type\" string", uuid);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: no \"mdev_type\" string; %s", uuid,
+				 MDEVCTL_CANNOT_LOAD);
 			im->errors = true;
+			unloadable = true;
 		} else if (!streq(type->str, SYSFS_TYPE_MAINLINE) && !streq(type->str, SYSFS_TYPE_RFC2017)) {
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: mdev type '%s' is not vfio_ap; skipped", path,
 				 type->str);
+		} else if (!start || start->type == J_NULL) {
+			struct mark mk = cursor_mark(&c, start ? start->pos : root.pos);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+				 "mdev %s: no \"start\" (\"auto\" or \"manual\"); %s", uuid, MDEVCTL_CANNOT_LOAD);
+			im->errors = true;
+			unloadable = true;
 		} else if (attrs && attrs->type != J_ARRAY) {
 			struct mark mk = cursor_mark(&c, attrs->pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: \"attrs\" is not an array", uuid);
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: \"attrs\" is not an array; %s", uuid,
+				 MDEVCTL_CANNOT_LOAD);
 			im->errors = true;
+			unloadable = true;
 		} else {
 			base = streq(type->str, SYSFS_TYPE_RFC2017) ? 16 : 0;
 			g = add_guest(im, uuid);
-			g->source = xasprintf("%s (start: %s)", path,
-					      start && start->type == J_STRING ? start->str : "?");
+			g->source = xasprintf("%s (start: %s)", path, start->type == J_STRING ? start->str : "manual");
 			g->file = xstrdup(path);
-			g->autostart = start && start->type == J_STRING && streq(start->str, "auto");
-			if (attrs && replay_attrs(im, &c, attrs, base, g) < 0)
+			g->autostart = start->type == J_STRING && streq(start->str, "auto");
+			if (attrs && replay_attrs(im, &c, attrs, base, g, &unloadable) < 0) {
 				im->errors = true;
+				g->broken = true;
+			}
 		}
 		jval_done(&root);
 	}
+	/*
+	 * mdevctl 1.2.0 reads every definition of the parent before it starts
+	 * any (defined_devices() in src/main.rs, with "?" on each load), so
+	 * one it cannot load stops them all.
+	 */
+	if (unloadable)
+		diag_add(im->diags, DIAG_NOTE, NULL, NULL,
+			 "while mdevctl cannot load a definition in %s, \"mdevctl list --defined\" fails and mdevctl "
+			 "starts none of the definitions there at boot (start-parent-mdevs); \"mdevctl start -u\" "
+			 "still starts each of the others",
+			 dir);
 	strv_free(names);
 }
 
@@ -1677,21 +1743,27 @@ int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n
 	struct import im = { .o = &o, .diags = diags };
 	struct mdevctl_def *defs;
 
+	size_t n = 0;
+
 	from_mdevctl(&im);
 	defs = im.n ? xcalloc(im.n, sizeof(*defs)) : NULL;
 	for (size_t i = 0; i < im.n; i++) {
 		struct iguest *g = &im.g[i];
 
-		memcpy(defs[i].uuid, g->uuid, sizeof(defs[i].uuid));
-		defs[i].matrix = g->m;
-		defs[i].autostart = g->autostart;
-		defs[i].path = xasprintf("%s/%s", dir ? dir : IMPORT_MDEVCTL_DIR, g->uuid);
+		/* mdevctl never has its mdev: it cannot load it, or its start fails and removes the mdev */
+		if (!g->broken) {
+			memcpy(defs[n].uuid, g->uuid, sizeof(defs[n].uuid));
+			defs[n].matrix = g->m;
+			defs[n].autostart = g->autostart;
+			defs[n].path = xasprintf("%s/%s", dir ? dir : IMPORT_MDEVCTL_DIR, g->uuid);
+			n++;
+		}
 		free(g->source);
 		free(g->file);
 	}
 	free(im.g);
 	*ret = defs;
-	*ret_n = im.n;
+	*ret_n = n;
 	return im.errors ? -EINVAL : 0;
 }
 

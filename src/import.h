@@ -49,6 +49,10 @@ struct mdevctl_def {
  * Read every vfio_ap definition in dir (NULL: IMPORT_MDEVCTL_DIR).  A
  * missing directory is a warning and no definitions.  Returns 0, or -EINVAL
  * when a definition was malformed (reported in diags; the others are kept).
+ * A malformed definition is not returned: mdevctl cannot load it (JSON,
+ * "mdev_type", "start", an attrs entry that is not one string attribute),
+ * or it can but its start fails and removes the mdev (a value the kernel
+ * refuses, an attribute the mdev does not have), so it never has its mdev.
  */
 int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n, struct diag_list *diags);
 void mdevctl_defs_free(struct mdevctl_def *defs, size_t n);

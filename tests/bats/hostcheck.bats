@@ -409,6 +409,45 @@ EOF
 	assert_line "rc=0"
 }
 
+@test "check: an autostarted mdevctl definition that mdevctl cannot load (a JSON number, two attributes in one entry) or start does not refuse the guest: a warning at FILE:LINE:COL" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+A=11111111-2222-3333-4444-555555555555
+B=22222222-2222-3333-4444-555555555555
+C=33333333-2222-3333-4444-555555555555
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# guest2 has 05.0047: each definition below would take it
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": 5}, {"assign_domain": "0x47"}]}' > $D/$A
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05", "assign_domain": "0x47"}]}' > $D/$B
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}, {"assign_domain": "0x100"}]}' > $D/$C
+if command -v mdevctl >/dev/null; then
+	# mdevctl itself: panics on the number, refuses the two attributes
+	mdevctl start -u $A >/dev/null 2>&1; echo "mdevctl A rc=$?"
+	mdevctl start -u $B >/dev/null 2>&1; echo "mdevctl B rc=$?"
+	rm $D/$A $D/$B
+	mdevctl start -u $C >/dev/null 2>&1; echo "mdevctl C rc=$?"
+	ls /sys/bus/mdev/devices | grep -c . ; echo "mdevs above"
+	echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": 5}, {"assign_domain": "0x47"}]}' > $D/$A
+	echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05", "assign_domain": "0x47"}]}' > $D/$B
+fi
+apmatrix check; echo "rc=$?"
+EOF
+	echo "$output"
+	assert_success
+	assert_line "apmatrix: /etc/mdevctl.d/matrix/11111111-2222-3333-4444-555555555555:1:84: warning: mdevctl: mdev 11111111-2222-3333-4444-555555555555: assign_adapter: the value 5 is a JSON number, not a string (\"5\"); mdevctl cannot load the definition"
+	assert_line --partial "/etc/mdevctl.d/matrix/22222222-2222-3333-4444-555555555555:1:65: warning: mdevctl: mdev 22222222-2222-3333-4444-555555555555: an attrs entry has 2 attributes (assign_adapter, assign_domain); mdevctl takes exactly one per entry"
+	assert_line --partial "/etc/mdevctl.d/matrix/33333333-2222-3333-4444-555555555555:1:138: warning: mdevctl: mdev 33333333-2222-3333-4444-555555555555: assign_domain '0x100': not a number from 0 to 255"
+	assert_line --partial "warning: mdevctl: while mdevctl cannot load a definition in /etc/mdevctl.d/matrix, \"mdevctl list --defined\" fails and mdevctl starts none of the definitions there at boot"
+	refute_line --partial "is also assigned by mdevctl definition"
+	assert_line "rc=0"
+	if command -v mdevctl >/dev/null; then
+		assert_line "mdevctl A rc=101"
+		assert_line "mdevctl B rc=1"
+		assert_line "mdevctl C rc=1"
+		assert_line "0"
+	fi
+}
+
 @test "diff and apply leave out a guest that an autostarted mdevctl definition races, as check refuses it; a manual one only warns" {
 	command -v mdevctl >/dev/null || skip "mdevctl not installed"
 	in_sim "$HOSTS/seed.yaml" <<'EOF'

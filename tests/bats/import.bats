@@ -579,15 +579,15 @@ cmp $W/out/a.yaml $W/out/b.yaml || die "--force"
 expect_exit 1 apmatrix import -o $W/nodir/x.yaml 2>/dev/null
 # a broken definition: exact place, nothing written
 mkdir -p /etc/mdevctl.d/matrix
-printf '{\n  "mdev_type": "vfio_ap-passthrough",\n  "attrs": [\n    {"assign_adapter": "0x05"},\n    {"assign_domain": "08"}\n  ]\n}\n' > /etc/mdevctl.d/matrix/$U1
+printf '{\n  "mdev_type": "vfio_ap-passthrough",\n  "start": "manual",\n  "attrs": [\n    {"assign_adapter": "0x05"},\n    {"assign_domain": "08"}\n  ]\n}\n' > /etc/mdevctl.d/matrix/$U1
 expect_exit 65 apmatrix import --from mdevctl -o $W/out/c.yaml 2>$W/err
 cat $W/err
-grep -q "^apmatrix: /etc/mdevctl.d/matrix/$U1:5:23: mdev $U1: assign_domain '08': not a number" $W/err || die "error text"
+grep -q "^apmatrix: /etc/mdevctl.d/matrix/$U1:6:23: mdev $U1: assign_domain '08': not a number" $W/err || die "error text"
 [ ! -e $W/out/c.yaml ] || die "written despite the error"
 printf '{"mdev_type": "vfio_ap-passthrough", "attrs": [{"assign_adapter": "5"},]}' > /etc/mdevctl.d/matrix/$U1
 expect_exit 65 apmatrix import --from mdevctl 2>$W/err
 grep -q "matrix/$U1:1:72: mdev $U1: unexpected character" $W/err || die "json error: $(cat $W/err)"
-printf '{"mdev_type": "vfio_ap-passthrough", "attrs": [{"assign_adapter": "5"}, {"mdev_name": "x"}]}' > /etc/mdevctl.d/matrix/$U1
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "5"}, {"mdev_name": "x"}]}' > /etc/mdevctl.d/matrix/$U1
 expect_exit 65 apmatrix import --from mdevctl 2>$W/err
 grep -q "attribute 'mdev_name' cannot be imported" $W/err || die "attr error: $(cat $W/err)"
 expect_exit 64 apmatrix import --from somewhere 2>/dev/null
@@ -785,6 +785,50 @@ grep -q '"07"\|"0"' $W/err && die "warned where both readings agree"
 grep -qx "    domains: \[0x07, 0x27\]" $W/y.yaml || die "domains"
 grep -q "0x2f" $W/y.yaml && die "read as decimal"
 apmatrix -c $W/y.yaml check >/dev/null || die check
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "import --from mdevctl: attrs mdevctl cannot load (a JSON number, two attributes in one entry, none) and no \"start\": an error each at FILE:LINE:COL naming the UUID and the attribute, exit 65, nothing written; \"attrs\": null is no attrs" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+U1=cccccccc-0000-4000-8000-000000000001
+U2=cccccccc-0000-4000-8000-000000000002
+U3=cccccccc-0000-4000-8000-000000000003
+U4=cccccccc-0000-4000-8000-000000000004
+U5=cccccccc-0000-4000-8000-000000000005
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto",\n "attrs": [{"assign_adapter": 5}, {"assign_domain": "0x04"}]}\n' > $D/$U1
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto",\n "attrs": [{"assign_adapter": "6"},\n  {"assign_domain": "0x47", "assign_control_domain": "0x47"}]}\n' > $D/$U2
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "6"}, {}]}\n' > $D/$U3
+printf '{"mdev_type": "vfio_ap-passthrough", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "0xab"}]}\n' > $D/$U4
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": null}\n' > $D/$U5
+expect_exit 65 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+[ ! -e $W/y.yaml ] || die "written despite the errors"
+grep -qxF "apmatrix: $D/$U1:2:31: mdev $U1: assign_adapter: the value 5 is a JSON number, not a string (\"5\"); mdevctl cannot load the definition" $W/err || die "number"
+grep -qxF "apmatrix: $D/$U2:3:3: mdev $U2: an attrs entry has 2 attributes (assign_domain, assign_control_domain); mdevctl takes exactly one per entry ({\"assign_domain\": ...}, {\"assign_control_domain\": ...}): mdevctl cannot load the definition" $W/err || die "two attributes"
+grep -qxF "apmatrix: $D/$U3:1:92: mdev $U3: an attrs entry has no attribute; mdevctl takes exactly one per entry: mdevctl cannot load the definition" $W/err || die "no attribute"
+grep -qxF "apmatrix: $D/$U4:1:1: mdev $U4: no \"start\" (\"auto\" or \"manual\"); mdevctl cannot load the definition" $W/err || die "no start"
+grep -q "$U5" $W/err && die "attrs null refused"
+grep -qxF "apmatrix: note: while mdevctl cannot load a definition in $D, \"mdevctl list --defined\" fails and mdevctl starts none of the definitions there at boot (start-parent-mdevs); \"mdevctl start -u\" still starts each of the others" $W/err || die "note"
+if command -v mdevctl >/dev/null; then
+	# mdevctl agrees: it loads none of U1 to U4, and U5
+	for u in $U1 $U2 $U3 $U4; do
+		mdevctl list -d -u $u >/dev/null 2>&1 && die "mdevctl loads $u"
+	done
+	mdevctl list -d -u $U5 | grep -q "^$U5 matrix vfio_ap-passthrough manual" || die "mdevctl does not load $U5"
+fi
+# fixed as mdevctl wants them: imported
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto",\n "attrs": [{"assign_adapter": "5"}, {"assign_domain": "0x04"}]}\n' > $D/$U1
+rm $D/$U2 $D/$U3 $D/$U4
+expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/y.yaml $W/err
+grep -q "^  $U1:" $W/y.yaml || die "U1 not imported"
+grep -q "# not imported: mdev $U5 has no adapters or no usage domains" $W/y.yaml || die "U5: $(cat $W/y.yaml)"
 echo OK
 EOF
 	echo "$output"
