@@ -1853,6 +1853,69 @@ static void mdevctl_carried(struct import *im)
 	}
 }
 
+static char *matrix_describe(const struct apqn_matrix *m)
+{
+	_cleanup_free_ char *a = bitmap_format_ranges(&m->adapters, 2), *d = bitmap_format_ranges(&m->domains, 2),
+			    *c = bitmap_format_ranges(&m->control_domains, 2);
+
+	return xasprintf("adapters %s, domains %s, control domains %s", a, d, c);
+}
+
+/*
+ * --from live: a live mdev that also has an mdevctl definition (by UUID)
+ * would be managed by both once the file is applied.  The live mdev is
+ * what is imported; say so, and when the definition gives it another
+ * matrix, both.
+ */
+static void live_defined(struct import *im)
+{
+	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
+	struct import_opts o = { .from = IMPORT_FROM_MDEVCTL, .mdevctl_dir = dir };
+	struct import defs = { .o = &o, .diags = &(struct diag_list){} };
+	struct stat st;
+
+	if (stat(dir, &st) < 0)
+		return;
+	from_mdevctl(&defs);
+	for (size_t i = 0; i < im->n; i++) {
+		const struct iguest *g = &im->g[i];
+		_cleanup_free_ char *path = xasprintf("%s/%s", dir, g->uuid);
+		const struct iguest *def = NULL;
+
+		if (g->skip || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		for (size_t k = 0; k < defs.n && !def; k++)
+			if (strcasecmp(defs.g[k].uuid, g->uuid) == 0)
+				def = &defs.g[k];
+		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+			 "mdev %s also has an mdevctl definition, %s: imported as it is live, so apmatrix and mdevctl "
+			 "would both manage it; undefine the definition (mdevctl undefine -u %s), or import "
+			 "--from mdevctl instead",
+			 g->uuid, path, g->uuid);
+		if (!def || def->broken)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "mdev %s: mdevctl cannot load or start its definition %s (import --from mdevctl says "
+				 "why); the live mdev is imported",
+				 g->uuid, path);
+		else if (!matrix_equal(&def->m, &g->m)) {
+			_cleanup_free_ char *live = matrix_describe(&g->m), *defined = matrix_describe(&def->m);
+
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "mdev %s: its definition %s gives it another matrix (%s) than it has live (%s): the "
+				 "live one is imported%s",
+				 g->uuid, path, defined, live,
+				 def->autostart ? "; check refuses the guest while the definition has start: auto"
+						: "");
+		}
+	}
+	for (size_t i = 0; i < defs.n; i++) {
+		free(defs.g[i].source);
+		free(defs.g[i].file);
+	}
+	free(defs.g);
+	diag_list_done(defs.diags);
+}
+
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)
 {
 	struct import im = { .l = l, .o = o, .diags = diags };
@@ -1892,6 +1955,8 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 			}
 		}
 	}
+	if (o->from == IMPORT_FROM_LIVE)
+		live_defined(&im);
 	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors) {
 		mdevctl_conflicts(&im);
 		if (!im.errors) {

@@ -836,6 +836,47 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from live: an mdev that also has an mdevctl definition: a warning naming the UUID, the file and how to resolve; a definition with another matrix: the live one is imported, a warning gives both" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+U1=dddddddd-0000-4000-8000-000000000001
+U2=dddddddd-0000-4000-8000-000000000002
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+for u in $U1 $U2; do echo $u > $M/mdev_supported_types/vfio_ap-passthrough/create; done
+echo 0x05 > $M/$U1/assign_adapter; echo 0x04 > $M/$U1/assign_domain
+echo 0x06 > $M/$U2/assign_adapter; echo 0xab > $M/$U2/assign_domain
+# U1's definition is what it has; U2's has another domain and starts at boot
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x04"}]}' > $D/$U1
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0x47"}]}' > $D/$U2
+expect_exit 0 apmatrix import -o $W/y.yaml 2>$W/err
+cat $W/y.yaml $W/err
+for u in $U1 $U2; do
+	grep -qxF "apmatrix: warning: mdev $u also has an mdevctl definition, $D/$u: imported as it is live, so apmatrix and mdevctl would both manage it; undefine the definition (mdevctl undefine -u $u), or import --from mdevctl instead" $W/err || die "warning for $u"
+done
+grep -qxF "apmatrix: warning: mdev $U2: its definition $D/$U2 gives it another matrix (adapters 0x06, domains 0x47, control domains -) than it has live (adapters 0x06, domains 0xab, control domains -): the live one is imported; check refuses the guest while the definition has start: auto" $W/err || die "differ warning"
+[ "$(grep -c "another matrix" $W/err)" = 1 ] || die "U1 differs?"
+grep -A3 "^  $U2:" $W/y.yaml | grep -q "0xab" || die "the live matrix is not the one imported"
+# as said: check refuses it until the definition goes
+apmatrix -c $W/y.yaml check >$W/chk 2>&1; rc=$?
+[ "$rc" = 65 ] && grep -q "guest '$U2': mdevctl definition $D/$U2 has the guest's UUID with another matrix" $W/chk || die "check: $rc $(cat $W/chk)"
+rm $D/$U2
+apmatrix -c $W/y.yaml check >$W/chk 2>&1 || die "check without the definition: $(cat $W/chk)"
+# a definition mdevctl cannot load: said too
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": 6}, {"assign_domain": "0xab"}]}' > $D/$U2
+expect_exit 0 apmatrix import -o $W/z.yaml 2>$W/err
+grep -qxF "apmatrix: warning: mdev $U2: mdevctl cannot load or start its definition $D/$U2 (import --from mdevctl says why); the live mdev is imported" $W/err || die "broken: $(cat $W/err)"
+rm $D/*
+expect_exit 0 apmatrix import -o $W/none.yaml 2>$W/err
+grep -q "mdevctl" $W/err && die "warned without definitions: $(cat $W/err)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "usage errors in an option point at the command's help: import --from bogus, guest --libvirt --qemu, wherever the command stands" {
 	run "$APMATRIX" import --from bogus
 	assert_failure 64
