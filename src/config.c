@@ -1546,12 +1546,6 @@ static int load_file(struct config *cfg, const char *path, struct diag_list *dia
 	return load_input(cfg, name, buf, len, -1, diags, is_main);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-	/* byte order, not the locale's collation: the order must not depend on LANG */
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void free_names(char ***names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1652,9 +1646,8 @@ static int list_dropins(const char *dir, char ***ret_names, size_t *ret_n, struc
 	}
 	(void)closedir(d); /* read-only directory stream */
 	if (n_unread)
-		qsort(unread, n_unread, sizeof(*unread), cmp_names);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_names);
+		strv_sort(unread, n_unread);
+	strv_sort(names, n);
 	/*
 	 * Every file named in name order, read or not: diag_sort() puts the
 	 * files in the order they were interned, so a warning about 30-c.yml

@@ -114,11 +114,6 @@ static int read_file(const char *path, char **ret, size_t *ret_len)
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Regular-looking entries of dir ending in suffix ("" = any, no dot files), sorted, NULL-terminated (strv_free()). */
 static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *ret_n)
 {
@@ -143,8 +138,7 @@ static int list_dir(const char *dir, const char *suffix, char ***ret, size_t *re
 		names[n] = NULL;
 	}
 	closedir(d);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
+	strv_sort(names, n);
 	*ret = names;
 	*ret_n = n;
 	return 0;

@@ -60,6 +60,8 @@ void *xgrow(void *items, size_t *cap, size_t need, size_t sz);
  */
 void strv_free(char **v);
 void strv_freep(char ***p);
+/* Sort v's first n strings in byte order (strcmp), not the locale's: no order may depend on LANG. */
+void strv_sort(char **v, size_t n);
 /* Whether s is one of v's strings (v may be NULL). */
 bool strv_contains(char *const *v, const char *s);
 /* FNV-1a of a string, for str_index (a power-of-two table). */

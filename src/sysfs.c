@@ -607,11 +607,6 @@ int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret)
 	return 0;
 }
 
-static int strv_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int sysfs_foreach_entry(struct sysfs *s, const char *path, sysfs_entry_fn fn, void *userdata)
 {
 	struct dirent *de;
@@ -668,7 +663,7 @@ int sysfs_list_dir(struct sysfs *s, const char *path, char ***ret)
 	if (!b.v)
 		b.v = xcalloc(1, sizeof(*b.v));
 	else
-		qsort(b.v, b.n, sizeof(*b.v), strv_cmp);
+		strv_sort(b.v, b.n);
 	b.v[b.n] = NULL;
 	*ret = b.v;
 	return 0;

@@ -82,6 +82,17 @@ void strv_freep(char ***p)
 	strv_free(*p);
 }
 
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void strv_sort(char **v, size_t n)
+{
+	if (n)
+		qsort(v, n, sizeof(*v), strp_cmp);
+}
+
 bool strv_contains(char *const *v, const char *s)
 {
 	for (; v && *v; v++)
