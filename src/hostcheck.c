@@ -15,10 +15,11 @@
  *     ("start": "auto"), because whichever of the two comes first takes the
  *     queue and the other fails with EADDRINUSE; a warning otherwise (it
  *     fails only when someone starts it).  A definition of the guest's own
- *     UUID with another matrix is the same race.  diff and apply make this
- *     check too and leave such a guest out (as the plan leaves out one
- *     whose queue a foreign mdev holds): whichever came first at the next
- *     boot, one of the two would fail.
+ *     UUID with other adapters or usage domains is the same race; with
+ *     other control domains alone it is a warning (check_mdevctl_own()).
+ *     diff and apply make this check too and leave such a guest out (as the
+ *     plan leaves out one whose queue a foreign mdev holds): whichever came
+ *     first at the next boot, one of the two would fail.
  *
  *   - host.keep that is not in effect: a kept queue that an mdev holds (a
  *     foreign one, one apmatrix made for a guest no longer declared whose
@@ -96,6 +97,82 @@ static void check_dim(const struct live *l, const struct live_mdev *m, const str
 /* At most this many APQNs named per guest and definition, then a count. */
 #define MAX_NAMED 4
 
+/*
+ * "adapters (definition: 0x05, configuration: 0x05,0x06) and usage domains
+ * (definition: -, configuration: 0x04,0xab)": where the definition's matrix
+ * differs from the guest's, among the dimensions from..to.
+ */
+static char *matrix_mismatch(const struct apqn_matrix *def, const struct apqn_matrix *want, int from, int to)
+{
+	static const char *const names[MATRIX_DIMS] = { "adapters", "usage domains", "control domains" };
+	char *out = NULL;
+	size_t len = 0;
+	unsigned n = 0, total = 0;
+	FILE *f;
+
+	for (int k = from; k <= to; k++)
+		total += !bitmap_equal(matrix_dim(def, k), matrix_dim(want, k));
+	f = open_memstream(&out, &len);
+	if (!f)
+		return xstrdup("another matrix");
+	for (int k = from; k <= to; k++) {
+		_cleanup_free_ char *there = NULL, *here = NULL;
+
+		if (bitmap_equal(matrix_dim(def, k), matrix_dim(want, k)))
+			continue;
+		there = bitmap_format_ranges(matrix_dim(def, k), 2);
+		here = bitmap_format_ranges(matrix_dim(want, k), 2);
+		n++;
+		fprintf(f, "%s%s (definition: %s, configuration: %s)", n == 1 ? "" : n == total ? " and " : ", ",
+			names[k], there ? there : "?", here ? here : "?");
+	}
+	if (fclose(f) != 0 || !out) {
+		free(out);
+		return xstrdup("another matrix");
+	}
+	return out;
+}
+
+/*
+ * A definition of the guest's own UUID.  Another adapter or usage domain is
+ * the race of a shared queue: whichever of mdevctl and apmatrix comes first
+ * at boot, the mdev has the other's queues until apply runs (or mdevctl's
+ * start fails), and a definition started at boot refuses the guest.
+ * Control domains alone are not: the kernel never checks them against other
+ * mdevs or the masks (no EADDRINUSE, no EADDRNOTAVAIL), the UUID is declared
+ * so apply manages the mdev whoever made it and sets the declared control
+ * domains (apmatrix-apply.service runs before libvirtd), and when apmatrix
+ * made it first, mdevctl's start fails because the mdev exists: a warning,
+ * the guest is not left out.
+ */
+static bool check_mdevctl_own(const struct desired_guest *g, const struct mdevctl_def *def, const char *when,
+			      struct diag_list *diags)
+{
+	enum diag_severity sev = def->autostart ? DIAG_ERROR : DIAG_WARNING;
+	_cleanup_free_ char *usage = NULL, *what = NULL;
+
+	if (matrix_equal(&def->matrix, &g->matrix))
+		return false;
+	usage = matrix_mismatch(&def->matrix, &g->matrix, 0, 1);
+	what = matrix_mismatch(&def->matrix, &g->matrix, 0, MATRIX_DIMS - 1);
+	if (*usage) {
+		diag_add(diags, sev, &g->uuid_mark, g->name,
+			 "guest '%s': mdevctl definition %s has the guest's UUID with other %s; %s: remove it "
+			 "(mdevctl undefine -u %s) or make it match",
+			 g->name, def->path, what, when, def->uuid);
+		return def->autostart;
+	}
+	diag_add(diags, DIAG_WARNING, &g->uuid_mark, g->name,
+		 "guest '%s': mdevctl definition %s has the guest's UUID with other %s; %s: remove it "
+		 "(mdevctl undefine -u %s) or make it match",
+		 g->name, def->path, what,
+		 def->autostart ? "mdevctl creates it at boot (start: auto) with those until apply sets the declared "
+				  "ones, or fails because the mdev exists"
+				: "started (start: manual), it fails while the mdev exists",
+		 def->uuid);
+	return false;
+}
+
 /* Returns true when it refuses the guest (an error). */
 static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevctl_def *def,
 			      struct diag_list *diags)
@@ -105,14 +182,8 @@ static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 					  : "it fails when started (start: manual)";
 	unsigned n = 0;
 
-	if (streq(def->uuid, g->uuid)) {
-		if (!matrix_equal(&def->matrix, &g->matrix))
-			diag_add(diags, sev, &g->uuid_mark, g->name,
-				 "guest '%s': mdevctl definition %s has the guest's UUID with another matrix; %s: "
-				 "remove it (mdevctl undefine -u %s) or make it match",
-				 g->name, def->path, when, def->uuid);
-		return def->autostart && !matrix_equal(&def->matrix, &g->matrix);
-	}
+	if (streq(def->uuid, g->uuid))
+		return check_mdevctl_own(g, def, when, diags);
 	BITMAP_FOREACH(a, &g->matrix.adapters)
 	BITMAP_FOREACH(dm, &g->matrix.domains)
 	{

@@ -404,7 +404,7 @@ EOF
 	assert_success
 	assert_line "apmatrix: /etc/apmatrix.yaml:12:15: guest 'guest2': APQN 05.0047 is also assigned by mdevctl definition /etc/mdevctl.d/matrix/11111111-2222-3333-4444-555555555555; mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u 11111111-2222-3333-4444-555555555555) or leave the queue out"
 	assert_line --partial "warning: guest 'guest1': APQN 06.00ab is also assigned by mdevctl definition /etc/mdevctl.d/matrix/66666666-7777-8888-9999-aaaaaaaaaaaa; it fails when started (start: manual)"
-	assert_line --regexp "^apmatrix: /etc/apmatrix.yaml:7:3: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/[0-9a-f-]+ has the guest's UUID with another matrix; mdevctl creates it at boot"
+	assert_line --regexp "^apmatrix: /etc/apmatrix.yaml:7:3: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/[0-9a-f-]+ has the guest's UUID with other adapters \\(definition: 0x05, configuration: 0x05,0x06\\), usage domains \\(definition: -, configuration: 0x04,0xab\\) and control domains \\(definition: -, configuration: 0x04,0xab\\); mdevctl creates it at boot"
 	assert_line "rc=65"
 	assert_line "rc=0"
 }
@@ -484,6 +484,35 @@ apmatrix apply > $T/out 2> $T/err || die "apply after undefine: $(cat $T/err)"
 [ -d $(mdev_dir $G2) ] || die "guest2 not created after undefine"
 grep -q "warning: guest 'guest1': APQN 06.00ab" $T/err || die "no warning after undefine: $(cat $T/err)"
 [ "$(apmatrix apply 2>/dev/null)" = "0 changes" ] || die "second apply"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "an mdevctl definition of a guest's own UUID: the message names what differs on each side; control domains alone are a warning and leave the guest in, other usage domains refuse it" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+G1=$(uuid_of guest1)
+mkdir -p /etc/mdevctl.d/matrix
+# the guest's adapters and usage domains, one control domain fewer (usage-as-control gives 0x04,0xab)
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_adapter":"6"},{"assign_domain":"4"},{"assign_domain":"171"},{"assign_control_domain":"4"}]}' > /etc/mdevctl.d/matrix/$G1
+w="apmatrix: /etc/apmatrix.yaml:7:3: warning: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/$G1 has the guest's UUID with other control domains (definition: 0x04, configuration: 0x04,0xab); mdevctl creates it at boot (start: auto) with those until apply sets the declared ones, or fails because the mdev exists: remove it (mdevctl undefine -u $G1) or make it match"
+expect_exit 0 apmatrix check > /dev/null 2> $T/err
+grep -qxF "$w" $T/err || die "check: $(cat $T/err)"
+expect_exit 2 apmatrix diff > $T/out 2> $T/err
+grep -qxF "$w" $T/err || die "diff: $(cat $T/err)"
+grep -q guest1 $T/out || die "diff: guest1 left out: $(cat $T/out)"
+apmatrix apply -q 2>/dev/null || die "apply"
+[ -d $(mdev_dir $G1) ] || die "guest1 not created"
+# other usage domains: the race of a shared queue, an error that names both sides
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_adapter":"6"},{"assign_domain":"4"},{"assign_control_domain":"4"},{"assign_control_domain":"171"}]}' > /etc/mdevctl.d/matrix/$G1
+e="apmatrix: /etc/apmatrix.yaml:7:3: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/$G1 has the guest's UUID with other usage domains (definition: 0x04, configuration: 0x04,0xab); mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u $G1) or make it match"
+expect_exit 65 apmatrix check > /dev/null 2> $T/err
+grep -qxF "$e" $T/err || die "check: $(cat $T/err)"
+expect_exit 1 apmatrix diff > $T/out 2> $T/err
+grep -qxF "$e" $T/err || die "diff: $(cat $T/err)"
+! grep -q guest1 $T/out || die "diff: guest1 planned: $(cat $T/out)"
 echo OK
 EOF
 	assert_success
