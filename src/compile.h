@@ -50,6 +50,14 @@ struct desired_guest {
 	 * started at boot shares its queues): the plan leaves it out.
 	 */
 	bool refused;
+	const char *refused_why; /* with refused: what refuses it, for status and show (in desired's arena) */
+	/*
+	 * An mdevctl definition of the guest's UUID (hostcheck_mdevctl()), its
+	 * path (in desired's arena) or NULL, and whether mdevctl starts it at
+	 * boot: status and show mark the guest so.
+	 */
+	const char *mdevctl_path;
+	bool mdevctl_auto;
 	/*
 	 * A step of it failed earlier in this apply run: the plan leaves its
 	 * mdev as it is (apply's last round gives back what no mdev needs).

@@ -19,7 +19,9 @@
  *     other control domains alone it is a warning (check_mdevctl_own()).
  *     diff and apply make this check too and leave such a guest out (as the
  *     plan leaves out one whose queue a foreign mdev holds): whichever came
- *     first at the next boot, one of the two would fail.
+ *     first at the next boot, one of the two would fail.  status and show
+ *     make it too, and say which guests are left out and which mdevs a
+ *     definition defines.
  *
  *   - host.keep that is not in effect: a kept queue that an mdev holds (a
  *     foreign one, one apmatrix made for a guest no longer declared whose
@@ -145,21 +147,29 @@ static char *matrix_mismatch(const struct apqn_matrix *def, const struct apqn_ma
  * made it first, mdevctl's start fails because the mdev exists: a warning,
  * the guest is not left out.
  */
-static bool check_mdevctl_own(const struct desired_guest *g, const struct mdevctl_def *def, const char *when,
-			      struct diag_list *diags)
+static bool check_mdevctl_own(struct desired *d, struct desired_guest *g, const struct mdevctl_def *def,
+			      const char *when, struct diag_list *diags)
 {
 	enum diag_severity sev = def->autostart ? DIAG_ERROR : DIAG_WARNING;
-	_cleanup_free_ char *usage = NULL, *what = NULL;
+	_cleanup_free_ char *usage = matrix_mismatch(&def->matrix, &g->matrix, 0, 1);
+	_cleanup_free_ char *what = NULL;
 
+	g->mdevctl_path = arena_strdup(&d->arena, def->path);
+	g->mdevctl_auto = def->autostart;
 	if (matrix_equal(&def->matrix, &g->matrix))
 		return false;
-	usage = matrix_mismatch(&def->matrix, &g->matrix, 0, 1);
 	what = matrix_mismatch(&def->matrix, &g->matrix, 0, MATRIX_DIMS - 1);
 	if (*usage) {
 		diag_add(diags, sev, &g->uuid_mark, g->name,
 			 "guest '%s': mdevctl definition %s has the guest's UUID with other %s; %s: remove it "
 			 "(mdevctl undefine -u %s) or make it match",
 			 g->name, def->path, what, when, def->uuid);
+		if (def->autostart && !g->refused_why) {
+			_cleanup_free_ char *why = xasprintf("mdevctl definition %s (start: auto) has its UUID with other %s",
+							     def->path, usage);
+
+			g->refused_why = arena_strdup(&d->arena, why);
+		}
 		return def->autostart;
 	}
 	diag_add(diags, DIAG_WARNING, &g->uuid_mark, g->name,
@@ -174,16 +184,17 @@ static bool check_mdevctl_own(const struct desired_guest *g, const struct mdevct
 }
 
 /* Returns true when it refuses the guest (an error). */
-static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevctl_def *def,
+static bool check_mdevctl_def(struct desired *d, struct desired_guest *g, const struct mdevctl_def *def,
 			      struct diag_list *diags)
 {
 	enum diag_severity sev = def->autostart ? DIAG_ERROR : DIAG_WARNING;
 	const char *when = def->autostart ? "mdevctl creates it at boot (start: auto)"
 					  : "it fails when started (start: manual)";
+	char first[APQN_STR_LEN] = "";
 	unsigned n = 0;
 
 	if (streq(def->uuid, g->uuid))
-		return check_mdevctl_own(g, def, when, diags);
+		return check_mdevctl_own(d, g, def, when, diags);
 	BITMAP_FOREACH(a, &g->matrix.adapters)
 	BITMAP_FOREACH(dm, &g->matrix.domains)
 	{
@@ -191,6 +202,8 @@ static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 
 		if (!matrix_has_apqn(&def->matrix, (unsigned)a, (unsigned)dm))
 			continue;
+		if (!n)
+			apqn_format(first, (unsigned)a, (unsigned)dm);
 		if (++n > MAX_NAMED)
 			continue;
 		diag_add(diags, sev, desired_guest_mark(g, DIM_DOMAIN, (unsigned)dm), g->name,
@@ -201,6 +214,13 @@ static bool check_mdevctl_def(const struct desired_guest *g, const struct mdevct
 	if (n > MAX_NAMED)
 		diag_add(diags, sev, &g->mark, g->name, "guest '%s': %u more APQNs shared with mdevctl definition %s",
 			 g->name, n - MAX_NAMED, def->path);
+	if (def->autostart && n && !g->refused_why) {
+		_cleanup_free_ char *more = n > 1 ? xasprintf(" and %u more", n - 1) : NULL;
+		_cleanup_free_ char *why = xasprintf("mdevctl definition %s (start: auto) also assigns APQN%s %s%s",
+						     def->path, n > 1 ? "s" : "", first, more ? more : "");
+
+		g->refused_why = arena_strdup(&d->arena, why);
+	}
 	return def->autostart && n;
 }
 
@@ -218,6 +238,7 @@ static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct
 		 "apmatrix leaves it to mdevctl",
 		 m->uuid, m->owner_guest ? m->owner_guest : "?", def->path);
 	m->owned = false;
+	m->handed_over = true;
 	if (!o)
 		return false;
 	owner_forget_mdev(o, m->uuid);
@@ -234,8 +255,15 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, st
 	struct stat st;
 	bool forgot = false;
 
-	for (size_t i = 0; i < d->n_guests; i++)
+	for (size_t i = 0; i < d->n_guests; i++) {
 		d->guests[i].refused = false;
+		d->guests[i].refused_why = NULL;
+		d->guests[i].mdevctl_path = NULL;
+	}
+	for (size_t i = 0; l && i < l->n_mdevs; i++) {
+		free(l->mdevs[i].mdevctl_path);
+		l->mdevs[i].mdevctl_path = NULL;
+	}
 	if (stat(dir, &st) < 0)
 		return false; /* no mdevctl definitions: nothing to say */
 	(void)import_mdevctl_defs(dir, &defs, &n, &rd);
@@ -251,17 +279,18 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, st
 	for (size_t i = 0; l && i < l->n_mdevs; i++) {
 		struct live_mdev *m = &l->mdevs[i];
 
-		if (!m->owned || guest_of_uuid(d, m->uuid))
-			continue;
 		for (size_t k = 0; k < n; k++)
 			if (strcasecmp(defs[k].uuid, m->uuid) == 0) {
-				forgot |= hand_over(m, &defs[k], o, diags);
+				m->mdevctl_path = xstrdup(defs[k].path);
+				m->mdevctl_auto = defs[k].autostart;
+				if (m->owned && !guest_of_uuid(d, m->uuid))
+					forgot |= hand_over(m, &defs[k], o, diags);
 				break;
 			}
 	}
 	for (size_t k = 0; k < n; k++)
 		for (size_t i = 0; i < d->n_guests; i++)
-			if (check_mdevctl_def(&d->guests[i], &defs[k], diags))
+			if (check_mdevctl_def(d, &d->guests[i], &defs[k], diags))
 				d->guests[i].refused = true;
 	mdevctl_defs_free(defs, n);
 	return forgot;

@@ -2,8 +2,8 @@
 /*
  * hostcheck.h: checks of the configuration against the host beyond the
  * plan's: over-provisioning (check, diff, apply, status, show), mdevctl
- * definitions (check, diff and apply) and host.keep in effect (check, diff,
- * status, show).
+ * definitions (check, diff, apply, status, show) and host.keep in effect
+ * (check, diff, status, show).
  */
 #pragma once
 
@@ -31,11 +31,14 @@ void hostcheck_lpar(const struct desired *d, const struct live *l, struct diag_l
 /*
  * The mdevctl definitions alone: sets each guest's refused when one that
  * mdevctl starts at boot shares its queues (an error in diags), so that
- * diff and apply leave that guest out as check refuses it.  An mdev of l
+ * diff and apply leave that guest out as check refuses it (refused_why
+ * says why, for status and show).  Marks each guest and each mdev of l
+ * that a definition defines (mdevctl_path, mdevctl_auto).  An mdev of l
  * apmatrix made for a guest no longer declared, which a definition now
  * defines (mdevctl define on it, libvirt's nodedev-define), is handed over,
- * not removed: marked not owned in l and, with o (apply), forgotten in the
- * ownership records (returns true then); a note says so.
+ * not removed: marked not owned (and handed_over) in l and, with o (apply),
+ * forgotten in the ownership records (returns true then); a note says so.
+ * status and show pass no o: they change nothing.
  */
 bool hostcheck_mdevctl(struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags);
 

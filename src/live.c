@@ -1083,8 +1083,10 @@ struct live *live_free(struct live *l)
 	for (size_t i = 0; i < l->n_driver_names; i++)
 		free(l->driver_names[i]);
 	free(l->driver_names);
-	for (size_t i = 0; i < l->n_mdevs; i++)
+	for (size_t i = 0; i < l->n_mdevs; i++) {
 		free(l->mdevs[i].owner_guest);
+		free(l->mdevs[i].mdevctl_path);
+	}
 	free(l->mdevs);
 	free(l);
 	return NULL;

@@ -81,6 +81,15 @@ struct live_mdev {
 	bool fresh;   /* created by this apply (live_mark_fresh()): no guest can hold it yet */
 	bool owned;   /* created by apmatrix (owner db) */
 	char *owner_guest; /* the guest name recorded at creation, when owned */
+	/*
+	 * Set by hostcheck_mdevctl(): the mdevctl definition of this UUID
+	 * (NULL when none) and whether mdevctl starts it at boot; handed_over:
+	 * apmatrix made it for a guest no longer declared, and the definition
+	 * hands it over to mdevctl (owned is false then).
+	 */
+	char *mdevctl_path;
+	bool mdevctl_auto;
+	bool handed_over;
 	/* adapters the kernel kept out after apply assigned them again (owner db, owner_kept_out()) */
 	struct bitmap256 kept_out;
 };

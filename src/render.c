@@ -62,6 +62,24 @@ static bool uuid_declared(const struct desired *d, const char *uuid)
 	return false;
 }
 
+/* mdevctl's "start": "auto" or "manual" */
+static const char *mdevctl_start(bool autostart)
+{
+	return autostart ? "auto" : "manual";
+}
+
+/* JSON: the mdevctl definition of a UUID, {"path":...,"start":"auto"|"manual"}, or null */
+static void json_mdevctl(FILE *f, const char *path, bool autostart)
+{
+	if (!path) {
+		fputs("null", f);
+		return;
+	}
+	fputs("{\"path\":", f);
+	json_string(f, path);
+	fprintf(f, ",\"start\":\"%s\"}", mdevctl_start(autostart));
+}
+
 static void grid_build(struct grid *gr, const struct desired *d, const struct live *l)
 {
 	memset(gr, 0, sizeof(*gr));
@@ -547,13 +565,19 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 	fprintf(f, "%s  %s%s\n", g->name, g->uuid, g->uuid_derived ? "  (derived from the name)" : "");
 	fprintf(f, "  adapters         %s\n  usage domains    %s\n  control domains  %s\n", ad, dm, cd);
 	if (l) {
-		if (!m)
+		if (!m && g->refused)
+			fputs("  mdev             absent (apply leaves this guest out: see the error)\n", f);
+		else if (!m)
 			fputs(l->vfio_loaded ? "  mdev             absent (run apmatrix apply)\n"
 					     : "  mdev             absent (vfio_ap is not loaded: it cannot be created)\n",
 			      f);
 		else
 			fprintf(f, "  mdev             /sys/%s/%s%s\n", l->matrix_path, m->uuid,
 				m->in_use_unknown ? "  (maybe in use: cannot tell)" : m->in_use ? "  (in use)" : "");
+		if (g->mdevctl_path)
+			fprintf(f, "  mdevctl          %s (start: %s)\n", g->mdevctl_path, mdevctl_start(g->mdevctl_auto));
+		if (g->refused)
+			fprintf(f, "  left out         by diff and apply: %s\n", g->refused_why ? g->refused_why : "see the error");
 		if (m && matrix_equal(&m->matrix, &g->matrix) && m->has_guest_matrix) {
 			/* what apply assigns again (plan.c plan_refilter()) */
 			struct bitmap256 stale = live_stale_adapters(l, m, &m->matrix, &m->guest_matrix);
@@ -566,6 +590,8 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 		} else if (m && matrix_equal(&m->matrix, &g->matrix)) {
 			view = &m->matrix;
 			title = "what the guest sees (matrix):";
+		} else if (g->refused) {
+			title = "what the guest would see (apply leaves it out):";
 		} else if (l->profile == PROFILE_DYNAMIC) {
 			predicted = predict_guest_matrix(&g->matrix, l, &dropped);
 			view = &predicted;
@@ -957,6 +983,7 @@ enum guest_state {
 	GUEST_ABSENT,
 	GUEST_MATCHES,
 	GUEST_DIFFERS,
+	GUEST_LEFT_OUT, /* diff and apply leave it out (desired_guest.refused): its mdev is one of the above */
 	_GUEST_STATE_MAX,
 };
 
@@ -964,6 +991,7 @@ static const char *const guest_state_table[_GUEST_STATE_MAX] = {
 	[GUEST_ABSENT] = "absent",
 	[GUEST_MATCHES] = "matches",
 	[GUEST_DIFFERS] = "differs",
+	[GUEST_LEFT_OUT] = "left_out",
 };
 
 static enum guest_state guest_state(const struct desired_guest *g, const struct live_mdev *m)
@@ -1110,8 +1138,12 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		const struct live_mdev *m = live_find_mdev(l, g->uuid);
 		enum guest_state st = guest_state(g, m);
 
-		fprintf(f, "%-*s %s  %s%s", w, g->name, g->uuid, guest_state_table[st],
+		/* left out: why, then the mdev as it is (diff and apply do not change it) */
+		fprintf(f, "%-*s %s  %s%s", w, g->name, g->uuid, g->refused ? "left out" : guest_state_table[st],
 			m && m->in_use_unknown ? ", maybe running (cannot tell)" : m && m->in_use ? ", running" : "");
+		if (g->refused)
+			fprintf(f, ": %s%s(see the error); mdev %s", g->refused_why ? g->refused_why : "",
+				g->refused_why ? " " : "", guest_state_table[st]);
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
@@ -1138,6 +1170,8 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 					bitmap_count(&gone) > 1 ? "s" : "", s ? s : "");
 			}
 		}
+		if (g->mdevctl_path)
+			fprintf(f, "; defined in mdevctl (start: %s)", mdevctl_start(g->mdevctl_auto));
 		fputc('\n', f);
 	}
 	for (size_t i = 0; i < l->n_mdevs; i++) {
@@ -1147,13 +1181,21 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		if (!any_foreign)
 			fputs("\nmdevs not declared in the configuration:\n", f);
 		any_foreign = true;
-		/* an mdev in use is never removed: say when apply does it */
-		fprintf(f, "  %s  %s%s\n", m->uuid,
-			!m->owned			  ? "not managed by apmatrix"
-			: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops: run "
-							    "apmatrix apply then, or enable the libvirt hook)"
-							  : "created by apmatrix (will be removed by apply)",
-			m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
+		/* an mdev in use is never removed: say when apply does it; one mdevctl now defines is not removed */
+		if (m->handed_over)
+			fprintf(f, "  %s  created by apmatrix for guest '%s', now defined in mdevctl (start: %s): apply "
+				   "leaves it to mdevctl%s\n",
+				m->uuid, m->owner_guest ? m->owner_guest : "?", mdevctl_start(m->mdevctl_auto),
+				m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
+		else
+			fprintf(f, "  %s  %s%s%s%s%s\n", m->uuid,
+				!m->owned			  ? "not managed by apmatrix"
+				: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops: "
+								    "run apmatrix apply then, or enable the libvirt hook)"
+								  : "created by apmatrix (will be removed by apply)",
+				m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "",
+				m->mdevctl_path ? "; defined in mdevctl (start: " : "",
+				m->mdevctl_path ? mdevctl_start(m->mdevctl_auto) : "", m->mdevctl_path ? ")" : "");
 		for (size_t k = 0; k < d->n_guests; k++) {
 			if (!matrix_overlap(&m->matrix, &d->guests[k].matrix))
 				continue;
@@ -1221,8 +1263,15 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		fprintf(f, "%s{\"name\":", first_guest ? "" : ",");
 		first_guest = false;
 		json_string(f, g->name);
-		fprintf(f, ",\"uuid\":\"%s\",\"state\":\"%s\",\"running\":%s,\"differences\":", g->uuid,
-			guest_state_table[st], m && m->in_use ? "true" : "false");
+		fprintf(f, ",\"uuid\":\"%s\",\"state\":\"%s\",\"running\":%s,\"left_out\":", g->uuid,
+			guest_state_table[g->refused ? GUEST_LEFT_OUT : st], m && m->in_use ? "true" : "false");
+		if (g->refused)
+			json_string(f, g->refused_why ? g->refused_why : "");
+		else
+			fputs("null", f);
+		fputs(",\"mdevctl\":", f);
+		json_mdevctl(f, g->mdevctl_path, g->mdevctl_auto);
+		fputs(",\"differences\":", f);
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			json_string(f, s ? s : "");
@@ -1251,8 +1300,11 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		const struct live_mdev *m = &l->mdevs[i];
 		if (uuid_declared(d, m->uuid))
 			continue;
-		fprintf(f, "%s{\"uuid\":\"%s\",\"owned\":%s,\"in_use\":%s,\"apqns\":", first ? "" : ",", m->uuid,
-			m->owned ? "true" : "false", m->in_use ? "true" : "false");
+		fprintf(f, "%s{\"uuid\":\"%s\",\"owned\":%s,\"handed_over\":%s,\"in_use\":%s,\"mdevctl\":",
+			first ? "" : ",", m->uuid, m->owned ? "true" : "false", m->handed_over ? "true" : "false",
+			m->in_use ? "true" : "false");
+		json_mdevctl(f, m->mdevctl_path, m->mdevctl_auto);
+		fputs(",\"apqns\":", f);
 		render_json_apqns(f, &m->matrix);
 		fputc('}', f);
 		first = false;

@@ -490,6 +490,80 @@ EOF
 	assert_output --partial OK
 }
 
+@test "status and show give the mdevctl diagnostics diff gives, show a guest an autostarted definition races as left out with the reason, and mark what mdevctl defines; exit 0, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+A=11111111-2222-3333-4444-555555555555
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+G1=$(uuid_of guest1); G2=$(uuid_of guest2)
+mkdir -p /etc/mdevctl.d/matrix
+# guest2's queue 05.0047 in a definition mdevctl starts at boot; guest1's own UUID in a manual one that matches
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_domain":"71"}]}' > /etc/mdevctl.d/matrix/$A
+echo '{"mdev_type":"vfio_ap-passthrough","start":"manual","attrs":[{"assign_adapter":"5"},{"assign_adapter":"6"},{"assign_domain":"4"},{"assign_domain":"171"},{"assign_control_domain":"4"},{"assign_control_domain":"171"}]}' > /etc/mdevctl.d/matrix/$G1
+err="apmatrix: /etc/apmatrix.yaml:12:15: guest 'guest2': APQN 05.0047 is also assigned by mdevctl definition /etc/mdevctl.d/matrix/$A; mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u $A) or leave the queue out"
+why="mdevctl definition /etc/mdevctl.d/matrix/$A (start: auto) also assigns APQN 05.0047"
+expect_exit 1 apmatrix diff > /dev/null 2> $T/diff.err
+grep -qxF "$err" $T/diff.err || die "diff: $(cat $T/diff.err)"
+clear_writes
+cp /run/apmatrix/state $T/state
+# status: the error on stderr, the guest left out (its mdev as it is), the definitions marked, exit 0
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$err" $T/err || die "status: stderr $(cat $T/err)"
+grep -qxF "$(printf '%-16s %s  left out: %s (see the error); mdev matches' guest2 $G2 "$why")" $T/out || die "status: $(cat $T/out)"
+grep -qxE "guest1 +$G1  matches; defined in mdevctl \(start: manual\)" $T/out || die "status guest1: $(cat $T/out)"
+expect_exit 0 apmatrix status --json > $T/s.json 2> $T/s.err
+[ ! -s $T/s.err ] || die "status --json: stderr $(cat $T/s.err)"
+M="${err#apmatrix: /etc/apmatrix.yaml:12:15: }" W=$why P=/etc/mdevctl.d/matrix/$G1 jqe '([.diagnostics[] | select(.severity == "error")] | length == 1 and .[0].message == $ENV.M and .[0].guest == "guest2") and (.guests[] | select(.name == "guest2") | .state == "left_out" and .left_out == $ENV.W and .mdevctl == null and .live != null) and (.guests[] | select(.name == "guest1") | .state == "matches" and .left_out == null and .mdevctl.start == "manual" and .mdevctl.path == $ENV.P)' $T/s.json >/dev/null || die "status --json: $(cat $T/s.json)"
+# show: the same diagnostics; the guest says it is left out
+expect_exit 0 apmatrix show guest2 > $T/show 2> $T/show.err
+grep -qxF "$err" $T/show.err || die "show: stderr $(cat $T/show.err)"
+grep -qxF "  left out         by diff and apply: $why" $T/show || die "show: $(cat $T/show)"
+expect_exit 0 apmatrix show guest1 > $T/show1 2>/dev/null
+grep -qxF "  mdevctl          /etc/mdevctl.d/matrix/$G1 (start: manual)" $T/show1 || die "show guest1: $(cat $T/show1)"
+expect_exit 0 apmatrix show --json > $T/show.json
+M="${err#apmatrix: /etc/apmatrix.yaml:12:15: }" jqe '([.diagnostics[] | select(.severity == "error")] | length == 1 and .[0].message == $ENV.M) and (.guests[] | select(.name == "guest2") | .state == "left_out")' $T/show.json >/dev/null || die "show --json: $(cat $T/show.json)"
+# guest2's mdev removed by hand: absent, but not "run apmatrix apply"
+echo 1 > $(mdev_dir $G2)/remove
+expect_exit 0 apmatrix status > $T/out 2>/dev/null
+grep -qxF "$(printf '%-16s %s  left out: %s (see the error); mdev absent' guest2 $G2 "$why")" $T/out || die "status absent: $(cat $T/out)"
+apmatrix show guest2 2>/dev/null | grep -qxF "  mdev             absent (apply leaves this guest out: see the error)" || die "show absent: $(apmatrix show guest2 2>&1)"
+! grep -v "/remove" /sys/.sim/writes | grep -q . || die "status/show wrote: $(cat /sys/.sim/writes)"
+cmp -s /run/apmatrix/state $T/state || die "state changed"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "status before apply: an mdev apmatrix made that mdevctl now defines is told as handed over, not as removed by apply; status changes nothing" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+U=aaaaaaaa-1111-4111-8111-111111111111
+printf 'version: 1\nguests:\n  web1:\n    uuid: %s\n    adapters: [0x05]\n    domains: [0x47]\n' $U > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+mkdir -p /etc/mdevctl.d/matrix
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_domain":"71"},{"assign_control_domain":"71"}]}' > /etc/mdevctl.d/matrix/$U
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+note="apmatrix: note: mdev $U, which apmatrix made for guest 'web1', is no longer declared and mdevctl defines it (/etc/mdevctl.d/matrix/$U): apmatrix leaves it to mdevctl"
+cp /run/apmatrix/state $T/state
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$note" $T/err || die "status: stderr $(cat $T/err)"
+grep -qxF "  $U  created by apmatrix for guest 'web1', now defined in mdevctl (start: auto): apply leaves it to mdevctl" $T/out || die "status: $(cat $T/out)"
+! grep -q "will be removed" $T/out || die "status: $(cat $T/out)"
+expect_exit 0 apmatrix status --json > $T/s.json
+U=$U jqe '(.undeclared_mdevs | length == 1) and (.undeclared_mdevs[0] | .uuid == $ENV.U and .owned == false and .handed_over == true and .mdevctl.start == "auto" and .mdevctl.path == "/etc/mdevctl.d/matrix/" + $ENV.U) and ([.diagnostics[] | select(.severity == "note" and (.message | endswith("apmatrix leaves it to mdevctl")))] | length == 1)' $T/s.json >/dev/null || die "status --json: $(cat $T/s.json)"
+cmp -s /run/apmatrix/state $T/state || die "status changed the records: $(cat /run/apmatrix/state)"
+# after apply: no longer apmatrix's, still marked as mdevctl's
+apmatrix apply -q 2>/dev/null || die apply
+apmatrix status > $T/out 2> $T/err
+grep -qxF "  $U  not managed by apmatrix; defined in mdevctl (start: auto)" $T/out || die "status after apply: $(cat $T/out)"
+[ ! -s $T/err ] || die "status after apply: stderr $(cat $T/err)"
+apmatrix status --json | jqe '.undeclared_mdevs[0] | .owned == false and .handed_over == false and .mdevctl.start == "auto"' >/dev/null || die "status --json after apply"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "an mdevctl definition of a guest's own UUID: the message names what differs on each side; control domains alone are a warning and leave the guest in, other usage domains refuse it" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
@@ -505,14 +579,15 @@ grep -qxF "$w" $T/err || die "diff: $(cat $T/err)"
 grep -q guest1 $T/out || die "diff: guest1 left out: $(cat $T/out)"
 apmatrix apply -q 2>/dev/null || die "apply"
 [ -d $(mdev_dir $G1) ] || die "guest1 not created"
+apmatrix status 2>/dev/null | grep -qxE "guest1 +$G1  matches; defined in mdevctl \(start: auto\)" || die "status: $(apmatrix status 2>&1)"
 # other usage domains: the race of a shared queue, an error that names both sides
 echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_adapter":"6"},{"assign_domain":"4"},{"assign_control_domain":"4"},{"assign_control_domain":"171"}]}' > /etc/mdevctl.d/matrix/$G1
 e="apmatrix: /etc/apmatrix.yaml:7:3: guest 'guest1': mdevctl definition /etc/mdevctl.d/matrix/$G1 has the guest's UUID with other usage domains (definition: 0x04, configuration: 0x04,0xab); mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u $G1) or make it match"
 expect_exit 65 apmatrix check > /dev/null 2> $T/err
 grep -qxF "$e" $T/err || die "check: $(cat $T/err)"
-expect_exit 1 apmatrix diff > $T/out 2> $T/err
-grep -qxF "$e" $T/err || die "diff: $(cat $T/err)"
-! grep -q guest1 $T/out || die "diff: guest1 planned: $(cat $T/out)"
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$e" $T/err || die "status: $(cat $T/err)"
+grep -qxE "guest1 +$G1  left out: mdevctl definition /etc/mdevctl.d/matrix/$G1 \(start: auto\) has its UUID with other usage domains \(definition: 0x04, configuration: 0x04,0xab\) \(see the error\); mdev matches; defined in mdevctl \(start: auto\)" $T/out || die "status: $(cat $T/out)"
 echo OK
 EOF
 	assert_success

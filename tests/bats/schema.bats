@@ -285,6 +285,38 @@ EOF
 	assert_output --partial OK
 }
 
+@test "schema: status and show --json with mdevctl definitions (a guest left out, a guest and an mdev defined in mdevctl, one to be handed over) match the status schema" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<EOF
+W=\$(mktemp -d)
+ok() { # FILE
+	out=\$("$VALIDATE" "$S/status.schema.json" "\$1") || die "validator failed"
+	[ "\$(sed -n 2p <<<"\$out" | cut -d' ' -f1)" = valid ] || die "\$1: \$out: \$(cat "\$1")"
+}
+bad() { # FILE WHAT
+	out=\$("$VALIDATE" "$S/status.schema.json" "\$1"); [[ \$(sed -n 2p <<<"\$out") == invalid* ]] || die "\$2 taken"
+}
+U=aaaaaaaa-1111-4111-8111-111111111111
+printf 'version: 1\nguests:\n  web1:\n    uuid: %s\n    adapters: [0x06]\n    domains: [0x04]\n' \$U > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /etc/mdevctl.d/matrix
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_domain":"71"}]}' > /etc/mdevctl.d/matrix/11111111-2222-3333-4444-555555555555
+echo '{"mdev_type":"vfio_ap-passthrough","start":"manual","attrs":[{"assign_adapter":"6"},{"assign_domain":"4"}]}' > /etc/mdevctl.d/matrix/\$U
+apmatrix status --json > \$W/s.json; ok \$W/s.json
+jqe '(.guests[] | select(.name == "guest2") | .state == "left_out" and (.left_out | type) == "string") and (.undeclared_mdevs[0] | .handed_over and .mdevctl.start == "manual")' \$W/s.json >/dev/null || die "shape: \$(cat \$W/s.json)"
+apmatrix show --json > \$W/show.json; ok \$W/show.json
+jq '.undeclared_mdevs[0].mdevctl.start = "sometimes"' \$W/s.json > \$W/x.json; bad \$W/x.json "start sometimes"
+jq '.undeclared_mdevs[0].mdevctl.extra = 1' \$W/s.json > \$W/x.json; bad \$W/x.json "an extra key in mdevctl"
+jq 'del(.guests[0].left_out)' \$W/s.json > \$W/x.json; bad \$W/x.json "a guest without left_out"
+jq 'del(.undeclared_mdevs[0].handed_over)' \$W/s.json > \$W/x.json; bad \$W/x.json "an mdev without handed_over"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "schema: rfc2017 and 6.0 plans (queue takes, individual assigns) match the diff schema" {
 	need_root
 	for topo in "$HOSTS/rfc2017.yaml" "$(seed_topo 6.0)"; do
