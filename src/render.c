@@ -1306,7 +1306,23 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		json_mdevctl(f, m->mdevctl_path, m->mdevctl_auto);
 		fputs(",\"apqns\":", f);
 		render_json_apqns(f, &m->matrix);
-		fputc('}', f);
+		/* as the text's "overlaps guest": the declared guests it shares usage APQNs with */
+		fputs(",\"overlaps\":[", f);
+		for (size_t k = 0, n = 0; k < d->n_guests; k++) {
+			struct apqn_matrix both = {
+				.adapters = bitmap_and(&m->matrix.adapters, &d->guests[k].matrix.adapters),
+				.domains = bitmap_and(&m->matrix.domains, &d->guests[k].matrix.domains),
+			};
+
+			if (!matrix_overlap(&m->matrix, &d->guests[k].matrix))
+				continue;
+			fprintf(f, "%s{\"guest\":", n++ ? "," : "");
+			json_string(f, d->guests[k].name);
+			fputs(",\"apqns\":", f);
+			render_json_apqns(f, &both);
+			fputc('}', f);
+		}
+		fputs("]}", f);
 		first = false;
 	}
 	fputs("],\"taken\":{\"apmask\":", f);

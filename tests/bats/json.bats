@@ -423,3 +423,34 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "status --json names, for an mdev no guest declares, the declared guests it shares queues with and which, as the text does; valid against the schema" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# an mdev made by hand on guest2's 05.0047 and on 06.0004, which no guest has
+F=11111111-2222-3333-4444-555555555555
+M=/sys/devices/vfio_ap/matrix
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+echo $F > $M/mdev_supported_types/vfio_ap-passthrough/create
+for v in 0x05 0x06; do echo $v > $M/$F/assign_adapter; done
+echo 0x47 > $M/$F/assign_domain
+apmatrix status | grep -qxF "    overlaps guest 'guest2' on 05.0047" || die "text: $(apmatrix status)"
+apmatrix status --json > $T/st.json
+F=$F jqe '[.undeclared_mdevs[] | select(.uuid == $ENV.F) | .overlaps] == [[{"guest":"guest2","apqns":["05.0047"]}]]' $T/st.json >/dev/null ||
+	die "JSON: $(jq -c .undeclared_mdevs $T/st.json)"
+out=$("$V" "$S/status.schema.json" $T/st.json)
+[ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "schema: $out"
+# moved to 06.00ab: guest1's now, and nothing of guest2's
+echo 0x05 > $M/$F/unassign_adapter
+echo 0x47 > $M/$F/unassign_domain
+echo 0xab > $M/$F/assign_domain
+apmatrix status --json | jqe '[.undeclared_mdevs[].overlaps] == [[{"guest":"guest1","apqns":["06.00ab"]}]]' >/dev/null ||
+	die "JSON after: $(apmatrix status --json | jq -c .undeclared_mdevs)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
