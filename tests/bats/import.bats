@@ -860,9 +860,16 @@ grep -qxF "apmatrix: warning: mdev $U2: its definition $D/$U2 gives it another m
 grep -A3 "^  $U2:" $W/y.yaml | grep -q "0xab" || die "the live matrix is not the one imported"
 # as said: check refuses it until the definition goes
 apmatrix -c $W/y.yaml check >$W/chk 2>&1; rc=$?
-[ "$rc" = 65 ] && grep -q "guest '$U2': mdevctl definition $D/$U2 has the guest's UUID with another matrix" $W/chk || die "check: $rc $(cat $W/chk)"
+[ "$rc" = 65 ] && grep -q "guest '$U2': mdevctl definition $D/$U2 has the guest's UUID with other usage domains (definition: 0x47, configuration: 0xab)" $W/chk || die "check: $rc $(cat $W/chk)"
 rm $D/$U2
 apmatrix -c $W/y.yaml check >$W/chk 2>&1 || die "check without the definition: $(cat $W/chk)"
+# control domains alone differ: a warning that says nothing of a refusal, and check does not refuse it
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x04"}, {"assign_control_domain": "0x09"}]}' > $D/$U1
+expect_exit 0 apmatrix import -o $W/c.yaml 2>$W/err
+grep -qF "mdev $U1: its definition $D/$U1 gives it another matrix" $W/err || die "control differ: $(cat $W/err)"
+! grep -q "check refuses" $W/err || die "a refusal said: $(cat $W/err)"
+apmatrix -c $W/c.yaml check >$W/chk 2>&1 || die "check refused control domains alone: $(cat $W/chk)"
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x04"}]}' > $D/$U1
 # a definition mdevctl cannot load: said too
 echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": 6}, {"assign_domain": "0xab"}]}' > $D/$U2
 expect_exit 0 apmatrix import -o $W/z.yaml 2>$W/err
