@@ -905,16 +905,6 @@ static void no_such_guest(const struct desired *d, const char *name)
 		log_error("no guest '%s' in the configuration (it declares none)", shown);
 }
 
-/* An error in diags is about the guest named name (one the configuration has, compiled or not). */
-static bool diags_name_guest(const struct diag_list *diags, const char *name)
-{
-	for (size_t i = 0; i < diags->n; i++)
-		if (diags->items[i].severity == DIAG_ERROR && diags->items[i].guest &&
-		    streq(diags->items[i].guest, name))
-			return true;
-	return false;
-}
-
 static void desired_freep_(struct desired **p)
 {
 	desired_free(*p);
@@ -1032,7 +1022,7 @@ static int cmd_show(int argc, char **argv)
 	_cleanup_(desired_freep_) struct desired *d = NULL;
 	struct host h = {};
 	struct render_opts o = { .color = use_color(stdout) };
-	static const struct desired_guest not_compiled; /* GUEST is in the file, with errors that drop it */
+	static const struct desired_guest not_compiled; /* GUEST not compiled: the configuration has errors */
 	const struct desired_guest *g = NULL;
 	bool incomplete, host_failed = false;
 	int r, ret;
@@ -1051,8 +1041,14 @@ static int cmd_show(int argc, char **argv)
 	}
 	if (argc == 2) {
 		g = desired_find_guest(d, argv[1]);
-		if (!g && ret && diags_name_guest(&diags, argv[1])) {
-			/* in the file, but its definition does not compile: its errors say it all */
+		if (!g && ret) {
+			/*
+			 * In the file with a definition that does not compile, or
+			 * not there: as guest, the configuration's errors say it
+			 * all (what compiled is not the whole file, so no "did you
+			 * mean", no list of its guests), and the exit status is
+			 * theirs.
+			 */
 			g = &not_compiled; /* --json: check's document, without guests */
 			goto done;
 		}

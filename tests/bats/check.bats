@@ -876,7 +876,7 @@ no_raw_controls() {
 	[ -z "$bad" ] || { echo "misaligned: $bad"; false; }
 }
 
-@test "show GUEST on a configuration whose GUEST does not compile: its errors alone, exit 65; a GUEST it does not have: said once, exit 64" {
+@test "show GUEST on a configuration whose GUEST does not compile: its errors alone, exit 65; a GUEST it does not have: the same, as guest" {
 	cfg=$BATS_TEST_TMPDIR/notmap.yaml
 	printf 'version: 1\nguests:\n  guest1: [5]\n  guest2:\n    adapters: [5]\n    domains: [1]\n' >"$cfg"
 	err="apmatrix: $cfg:3:11: guest 'guest1': expected a mapping, got a sequence"
@@ -894,13 +894,52 @@ no_raw_controls() {
 	[ ! -s "$out.err" ]
 	jq -e '.document == "check" and .valid == false and .guests == [] and
 		[.diagnostics[] | [.severity, .line, .column, .guest]] == [["error", 3, 11, "guest1"]]' "$out"
-	# a guest the file does not have: the configuration's error, then that, once
+	# a guest the file does not have: the configuration's error alone, exit 65, as guest
+	for cmd in show guest; do
+		status=0
+		"$APMATRIX" $cmd guest3 --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
+		cat "$out.err"
+		[ "$status" -eq 65 ]
+		[ ! -s "$out" ]
+		[ "$(cat "$out.err")" = "$err" ]
+	done
+}
+
+@test "show GUEST that an invalid configuration does not have: its errors, exit 65 as guest (--json: check's document with them), never \"it declares none\"; a valid one: exit 64" {
+	out=$BATS_TEST_TMPDIR/out
+	: >"$BATS_TEST_TMPDIR/empty.yaml"
+	printf 'version: 1\nguests:\n  g1:\n    adapters: [five]\n    domains: [4]\n' >"$BATS_TEST_TMPDIR/five.yaml"
+	for f in empty five; do
+		cfg=$BATS_TEST_TMPDIR/$f.yaml
+		for cmd in "show nosuch" "guest nosuch" "show g1x"; do
+			status=0
+			"$APMATRIX" --no-live -c "$cfg" $cmd >"$out" 2>"$out.err" || status=$?
+			echo "$f: $cmd: $status"
+			cat "$out.err"
+			[ "$status" -eq 65 ]
+			[ ! -s "$out" ]
+			! grep -q "no guest" "$out.err"
+			case $f in
+			empty) [ "$(cat "$out.err")" = "apmatrix: $cfg:1:1: empty configuration; expected at least 'version: 1'" ] ;;
+			five) grep -q "^apmatrix: $cfg:4:16: guest 'g1': adapter 'five' is not a number" "$out.err" ;;
+			esac
+		done
+		status=0
+		"$APMATRIX" --no-live -c "$cfg" show nosuch --json >"$out" 2>"$out.err" || status=$?
+		cat "$out" "$out.err"
+		[ "$status" -eq 65 ]
+		[ ! -s "$out.err" ]
+		jq -e '.document == "check" and .valid == false and .guests == [] and
+			([.diagnostics[] | select(.severity == "error")] | length) == 1' "$out"
+	done
+	jq -e '.diagnostics[0].message | startswith("guest '"'g1'"': adapter '"'five'"' is not a number")' "$out"
+	# a valid configuration: a usage error, said on stderr alone, also with --json
 	status=0
-	"$APMATRIX" show guest3 --no-live -c "$cfg" >"$out" 2>"$out.err" || status=$?
-	cat "$out.err"
+	"$APMATRIX" --no-live -c examples/seed-two-guests.yaml show nosuch --json >"$out" 2>"$out.err" || status=$?
+	cat "$out" "$out.err"
 	[ "$status" -eq 64 ]
-	[ "$(sed -n 1p "$out.err")" = "$err" ]
-	[ "$(grep -c "no guest 'guest3' in the configuration" "$out.err")" -eq 1 ]
+	[ ! -s "$out" ]
+	[ "$(cat "$out.err")" = "apmatrix: no guest 'nosuch' in the configuration (it declares guest1, guest2)" ]
 }
 
 # refused_guest CFG GUEST ERR JQ: a configuration CFG whose guest GUEST is a
