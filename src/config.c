@@ -308,6 +308,19 @@ _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, co
 	va_end(ap);
 }
 
+/* "guest 'g1': " before a message about something inside a guest's definition (as owner_of()), else "". */
+static const char *in_guest(const struct parser *p, char buf[static QUOTE_MAX + 8])
+{
+	size_t n;
+
+	if (!p->guest)
+		return "";
+	memcpy(buf, "guest ", 6);
+	n = 6 + strlen(quote_into(buf + 6, p->guest));
+	memcpy(buf + n, ": ", 3);
+	return buf;
+}
+
 static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const yaml_char_t *tag)
 {
 	struct mark m;
@@ -328,7 +341,9 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		p->value_anchored = true;
 	} else if (anchor) {
 		_cleanup_free_ char *q = quote((const char *)anchor);
-		error_at(p, &m, "anchors are not supported (anchor %s)", q);
+		char g[QUOTE_MAX + 8];
+
+		error_at(p, &m, "%sanchors are not supported (anchor %s)", in_guest(p, g), q);
 	}
 	if (tag) {
 		/* libyaml resolves "!!int" to the full tag: show it the way it was written */
@@ -337,8 +352,13 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		_cleanup_free_ char *short_tag = strncmp(t, core, strlen(core)) ? xstrdup(t) :
 							  xasprintf("!!%s", t + strlen(core));
 		_cleanup_free_ char *q = quote(short_tag);
+		const char *was = p->guest;
+		char g[QUOTE_MAX + 8];
 
-		error_at(p, &m, "YAML tags are not supported (tag %s)", q);
+		if (p->value_of) /* on a guest's own value: that guest's (as an anchor there) */
+			p->guest = p->value_of;
+		error_at(p, &m, "%sYAML tags are not supported (tag %s)", in_guest(p, g), q);
+		p->guest = was;
 	}
 }
 
@@ -574,10 +594,10 @@ static int next_event(struct parser *p)
 		struct mark m = ev_mark(p);
 		_cleanup_free_ char *q = quote((const char *)p->ev.data.alias.anchor);
 		const char *was = p->guest;
-		char g[QUOTE_MAX];
+		char g[QUOTE_MAX + 8]; /* in_guest() or quote_into() */
 
 		if (!p->value_of) {
-			error_at(p, &m, "aliases are not supported (alias %s)", q);
+			error_at(p, &m, "%saliases are not supported (alias %s)", in_guest(p, g), q);
 			break;
 		}
 		/* a whole guest given as an alias: the error is that guest's, which is dropped */

@@ -942,6 +942,31 @@ no_raw_controls() {
 	[ "$(cat "$out.err")" = "apmatrix: no guest 'nosuch' in the configuration (it declares guest1, guest2)" ]
 }
 
+@test "anchors, aliases and YAML tags inside a guest's definition: the message starts with the guest, as every other message about it (text and --json)" {
+	cfg=$BATS_TEST_TMPDIR/t.yaml
+	out=$BATS_TEST_TMPDIR/out
+	printf 'version: 1\nguests:\n  g1:\n    adapters: &a [5]\n    domains: [4]\n  g2:\n    adapters: [6]\n    domains: *a\n  g3:\n    adapters: !!seq [7]\n    domains: [4]\n  g4: !!map\n    adapters: [8]\n    domains: [4]\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:4:15: guest 'g1': anchors are not supported (anchor 'a')
+apmatrix: $cfg:8:14: guest 'g2': aliases are not supported (alias 'a')
+apmatrix: $cfg:10:15: guest 'g3': YAML tags are not supported (tag '!!seq')
+apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
+	cat "$out"
+	jq -e '[.diagnostics[] | . as $d | [$d.guest, ($d.message | startswith("guest '"'"'" + $d.guest + "'"'"': "))]] ==
+		[["g1", true], ["g2", true], ["g3", true], ["g4", true]]' "$out"
+	# outside a guest there is no guest to name
+	printf 'version: 1\nhost: &h\n  masks: auto\nguests: {}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: anchors are not supported (anchor 'h')" ]
+}
+
 # refused_guest CFG GUEST ERR JQ: a configuration CFG whose guest GUEST is a
 # YAML node apmatrix refuses (an alias, an anchor).  check says ERR, exit 65;
 # check --json and show GUEST --json print nothing on stderr and a document

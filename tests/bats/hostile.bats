@@ -96,7 +96,7 @@ guests:
     control-domains: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
   g2: {adapters: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c], domains: [*d, *d, *d, *d, *d, *d, *d, *d, *d]}
 EOC
-refuse "^apmatrix: /etc/apmatrix.yaml:4:15: anchors are not supported \(anchor 'a'\)$"
+refuse "^apmatrix: /etc/apmatrix.yaml:4:15: guest 'g1': anchors are not supported \(anchor 'a'\)$"
 apmatrix --no-live check 2>&1 | grep -q "aliases are not supported (alias 'a')" || die "aliases not reported"
 EOF
 }

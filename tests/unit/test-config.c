@@ -301,16 +301,16 @@ static void test_anchors_aliases_tags(void)
 	CHECK(f.r == -EINVAL);
 	CHECK(f.dl.n == 2);
 	if (f.dl.n == 2) {
-		CHECK_STREQ(f.dl.items[0].message, "anchors are not supported (anchor 'd')");
+		CHECK_STREQ(f.dl.items[0].message, "guest 'g1': anchors are not supported (anchor 'd')");
 		CHECK(f.dl.items[0].mark.line == 5 && f.dl.items[0].mark.col == 14);
-		CHECK_STREQ(f.dl.items[1].message, "aliases are not supported (alias 'd')");
+		CHECK_STREQ(f.dl.items[1].message, "guest 'g1': aliases are not supported (alias 'd')");
 		CHECK(f.dl.items[1].mark.line == 6 && f.dl.items[1].mark.col == 22);
 	}
 	/* the aliased list counts as given: no "missing" messages on top */
 	CHECK(f.c->n_guests == 1 && f.c->guests[0].control_domains.present);
 	fx_done(&f);
 
-	expect_one(GUEST "    domains: [!!int 1]\n", 5, 15, "YAML tags are not supported (tag '!!int')");
+	expect_one(GUEST "    domains: [!!int 1]\n", 5, 15, "guest 'g1': YAML tags are not supported (tag '!!int')");
 	expect_one(GUEST "    domains: [1]\n    uuid: \"a\\0b\"\n", 6, 11, "NUL character inside a scalar");
 }
 
