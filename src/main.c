@@ -271,9 +271,11 @@ static const char *s390_lock_path(void)
 
 static bool use_color(FILE *f)
 {
+	const char *no_color = getenv("NO_COLOR");
+
 	if (arg_color >= 0)
 		return arg_color;
-	if (arg_json || getenv("NO_COLOR"))
+	if (arg_json || (no_color && *no_color)) /* no-color.org: set and not empty */
 		return false;
 	return isatty(fileno(f));
 }

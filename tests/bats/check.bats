@@ -967,6 +967,19 @@ apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
 	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: anchors are not supported (anchor 'h')" ]
 }
 
+@test "colour on a terminal: NO_COLOR set and not empty turns it off, an empty NO_COLOR does not (no-color.org)" {
+	command -v script >/dev/null || skip "script (util-linux) not installed"
+	unset NO_COLOR
+	cmd=$(printf '%q ' "$APMATRIX" --no-live -c examples/seed-two-guests.yaml show)
+	out=$(script -qec "$cmd" /dev/null)
+	[[ $out == *$'\e['* ]]
+	out=$(NO_COLOR= script -qec "$cmd" /dev/null)
+	[[ $out == *$'\e['* ]]
+	out=$(NO_COLOR=1 script -qec "$cmd" /dev/null)
+	[[ $out != *$'\e['* ]]
+	[[ $out == *guest1* ]]
+}
+
 # refused_guest CFG GUEST ERR JQ: a configuration CFG whose guest GUEST is a
 # YAML node apmatrix refuses (an alias, an anchor).  check says ERR, exit 65;
 # check --json and show GUEST --json print nothing on stderr and a document
