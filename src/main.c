@@ -536,9 +536,14 @@ static int parse_argv(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":c:jnfo:qvhV", options, NULL)) >= 0) {
 		switch (c) {
 		case 'c':
+			/* an unset variable in a script ("-c $CFG"): not a file named "" */
+			if (!*optarg)
+				option_error("%s", "invalid --config '': expected a file name, or - for standard input");
 			arg_config = optarg;
 			break;
 		case ARG_CONFIG_DIR:
+			if (!*optarg)
+				option_error("%s", "invalid --config-dir '': expected a directory name");
 			arg_config_dir = optarg;
 			break;
 		case 'j':

@@ -967,6 +967,24 @@ apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
 	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: anchors are not supported (anchor 'h')" ]
 }
 
+@test "an empty -c/--config or --config-dir is a usage error naming the option, not a file named ''" {
+	local -a runs=(
+		"-c '' --no-live check"
+		"--config= --no-live show"
+		"-c examples/seed-two-guests.yaml --config-dir '' --no-live check"
+	)
+	for args in "${runs[@]}"; do
+		status=0
+		out=$(eval "\"\$APMATRIX\" $args" 2>&1) || status=$?
+		echo "$args: $status: $out"
+		[ "$status" -eq 64 ]
+		case $args in
+		*config-dir*) [ "$(sed -n 1p <<<"$out")" = "apmatrix: invalid --config-dir '': expected a directory name" ] ;;
+		*) [ "$(sed -n 1p <<<"$out")" = "apmatrix: invalid --config '': expected a file name, or - for standard input" ] ;;
+		esac
+	done
+}
+
 @test "colour on a terminal: NO_COLOR set and not empty turns it off, an empty NO_COLOR does not (no-color.org)" {
 	command -v script >/dev/null || skip "script (util-linux) not installed"
 	unset NO_COLOR
