@@ -169,8 +169,8 @@ static const struct command commands[_CMD_MAX] = {
 			"written. Changes to a running guest's mdev are left pending (exit status 2) unless --force "
 			"hot plugs them (kernel 6.0 or later)." },
 	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
-			 "Compare the live host with the configuration, per guest: absent, matches, differs or "
-			 "running; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
+			 "Compare the live host with the configuration, per guest: absent, matches or differs, "
+			 "and whether it is running; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
 			 "taken from the host, and those taken outside apmatrix (boot setting, chzdev or by "
 			 "hand), which it leaves as they are." },
 	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
