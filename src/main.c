@@ -170,7 +170,8 @@ static const struct command commands[_CMD_MAX] = {
 			"hot plugs them (kernel 6.0 or later)." },
 	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
 			 "Compare the live host with the configuration, per guest: absent, matches or differs, "
-			 "and whether it is running; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
+			 "and whether it is running, or left out when an mdevctl definition started at boot "
+			 "shares its queues; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
 			 "taken from the host, and those taken outside apmatrix (boot setting, chzdev or by "
 			 "hand), which it leaves as they are." },
 	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
