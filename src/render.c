@@ -49,15 +49,16 @@ struct grid {
 	bool gone[256][256];    /* live: still in a declared guest's mdev, no longer declared for it */
 };
 
+/* g's mdev; none for a guest whose uuid: is invalid (an error): its derived UUID is not the configuration's */
 static const struct live_mdev *declared_mdev(const struct live *l, const struct desired_guest *g)
 {
-	return l ? live_find_mdev(l, g->uuid) : NULL;
+	return l && g->uuid_valid ? live_find_mdev(l, g->uuid) : NULL;
 }
 
 static bool uuid_declared(const struct desired *d, const char *uuid)
 {
 	for (size_t i = 0; i < d->n_guests; i++)
-		if (streq(d->guests[i].uuid, uuid))
+		if (d->guests[i].uuid_valid && streq(d->guests[i].uuid, uuid))
 			return true;
 	return false;
 }
@@ -553,7 +554,7 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 	_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
 	_cleanup_free_ char *cd = bitmap_format_ranges(&g->matrix.control_domains, 2);
 	_cleanup_free_ char *dropped = NULL;
-	const struct live_mdev *m = l ? live_find_mdev(l, g->uuid) : NULL;
+	const struct live_mdev *m = declared_mdev(l, g);
 	struct apqn_matrix predicted;
 	const struct apqn_matrix *view = &g->matrix;
 	const char *title = "what the guest will see:";
@@ -562,11 +563,16 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 
 	(void)d;
 	(void)o;
-	fprintf(f, "%s  %s%s\n", g->name, g->uuid, g->uuid_derived ? "  (derived from the name)" : "");
+	if (!g->uuid_valid)
+		fprintf(f, "%s  (its uuid: is invalid)\n", g->name);
+	else
+		fprintf(f, "%s  %s%s\n", g->name, g->uuid, g->uuid_derived ? "  (derived from the name)" : "");
 	fprintf(f, "  adapters         %s\n  usage domains    %s\n  control domains  %s\n", ad, dm, cd);
 	if (l) {
 		if (!m && g->refused)
 			fputs("  mdev             absent (apply leaves this guest out: see the error)\n", f);
+		else if (!g->uuid_valid)
+			fputs("  mdev             none (its uuid: is invalid: see the error)\n", f);
 		else if (!m)
 			fputs(l->vfio_loaded ? "  mdev             absent (run apmatrix apply)\n"
 					     : "  mdev             absent (vfio_ap is not loaded: it cannot be created)\n",
@@ -659,7 +665,10 @@ static void json_guest(FILE *f, const struct desired_guest *g)
 {
 	fputs("{\"name\":", f);
 	json_string(f, g->name);
-	fprintf(f, ",\"uuid\":\"%s\",\"uuid_derived\":%s,\"adapters\":", g->uuid, g->uuid_derived ? "true" : "false");
+	/* an invalid uuid: (an error) has no UUID: the one derived for drawing is not the configuration's */
+	fputs(",\"uuid\":", f);
+	json_string(f, g->uuid_valid ? g->uuid : NULL);
+	fprintf(f, ",\"uuid_derived\":%s,\"adapters\":", g->uuid_valid && g->uuid_derived ? "true" : "false");
 	render_json_numbers(f, &g->matrix.adapters);
 	fputs(",\"domains\":", f);
 	render_json_numbers(f, &g->matrix.domains);
@@ -1135,11 +1144,12 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 	fprintf(f, "\n%-*s UUID                                  STATE\n", w, "GUEST");
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
-		const struct live_mdev *m = live_find_mdev(l, g->uuid);
+		const struct live_mdev *m = declared_mdev(l, g);
 		enum guest_state st = guest_state(g, m);
 
 		/* left out: why, then the mdev as it is (diff and apply do not change it) */
-		fprintf(f, "%-*s %s  %s%s", w, g->name, g->uuid, g->refused ? "left out" : guest_state_table[st],
+		fprintf(f, "%-*s %-36s  %s%s", w, g->name, g->uuid_valid ? g->uuid : "(its uuid: is invalid)",
+			g->refused ? "left out" : guest_state_table[st],
 			m && m->in_use_unknown ? ", maybe running (cannot tell)" : m && m->in_use ? ", running" : "");
 		if (g->refused)
 			fprintf(f, ": %s%s(see the error); mdev %s", g->refused_why ? g->refused_why : "",
@@ -1255,7 +1265,7 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 	fputs("\"guests\":[", f);
 	for (size_t i = 0; i < d->n_guests; i++) {
 		const struct desired_guest *g = &d->guests[i];
-		const struct live_mdev *m = live_find_mdev(l, g->uuid);
+		const struct live_mdev *m = declared_mdev(l, g);
 		enum guest_state st = guest_state(g, m);
 
 		if (only && only != g)
@@ -1263,7 +1273,9 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		fprintf(f, "%s{\"name\":", first_guest ? "" : ",");
 		first_guest = false;
 		json_string(f, g->name);
-		fprintf(f, ",\"uuid\":\"%s\",\"state\":\"%s\",\"running\":%s,\"left_out\":", g->uuid,
+		fputs(",\"uuid\":", f);
+		json_string(f, g->uuid_valid ? g->uuid : NULL); /* as check's document */
+		fprintf(f, ",\"state\":\"%s\",\"running\":%s,\"left_out\":",
 			guest_state_table[g->refused ? GUEST_LEFT_OUT : st], m && m->in_use ? "true" : "false");
 		if (g->refused)
 			json_string(f, g->refused_why ? g->refused_why : "");

@@ -454,3 +454,30 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "a guest whose uuid: is invalid has no UUID in check, status and show: uuid null, not the one derived from its name, and no mdev compared; valid against the schemas" {
+	need_root
+	printf "V='%s'\nS='%s'\n" "$TOP/tests/lib/schema-validate" "$TOP/schema" > "$BATS_TEST_TMPDIR/env"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+. $T/env
+seed_two_guests # guest1's mdev has the UUID derived from its name
+sed -i 's/^  guest1:$/  guest1:\n    uuid: not-a-uuid/' /etc/apmatrix.yaml
+expect_exit 65 apmatrix check --json > $T/check.json
+jqe '[.guests[] | select(.name == "guest1") | [.uuid, .uuid_derived]] == [[null, false]]' $T/check.json >/dev/null ||
+	die "check: $(jq -c .guests $T/check.json)"
+apmatrix status --json > $T/status.json
+jqe '[.guests[] | select(.name == "guest1") | [.uuid, .state, .live]] == [[null, "absent", null]]' $T/status.json >/dev/null ||
+	die "status: $(jq -c .guests $T/status.json)"
+# the mdev of the derived UUID is no guest's now
+G1=$g1 jqe '[.undeclared_mdevs[].uuid] == [$ENV.G1]' $T/status.json >/dev/null || die "undeclared: $(jq -c .undeclared_mdevs $T/status.json)"
+for d in check status; do
+	out=$("$V" "$S/$d.schema.json" $T/$d.json)
+	[ "$(sed -n 2p <<<"$out" | cut -d' ' -f1)" = valid ] || die "$d schema: $out"
+done
+apmatrix status 2>/dev/null | grep -q "^guest1 *(its uuid: is invalid) *absent$" || die "status text: $(apmatrix status 2>&1)"
+apmatrix show guest1 2>/dev/null | grep -qxF "  mdev             none (its uuid: is invalid: see the error)" || die "show: $(apmatrix show guest1 2>&1)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
