@@ -22,6 +22,8 @@ SYSTEMCTL ?= $(firstword $(wildcard /usr/bin/systemctl /bin/systemctl) /usr/bin/
 BASHCOMPDIR ?= $(or $(shell $(PKG_CONFIG) --variable=completionsdir bash-completion 2>/dev/null),$(DATADIR)/bash-completion/completions)
 
 PKG_CONFIG ?= pkg-config
+# the install program (rpm's %make_install passes INSTALL="install -p")
+INSTALL ?= install
 # apmatrix needs libyaml only; libuuid is the unit tests' reference for
 # src/uuid.c (version 5 UUIDs, parsing, formatting).
 PKGS := yaml-0.1
@@ -239,15 +241,15 @@ SUBST_MAN = sed -e 's|/usr/sbin/apmatrix|$(call roff_path,$(SBINDIR))/apmatrix|g
 	-e 's|/usr/lib/udev/rules\.d/90|$(call roff_path,$(UDEVRULESDIR))/90|g'
 
 install: $(B)/apmatrix
-	install -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
-	install -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
+	$(INSTALL) -Dm755 $(B)/apmatrix $(DESTDIR)$(SBINDIR)/apmatrix
+	$(INSTALL) -d $(DESTDIR)$(UDEVRULESDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5
 	$(SUBST_RULES) rules/90-apmatrix.rules >$(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules
 	$(SUBST_UNIT) units/apmatrix-apply.service >$(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service
 	$(SUBST_MAN) man/apmatrix.8 >$(DESTDIR)$(MANDIR)/man8/apmatrix.8
 	$(SUBST_MAN) man/apmatrix.yaml.5 >$(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
 	chmod 644 $(DESTDIR)$(UDEVRULESDIR)/90-apmatrix.rules $(DESTDIR)$(SYSTEMDUNITDIR)/apmatrix-apply.service \
 		$(DESTDIR)$(MANDIR)/man8/apmatrix.8 $(DESTDIR)$(MANDIR)/man5/apmatrix.yaml.5
-	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DATADIR)/apmatrix/schema $(DESTDIR)$(SYSCONFDIR)
+	$(INSTALL) -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DATADIR)/apmatrix/schema $(DESTDIR)$(SYSCONFDIR)
 	$(SUBST_UNIT) completion/apmatrix.bash >$(DESTDIR)$(BASHCOMPDIR)/apmatrix
 	for f in schema/*.schema.json; do \
 		$(SUBST_UNIT) $$f >$(DESTDIR)$(DATADIR)/apmatrix/$$f || exit 1; \
@@ -257,7 +259,7 @@ install: $(B)/apmatrix
 	chmod 755 $(DESTDIR)$(DATADIR)/apmatrix/libvirt-qemu-hook
 	chmod 644 $(DESTDIR)$(BASHCOMPDIR)/apmatrix $(DESTDIR)$(DATADIR)/apmatrix/schema/*.schema.json \
 		$(DESTDIR)$(SYSCONFDIR)/apmatrix.yaml.example
-	install -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
+	$(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/apmatrix.d
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/apmatrix
