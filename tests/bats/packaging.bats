@@ -60,6 +60,18 @@ need_deb() {
 	[ ! -e "$TOP/debian/apmatrix" ] && [ ! -e "$TOP/debian/files" ] && [ ! -e "$TOP/debian/.debhelper" ]
 }
 
+@test "deb: the build's unit tests pass in a tree unpacked with umask 002 (group-writable examples and fixtures)" {
+	command -v dpkg-buildpackage >/dev/null || skip "dpkg-dev not installed"
+	d=$BATS_TEST_TMPDIR/src
+	copy_tree "$d"
+	chmod -R g+w "$d"
+	# the target dh runs for dh_auto_test, on its own (debhelper not needed)
+	run env -u MAKEFLAGS make -C "$d" -f debian/rules override_dh_auto_test MAKEFLAGS=-j2
+	[ "$status" = 0 ] || { grep -E '^not ok|passed' <<<"$output"; false; }
+	assert_output --partial 'passed, 0 failed'
+	[ -z "$(find "$d/examples" "$d/tests" -perm -g+w)" ]
+}
+
 @test "deb: binary, unit, udev rules, man pages, completion, examples; no configuration in /etc" {
 	need_deb
 	run dpkg-deb -c "$DEB"
@@ -153,6 +165,45 @@ grep -qx 'deb-systemd-helper enable apmatrix-apply.service' "\$log" || die "not 
 : >"\$log"
 '$x/postinst' configure 0.0 || die "postinst failed on upgrade"
 ! grep -E ' enable ' "\$log" || die "an upgrade enabled a unit the administrator had disabled: \$(cat "\$log")"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "deb: postinst runs systemctl daemon-reload on configure where systemd runs (an upgraded unit file is used at once), not without it" {
+	need_deb
+	need_root
+	x=$BATS_TEST_TMPDIR/control
+	dpkg-deb -e "$DEB" "$x"
+	stub=$BATS_TEST_TMPDIR/stub
+	mkdir -p "$stub"
+	cat >"$stub/deb-systemd-helper" <<-EOT
+	#!/bin/sh
+	case "\$1 \$2" in *was-enabled*|*debian-installed*) exit 1 ;; esac
+	exit 0
+	EOT
+	cat >"$stub/systemctl" <<-EOT
+	#!/bin/sh
+	echo "systemctl \$*" >>"$BATS_TEST_TMPDIR/systemctl.log"
+	EOT
+	chmod +x "$stub"/*
+	# /run is the simulation's own tmpfs: /run/systemd/system says systemd runs
+	in_sim "$HOSTS/seed.yaml" <<EOF
+export PATH='$stub':\$PATH
+log='$BATS_TEST_TMPDIR/systemctl.log'
+: >"\$log"
+rm -rf /run/systemd/system
+'$x/postinst' configure 0.0 || die "postinst failed without systemd"
+[ ! -s "\$log" ] || die "systemctl without systemd: \$(cat "\$log")"
+mkdir -p /run/systemd/system
+for prev in 0.0 ''; do
+	: >"\$log"
+	'$x/postinst' configure "\$prev" || die "postinst configure '\$prev' failed"
+	grep -qx 'systemctl --system daemon-reload' "\$log" || die "no daemon-reload (configure '\$prev'): \$(cat "\$log")"
+	! grep -E 'systemctl .*(start|restart|stop|enable)' "\$log" || die "more than a reload: \$(cat "\$log")"
+done
 echo OK
 EOF
 	echo "$output"
