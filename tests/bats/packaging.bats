@@ -69,7 +69,7 @@ need_deb() {
 	run env -u MAKEFLAGS make -C "$d" -f debian/rules override_dh_auto_test MAKEFLAGS=-j2
 	[ "$status" = 0 ] || { grep -E '^not ok|passed' <<<"$output"; false; }
 	assert_output --partial 'passed, 0 failed'
-	[ -z "$(find "$d/examples" "$d/tests" -perm -g+w)" ]
+	[ -z "$(find "$d" -perm -g+w)" ]
 }
 
 @test "deb: binary, unit, udev rules, man pages, completion, examples; no configuration in /etc" {
@@ -381,7 +381,7 @@ installed() {
 	grep -qF '(-c FILE, else /opt/etc/apmatrix.yaml;' "$comp"
 	jq -e '.description | startswith("/opt/etc/apmatrix.yaml and /opt/etc/apmatrix.d/*.yaml:")' \
 		"$R/opt/ap-data/apmatrix/schema/apmatrix.schema.json" >/dev/null
-	grep -qF '# /opt/etc/apmatrix.yaml with' "$R/opt/etc/apmatrix.yaml.example"
+	grep -qxF '# /opt/etc/apmatrix.yaml.example).  Used as /opt/etc/apmatrix.yaml, with the drop-ins' "$R/opt/etc/apmatrix.yaml.example"
 	run grep -lE '(^|[^a-z])/etc/apmatrix\.' "$unit" "$R/opt/udev/rules.d/90-apmatrix.rules" "$man8" \
 		"$R/usr/share/man/man5/apmatrix.yaml.5" "$comp" \
 		"$R"/opt/ap-data/apmatrix/schema/*.json "$R/opt/etc/apmatrix.yaml.example"
