@@ -173,3 +173,12 @@ sim() {
 	run env APMATRIX_SYSFS_ROOT="$root" "$APMATRIX" -q -c "$CONFIG" check
 	[ "$status" -eq 0 ]
 }
+
+@test "with-sim under umask 002: the simulated /etc and /run are 0755, so apmatrix takes the configuration written there" {
+	run bash -c "umask 002; \"$WITH_SIM\" examples/hosts/seed.yaml -- env APMATRIX=\"$APMATRIX\" bash -c 'stat -c %a /etc /run; cp examples/seed-two-guests.yaml /etc/apmatrix.yaml; \"\$APMATRIX\" check'"
+	[ "$status" -ne 77 ] || skip "simulator needs root"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = 755 ] && [ "${lines[1]}" = 755 ]
+	[[ "$output" == *"ok: 2 guests"* ]]
+}
