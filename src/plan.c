@@ -1406,7 +1406,8 @@ static int cmp_u16(const void *a, const void *b)
 /* What a mask action moves, or a list of queues: their APQNs sorted, as apqn_list_format() words them. */
 static char *queues_format(uint16_t *apqns, size_t n)
 {
-	qsort(apqns, n, sizeof(*apqns), cmp_u16);
+	if (n) /* qsort's array may not be NULL, even for 0 elements */
+		qsort(apqns, n, sizeof(*apqns), cmp_u16);
 	return apqn_list_format(apqns, n, APQNS_NAMED);
 }
 
@@ -1741,8 +1742,9 @@ static bool host_drivers_own(const struct bitmap256 *ap, const struct bitmap256 
  * (action.queues): those it takes from the host drivers, or gives back to
  * them, that exist now.  The actions that are not pending change the masks
  * in the plan's order, as apply writes them, so that a queue in a taken
- * adapter and a taken domain is the first take's; a pending one is what it
- * would move after them.  A give-back says them in its reason ("2 queues
+ * adapter and a taken domain is the first take's; the pending ones come
+ * after them, in the plan's order too: what each would move after those
+ * before it.  Each queue is so named once.  A give-back says them in its reason ("2 queues
  * return to the host drivers: ..."); a take names in its own only the
  * queues no guest uses (take_reason()).  An rfc2017 queue action moves its
  * one queue.
@@ -1783,11 +1785,11 @@ static void note_host_queues(struct ctx *c)
 				a->queues = xgrow(a->queues, &cap, a->n_queues + 1, sizeof(*a->queues));
 				a->queues[a->n_queues++] = (uint16_t)(q->adapter << 8 | q->domain);
 			}
-			qsort(a->queues, a->n_queues, sizeof(*a->queues), cmp_u16);
-			if (pass == 0) { /* the masks after it, for the actions after it */
-				ap = nap;
-				aq = naq;
-			}
+			if (a->n_queues)
+				qsort(a->queues, a->n_queues, sizeof(*a->queues), cmp_u16);
+			/* the masks after it, for the actions after it (a pending one: the pending ones after it) */
+			ap = nap;
+			aq = naq;
 			if ((a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK) && a->n_queues &&
 			    !a->pending) {
 				_cleanup_free_ char *list = apqn_list_format(a->queues, a->n_queues, APQNS_NAMED);

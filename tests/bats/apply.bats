@@ -2541,3 +2541,35 @@ EOF2
 	assert_success
 	assert_output --partial OK
 }
+
+@test "pending mask takes name each queue once: the second names only what the first would not move" {
+	cat > "$BATS_TEST_TMPDIR/h.yaml" <<'Y'
+kernel: 6.12
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xff
+cards:
+  - {id: 0x05, type: CEX7C, mode: cca, domains: [0x04, 0x10, 0xab, 0xcd, 0xef]}
+  - {id: 0x06, type: CEX7C, mode: cca, domains: [0xff]}
+  - {id: 0x07, type: CEX7C, mode: cca, domains: [0xff]}
+  - {id: 0x08, type: CEX7C, mode: cca, domains: [0x10, 0xff]}
+  - {id: 0x09, type: CEX7C, mode: cca, domains: [0xff]}
+  - {id: 0x0a, type: CEX7C, mode: cca, domains: [0xff]}
+Y
+	in_sim "$BATS_TEST_TMPDIR/h.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [0x05], domains: [0x04]}\n  guest2: {adapters: [0x07], domains: [0xff]}\n' >/etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+for g in guest1 guest2; do echo "attach $(uuid_of $g)" > /sys/.sim/guest; done
+printf 'version: 1\nguests:\n  guest1: {adapters: [0x05], domains: [0x04, 0x10]}\n  guest2: {adapters: [0x07, 0x08], domains: [0xff]}\n' >/etc/apmatrix.yaml
+apmatrix diff --json > $T/plan.json
+# both takes wait for the running guests; 08.0010 is in the taken adapter and the taken domain
+jqe '[.actions[] | select(.kind == "take apmask" or .kind == "take aqmask") | .pending] == [true, true]' $T/plan.json >/dev/null ||
+	die "takes: $(jq -c .actions $T/plan.json)"
+[ "$(jq -r '.actions[].queues[]' $T/plan.json | sort | uniq -d)" = "" ] || die "a queue named twice: $(jq -c '[.actions[] | [.kind, .queues]]' $T/plan.json)"
+[ "$(jq -r '.actions[].queues[]' $T/plan.json | sort | tr '\n' ' ')" = "05.0010 08.0010 08.00ff " ] ||
+	die "queues: $(jq -c '[.actions[] | [.kind, .queues]]' $T/plan.json)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
