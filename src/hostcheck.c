@@ -246,8 +246,34 @@ static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct
 }
 
 /* l: also hand over (hand_over()) the mdevs of l that a definition defines; returns whether o changed. */
-static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, struct owner_db *o,
-			  struct diag_list *diags)
+/*
+ * Whether def assigns a number beyond host's maxima: the kernel refuses
+ * that write (ENODEV), mdevctl's start fails and removes the mdev again, so
+ * the definition never holds a queue: said as a warning, and left out.
+ */
+static bool beyond_host(const struct mdevctl_def *def, const struct live *host, struct diag_list *diags)
+{
+	struct bitmap256 la = bitmap_upto(host->max_adapter), ld = bitmap_upto(host->max_domain);
+	struct bitmap256 ba = bitmap_andnot(&def->matrix.adapters, &la);
+	struct bitmap256 bd = bitmap_andnot(&def->matrix.domains, &ld);
+	struct bitmap256 bc = bitmap_andnot(&def->matrix.control_domains, &ld);
+	const struct bitmap256 *b = !bitmap_empty(&ba) ? &ba : !bitmap_empty(&bd) ? &bd : &bc;
+	const char *what = b == &ba ? "adapter" : b == &bd ? "usage domain" : "control domain";
+	_cleanup_free_ char *list = NULL;
+
+	if (bitmap_empty(b))
+		return false;
+	list = bitmap_format_ranges(b, 2);
+	diag_add(diags, DIAG_WARNING, NULL, NULL,
+		 "mdevctl definition %s assigns %s %s, beyond this host's maximum 0x%02x: its start fails and "
+		 "mdevctl removes the mdev again, so its queues do not count",
+		 def->path, what, list ? list : "?", b == &ba ? host->max_adapter : host->max_domain);
+	return true;
+}
+
+/* host: the host's maxima (NULL: not read) */
+static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, const struct live *host,
+			  struct owner_db *o, struct diag_list *diags)
 {
 	struct diag_list rd = {};
 	struct mdevctl_def *defs = NULL;
@@ -276,6 +302,15 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, st
 		diag_add(diags, DIAG_WARNING, m.file ? &m : NULL, NULL, "mdevctl: %s", rd.items[i].message);
 	}
 	diag_list_done(&rd);
+	for (size_t k = 0; host && k < n;) {
+		if (!beyond_host(&defs[k], host, diags)) {
+			k++;
+			continue;
+		}
+		free(defs[k].path);
+		memmove(&defs[k], &defs[k + 1], (n - k - 1) * sizeof(*defs));
+		n--;
+	}
 	for (size_t i = 0; l && i < l->n_mdevs; i++) {
 		struct live_mdev *m = &l->mdevs[i];
 
@@ -298,7 +333,7 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, st
 
 bool hostcheck_mdevctl(struct desired *d, struct live *l, struct owner_db *o, struct diag_list *diags)
 {
-	return check_mdevctl(d, IMPORT_MDEVCTL_DIR, l, o, diags);
+	return check_mdevctl(d, IMPORT_MDEVCTL_DIR, l, l, o, diags);
 }
 
 const struct live_mdev *hostcheck_keep_holder(const struct live *l, unsigned a, unsigned dom)
@@ -540,7 +575,7 @@ bool hostcheck_vfio(const struct desired *d, const struct live *l, struct diag_l
 
 void hostcheck(struct desired *d, const struct live *l, bool invalid, struct diag_list *diags)
 {
-	(void)check_mdevctl(d, IMPORT_MDEVCTL_DIR, NULL, NULL, diags);
+	(void)check_mdevctl(d, IMPORT_MDEVCTL_DIR, NULL, l, NULL, diags);
 	if (!invalid)
 		hostcheck_keep(d, l, diags);
 	hostcheck_lpar(d, l, diags);

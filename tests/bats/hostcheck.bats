@@ -976,3 +976,29 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "an autostarted mdevctl definition that assigns beyond the host's maximum never starts: a warning, its queues do not count, no guest is left out" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+A=aaaaaaaa-0000-4000-8000-000000000001
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_adapter": "0x40"}, {"assign_domain": "0x47"}]}' > $D/$A
+W="apmatrix: warning: mdevctl definition $D/$A assigns adapter 0x40, beyond this host's maximum 0x3f: its start fails and mdevctl removes the mdev again, so its queues do not count"
+apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
+grep -qxF "$W" $T/err || die "check warning: $(cat $T/err)"
+! grep -q "also assigned by mdevctl" $T/err || die "a conflict said: $(cat $T/err)"
+apmatrix status >$T/out 2>$T/err
+grep -qxF "$W" $T/err || die "status warning: $(cat $T/err)"
+! grep -q "left out" $T/out || die "status: $(cat $T/out)"
+expect_exit 0 apmatrix apply >/dev/null 2>$T/err
+grep -q "^guest2 .* matches" <(apmatrix status 2>/dev/null) || die "guest2: $(apmatrix status 2>&1)"
+# the real mdevctl agrees: its start of that definition fails and leaves no mdev
+if command -v mdevctl >/dev/null; then
+	! mdevctl start -u $A >/dev/null 2>&1 || die "mdevctl started it"
+	[ ! -e /sys/bus/mdev/devices/$A ] || die "mdevctl left the mdev"
+fi
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
