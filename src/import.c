@@ -1076,9 +1076,10 @@ static void from_mdevctl(struct import *im)
 		} else {
 			base = streq(type->str, SYSFS_TYPE_RFC2017) ? 16 : 0;
 			g = add_guest(im, uuid);
-			g->source = xasprintf("%s (start: %s)", path, start->type == J_STRING ? start->str : "manual");
 			g->file = xstrdup(path);
+			/* mdevctl (1.2.0) starts at boot for "auto" alone, and lists anything else as manual */
 			g->autostart = start->type == J_STRING && streq(start->str, "auto");
+			g->source = xasprintf("%s (start: %s)", path, g->autostart ? "auto" : "manual");
 			if (attrs && replay_attrs(im, &c, attrs, base, g, &unloadable) < 0) {
 				im->errors = true;
 				g->broken = true;

@@ -944,3 +944,20 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: a start other than \"auto\" is manual, as mdevctl lists it: said so in the comment, and the guest is not taken as started at boot" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U=aaaaaaaa-0000-4000-8000-000000000009
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "bogus", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "0x47"}]}' > $D/$U
+if command -v mdevctl >/dev/null; then
+	mdevctl list -d | grep -q "^$U matrix vfio_ap-passthrough manual" || die "mdevctl: $(mdevctl list -d)"
+fi
+apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err || die "import: $(cat $T/err)"
+grep -qF "# from $D/$U (start: manual)" $T/y.yaml || die "comment: $(cat $T/y.yaml)"
+! grep -q "start: bogus" $T/y.yaml || die "bogus: $(cat $T/y.yaml)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
