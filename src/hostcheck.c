@@ -159,28 +159,23 @@ static bool check_mdevctl_own(struct desired *d, struct desired_guest *g, const 
 	if (matrix_equal(&def->matrix, &g->matrix))
 		return false;
 	what = matrix_mismatch(&def->matrix, &g->matrix, 0, MATRIX_DIMS - 1);
-	if (*usage) {
-		diag_add(diags, sev, &g->uuid_mark, g->name,
-			 "guest '%s': mdevctl definition %s has the guest's UUID with other %s; %s: remove it "
-			 "(mdevctl undefine -u %s) or make it match",
-			 g->name, def->path, what, when, def->uuid);
-		if (def->autostart && !g->refused_why) {
-			_cleanup_free_ char *why = xasprintf("mdevctl definition %s (start: auto) has its UUID with other %s",
-							     def->path, usage);
-
-			g->refused_why = arena_strdup(&d->arena, why);
-		}
-		return def->autostart;
-	}
-	diag_add(diags, DIAG_WARNING, &g->uuid_mark, g->name,
+	if (!*usage) /* control domains alone */
+		when = def->autostart ? "mdevctl creates it at boot (start: auto) with those until apply sets the declared "
+					"ones, or fails because the mdev exists"
+				      : "started (start: manual), it fails while the mdev exists";
+	diag_add(diags, *usage ? sev : DIAG_WARNING, &g->uuid_mark, g->name,
 		 "guest '%s': mdevctl definition %s has the guest's UUID with other %s; %s: remove it "
 		 "(mdevctl undefine -u %s) or make it match",
-		 g->name, def->path, what,
-		 def->autostart ? "mdevctl creates it at boot (start: auto) with those until apply sets the declared "
-				  "ones, or fails because the mdev exists"
-				: "started (start: manual), it fails while the mdev exists",
-		 def->uuid);
-	return false;
+		 g->name, def->path, what, when, def->uuid);
+	if (!*usage)
+		return false;
+	if (def->autostart && !g->refused_why) {
+		_cleanup_free_ char *why = xasprintf("mdevctl definition %s (start: auto) has its UUID with other %s",
+						     def->path, usage);
+
+		g->refused_why = arena_strdup(&d->arena, why);
+	}
+	return def->autostart;
 }
 
 /* Returns true when it refuses the guest (an error). */
@@ -245,7 +240,6 @@ static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct
 	return true;
 }
 
-/* l: also hand over (hand_over()) the mdevs of l that a definition defines; returns whether o changed. */
 /*
  * Whether def assigns a number beyond host's maxima: the kernel refuses
  * that write (ENODEV), mdevctl's start fails and removes the mdev again, so
@@ -271,7 +265,10 @@ static bool beyond_host(const struct mdevctl_def *def, const struct live *host, 
 	return true;
 }
 
-/* host: the host's maxima (NULL: not read) */
+/*
+ * l: also hand over (hand_over()) the mdevs of l that a definition defines;
+ * host: the host's maxima (NULL: not read).  Returns whether o changed.
+ */
 static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, const struct live *host,
 			  struct owner_db *o, struct diag_list *diags)
 {
