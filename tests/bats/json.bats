@@ -253,6 +253,26 @@ EOF
 	assert_output --partial OK
 }
 
+@test "apply, which holds the lock, does not read /proc/locks to ask who holds it (the kernel takes an RCU grace period to list the locks); status still asks" {
+	command -v strace >/dev/null || skip "strace not installed (tests/lib/deps)"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# a changing run and a converged one
+strace -f -qq -e trace=open,openat,openat2 -o $T/tr1 apmatrix apply >/dev/null 2>&1 || die "apply failed"
+[ "$(nwrites)" -gt 0 ] || die "the first apply wrote nothing"
+clear_writes
+strace -f -qq -e trace=open,openat,openat2 -o $T/tr2 apmatrix apply >/dev/null 2>&1 || die "second apply failed"
+[ "$(nwrites)" = 0 ] || die "the second apply wrote"
+grep -q 'apmatrix/lock' $T/tr2 || die "no lock taken? $(cat $T/tr2)"
+! grep -q '/proc/locks' $T/tr1 $T/tr2 || die "apply read /proc/locks: $(grep -h /proc/locks $T/tr1 $T/tr2)"
+strace -f -qq -e trace=open,openat,openat2 -o $T/tr3 apmatrix status >/dev/null 2>&1 || die "status failed"
+grep -q '/proc/locks' $T/tr3 || die "status did not ask"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "--json with a usage error (exit 64): no document, the message on stderr, as the man page says" {
 	run --separate-stderr "$APMATRIX" --json apply --wait abc
 	[ "$status" = 64 ]
