@@ -1658,7 +1658,15 @@ static int cmd_apply(int argc, char **argv)
 		_cleanup_(strv_freep) char **held_mdevs = NULL;
 		bool held_host = false;
 
-		for (int round = 0, replans = 0, stops = 0; round < 4 + stops; round++) {
+		/*
+		 * At most 4 rounds, one more for each guest that stopped
+		 * meanwhile (up to 4), and one more for the round that gives
+		 * back after a failure, so that a failure in the last of them
+		 * still gets it.  That round ends the loop, or plans once more
+		 * when the host moved while it was read; settling stays set,
+		 * so the limit grows by one round only.
+		 */
+		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling; round++) {
 			size_t full_n;
 			bool staged;
 

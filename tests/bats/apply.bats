@@ -517,9 +517,10 @@ EOF
 }
 
 # card06_later: the start of an in_sim script for the two "is not lost"
-# tests: on 5.15, which cannot assign absent queues, card 06 is unplugged, so
-# guest1 (adapters 05 and 06) waits for it; guest2 (adapter 05) does not.
-# g1 and g2 are their mdevs' UUIDs.
+# tests and the one of a failure in the last round: on 5.15, which cannot
+# assign absent queues, card 06 is unplugged, so guest1 (adapters 05 and 06)
+# waits for it; guest2 (adapter 05) does not.  g1 and g2 are their mdevs'
+# UUIDs.
 card06_later() {
 	cat <<'EOF'
 echo vfio_ap > /sys/.sim/modprobe
@@ -588,6 +589,52 @@ grep -qx "apmatrix: the host changed while applying; planning once more" $T/err 
 jqe '.left_out == [] and .failed == 0 and ([.diagnostics[] | select(.severity == "error" and .guest == "guest1")] | length) >= 1' < $T/out >/dev/null ||
 	die "JSON: $(cat $T/out)"
 expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a guest that fails in apply's last round still gets the round that gives back what the run took for it" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; cat <<'EOF2'
+expect_exit 1 apmatrix apply >/dev/null 2>$T/err
+# rdelays_left N: wait until N of the rdelay rules are left, i.e. the read
+# the one before delays is now waiting
+rdelays_left() {
+	for ((i = 0; i < 600; i++)); do [ "$(grep -c '^rdelay ' /sys/.sim/fail)" = "$1" ] && return 0; sleep 0.05; done
+	die "apply never read guest2's matrix again: $(cat /sys/.sim/fail)"
+}
+# three host changes, each while apply reads guest2's mdev (after the
+# cards): three rounds write nothing and plan once more; the third change is
+# card 06, which lets guest1 in, in the last of the four rounds a run plans;
+# the take of 0x06 goes through, guest1's create fails
+clear_writes
+printf '%s\n' "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" \
+	"rdelay devices/vfio_ap/matrix/$g2/matrix 3000" "devices/vfio_ap/matrix/mdev_supported_types/*/create EIO 1" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+rdelays_left 2
+echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09"
+rdelays_left 1
+echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09"
+rdelays_left 0
+echo '- {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x06"
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 1 ] || die "apply exit $rc: $(cat $T/err)"
+[ "$(grep -cx "apmatrix: the host changed while apply read it; planning once more" $T/err)" = 3 ] ||
+	die "not three rounds that wrote nothing: $(cat $T/err)"
+grep -qx "devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create	$g1	EIO" /sys/.sim/writes ||
+	die "no failed create: $(cat /sys/.sim/writes)"
+grep -qx "bus/ap/apmask	-0x06	0" /sys/.sim/writes || die "no take: $(cat /sys/.sim/writes)"
+grep -qx "bus/ap/apmask	+0x06	0" /sys/.sim/writes || die "the take of 0x06 kept after the last round: $(cat /sys/.sim/writes)"
+jqe '.failed == 1 and ([.actions[] | select(.outcome == "failed")] | length == 1 and .[0].round == 4) and
+	([.actions[] | select(.kind == "release apmask")] | length == 1 and .[0].round == 5 and .[0].outcome == "done")' $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | [.guest, .kind, .outcome, .round]]' $T/out)"
+# the host has card 06 as before the run
+[ "$(ls -d /sys/bus/ap/drivers/cex4queue/06.* | wc -l)" = 2 ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+expect_exit 0 apmatrix apply >/dev/null
+[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix"
 echo OK
 EOF2
 )
