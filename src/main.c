@@ -152,7 +152,7 @@ static const struct command commands[_CMD_MAX] = {
 			"or to a guest and the host. On a host with an AP bus it is also checked against the host "
 			"(unless --no-live): adapters and domains beyond the machine's maximum, queues held by mdevs "
 			"apmatrix did not create, mdevctl definitions that assign the same queues. Every error "
-			"found gives exit status 65. Off an AP host and with --no-live the host is not checked: "
+			"found gives exit status 65 (ownership records that cannot be read: 1). Off an AP host and with --no-live the host is not checked: "
 			"the ok line ends in (configuration only: ...) saying why, and --json's host_checked is "
 			"false." },
 	[CMD_SHOW] = { "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view",
@@ -225,15 +225,15 @@ static const struct option_doc {
 	{ "-f, --force", OPT_FORCE, C(DIFF), "show the plan apply --force would carry out" },
 	{ "-f, --force", OPT_FORCE, C(IMPORT), "replace an existing --output file" },
 	{ "    --no-live", OPT_NO_LIVE, C(CHECK) | C(SHOW) | C(GUEST), "ignore the host, use the configuration only" },
-	{ "    --wait SECONDS", OPT_WAIT, C(APPLY), "how long to wait for the locks (default 300)" },
+	{ "    --wait SECONDS", OPT_WAIT, C(APPLY), "how long to wait for the locks, 0-86400 (default 300)" },
 	{ "    --from SOURCE", OPT_FROM, C(IMPORT),
 	  "live (the mdevs in sysfs, default) or mdevctl (the definitions in " IMPORT_MDEVCTL_DIR ")" },
 	{ "-o, --output FILE", OPT_OUTPUT, C(IMPORT), "write FILE atomically instead of standard output" },
 	{ "    --libvirt", OPT_SNIPPET, C(GUEST), "the libvirt <hostdev> element (default)" },
 	{ "    --qemu", OPT_SNIPPET, C(GUEST), "the QEMU command line argument (one vfio-ap device per guest)" },
-	{ "    --color WHEN", 0, 0, "auto, always or never" },
-	{ "-q, --quiet", 0, 0, "print only errors" },
-	{ "-v, --verbose", 0, 0, "print debug messages" },
+	{ "    --color WHEN", 0, 0, "auto (default), always or never: show's grid" },
+	{ "-q, --quiet", 0, 0, "print only errors (and what show, status, import, guest, --json print)" },
+	{ "-v, --verbose", 0, 0, "print debug messages (of -q and -v, the last wins)" },
 	{ "-h, --help", 0, 0, "show this help (after a command, that command's)" },
 	{ "-V, --version", 0, 0, "show the version" },
 };

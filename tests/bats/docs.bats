@@ -183,6 +183,21 @@ man_command_options() {
 	done
 }
 
+@test "man: no alternating font macro splits a quoted value at its spaces (.BR \(dqa b\(dq , prints \"a\"b\" glued, with no groff warning)" {
+	# outside "...", the arguments of .BR, .IR and the like are words, printed
+	# with no space between them (.B and .I join theirs with spaces): a \(dq
+	# that opens in one must close in it
+	run awk '/^\.(BR|RB|BI|IB|IR|RI) / {
+			line = $0; sub(/^\.[A-Z]+ /, "", line)
+			gsub(/"[^"]*"/, "", line)
+			n = split(line, w, / +/)
+			for (i = 1; i <= n; i++)
+				if (gsub(/\\\(dq/, "&", w[i]) % 2) { print FILENAME ":" FNR ": " $0; break }
+		}' "$TOP/man/apmatrix.8" "$TOP/man/apmatrix.yaml.5"
+	assert_success
+	assert_output ""
+}
+
 @test "completion: offers the commands and options of --help, and the guests of the configuration" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
