@@ -24,16 +24,20 @@ load helpers
 	[ "$n" -ge 2 ]
 }
 
-@test "man: the show and status samples of apmatrix(8) EXAMPLES are what apmatrix prints on the 2017 host" {
-	# a sample: the lines after "# apmatrix CMD" up to .EE or the next "# " line, groff escapes undone;
-	# a last line "..." marks a sample cut short
-	for cmd in show status; do
+@test "man: the diff, show and status samples of apmatrix(8) EXAMPLES are what apmatrix prints on the 2017 host" {
+	# a sample: the lines after the first "# apmatrix CMD" up to .EE or the next "# " line, groff
+	# escapes undone; a last line "..." marks a sample cut short
+	for cmd in diff show status; do
 		awk -v c="# apmatrix $cmd" '$0 == c {on=1; next} on && (/^\.EE/ || /^# /) {exit} on' "$TOP/man/apmatrix.8" |
 			sed -e 's/\\-/-/g' -e 's/\\&//g' -e "s/\\\\(aq/'/g" > "$BATS_TEST_TMPDIR/$cmd.want"
 		[ "$(wc -l < "$BATS_TEST_TMPDIR/$cmd.want")" -ge 4 ] || { echo "no $cmd sample"; return 1; }
 	done
 	in_sim "$HOSTS/seed.yaml" <<'EOS'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# the diff sample is before the first apply
+got=$(apmatrix diff 2>&1)
+[ $? = 2 ] || die "diff: exit not 2: $got"
+[ "$got" = "$(cat $T/diff.want)" ] || die "apmatrix(8) diff sample: $(diff $T/diff.want <(echo "$got"))"
 apmatrix apply >/dev/null 2>&1 || die bring-up
 for cmd in show status; do
 	want=$(cat $T/$cmd.want)
