@@ -171,7 +171,7 @@ static const struct command commands[_CMD_MAX] = {
 	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
 			 "Compare the live host with the configuration, per guest: absent, matches or differs, "
 			 "and whether it is running, or left out when an mdevctl definition started at boot "
-			 "shares its queues; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
+			 "shares its queues or an mdev apmatrix does not manage holds one; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
 			 "taken from the host, and those taken outside apmatrix (boot setting, chzdev or by "
 			 "hand), which it leaves as they are." },
 	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
@@ -1034,6 +1034,45 @@ static int host_read(struct host *h, unsigned flags, bool locked, struct diag_li
 	return load_live(&h->sysfs, &h->owner, flags, locked, &h->live, diags);
 }
 
+/*
+ * status and show build no plan of their own: the guests a plan leaves out
+ * because an mdev holds queues they want (one apmatrix does not manage, or
+ * that of a guest left out for its errors) are refused here as
+ * hostcheck_mdevctl() refuses its own (after it), with the short why, and
+ * the plan's errors about them go to diags, as diff says them.  The plan's
+ * other diagnostics are diff's to give (check gives them too).
+ */
+static void plan_left_out(struct desired *d, const struct live *l, struct diag_list *diags)
+{
+	struct diag_list pd = {}; /* its marks name files interned in diags (as check's) */
+	struct plan *p = NULL;
+	bool *out = xcalloc(d->n_guests ? d->n_guests : 1, sizeof(*out));
+
+	(void)plan_build(d, l, 0, &p, &pd);
+	for (size_t i = 0; i < p->n_left_out; i++)
+		for (size_t k = 0; k < d->n_guests; k++) {
+			struct desired_guest *g = &d->guests[k];
+
+			if (g->refused || !streq(g->name, p->left_out[i].guest))
+				continue;
+			g->refused = true;
+			g->refused_why = arena_strdup(&d->arena, p->left_out[i].why);
+			out[k] = true;
+		}
+	for (size_t i = 0; i < pd.n; i++) {
+		const struct diag *e = &pd.items[i];
+
+		for (size_t k = 0; e->severity == DIAG_ERROR && e->guest && k < d->n_guests; k++)
+			if (out[k] && streq(d->guests[k].name, e->guest)) {
+				diag_add(diags, e->severity, e->mark.file ? &e->mark : NULL, e->guest, "%s", e->message);
+				break;
+			}
+	}
+	free(out);
+	plan_free(p);
+	diag_list_done(&pd);
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	struct diag_list diags = {};
@@ -1090,6 +1129,7 @@ static int cmd_show(int argc, char **argv)
 		} else {
 			/* as status (no records given: show changes nothing); --json: files interned in its list */
 			(void)hostcheck_mdevctl(d, h.live, NULL, arg_json ? &diags : &ld);
+			plan_left_out(d, h.live, arg_json ? &diags : &ld); /* as diff: an mdev holds its queues */
 			(void)apply_check_cards(h.owner, h.live, false, &ld); /* as status: a card swapped under a guest */
 			(void)hostcheck_vfio(d, h.live, &ld); /* as check: no mdev can be created */
 			if (arg_json) {
@@ -1944,6 +1984,7 @@ static int cmd_status(int argc, char **argv)
 		 * (no records given: status changes nothing)
 		 */
 		(void)hostcheck_mdevctl(d, h.live, NULL, &diags);
+		plan_left_out(d, h.live, &diags); /* as diff: an mdev apmatrix does not manage holds its queues */
 		(void)hostcheck_vfio(d, h.live, &diags); /* as check: no mdev can be created */
 		if (!ret) /* as check: where host.keep is not in effect, and what apply does about it */
 			hostcheck_keep(d, h.live, &diags);

@@ -129,6 +129,7 @@ struct gstate {
 	const struct desired_guest *g;
 	ssize_t ms; /* its mstate */
 	bool skip;  /* errors: no actions at all */
+	char *why;  /* skipped for an mdev that holds its queues: why, in a few words (struct plan.left_out) */
 	bool needs_dynamic; /* names absent queues on a host whose interface is not known yet */
 };
 
@@ -643,6 +644,22 @@ static bool kept(const struct ctx *c, unsigned a, unsigned d)
 	return keep_forbids_adapter(c, a) && keep_forbids_domain(c, d);
 }
 
+/*
+ * The short why of a guest left out for the queues mdev ms holds: "APQN
+ * 05.0047 is assigned to mdev UUID (not managed by apmatrix)", "APQNs 05.0047
+ * 05.0048 are ...", "APQNs 05.0047 05.0048 05.0049 ... (5) are ...";
+ * what: after the UUID.  malloc'd.
+ */
+static char *held_why(const struct apqn_matrix *want, const struct mstate *ms, const char *what)
+{
+	unsigned n = 0;
+	_cleanup_free_ char *list = matrix_format_overlap_n(want, &ms->live, 3, &n);
+	_cleanup_free_ char *more = n > 3 ? xasprintf(" ... (%u)", n) : NULL;
+
+	return xasprintf("APQN%s %s%s %s assigned to mdev %s%s", n == 1 ? "" : "s", list ? list : "?",
+			 more ? more : "", n == 1 ? "is" : "are", ms->uuid, what);
+}
+
 /* Checks that depend on this guest only (and on the host). */
 static void check_guest(struct ctx *c, size_t gi)
 {
@@ -691,6 +708,8 @@ static void check_guest(struct ctx *c, size_t gi)
 		if (matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d))
 			apqn_report(&r, (unsigned)a, (unsigned)d, fmt);
 		apqn_report_done(&r);
+		if (!g->why)
+			g->why = held_why(want, ms, " (not managed by apmatrix)");
 	}
 
 	/*
@@ -784,11 +803,16 @@ static void check_kept_mdevs(struct ctx *c)
 				BITMAP_FOREACH(a, &want->adapters)
 				BITMAP_FOREACH(d, &want->domains)
 				if (!g->skip && matrix_has_apqn(&ms->live, (unsigned)a, (unsigned)d)) {
+					_cleanup_free_ char *of = xasprintf(" of guest '%s', left unchanged because of its errors",
+									    c->guests[ms->guest].g->name);
+
 					plan_error(c, g->g->name,
 						   "guest '%s': APQN %s is assigned to mdev %s of guest '%s', which is "
 						   "left unchanged because of its errors",
 						   g->g->name, apqn_format(buf, (unsigned)a, (unsigned)d),
 						   ms->uuid, c->guests[ms->guest].g->name);
+					if (!g->why)
+						g->why = held_why(want, ms, of);
 					g->skip = true;
 					changed = true;
 				}
@@ -2555,6 +2579,15 @@ int plan_build(const struct desired *d, const struct live *l, unsigned flags, st
 done:
 	for (size_t i = 0; i < p->n; i++)
 		p->n_pending += p->actions[i].pending;
+	for (size_t gi = 0; gi < c->n_guests; gi++) {
+		struct gstate *g = &c->guests[gi];
+
+		if (!g->why)
+			continue;
+		p->left_out = xrealloc(p->left_out, (p->n_left_out + 1) * sizeof(*p->left_out));
+		p->left_out[p->n_left_out++] = (struct plan_left_out){ .guest = g->g->name, .why = g->why };
+		g->why = NULL;
+	}
 	r = c->errors ? -EINVAL : 0;
 	free(c->who);
 	free(c->own);
@@ -2589,6 +2622,9 @@ struct plan *plan_free(struct plan *p)
 		free(a->depends_on);
 	}
 	free(p->actions);
+	for (size_t i = 0; i < p->n_left_out; i++)
+		free(p->left_out[i].why);
+	free(p->left_out);
 	free(p);
 	return NULL;
 }

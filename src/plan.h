@@ -149,11 +149,24 @@ enum plan_flags {
 	PLAN_DEFER_UNCERTAIN = 1 << 1,
 };
 
+/*
+ * A guest the plan leaves out because an mdev holds queues it wants (an mdev
+ * apmatrix does not manage, or that of a guest left out for its errors): the
+ * why in a few words, for status and show ("APQN 05.0047 is assigned to mdev
+ * UUID (not managed by apmatrix)"); the diagnostics say it in full.
+ */
+struct plan_left_out {
+	const char *guest; /* the desired's name */
+	char *why;
+};
+
 struct plan {
 	struct action *actions;
 	size_t n, cap;
 	size_t n_pending;
 	unsigned flags; /* plan_build()'s enum plan_flags */
+	struct plan_left_out *left_out;
+	size_t n_left_out;
 };
 
 /*

@@ -47,6 +47,7 @@ struct grid {
 	bool pending[256][256]; /* declared but not (yet) assigned live */
 	bool lost[256][256];    /* live: kept (host.keep), but the host does not have it */
 	bool gone[256][256];    /* live: still in a declared guest's mdev, no longer declared for it */
+	bool left_out[256][256]; /* live: declared for a guest diff and apply leave out, not in its mdev */
 };
 
 /* g's mdev; none for a guest whose uuid: is invalid (an error): its derived UUID is not the configuration's */
@@ -135,8 +136,9 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 				*c = CELL_CONFLICT;
 			else
 				*c = (int)i;
+			/* a guest diff and apply leave out does not get it: not pending, left out */
 			if (l && (!m || !matrix_has_apqn(&m->matrix, (unsigned)a, (unsigned)dom)))
-				gr->pending[a][dom] = true;
+				*(g->refused ? &gr->left_out[a][dom] : &gr->pending[a][dom]) = true;
 		}
 	}
 	/*
@@ -159,7 +161,7 @@ static void grid_build(struct grid *gr, const struct desired *d, const struct li
 			if (matrix_has_apqn(&g->matrix, (unsigned)a, (unsigned)dom) || *c >= 0 || *c == CELL_CONFLICT)
 				continue;
 			*c = (int)i;
-			gr->gone[a][dom] = true;
+			gr->gone[a][dom] = !g->refused; /* left out: apply leaves its mdev as it is */
 			bitmap_set(&gr->rows, (unsigned)a);
 			bitmap_set(&gr->cols, (unsigned)dom);
 		}
@@ -230,7 +232,10 @@ static const char *pending_hint(const struct grid *gr, const struct desired *d, 
 	return hint[idle][l->profile == PROFILE_DYNAMIC][maybe];
 }
 
-/* mark: the cell's second character, ' ' or '*' (pending), '-' (no longer declared) or '~' (keep lost) */
+/*
+ * mark: the cell's second character, ' ' or '*' (pending), '-' (no longer
+ * declared), '~' (keep lost) or 'x' (its guest is left out)
+ */
 static void put_cell(FILE *f, int c, char mark, int width, const struct render_opts *o)
 {
 	char code[8];
@@ -337,6 +342,7 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 	bool lost = false;    /* a cell shows "~" */
 	bool kept = false;    /* a cell shows "k" */
 	bool gone = false;    /* a cell shows "-" after a guest's code */
+	bool left_out = false; /* a cell shows "x" */
 
 	if (width < code_w + 1)
 		width = code_w + 1;
@@ -371,10 +377,11 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			fprintf(rf, "    %02x |", a);
 			for (int k = start; k < end; k++)
 				put_cell(rf, gr->cell[a][cols[k]],
-					 gr->lost[a][cols[k]]	? '~'
-					 : gr->gone[a][cols[k]]	? '-'
-					 : gr->pending[a][cols[k]] ? '*'
-								   : ' ',
+					 gr->lost[a][cols[k]]	    ? '~'
+					 : gr->gone[a][cols[k]]	    ? '-'
+					 : gr->pending[a][cols[k]]  ? '*'
+					 : gr->left_out[a][cols[k]] ? 'x'
+								    : ' ',
 					 width, o);
 			fclose(rf);
 			while (len > 0 && row[len - 1] == ' ')
@@ -399,8 +406,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		_cleanup_free_ char *ad = bitmap_format_ranges(&g->matrix.adapters, 2);
 		_cleanup_free_ char *dm = bitmap_format_ranges(&g->matrix.domains, 2);
 
-		fprintf(f, "  %-*s %-*s  %s  adapters %-*s  domains %s\n", code_w, render_guest_code(i, code), name_w,
-			g->name, g->uuid, ad_w, ad ? ad : "", dm ? dm : "");
+		fprintf(f, "  %-*s %-*s  %s  adapters %-*s  domains %s%s\n", code_w, render_guest_code(i, code), name_w,
+			g->name, g->uuid, ad_w, ad ? ad : "", dm ? dm : "",
+			l && g->refused ? "  (left out by diff and apply: see the error)" : "");
 	}
 	{
 		bool conflict = false, undeclared = false;
@@ -412,6 +420,7 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 			pending |= gr->pending[a][cols[k]] && !gr->lost[a][cols[k]];
 			lost |= gr->lost[a][cols[k]];
 			gone |= gr->gone[a][cols[k]] && !gr->lost[a][cols[k]];
+			left_out |= gr->left_out[a][cols[k]] && !gr->lost[a][cols[k]];
 			kept |= gr->cell[a][cols[k]] == CELL_KEEP;
 		}
 		if (conflict)
@@ -453,6 +462,9 @@ void render_grid(FILE *f, const struct desired *d, const struct live *l, const s
 		legend_put(f, code_w,
 			   "  -   (after a guest) still in that guest's mdev, no longer declared: apply takes it out\n"
 			   "      (from a running guest only with --force)\n");
+	if (left_out)
+		legend_put(f, code_w,
+			   "  x   declared, not assigned: diff and apply leave its guest out (see the error)\n");
 	free(gr);
 }
 

@@ -325,7 +325,7 @@ sed -n '1,14p' $T/show
 EOF
 	assert_success
 	assert_line "    05 |  u   A   u   A"
-	assert_line "    06 |  B*  !*  u   v"
+	assert_line "    06 |  Bx  !x  u   v" # guest3 left out: the foreign mdev holds 06.0047
 	assert_line "  u   in an mdev apmatrix created for a guest no longer declared (apply removes it,"
 	assert_line "  !   conflict: claimed twice, held by an mdev apmatrix does not manage, or kept by the"
 }
@@ -1001,4 +1001,106 @@ echo OK
 EOF
 	assert_success
 	assert_output --partial OK
+}
+
+@test "status and show: a guest whose queue a foreign mdev holds is left out as diff says, with the reason and diff's error; a guest whose queue that guest's mdev keeps is left out too; exit 0, nothing written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=7d1c0000-0000-4000-8000-000000000001
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+G1=$(uuid_of guest1); G2=$(uuid_of guest2)
+# a foreign mdev takes 06.0047; guest1 now wants it and gives up 05.00ab 06.00ab, which guest2 now wants
+echo -0x06 > /sys/bus/ap/apmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x06 > $(mdev_dir $F)/assign_adapter
+echo 0x47 > $(mdev_dir $F)/assign_domain
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04, 0x47]
+  guest2:
+    adapters: [0x05, 0x06]
+    domains: [0xab, 0xff]
+Y
+err1="apmatrix: /etc/apmatrix.yaml:5:21: guest 'guest1': APQN 06.0047 is assigned to mdev $F (not managed by apmatrix); remove it (echo 1 > /sys/devices/vfio_ap/matrix/$F/remove) once its guest is stopped, or declare it: uuid: $F on the guest that should have the queue"
+err2="apmatrix: guest 'guest2': APQN 05.00ab is assigned to mdev $G1 of guest 'guest1', which is left unchanged because of its errors"
+why1="APQN 06.0047 is assigned to mdev $F (not managed by apmatrix)"
+why2="APQNs 05.00ab 06.00ab are assigned to mdev $G1 of guest 'guest1', left unchanged because of its errors"
+expect_exit 1 apmatrix diff > /dev/null 2> $T/diff.err
+grep -qxF "$err1" $T/diff.err || die "diff: $(cat $T/diff.err)"
+grep -qxF "$err2" $T/diff.err || die "diff: $(cat $T/diff.err)"
+clear_writes
+# status: diff's errors on stderr, both guests left out with why, their mdevs as they are, exit 0
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$err1" $T/err || die "status: stderr $(cat $T/err)"
+grep -qxF "$err2" $T/err || die "status: stderr $(cat $T/err)"
+[ "$(wc -l < $T/err)" = 2 ] || die "status: stderr $(cat $T/err)"
+grep -qF "$(printf '%-16s %s  left out: %s (see the error); mdev differs: ' guest1 $G1 "$why1")" $T/out || die "status guest1: $(cat $T/out)"
+grep -qF "$(printf '%-16s %s  left out: %s (see the error); mdev differs: ' guest2 $G2 "$why2")" $T/out || die "status guest2: $(cat $T/out)"
+grep -qxF "    overlaps guest 'guest1' on 06.0047" $T/out || die "status overlaps: $(cat $T/out)"
+expect_exit 0 apmatrix status --json > $T/s.json 2> $T/s.err
+[ ! -s $T/s.err ] || die "status --json: stderr $(cat $T/s.err)"
+M1="${err1#apmatrix: /etc/apmatrix.yaml:5:21: }" M2="${err2#apmatrix: }" W1=$why1 W2=$why2 jqe '([.diagnostics[] | select(.severity == "error") | .message] | sort == ([$ENV.M1, $ENV.M2] | sort)) and (.guests[] | select(.name == "guest1") | .state == "left_out" and .left_out == $ENV.W1 and .live != null) and (.guests[] | select(.name == "guest2") | .state == "left_out" and .left_out == $ENV.W2)' $T/s.json >/dev/null || die "status --json: $(cat $T/s.json)"
+# show: the same errors, the guest says why
+expect_exit 0 apmatrix show guest1 > $T/show 2> $T/show.err
+grep -qxF "$err1" $T/show.err || die "show: stderr $(cat $T/show.err)"
+grep -qxF "  left out         by diff and apply: $why1" $T/show || die "show: $(cat $T/show)"
+grep -qxF "  what the guest would see (apply leaves it out):" $T/show || die "show: $(cat $T/show)"
+expect_exit 0 apmatrix show --json > $T/show.json 2>/dev/null
+W1=$why1 jqe '(.guests[] | select(.name == "guest1") | .state == "left_out" and .left_out == $ENV.W1) and ([.diagnostics[] | select(.severity == "error")] | length == 2)' $T/show.json >/dev/null || die "show --json: $(cat $T/show.json)"
+# the foreign mdev removed: nothing left out
+echo 1 > $(mdev_dir $F)/remove
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+[ ! -s $T/err ] || die "status after: stderr $(cat $T/err)"
+! grep -q "left out" $T/out || die "status after: $(cat $T/out)"
+! grep -v "/remove" /sys/.sim/writes | grep -q . || die "status/show wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "show: the queues of a guest diff and apply leave out are drawn with 'x', not '*', and the legend says so (a foreign mdev, an autostarted mdevctl definition)" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+F=7d1c0000-0000-4000-8000-000000000001
+A=11111111-2222-3333-4444-555555555555
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# a foreign mdev holds guest2's 05.0047; nothing applied yet
+echo -0x05 > /sys/bus/ap/apmask
+echo $F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $(mdev_dir $F)/assign_adapter
+echo 0x47 > $(mdev_dir $F)/assign_domain
+expect_exit 0 apmatrix --color never show > $T/show 2>/dev/null
+sed -n '1,15p' $T/show
+echo --
+# the foreign mdev gone, an autostarted definition names guest1's 06.0004; guest2 applied
+echo 1 > $(mdev_dir $F)/remove
+mkdir -p /etc/mdevctl.d/matrix
+echo '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"6"},{"assign_domain":"4"}]}' > /etc/mdevctl.d/matrix/$A
+expect_exit 1 apmatrix apply -q >/dev/null 2>&1
+expect_exit 0 apmatrix --color never show > $T/show 2>/dev/null
+sed -n '1,15p' $T/show
+echo --
+# guest2 alone, on 06.0004 (the definition's) and 06.0047: left out, its mdev keeps 05.0047 05.00ff (no '-')
+printf 'version: 1\nguests:\n  guest2:\n    adapters: [0x06]\n    domains: [0x04, 0x47]\n' > /etc/apmatrix.yaml
+expect_exit 0 apmatrix --color never show > $T/show 2>/dev/null
+sed -n '1,15p' $T/show
+EOF
+	assert_success
+	# the foreign mdev: guest2's queues 'x' ('!' where that mdev holds one), guest1's '*'
+	assert_line "    05 |  A*  !x  A*  Bx"
+	assert_line "    06 |  A*  h   A*  h"
+	# the definition: guest1's queues 'x'
+	assert_line "    05 |  Ax  B   Ax  B"
+	assert_line "    06 |  Ax  h   Ax  h"
+	assert_line --regexp "^  B   guest2  [0-9a-f-]{36}  adapters 0x05       domains 0x47,0xff  \(left out by diff and apply: see the error\)$"
+	assert_line --regexp "^  A   guest1  [0-9a-f-]{36}  adapters 0x05,0x06  domains 0x04,0xab  \(left out by diff and apply: see the error\)$"
+	assert_line "  x   declared, not assigned: diff and apply leave its guest out (see the error)"
+	assert_line "  *   declared, not yet in effect (run apmatrix apply)"
+	# what a left-out guest's mdev has and it no longer declares stays: drawn as its own, without '-'
+	assert_line "    05 |  v   A   v   A"
+	assert_line "    06 |  Ax  Ax  h   h"
+	refute_line --partial "still in that guest's mdev"
 }

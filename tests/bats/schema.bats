@@ -317,6 +317,30 @@ EOF
 	assert_output --partial OK
 }
 
+@test "schema: status and show --json with a guest left out because a foreign mdev holds its queue match the status schema" {
+	need_root
+	in_sim "$HOSTS/seed.yaml" <<EOF
+W=\$(mktemp -d)
+ok() { # FILE
+	out=\$("$VALIDATE" "$S/status.schema.json" "\$1") || die "validator failed"
+	[ "\$(sed -n 2p <<<"\$out" | cut -d' ' -f1)" = valid ] || die "\$1: \$out: \$(cat "\$1")"
+}
+F=7d1c0000-0000-4000-8000-000000000001
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo -0x05 > /sys/bus/ap/apmask
+echo \$F > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > \$(mdev_dir \$F)/assign_adapter
+echo 0x47 > \$(mdev_dir \$F)/assign_domain
+apmatrix status --json > \$W/s.json; ok \$W/s.json
+jqe '(.guests[] | select(.name == "guest2") | .state == "left_out" and (.left_out | type) == "string") and (.undeclared_mdevs[0].overlaps[0].guest == "guest2")' \$W/s.json >/dev/null || die "shape: \$(cat \$W/s.json)"
+apmatrix show --json > \$W/show.json; ok \$W/show.json
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "schema: rfc2017 and 6.0 plans (queue takes, individual assigns) match the diff schema" {
 	need_root
 	for topo in "$HOSTS/rfc2017.yaml" "$(seed_topo 6.0)"; do
