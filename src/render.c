@@ -1211,7 +1211,7 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 				m->in_use_unknown ? ", maybe in use (cannot tell)" : m->in_use ? ", in use" : "");
 		else
 			fprintf(f, "  %s  %s%s%s%s%s\n", m->uuid,
-				!m->owned			  ? "not managed by apmatrix"
+				!m->owned			  ? "not managed by apmatrix (apply never changes or removes it)"
 				: m->in_use || m->in_use_unknown ? "created by apmatrix (apply removes it once its guest stops: "
 								    "run apmatrix apply then, or enable the libvirt hook)"
 								  : "created by apmatrix (will be removed by apply)",

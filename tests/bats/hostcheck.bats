@@ -555,7 +555,7 @@ cmp -s /run/apmatrix/state $T/state || die "status changed the records: $(cat /r
 # after apply: no longer apmatrix's, still marked as mdevctl's
 apmatrix apply -q 2>/dev/null || die apply
 apmatrix status > $T/out 2> $T/err
-grep -qxF "  $U  not managed by apmatrix; defined in mdevctl (start: auto)" $T/out || die "status after apply: $(cat $T/out)"
+grep -qxF "  $U  not managed by apmatrix (apply never changes or removes it); defined in mdevctl (start: auto)" $T/out || die "status after apply: $(cat $T/out)"
 [ ! -s $T/err ] || die "status after apply: stderr $(cat $T/err)"
 apmatrix status --json | jqe '.undeclared_mdevs[0] | .owned == false and .handed_over == false and .mdevctl.start == "auto"' >/dev/null || die "status --json after apply"
 echo OK

@@ -67,6 +67,21 @@ sim() {
 	[ "$(jq -c '.undeclared_mdevs[0].apqns' <<<"$output")" = '["05.0047"]' ]
 }
 
+@test "live: status says of an mdev made by hand that apply never changes or removes it" {
+	sim seed '
+		set -e
+		u=0b1a7c1e-0000-4000-8000-000000000001
+		m=/sys/devices/vfio_ap/matrix
+		echo -0x47 > /sys/bus/ap/aqmask
+		echo $u > $m/mdev_supported_types/vfio_ap-passthrough/create
+		echo 0x05 > $m/$u/assign_adapter
+		echo 0x47 > $m/$u/assign_domain
+		"$APMATRIX" -c "$CONFIG" status'
+	echo "$output"
+	[ "$status" = 0 ]
+	grep -qxF "  0b1a7c1e-0000-4000-8000-000000000001  not managed by apmatrix (apply never changes or removes it)" <<<"$output"
+}
+
 @test "live: apmatrix finds the AP cards and queues that libudev enumerates" {
 	command -v udevadm >/dev/null || skip "udevadm not installed"
 	for topo in seed static-5.15 rfc2017 large-64x85; do
