@@ -583,6 +583,9 @@ static int parse_argv(int argc, char **argv)
 			arg_seen |= OPT_FROM;
 			break;
 		case 'o':
+			/* as -c '': an unset variable ("-o $OUT"), not a file named "" */
+			if (!*optarg)
+				option_error("%s", "invalid --output '': expected a file name, or - for standard output");
 			arg_output = optarg;
 			arg_seen |= OPT_OUTPUT;
 			break;

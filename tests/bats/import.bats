@@ -914,6 +914,28 @@ EOF
 	assert_output --partial "Try 'apmatrix --help' for more information."
 }
 
+@test "import -o '' (or --output=) is a usage error naming the option, not a file named '': exit 64, nothing read or written" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+cd "$W"
+for args in "-o ''" "--output=" "--from mdevctl -o ''"; do
+	rc=0
+	out=$(eval "apmatrix import $args" 2>&1) || rc=$?
+	echo "$args: $rc: $out"
+	[ "$rc" = 64 ] || die "import $args exited $rc, expected 64"
+	[ "$out" = "apmatrix: invalid --output '': expected a file name, or - for standard output
+Try 'apmatrix import --help' for more information." ] || die "import $args: $out"
+done
+[ -z "$(ls -A)" ] || die "something was written: $(ls -A)"
+# - is standard output
+apmatrix import -o - | grep -q '^version: 1$' || die "-o - did not write standard output"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: an mdev whose recorded name and NAME-UUID8 are both taken is named by its UUID, with a warning naming both holders" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
