@@ -105,6 +105,8 @@ struct key_entry {
 	const char *noun; /* number lists only (offset is a struct config_list): what one entry is */
 };
 
+static int handle_keep(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
+
 /* Handler for mappings whose keys are names (guests): called at the key, reads the value. */
 typedef int (*any_key_handler)(struct parser *p, const char *key, const struct mark *key_mark, void *data);
 
@@ -308,13 +310,20 @@ _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, co
 	va_end(ap);
 }
 
-/* "guest 'g1': " before a message about something inside a guest's definition (as owner_of()), else "". */
-static const char *in_guest(const struct parser *p, char buf[static QUOTE_MAX + 8])
+/*
+ * "guest 'g1': " before a message about something inside a guest's
+ * definition (as owner_of()), "host.keep: " inside host.keep, else "".
+ */
+static const char *in_owner(const struct parser *p, char buf[static QUOTE_MAX + 8])
 {
 	size_t n;
 
-	if (!p->guest)
+	if (!p->guest && !p->owner)
 		return "";
+	if (!p->guest) {
+		snprintf(buf, QUOTE_MAX + 8, "%s: ", p->owner);
+		return buf;
+	}
 	memcpy(buf, "guest ", 6);
 	n = 6 + strlen(quote_into(buf + 6, p->guest));
 	memcpy(buf + n, ": ", 3);
@@ -343,7 +352,7 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		_cleanup_free_ char *q = quote((const char *)anchor);
 		char g[QUOTE_MAX + 8];
 
-		error_at(p, &m, "%sanchors are not supported (anchor %s)", in_guest(p, g), q);
+		error_at(p, &m, "%sanchors are not supported (anchor %s)", in_owner(p, g), q);
 	}
 	if (tag) {
 		/* libyaml resolves "!!int" to the full tag: show it the way it was written */
@@ -357,7 +366,7 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 
 		if (p->value_of) /* on a guest's own value: that guest's (as an anchor there) */
 			p->guest = p->value_of;
-		error_at(p, &m, "%sYAML tags are not supported (tag %s)", in_guest(p, g), q);
+		error_at(p, &m, "%sYAML tags are not supported (tag %s)", in_owner(p, g), q);
 		p->guest = was;
 	}
 }
@@ -594,10 +603,10 @@ static int next_event(struct parser *p)
 		struct mark m = ev_mark(p);
 		_cleanup_free_ char *q = quote((const char *)p->ev.data.alias.anchor);
 		const char *was = p->guest;
-		char g[QUOTE_MAX + 8]; /* in_guest() or quote_into() */
+		char g[QUOTE_MAX + 8]; /* in_owner() or quote_into() */
 
 		if (!p->value_of) {
-			error_at(p, &m, "%saliases are not supported (alias %s)", in_guest(p, g), q);
+			error_at(p, &m, "%saliases are not supported (alias %s)", in_owner(p, g), q);
 			break;
 		}
 		/* a whole guest given as an alias: the error is that guest's, which is dropped */
@@ -827,7 +836,12 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			continue;
 		}
 
+		/* an anchor, alias or tag on host.keep's value itself: "host.keep: " (handle_keep() sets it inside) */
+		if (e->handler == handle_keep)
+			p->owner = "host.keep";
 		r = next_event(p);
+		if (e->handler == handle_keep)
+			p->owner = NULL;
 		if (r < 0)
 			break;
 		if (e->noun && (p->ev.type == YAML_ALIAS_EVENT || !node_matches(p, e->type))) {
@@ -1194,6 +1208,7 @@ static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
 	p->guest = NULL;
 	p->unknown_key = false;
 	r = process_mapping(p, &ctx, keep_keys, ARRAY_SIZE(keep_keys), NULL, data);
+	p->owner = NULL; /* what follows (host.masks, guests) is not inside host.keep */
 	if (r < 0)
 		return r;
 	/* with a key we do not know (a typo of "domains"?), what is "missing" may be there */

@@ -967,6 +967,32 @@ apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
 	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: anchors are not supported (anchor 'h')" ]
 }
 
+@test "anchors, aliases and YAML tags inside host.keep (its value included): the message starts with host.keep, as its other messages; host.masks and guests after it are not host.keep's" {
+	cfg=$BATS_TEST_TMPDIR/t.yaml
+	out=$BATS_TEST_TMPDIR/out
+	printf 'version: 1\nhost:\n  keep: &k\n    adapters: &a [5]\n    domains: [*a, !!int 4]\n  masks: &m auto\nguests:\n  g1:\n    adapters: *k\n    domains: [4]\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:3:9: host.keep: anchors are not supported (anchor 'k')
+apmatrix: $cfg:4:15: host.keep: anchors are not supported (anchor 'a')
+apmatrix: $cfg:5:15: host.keep: aliases are not supported (alias 'a')
+apmatrix: $cfg:5:19: host.keep: YAML tags are not supported (tag '!!int')
+apmatrix: $cfg:6:10: anchors are not supported (anchor 'm')
+apmatrix: $cfg:9:15: guest 'g1': aliases are not supported (alias 'k')" ]
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
+	cat "$out"
+	jq -e '[.diagnostics[] | [.line, .guest]] == [[3, null], [4, null], [5, null], [5, null], [6, null], [9, "g1"]]' "$out"
+	# host.keep given as an alias: the same
+	printf 'version: 1\nx: &k {adapters: [5]}\nhost:\n  keep: *k\nguests: {}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	grep -qx "apmatrix: $cfg:4:9: host.keep: aliases are not supported (alias 'k')" "$out.err"
+}
+
 @test "an empty -c/--config or --config-dir is a usage error naming the option, not a file named ''" {
 	local -a runs=(
 		"-c '' --no-live check"
