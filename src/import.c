@@ -205,9 +205,29 @@ struct jval {
 	char *str; /* J_STRING: the value; J_NUMBER: the text; J_BOOL: "true"/"false" */
 	struct jval *items; /* J_ARRAY, J_OBJECT (values) */
 	char **keys;        /* J_OBJECT */
+	size_t *key_pos;    /* J_OBJECT: where each key starts */
 	size_t n, cap;
 	size_t pos; /* where it starts */
 };
+
+/* A key given twice in one object: the last value is the one kept. */
+struct jdup {
+	char *key;
+	size_t pos, first_pos; /* of this key, and of its first */
+};
+
+struct jdups {
+	struct jdup *items;
+	size_t n, cap;
+};
+
+static void jdups_done(struct jdups *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		free(d->items[i].key);
+	free(d->items);
+	*d = (struct jdups){ 0 };
+}
 
 static void jval_done(struct jval *v)
 {
@@ -218,6 +238,7 @@ static void jval_done(struct jval *v)
 	}
 	free(v->items);
 	free(v->keys);
+	free(v->key_pos);
 	free(v->str);
 	*v = (struct jval){ 0 };
 }
@@ -226,6 +247,7 @@ struct jparser {
 	struct cursor c;
 	const char *error; /* static message */
 	size_t error_pos;
+	struct jdups *dups;
 };
 
 static void jskip_ws(struct jparser *p)
@@ -345,18 +367,25 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 	for (;;) {
 		_cleanup_free_ char *key = NULL;
 		struct jval item = { 0 };
+		size_t key_pos = 0, dup = SIZE_MAX;
 		int r;
 
 		jskip_ws(p);
 		if (object) {
 			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != '"')
 				return jfail(p, p->c.pos, "expected a string key");
+			key_pos = p->c.pos;
 			r = jparse_string(p, &key);
 			if (r < 0)
 				return r;
-			for (size_t k = 0; k < v->n; k++)
+			/*
+			 * mdevctl (1.2.0) reads a definition into a serde_json
+			 * Value, whose object keeps the last value of a key
+			 * given twice: so does this, and says where.
+			 */
+			for (size_t k = 0; k < v->n && dup == SIZE_MAX; k++)
 				if (streq(v->keys[k], key))
-					return jfail(p, p->c.pos, "duplicate key");
+					dup = k;
 			jskip_ws(p);
 			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != ':')
 				return jfail(p, p->c.pos, "expected ':'");
@@ -367,16 +396,27 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			jval_done(&item);
 			return r;
 		}
-		{
-			size_t cap = v->cap;
+		if (dup != SIZE_MAX) {
+			struct jdups *d = p->dups;
+
+			d->items = xgrow(d->items, &d->cap, d->n + 1, sizeof(*d->items));
+			d->items[d->n++] = (struct jdup){ .key = TAKE_PTR(key), .pos = key_pos,
+							  .first_pos = v->key_pos[dup] };
+			jval_done(&v->items[dup]);
+			v->items[dup] = item;
+		} else {
+			size_t cap = v->cap, cap2 = v->cap;
+
 			v->items = xgrow(v->items, &v->cap, v->n + 1, sizeof(*v->items));
-			if (object)
+			if (object) {
 				v->keys = xgrow(v->keys, &cap, v->n + 1, sizeof(*v->keys));
+				v->key_pos = xgrow(v->key_pos, &cap2, v->n + 1, sizeof(*v->key_pos));
+				v->keys[v->n] = TAKE_PTR(key);
+				v->key_pos[v->n] = key_pos;
+			}
+			v->items[v->n] = item;
+			v->n++;
 		}
-		v->items[v->n] = item;
-		if (object)
-			v->keys[v->n] = TAKE_PTR(key);
-		v->n++;
 		jskip_ws(p);
 		if (p->c.pos < p->c.len && p->c.text[p->c.pos] == ',') {
 			p->c.pos++;
@@ -433,9 +473,10 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
 	return jfail(p, s, "unexpected character");
 }
 
-static int json_parse(struct cursor c, struct jval *ret, struct mark *err_mark, const char **err)
+/* Parse c into *ret; keys given twice in an object (the last value kept) go to *dups. */
+static int json_parse(struct cursor c, struct jval *ret, struct jdups *dups, struct mark *err_mark, const char **err)
 {
-	struct jparser p = { .c = c };
+	struct jparser p = { .c = c, .dups = dups };
 	int r = jparse_value(&p, ret, 0);
 
 	if (r == 0) {
@@ -998,6 +1039,39 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 	return 0;
 }
 
+/*
+ * A key given twice in a definition: mdevctl takes the last value, and so
+ * does import, but it is almost always a mistake (an edit that added a key
+ * rather than changing it): say where both are.
+ */
+static void warn_dups(struct import *im, const struct cursor *c, const char *uuid, const struct jdups *dups)
+{
+	for (size_t i = 0; i < dups->n; i++) {
+		const struct jdup *d = &dups->items[i];
+		struct mark m = cursor_mark(c, d->pos), first = cursor_mark(c, d->first_pos);
+		_cleanup_free_ char *lit = NULL;
+		size_t len = 0, n = strlen(d->key);
+		FILE *f = open_memstream(&lit, &len);
+
+		/* as a JSON string (one line), at most 64 bytes of it */
+		if (f && n > 64) {
+			_cleanup_free_ char *cut = NULL;
+
+			for (n = 64; n > 0 && ((unsigned char)d->key[n] & 0xc0) == 0x80; n--)
+				;
+			cut = xasprintf("%.*s...", (int)n, d->key);
+			json_string(f, cut);
+		} else if (f)
+			json_string(f, d->key);
+		if (f)
+			fclose(f);
+		diag_add(im->diags, DIAG_WARNING, &m, NULL,
+			 "mdev %s: duplicate key %s (first at %u:%u): mdevctl takes the last one, and so does "
+			 "apmatrix",
+			 uuid, lit ? lit : "?", first.line, first.col);
+	}
+}
+
 static void from_mdevctl(struct import *im)
 {
 	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
@@ -1020,8 +1094,9 @@ static void from_mdevctl(struct import *im)
 		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]), *text = NULL;
 		struct cursor c = { 0 };
 		struct jval root = { 0 };
-		struct mark em;
-		const char *err;
+		struct jdups dups = { 0 };
+		struct mark em = { 0 };
+		const char *err = NULL;
 		const struct jval *type, *attrs, *start;
 		char uuid[37];
 		struct iguest *g;
@@ -1040,7 +1115,10 @@ static void from_mdevctl(struct import *im)
 		}
 		c.text = text;
 		c.file = diag_intern_file(im->diags, path);
-		if (json_parse(c, &root, &em, &err) < 0) {
+		r = json_parse(c, &root, &dups, &em, &err);
+		warn_dups(im, &c, uuid, &dups);
+		jdups_done(&dups);
+		if (r < 0) {
 			diag_add(im->diags, DIAG_ERROR, &em, NULL, "mdev %s: %s", uuid, err);
 			im->errors = true;
 			unloadable = true;

@@ -422,6 +422,56 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: a key given twice in a definition: the last one, as mdevctl takes it, with a warning at FILE:LINE:COL naming the first; check and diff agree with what mdevctl started" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+A=cccccccc-0000-4000-8000-000000000001
+B=cccccccc-0000-4000-8000-000000000002
+mkdir -p $D
+# A: "start" and "attrs" twice (manual 05.0047, then auto 06.0047); B: an attrs entry with its key twice
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}], "start": "auto", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0x47"}]}' > $D/$A
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05", "assign_adapter": "0x07"}, {"assign_domain": "0xab"}]}' > $D/$B
+echo -0x06 > /sys/bus/ap/apmask; echo -0x47 > /sys/bus/ap/aqmask
+if command -v mdevctl >/dev/null; then
+	# mdevctl 1.2.0 loads both, the last value of each key, and starts A (auto) as 06.0047
+	mdevctl list -d --dumpjson > $W/defs.json || die "mdevctl list --defined"
+	jq -e --arg a $A --arg b $B '.[0].matrix | add |
+		.[$a].start == "auto" and .[$a].attrs == [{"assign_adapter": "0x06"}, {"assign_domain": "0x47"}] and
+		.[$b].attrs == [{"assign_adapter": "0x07"}, {"assign_domain": "0xab"}]' $W/defs.json >/dev/null ||
+		die "mdevctl read: $(cat $W/defs.json)"
+	mdevctl start-parent-mdevs matrix || die start-parent-mdevs
+	[ "$(cat /sys/devices/vfio_ap/matrix/$A/matrix)" = "06.0047" ] || die "mdevctl started A as $(cat /sys/devices/vfio_ap/matrix/$A/matrix)"
+else
+	echo $A > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create
+	echo 0x06 > /sys/devices/vfio_ap/matrix/$A/assign_adapter; echo 0x47 > /sys/devices/vfio_ap/matrix/$A/assign_domain
+fi
+apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err || die "import exited $?: $(cat $W/err)"
+cat $W/err $W/y.yaml
+for w in "$A:1:123: warning: mdev $A: duplicate key \"start\" (first at 1:38)" \
+	 "$A:1:140: warning: mdev $A: duplicate key \"attrs\" (first at 1:57)" \
+	 "$B:1:94: warning: mdev $B: duplicate key \"assign_adapter\" (first at 1:68)"; do
+	grep -qxF "apmatrix: $D/$w: mdevctl takes the last one, and so does apmatrix" $W/err || die "no warning: $w"
+done
+grep -qF "# from $D/$A (start: auto)" $W/y.yaml || die "A's start"
+grep -A3 "# from $D/$A " $W/y.yaml | grep -qx '    adapters: \[0x06\]' || die "A's adapters"
+grep -A3 "# from $D/$B " $W/y.yaml | grep -qx '    adapters: \[0x07\]' || die "B's adapters"
+# check warns the same (a definition's problems are mdevctl's: warnings); diff leaves A as mdevctl started it
+apmatrix -c $W/y.yaml check > $W/out 2>&1 || die "check: $(cat $W/out)"
+cat $W/out
+grep -qF "apmatrix: $D/$A:1:123: warning: mdevctl: mdev $A: duplicate key \"start\" (first at 1:38)" $W/out || die "check's warning"
+apmatrix -c $W/y.yaml diff > $W/diff.out; rc=$?
+cat $W/diff.out
+[ "$rc" = 2 ] || die "diff exited $rc"
+grep -q "^[-+~] $A " $W/diff.out && die "diff changes $A"
+grep -q "^+ $B .*create mdev" $W/diff.out || die "diff does not create $B"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import --from mdevctl: a definition that is not started: a warning that apply creates its mdev; the help does not promise 0 changes" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
