@@ -926,63 +926,72 @@ static void warn_octal(struct import *im, const struct mark *mk, const struct ig
 #define MDEVCTL_CANNOT_LOAD "mdevctl cannot load the definition"
 
 /*
- * Replay one definition's attrs in order, as mdevctl writes them to the mdev.
- * What mdevctl (1.2.0, MDev::add_attributes() in src/mdev.rs) does not load
- * sets *unloadable: an entry that is not an object with exactly one key
- * (its error "invalid JSON format for attribute: too many fields", also for
- * {}), a value that is not a JSON string (it panics on "as_str().unwrap()",
- * a number included).  A value the kernel refuses, or an attribute the mdev
- * does not have, mdevctl loads, but its start fails and removes the mdev.
+ * Whether mdevctl (1.2.0, MDev::add_attributes() in src/mdev.rs) loads a
+ * definition's attrs, whatever its mdev type: not an entry that is not an
+ * object with exactly one key (its error "invalid JSON format for
+ * attribute: too many fields", also for {}), nor a value that is not a JSON
+ * string (it panics on "as_str().unwrap()", a number included).  The first
+ * such entry is said, with severity sev, under the definition's uuid.
  */
-static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g,
-			bool *unloadable)
+static bool attrs_loadable(struct import *im, const struct cursor *c, const struct jval *attrs, const char *uuid,
+			   enum diag_severity sev)
+{
+	for (size_t i = 0; i < attrs->n; i++) {
+		const struct jval *a = &attrs->items[i], *v;
+		struct mark mk = cursor_mark(c, a->pos);
+
+		if (a->type != J_OBJECT) {
+			diag_add(im->diags, sev, &mk, NULL, "mdev %s: an attrs entry is not an object; %s", uuid,
+				 MDEVCTL_CANNOT_LOAD);
+			return false;
+		}
+		if (a->n == 0) {
+			diag_add(im->diags, sev, &mk, NULL,
+				 "mdev %s: an attrs entry has no attribute; mdevctl takes exactly one per entry: %s",
+				 uuid, MDEVCTL_CANNOT_LOAD);
+			return false;
+		}
+		if (a->n > 1) {
+			diag_add(im->diags, sev, &mk, NULL,
+				 "mdev %s: an attrs entry has %zu attributes (%s, %s%s); mdevctl takes exactly "
+				 "one per entry ({\"%s\": ...}, {\"%s\": ...}): %s",
+				 uuid, a->n, a->keys[0], a->keys[1], a->n > 2 ? ", ..." : "", a->keys[0], a->keys[1],
+				 MDEVCTL_CANNOT_LOAD);
+			return false;
+		}
+		v = &a->items[0];
+		mk = cursor_mark(c, v->pos);
+		if (v->type == J_NUMBER) {
+			diag_add(im->diags, sev, &mk, NULL,
+				 "mdev %s: %s: the value %s is a JSON number, not a string (\"%s\"); %s", uuid,
+				 a->keys[0], v->str, v->str, MDEVCTL_CANNOT_LOAD);
+			return false;
+		}
+		if (v->type != J_STRING) {
+			diag_add(im->diags, sev, &mk, NULL, "mdev %s: %s: the value is not a string; %s", uuid,
+				 a->keys[0], MDEVCTL_CANNOT_LOAD);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Replay one definition's attrs (attrs_loadable()) in order, as mdevctl
+ * writes them to the mdev.  A value the kernel refuses, or an attribute the
+ * mdev does not have, mdevctl loads, but its start fails and removes the mdev.
+ */
+static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
 {
 	for (size_t i = 0; i < attrs->n; i++) {
 		const struct jval *a = &attrs->items[i];
 
-		if (a->type != J_OBJECT) {
-			struct mark mk = cursor_mark(c, a->pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: an attrs entry is not an object; %s",
-				 g->uuid, MDEVCTL_CANNOT_LOAD);
-			*unloadable = true;
-			return -EINVAL;
-		}
-		if (a->n != 1) {
-			struct mark mk = cursor_mark(c, a->pos);
-
-			if (a->n == 0)
-				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
-					 "mdev %s: an attrs entry has no attribute; mdevctl takes exactly one per "
-					 "entry: %s",
-					 g->uuid, MDEVCTL_CANNOT_LOAD);
-			else
-				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
-					 "mdev %s: an attrs entry has %zu attributes (%s, %s%s); mdevctl takes exactly "
-					 "one per entry ({\"%s\": ...}, {\"%s\": ...}): %s",
-					 g->uuid, a->n, a->keys[0], a->keys[1], a->n > 2 ? ", ..." : "", a->keys[0],
-					 a->keys[1], MDEVCTL_CANNOT_LOAD);
-			*unloadable = true;
-			return -EINVAL;
-		}
 		for (size_t k = 0; k < a->n; k++) {
 			const char *key = a->keys[k];
 			const struct jval *v = &a->items[k];
 			struct mark mk = cursor_mark(c, v->pos);
 			const struct attr_op *op = NULL;
 
-			if (v->type == J_NUMBER) {
-				diag_add(im->diags, DIAG_ERROR, &mk, NULL,
-					 "mdev %s: %s: the value %s is a JSON number, not a string (\"%s\"); %s", g->uuid,
-					 key, v->str, v->str, MDEVCTL_CANNOT_LOAD);
-				*unloadable = true;
-				return -EINVAL;
-			}
-			if (v->type != J_STRING) {
-				diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: %s: the value is not a string; %s",
-					 g->uuid, key, MDEVCTL_CANNOT_LOAD);
-				*unloadable = true;
-				return -EINVAL;
-			}
 			for (size_t n = 0; n < ARRAY_SIZE(attr_ops); n++)
 				if (streq(key, attr_ops[n].name))
 					op = &attr_ops[n];
@@ -1099,6 +1108,8 @@ static void from_mdevctl(struct import *im)
 		const char *err = NULL;
 		const struct jval *type, *attrs, *start;
 		char uuid[37];
+		enum diag_severity sev;
+		bool vfio_ap, loads, bad_attrs;
 		struct iguest *g;
 		int base;
 
@@ -1136,29 +1147,44 @@ static void from_mdevctl(struct import *im)
 				 MDEVCTL_CANNOT_LOAD);
 			im->errors = true;
 			unloadable = true;
-		} else if (!streq(type->str, SYSFS_TYPE_MAINLINE) && !streq(type->str, SYSFS_TYPE_RFC2017)) {
-			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: mdev type '%s' is not vfio_ap; skipped", path,
-				 type->str);
-		} else if (!start || start->type == J_NULL) {
+			jval_done(&root);
+			continue;
+		}
+		/*
+		 * What mdevctl cannot load stops its start of every definition
+		 * here, whatever the type: said for another type too (a warning,
+		 * as that definition is not imported), with the note below.
+		 */
+		vfio_ap = streq(type->str, SYSFS_TYPE_MAINLINE) || streq(type->str, SYSFS_TYPE_RFC2017);
+		sev = vfio_ap ? DIAG_ERROR : DIAG_WARNING;
+		loads = bad_attrs = false;
+		if (!start || start->type == J_NULL) {
 			struct mark mk = cursor_mark(&c, start ? start->pos : root.pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL,
-				 "mdev %s: no \"start\" (\"auto\" or \"manual\"); %s", uuid, MDEVCTL_CANNOT_LOAD);
-			im->errors = true;
-			unloadable = true;
+			diag_add(im->diags, sev, &mk, NULL, "mdev %s: no \"start\" (\"auto\" or \"manual\"); %s", uuid,
+				 MDEVCTL_CANNOT_LOAD);
 		} else if (attrs && attrs->type != J_ARRAY) {
 			struct mark mk = cursor_mark(&c, attrs->pos);
-			diag_add(im->diags, DIAG_ERROR, &mk, NULL, "mdev %s: \"attrs\" is not an array; %s", uuid,
+			diag_add(im->diags, sev, &mk, NULL, "mdev %s: \"attrs\" is not an array; %s", uuid,
 				 MDEVCTL_CANNOT_LOAD);
-			im->errors = true;
+		} else if (attrs && !attrs_loadable(im, &c, attrs, uuid, sev))
+			bad_attrs = true;
+		else
+			loads = true;
+		if (!loads) {
 			unloadable = true;
-		} else {
+			im->errors |= vfio_ap;
+		}
+		if (!vfio_ap) {
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: mdev type '%s' is not vfio_ap; skipped", path,
+				 type->str);
+		} else if (loads || bad_attrs) {
 			base = streq(type->str, SYSFS_TYPE_RFC2017) ? 16 : 0;
 			g = add_guest(im, uuid);
 			g->file = xstrdup(path);
 			/* mdevctl (1.2.0) starts at boot for "auto" alone, and lists anything else as manual */
 			g->autostart = start->type == J_STRING && streq(start->str, "auto");
 			g->source = xasprintf("%s (start: %s)", path, g->autostart ? "auto" : "manual");
-			if (attrs && replay_attrs(im, &c, attrs, base, g, &unloadable) < 0) {
+			if (bad_attrs || (attrs && replay_attrs(im, &c, attrs, base, g) < 0)) {
 				im->errors = true;
 				g->broken = true;
 			}

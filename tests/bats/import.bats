@@ -472,6 +472,67 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: a definition of another mdev type that mdevctl cannot load (no start, attrs not an array, a number): a warning and the note that mdevctl starts none there at boot; the others are imported" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+G=dddddddd-0000-4000-8000-000000000001
+X=dddddddd-0000-4000-8000-000000000002
+mkdir -p $D
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x06"}, {"assign_domain": "0x47"}]}' > $D/$G
+echo -0x06 > /sys/bus/ap/apmask; echo -0x47 > /sys/bus/ap/aqmask
+note="apmatrix: note: while mdevctl cannot load a definition in $D, \"mdevctl list --defined\" fails and mdevctl starts none of the definitions there at boot (start-parent-mdevs); \"mdevctl start -u\" still starts each of the others"
+while IFS='|' read -r def at what; do
+	echo "== $def"
+	echo "$def" > $D/$X
+	if command -v mdevctl >/dev/null; then
+		# mdevctl 1.2.0: the other type's definition stops them all, G (auto) included
+		mdevctl list -d >/dev/null 2>&1 && die "mdevctl list --defined loaded $def"
+		mdevctl start-parent-mdevs matrix >/dev/null 2>&1
+		[ -e /sys/devices/vfio_ap/matrix/$G ] && die "mdevctl started $G beside $def"
+	fi
+	apmatrix import --from mdevctl -o $W/y.yaml --force 2>$W/err || die "import exited $?: $(cat $W/err)"
+	cat $W/err
+	grep -qxF "apmatrix: $D/$X:$at: warning: mdev $X: $what; mdevctl cannot load the definition" $W/err || die "no warning for $def"
+	grep -qxF "apmatrix: warning: $D/$X: mdev type 'other' is not vfio_ap; skipped" $W/err || die "not skipped: $def"
+	grep -qxF "$note" $W/err || die "no note for $def"
+	grep -qF "# from $D/$G (start: auto)" $W/y.yaml || die "$G not imported"
+	grep -q "$X" $W/y.yaml && die "$X imported"
+	cp $W/y.yaml /etc/apmatrix.yaml
+	apmatrix check > $W/out 2>&1 || die "check: $(cat $W/out)"
+	grep -qxF "apmatrix: $D/$X:$at: warning: mdevctl: mdev $X: $what; mdevctl cannot load the definition" $W/out || die "check: no warning for $def: $(cat $W/out)"
+	grep -qF "warning: mdevctl: while mdevctl cannot load a definition in $D" $W/out || die "check: no note for $def"
+done <<'DEFS'
+{"mdev_type": "other", "attrs": []}|1:1|no "start" ("auto" or "manual")
+{"mdev_type": "other", "start": "auto", "attrs": {"assign_adapter": "0x05"}}|1:50|"attrs" is not an array
+{"mdev_type": "other", "start": "manual", "attrs": [{"a": "x"}, {"b": 5}]}|1:71|b: the value 5 is a JSON number, not a string ("5")
+DEFS
+# one mdevctl loads: skipped, with no note
+echo '{"mdev_type": "other", "start": "manual", "attrs": [{"a": "x"}]}' > $D/$X
+if command -v mdevctl >/dev/null; then
+	mdevctl list -d >/dev/null || die "mdevctl list --defined"
+fi
+apmatrix import --from mdevctl 2>$W/err >/dev/null || die "import exited $?: $(cat $W/err)"
+cat $W/err
+grep -qxF "apmatrix: warning: $D/$X: mdev type 'other' is not vfio_ap; skipped" $W/err || die "not skipped"
+grep -q "cannot load" $W/err && die "a note for a definition mdevctl loads"
+# a vfio_ap definition: every entry's shape is checked before any value, as mdevctl loads them all first
+rm $D/$X
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x100"}, {"assign_domain": 5}]}' > $D/$X
+if command -v mdevctl >/dev/null; then
+	mdevctl list -d >/dev/null 2>&1 && die "mdevctl list --defined loaded it"
+fi
+expect_exit 65 apmatrix import --from mdevctl 2>$W/err >/dev/null
+cat $W/err
+grep -qxF "apmatrix: $D/$X:1:112: mdev $X: assign_domain: the value 5 is a JSON number, not a string (\"5\"); mdevctl cannot load the definition" $W/err || die "vfio_ap: no error for the number"
+grep -qxF "$note" $W/err || die "vfio_ap: no note"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import --from mdevctl: a definition that is not started: a warning that apply creates its mdev; the help does not promise 0 changes" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
