@@ -1696,6 +1696,7 @@ static int cmd_apply(int argc, char **argv)
 	for (int pass = 0, rounds = 0;; pass++) {
 		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
 		bool settling = false;    /* the round that gives back what failed guests no longer need */
+		bool staged_once = false; /* a round created the mdevs first: the rest is planned after it */
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
 		_cleanup_(strv_freep) char **held_mdevs = NULL;
@@ -1703,13 +1704,16 @@ static int cmd_apply(int argc, char **argv)
 
 		/*
 		 * At most 4 rounds, one more for each guest that stopped
-		 * meanwhile (up to 4), and one more for the round that gives
-		 * back after a failure, so that a failure in the last of them
-		 * still gets it.  That round ends the loop, or plans once more
-		 * when the host moved while it was read; settling stays set,
-		 * so the limit grows by one round only.
+		 * meanwhile (up to 4), one more for the round that gives back
+		 * after a failure, so that a failure in the last of them still
+		 * gets it, and one more for the round that plans the rest after
+		 * the mdevs were created first (staged), so that a staging in
+		 * the last of them does not leave the new mdevs empty.  The
+		 * round that gives back ends the loop, or plans once more when
+		 * the host moved while it was read; settling and staged_once
+		 * stay set, so each grows the limit by one round only.
 		 */
-		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling; round++) {
+		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling + staged_once; round++) {
 			size_t full_n;
 			bool staged;
 
@@ -1819,8 +1823,10 @@ static int cmd_apply(int argc, char **argv)
 			if (res.stopped || res.done == 0 || (res.failed && !staged))
 				break;
 			settled_run = false;
-			if (staged)
+			if (staged) {
+				staged_once = true;
 				continue; /* the mdevs exist now: plan the rest with what they tell */
+			}
 			/*
 			 * A guest left out by its errors (an absent queue before 6.0)
 			 * is verified too: the card it lacks may have come meanwhile.

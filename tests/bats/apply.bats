@@ -596,15 +596,21 @@ EOF2
 	assert_output --partial OK
 }
 
-@test "a guest that fails in apply's last round still gets the round that gives back what the run took for it" {
-	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; cat <<'EOF2'
-expect_exit 1 apmatrix apply >/dev/null 2>$T/err
-# rdelays_left N: wait until N of the rdelay rules are left, i.e. the read
-# the one before delays is now waiting
+# rdelays_left: the start of an in_sim script that times host changes with
+# rdelay rules: rdelays_left N waits until N of them are left, i.e. the read
+# that the one before delays is now waiting.
+rdelays_left() {
+	cat <<'EOF'
 rdelays_left() {
 	for ((i = 0; i < 600; i++)); do [ "$(grep -c '^rdelay ' /sys/.sim/fail)" = "$1" ] && return 0; sleep 0.05; done
-	die "apply never read guest2's matrix again: $(cat /sys/.sim/fail)"
+	die "apply never read again: $(cat /sys/.sim/fail)"
 }
+EOF
+}
+
+@test "a guest that fails in apply's last round still gets the round that gives back what the run took for it" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; rdelays_left; cat <<'EOF2'
+expect_exit 1 apmatrix apply >/dev/null 2>$T/err
 # three host changes, each while apply reads guest2's mdev (after the
 # cards): three rounds write nothing and plan once more; the third change is
 # card 06, which lets guest1 in, in the last of the four rounds a run plans;
@@ -635,6 +641,49 @@ jqe '.failed == 1 and ([.actions[] | select(.outcome == "failed")] | length == 1
 [ "$(ls -d /sys/bus/ap/drivers/cex4queue/06.* | wc -l)" = 2 ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
 expect_exit 0 apmatrix apply >/dev/null
 [ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix"
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
+@test "mdevs created first on a host whose interface an mdev tells, in apply's last round, still get the round that assigns them" {
+	# 5.15 with vfio_ap not loaded: three host changes while apply reads the
+	# bus, the third loads vfio_ap; the fourth round is the first that can
+	# create the mdevs, and with none on the host yet (live.h,
+	# profile_certain) it creates them first
+	in_sim "$HOSTS/static-5.15.yaml" < <(rdelays_left; cat <<'EOF2'
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+for i in 1 2 3; do echo "rdelay bus/ap/ap_max_domain_id 3000"; done > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+rdelays_left 2
+echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09"
+rdelays_left 1
+echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09"
+rdelays_left 0
+echo vfio_ap > /sys/.sim/modprobe || die "modprobe"
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 0 ] || die "apply exit $rc: $(cat $T/err)"
+[ "$(grep -cx "apmatrix: the host changed while apply read it; planning once more" $T/err)" = 3 ] ||
+	die "not three rounds that wrote nothing: $(cat $T/err)"
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix: $(cat $(mdev_dir $g1)/matrix)"
+[ "$(cat $(mdev_dir $g2)/matrix | tr '\n' ' ')" = "05.0047 " ] || die "guest2 matrix: $(cat $(mdev_dir $g2)/matrix)"
+jqe '([.actions[] | select(.kind == "create mdev")] | length == 2 and all(.round == 4)) and
+	([.actions[] | select(.kind | startswith("assign"))] | length == 7 and all(.round == 5 and .outcome == "done"))' $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | [.guest, .kind, .outcome, .round]]' $T/out)"
+expect_exit 0 apmatrix apply -q
 echo OK
 EOF2
 )
