@@ -375,9 +375,10 @@ static void print_option(const char *names, const char *prev, const char *text)
 static const char help_exit_status[] =
 	"Exit status: 0 done or nothing to do, 1 failure, 2 changes found (diff) or left\n"
 	"pending (apply), 64 usage error, 65 invalid configuration, 75 apply found the\n"
-	"locks held for --wait seconds (nothing changed; retry), 128+N apply stopped\n"
-	"by signal N (129 SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes, or\n"
-	"before the first one (while reading or waiting for the locks: nothing changed).\n\n";
+	"locks held for --wait seconds (nothing changed; retry) or the host changed\n"
+	"again during its last round (retry), 128+N apply stopped by signal N (129\n"
+	"SIGHUP, 130 SIGINT, 143 SIGTERM) between two changes, or before the first\n"
+	"one (while reading or waiting for the locks: nothing changed).\n\n";
 
 static void help(void)
 {
@@ -1484,7 +1485,10 @@ static const char *pending_advice(const struct apply_result *r)
 	return "guests are running; --force does some, the rest wait until their guest stops";
 }
 
-/* apply stops before it starts: the message on standard error, and in the --json document */
+/*
+ * apply stops before it starts, or ends with the host changed after its last
+ * plan: the message on standard error, and in the --json document
+ */
 static void _printf_(2, 3) apply_stop(struct run *run, const char *fmt, ...)
 {
 	struct diag_list l = {};
@@ -1697,6 +1701,7 @@ static int cmd_apply(int argc, char **argv)
 		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
 		bool settling = false;    /* the round that gives back what failed guests no longer need */
 		bool staged_once = false; /* a round created the mdevs first: the rest is planned after it */
+		bool kept_changing = false; /* the host changed during the last round allowed */
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
 		_cleanup_(strv_freep) char **held_mdevs = NULL;
@@ -1711,7 +1716,9 @@ static int cmd_apply(int argc, char **argv)
 		 * the last of them does not leave the new mdevs empty.  The
 		 * round that gives back ends the loop, or plans once more when
 		 * the host moved while it was read; settling and staged_once
-		 * stay set, so each grows the limit by one round only.
+		 * stay set, so each grows the limit by one round only.  A
+		 * change of the host during the last round is not planned for
+		 * (kept_changing).
 		 */
 		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling + staged_once; round++) {
 			size_t full_n;
@@ -1801,10 +1808,17 @@ static int cmd_apply(int argc, char **argv)
 			 * What failed is not tried again (run.failed), and what needs it
 			 * is skipped.  A round that did nothing ends the run, unless the
 			 * host changed while it was read (moved, above); so does a signal.
+			 * In the last round allowed, what changed is left for the next
+			 * run (kept_changing, below): the start request its uevent made
+			 * was merged into this one, so nothing starts that run by itself.
 			 */
-			if (moved) {
+			if (moved && round + 1 < 4 + stops + settling + staged_once) {
 				log_notice("the host changed while apply read it; planning once more");
 				continue;
+			}
+			if (moved) {
+				kept_changing = true;
+				break;
 			}
 			settled_run = !res.stopped;
 			if (settling)
@@ -1899,7 +1913,24 @@ static int cmd_apply(int argc, char **argv)
 				ret = 1;
 				break;
 			}
+			if (round + 1 == 4 + stops + settling + staged_once) {
+				kept_changing = true;
+				break;
+			}
 			log_notice("the host changed while applying; planning once more");
+		}
+		/*
+		 * A host that kept changing through the rounds a run may plan (a
+		 * flapping card, another tool writing): the run did what it could,
+		 * but the host it leaves is not the one it planned for.  Not a
+		 * success: exit 75, as for a busy lock, a later run can succeed; a
+		 * failure or an error of the run stays 1.
+		 */
+		if (kept_changing) {
+			apply_stop(&run, "the host changed again during apply's last round: apply did not plan for "
+					 "that change; run apmatrix apply again");
+			if (ret != 1)
+				ret = EX_TEMPFAIL;
 		}
 		/*
 		 * A guest that stopped after the last read of the host: the hook's

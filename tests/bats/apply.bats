@@ -648,6 +648,96 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a host that changes while apply's last round reads it: apply says it did not plan for that change and exits 75, not 0" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(rdelays_left; cat <<'EOF2'
+echo vfio_ap > /sys/.sim/modprobe
+cat >/etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06]
+    domains: [0x04]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+Y
+expect_exit 0 apmatrix apply -q
+g2=$(uuid_of guest2)
+# four host changes, each while apply reads guest2's mdev: every round of
+# the four a run plans writes nothing, and the host moved in each
+clear_writes
+for i in 1 2 3 4; do echo "rdelay devices/vfio_ap/matrix/$g2/matrix 3000"; done > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+rdelays_left 3
+echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09"
+rdelays_left 2
+echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09"
+rdelays_left 1
+echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09 again"
+rdelays_left 0
+echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09 again"
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 75 ] || die "apply exit $rc: $(cat $T/err)"
+# no "planning once more" that is not done
+[ "$(grep -cx "apmatrix: the host changed while apply read it; planning once more" $T/err)" = 3 ] ||
+	die "not three rounds planned once more: $(cat $T/err)"
+msg="the host changed again during apply's last round: apply did not plan for that change; run apmatrix apply again"
+grep -qx "apmatrix: $msg" $T/err || die "no message: $(cat $T/err)"
+MSG=$msg jqe '.done == 0 and .failed == 0 and .pending == 0 and
+	.diagnostics == [{"severity": "error", "file": null, "line": null, "column": null, "guest": null, "message": env.MSG}]' $T/out >/dev/null ||
+	die "JSON: $(cat $T/out)"
+[ "$(nwrites)" = 0 ] || die "writes: $(cat /sys/.sim/writes)"
+# the host settled: the next run has nothing to do
+expect_exit 0 apmatrix apply -q
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a host changed by another tool while apply's last round writes: apply says it did not plan for that change and exits 75, not 0" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(card06_later; rdelays_left; cat <<'EOF2'
+expect_exit 1 apmatrix apply >/dev/null 2>$T/err
+# three host changes while apply reads guest2's mdev, as in the test of a
+# failure in the last round: the third, card 06, lets guest1 in, in the
+# last of the four rounds a run plans; while it assigns guest1's domain,
+# another tool takes adapter 05 from guest2's mdev
+clear_writes
+printf '%s\n' "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" "rdelay devices/vfio_ap/matrix/$g2/matrix 3000" \
+	"rdelay devices/vfio_ap/matrix/$g2/matrix 3000" "wdelay devices/vfio_ap/matrix/$g1/assign_domain 3000" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+rdelays_left 2
+echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09"
+rdelays_left 1
+echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09"
+rdelays_left 0
+echo '- {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x06"
+wait_fired "apply never assigned guest1's domain"
+echo 0x05 > $(mdev_dir $g2)/unassign_adapter || die "unassign by hand"
+wait $pid; rc=$?
+echo clear > /sys/.sim/fail
+[ $rc = 75 ] || die "apply exit $rc: $(cat $T/err)"
+[ "$(grep -cx "apmatrix: the host changed while apply read it; planning once more" $T/err)" = 3 ] ||
+	die "not three rounds that wrote nothing: $(cat $T/err)"
+! grep -q "the host changed while applying; planning once more" $T/err || die "said it plans once more: $(cat $T/err)"
+msg="the host changed again during apply's last round: apply did not plan for that change; run apmatrix apply again"
+grep -qx "apmatrix: $msg" $T/err || die "no message: $(cat $T/err)"
+MSG=$msg jqe '.failed == 0 and ([.actions[] | select(.guest == "guest1" and .outcome == "done")] | length > 0 and all(.round == 4)) and
+	([.diagnostics[] | select(.message == env.MSG and .severity == "error")] | length == 1)' $T/out >/dev/null ||
+	die "JSON: $(cat $T/out)"
+[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "guest1 matrix"
+# the next run gives guest2 its adapter back
+expect_exit 0 apmatrix apply -q
+[ "$(cat $(mdev_dir $g2)/matrix | tr '\n' ' ')" = "05.0047 " ] || die "guest2 matrix"
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
 @test "mdevs created first on a host whose interface an mdev tells, in apply's last round, still get the round that assigns them" {
 	# 5.15 with vfio_ap not loaded: three host changes while apply reads the
 	# bus, the third loads vfio_ap; the fourth round is the first that can
