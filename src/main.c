@@ -1701,6 +1701,7 @@ static int cmd_apply(int argc, char **argv)
 		bool settled_run = false; /* the rounds ended by planning a fresh read, not by an error */
 		bool settling = false;    /* the round that gives back what failed guests no longer need */
 		bool staged_once = false; /* a round created the mdevs first: the rest is planned after it */
+		bool confirming = false;  /* the host moved while the last round read it: one more read tells */
 		bool kept_changing = false; /* the host changed during the last round allowed */
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
@@ -1718,9 +1719,13 @@ static int cmd_apply(int argc, char **argv)
 		 * the host moved while it was read; settling and staged_once
 		 * stay set, so each grows the limit by one round only.  A
 		 * change of the host during the last round is not planned for
-		 * (kept_changing).
+		 * (kept_changing); where that round wrote nothing, one more
+		 * read (confirming) tells whether the change matters: the
+		 * kernel's uevent number is the whole machine's, and a disk or
+		 * a network interface moves it too.
 		 */
-		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling + staged_once; round++) {
+		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling + staged_once + confirming;
+		     round++) {
 			size_t full_n;
 			bool staged;
 
@@ -1755,6 +1760,16 @@ static int cmd_apply(int argc, char **argv)
 			}
 			if (!settling)
 				print_diags_once(&diags, &shown, &run);
+			/* what moved in the last round asks for changes: the rounds are used up */
+			if (confirming && p->n > p->n_pending) {
+				log_debug("the read after the last round has %zu change%s to make: not made", p->n - p->n_pending,
+					  p->n - p->n_pending == 1 ? "" : "s");
+				p = plan_free(p);
+				host_done(&h);
+				diag_list_done(&diags);
+				kept_changing = true;
+				break;
+			}
 			full_n = p->n;
 			staged = false;
 			if (!h.live->profile_certain) {
@@ -1812,8 +1827,13 @@ static int cmd_apply(int argc, char **argv)
 			 * run (kept_changing, below): the start request its uevent made
 			 * was merged into this one, so nothing starts that run by itself.
 			 */
-			if (moved && round + 1 < 4 + stops + settling + staged_once) {
+			if (moved && round + 1 < 4 + stops + settling + staged_once + confirming) {
 				log_notice("the host changed while apply read it; planning once more");
+				continue;
+			}
+			if (moved && !confirming) {
+				log_debug("the host changed while apply's last round read it; reading it once more");
+				confirming = true;
 				continue;
 			}
 			if (moved) {
@@ -1913,7 +1933,7 @@ static int cmd_apply(int argc, char **argv)
 				ret = 1;
 				break;
 			}
-			if (round + 1 == 4 + stops + settling + staged_once) {
+			if (round + 1 >= 4 + stops + settling + staged_once + confirming) {
 				kept_changing = true;
 				break;
 			}
