@@ -152,7 +152,7 @@ static const struct command commands[_CMD_MAX] = {
 			"or to a guest and the host. On a host with an AP bus it is also checked against the host "
 			"(unless --no-live): adapters and domains beyond the machine's maximum, queues held by mdevs "
 			"apmatrix did not create, mdevctl definitions that assign the same queues. Every error "
-			"found gives exit status 65 (ownership records that cannot be read: 1). Off an AP host and with --no-live the host is not checked: "
+			"found gives exit status 65 (the host or its ownership records cannot be read: 1). Off an AP host and with --no-live the host is not checked: "
 			"the ok line ends in (configuration only: ...) saying why, and --json's host_checked is "
 			"false." },
 	[CMD_SHOW] = { "show", "[GUEST]", cmd_show, "draw the matrix: who owns each queue, conflicts, each guest's view",
@@ -170,8 +170,9 @@ static const struct command commands[_CMD_MAX] = {
 			"hot plugs them (kernel 6.0 or later)." },
 	[CMD_STATUS] = { "status", "", cmd_status, "compare the live host with the configuration, per guest",
 			 "Compare the live host with the configuration, per guest: absent, matches or differs, "
-			 "and whether it is running, or left out when an mdevctl definition started at boot "
-			 "shares its queues or an mdev apmatrix does not manage holds one; list the mdevs that are not declared (foreign), the mask bits apmatrix has "
+			 "and whether it is running, or left out (as diff and apply leave it: an error of its own "
+			 "against this host, an mdevctl definition started at boot that shares its queues, an mdev "
+			 "apmatrix does not manage or a left-out guest's that holds one); list the mdevs that are not declared (foreign), the mask bits apmatrix has "
 			 "taken from the host, and those taken outside apmatrix (boot setting, chzdev or by "
 			 "hand), which it leaves as they are." },
 	[CMD_IMPORT] = { "import", "", cmd_import, "write the configuration that reproduces this host's vfio_ap state",
@@ -231,8 +232,8 @@ static const struct option_doc {
 	{ "-o, --output FILE", OPT_OUTPUT, C(IMPORT), "write FILE atomically instead of standard output" },
 	{ "    --libvirt", OPT_SNIPPET, C(GUEST), "the libvirt <hostdev> element (default)" },
 	{ "    --qemu", OPT_SNIPPET, C(GUEST), "the QEMU command line argument (one vfio-ap device per guest)" },
-	{ "    --color WHEN", 0, 0, "auto (default), always or never: show's grid" },
-	{ "-q, --quiet", 0, 0, "print only errors (and what show, status, import, guest, --json print)" },
+	{ "    --color WHEN", 0, 0, "auto (default), always or never: show's grid, diff's pending" },
+	{ "-q, --quiet", 0, 0, "print only errors (and what show, status, import, guest, --json, --shell print)" },
 	{ "-v, --verbose", 0, 0, "print debug messages (of -q and -v, the last wins)" },
 	{ "-h, --help", 0, 0, "show this help (after a command, that command's)" },
 	{ "-V, --version", 0, 0, "show the version" },

@@ -660,6 +660,23 @@ static char *held_why(const struct apqn_matrix *want, const struct mstate *ms, c
 			 more ? more : "", n == 1 ? "is" : "are", ms->uuid, what);
 }
 
+/*
+ * The short why of a guest left out for errors of its own: the first the
+ * plan gave about it, without its "guest 'NAME': "; malloc'd.
+ */
+static char *own_error_why(const struct ctx *c, const char *name)
+{
+	_cleanup_free_ char *prefix = xasprintf("guest '%s': ", name);
+
+	for (size_t i = 0; i < c->diags->n; i++) {
+		const struct diag *e = &c->diags->items[i];
+
+		if (e->severity == DIAG_ERROR && e->guest && streq(e->guest, name))
+			return xstrdup(e->message + (strncmp(e->message, prefix, strlen(prefix)) ? 0 : strlen(prefix)));
+	}
+	return xstrdup("errors of its own");
+}
+
 /* Checks that depend on this guest only (and on the host). */
 static void check_guest(struct ctx *c, size_t gi)
 {
@@ -2582,6 +2599,9 @@ done:
 	for (size_t gi = 0; gi < c->n_guests; gi++) {
 		struct gstate *g = &c->guests[gi];
 
+		/* left out for errors of its own (beyond the maximum, an absent queue): the first says why */
+		if (!g->why && g->skip && !g->g->refused && !g->g->failed)
+			g->why = own_error_why(c, g->g->name);
 		if (!g->why)
 			continue;
 		p->left_out = xrealloc(p->left_out, (p->n_left_out + 1) * sizeof(*p->left_out));

@@ -1062,6 +1062,44 @@ EOF
 	assert_output --partial OK
 }
 
+@test "status and show: a guest left out for errors of its own (an adapter beyond the host's maximum) is left out there too, with its error, not 'differs'; so is a guest its kept mdev blocks" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+G1=$(uuid_of guest1); G2=$(uuid_of guest2)
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05, 0x06, 0x40]
+    domains: [0x04]
+  guest2:
+    adapters: [0x05, 0x06]
+    domains: [0xab]
+Y
+err1="apmatrix: /etc/apmatrix.yaml:4:28: guest 'guest1': adapters 0x40 beyond this host's maximum 0x3f"
+err2="apmatrix: guest 'guest2': APQN 05.00ab is assigned to mdev $G1 of guest 'guest1', which is left unchanged because of its errors"
+why1="adapters 0x40 beyond this host's maximum 0x3f"
+expect_exit 1 apmatrix diff > /dev/null 2> $T/diff.err
+grep -qxF "$err1" $T/diff.err || die "diff: $(cat $T/diff.err)"
+grep -qxF "$err2" $T/diff.err || die "diff: $(cat $T/diff.err)"
+clear_writes
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$err1" $T/err || die "status: stderr $(cat $T/err)"
+grep -qxF "$err2" $T/err || die "status: stderr $(cat $T/err)"
+grep -qF "$(printf '%-16s %s  left out: %s (see the error); mdev differs: ' guest1 $G1 "$why1")" $T/out || die "status guest1: $(cat $T/out)"
+grep -qF "$(printf '%-16s %s  left out: APQNs 05.00ab 06.00ab are assigned' guest2 $G2)" $T/out || die "status guest2: $(cat $T/out)"
+expect_exit 0 apmatrix status --json > $T/s.json 2>/dev/null
+W1=$why1 jqe '(.guests[] | select(.name == "guest1") | .state == "left_out" and .left_out == $ENV.W1) and (.guests[] | select(.name == "guest2") | .state == "left_out")' $T/s.json >/dev/null || die "status --json: $(cat $T/s.json)"
+expect_exit 0 apmatrix show guest1 > $T/show 2>/dev/null
+grep -qxF "  left out         by diff and apply: $why1" $T/show || die "show: $(cat $T/show)"
+[ "$(nwrites)" = 0 ] || die "status/show wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "show: the queues of a guest diff and apply leave out are drawn with 'x', not '*', and the legend says so (a foreign mdev, an autostarted mdevctl definition)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=7d1c0000-0000-4000-8000-000000000001
