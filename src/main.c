@@ -1041,8 +1041,8 @@ static int host_read(struct host *h, unsigned flags, bool locked, struct diag_li
 
 /*
  * status and show build no plan of their own: the guests a plan leaves out
- * because an mdev holds queues they want (one apmatrix does not manage, or
- * that of a guest left out for its errors) are refused here as
+ * (an mdev holds queues they want, one apmatrix does not manage or that of a
+ * guest left out for its errors; errors of their own) are refused here as
  * hostcheck_mdevctl() refuses its own (after it), with the short why, and
  * the plan's errors about them go to diags, as diff says them.  The plan's
  * other diagnostics are diff's to give (check gives them too).
@@ -1487,6 +1487,17 @@ static const char *pending_advice(const struct apply_result *r)
 }
 
 /*
+ * How many rounds apply's loop may plan (see there): 4, one more for each
+ * guest that stopped meanwhile, and one each for the round that gives back
+ * after a failure, the rest of a staged plan, and the read after the host
+ * moved during the last round.
+ */
+static int rounds_allowed(int stops, bool settling, bool staged_once, bool confirming)
+{
+	return 4 + stops + settling + staged_once + confirming;
+}
+
+/*
  * apply stops before it starts, or ends with the host changed after its last
  * plan: the message on standard error, and in the --json document
  */
@@ -1725,7 +1736,7 @@ static int cmd_apply(int argc, char **argv)
 		 * kernel's uevent number is the whole machine's, and a disk or
 		 * a network interface moves it too.
 		 */
-		for (int round = 0, replans = 0, stops = 0; round < 4 + stops + settling + staged_once + confirming;
+		for (int round = 0, replans = 0, stops = 0; round < rounds_allowed(stops, settling, staged_once, confirming);
 		     round++) {
 			size_t full_n;
 			bool staged;
@@ -1828,7 +1839,7 @@ static int cmd_apply(int argc, char **argv)
 			 * run (kept_changing, below): the start request its uevent made
 			 * was merged into this one, so nothing starts that run by itself.
 			 */
-			if (moved && round + 1 < 4 + stops + settling + staged_once + confirming) {
+			if (moved && round + 1 < rounds_allowed(stops, settling, staged_once, confirming)) {
 				log_notice("the host changed while apply read it; planning once more");
 				continue;
 			}
@@ -1934,7 +1945,7 @@ static int cmd_apply(int argc, char **argv)
 				ret = 1;
 				break;
 			}
-			if (round + 1 >= 4 + stops + settling + staged_once + confirming) {
+			if (round + 1 >= rounds_allowed(stops, settling, staged_once, confirming)) {
 				kept_changing = true;
 				break;
 			}

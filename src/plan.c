@@ -129,7 +129,7 @@ struct gstate {
 	const struct desired_guest *g;
 	ssize_t ms; /* its mstate */
 	bool skip;  /* errors: no actions at all */
-	char *why;  /* skipped for an mdev that holds its queues: why, in a few words (struct plan.left_out) */
+	char *why;  /* skipped: why, in a few words (struct plan.left_out) */
 	bool needs_dynamic; /* names absent queues on a host whose interface is not known yet */
 };
 

@@ -151,9 +151,11 @@ enum plan_flags {
 
 /*
  * A guest the plan leaves out because an mdev holds queues it wants (an mdev
- * apmatrix does not manage, or that of a guest left out for its errors): the
- * why in a few words, for status and show ("APQN 05.0047 is assigned to mdev
- * UUID (not managed by apmatrix)"); the diagnostics say it in full.
+ * apmatrix does not manage, or that of a guest left out for its errors), or
+ * for errors of its own against the host: the why in a few words, for status
+ * and show ("APQN 05.0047 is assigned to mdev UUID (not managed by
+ * apmatrix)", "adapters 0x40 beyond this host's maximum 0x3f"); the
+ * diagnostics say it in full.
  */
 struct plan_left_out {
 	const char *guest; /* the desired's name */
