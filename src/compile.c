@@ -100,7 +100,8 @@ static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim di
 	return all;
 }
 
-static struct bitmap256 expand_keep(const struct config_list *l, const char *noun, struct diag_list *diags)
+/* As expand_list(), for host.keep: the repeat's warning names the first place too. */
+static struct bitmap256 expand_keep(const struct config_list *l, enum desired_dim dim, struct diag_list *diags)
 {
 	struct bitmap256 all = { { 0 } };
 
@@ -113,9 +114,16 @@ static struct bitmap256 expand_keep(const struct config_list *l, const char *nou
 		bitmap_set_range(&b, it->lo, it->hi);
 		dup = bitmap_and(&all, &b);
 		if (!bitmap_empty(&dup)) {
-			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2);
+			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL;
+			unsigned n = (unsigned)bitmap_next(&dup, 0);
+			size_t j = 0;
+
+			while (j < i && !(l->items[j].lo <= n && n <= l->items[j].hi))
+				j++;
+			first = mark_string(&l->items[j].mark); /* j < i: n is in all, from an earlier entry */
 			diag_add(diags, DIAG_WARNING, &it->mark, NULL,
-				 "host.keep: %s %s listed more than once, ignoring the repeat", noun, nums ? nums : "?");
+				 "host.keep: %s %s listed more than once (first at %s), ignoring the repeat",
+				 dim_noun[dim][bitmap_count(&dup) > 1], nums ? nums : "?", first);
 		}
 		all = bitmap_or(&all, &b);
 	}
@@ -463,8 +471,8 @@ int compile_end(struct compiler *c, struct config *cfg, struct desired **ret, st
 
 		d->has_keep = true;
 		d->keep_mark = cfg->keep_mark;
-		d->keep_adapters = expand_keep(&cfg->keep_adapters, "adapter", kd);
-		d->keep_domains = expand_keep(&cfg->keep_domains, "domain", kd);
+		d->keep_adapters = expand_keep(&cfg->keep_adapters, DIM_ADAPTER, kd);
+		d->keep_domains = expand_keep(&cfg->keep_domains, DIM_DOMAIN, kd);
 	}
 	if (!cfg->incomplete) {
 		check_pairs(d->guests, d->n_guests, c->cf.flag, diags);

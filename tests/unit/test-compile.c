@@ -437,21 +437,26 @@ static void test_repeats_are_warnings(void)
 	struct fx f;
 
 	fx_compile(&f, "version: 1\n"
-		       "host:\n  keep:\n    adapters: [3, 3]\n"
+		       "host:\n  keep:\n    adapters: [3, 3]\n    domains: [\"1-3\", 9, \"2-4\"]\n"
 		       "guests:\n"
 		       "  g:\n"
 		       "    adapters: [1]\n"
 		       "    domains: [\"0x04-0x07\", 5, \"6-9\"]\n");
 	CHECK(f.r == 0);
 	CHECK(diag_count(&f.dl, DIAG_ERROR) == 0);
-	CHECK(diag_count(&f.dl, DIAG_WARNING) == 3);
-	if (f.dl.n == 3) {
-		CHECK_STREQ(f.dl.items[0].message, "host.keep: adapter 0x03 listed more than once, ignoring the repeat");
+	CHECK(diag_count(&f.dl, DIAG_WARNING) == 4);
+	if (f.dl.n == 4) {
+		CHECK_STREQ(f.dl.items[0].message,
+			    "host.keep: adapter 0x03 listed more than once (first at t.yaml:4:16), ignoring the repeat");
+		CHECK(f.dl.items[0].mark.col == 19);
 		CHECK_STREQ(f.dl.items[1].message,
-			    "guest 'g': domain 0x05 listed more than once (first at t.yaml:8:15), ignoring the repeat");
-		CHECK(f.dl.items[1].mark.col == 28);
+			    "host.keep: domains 0x02,0x03 listed more than once (first at t.yaml:5:15), ignoring the repeat");
+		CHECK(f.dl.items[1].mark.col == 25);
 		CHECK_STREQ(f.dl.items[2].message,
-			    "guest 'g': domains 0x06,0x07 listed more than once (first at t.yaml:8:15), ignoring the repeat");
+			    "guest 'g': domain 0x05 listed more than once (first at t.yaml:9:15), ignoring the repeat");
+		CHECK(f.dl.items[2].mark.col == 28);
+		CHECK_STREQ(f.dl.items[3].message,
+			    "guest 'g': domains 0x06,0x07 listed more than once (first at t.yaml:9:15), ignoring the repeat");
 	}
 	CHECK_SET(&f.d->guests[0].matrix.domains, "0x04-0x09");
 	fx_done(&f);
