@@ -1848,10 +1848,16 @@ static int cmd_apply(int argc, char **argv)
 				confirming = true;
 				continue;
 			}
-			if (moved) {
-				kept_changing = true;
-				break;
-			}
+			/*
+			 * The read after the last round planned nothing (a change
+			 * to make ended the run above); the host moved again while
+			 * it read, as it does for any device's event: the run ends
+			 * as it would have.  Reading again could go on as long as
+			 * the machine's events do.
+			 */
+			if (moved)
+				log_debug("the host changed again while apply read it after its last round; "
+					  "that read asked for nothing");
 			settled_run = !res.stopped;
 			if (settling)
 				break;
@@ -1870,6 +1876,15 @@ static int cmd_apply(int argc, char **argv)
 				break;
 			settled_run = false;
 			if (staged) {
+				/*
+				 * A second staging (every mdev gone again before 6.12,
+				 * so the interface is unknown again) in the last round:
+				 * staged_once grew the limit once only.
+				 */
+				if (staged_once && round + 1 >= rounds_allowed(stops, settling, staged_once, confirming)) {
+					kept_changing = true;
+					break;
+				}
 				staged_once = true;
 				continue; /* the mdevs exist now: plan the rest with what they tell */
 			}
@@ -1972,8 +1987,8 @@ static int cmd_apply(int argc, char **argv)
 		 * more plan, as many times as guests stop meanwhile, up to 4; a
 		 * request that comes later stays for the next run.
 		 */
-		if (!settled_run || !total.pending || total.stopped || stop_signal_taken(NULL) || pass == 4 ||
-		    !owner_rerun_take(rundir_path()))
+		if (!settled_run || kept_changing || !total.pending || total.stopped || stop_signal_taken(NULL) ||
+		    pass == 4 || !owner_rerun_take(rundir_path()))
 			break;
 		log_notice("a guest stopped while apply ran; planning once more");
 	}
@@ -2001,9 +2016,10 @@ static int cmd_apply(int argc, char **argv)
 	 * No summary when the first reading of the host failed: nothing was
 	 * tried, and the error said so.  Nor when the run failed and nothing
 	 * was done, failed or held back (the plan's errors, such as vfio_ap not
-	 * loaded, left nothing to do): "0 changes" would read as all is well.
+	 * loaded, left nothing to do), or when the host kept changing and
+	 * nothing was done (75): "0 changes" would read as all is well.
 	 */
-	if (ret == 1 && !total.done && !total.failed && !total.skipped && !total.pending)
+	if ((ret == 1 || ret == EX_TEMPFAIL) && !total.done && !total.failed && !total.skipped && !total.pending)
 		tried = false;
 	if (tried && !arg_json && (!arg_quiet || ret == 1)) {
 		_cleanup_free_ char *left = left_out_note(&run.left_out);

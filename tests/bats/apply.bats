@@ -648,14 +648,16 @@ EOF2
 	assert_output --partial OK
 }
 
-# last_round_moves CHANGE: the start of an in_sim script: the seed guests on
-# 5.15, converged; then four host changes, each while apply --json (in the
-# background, $pid, output in $T/out and $T/err) reads guest2's mdev, so that
-# every round of the four a run plans writes nothing and the host moved in
-# each: card 0x09 (no guest's) plugged, unplugged, plugged, and last CHANGE
+# last_round_moves CHANGE [AFTER]: the start of an in_sim script: the seed
+# guests on 5.15, converged; then four host changes, each while apply --json
+# (in the background, $pid, output in $T/out and $T/err) reads guest2's mdev,
+# so that every round of the four a run plans writes nothing and the host
+# moved in each: card 0x09 (no guest's) plugged, unplugged, plugged, and last
+# CHANGE; and AFTER, if given, while the read after the last round reads it.
+# JSON (default --json) is apply's option for its output
 last_round_moves() {
 	rdelays_left
-	printf 'last_change=%q\n' "$1"
+	printf 'last_change=%q after=%q json=%q\n' "$1" "${2-}" "${JSON---json}"
 	cat <<'EOF'
 echo vfio_ap > /sys/.sim/modprobe
 cat >/etc/apmatrix.yaml <<'Y'
@@ -671,16 +673,22 @@ Y
 expect_exit 0 apmatrix apply -q
 g2=$(uuid_of guest2)
 clear_writes
-for i in 1 2 3 4; do echo "rdelay devices/vfio_ap/matrix/$g2/matrix 3000"; done > /sys/.sim/fail
-apmatrix -v apply --json > $T/out 2> $T/err & pid=$!
-rdelays_left 3
+n=4
+[ -z "$after" ] || n=5
+for ((i = 0; i < n; i++)); do echo "rdelay devices/vfio_ap/matrix/$g2/matrix 3000"; done > /sys/.sim/fail
+apmatrix -v apply $json > $T/out 2> $T/err & pid=$!
+rdelays_left $((n - 1))
 echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09"
-rdelays_left 2
+rdelays_left $((n - 2))
 echo 'remove 0x09' > /sys/.sim/hotplug || die "unplug 0x09"
-rdelays_left 1
+rdelays_left $((n - 3))
 echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug || die "plug 0x09 again"
-rdelays_left 0
+rdelays_left $((n - 4))
 eval "$last_change" || die "last change: $last_change"
+if [ -n "$after" ]; then
+	rdelays_left 0
+	eval "$after" || die "change after the last round: $after"
+fi
 wait $pid; rc=$?
 echo clear > /sys/.sim/fail
 # no "planning once more" that is not done
@@ -707,6 +715,23 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a host that changes again while apply reads it after its last round, and that read asks for nothing: apply ends as done, exit 0, not 75" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(last_round_moves "echo 'remove 0x09' > /sys/.sim/hotplug" \
+		"echo '- {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47]}' > /sys/.sim/hotplug"; cat <<'EOF2'
+[ $rc = 0 ] || die "apply exit $rc: $(cat $T/err)"
+! grep -q "did not plan" $T/err || die "said: $(cat $T/err)"
+jqe '.done == 0 and .failed == 0 and .pending == 0 and ([.diagnostics[] | select(.severity == "error")] | length == 0)' $T/out >/dev/null ||
+	die "JSON: $(cat $T/out)"
+[ "$(nwrites)" = 0 ] || die "writes: $(cat /sys/.sim/writes)"
+[ -e /sys/bus/ap/devices/card09 ] || die "card 09 not plugged"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a host that changes while apply's last round reads it, in a way that asks for changes: apply says it did not plan for that change and exits 75, not 0; the next run makes them" {
 	# the last change gives adapter 0x05 back to the host drivers by hand (5.15
 	# lets it, and takes its queues from the guests' mdevs), so the read after
@@ -725,6 +750,18 @@ expect_exit 2 apmatrix diff >/dev/null
 expect_exit 0 apmatrix apply -q
 expect_exit 0 apmatrix diff >/dev/null
 [ -e /sys/bus/ap/drivers/vfio_ap/05.0047 ] || die "05.0047 not back with vfio_ap: $(ls /sys/bus/ap/drivers/vfio_ap)"
+echo OK
+EOF2
+)
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a host that changes while apply's last round reads it, in a way that asks for changes, and nothing was done: no summary '0 changes' on stdout after the error (exit 75)" {
+	in_sim "$HOSTS/static-5.15.yaml" < <(JSON= last_round_moves "echo +0x05 > /sys/bus/ap/apmask"; cat <<'EOF2'
+[ $rc = 75 ] || die "apply exit $rc: $(cat $T/err) $(cat $T/out)"
+grep -qx "apmatrix: $msg" $T/err || die "no message: $(cat $T/err)"
+[ ! -s $T/out ] || die "stdout: $(cat $T/out)"
 echo OK
 EOF2
 )
