@@ -68,7 +68,7 @@ struct parser {
 	struct config *cfg;
 	bool saw_version;
 	bool is_main;      /* the main file, not a drop-in */
-	const char *owner; /* of the number list being read: "host.keep"; NULL inside a guest */
+	const char *owner; /* of the number list or host setting being read: "host.keep", "host"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
 	const char *value_of; /* the guest whose value the next event is: an alias or anchor there is its error */
 	bool value_anchored; /* that value had an anchor (reported): the guest is dropped, as for an alias */
@@ -105,7 +105,9 @@ struct key_entry {
 	const char *noun; /* number lists only (offset is a struct config_list): what one entry is */
 };
 
+static int handle_host(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 static int handle_keep(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
+static int handle_masks(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 
 /* Handler for mappings whose keys are names (guests): called at the key, reads the value. */
 typedef int (*any_key_handler)(struct parser *p, const char *key, const struct mark *key_mark, void *data);
@@ -312,7 +314,8 @@ _printf_(3, 4) static void warning_at(struct parser *p, const struct mark *m, co
 
 /*
  * "guest 'g1': " before a message about something inside a guest's
- * definition (as owner_of()), "host.keep: " inside host.keep, else "".
+ * definition (as owner_of()), "host.keep: " inside host.keep, "host.masks: ",
+ * "host: " inside the rest of host, else "".
  */
 static const char *in_owner(const struct parser *p, char buf[static QUOTE_MAX + 8])
 {
@@ -730,6 +733,22 @@ static void seen_done(struct seen_set *set)
 }
 
 /*
+ * How messages about anchors, aliases and tags on e's value, or inside
+ * it, name their place: "host", "host.keep", "host.masks"; NULL for the
+ * others (a guest's are named by the guest, the top level's not at all).
+ */
+static const char *value_owner(const struct key_entry *e)
+{
+	if (e->handler == handle_host)
+		return "host";
+	if (e->handler == handle_keep)
+		return "host.keep";
+	if (e->handler == handle_masks)
+		return "host.masks";
+	return NULL;
+}
+
+/*
  * The current event starts a mapping (or is a null scalar, an empty
  * mapping).  Consume it, dispatching every value to its table entry, or to
  * any when the keys are names.
@@ -739,6 +758,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 {
 	struct seen_set seen = {}; /* names, and keys not in the table */
 	struct mark table_seen[8] = { { 0 } }; /* where each table key was first given (line 0: not yet) */
+	const char *owner = p->owner; /* this mapping's, for its keys (a value may name its own) */
 	int r = 0;
 
 	assert(n_table <= ARRAY_SIZE(table_seen));
@@ -752,6 +772,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		const char *key;
 		size_t i;
 
+		p->owner = owner;
 		r = next_event(p);
 		if (r < 0)
 			break;
@@ -836,12 +857,10 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			continue;
 		}
 
-		/* an anchor, alias or tag on host.keep's value itself: "host.keep: " (handle_keep() sets it inside) */
-		if (e->handler == handle_keep)
-			p->owner = "host.keep";
+		/* an anchor, alias or tag on a host setting's value, or inside it: "host: ", "host.masks: " */
+		if (value_owner(e))
+			p->owner = value_owner(e);
 		r = next_event(p);
-		if (e->handler == handle_keep)
-			p->owner = NULL;
 		if (r < 0)
 			break;
 		if (e->noun && (p->ev.type == YAML_ALIAS_EVENT || !node_matches(p, e->type))) {
@@ -869,6 +888,7 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 			break;
 	}
 
+	p->owner = owner;
 	seen_done(&seen);
 	return r;
 }
@@ -1200,6 +1220,7 @@ static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
 {
 	struct config *cfg = data;
 	const struct map_ctx ctx = { .label = "host.keep" };
+	const char *was = p->owner;
 	int r;
 
 	cfg->keep_present = true;
@@ -1208,7 +1229,7 @@ static int handle_keep(struct parser *p, const struct key_entry *e _unused_,
 	p->guest = NULL;
 	p->unknown_key = false;
 	r = process_mapping(p, &ctx, keep_keys, ARRAY_SIZE(keep_keys), NULL, data);
-	p->owner = NULL; /* what follows (host.masks, guests) is not inside host.keep */
+	p->owner = was; /* what follows (host.masks) is not inside host.keep */
 	if (r < 0)
 		return r;
 	/* with a key we do not know (a typo of "domains"?), what is "missing" may be there */

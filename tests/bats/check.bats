@@ -958,13 +958,13 @@ apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
 	cat "$out"
 	jq -e '[.diagnostics[] | . as $d | [$d.guest, ($d.message | startswith("guest '"'"'" + $d.guest + "'"'"': "))]] ==
 		[["g1", true], ["g2", true], ["g3", true], ["g4", true]]' "$out"
-	# outside a guest there is no guest to name
+	# outside a guest there is no guest to name: the host's is named as the host (its own test below)
 	printf 'version: 1\nhost: &h\n  masks: auto\nguests: {}\n' >"$cfg"
 	status=0
-	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
-	cat "$out.err"
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" 2>"$out.err" || status=$?
+	cat "$out" "$out.err"
 	[ "$status" -eq 65 ]
-	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: anchors are not supported (anchor 'h')" ]
+	jq -e '[.diagnostics[] | .guest] == [null]' "$out"
 }
 
 @test "anchors, aliases and YAML tags inside host.keep (its value included): the message starts with host.keep, as its other messages; host.masks and guests after it are not host.keep's" {
@@ -979,7 +979,7 @@ apmatrix: $cfg:12:7: guest 'g4': YAML tags are not supported (tag '!!map')" ]
 apmatrix: $cfg:4:15: host.keep: anchors are not supported (anchor 'a')
 apmatrix: $cfg:5:15: host.keep: aliases are not supported (alias 'a')
 apmatrix: $cfg:5:19: host.keep: YAML tags are not supported (tag '!!int')
-apmatrix: $cfg:6:10: anchors are not supported (anchor 'm')
+apmatrix: $cfg:6:10: host.masks: anchors are not supported (anchor 'm')
 apmatrix: $cfg:9:15: guest 'g1': aliases are not supported (alias 'k')" ]
 	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
 	cat "$out"
@@ -991,6 +991,44 @@ apmatrix: $cfg:9:15: guest 'g1': aliases are not supported (alias 'k')" ]
 	cat "$out.err"
 	[ "$status" -eq 65 ]
 	grep -qx "apmatrix: $cfg:4:9: host.keep: aliases are not supported (alias 'k')" "$out.err"
+}
+
+@test "anchors, aliases and YAML tags on host, inside it or on host.masks: the message starts with host or host.masks, as host.keep's do" {
+	cfg=$BATS_TEST_TMPDIR/t.yaml
+	out=$BATS_TEST_TMPDIR/out
+	printf 'version: 1\nhost: &h\n  &k masks: !!str auto\n  bogus: &b 1\nguests:\n  g1: {adapters: [5], domains: [4]}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: host: anchors are not supported (anchor 'h')
+apmatrix: $cfg:3:3: host: anchors are not supported (anchor 'k')
+apmatrix: $cfg:3:13: host.masks: YAML tags are not supported (tag '!!str')
+apmatrix: $cfg:4:3: host: unknown key 'bogus' (valid keys: keep, masks)
+apmatrix: $cfg:4:10: host: anchors are not supported (anchor 'b')" ]
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
+	cat "$out"
+	jq -e '[.diagnostics[] | [.line, .guest]] == [[2, null], [3, null], [3, null], [4, null], [4, null]]' "$out"
+	# an alias as host, as host.masks, and a tag on host; after host.keep, host.masks is named again
+	printf 'version: 1\nhost: !!map\n  keep: {adapters: [1]}\n  masks: &m auto\nguests: {}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:2:7: host: YAML tags are not supported (tag '!!map')
+apmatrix: $cfg:4:10: host.masks: anchors are not supported (anchor 'm')" ]
+	printf 'version: 1\nx: &a off\nhost:\n  masks: *a\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	grep -qx "apmatrix: $cfg:4:10: host.masks: aliases are not supported (alias 'a')" "$out.err"
+	printf 'version: 1\nx: &a {masks: off}\nhost: *a\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	grep -qx "apmatrix: $cfg:3:7: host: aliases are not supported (alias 'a')" "$out.err"
 }
 
 @test "an empty -c/--config or --config-dir is a usage error naming the option, not a file named ''" {
