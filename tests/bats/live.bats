@@ -10,7 +10,13 @@ setup() {
 	APMATRIX="${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix"
 	WITH_SIM="$APMATRIX_TOP/tests/lib/with-sim"
 	CONFIG="$APMATRIX_TOP/examples/seed-two-guests.yaml"
-	[ -x "$WITH_SIM" ] && [ -x "$APMATRIX_TOP/build/apmatrix-sim" ] || skip "simulator not built"
+	# the simulator with-sim runs, chosen as tests/bats/helpers.bash chooses it:
+	# APMATRIX_SIM, else the one built with APMATRIX_BIN's apmatrix, else
+	# build/apmatrix-sim (with-sim's default)
+	if [ -z "${APMATRIX_SIM:-}" ] && [ -x "${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix-sim" ]; then
+		export APMATRIX_SIM=${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix-sim
+	fi
+	[ -x "$WITH_SIM" ] && [ -x "${APMATRIX_SIM:-$APMATRIX_TOP/build/apmatrix-sim}" ] || skip "simulator not built"
 	command -v jq >/dev/null || skip "jq not installed"
 }
 
