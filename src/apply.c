@@ -671,6 +671,12 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
 	_cleanup_free_ struct held *held = xcalloc(p->n ? p->n : 1, sizeof(*held));
 	struct take_check tc = { .p = p, .l = l, .held = held };
+	/*
+	 * Once a mask action the plan meant to write is held back: what each
+	 * action moves now (plan_host_queues()), as reported; else the plan's.
+	 */
+	_cleanup_free_ bool *mask_held = NULL;
+	_cleanup_free_ struct action *shown = NULL;
 	int r;
 
 	if (history)
@@ -681,6 +687,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		_cleanup_free_ char *why = NULL;
 		int err = 0;
 
+		if (shown)
+			a = &shown[i];
 		if (a->pending) {
 			outcome[i] = APPLY_PENDING;
 			count_pending(&res, a->force_helps, a->maybe_running);
@@ -756,6 +764,18 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			}
 		if (why) {
 			outcome[i] = APPLY_PENDING;
+			/* the mask actions after it move what it leaves, and it what they leave */
+			if (action_is_mask(a)) {
+				if (!mask_held)
+					mask_held = xcalloc(p->n, sizeof(*mask_held));
+				mask_held[i] = true;
+				if (shown)
+					plan_host_queues_free(p, shown);
+				else
+					shown = xcalloc(p->n, sizeof(*shown));
+				plan_host_queues(p, l, mask_held, shown);
+				a = &shown[i];
+			}
 			hold_back(a, held[i].cause, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
 			continue;
 		}
@@ -832,6 +852,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			history_note_refilter(history, a);
 		report(userdata, a, APPLY_DONE, 0, NULL);
 	}
+	if (shown)
+		plan_host_queues_free(p, shown);
 	free(tc.spec);
 	free(tc.stamp);
 	free(tc.user_at);

@@ -1452,15 +1452,10 @@ static char *queues_format(uint16_t *apqns, size_t n)
 	return apqn_list_format(apqns, n, APQNS_NAMED);
 }
 
-/* *ret_list: the first of them, as queues_format() words them (NULL for none) */
-static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq,
-			 char **ret_list)
+/* used[a]: the domains of adapter a that the declared guests use, all 256 of them */
+static void guests_used(const struct ctx *c, struct bitmap256 *used)
 {
-	struct bitmap256 used[256];
-	_cleanup_free_ uint16_t *v = NULL;
-	size_t n = 0, cap = 0;
-
-	memset(used, 0, sizeof(used));
+	memset(used, 0, 256 * sizeof(*used));
 	for (size_t gi = 0; gi < c->n_guests; gi++) {
 		const struct gstate *g = &c->guests[gi];
 
@@ -1469,6 +1464,17 @@ static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const 
 		BITMAP_FOREACH(a, &g->g->matrix.adapters)
 		used[a] = bitmap_or(&used[a], &g->g->matrix.domains);
 	}
+}
+
+/* *ret_list: the first of them, as queues_format() words them (NULL for none) */
+static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq,
+			 char **ret_list)
+{
+	struct bitmap256 used[256];
+	_cleanup_free_ uint16_t *v = NULL;
+	size_t n = 0, cap = 0;
+
+	guests_used(c, used);
 	for (size_t i = 0; i < c->l->n_queues; i++) {
 		const struct live_queue *q = &c->l->queues[i];
 
@@ -1482,20 +1488,29 @@ static size_t collateral(const struct ctx *c, const struct bitmap256 *ap, const 
 	return n;
 }
 
+/* A take's words for n other queues leaving the host drivers (list: the first of them), after who needs them. */
+static char *take_reason_text(const char *who, size_t n, const char *list)
+{
+	if (!who || !n)
+		return who ? xstrdup(who) : NULL;
+	return xasprintf("%s; %zu other queue%s the host too: %s", who, n, n == 1 ? " leaves" : "s leave", list);
+}
+
 /*
- * The reason of a mask take: the guests with an APQN in need_ap x need_aq,
+ * The reason of mask take i: the guests with an APQN in need_ap x need_aq,
  * and how many other queues leave the host drivers (lose_ap x lose_aq).
  */
-static char *take_reason(const struct ctx *c, const struct bitmap256 *need_ap, const struct bitmap256 *need_aq,
-			 const struct bitmap256 *lose_ap, const struct bitmap256 *lose_aq)
+static void take_reason(struct ctx *c, ssize_t i, const struct bitmap256 *need_ap, const struct bitmap256 *need_aq,
+			const struct bitmap256 *lose_ap, const struct bitmap256 *lose_aq)
 {
-	_cleanup_free_ char *who = needers(c, need_ap, need_aq, "needs them", "need them");
+	struct action *a = &c->p->actions[i];
+	char *who = needers(c, need_ap, need_aq, "needs them", "need them");
 	_cleanup_free_ char *list = NULL;
 	size_t n = collateral(c, lose_ap, lose_aq, &list);
 
-	if (!who || !n)
-		return TAKE_PTR(who);
-	return xasprintf("%s; %zu other queue%s the host too: %s", who, n, n == 1 ? " leaves" : "s leave", list);
+	action_reason(c, i, take_reason_text(who, n, list));
+	free(a->reason_base);
+	a->reason_base = who;
 }
 
 static void plan_takes(struct ctx *c)
@@ -1510,7 +1525,7 @@ static void plan_takes(struct ctx *c)
 
 			c->p->actions[i].bits = c->take_ap;
 			action_write(c, i, xstrdup(SYSFS_APMASK), bitmap_format_relative(&c->take_ap, '-'));
-			action_reason(c, i, take_reason(c, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask));
+			take_reason(c, i, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask);
 			c->take_ap_id = i;
 		}
 		if (!bitmap_empty(&c->take_aq)) {
@@ -1520,7 +1535,7 @@ static void plan_takes(struct ctx *c)
 			action_write(c, i, xstrdup(SYSFS_AQMASK), bitmap_format_relative(&c->take_aq, '-'));
 			struct bitmap256 rest_ap = bitmap_andnot(&l->apmask, &c->take_ap); /* the apmask take counts these */
 
-			action_reason(c, i, take_reason(c, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq));
+			take_reason(c, i, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq);
 			c->take_aq_id = i;
 		}
 		return;
@@ -1778,6 +1793,53 @@ static bool host_drivers_own(const struct bitmap256 *ap, const struct bitmap256 
 	return bitmap_test(ap, q->adapter) && bitmap_test(aq, q->domain);
 }
 
+static bool is_give_back(const struct action *a)
+{
+	return a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK;
+}
+
+/*
+ * The queues that mask action a moves, with the masks at *ap and *aq
+ * before it: into *queues (sorted), *n_queues; *ap and *aq become the
+ * masks after it.
+ */
+static void mask_moves(const struct live *l, const struct action *a, struct bitmap256 *ap, struct bitmap256 *aq,
+		       uint16_t **queues, size_t *n_queues)
+{
+	struct bitmap256 nap = *ap, naq = *aq;
+	size_t cap = 0;
+
+	if (a->kind == ACTION_TAKE_APMASK)
+		nap = bitmap_andnot(ap, &a->bits);
+	else if (a->kind == ACTION_TAKE_AQMASK)
+		naq = bitmap_andnot(aq, &a->bits);
+	else if (a->kind == ACTION_RELEASE_APMASK)
+		nap = bitmap_or(ap, &a->bits);
+	else
+		naq = bitmap_or(aq, &a->bits);
+	for (size_t k = 0; k < l->n_queues; k++) {
+		const struct live_queue *q = &l->queues[k];
+
+		if (host_drivers_own(ap, aq, q) == host_drivers_own(&nap, &naq, q))
+			continue;
+		*queues = xgrow(*queues, &cap, *n_queues + 1, sizeof(**queues));
+		(*queues)[(*n_queues)++] = (uint16_t)(q->adapter << 8 | q->domain);
+	}
+	if (*n_queues)
+		qsort(*queues, *n_queues, sizeof(**queues), cmp_u16);
+	*ap = nap;
+	*aq = naq;
+}
+
+/* A give-back's reason (base; NULL: no declared guest needs them) with the n queues it returns. */
+static char *give_back_reason(const char *base, const uint16_t *queues, size_t n)
+{
+	_cleanup_free_ char *list = apqn_list_format(queues, n, APQNS_NAMED);
+
+	return xasprintf("%s; %zu queue%s to the host drivers: %s", base ? base : "no declared guest needs them", n,
+			 n == 1 ? " returns" : "s return", list);
+}
+
 /*
  * The queues each mask action moves between the host drivers and vfio_ap
  * (action.queues): those it takes from the host drivers, or gives back to
@@ -1788,18 +1850,18 @@ static bool host_drivers_own(const struct bitmap256 *ap, const struct bitmap256 
  * before it.  Each queue is so named once.  A give-back says them in its reason ("2 queues
  * return to the host drivers: ..."); a take names in its own only the
  * queues no guest uses (take_reason()).  An rfc2017 queue action moves its
- * one queue.
+ * one queue.  plan_host_queues() counts them again for an apply that holds
+ * back a mask action the plan meant to write.
  */
 static void note_host_queues(struct ctx *c)
 {
 	const struct live *l = c->l;
 	struct bitmap256 ap = l->apmask, aq = l->aqmask;
+	bool any = false;
 
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < c->p->n; i++) {
 			struct action *a = &c->p->actions[i];
-			struct bitmap256 nap = ap, naq = aq;
-			size_t cap = 0;
 
 			if (a->kind == ACTION_TAKE_QUEUE || a->kind == ACTION_RELEASE_QUEUE) {
 				if (pass == 0) {
@@ -1810,38 +1872,73 @@ static void note_host_queues(struct ctx *c)
 			}
 			if (!action_is_mask(a) || a->pending != (pass == 1))
 				continue;
-			if (a->kind == ACTION_TAKE_APMASK)
-				nap = bitmap_andnot(&ap, &a->bits);
-			else if (a->kind == ACTION_TAKE_AQMASK)
-				naq = bitmap_andnot(&aq, &a->bits);
-			else if (a->kind == ACTION_RELEASE_APMASK)
-				nap = bitmap_or(&ap, &a->bits);
-			else
-				naq = bitmap_or(&aq, &a->bits);
-			for (size_t k = 0; k < l->n_queues; k++) {
-				const struct live_queue *q = &l->queues[k];
-
-				if (host_drivers_own(&ap, &aq, q) == host_drivers_own(&nap, &naq, q))
-					continue;
-				a->queues = xgrow(a->queues, &cap, a->n_queues + 1, sizeof(*a->queues));
-				a->queues[a->n_queues++] = (uint16_t)(q->adapter << 8 | q->domain);
-			}
-			if (a->n_queues)
-				qsort(a->queues, a->n_queues, sizeof(*a->queues), cmp_u16);
-			/* the masks after it, for the actions after it (a pending one: the pending ones after it) */
-			ap = nap;
-			aq = naq;
-			if ((a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK) && a->n_queues &&
-			    !a->pending) {
-				_cleanup_free_ char *list = apqn_list_format(a->queues, a->n_queues, APQNS_NAMED);
-				char *r = xasprintf("%s; %zu queue%s to the host drivers: %s",
-						    a->reason ? a->reason : "no declared guest needs them", a->n_queues,
-						    a->n_queues == 1 ? " returns" : "s return", list);
-
-				free(a->reason);
-				a->reason = r;
+			any = true;
+			mask_moves(l, a, &ap, &aq, &a->queues, &a->n_queues);
+			if (a->pending)
+				continue;
+			if (is_give_back(a)) {
+				free(a->reason_base);
+				a->reason_base = a->reason ? xstrdup(a->reason) : NULL;
+				if (a->n_queues)
+					action_reason(c, (ssize_t)i, give_back_reason(a->reason_base, a->queues, a->n_queues));
 			}
 		}
+	if (any) {
+		c->p->used = xcalloc(256, sizeof(*c->p->used));
+		guests_used(c, c->p->used);
+	}
+}
+
+void plan_host_queues(const struct plan *p, const struct live *l, const bool *held, struct action *out)
+{
+	struct bitmap256 ap = l->apmask, aq = l->aqmask;
+
+	for (size_t i = 0; i < p->n; i++)
+		out[i] = p->actions[i];
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < p->n; i++) {
+			const struct action *a = &p->actions[i];
+			struct action *o = &out[i];
+			bool pending = a->pending || held[i];
+			_cleanup_free_ uint16_t *v = NULL;
+			size_t n = 0;
+
+			if (!action_is_mask(a) || pending != (pass == 1))
+				continue;
+			mask_moves(l, a, &ap, &aq, &v, &n);
+			if (n == a->n_queues && (!n || !memcmp(v, a->queues, n * sizeof(*v))))
+				continue;
+			o->n_queues = n;
+			o->queues = TAKE_PTR(v);
+			/* pending: the plan's reason, or apply's for one it holds back; neither names queues */
+			if (pending)
+				continue;
+			if (is_give_back(a))
+				o->reason = n ? give_back_reason(a->reason_base, o->queues, n)
+					      : a->reason_base ? xstrdup(a->reason_base) : NULL;
+			else {
+				/* the other queues: those it moves that no declared guest uses, as take_reason() counts them */
+				_cleanup_free_ uint16_t *other = xcalloc(n ? n : 1, sizeof(*other));
+				_cleanup_free_ char *list = NULL;
+				size_t m = 0;
+
+				for (size_t k = 0; k < n; k++)
+					if (!p->used || !bitmap_test(&p->used[o->queues[k] >> 8], o->queues[k] & 0xff))
+						other[m++] = o->queues[k];
+				list = queues_format(other, m);
+				o->reason = take_reason_text(a->reason_base, m, list);
+			}
+		}
+}
+
+void plan_host_queues_free(const struct plan *p, struct action *out)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (out[i].queues != p->actions[i].queues)
+			free(out[i].queues);
+		if (out[i].reason != p->actions[i].reason)
+			free(out[i].reason);
+	}
 }
 
 /*
@@ -2286,15 +2383,13 @@ static void plan_mask_releases(struct ctx *c)
 		c->take_aq = bitmap_andnot(&c->take_aq, &wait_aq);
 		/* a split take's part written now: its own guests and queues */
 		if (split_ap)
-			action_reason(c, c->take_ap_id,
-				      take_reason(c, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask));
+			take_reason(c, c->take_ap_id, &c->take_ap, &c->base_aq, &c->take_ap, &l->aqmask);
 		/* the aqmask take counted the queues of the apmask take's adapters with that; now it takes them */
 		if ((!bitmap_empty(&wait_ap) || split_aq) && c->take_aq_id >= 0 &&
 		    !c->p->actions[c->take_aq_id].pending) {
 			struct bitmap256 rest_ap = bitmap_andnot(&l->apmask, &c->take_ap);
 
-			action_reason(c, c->take_aq_id,
-				      take_reason(c, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq));
+			take_reason(c, c->take_aq_id, &c->base_ap, &c->take_aq, &rest_ap, &c->take_aq);
 		}
 	}
 	free(afters_ad);
@@ -2630,6 +2725,7 @@ struct plan *plan_free(struct plan *p)
 
 		free(a->guest);
 		free(a->reason);
+		free(a->reason_base);
 		free(a->waits_for);
 		free(a->loses);
 		free(a->gains);
@@ -2642,6 +2738,7 @@ struct plan *plan_free(struct plan *p)
 		free(a->depends_on);
 	}
 	free(p->actions);
+	free(p->used);
 	for (size_t i = 0; i < p->n_left_out; i++)
 		free(p->left_out[i].why);
 	free(p->left_out);

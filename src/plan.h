@@ -67,6 +67,12 @@ struct action {
 	struct bitmap256 bits;   /* mask actions: the bits taken or released */
 	struct apqn_matrix matrix; /* ACTION_WRITE_AP_CONFIG: the new matrix */
 	char *reason;            /* why, for humans: "guest1, guest2 need them" */
+	/*
+	 * A mask action not pending: its reason without the queues it names
+	 * (take: the guests that need them, or NULL; give-back: the reason
+	 * before its list), for plan_host_queues().
+	 */
+	char *reason_base;
 	bool pending;            /* blocked by a running guest */
 	bool force_helps;        /* pending, and --force would do it (hot plug); else the guest must stop */
 	bool maybe_running;      /* pending because nothing could tell whether the guest runs (warned) */
@@ -169,6 +175,8 @@ struct plan {
 	unsigned flags; /* plan_build()'s enum plan_flags */
 	struct plan_left_out *left_out;
 	size_t n_left_out;
+	/* [256] by adapter: the domains the declared guests use (a take's "other queues"); NULL for none */
+	struct bitmap256 *used;
 };
 
 /*
@@ -188,6 +196,18 @@ static inline bool plan_is_empty(const struct plan *p)
 {
 	return p->n == 0;
 }
+
+/*
+ * For an apply that holds back mask actions the plan meant to write
+ * (held[i]): each action of p as apply reports it (out[i], p->n of them),
+ * where a mask action's queues are those it moves with the held ones
+ * pending too, as note_host_queues() counts them; a mask action written
+ * whose queues so change names the new ones in its reason.  out[i] shares
+ * the plan's pointers where nothing changed: free with
+ * plan_host_queues_free().
+ */
+void plan_host_queues(const struct plan *p, const struct live *l, const bool *held, struct action *out);
+void plan_host_queues_free(const struct plan *p, struct action *out);
 
 const char *action_kind_to_string(enum action_kind k);
 const char *plan_phase_to_string(enum plan_phase p);

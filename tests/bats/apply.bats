@@ -2728,6 +2728,73 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a mask take held back while apply runs: the JSON's queues and the reasons name what the mask writes of this run move, not what the plan counted with the held take written (6.5)" {
+	# the seed's cards and three more (0x07-0x09), with domain 0x10
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF2'
+seed_two_guests
+# guest1 loses domain 0xab (written first); guest2 gains adapter 0x07 (apmask
+# take 0x07); guest3 wants 08.0010 09.0010 (aqmask take 0x10).  The plan
+# counts 07.0010, in both, for the apmask take, which comes first.
+sed -i 's/domains: \[0x04, 0xab\]/domains: [0x04]/; s/adapters: \[0x05\]/adapters: [0x05, 0x07]/' /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x08, 0x09]\n    domains: [0x10]\n' >> /etc/apmatrix.yaml
+apmatrix diff --json > $T/plan.json
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .pending, .queues]] ==
+	[["take apmask", false, ["07.0004", "07.0010", "07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", false, ["08.0010", "09.0010"]]]' $T/plan.json >/dev/null || die "plan: $(jq -c .actions $T/plan.json)"
+drivers() { for q in /sys/devices/ap/card*/??.????; do echo "${q##*/} $(basename $(readlink $q/driver))"; done; }
+drivers > $T/before
+clear_writes
+# guest2 starts while guest1's domain is unassigned: its assign waits, and the apmask take with it
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+wait_fired "apply never unassigned guest1's domain"
+echo "attach $g2" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t' ' ')" = "bus/ap/aqmask -0x10" ] || die "mask writes: $(cat /sys/.sim/writes)"
+drivers > $T/after
+# what moved: 07.0010 (adapter 0x07 is still the host's), 08.0010 and 09.0010
+moved=$(diff $T/before $T/after | sed -n 's/^> \([^ ]*\) vfio_ap$/\1/p' | tr '\n' ' ')
+[ "$moved" = "07.0010 08.0010 09.0010 " ] || die "moved: $moved ($(diff $T/before $T/after))"
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .outcome, .queues, .reason]] ==
+	[["take apmask", "pending", ["07.0004", "07.0047", "07.00ab", "07.00ff"], "waits for '"'guest2'"' (running)"],
+	 ["take aqmask", "done", ["07.0010", "08.0010", "09.0010"], "guest3 needs them; 1 other queue leaves the host too: 07.0010"]]' \
+	$T/out >/dev/null || die "JSON: $(jq -c '[.actions[] | select(.kind | startswith("take "))]' $T/out)"
+[ "$(jq -r '.actions[] | select(.outcome == "done") | .queues[]' $T/out | tr '\n' ' ')" = "$moved" ] ||
+	die "the done actions' queues are not what moved: $(jq -c '[.actions[] | [.kind, .outcome, .queues]]' $T/out)"
+# the text names the same
+echo "detach $g2" > /sys/.sim/guest
+cp /etc/apmatrix.yaml $T/want.yaml
+sed -i '/guest3/,$d' /etc/apmatrix.yaml
+sed -i 's/adapters: \[0x05, 0x07\]/adapters: [0x05]/; s/domains: \[0x04\]/domains: [0x04, 0xab]/' /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply -q
+drivers > $T/reset
+diff $T/before $T/reset >/dev/null || die "not back to the start: $(diff $T/before $T/reset)"
+cp $T/want.yaml /etc/apmatrix.yaml
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_domain 1500" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err & pid=$!
+wait_fired "apply never unassigned guest1's domain (text)"
+echo "attach $g2" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+grep -qxF "~ aqmask: take 0x10 from host drivers (guest3 needs them; 1 other queue leaves the host too: 07.0010)" $T/out ||
+	die "text: $(cat $T/out)"
+echo "detach $g2" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "6.12: a give-back of the other mask waits with the mask take held back for guests that started while apply ran, though the guest it waited for stops before its turn: no EBUSY, exit 2; once the guests stop, apply converges" {
 	# the seed's cards and four more (0x07-0x0a)
 	t=$(seed_topo 6.12)
