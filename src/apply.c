@@ -769,6 +769,14 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				if (!mask_held)
 					mask_held = xcalloc(p->n, sizeof(*mask_held));
 				mask_held[i] = true;
+				/*
+				 * and the other mask's give-backs after it wait with
+				 * it (below, when their turn comes): counted so now,
+				 * so that what this one is reported to move holds
+				 */
+				for (size_t k = i + 1; k < p->n; k++)
+					if (p->actions[k].kind == other_release(&p->actions[i]))
+						mask_held[k] = true;
 				if (shown)
 					plan_host_queues_free(p, shown);
 				else

@@ -2851,6 +2851,10 @@ grep -qxF "apmatrix: warning: aqmask: give 0xab back to host drivers pending: wa
 	die "the give-back did not wait with the take: $(cat $T/err)"
 jqe '[.actions[] | select(.kind == "release aqmask")][0] | [.outcome, .waits_for] == ["pending", "gy"]' < $T/out >/dev/null ||
 	die "JSON: $(jq -c '[.actions[] | [.kind, .guest, .outcome, .waits_for]]' < $T/out)"
+# the take held back names what it would move with the give-back held too:
+# gy's 07.00ab stays with vfio_ap, it is not the take's
+jqe '[.actions[] | select(.kind == "take apmask")][0] | [.outcome, .queues] == ["pending", ["07.0004", "07.00ff"]]' < $T/out >/dev/null ||
+	die "the held take's queues: $(jq -c '[.actions[] | select(.queues != []) | [.kind, .outcome, .queues]]' < $T/out)"
 # whatever was written: 0xab given back only after apmask took 0x07, gy keeps 07.00ab
 if grep -q '^bus/ap/aqmask	+0xab' /sys/.sim/writes; then
 	grep -n '^bus/ap/' /sys/.sim/writes | cut -f1 | tr '\n' ' ' | grep -qx '[0-9]*:bus/ap/apmask [0-9]*:bus/ap/aqmask ' ||
