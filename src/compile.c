@@ -70,15 +70,15 @@ const struct mark *desired_guest_mark(const struct desired_guest *g, enum desire
 }
 
 /*
- * Copy the list's entries into g->src[dim] and return their union.  A number
- * given twice is harmless, so it is a warning, at the repeat.
+ * The union of list l's entries.  A number given twice is harmless, so it
+ * is a warning, at the repeat, naming the entry that gave it first; guest:
+ * whose list it is (NULL: host.keep's).
  */
-static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim dim,
-				    const struct config_list *l, struct diag_list *diags)
+static struct bitmap256 expand_entries(const struct config_list *l, enum desired_dim dim, const char *guest,
+				       struct diag_list *diags)
 {
 	struct bitmap256 all = { { 0 } };
 
-	g->src[dim] = l->items; /* in the arena desired takes over */
 	for (size_t i = 0; i < l->n; i++) {
 		const struct config_item *it = &l->items[i];
 		struct bitmap256 b = { { 0 } }, dup;
@@ -86,48 +86,38 @@ static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim di
 		bitmap_set_range(&b, it->lo, it->hi);
 		dup = bitmap_and(&all, &b);
 		if (!bitmap_empty(&dup)) {
-			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL;
-			bool many = bitmap_count(&dup) > 1;
-
-			first = mark_string(desired_guest_mark(g, dim, (unsigned)bitmap_next(&dup, 0)));
-			diag_add(diags, DIAG_WARNING, &it->mark, g->name,
-				 "guest '%s': %s %s listed more than once (first at %s), ignoring the repeat", g->name,
-				 dim_noun[dim][many], nums ? nums : "?", first);
-		}
-		g->n_src[dim]++; /* desired_guest_mark() looks at the entries before this one */
-		all = bitmap_or(&all, &b);
-	}
-	return all;
-}
-
-/* As expand_list(), for host.keep: the repeat's warning names the first place too. */
-static struct bitmap256 expand_keep(const struct config_list *l, enum desired_dim dim, struct diag_list *diags)
-{
-	struct bitmap256 all = { { 0 } };
-
-	if (!l->present)
-		return bitmap_full(); /* an omitted dimension is all 256 */
-	for (size_t i = 0; i < l->n; i++) {
-		const struct config_item *it = &l->items[i];
-		struct bitmap256 b = { { 0 } }, dup;
-
-		bitmap_set_range(&b, it->lo, it->hi);
-		dup = bitmap_and(&all, &b);
-		if (!bitmap_empty(&dup)) {
-			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL;
+			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL, *whose = NULL;
 			unsigned n = (unsigned)bitmap_next(&dup, 0);
 			size_t j = 0;
 
 			while (j < i && !(l->items[j].lo <= n && n <= l->items[j].hi))
 				j++;
 			first = mark_string(&l->items[j].mark); /* j < i: n is in all, from an earlier entry */
-			diag_add(diags, DIAG_WARNING, &it->mark, NULL,
-				 "host.keep: %s %s listed more than once (first at %s), ignoring the repeat",
+			whose = guest ? xasprintf("guest '%s'", guest) : xstrdup("host.keep");
+			diag_add(diags, DIAG_WARNING, &it->mark, guest,
+				 "%s: %s %s listed more than once (first at %s), ignoring the repeat", whose,
 				 dim_noun[dim][bitmap_count(&dup) > 1], nums ? nums : "?", first);
 		}
 		all = bitmap_or(&all, &b);
 	}
 	return all;
+}
+
+/* Point g->src[dim] at the list's entries (desired_guest_mark()) and return their union. */
+static struct bitmap256 expand_list(struct desired_guest *g, enum desired_dim dim,
+				    const struct config_list *l, struct diag_list *diags)
+{
+	g->src[dim] = l->items; /* in the arena desired takes over */
+	g->n_src[dim] = (unsigned short)l->n; /* at most CONFIG_MAX_LIST */
+	return expand_entries(l, dim, g->name, diags);
+}
+
+/* host.keep's list: as a guest's, but an omitted one is all 256. */
+static struct bitmap256 expand_keep(const struct config_list *l, enum desired_dim dim, struct diag_list *diags)
+{
+	if (!l->present)
+		return bitmap_full();
+	return expand_entries(l, dim, NULL, diags);
 }
 
 
