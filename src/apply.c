@@ -835,7 +835,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				 */
 				if (a->kind != ACTION_TAKE_QUEUE || (w == 1 && !finishes_move(l, a)))
 					set_claim(o, a, false);
-				(void)owner_save(o); /* best effort; the next run prunes stale claims */
+				/* a claim left on disk would name what another tool made (EEXIST) as apmatrix's */
+				r = owner_save(o);
+				if (r < 0 && !res.unsaved++)
+					res.unsaved_error = r;
 			}
 			why = apply_explain(a, err, l);
 			if (left_unbound(a, w)) {
@@ -849,10 +852,11 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			report(userdata, a, APPLY_FAILED, err, why);
 			continue;
 		}
+		/* unsaved, the records claim what is no longer apmatrix's: the run stops after this round */
 		if (record_after(o, a)) {
 			r = owner_save(o);
-			if (r < 0 && !res.first_error)
-				res.first_error = r;
+			if (r < 0 && !res.unsaved++)
+				res.unsaved_error = r;
 		}
 		outcome[i] = APPLY_DONE;
 		res.done++;

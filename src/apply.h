@@ -29,6 +29,8 @@ struct apply_result {
 	size_t left;    /* not tried because the run was stopped (apply_stop_fn) */
 	int stopped;    /* what apply_stop_fn returned (a signal number), 0 if the plan ran to its end */
 	int first_error; /* -errno of the first failure, 0 if none */
+	size_t unsaved; /* records of writes made (or withdrawn claims of writes that failed) not saved */
+	int unsaved_error; /* -errno of the first such save */
 };
 
 enum apply_outcome {

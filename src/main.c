@@ -1583,6 +1583,7 @@ static int cmd_apply(int argc, char **argv)
 	struct shown shown = {};
 	struct diag_list load_diags = {}; /* of the load that d comes from */
 	bool tried = false, reread;
+	bool records_unsaved = false; /* a save of the records after a write failed: the run stopped, failed */
 	const char *busy = NULL;
 	int ret, r;
 
@@ -1829,6 +1830,22 @@ static int cmd_apply(int argc, char **argv)
 			else
 				diag_list_done(&diags);
 			/*
+			 * A write made, or a claim withdrawn, that the records could
+			 * not keep: a next round would read them claiming what this
+			 * run gave back or removed, or an mdev it failed to create
+			 * (another tool's, EEXIST).  The run stops here, as failed.
+			 */
+			if (res.unsaved) {
+				apply_stop(&run,
+					   "cannot save the ownership records in %s: %s: they may still claim what this run "
+					   "gave back, removed or failed to create; apply stopped; make room there and run "
+					   "apmatrix apply again",
+					   rundir_path(), strerror(-res.unsaved_error));
+				records_unsaved = true;
+				settled_run = false;
+				break;
+			}
+			/*
 			 * A guest that failed, or that the plan refused (an error in
 			 * diags), or a failed mask write, does not keep the other guests'
 			 * new mdevs empty: the boot run is the one that libvirt waits for.
@@ -1992,6 +2009,8 @@ static int cmd_apply(int argc, char **argv)
 			break;
 		log_notice("a guest stopped while apply ran; planning once more");
 	}
+	if (records_unsaved)
+		ret = 1;
 	/* a signal with no change left to stop before: the run is complete, and says so */
 	if (!total.stopped && stop_signal_taken(NULL))
 		log_notice("%s came when no change was left to make: apply finished its run", signal_name(stop_signo));

@@ -2249,6 +2249,41 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records that cannot be saved after a removal and a give-back: apply says so, stops, exits 1; once there is room the next run converges" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1: {adapters: [0x05], domains: [0x04]}
+Y
+export APMATRIX_RUNDIR=/run/small
+mkdir -p /run/small && mount -t tmpfs -o size=16k tmpfs /run/small
+expect_exit 0 apmatrix apply -q
+grep -q '^mdev ' /run/small/state || die "no mdev record: $(cat /run/small/state)"
+cp /run/small/state $T/state.before
+# the run directory fills up: the records of what apply undoes cannot be saved
+dd if=/dev/zero of=/run/small/fill bs=1k count=100 2>/dev/null
+printf 'version: 1\n' > /etc/apmatrix.yaml
+clear_writes
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc, expected 1: $(cat $T/err)"
+grep -qxF "apmatrix: cannot save the ownership records in /run/small: No space left on device: they may still claim what this run gave back, removed or failed to create; apply stopped; make room there and run apmatrix apply again" $T/err ||
+	die "stderr: $(cat $T/err)"
+# the writes were made: the mdev is gone, the bits are back with the host
+grep -q '/remove	1	0$' /sys/.sim/writes && grep -q '^bus/ap/aqmask	+0x04	0$' /sys/.sim/writes ||
+	die "writes: $(cat /sys/.sim/writes)"
+cmp -s /run/small/state $T/state.before || die "records changed: $(cat /run/small/state)"
+rm /run/small/fill
+clear_writes
+[ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "apply with room: $(apmatrix diff 2>&1)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+! grep -q '^mdev \|^aqmask' /run/small/state || die "stale records kept: $(cat /run/small/state)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status names absent, matching, differing and running guests" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
