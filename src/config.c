@@ -71,6 +71,7 @@ struct parser {
 	const char *owner; /* of the number list or host setting being read: "host.keep", "host"; NULL inside a guest */
 	const char *guest; /* the guest being read, for diag.guest */
 	const char *value_of; /* the guest whose value the next event is: an alias or anchor there is its error */
+	bool at_name;      /* the next event is a key of guests: a scalar there is a guest's name */
 	bool value_anchored; /* that value had an anchor (reported): the guest is dropped, as for an alias */
 	char owner_buf[sizeof("guest ") + QUOTE_MAX]; /* owner_of() for a guest, made only for a message */
 	bool unknown_key;  /* process_mapping() met a key it does not know */
@@ -105,9 +106,11 @@ struct key_entry {
 	const char *noun; /* number lists only (offset is a struct config_list): what one entry is */
 };
 
+static int handle_version(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 static int handle_host(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 static int handle_keep(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 static int handle_masks(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
+static int handle_guests(struct parser *p, const struct key_entry *e, const struct mark *key_mark, void *data);
 
 /* Handler for mappings whose keys are names (guests): called at the key, reads the value. */
 typedef int (*any_key_handler)(struct parser *p, const char *key, const struct mark *key_mark, void *data);
@@ -170,6 +173,19 @@ static char *quote_into(char out[static QUOTE_MAX], const char *s)
 static char *quote(const char *s)
 {
 	return quote_into(xmalloc(QUOTE_MAX), s);
+}
+
+/*
+ * How many bytes of a scalar longer than CONFIG_MAX_SCALAR are kept: its
+ * first 64, in whole UTF-8 characters (next_event()).
+ */
+static size_t cut_length(const yaml_char_t *v)
+{
+	size_t n = 64;
+
+	while (n > 0 && (v[n] & 0xc0) == 0x80)
+		n--;
+	return n;
 }
 
 /* The owner of the number list being read, for messages: "host.keep", "guest 'g1'". */
@@ -335,11 +351,24 @@ static const char *in_owner(const struct parser *p, char buf[static QUOTE_MAX + 
 
 static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const yaml_char_t *tag)
 {
+	const char *guest = p->guest;
+	char name[CONFIG_MAX_SCALAR + 1]; /* a guest's name as handle_guest() keeps it: a cut one ends in "..." */
 	struct mark m;
 
 	if (!anchor && !tag)
 		return; /* every event asks: the usual answer first */
 	m = ev_mark(p);
+	if (p->at_name && p->ev.type == YAML_SCALAR_EVENT) {
+		/* on a guest's name: the error is that guest's, as one on its value */
+		if (p->ev.data.scalar.length > CONFIG_MAX_SCALAR) {
+			size_t n = cut_length(p->ev.data.scalar.value);
+
+			memcpy(name, p->ev.data.scalar.value, n);
+			memcpy(name + n, "...", 4);
+		} else
+			snprintf(name, sizeof(name), "%s", scalar_value(p));
+		p->guest = name;
+	}
 
 	if (anchor && p->value_of) {
 		/* on a guest's own value: the error is that guest's, which is dropped (as for an alias) */
@@ -372,6 +401,7 @@ static void check_anchor_tag(struct parser *p, const yaml_char_t *anchor, const 
 		error_at(p, &m, "%sYAML tags are not supported (tag %s)", in_owner(p, g), q);
 		p->guest = was;
 	}
+	p->guest = guest;
 }
 
 /* Forget this file's diagnostics at or after m. */
@@ -574,9 +604,7 @@ static int next_event(struct parser *p)
 			 * later message quotes the long text, and a name that long is
 			 * not reported a second time.
 			 */
-			n = 64;
-			while (n > 0 && (p->ev.data.scalar.value[n] & 0xc0) == 0x80)
-				n--;
+			n = cut_length(p->ev.data.scalar.value);
 			p->ev.data.scalar.value[n] = '\0';
 			p->ev.data.scalar.length = n;
 			p->scalar_cut = true;
@@ -734,11 +762,17 @@ static void seen_done(struct seen_set *set)
 
 /*
  * How messages about anchors, aliases and tags on e's value, or inside
- * it, name their place: "host", "host.keep", "host.masks"; NULL for the
- * others (a guest's are named by the guest, the top level's not at all).
+ * it, name their place: "version", "host", "host.keep", "host.masks",
+ * "guests"; NULL for the others (a guest's are named by the guest, set
+ * by handle_guest() and check_anchor_tag(), an unknown key's at the top
+ * level not at all).
  */
 static const char *value_owner(const struct key_entry *e)
 {
+	if (e->handler == handle_version)
+		return "version";
+	if (e->handler == handle_guests)
+		return "guests";
 	if (e->handler == handle_host)
 		return "host";
 	if (e->handler == handle_keep)
@@ -773,7 +807,9 @@ static int process_mapping(struct parser *p, const struct map_ctx *ctx, const st
 		size_t i;
 
 		p->owner = owner;
+		p->at_name = any != NULL; /* a guest's name: named as the guest (check_anchor_tag()) */
 		r = next_event(p);
+		p->at_name = false;
 		if (r < 0)
 			break;
 		if (p->ev.type == YAML_MAPPING_END_EVENT)
@@ -1343,8 +1379,14 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 		_cleanup_free_ char *first = mark_string(&dup->mark);
 
 		error_at(p, key_mark, "guest %s: defined twice (first at %s)", quote_into(q, key), first);
+		/* anchors, aliases and tags in the repeat's value are named by the guest, as in any guest's */
+		p->owner = NULL;
+		p->guest = dup->name; /* key goes with the next event */
 		r = next_event(p);
-		return r < 0 ? r : skip_node(p);
+		if (r >= 0)
+			r = skip_node(p);
+		p->guest = NULL;
+		return r;
 	}
 	if (!dup && cfg->n_names >= CONFIG_MAX_GUESTS) {
 		/* stop here: the rest of the file is not read; said once, not once per drop-in */

@@ -1031,6 +1031,53 @@ apmatrix: $cfg:4:10: host.masks: anchors are not supported (anchor 'm')" ]
 	grep -qx "apmatrix: $cfg:3:7: host: aliases are not supported (alias 'a')" "$out.err"
 }
 
+@test "anchors, aliases and YAML tags on version, on guests and on a guest's name: the message starts with version, guests or the guest, as host's do (text and --json)" {
+	cfg=$BATS_TEST_TMPDIR/t.yaml
+	out=$BATS_TEST_TMPDIR/out
+	printf 'version: &v 1\nguests: !!map\n  &n g1: {adapters: [5], domains: [4]}\n  !!str g2: {adapters: [6], domains: [4]}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:1:10: version: anchors are not supported (anchor 'v')
+apmatrix: $cfg:2:9: guests: YAML tags are not supported (tag '!!map')
+apmatrix: $cfg:3:3: guest 'g1': anchors are not supported (anchor 'n')
+apmatrix: $cfg:4:3: guest 'g2': YAML tags are not supported (tag '!!str')" ]
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
+	cat "$out"
+	jq -e '[.diagnostics[] | [.line, .column, .guest]] == [[1, 10, null], [2, 9, null], [3, 3, "g1"], [4, 3, "g2"]]' "$out"
+	# a tag on version, an anchor on guests, an alias as a guest's name (no name to give: guests)
+	printf 'x: &a 1\nversion: !!int 1\nguests: &g\n  *a : {adapters: [5], domains: [4]}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:1:1: unknown key 'x' (valid keys: version, host, guests)
+apmatrix: $cfg:1:4: anchors are not supported (anchor 'a')
+apmatrix: $cfg:2:10: version: YAML tags are not supported (tag '!!int')
+apmatrix: $cfg:3:9: guests: anchors are not supported (anchor 'g')
+apmatrix: $cfg:4:3: guests: aliases are not supported (alias 'a')" ]
+	# aliases as version and as guests
+	printf 'x: &a 1\nversion: *a\nguests: *a\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	grep -qx "apmatrix: $cfg:2:10: version: aliases are not supported (alias 'a')" "$out.err"
+	grep -qx "apmatrix: $cfg:3:9: guests: aliases are not supported (alias 'a')" "$out.err"
+	# a guest given twice: its name's and the repeat's are the guest's too
+	printf 'version: 1\nguests:\n  g1: {adapters: [5], domains: [4]}\n  &d g1: &e\n    adapters: !!seq [6]\n    domains: *e\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 65 ]
+	[ "$(cat "$out.err")" = "apmatrix: $cfg:4:3: guest 'g1': anchors are not supported (anchor 'd')
+apmatrix: $cfg:4:3: guest 'g1': defined twice (first at $cfg:3:3)
+apmatrix: $cfg:4:10: guest 'g1': anchors are not supported (anchor 'e')
+apmatrix: $cfg:5:15: guest 'g1': YAML tags are not supported (tag '!!seq')
+apmatrix: $cfg:6:14: guest 'g1': aliases are not supported (alias 'e')" ]
+}
+
 @test "an empty -c/--config or --config-dir is a usage error naming the option, not a file named ''" {
 	local -a runs=(
 		"-c '' --no-live check"
