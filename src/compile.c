@@ -24,6 +24,8 @@ _Static_assert(CONFIG_MAX_LIST <= USHRT_MAX, "desired_guest.n_src counts list en
 #define OVERLAP_LIST_MAX 8
 /* Conflicts with earlier guests listed for one guest; the rest are counted. */
 #define CONFLICTS_LISTED 10
+/* Repeated numbers warned about in one list; the rest are counted, as conflicts are. */
+#define REPEATS_LISTED 10
 
 static const char *const dim_noun[_DIM_MAX][2] = {
 	[DIM_ADAPTER] = { "adapter", "adapters" },
@@ -72,12 +74,17 @@ const struct mark *desired_guest_mark(const struct desired_guest *g, enum desire
 /*
  * The union of list l's entries.  A number given twice is harmless, so it
  * is a warning, at the repeat, naming the entry that gave it first; guest:
- * whose list it is (NULL: host.keep's).
+ * whose list it is (NULL: host.keep's).  The first REPEATS_LISTED
+ * repeating entries are warned about, the others counted in one more
+ * warning, at the first of them: a list of 256 entries would otherwise
+ * make 255 lines, a configuration 65536.
  */
 static struct bitmap256 expand_entries(const struct config_list *l, enum desired_dim dim, const char *guest,
 				       struct diag_list *diags)
 {
 	struct bitmap256 all = { { 0 } };
+	const struct mark *unlisted = NULL; /* the first repeat not warned about */
+	size_t repeats = 0;
 
 	for (size_t i = 0; i < l->n; i++) {
 		const struct config_item *it = &l->items[i];
@@ -85,7 +92,13 @@ static struct bitmap256 expand_entries(const struct config_list *l, enum desired
 
 		bitmap_set_range(&b, it->lo, it->hi);
 		dup = bitmap_and(&all, &b);
-		if (!bitmap_empty(&dup)) {
+		all = bitmap_or(&all, &b);
+		if (bitmap_empty(&dup))
+			continue;
+		if (repeats++ >= REPEATS_LISTED) {
+			if (!unlisted)
+				unlisted = &it->mark;
+		} else {
 			_cleanup_free_ char *nums = bitmap_format_ranges(&dup, 2), *first = NULL, *whose = NULL;
 			unsigned n = (unsigned)bitmap_next(&dup, 0);
 			size_t j = 0;
@@ -98,7 +111,13 @@ static struct bitmap256 expand_entries(const struct config_list *l, enum desired
 				 "%s: %s %s listed more than once (first at %s), ignoring the repeat", whose,
 				 dim_noun[dim][bitmap_count(&dup) > 1], nums ? nums : "?", first);
 		}
-		all = bitmap_or(&all, &b);
+	}
+	if (unlisted) {
+		_cleanup_free_ char *whose = guest ? xasprintf("guest '%s'", guest) : xstrdup("host.keep");
+
+		diag_add(diags, DIAG_WARNING, unlisted, guest,
+			 "%s: %zu more %s entries repeat earlier ones (not listed), ignoring the repeats", whose,
+			 repeats - REPEATS_LISTED, dim_noun[dim][0]);
 	}
 	return all;
 }

@@ -769,6 +769,29 @@ no_raw_controls() {
 	! LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$1" || { echo "raw C1 control in:"; cat -A "$1"; return 1; }
 }
 
+@test "numbers listed more than once: at most 10 warnings for one list, then one that counts the rest (text and --json alike)" {
+	cfg=$BATS_TEST_TMPDIR/t.yaml
+	out=$BATS_TEST_TMPDIR/out
+	# g1's adapters: 0x05 fourteen times, 13 repeats; host.keep's domains: 2 repeats
+	printf 'version: 1\nhost:\n  keep: {domains: [1, 1, 1]}\nguests:\n  g1: {adapters: [5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5], domains: [4]}\n' >"$cfg"
+	status=0
+	"$APMATRIX" --no-live -c "$cfg" check >"$out" 2>"$out.err" || status=$?
+	cat "$out.err"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c "guest 'g1': adapter 0x05 listed more than once (first at $cfg:5:19), ignoring the repeat\$" "$out.err")" -eq 10 ]
+	[ "$(grep -c "host.keep: domain 0x01 listed more than once (first at $cfg:3:20), ignoring the repeat\$" "$out.err")" -eq 2 ]
+	grep -qx "apmatrix: $cfg:5:49: warning: guest 'g1': adapter 0x05 listed more than once (first at $cfg:5:19), ignoring the repeat" "$out.err"
+	grep -qx "apmatrix: $cfg:5:52: warning: guest 'g1': 3 more adapter entries repeat earlier ones (not listed), ignoring the repeats" "$out.err"
+	[ "$(wc -l <"$out.err")" -eq 13 ]
+	# --json: the same warnings, the count one g1's as the others
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out"
+	cat "$out"
+	jq -e '[.diagnostics[] | select(.guest == "g1") | .severity] == [range(11) | "warning"] and
+		([.diagnostics[] | select(.guest == null)] | length) == 2 and
+		(.diagnostics[-1] | [.line, .column, .message]) ==
+			[5, 52, "guest '"'g1'"': 3 more adapter entries repeat earlier ones (not listed), ignoring the repeats"]' "$out"
+}
+
 @test "check: a guest name with control characters is escaped in every message, one line each" {
 	cfg=$BATS_TEST_TMPDIR/names.yaml
 	names_config "$cfg"
