@@ -36,6 +36,30 @@ teardown() { sim_stop; }
 	assert_output ""
 }
 
+@test "fail rfail GLOB ERRNO COUNT: reads and listings fail COUNT times; writes go through" {
+	echo "rfail bus/ap/a*mask EIO 2" >"$S/.sim/fail"
+	echo "rfail devices/ap ENOTCONN 1" >"$S/.sim/fail"
+	run cat "$S/.sim/fail"
+	assert_output $'rfail bus/ap/a*mask EIO 2\nrfail devices/ap ENOTCONN 1'
+	[ "$(kw bus/ap/apmask -5)" = 0 ]
+	run cat "$S/bus/ap/apmask"
+	assert_failure
+	assert_output --partial "Input/output error"
+	run ls "$S/devices/ap"
+	assert_failure
+	assert_output --partial "Transport endpoint is not connected"
+	run ls "$S/devices/ap"
+	assert_success
+	assert_output --partial card05
+	run cat "$S/bus/ap/aqmask"
+	assert_failure
+	run cat "$S/.sim/fail"
+	assert_output ""
+	run cat "$S/bus/ap/apmask"
+	assert_success
+	assert_output --partial 0x
+}
+
 @test "fail after N ERRNO: the N+1th kernel write fails" {
 	echo "after 2 EADDRINUSE" >"$S/.sim/fail"
 	[ "$(kw bus/ap/apmask -1)" = 0 ]

@@ -76,7 +76,9 @@ int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms)
 		struct fault *f = &s->faults[i];
 		bool fire = false;
 
-		if (f->delay_ms) {
+		if (f->on_read && !f->delay_ms) {
+			/* rfail: reads and listings only */
+		} else if (f->delay_ms) {
 			if (!f->on_read && !(f->once && once_fired) && fnmatch(f->glob, path, 0) == 0) {
 				*ret_delay_ms += f->delay_ms;
 				if (f->once) { /* a test that sees it gone knows the write is waiting */
@@ -115,13 +117,31 @@ unsigned control_read_delay(struct sim *s, const char *path)
 		struct fault *f = &s->faults[i];
 		unsigned ms = f->delay_ms;
 
-		if (!f->on_read || fnmatch(f->glob, path, 0) != 0)
+		if (!f->on_read || !ms || fnmatch(f->glob, path, 0) != 0)
 			continue;
 		/* once: a test that sees the rule gone knows the read is waiting */
 		free(f->glob);
 		memmove(f, f + 1, (s->n_faults - i - 1) * sizeof(*f));
 		s->n_faults--;
 		return ms;
+	}
+	return 0;
+}
+
+int control_read_fault(struct sim *s, const char *path)
+{
+	for (size_t i = 0; i < s->n_faults; i++) {
+		struct fault *f = &s->faults[i];
+		int err = f->err;
+
+		if (!f->on_read || f->delay_ms || fnmatch(f->glob, path, 0) != 0)
+			continue;
+		if (--f->count == 0) {
+			free(f->glob);
+			memmove(f, f + 1, (s->n_faults - i - 1) * sizeof(*f));
+			s->n_faults--;
+		}
+		return -err;
 	}
 	return 0;
 }
@@ -211,6 +231,7 @@ static int fail_show(struct sim *s, void *obj, char **ret)
 		const struct fault *f = &s->faults[i];
 		_cleanup_free_ char *l = f->delay_ms ? xasprintf("%s %s %u\n", f->on_read ? "rdelay" : f->once ? "wdelay" : "delay", f->glob,
 								 f->delay_ms)
+				       : f->on_read ? xasprintf("rfail %s %s %u\n", f->glob, errno_name(f->err), f->count)
 				       : f->glob    ? xasprintf("%s %s %u\n", f->glob, errno_name(f->err), f->count)
 						    : xasprintf("after %u %s\n", f->after, errno_name(f->err));
 		buf_append(&out, &len, &cap, l, strlen(l));
@@ -252,6 +273,13 @@ static int fail_line(struct sim *s, char *line)
 		s->n_faults = 0;
 		return 0;
 	}
+	if (n == 4 && streq(w[0], "rfail")) {
+		if ((f.err = errno_from_name(w[2])) < 0 || parse_uint(w[3], &f.count) < 0 || f.count == 0)
+			return -EINVAL;
+		f.on_read = true;
+		f.glob = xstrdup(w[1]);
+		goto add;
+	}
 	if (n != 3)
 		return -EINVAL;
 	if (streq(w[0], "after")) {
@@ -268,6 +296,7 @@ static int fail_line(struct sim *s, char *line)
 			return -EINVAL;
 		f.glob = xstrdup(w[0]);
 	}
+add:
 	s->faults = xgrow(s->faults, &s->cap_faults, s->n_faults + 1, sizeof(*s->faults));
 	s->faults[s->n_faults++] = f;
 	return 0;

@@ -116,6 +116,8 @@ static int sim_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_
 		r = -ENOENT;
 	} else if (n->type != NODE_DIR) {
 		r = -ENOTDIR;
+	} else if (!is_control(path) && (r = control_read_fault(&sim, path + 1)) < 0) {
+		/* rfail: the listing fails */
 	} else {
 		filler(buf, ".", NULL, 0, 0);
 		filler(buf, "..", NULL, 0, 0);
@@ -186,6 +188,8 @@ static int sim_read(const char *path, char *buf, size_t size, off_t off, struct 
 		r = -ENODEV;
 	else if (n->type != NODE_FILE || !n->attr->show)
 		r = -EACCES;
+	else if (!is_control(path) && (r = control_read_fault(&sim, path + 1)) < 0)
+		; /* rfail: the read fails */
 	else
 		r = n->attr->show(&sim, n->obj, &content);
 	pthread_mutex_unlock(&sim.lock);

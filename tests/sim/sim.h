@@ -196,7 +196,7 @@ struct fault {
 	unsigned count;  /* remaining failures (glob) */
 	unsigned after;  /* writes to let through first ("after N") */
 	unsigned delay_ms; /* delay rule: glob + delay, err == 0 */
-	bool on_read;      /* rdelay: the next matching read waits (once) */
+	bool on_read;      /* rdelay: the next matching read waits (once); rfail: reads and listings fail */
 	bool once;         /* wdelay: the next matching write waits, and the rule goes */
 };
 
@@ -253,6 +253,11 @@ void control_build(struct sim *s);
 void control_log_write(struct sim *s, const char *path, const char *buf, size_t len, int r);
 /* Fault injection: returns -errno to fail this write, 0 to go on. */
 int control_fault(struct sim *s, const char *path, unsigned *ret_delay_ms);
+/*
+ * rfail: -errno when a read of the attribute or a listing of the directory
+ * path is to fail (the first rfail rule that matches, COUNT times), else 0.
+ */
+int control_read_fault(struct sim *s, const char *path);
 /* The milliseconds a read of path waits: the first rdelay rule that matches, which goes. */
 unsigned control_read_delay(struct sim *s, const char *path);
 /*
