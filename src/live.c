@@ -120,6 +120,27 @@ static void warn_read(struct reader *rd, const char *path, int r)
 }
 
 /*
+ * A read the ownership records depend on failed: the read is incomplete
+ * (live.incomplete_errno); the first failure is kept for the message.
+ */
+static void incomplete(struct reader *rd, const char *path, int r)
+{
+	if (rd->l->incomplete_errno)
+		return;
+	rd->l->incomplete_errno = -r;
+	rd->l->incomplete_path = xstrdup(path);
+}
+
+/* An mdev's assignment not read: a file missing from an mdev that is there is warned about */
+static void mdev_unread(struct reader *rd, const char *path, int r)
+{
+	if (r == -ENOENT)
+		warn_read(rd, path, r);
+	else
+		incomplete(rd, path, r);
+}
+
+/*
  * Read an optional attribute: 0 and *ret set when present, -ENOENT when
  * absent (silently), other errors become a warning.
  */
@@ -513,7 +534,7 @@ static void walk_ap_devices(struct reader *rd)
 	r = sysfs_list_dir(rd->s, SYSFS_AP_DEVICES, &cards);
 	if (r < 0) {
 		if (r != -ENOENT)
-			warn_read(rd, SYSFS_AP_DEVICES, r);
+			incomplete(rd, SYSFS_AP_DEVICES, r);
 		return;
 	}
 	for (char **c = cards; *c; c++) {
@@ -525,8 +546,8 @@ static void walk_ap_devices(struct reader *rd)
 		bitmap_set(&rd->seen_cards, cl.adapter);
 		dev = xasprintf("%s/%s", SYSFS_AP_DEVICES, *c);
 		r = sysfs_foreach_entry(rd->s, dev, note_card_queue, &cl);
-		if (r < 0)
-			warn_read(rd, dev, r);
+		if (r < 0 && r != -ENOENT) /* ENOENT: the card went meanwhile */
+			incomplete(rd, dev, r);
 	}
 	strv_free(cards);
 }
@@ -744,8 +765,13 @@ static bool mdev_absent(struct reader *rd, const char *uuid, int r)
 	if (r != -ENOENT)
 		return false;
 	dir = xasprintf("%s/%s", rd->l->matrix_path, uuid);
-	if (sysfs_is_dir(rd->s, dir))
+	r = sysfs_check_dir(rd->s, dir);
+	if (r == 0)
 		return false;
+	if (r != -ENOENT && r != -ENOTDIR) { /* there or not, nothing tells: the mdev is kept */
+		incomplete(rd, dir, r);
+		return false;
+	}
 	warn(rd, "%s/%s: mdev listed by its type but absent, skipping", sysfs_root(rd->s), dir);
 	rd->l->n_mdevs--;
 	return true;
@@ -778,7 +804,7 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 			if (i == 0 && mdev_absent(rd, uuid, r))
 				return;
 			if (r < 0)
-				warn_read(rd, p, r);
+				mdev_unread(rd, p, r);
 		}
 	} else if (l->features & FEATURE_AP_CONFIG) {
 		/* the whole assignment in one read (6.10+) */
@@ -787,7 +813,7 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 		if (mdev_absent(rd, uuid, r))
 			return;
 		if (r < 0)
-			warn_read(rd, p_cfg, r);
+			mdev_unread(rd, p_cfg, r);
 	} else {
 		_cleanup_free_ char *p_m = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "matrix");
 		_cleanup_free_ char *p_cd = sysfs_path_mdev_attr(l->matrix_path, m->uuid, "control_domains");
@@ -796,10 +822,10 @@ static void read_mdev(struct reader *rd, const char *uuid, const struct owner_db
 		if (mdev_absent(rd, uuid, r))
 			return;
 		if (r < 0)
-			warn_read(rd, p_m, r);
+			mdev_unread(rd, p_m, r);
 		r = read_id_list(rd, p_cd, &m->matrix.control_domains);
 		if (r < 0)
-			warn_read(rd, p_cd, r);
+			mdev_unread(rd, p_cd, r);
 		/* 6.10 and 6.11 have ap_config without matrix/features */
 		if (!rd->probed_ap_config) {
 			rd->probed_ap_config = true;
@@ -843,7 +869,7 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
 	r = sysfs_list_dir(rd->s, dir, &names);
 	if (r < 0) {
 		if (r != -ENOENT)
-			warn_read(rd, dir, r);
+			incomplete(rd, dir, r);
 		return;
 	}
 	for (char **n = names; *n; n++) {
@@ -1088,6 +1114,7 @@ struct live *live_free(struct live *l)
 		free(l->mdevs[i].mdevctl_path);
 	}
 	free(l->mdevs);
+	free(l->incomplete_path);
 	free(l);
 	return NULL;
 }

@@ -127,6 +127,16 @@ struct live {
 	struct bitmap256 apmask_taken, aqmask_taken;
 	struct bitmap256 queues_taken[256];
 	bool driver_override_in_use;
+	/*
+	 * The first read that failed (for another reason than absence) of those
+	 * the ownership records are checked against: the listing of the mdevs,
+	 * the listing of devices/ap and its cards (when it is read), an mdev's
+	 * assignment, whether a listed mdev is there.  0: the read is complete.
+	 * An incomplete read shows mdevs apmatrix made as gone (and queues it
+	 * took as unbound): nothing may be pruned, saved or planned from it.
+	 */
+	int incomplete_errno;
+	char *incomplete_path; /* relative to the sysfs root */
 	/* borrowed for reads on demand: close it only after live_free() */
 	struct sysfs *sysfs;
 };

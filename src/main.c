@@ -844,6 +844,12 @@ static int load_desired(struct diag_list *diags, struct desired **ret, struct co
  * anyway), or another -errno.  Why it failed is an error in diags, so that
  * a --json document carries it, not standard error alone.
  */
+static const char *errno_name(int err)
+{
+	const char *n = strerrorname_np(err);
+	return n ? n : "E?";
+}
+
 static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsigned flags, bool locked,
 		     struct live **ret_live, struct diag_list *diags)
 {
@@ -883,6 +889,21 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 	r = live_read(s, o, flags, ret_live, diags);
 	if (r == -ENODEV)
 		diag_add(diags, DIAG_ERROR, NULL, NULL, NO_AP_BUS_FMT, sysfs_root_path());
+	/*
+	 * A failed listing of the mdevs (or of the AP devices, or an mdev's
+	 * assignment not read) shows what apmatrix made as gone: its records
+	 * would be pruned and a plan would create the mdevs again.  The host
+	 * cannot be read, as when the records cannot: nothing is planned.
+	 */
+	if (r == 0 && (*ret_live)->incomplete_errno) {
+		int e = (*ret_live)->incomplete_errno;
+
+		diag_add(diags, DIAG_ERROR, NULL, NULL,
+			 "cannot read %s/%s: %s (%s): the host read is incomplete, so what apmatrix manages cannot be "
+			 "told from it",
+			 sysfs_root(s), (*ret_live)->incomplete_path, strerror(e), errno_name(e));
+		r = -e;
+	}
 	if (*ret_live)
 		log_debug("host: %s profile, %zu cards, %zu queues, %zu vfio_ap mdevs",
 			  kernel_profile_to_string((*ret_live)->profile), (*ret_live)->n_cards, (*ret_live)->n_queues,
@@ -1411,12 +1432,6 @@ static int cmd_diff(int argc, char **argv)
 	host_done(&h);
 	diag_list_done(&diags);
 	return ret;
-}
-
-static const char *errno_name(int err)
-{
-	const char *n = strerrorname_np(err);
-	return n ? n : "E?";
 }
 
 static void report(void *userdata, const struct action *a, enum apply_outcome outcome, int err,

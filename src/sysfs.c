@@ -569,6 +569,16 @@ bool sysfs_is_dir(struct sysfs *s, const char *path)
 	return r == 0 && rel.is_dir;
 }
 
+int sysfs_check_dir(struct sysfs *s, const char *path)
+{
+	struct resolved rel = {};
+	int r;
+
+	r = resolve(s, path, true, &rel);
+	resolved_done(&rel);
+	return r < 0 ? r : rel.is_dir ? 0 : -ENOTDIR;
+}
+
 int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret)
 {
 	_cleanup_free_ char *target = NULL;

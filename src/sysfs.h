@@ -41,6 +41,8 @@ int sysfs_read_line(struct sysfs *s, const char *path, char **ret);
 int sysfs_write_attr(struct sysfs *s, const char *path, const char *value);
 bool sysfs_exists(struct sysfs *s, const char *path);
 bool sysfs_is_dir(struct sysfs *s, const char *path);
+/* 0 for a directory, -ENOTDIR for something else, -ENOENT when absent, -errno when that cannot be told. */
+int sysfs_check_dir(struct sysfs *s, const char *path);
 /* Basename of a symlink's target ("driver" -> "cex4queue"); -ENOENT when absent. */
 int sysfs_read_link_name(struct sysfs *s, const char *path, char **ret);
 /* Sorted, malloc'd, NULL-terminated list of entries of a directory (no . and ..): strv_free() frees it. */

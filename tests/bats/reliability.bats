@@ -75,6 +75,77 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a failed listing of the mdevs: apply keeps the records, writes nothing, exits 1; the mdevs stay apmatrix's" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+cp /run/apmatrix/state $T/state
+cp /run/apmatrix/cards $T/cards
+DEVS=devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/devices
+msg="cannot read /sys/$DEVS: Input/output error (EIO): the host read is incomplete"
+clear_writes
+echo "rfail $DEVS EIO 1" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "apply exited $rc: $(cat $T/err)"
+[ -z "$(cat /sys/.sim/fail)" ] || die "the listing was not tried: $(cat /sys/.sim/fail)"
+grep -qF "$msg" $T/err || die "no message: $(cat $T/err)"
+[ "$(grep -c . $T/err)" = 1 ] || die "more than the one error: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+cmp -s $T/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+cmp -s $T/cards /run/apmatrix/cards || die "card records changed: $(cat /run/apmatrix/cards)"
+# diff and status say it too, with no plan built on the read
+echo "rfail $DEVS EIO 2" > /sys/.sim/fail
+apmatrix diff > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "diff exited $rc: $(cat $T/err)"
+grep -qF "$msg" $T/err || die "diff: no message: $(cat $T/err)"
+[ ! -s $T/out ] || die "diff printed a plan: $(cat $T/out)"
+apmatrix status > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "status exited $rc: $(cat $T/err)"
+grep -qF "$msg" $T/err || die "status: no message: $(cat $T/err)"
+[ -z "$(cat /sys/.sim/fail)" ] || die "rules left: $(cat /sys/.sim/fail)"
+cmp -s $T/state /run/apmatrix/state || die "records changed by diff or status"
+# the listing works again: nothing to do, and the mdevs are still apmatrix's
+[ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "not converged: $(apmatrix diff 2>&1)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+cmp -s $T/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+printf 'version: 1\nguests:\n  guest2: {adapters: [0x05], domains: [0x47, 0xff]}\n' > /etc/apmatrix.yaml
+g1=$(awk '$3 == "guest1" {print $2}' $T/state)
+[ -n "$g1" ] || die "no record of guest1: $(cat $T/state)"
+expect_exit 0 apmatrix apply >/dev/null
+[ ! -e /sys/devices/vfio_ap/matrix/$g1 ] || die "guest1's mdev not removed"
+grep -q "$g1/remove" /sys/.sim/writes || die "no remove: $(cat /sys/.sim/writes)"
+bad=$(bad_writes); [ -z "$bad" ] || die "failed writes: $bad"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a failed listing of the AP devices or read of an mdev's assignment: apply writes nothing and keeps the records" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply >/dev/null || die apply
+cp /run/apmatrix/state $T/state
+cp /run/apmatrix/cards $T/cards
+for rules in 'rfail bus/ap/drivers EIO 1\nrfail bus/ap/devices EIO 1\nrfail devices/ap EIO 1' \
+	     'rfail devices/vfio_ap/matrix/*-*-*/* EACCES 1'; do
+	clear_writes
+	printf "$rules\n" > /sys/.sim/fail
+	apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "apply exited $rc: $(cat $T/err)"
+	[ -z "$(cat /sys/.sim/fail)" ] || die "not all tried: $(cat /sys/.sim/fail)"
+	grep -q "the host read is incomplete" $T/err || die "no message: $(cat $T/err)"
+	[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+	cmp -s $T/state /run/apmatrix/state || die "records changed: $(cat /run/apmatrix/state)"
+	cmp -s $T/cards /run/apmatrix/cards || die "card records changed: $(cat /run/apmatrix/cards)"
+done
+[ "$(apmatrix apply 2>&1)" = "0 changes" ] || die "not converged"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "failed creates are explained as creates (EBUSY, ENODEV, EEXIST), not as a running guest" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
