@@ -3,16 +3,15 @@
 # `udevadm test` against the events the simulator logs, and a boot simulated
 # from those events: each RUN the rules yield starts the unit's commands (the
 # harness stands in for systemd and merges start requests as systemd does).
-load /usr/lib/bats/bats-support/load.bash
-load /usr/lib/bats/bats-assert/load.bash
+# helpers.bash: TOP, BIN (APMATRIX_BIN), APMATRIX, the simulator with-sim runs
+# (APMATRIX_SIM), SANDBOX_APMATRIX; in_sim is this file's own
+load helpers
 
-TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 START='/usr/bin/systemctl --no-block start apmatrix-apply.service'
 
 setup() {
-	[ "$(id -u)" = 0 ] || skip "needs root (mount namespace, FUSE)"
-	[ -e /dev/fuse ] || skip "no /dev/fuse"
-	[ -x "$TOP/build/apmatrix-sim" ] && [ -x "$TOP/build/apmatrix" ] || skip "not built"
+	need_root
+	[ -x "${APMATRIX_SIM:-$TOP/build/apmatrix-sim}" ] && [ -x "$APMATRIX" ] || skip "not built"
 	command -v udevadm >/dev/null || skip "udevadm not installed"
 	command -v jq >/dev/null || skip "jq not installed"
 }
@@ -21,6 +20,7 @@ setup() {
 # (tests/lib/unit-sandbox)
 need_sandbox() {
 	local why
+	[ -x "$SANDBOX_APMATRIX" ] || skip "$SANDBOX_APMATRIX not built"
 	why=$("$TOP/tests/lib/unit-sandbox" --check) || skip "$why"
 }
 
@@ -48,7 +48,8 @@ in_sim() {
 	{
 		echo "set -u"
 		echo "cd '$TOP' || exit 1"
-		echo "APMATRIX='${APMATRIX_BIN:-$TOP/build}/apmatrix'"
+		echo "APMATRIX='$APMATRIX'"
+		echo "SANDBOX_APMATRIX='$SANDBOX_APMATRIX'"
 		echo "START='$START'"
 		cat <<'EOT'
 . tests/lib/udev-replay
@@ -82,7 +83,7 @@ check_log() {
 EOT
 		cat
 	} >"$script"
-	run "$TOP/tests/lib/with-sim" "$1" -- bash "$script"
+	run "$WITH_SIM" "$1" -- bash "$script"
 	[ "$status" -ne 77 ] || skip "simulator needs root"
 }
 
@@ -247,10 +248,11 @@ run_cmd() {
 	case "$1" in
 	*/modprobe) [ "$PRE" = 1 ] || return 0
 		echo "${@: -1}" >/sys/.sim/modprobe ;;
-	# the unit's sandbox too (tests/lib/unit-sandbox), with the plain build:
-	# under check-valgrind the wrapper's logs could not be written there
+	# the unit's sandbox too (tests/lib/unit-sandbox), with a compiled
+	# apmatrix (helpers.bash): under check-valgrind the wrapper's logs could
+	# not be written there
 	/usr/sbin/apmatrix) shift
-		tests/lib/unit-sandbox --vfio /sys/.sim/vfio --vfio-at-start "$vfio_at_start" -- build/apmatrix "$@" ;;
+		tests/lib/unit-sandbox --vfio /sys/.sim/vfio --vfio-at-start "$vfio_at_start" -- "$SANDBOX_APMATRIX" "$@" ;;
 	*) die "unit runs an unknown program: $line" ;;
 	esac
 }

@@ -12,6 +12,25 @@ if [ -z "${APMATRIX_SIM:-}" ] && [ -x "$BIN/apmatrix-sim" ]; then
 	export APMATRIX_SIM=$BIN/apmatrix-sim
 fi
 APMATRIX=${APMATRIX:-$BIN/apmatrix}
+# BUILD: the build directory of the apmatrix under test, for what needs a
+# compiled program or a build directory (make install B=): the directory of
+# $APMATRIX when that is a compiled program, else (the valgrind wrapper, a
+# script) build/, whose apmatrix the wrapper runs.
+if [ "$(head -c 4 "$APMATRIX" 2>/dev/null)" = $'\x7fELF' ]; then
+	BUILD=$(dirname "$APMATRIX")
+else
+	BUILD=$TOP/build
+fi
+# the apmatrix run inside the unit's sandbox (tests/lib/unit-sandbox), never
+# the valgrind wrapper: valgrind's own system calls and its log directory do
+# not pass the unit's seccomp filter and read-only file system, so those runs
+# are not memory-checked (an ASan build's are)
+SANDBOX_APMATRIX=$BUILD/apmatrix
+# and its seccomp helper: the one built there (unit-sandbox's default is
+# build/tests/unit-seccomp)
+if [ -z "${UNIT_SECCOMP:-}" ] && [ -x "$BUILD/tests/unit-seccomp" ]; then
+	export UNIT_SECCOMP=$BUILD/tests/unit-seccomp
+fi
 WITH_SIM=$TOP/tests/lib/with-sim
 HOSTS=$TOP/examples/hosts
 EXAMPLES=$TOP/examples

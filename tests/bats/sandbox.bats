@@ -8,13 +8,13 @@
 load helpers
 
 SB="tests/lib/unit-sandbox --vfio /sys/.sim/vfio"
-# build/apmatrix, not $APMATRIX_BIN: valgrind's own system calls and its log
-# directory do not pass the unit's seccomp filter and read-only file system,
-# so these runs are not memory-checked (the ASan build is: it is build/).
+# $SANDBOX_APMATRIX in the sandbox (helpers.bash): a compiled apmatrix, never
+# the valgrind wrapper, whose system calls and log directory do not pass the
+# unit's seccomp filter and read-only file system.
 
 setup() {
 	need_root
-	[ -x "$TOP/build/apmatrix" ] && [ -x "$TOP/build/apmatrix-sim" ] || skip "not built"
+	[ -x "$SANDBOX_APMATRIX" ] && [ -x "${APMATRIX_SIM:-$TOP/build/apmatrix-sim}" ] || skip "not built"
 	local why
 	why=$("$TOP/tests/lib/unit-sandbox" --check) || skip "$why"
 }
@@ -27,6 +27,7 @@ sb_sim() {
 	{
 		echo "cd '$TOP' || exit 1"
 		echo "SB='$SB'"
+		echo "SANDBOX_APMATRIX='$SANDBOX_APMATRIX'"
 		echo "cp examples/seed-two-guests.yaml /etc/apmatrix.yaml"
 		cat
 	} >"$script"
@@ -35,7 +36,7 @@ sb_sim() {
 
 @test "sandbox: the unit's apply brings the seed host (6.12) up, then finds nothing to do" {
 	sb_sim "$HOSTS/seed.yaml" <<-'EOT'
-	$SB -- build/apmatrix apply > $T/out 2> $T/err || die "first apply exited $?: $(cat $T/err)"
+	$SB -- "$SANDBOX_APMATRIX" apply > $T/out 2> $T/err || die "first apply exited $?: $(cat $T/err)"
 	cat $T/out
 	[ "$(nwrites)" = 6 ] || die "$(nwrites) writes, expected 6"
 	[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
@@ -43,7 +44,7 @@ sb_sim() {
 	# its records, in the unit's RuntimeDirectory=
 	grep -q a4d8e314-29c2-57af-90ec-3bcb0bc33855 /run/apmatrix/state || die "no ownership record"
 	clear_writes
-	$SB -- build/apmatrix apply > $T/out 2> $T/err || die "second apply exited $?"
+	$SB -- "$SANDBOX_APMATRIX" apply > $T/out 2> $T/err || die "second apply exited $?"
 	[ "$(cat $T/out)" = "0 changes" ] || die "second apply: $(cat $T/out)"
 	[ "$(nwrites)" = 0 ] || die "second apply wrote"
 	apmatrix status --json | jqe '[.guests[].state] == ["matches", "matches"]' >/dev/null || die "not converged"
@@ -56,12 +57,12 @@ sb_sim() {
 @test "sandbox: 5.15, a running guest dropped from the configuration: the unit's apply sees it through /dev/vfio and keeps its mdev" {
 	sb_sim "$(seed_topo 5.15)" <<-'EOT'
 	g1=a4d8e314-29c2-57af-90ec-3bcb0bc33855
-	$SB -- build/apmatrix apply -q || die "bring-up exited $?"
+	$SB -- "$SANDBOX_APMATRIX" apply -q || die "bring-up exited $?"
 	echo "attach $g1" > /sys/.sim/guest
 	sed -i '/^  guest1:/,/domains/d' /etc/apmatrix.yaml
 	clear_writes
 	# a remove written to the running guest's mdev would block (5.15)
-	timeout 30 $SB -- build/apmatrix apply > $T/out 2> $T/err
+	timeout 30 $SB -- "$SANDBOX_APMATRIX" apply > $T/out 2> $T/err
 	rc=$?
 	[ $rc != 124 ] || { echo "detach $g1" > /sys/.sim/guest; die "apply blocked: $(cat /sys/.sim/writes)"; }
 	cat $T/err $T/out
@@ -69,7 +70,7 @@ sb_sim() {
 	! grep "/$g1/" /sys/.sim/writes || die "wrote to the running guest's mdev"
 	[ -d "$(mdev_dir $g1)" ] || die "mdev gone"
 	echo "detach $g1" > /sys/.sim/guest
-	$SB -- build/apmatrix apply -q || die "apply after the guest stopped exited $?"
+	$SB -- "$SANDBOX_APMATRIX" apply -q || die "apply after the guest stopped exited $?"
 	[ ! -d "$(mdev_dir $g1)" ] || die "mdev still there after the guest stopped"
 	EOT
 	echo "$output"
@@ -83,7 +84,7 @@ sb_sim() {
 	sb_sim "$BATS_TEST_TMPDIR/unloaded.yaml" <<-'EOT'
 	[ ! -d /sys/.sim/vfio ] || die "vfio loaded before the start"
 	echo vfio_ap > /sys/.sim/modprobe # the unit's ExecStartPre
-	$SB --vfio-at-start no -- build/apmatrix apply > $T/out 2> $T/err || die "apply exited $?: $(cat $T/err)"
+	$SB --vfio-at-start no -- "$SANDBOX_APMATRIX" apply > $T/out 2> $T/err || die "apply exited $?: $(cat $T/err)"
 	cat $T/err $T/out
 	[ ! -s $T/err ] || die "stderr: $(cat $T/err)"
 	[ "$(nwrites)" = 15 ] || die "$(nwrites) writes, expected 15"
@@ -101,7 +102,7 @@ sb_sim() {
 	# by SED exits RC and says PATTERN on stderr
 	with_unit() {
 		sed "$2" $U > $T/$1.service
-		$SB --unit $T/$1.service -- build/apmatrix apply > $T/out 2> $T/err
+		$SB --unit $T/$1.service -- "$SANDBOX_APMATRIX" apply > $T/out 2> $T/err
 		local rc=$?
 		cat $T/err
 		[ $rc = $3 ] || die "$1: apply exited $rc, expected $3"
@@ -116,7 +117,7 @@ sb_sim() {
 	with_unit unknown 's/^PrivateTmp=yes/&\nProtectFoo=yes/' 125 'ProtectFoo= is not known to unit-sandbox'
 	# bring the host up, then a running guest: without the vfio bind or
 	# without DeviceAllow=, apply cannot tell that it runs
-	$SB -- build/apmatrix apply -q || die "bring-up exited $?"
+	$SB -- "$SANDBOX_APMATRIX" apply -q || die "bring-up exited $?"
 	echo "attach a4d8e314-29c2-57af-90ec-3bcb0bc33855" > /sys/.sim/guest
 	sed -i '/^  guest1:/,/domains/d' /etc/apmatrix.yaml
 	with_unit no-bind '/^BindReadOnlyPaths=/d' 2 'cannot tell whether a guest holds mdev'
