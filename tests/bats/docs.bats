@@ -1,13 +1,11 @@
 #!/usr/bin/env bats
 # The man pages, --help, the bash completion, `make install`/`uninstall`,
 # and the installed unit (systemd-analyze verify and security).
-load /usr/lib/bats/bats-support/load.bash
-load /usr/lib/bats/bats-assert/load.bash
+# helpers.bash: TOP, BIN (APMATRIX_BIN, where the apmatrix under test lives),
+# APMATRIX, WITH_SIM and the simulator it runs (APMATRIX_SIM)
+load helpers
 bats_require_minimum_version 1.5.0
 
-TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
-# APMATRIX_BIN: as in helpers.bash (tests/run-all points it at a valgrind wrapper)
-APMATRIX=${APMATRIX_BIN:-$TOP/build}/apmatrix
 UNIT=$TOP/units/apmatrix-apply.service
 
 setup() {
@@ -113,7 +111,7 @@ man_command_options() {
 			done
 		done
 	} >"$script"
-	run "$TOP/tests/lib/with-sim" "$TOP/examples/hosts/seed.yaml" -- bash "$script" "$BATS_TEST_TMPDIR"
+	run "$WITH_SIM" "$TOP/examples/hosts/seed.yaml" -- bash "$script" "$BATS_TEST_TMPDIR"
 	echo "$output"
 	assert_success
 	for c in $(help_commands); do
@@ -201,7 +199,7 @@ man_command_options() {
 @test "completion: offers the commands and options of --help, and the guests of the configuration" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
 		echo "== commands"; c apmatrix ""
 		echo "== options"; c apmatrix -
@@ -236,7 +234,7 @@ man_command_options() {
 	mkfifo "$BATS_TEST_TMPDIR/tty"
 	run timeout -k 2 10 bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
 		echo "== show"; c apmatrix -c - show ""
 		echo "== guest"; c apmatrix --config-dir "'"$TOP"'/examples/apmatrix.d" --config=- guest ""' 0<>"$BATS_TEST_TMPDIR/tty"
@@ -262,7 +260,7 @@ man_command_options() {
 @test "completion: guests of -cFILE, --config=FILE (one word or split at '=' by bash) and -jc FILE, with the drop-ins of --config-dir" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		cfg="'"$TOP"'/examples/seed-two-guests.yaml" dir="'"$TOP"'/examples/apmatrix.d"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "${COMPREPLY[*]}"; }
 		c apmatrix "-c$cfg" show ""
@@ -296,7 +294,7 @@ always"
 	[ "$status" = 65 ] || { echo "the overlap is not invalid: $output"; false; }
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "[${COMPREPLY[*]}]"; }
 		c apmatrix -c "'"$BATS_TEST_TMPDIR"'/overlap.yaml" show ""
 		c apmatrix -c "'"$BATS_TEST_TMPDIR"'/syntax.yaml" show ""
@@ -311,7 +309,7 @@ always"
 @test "completion: show and guest take one guest; after it only options" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		cfg="'"$TOP"'/examples/seed-two-guests.yaml"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; echo "${COMPREPLY[*]}"; }
 		c apmatrix -c "$cfg" show guest1 ""
@@ -334,7 +332,7 @@ guest1 guest2
 	unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
 	mkdir -p "$d/etc"
 	echo "version: 1 # mine" >"$d/etc/apmatrix.yaml"
-	run make -C "$TOP" -s DESTDIR="$d" install
+	run make -C "$TOP" -s B="$BUILD" DESTDIR="$d" install
 	echo "$output"
 	assert_success
 	[ -x "$d/usr/sbin/apmatrix" ]
@@ -350,17 +348,17 @@ guest1 guest2
 	# PREFIX moves the binary and the data, not /etc
 	p=$BATS_TEST_TMPDIR/prefix
 	local knobs=(DESTDIR="$p" PREFIX=/usr/local UDEVDIR=/usr/local/lib/udev SYSTEMDUNITDIR=/usr/local/lib/systemd/system)
-	run make -C "$TOP" -s "${knobs[@]}" install
+	run make -C "$TOP" -s B="$BUILD" "${knobs[@]}" install
 	assert_success
 	[ -x "$p/usr/local/sbin/apmatrix" ]
 	[ -f "$p/usr/local/share/man/man8/apmatrix.8" ]
 	[ -f "$p/etc/apmatrix.yaml.example" ]
 	[ ! -e "$p/etc/apmatrix.yaml" ]
-	run make -C "$TOP" -s "${knobs[@]}" uninstall
+	run make -C "$TOP" -s B="$BUILD" "${knobs[@]}" uninstall
 	assert_success
 	run find "$p" -type f
 	assert_output ""
-	run make -C "$TOP" -s DESTDIR="$d" uninstall
+	run make -C "$TOP" -s B="$BUILD" DESTDIR="$d" uninstall
 	assert_success
 	# only the administrator's configuration is left
 	run find "$d" -type f
@@ -371,7 +369,7 @@ guest1 guest2
 install_root() {
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
 	R=$BATS_TEST_TMPDIR/root
-	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
+	make -C "$TOP" -s B="$BUILD" DESTDIR="$R" install >/dev/null
 	UNITPATH=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)/apmatrix-apply.service
 }
 

@@ -774,7 +774,7 @@ EOF
 @test "completion: guest names after 'guest', sources after --from, files after -o" {
 	run bash -c '
 		. "'"$TOP"'/completion/apmatrix.bash"
-		PATH="'"$TOP"'/build:$PATH"
+		PATH="'"$BIN"':$PATH"
 		c() { COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _apmatrix; printf "%s\n" "${COMPREPLY[@]}"; }
 		echo "== guest"; c apmatrix -c "'"$EXAMPLES"'/seed-two-guests.yaml" guest ""
 		echo "== from"; c apmatrix import --from ""

@@ -188,16 +188,16 @@ started begin: 0"
 
 @test "libvirt hook: installed executable into DATADIR/apmatrix (not into /etc), naming where it is installed" {
 	R=$BATS_TEST_TMPDIR/root
-	make -C "$TOP" -s DESTDIR="$R" install >/dev/null
+	make -C "$TOP" -s B="$BUILD" DESTDIR="$R" install >/dev/null
 	[ -x "$R/usr/share/apmatrix/libvirt-qemu-hook" ]
 	cmp "$HOOK" "$R/usr/share/apmatrix/libvirt-qemu-hook"
 	[ ! -e "$R/etc/libvirt" ]
 	R=$BATS_TEST_TMPDIR/opt
-	make -C "$TOP" -s DESTDIR="$R" DATADIR=/opt/ap-data install >/dev/null
+	make -C "$TOP" -s B="$BUILD" DESTDIR="$R" DATADIR=/opt/ap-data install >/dev/null
 	[ -x "$R/opt/ap-data/apmatrix/libvirt-qemu-hook" ]
 	grep -qxF '#   ln -s /opt/ap-data/apmatrix/libvirt-qemu-hook /etc/libvirt/hooks/qemu.d/apmatrix' \
 		"$R/opt/ap-data/apmatrix/libvirt-qemu-hook"
-	make -C "$TOP" -s DESTDIR="$R" DATADIR=/opt/ap-data uninstall >/dev/null
+	make -C "$TOP" -s B="$BUILD" DESTDIR="$R" DATADIR=/opt/ap-data uninstall >/dev/null
 	[ ! -e "$R/opt/ap-data/apmatrix/libvirt-qemu-hook" ]
 }
 
