@@ -12,6 +12,12 @@ setup() {
 	APMATRIX_TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
 	cd "$APMATRIX_TOP" || exit 1
 	APMATRIX="${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix"
+	# the simulator tests/lib/with-sim runs, chosen as tests/bats/helpers.bash
+	# chooses it: APMATRIX_SIM, else the one built with APMATRIX_BIN's
+	# apmatrix, else build/apmatrix-sim (with-sim's default)
+	if [ -z "${APMATRIX_SIM:-}" ] && [ -x "${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix-sim" ]; then
+		export APMATRIX_SIM=${APMATRIX_BIN:-$APMATRIX_TOP/build}/apmatrix-sim
+	fi
 }
 
 # run_case DIR [extra args...]: runs check on the case, stdout and stderr apart;
