@@ -71,7 +71,10 @@ in_sim() {
 		echo "EXAMPLES='$EXAMPLES'"
 		echo "T='$BATS_TEST_TMPDIR'" # the test's own scratch directory (not /tmp)
 		cat <<'EOT'
-die() { echo "FAIL: $*" >&2; exit 1; }
+# die: the reason goes to the script's own stderr, kept on $die_fd, not to
+# where the failing command's stderr was sent (expect_exit 0 CMD 2> $T/err)
+exec {die_fd}>&2
+die() { echo "FAIL: $*" >&$die_fd; exit 1; }
 nwrites() { grep -c . /sys/.sim/writes || true; }
 clear_writes() { echo 0 > /sys/.sim/writes; }
 bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
