@@ -145,13 +145,15 @@ deps:
 	$(Q)tests/lib/deps
 
 # The one test command (README, .ci/run): C unit tests + bats, one summary line.
-# Builds first; a build failure still ends in a summary line.
+# Builds first; a build failure still ends in a summary line.  The tests run
+# the build in $(B) (APMATRIX_BIN, unless given).
+TEST_BIN = APMATRIX_BIN="$${APMATRIX_BIN:-$(abspath $(B))}"
 check: deps
 	$(Q)$(MAKE) --no-print-directory all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
-	$(Q)umask 022 && tests/run-all
+	$(Q)umask 022 && $(TEST_BIN) tests/run-all
 
 unit: $(UNIT_BINS)
-	$(Q)tests/run-all --unit-only
+	$(Q)$(TEST_BIN) tests/run-all --unit-only
 
 # The whole suite with every apmatrix run under valgrind (memcheck), or built
 # with ASan+UBSan (this rebuilds build/ with ASAN=1); a report anywhere is a
@@ -163,7 +165,7 @@ check-valgrind: deps
 check-asan: deps
 	$(Q)rm -rf $(B)
 	$(Q)$(MAKE) --no-print-directory ASAN=1 all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
-	$(Q)tests/run-all
+	$(Q)$(TEST_BIN) tests/run-all
 
 # The full reliability runs (tests/RELIABILITY.md): fault sweep, kill -9 at
 # 100 points, concurrent applies, 10 million fuzzing executions (FUZZ_RUNS=0
