@@ -139,7 +139,7 @@ $(B)/fuzz-config: tests/fuzz/fuzz-config.c $(FUZZ_OBJS)
 fuzz: $(B)/fuzz-config
 
 fuzz-run: $(B)/fuzz-config
-	$(Q)tests/fuzz/run $(FUZZ_TIME)
+	$(Q)FUZZ_BUILD=$(abspath $(B)) tests/fuzz/run $(FUZZ_TIME)
 
 deps:
 	$(Q)tests/lib/deps

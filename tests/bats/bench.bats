@@ -7,7 +7,8 @@
 # on from breaking silently.
 load helpers
 
-B=$TOP/build/bench
+# the bench tools of the build under test (helpers.bash: BUILD)
+B=$BUILD/bench
 
 setup() {
 	[ -x "$B/yaml-parse" ] && [ -x "$B/config-read" ] && [ -x "$B/verify-floor" ] || skip "bench tools not built"
@@ -27,7 +28,8 @@ session() {
 	OUT=$BATS_TEST_TMPDIR/results.tsv ERRLOG=$BATS_TEST_TMPDIR/errors.log
 	: >"$OUT"
 	: >"$ERRLOG"
-	BENCH_ERRLOG=$ERRLOG run "$WITH_SIM" "$DATA/hosts/h-$3c-$2.yaml" -- \
+	BENCH_ERRLOG=$ERRLOG BENCH_APMATRIX=$BUILD/apmatrix BENCH_FLOOR=$B/verify-floor BENCH_NULLFS=$B/fuse-null \
+		run "$WITH_SIM" "$DATA/hosts/h-$3c-$2.yaml" -- \
 		"$TOP/bench/session" "$1" "$2" "$3" 1 "$DATA" "$OUT"
 }
 

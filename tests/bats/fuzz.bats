@@ -2,7 +2,9 @@
 # The libFuzzer target over the config loader and compiler (tests/fuzz):
 # every seed and regression input replayed, the file-access guard, and a
 # 60 s fuzzing run that fails on a crash, a leak or a timeout.  Skipped
-# when clang is not installed; when it is, the target must build.
+# when clang is not installed; when it is, the target must build, in the
+# build directory of the apmatrix under test (helpers.bash: BUILD).
+load helpers
 
 setup_file() {
 	export TOP=${APMATRIX_TOP:-$(cd "$BATS_TEST_DIRNAME/../.." && pwd)}
@@ -10,7 +12,7 @@ setup_file() {
 	# sanitized apmatrix run (make check-asan logs reports to files)
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 	command -v clang >/dev/null || return 0
-	make -C "$TOP" --no-print-directory fuzz >"$BATS_FILE_TMPDIR/build.log" 2>&1 || touch "$BATS_FILE_TMPDIR/failed"
+	make -C "$TOP" --no-print-directory B="$BUILD" fuzz >"$BATS_FILE_TMPDIR/build.log" 2>&1 || touch "$BATS_FILE_TMPDIR/failed"
 }
 
 setup() {
@@ -20,7 +22,7 @@ setup() {
 		cat "$BATS_FILE_TMPDIR/build.log"
 		false
 	fi
-	FUZZ=$TOP/build/fuzz-config
+	FUZZ=$BUILD/fuzz-config
 }
 
 @test "fuzz: every seed (examples, tests/cases) and every tests/fuzz/regress input runs clean" {
@@ -43,7 +45,7 @@ setup() {
 }
 
 @test "fuzz: 60 s on the seeds and the corpus: no crash, leak, timeout or out-of-memory" {
-	run "$TOP/tests/fuzz/run" 60 -artifact_prefix="$BATS_TEST_TMPDIR/"
+	FUZZ_BUILD=$BUILD run "$TOP/tests/fuzz/run" 60 -artifact_prefix="$BATS_TEST_TMPDIR/"
 	echo "$output" | grep -E '^(fuzz:|Done|stat::number_of_executed_units|==[0-9]+==|SUMMARY)' || true
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"Done "*" runs in "* ]]
