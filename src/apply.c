@@ -663,6 +663,44 @@ static struct held take_waits(struct take_check *tc)
 	return first;
 }
 
+/*
+ * What each mask action moves once apply leaves one the plan meant to write
+ * unwritten (held back, failed or skipped), as reported from then on.
+ */
+struct recount {
+	unsigned *unwritten; /* NULL, or each mask action's recount when apply left it unwritten, 0 written */
+	unsigned n;          /* recounts so far */
+	struct action *shown; /* NULL, or the actions as plan_host_queues() counted them last */
+};
+
+/*
+ * Mask action i is not written: count again what each mask action moves.
+ * The other mask's give-backs after a take go unwritten with it (a held
+ * take's wait with it, a failed or skipped one's are skipped): counted so
+ * now, so that what it is reported to move holds.  A mask write is one
+ * write that the kernel takes whole or not at all: a failed one moved
+ * nothing.  Those left unwritten earlier keep what they were reported to
+ * move (plan_host_queues() counts the latest first).
+ */
+static void recount_unwritten(const struct plan *p, const struct live *l, size_t i, struct recount *rc)
+{
+	if (!action_is_mask(&p->actions[i]))
+		return;
+	if (rc->unwritten && rc->unwritten[i])
+		return; /* counted so when the take before it was left unwritten */
+	if (!rc->unwritten)
+		rc->unwritten = xcalloc(p->n, sizeof(*rc->unwritten));
+	rc->unwritten[i] = ++rc->n;
+	for (size_t k = i + 1; k < p->n; k++)
+		if (p->actions[k].kind == other_release(&p->actions[i]) && !p->actions[k].pending && !rc->unwritten[k])
+			rc->unwritten[k] = rc->n;
+	if (rc->shown)
+		plan_host_queues_free(p, rc->shown);
+	else
+		rc->shown = xcalloc(p->n, sizeof(*rc->shown));
+	plan_host_queues(p, l, rc->unwritten, rc->shown);
+}
+
 int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const struct live *l,
 	       struct apply_history *history, apply_report_fn report, apply_stop_fn stop, void *userdata,
 	       struct apply_result *ret)
@@ -671,12 +709,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 	_cleanup_free_ enum apply_outcome *outcome = xcalloc(p->n ? p->n : 1, sizeof(*outcome));
 	_cleanup_free_ struct held *held = xcalloc(p->n ? p->n : 1, sizeof(*held));
 	struct take_check tc = { .p = p, .l = l, .held = held };
-	/*
-	 * Once a mask action the plan meant to write is held back: what each
-	 * action moves now (plan_host_queues()), as reported; else the plan's.
-	 */
-	_cleanup_free_ bool *mask_held = NULL;
-	_cleanup_free_ struct action *shown = NULL;
+	/* once a mask action the plan meant to write is not written: what each moves now, as reported */
+	struct recount rc = { 0 };
 	int r;
 
 	if (history)
@@ -687,8 +721,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		_cleanup_free_ char *why = NULL;
 		int err = 0;
 
-		if (shown)
-			a = &shown[i];
+		if (rc.shown)
+			a = &rc.shown[i];
 		if (a->pending) {
 			outcome[i] = APPLY_PENDING;
 			count_pending(&res, a->force_helps, a->maybe_running);
@@ -701,6 +735,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		 */
 		if (history_has_host(history, a)) {
 			outcome[i] = APPLY_SKIPPED;
+			recount_unwritten(p, l, i, &rc);
 			continue;
 		}
 		/* assigned again in an earlier round and still left out: once per run (the verification says so) */
@@ -716,6 +751,16 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			if (dep < i && (outcome[dep] == APPLY_FAILED || outcome[dep] == APPLY_SKIPPED))
 				why = xasprintf("not tried: it needs an earlier step that failed");
 		}
+		/*
+		 * a give-back of the other mask counts on a mask take before it
+		 * (take_waits()): not written, the take may leave an mdev's APQN
+		 * with the host drivers that the give-back would hand them
+		 */
+		for (size_t k = 0; k < i && !why && (a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK);
+		     k++)
+			if ((outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED) &&
+			    other_release(&p->actions[k]) == a->kind)
+				why = xasprintf("not tried: it needs an earlier step that failed");
 		for (size_t k = 0; k < i && !why && a->guest; k++)
 			if (p->actions[k].guest && streq(p->actions[k].guest, a->guest) &&
 			    (outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED))
@@ -728,6 +773,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			res.skipped++;
 			history_note_said(history, a);
 			report(userdata, a, APPLY_SKIPPED, 0, why);
+			recount_unwritten(p, l, i, &rc);
 			continue;
 		}
 		/* its own guest started meanwhile: the plan's reason for that, as for a guest running at plan time */
@@ -765,25 +811,9 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		if (why) {
 			outcome[i] = APPLY_PENDING;
 			/* the mask actions after it move what it leaves, and it what they leave */
-			if (action_is_mask(a)) {
-				if (!mask_held)
-					mask_held = xcalloc(p->n, sizeof(*mask_held));
-				mask_held[i] = true;
-				/*
-				 * and the other mask's give-backs after it wait with
-				 * it (below, when their turn comes): counted so now,
-				 * so that what this one is reported to move holds
-				 */
-				for (size_t k = i + 1; k < p->n; k++)
-					if (p->actions[k].kind == other_release(&p->actions[i]))
-						mask_held[k] = true;
-				if (shown)
-					plan_host_queues_free(p, shown);
-				else
-					shown = xcalloc(p->n, sizeof(*shown));
-				plan_host_queues(p, l, mask_held, shown);
-				a = &shown[i];
-			}
+			recount_unwritten(p, l, i, &rc);
+			if (rc.shown)
+				a = &rc.shown[i];
 			hold_back(a, held[i].cause, held[i].force_helps, held[i].maybe, why, report, userdata, &res);
 			continue;
 		}
@@ -809,6 +839,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				why = xasprintf("cannot record ownership under %s: %s", o->rundir, strerror(-r));
 				history_note(history, a);
 				report(userdata, a, APPLY_FAILED, -r, why);
+				recount_unwritten(p, l, i, &rc);
 				continue;
 			}
 		}
@@ -850,6 +881,7 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			}
 			history_note(history, a);
 			report(userdata, a, APPLY_FAILED, err, why);
+			recount_unwritten(p, l, i, &rc);
 			continue;
 		}
 		/* unsaved, the records claim what is no longer apmatrix's: the run stops after this round */
@@ -864,8 +896,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			history_note_refilter(history, a);
 		report(userdata, a, APPLY_DONE, 0, NULL);
 	}
-	if (shown)
-		plan_host_queues_free(p, shown);
+	if (rc.shown)
+		plan_host_queues_free(p, rc.shown);
+	free(rc.shown);
+	free(rc.unwritten);
 	free(tc.spec);
 	free(tc.stamp);
 	free(tc.user_at);

@@ -1850,8 +1850,11 @@ static char *give_back_reason(const char *base, const uint16_t *queues, size_t n
  * before it.  Each queue is so named once.  A give-back says them in its reason ("2 queues
  * return to the host drivers: ..."); a take names in its own only the
  * queues no guest uses (take_reason()).  An rfc2017 queue action moves its
- * one queue.  plan_host_queues() counts them again for an apply that holds
- * back a mask action the plan meant to write.
+ * one queue.  plan_host_queues() counts them again for an apply that does
+ * not write a mask action the plan meant to write (held back, failed or
+ * skipped): the pending ones still come last, and they keep the lists
+ * counted here (the plan's mask actions change distinct bits: the others,
+ * in any order, leave the masks as here).
  */
 static void note_host_queues(struct ctx *c)
 {
@@ -1889,29 +1892,48 @@ static void note_host_queues(struct ctx *c)
 	}
 }
 
-void plan_host_queues(const struct plan *p, const struct live *l, const bool *held, struct action *out)
+/*
+ * The pass in which plan_host_queues() counts mask action i: 0 written;
+ * then the ones apply did not write (held[i] n > 0), the latest first
+ * (pass 1 + max - n); then those pending at plan time (pass max + 1).
+ */
+static unsigned host_queues_pass(const struct action *a, unsigned held, unsigned max)
+{
+	if (a->pending)
+		return max + 1;
+	return held ? 1 + max - held : 0;
+}
+
+void plan_host_queues(const struct plan *p, const struct live *l, const unsigned *held, struct action *out)
 {
 	struct bitmap256 ap = l->apmask, aq = l->aqmask;
+	unsigned max = 0;
 
-	for (size_t i = 0; i < p->n; i++)
+	for (size_t i = 0; i < p->n; i++) {
 		out[i] = p->actions[i];
-	for (int pass = 0; pass < 2; pass++)
+		if (action_is_mask(&p->actions[i]) && !p->actions[i].pending && held[i] > max)
+			max = held[i];
+	}
+	for (unsigned pass = 0; pass <= max + 1; pass++)
 		for (size_t i = 0; i < p->n; i++) {
 			const struct action *a = &p->actions[i];
 			struct action *o = &out[i];
-			bool pending = a->pending || held[i];
 			_cleanup_free_ uint16_t *v = NULL;
 			size_t n = 0;
 
-			if (!action_is_mask(a) || pending != (pass == 1))
+			if (!action_is_mask(a) || host_queues_pass(a, held[i], max) != pass)
 				continue;
 			mask_moves(l, a, &ap, &aq, &v, &n);
 			if (n == a->n_queues && (!n || !memcmp(v, a->queues, n * sizeof(*v))))
 				continue;
 			o->n_queues = n;
 			o->queues = TAKE_PTR(v);
-			/* pending: the plan's reason, or apply's for one it holds back; neither names queues */
-			if (pending)
+			/*
+			 * pending at plan time: the plan's reason, which names no
+			 * queues (as apply's for one it holds back, which replaces
+			 * the one made here)
+			 */
+			if (a->pending)
 				continue;
 			if (is_give_back(a))
 				o->reason = n ? give_back_reason(a->reason_base, o->queues, n)

@@ -198,15 +198,18 @@ static inline bool plan_is_empty(const struct plan *p)
 }
 
 /*
- * For an apply that holds back mask actions the plan meant to write
- * (held[i]): each action of p as apply reports it (out[i], p->n of them),
- * where a mask action's queues are those it moves with the held ones
- * pending too, as note_host_queues() counts them; a mask action written
- * whose queues so change names the new ones in its reason.  out[i] shares
- * the plan's pointers where nothing changed: free with
- * plan_host_queues_free().
+ * For an apply that does not write mask actions the plan meant to write
+ * (held back, failed or skipped: held[i] n > 0, at its n-th recount; 0
+ * for the others): each action of p as apply reports it (out[i], p->n of
+ * them), where a mask action's queues are those it moves counted as
+ * note_host_queues() does, but in three passes: the written ones, then
+ * those apply did not write, the latest first (so that each keeps what it
+ * was reported to move), then those pending at plan time, which keep the
+ * plan's.  A mask action not pending at plan time whose queues so change
+ * names the new ones in its reason.  out[i] shares the plan's pointers
+ * where nothing changed: free with plan_host_queues_free().
  */
-void plan_host_queues(const struct plan *p, const struct live *l, const bool *held, struct action *out);
+void plan_host_queues(const struct plan *p, const struct live *l, const unsigned *held, struct action *out);
 void plan_host_queues_free(const struct plan *p, struct action *out);
 
 const char *action_kind_to_string(enum action_kind k);

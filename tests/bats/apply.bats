@@ -2909,6 +2909,224 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a mask take held back while apply runs, after a take pending at plan time that comes before it in the plan: the queues they share stay the held one's, the pending one keeps the plan's list (6.5)" {
+	# the seed's cards and three more (0x07-0x09), with domain 0x10
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x08, 0x09]\n    domains: [0x04]\n' >> /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply -q
+g2=$(uuid_of guest2); g3=$(uuid_of guest3)
+# guest2 runs and gains adapter 0x07: the apmask take waits for it at plan
+# time; guest3 trades domain 0x04 for 0x10: the aqmask take, written in the
+# plan, comes after it and counts 07.0010, in both, as its own (the apmask
+# take names 07.0004, which the aqmask give-back returns first)
+echo "attach $g2" > /sys/.sim/guest
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x07]/; $s/domains: \[0x04\]/domains: [0x10]/' /etc/apmatrix.yaml
+apmatrix diff --json > $T/plan.json 2>/dev/null
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .pending, .queues]] ==
+	[["take apmask", true, ["07.0004", "07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", false, ["07.0010", "08.0010", "09.0010"]]]' $T/plan.json >/dev/null ||
+	die "plan: $(jq -c '[.actions[] | [.kind, .guest, .pending, .queues]]' $T/plan.json)"
+clear_writes
+# guest3 starts while its domain 0x04 is unassigned: its assign of 0x10
+# waits, and the aqmask take with it
+echo "wdelay devices/vfio_ap/matrix/$g3/unassign_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+wait_fired "apply never unassigned guest3's domain"
+echo "attach $g3" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+! grep -q '^bus/ap/aqmask	-' /sys/.sim/writes || die "the aqmask take was written: $(cat /sys/.sim/writes)"
+grep -qxF "apmatrix: warning: aqmask: take 0x10 from host drivers pending: waits for 'guest3' (running)" $T/err ||
+	die "apply said: $(cat $T/err)"
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .outcome, .queues]] ==
+	[["take apmask", "pending", ["07.0004", "07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", "pending", ["07.0010", "08.0010", "09.0010"]]]' $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | select(.queues != []) | [.kind, .outcome, .queues]]' $T/out)"
+echo "detach $g2" > /sys/.sim/guest
+echo "detach $g3" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "two mask takes held back while apply runs, the second after the first was reported: the queues they share are the second's, the first keeps what it was reported with (6.5)" {
+	# the seed's cards and three more (0x07-0x09), with domain 0x10
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF2'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+sed -i 's/domains: \[0x04, 0xab\]/&\n    control-domains: [0x20]/' /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x08, 0x09]\n    domains: [0x04]\n' >> /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply -q
+g1=$(uuid_of guest1); g2=$(uuid_of guest2); g3=$(uuid_of guest3)
+# guest1 drops control domain 0x20 (written first); guest2 gains adapter
+# 0x07 (apmask take 0x07), guest3 domain 0x10 (aqmask take 0x10): the
+# plan counts 07.0010, in both, for the apmask take, which comes first
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x07]/; $s/domains: \[0x04\]/domains: [0x04, 0x10]/; /control-domains/d' /etc/apmatrix.yaml
+apmatrix diff --json > $T/plan.json 2>/dev/null
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .pending, .queues]] ==
+	[["take apmask", false, ["07.0010", "07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", false, ["08.0010", "09.0010"]]]' $T/plan.json >/dev/null ||
+	die "plan: $(jq -c '[.actions[] | [.kind, .guest, .pending, .queues]]' $T/plan.json)"
+clear_writes
+# both start while guest1's control domain is unassigned: the apmask take
+# waits for guest2 (and is reported without 07.0010, which the aqmask take
+# still counted as its own), then the aqmask take for guest3
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_control_domain 1500" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err & pid=$!
+wait_fired "apply never unassigned guest1's control domain"
+echo "attach $g2" > /sys/.sim/guest
+echo "attach $g3" > /sys/.sim/guest
+wait $pid; rc=$?
+[ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+! grep -q '^bus/ap/' /sys/.sim/writes || die "a mask was written: $(cat /sys/.sim/writes)"
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .outcome, .waits_for, .queues]] ==
+	[["take apmask", "pending", "guest2", ["07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", "pending", "guest3", ["07.0010", "08.0010", "09.0010"]]]' $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | select(.queues != []) | [.kind, .outcome, .queues]]' $T/out)"
+echo "detach $g2" > /sys/.sim/guest
+echo "detach $g3" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "a mask take that fails moves no queue: the mask actions after it name what they move without it, in the JSON's queues and the reasons (6.5)" {
+	# the seed's cards and three more (0x07-0x09), with domain 0x10
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x10, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF2'
+seed_two_guests
+# guest2 gains adapter 0x07 (apmask take 0x07); guest3 wants 08.0010
+# 09.0010 (aqmask take 0x10).  The plan counts 07.0010, in both, for the
+# apmask take, which comes first.
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x07]/' /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x08, 0x09]\n    domains: [0x10]\n' >> /etc/apmatrix.yaml
+apmatrix diff --json > $T/plan.json
+jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .pending, .queues]] ==
+	[["take apmask", false, ["07.0004", "07.0010", "07.0047", "07.00ab", "07.00ff"]],
+	 ["take aqmask", false, ["08.0010", "09.0010"]]]' $T/plan.json >/dev/null || die "plan: $(jq -c .actions $T/plan.json)"
+drivers() { for q in /sys/devices/ap/card*/??.????; do echo "${q##*/} $(basename $(readlink $q/driver))"; done; }
+for json in --json ""; do
+	drivers > $T/before
+	clear_writes
+	echo "bus/ap/apmask EIO 1" > /sys/.sim/fail
+	apmatrix apply $json > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "exit $rc, expected 1: $(cat $T/err)"
+	[ "$(bad_writes | cut -f1,3 | tr '\t' ' ')" = "bus/ap/apmask EIO" ] || die "failed writes: $(bad_writes)"
+	drivers > $T/after
+	# what moved: 07.0010 (adapter 0x07 stayed the host's), 08.0010 and 09.0010
+	moved=$(diff $T/before $T/after | sed -n 's/^> \([^ ]*\) vfio_ap$/\1/p' | tr '\n' ' ')
+	[ "$moved" = "07.0010 08.0010 09.0010 " ] || die "moved: $moved ($(diff $T/before $T/after))"
+	if [ "$json" ]; then
+		jqe '[.actions[] | select(.kind == "take aqmask") | [.outcome, .queues, .reason]] ==
+			[["done", ["07.0010", "08.0010", "09.0010"], "guest3 needs them; 1 other queue leaves the host too: 07.0010"]]' \
+			$T/out >/dev/null || die "JSON: $(jq -c '[.actions[] | select(.kind | startswith("take ")) | [.kind, .outcome, .queues, .reason]]' $T/out)"
+		[ "$(jq -r '.actions[] | select(.outcome == "done") | .queues[]' $T/out | tr '\n' ' ')" = "$moved" ] ||
+			die "the done actions' queues are not what moved: $(jq -c '[.actions[] | [.kind, .outcome, .queues]]' $T/out)"
+	else
+		grep -qxF "~ aqmask: take 0x10 from host drivers (guest3 needs them; 1 other queue leaves the host too: 07.0010)" $T/out ||
+			die "text: $(cat $T/out)"
+	fi
+	# back to the start for the text run: guest3 goes, guest2 without 0x07
+	cp /etc/apmatrix.yaml $T/want.yaml
+	cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+	expect_exit 0 apmatrix apply -q
+	drivers > $T/reset
+	diff $T/before $T/reset >/dev/null || die "not back to the start: $(diff $T/before $T/reset)"
+	cp $T/want.yaml /etc/apmatrix.yaml
+done
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
+@test "6.12: a give-back of the other mask after a mask take that fails is not tried: no EBUSY, the mdev keeps its queue; the next run converges" {
+	# the seed's cards and four more (0x07-0x0a)
+	t=$(seed_topo 6.12)
+	cat >>"$t" <<EOT2
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
+EOT2
+	in_sim "$t" <<'EOF2'
+# aqmask 0x47 0xab covers gx and gy, apmask 0x0a gz
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  gx: {adapters: [0x05, 0x06, 0x08, 0x09], domains: [0x47, 0xab]}
+  gy: {adapters: [0x07], domains: [0xab]}
+  gz: {adapters: [0x0a], domains: [0x10]}
+Y
+expect_exit 0 apmatrix apply -q
+gy=$(uuid_of gy)
+# gx drops 0xab, gy takes all of card 07: the plan trades aqmask 0xab for
+# apmask 0x07, which keeps gy's 07.00ab from the host; the give-back
+# depends on gx's write only
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  gx: {adapters: [0x05, 0x06, 0x08, 0x09], domains: [0x47]}
+  gy: {adapters: [0x07], domains: [0x04, 0x47, 0xab, 0xff]}
+  gw: {adapters: [0x0a], domains: [0x10]}
+Y
+apmatrix diff --json 2>/dev/null | jqe '[.actions[] | select(.kind == "take apmask" or .kind == "release aqmask") | [.kind, .depends_on]] == [["take apmask", []], ["release aqmask", [4]]]' >/dev/null ||
+	die "plan: $(apmatrix diff --json 2>/dev/null | jq -c '[.actions[] | [.kind, .guest, .depends_on]]')"
+clear_writes
+echo "bus/ap/apmask EIO 1" > /sys/.sim/fail
+apmatrix apply --json > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc, expected 1: $(cat $T/err)"
+[ "$(bad_writes | cut -f1,3 | tr '\t' ' ')" = "bus/ap/apmask EIO" ] || die "failed writes: $(bad_writes)"
+! grep -q '^bus/ap/aqmask' /sys/.sim/writes || die "the give-back was written: $(cat /sys/.sim/writes)"
+grep -qxF "apmatrix: warning: aqmask: give 0xab back to host drivers (no declared guest needs them; 4 queues return to the host drivers: 05.00ab 06.00ab 08.00ab 09.00ab): not tried: it needs an earlier step that failed" $T/err ||
+	die "apply said: $(cat $T/err)"
+jqe '[.actions[] | select(.kind == "take apmask" or .kind == "release aqmask") | [.kind, .outcome]] == [["take apmask", "failed"], ["release aqmask", "skipped"]]' $T/out >/dev/null ||
+	die "JSON: $(jq -c '[.actions[] | [.kind, .guest, .outcome]]' $T/out)"
+[ "$(basename $(readlink /sys/devices/ap/card07/07.00ab/driver))" = vfio_ap ] || die "07.00ab handed to the host"
+grep -qx 07.00ab $(mdev_dir $gy)/matrix || die "gy lost 07.00ab: $(cat $(mdev_dir $gy)/matrix)"
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null
+expect_exit 0 apmatrix diff > /dev/null
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(cat $(mdev_dir $gy)/matrix | tr '\n' ' ')" = "07.0004 07.0047 07.00ab 07.00ff " ] || die "gy: $(cat $(mdev_dir $gy)/matrix)"
+[ "$(basename $(readlink /sys/devices/ap/card05/05.00ab/driver))" = cex4queue ] || die "05.00ab not given back"
+echo OK
+EOF2
+	assert_success
+	assert_output --partial OK
+}
+
 @test "pending mask takes name each queue once: the second names only what the first would not move" {
 	cat > "$BATS_TEST_TMPDIR/h.yaml" <<'Y'
 kernel: 6.12
