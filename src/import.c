@@ -1113,7 +1113,7 @@ static void from_mdevctl(struct import *im)
 		struct iguest *g;
 		int base;
 
-		if (!uuid_canonicalize(names[i], uuid)) {
+		if (!uuid_canonicalize_any(names[i], uuid)) {
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: not named by a UUID, not an mdevctl definition; skipped",
 				 path);
 			continue;
@@ -1854,7 +1854,8 @@ int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n
 			memcpy(defs[n].uuid, g->uuid, sizeof(defs[n].uuid));
 			defs[n].matrix = g->m;
 			defs[n].autostart = g->autostart;
-			defs[n].path = xasprintf("%s/%s", dir ? dir : IMPORT_MDEVCTL_DIR, g->uuid);
+			defs[n].path = g->file; /* the name the directory has: not always the UUID apmatrix writes */
+			g->file = NULL;
 			n++;
 		}
 		free(g->source);

@@ -36,6 +36,34 @@ bool uuid_canonicalize(const char *s, char out[UUID_STR_LEN])
 	return true;
 }
 
+bool uuid_canonicalize_any(const char *s, char out[UUID_STR_LEN])
+{
+	size_t len = strlen(s);
+	char buf[UUID_STR_LEN];
+
+	if (len == 32) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < 32; i++) {
+			if (hex_value(s[i]) < 0)
+				return false;
+			if (dash_at(k))
+				buf[k++] = '-';
+			buf[k++] = s[i];
+		}
+		buf[k] = '\0';
+		return uuid_canonicalize(buf, out);
+	}
+	if (len == 38 && s[0] == '{' && s[37] == '}') {
+		memcpy(buf, s + 1, UUID_STR_LEN - 1);
+		buf[UUID_STR_LEN - 1] = '\0';
+		return uuid_canonicalize(buf, out);
+	}
+	if (len == 45 && strncmp(s, "urn:uuid:", 9) == 0)
+		return uuid_canonicalize(s + 9, out);
+	return uuid_canonicalize(s, out);
+}
+
 bool uuid_is_canonical(const char *s)
 {
 	for (size_t i = 0; i < UUID_STR_LEN - 1; i++) {

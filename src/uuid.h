@@ -13,6 +13,15 @@
  */
 bool uuid_canonicalize(const char *s, char out[UUID_STR_LEN]);
 
+/*
+ * s in any form the Rust uuid crate's Uuid::parse_str() takes (what mdevctl
+ * reads the name of a definition file with): 8-4-4-4-12, 32 hex digits,
+ * "{8-4-4-4-12}" or "urn:uuid:8-4-4-4-12" ("urn:uuid:" in lower case), the
+ * hex digits in either case.  Writes the canonical form to out and returns
+ * true; false for anything else ("{32 hex digits}" too).  out may be s.
+ */
+bool uuid_canonicalize_any(const char *s, char out[UUID_STR_LEN]);
+
 /* s is already in the canonical form: lower case 8-4-4-4-12 hex. */
 bool uuid_is_canonical(const char *s);
 

@@ -409,6 +409,47 @@ EOF
 	assert_line "rc=0"
 }
 
+@test "mdevctl definition files named in the other forms mdevctl reads (32 hex digits, urn:uuid:, braces, upper case): check refuses the guest they race, naming the file; import --from mdevctl takes them; \"{32 hex digits}\" is skipped, as mdevctl skips it" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+M=/sys/devices/vfio_ap/matrix
+U=11111111-1111-4111-8111-111111111111
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+printf 'version: 1\nguests:\n  g1:\n    uuid: 22222222-2222-4222-8222-222222222222\n    adapters: [0x05]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+for f in 11111111111141118111111111111111 urn:uuid:$U "{$U}" "{11111111-1111-4111-8111-11111111111A}" 1111111111114111811111111111111A; do
+	rm -f $D/*
+	echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > "$D/$f"
+	u=$(echo "$f" | tr -d '{}' | sed 's/^urn:uuid://; s/^\(.\{8\}\)\(.\{4\}\)\(.\{4\}\)\(.\{4\}\)\([^-]\{12\}\)$/\1-\2-\3-\4-\5/' | tr A-F a-f)
+	apmatrix check >$W/chk 2>&1; rc=$?
+	[ "$rc" = 65 ] || die "$f: check exited $rc: $(cat $W/chk)"
+	grep -qF "guest 'g1': APQN 05.0004 is also assigned by mdevctl definition $D/$f; mdevctl creates it at boot (start: auto): remove it (mdevctl undefine -u $u)" $W/chk || die "$f: check: $(cat $W/chk)"
+	grep -q "not named by a UUID" $W/chk && die "$f: skipped: $(cat $W/chk)"
+	expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml --force 2>$W/err
+	grep -q "not named by a UUID" $W/err && die "$f: import skipped it: $(cat $W/err)"
+	grep -q "^    uuid: $u\$" $W/y.yaml || die "$f: imported: $(cat $W/y.yaml)"
+	grep -qF "$D/$f (start: auto)" $W/y.yaml || die "$f: the file is not named: $(cat $W/y.yaml)"
+	# as mdevctl does: it starts the definition at boot, under that UUID
+	mdevctl start-parent-mdevs matrix >/dev/null 2>&1
+	[ -d $M/$u ] || die "$f: mdevctl did not start $u: $(ls $M)"
+	echo 1 > $M/$u/remove
+done
+# braces around 32 hex digits: mdevctl cannot tell the UUID and skips the file; so does apmatrix
+rm -f $D/*
+f="{11111111111141118111111111111111}"
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > "$D/$f"
+apmatrix check >$W/chk 2>&1 || die "check refused: $(cat $W/chk)"
+grep -qF "warning: mdevctl: $D/$f: not named by a UUID, not an mdevctl definition; skipped" $W/chk || die "no skip warning: $(cat $W/chk)"
+mdevctl start-parent-mdevs matrix >/dev/null 2>&1
+[ -z "$(ls $M | grep -- -)" ] || die "mdevctl started it: $(ls $M)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "check: an autostarted mdevctl definition that mdevctl cannot load (a JSON number, two attributes in one entry) or start does not refuse the guest: a warning at FILE:LINE:COL" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 A=11111111-2222-3333-4444-555555555555

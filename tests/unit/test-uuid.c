@@ -166,6 +166,49 @@ static void test_not_uuids(void)
 	CHECK_STREQ(out, "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
 }
 
+/* mdevctl's file names: every form the Rust uuid crate's Uuid::parse_str() takes, and no other */
+static void test_any_form(void)
+{
+	static const char *const yes[] = {
+		"4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C",
+		"4b0f7c1e8d5e4b1a9d360c1f6a1e2b3c",
+		"4B0F7C1E8D5E4B1A9D360C1F6A1E2B3C",
+		"{4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c}",
+		"{4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C}",
+		"urn:uuid:4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"urn:uuid:4B0F7C1E-8D5E-4B1A-9D36-0C1F6A1E2B3C",
+	};
+	static const char *const no[] = {
+		"",
+		"{4b0f7c1e8d5e4b1a9d360c1f6a1e2b3c}",
+		"urn:uuid:4b0f7c1e8d5e4b1a9d360c1f6a1e2b3c",
+		"URN:UUID:4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"urn:UUID:4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"{4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c}",
+		"(4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c)",
+		"4b0f7c1e8d5e4b1a9d360c1f6a1e2b3",
+		"4b0f7c1e8d5e4b1a9d360c1f6a1e2b3c0",
+		"4b0f7c1e8d5e4b1a9d360c1f6a1e2b3g",
+		"4b0f7c1-e8d5e-4b1a-9d36-0c1f6a1e2b3c",
+		"{4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c}.bak",
+		"4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c.bak",
+	};
+	char out[UUID_STR_LEN];
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		memcpy(out, "unchanged", 10);
+		CHECK(uuid_canonicalize_any(yes[i], out));
+		CHECK_STREQ(out, "4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c");
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(no); i++) {
+		memcpy(out, "unchanged", 10);
+		CHECK(!uuid_canonicalize_any(no[i], out));
+		CHECK_STREQ(out, "unchanged");
+	}
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
@@ -173,6 +216,7 @@ int main(void)
 		TAP_TEST(test_v5_matches_libuuid),
 		TAP_TEST(test_parse_and_format),
 		TAP_TEST(test_not_uuids),
+		TAP_TEST(test_any_form),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
