@@ -1972,17 +1972,33 @@ static void live_defined(struct import *im)
 	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
 	struct import_opts o = { .from = IMPORT_FROM_MDEVCTL, .mdevctl_dir = dir };
 	struct import defs = { .o = &o, .diags = &(struct diag_list){} };
+	char **names;
+	size_t n_names;
 	struct stat st;
 
-	if (stat(dir, &st) < 0)
+	if (list_dir(dir, "", &names, &n_names) < 0)
 		return;
 	from_mdevctl(&defs);
 	for (size_t i = 0; i < im->n; i++) {
 		const struct iguest *g = &im->g[i];
-		_cleanup_free_ char *path = xasprintf("%s/%s", dir, g->uuid);
+		_cleanup_free_ char *path = NULL;
 		const struct iguest *def = NULL;
 
-		if (g->skip || stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		if (g->skip)
+			continue;
+		/* the file as the directory names it: mdevctl reads other forms of the UUID too */
+		for (size_t k = 0; k < n_names && !path; k++) {
+			char u[UUID_STR_LEN];
+
+			if (!uuid_canonicalize_any(names[k], u) || strcasecmp(u, g->uuid) != 0)
+				continue;
+			path = xasprintf("%s/%s", dir, names[k]);
+			if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+				free(path);
+				path = NULL;
+			}
+		}
+		if (!path)
 			continue;
 		for (size_t k = 0; k < defs.n && !def; k++)
 			if (strcasecmp(defs.g[k].uuid, g->uuid) == 0)
@@ -2017,6 +2033,7 @@ static void live_defined(struct import *im)
 	}
 	free(defs.g);
 	diag_list_done(defs.diags);
+	strv_free(names);
 }
 
 int import_config(const struct live *l, const struct import_opts *o, char **ret, struct diag_list *diags)

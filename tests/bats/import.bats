@@ -995,6 +995,37 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from live: an mdev whose mdevctl definition file is named in upper case (or another form mdevctl reads): the warning names that file; check and --from mdevctl name it too" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+UU=AAAAAAAA-1111-4111-8111-111111111111
+uu=aaaaaaaa-1111-4111-8111-111111111111
+for f in $UU {$UU} AAAAAAAA111141118111111111111111; do
+	rm -f $D/*
+	echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > "$D/$f"
+	mdevctl start -u $uu || die "$f: mdevctl start"
+	[ -d $M/$uu ] || die "$f: no mdev $uu: $(ls $M)"
+	expect_exit 0 apmatrix import -o $W/live.yaml --force 2>$W/err
+	grep -qxF "apmatrix: warning: mdev $uu also has an mdevctl definition, $D/$f: imported as it is live, so apmatrix and mdevctl would both manage it; undefine the definition (mdevctl undefine -u $uu), or import --from mdevctl instead" $W/err || die "$f: --from live: $(cat $W/err)"
+	expect_exit 0 apmatrix import --from mdevctl -o $W/m.yaml --force 2>$W/err
+	grep -qF "$D/$f (start: auto)" $W/m.yaml || die "$f: --from mdevctl: $(cat $W/m.yaml)"
+	grep -q "^    uuid: $uu\$" $W/m.yaml || die "$f: --from mdevctl uuid: $(cat $W/m.yaml)"
+	printf 'version: 1\nguests:\n  g1:\n    uuid: 22222222-2222-4222-8222-222222222222\n    adapters: [0x05]\n    domains: [0x04]\n' > $W/c.yaml
+	apmatrix -c $W/c.yaml check >$W/chk 2>&1; rc=$?
+	[ "$rc" = 65 ] && grep -qF "guest 'g1': APQN 05.0004 is also assigned by mdevctl definition $D/$f;" $W/chk || die "$f: check $rc: $(cat $W/chk)"
+	echo 1 > $M/$uu/remove
+done
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "usage errors in an option point at the command's help: import --from bogus, guest --libvirt --qemu, wherever the command stands" {
 	run "$APMATRIX" import --from bogus
 	assert_failure 64
