@@ -1936,6 +1936,33 @@ static void mdevctl_not_started(struct import *im)
 	}
 }
 
+static char *matrix_describe(const struct apqn_matrix *m);
+
+/*
+ * A definition whose mdev was changed after mdevctl started it (an assign
+ * by hand): the definition is what is imported, so diff and apply would set
+ * the mdev back to it.  Said, with both matrices, as live_defined() says it
+ * the other way round.
+ */
+static void mdevctl_started_differs(struct import *im)
+{
+	for (size_t i = 0; im->l && i < im->n; i++) {
+		const struct iguest *g = &im->g[i];
+		const struct live_mdev *m;
+		_cleanup_free_ char *live = NULL, *defined = NULL;
+
+		if (g->skip || g->carried || !(m = live_find_mdev(im->l, g->uuid)) || matrix_equal(&m->matrix, &g->m))
+			continue;
+		live = matrix_describe(&m->matrix);
+		defined = matrix_describe(&g->m);
+		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+			 "mdev %s: its definition %s gives it another matrix (%s) than it has live (%s): the "
+			 "definition's is imported, so apply would set the mdev to it; import --from live "
+			 "imports the live one",
+			 g->uuid, g->file, defined, live);
+	}
+}
+
 /* Say which guests come from the live host, not from a definition (carry_owned()). */
 static void mdevctl_carried(struct import *im)
 {
@@ -2081,6 +2108,7 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 		mdevctl_conflicts(&im);
 		if (!im.errors) {
 			mdevctl_not_started(&im);
+			mdevctl_started_differs(&im);
 			mdevctl_carried(&im);
 		}
 	}

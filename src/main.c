@@ -181,7 +181,8 @@ static const struct command commands[_CMD_MAX] = {
 			 "host.keep for the queues host drivers hold now (which then stay the host's: new guests "
 			 "cannot have them until host.keep is edited). Then apmatrix -c FILE diff reports 0 "
 			 "changes, except that apply creates the mdev of each mdevctl definition that is not "
-			 "started (a warning names each). --from mdevctl also writes each mdev apmatrix created "
+			 "started, and sets each started mdev whose matrix was changed after its start back to "
+			 "its definition (a warning names each). --from mdevctl also writes each mdev apmatrix created "
 			 "that no definition has, as --from live does (a note names each), so that apply does not "
 			 "remove it. Two mdevctl definitions that assign one queue, or a definition and such an "
 			 "mdev, are an error, and nothing is written." },

@@ -565,6 +565,40 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: a started mdev whose matrix was changed after its start: a warning names the mdev, the file and both matrices; the definition's is imported and diff sets the mdev back" {
+	command -v mdevctl >/dev/null || skip "mdevctl not installed"
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+M=/sys/devices/vfio_ap/matrix
+D=/etc/mdevctl.d/matrix
+U1=eeeeeeee-0000-4000-8000-000000000001
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+mdevctl define -u $U1 -p matrix -t vfio_ap-passthrough --auto || die define
+mdevctl modify -u $U1 --addattr=assign_adapter --value=0x05 || die modify
+mdevctl modify -u $U1 --addattr=assign_domain --value=0x04 || die modify
+mdevctl start -u $U1 || die start
+# as started: nothing to say
+expect_exit 0 apmatrix import --from mdevctl -o $W/same.yaml 2>$W/err
+grep -q "another matrix" $W/err && die "warned as started: $(cat $W/err)"
+# a domain assigned by hand after the start
+echo 0x47 > $M/$U1/assign_domain
+expect_exit 0 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+grep -qxF "apmatrix: warning: mdev $U1: its definition $D/$U1 gives it another matrix (adapters 0x05, domains 0x04, control domains -) than it has live (adapters 0x05, domains 0x04,0x47, control domains -): the definition's is imported, so apply would set the mdev to it; import --from live imports the live one" $W/err || die "warning"
+[ "$(grep -c 'warning: ' $W/err)" = 1 ] || die "one warning: $(cat $W/err)"
+grep -A3 "uuid: $U1" $W/y.yaml | grep -q "domains: \[0x04\]" || die "not the definition's matrix: $(cat $W/y.yaml)"
+# as said: diff sets the mdev back to the definition
+apmatrix -c $W/y.yaml diff > $W/diff.out; rc=$?
+cat $W/diff.out
+[ "$rc" = 2 ] && grep -q "^~ $U1 .*set matrix.*domains -0x47" $W/diff.out || die "diff $rc: $(cat $W/diff.out)"
+apmatrix help import | tr '\n' ' ' | grep -q "sets each started mdev whose matrix was changed after its start back to its definition" || die "help"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import --from mdevctl on a host apmatrix manages: its mdevs without a definition are carried from the live host, with a note each; diff removes none" {
 	in_sim "$HOSTS/seed.yaml" <<EOF
 W=\$(mktemp -d)
