@@ -1880,8 +1880,9 @@ void mdevctl_defs_free(struct mdevctl_def *defs, size_t n)
 /*
  * Two definitions that assign one queue, or a definition and an mdev
  * apmatrix created (carry_owned()): the kernel gives it to one mdev only,
- * and check refuses a configuration that gives it to two guests.  An error,
- * like a definition that cannot be read: nothing is written.
+ * and check refuses a configuration that gives it to two guests.  So are
+ * two files that name one UUID (in two of the forms mdevctl reads).  An
+ * error, like a definition that cannot be read: nothing is written.
  */
 static void mdevctl_conflicts(struct import *im)
 {
@@ -1891,6 +1892,16 @@ static void mdevctl_conflicts(struct import *im)
 			_cleanup_free_ char *list = NULL, *more = NULL;
 			unsigned n;
 
+			if (!a->carried && !b->carried && streq(a->uuid, b->uuid)) {
+				/* two names of one UUID (say in upper and lower case): mdevctl lists both */
+				diag_add(im->diags, DIAG_ERROR, NULL, NULL,
+					 "%s and %s both define mdev %s: mdevctl starts the first it reads, and the "
+					 "other's start fails (the mdev exists); undefine or remove one of them",
+					 strcmp(a->file, b->file) < 0 ? a->file : b->file,
+					 strcmp(a->file, b->file) < 0 ? b->file : a->file, a->uuid);
+				im->errors = true;
+				continue;
+			}
 			if ((a->carried && b->carried) || !matrix_overlap(&a->m, &b->m))
 				continue; /* two live mdevs: the kernel keeps them apart */
 			list = matrix_format_overlap_n(&a->m, &b->m, MAX_CONFLICT_NAMED, &n);

@@ -422,6 +422,32 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl: two files that name one UUID (upper and lower case, 32 hex digits): an error naming both, exit 65, nothing written; no YAML with the guest twice" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+W=$(mktemp -d)
+D=/etc/mdevctl.d/matrix
+mkdir -p $D
+U=bbbbbbbb-0000-4000-8000-000000000001
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > $D/$U
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "4"}]}' > $D/BBBBBBBB-0000-4000-8000-000000000001
+expect_exit 65 apmatrix import --from mdevctl -o $W/y.yaml 2>$W/err
+cat $W/err
+[ ! -e $W/y.yaml ] || die "written: $(cat $W/y.yaml)"
+grep -qxF "apmatrix: $D/BBBBBBBB-0000-4000-8000-000000000001 and $D/$U both define mdev $U: mdevctl starts the first it reads, and the other's start fails (the mdev exists); undefine or remove one of them" $W/err || die "error text"
+grep -q "both assign" $W/err && die "an overlap said too"
+rm $D/BBBBBBBB-0000-4000-8000-000000000001
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > $D/bbbbbbbb000040008000000000000001
+expect_exit 65 apmatrix import --from mdevctl 2>$W/err >$W/out
+[ ! -s $W/out ] || die "YAML printed: $(cat $W/out)"
+grep -qF "apmatrix: $D/$U and $D/bbbbbbbb000040008000000000000001 both define mdev $U:" $W/err || die "32 hex digits: $(cat $W/err)"
+[ "$(grep -c '^apmatrix: /' $W/err)" = 1 ] || die "one error: $(cat $W/err)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import --from mdevctl: a key given twice in a definition: the last one, as mdevctl takes it, with a warning at FILE:LINE:COL naming the first; check and diff agree with what mdevctl started" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
