@@ -156,23 +156,56 @@ static bool guest_name_valid(const char *s)
 
 /* ---- a position in a text, for FILE:LINE:COL --------------------------- */
 
+#define MARK_STEP 256
+
 struct cursor {
 	const char *text;
 	size_t len, pos;
 	const char *file; /* interned */
+	const struct mark *steps; /* cursor_index(): the mark of every MARK_STEP-th byte; NULL: none */
 };
+
+static void mark_advance(struct mark *m, char ch)
+{
+	if (ch == '\n') {
+		m->line++;
+		m->col = 1;
+	} else if (((unsigned char)ch & 0xc0) != 0x80)
+		m->col++;
+}
+
+/*
+ * The mark of every MARK_STEP-th byte of c's text, which c then uses: a
+ * mark costs at most MARK_STEP steps, not one per byte before it (a text
+ * with a mark for each of its many parts).  The caller frees the result.
+ */
+static struct mark *cursor_index(struct cursor *c)
+{
+	struct mark *steps = xmalloc((c->len / MARK_STEP + 1) * sizeof(*steps));
+	struct mark m = { .file = c->file, .line = 1, .col = 1 };
+
+	for (size_t i = 0;; i++) {
+		if (i % MARK_STEP == 0)
+			steps[i / MARK_STEP] = m;
+		if (i == c->len)
+			break;
+		mark_advance(&m, c->text[i]);
+	}
+	c->steps = steps;
+	return steps;
+}
 
 static struct mark cursor_mark(const struct cursor *c, size_t pos)
 {
 	struct mark m = { .file = c->file, .line = 1, .col = 1 };
+	size_t end = pos < c->len ? pos : c->len, i = 0;
 
-	for (size_t i = 0; i < pos && i < c->len; i++) {
-		if (c->text[i] == '\n') {
-			m.line++;
-			m.col = 1;
-		} else if (((unsigned char)c->text[i] & 0xc0) != 0x80)
-			m.col++;
+	if (c->steps) {
+		i = end / MARK_STEP * MARK_STEP;
+		m = c->steps[end / MARK_STEP];
 	}
+	for (; i < end; i++)
+		mark_advance(&m, c->text[i]);
 	return m;
 }
 
@@ -277,11 +310,16 @@ static int hex4(const char *s, uint32_t *ret)
 static int jparse_string(struct jparser *p, char **ret)
 {
 	const char *t = p->c.text;
-	size_t i = p->c.pos + 1, n = 0;
+	size_t i = p->c.pos + 1, n = 0, end = i;
 	_cleanup_free_ char *out = NULL;
 
-	/* the output is never longer than the input */
-	out = xmalloc(p->c.len - p->c.pos + 1);
+	/*
+	 * The output is never longer than the string's text: find where that
+	 * ends (the first '"' not escaped, or the end of the input) to size it.
+	 */
+	while (end < p->c.len && t[end] != '"')
+		end += t[end] == '\\' ? 2 : 1;
+	out = xmalloc((end < p->c.len ? end : p->c.len) - p->c.pos + 1);
 	for (;;) {
 		unsigned char ch;
 
@@ -405,12 +443,16 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			jval_done(&v->items[dup]);
 			v->items[dup] = item;
 		} else {
-			size_t cap = v->cap, cap2 = v->cap;
-
-			v->items = xgrow(v->items, &v->cap, v->n + 1, sizeof(*v->items));
+			/* from one slot up: a definition can hold many small objects */
+			if (v->n == v->cap) {
+				v->cap = v->cap ? v->cap * 2 : 1;
+				v->items = xrealloc(v->items, v->cap * sizeof(*v->items));
+				if (object) {
+					v->keys = xrealloc(v->keys, v->cap * sizeof(*v->keys));
+					v->key_pos = xrealloc(v->key_pos, v->cap * sizeof(*v->key_pos));
+				}
+			}
 			if (object) {
-				v->keys = xgrow(v->keys, &cap, v->n + 1, sizeof(*v->keys));
-				v->key_pos = xgrow(v->key_pos, &cap2, v->n + 1, sizeof(*v->key_pos));
 				v->keys[v->n] = TAKE_PTR(key);
 				v->key_pos[v->n] = key_pos;
 			}
@@ -903,11 +945,12 @@ static struct bitmap256 *dim_of(struct apqn_matrix *m, int dim)
  * and so does import; an administrator who wrote it likely meant 47.  Warn
  * when the two readings differ ("07" and "0" read the same either way).
  */
-static void warn_octal(struct import *im, const struct mark *mk, const struct iguest *g, const char *key,
-		       const char *str, const struct attr_op *op, unsigned num)
+static void warn_octal(struct import *im, const struct cursor *c, size_t pos, const struct iguest *g,
+		       const char *key, const char *str, const struct attr_op *op, unsigned num)
 {
 	static const char *const what[] = { "adapter", "domain", "control domain" };
 	const char *p = str + (str[0] == '+'), *dec;
+	struct mark mk;
 	size_t len;
 
 	if (p[0] != '0' || p[1] < '0' || p[1] > '9')
@@ -916,7 +959,8 @@ static void warn_octal(struct import *im, const struct mark *mk, const struct ig
 	len = strcspn(dec, "\n");
 	if (len == 0 || (len <= 3 && strtoul(dec, NULL, 10) == num))
 		return;
-	diag_add(im->diags, DIAG_WARNING, mk, NULL,
+	mk = cursor_mark(c, pos);
+	diag_add(im->diags, DIAG_WARNING, &mk, NULL,
 		 "mdev %s: %s \"%.*s\" has a leading zero: the kernel reads it as octal, %s 0x%02x (%u), not %.*s; "
 		 "imported as 0x%02x, as the kernel %s it",
 		 g->uuid, key, (int)strcspn(str, "\n"), str, what[op->dim], num, num, (int)len, dec, num,
@@ -938,8 +982,11 @@ static bool attrs_loadable(struct import *im, const struct cursor *c, const stru
 {
 	for (size_t i = 0; i < attrs->n; i++) {
 		const struct jval *a = &attrs->items[i], *v;
-		struct mark mk = cursor_mark(c, a->pos);
+		struct mark mk;
 
+		if (a->type == J_OBJECT && a->n == 1 && a->items[0].type == J_STRING)
+			continue;
+		mk = cursor_mark(c, a->pos);
 		if (a->type != J_OBJECT) {
 			diag_add(im->diags, sev, &mk, NULL, "mdev %s: an attrs entry is not an object; %s", uuid,
 				 MDEVCTL_CANNOT_LOAD);
@@ -981,7 +1028,7 @@ static bool attrs_loadable(struct import *im, const struct cursor *c, const stru
  * writes them to the mdev.  A value the kernel refuses, or an attribute the
  * mdev does not have, mdevctl loads, but its start fails and removes the mdev.
  */
-static int replay_attrs(struct import *im, struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
+static int replay_attrs(struct import *im, const struct cursor *c, const struct jval *attrs, int base, struct iguest *g)
 {
 	for (size_t i = 0; i < attrs->n; i++) {
 		const struct jval *a = &attrs->items[i];
@@ -989,7 +1036,7 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 		for (size_t k = 0; k < a->n; k++) {
 			const char *key = a->keys[k];
 			const struct jval *v = &a->items[k];
-			struct mark mk = cursor_mark(c, v->pos);
+			struct mark mk;
 			const struct attr_op *op = NULL;
 
 			for (size_t n = 0; n < ARRAY_SIZE(attr_ops); n++)
@@ -1000,13 +1047,14 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 				int r = import_parse_number(v->str, base, &num);
 
 				if (r < 0) {
+					mk = cursor_mark(c, v->pos);
 					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
 						 "mdev %s: %s '%s': not a number from 0 to 255 as the kernel reads it%s",
 						 g->uuid, key, v->str, base == 16 ? " (hex)" : "");
 					return -EINVAL;
 				}
 				if (base == 0)
-					warn_octal(im, &mk, g, key, v->str, op, num);
+					warn_octal(im, c, v->pos, g, key, v->str, op, num);
 				if (op->set)
 					bitmap_set(dim_of(&g->m, op->dim), num);
 				else
@@ -1030,6 +1078,7 @@ static int replay_attrs(struct import *im, struct cursor *c, const struct jval *
 						ok = bitmap_from_kernel(f[d], &b[d]) == 0;
 				}
 				if (!ok) {
+					mk = cursor_mark(c, v->pos);
 					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
 						 "mdev %s: ap_config '%s': expected three hex masks 'APM,AQM,ADM'", g->uuid,
 						 v->str);
@@ -1101,6 +1150,7 @@ static void from_mdevctl(struct import *im)
 	}
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_free_ char *path = xasprintf("%s/%s", dir, names[i]), *text = NULL;
+		_cleanup_free_ struct mark *steps = NULL;
 		struct cursor c = { 0 };
 		struct jval root = { 0 };
 		struct jdups dups = { 0 };
@@ -1126,6 +1176,7 @@ static void from_mdevctl(struct import *im)
 		}
 		c.text = text;
 		c.file = diag_intern_file(im->diags, path);
+		steps = cursor_index(&c);
 		r = json_parse(c, &root, &dups, &em, &err);
 		warn_dups(im, &c, uuid, &dups);
 		jdups_done(&dups);

@@ -1185,3 +1185,31 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: a definition of 3 MB (120000 attrs entries, on one line or one a line) is read whole, in bounded memory, with the FILE:LINE:COL of a warning at its end" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U=aaaaaaaa-0000-4000-8000-000000000009
+# not under valgrind or ASan, which need more address space of their own
+if [ "${APMATRIX_VALGRIND:-0}" != 1 ] && [ -z "${ASAN_OPTIONS:-}" ]; then ulimit -v 1000000; fi
+for sep in '' '\n'; do
+	{
+		printf '{"mdev_type":"vfio_ap-passthrough","start":"auto","attrs":[{"assign_adapter":"5"},{"assign_domain":"4"},'
+		yes '{"assign_domain":"0x47"},{"unassign_domain":"0x47"},' | head -n 60000 | tr -d '\n' | sed "s/},{\"assign/},$sep{\"assign/g"
+		printf "$sep"'{"assign_domain":"0xab"},{"assign_control_domain":"010"}]}'
+	} > $D/$U
+	[ "$(stat -c %s $D/$U)" -gt 3000000 ] || die "size: $(stat -c %s $D/$U)"
+	if [ -z "$sep" ]; then where="1:$(( $(stat -c %s $D/$U) - 7 ))"; else where="60001:51"; fi
+	rm -f $T/y.yaml
+	apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err || die "import exited $?: $(head -c 500 $T/err)"
+	grep -qF "$D/$U:$where: warning: mdev $U: assign_control_domain \"010\" has a leading zero" $T/err ||
+		die "warning ($where): $(head -c 500 $T/err)"
+	grep -qx '    adapters: \[0x05\]' $T/y.yaml || die "adapters: $(cat $T/y.yaml)"
+	grep -qx '    domains: \[0x04, 0xab\]' $T/y.yaml || die "domains: $(cat $T/y.yaml)"
+	grep -qx '    control-domains: \[0x08\]' $T/y.yaml || die "control domains: $(cat $T/y.yaml)"
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
