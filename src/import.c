@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -236,8 +237,10 @@ enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT };
 struct jval {
 	enum jtype type;
 	char *str; /* J_STRING: the value; J_NUMBER: the text; J_BOOL: "true"/"false" */
+	size_t len; /* of str, which may hold a NUL ("\u0000") before it ends */
 	struct jval *items; /* J_ARRAY, J_OBJECT (values) */
 	char **keys;        /* J_OBJECT */
+	size_t *key_len;    /* J_OBJECT: of each key (a key may hold a NUL too) */
 	size_t *key_pos;    /* J_OBJECT: where each key starts */
 	size_t n, cap;
 	size_t pos; /* where it starts */
@@ -271,6 +274,7 @@ static void jval_done(struct jval *v)
 	}
 	free(v->items);
 	free(v->keys);
+	free(v->key_len);
 	free(v->key_pos);
 	free(v->str);
 	*v = (struct jval){ 0 };
@@ -307,7 +311,34 @@ static int hex4(const char *s, uint32_t *ret)
 	return r;
 }
 
-static int jparse_string(struct jparser *p, char **ret)
+/* Whether the JSON string s (of len bytes, NULs included) is the C string lit. */
+static bool jstr_is(const char *s, size_t len, const char *lit)
+{
+	return strlen(lit) == len && memcmp(s, lit, len) == 0;
+}
+
+/* s (of len bytes) to show in a message: a NUL as \u0000.  The caller frees it. */
+static char *jstr_show(const char *s, size_t len)
+{
+	size_t nuls = 0, n = 0;
+	char *r;
+
+	for (size_t i = 0; i < len; i++)
+		nuls += s[i] == '\0';
+	r = xmalloc(len + 5 * nuls + 1);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '\0') {
+			memcpy(r + n, "\\u0000", 6);
+			n += 6;
+		} else
+			r[n++] = s[i];
+	}
+	r[n] = '\0';
+	return r;
+}
+
+/* A string at p->c.pos into *ret (NUL-terminated) and its length, NULs included, into *ret_len. */
+static int jparse_string(struct jparser *p, char **ret, size_t *ret_len)
 {
 	const char *t = p->c.text;
 	size_t i = p->c.pos + 1, n = 0, end = i;
@@ -372,8 +403,7 @@ static int jparse_string(struct jparser *p, char **ret)
 				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
 				i += 6;
 			}
-			if (cp == 0)
-				return jfail(p, i, "\\u0000 in a string");
+			/* mdevctl (serde_json) takes "\u0000" as a NUL in the string */
 			put_utf8(out, &n, cp);
 			i += 6;
 			continue;
@@ -386,6 +416,7 @@ static int jparse_string(struct jparser *p, char **ret)
 	out[n] = '\0';
 	p->c.pos = i + 1;
 	*ret = TAKE_PTR(out);
+	*ret_len = n;
 	return 0;
 }
 
@@ -405,7 +436,7 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 	for (;;) {
 		_cleanup_free_ char *key = NULL;
 		struct jval item = { 0 };
-		size_t key_pos = 0, dup = SIZE_MAX;
+		size_t key_pos = 0, key_len = 0, dup = SIZE_MAX;
 		int r;
 
 		jskip_ws(p);
@@ -413,7 +444,7 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != '"')
 				return jfail(p, p->c.pos, "expected a string key");
 			key_pos = p->c.pos;
-			r = jparse_string(p, &key);
+			r = jparse_string(p, &key, &key_len);
 			if (r < 0)
 				return r;
 			/*
@@ -422,7 +453,7 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			 * given twice: so does this, and says where.
 			 */
 			for (size_t k = 0; k < v->n && dup == SIZE_MAX; k++)
-				if (streq(v->keys[k], key))
+				if (v->key_len[k] == key_len && memcmp(v->keys[k], key, key_len) == 0)
 					dup = k;
 			jskip_ws(p);
 			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != ':')
@@ -449,11 +480,13 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 				v->items = xrealloc(v->items, v->cap * sizeof(*v->items));
 				if (object) {
 					v->keys = xrealloc(v->keys, v->cap * sizeof(*v->keys));
+					v->key_len = xrealloc(v->key_len, v->cap * sizeof(*v->key_len));
 					v->key_pos = xrealloc(v->key_pos, v->cap * sizeof(*v->key_pos));
 				}
 			}
 			if (object) {
 				v->keys[v->n] = TAKE_PTR(key);
+				v->key_len[v->n] = key_len;
 				v->key_pos[v->n] = key_pos;
 			}
 			v->items[v->n] = item;
@@ -489,7 +522,7 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
 		return jparse_container(p, v, depth, t[s] == '{');
 	case '"':
 		v->type = J_STRING;
-		return jparse_string(p, &v->str);
+		return jparse_string(p, &v->str, &v->len);
 	}
 	if (strncmp(t + s, "true", 4) == 0 || strncmp(t + s, "false", 5) == 0 || strncmp(t + s, "null", 4) == 0) {
 		size_t l = t[s] == 'f' ? 5 : 4;
@@ -503,16 +536,83 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
 
 		if (e >= p->c.len || !isdigit((unsigned char)t[e]))
 			return jfail(p, s, "bad number");
+		/* RFC 8259 section 6, as serde_json (mdevctl) reads it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 		if (t[e] == '0' && e + 1 < p->c.len && isdigit((unsigned char)t[e + 1]))
 			return jfail(p, s, "number with a leading zero");
-		while (e < p->c.len && (isdigit((unsigned char)t[e]) || strchr(".eE+-", t[e])))
+		while (e < p->c.len && isdigit((unsigned char)t[e]))
 			e++;
+		if (e < p->c.len && t[e] == '.') {
+			if (++e >= p->c.len || !isdigit((unsigned char)t[e]))
+				return jfail(p, e, "bad number: no digit after the decimal point");
+			while (e < p->c.len && isdigit((unsigned char)t[e]))
+				e++;
+		}
+		if (e < p->c.len && (t[e] == 'e' || t[e] == 'E')) {
+			e++;
+			if (e < p->c.len && (t[e] == '+' || t[e] == '-'))
+				e++;
+			if (e >= p->c.len || !isdigit((unsigned char)t[e]))
+				return jfail(p, e, "bad number: no digit in the exponent");
+			while (e < p->c.len && isdigit((unsigned char)t[e]))
+				e++;
+		}
 		v->type = J_NUMBER;
 		v->str = xstrndup(t + s, e - s);
+		/* serde_json refuses a number no f64 holds (1e400), not one that underflows to 0 */
+		if (isinf(strtod(v->str, NULL)))
+			return jfail(p, s, "number out of range");
 		p->c.pos = e;
 		return 0;
 	}
 	return jfail(p, s, "unexpected character");
+}
+
+/*
+ * Where the first byte of text that is not UTF-8 is (a sequence that is cut
+ * short, overlong, a surrogate or above U+10FFFF), or SIZE_MAX when it is
+ * all UTF-8: mdevctl reads a definition into a Rust String, which refuses
+ * such a file ("stream did not contain valid UTF-8") whatever its JSON.
+ */
+static size_t utf8_invalid_at(const char *text, size_t len)
+{
+	const unsigned char *t = (const unsigned char *)text;
+
+	for (size_t i = 0; i < len;) {
+		unsigned char b = t[i];
+		unsigned char lo = 0x80, hi = 0xbf;
+		size_t more;
+
+		if (b < 0x80) {
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			more = 1;
+		else if (b >= 0xe0 && b <= 0xef) {
+			more = 2;
+			if (b == 0xe0)
+				lo = 0xa0; /* not overlong */
+			else if (b == 0xed)
+				hi = 0x9f; /* not a surrogate */
+		} else if (b >= 0xf0 && b <= 0xf4) {
+			more = 3;
+			if (b == 0xf0)
+				lo = 0x90; /* not overlong */
+			else if (b == 0xf4)
+				hi = 0x8f; /* not above U+10FFFF */
+		} else
+			return i;
+		if (more >= len - i)
+			return i;
+		for (size_t k = 1; k <= more; k++) {
+			unsigned char f = t[i + k];
+
+			if (k == 1 ? f < lo || f > hi : f < 0x80 || f > 0xbf)
+				return i;
+		}
+		i += 1 + more;
+	}
+	return SIZE_MAX;
 }
 
 /* Parse c into *ret; keys given twice in an object (the last value kept) go to *dups. */
@@ -539,7 +639,7 @@ static const struct jval *jget(const struct jval *o, const char *key)
 	if (o->type != J_OBJECT)
 		return NULL;
 	for (size_t i = 0; i < o->n; i++)
-		if (streq(o->keys[i], key))
+		if (jstr_is(o->keys[i], o->key_len[i], key))
 			return &o->items[i];
 	return NULL;
 }
@@ -1040,7 +1140,7 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 			const struct attr_op *op = NULL;
 
 			for (size_t n = 0; n < ARRAY_SIZE(attr_ops); n++)
-				if (streq(key, attr_ops[n].name))
+				if (jstr_is(key, a->key_len[k], attr_ops[n].name))
 					op = &attr_ops[n];
 			if (op) {
 				unsigned num;
@@ -1059,7 +1159,7 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 					bitmap_set(dim_of(&g->m, op->dim), num);
 				else
 					bitmap_clear(dim_of(&g->m, op->dim), num);
-			} else if (streq(key, "ap_config") && base == 0) {
+			} else if (jstr_is(key, a->key_len[k], "ap_config") && base == 0) {
 				_cleanup_free_ char *s = xstrdup(v->str);
 				struct bitmap256 b[3];
 				char *f[3];
@@ -1087,9 +1187,11 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 				g->m = (struct apqn_matrix){ .adapters = b[0], .domains = b[1], .control_domains = b[2] };
 			} else {
 				struct mark km = cursor_mark(c, a->pos);
+				_cleanup_free_ char *shown = jstr_show(key, a->key_len[k]);
+
 				diag_add(im->diags, DIAG_ERROR, &km, NULL,
 					 "mdev %s: attribute '%s' cannot be imported (only assign_*, unassign_*%s)", g->uuid,
-					 key, base == 0 ? ", ap_config" : "");
+					 shown, base == 0 ? ", ap_config" : "");
 				return -EINVAL;
 			}
 		}
@@ -1161,6 +1263,7 @@ static void from_mdevctl(struct import *im)
 		enum diag_severity sev;
 		bool vfio_ap, loads, bad_attrs;
 		struct iguest *g;
+		size_t bad;
 		int base;
 
 		if (!uuid_canonicalize_any(names[i], uuid)) {
@@ -1177,6 +1280,17 @@ static void from_mdevctl(struct import *im)
 		c.text = text;
 		c.file = diag_intern_file(im->diags, path);
 		steps = cursor_index(&c);
+		bad = utf8_invalid_at(text, c.len);
+		if (bad != SIZE_MAX) {
+			struct mark mk = cursor_mark(&c, bad);
+
+			diag_add(im->diags, DIAG_ERROR, &mk, NULL,
+				 "mdev %s: invalid UTF-8 at byte 0x%02X; mdevctl reads a definition as UTF-8 text and "
+				 "cannot load this one", uuid, (unsigned char)text[bad]);
+			im->errors = true;
+			unloadable = true;
+			continue;
+		}
 		r = json_parse(c, &root, &dups, &em, &err);
 		warn_dups(im, &c, uuid, &dups);
 		jdups_done(&dups);
@@ -1206,7 +1320,8 @@ static void from_mdevctl(struct import *im)
 		 * here, whatever the type: said for another type too (a warning,
 		 * as that definition is not imported), with the note below.
 		 */
-		vfio_ap = streq(type->str, SYSFS_TYPE_MAINLINE) || streq(type->str, SYSFS_TYPE_RFC2017);
+		vfio_ap = jstr_is(type->str, type->len, SYSFS_TYPE_MAINLINE) ||
+			  jstr_is(type->str, type->len, SYSFS_TYPE_RFC2017);
 		sev = vfio_ap ? DIAG_ERROR : DIAG_WARNING;
 		loads = bad_attrs = false;
 		if (!start || start->type == J_NULL) {
@@ -1226,14 +1341,16 @@ static void from_mdevctl(struct import *im)
 			im->errors |= vfio_ap;
 		}
 		if (!vfio_ap) {
+			_cleanup_free_ char *shown = jstr_show(type->str, type->len);
+
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: mdev type '%s' is not vfio_ap; skipped", path,
-				 type->str);
+				 shown);
 		} else if (loads || bad_attrs) {
-			base = streq(type->str, SYSFS_TYPE_RFC2017) ? 16 : 0;
+			base = jstr_is(type->str, type->len, SYSFS_TYPE_RFC2017) ? 16 : 0;
 			g = add_guest(im, uuid);
 			g->file = xstrdup(path);
 			/* mdevctl (1.2.0) starts at boot for "auto" alone, and lists anything else as manual */
-			g->autostart = start->type == J_STRING && streq(start->str, "auto");
+			g->autostart = start->type == J_STRING && jstr_is(start->str, start->len, "auto");
 			g->source = xasprintf("%s (start: %s)", path, g->autostart ? "auto" : "manual");
 			if (bad_attrs || (attrs && replay_attrs(im, &c, attrs, base, g) < 0)) {
 				im->errors = true;

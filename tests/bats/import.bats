@@ -1213,3 +1213,43 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: JSON as mdevctl (serde_json) reads it: numbers by RFC 8259 and within a double, the file all UTF-8, an error at FILE:LINE:COL, exit 65; \"\\u0000\" is a NUL in a string" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U=aaaaaaaa-0000-4000-8000-000000000009
+A='"attrs":[{"assign_adapter":"5"},{"assign_domain":"4"}]'
+row() { # want-exit expected-message definition (printf format); MLOADS=1: mdevctl loads it all the same
+	rm -f $D/*
+	printf "$3" > $D/$U
+	if command -v mdevctl >/dev/null; then
+		if [ "$1" = 65 ] && [ -z "${MLOADS:-}" ]; then ! mdevctl list -d >/dev/null 2>&1 || die "mdevctl loads: $3"
+		else mdevctl list -d >/dev/null || die "mdevctl does not load: $3"; fi
+	fi
+	apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err; rc=$?
+	[ "$rc" = "$1" ] || die "exit $rc, not $1: $3: $(cat $T/err)"
+	grep -qF -- "$2" $T/err || die "message for $3: $(cat $T/err)"
+	rm -f $T/y.yaml
+}
+H='{"mdev_type":"vfio_ap-passthrough","start":"auto",'
+row 65 "$D/$U:1:56: mdev $U: expected ',' or '}'" "$H"'"x":1-2,'"$A"'}'
+row 65 "$D/$U:1:57: mdev $U: bad number: no digit after the decimal point" "$H"'"x":1.,'"$A"'}'
+row 65 "$D/$U:1:57: mdev $U: bad number: no digit in the exponent" "$H"'"x":1e,'"$A"'}'
+row 65 "$D/$U:1:58: mdev $U: bad number: no digit in the exponent" "$H"'"x":1E-,'"$A"'}'
+row 65 "$D/$U:1:58: mdev $U: expected ',' or '}'" "$H"'"x":1.5.5,'"$A"'}'
+row 65 "$D/$U:1:55: mdev $U: number out of range" "$H"'"x":-1e400,'"$A"'}'
+row 0 "not started" "$H"'"x":[-0, 0.5e-3, 1E+2, 1e-400, 123456789012345678901234567890],'"$A"'}'
+row 65 "$D/$U:1:59: mdev $U: invalid UTF-8 at byte 0xE9; mdevctl reads a definition as UTF-8 text" "$H"'"x":"caf\xe9",'"$A"'}'
+row 65 "$D/$U:2:2: mdev $U: invalid UTF-8 at byte 0xED" "$H"'"x":\n"\xed\xa0\x80",'"$A"'}'
+row 65 "$D/$U:1:53: mdev $U: invalid UTF-8 at byte 0xC0" "$H"'"x\xc0\x80":1,'"$A"'}'
+row 65 "$D/$U:1:106: mdev $U: invalid UTF-8 at byte 0xE2" "$H$A"'}\xe2\x82'
+row 0 "not started" "$H"'"x":"caf\xc3\xa9 \xf0\x9f\x98\x80",'"$A"'}'
+row 0 "not started" "$H"'"x":"a\\u0000b","a\\u0000c":1,"a\\u0000d":2,'"$A"'}'
+! grep -q "duplicate key" $T/err || die "keys that differ after a NUL taken as one: $(cat $T/err)"
+MLOADS=1 row 65 "mdev $U: attribute 'assign_adapter\\u0000' cannot be imported" "$H"'"attrs":[{"assign_adapter\\u0000":"5"},{"assign_domain":"4"}]}'
+row 0 "mdev type 'vfio_ap-passthrough\\u0000' is not vfio_ap; skipped" '{"mdev_type":"vfio_ap-passthrough\\u0000","start":"auto",'"$A"'}'
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
