@@ -422,6 +422,23 @@ static int jparse_string(struct jparser *p, char **ret, size_t *ret_len)
 
 static int jparse_value(struct jparser *p, struct jval *v, int depth);
 
+static size_t jkey_hash(const char *s, size_t len)
+{
+	size_t h = 14695981039346656037ULL; /* FNV-1a, as str_hash(), over len bytes */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return h;
+}
+
+/* In tab (nslots, a power of 2; 0: empty, else a key's index + 1), the slot of key or the empty one it would take. */
+static size_t *jkey_slot(const struct jval *o, size_t *tab, size_t nslots, const char *key, size_t len)
+{
+	for (size_t h = jkey_hash(key, len) & (nslots - 1);; h = (h + 1) & (nslots - 1))
+		if (!tab[h] || (o->key_len[tab[h] - 1] == len && memcmp(o->keys[tab[h] - 1], key, len) == 0))
+			return &tab[h];
+}
+
 static int jparse_container(struct jparser *p, struct jval *v, int depth, bool object)
 {
 	char close = object ? '}' : ']';
@@ -433,6 +450,10 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 		p->c.pos++;
 		return 0;
 	}
+	/* an object's keys by hash, once it has many (a linear search each would be quadratic) */
+	_cleanup_free_ size_t *tab = NULL;
+	size_t nslots = 0;
+
 	for (;;) {
 		_cleanup_free_ char *key = NULL;
 		struct jval item = { 0 };
@@ -452,9 +473,25 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			 * Value, whose object keeps the last value of a key
 			 * given twice: so does this, and says where.
 			 */
-			for (size_t k = 0; k < v->n && dup == SIZE_MAX; k++)
-				if (v->key_len[k] == key_len && memcmp(v->keys[k], key, key_len) == 0)
-					dup = k;
+			if (v->n < 16) {
+				for (size_t k = 0; k < v->n && dup == SIZE_MAX; k++)
+					if (v->key_len[k] == key_len && memcmp(v->keys[k], key, key_len) == 0)
+						dup = k;
+			} else {
+				size_t *slot;
+
+				if (2 * (v->n + 1) > nslots) {
+					for (nslots = nslots ? nslots * 2 : 64; 2 * (v->n + 1) > nslots; nslots *= 2)
+						;
+					free(tab);
+					tab = xcalloc(nslots, sizeof(*tab));
+					for (size_t k = 0; k < v->n; k++)
+						*jkey_slot(v, tab, nslots, v->keys[k], v->key_len[k]) = k + 1;
+				}
+				slot = jkey_slot(v, tab, nslots, key, key_len);
+				if (*slot)
+					dup = *slot - 1;
+			}
 			jskip_ws(p);
 			if (p->c.pos >= p->c.len || p->c.text[p->c.pos] != ':')
 				return jfail(p, p->c.pos, "expected ':'");
@@ -487,6 +524,8 @@ static int jparse_container(struct jparser *p, struct jval *v, int depth, bool o
 			if (object) {
 				v->keys[v->n] = TAKE_PTR(key);
 				v->key_len[v->n] = key_len;
+				if (tab)
+					*jkey_slot(v, tab, nslots, v->keys[v->n], key_len) = v->n + 1;
 				v->key_pos[v->n] = key_pos;
 			}
 			v->items[v->n] = item;

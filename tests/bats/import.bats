@@ -1253,3 +1253,27 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: a definition whose object has 100000 keys: each key given twice is warned about, at FILE:LINE:COL with the first's, and the last value kept" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U=aaaaaaaa-0000-4000-8000-000000000009
+{
+	printf '{"mdev_type":"vfio_ap-passthrough","start":"manual","attrs":[{"assign_adapter":"5"},{"assign_domain":"4"}],\n'
+	seq -f '"k%06g":1,' 0 99999
+	printf '"k000000":2,"k050000":2,"k099999":2,"start":"auto"}'
+} > $D/$U
+apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err || die "import exited $?: $(head -c 500 $T/err)"
+[ "$(grep -c 'duplicate key' $T/err)" = 4 ] || die "warnings: $(grep 'duplicate key' $T/err | head)"
+for w in '100002:1: warning: mdev '$U': duplicate key "k000000" (first at 2:1)' \
+	'100002:13: warning: mdev '$U': duplicate key "k050000" (first at 50002:1)' \
+	'100002:25: warning: mdev '$U': duplicate key "k099999" (first at 100001:1)' \
+	'100002:37: warning: mdev '$U': duplicate key "start" (first at 1:36)'; do
+	grep -qF "$D/$U:$w" $T/err || die "no '$w': $(grep 'duplicate key' $T/err)"
+done
+grep -qF "# from $D/$U (start: auto)" $T/y.yaml || die "start: $(grep 'from ' $T/y.yaml)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
