@@ -97,8 +97,9 @@ wait_fired() {
 	die "$1 (rules not fired: $(cat /sys/.sim/fail))"
 }
 # hold_s390_lock: hold /run/lock/s390apconfig.lock as another tool would (a
-# link to a file with the holder's PID); release_s390_lock gives it back
-hold_s390_lock() { sleep 30 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }
+# link to a file with the holder's PID, alive 5 minutes: a loaded machine must not see
+# it go stale in the middle of a test); release_s390_lock gives it back
+hold_s390_lock() { sleep 300 & holder=$!; echo $holder > /run/lock/s390apconfig.tmp && ln /run/lock/s390apconfig.tmp /run/lock/s390apconfig.lock && rm /run/lock/s390apconfig.tmp; }
 release_s390_lock() { rm /run/lock/s390apconfig.lock; kill $holder; }
 # expect_repaired STATE...: the next apply exits 0 and leaves the guests in
 # these states (apmatrix status, in name order)
