@@ -565,6 +565,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	_cleanup_free_ char *path = NULL, *text = NULL, *copy = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	unsigned lineno = 0;
+	struct stat st;
 	size_t len = 0;
 	bool nul;
 	int r;
@@ -572,7 +573,8 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	db = xcalloc(1, sizeof(*db));
 	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
 	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: a FIFO put there must not block the open (with the locks held) */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			return load_failed(path, -errno, NULL, ret_why);
@@ -580,6 +582,12 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
+	if (fstat(fd, &st) < 0)
+		return load_failed(path, -errno, NULL, ret_why);
+	if (S_ISDIR(st.st_mode))
+		return load_failed(path, -EISDIR, NULL, ret_why);
+	if (!S_ISREG(st.st_mode))
+		return load_failed(path, -EINVAL, xstrdup("it is not a regular file"), ret_why);
 	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
 	if (r < 0)
 		return load_failed(path, r, NULL, ret_why);

@@ -2228,6 +2228,34 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records that are no regular file (a FIFO, a directory): apply and status say so and exit 1 at once, changing nothing" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /run/apmatrix
+for kind in fifo dir; do
+	rm -rf /run/apmatrix/state
+	if [ $kind = fifo ]; then mkfifo /run/apmatrix/state; else mkdir /run/apmatrix/state; fi
+	clear_writes
+	for cmd in apply status; do
+		# the timeout only ends a hang (a FIFO opened without O_NONBLOCK waits for a writer; SIGTERM is blocked)
+		expect_exit 1 timeout -s KILL 20 apmatrix $cmd > $T/out 2> $T/err
+		why="it is not a regular file"; [ $kind = dir ] && why="Is a directory"
+		[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/apmatrix/state: $why" ] ||
+			die "$kind, $cmd: $(cat $T/err)"
+	done
+	[ "$(nwrites)" = 0 ] || die "$kind: wrote: $(cat /sys/.sim/writes)"
+	[ $kind = fifo ] && { [ -p /run/apmatrix/state ] || die "fifo replaced"; }
+	[ $kind = dir ] && { [ -d /run/apmatrix/state ] || die "dir replaced"; }
+done
+# the lock is free again: moved aside, apply runs
+rm -rf /run/apmatrix/state
+apmatrix apply -q || die "apply after removing it"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
