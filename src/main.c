@@ -873,6 +873,8 @@ static int load_live(struct sysfs **ret_sysfs, struct owner_db **ret_owner, unsi
 		sysfs_close(s);
 		return r;
 	}
+	if (why) /* records of another boot, not trusted */
+		diag_add(diags, DIAG_WARNING, NULL, NULL, "%s", why);
 	/*
 	 * status, diff, show during an apply: what they read is half way.  Not
 	 * asked under apply's own lock (locked): no other apply can run then, and

@@ -45,6 +45,19 @@
  * read too, strictly; its card records move to RUNDIR/cards and it is
  * written back as version 1 by the next apply.
  *
+ * RUNDIR/boot holds the kernel's boot ID (/proc/sys/kernel/random/boot_id)
+ * of the boot RUNDIR/state was written in, one line.  /run is cleared at
+ * boot, but an APMATRIX_RUNDIR elsewhere may outlive one, and after a boot
+ * the records no longer tell what apmatrix did: the kernel set the masks
+ * and made the mdevs anew.  A state of another boot is not trusted (as if
+ * moved aside, with a warning) and the next save replaces it.  Without the
+ * file (written by versions before it, or the ID unreadable) the state is
+ * trusted as before.  A file of its own, not a state line: every version
+ * reads state version 1 strictly, and a downgrade must keep working.  An
+ * older version ignores RUNDIR/boot and does not update it, so a state it
+ * wrote in a later boot is not trusted once this version is back; that
+ * leaves things alone, it never undoes.  Written before the state.
+ *
  * RUNDIR/rerun, an empty file, is the libvirt hook's request for one more
  * plan (owner_rerun_take() in owner.h).
  *
@@ -84,6 +97,8 @@
 
 #define OWNER_STATE_FILE "state"
 #define OWNER_CARDS_FILE "cards"
+#define OWNER_BOOT_FILE "boot"
+#define OWNER_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define OWNER_LOCK_FILE "lock"
 /*
  * The records are readable by everyone: diff, show and status need them to
@@ -554,6 +569,23 @@ static int load_failed(const char *path, int r, char *why, char **ret_why)
 	return r;
 }
 
+/* A boot ID, one canonical UUID and a newline, from path into id; "" when there is none. */
+static void read_boot_file(int dfd, const char *path, char id[static 37])
+{
+	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	_cleanup_free_ char *text = NULL;
+	struct stat st;
+	size_t len = 0;
+
+	id[0] = '\0';
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || read_fd_all(fd, 128, false, &text, &len) < 0 ||
+	    len != 37 || text[36] != '\n')
+		return;
+	text[36] = '\0';
+	if (uuid_is_canonical(text))
+		memcpy(id, text, 37);
+}
+
 int owner_load(const char *rundir, struct owner_db **ret)
 {
 	return owner_load_explained(rundir, ret, NULL);
@@ -562,7 +594,7 @@ int owner_load(const char *rundir, struct owner_db **ret)
 int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_why)
 {
 	_cleanup_(owner_freep) struct owner_db *db = NULL;
-	_cleanup_free_ char *path = NULL, *text = NULL, *copy = NULL;
+	_cleanup_free_ char *path = NULL, *text = NULL, *copy = NULL, *boot_path = NULL;
 	_cleanup_close_ int fd = -EBADF;
 	unsigned lineno = 0;
 	struct stat st;
@@ -572,6 +604,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 
 	db = xcalloc(1, sizeof(*db));
 	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
+	read_boot_file(AT_FDCWD, OWNER_BOOT_ID_PATH, db->boot);
 	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
 	/* O_NONBLOCK: a FIFO put there must not block the open (with the locks held) */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -598,6 +631,23 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 		return load_failed(path, r, ret_why ? explain_state(copy, nul, lineno) : NULL, ret_why);
 	/* card records from a version 2 state are not in RUNDIR/cards yet */
 	db->cards_unsaved = db->state_outdated && any_card(db);
+	boot_path = xasprintf("%s/%s", db->rundir, OWNER_BOOT_FILE);
+	read_boot_file(AT_FDCWD, boot_path, db->state_boot);
+	if (db->boot[0] && db->state_boot[0] && !streq(db->boot, db->state_boot)) {
+		/* another boot's: as if moved aside (apmatrix(8), FILES); written back */
+		_cleanup_(owner_freep) struct owner_db *fresh = xcalloc(1, sizeof(*fresh));
+
+		fresh->rundir = TAKE_PTR(db->rundir);
+		memcpy(fresh->boot, db->boot, sizeof(fresh->boot));
+		memcpy(fresh->state_boot, db->state_boot, sizeof(fresh->state_boot));
+		fresh->state_outdated = true;
+		owner_free(TAKE_PTR(db));
+		db = TAKE_PTR(fresh);
+		if (ret_why)
+			*ret_why = xasprintf("the ownership records in %s are of another boot (%s, this is %s): not "
+					     "trusting them, as if moved aside; apply replaces them",
+					     path, db->state_boot, db->boot);
+	}
 	load_cards(db);
 	*ret = TAKE_PTR(db);
 	return 0;
@@ -785,6 +835,15 @@ int owner_save(struct owner_db *db)
 		cards = format_cards(db, &cards_len);
 		if (cards && write_file_in(db->rundir, OWNER_CARDS_FILE, cards, cards_len, OWNER_STATE_MODE, true) == 0)
 			db->cards_unsaved = false;
+	}
+	/* the boot first: a state must never be taken for one of another boot */
+	if (db->boot[0] && !streq(db->boot, db->state_boot)) {
+		_cleanup_free_ char *line = xasprintf("%s\n", db->boot);
+
+		r = write_file_in(db->rundir, OWNER_BOOT_FILE, line, strlen(line), OWNER_STATE_MODE, true);
+		if (r < 0)
+			return r;
+		memcpy(db->state_boot, db->boot, sizeof(db->state_boot));
 	}
 	r = write_file_in(db->rundir, OWNER_STATE_FILE, text, len, OWNER_STATE_MODE, true);
 	if (r < 0)

@@ -72,7 +72,9 @@ struct owner_db {
 	unsigned long long cards_seqnum;
 	char cards_boot[37]; /* and the kernel's boot ID then */
 	bool cards_unsaved;  /* cards differ from RUNDIR/cards */
-	bool state_outdated; /* RUNDIR/state is of version 2: written back as 1 */
+	bool state_outdated; /* RUNDIR/state is of version 2, or of another boot: written back */
+	char boot[37];       /* this boot's ID, "" when it cannot be read */
+	char state_boot[37]; /* RUNDIR/boot: the boot RUNDIR/state was written in, "" if unknown */
 };
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
@@ -81,7 +83,10 @@ int owner_load(const char *rundir, struct owner_db **ret);
  * The same; on failure *ret_why (if not NULL) names the file and says why:
  * "/run/apmatrix/state: line 3 ('bogus 1') is not a record this apmatrix
  * writes" when it is not a state file (-EBADMSG), the errno's text
- * otherwise.  The caller frees it.
+ * otherwise.  On success it is a warning, or NULL: records of another boot
+ * (RUNDIR/boot) are not trusted, the database is empty as if the file had
+ * been moved aside, and the next owner_save() replaces them.  The caller
+ * frees it.
  */
 int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_why);
 /*

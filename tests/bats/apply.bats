@@ -2256,6 +2256,48 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records of another boot (a run directory that outlived a reboot) are not trusted: a warning, nothing removed or given back, and apply replaces them" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
+u=$(uuid_of guest1)
+apmatrix apply -q || die "bring-up"
+boot=$(cat /proc/sys/kernel/random/boot_id)
+[ "$(cat /run/apmatrix/boot)" = "$boot" ] || die "boot: $(cat /run/apmatrix/boot 2>&1)"
+grep -q "^mdev $u guest1$" /run/apmatrix/state && grep -q '^aqmask-taken ' /run/apmatrix/state || die "state: $(cat /run/apmatrix/state)"
+# as after a reboot: the records name another boot; the guest is dropped from the configuration
+other=00000000-0000-4000-8000-000000000000
+echo $other > /run/apmatrix/boot
+cp /run/apmatrix/state $T/old
+printf 'version: 1\n' > /etc/apmatrix.yaml
+warn="apmatrix: warning: the ownership records in /run/apmatrix/state are of another boot ($other, this is $boot): not trusting them, as if moved aside; apply replaces them"
+expect_exit 0 apmatrix status > $T/out 2> $T/err
+grep -qxF "$warn" $T/err || die "status: $(cat $T/err)"
+cmp -s $T/old /run/apmatrix/state || die "status wrote the records"
+clear_writes
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+grep -qxF "$warn" $T/err || die "apply: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "apply wrote: $(cat /sys/.sim/writes)"
+[ -d "$(mdev_dir $u)" ] || die "mdev removed"
+[ "$(cat /run/apmatrix/state)" = "apmatrix-state 1" ] && [ "$(cat /run/apmatrix/boot)" = "$boot" ] ||
+	die "records not replaced: $(cat /run/apmatrix/state /run/apmatrix/boot)"
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ ! -s $T/err ] || die "second apply: $(cat $T/err)"
+# a state without the boot file (as versions before it wrote it) is trusted as before
+echo 1 > $(mdev_dir $u)/remove
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up 2"
+rm /run/apmatrix/boot
+printf 'version: 1\n' > /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+[ ! -s $T/err ] || die "apply without a boot file: $(cat $T/err)"
+[ ! -e "$(mdev_dir $u)" ] || die "recorded mdev not removed"
+[ "$(cat /run/apmatrix/boot)" = "$boot" ] || die "boot not written"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
