@@ -586,6 +586,29 @@ static void read_boot_file(int dfd, const char *path, char id[static 37])
 		memcpy(id, text, 37);
 }
 
+/*
+ * Why root must not trust the records at path (st its status): not owned by
+ * root, or writable by others than root (a sticky directory is fine: the
+ * files in it are checked too), as for the configuration
+ * (trust.c); NULL when it may, or when not running as root (a user's own
+ * copy, as for check on captured records).
+ */
+static char *untrusted(const struct stat *st, const char *path)
+{
+	if (geteuid() != 0)
+		return NULL;
+	if (st->st_uid != 0)
+		return xasprintf("%s is owned by uid %u, not by root, so that user could make apmatrix undo what it "
+				 "did not do; fix: chown root %s",
+				 path, (unsigned)st->st_uid, path);
+	/* a sticky directory (a tmpfs mounted without mode=) keeps others from replacing root's files */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)))
+		return xasprintf("%s is writable by %s (mode %04o); fix: chmod go-w %s", path,
+				 (st->st_mode & S_IWOTH) ? "everyone" : "its group", (unsigned)(st->st_mode & 07777),
+				 path);
+	return NULL;
+}
+
 int owner_load(const char *rundir, struct owner_db **ret)
 {
 	return owner_load_explained(rundir, ret, NULL);
@@ -606,6 +629,12 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
 	read_boot_file(AT_FDCWD, OWNER_BOOT_ID_PATH, db->boot);
 	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
+	if (lstat(db->rundir, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char *why = untrusted(&st, db->rundir);
+
+		if (why)
+			return load_failed(path, -EPERM, why, ret_why);
+	}
 	/* O_NONBLOCK: a FIFO put there must not block the open (with the locks held) */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
@@ -621,6 +650,12 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 		return load_failed(path, -EISDIR, NULL, ret_why);
 	if (!S_ISREG(st.st_mode))
 		return load_failed(path, -EINVAL, xstrdup("it is not a regular file"), ret_why);
+	{
+		char *why = untrusted(&st, path);
+
+		if (why)
+			return load_failed(path, -EPERM, why, ret_why);
+	}
 	r = read_fd_all(fd, OWNER_MAX_STATE, false, &text, &len);
 	if (r < 0)
 		return load_failed(path, r, NULL, ret_why);
@@ -757,7 +792,7 @@ static char *format_cards(const struct owner_db *db, size_t *ret_len)
  * On any error the temporary name is removed and base is as it was.
  */
 static int write_file_in(const char *dir, const char *base, const char *text, size_t len, mode_t mode,
-			 bool replace)
+			 bool replace, bool records)
 {
 	_cleanup_free_ char *tmp = NULL;
 	_cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -772,8 +807,11 @@ static int write_file_in(const char *dir, const char *base, const char *text, si
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
+	/* the records: always root's and 0644 (mode), whoever owned what they replace */
+	if (records && geteuid() == 0 && (fchown(fd, 0, 0) < 0 || fchmod(fd, mode) < 0))
+		r = -errno;
 	/* a file replaced keeps its mode and owner (import -o --force over a 0600 file) */
-	if (replace && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+	if (!records && replace && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
 		if (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
 			r = -errno;
 		if (r == 0 && fchmod(fd, st.st_mode & 07777) < 0)
@@ -833,19 +871,19 @@ int owner_save(struct owner_db *db)
 	 */
 	if (db->cards_unsaved) {
 		cards = format_cards(db, &cards_len);
-		if (cards && write_file_in(db->rundir, OWNER_CARDS_FILE, cards, cards_len, OWNER_STATE_MODE, true) == 0)
+		if (cards && write_file_in(db->rundir, OWNER_CARDS_FILE, cards, cards_len, OWNER_STATE_MODE, true, true) == 0)
 			db->cards_unsaved = false;
 	}
 	/* the boot first: a state must never be taken for one of another boot */
 	if (db->boot[0] && !streq(db->boot, db->state_boot)) {
 		_cleanup_free_ char *line = xasprintf("%s\n", db->boot);
 
-		r = write_file_in(db->rundir, OWNER_BOOT_FILE, line, strlen(line), OWNER_STATE_MODE, true);
+		r = write_file_in(db->rundir, OWNER_BOOT_FILE, line, strlen(line), OWNER_STATE_MODE, true, true);
 		if (r < 0)
 			return r;
 		memcpy(db->state_boot, db->boot, sizeof(db->state_boot));
 	}
-	r = write_file_in(db->rundir, OWNER_STATE_FILE, text, len, OWNER_STATE_MODE, true);
+	r = write_file_in(db->rundir, OWNER_STATE_FILE, text, len, OWNER_STATE_MODE, true, true);
 	if (r < 0)
 		return r;
 	db->state_outdated = false;
@@ -866,7 +904,7 @@ int owner_write_file(const char *path, const char *text, size_t len, bool replac
 	if (*base == '\0' || streq(base, ".") || streq(base, ".."))
 		return -EISDIR;
 	dir = slash ? xasprintf("%.*s", slash == path ? 1 : (int)(slash - path), path) : xstrdup(".");
-	return write_file_in(dir, base, text, len, 0644, replace);
+	return write_file_in(dir, base, text, len, 0644, replace, false);
 }
 
 int owner_output_target(const char *path, char **ret)

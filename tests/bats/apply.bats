@@ -2298,6 +2298,41 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records that root does not own or others may write are refused as root: apply exits 1, removing nothing; saved records are root's, mode 0644" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+# a run directory a local user made, with records naming someone else's mdev
+export APMATRIX_RUNDIR=$T/userrun
+mkdir -m 0777 $APMATRIX_RUNDIR && chown nobody $APMATRIX_RUNDIR
+f=11111111-2222-3333-4444-555555555555
+echo $f > /sys/devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/create || die "foreign mdev"
+printf 'apmatrix-state 1\nmdev %s victim\n' $f > $APMATRIX_RUNDIR/state
+chown nobody $APMATRIX_RUNDIR/state && chmod 0666 $APMATRIX_RUNDIR/state
+refused() {
+	clear_writes
+	expect_exit 1 apmatrix apply > $T/out 2> $T/err
+	[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in $APMATRIX_RUNDIR/state: $1" ] || die "stderr: $(cat $T/err)"
+	[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+	[ -d "$(mdev_dir $f)" ] || die "foreign mdev removed"
+}
+refused "$APMATRIX_RUNDIR is owned by uid $(id -u nobody), not by root, so that user could make apmatrix undo what it did not do; fix: chown root $APMATRIX_RUNDIR"
+chown root $APMATRIX_RUNDIR
+refused "$APMATRIX_RUNDIR is writable by everyone (mode 0777); fix: chmod go-w $APMATRIX_RUNDIR"
+chmod 0755 $APMATRIX_RUNDIR
+refused "$APMATRIX_RUNDIR/state is owned by uid $(id -u nobody), not by root, so that user could make apmatrix undo what it did not do; fix: chown root $APMATRIX_RUNDIR/state"
+chown root $APMATRIX_RUNDIR/state && chmod 0664 $APMATRIX_RUNDIR/state
+refused "$APMATRIX_RUNDIR/state is writable by its group (mode 0664); fix: chmod go-w $APMATRIX_RUNDIR/state"
+# root's records are trusted; what apply writes is root's and 0644, whatever it replaces
+chown root:nogroup $APMATRIX_RUNDIR/state && chmod 0640 $APMATRIX_RUNDIR/state
+expect_exit 0 apmatrix apply -q
+[ ! -e "$(mdev_dir $f)" ] || die "recorded mdev not removed"
+[ "$(stat -c '%u:%g %a' $APMATRIX_RUNDIR/state)" = "0:0 644" ] || die "state: $(stat -c '%u:%g %a' $APMATRIX_RUNDIR/state)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
