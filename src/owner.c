@@ -807,9 +807,16 @@ static int write_file_in(const char *dir, const char *base, const char *text, si
 	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	/* the records: always root's and 0644 (mode), whoever owned what they replace */
-	if (records && geteuid() == 0 && (fchown(fd, 0, 0) < 0 || fchmod(fd, mode) < 0))
-		r = -errno;
+	/*
+	 * the records: always root's and 0644 (mode), whoever owned what they
+	 * replace; chown only where needed (a setgid directory's group): the
+	 * unit runs without CAP_CHOWN and without the chown system calls
+	 */
+	if (records && geteuid() == 0) {
+		if (fstat(fd, &st) < 0 || ((st.st_uid != 0 || st.st_gid != 0) && fchown(fd, 0, 0) < 0) ||
+		    fchmod(fd, mode) < 0)
+			r = -errno;
+	}
 	/* a file replaced keeps its mode and owner (import -o --force over a 0600 file) */
 	if (!records && replace && fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
 		if (fchown(fd, st.st_uid, st.st_gid) < 0 && errno != EPERM)
