@@ -7,7 +7,6 @@
 #include "apply.h"
 #include "uuid.h"
 
-#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 bool apply_prune_owner(struct owner_db *o, const struct live *l)
 {
@@ -92,36 +91,13 @@ static void warn_card_changed(const struct live *l, const struct live_mdev *m, c
 		 then, sees);
 }
 
-/*
- * The kernel's boot ID (a new one at each boot), canonical; false when it
- * cannot be read.  Read once a process: it does not change while one runs.
- * One that cannot be read is tried again at the next call, as before.
- */
-static bool read_boot_id(char id[static 37])
-{
-	static char cached[37];
-	_cleanup_fclose_ FILE *f = NULL;
-	char line[64];
-
-	if (!cached[0]) {
-		f = fopen(BOOT_ID_PATH, "re");
-		if (!f || !fgets(line, sizeof(line), f))
-			return false;
-		line[strcspn(line, "\n")] = '\0';
-		if (!uuid_is_canonical(line))
-			return false;
-		memcpy(cached, line, sizeof(cached));
-	}
-	memcpy(id, cached, sizeof(cached));
-	return true;
-}
-
 bool apply_check_cards(struct owner_db *o, const struct live *l, bool record, struct diag_list *diags)
 {
 	struct bitmap256 held = { { 0 } };
 	bool changed = false, unread = false;
-	char boot[37];
-	bool has_boot = l->has_seqnum && read_boot_id(boot);
+	/* the kernel's boot ID, read by owner_load(); "" when it could not be read */
+	const char *boot = o->boot;
+	bool has_boot = l->has_seqnum && boot[0];
 	/* no uevent since the records were checked, in this boot: they still tell the cards (owner.c) */
 	bool unmoved = has_boot && o->has_cards_seqnum && o->cards_seqnum == l->uevent_seqnum &&
 		       streq(o->cards_boot, boot);
