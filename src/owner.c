@@ -881,10 +881,21 @@ int owner_save(struct owner_db *db)
 		if (cards && write_file_in(db->rundir, OWNER_CARDS_FILE, cards, cards_len, OWNER_STATE_MODE, true, true) == 0)
 			db->cards_unsaved = false;
 	}
-	/* the boot first: a state must never be taken for one of another boot */
+	/*
+	 * The boot first, so that a state is never taken for one of another
+	 * boot; but a state of another boot goes before: were the new state's
+	 * write to fail after the boot's, the old one would be trusted as this
+	 * boot's.  A state left with the other boot's ID is the safe failure.
+	 */
 	if (db->boot[0] && !streq(db->boot, db->state_boot)) {
 		_cleanup_free_ char *line = xasprintf("%s\n", db->boot);
 
+		if (db->state_boot[0]) {
+			_cleanup_free_ char *old = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
+
+			if (unlink(old) < 0 && errno != ENOENT)
+				return -errno;
+		}
 		r = write_file_in(db->rundir, OWNER_BOOT_FILE, line, strlen(line), OWNER_STATE_MODE, true, true);
 		if (r < 0)
 			return r;

@@ -2298,6 +2298,36 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ownership records of another boot that cannot be replaced are not trusted by the next run either: the boot file is not updated over them" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
+u=$(uuid_of guest1)
+apmatrix apply -q || die "bring-up"
+boot=$(cat /proc/sys/kernel/random/boot_id)
+other=00000000-0000-4000-8000-000000000000
+echo $other > /run/apmatrix/boot
+printf 'version: 1\n' > /etc/apmatrix.yaml
+# the old state cannot be replaced: a mount point refuses rename and unlink (EBUSY)
+mount --bind /run/apmatrix/state /run/apmatrix/state || die "bind mount"
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+grep -q 'cannot update the ownership records in /run/apmatrix' $T/err || die "no warning: $(cat $T/err)"
+[ -d "$(mdev_dir $u)" ] || die "mdev removed"
+[ "$(cat /run/apmatrix/boot)" = "$other" ] || die "boot file updated over the old state: $(cat /run/apmatrix/boot)"
+umount /run/apmatrix/state || die "umount"
+# the next run still does not trust them: the mdev it cannot tell it made stays
+clear_writes
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+grep -q 'are of another boot' $T/err || die "trusted: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "apply wrote: $(cat /sys/.sim/writes)"
+[ -d "$(mdev_dir $u)" ] || die "mdev removed"
+[ "$(cat /run/apmatrix/state)" = "apmatrix-state 1" ] && [ "$(cat /run/apmatrix/boot)" = "$boot" ] ||
+	die "records not replaced: $(cat /run/apmatrix/state /run/apmatrix/boot)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that root does not own or others may write are refused as root: apply exits 1, removing nothing; saved records are root's, mode 0644" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
