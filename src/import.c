@@ -33,7 +33,9 @@ static char *xstrndup(const char *s, size_t n)
 }
 
 #define MAX_INPUT_SIZE (4u << 20) /* a domain XML or definition larger than this is not one */
-#define MAX_DEPTH 64
+#define MAX_DEPTH 64 /* XML elements */
+/* arrays and objects one in another: as serde_json (mdevctl) reads, whose limit of 128 refuses the 128th */
+#define JSON_MAX_CONTAINERS 127
 #define GUEST_NAME_MAX 64
 
 static const char *const import_source_table[_IMPORT_SOURCE_MAX] = {
@@ -549,8 +551,6 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
 	const char *t = p->c.text;
 	size_t s;
 
-	if (depth > MAX_DEPTH)
-		return jfail(p, p->c.pos, "nested too deeply");
 	jskip_ws(p);
 	v->pos = s = p->c.pos;
 	if (s >= p->c.len)
@@ -558,6 +558,8 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
 	switch (t[s]) {
 	case '{':
 	case '[':
+		if (depth >= JSON_MAX_CONTAINERS)
+			return jfail(p, s, "nested too deeply: more than 127 arrays and objects, which mdevctl cannot load");
 		return jparse_container(p, v, depth, t[s] == '{');
 	case '"':
 		v->type = J_STRING;

@@ -1248,6 +1248,10 @@ row 0 "not started" "$H"'"x":"a\\u0000b","a\\u0000c":1,"a\\u0000d":2,'"$A"'}'
 ! grep -q "duplicate key" $T/err || die "keys that differ after a NUL taken as one: $(cat $T/err)"
 MLOADS=1 row 65 "mdev $U: attribute 'assign_adapter\\u0000' cannot be imported" "$H"'"attrs":[{"assign_adapter\\u0000":"5"},{"assign_domain":"4"}]}'
 row 0 "mdev type 'vfio_ap-passthrough\\u0000' is not vfio_ap; skipped" '{"mdev_type":"vfio_ap-passthrough\\u0000","start":"auto",'"$A"'}'
+# 127 arrays and objects one in another (the definition's object and 126 arrays) load; 128 do not
+nest() { printf '%.0s[' $(seq $1); printf 0; printf '%.0s]' $(seq $1); }
+row 0 "not started" "$H"'"x":'"$(nest 126)"','"$A"'}'
+row 65 "$D/$U:1:181: mdev $U: nested too deeply: more than 127 arrays and objects" "$H"'"x":'"$(nest 127)"','"$A"'}'
 echo OK
 EOF
 	assert_success
