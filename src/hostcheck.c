@@ -21,7 +21,9 @@
  *     plan leaves out one whose queue a foreign mdev holds): whichever came
  *     first at the next boot, one of the two would fail.  status and show
  *     make it too, and say which guests are left out and which mdevs a
- *     definition defines.
+ *     definition defines.  A definition whose start fails on this host (a
+ *     number beyond its maxima, ap_config before 6.10) is a warning, and
+ *     its queues do not count.
  *
  *   - host.keep that is not in effect: a kept queue that an mdev holds (a
  *     foreign one, one apmatrix made for a guest no longer declared whose
@@ -266,6 +268,26 @@ static bool beyond_host(const struct mdevctl_def *def, const struct live *host, 
 }
 
 /*
+ * Whether def sets ap_config on a kernel whose mdevs certainly lack it
+ * (before 6.10): mdevctl's start fails ("Invalid attribute") and removes
+ * the mdev, as beyond_host() says; warned about and left out the same way.
+ */
+static bool ap_config_missing(const struct mdevctl_def *def, const struct live *host, struct diag_list *diags)
+{
+	bool unsure;
+	const char *kernel = def->ap_config ? live_lacks_ap_config(host, &unsure) : NULL;
+
+	if (!kernel)
+		return false;
+	diag_add(diags, DIAG_WARNING, NULL, NULL,
+		 "mdevctl definition %s (mdev %s) sets ap_config, which this host's kernel (%s) does not have: its "
+		 "start fails (\"Invalid attribute 'ap_config'\") and mdevctl removes the mdev again, so its queues "
+		 "do not count",
+		 def->path, def->uuid, kernel);
+	return true;
+}
+
+/*
  * l: also hand over (hand_over()) the mdevs of l that a definition defines;
  * host: the host's maxima (NULL: not read).  Returns whether o changed.
  */
@@ -300,7 +322,7 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, co
 	}
 	diag_list_done(&rd);
 	for (size_t k = 0; host && k < n;) {
-		if (!beyond_host(&defs[k], host, diags)) {
+		if (!beyond_host(&defs[k], host, diags) && !ap_config_missing(&defs[k], host, diags)) {
 			k++;
 			continue;
 		}

@@ -1029,6 +1029,7 @@ struct iguest {
 	bool autostart;    /* mdevctl: "start": "auto" */
 	bool carried;      /* mdevctl: no definition, but a live mdev apmatrix created (carry_owned()) */
 	bool broken;       /* mdevctl: a definition mdevctl cannot load, or whose start fails (an error said) */
+	bool ap_config;    /* mdevctl: it sets ap_config (a 6.10+ attribute) */
 };
 
 struct import {
@@ -1109,6 +1110,36 @@ static void warn_octal(struct import *im, const struct cursor *c, size_t pos, co
 }
 
 #define MDEVCTL_CANNOT_LOAD "mdevctl cannot load the definition"
+
+/*
+ * ap_config on a kernel whose mdevs lack it (before 6.10): mdevctl loads
+ * the definition, but its start fails ("Invalid attribute 'ap_config'") and
+ * removes the mdev.  The masks still say the matrix, which is imported: a
+ * warning, not an error (the file may well be meant for a newer kernel, and
+ * apply creates the mdev with assign_* writes); a note when no mdev tells
+ * yet whether this kernel has it.
+ */
+static void warn_ap_config(struct import *im, const struct cursor *c, size_t pos, const struct iguest *g)
+{
+	struct mark mk = cursor_mark(c, pos);
+	const char *kernel;
+	bool unsure;
+
+	if (!im->l)
+		return;
+	kernel = live_lacks_ap_config(im->l, &unsure);
+	if (kernel)
+		diag_add(im->diags, DIAG_WARNING, &mk, NULL,
+			 "mdev %s: ap_config: this host's kernel (%s) has no ap_config attribute, so mdevctl's "
+			 "start of this definition fails (\"Invalid attribute 'ap_config'\"); its masks are imported",
+			 g->uuid, kernel);
+	else if (unsure)
+		diag_add(im->diags, DIAG_NOTE, &mk, NULL,
+			 "mdev %s: ap_config: mdevs have it from kernel 6.10 on, and no mdev tells yet whether this "
+			 "host's has it; if not, mdevctl's start of this definition fails (\"Invalid attribute "
+			 "'ap_config'\"); its masks are imported",
+			 g->uuid);
+}
 
 /*
  * Whether mdevctl (1.2.0, MDev::add_attributes() in src/mdev.rs) loads a
@@ -1226,6 +1257,8 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 					return -EINVAL;
 				}
 				g->m = (struct apqn_matrix){ .adapters = b[0], .domains = b[1], .control_domains = b[2] };
+				g->ap_config = true;
+				warn_ap_config(im, c, a->pos, g);
 			} else {
 				struct mark km = cursor_mark(c, a->pos);
 				_cleanup_free_ char *shown = jstr_show(key, a->key_len[k]);
@@ -2063,6 +2096,7 @@ int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n
 			memcpy(defs[n].uuid, g->uuid, sizeof(defs[n].uuid));
 			defs[n].matrix = g->m;
 			defs[n].autostart = g->autostart;
+			defs[n].ap_config = g->ap_config;
 			defs[n].path = g->file; /* the name the directory has: not always the UUID apmatrix writes */
 			g->file = NULL;
 			n++;

@@ -42,6 +42,7 @@ struct mdevctl_def {
 	char uuid[37];
 	struct apqn_matrix matrix;
 	bool autostart; /* "start": "auto": mdevctl creates it at boot */
+	bool ap_config; /* it sets ap_config, which mdevs have from 6.10 on (live_lacks_ap_config()) */
 	char *path;
 };
 

@@ -65,6 +65,19 @@ void live_print_interface(FILE *f, const struct live *l)
 		fputs("mainline kernel interface (static or dynamic: no mdev yet to tell)", f);
 }
 
+const char *live_lacks_ap_config(const struct live *l, bool *ret_unsure)
+{
+	*ret_unsure = false;
+	if ((l->features & FEATURE_AP_CONFIG) || (l->profile != PROFILE_STATIC && l->profile != PROFILE_DYNAMIC))
+		return NULL;
+	if (!l->profile_certain) {
+		*ret_unsure = true;
+		return NULL;
+	}
+	return l->profile == PROFILE_STATIC ? "static kernel interface, before 6.0"
+					    : "dynamic kernel interface, before 6.10";
+}
+
 const char *queue_driver_to_string(enum queue_driver d)
 {
 	return d < _QUEUE_DRIVER_MAX ? queue_driver_table[d] : NULL;

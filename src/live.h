@@ -222,6 +222,16 @@ const struct live_card *live_card_details(const struct live *l, unsigned id);
 void live_mark_fresh(struct live *l, const char *uuid);
 
 const char *kernel_profile_to_string(enum kernel_profile p);
+
+/*
+ * Whether the mdevs of l's kernel have no ap_config attribute (6.10+):
+ * "dynamic kernel interface, before 6.10" (or "static ..., before 6.0")
+ * when that is certain, NULL when they have it, the host is rfc2017 or not
+ * an AP host, or no mdev tells yet (live.h, profile_certain: *ret_unsure is
+ * then true).  mdevctl's start of a definition that sets ap_config fails
+ * there ("Invalid attribute").
+ */
+const char *live_lacks_ap_config(const struct live *l, bool *ret_unsure);
 /* "static kernel interface", or when it cannot be told yet "mainline kernel interface (static or dynamic: ...)" */
 void live_print_interface(FILE *f, const struct live *l);
 const char *queue_driver_to_string(enum queue_driver d);

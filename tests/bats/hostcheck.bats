@@ -1044,6 +1044,28 @@ EOF
 	assert_output --partial OK
 }
 
+@test "an autostarted mdevctl definition that sets ap_config on a kernel before 6.10 never starts: a warning naming the file, the UUID and the kernel interface; its queues do not count, no guest is left out" {
+	t=$(seed_topo 6.0)
+	in_sim "$t" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+A=aaaaaaaa-0000-4000-8000-000000000001
+CFG=0x0400000000000000000000000000000000000000000000000000000000000000,0x0000000000000000010000000000000000000000000000000000000000000000,0x0
+echo "{\"mdev_type\": \"vfio_ap-passthrough\", \"start\": \"auto\", \"attrs\": [{\"ap_config\": \"$CFG\"}]}" > $D/$A
+W="apmatrix: warning: mdevctl definition $D/$A (mdev $A) sets ap_config, which this host's kernel (dynamic kernel interface, before 6.10) does not have: its start fails (\"Invalid attribute 'ap_config'\") and mdevctl removes the mdev again, so its queues do not count"
+apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
+grep -qxF "$W" $T/err || die "check warning: $(cat $T/err)"
+! grep -q "also assigned by mdevctl" $T/err || die "a conflict said: $(cat $T/err)"
+apmatrix status >$T/out 2>$T/err
+grep -qxF "$W" $T/err || die "status warning: $(cat $T/err)"
+! grep -q "left out" $T/out || die "status: $(cat $T/out)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status and show: a guest whose queue a foreign mdev holds is left out as diff says, with the reason and diff's error; a guest whose queue that guest's mdev keeps is left out too; exit 0, nothing written" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=7d1c0000-0000-4000-8000-000000000001
