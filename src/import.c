@@ -1030,6 +1030,7 @@ struct iguest {
 	bool carried;      /* mdevctl: no definition, but a live mdev apmatrix created (carry_owned()) */
 	bool broken;       /* mdevctl: a definition mdevctl cannot load, or whose start fails (an error said) */
 	bool ap_config;    /* mdevctl: it sets ap_config (a 6.10+ attribute) */
+	bool beyond;       /* mdevctl: it assigns a number beyond the host's maxima (mdevctl_beyond_host()) */
 };
 
 struct import {
@@ -2170,6 +2171,57 @@ static void mdevctl_conflicts(struct import *im)
 }
 
 /*
+ * A definition that assigns a number beyond the host's maxima (the AP bus's
+ * ap_max_adapter_id, ap_max_domain_id): the kernel refuses that write, so
+ * mdevctl's start fails and removes the mdev; imported as it is (it may be
+ * meant for another host), but check refuses such a guest and diff and
+ * apply leave it out, so apply does not create its mdev either: said, each
+ * dimension with its numbers and maximum, in place of mdevctl_not_started()'s
+ * warning.
+ */
+static void mdevctl_beyond_host(struct import *im)
+{
+	static const char *const what[MATRIX_DIMS][2] = { { "adapter", "adapters" },
+							  { "domain", "domains" },
+							  { "control domain", "control domains" } };
+
+	if (!im->l || im->l->profile == PROFILE_NONE)
+		return;
+	for (size_t i = 0; i < im->n; i++) {
+		struct iguest *g = &im->g[i];
+		_cleanup_free_ char *out = NULL;
+		size_t len = 0;
+		FILE *f;
+
+		if (g->skip || g->carried)
+			continue;
+		f = open_memstream(&out, &len);
+		if (!f)
+			abort(); /* out of memory */
+		for (int k = 0; k < MATRIX_DIMS; k++) {
+			unsigned max = k == 0 ? im->l->max_adapter : im->l->max_domain;
+			struct bitmap256 lim = bitmap_upto(max), b = bitmap_andnot(matrix_dim(&g->m, k), &lim);
+			_cleanup_free_ char *list = NULL;
+
+			if (bitmap_empty(&b))
+				continue;
+			list = bitmap_format_ranges(&b, 2);
+			fprintf(f, "%s%s %s (this host's maximum 0x%02x)", g->beyond ? " and " : "",
+				what[k][bitmap_count(&b) > 1], list ? list : "?", max);
+			g->beyond = true;
+		}
+		if (fclose(f) != 0 || !out)
+			abort(); /* out of memory */
+		if (g->beyond)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
+				 "fails on this host, and check refuses the guest as imported (diff and apply leave it "
+				 "out: no mdev is created); edit the definition, or import it on the host it is meant for",
+				 g->file, g->uuid, out);
+	}
+}
+
+/*
  * A definition that is not started (or not at boot, when the host was not
  * read) has no mdev: apply creates it, and diff says so.
  */
@@ -2178,7 +2230,7 @@ static void mdevctl_not_started(struct import *im)
 	for (size_t i = 0; i < im->n; i++) {
 		const struct iguest *g = &im->g[i];
 
-		if (g->skip || g->carried)
+		if (g->skip || g->carried || g->beyond)
 			continue;
 		if (im->l ? live_find_mdev(im->l, g->uuid) != NULL : g->autostart)
 			continue;
@@ -2361,6 +2413,7 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 	if (o->from == IMPORT_FROM_MDEVCTL && !im.errors) {
 		mdevctl_conflicts(&im);
 		if (!im.errors) {
+			mdevctl_beyond_host(&im);
 			mdevctl_not_started(&im);
 			mdevctl_started_differs(&im);
 			mdevctl_carried(&im);

@@ -1325,3 +1325,42 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from mdevctl: a definition that assigns beyond the host's maxima: a warning naming the file, the UUID, each number and its maximum, that check refuses the guest; not the warning that apply creates its mdev" {
+	t=$BATS_TEST_TMPDIR/max.yaml
+	cat >"$t" <<'EOT'
+kernel: 6.12
+vfio_ap: loaded
+max_adapter: 0x3f
+max_domain: 0xfd
+cards:
+  - {id: 0x05, type: CEX5C, mode: cca,   domains: [0x04, 0x47, 0xab]}
+  - {id: 0x06, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab]}
+EOT
+	in_sim "$t" <<'EOF'
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U1=aaaaaaaa-0000-4000-8000-000000000001
+U2=aaaaaaaa-0000-4000-8000-000000000002
+U3=aaaaaaaa-0000-4000-8000-000000000003
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "5"}, {"assign_adapter": "0x40"}, {"assign_domain": "0x47"}]}' > $D/$U1
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "0x04"}, {"assign_domain": "0xfe"}, {"assign_domain": "0xff"}, {"assign_control_domain": "0xfe"}]}' > $D/$U2
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "0xab"}]}' > $D/$U3
+apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err || die "import: $(cat $T/err)"
+cat $T/err
+tail="the kernel refuses it, so mdevctl's start of the definition fails on this host, and check refuses the guest as imported (diff and apply leave it out: no mdev is created); edit the definition, or import it on the host it is meant for"
+grep -qxF "apmatrix: warning: $D/$U1: mdev $U1 assigns adapter 0x40 (this host's maximum 0x3f): $tail" $T/err || die "U1"
+grep -qxF "apmatrix: warning: $D/$U2: mdev $U2 assigns domains 0xfe,0xff (this host's maximum 0xfd) and control domain 0xfe (this host's maximum 0xfd): $tail" $T/err || die "U2"
+grep -q "$U1) so that\|$U2) so that" $T/err && die "apply said to create their mdevs"
+grep -qF "$D/$U3: the definition is not started, so apply will create the mdev" $T/err || die "U3"
+# and so it is: check refuses those two guests, apply creates U3's mdev alone
+expect_exit 65 apmatrix -c $T/y.yaml check 2>$T/err
+grep -q "guest '$U1': adapters 0x40 beyond this host's maximum 0x3f" $T/err || die "check U1: $(cat $T/err)"
+grep -q "guest '$U2': .*beyond this host's maximum 0xfd" $T/err || die "check U2: $(cat $T/err)"
+apmatrix -c $T/y.yaml apply >$T/out 2>&1
+[ -e /sys/bus/mdev/devices/$U3 ] && [ ! -e /sys/bus/mdev/devices/$U1 ] && [ ! -e /sys/bus/mdev/devices/$U2 ] || die "apply: $(cat $T/out)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
