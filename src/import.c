@@ -2294,11 +2294,15 @@ static char *matrix_describe(const struct apqn_matrix *m)
 	return xasprintf("adapters %s, domains %s, control domains %s", a, d, c);
 }
 
+/* The definition files of one UUID named in a message, at most this many (then how many more). */
+#define MAX_DEFS_NAMED 4
+
 /*
  * --from live: a live mdev that also has an mdevctl definition (by UUID)
  * would be managed by both once the file is applied.  The live mdev is
- * what is imported; say so, and when the definition gives it another
- * matrix, both.
+ * what is imported; say so, naming every file that defines it (two may:
+ * mdevctl reads several forms of a UUID), and for each whose definition
+ * gives it another matrix, both.
  */
 static void live_defined(struct import *im)
 {
@@ -2314,51 +2318,78 @@ static void live_defined(struct import *im)
 	from_mdevctl(&defs);
 	for (size_t i = 0; i < im->n; i++) {
 		const struct iguest *g = &im->g[i];
-		_cleanup_free_ char *path = NULL;
-		const struct iguest *def = NULL;
+		_cleanup_free_ char *list = NULL;
+		char **paths = NULL;
+		size_t n_paths = 0, cap_paths = 0, len = 0;
+		FILE *f;
 
 		if (g->skip)
 			continue;
-		/* the file as the directory names it: mdevctl reads other forms of the UUID too */
-		for (size_t k = 0; k < n_names && !path; k++) {
-			char u[UUID_STR_LEN];
+		/* the files as the directory names them: mdevctl reads other forms of the UUID too, and two may name one */
+		for (size_t k = 0; k < n_names; k++) {
+			char u[UUID_STR_LEN], *path;
 
 			if (!uuid_canonicalize_any(names[k], u) || strcasecmp(u, g->uuid) != 0)
 				continue;
 			path = xasprintf("%s/%s", dir, names[k]);
 			if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
 				free(path);
-				path = NULL;
+				continue;
+			}
+			paths = xgrow(paths, &cap_paths, n_paths + 2, sizeof(*paths));
+			paths[n_paths++] = path;
+			paths[n_paths] = NULL;
+		}
+		if (!n_paths)
+			continue;
+		f = open_memstream(&list, &len);
+		if (!f)
+			abort(); /* out of memory */
+		for (size_t k = 0; k < n_paths && k < MAX_DEFS_NAMED; k++)
+			fprintf(f, "%s%s", k == 0 ? "" : k + 1 == n_paths ? " and " : ", ", paths[k]);
+		if (n_paths > MAX_DEFS_NAMED)
+			fprintf(f, " and %zu more", n_paths - MAX_DEFS_NAMED);
+		if (fclose(f) != 0 || !list)
+			abort(); /* out of memory */
+		if (n_paths == 1)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "mdev %s also has an mdevctl definition, %s: imported as it is live, so apmatrix and "
+				 "mdevctl would both manage it; undefine the definition (mdevctl undefine -u %s), or "
+				 "import --from mdevctl instead",
+				 g->uuid, list, g->uuid);
+		else
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "mdev %s also has %zu mdevctl definitions, %s: imported as it is live, so apmatrix and "
+				 "mdevctl would both manage it; undefine the definitions (mdevctl undefine -u %s, and "
+				 "remove the other files), or import --from mdevctl instead",
+				 g->uuid, n_paths, list, g->uuid);
+		/* each file's own definition: from_mdevctl() names it as the directory does */
+		for (size_t p = 0; p < n_paths; p++) {
+			const struct iguest *def = NULL;
+
+			for (size_t k = 0; k < defs.n && !def; k++)
+				if (defs.g[k].file && streq(defs.g[k].file, paths[p]))
+					def = &defs.g[k];
+			if (!def || def->broken)
+				diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+					 "mdev %s: mdevctl cannot load or start its definition %s (import --from mdevctl "
+					 "says why); the live mdev is imported",
+					 g->uuid, paths[p]);
+			else if (!matrix_equal(&def->m, &g->m)) {
+				_cleanup_free_ char *live = matrix_describe(&g->m), *defined = matrix_describe(&def->m);
+
+				diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+					 "mdev %s: its definition %s gives it another matrix (%s) than it has live (%s): "
+					 "the live one is imported%s",
+					 g->uuid, paths[p], defined, live,
+					 def->autostart && !(bitmap_equal(&def->m.adapters, &g->m.adapters) &&
+							     bitmap_equal(&def->m.domains, &g->m.domains))
+						 /* control domains alone: check warns (hostcheck.c, check_mdevctl_own()) */
+						 ? "; check refuses the guest while the definition has start: auto"
+						 : "");
 			}
 		}
-		if (!path)
-			continue;
-		for (size_t k = 0; k < defs.n && !def; k++)
-			if (strcasecmp(defs.g[k].uuid, g->uuid) == 0)
-				def = &defs.g[k];
-		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-			 "mdev %s also has an mdevctl definition, %s: imported as it is live, so apmatrix and mdevctl "
-			 "would both manage it; undefine the definition (mdevctl undefine -u %s), or import "
-			 "--from mdevctl instead",
-			 g->uuid, path, g->uuid);
-		if (!def || def->broken)
-			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-				 "mdev %s: mdevctl cannot load or start its definition %s (import --from mdevctl says "
-				 "why); the live mdev is imported",
-				 g->uuid, path);
-		else if (!matrix_equal(&def->m, &g->m)) {
-			_cleanup_free_ char *live = matrix_describe(&g->m), *defined = matrix_describe(&def->m);
-
-			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-				 "mdev %s: its definition %s gives it another matrix (%s) than it has live (%s): the "
-				 "live one is imported%s",
-				 g->uuid, path, defined, live,
-				 def->autostart && !(bitmap_equal(&def->m.adapters, &g->m.adapters) &&
-						     bitmap_equal(&def->m.domains, &g->m.domains))
-					 /* control domains alone: check warns (hostcheck.c, check_mdevctl_own()) */
-					 ? "; check refuses the guest while the definition has start: auto"
-						: "");
-		}
+		strv_free(paths);
 	}
 	for (size_t i = 0; i < defs.n; i++) {
 		free(defs.g[i].source);

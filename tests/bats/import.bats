@@ -1364,3 +1364,31 @@ EOF
 	assert_success
 	assert_output --partial OK
 }
+
+@test "import --from live: an mdev that several files define (its UUID in other forms): the warning names every file, each definition's own matrix is compared; more than four: 'and N more'" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+M=/sys/devices/vfio_ap/matrix
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+u=dddddddd-0000-4000-8000-000000000001
+UU=DDDDDDDD-0000-4000-8000-000000000001
+echo -0x05 > /sys/bus/ap/apmask
+echo $u > $M/mdev_supported_types/vfio_ap-passthrough/create
+echo 0x05 > $M/$u/assign_adapter; echo 0x04 > $M/$u/assign_domain
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x04"}]}' > $D/$u
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "0x05"}, {"assign_domain": "0x47"}]}' > $D/$UU
+apmatrix import -o $T/y.yaml 2>$T/err || die "import: $(cat $T/err)"
+cat $T/err
+grep -qxF "apmatrix: warning: mdev $u also has 2 mdevctl definitions, $D/$UU and $D/$u: imported as it is live, so apmatrix and mdevctl would both manage it; undefine the definitions (mdevctl undefine -u $u, and remove the other files), or import --from mdevctl instead" $T/err || die "both files"
+grep -qF "mdev $u: its definition $D/$UU gives it another matrix (adapters 0x05, domains 0x47," $T/err || die "the upper-case file's matrix"
+[ "$(grep -c "another matrix" $T/err)" = 1 ] || die "the lower-case one differs?"
+for f in dddddddd000040008000000000000001 DDDDDDDD000040008000000000000001 "{$u}" "urn:uuid:$u"; do
+	cp $D/$u "$D/$f"
+done
+apmatrix import -o $T/z.yaml 2>$T/err || die "import: $(cat $T/err)"
+grep -qxF "apmatrix: warning: mdev $u also has 6 mdevctl definitions, $D/DDDDDDDD-0000-4000-8000-000000000001, $D/DDDDDDDD000040008000000000000001, $D/dddddddd-0000-4000-8000-000000000001, $D/dddddddd000040008000000000000001 and 2 more: imported as it is live, so apmatrix and mdevctl would both manage it; undefine the definitions (mdevctl undefine -u $u, and remove the other files), or import --from mdevctl instead" $T/err || die "six files: $(cat $T/err)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
