@@ -23,7 +23,8 @@
  *     make it too, and say which guests are left out and which mdevs a
  *     definition defines.  A definition whose start fails on this host (a
  *     number beyond its maxima, ap_config before 6.10) is a warning, and
- *     its queues do not count.
+ *     its queues do not count.  What import says of the definitions (one
+ *     mdevctl cannot load, two files of one UUID) is said as a warning.
  *
  *   - host.keep that is not in effect: a kept queue that an mdev holds (a
  *     foreign one, one apmatrix made for a guest no longer declared whose

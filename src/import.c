@@ -1307,6 +1307,30 @@ static void warn_dups(struct import *im, const struct cursor *c, const char *uui
 	}
 }
 
+/*
+ * Two files that name one UUID (in two of the forms mdevctl reads, say in
+ * upper and lower case): mdevctl lists both, starts the first it reads, and
+ * the other's start fails.  An error, one per pair, naming both files;
+ * import_mdevctl_defs() gives it too, so check and the others warn the same.
+ */
+static void mdevctl_same_uuid(struct import *im)
+{
+	for (size_t i = 0; i < im->n; i++)
+		for (size_t j = i + 1; j < im->n; j++) {
+			const struct iguest *a = &im->g[i], *b = &im->g[j];
+			bool ab;
+
+			if (a->carried || b->carried || !streq(a->uuid, b->uuid))
+				continue;
+			ab = strcmp(a->file, b->file) < 0;
+			diag_add(im->diags, DIAG_ERROR, NULL, NULL,
+				 "%s and %s both define mdev %s: mdevctl starts the first it reads, and the "
+				 "other's start fails (the mdev exists); undefine or remove one of them",
+				 ab ? a->file : b->file, ab ? b->file : a->file, a->uuid);
+			im->errors = true;
+		}
+}
+
 static void from_mdevctl(struct import *im)
 {
 	const char *dir = im->o->mdevctl_dir ? im->o->mdevctl_dir : IMPORT_MDEVCTL_DIR;
@@ -1434,6 +1458,7 @@ static void from_mdevctl(struct import *im)
 		}
 		jval_done(&root);
 	}
+	mdevctl_same_uuid(im);
 	/*
 	 * mdevctl 1.2.0 reads every definition of the parent before it starts
 	 * any (defined_devices() in src/main.rs, with "?" on each load), so
@@ -2124,9 +2149,9 @@ void mdevctl_defs_free(struct mdevctl_def *defs, size_t n)
 /*
  * Two definitions that assign one queue, or a definition and an mdev
  * apmatrix created (carry_owned()): the kernel gives it to one mdev only,
- * and check refuses a configuration that gives it to two guests.  So are
- * two files that name one UUID (in two of the forms mdevctl reads).  An
- * error, like a definition that cannot be read: nothing is written.
+ * and check refuses a configuration that gives it to two guests.  An
+ * error, like a definition that cannot be read: nothing is written.  Two
+ * files of one UUID are mdevctl_same_uuid()'s.
  */
 static void mdevctl_conflicts(struct import *im)
 {
@@ -2136,16 +2161,8 @@ static void mdevctl_conflicts(struct import *im)
 			_cleanup_free_ char *list = NULL, *more = NULL;
 			unsigned n;
 
-			if (!a->carried && !b->carried && streq(a->uuid, b->uuid)) {
-				/* two names of one UUID (say in upper and lower case): mdevctl lists both */
-				diag_add(im->diags, DIAG_ERROR, NULL, NULL,
-					 "%s and %s both define mdev %s: mdevctl starts the first it reads, and the "
-					 "other's start fails (the mdev exists); undefine or remove one of them",
-					 strcmp(a->file, b->file) < 0 ? a->file : b->file,
-					 strcmp(a->file, b->file) < 0 ? b->file : a->file, a->uuid);
-				im->errors = true;
-				continue;
-			}
+			if (!a->carried && !b->carried && streq(a->uuid, b->uuid))
+				continue; /* mdevctl_same_uuid() has said it */
 			if ((a->carried && b->carried) || !matrix_overlap(&a->m, &b->m))
 				continue; /* two live mdevs: the kernel keeps them apart */
 			list = matrix_format_overlap_n(&a->m, &b->m, MAX_CONFLICT_NAMED, &n);

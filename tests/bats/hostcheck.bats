@@ -1066,6 +1066,35 @@ EOF
 	assert_output --partial OK
 }
 
+@test "check: two mdevctl definition files that name one UUID (upper and lower case, 32 hex digits): a warning naming both files and the UUID, as import's error; status says it too" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U=bbbbbbbb-0000-4000-8000-000000000001
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "0x47"}]}' > $D/$U
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "6"}, {"assign_domain": "0xff"}]}' > $D/BBBBBBBB-0000-4000-8000-000000000001
+W="apmatrix: warning: mdevctl: $D/BBBBBBBB-0000-4000-8000-000000000001 and $D/$U both define mdev $U: mdevctl starts the first it reads, and the other's start fails (the mdev exists); undefine or remove one of them"
+apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
+cat $T/err
+grep -qxF "$W" $T/err || die "check warning: $(cat $T/err)"
+[ "$(grep -c "both define" $T/err)" = 1 ] || die "said once: $(cat $T/err)"
+apmatrix status >$T/out 2>$T/err
+grep -qxF "$W" $T/err || die "status warning: $(cat $T/err)"
+# import gives the same words as an error
+expect_exit 65 apmatrix import --from mdevctl 2>$T/err >/dev/null
+grep -qxF "apmatrix: ${W#apmatrix: warning: mdevctl: }" $T/err || die "import: $(cat $T/err)"
+mv $D/BBBBBBBB-0000-4000-8000-000000000001 $D/bbbbbbbb000040008000000000000001
+apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
+grep -qxF "apmatrix: warning: mdevctl: $D/$U and $D/bbbbbbbb000040008000000000000001 both define mdev $U: mdevctl starts the first it reads, and the other's start fails (the mdev exists); undefine or remove one of them" $T/err || die "32 hex digits: $(cat $T/err)"
+rm $D/bbbbbbbb000040008000000000000001
+apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
+! grep -q "both define" $T/err || die "one file: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status and show: a guest whose queue a foreign mdev holds is left out as diff says, with the reason and diff's error; a guest whose queue that guest's mdev keeps is left out too; exit 0, nothing written" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=7d1c0000-0000-4000-8000-000000000001
