@@ -1603,6 +1603,7 @@ static int cmd_apply(int argc, char **argv)
 	bool tried = false, reread;
 	bool records_unsaved = false; /* a save of the records after a write failed: the run stopped, failed */
 	const char *busy = NULL;
+	_cleanup_free_ char *lock_why = NULL;
 	int ret, r;
 
 	if (arg_dry_run)
@@ -1656,12 +1657,12 @@ static int cmd_apply(int argc, char **argv)
 	 * A wait says so when it starts: under Ansible or systemd it can last
 	 * --wait seconds, and a silent one looks like a hang.
 	 */
-	r = owner_lock(rundir_path(), s390_lock_path(), 0, &lock, &busy);
+	r = owner_lock(rundir_path(), s390_lock_path(), 0, &lock, &busy, &lock_why);
 	if (r == -EWOULDBLOCK && arg_wait > 0) {
 		_cleanup_free_ char *what = lock_busy(busy);
 
 		log_notice("waiting up to %d s for the lock %s", arg_wait, what);
-		r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy);
+		r = owner_lock(rundir_path(), s390_lock_path(), arg_wait * 1000, &lock, &busy, &lock_why);
 	}
 	if (r == -EINTR && stop_signal_taken(NULL)) {
 		stop_signals_release();
@@ -1684,7 +1685,9 @@ static int cmd_apply(int argc, char **argv)
 			_cleanup_free_ char *path = lock_path(busy);
 			struct stat st;
 
-			if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
+			if (lock_why) /* the run directory or one on the way is not trusted: nothing was made */
+				apply_stop(&run, "cannot take the lock %s: %s", path, lock_why);
+			else if ((r == -EACCES || r == -EPERM) && geteuid() != 0)
 				apply_stop(&run, "cannot take the lock %s: %s; apply changes the host and runs as root",
 					   path, strerror(-r));
 			else if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))

@@ -93,6 +93,7 @@
 
 #include "macro.h"
 #include "owner.h"
+#include "trust.h"
 #include "uuid.h"
 
 #define OWNER_STATE_FILE "state"
@@ -587,26 +588,22 @@ static void read_boot_file(int dfd, const char *path, char id[static 37])
 }
 
 /*
- * Why root must not trust the records at path (st its status): not owned by
- * root, or writable by others than root (a sticky directory is fine: the
- * files in it are checked too), as for the configuration
- * (trust.c); NULL when it may, or when not running as root (a user's own
- * copy, as for check on captured records).
+ * Run as root, the records are trusted only as the configuration is
+ * (trust.h): the run directory and every directory on the way owned by
+ * root and writable by no one else (a sticky one is fine: a tmpfs mounted
+ * without mode=), checked from "/" down before anything is read or made in
+ * them, and the state owned by root and writable by root alone.  Not run as
+ * root, nothing is checked (a user's own copy, as for check on captured
+ * records).
  */
 static char *untrusted(const struct stat *st, const char *path)
 {
+	_cleanup_free_ char *what = NULL;
+
 	if (geteuid() != 0)
 		return NULL;
-	if (st->st_uid != 0)
-		return xasprintf("%s is owned by uid %u, not by root, so that user could make apmatrix undo what it "
-				 "did not do; fix: chown root %s",
-				 path, (unsigned)st->st_uid, path);
-	/* a sticky directory (a tmpfs mounted without mode=) keeps others from replacing root's files */
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(S_ISDIR(st->st_mode) && (st->st_mode & S_ISVTX)))
-		return xasprintf("%s is writable by %s (mode %04o); fix: chmod go-w %s", path,
-				 (st->st_mode & S_IWOTH) ? "everyone" : "its group", (unsigned)(st->st_mode & 07777),
-				 path);
-	return NULL;
+	what = xasprintf("%s is ", path);
+	return trust_why(st, what, path, false);
 }
 
 int owner_load(const char *rundir, struct owner_db **ret)
@@ -618,7 +615,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 {
 	_cleanup_(owner_freep) struct owner_db *db = NULL;
 	_cleanup_free_ char *path = NULL, *text = NULL, *copy = NULL, *boot_path = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_close_ int fd = -EBADF, dfd = -EBADF;
 	unsigned lineno = 0;
 	struct stat st;
 	size_t len = 0;
@@ -629,14 +626,23 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
 	read_boot_file(AT_FDCWD, OWNER_BOOT_ID_PATH, db->boot);
 	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
-	if (lstat(db->rundir, &st) == 0 && S_ISDIR(st.st_mode)) {
-		char *why = untrusted(&st, db->rundir);
+	if (geteuid() == 0) {
+		char *why = NULL;
 
-		if (why)
-			return load_failed(path, -EPERM, why, ret_why);
+		dfd = trust_open_workdir(db->rundir, 0, &why);
+		if (dfd == -ENOENT || dfd == -ENOTDIR) {
+			/* no run directory (the ones on the way to it checked): no records */
+			free(why);
+			load_cards(db);
+			*ret = TAKE_PTR(db);
+			return 0;
+		}
+		if (dfd < 0)
+			return load_failed(path, dfd, why, ret_why);
 	}
 	/* O_NONBLOCK: a FIFO put there must not block the open (with the locks held) */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	fd = openat(dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? OWNER_STATE_FILE : path,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			return load_failed(path, -errno, NULL, ret_why);
@@ -1177,9 +1183,10 @@ long owner_s390_lock_holder(const char *s390_lock)
 }
 
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
-	       const char **ret_busy)
+	       const char **ret_busy, char **ret_why)
 {
 	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int dfd = -EBADF;
 	long long deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	long long snooze = 0;
 	struct owner_lock *l;
@@ -1187,14 +1194,32 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 
 	if (ret_busy)
 		*ret_busy = NULL;
+	if (ret_why)
+		*ret_why = NULL;
 	if (!rundir)
 		rundir = OWNER_DEFAULT_RUNDIR;
-	r = mkdir_parents(rundir, OWNER_RUNDIR_MODE);
-	if (r < 0)
-		return r;
+	if (geteuid() == 0) {
+		/* checked before anything is made in it, and made only under directories that are trusted */
+		char *why = NULL;
+
+		dfd = trust_open_workdir(rundir, OWNER_RUNDIR_MODE, &why);
+		if (dfd < 0) {
+			if (ret_why)
+				*ret_why = why;
+			else
+				free(why);
+			return dfd;
+		}
+		free(why);
+	} else {
+		r = mkdir_parents(rundir, OWNER_RUNDIR_MODE);
+		if (r < 0)
+			return r;
+	}
 	open_up_records(rundir);
 	path = xasprintf("%s/%s", rundir, OWNER_LOCK_FILE);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = openat(dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? OWNER_LOCK_FILE : path,
+		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	for (;;) {

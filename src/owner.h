@@ -148,9 +148,12 @@ struct owner_lock;
  * NULL) is then s390_lock when that one was the obstacle, NULL when it was
  * apmatrix's own lock.  -EINTR when a signal that the caller blocks came
  * while it waited (apply's SIGTERM, SIGINT, SIGHUP): the caller takes it.
+ * Run as root, the run directory and those on the way are checked first
+ * and made only where that passes (owner.c): -EPERM with *ret_why (if not
+ * NULL; a malloc'd reason with the fix) when one is not trusted.
  */
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
-	       const char **ret_busy);
+	       const char **ret_busy, char **ret_why);
 /* The PID written in the s390-tools lock file, 0 if none can be read. */
 long owner_s390_lock_holder(const char *s390_lock);
 struct owner_lock *owner_unlock(struct owner_lock *l);

@@ -57,12 +57,7 @@ static const char *kind(mode_t m)
 	return "not a regular file";
 }
 
-/*
- * Check one object.  what: "" for the target itself, or "directory DIR "
- * for one on the way.  sticky_ok: a world-writable sticky directory is fine.
- * Returns NULL or the reason.
- */
-static char *check_stat(const struct stat *st, const char *what, const char *path, bool sticky_ok)
+char *trust_why(const struct stat *st, const char *what, const char *path, bool sticky_ok)
 {
 	uid_t me = trust_user();
 
@@ -93,9 +88,11 @@ static char *check_stat(const struct stat *st, const char *what, const char *pat
  * Walk the absolute, symlink-free path real from "/" and open its last
  * component with flags (O_NOFOLLOW added).  Every directory on the way and
  * the target are checked.  want_dir: the target must be a directory, else
- * a regular file.
+ * a regular file.  workdir: the target is a directory held to the rules of
+ * one on the way and named like one; make: the mode to make a missing
+ * target with (0755 for a missing directory on the way), 0 to make none.
  */
-static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
+static int walk_open(const char *real, int flags, bool want_dir, bool workdir, mode_t make, char **ret_why)
 {
 	_cleanup_close_ int dfd = -1;
 	_cleanup_free_ char *copy = xstrdup(real);
@@ -107,16 +104,18 @@ static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
 		return -errno;
 	if (fstat(dfd, &st) < 0)
 		return -errno;
-	if ((*ret_why = check_stat(&st, "directory / is ", "/", true)))
+	if ((*ret_why = trust_why(&st, "directory / is ", "/", true)))
 		return -EPERM;
 
 	while (*p) {
+		bool last;
 		int fd;
 
 		slash = strchr(p, '/');
 		if (slash)
 			*slash = '\0';
-		if (!slash || !slash[1]) {
+		last = !slash || !slash[1];
+		if (last && !workdir) {
 			/* the target */
 			fd = openat(dfd, p, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 			if (fd < 0)
@@ -133,7 +132,7 @@ static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
 						     want_dir ? "" : " (use -c - to read standard input)");
 				return want_dir ? -ENOTDIR : S_ISDIR(st.st_mode) ? -EISDIR : -EPERM;
 			}
-			*ret_why = check_stat(&st, "", real, false);
+			*ret_why = trust_why(&st, "", real, false);
 			if (*ret_why) {
 				(void)close(fd); /* read-only */
 				return -EPERM;
@@ -141,6 +140,12 @@ static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
 			return fd;
 		}
 		fd = openat(dfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT && make) {
+			/* made in a checked directory, then checked itself: one that someone else made first is refused */
+			if (mkdirat(dfd, p, last ? make : 0755) < 0 && errno != EEXIST)
+				return -errno;
+			fd = openat(dfd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
 		if (fd < 0)
 			return -errno; /* ELOOP/ENOTDIR: swapped for a symlink since realpath() */
 		(void)close(dfd); /* O_PATH */
@@ -149,8 +154,13 @@ static int walk_open(const char *real, int flags, bool want_dir, char **ret_why)
 			return -errno;
 		{
 			_cleanup_free_ char *what = xasprintf("directory %s is ", copy);
-			if ((*ret_why = check_stat(&st, what, copy, true)))
+			if ((*ret_why = trust_why(&st, what, copy, true)))
 				return -EPERM;
+		}
+		if (last) {
+			fd = dfd;
+			dfd = -1;
+			return fd;
 		}
 		*slash = '/';
 		p = slash + 1;
@@ -168,7 +178,7 @@ static int open_trusted(const char *path, int flags, bool want_dir, char **ret_w
 	real = realpath(path, NULL);
 	if (!real)
 		return -errno;
-	return walk_open(real, flags, want_dir, ret_why);
+	return walk_open(real, flags, want_dir, false, 0, ret_why);
 }
 
 int trust_open_file(const char *path, char **ret_why)
@@ -187,4 +197,57 @@ int trust_open_file(const char *path, char **ret_why)
 int trust_open_dir(const char *path, char **ret_why)
 {
 	return open_trusted(path, O_RDONLY | O_DIRECTORY, true, ret_why);
+}
+
+/*
+ * realpath() of path, whose last components need not exist: the longest
+ * existing head resolved, the rest appended without empty and "."
+ * components.  NULL with errno.
+ */
+static char *realpath_head(const char *path)
+{
+	size_t n = strlen(path);
+
+	for (;;) {
+		_cleanup_free_ char *head = n ? xasprintf("%.*s", (int)n, path) : xstrdup(path[0] == '/' ? "/" : ".");
+		_cleanup_free_ char *real = realpath(head, NULL);
+		_cleanup_free_ char *rest = NULL;
+		char *p, *saveptr = NULL;
+
+		if (!real) {
+			if (errno != ENOENT || n == 0)
+				return NULL;
+			while (n > 0 && path[n - 1] == '/')
+				n--;
+			while (n > 0 && path[n - 1] != '/')
+				n--;
+			while (n > 1 && path[n - 1] == '/')
+				n--;
+			if (n == 1 && path[0] == '/')
+				n = 0;
+			continue;
+		}
+		rest = xstrdup(path + n);
+		for (p = strtok_r(rest, "/", &saveptr); p; p = strtok_r(NULL, "/", &saveptr)) {
+			char *longer;
+
+			if (streq(p, "."))
+				continue;
+			longer = xasprintf("%s/%s", streq(real, "/") ? "" : real, p);
+			free(real);
+			real = longer;
+		}
+		return TAKE_PTR(real);
+	}
+}
+
+int trust_open_workdir(const char *path, mode_t make, char **ret_why)
+{
+	_cleanup_free_ char *real = NULL;
+
+	*ret_why = NULL;
+	real = realpath_head(path); /* the directories on the way to a missing one are checked too */
+	if (!real)
+		return -errno;
+	return walk_open(real, O_PATH | O_DIRECTORY, true, true, make, ret_why);
 }

@@ -19,6 +19,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 /*
@@ -32,6 +34,27 @@ int trust_open_file(const char *path, char **ret_why);
 
 /* Same for a directory (the drop-in directory): an O_RDONLY|O_DIRECTORY fd; -ENOTDIR for a non-directory. */
 int trust_open_dir(const char *path, char **ret_why);
+
+/*
+ * A directory that apmatrix keeps its own files in (the run directory):
+ * path and every directory on the way held to the rules above, path itself
+ * too like one on the way (a sticky one is fine: a tmpfs mounted without
+ * mode=), and named in *ret_why as "directory DIR is ...".  make: 0, or
+ * the mode to make path with when it is missing (0755 for a missing
+ * directory on the way); each one made is checked once it is there, so one
+ * that another user made first, in a sticky directory, is refused.  Returns
+ * an O_PATH descriptor of the directory, or -errno: -ENOENT when it is
+ * missing and make is 0 (after the directories that are there were
+ * checked), -EPERM with *ret_why when one is refused.
+ */
+int trust_open_workdir(const char *path, mode_t make, char **ret_why);
+
+/*
+ * Why the object st (of path) is not trusted by the rules above, or NULL;
+ * malloc'd.  what: "" or "DIR is ", put before the reason.  sticky_ok: a
+ * sticky directory may be writable by all.
+ */
+char *trust_why(const struct stat *st, const char *what, const char *path, bool sticky_ok);
 
 /* The owner trusted besides root: the effective uid. */
 uid_t trust_user(void);

@@ -2341,22 +2341,74 @@ chown nobody $APMATRIX_RUNDIR/state && chmod 0666 $APMATRIX_RUNDIR/state
 refused() {
 	clear_writes
 	expect_exit 1 apmatrix apply > $T/out 2> $T/err
-	[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in $APMATRIX_RUNDIR/state: $1" ] || die "stderr: $(cat $T/err)"
+	[ "$(cat $T/err)" = "apmatrix: $1" ] || die "stderr: $(cat $T/err)"
 	[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 	[ -d "$(mdev_dir $f)" ] || die "foreign mdev removed"
 }
-refused "$APMATRIX_RUNDIR is owned by uid $(id -u nobody), not by root, so that user could make apmatrix undo what it did not do; fix: chown root $APMATRIX_RUNDIR"
+# the directory is checked before the lock is made in it, the state under the lock
+refused "cannot take the lock $APMATRIX_RUNDIR/lock: directory $APMATRIX_RUNDIR is owned by user 'nobody' (uid $(id -u nobody)), not by root, so that user could change what apmatrix does as root; fix: chown root $APMATRIX_RUNDIR"
 chown root $APMATRIX_RUNDIR
-refused "$APMATRIX_RUNDIR is writable by everyone (mode 0777); fix: chmod go-w $APMATRIX_RUNDIR"
+refused "cannot take the lock $APMATRIX_RUNDIR/lock: directory $APMATRIX_RUNDIR is writable by everyone (mode 0777); fix: chmod go-w $APMATRIX_RUNDIR"
+[ ! -e $APMATRIX_RUNDIR/lock ] || die "lock made in an untrusted directory"
 chmod 0755 $APMATRIX_RUNDIR
-refused "$APMATRIX_RUNDIR/state is owned by uid $(id -u nobody), not by root, so that user could make apmatrix undo what it did not do; fix: chown root $APMATRIX_RUNDIR/state"
+refused "cannot read the ownership records in $APMATRIX_RUNDIR/state: $APMATRIX_RUNDIR/state is owned by user 'nobody' (uid $(id -u nobody)), not by root, so that user could change what apmatrix does as root; fix: chown root $APMATRIX_RUNDIR/state"
 chown root $APMATRIX_RUNDIR/state && chmod 0664 $APMATRIX_RUNDIR/state
-refused "$APMATRIX_RUNDIR/state is writable by its group (mode 0664); fix: chmod go-w $APMATRIX_RUNDIR/state"
+refused "cannot read the ownership records in $APMATRIX_RUNDIR/state: $APMATRIX_RUNDIR/state is writable by group 'root' (mode 0664); fix: chmod go-w $APMATRIX_RUNDIR/state"
 # root's records are trusted; what apply writes is root's and 0644, whatever it replaces
 chown root:nogroup $APMATRIX_RUNDIR/state && chmod 0640 $APMATRIX_RUNDIR/state
 expect_exit 0 apmatrix apply -q
 [ ! -e "$(mdev_dir $f)" ] || die "recorded mdev not removed"
 [ "$(stat -c '%u:%g %a' $APMATRIX_RUNDIR/state)" = "0:0 644" ] || die "state: $(stat -c '%u:%g %a' $APMATRIX_RUNDIR/state)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "as root, a run directory under one that another user may write is refused before anything is made in it; a sticky directory on the way, or a tmpfs without mode= as the run directory, is fine" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+nb=$(id -u nobody)
+# a directory that nobody may write, not sticky: nobody could swap the run directory in it
+mkdir -m 0777 $T/x && chown nobody $T/x
+export APMATRIX_RUNDIR=$T/x/run
+refused() { # WHY: apply, diff and status refuse, apply makes and writes nothing
+	clear_writes
+	expect_exit 1 apmatrix apply > $T/out 2> $T/err
+	[ "$(cat $T/err)" = "apmatrix: cannot take the lock $APMATRIX_RUNDIR/lock: $1" ] || die "apply: $(cat $T/err)"
+	[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+	[ ! -e $APMATRIX_RUNDIR/lock ] || die "lock made"
+	for c in diff status; do
+		expect_exit 1 apmatrix $c > $T/out 2> $T/err
+		[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in $APMATRIX_RUNDIR/state: $1" ] || die "$c: $(cat $T/err)"
+	done
+}
+refused "directory $T/x is owned by user 'nobody' (uid $nb), not by root, so that user could change what apmatrix does as root; fix: chown root $T/x"
+[ ! -e $T/x/run ] || die "run directory made"
+mkdir $T/x/run # as if made before
+chown root $T/x
+refused "directory $T/x is writable by everyone (mode 0777); fix: chmod go-w $T/x"
+# through a symbolic link: the directories it leads to count
+ln -s $T/x/run $T/link
+APMATRIX_RUNDIR=$T/link expect_exit 1 apmatrix diff > $T/out 2> $T/err
+grep -qxF "apmatrix: cannot read the ownership records in $T/link/state: directory $T/x is writable by everyone (mode 0777); fix: chmod go-w $T/x" $T/err ||
+	die "through a link: $(cat $T/err)"
+# a sticky directory on the way is fine, but not a run directory someone else made in it first
+chmod 1777 $T/x && rmdir $T/x/run
+mkdir -m 0755 $T/x/run && chown nobody $T/x/run # as nobody would make it
+refused "directory $T/x/run is owned by user 'nobody' (uid $nb), not by root, so that user could change what apmatrix does as root; fix: chown root $T/x/run"
+rmdir $T/x/run
+expect_exit 0 apmatrix apply -q
+[ "$(stat -c '%u %a' $T/x/run)" = "0 755" ] || die "run directory: $(stat -c '%u %a' $T/x/run)"
+expect_exit 0 apmatrix status > /dev/null
+# a tmpfs mounted without mode= (root's, 1777) as the run directory, and one made in it
+mkdir $T/tm && mount -t tmpfs tmpfs $T/tm
+for d in $T/tm $T/tm/a/b; do
+	[ "$(APMATRIX_RUNDIR=$d apmatrix diff 2>&1)" = "0 changes" ] || die "diff in $d: $(APMATRIX_RUNDIR=$d apmatrix diff 2>&1)"
+	APMATRIX_RUNDIR=$d expect_exit 0 apmatrix apply -q
+	[ -f $d/lock ] || die "no lock in $d"
+done
+umount $T/tm
 echo OK
 EOF
 	assert_success

@@ -699,7 +699,7 @@ static void test_lock_basic(void)
 	struct owner_lock *l = NULL;
 	char *lockfile = xasprintf("%s/lock", p.rundir);
 
-	CHECK(owner_lock(p.rundir, p.s390, 1000, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 1000, &l, NULL, NULL) == 0);
 	CHECK(l != NULL);
 	CHECK(read_pid(p.s390) == (long)getpid());
 	CHECK(access(lockfile, F_OK) == 0);
@@ -715,7 +715,7 @@ static void test_lock_basic(void)
 	CHECK(owner_unlock(NULL) == NULL);
 
 	/* without the s390-tools lock */
-	CHECK(owner_lock(p.rundir, NULL, 0, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, NULL, 0, &l, NULL, NULL) == 0);
 	CHECK(access(p.s390, F_OK) < 0);
 	owner_unlock(l);
 	free(lockfile);
@@ -736,7 +736,7 @@ static void test_lock_contended(void)
 	if (pid == 0) {
 		struct owner_lock *cl = NULL;
 
-		if (owner_lock(p.rundir, p.s390, 1000, &cl, NULL) < 0)
+		if (owner_lock(p.rundir, p.s390, 1000, &cl, NULL, NULL) < 0)
 			child_exit(&p, 1);
 		if (write(to_parent[1], "x", 1) != 1)
 			child_exit(&p, 1);
@@ -749,8 +749,8 @@ static void test_lock_contended(void)
 	CHECK(read(to_parent[0], &c, 1) == 1);
 
 	t0 = ms_now();
-	CHECK(owner_lock(p.rundir, p.s390, 0, &l, NULL) == -EWOULDBLOCK);
-	CHECK(owner_lock(p.rundir, p.s390, 200, &l, NULL) == -ETIMEDOUT);
+	CHECK(owner_lock(p.rundir, p.s390, 0, &l, NULL, NULL) == -EWOULDBLOCK);
+	CHECK(owner_lock(p.rundir, p.s390, 200, &l, NULL, NULL) == -ETIMEDOUT);
 	CHECK(ms_now() - t0 >= 190);
 	CHECK(l == NULL);
 	/* the s390 lock still belongs to the child */
@@ -766,18 +766,18 @@ static void test_lock_contended(void)
 		CHECK(sigprocmask(SIG_BLOCK, &term, &old) == 0);
 		CHECK(raise(SIGTERM) == 0);
 		t0 = ms_now();
-		CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL) == -EINTR);
+		CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL, NULL) == -EINTR);
 		CHECK(ms_now() - t0 < 1000);
 		CHECK(l == NULL);
 		CHECK(sigwait(&term, &sig) == 0 && sig == SIGTERM);
 		CHECK(sigprocmask(SIG_SETMASK, &old, NULL) == 0);
 		/* nothing pending: the wait runs its course */
-		CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL) == -ETIMEDOUT);
+		CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL, NULL) == -ETIMEDOUT);
 	}
 
 	/* released: the waiting locker gets it */
 	CHECK(write(to_child[1], "x", 1) == 1);
-	CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL, NULL) == 0);
 	CHECK(read_pid(p.s390) == (long)getpid());
 	owner_unlock(l);
 	{
@@ -807,7 +807,7 @@ static void test_lock_stale(void)
 	CHECK(dead > 0 && waitpid(dead, NULL, 0) == dead);
 	write_pid_file(p.s390, dead);
 	t0 = ms_now();
-	CHECK(owner_lock(p.rundir, p.s390, 0, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 0, &l, NULL, NULL) == 0);
 	CHECK(ms_now() - t0 < 1000);
 	CHECK(read_pid(p.s390) == (long)getpid());
 	owner_unlock(l);
@@ -815,16 +815,16 @@ static void test_lock_stale(void)
 
 	/* an empty lock file is a lock being set up: wait ... */
 	write_pid_file(p.s390, -1);
-	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL) == -ETIMEDOUT);
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL, NULL) == -ETIMEDOUT);
 	/* ... unless it is older than two minutes */
 	old[0].tv_sec = old[1].tv_sec = time(NULL) - 600;
 	old[0].tv_nsec = old[1].tv_nsec = 0;
 	CHECK(utimensat(AT_FDCWD, p.s390, old, 0) == 0);
-	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL, NULL) == 0);
 	owner_unlock(l);
 
 	/* unlock removes only our own lock */
-	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 100, &l, NULL, NULL) == 0);
 	write_pid_file(p.s390, (long)getppid());
 	owner_unlock(l);
 	CHECK(read_pid(p.s390) == (long)getppid());
@@ -855,7 +855,7 @@ static void test_lock_waits_for_s390(void)
 	}
 	CHECK(read(sync[0], &c, 1) == 1);
 	t0 = ms_now();
-	CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL) == 0);
+	CHECK(owner_lock(p.rundir, p.s390, 5000, &l, NULL, NULL) == 0);
 	dt = ms_now() - t0;
 	CHECK(dt >= 200);
 	CHECK(dt < 4000);
