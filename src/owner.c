@@ -498,6 +498,33 @@ static void parse_seqnum(struct owner_db *db, const char *v, const char *boot)
 }
 
 /*
+ * Run as root, the records are trusted only as the configuration is
+ * (trust.h): the run directory and every directory on the way owned by
+ * root and writable by no one else (a sticky one is fine: a tmpfs mounted
+ * without mode=), checked from "/" down before anything is read or made in
+ * them, and the state owned by root and writable by root alone.  Not run as
+ * root, nothing is checked (a user's own copy, as for check on captured
+ * records).
+ */
+static char *untrusted(const struct stat *st, const char *path)
+{
+	_cleanup_free_ char *what = NULL;
+
+	if (geteuid() != 0)
+		return NULL;
+	what = xasprintf("%s is ", path);
+	return trust_why(st, what, path, false);
+}
+
+/* Whether root may not trust the records file at path: its leniently read companions are then not read. */
+static bool untrusted_quiet(const struct stat *st, const char *path)
+{
+	_cleanup_free_ char *why = untrusted(st, path);
+
+	return why != NULL;
+}
+
+/*
  * RUNDIR/cards, leniently (see the top): what cannot be read is no record.
  * Card lines of a version 2 state file, loaded before, win over it: the
  * version that wrote them did not know this file.
@@ -511,7 +538,7 @@ static void load_cards(struct owner_db *db)
 	struct stat st;
 	size_t len = 0;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || untrusted_quiet(&st, path) ||
 	    read_fd_all(fd, OWNER_MAX_CARDS, false, &text, &len) < 0 || strlen(text) != len)
 		return;
 	line = strtok_r(text, "\n", &save);
@@ -570,8 +597,13 @@ static int load_failed(const char *path, int r, char *why, char **ret_why)
 	return r;
 }
 
-/* A boot ID, one canonical UUID and a newline, from path into id; "" when there is none. */
-static void read_boot_file(int dfd, const char *path, char id[static 37])
+/*
+ * A boot ID, one canonical UUID and a newline, from path into id; "" when
+ * there is none, or when it is RUNDIR's and root may not trust it: in a
+ * sticky run directory another user could otherwise make root's records be
+ * taken for another boot's.
+ */
+static void read_boot_file(int dfd, const char *path, bool records, char id[static 37])
 {
 	_cleanup_close_ int fd = openat(dfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	_cleanup_free_ char *text = NULL;
@@ -579,31 +611,12 @@ static void read_boot_file(int dfd, const char *path, char id[static 37])
 	size_t len = 0;
 
 	id[0] = '\0';
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || read_fd_all(fd, 128, false, &text, &len) < 0 ||
-	    len != 37 || text[36] != '\n')
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (records && untrusted_quiet(&st, path)) ||
+	    read_fd_all(fd, 128, false, &text, &len) < 0 || len != 37 || text[36] != '\n')
 		return;
 	text[36] = '\0';
 	if (uuid_is_canonical(text))
 		memcpy(id, text, 37);
-}
-
-/*
- * Run as root, the records are trusted only as the configuration is
- * (trust.h): the run directory and every directory on the way owned by
- * root and writable by no one else (a sticky one is fine: a tmpfs mounted
- * without mode=), checked from "/" down before anything is read or made in
- * them, and the state owned by root and writable by root alone.  Not run as
- * root, nothing is checked (a user's own copy, as for check on captured
- * records).
- */
-static char *untrusted(const struct stat *st, const char *path)
-{
-	_cleanup_free_ char *what = NULL;
-
-	if (geteuid() != 0)
-		return NULL;
-	what = xasprintf("%s is ", path);
-	return trust_why(st, what, path, false);
 }
 
 int owner_load(const char *rundir, struct owner_db **ret)
@@ -624,7 +637,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 
 	db = xcalloc(1, sizeof(*db));
 	db->rundir = xstrdup(rundir ? rundir : OWNER_DEFAULT_RUNDIR);
-	read_boot_file(AT_FDCWD, OWNER_BOOT_ID_PATH, db->boot);
+	read_boot_file(AT_FDCWD, OWNER_BOOT_ID_PATH, false, db->boot);
 	path = xasprintf("%s/%s", db->rundir, OWNER_STATE_FILE);
 	if (geteuid() == 0) {
 		char *why = NULL;
@@ -673,7 +686,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 	/* card records from a version 2 state are not in RUNDIR/cards yet */
 	db->cards_unsaved = db->state_outdated && any_card(db);
 	boot_path = xasprintf("%s/%s", db->rundir, OWNER_BOOT_FILE);
-	read_boot_file(AT_FDCWD, boot_path, db->state_boot);
+	read_boot_file(AT_FDCWD, boot_path, true, db->state_boot);
 	if (db->boot[0] && db->state_boot[0] && !streq(db->boot, db->state_boot)) {
 		/* another boot's: as if moved aside (apmatrix(8), FILES); written back */
 		_cleanup_(owner_freep) struct owner_db *fresh = xcalloc(1, sizeof(*fresh));

@@ -2415,6 +2415,34 @@ EOF
 	assert_output --partial OK
 }
 
+@test "as root, in a sticky run directory, a boot file or card records another user made are not read: they cannot make root's records be taken for another boot's" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
+u=$(uuid_of guest1)
+mkdir /run/tm && mount -t tmpfs tmpfs /run/tm # root's, mode 1777
+export APMATRIX_RUNDIR=/run/tm
+apmatrix apply -q || die "bring-up"
+# as with a state an older apmatrix wrote: no boot file; another user makes one naming another boot
+# card records another user made: not read, so no card is said to have been swapped
+rm /run/tm/cards
+setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "printf 'apmatrix-cards 1\ncard 05 CEX8A accel\n' > /run/tm/cards" ||
+	die "nobody's cards"
+expect_exit 0 apmatrix diff > $T/out 2> $T/err
+! grep -q 'when apmatrix last saw it' $T/err || die "nobody's card records read: $(cat $T/err)"
+rm /run/tm/boot /run/tm/cards
+setpriv --reuid=nobody --regid=nogroup --clear-groups sh -c "echo 00000000-0000-4000-8000-000000000000 > /run/tm/boot" ||
+	die "nobody's boot file"
+printf 'version: 1\n' > /etc/apmatrix.yaml
+expect_exit 2 apmatrix diff > $T/out 2> $T/err
+! grep -q 'another boot' $T/err || die "nobody's boot file read: $(cat $T/err)"
+grep -q "^- guest1 $u: remove mdev" $T/out || die "diff: $(cat $T/out)"
+umount /run/tm
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
