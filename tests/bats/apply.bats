@@ -3342,6 +3342,89 @@ EOF2
 	assert_output --partial OK
 }
 
+@test "a mask give-back skipped because the guest write it needs failed moves nothing: the mask actions after it are counted without it; the next run converges (6.5)" {
+	# the seed's cards and two more (0x08, 0x09)
+	t=$(seed_topo 6.5)
+	cat >>"$t" <<EOT
+  - {id: 0x08, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX5A, mode: accel, domains: [0x04, 0x47, 0xab, 0xff]}
+EOT
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x04]}\n  g2: {adapters: [0x08, 0x09], domains: [0x04, 0x47, 0xab, 0xff]}\n' > /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply -q
+apmatrix status --json | jqe '.taken == {"apmask": [8, 9], "aqmask": [4]}' >/dev/null || die "bring-up: $(apmatrix status --json | jq -c .taken)"
+g2=$(uuid_of g2)
+# g1 goes, g2 drops card 08: apmask 0x08 goes back after g2's unassign,
+# then aqmask 0x04, which counts 08.0004 as the apmask give-back leaves it
+printf 'version: 1\nguests:\n  g2: {adapters: [0x09], domains: [0x04, 0x47, 0xab, 0xff]}\n' > /etc/apmatrix.yaml
+apmatrix diff --json | jqe '[.actions[] | [.kind, .guest, .depends_on, .queues]] == [
+	["unassign adapter", "g2", [], []], ["remove mdev", "g1", [], []],
+	["release apmask", null, [0], ["08.0047", "08.00ab", "08.00ff"]],
+	["release aqmask", null, [0, 1], ["05.0004", "06.0004", "08.0004"]]]' >/dev/null ||
+	die "plan: $(apmatrix diff --json | jq -c '[.actions[] | [.kind, .guest, .depends_on, .queues]]')"
+drivers() { for q in /sys/devices/ap/card*/??.????; do echo "${q##*/} $(basename $(readlink $q/driver))"; done; }
+for json in --json ""; do
+	drivers > $T/before
+	cp /etc/apmatrix.yaml $T/want.yaml
+	clear_writes
+	echo "devices/vfio_ap/matrix/$g2/unassign_adapter EIO 1" > /sys/.sim/fail
+	apmatrix apply $json > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "exit $rc, expected 1: $(cat $T/err)"
+	[ "$(bad_writes | cut -f1,3 | tr '\t' ' ')" = "devices/vfio_ap/matrix/$g2/unassign_adapter EIO" ] || die "failed writes: $(bad_writes)"
+	! grep -q '^bus/ap/apmask' /sys/.sim/writes || die "the apmask give-back was written: $(cat /sys/.sim/writes)"
+	# round 1 skips the aqmask give-back too (it depends on g2's unassign);
+	# round 2 gives 0x04 back: 05.0004 and 06.0004 moved, 08.0004 stays vfio_ap's
+	[ "$(grep -c '^bus/ap/aqmask	+0x04	0$' /sys/.sim/writes)" = 1 ] || die "writes: $(cat /sys/.sim/writes)"
+	drivers > $T/after
+	moved=$(diff $T/before $T/after | sed -n 's/^> \([^ ]*\) cex4queue$/\1/p' | tr '\n' ' ')
+	[ "$moved" = "05.0004 06.0004 " ] || die "moved: $moved ($(diff $T/before $T/after))"
+	[ "$(basename $(readlink /sys/devices/ap/card08/08.0004/driver))" = vfio_ap ] || die "08.0004 handed to the host"
+	grep -qxF "apmatrix: warning: apmask: give 0x08 back to host drivers (no declared guest needs them; 3 queues return to the host drivers: 08.0047 08.00ab 08.00ff): not tried: it needs an earlier step that failed" $T/err ||
+		die "stderr: $(cat $T/err)"
+	grep -qxF "apmatrix: warning: aqmask: give 0x04 back to host drivers (no declared guest needs them; 2 queues return to the host drivers: 05.0004 06.0004): not tried: it needs an earlier step that failed" $T/err ||
+		die "stderr: $(cat $T/err)"
+	[ "$(wc -l < $T/err)" = 3 ] || die "stderr: $(cat $T/err)"
+	if [ "$json" ]; then
+		jqe '.done == 2 and .failed == 1 and .skipped == 2 and
+			([.actions[] | select(.kind | startswith("release ")) | [.kind, .outcome, .round, .queues]] == [
+			["release apmask", "skipped", 1, ["08.0047", "08.00ab", "08.00ff"]],
+			["release aqmask", "skipped", 1, ["05.0004", "06.0004"]],
+			["release aqmask", "done", 2, ["05.0004", "06.0004"]]])' $T/out >/dev/null ||
+			die "JSON: $(jq -c '[.done, .failed, .skipped, [.actions[] | [.kind, .outcome, .round, .queues]]]' $T/out)"
+		[ "$(jq -r '.actions[] | select(.outcome == "done") | .queues[]' $T/out | tr '\n' ' ')" = "$moved" ] ||
+			die "the done actions' queues are not what moved: $(jq -c '[.actions[] | [.kind, .outcome, .queues]]' $T/out)"
+	else
+		grep -qxF "~ aqmask: give 0x04 back to host drivers (the change of guest 'g2' that needs them failed: the next run takes them again; 2 queues return to the host drivers: 05.0004 06.0004)" $T/out ||
+			die "stdout: $(cat $T/out)"
+		grep -qx "2 changes applied, 1 failed, 2 skipped" $T/out || die "summary: $(cat $T/out)"
+	fi
+	# the next run finishes: g2's unassign, then the apmask give-back with 08.0004
+	clear_writes
+	apmatrix apply > $T/out 2> $T/err; rc=$?
+	[ $rc = 0 ] || die "second apply: exit $rc: $(cat $T/err)"
+	grep -qxF "~ apmask: give 0x08 back to host drivers (no declared guest needs them; 4 queues return to the host drivers: 08.0004 08.0047 08.00ab 08.00ff)" $T/out ||
+		die "second apply: $(cat $T/out)"
+	[ "$(cut -f1,2 /sys/.sim/writes | tr '\t' ' ' | tr '\n' ' ')" = "devices/vfio_ap/matrix/$g2/unassign_adapter 0x08 bus/ap/apmask +0x08 " ] ||
+		die "second apply wrote: $(cat /sys/.sim/writes)"
+	clear_writes
+	expect_exit 0 apmatrix apply > /dev/null
+	[ "$(nwrites)" = 0 ] || die "third apply wrote: $(cat /sys/.sim/writes)"
+	apmatrix status --json | jqe '[.guests[].state] == ["matches"] and .taken == {"apmask": [9], "aqmask": []}' >/dev/null ||
+		die "status: $(apmatrix status --json | jq -c '[.guests, .taken]')"
+	# back to the start for the text run
+	printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x04]}\n  g2: {adapters: [0x08, 0x09], domains: [0x04, 0x47, 0xab, 0xff]}\n' > /etc/apmatrix.yaml
+	expect_exit 0 apmatrix apply -q
+	drivers > $T/reset
+	diff $T/before $T/reset >/dev/null || die "not back to the start: $(diff $T/before $T/reset)"
+	cp $T/want.yaml /etc/apmatrix.yaml
+	g2=$(uuid_of g2)
+done
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "pending mask takes name each queue once: the second names only what the first would not move" {
 	cat > "$BATS_TEST_TMPDIR/h.yaml" <<'Y'
 kernel: 6.12
