@@ -63,6 +63,12 @@ struct desired_guest {
 	 * mdev as it is (apply's last round gives back what no mdev needs).
 	 */
 	bool failed;
+	/*
+	 * status and show: the guest has no mdev, and its create failed in the
+	 * last apply run (RUNDIR/failed): the errno's name, "" when it has none
+	 * (in desired's arena); NULL otherwise.
+	 */
+	const char *create_failed;
 	struct mark uuid_mark; /* of the uuid value, or the guest key when derived */
 	/*
 	 * adapters x domains are the usage APQNs.  control_domains already

@@ -678,6 +678,8 @@ struct shown {
 struct run {
 	char (*uuids)[37];
 	size_t n, cap;
+	struct owner_failed_create *failed_creates; /* the creates that failed, for RUNDIR/failed */
+	size_t n_failed_creates, cap_failed_creates;
 	struct apply_history failed;
 	struct shown held;
 	struct shown left_out; /* the guests an error left out of the run, in the order said */
@@ -1047,6 +1049,19 @@ struct host {
 	struct live *live;
 };
 
+/* status and show: the guests without an mdev whose create failed in the last apply run (RUNDIR/failed) */
+static void note_failed_creates(struct desired *d, const struct host *h)
+{
+	for (size_t i = 0; h->owner && h->live && i < d->n_guests; i++) {
+		struct desired_guest *g = &d->guests[i];
+		const char *err = NULL;
+
+		if (g->uuid_valid && !live_find_mdev(h->live, g->uuid))
+			err = owner_create_failed(h->owner, g->uuid);
+		g->create_failed = err ? arena_strdup(&d->arena, err) : NULL;
+	}
+}
+
 static void host_done(struct host *h)
 {
 	h->live = live_free(h->live);
@@ -1161,6 +1176,7 @@ static int cmd_show(int argc, char **argv)
 			plan_left_out(d, h.live, arg_json ? &diags : &ld); /* as diff: an mdev holds its queues */
 			(void)apply_check_cards(h.owner, h.live, false, &ld); /* as status: a card swapped under a guest */
 			(void)hostcheck_vfio(d, h.live, &ld); /* as check: no mdev can be created */
+			note_failed_creates(d, &h); /* as status */
 			if (arg_json) {
 				hostcheck_keep(d, h.live, &diags); /* as check; the text draws it (~) */
 				hostcheck_lpar(d, h.live, &diags); /* as status --json */
@@ -1203,6 +1219,7 @@ done:
 static void run_done(struct run *run)
 {
 	free(run->uuids);
+	free(run->failed_creates);
 	apply_history_done(&run->failed);
 	shown_done(&run->held);
 	shown_done(&run->left_out);
@@ -1460,6 +1477,16 @@ static void report(void *userdata, const struct action *a, enum apply_outcome ou
 		fputs(",\"message\":", f);
 		json_string(f, msg);
 		fputc('}', f);
+	}
+	if (c && outcome == APPLY_FAILED && a->kind == ACTION_CREATE_MDEV) {
+		struct owner_failed_create *fc;
+
+		c->failed_creates = xgrow(c->failed_creates, &c->cap_failed_creates, c->n_failed_creates + 1,
+					  sizeof(*c->failed_creates));
+		fc = &c->failed_creates[c->n_failed_creates++];
+		memcpy(fc->uuid, a->uuid, sizeof(fc->uuid));
+		/* an errno without a name (errno_name()'s "E?") is recorded as none */
+		snprintf(fc->err, sizeof(fc->err), "%s", strerrorname_np(err) ? strerrorname_np(err) : "");
 	}
 	switch (outcome) {
 	case APPLY_DONE:
@@ -2030,6 +2057,13 @@ static int cmd_apply(int argc, char **argv)
 			break;
 		log_notice("a guest stopped while apply ran; planning once more");
 	}
+	/*
+	 * A run that wrote to the host, or tried to, says which creates failed
+	 * (RUNDIR/failed: status tells such a guest from one not tried yet),
+	 * after its last state write; one with none removes the file.
+	 */
+	if (tried && owner_save_failed_creates(rundir_path(), run.failed_creates, run.n_failed_creates) < 0)
+		log_warning("cannot update the record of failed creates in %s", rundir_path());
 	if (records_unsaved)
 		ret = 1;
 	/* a signal with no change left to stop before: the run is complete, and says so */
@@ -2118,6 +2152,7 @@ static int cmd_status(int argc, char **argv)
 			hostcheck_keep(d, h.live, &diags);
 		hostcheck_lpar(d, h.live, &diags); /* as check: what this LPAR lacks */
 		(void)apply_check_cards(h.owner, h.live, false, &diags); /* as diff: a card swapped under a guest */
+		note_failed_creates(d, &h); /* absent: the last apply failed to create it */
 	}
 	/* --json: the messages are in the document (with nothing to compare, they alone), not on stderr */
 	if (arg_json) {

@@ -58,6 +58,23 @@
  * wrote in a later boot is not trusted once this version is back; that
  * leaves things alone, it never undoes.  Written before the state.
  *
+ * RUNDIR/failed holds the mdevs whose create failed in the last apply run
+ * that wrote to the host (or tried to), with the errno's name ("-" when it
+ * has none), sorted by UUID, so that status can tell such a guest from one
+ * that apply has not tried yet:
+ *
+ *   apmatrix-failed 1
+ *   create 4b0f7c1e-8d5e-4b1a-9d36-0c1f6a1e2b3c EIO
+ *
+ * Written at the end of such a run, after its last state write, and
+ * removed by one with no failed create.  A note, not ownership: loaded
+ * leniently (a line it cannot read is skipped), never with records of
+ * another boot, and only while it is not older than RUNDIR/state.  Every
+ * create apmatrix tries writes the state (the claim, then its withdrawal),
+ * so a later apply of a version that does not know the file, which neither
+ * reads nor updates it, leaves it older than the state: not trusted.  A
+ * file of its own for the reason RUNDIR/boot is: the state stays version 1.
+ *
  * RUNDIR/rerun, an empty file, is the libvirt hook's request for one more
  * plan (owner_rerun_take() in owner.h).
  *
@@ -99,6 +116,9 @@
 #define OWNER_STATE_FILE "state"
 #define OWNER_CARDS_FILE "cards"
 #define OWNER_BOOT_FILE "boot"
+#define OWNER_FAILED_FILE "failed"
+#define OWNER_FAILED_HEADER "apmatrix-failed 1"
+#define OWNER_MAX_FAILED (1024 * 1024)
 #define OWNER_BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 #define OWNER_LOCK_FILE "lock"
 /*
@@ -333,6 +353,7 @@ struct owner_db *owner_free(struct owner_db *db)
 		free(db->mdevs[i].guest);
 	free(db->mdevs);
 	free(db->kept_out);
+	free(db->failed_creates);
 	free(db->rundir);
 	free(db);
 	return NULL;
@@ -558,6 +579,72 @@ static void load_cards(struct owner_db *db)
 	db->cards_unsaved = unsaved;
 }
 
+static char *untrusted(const struct stat *st, const char *path);
+
+/* An errno's name as RUNDIR/failed carries it: [A-Z0-9]{1,23} */
+static bool errno_token_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= sizeof(((struct owner_failed_create *)NULL)->err))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isupper((unsigned char)s[i]) && !isdigit((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * RUNDIR/failed, leniently (see the top), when it is not older than the
+ * state file (state_st; NULL: there is none, nothing is older).
+ */
+static void load_failed_creates(struct owner_db *db, const struct stat *state_st)
+{
+	_cleanup_free_ char *path = xasprintf("%s/%s", db->rundir, OWNER_FAILED_FILE), *text = NULL;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	size_t len = 0, cap = 0;
+	char *line, *save = NULL;
+	struct stat st;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	{
+		_cleanup_free_ char *why = untrusted(&st, path); /* another user's note is none */
+
+		if (why)
+			return;
+	}
+	if (state_st && (st.st_mtim.tv_sec < state_st->st_mtim.tv_sec ||
+			 (st.st_mtim.tv_sec == state_st->st_mtim.tv_sec && st.st_mtim.tv_nsec < state_st->st_mtim.tv_nsec)))
+		return; /* an apply since did not write it: one of a version that does not know it */
+	if (read_fd_all(fd, OWNER_MAX_FAILED, false, &text, &len) < 0 || strlen(text) != len)
+		return;
+	line = strtok_r(text, "\n", &save);
+	if (!line || !streq(line, OWNER_FAILED_HEADER))
+		return;
+	while ((line = strtok_r(NULL, "\n", &save))) {
+		struct owner_failed_create *c;
+		char *f[5];
+
+		if (!split_record(line, f) || !f[0] || !streq(f[0], "create") || !f[1] || !f[2] || f[3] ||
+		    !uuid_is_canonical(f[1]) || (!streq(f[2], "-") && !errno_token_ok(f[2])) ||
+		    owner_create_failed(db, f[1]))
+			continue;
+		db->failed_creates = xgrow(db->failed_creates, &cap, db->n_failed_creates + 1, sizeof(*db->failed_creates));
+		c = &db->failed_creates[db->n_failed_creates++];
+		memcpy(c->uuid, f[1], sizeof(c->uuid));
+		snprintf(c->err, sizeof(c->err), "%s", streq(f[2], "-") ? "" : f[2]);
+	}
+}
+
+const char *owner_create_failed(const struct owner_db *db, const char *uuid)
+{
+	for (size_t i = 0; db && i < db->n_failed_creates; i++)
+		if (streq(db->failed_creates[i].uuid, uuid))
+			return db->failed_creates[i].err;
+	return NULL;
+}
+
 /* Why text (a state file) is not one: "line 3 ('bogus 1') is not ..." */
 static char *explain_state(const char *text, bool has_nul, unsigned lineno)
 {
@@ -660,6 +747,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 		if (errno != ENOENT && errno != ENOTDIR)
 			return load_failed(path, -errno, NULL, ret_why);
 		load_cards(db);
+		load_failed_creates(db, NULL);
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
@@ -701,7 +789,8 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 			*ret_why = xasprintf("the ownership records in %s are of another boot (%s, this is %s): not "
 					     "trusting them, as if moved aside; apply replaces them",
 					     path, db->state_boot, db->boot);
-	}
+	} else
+		load_failed_creates(db, &st);
 	load_cards(db);
 	*ret = TAKE_PTR(db);
 	return 0;
@@ -733,7 +822,7 @@ static int mkdir_parents(const char *path, mode_t mode)
  */
 static void open_up_records(const char *rundir)
 {
-	static const char *const files[] = { OWNER_STATE_FILE, OWNER_CARDS_FILE };
+	static const char *const files[] = { OWNER_STATE_FILE, OWNER_CARDS_FILE, OWNER_FAILED_FILE };
 	struct stat st;
 
 	if (lstat(rundir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
@@ -926,6 +1015,46 @@ int owner_save(struct owner_db *db)
 	db->state_outdated = false;
 	open_up_records(db->rundir); /* made under a umask of 077 */
 	return 0;
+}
+
+static int failed_create_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct owner_failed_create *)a)->uuid, ((const struct owner_failed_create *)b)->uuid);
+}
+
+int owner_save_failed_creates(const char *rundir, struct owner_failed_create *v, size_t n)
+{
+	_cleanup_free_ char *path = NULL, *text = NULL;
+	size_t len = 0;
+	FILE *f;
+	int r;
+
+	if (!rundir)
+		rundir = OWNER_DEFAULT_RUNDIR;
+	if (n == 0) {
+		path = xasprintf("%s/%s", rundir, OWNER_FAILED_FILE);
+		return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!uuid_is_canonical(v[i].uuid) || (v[i].err[0] && !errno_token_ok(v[i].err)))
+			return -EINVAL;
+	qsort(v, n, sizeof(*v), failed_create_cmp);
+	f = open_memstream(&text, &len);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "%s\n", OWNER_FAILED_HEADER);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || !streq(v[i].uuid, v[i - 1].uuid))
+			fprintf(f, "create %s %s\n", v[i].uuid, v[i].err[0] ? v[i].err : "-");
+	if (fclose(f) != 0)
+		return -ENOMEM;
+	r = mkdir_parents(rundir, OWNER_RUNDIR_MODE);
+	if (r < 0)
+		return r;
+	r = write_file_in(rundir, OWNER_FAILED_FILE, text, len, OWNER_STATE_MODE, true, true);
+	if (r == 0)
+		open_up_records(rundir);
+	return r;
 }
 
 bool owner_unsaved(const struct owner_db *db)
@@ -1164,7 +1293,8 @@ static void s390_lock_release(const char *path)
  */
 static void remove_stale_temp_files(const char *rundir)
 {
-	static const char *const prefixes[] = { "." OWNER_STATE_FILE ".", "." OWNER_CARDS_FILE "." };
+	static const char *const prefixes[] = { "." OWNER_STATE_FILE ".", "." OWNER_CARDS_FILE ".",
+						"." OWNER_FAILED_FILE "." };
 	DIR *d = opendir(rundir);
 	struct dirent *de;
 	size_t sl = strlen(".tmp");

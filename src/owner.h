@@ -56,6 +56,12 @@ struct owner_card {
 	char *mode; /* "accel", "cca", "ep11" */
 };
 
+/* An mdev whose create failed in the last apply run (RUNDIR/failed, owner.c) */
+struct owner_failed_create {
+	char uuid[37];
+	char err[24]; /* the errno's name ("EIO"), "" when it has none */
+};
+
 struct owner_db {
 	char *rundir;
 	struct owner_mdev *mdevs; /* sorted by uuid */
@@ -75,6 +81,8 @@ struct owner_db {
 	bool state_outdated; /* RUNDIR/state is of version 2, or of another boot: written back */
 	char boot[37];       /* this boot's ID, "" when it cannot be read */
 	char state_boot[37]; /* RUNDIR/boot: the boot RUNDIR/state was written in, "" if unknown */
+	struct owner_failed_create *failed_creates; /* RUNDIR/failed, as loaded; in no order */
+	size_t n_failed_creates;
 };
 
 /* Load RUNDIR/state; a missing directory or file is an empty database. */
@@ -95,6 +103,14 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
  * that of the state).
  */
 int owner_save(struct owner_db *db);
+/*
+ * Write RUNDIR/failed (owner.c): the mdevs whose create failed in this
+ * apply run (sorted here; a UUID twice is written once), or remove it when
+ * there are none.  Returns 0 or -errno.
+ */
+int owner_save_failed_creates(const char *rundir, struct owner_failed_create *v, size_t n);
+/* The errno's name ("" when none) of mdev uuid's create that failed in the last apply run, NULL if none did. */
+const char *owner_create_failed(const struct owner_db *db, const char *uuid);
 /* Whether what owner_save() writes differs from the files (cards, an old state version). */
 bool owner_unsaved(const struct owner_db *db);
 struct owner_db *owner_free(struct owner_db *db);

@@ -585,6 +585,9 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 			fputs("  mdev             absent (apply leaves this guest out: see the error)\n", f);
 		else if (!g->uuid_valid)
 			fputs("  mdev             none (its uuid: is invalid: see the error)\n", f);
+		else if (!m && g->create_failed)
+			fprintf(f, "  mdev             absent (the last apply failed to create it%s%s; run apmatrix apply)\n",
+				*g->create_failed ? ": " : "", g->create_failed);
 		else if (!m)
 			fputs(l->vfio_loaded ? "  mdev             absent (run apmatrix apply)\n"
 					     : "  mdev             absent (vfio_ap is not loaded: it cannot be created)\n",
@@ -1166,6 +1169,9 @@ void render_status(FILE *f, const struct desired *d, const struct live *l, const
 		if (g->refused)
 			fprintf(f, ": %s%s(see the error); mdev %s", g->refused_why ? g->refused_why : "",
 				g->refused_why ? " " : "", guest_state_table[st]);
+		if (st == GUEST_ABSENT && g->create_failed)
+			fprintf(f, "%s the last apply failed to create it%s%s%s", g->refused ? ";" : ":",
+				*g->create_failed ? " (" : "", g->create_failed, *g->create_failed ? ")" : "");
 		if (st == GUEST_DIFFERS) {
 			_cleanup_free_ char *s = guest_differences(g, m);
 			fprintf(f, ": %s", s ? s : "");
@@ -1292,6 +1298,13 @@ void render_status_json(FILE *f, const struct desired *d, const struct live *l, 
 		if (g->refused)
 			json_string(f, g->refused_why ? g->refused_why : "");
 		else
+			fputs("null", f);
+		fputs(",\"create_failed\":", f);
+		if (st == GUEST_ABSENT && g->create_failed) {
+			fputs("{\"errno\":", f);
+			json_string(f, *g->create_failed ? g->create_failed : NULL);
+			fputc('}', f);
+		} else
 			fputs("null", f);
 		fputs(",\"mdevctl\":", f);
 		json_mdevctl(f, g->mdevctl_path, g->mdevctl_auto);

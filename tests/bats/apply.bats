@@ -1958,6 +1958,57 @@ EOF
 	assert_line "~ aqmask: give 0x04 0xab back to host drivers (the change of guest 'guest1' that needs them failed: the next run takes them again; 2 queues return to the host drivers: 06.0004 06.00ab)"
 }
 
+@test "status and show tell a guest whose create failed in the last apply (RUNDIR/failed, text and --json) from one not tried; a state written since, or an apply that creates it, ends that" {
+	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+. $T/vars
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+g1=$(uuid_of guest1); g2=$(uuid_of guest2)
+# not tried yet: absent, no more
+apmatrix status > $T/st
+grep -qE "^guest1 +$g1  absent$" $T/st || die "before: $(cat $T/st)"
+apmatrix status --json | jqe '[.guests[].create_failed] == [null, null]' >/dev/null || die "before: $(apmatrix status --json | jq -c .guests)"
+echo "devices/vfio_ap/matrix/mdev_supported_types/*/create EIO 1" > /sys/.sim/fail
+expect_exit 1 apmatrix apply > /dev/null 2>&1
+[ ! -d "$(mdev_dir $g1)" ] || die "guest1's create did not fail"
+[ "$(cat /run/apmatrix/failed)" = "apmatrix-failed 1
+create $g1 EIO" ] || die "RUNDIR/failed: $(cat /run/apmatrix/failed)"
+# the state keeps version 1 and its lines (what every version reads): no line for the failure
+head -1 /run/apmatrix/state | grep -qx "apmatrix-state 1" || die "state: $(cat /run/apmatrix/state)"
+! grep -q "$g1" /run/apmatrix/state || die "state: $(cat /run/apmatrix/state)"
+apmatrix status > $T/st
+grep -qE "^guest1 +$g1  absent: the last apply failed to create it \(EIO\)$" $T/st || die "status: $(cat $T/st)"
+grep -qE "^guest2 +$g2  matches$" $T/st || die "status: $(cat $T/st)"
+apmatrix status --json > $T/st.json
+jqe '[.guests[] | [.name, .state, .create_failed]] == [["guest1", "absent", {"errno": "EIO"}], ["guest2", "matches", null]]' $T/st.json >/dev/null ||
+	die "json: $(jq -c .guests $T/st.json)"
+"$VALIDATE" "$S/status.schema.json" $T/st.json >/dev/null || die "schema: $("$VALIDATE" "$S/status.schema.json" $T/st.json)"
+apmatrix show guest1 2>/dev/null | grep -qx "  mdev             absent (the last apply failed to create it: EIO; run apmatrix apply)" ||
+	die "show: $(apmatrix show guest1 2>&1)"
+apmatrix show --json guest1 2>/dev/null | jqe '.guests[0].create_failed == {"errno": "EIO"}' >/dev/null || die "show --json: $(apmatrix show --json guest1)"
+# status wrote nothing
+[ "$(cat /run/apmatrix/failed)" = "apmatrix-failed 1
+create $g1 EIO" ] || die "RUNDIR/failed after status: $(cat /run/apmatrix/failed)"
+# a state written since (an apply of a version that does not know the file): not trusted
+touch -d '+1 minute' /run/apmatrix/state
+apmatrix status > $T/st
+grep -qE "^guest1 +$g1  absent$" $T/st || die "after a later state: $(cat $T/st)"
+apmatrix status --json | jqe '.guests[0].create_failed == null' >/dev/null || die "after a later state: $(apmatrix status --json | jq -c .guests)"
+# a line it cannot read is skipped, the others are read
+printf 'apmatrix-failed 1\ncreate bogus EIO\ncreate %s\ncreate %s ENOSPC\nwhat else\n' "$g2" "$g1" > /run/apmatrix/failed
+touch -d '+2 minutes' /run/apmatrix/failed
+grep -qE "^guest1 +$g1  absent: the last apply failed to create it \(ENOSPC\)$" <(apmatrix status) || die "lenient: $(apmatrix status)"
+# the next apply creates it: the file goes
+expect_exit 0 apmatrix apply -q
+[ ! -e /run/apmatrix/failed ] || die "RUNDIR/failed left: $(cat /run/apmatrix/failed)"
+apmatrix status --json | jqe '[.guests[] | [.state, .create_failed]] == [["matches", null], ["matches", null]]' >/dev/null ||
+	die "after repair: $(apmatrix status --json | jq -c .guests)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "5.15: a mask write that fails stops only the guests that need it; it is written once; the next run repairs it" {
 	# card 05 already belongs to vfio_ap (apmask bit 5 clear): guest1 needs
 	# no mask write, guest2 needs domain 0x47 taken from the host
