@@ -170,12 +170,145 @@ static int walk_open(const char *real, int flags, bool want_dir, bool workdir, m
 	return -EPERM;
 }
 
+/*
+ * realpath() of path, followed by hand so that every symbolic link on the
+ * way is checked: one that another user owns, or that sits in a directory
+ * another user may write (a sticky one is fine: it keeps others from
+ * replacing root's link), could be pointed elsewhere after the walk checked
+ * where it led.  tail: the last components need not exist (the run
+ * directory); they are appended, without empty and "." components, and ".."
+ * among them is refused (a directory that is never used would be made).
+ * NULL with errno; EPERM with *ret_why.
+ */
+static char *resolve_checked(const char *path, bool tail, char **ret_why)
+{
+	_cleanup_free_ char *todo = NULL, *real = xstrdup("");
+	unsigned links = 0;
+	char *p;
+
+	if (path[0] == '/')
+		todo = xstrdup(path);
+	else {
+		_cleanup_free_ char *cwd = getcwd(NULL, 0);
+
+		if (!cwd)
+			return NULL;
+		todo = xasprintf("%s/%s", cwd, path);
+	}
+	p = todo;
+	for (;;) {
+		_cleanup_free_ char *next = NULL, *comp = NULL;
+		char *slash;
+		struct stat st;
+
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		slash = strchr(p, '/');
+		comp = slash ? xasprintf("%.*s", (int)(slash - p), p) : xstrdup(p);
+		p = slash ? slash : p + strlen(p);
+		if (streq(comp, "."))
+			continue;
+		if (streq(comp, "..")) {
+			char *last = strrchr(real, '/');
+
+			if (last)
+				*last = '\0';
+			continue;
+		}
+		next = xasprintf("%s/%s", real, comp);
+		if (lstat(next, &st) < 0) {
+			if (errno != ENOENT || !tail)
+				return NULL;
+			/* the rest does not exist: appended as written */
+			for (;;) {
+				char *longer;
+
+				if (streq(comp, "..")) {
+					*ret_why = xasprintf("has '..' after %s, which does not exist", next);
+					errno = EPERM;
+					return NULL;
+				}
+				if (!streq(comp, ".")) {
+					longer = xasprintf("%s/%s", real, comp);
+					free(real);
+					real = longer;
+				}
+				while (*p == '/')
+					p++;
+				if (!*p)
+					break;
+				slash = strchr(p, '/');
+				free(comp);
+				comp = slash ? xasprintf("%.*s", (int)(slash - p), p) : xstrdup(p);
+				p = slash ? slash : p + strlen(p);
+			}
+			break;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			_cleanup_free_ char *target = NULL, *rest = NULL;
+			const char *dir = real[0] ? real : "/";
+			struct stat dst;
+			ssize_t k;
+
+			if (++links > 40) {
+				errno = ELOOP;
+				return NULL;
+			}
+			if (st.st_uid != 0 && st.st_uid != trust_user()) {
+				_cleanup_free_ char *owner = user_name(st.st_uid);
+
+				*ret_why = xasprintf("symbolic link %s is owned by user %s, not by root, so that user "
+						     "could point it elsewhere; fix: use the path it leads to",
+						     next, owner);
+				errno = EPERM;
+				return NULL;
+			}
+			if (stat(dir, &dst) < 0)
+				return NULL;
+			{
+				_cleanup_free_ char *what = xasprintf("directory %s, which holds symbolic link %s, is ",
+								      dir, next);
+
+				if ((*ret_why = trust_why(&dst, what, dir, true))) {
+					errno = EPERM;
+					return NULL;
+				}
+			}
+			target = xmalloc((size_t)st.st_size + 2);
+			k = readlink(next, target, (size_t)st.st_size + 1);
+			if (k < 0)
+				return NULL;
+			if ((size_t)k > (size_t)st.st_size) {
+				errno = EAGAIN; /* changed under us */
+				return NULL;
+			}
+			target[k] = '\0';
+			rest = xasprintf("%s%s", target, p);
+			if (target[0] == '/')
+				real[0] = '\0';
+			free(todo);
+			todo = TAKE_PTR(rest);
+			p = todo;
+			continue;
+		}
+		free(real);
+		real = TAKE_PTR(next);
+	}
+	if (!real[0]) {
+		free(real);
+		real = xstrdup("/");
+	}
+	return TAKE_PTR(real);
+}
+
 static int open_trusted(const char *path, int flags, bool want_dir, char **ret_why)
 {
 	_cleanup_free_ char *real = NULL;
 
 	*ret_why = NULL;
-	real = realpath(path, NULL);
+	real = resolve_checked(path, false, ret_why);
 	if (!real)
 		return -errno;
 	return walk_open(real, flags, want_dir, false, 0, ret_why);
@@ -199,54 +332,12 @@ int trust_open_dir(const char *path, char **ret_why)
 	return open_trusted(path, O_RDONLY | O_DIRECTORY, true, ret_why);
 }
 
-/*
- * realpath() of path, whose last components need not exist: the longest
- * existing head resolved, the rest appended without empty and "."
- * components.  NULL with errno.
- */
-static char *realpath_head(const char *path)
-{
-	size_t n = strlen(path);
-
-	for (;;) {
-		_cleanup_free_ char *head = n ? xasprintf("%.*s", (int)n, path) : xstrdup(path[0] == '/' ? "/" : ".");
-		_cleanup_free_ char *real = realpath(head, NULL);
-		_cleanup_free_ char *rest = NULL;
-		char *p, *saveptr = NULL;
-
-		if (!real) {
-			if (errno != ENOENT || n == 0)
-				return NULL;
-			while (n > 0 && path[n - 1] == '/')
-				n--;
-			while (n > 0 && path[n - 1] != '/')
-				n--;
-			while (n > 1 && path[n - 1] == '/')
-				n--;
-			if (n == 1 && path[0] == '/')
-				n = 0;
-			continue;
-		}
-		rest = xstrdup(path + n);
-		for (p = strtok_r(rest, "/", &saveptr); p; p = strtok_r(NULL, "/", &saveptr)) {
-			char *longer;
-
-			if (streq(p, "."))
-				continue;
-			longer = xasprintf("%s/%s", streq(real, "/") ? "" : real, p);
-			free(real);
-			real = longer;
-		}
-		return TAKE_PTR(real);
-	}
-}
-
 int trust_open_workdir(const char *path, mode_t make, char **ret_why)
 {
 	_cleanup_free_ char *real = NULL;
 
 	*ret_why = NULL;
-	real = realpath_head(path); /* the directories on the way to a missing one are checked too */
+	real = resolve_checked(path, true, ret_why); /* the directories on the way to a missing one are checked too */
 	if (!real)
 		return -errno;
 	return walk_open(real, O_PATH | O_DIRECTORY, true, true, make, ret_why);

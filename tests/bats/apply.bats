@@ -2460,6 +2460,23 @@ for d in $T/tm $T/tm/a/b; do
 	[ -f $d/lock ] || die "no lock in $d"
 done
 umount $T/tm
+# a symbolic link on the way that another user owns, or in a directory others may write, could be pointed elsewhere
+mkdir -m 1777 /run/stk && mkdir -m 0777 /run/ww && mkdir -m 0755 /run/target
+setpriv --reuid=nobody --regid=nogroup --clear-groups ln -s /run/target /run/stk/apm || die "nobody's link"
+ln -s /run/target /run/ww/link && ln -s /run/target /run/rootlink
+APMATRIX_RUNDIR=/run/stk/apm expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot take the lock /run/stk/apm/lock: symbolic link /run/stk/apm is owned by user 'nobody' (uid $nb), not by root, so that user could point it elsewhere; fix: use the path it leads to" ] ||
+	die "nobody's link: $(cat $T/err)"
+APMATRIX_RUNDIR=/run/ww/link expect_exit 1 apmatrix diff > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in /run/ww/link/state: directory /run/ww, which holds symbolic link /run/ww/link, is writable by everyone (mode 0777); fix: chmod go-w /run/ww" ] ||
+	die "link in a 0777 directory: $(cat $T/err)"
+[ -z "$(ls /run/target)" ] || die "made in the link's target: $(ls /run/target)"
+APMATRIX_RUNDIR=/run/rootlink expect_exit 0 apmatrix apply -q
+[ -f /run/target/lock ] || die "root's link in a root directory refused"
+# ".." after a directory that does not exist would make one never used
+APMATRIX_RUNDIR=/run/zz/../yy expect_exit 1 apmatrix apply > $T/out 2> $T/err
+grep -qF "has '..' after /run/zz, which does not exist" $T/err || die "..: $(cat $T/err)"
+[ ! -e /run/zz ] && [ ! -e /run/yy ] || die "made: $(ls /run)"
 echo OK
 EOF
 	assert_success

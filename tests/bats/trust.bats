@@ -94,6 +94,24 @@ EOF
 	assert_output --partial "directory $T/open is writable by everyone"
 }
 
+@test "trust: a symbolic link to the configuration is refused in a directory others may write, or when another user owns it; root's link in root's directory is followed" {
+	mkdir -m 0777 "$T/open"
+	ln -s "$T/apmatrix.yaml" "$T/open/link.yaml"
+	run "$APMATRIX" -c "$T/open/link.yaml" --no-live check
+	[ "$status" -eq 65 ]
+	assert_output "apmatrix: $T/open/link.yaml: refused: directory $T/open, which holds symbolic link $T/open/link.yaml, is writable by everyone (mode 0777); fix: chmod go-w $T/open"
+	chmod 1777 "$T/open"
+	rm "$T/open/link.yaml"
+	as_nobody ln -s "$T/apmatrix.yaml" "$T/open/link.yaml"
+	run "$APMATRIX" -c "$T/open/link.yaml" --no-live check
+	[ "$status" -eq 65 ]
+	assert_output --partial "symbolic link $T/open/link.yaml is owned by user 'nobody'"
+	ln -s "$T/apmatrix.yaml" "$T/rootlink.yaml"
+	run "$APMATRIX" -c "$T/rootlink.yaml" --no-live check
+	assert_success
+	assert_output --partial "ok: 2 guests"
+}
+
 @test "trust: the drop-in directory and its files are checked too" {
 	mkdir "$T/d"
 	printf 'guests:\n  g3: {adapters: [0x07], domains: [0x07]}\n' >"$T/d/10-x.yaml"
