@@ -299,7 +299,7 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, co
 	struct mdevctl_def *defs = NULL;
 	size_t n = 0;
 	struct stat st;
-	bool forgot = false;
+	bool forgot = false, *startless = NULL;
 
 	for (size_t i = 0; i < d->n_guests; i++) {
 		d->guests[i].refused = false;
@@ -322,15 +322,14 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, co
 		diag_add(diags, DIAG_WARNING, m.file ? &m : NULL, NULL, "mdevctl: %s", rd.items[i].message);
 	}
 	diag_list_done(&rd);
-	for (size_t k = 0; host && k < n;) {
-		if (!beyond_host(&defs[k], host, diags) && !ap_config_missing(&defs[k], host, diags)) {
-			k++;
-			continue;
-		}
-		free(defs[k].path);
-		memmove(&defs[k], &defs[k + 1], (n - k - 1) * sizeof(*defs));
-		n--;
-	}
+	/*
+	 * A definition that cannot start on this host holds no queues, but
+	 * still defines its UUID: an mdev apmatrix made under it (assigns
+	 * where it sets ap_config) is handed over all the same.
+	 */
+	startless = xcalloc(n ? n : 1, sizeof(*startless));
+	for (size_t k = 0; host && k < n; k++)
+		startless[k] = beyond_host(&defs[k], host, diags) || ap_config_missing(&defs[k], host, diags);
 	for (size_t i = 0; l && i < l->n_mdevs; i++) {
 		struct live_mdev *m = &l->mdevs[i];
 
@@ -344,10 +343,11 @@ static bool check_mdevctl(struct desired *d, const char *dir, struct live *l, co
 			}
 	}
 	for (size_t k = 0; k < n; k++)
-		for (size_t i = 0; i < d->n_guests; i++)
+		for (size_t i = 0; i < d->n_guests && !startless[k]; i++)
 			if (check_mdevctl_def(d, &d->guests[i], &defs[k], diags))
 				d->guests[i].refused = true;
 	mdevctl_defs_free(defs, n);
+	free(startless);
 	return forgot;
 }
 

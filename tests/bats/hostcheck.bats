@@ -1066,6 +1066,30 @@ EOF
 	assert_output --partial OK
 }
 
+@test "an mdev apmatrix made on a kernel before 6.10, then defined in mdevctl with ap_config (a start that fails there) and dropped from the configuration, is handed over all the same: not removed" {
+	t=$(seed_topo 6.0)
+	in_sim "$t" <<'EOF'
+U=aaaaaaaa-1111-4111-8111-111111111111
+printf 'version: 1\nguests:\n  web1:\n    uuid: %s\n    adapters: [0x05]\n    domains: [0x47]\n' $U > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+grep -q "^mdev $U web1" /run/apmatrix/state || die "not recorded: $(cat /run/apmatrix/state)"
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+CFG=0x0400000000000000000000000000000000000000000000000000000000000000,0x0000000000000000010000000000000000000000000000000000000000000000,0x0
+echo "{\"mdev_type\": \"vfio_ap-passthrough\", \"start\": \"auto\", \"attrs\": [{\"ap_config\": \"$CFG\"}]}" > $D/$U
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+clear_writes
+apmatrix apply > $T/out 2> $T/err || die "apply: exit $?: $(cat $T/err)"
+grep -qF "mdev $U, which apmatrix made for guest 'web1', is no longer declared and mdevctl defines it ($D/$U): apmatrix leaves it to mdevctl" $T/err ||
+	die "not handed over: $(cat $T/err)"
+grep -qF "sets ap_config, which this host's kernel" $T/err || die "no ap_config warning: $(cat $T/err)"
+[ -d "$(mdev_dir $U)" ] || die "removed: $(cat /sys/.sim/writes)"
+! grep -q "^mdev $U" /run/apmatrix/state || die "still recorded: $(cat /run/apmatrix/state)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "check: two mdevctl definition files that name one UUID (upper and lower case, 32 hex digits): a warning naming both files and the UUID, as import's error; status says it too" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
