@@ -1362,9 +1362,31 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 	open_up_records(rundir);
 	path = xasprintf("%s/%s", rundir, OWNER_LOCK_FILE);
 	fd = openat(dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? OWNER_LOCK_FILE : path,
-		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return -errno;
+	if (dfd >= 0) {
+		/* another user's lock, made first in a sticky run directory, would let that user hold apply off */
+		struct stat st;
+		char *why = NULL;
+
+		if (fstat(fd, &st) < 0)
+			r = -errno;
+		else if (!S_ISREG(st.st_mode)) {
+			why = xasprintf("%s is not a regular file", path);
+			r = -EPERM;
+		} else if ((why = untrusted(&st, path)))
+			r = -EPERM;
+		else
+			r = 0;
+		if (r < 0) {
+			if (ret_why)
+				*ret_why = why;
+			else
+				free(why);
+			goto fail;
+		}
+	}
 	for (;;) {
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			break;

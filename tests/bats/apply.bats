@@ -2477,6 +2477,12 @@ APMATRIX_RUNDIR=/run/rootlink expect_exit 0 apmatrix apply -q
 APMATRIX_RUNDIR=/run/zz/../yy expect_exit 1 apmatrix apply > $T/out 2> $T/err
 grep -qF "has '..' after /run/zz, which does not exist" $T/err || die "..: $(cat $T/err)"
 [ ! -e /run/zz ] && [ ! -e /run/yy ] || die "made: $(ls /run)"
+# a lock file another user made first in a sticky run directory: refused, not taken (that user could hold it)
+mkdir -m 1777 /run/stl
+setpriv --reuid=nobody --regid=nogroup --clear-groups touch /run/stl/lock || die "nobody's lock"
+APMATRIX_RUNDIR=/run/stl expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot take the lock /run/stl/lock: /run/stl/lock is owned by user 'nobody' (uid $nb), not by root, so that user could change what apmatrix does as root; fix: chown root /run/stl/lock" ] ||
+	die "nobody's lock: $(cat $T/err)"
 echo OK
 EOF
 	assert_success
