@@ -171,11 +171,13 @@ static int walk_open(const char *real, int flags, bool want_dir, bool workdir, m
 }
 
 /*
- * realpath() of path, followed by hand so that every symbolic link on the
- * way is checked: one that another user owns, or that sits in a directory
- * another user may write (a sticky one is fine: it keeps others from
- * replacing root's link), could be pointed elsewhere after the walk checked
- * where it led.  tail: the last components need not exist (the run
+ * realpath() of path, followed by hand so that every symbolic link and
+ * every directory on the way is checked, not only those of the result
+ * (walk_open() checks those, the last one by its own rules): a link that
+ * another user owns, or one below a directory another user may write (a
+ * sticky one is fine: it keeps others from replacing root's entries),
+ * could be pointed elsewhere after the walk checked where it led; so
+ * could a directory that ".." goes back up from.  tail: the last components need not exist (the run
  * directory); they are appended, without empty and "." components, and ".."
  * among them is refused (a directory that is never used would be made).
  * NULL with errno; EPERM with *ret_why.
@@ -248,8 +250,6 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 		}
 		if (S_ISLNK(st.st_mode)) {
 			_cleanup_free_ char *target = NULL, *rest = NULL;
-			const char *dir = real[0] ? real : "/";
-			struct stat dst;
 			ssize_t k;
 
 			if (++links > 40) {
@@ -265,23 +265,13 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 				errno = EPERM;
 				return NULL;
 			}
-			if (stat(dir, &dst) < 0)
-				return NULL;
-			{
-				_cleanup_free_ char *what = xasprintf("directory %s, which holds symbolic link %s, is ",
-								      dir, next);
-
-				if ((*ret_why = trust_why(&dst, what, dir, true))) {
-					errno = EPERM;
-					return NULL;
-				}
-			}
-			target = xmalloc((size_t)st.st_size + 2);
-			k = readlink(next, target, (size_t)st.st_size + 1);
+			/* not st_size: /proc's links (/dev/stdin, /proc/self/fd/N) report 0 or 64 */
+			target = xmalloc(PATH_MAX);
+			k = readlink(next, target, PATH_MAX);
 			if (k < 0)
 				return NULL;
-			if ((size_t)k > (size_t)st.st_size) {
-				errno = EAGAIN; /* changed under us */
+			if (k >= PATH_MAX) {
+				errno = ENAMETOOLONG;
 				return NULL;
 			}
 			target[k] = '\0';
@@ -292,6 +282,23 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 			todo = TAKE_PTR(rest);
 			p = todo;
 			continue;
+		}
+		if (*p == '/' && !S_ISDIR(st.st_mode)) {
+			errno = ENOTDIR; /* "file/x", "file/.." or "file/", as the kernel says */
+			return NULL;
+		}
+		if (S_ISDIR(st.st_mode) && p[strspn(p, "/")]) {
+			/*
+			 * each directory passed through, not only those of the
+			 * result (".." and links go back up); the last one is
+			 * walk_open()'s to judge, by the rules of what it is
+			 */
+			_cleanup_free_ char *what = xasprintf("directory %s is ", next);
+
+			if ((*ret_why = trust_why(&st, what, next, true))) {
+				errno = EPERM;
+				return NULL;
+			}
 		}
 		free(real);
 		real = TAKE_PTR(next);

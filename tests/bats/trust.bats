@@ -99,7 +99,7 @@ EOF
 	ln -s "$T/apmatrix.yaml" "$T/open/link.yaml"
 	run "$APMATRIX" -c "$T/open/link.yaml" --no-live check
 	[ "$status" -eq 65 ]
-	assert_output "apmatrix: $T/open/link.yaml: refused: directory $T/open, which holds symbolic link $T/open/link.yaml, is writable by everyone (mode 0777); fix: chmod go-w $T/open"
+	assert_output "apmatrix: $T/open/link.yaml: refused: directory $T/open is writable by everyone (mode 0777); fix: chmod go-w $T/open"
 	chmod 1777 "$T/open"
 	rm "$T/open/link.yaml"
 	as_nobody ln -s "$T/apmatrix.yaml" "$T/open/link.yaml"
@@ -110,6 +110,25 @@ EOF
 	run "$APMATRIX" -c "$T/rootlink.yaml" --no-live check
 	assert_success
 	assert_output --partial "ok: 2 guests"
+	# every directory passed through counts, not only the link's own: a 0777 one above could swap it
+	chmod 0777 "$T/open" && mkdir -m 0755 "$T/open/d" && ln -s "$T/apmatrix.yaml" "$T/open/d/link.yaml"
+	run "$APMATRIX" -c "$T/open/d/link.yaml" --no-live check
+	[ "$status" -eq 65 ]
+	assert_output "apmatrix: $T/open/d/link.yaml: refused: directory $T/open is writable by everyone (mode 0777); fix: chmod go-w $T/open"
+	run "$APMATRIX" -c "$T/open/d/../../apmatrix.yaml" --no-live check
+	[ "$status" -eq 65 ]
+	assert_output --partial "directory $T/open is writable by everyone"
+	# the kernel's own links (/dev/stdin, /proc/self) are followed as realpath() does
+	run "$APMATRIX" -c /dev/stdin --no-live check < "$T/apmatrix.yaml"
+	assert_success
+	assert_output --partial "ok: 2 guests"
+	(cd "$T" && "$APMATRIX" -c /proc/self/cwd/apmatrix.yaml --no-live check) || false
+	# a file taken for a directory: Not a directory, as the kernel says
+	run "$APMATRIX" -c "$T/apmatrix.yaml/" --no-live check
+	[ "$status" -eq 65 ]
+	assert_output "apmatrix: $T/apmatrix.yaml/: cannot read: Not a directory"
+	run "$APMATRIX" -c "$T/apmatrix.yaml/../apmatrix.yaml" --no-live check
+	[ "$status" -eq 65 ]
 }
 
 @test "trust: the drop-in directory and its files are checked too" {
