@@ -97,6 +97,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -596,7 +597,7 @@ static bool errno_token_ok(const char *s)
 
 /*
  * RUNDIR/failed, leniently (see the top), when it is not older than the
- * state file (state_st; NULL: there is none, nothing is older).
+ * state file (state_st; NULL: nothing is older).
  */
 static void load_failed_creates(struct owner_db *db, const struct stat *state_st)
 {
@@ -747,7 +748,7 @@ int owner_load_explained(const char *rundir, struct owner_db **ret, char **ret_w
 		if (errno != ENOENT && errno != ENOTDIR)
 			return load_failed(path, -errno, NULL, ret_why);
 		load_cards(db);
-		load_failed_creates(db, NULL);
+		/* no RUNDIR/failed: every create writes the state first, so a note without one is older */
 		*ret = TAKE_PTR(db);
 		return 0;
 	}
@@ -1325,6 +1326,50 @@ long owner_s390_lock_holder(const char *s390_lock)
 	return fd < 0 ? 0 : read_pid(fd);
 }
 
+/*
+ * The lock file, opened read-write, made 0600 when missing: an existing one
+ * is opened without O_CREAT, which fs.protected_regular refuses even to
+ * root for another user's file in a sticky directory (lock_untrusted()
+ * then says why); made with O_EXCL so that one made meanwhile is opened as
+ * an existing one.
+ */
+static int open_our_lock(int dfd, const char *name)
+{
+	for (unsigned tries = 0; tries < 8; tries++) {
+		int fd = openat(dfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+		if (fd >= 0 || errno != ENOENT)
+			return fd >= 0 ? fd : -errno;
+		fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EAGAIN;
+}
+
+/*
+ * Why root must not take the lock file at path (st its status): anyone who
+ * can open it can hold its flock and keep apply from running, so it must be
+ * root's regular file (owner_lock() makes it root's alone to open: one made
+ * by flock(1) is 0644).  NULL when it is.
+ */
+static char *lock_untrusted(const struct stat *st, const char *path, const char *rundir)
+{
+	if (!S_ISREG(st->st_mode))
+		return xasprintf("%s is not a regular file; fix: rm %s", path, path);
+	if (st->st_uid != 0) {
+		_cleanup_free_ char *who = NULL;
+		struct passwd *pw = getpwuid(st->st_uid);
+
+		who = pw ? xasprintf("'%s' (uid %u)", pw->pw_name, (unsigned)st->st_uid)
+			 : xasprintf("uid %u", (unsigned)st->st_uid);
+		return xasprintf("%s is owned by user %s, who could hold it and keep apply from running; fix: rm %s, "
+				 "and let no one but root write %s",
+				 path, who, path, rundir);
+	}
+	return NULL;
+}
+
 int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct owner_lock **ret,
 	       const char **ret_busy, char **ret_why)
 {
@@ -1361,24 +1406,18 @@ int owner_lock(const char *rundir, const char *s390_lock, int timeout_ms, struct
 	}
 	open_up_records(rundir);
 	path = xasprintf("%s/%s", rundir, OWNER_LOCK_FILE);
-	fd = openat(dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? OWNER_LOCK_FILE : path,
-		    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+	fd = open_our_lock(dfd >= 0 ? dfd : AT_FDCWD, dfd >= 0 ? OWNER_LOCK_FILE : path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (dfd >= 0) {
-		/* another user's lock, made first in a sticky run directory, would let that user hold apply off */
 		struct stat st;
 		char *why = NULL;
 
-		if (fstat(fd, &st) < 0)
+		r = fstat(fd, &st) < 0 ? -errno : 0;
+		if (r == 0 && (why = lock_untrusted(&st, path, rundir)))
+			r = -EPERM;
+		if (r == 0 && (st.st_mode & 077) && fchmod(fd, st.st_mode & 07700) < 0)
 			r = -errno;
-		else if (!S_ISREG(st.st_mode)) {
-			why = xasprintf("%s is not a regular file", path);
-			r = -EPERM;
-		} else if ((why = untrusted(&st, path)))
-			r = -EPERM;
-		else
-			r = 0;
 		if (r < 0) {
 			if (ret_why)
 				*ret_why = why;
