@@ -7,7 +7,6 @@
 #include "apply.h"
 #include "uuid.h"
 
-
 bool apply_prune_owner(struct owner_db *o, const struct live *l)
 {
 	bool kept_changed = false;

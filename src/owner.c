@@ -97,7 +97,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -580,8 +579,6 @@ static void load_cards(struct owner_db *db)
 	db->cards_unsaved = unsaved;
 }
 
-static char *untrusted(const struct stat *st, const char *path);
-
 /* An errno's name as RUNDIR/failed carries it: [A-Z0-9]{1,23} */
 static bool errno_token_ok(const char *s)
 {
@@ -607,14 +604,8 @@ static void load_failed_creates(struct owner_db *db, const struct stat *state_st
 	char *line, *save = NULL;
 	struct stat st;
 
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return;
-	{
-		_cleanup_free_ char *why = untrusted(&st, path); /* another user's note is none */
-
-		if (why)
-			return;
-	}
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || untrusted_quiet(&st, path))
+		return; /* another user's note is none */
 	if (state_st && (st.st_mtim.tv_sec < state_st->st_mtim.tv_sec ||
 			 (st.st_mtim.tv_sec == state_st->st_mtim.tv_sec && st.st_mtim.tv_nsec < state_st->st_mtim.tv_nsec)))
 		return; /* an apply since did not write it: one of a version that does not know it */
@@ -1358,11 +1349,8 @@ static char *lock_untrusted(const struct stat *st, const char *path, const char 
 	if (!S_ISREG(st->st_mode))
 		return xasprintf("%s is not a regular file; fix: rm %s", path, path);
 	if (st->st_uid != 0) {
-		_cleanup_free_ char *who = NULL;
-		struct passwd *pw = getpwuid(st->st_uid);
+		_cleanup_free_ char *who = trust_user_name(st->st_uid);
 
-		who = pw ? xasprintf("'%s' (uid %u)", pw->pw_name, (unsigned)st->st_uid)
-			 : xasprintf("uid %u", (unsigned)st->st_uid);
 		return xasprintf("%s is owned by user %s, who could hold it and keep apply from running; fix: rm %s, "
 				 "and let no one but root write %s",
 				 path, who, path, rundir);

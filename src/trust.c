@@ -22,7 +22,7 @@ uid_t trust_user(void)
 	return geteuid();
 }
 
-static char *user_name(uid_t uid)
+char *trust_user_name(uid_t uid)
 {
 	struct passwd *pw = getpwuid(uid);
 
@@ -62,8 +62,8 @@ char *trust_why(const struct stat *st, const char *what, const char *path, bool 
 	uid_t me = trust_user();
 
 	if (st->st_uid != 0 && st->st_uid != me) {
-		_cleanup_free_ char *owner = user_name(st->st_uid);
-		_cleanup_free_ char *mine = me ? user_name(me) : NULL;
+		_cleanup_free_ char *owner = trust_user_name(st->st_uid);
+		_cleanup_free_ char *mine = me ? trust_user_name(me) : NULL;
 
 		if (me)
 			return xasprintf("%sowned by user %s, not by root or by you, %s; "
@@ -170,6 +170,16 @@ static int walk_open(const char *real, int flags, bool want_dir, bool workdir, m
 	return -EPERM;
 }
 
+/* The next component of the path at *pp (malloc'd), *pp moved past it; NULL at the end. */
+static char *next_component(char **pp)
+{
+	char *p = *pp + strspn(*pp, "/");
+	size_t n = strcspn(p, "/");
+
+	*pp = p + n;
+	return n ? xasprintf("%.*s", (int)n, p) : NULL;
+}
+
 /*
  * realpath() of path, followed by hand so that every symbolic link and
  * every directory on the way is checked, not only those of the result
@@ -199,17 +209,11 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 	}
 	p = todo;
 	for (;;) {
-		_cleanup_free_ char *next = NULL, *comp = NULL;
-		char *slash;
+		_cleanup_free_ char *next = NULL, *comp = next_component(&p);
 		struct stat st;
 
-		while (*p == '/')
-			p++;
-		if (!*p)
+		if (!comp)
 			break;
-		slash = strchr(p, '/');
-		comp = slash ? xasprintf("%.*s", (int)(slash - p), p) : xstrdup(p);
-		p = slash ? slash : p + strlen(p);
 		if (streq(comp, "."))
 			continue;
 		if (streq(comp, "..")) {
@@ -224,7 +228,7 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 			if (errno != ENOENT || !tail)
 				return NULL;
 			/* the rest does not exist: appended as written */
-			for (;;) {
+			for (; comp; free(comp), comp = next_component(&p)) {
 				char *longer;
 
 				if (streq(comp, "..")) {
@@ -237,14 +241,6 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 					free(real);
 					real = longer;
 				}
-				while (*p == '/')
-					p++;
-				if (!*p)
-					break;
-				slash = strchr(p, '/');
-				free(comp);
-				comp = slash ? xasprintf("%.*s", (int)(slash - p), p) : xstrdup(p);
-				p = slash ? slash : p + strlen(p);
 			}
 			break;
 		}
@@ -257,7 +253,7 @@ static char *resolve_checked(const char *path, bool tail, char **ret_why)
 				return NULL;
 			}
 			if (st.st_uid != 0 && st.st_uid != trust_user()) {
-				_cleanup_free_ char *owner = user_name(st.st_uid);
+				_cleanup_free_ char *owner = trust_user_name(st.st_uid);
 
 				*ret_why = xasprintf("symbolic link %s is owned by user %s, not by root, so that user "
 						     "could point it elsewhere; fix: use the path it leads to",

@@ -58,3 +58,6 @@ char *trust_why(const struct stat *st, const char *what, const char *path, bool 
 
 /* The owner trusted besides root: the effective uid. */
 uid_t trust_user(void);
+
+/* "'NAME' (uid N)", or "uid N" when it has no name; malloc'd */
+char *trust_user_name(uid_t uid);
