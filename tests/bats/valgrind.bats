@@ -37,8 +37,8 @@ setup() {
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 vg() { valgrind -q --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all --error-exitcode=99 "$@"; }
 for c in check diff apply status "show guest1" apply; do
-	vg "$(command -v apmatrix)" $c >/dev/null 2>/tmp/e; rc=$?
-	[ "$rc" != 99 ] && ! grep -q '==' /tmp/e || die "$c: $(cat /tmp/e)"
+	vg "$(command -v apmatrix)" $c >/dev/null 2>$T/e; rc=$?
+	[ "$rc" != 99 ] && ! grep -q '==' $T/e || die "$c: $(cat $T/e)"
 	echo "$c $rc"
 done
 EOF
