@@ -2314,9 +2314,13 @@ static void hold_back_queue_takes(struct ctx *c)
 /*
  * Why mask bits (bits; the apmask's when adapters) go back: no declared
  * guest needs them, or only guests whose change failed in this apply run
- * (desired_guest.failed), which the next run takes them for again.
+ * (desired_guest.failed), which the next run takes them for again.  Such a
+ * guest needs them only if some of its queues return to the host with them:
+ * those whose other index stays in the other mask's final value (fin_other,
+ * the aqmask's when adapters); the rest stay vfio_ap's through that mask.
  */
-static char *release_reason(const struct ctx *c, const struct bitmap256 *bits, bool adapters)
+static char *release_reason(const struct ctx *c, const struct bitmap256 *bits, bool adapters,
+			    const struct bitmap256 *fin_other)
 {
 	_cleanup_free_ char *names = NULL;
 	size_t n = 0;
@@ -2324,8 +2328,9 @@ static char *release_reason(const struct ctx *c, const struct bitmap256 *bits, b
 	for (size_t gi = 0; gi < c->n_guests; gi++) {
 		const struct desired_guest *g = c->guests[gi].g;
 		const struct bitmap256 *mine = adapters ? &g->matrix.adapters : &g->matrix.domains;
+		const struct bitmap256 *other = adapters ? &g->matrix.domains : &g->matrix.adapters;
 
-		if (!g->failed || !bitmap_intersects(mine, bits))
+		if (!g->failed || !bitmap_intersects(mine, bits) || !bitmap_intersects(other, fin_other))
 			continue;
 		char *more = xasprintf("%s%s'%s'", names ? names : "", names ? ", " : "", g->name);
 		free(names);
@@ -2427,7 +2432,7 @@ static void plan_mask_releases(struct ctx *c)
 
 		c->p->actions[i].bits = rel_ap;
 		action_write(c, i, xstrdup(SYSFS_APMASK), bitmap_format_relative(&rel_ap, '+'));
-		action_reason(c, i, release_reason(c, &rel_ap, true));
+		action_reason(c, i, release_reason(c, &rel_ap, true, &fin_aq));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&rel_ap, (unsigned)a) ? fin_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
@@ -2438,7 +2443,7 @@ static void plan_mask_releases(struct ctx *c)
 
 		c->p->actions[i].bits = rel_aq;
 		action_write(c, i, xstrdup(SYSFS_AQMASK), bitmap_format_relative(&rel_aq, '+'));
-		action_reason(c, i, release_reason(c, &rel_aq, false));
+		action_reason(c, i, release_reason(c, &rel_aq, false, &fin_ap));
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&fin_ap, (unsigned)a) ? rel_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
