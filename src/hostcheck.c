@@ -250,21 +250,14 @@ static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct
  */
 static bool beyond_host(const struct mdevctl_def *def, const struct live *host, struct diag_list *diags)
 {
-	struct bitmap256 la = bitmap_upto(host->max_adapter), ld = bitmap_upto(host->max_domain);
-	struct bitmap256 ba = bitmap_andnot(&def->matrix.adapters, &la);
-	struct bitmap256 bd = bitmap_andnot(&def->matrix.domains, &ld);
-	struct bitmap256 bc = bitmap_andnot(&def->matrix.control_domains, &ld);
-	const struct bitmap256 *b = !bitmap_empty(&ba) ? &ba : !bitmap_empty(&bd) ? &bd : &bc;
-	const char *what = b == &ba ? "adapter" : b == &bd ? "usage domain" : "control domain";
-	_cleanup_free_ char *list = NULL;
+	_cleanup_free_ char *what = matrix_format_beyond(&def->matrix, host->max_adapter, host->max_domain);
 
-	if (bitmap_empty(b))
+	if (!what)
 		return false;
-	list = bitmap_format_ranges(b, 2);
 	diag_add(diags, DIAG_WARNING, NULL, NULL,
-		 "mdevctl definition %s assigns %s %s, beyond this host's maximum 0x%02x: its start fails and "
-		 "mdevctl removes the mdev again, so its queues do not count",
-		 def->path, what, list ? list : "?", b == &ba ? host->max_adapter : host->max_domain);
+		 "mdevctl definition %s assigns %s: its start fails and mdevctl removes the mdev again, so its "
+		 "queues do not count",
+		 def->path, what);
 	return true;
 }
 

@@ -2198,43 +2198,23 @@ static void mdevctl_conflicts(struct import *im)
  */
 static void mdevctl_beyond_host(struct import *im)
 {
-	static const char *const what[MATRIX_DIMS][2] = { { "adapter", "adapters" },
-							  { "domain", "domains" },
-							  { "control domain", "control domains" } };
-
 	if (!im->l || im->l->profile == PROFILE_NONE)
 		return;
 	for (size_t i = 0; i < im->n; i++) {
 		struct iguest *g = &im->g[i];
 		_cleanup_free_ char *out = NULL;
-		size_t len = 0;
-		FILE *f;
 
 		if (g->skip || g->carried)
 			continue;
-		f = open_memstream(&out, &len);
-		if (!f)
-			abort(); /* out of memory */
-		for (int k = 0; k < MATRIX_DIMS; k++) {
-			unsigned max = k == 0 ? im->l->max_adapter : im->l->max_domain;
-			struct bitmap256 lim = bitmap_upto(max), b = bitmap_andnot(matrix_dim(&g->m, k), &lim);
-			_cleanup_free_ char *list = NULL;
-
-			if (bitmap_empty(&b))
-				continue;
-			list = bitmap_format_ranges(&b, 2);
-			fprintf(f, "%s%s %s (this host's maximum 0x%02x)", g->beyond ? " and " : "",
-				what[k][bitmap_count(&b) > 1], list ? list : "?", max);
-			g->beyond = true;
-		}
-		if (fclose(f) != 0 || !out)
-			abort(); /* out of memory */
-		if (g->beyond)
-			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-				 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
-				 "fails on this host, and check refuses the guest as imported (diff and apply leave it "
-				 "out: no mdev is created); edit the definition, or import it on the host it is meant for",
-				 g->file, g->uuid, out);
+		out = matrix_format_beyond(&g->m, im->l->max_adapter, im->l->max_domain);
+		if (!out)
+			continue;
+		g->beyond = true;
+		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+			 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
+			 "fails on this host, and check refuses the guest as imported (diff and apply leave it "
+			 "out: no mdev is created); edit the definition, or import it on the host it is meant for",
+			 g->file, g->uuid, out);
 	}
 }
 

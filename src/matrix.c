@@ -150,3 +150,27 @@ int matrix_parse_kernel_line(const char *line, struct apqn_matrix *m)
 		bitmap_set(&m->domains, d);
 	return 0;
 }
+
+char *matrix_format_beyond(const struct apqn_matrix *m, unsigned max_adapter, unsigned max_domain)
+{
+	static const char *const what[MATRIX_DIMS][2] = { { "adapter", "adapters" },
+							  { "domain", "domains" },
+							  { "control domain", "control domains" } };
+	char *out = NULL;
+
+	for (int k = 0; k < MATRIX_DIMS; k++) {
+		unsigned max = k == MATRIX_ADAPTERS ? max_adapter : max_domain;
+		struct bitmap256 lim = bitmap_upto(max), b = bitmap_andnot(matrix_dim(m, k), &lim);
+		_cleanup_free_ char *list = NULL;
+		char *more;
+
+		if (bitmap_empty(&b))
+			continue;
+		list = bitmap_format_ranges(&b, 2);
+		more = xasprintf("%s%s%s %s (this host's maximum 0x%02x)", out ? out : "", out ? " and " : "",
+				 what[k][bitmap_count(&b) > 1], list ? list : "?", max);
+		free(out);
+		out = more;
+	}
+	return out;
+}

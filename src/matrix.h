@@ -59,6 +59,14 @@ char *matrix_format_overlap_n(const struct apqn_matrix *a, const struct apqn_mat
 char *matrix_format_minus(const struct apqn_matrix *a, const struct apqn_matrix *b, unsigned max);
 
 /*
+ * What m assigns beyond a host's maxima (max_adapter for adapters,
+ * max_domain for both kinds of domain), each dimension with its numbers and
+ * maximum: "adapter 0x40 (this host's maximum 0x3f) and domains 0xfe,0xff
+ * (this host's maximum 0xfd)"; NULL when nothing is beyond.  malloc'd.
+ */
+char *matrix_format_beyond(const struct apqn_matrix *m, unsigned max_adapter, unsigned max_domain);
+
+/*
  * APQNs given as adapter << 8 | domain, in the order given: "07.0004
  * 07.00ff", at most max items followed by " ..." when there are more;
  * NULL for none.  malloc'd.

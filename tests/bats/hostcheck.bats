@@ -1019,12 +1019,17 @@ EOF
 }
 
 @test "an autostarted mdevctl definition that assigns beyond the host's maximum never starts: a warning, its queues do not count, no guest is left out" {
-	in_sim "$HOSTS/seed.yaml" <<'EOF'
-cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+	# the seed host with 85 domains (0x00-0x54): 0x50 for 0xab and 0x54 for 0xff
+	t=$BATS_TEST_TMPDIR/seed85.yaml
+	sed -e 's/^max_domain: 0xff$/max_domain: 0x54/' -e 's/0xab/0x50/g' -e 's/0xff\]/0x54]/' "$HOSTS/seed.yaml" >"$t"
+	grep -q '^max_domain: 0x54$' "$t"
+	in_sim "$t" <<'EOF'
+sed -e 's/0xab/0x50/g' -e 's/0xff\]/0x54]/' "$EXAMPLES/seed-two-guests.yaml" > /etc/apmatrix.yaml
 D=/etc/mdevctl.d/matrix; mkdir -p $D
 A=aaaaaaaa-0000-4000-8000-000000000001
-echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_adapter": "0x40"}, {"assign_domain": "0x47"}]}' > $D/$A
-W="apmatrix: warning: mdevctl definition $D/$A assigns adapter 0x40, beyond this host's maximum 0x3f: its start fails and mdevctl removes the mdev again, so its queues do not count"
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_adapter": "0x40"}, {"assign_domain": "0x47"}, {"assign_domain": "0x55"}]}' > $D/$A
+# every dimension beyond its maximum is named, as import names them
+W="apmatrix: warning: mdevctl definition $D/$A assigns adapter 0x40 (this host's maximum 0x3f) and domain 0x55 (this host's maximum 0x54): its start fails and mdevctl removes the mdev again, so its queues do not count"
 apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
 grep -qxF "$W" $T/err || die "check warning: $(cat $T/err)"
 ! grep -q "also assigned by mdevctl" $T/err || die "a conflict said: $(cat $T/err)"

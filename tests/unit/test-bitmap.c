@@ -158,12 +158,35 @@ static void test_parse_kernel_lines(void)
 	CHECK_STREQ(apqn_format(b, 1, 6), "01.0006");
 }
 
+static void test_format_beyond(void)
+{
+	struct apqn_matrix m = { 0 };
+	char *s;
+
+	bitmap_set(&m.adapters, 5);
+	bitmap_set(&m.domains, 0x47);
+	CHECK(matrix_format_beyond(&m, 0x3f, 0x54) == NULL);
+	/* every dimension beyond, singular and plural, each with its maximum */
+	bitmap_set(&m.adapters, 0x40);
+	bitmap_set_range(&m.domains, 0xfe, 0xff);
+	bitmap_set(&m.control_domains, 0xfe);
+	s = matrix_format_beyond(&m, 0x3f, 0xfd);
+	CHECK_STREQ(s, "adapter 0x40 (this host's maximum 0x3f) and domains 0xfe,0xff (this host's maximum 0xfd) "
+		       "and control domain 0xfe (this host's maximum 0xfd)");
+	free(s);
+	/* only the later dimensions: no leading "and" */
+	bitmap_clear(&m.adapters, 0x40);
+	s = matrix_format_beyond(&m, 0x3f, 0xfe);
+	CHECK_STREQ(s, "domain 0xff (this host's maximum 0xfe)");
+	free(s);
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
 		TAP_TEST(test_set_test_count),     TAP_TEST(test_next_and_foreach), TAP_TEST(test_kernel_format_bit_order),
 		TAP_TEST(test_kernel_parse),       TAP_TEST(test_format_ranges),    TAP_TEST(test_matrix_overlap),
-		TAP_TEST(test_overlap_list_capped), TAP_TEST(test_parse_kernel_lines),
+		TAP_TEST(test_overlap_list_capped), TAP_TEST(test_parse_kernel_lines), TAP_TEST(test_format_beyond),
 	};
 	return tap_run(tests, ARRAY_SIZE(tests));
 }
