@@ -823,7 +823,8 @@ static void open_up_records(const char *rundir)
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		_cleanup_free_ char *path = xasprintf("%s/%s", rundir, files[i]);
 
-		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+		/* one name only: a hard link in a sticky directory is a file elsewhere too */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() && st.st_nlink == 1 &&
 		    (st.st_mode & 07777) == 0600)
 			(void)chmod(path, OWNER_STATE_MODE);
 	}
@@ -1348,6 +1349,11 @@ static char *lock_untrusted(const struct stat *st, const char *path, const char 
 {
 	if (!S_ISREG(st->st_mode))
 		return xasprintf("%s is not a regular file; fix: rm %s", path, path);
+	/* another name of a file elsewhere (a hard link made in a sticky directory): its mode is not ours to change */
+	if (st->st_nlink != 1)
+		return xasprintf("%s has %ju names (a hard link), so it is a file elsewhere too, whose mode apply "
+				 "would change; fix: rm %s, and let no one but root write %s",
+				 path, (uintmax_t)st->st_nlink, path, rundir);
 	if (st->st_uid != 0) {
 		_cleanup_free_ char *who = trust_user_name(st->st_uid);
 

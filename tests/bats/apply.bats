@@ -2525,6 +2525,38 @@ EOF
 	assert_output --partial OK
 }
 
+@test "as root, in a sticky run directory, a lock or a record that is a hard link to a file elsewhere: the lock is refused, and neither file's mode is changed" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
+mkdir /run/tm && mount -t tmpfs tmpfs /run/tm # root's, mode 1777
+export APMATRIX_RUNDIR=/run/tm
+# root's files elsewhere on that file system (hard links do not cross it),
+# linked into the run directory as another user could where hard links are
+# not protected (fs.protected_hardlinks=0)
+mkdir -m 0755 /run/tm/keep
+echo shared > /run/tm/keep/open && chmod 0644 /run/tm/keep/open
+echo secret > /run/tm/keep/key && chmod 0600 /run/tm/keep/key
+ln /run/tm/keep/open /run/tm/lock
+expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(cat $T/err)" = "apmatrix: cannot take the lock /run/tm/lock: /run/tm/lock has 2 names (a hard link), so it is a file elsewhere too, whose mode apply would change; fix: rm /run/tm/lock, and let no one but root write /run/tm" ] ||
+	die "linked lock: $(cat $T/err)"
+[ "$(stat -c %a /run/tm/keep/open)" = 644 ] || die "the lock's other name was made $(stat -c %a /run/tm/keep/open)"
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+rm /run/tm/lock
+# a record made 0600 by an older version is opened up to 0644, but not one with two names
+ln /run/tm/keep/key /run/tm/cards
+expect_exit 0 apmatrix apply -q
+[ "$(stat -c %a /run/tm/keep/key)" = 600 ] || die "the record's other name was made $(stat -c %a /run/tm/keep/key)"
+[ "$(cat /run/tm/keep/key)" = secret ] || die "the record's other name was written"
+grep -q '^apmatrix-cards' /run/tm/cards || die "no card records: $(cat /run/tm/cards)"
+[ "$(stat -c %h /run/tm/cards)" = 1 ] || die "cards still linked"
+umount /run/tm
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ownership records that cannot be written: apply takes and creates nothing, says why, exits 1; the next run repairs" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
