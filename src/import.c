@@ -37,6 +37,7 @@ static char *xstrndup(const char *s, size_t n)
 /* arrays and objects one in another: as serde_json (mdevctl) reads, whose limit of 128 refuses the 128th */
 #define JSON_MAX_CONTAINERS 127
 #define GUEST_NAME_MAX 64
+#define AP_CONFIG_MAX_LEN 201 /* what ap_config_store() reads of a write: 3 x 66 + 3 (kernel-abi.md §2.5) */
 
 static const char *const import_source_table[_IMPORT_SOURCE_MAX] = {
 	[IMPORT_FROM_LIVE] = "live",
@@ -1220,10 +1221,12 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 				int r = import_parse_number(v->str, base, &num);
 
 				if (r < 0) {
+					_cleanup_free_ char *shown = escape_for_message(v->str);
+
 					mk = cursor_mark(c, v->pos);
 					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
 						 "mdev %s: %s '%s': not a number from 0 to 255 as the kernel reads it%s",
-						 g->uuid, key, v->str, base == 16 ? " (hex)" : "");
+						 g->uuid, key, shown, base == 16 ? " (hex)" : "");
 					return -EINVAL;
 				}
 				if (base == 0)
@@ -1233,28 +1236,29 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 				else
 					bitmap_clear(dim_of(&g->m, op->dim), num);
 			} else if (jstr_is(key, a->key_len[k], "ap_config") && base == 0) {
-				_cleanup_free_ char *s = xstrdup(v->str);
+				/*
+				 * "apm,aqm,adm" read as the kernel's ap_config_store() reads it
+				 * (kernel-abi.md §2.5): its first 201 bytes, split at ',' and
+				 * '\n', three hex masks (an empty one is all zero); whatever
+				 * follows the third is ignored
+				 */
+				_cleanup_free_ char *s = strndup(v->str, AP_CONFIG_MAX_LEN);
+				char *rest = s;
 				struct bitmap256 b[3];
-				char *f[3];
-				bool ok = true;
+				bool ok = s != NULL;
 
-				/* "apm,aqm,adm": three hex masks (kernel-abi.md §2.5) */
-				f[0] = s;
-				f[1] = strchr(s, ',');
-				f[2] = f[1] ? strchr(f[1] + 1, ',') : NULL;
-				if (!f[1] || !f[2])
-					ok = false;
-				else {
-					*f[1]++ = '\0';
-					*f[2]++ = '\0';
-					for (int d = 0; d < 3 && ok; d++)
-						ok = bitmap_from_kernel(f[d], &b[d]) == 0;
+				for (int d = 0; d < 3 && ok; d++) {
+					char *f = strsep(&rest, ",\n");
+
+					ok = f && bitmap_from_kernel(f, &b[d]) == 0;
 				}
 				if (!ok) {
+					_cleanup_free_ char *shown = escape_for_message(v->str);
+
 					mk = cursor_mark(c, v->pos);
 					diag_add(im->diags, DIAG_ERROR, &mk, NULL,
 						 "mdev %s: ap_config '%s': expected three hex masks 'APM,AQM,ADM'", g->uuid,
-						 v->str);
+						 shown);
 					return -EINVAL;
 				}
 				g->m = (struct apqn_matrix){ .adapters = b[0], .domains = b[1], .control_domains = b[2] };

@@ -259,6 +259,53 @@ EOF
 	assert_output --partial OK
 }
 
+@test "import --from mdevctl and check: ap_config read as the kernel reads it (split at ',' and newline, an empty mask all zero, text after the third ignored); a missing mask is an error at FILE:LINE:COL naming the mdev" {
+	t=$(three_cards 6.12)
+	in_sim "$t" <<'EOF'
+echo -0x05,-0x06 > /sys/bus/ap/apmask
+D=/etc/mdevctl.d/matrix; mkdir -p $D
+U1=11111111-1111-4111-8111-111111111111
+U2=22222222-2222-4222-8222-222222222222
+U3=33333333-3333-4333-8333-333333333333
+# 05.0004 with a trailing comma; 06.0004 with newlines, an empty control
+# mask and text after it
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"ap_config": "0x04,0x08,0x08,"}]}\n' > $D/$U1
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"ap_config": "0x02\\n0x08\\n\\njunk"}]}\n' > $D/$U2
+grep -qF '"0x02\n0x08\n\njunk"' $D/$U2 || die "definition: $(cat $D/$U2)"
+# a number with a newline in it: the message is one line too
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "manual", "attrs": [{"assign_adapter": "5\\nx"}]}\n' > $D/$U3
+expect_exit 65 apmatrix import --from mdevctl -o $T/z.yaml 2> $T/err
+grep -qxF "apmatrix: $D/$U3:1:86: mdev $U3: assign_adapter '5\\x0ax': not a number from 0 to 255 as the kernel reads it" $T/err ||
+	die "number: $(cat $T/err)"
+rm $D/$U3
+apmatrix import --from mdevctl -o $T/y.yaml 2>$T/err || die "import: $(cat $T/err)"
+j=$(apmatrix -c $T/y.yaml check --json) || die "check: $j"
+[ "$(jq -c '[.guests[] | [.uuid, .apqns, .control_domains]]' <<<"$j")" = "[[\"$U1\",[\"05.0004\"],[4]],[\"$U2\",[\"06.0004\"],[]]]" ] ||
+	die "guests: $(jq -c .guests <<<"$j")"
+# check counts what mdevctl starts at boot: a guest declaring 05.0004 conflicts with it
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05], domains: [0x04]}\n' > /etc/apmatrix.yaml
+expect_exit 65 apmatrix check > $T/out 2> $T/err
+grep -q "guest 'g1': APQN 05.0004 is also assigned by mdevctl definition $D/$U1" $T/err || die "no conflict: $(cat $T/err)"
+! grep -q "hex masks" $T/err || die "read as unloadable: $(cat $T/err)"
+# the kernel (the simulator) takes both values as they are, as mdevctl writes them
+if command -v mdevctl >/dev/null; then
+	mdevctl start -u $U1 && mdevctl start -u $U2 || die "mdevctl start"
+	[ "$(cat /sys/bus/mdev/devices/$U1/matrix)" = "05.0004" ] && [ "$(cat /sys/bus/mdev/devices/$U2/matrix)" = "06.0004" ] ||
+		die "started: $(cat /sys/bus/mdev/devices/*/matrix)"
+fi
+# a missing mask: the kernel's EINVAL, an error at the value
+printf '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"ap_config": "0x04\\n0x08"}]}\n' > $D/$U3
+expect_exit 65 apmatrix import --from mdevctl -o $T/z.yaml 2> $T/err
+# one line: the newline shown escaped
+grep -qxF "apmatrix: $D/$U3:1:79: mdev $U3: ap_config '0x04\\x0a0x08': expected three hex masks 'APM,AQM,ADM'" $T/err ||
+	die "missing mask: $(cat $T/err)"
+[ ! -e $T/z.yaml ] || die "written"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "import: guests are named after the libvirt domain that uses the mdev; odd XML is read safely" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 W=$(mktemp -d)
