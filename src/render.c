@@ -586,8 +586,9 @@ void render_guest(FILE *f, const struct desired *d, const struct desired_guest *
 		else if (!g->uuid_valid)
 			fputs("  mdev             none (its uuid: is invalid: see the error)\n", f);
 		else if (!m && g->create_failed)
-			fprintf(f, "  mdev             absent (the last apply failed to create it%s%s; run apmatrix apply)\n",
-				*g->create_failed ? ": " : "", g->create_failed);
+			fprintf(f, "  mdev             absent (the last apply failed to create it%s%s; %s)\n",
+				*g->create_failed ? ": " : "", g->create_failed,
+				l->vfio_loaded ? "run apmatrix apply" : "vfio_ap is not loaded: it cannot be created");
 		else if (!m)
 			fputs(l->vfio_loaded ? "  mdev             absent (run apmatrix apply)\n"
 					     : "  mdev             absent (vfio_ap is not loaded: it cannot be created)\n",

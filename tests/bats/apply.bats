@@ -1958,6 +1958,32 @@ EOF
 	assert_line "~ aqmask: give 0x04 0xab back to host drivers (the change of guest 'guest1' that needs them failed: the next run takes them again; 2 queues return to the host drivers: 06.0004 06.00ab)"
 }
 
+@test "show of a guest whose create failed in the last apply, on a host where vfio_ap is not loaded now: not 'run apmatrix apply'" {
+	in_sim "$(seed_topo 6.12)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+echo "devices/vfio_ap/matrix/mdev_supported_types/*/create EIO 1" > /sys/.sim/fail
+expect_exit 1 apmatrix apply > /dev/null 2>&1
+apmatrix show guest1 2>/dev/null | grep -qx "  mdev             absent (the last apply failed to create it: EIO; run apmatrix apply)" ||
+	die "show: $(apmatrix show guest1 2>&1)"
+mkdir $T/rd && cp -a /run/apmatrix/. $T/rd/
+EOF
+	assert_success
+	# the same records (this boot's) on the host without vfio_ap loaded
+	t=$(seed_topo 6.12)
+	sed -i 's/^vfio_ap: loaded$/vfio_ap: unloaded/' "$t"
+	grep -qx 'vfio_ap: unloaded' "$t"
+	in_sim "$t" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+mkdir -p /run/apmatrix && cp -a $T/rd/. /run/apmatrix/
+apmatrix show guest1 > $T/out 2>&1
+grep -qx "  mdev             absent (the last apply failed to create it: EIO; vfio_ap is not loaded: it cannot be created)" $T/out ||
+	die "show: $(cat $T/out)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "status and show tell a guest whose create failed in the last apply (RUNDIR/failed, text and --json) from one not tried; a state written since, or an apply that creates it, ends that" {
 	echo "VALIDATE='$TOP/tests/lib/schema-validate' S='$TOP/schema'" > "$BATS_TEST_TMPDIR/vars"
 	in_sim "$(seed_topo 6.12)" <<'EOF'
