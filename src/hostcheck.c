@@ -250,7 +250,7 @@ static bool hand_over(struct live_mdev *m, const struct mdevctl_def *def, struct
  */
 static bool beyond_host(const struct mdevctl_def *def, const struct live *host, struct diag_list *diags)
 {
-	_cleanup_free_ char *what = matrix_format_beyond(&def->matrix, host->max_adapter, host->max_domain);
+	_cleanup_free_ char *what = matrix_format_beyond(&def->written, host->max_adapter, host->max_domain);
 
 	if (!what)
 		return false;

@@ -1020,6 +1020,8 @@ static int xml_scan(struct cursor c, struct xml_domain *dom, struct mark *err_ma
 struct iguest {
 	char uuid[37];
 	struct apqn_matrix m;
+	/* mdevctl: every number an attribute wrote, unassigned since or not (one beyond the maxima fails the start) */
+	struct apqn_matrix written;
 	char *name;
 	char *comment;     /* after the guest key */
 	char *source;      /* mdevctl: the definition file and its start */
@@ -1235,6 +1237,7 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 					bitmap_set(dim_of(&g->m, op->dim), num);
 				else
 					bitmap_clear(dim_of(&g->m, op->dim), num);
+				bitmap_set(dim_of(&g->written, op->dim), num);
 			} else if (jstr_is(key, a->key_len[k], "ap_config") && base == 0) {
 				/*
 				 * "apm,aqm,adm" read as the kernel's ap_config_store() reads it
@@ -1262,6 +1265,8 @@ static int replay_attrs(struct import *im, const struct cursor *c, const struct 
 					return -EINVAL;
 				}
 				g->m = (struct apqn_matrix){ .adapters = b[0], .domains = b[1], .control_domains = b[2] };
+				for (int d = 0; d < MATRIX_DIMS; d++)
+					*dim_of(&g->written, d) = bitmap_or(dim_of(&g->written, d), &b[d]);
 				g->ap_config = true;
 				warn_ap_config(im, c, a->pos, g);
 			} else {
@@ -2125,6 +2130,7 @@ int import_mdevctl_defs(const char *dir, struct mdevctl_def **ret, size_t *ret_n
 		if (!g->broken) {
 			memcpy(defs[n].uuid, g->uuid, sizeof(defs[n].uuid));
 			defs[n].matrix = g->m;
+			defs[n].written = g->written;
 			defs[n].autostart = g->autostart;
 			defs[n].ap_config = g->ap_config;
 			defs[n].path = g->file; /* the name the directory has: not always the UUID apmatrix writes */
@@ -2206,19 +2212,28 @@ static void mdevctl_beyond_host(struct import *im)
 		return;
 	for (size_t i = 0; i < im->n; i++) {
 		struct iguest *g = &im->g[i];
-		_cleanup_free_ char *out = NULL;
+		_cleanup_free_ char *out = NULL, *final = NULL;
 
 		if (g->skip || g->carried)
 			continue;
-		out = matrix_format_beyond(&g->m, im->l->max_adapter, im->l->max_domain);
+		out = matrix_format_beyond(&g->written, im->l->max_adapter, im->l->max_domain);
 		if (!out)
 			continue;
-		g->beyond = true;
-		diag_add(im->diags, DIAG_WARNING, NULL, NULL,
-			 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
-			 "fails on this host, and check refuses the guest as imported (diff and apply leave it "
-			 "out: no mdev is created); edit the definition, or import it on the host it is meant for",
-			 g->file, g->uuid, out);
+		/* unassigned again by a later attribute: what is imported is within the maxima */
+		g->beyond = !!(final = matrix_format_beyond(&g->m, im->l->max_adapter, im->l->max_domain));
+		if (g->beyond)
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
+				 "fails on this host, and check refuses the guest as imported (diff and apply leave it "
+				 "out: no mdev is created); edit the definition, or import it on the host it is meant for",
+				 g->file, g->uuid, out);
+		else
+			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
+				 "%s: mdev %s assigns %s, unassigned again by a later attribute: the kernel refuses the "
+				 "assignment, so mdevctl's start of the definition fails on this host; the guest is "
+				 "imported with the matrix the definition ends with, whose mdev apply creates; remove "
+				 "those attributes from the definition",
+				 g->file, g->uuid, out);
 	}
 }
 

@@ -41,6 +41,8 @@ int import_config(const struct live *l, const struct import_opts *o, char **ret,
 struct mdevctl_def {
 	char uuid[37];
 	struct apqn_matrix matrix;
+	/* every number its attrs wrote, unassigned since or not: the kernel refuses one beyond the maxima (ENODEV) */
+	struct apqn_matrix written;
 	bool autostart; /* "start": "auto": mdevctl creates it at boot */
 	bool ap_config; /* it sets ap_config, which mdevs have from 6.10 on (live_lacks_ap_config()) */
 	char *path;

@@ -1030,8 +1030,15 @@ A=aaaaaaaa-0000-4000-8000-000000000001
 echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_adapter": "0x40"}, {"assign_domain": "0x47"}, {"assign_domain": "0x55"}]}' > $D/$A
 # every dimension beyond its maximum is named, as import names them
 W="apmatrix: warning: mdevctl definition $D/$A assigns adapter 0x40 (this host's maximum 0x3f) and domain 0x55 (this host's maximum 0x54): its start fails and mdevctl removes the mdev again, so its queues do not count"
+# one that unassigns it again later fails all the same: mdevctl writes each
+# attribute in turn, and the first the kernel refuses ends the start; its
+# 05.0047 (guest2's) does not count either
+B=aaaaaaaa-0000-4000-8000-000000000002
+echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "0x40"}, {"unassign_adapter": "0x40"}, {"assign_adapter": "5"}, {"assign_domain": "0x47"}]}' > $D/$B
+WB="apmatrix: warning: mdevctl definition $D/$B assigns adapter 0x40 (this host's maximum 0x3f): its start fails and mdevctl removes the mdev again, so its queues do not count"
 apmatrix check >$T/out 2>$T/err || die "check: $(cat $T/err)"
 grep -qxF "$W" $T/err || die "check warning: $(cat $T/err)"
+grep -qxF "$WB" $T/err || die "check warning B: $(cat $T/err)"
 ! grep -q "also assigned by mdevctl" $T/err || die "a conflict said: $(cat $T/err)"
 apmatrix status >$T/out 2>$T/err
 grep -qxF "$W" $T/err || die "status warning: $(cat $T/err)"
@@ -1042,6 +1049,8 @@ grep -q "^guest2 .* matches" <(apmatrix status 2>/dev/null) || die "guest2: $(ap
 if command -v mdevctl >/dev/null; then
 	! mdevctl start -u $A >/dev/null 2>&1 || die "mdevctl started it"
 	[ ! -e /sys/bus/mdev/devices/$A ] || die "mdevctl left the mdev"
+	! mdevctl start -u $B >/dev/null 2>&1 || die "mdevctl started B"
+	[ ! -e /sys/bus/mdev/devices/$B ] || die "mdevctl left B's mdev"
 fi
 echo OK
 EOF
