@@ -2220,7 +2220,8 @@ static void mdevctl_beyond_host(struct import *im)
 		if (!out)
 			continue;
 		/* unassigned again by a later attribute: what is imported is within the maxima */
-		g->beyond = !!(final = matrix_format_beyond(&g->m, im->l->max_adapter, im->l->max_domain));
+		final = matrix_format_beyond(&g->m, im->l->max_adapter, im->l->max_domain);
+		g->beyond = final != NULL;
 		if (g->beyond)
 			diag_add(im->diags, DIAG_WARNING, NULL, NULL,
 				 "%s: mdev %s assigns %s: the kernel refuses it, so mdevctl's start of the definition "
