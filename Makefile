@@ -160,7 +160,7 @@ unit: $(UNIT_BINS)
 # failed test (tests/run-all).
 check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all >$(B).log 2>&1 || { cat $(B).log; echo "0 passed, 1 failed"; exit 1; }
-	$(Q)APMATRIX_VALGRIND=1 tests/run-all
+	$(Q)$(TEST_BIN) APMATRIX_VALGRIND=1 tests/run-all
 
 check-asan: deps
 	$(Q)rm -rf $(B)

@@ -15,11 +15,12 @@ APMATRIX=${APMATRIX:-$BIN/apmatrix}
 # BUILD: the build directory of the apmatrix under test, for what needs a
 # compiled program or a build directory (make install B=): the directory of
 # $APMATRIX when that is a compiled program, else (the valgrind wrapper, a
-# script) build/, whose apmatrix the wrapper runs.
+# script) APMATRIX_BUILD (set by tests/run-all), whose apmatrix the wrapper
+# runs, or build/.
 if [ "$(head -c 4 "$APMATRIX" 2>/dev/null)" = $'\x7fELF' ]; then
 	BUILD=$(dirname "$APMATRIX")
 else
-	BUILD=$TOP/build
+	BUILD=${APMATRIX_BUILD:-$TOP/build}
 fi
 # the apmatrix run inside the unit's sandbox (tests/lib/unit-sandbox), never
 # the valgrind wrapper: valgrind's own system calls and its log directory do
