@@ -261,10 +261,21 @@ static const char *vfio_dir_path(void)
 	return streq(sysfs_root_path(), SYSFS_DEFAULT_ROOT) ? "/dev/vfio" : NULL;
 }
 
+/* APMATRIX_RUNDIR without trailing slashes ("/run/x/" names RUNDIR/lock "/run/x/lock") */
 static const char *rundir_path(void)
 {
+	static char *path;
 	const char *e = secure_getenv("APMATRIX_RUNDIR");
-	return e && *e ? e : OWNER_DEFAULT_RUNDIR;
+	size_t n;
+
+	if (!e || !*e)
+		return OWNER_DEFAULT_RUNDIR;
+	if (!path) {
+		for (n = strlen(e); n > 1 && e[n - 1] == '/'; n--)
+			;
+		path = xasprintf("%.*s", (int)n, e);
+	}
+	return path;
 }
 
 static const char *s390_lock_path(void)

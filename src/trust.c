@@ -165,8 +165,8 @@ static int walk_open(const char *real, int flags, bool want_dir, bool workdir, m
 		*slash = '/';
 		p = slash + 1;
 	}
-	/* real was "/" */
-	*ret_why = xasprintf("is the root directory");
+	/* real was "/": the only caller's directory is the run directory */
+	*ret_why = xasprintf("the run directory is / itself; give APMATRIX_RUNDIR a directory of its own");
 	return -EPERM;
 }
 

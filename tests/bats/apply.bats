@@ -2523,6 +2523,32 @@ EOF
 	assert_output --partial OK
 }
 
+@test "APMATRIX_RUNDIR=/ is refused with a message that names the variable, nothing made or written; trailing slashes are the same directory" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+why="the run directory is / itself; give APMATRIX_RUNDIR a directory of its own"
+for d in / ///; do
+	clear_writes
+	APMATRIX_RUNDIR=$d expect_exit 1 apmatrix apply > $T/out 2> $T/err
+	[ "$(cat $T/err)" = "apmatrix: cannot take the lock //lock: $why" ] || die "apply in $d: $(cat $T/err)"
+	APMATRIX_RUNDIR=$d expect_exit 1 apmatrix status > $T/out 2> $T/err
+	[ "$(cat $T/err)" = "apmatrix: cannot read the ownership records in //state: $why" ] || die "status in $d: $(cat $T/err)"
+	[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+	[ ! -e /lock ] && [ ! -e /state ] || die "made in /"
+done
+APMATRIX_RUNDIR=/run/x/ expect_exit 0 apmatrix apply -q
+APMATRIX_RUNDIR=/run/x// expect_exit 0 apmatrix --wait 0 apply > $T/out 2> $T/err
+[ "$(cat $T/out)" = "0 changes" ] || die "second apply: $(cat $T/out) $(cat $T/err)"
+# the lock named as apply takes it, without a doubled slash
+exec 9> /run/x/lock && flock 9
+APMATRIX_RUNDIR=/run/x/ expect_exit 75 apmatrix --wait 0 apply > $T/out 2> $T/err
+grep -qF "cannot take the lock /run/x/lock: process " $T/err || die "held lock: $(cat $T/err)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "as root, in a sticky run directory, a boot file or card records another user made are not read: they cannot make root's records be taken for another boot's" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 printf 'version: 1\nguests:\n  guest1: {adapters: [5], domains: [4]}\n' > /etc/apmatrix.yaml
