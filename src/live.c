@@ -902,7 +902,9 @@ static void read_mdevs(struct reader *rd, const struct owner_db *owner)
  * open it at a time, so our open fails with EBUSY (DESIGN section 5).  For
  * mdevs whose queues cannot say it: kernels before 5.17 have no queue
  * `status`, and there writing `remove` to an mdev in use blocks until the
- * guest lets go (5.2+), so this must be known first.  The open is closed
+ * guest lets go (5.2+), so this must be known first; the rfc2017 interface
+ * has no queue `status` at all, and a queue of a running guest's mdev must
+ * not go back to the host driver.  The open is closed
  * at once; a guest started in that instant finds the group busy and can be
  * started again.  (A QEMU that uses the device's cdev and iommufd instead,
  * 6.6+, makes the group's open fail with EBUSY too, from VFIO_DEVICE_BIND_IOMMUFD
@@ -917,7 +919,7 @@ static int vfio_group_busy(struct reader *rd, const struct live_mdev *m)
 	_cleanup_free_ char *link = NULL, *group = NULL, *dev = NULL;
 	int fd;
 
-	if (!dir || rd->l->profile == PROFILE_RFC2017)
+	if (!dir)
 		return 0;
 	link = sysfs_path_mdev_attr(rd->l->matrix_path, m->uuid, "iommu_group");
 	if (sysfs_read_link_name(rd->s, link, &group) < 0 || !group[0] || strspn(group, "0123456789") != strlen(group))

@@ -213,6 +213,37 @@ EOF
 	assert_output --partial OK
 }
 
+@test "rfc2017: a running guest (its vfio group busy) is not changed and its queues stay with the vfio driver: the change and the removal are pending, exit 2; after it stops, apply carries them out" {
+	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
+drv() { local l; l=$(readlink /sys/bus/ap/devices/$1/driver) && basename "$l" || echo none; }
+cfg() { printf 'version: 1\nguests:\n  guest1:\n    adapters: [%s]\n    domains: [0x04]\n' "$1" > /etc/apmatrix.yaml; }
+cfg "0x05, 0x06"
+expect_exit 0 apmatrix apply -q
+u=$(apmatrix status --json | jq -r ".guests[0].uuid")
+echo "attach $u" > /sys/.sim/guest
+cfg 0x05
+clear_writes
+expect_exit 2 apmatrix apply > $T/out 2> $T/err
+[ "$(nwrites)" = 0 ] || die "wrote to a running guest's host: $(cat /sys/.sim/writes)"
+grep -qF "guest1: unassign adapter 0x06 (it would lose APQN 06.0004) pending: guest is running" $T/err || die "apply: $(cat $T/err)"
+[ "$(drv 06.0004)" = vfio_ap_matrix ] || die "06.0004 went to $(drv 06.0004) under the running guest"
+apmatrix status > $T/out
+grep -q "^guest1 .* differs, running: extra adapters 0x06" $T/out || die "status: $(cat $T/out)"
+printf 'version: 1\nguests: {}\n' > /etc/apmatrix.yaml
+expect_exit 2 apmatrix apply > $T/out 2> $T/err
+[ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
+grep -qF "remove mdev (it would lose APQNs 05.0004 06.0004) pending: guest is running" $T/err || die "removal: $(cat $T/err)"
+[ "$(drv 05.0004) $(drv 06.0004)" = "vfio_ap_matrix vfio_ap_matrix" ] || die "queues: $(drv 05.0004) $(drv 06.0004)"
+echo "detach $u" > /sys/.sim/guest
+expect_exit 0 apmatrix apply -q
+[ "$(drv 05.0004) $(drv 06.0004)" = "cex4queue cex4queue" ] || die "after the stop: $(drv 05.0004) $(drv 06.0004)"
+[ ! -e /sys/devices/ap_matrix/matrix/$u ] || die "mdev left"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 # rfc2017 queue moves are two writes (unbind from cex4queue, bind to the vfio
 # driver, or back): a failed second write leaves the queue on no driver
 rfc2017_halfmove_lib() {
