@@ -543,13 +543,19 @@ static int next_event(struct parser *p)
 		} else if (p->yp.error == YAML_READER_ERROR && p->yp.problem && strstr(p->yp.problem, "UTF-8") &&
 			   !strstr(p->yp.problem, "UTF-16")) {
 			/* bytes that are not UTF-8: where the bad sequence starts and its first byte */
-			unsigned char byte = 0;
+			unsigned char byte = 0, bom[2] = { 0, 0 };
 			size_t at = utf8_error_start(p, p->yp.problem_offset);
 
 			m = offset_mark(p, at);
 			(void)input_read(p, at, (char *)&byte, 1);
-			error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
-					"(if it is Latin-1: iconv -f latin1 -t utf8)", byte);
+			if (at == 0 && input_read(p, 0, (char *)bom, 2) == 2 &&
+			    ((bom[0] == 0xff && bom[1] == 0xfe) || (bom[0] == 0xfe && bom[1] == 0xff)))
+				/* a UTF-16 byte order mark, which libyaml would follow if let */
+				error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
+						"(this one starts as UTF-16 does: iconv -f utf16 -t utf8)", byte);
+			else
+				error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
+						"(if it is Latin-1: iconv -f latin1 -t utf8)", byte);
 		} else if (p->yp.error == YAML_READER_ERROR) {
 			/* the reader gives a byte offset, not a mark */
 			unsigned char byte;
@@ -1540,6 +1546,8 @@ static int load_input(struct config *cfg, const char *name, const char *buf, siz
 	p.file = diag_intern_file(diags, name);
 	if (!yaml_parser_initialize(&p.yp))
 		return -ENOMEM;
+	/* UTF-8 only (apmatrix.yaml(5)): libyaml would take a UTF-16 file by its byte order mark */
+	yaml_parser_set_encoding(&p.yp, YAML_UTF8_ENCODING);
 	if (fd < 0)
 		yaml_parser_set_input_string(&p.yp, (const unsigned char *)(buf ? buf : ""), buf ? len : 0);
 	else

@@ -626,6 +626,7 @@ static int parse_argv(int argc, char **argv)
 			arg_log_level = LOG_LEVEL_ERROR;
 			break;
 		case 'v':
+			arg_quiet = false; /* of -q and -v, the last wins */
 			arg_log_level = LOG_LEVEL_DEBUG;
 			break;
 		case 'h':

@@ -1220,6 +1220,32 @@ refused_guest() {
 	[ "$output" = "apmatrix: <stdin>:2:3: invalid UTF-8 at byte 0xC3$hint" ]
 }
 
+@test "check: a UTF-16 file (with its byte order mark, either order) is refused at 1:1 with the iconv that converts it; a UTF-8 one is fine" {
+	f=$BATS_TEST_TMPDIR/u16.yaml
+	hint='; a configuration file is UTF-8 text (this one starts as UTF-16 does: iconv -f utf16 -t utf8)'
+	(printf '\xff\xfe'; iconv -f utf-8 -t utf-16le "$APMATRIX_TOP/examples/seed-two-guests.yaml") >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $f:1:1: invalid UTF-8 at byte 0xFF$hint" ]
+	(printf '\xfe\xff'; iconv -f utf-8 -t utf-16be "$APMATRIX_TOP/examples/seed-two-guests.yaml") >"$f"
+	run "$APMATRIX" check --no-live -c "$f"
+	[ "$status" -eq 65 ]
+	[ "$output" = "apmatrix: $f:1:1: invalid UTF-8 at byte 0xFE$hint" ]
+	# the advice works
+	iconv -f utf16 -t utf8 "$f" >"$BATS_TEST_TMPDIR/u8.yaml"
+	run "$APMATRIX" check --no-live -q -c "$BATS_TEST_TMPDIR/u8.yaml"
+	[ "$status" -eq 0 ]
+}
+
+@test "check: of -q and -v the last wins: -q -v prints the summary, -v -q nothing" {
+	run --separate-stderr "$APMATRIX" check --no-live -c "$APMATRIX_TOP/examples/seed-two-guests.yaml" -q -v
+	[ "$status" -eq 0 ]
+	[[ "$output" == "ok: 2 guests, 6 APQNs, no conflicts"* ]]
+	run --separate-stderr "$APMATRIX" check --no-live -c "$APMATRIX_TOP/examples/seed-two-guests.yaml" -v -q
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] && [ -z "$stderr" ]
+}
+
 @test "check: a Latin-1 byte before more text is named at its own position and value, not libyaml's next byte" {
 	hint='; a configuration file is UTF-8 text (if it is Latin-1: iconv -f latin1 -t utf8)'
 	f=$BATS_TEST_TMPDIR/latin1.yaml
