@@ -145,11 +145,14 @@ void diag_sort(struct diag_list *l)
 /* "FILE:LINE:COL: ", "FILE: " for the whole file, NULL without a file; malloc'd. */
 static char *mark_format(const struct mark *m)
 {
+	_cleanup_free_ char *file = NULL;
+
 	if (!m->file)
 		return NULL;
+	file = escape_for_message(m->file); /* a file name may hold a newline: one message, one line */
 	if (!m->line)
-		return xasprintf("%s: ", m->file);
-	return xasprintf("%s:%u:%u: ", m->file, m->line, m->col);
+		return xasprintf("%s: ", file);
+	return xasprintf("%s:%u:%u: ", file, m->line, m->col);
 }
 
 char *diag_format(const struct diag *d)
@@ -169,6 +172,39 @@ void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
 	}
 }
 
+/*
+ * The length of the UTF-8 sequence at p (1-4), 0 when it is not one: a
+ * stray or missing trailing byte, an overlong form, a surrogate or a code
+ * point beyond U+10FFFF (RFC 3629).
+ */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	unsigned c = p[0], n, min, cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, min = 0x80, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, min = 0x800, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, min = 0x10000, cp = c & 0x07;
+	else
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0; /* also the NUL at the end */
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+/*
+ * s as a JSON string, which is UTF-8 (RFC 8259): a byte that is not part
+ * of a UTF-8 character (a file name in Latin-1, say) is written as U+FFFD.
+ */
 void json_string(FILE *f, const char *s)
 {
 	if (!s) {
@@ -191,10 +227,20 @@ void json_string(FILE *f, const char *s)
 			fputs("\\t", f);
 			break;
 		default:
-			if (*p < 0x20 || *p == 0x7f)
+			if (*p < 0x20 || *p == 0x7f) {
 				fprintf(f, "\\u%04x", *p);
-			else
+			} else if (*p < 0x80) {
 				fputc(*p, f);
+			} else {
+				size_t n = utf8_sequence(p);
+
+				if (!n) {
+					fputs("\\ufffd", f);
+					break;
+				}
+				fwrite(p, 1, n, f);
+				p += n - 1;
+			}
 		}
 	}
 	fputc('"', f);

@@ -1375,8 +1375,8 @@ static void from_mdevctl(struct import *im)
 		int base;
 
 		if (!uuid_canonicalize_any(names[i], uuid)) {
-			diag_add(im->diags, DIAG_WARNING, NULL, NULL, "%s: not named by a UUID, not an mdevctl definition; skipped",
-				 path);
+			diag_add_file(im->diags, DIAG_WARNING, path, NULL,
+				      "not named by a UUID, not an mdevctl definition; skipped");
 			continue;
 		}
 		r = read_file(path, &text, &c.len);

@@ -440,7 +440,11 @@ rm -f $D/*
 f="{11111111111141118111111111111111}"
 echo '{"mdev_type": "vfio_ap-passthrough", "start": "auto", "attrs": [{"assign_adapter": "5"}, {"assign_domain": "4"}]}' > "$D/$f"
 apmatrix check >$W/chk 2>&1 || die "check refused: $(cat $W/chk)"
-grep -qF "warning: mdevctl: $D/$f: not named by a UUID, not an mdevctl definition; skipped" $W/chk || die "no skip warning: $(cat $W/chk)"
+grep -qF "$D/$f: warning: mdevctl: not named by a UUID, not an mdevctl definition; skipped" $W/chk || die "no skip warning: $(cat $W/chk)"
+# in --json, a diagnostic about the whole file: "file" set, the message without it
+apmatrix check --json > $W/j 2>/dev/null || die "check --json refused"
+jq -e --arg f "$D/$f" '[.diagnostics[] | select(.file == $f and .line == null and .message == "mdevctl: not named by a UUID, not an mdevctl definition; skipped")] | length == 1' $W/j > /dev/null ||
+	die "json: $(cat $W/j)"
 mdevctl start-parent-mdevs matrix >/dev/null 2>&1
 [ -z "$(ls $M | grep -- -)" ] || die "mdevctl started it: $(ls $M)"
 echo OK

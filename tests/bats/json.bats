@@ -16,6 +16,26 @@ load helpers
 	jqe '.diagnostics[0] | .severity == "error" and .line == 11 and .column == 15 and .guest == "Guest2"' <<<"$output"
 }
 
+@test "--json is UTF-8 and a message one line when a file name is not: a Latin-1 byte becomes U+FFFD in the document, a newline \\n; the text escapes the newline" {
+	d=$BATS_TEST_TMPDIR
+	# a range error in a file whose name holds byte 0xFF, and in a drop-in whose name holds a newline
+	printf 'version: 1\nguests:\n  g1:\n    adapters: [5]\n    domains: [0x10-0x05]\n' > "$d/bad"$'\xff'"range.yaml"
+	run --separate-stderr "$APMATRIX" -c "$d/bad"$'\xff'"range.yaml" --no-live check --json
+	[ "$status" = 65 ]
+	iconv -f utf-8 -t utf-8 <<<"$output" > /dev/null
+	jq -e --arg f "$d/bad"$'\ufffd'"range.yaml" '.diagnostics[0] | .file == $f and .line == 5' <<<"$output"
+	mkdir "$d/dd"
+	printf 'version: 1\n' > "$d/main.yaml"
+	printf 'guests:\n  g2:\n    adapters: [5]\n    domains: [0x10-0x05]\n' > "$d/dd/10-"$'\n'"x.yaml"
+	run --separate-stderr "$APMATRIX" -c "$d/main.yaml" --config-dir "$d/dd" --no-live check --json
+	[ "$status" = 65 ]
+	jq -e --arg f "$d/dd/10-"$'\n'"x.yaml" '.diagnostics[0] | .file == $f and .line == 4 and .guest == "g2"' <<<"$output"
+	run --separate-stderr "$APMATRIX" -c "$d/main.yaml" --config-dir "$d/dd" --no-live check
+	[ "$status" = 65 ]
+	[ "${#stderr_lines[@]}" = 1 ]
+	[[ "$stderr" == "apmatrix: $d/dd/10-\\x0ax.yaml:4:15: guest 'g2': "* ]]
+}
+
 @test "show GUEST --json lists that guest alone, off and on the host" {
 	run --separate-stderr "$APMATRIX" --no-live -c "$EXAMPLES/seed-two-guests.yaml" show guest2 --json
 	[ "$status" = 0 ]

@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for util.c: string vectors, decimal numbers, the string index, the arena, read_fd_all() and escape_for_message(). */
+/*
+ * Unit tests for util.c: string vectors, decimal numbers, the string index,
+ * the arena, read_fd_all() and escape_for_message(); and diag.c's
+ * json_string().
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "diag.h"
 #include "macro.h"
 #include "tap.h"
 
@@ -161,6 +166,47 @@ static void test_escape_for_message(void)
 	check_escaped("x\xc2", "x\xc2");
 }
 
+/* json_string(s) as a malloc'd string */
+static char *json_of(const char *s)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	json_string(f, s);
+	fclose(f);
+	return out;
+}
+
+static void check_json(const char *s, const char *want)
+{
+	char *got = json_of(s);
+
+	CHECK_STREQ(got, want);
+	free(got);
+}
+
+/* JSON is UTF-8: every byte that is not part of a UTF-8 character becomes U+FFFD, the rest stays */
+static void test_json_string(void)
+{
+	check_json(NULL, "null");
+	check_json("a\"b\\c\n\t\x01\x7f", "\"a\\\"b\\\\c\\n\\t\\u0001\\u007f\"");
+	/* whole characters of 2, 3 and 4 bytes, the highest code point */
+	check_json("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"");
+	/* Latin-1, a stray trailing byte, a cut sequence at the end and before ASCII */
+	check_json("bad\xffname", "\"bad\\ufffdname\"");
+	check_json("\x80x", "\"\\ufffdx\"");
+	check_json("x\xe2\x82", "\"x\\ufffd\\ufffd\"");
+	check_json("\xe2\x82x", "\"\\ufffd\\ufffdx\"");
+	/* overlong forms, a surrogate, beyond U+10FFFF, the bytes never used */
+	check_json("\xc0\x80", "\"\\ufffd\\ufffd\"");
+	check_json("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");
+	check_json("\xf0\x8f\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	check_json("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	check_json("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	check_json("\xfe\xf5", "\"\\ufffd\\ufffd\"");
+}
+
 int main(void)
 {
 	static const struct tap_test tests[] = {
@@ -170,6 +216,7 @@ int main(void)
 		TAP_TEST(test_arena),
 		TAP_TEST(test_read_fd_all_limit),
 		TAP_TEST(test_escape_for_message),
+		TAP_TEST(test_json_string),
 	};
 
 	return tap_run(tests, ARRAY_SIZE(tests));
