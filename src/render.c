@@ -923,9 +923,31 @@ void render_plan_text(FILE *f, const struct plan *p, const struct render_opts *o
 		fprintf(f, "%zu change%s\n", p->n, p->n == 1 ? "" : "s");
 }
 
+/* path for sh: as it is when it has only characters sh takes literally, else in single quotes; malloc'd */
+static char *shell_quote(const char *path)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (*path && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+,:@%") ==
+			     strlen(path))
+		return xstrdup(path);
+	f = open_memstream(&out, &len);
+	if (!f)
+		abort();
+	fputc('\'', f);
+	for (const char *c = path; *c; c++)
+		fputs(*c == '\'' ? "'\\''" : (char[]){ *c, 0 }, f);
+	fputc('\'', f);
+	fclose(f);
+	return out;
+}
+
 void render_plan_shell(FILE *f, const struct plan *p, const struct render_opts *o)
 {
-	const char *root = o->sysfs_root ? o->sysfs_root : "/sys";
+	/* the sysfs root (APMATRIX_SYSFS_ROOT) may hold a space, a '$' or a quote */
+	_cleanup_free_ char *root = shell_quote(o->sysfs_root ? o->sysfs_root : "/sys");
 
 	fputs("#!/bin/sh\n# apmatrix plan as shell commands; run as root, in this order\nset -e\n", f);
 	for (size_t i = 0; i < p->n; i++) {

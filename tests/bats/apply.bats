@@ -147,6 +147,24 @@ EOF
 	assert_output --partial OK
 }
 
+@test "--shell quotes a sysfs root (APMATRIX_SYSFS_ROOT) with a space, a quote or a \$(...): the plan writes there and runs nothing else" {
+	in_sim "$HOSTS/seed.yaml" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+r="$T/a b'\$(touch $T/pwned)"
+mkdir -p "$r/sys" && mount --bind /sys "$r/sys" || die "bind mount"
+APMATRIX_SYSFS_ROOT="$r/sys" apmatrix diff --shell > $T/plan.sh
+grep -qF "echo -0x05 > '$T/a b'\\''\$(touch $T/pwned)/sys'/bus/ap/apmask" $T/plan.sh || die "plan: $(cat $T/plan.sh)"
+(cd $T && sh -e $T/plan.sh) || die "the shell plan failed"
+[ ! -e $T/pwned ] && [ ! -e $T/a ] || die "the plan ran a command or wrote beside: $(ls $T)"
+[ -z "$(bad_writes)" ] || die "shell plan writes failed"
+[ "$(cat $(mdev_dir $(uuid_of guest1))/matrix | wc -l)" = 4 ] || die "guest1 matrix after the shell plan"
+umount "$r/sys"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 converge() { # $1 = kernel profile
 	local topo
 	topo=$(seed_topo "$1")
