@@ -602,15 +602,24 @@ static int next_event(struct parser *p)
 		}
 		if (len > CONFIG_MAX_SCALAR) {
 			struct mark m = ev_mark(p);
-			size_t n;
+			size_t n = cut_length(p->ev.data.scalar.value);
+			const char *was = p->guest;
+			char g[QUOTE_MAX + 8], name[CONFIG_MAX_SCALAR + 1];
 
-			error_at(p, &m, "a key or value of %zu bytes; the limit is %d", len, CONFIG_MAX_SCALAR);
+			if (p->at_name) {
+				/* a guest's name: the guest it makes, as handle_guest() keeps it ("NAME...") */
+				memcpy(name, p->ev.data.scalar.value, n);
+				memcpy(name + n, "...", 4);
+				p->guest = name;
+			}
+			error_at(p, &m, "%sa key or value of %zu bytes; the limit is %d", in_owner(p, g), len,
+				 CONFIG_MAX_SCALAR);
+			p->guest = was;
 			/*
 			 * Go on with the first 64 bytes (whole UTF-8 characters): no
 			 * later message quotes the long text, and a name that long is
 			 * not reported a second time.
 			 */
-			n = cut_length(p->ev.data.scalar.value);
 			p->ev.data.scalar.value[n] = '\0';
 			p->ev.data.scalar.length = n;
 			p->scalar_cut = true;
@@ -1384,10 +1393,10 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	if (dup && dup->mark.file == p->file) {
 		_cleanup_free_ char *first = mark_string(&dup->mark);
 
+		p->guest = dup->name; /* the diagnostic's guest (--json "guest"); key goes with the next event */
 		error_at(p, key_mark, "guest %s: defined twice (first at %s)", quote_into(q, key), first);
 		/* anchors, aliases and tags in the repeat's value are named by the guest, as in any guest's */
 		p->owner = NULL;
-		p->guest = dup->name; /* key goes with the next event */
 		r = next_event(p);
 		if (r >= 0)
 			r = skip_node(p);
@@ -1396,9 +1405,12 @@ static int handle_guest(struct parser *p, const char *key, const struct mark *ke
 	}
 	if (!dup && cfg->n_names >= CONFIG_MAX_GUESTS) {
 		/* stop here: the rest of the file is not read; said once, not once per drop-in */
-		if (!cfg->too_many_guests)
+		if (!cfg->too_many_guests) {
+			p->guest = key;
 			error_at(p, key_mark, "guest %s: more than %d guests; the limit is %d", quote_into(q, key),
 				 CONFIG_MAX_GUESTS, CONFIG_MAX_GUESTS);
+			p->guest = NULL;
+		}
 		cfg->too_many_guests = true;
 		p->broken = true;
 		return -E2BIG;

@@ -1105,6 +1105,9 @@ apmatrix: $cfg:4:3: guest 'g1': defined twice (first at $cfg:3:3)
 apmatrix: $cfg:4:10: guest 'g1': anchors are not supported (anchor 'e')
 apmatrix: $cfg:5:15: guest 'g1': YAML tags are not supported (tag '!!seq')
 apmatrix: $cfg:6:14: guest 'g1': aliases are not supported (alias 'e')" ]
+	# in --json, every one of them names the guest
+	"$APMATRIX" --no-live -c "$cfg" check --json >"$out" || true
+	jqe '(.diagnostics | length) == 5 and all(.diagnostics[]; .guest == "g1")' "$out"
 }
 
 @test "an empty -c/--config or --config-dir is a usage error naming the option, not a file named ''" {
@@ -1311,8 +1314,8 @@ refused_guest() {
 	printf 'version: 1\nguests:\n  %s: {adapters: [1], domains: [1]}\n  %s: {adapters: [2], domains: [2]}\n' "$a257" "$a258" >"$f"
 	run "$APMATRIX" check --no-live -c "$f"
 	[ "$status" -eq 65 ]
-	[ "${lines[0]}" = "apmatrix: $f:3:3: a key or value of 257 bytes; the limit is 256" ]
-	[ "${lines[1]}" = "apmatrix: $f:4:3: a key or value of 258 bytes; the limit is 256" ]
+	[ "${lines[0]}" = "apmatrix: $f:3:3: guest '${a257:0:64}...': a key or value of 257 bytes; the limit is 256" ]
+	[ "${lines[1]}" = "apmatrix: $f:4:3: guest '${a258:0:64}...': a key or value of 258 bytes; the limit is 256" ]
 	[ "${#lines[@]}" -eq 2 ]
 	# the value of a long name is still read: its errors are said, the name shown cut
 	printf 'version: 1\nguests:\n  %s: {adapters: [1], domains: [0x100]}\n' "$a257" >"$f"
@@ -1328,7 +1331,7 @@ refused_guest() {
 		echo "${body:0:20} -> $output"
 		[ "$status" -eq 65 ]
 		[ "${#lines[@]}" -eq 1 ]
-		[[ "$output" == *": a key or value of 30"[02]" bytes; the limit is 256" ]]
+		[[ "$output" == *": guest 'g1': a key or value of 30"[02]" bytes; the limit is 256" ]]
 	done
 }
 

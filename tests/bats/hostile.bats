@@ -115,10 +115,10 @@ EOF
 @test "hostile: very long keys, values and guest names" {
 	hostile <<'EOF'
 { printf 'version: 1\nguests:\n  ? '; head -c 100000 /dev/zero | tr '\0' g; printf '\n  : {adapters: [1], domains: [1]}\n'; } >/etc/apmatrix.yaml
-refuse '^apmatrix: /etc/apmatrix.yaml:3:5: a key or value of 100000 bytes; the limit is 256$'
+refuse "^apmatrix: /etc/apmatrix.yaml:3:5: guest '$(head -c 64 /dev/zero | tr '\0' g)\\.\\.\\.': a key or value of 100000 bytes; the limit is 256\$"
 { printf 'version: 1\nguests:\n  g1: {adapters: [1], domains: [1], uuid: "'; head -c 300000 /dev/zero | tr '\0' 0; printf '"}\n'; } >/etc/apmatrix.yaml
 MAXLINES=2 # and the UUID's first 64 bytes are no UUID
-refuse '^apmatrix: /etc/apmatrix.yaml:3:43: a key or value of 300000 bytes; the limit is 256$'
+refuse "^apmatrix: /etc/apmatrix.yaml:3:43: guest 'g1': a key or value of 300000 bytes; the limit is 256\$"
 MAXLINES=1
 name=$(head -c 200 /dev/zero | tr '\0' n)
 printf 'version: 1\nguests:\n  %s: {adapters: [1], domains: [1]}\n' "$name" >/etc/apmatrix.yaml
@@ -129,7 +129,7 @@ EOF
 @test "hostile: a 5000-byte simple key: the length, then libyaml's syntax error" {
 	hostile 3 <<'EOF'
 { printf 'version: 1\nguests:\n  '; head -c 5000 /dev/zero | tr '\0' g; printf ': {adapters: [1], domains: [1]}\n'; } >/etc/apmatrix.yaml
-refuse '^apmatrix: /etc/apmatrix.yaml:3:3: a key or value of 5000 bytes; the limit is 256$'
+refuse '^apmatrix: /etc/apmatrix.yaml:3:3: guests: a key or value of 5000 bytes; the limit is 256$'
 apmatrix --no-live check 2>&1 | grep -q "YAML syntax error" || die "no syntax error"
 EOF
 }

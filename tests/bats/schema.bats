@@ -211,6 +211,10 @@ c_verdict() {
 	run "$APMATRIX" -c "$W/over.yaml" --no-live check
 	[ "$status" -eq 65 ]
 	[[ $output == *"more than 16384 guests"* ]]
+	# --json names the guest the limit stopped at
+	run "$APMATRIX" -c "$W/over.yaml" --no-live check --json
+	[ "$status" -eq 65 ]
+	jqe '[.diagnostics[] | select(.message | contains("more than 16384 guests"))] | length == 1 and .[0].guest != null' <<<"$output"
 }
 
 @test "schema-validate's python fallback reads pattern as ECMA-262 does: \$ is the end, not before a final newline" {

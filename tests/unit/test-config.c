@@ -524,17 +524,18 @@ static void test_odd_input(void)
 	expect_one("version: 1\n# \xf0\x9f\x98x\n", 2, 3, "invalid UTF-8 at byte 0xF0" NOT_UTF8);
 	expect_one("version: 1\n# \xff\n", 2, 3, "invalid UTF-8 at byte 0xFF" NOT_UTF8);
 #undef NOT_UTF8
-	/* names cut at the length limit: reported once, never "defined twice", and no guest */
+	/* names cut at the length limit: reported once, by the name cut ("guest '000...'"), never "defined twice", and no guest */
 	if (asprintf(&yaml, "version: 1\nguests:\n  %0257d: {adapters: [1], domains: [1]}\n"
 			    "  %0258d: {adapters: [1], domains: [1]}\n", 1, 1) < 0)
 		abort();
 	fx_load(&f, yaml);
 	CHECK(f.r == -EINVAL && f.dl.n == 2 && f.c->n_guests == 0);
 	for (size_t i = 0; i < f.dl.n; i++)
-		CHECK(strstr(f.dl.items[i].message, "a key or value of 25") == f.dl.items[i].message);
+		CHECK(strncmp(f.dl.items[i].message, "guest '0000", 11) == 0 &&
+		      strstr(f.dl.items[i].message, "...': a key or value of 25"));
 	fx_done(&f);
 	free(yaml);
-	/* a long UUID, key or list entry: only its length */
+	/* a long UUID, key or list entry: only its length, after the guest */
 	static const char *const longs[] = { "uuid: \"%0300d\"", "%0300d: 5", "control-domains: [\"%0300d\"]" };
 	for (size_t i = 0; i < ARRAY_SIZE(longs); i++) {
 		char *body = NULL;
@@ -545,7 +546,7 @@ static void test_odd_input(void)
 		fx_load(&f, yaml);
 		CHECK(f.r == -EINVAL && f.dl.n == 1);
 		if (f.dl.n)
-			CHECK_STREQ(f.dl.items[0].message, "a key or value of 300 bytes; the limit is 256");
+			CHECK_STREQ(f.dl.items[0].message, "guest 'g1': a key or value of 300 bytes; the limit is 256");
 		CHECK(f.c->n_guests == 1 && !f.c->guests[0].uuid);
 		fx_done(&f);
 		free(yaml);
