@@ -53,3 +53,11 @@ EOS
 	assert_success
 	assert_output --partial OK
 }
+
+@test "README: its Environment table names every variable of apmatrix(8) ENVIRONMENT" {
+	cd "$TOP"
+	man=$(awk '/^\.SH / { on = ($2 == "ENVIRONMENT"); next } on && prev == ".TP" && /^\.B [A-Z_]+$/ { print $2 } { prev = $1 }' man/apmatrix.8 | sort -u)
+	readme=$(awk '/^## Environment/ { on = 1; next } /^## / { on = 0 } on' README.md | grep -oE '^\| `[A-Z_]+`' | tr -d '|` ' | sort -u)
+	[ "$(wc -l <<<"$man")" -ge 6 ]
+	diff <(echo "$man") <(echo "$readme")
+}
