@@ -590,9 +590,10 @@ static int parse_argv(int argc, char **argv)
 			arg_seen |= OPT_NO_LIVE;
 			break;
 		case ARG_WAIT: {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end || v < 0 || v > 86400)
+			unsigned long long v;
+
+			/* digits only: not " 5", "+5" or "5 " (strtol would take them) */
+			if (parse_decimal_ull(optarg, &v) < 0 || v > 86400)
 				option_error("invalid --wait '%s': expected seconds, 0-86400", optarg);
 			arg_wait = (int)v;
 			arg_seen |= OPT_WAIT;

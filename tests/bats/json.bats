@@ -300,6 +300,11 @@ EOF
 	[ "$status" = 64 ]
 	[ -z "$output" ]
 	[[ $stderr == *"invalid --wait 'abc'"* ]]
+	# digits only: a sign or a space is no number of seconds (strtol would take them)
+	for w in ' 5' '+5' '5 ' '-0' 86401; do
+		run --separate-stderr "$APMATRIX" --json apply --wait "$w"
+		[ "$status" = 64 ] && [ -z "$output" ] && [[ $stderr == *"invalid --wait '$w'"* ]] || { echo "'$w': $status"; false; }
+	done
 	# and the man page and the schema say so
 	grep -q '^Only a usage error (exit status 64: a wrong command line' "$TOP/man/apmatrix.8"
 	jq -e '.description | contains("not on a usage error (exit status 64")' "$TOP/schema/apply.schema.json"
