@@ -63,11 +63,9 @@ enum {
 	OPT_FROM = 1 << 6,
 	OPT_OUTPUT = 1 << 7,
 	OPT_SNIPPET = 1 << 8,
-	OPT_CONFIG = 1 << 9, /* -c, --config-dir: import reads no configuration (it writes one, with -o) */
 };
 
 static unsigned arg_seen; /* OPT_* given on the command line */
-static bool arg_seen_config_dir; /* the last OPT_CONFIG given was --config-dir (for its refusal) */
 static bool arg_help;
 
 /* The commands, by their index in commands[]; C() makes a set of them. */
@@ -215,9 +213,8 @@ static const struct option_doc {
 	unsigned commands; /* C() */
 	const char *text;
 } option_docs[] = {
-	{ "-c, --config FILE", OPT_CONFIG, C(CHECK) | C(SHOW) | C(DIFF) | C(APPLY) | C(STATUS) | C(GUEST),
-	  "configuration file (default " CONFIG_DEFAULT_PATH "; - reads stdin)" },
-	{ "    --config-dir DIR", OPT_CONFIG, C(CHECK) | C(SHOW) | C(DIFF) | C(APPLY) | C(STATUS) | C(GUEST),
+	{ "-c, --config FILE", 0, 0, "configuration file (default " CONFIG_DEFAULT_PATH "; - reads stdin)" },
+	{ "    --config-dir DIR", 0, 0,
 	  "drop-in directory (default " CONFIG_DEFAULT_DROPIN_DIR "; with -c FILE read only when given, or when FILE "
 	  "is " CONFIG_DEFAULT_PATH ")" },
 	{ "-j, --json", OPT_JSON, C(CHECK) | C(DIFF) | C(APPLY) | C(STATUS), "machine-readable output" },
@@ -559,15 +556,11 @@ static int parse_argv(int argc, char **argv)
 			if (!*optarg)
 				option_error("%s", "invalid --config '': expected a file name, or - for standard input");
 			arg_config = optarg;
-			arg_seen |= OPT_CONFIG;
-			arg_seen_config_dir = false;
 			break;
 		case ARG_CONFIG_DIR:
 			if (!*optarg)
 				option_error("%s", "invalid --config-dir '': expected a directory name");
 			arg_config_dir = optarg;
-			arg_seen |= OPT_CONFIG;
-			arg_seen_config_dir = true;
 			break;
 		case 'j':
 			arg_json = true;
@@ -2326,9 +2319,8 @@ static int check_command_options(const struct command *cmd)
 
 		if (!(arg_seen & bit) || (allowed & bit))
 			continue;
-		const char *name = bit == OPT_SNIPPET ? (arg_snippet == SNIPPET_QEMU ? "--qemu" : "--libvirt")
-				   : bit == OPT_CONFIG && arg_seen_config_dir ? "--config-dir"
-				   : strstr(option_docs[i].names, "--");
+		const char *name = bit != OPT_SNIPPET ? strstr(option_docs[i].names, "--")
+				   : arg_snippet == SNIPPET_QEMU ? "--qemu" : "--libvirt";
 		_cleanup_free_ char *owners = option_owners(bit);
 		_cleanup_free_ char *s = xasprintf("%.*s is not an option of %s%s (it is one of %s)",
 						   (int)strcspn(name, " "), name, cmd->name,

@@ -2751,10 +2751,6 @@ refused "--output is not an option of check (it is one of import)" check -o /tmp
 refused "--from is not an option of apply (it is one of import)" apply --from mdevctl
 refused "--qemu is not an option of show (it is one of guest)" show --qemu
 refused "--dry-run is not an option of import (it is one of apply and diff)" import -n
-# import reads no configuration: -c FILE is not where it writes one (that is -o FILE)
-refused "--config is not an option of import (it is one of check, show, diff, apply, status and guest)" -c $T/new.yaml import
-refused "--config-dir is not an option of import (it is one of check, show, diff, apply, status and guest)" import --config-dir /etc/apmatrix.d
-[ ! -e $T/new.yaml ] || die "import wrote -c's file"
 [ "$(nwrites)" = 0 ] || die "wrote: $(cat /sys/.sim/writes)"
 # where they belong they work: apply -n --shell prints the plan as commands
 expect_exit 2 apmatrix apply -n --shell > $T/sh

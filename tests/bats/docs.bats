@@ -102,16 +102,11 @@ man_command_options() {
 				--wait) a="$o 0" ;;
 				--from) a="$o live" ;;
 				--output) a="$o out.$c" ;;
-				--config) a="$o nosuch.yaml" ;;
-				--config-dir) a="$o nosuch.d" ;;
 				*) a=$o ;;
 				esac
 				[ "$c $o" = "apply --shell" ] && a="-n $a" # apply --shell is refused without -n
 				# no configuration: a command that takes the option stops at reading it
-				# (import and help read none, and take no -c)
-				cfg="-c nosuch.yaml"
-				[ "$c" = import ] || [ "$c" = help ] && cfg=
-				echo "'$APMATRIX' $cfg $c $a >/dev/null 2>err; rc=\$?"
+				echo "'$APMATRIX' -c nosuch.yaml $c $a >/dev/null 2>err; rc=\$?"
 				echo "if [ \$rc = 64 ] && grep -q 'is not an option of $c' err; then echo '$c $o refused'; grep -o '(it is one of .*)' err; else echo '$c $o taken'; fi"
 			done
 		done
