@@ -213,6 +213,81 @@ EOF
 	assert_output --partial OK
 }
 
+@test "ansible: others' drop-ins are checked as apply reads them: a symbolic link that conflicts, or a file another user owns, fails the play before anything is written" {
+	in_play <<'EOF'
+mkdir -p /etc/apmatrix.d /etc/foreign
+cat > /etc/foreign/40-foreign.yaml <<'EOT'
+version: 1
+guests:
+  foreign1:
+    adapters: [0x05]
+    domains: [0x47]
+EOT
+ln -s /etc/foreign/40-foreign.yaml /etc/apmatrix.d/40-foreign.yaml
+play; rc=$?
+[ $rc != 0 ] || { show; die "a linked drop-in that takes payments1's queue did not fail the play"; }
+grep -q "apmatrix diff exited 65" $OUT || { show; die "not failed at the plan"; }
+grep -q "guest 'payments1': APQN 05.0047 already assigned to guest 'foreign1'" $OUT || { show; die "no conflict message"; }
+[ ! -e /etc/apmatrix.yaml ] && [ "$(ls /etc/apmatrix.d)" = 40-foreign.yaml ] || die "files written: $(ls -la /etc/apmatrix*)"
+[ "$(nwrites)" = 0 ] || die "sysfs written"
+# a drop-in that a user other than root owns: apply would refuse it, so the plan does
+rm /etc/apmatrix.d/40-foreign.yaml
+printf 'version: 1\nguests:\n  other1:\n    adapters: [0x06]\n    domains: [0xff]\n' > /etc/apmatrix.d/45-other.yaml
+chown nobody /etc/apmatrix.d/45-other.yaml
+play; rc=$?
+[ $rc != 0 ] || { show; die "a drop-in nobody owns did not fail the play"; }
+grep -q "apmatrix diff exited" $OUT && grep -q "/etc/apmatrix.d/45-other.yaml.*owned by user 'nobody'" $OUT || { show; die "no ownership message"; }
+[ ! -e /etc/apmatrix.yaml ] && [ "$(ls /etc/apmatrix.d)" = 45-other.yaml ] || die "files written: $(ls -la /etc/apmatrix*)"
+[ "$(nwrites)" = 0 ] || die "sysfs written"
+# root's own link is fine: the play applies it beside the role's guests
+chown root /etc/apmatrix.d/45-other.yaml
+mv /etc/apmatrix.d/45-other.yaml /etc/foreign/ && ln -s /etc/foreign/45-other.yaml /etc/apmatrix.d/45-other.yaml
+play || { show; die "a good linked drop-in failed the play"; }
+grep -q "^mdev $(uuid_of other1)" /sys/.sim/dump || die "other1 (linked drop-in) not applied"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
+@test "ansible: the play enables apmatrix-apply.service where systemd runs the host (once: the second run reports no change), and leaves it alone elsewhere or when told" {
+	in_play <<'EOF'
+# no /run/systemd/system (sd_booted() false): the task is skipped, the play applies
+play || { show; die "first run"; }
+grep -A2 '^TASK \[apmatrix : Enable apmatrix-apply.service' $OUT | grep -q '^skipping' || { show; die "enable not skipped without systemd"; }
+# a host that systemd runs, with a systemctl that records what it is asked
+mkdir -p /run/systemd/system $T/bin
+cat > $T/bin/systemctl <<'EOT'
+#!/bin/sh
+echo "$*" >> /run/systemctl.log
+case $1 in
+show) echo "Id=apmatrix-apply.service"; echo "LoadState=loaded"; echo "ActiveState=inactive"
+	[ -e /run/enabled ] && echo "UnitFileState=enabled" || echo "UnitFileState=disabled" ;;
+is-enabled) if [ -e /run/enabled ]; then echo enabled; exit 0; else echo disabled; exit 1; fi ;;
+enable) touch /run/enabled; echo "Created symlink /etc/systemd/system/multi-user.target.wants/$2" ;;
+*) exit 1 ;;
+esac
+EOT
+chmod 755 $T/bin/systemctl
+export PATH=$T/bin:$PATH
+play -e apmatrix_enable_unit=false || { show; die "enable_unit=false"; }
+[ ! -e /run/systemctl.log ] || die "systemctl asked with apmatrix_enable_unit=false: $(cat /run/systemctl.log)"
+play || { show; die "run with systemd"; }
+[ -e /run/enabled ] || { show; die "not enabled: $(cat /run/systemctl.log)"; }
+grep -qx "enable apmatrix-apply.service" /run/systemctl.log || die "systemctl: $(cat /run/systemctl.log)"
+! grep -q "^start\|^restart" /run/systemctl.log || die "the unit was started: $(cat /run/systemctl.log)"
+play || { show; die "second run with systemd"; }
+[ "$(recap_changed)" = 0 ] || { show; die "second run reported changes"; }
+[ "$(grep -c '^enable' /run/systemctl.log)" = 1 ] || die "enabled twice: $(cat /run/systemctl.log)"
+echo OK
+EOF
+	echo "$output"
+	assert_success
+	assert_output --partial OK
+}
+
 @test "ansible: changes for a running guest stay pending (not a failure) unless asked; apmatrix_force applies them" {
 	in_play <<'EOF'
 play || { show; die "first run"; }
