@@ -20,6 +20,9 @@
  *      still host-owned, by max-flow / min-cut (DESIGN §4);
  *   4. per mdev actions, then mask (or rfc2017 queue) takes;
  *      (and a note where a usage domain passes from one guest to another);
+ *      on 6.0-6.9 what an mdev that gains loses is unassigned after its
+ *      assigns where the kernel allows (late_unassigns()), as ap_config
+ *      changes it in one write from 6.10;
  *   5. dependencies and "pending" (running guests), then the releases, which
  *      must never hand the host an APQN that any mdev still holds: they come
  *      last, after the writes that take such APQNs out of the mdevs; a take
@@ -74,6 +77,7 @@ static const char *const plan_phase_table[_PHASE_MAX] = {
 	[PHASE_RELEASE_MASK] = "release mask",
 	[PHASE_CREATE_MDEV] = "create mdev",
 	[PHASE_ASSIGN] = "assign",
+	[PHASE_UNASSIGN_LATE] = "late unassign",
 };
 
 const char *action_kind_to_string(enum action_kind k)
@@ -123,6 +127,12 @@ struct mstate {
 	 * for each of hundreds of mdevs is what a re-apply would touch).
 	 */
 	ssize_t *ua, *ud;
+	/*
+	 * 6.0-6.9: the adapters and usage domains it loses after its assigns
+	 * (PHASE_UNASSIGN_LATE, late_unassigns()); until then the assigns
+	 * write them into a matrix that still has them.
+	 */
+	struct bitmap256 late_a, late_d;
 };
 
 struct gstate {
@@ -1244,12 +1254,136 @@ static void plan_refilter(struct ctx *c, struct mstate *ms, const struct apqn_ma
 	}
 }
 
+/*
+ * Whether APQN (a, d) is reserved for the host drivers when the assign
+ * phase runs: after the mask takes of this run (the cover's bits the live
+ * masks still have, plan_takes()); an override decides alone.
+ */
+static bool host_owned_at_assign(const struct ctx *c, unsigned a, unsigned d)
+{
+	const struct live_queue *q;
+
+	if (!host_owned_live(c, a, d))
+		return false;
+	q = live_find_queue(c->l, a, d);
+	if (q && q->driver_override)
+		return true;
+	return !(c->masks_auto && (bitmap_test(&c->cover_ap, a) || bitmap_test(&c->cover_aq, d)));
+}
+
+/*
+ * Whether an assign may write APQN (a, d) into ms while ms still holds a
+ * number it loses later: no other guest wants it, no other mdev holds it
+ * (EADDRINUSE), and the host drivers do not have it then (EADDRNOTAVAIL).
+ */
+static bool transient_ok(const struct ctx *c, const struct mstate *ms, unsigned a, unsigned d)
+{
+	if (apqn_in(c->wanted, a, d) || host_owned_at_assign(c, a, d))
+		return false;
+	for (size_t k = 0; k < c->n_ms; k++)
+		if (&c->ms[k] != ms && c->ms[k].m && matrix_has_apqn(&c->ms[k].live, a, d))
+			return false;
+	return true;
+}
+
+/* Whether queue (a, d) is bound to vfio_ap once the takes of this run are written. */
+static bool vfio_at_assign(const struct ctx *c, unsigned a, unsigned d)
+{
+	const struct live_queue *q = live_find_queue(c->l, a, d);
+
+	if (!q)
+		return false;
+	if (q->kind == QUEUE_DRIVER_VFIO)
+		return true;
+	return q->kind == QUEUE_DRIVER_HOST && host_owned_live(c, a, d) && !host_owned_at_assign(c, a, d);
+}
+
+/*
+ * 6.0-6.9 (one assign or unassign per write, hot plug): which of the
+ * adapters and usage domains an existing mdev loses are unassigned after its
+ * assigns (ms->late_a, ms->late_d), so that a running guest is never left
+ * with less than both its old and its new matrix when a mask take or an
+ * assign fails on the way (it keeps the old one: what comes after a failed
+ * step of a guest is not tried), as ap_config does from 6.10
+ * (removal_needed_early()).  Only for an mdev that gains an adapter or a
+ * usage domain: else there is no assign to wait for, and an adapter the
+ * kernel's filter left out is assigned again after the unassigns
+ * (plan_refilter()).  A number is unassigned first, as before, when
+ *   - another guest wants an APQN it frees (EADDRINUSE until it is gone);
+ *   - the assigns would write, with it still there, an APQN that is not
+ *     this guest's and not the mdev's (a lost adapter x a gained domain, a
+ *     gained adapter x a lost domain) that another guest wants, another
+ *     mdev holds or the host drivers have at that time (transient_ok());
+ *   - a usage domain whose queue on an adapter the guest keeps or gains is
+ *     not bound to vfio_ap: the kernel filters on the last assign and would
+ *     keep that adapter out of the guest's view after the domain is gone
+ *     (an unassign does not filter again, kernel-abi.md §2.5.1).
+ * Control domains are never checked by the kernel: always after.  Pre-6.0
+ * kernels refuse any change of a running guest and check every queue of the
+ * new matrix; there, and with ap_config, nothing changes.
+ */
+static void late_unassigns(struct ctx *c, struct mstate *ms, const struct apqn_matrix *want)
+{
+	const struct live *l = c->l;
+	struct bitmap256 add_a = bitmap_andnot(&want->adapters, &ms->live.adapters);
+	struct bitmap256 add_d = bitmap_andnot(&want->domains, &ms->live.domains);
+	struct bitmap256 la = bitmap_andnot(&ms->live.adapters, &want->adapters);
+	struct bitmap256 ld = bitmap_andnot(&ms->live.domains, &want->domains);
+
+	if (l->profile != PROFILE_DYNAMIC || c->ap_config || !ms->m || (bitmap_empty(&add_a) && bitmap_empty(&add_d)))
+		return;
+	/* what another guest wants goes first: both numbers, as freeing_action() depends on both */
+	BITMAP_FOREACH(a, &ms->live.adapters)
+	BITMAP_FOREACH(d, &ms->live.domains)
+	{
+		if (!matrix_has_apqn(want, (unsigned)a, (unsigned)d) && apqn_in(c->wanted, (unsigned)a, (unsigned)d)) {
+			bitmap_clear(&la, (unsigned)a);
+			bitmap_clear(&ld, (unsigned)d);
+		}
+	}
+	/* the APQNs the assigns would write only because a lost number is still there */
+	BITMAP_FOREACH(a, &la)
+	BITMAP_FOREACH(d, &add_d)
+	{
+		if (!transient_ok(c, ms, (unsigned)a, (unsigned)d)) {
+			bitmap_clear(&la, (unsigned)a);
+			break;
+		}
+	}
+	BITMAP_FOREACH(d, &ld)
+	BITMAP_FOREACH(a, &add_a)
+	{
+		if (!transient_ok(c, ms, (unsigned)a, (unsigned)d)) {
+			bitmap_clear(&ld, (unsigned)d);
+			break;
+		}
+	}
+	/*
+	 * the filter on the last assign must not see a domain that keeps an
+	 * adapter of the guest out (live_stale_adapters(): only what the LPAR
+	 * has counts)
+	 */
+	BITMAP_FOREACH(d, &ld)
+	BITMAP_FOREACH(a, &want->adapters)
+	{
+		if (l->has_qci && (!bitmap_test(&l->cfg_domains, (unsigned)d) || !bitmap_test(&l->cfg_adapters, (unsigned)a)))
+			continue;
+		if (!vfio_at_assign(c, (unsigned)a, (unsigned)d)) {
+			bitmap_clear(&ld, (unsigned)d);
+			break;
+		}
+	}
+	ms->late_a = la;
+	ms->late_d = ld;
+}
+
 static void plan_guest(struct ctx *c, size_t gi)
 {
 	struct gstate *g = &c->guests[gi];
 	struct mstate *ms = &c->ms[g->ms];
 	const struct apqn_matrix *want = &g->g->matrix;
 	bool filters = false; /* an assign that adds: the kernel filters the guest's view again */
+	bool late_cdoms;      /* control domains go after the assigns (late_unassigns()) */
 
 	if (!ms->m) {
 		ms->create_id = mdev_action(c, ms, ACTION_CREATE_MDEV, PHASE_CREATE_MDEV, 0);
@@ -1270,6 +1404,13 @@ static void plan_guest(struct ctx *c, size_t gi)
 		return;
 	}
 
+	late_unassigns(c, ms, want);
+	{
+		struct bitmap256 add_a = bitmap_andnot(&want->adapters, &ms->live.adapters);
+		struct bitmap256 add_d = bitmap_andnot(&want->domains, &ms->live.domains);
+
+		late_cdoms = c->l->profile == PROFILE_DYNAMIC && ms->m && (!bitmap_empty(&add_a) || !bitmap_empty(&add_d));
+	}
 	for (int dim = 0; dim < 3; dim++) {
 		struct bitmap256 gone = bitmap_andnot(matrix_dim(&ms->live, dim), matrix_dim(want, dim));
 		struct bitmap256 added = bitmap_andnot(matrix_dim(want, dim), matrix_dim(&ms->live, dim));
@@ -1279,7 +1420,11 @@ static void plan_guest(struct ctx *c, size_t gi)
 
 		BITMAP_FOREACH(n, &gone)
 		{
-			ssize_t i = mdev_action(c, ms, dim_table[dim].unassign, PHASE_UNASSIGN, (unsigned)n);
+			bool late = dim == 0   ? bitmap_test(&ms->late_a, (unsigned)n)
+				    : dim == 1 ? bitmap_test(&ms->late_d, (unsigned)n)
+					       : late_cdoms;
+			ssize_t i = mdev_action(c, ms, dim_table[dim].unassign, late ? PHASE_UNASSIGN_LATE : PHASE_UNASSIGN,
+						(unsigned)n);
 
 			action_write(c, i, sysfs_path_mdev_attr(c->matrix_path, ms->uuid, dim_table[dim].unassign_attr),
 				     xasprintf("0x%02x", n));
@@ -1586,8 +1731,9 @@ static void plan_takes(struct ctx *c)
 /*
  * The action of mdev ms that frees APQN (a, d), or -1 (none).  Only the
  * releases, after the assign phase, can wait for an mdev's one ap_config
- * write (final_id without inter_id): an APQN another guest wants is freed
- * early (removal_needed_early()).
+ * write (final_id without inter_id) or for an unassign after the assigns
+ * (PHASE_UNASSIGN_LATE): an APQN another guest wants is freed early
+ * (removal_needed_early(), late_unassigns(); both its numbers).
  */
 static ssize_t freeing_action(const struct mstate *ms, unsigned a, unsigned d, ssize_t extra[static 1])
 {
@@ -1643,7 +1789,11 @@ static const struct mstate *assign_mdev(const struct ctx *c, const struct action
 	return NULL;
 }
 
-/* The APQNs na x nd that assign a of ms gives the guest; false for a control domain, which needs none. */
+/*
+ * The APQNs na x nd that assign a of ms writes into the mdev (with what it
+ * loses only after the assigns still there); false for a control domain,
+ * which needs none.
+ */
 static bool assign_needs(const struct ctx *c, const struct action *a, const struct mstate *ms, struct bitmap256 *na,
 			 struct bitmap256 *nd)
 {
@@ -1653,10 +1803,10 @@ static bool assign_needs(const struct ctx *c, const struct action *a, const stru
 	case ACTION_ASSIGN_ADAPTER:
 		*na = (struct bitmap256){ { 0 } };
 		bitmap_set(na, a->number);
-		*nd = want->domains;
+		*nd = bitmap_or(&want->domains, &ms->late_d); /* what goes later is still there */
 		return true;
 	case ACTION_ASSIGN_DOMAIN:
-		*na = want->adapters;
+		*na = bitmap_or(&want->adapters, &ms->late_a);
 		*nd = (struct bitmap256){ { 0 } };
 		bitmap_set(nd, a->number);
 		return true;
@@ -1969,8 +2119,11 @@ void plan_host_queues_free(const struct plan *p, struct action *out)
  * time or when apply holds it back, and one that changes a running guest):
  * an unassign takes what the mdev has of that number, an assign gives what
  * the guest declares of it, ap_config the difference of the two matrices.
- * A control domain is no queue: none.  A refilter concerns an adapter the
- * guest does not see: none either.
+ * 6.0-6.9, where numbers go after the assigns (late_unassigns()): an assign
+ * gives with them what they make with it, until they go; of these, the
+ * adapters go first (the order of kinds), then the domains.  A control
+ * domain is no queue: none.  A refilter concerns an adapter the guest does
+ * not see: none either.
  */
 static void note_apqns(struct ctx *c)
 {
@@ -1986,11 +2139,12 @@ static void note_apqns(struct ctx *c)
 		switch (a->kind) {
 		case ACTION_UNASSIGN_ADAPTER:
 			bitmap_set(&x.adapters, a->number);
-			x.domains = ms->live.domains;
+			x.domains = a->phase == PHASE_UNASSIGN_LATE ? bitmap_or(&want.domains, &ms->late_d)
+								    : ms->live.domains;
 			a->loses = matrix_format_minus(&x, NULL, APQNS_NAMED);
 			break;
 		case ACTION_UNASSIGN_DOMAIN:
-			x.adapters = ms->live.adapters;
+			x.adapters = a->phase == PHASE_UNASSIGN_LATE ? want.adapters : ms->live.adapters;
 			bitmap_set(&x.domains, a->number);
 			a->loses = matrix_format_minus(&x, NULL, APQNS_NAMED);
 			break;
@@ -1999,11 +2153,11 @@ static void note_apqns(struct ctx *c)
 			break;
 		case ACTION_ASSIGN_ADAPTER:
 			bitmap_set(&x.adapters, a->number);
-			x.domains = want.domains;
+			x.domains = bitmap_or(&want.domains, &ms->late_d);
 			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
 			break;
 		case ACTION_ASSIGN_DOMAIN:
-			x.adapters = want.adapters;
+			x.adapters = bitmap_or(&want.adapters, &ms->late_a);
 			bitmap_set(&x.domains, a->number);
 			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
 			break;
@@ -2058,6 +2212,21 @@ static void depend_on_freeing_rows(struct ctx *c, ssize_t i, const struct bitmap
 
 			action_dep(c, i, f);
 			action_dep(c, i, extra);
+		}
+		/* what its assigns write while a number it loses after them is still there (late_unassigns()) */
+		if (ms->guest >= 0 && (!bitmap_empty(&ms->late_a) || !bitmap_empty(&ms->late_d))) {
+			const struct apqn_matrix *want = &c->guests[ms->guest].g->matrix;
+			struct bitmap256 add_a = bitmap_andnot(&want->adapters, &ms->live.adapters);
+			struct bitmap256 add_d = bitmap_andnot(&want->domains, &ms->live.domains);
+
+			BITMAP_FOREACH(a, &ms->late_a)
+			BITMAP_FOREACH(d, &add_d)
+			if (apqn_in(rows, (unsigned)a, (unsigned)d))
+				action_dep(c, i, ms->ua[a]);
+			BITMAP_FOREACH(d, &ms->late_d)
+			BITMAP_FOREACH(a, &add_a)
+			if (apqn_in(rows, (unsigned)a, (unsigned)d))
+				action_dep(c, i, ms->ud[d]);
 		}
 	}
 }

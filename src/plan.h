@@ -15,14 +15,18 @@
 #include "live.h"
 
 enum plan_phase {
-	PHASE_UNASSIGN,     /* take away from mdevs what must go */
+	PHASE_UNASSIGN,     /* take away from mdevs what must go first (another guest or the
+			     * kernel's checks need it gone) */
 	PHASE_REMOVE_MDEV,  /* remove undeclared mdevs apmatrix created */
 	PHASE_TAKE_MASK,    /* take from the host what the guests need (clearing never fails) */
 	PHASE_CREATE_MDEV,
 	PHASE_ASSIGN,
+	PHASE_UNASSIGN_LATE, /* 6.0-6.9: what goes from an mdev that also gains, after its assigns,
+			      * so that a failed take or assign leaves the guest what it had */
 	PHASE_RELEASE_MASK, /* give back what apmatrix took and no one needs, last: a release
 			     * can only fail, EBUSY, while an mdev holds the APQN, and the
-			     * one ap_config write that takes it out is in PHASE_ASSIGN */
+			     * one ap_config write that takes it out is in PHASE_ASSIGN, an
+			     * unassign in PHASE_UNASSIGN_LATE at the latest */
 	_PHASE_MAX,
 };
 

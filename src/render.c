@@ -821,6 +821,7 @@ char *render_action(const struct action *a)
 		return NULL;
 	switch (a->phase) {
 	case PHASE_UNASSIGN:
+	case PHASE_UNASSIGN_LATE:
 	case PHASE_REMOVE_MDEV:
 		sign = '-';
 		break;

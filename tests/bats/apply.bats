@@ -420,7 +420,7 @@ renum_topo() {
 	echo "$f"
 }
 
-@test "card renumber (adapter 0x05 replaced by 0x07): one ap_config write between the take and the give back (6.12, also --force on a running guest); 6.0 unassign and assign" {
+@test "card renumber (adapter 0x05 replaced by 0x07): one ap_config write between the take and the give back (6.12, also --force on a running guest); 6.0 assign, then unassign" {
 	for k in 6.12 6.0; do
 	in_sim "$(renum_topo $k)" < <(echo "k=$k"; cat <<'EOF'
 cat > /etc/apmatrix.yaml <<'Y'
@@ -452,7 +452,8 @@ for running in "" yes; do
 			die "running, no --force: $(apmatrix diff 2>&1)"
 		force=--force
 	fi
-	[ $k = 6.0 ] && want="unassign_adapter bus/ap/apmask -0x$to assign_adapter bus/ap/apmask +0x$from "
+	# 6.0: the new adapter first, the old one after it, as ap_config does in one write
+	[ $k = 6.0 ] && want="bus/ap/apmask -0x$to assign_adapter unassign_adapter bus/ap/apmask +0x$from "
 	[ $k = 6.12 ] && apmatrix diff $force --json > $T/plan
 	clear_writes
 	expect_exit 0 apmatrix apply $force >/dev/null
@@ -980,6 +981,50 @@ EOF
 		refute_line " 1 unplug"
 	fi
 	done
+}
+
+@test "6.0-6.9, --force on a running guest: what it loses is unassigned after what it gains, so that a failed mask take or assign leaves it its queues (review 22 F2); the next run makes the same writes" {
+	in_sim "$(seed_topo 6.0)" <<'EOF'
+printf 'version: 1\nguests:\n  guest1:\n    adapters: [0x05, 0x06]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of guest1)
+echo "attach $g1" > /sys/.sim/guest
+sed -i 's/domains: \[0x04\]/domains: [0x47]/' /etc/apmatrix.yaml
+# the take, the assigns, the unassigns, the give-back that waits for the unassign of 0x04
+apmatrix diff --force --json > $T/plan
+[ "$(jq -r '[.actions[] | .phase + ":" + .kind] | join(",")' $T/plan)" = "take mask:take aqmask,assign:assign domain,assign:assign control domain,late unassign:unassign domain,late unassign:unassign control domain,release mask:release aqmask" ] ||
+	die "plan: $(jq -c '[.actions[] | [.phase, .kind]]' $T/plan)"
+jqe '.actions[5].depends_on == [3]' < $T/plan >/dev/null || die "give-back: $(jq -c '.actions[5]' $T/plan)"
+for fault in "bus/ap/aqmask EIO 1" "*$g1/assign_domain EIO 1"; do
+	echo "$fault" > /sys/.sim/fail
+	clear_writes
+	apmatrix apply --force > $T/out 2> $T/err; rc=$?
+	[ $rc = 1 ] || die "$fault: exit $rc: $(cat $T/err)"
+	# nothing taken from the guest: its two queues stay, in its view too
+	! grep -q unassign /sys/.sim/writes || die "$fault: unassigned: $(cat /sys/.sim/writes)"
+	[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "$fault: matrix: $(cat $(mdev_dir $g1)/matrix)"
+	[ "$(cat $(mdev_dir $g1)/guest_matrix | tr '\n' ' ')" = "05.0004 06.0004 " ] ||
+		die "$fault: guest_matrix: $(cat $(mdev_dir $g1)/guest_matrix)"
+	grep -qx "apmatrix: warning: guest1: unassign domain 0x04 (hot unplug from the running guest: it loses APQNs 05.0004 06.0004): not tried: an earlier step for guest 'guest1' failed" $T/err ||
+		die "$fault: stderr: $(cat $T/err)"
+	# the host has domain 0x47 as before (the take failed, or went back after the assign failed)
+	[ "$(ls /sys/bus/ap/drivers/cex4queue | grep -c '\.0047$')" = 2 ] || die "$fault: host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+	echo clear > /sys/.sim/fail
+done
+# the next run: six writes, in the plan's order
+clear_writes
+expect_exit 0 apmatrix apply --force > /dev/null
+got=$(awk -F'\t' '{ sub(/.*\//, "", $1); print $1, $2, $3 }' /sys/.sim/writes | tr '\n' ',')
+[ "$got" = "aqmask -0x47 0,assign_domain 0x47 0,assign_control_domain 0x47 0,unassign_domain 0x04 0,unassign_control_domain 0x04 0,aqmask +0x04 0," ] ||
+	die "writes: $(cat /sys/.sim/writes)"
+[ "$(cat $(mdev_dir $g1)/guest_matrix | tr '\n' ' ')" = "05.0047 06.0047 " ] || die "guest_matrix after: $(cat $(mdev_dir $g1)/guest_matrix)"
+clear_writes
+expect_exit 0 apmatrix apply --force > /dev/null
+[ "$(nwrites)" = 0 ] || die "third apply wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
 }
 
 @test "a running guest's mdev is never written to where that blocks (5.15), and the summary says whether --force helps" {
@@ -2139,8 +2184,8 @@ apmatrix apply --json > $T/json 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc: $(cat $T/err)"
 grep -qx "bus/ap/apmask	-0x06	0" /sys/.sim/writes || die "no take: $(cat /sys/.sim/writes)"
 grep -qx "bus/ap/apmask	+0x06	0" /sys/.sim/writes || die "take kept: $(cat /sys/.sim/writes)"
-# never a bit the mdev still holds (6.12: ap_config failed whole, g1 keeps card
-# 05; 6.5: the unassign of 0x05 went through before the assign failed)
+# never a bit the mdev still holds (6.12: ap_config failed whole, 6.5: the
+# unassign of 0x05 comes after the assign that failed; g1 keeps card 05)
 for a in $(grep -o "^[0-9a-f][0-9a-f]\." $(mdev_dir $g1)/matrix | cut -c1-2 | sort -u); do
 	! grep -q "apmask	+0x$a" /sys/.sim/writes || die "gave back 0x$a, which g1 holds: $(cat /sys/.sim/writes)"
 done
@@ -3349,26 +3394,29 @@ EOF2
 EOT
 	in_sim "$t" <<'EOF2'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+sed -i 's/domains: \[0x04, 0xab\]/&\n    control-domains: [0x20]/' /etc/apmatrix.yaml
 printf '  guest3:\n    adapters: [0x08, 0x09]\n    domains: [0x04]\n' >> /etc/apmatrix.yaml
 expect_exit 0 apmatrix apply -q
-g2=$(uuid_of guest2); g3=$(uuid_of guest3)
-# guest2 runs and gains adapter 0x07: the apmask take waits for it at plan
-# time; guest3 trades domain 0x04 for 0x10: the aqmask take, written in the
-# plan, comes after it and counts 07.0010, in both, as its own (the apmask
-# take names 07.0004, which the aqmask give-back returns first)
+g1=$(uuid_of guest1); g2=$(uuid_of guest2); g3=$(uuid_of guest3)
+# guest1 drops control domain 0x20 (written first); guest2 runs and gains
+# adapter 0x07: the apmask take waits for it at plan time; guest3 trades
+# domain 0x04 for 0x10: the aqmask take, written in the plan, comes after
+# it and counts 07.0010, in both, as its own (the apmask take names
+# 07.0004, which the aqmask give-back returns first)
 echo "attach $g2" > /sys/.sim/guest
-sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x07]/; $s/domains: \[0x04\]/domains: [0x10]/' /etc/apmatrix.yaml
+sed -i 's/adapters: \[0x05\]/adapters: [0x05, 0x07]/; $s/domains: \[0x04\]/domains: [0x10]/; /control-domains/d' /etc/apmatrix.yaml
 apmatrix diff --json > $T/plan.json 2>/dev/null
 jqe '[.actions[] | select(.kind | startswith("take ")) | [.kind, .pending, .queues]] ==
 	[["take apmask", true, ["07.0004", "07.0047", "07.00ab", "07.00ff"]],
 	 ["take aqmask", false, ["07.0010", "08.0010", "09.0010"]]]' $T/plan.json >/dev/null ||
 	die "plan: $(jq -c '[.actions[] | [.kind, .guest, .pending, .queues]]' $T/plan.json)"
 clear_writes
-# guest3 starts while its domain 0x04 is unassigned: its assign of 0x10
-# waits, and the aqmask take with it
-echo "wdelay devices/vfio_ap/matrix/$g3/unassign_domain 1500" > /sys/.sim/fail
+# guest3 starts while guest1's control domain is unassigned: its assign of
+# 0x10 waits, and the aqmask take with it (guest3's unassign of 0x04 comes
+# after its assigns, on 6.0-6.9 too)
+echo "wdelay devices/vfio_ap/matrix/$g1/unassign_control_domain 1500" > /sys/.sim/fail
 apmatrix apply --json > $T/out 2> $T/err & pid=$!
-wait_fired "apply never unassigned guest3's domain"
+wait_fired "apply never unassigned guest1's control domain"
 echo "attach $g3" > /sys/.sim/guest
 wait $pid; rc=$?
 [ $rc = 2 ] || die "exit $rc, expected 2 (pending): $(cat $T/err)"

@@ -644,6 +644,220 @@ static void test_refilter_stale_adapter(void)
 	}
 }
 
+static bool depends_on(const struct action *a, size_t dep)
+{
+	for (size_t j = 0; a && j < a->n_depends_on; j++)
+		if (a->depends_on[j] == dep)
+			return true;
+	return false;
+}
+
+/* The action of guest's mdev (or host-level, guest NULL) of this kind and number, or NULL. */
+static const struct action *find_action(const struct plan *p, enum action_kind kind, const char *guest,
+					unsigned number)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct action *a = &p->actions[i];
+
+		if (a->kind == kind && a->number == number && (guest ? a->guest && !strcmp(a->guest, guest) : !a->guest))
+			return a;
+	}
+	return NULL;
+}
+
+/*
+ * The host of review 22 F2 on 6.0-6.9: guest1's mdev U1 holds {05,06}x{04}
+ * (aqmask 0x04 taken by apmatrix), every other seed queue is the host's.
+ */
+static struct live *late_live(bool running)
+{
+	struct live *l = live_new(PROFILE_DYNAMIC, F_60);
+	struct live_mdev *m;
+
+	seed_queues(l, QUEUE_DRIVER_HOST);
+	l->queues[0].kind = l->queues[4].kind = QUEUE_DRIVER_VFIO; /* 05.0004 06.0004 */
+	l->queues[0].driver = l->queues[4].driver = "vfio_ap";
+	bitmap_clear(&l->aqmask, 0x04);
+	set(&l->aqmask_taken, 0x04, -1);
+	m = live_mdev(l, U1, true, running);
+	set(&m->matrix.adapters, 5, 6, -1);
+	set(&m->matrix.domains, 0x04, -1);
+	usage_as_control(&m->matrix);
+	return l;
+}
+
+/*
+ * 6.0-6.9, one write per number (review 22 F2): what an existing mdev loses
+ * is unassigned after its assigns (PHASE_UNASSIGN_LATE), so that a running
+ * guest keeps its old matrix when the mask take or an assign fails (apply
+ * tries nothing of a guest after its failed step); the give-back waits for
+ * the unassign.  Same order whether the guest runs (--force) or not, and
+ * the same writes.  First, as before, only what must go first: an APQN
+ * another guest wants, an assign that would otherwise write an APQN another
+ * guest wants or the host drivers have, a domain that would keep an
+ * adapter out of the guest's view on the kernel's last filter.
+ */
+static void test_late_unassign_individual(void)
+{
+	for (int running = 0; running < 2; running++) {
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = late_live(running);
+		struct apqn_matrix *w = &guest(d, "guest1", U1)->matrix;
+		struct plan *p;
+		const struct action *a;
+
+		set(&w->adapters, 5, 6, -1);
+		set(&w->domains, 0x47, -1);
+		usage_as_control(w);
+		p = build(d, l, running ? PLAN_FORCE : 0, 0, &dl);
+		CHECK(p->n == 6);
+		CHECK(p->n_pending == 0);
+		a = expect(p, 0, ACTION_TAKE_AQMASK, NULL, 0);
+		check_write(a, 0, "bus/ap/aqmask", "-0x47");
+		a = expect(p, 1, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
+		check_mdev_write(a, U1, "assign_domain", "0x47");
+		CHECK(a && a->phase == PHASE_ASSIGN && deps_are(a, 1, (size_t)0));
+		CHECK(a && a->hot == (running ? HOT_PLUG : 0));
+		a = expect(p, 2, ACTION_ASSIGN_CONTROL_DOMAIN, "guest1", 0x47);
+		CHECK(a && a->phase == PHASE_ASSIGN);
+		a = expect(p, 3, ACTION_UNASSIGN_DOMAIN, "guest1", 0x04);
+		check_mdev_write(a, U1, "unassign_domain", "0x04");
+		CHECK(a && a->phase == PHASE_UNASSIGN_LATE && a->hot == (running ? HOT_UNPLUG : 0));
+		a = expect(p, 4, ACTION_UNASSIGN_CONTROL_DOMAIN, "guest1", 0x04);
+		CHECK(a && a->phase == PHASE_UNASSIGN_LATE);
+		a = expect(p, 5, ACTION_RELEASE_AQMASK, NULL, 0);
+		check_write(a, 0, "bus/ap/aqmask", "+0x04");
+		CHECK(a && a->phase == PHASE_RELEASE_MASK && deps_are(a, 1, (size_t)3));
+		CHECK_STREQ(plan_phase_to_string(PHASE_UNASSIGN_LATE), "late unassign");
+		if (tap_failed_)
+			printf("#   running %d\n", running);
+		finish(p, l, d, &dl);
+	}
+
+	/* guest2 (new) wants 05.0004: domain 0x04 goes first, guest2's assigns wait for it */
+	{
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = late_live(false);
+		struct apqn_matrix *w = &guest(d, "guest1", U1)->matrix, *w2;
+		struct plan *p;
+		const struct action *a, *u;
+
+		set(&w->adapters, 5, 6, -1);
+		set(&w->domains, 0x47, -1);
+		usage_as_control(w);
+		w2 = &guest(d, "guest2", U2)->matrix;
+		set(&w2->adapters, 5, -1);
+		set(&w2->domains, 0x04, -1);
+		usage_as_control(w2);
+		p = build(d, l, 0, 0, &dl);
+		u = find_action(p, ACTION_UNASSIGN_DOMAIN, "guest1", 0x04);
+		CHECK(u && u->phase == PHASE_UNASSIGN);
+		a = find_action(p, ACTION_UNASSIGN_CONTROL_DOMAIN, "guest1", 0x04);
+		CHECK(a && a->phase == PHASE_UNASSIGN_LATE); /* the kernel never checks control domains */
+		a = find_action(p, ACTION_ASSIGN_DOMAIN, "guest2", 0x04);
+		CHECK(a && u && depends_on(a, (size_t)(u - p->actions)));
+		finish(p, l, d, &dl);
+	}
+
+	/*
+	 * guest1 {05,06}x{04} -> {05}x{04,47}: with adapter 0x06 still there,
+	 * the assign of 0x47 writes 06.0047 too.  First when the host drivers
+	 * have 06.0047 then (round 0: the cover takes apmask 0x05, 05.0047
+	 * alone; round 2: masks off, only apmask 0x05 clear) or guest2 wants it
+	 * (round 1); late when apmask 0x06 is clear until the give-backs, which
+	 * wait for the unassign (round 3: apmatrix took it earlier).
+	 */
+	for (int round = 0; round < 4; round++) {
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = late_live(false);
+		struct apqn_matrix *w = &guest(d, "guest1", U1)->matrix;
+		struct plan *p;
+		const struct action *a, *u;
+
+		set(&w->adapters, 5, -1);
+		set(&w->domains, 0x04, 0x47, -1);
+		usage_as_control(w);
+		if (round == 1) {
+			struct apqn_matrix *w2 = &guest(d, "guest2", U2)->matrix;
+
+			set(&w2->adapters, 6, -1);
+			set(&w2->domains, 0x47, -1);
+			usage_as_control(w2);
+		}
+		if (round == 2) {
+			d->masks = CONFIG_MASKS_OFF;
+			bitmap_clear(&l->apmask, 5); /* 05.* are not the host's: only 06.0047 is */
+		}
+		if (round == 3) {
+			bitmap_clear(&l->apmask, 6);
+			set(&l->apmask_taken, 6, -1);
+		}
+		p = build(d, l, 0, 0, &dl);
+		u = find_action(p, ACTION_UNASSIGN_ADAPTER, "guest1", 6);
+		CHECK(u && u->phase == (round == 3 ? PHASE_UNASSIGN_LATE : PHASE_UNASSIGN));
+		a = find_action(p, ACTION_ASSIGN_DOMAIN, "guest1", 0x47);
+		CHECK(a && a->phase == PHASE_ASSIGN);
+		if (round == 0) /* 05.0047 alone leaves the host */
+			CHECK(find_action(p, ACTION_TAKE_APMASK, NULL, 0) && !find_action(p, ACTION_TAKE_AQMASK, NULL, 0));
+		if (round == 3) {
+			const struct action *r = find_action(p, ACTION_RELEASE_APMASK, NULL, 0);
+
+			/* apmask 0x06 goes back after the unassign that frees 06.0004 and 06.0047 */
+			CHECK(r && u && r->phase == PHASE_RELEASE_MASK && depends_on(r, (size_t)(u - p->actions)));
+			CHECK(p->n == 6);
+			/* 06.0047 comes with the assign of 0x47 and goes with the unassign of 0x06 */
+			CHECK_STREQ(a ? a->gains : NULL, "APQNs 05.0047 06.0047");
+			CHECK_STREQ(u ? u->loses : NULL, "APQNs 06.0004 06.0047");
+		}
+		if (tap_failed_)
+			printf("#   round %d\n", round);
+		finish(p, l, d, &dl);
+	}
+
+	/* 06.0004 on no driver: the filter on the assign of 0x47 would keep adapter 06 out; 0x04 goes first */
+	{
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = late_live(false);
+		struct apqn_matrix *w = &guest(d, "guest1", U1)->matrix;
+		struct plan *p;
+		const struct action *a;
+
+		l->queues[4].kind = QUEUE_DRIVER_NONE;
+		l->queues[4].driver = NULL;
+		set(&w->adapters, 5, 6, -1);
+		set(&w->domains, 0x47, -1);
+		usage_as_control(w);
+		p = build(d, l, 0, 0, &dl);
+		a = find_action(p, ACTION_UNASSIGN_DOMAIN, "guest1", 0x04);
+		CHECK(a && a->phase == PHASE_UNASSIGN);
+		finish(p, l, d, &dl);
+	}
+
+	/* before 6.0 (no hot plug; every queue of the new matrix checked): first, as always */
+	{
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = late_live(false);
+		struct apqn_matrix *w = &guest(d, "guest1", U1)->matrix;
+		struct plan *p;
+
+		l->profile = PROFILE_STATIC;
+		l->features = F_515;
+		set(&w->adapters, 5, 6, -1);
+		set(&w->domains, 0x47, -1);
+		usage_as_control(w);
+		p = build(d, l, 0, 0, &dl);
+		for (size_t i = 0; i < p->n; i++)
+			CHECK(p->actions[i].phase != PHASE_UNASSIGN_LATE);
+		CHECK(find_action(p, ACTION_UNASSIGN_DOMAIN, "guest1", 0x04) != NULL);
+		finish(p, l, d, &dl);
+	}
+}
+
 static void test_move_domain_ap_config(void)
 {
 	struct diag_list dl = { 0 };
@@ -2006,6 +2220,7 @@ int main(void)
 		TAP_TEST(test_move_domain_individual),
 		TAP_TEST(test_moved_domain_notes),
 		TAP_TEST(test_refilter_stale_adapter),
+		TAP_TEST(test_late_unassign_individual),
 		TAP_TEST(test_move_domain_ap_config),
 		TAP_TEST(test_ap_config_intermediate),
 		TAP_TEST(test_renumber_one_ap_config),
