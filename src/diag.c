@@ -173,35 +173,6 @@ void diag_print_text(const struct diag_list *l, FILE *f, const char *prog)
 }
 
 /*
- * The length of the UTF-8 sequence at p (1-4), 0 when it is not one: a
- * stray or missing trailing byte, an overlong form, a surrogate or a code
- * point beyond U+10FFFF (RFC 3629).
- */
-static size_t utf8_sequence(const unsigned char *p)
-{
-	unsigned c = p[0], n, min, cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, min = 0x80, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, min = 0x800, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, min = 0x10000, cp = c & 0x07;
-	else
-		return 0;
-	for (unsigned i = 1; i < n; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0; /* also the NUL at the end */
-		cp = cp << 6 | (p[i] & 0x3f);
-	}
-	if (cp < min || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return n;
-}
-
-/*
  * s as a JSON string, which is UTF-8 (RFC 8259): a byte that is not part
  * of a UTF-8 character (a file name in Latin-1, say) is written as U+FFFD.
  */
@@ -232,7 +203,7 @@ void json_string(FILE *f, const char *s)
 			} else if (*p < 0x80) {
 				fputc(*p, f);
 			} else {
-				size_t n = utf8_sequence(p);
+				size_t n = utf8_char_len(p, 4); /* s ends in a NUL */
 
 				if (!n) {
 					fputs("\\ufffd", f);

@@ -617,43 +617,11 @@ static int jparse_value(struct jparser *p, struct jval *v, int depth)
  */
 static size_t utf8_invalid_at(const char *text, size_t len)
 {
-	const unsigned char *t = (const unsigned char *)text;
+	size_t n;
 
-	for (size_t i = 0; i < len;) {
-		unsigned char b = t[i];
-		unsigned char lo = 0x80, hi = 0xbf;
-		size_t more;
-
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf)
-			more = 1;
-		else if (b >= 0xe0 && b <= 0xef) {
-			more = 2;
-			if (b == 0xe0)
-				lo = 0xa0; /* not overlong */
-			else if (b == 0xed)
-				hi = 0x9f; /* not a surrogate */
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			more = 3;
-			if (b == 0xf0)
-				lo = 0x90; /* not overlong */
-			else if (b == 0xf4)
-				hi = 0x8f; /* not above U+10FFFF */
-		} else
+	for (size_t i = 0; i < len; i += n)
+		if (!(n = utf8_char_len((const unsigned char *)text + i, len - i)))
 			return i;
-		if (more >= len - i)
-			return i;
-		for (size_t k = 1; k <= more; k++) {
-			unsigned char f = t[i + k];
-
-			if (k == 1 ? f < lo || f > hi : f < 0x80 || f > 0xbf)
-				return i;
-		}
-		i += 1 + more;
-	}
 	return SIZE_MAX;
 }
 

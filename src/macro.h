@@ -116,6 +116,14 @@ int read_fd_all(int fd, size_t max, bool short_read_ends, char **ret, size_t *re
  */
 char *escape_for_message(const char *s);
 /*
+ * The length (1-4) of the UTF-8 character at p, of which avail bytes may be
+ * read, or 0 where p holds no whole one: a stray or missing trailing byte,
+ * an overlong form, a surrogate or a code point above U+10FFFF (RFC 3629).
+ * In a NUL-terminated string avail may be 4: the NUL is no trailing byte,
+ * so nothing after it is read.
+ */
+size_t utf8_char_len(const unsigned char *p, size_t avail);
+/*
  * Why path, a symbolic link, leads to no file apmatrix can use, r being the
  * error of following it: "it is a dangling symbolic link (to 'X', which does
  * not exist)" (-ENOENT; for a chain of links "(to 'X', a chain of links

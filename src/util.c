@@ -357,6 +357,42 @@ size_t control_char_at(const unsigned char *c)
 	return 0;
 }
 
+size_t utf8_char_len(const unsigned char *p, size_t avail)
+{
+	unsigned char b = p[0], lo = 0x80, hi = 0xbf;
+	size_t more;
+
+	if (!avail)
+		return 0;
+	if (b < 0x80)
+		return 1;
+	if (b >= 0xc2 && b <= 0xdf)
+		more = 1;
+	else if (b >= 0xe0 && b <= 0xef) {
+		more = 2;
+		if (b == 0xe0)
+			lo = 0xa0; /* not overlong */
+		else if (b == 0xed)
+			hi = 0x9f; /* not a surrogate */
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		more = 3;
+		if (b == 0xf0)
+			lo = 0x90; /* not overlong */
+		else if (b == 0xf4)
+			hi = 0x8f; /* not above U+10FFFF */
+	} else
+		return 0;
+	if (more >= avail)
+		return 0;
+	for (size_t k = 1; k <= more; k++) {
+		unsigned char f = p[k];
+
+		if (k == 1 ? f < lo || f > hi : f < 0x80 || f > 0xbf)
+			return 0;
+	}
+	return 1 + more;
+}
+
 char *escape_for_message(const char *s)
 {
 	char *out = NULL;
