@@ -545,17 +545,16 @@ static int next_event(struct parser *p)
 			/* bytes that are not UTF-8: where the bad sequence starts and its first byte */
 			unsigned char byte = 0, bom[2] = { 0, 0 };
 			size_t at = utf8_error_start(p, p->yp.problem_offset);
+			bool utf16;
 
 			m = offset_mark(p, at);
 			(void)input_read(p, at, (char *)&byte, 1);
-			if (at == 0 && input_read(p, 0, (char *)bom, 2) == 2 &&
-			    ((bom[0] == 0xff && bom[1] == 0xfe) || (bom[0] == 0xfe && bom[1] == 0xff)))
-				/* a UTF-16 byte order mark, which libyaml would follow if let */
-				error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
-						"(this one starts as UTF-16 does: iconv -f utf16 -t utf8)", byte);
-			else
-				error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text "
-						"(if it is Latin-1: iconv -f latin1 -t utf8)", byte);
+			/* a UTF-16 byte order mark, which libyaml would follow if let */
+			utf16 = at == 0 && input_read(p, 0, (char *)bom, 2) == 2 &&
+				((bom[0] == 0xff && bom[1] == 0xfe) || (bom[0] == 0xfe && bom[1] == 0xff));
+			error_at(p, &m, "invalid UTF-8 at byte 0x%02X; a configuration file is UTF-8 text (%s)", byte,
+				 utf16 ? "this one starts as UTF-16 does: iconv -f utf16 -t utf8"
+				       : "if it is Latin-1: iconv -f latin1 -t utf8");
 		} else if (p->yp.error == YAML_READER_ERROR) {
 			/* the reader gives a byte offset, not a mark */
 			unsigned char byte;

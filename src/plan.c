@@ -1318,11 +1318,12 @@ static bool vfio_at_assign(const struct ctx *c, unsigned a, unsigned d)
  *     not bound to vfio_ap: the kernel filters on the last assign and would
  *     keep that adapter out of the guest's view after the domain is gone
  *     (an unassign does not filter again, kernel-abi.md §2.5.1).
- * Control domains are never checked by the kernel: always after.  Pre-6.0
- * kernels refuse any change of a running guest and check every queue of the
- * new matrix; there, and with ap_config, nothing changes.
+ * Control domains are never checked by the kernel: always after (true is
+ * returned where this applies at all, and the caller unassigns them late).
+ * Pre-6.0 kernels refuse any change of a running guest and check every
+ * queue of the new matrix; there, and with ap_config, nothing changes.
  */
-static void late_unassigns(struct ctx *c, struct mstate *ms, const struct apqn_matrix *want)
+static bool late_unassigns(struct ctx *c, struct mstate *ms, const struct apqn_matrix *want)
 {
 	const struct live *l = c->l;
 	struct bitmap256 add_a = bitmap_andnot(&want->adapters, &ms->live.adapters);
@@ -1331,7 +1332,7 @@ static void late_unassigns(struct ctx *c, struct mstate *ms, const struct apqn_m
 	struct bitmap256 ld = bitmap_andnot(&ms->live.domains, &want->domains);
 
 	if (l->profile != PROFILE_DYNAMIC || c->ap_config || !ms->m || (bitmap_empty(&add_a) && bitmap_empty(&add_d)))
-		return;
+		return false;
 	/* what another guest wants goes first: both numbers, as freeing_action() depends on both */
 	BITMAP_FOREACH(a, &ms->live.adapters)
 	BITMAP_FOREACH(d, &ms->live.domains)
@@ -1375,6 +1376,7 @@ static void late_unassigns(struct ctx *c, struct mstate *ms, const struct apqn_m
 	}
 	ms->late_a = la;
 	ms->late_d = ld;
+	return true;
 }
 
 static void plan_guest(struct ctx *c, size_t gi)
@@ -1404,13 +1406,7 @@ static void plan_guest(struct ctx *c, size_t gi)
 		return;
 	}
 
-	late_unassigns(c, ms, want);
-	{
-		struct bitmap256 add_a = bitmap_andnot(&want->adapters, &ms->live.adapters);
-		struct bitmap256 add_d = bitmap_andnot(&want->domains, &ms->live.domains);
-
-		late_cdoms = c->l->profile == PROFILE_DYNAMIC && ms->m && (!bitmap_empty(&add_a) || !bitmap_empty(&add_d));
-	}
+	late_cdoms = late_unassigns(c, ms, want);
 	for (int dim = 0; dim < 3; dim++) {
 		struct bitmap256 gone = bitmap_andnot(matrix_dim(&ms->live, dim), matrix_dim(want, dim));
 		struct bitmap256 added = bitmap_andnot(matrix_dim(want, dim), matrix_dim(&ms->live, dim));

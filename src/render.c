@@ -927,21 +927,25 @@ void render_plan_text(FILE *f, const struct plan *p, const struct render_opts *o
 /* path for sh: as it is when it has only characters sh takes literally, else in single quotes; malloc'd */
 static char *shell_quote(const char *path)
 {
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f;
+	size_t n = 3; /* the quotes and the NUL */
+	char *out, *o;
 
 	if (*path && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/._-+,:@%") ==
 			     strlen(path))
 		return xstrdup(path);
-	f = open_memstream(&out, &len);
-	if (!f)
-		abort();
-	fputc('\'', f);
 	for (const char *c = path; *c; c++)
-		fputs(*c == '\'' ? "'\\''" : (char[]){ *c, 0 }, f);
-	fputc('\'', f);
-	fclose(f);
+		n += *c == '\'' ? 4 : 1;
+	o = out = xmalloc(n);
+	*o++ = '\'';
+	for (const char *c = path; *c; c++) {
+		if (*c == '\'') {
+			memcpy(o, "'\\''", 4); /* end the quotes, a quoted ', quote again */
+			o += 4;
+		} else
+			*o++ = *c;
+	}
+	*o++ = '\'';
+	*o = '\0';
 	return out;
 }
 
