@@ -2148,13 +2148,9 @@ static void note_apqns(struct ctx *c)
 			a->loses = matrix_format_minus(&ms->live, NULL, APQNS_NAMED);
 			break;
 		case ACTION_ASSIGN_ADAPTER:
-			bitmap_set(&x.adapters, a->number);
-			x.domains = bitmap_or(&want.domains, &ms->late_d);
-			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
-			break;
 		case ACTION_ASSIGN_DOMAIN:
-			x.adapters = bitmap_or(&want.adapters, &ms->late_a);
-			bitmap_set(&x.domains, a->number);
+			/* what the assign writes into the mdev, as its dependencies count it */
+			(void)assign_needs(c, a, ms, &x.adapters, &x.domains);
 			a->gains = matrix_format_minus(&x, NULL, APQNS_NAMED);
 			break;
 		case ACTION_WRITE_AP_CONFIG:
