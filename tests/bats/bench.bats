@@ -128,7 +128,14 @@ minimal() {
 		IFS=$'\t' read -r -a sim <<<"$(row simcost-$op-config_time shell)"
 		IFS=$'\t' read -r -a null <<<"$(row simcost-$op-null shell)"
 		[ "${null[9]}" -ge 100 ] # at least one request per operation reached it
-		assert_equal "$op ${null[9]}" "$op ${sim[9]}"
+		# the same requests per operation: equal counts here, quiet or
+		# loaded, but one CI run under load counted 1006 writes' requests
+		# at the simulator against 1002 at fuse-null, for no cause found
+		# in either program (the kernel decides which requests it sends).
+		# Allow 1% of the count: a kind of request that one of them does
+		# not get is one per operation, 10% or more.
+		local d=$((null[9] - sim[9]))
+		[ "${d#-}" -le $((sim[9] / 100)) ] || assert_equal "$op ${null[9]}" "$op ${sim[9]}"
 	done
 	# the tmpfs loop reaches neither file system: its count is the counter's
 	# own reset, far below one request per read
