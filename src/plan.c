@@ -1088,10 +1088,16 @@ static void compute_cover(struct ctx *c)
 	for (int d = 255; d >= 0; d--)
 		if (bitmap_test(&edge_aq, (unsigned)d))
 			flow_add(f, FLOW_DOMAIN(d), FLOW_SINK, w_aq[d]);
-	for (int a = 255; a >= 0; a--)
-		for (int d = 255; d >= 0; d--)
-			if (apqn_in(edges, (unsigned)a, (unsigned)d))
-				flow_add(f, FLOW_ADAPTER(a), FLOW_DOMAIN(d), FLOW_INF);
+	for (int a = 255; a >= 0; a--) {
+		int ds[256], n = 0;
+
+		if (!bitmap_test(&edge_ap, (unsigned)a))
+			continue;
+		BITMAP_FOREACH(d, &edges[a])
+		ds[n++] = d;
+		while (n > 0)
+			flow_add(f, FLOW_ADAPTER(a), FLOW_DOMAIN(ds[--n]), FLOW_INF);
+	}
 
 	while (flow_bfs(f)) {
 		for (int i = 0; i < FLOW_NODES; i++)
