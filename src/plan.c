@@ -2510,6 +2510,83 @@ static char *release_reason(const struct ctx *c, const struct bitmap256 *bits, b
 			 n > 1 ? "s" : "", names);
 }
 
+/*
+ * Of the two bits that keep APQN a.d from the host drivers, both give-back
+ * candidates: whether the apmask's stays, that is, whether the give-back of
+ * apmask bit a returns no more queues than that of aqmask bit d (the
+ * apmask's stays on a tie).  A give-back returns the queues of its index
+ * whose other index is the host's in the other mask's final value (fin_ap,
+ * fin_aq), a and d counted as the host's: they are, where both would go
+ * back.
+ */
+static bool apmask_bit_stays(const struct ctx *c, unsigned a, unsigned d, const struct bitmap256 *fin_ap,
+			     const struct bitmap256 *fin_aq)
+{
+	struct bitmap256 fa = *fin_ap, fq = *fin_aq, qa;
+	unsigned back_d = 0;
+
+	bitmap_set(&fa, a);
+	bitmap_set(&fq, d);
+	qa = bitmap_and(&c->q_exists[a], &fq);
+	BITMAP_FOREACH(x, &fa)
+	back_d += bitmap_test(&c->q_exists[x], d);
+	return bitmap_count(&qa) <= back_d;
+}
+
+/*
+ * Give-back i of rel (the apmask's when adapters) leaves an APQN that a
+ * declared guest's mdev holds now to a bit of the other mask that this run
+ * takes (take_other): it waits for that guest's changes where that lets the
+ * round after a failed one give the take back.  Should one fail, the
+ * give-back is not tried, and that round, planned with the mdev as it is
+ * (holding the APQN under both bits), keeps one of the two bits; written,
+ * the give-back would leave the take the only bit that keeps the APQN from
+ * the host, and the host without the take's queues until the next run.
+ * The round after keeps the bit whose give-back returns fewer queues
+ * (plan_mask_releases()): where that is the take's bit, it would give this
+ * give-back's bit back itself, the dependency would change nothing but say
+ * "not tried" before a round that writes it anyway, and it is not added
+ * (counted with the final masks of this plan, fin_ap and fin_aq, as that
+ * round cannot know them better; review 22 F1).
+ */
+static void depend_on_guests_covered(struct ctx *c, ssize_t i, const struct bitmap256 *rel, bool adapters,
+				     const struct bitmap256 *take_other, const struct bitmap256 *fin_ap,
+				     const struct bitmap256 *fin_aq)
+{
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct mstate *ms = &c->ms[k];
+		const struct bitmap256 *mine = adapters ? &ms->live.adapters : &ms->live.domains;
+		const struct bitmap256 *other = adapters ? &ms->live.domains : &ms->live.adapters;
+		struct bitmap256 rows, cols;
+		bool needed = false;
+
+		if (!ms->m || ms->guest < 0)
+			continue;
+		rows = bitmap_and(rel, mine);
+		cols = bitmap_and(take_other, other);
+		BITMAP_FOREACH(r, &rows)
+		{
+			BITMAP_FOREACH(t, &cols)
+			{
+				unsigned a = (unsigned)(adapters ? r : t), d = (unsigned)(adapters ? t : r);
+
+				/* needed where the round after would keep this give-back's bit */
+				if (apmask_bit_stays(c, a, d, fin_ap, fin_aq) == adapters) {
+					needed = true;
+					break;
+				}
+			}
+			if (needed)
+				break;
+		}
+		if (!needed)
+			continue;
+		for (size_t j = 0; j < c->p->n; j++)
+			if (c->own[j] == ms && !c->p->actions[j].pending && c->p->actions[j].phase < PHASE_RELEASE_MASK)
+				action_dep(c, i, (ssize_t)j);
+	}
+}
+
 static void plan_mask_releases(struct ctx *c)
 {
 	const struct live *l = c->l;
@@ -2533,33 +2610,68 @@ static void plan_mask_releases(struct ctx *c)
 		}
 	}
 
-	/* Never hand the host an APQN an mdev still holds (EBUSY on 6.0+, silent before). */
+	/*
+	 * Never hand the host an APQN an mdev still holds (EBUSY on 6.0+,
+	 * silent before).  First the bits that must stay: an APQN held with
+	 * one bit given back while its other bit stays the host's (set now and
+	 * not taken, so not a give-back either).  That does not depend on what
+	 * else is kept, and keeping a bit frees nothing else to go back: one
+	 * pass reaches the fixed point, the loop only says so.  Then an APQN
+	 * whose two bits would both go back: one stays, the one whose
+	 * give-back returns fewer queues (the apmask's on a tie), and what
+	 * that settles is looked at again.  Keeping the first bit met instead
+	 * (the apmask's) could keep both where one suffices: the aqmask bit
+	 * forced by another adapter of the mdev keeps the APQN from the host
+	 * alone (review 22 F1).
+	 */
 	while (changed) {
+		struct bitmap256 stay_ap, stay_aq;
+
 		changed = false;
 		fin_ap = bitmap_andnot(&l->apmask, &c->take_ap);
+		stay_ap = bitmap_andnot(&fin_ap, &rel_ap); /* the host's now, and after the run */
 		fin_ap = bitmap_or(&fin_ap, &rel_ap);
 		fin_aq = bitmap_andnot(&l->aqmask, &c->take_aq);
+		stay_aq = bitmap_andnot(&fin_aq, &rel_aq);
 		fin_aq = bitmap_or(&fin_aq, &rel_aq);
+		for (size_t k = 0; k < c->n_ms; k++) {
+			const struct bitmap256 *ma = &afters_ad[2 * k], *md = &afters_ad[2 * k + 1];
+			struct bitmap256 ra = bitmap_and(&rel_ap, ma), rd = bitmap_and(&rel_aq, md);
+			struct bitmap256 hd = bitmap_and(&stay_aq, md), ha = bitmap_and(&stay_ap, ma);
+			int d = bitmap_next(&hd, 0), a = bitmap_next(&ha, 0);
+
+			if (d >= 0)
+				BITMAP_FOREACH(x, &ra)
+				{
+					bitmap_clear(&rel_ap, (unsigned)x);
+					note_kept_bit(c, "apmask", (unsigned)x, (unsigned)x, (unsigned)d, &c->ms[k]);
+					changed = true;
+				}
+			if (a >= 0)
+				BITMAP_FOREACH(y, &rd)
+				{
+					bitmap_clear(&rel_aq, (unsigned)y);
+					note_kept_bit(c, "aqmask", (unsigned)y, (unsigned)a, (unsigned)y, &c->ms[k]);
+					changed = true;
+				}
+		}
+		if (changed)
+			continue;
 		for (size_t k = 0; k < c->n_ms && !changed; k++) {
 			const struct bitmap256 *ma = &afters_ad[2 * k], *md = &afters_ad[2 * k + 1];
 			struct bitmap256 ra = bitmap_and(&rel_ap, ma), rd = bitmap_and(&rel_aq, md);
-			struct bitmap256 hd = bitmap_and(&fin_aq, md), ha = bitmap_and(&fin_ap, ma);
-			int a = bitmap_next(&ra, 0), d = bitmap_next(&hd, 0);
+			int a = bitmap_next(&ra, 0), d = bitmap_next(&rd, 0);
 
-			if (a >= 0 && d >= 0) {
+			if (a < 0 || d < 0)
+				continue;
+			if (apmask_bit_stays(c, (unsigned)a, (unsigned)d, &fin_ap, &fin_aq)) {
 				bitmap_clear(&rel_ap, (unsigned)a);
 				note_kept_bit(c, "apmask", (unsigned)a, (unsigned)a, (unsigned)d, &c->ms[k]);
-				changed = true;
-				break;
-			}
-			d = bitmap_next(&rd, 0);
-			a = bitmap_next(&ha, 0);
-			if (a >= 0 && d >= 0) {
+			} else {
 				bitmap_clear(&rel_aq, (unsigned)d);
 				note_kept_bit(c, "aqmask", (unsigned)d, (unsigned)a, (unsigned)d, &c->ms[k]);
-				changed = true;
-				break;
 			}
+			changed = true;
 		}
 	}
 	/* takes that only serve what waits: pending with it, and no longer part of the final masks */
@@ -2603,6 +2715,7 @@ static void plan_mask_releases(struct ctx *c)
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&rel_ap, (unsigned)a) ? fin_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
+		depend_on_guests_covered(c, i, &rel_ap, true, &c->take_aq, &fin_ap, &fin_aq);
 	}
 	if (!bitmap_empty(&rel_aq)) {
 		ssize_t i = action_new(c, ACTION_RELEASE_AQMASK, PHASE_RELEASE_MASK, NULL, NULL, 0, NULL);
@@ -2614,6 +2727,7 @@ static void plan_mask_releases(struct ctx *c)
 		for (int a = 0; a < 256; a++)
 			rows[a] = bitmap_test(&fin_ap, (unsigned)a) ? rel_aq : (struct bitmap256){ { 0 } };
 		depend_on_freeing_rows(c, i, rows);
+		depend_on_guests_covered(c, i, &rel_aq, false, &c->take_ap, &fin_ap, &fin_aq);
 	}
 }
 

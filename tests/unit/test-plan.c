@@ -1009,6 +1009,60 @@ static void test_failed_guest_gives_back(void)
 	finish(p, l, d, &dl);
 }
 
+/*
+ * Review 22 F1: guest1's mdev holds {05,06}x{04}; apmatrix took aqmask 0x04
+ * and, in this run, apmask 0x05 for guest1's move to {05}x{04,47,ab,ff},
+ * whose write failed.  Both bits are give-back candidates for 05.0004, but
+ * 06.0004 (apmask 0x06 stays the host's) forces aqmask 0x04 to stay, and
+ * that alone keeps 05.0004 from the host: apmask 0x05 goes back, with
+ * 05.0047 05.00ab 05.00ff.  Keeping the first bit met (apmask 0x05) kept
+ * both.  With both bits free to go (adapter 0x06 not in the mdev) the one
+ * whose give-back returns fewer queues stays: aqmask 0x04 (06.0004, and
+ * 05.0004 that the mdev holds) rather than apmask 0x05 (05.0047 05.00ab
+ * 05.00ff, and 05.0004).
+ */
+static void test_give_back_keeps_forced_bit(void)
+{
+	for (int round = 0; round < 2; round++) {
+		struct diag_list dl = { 0 };
+		struct desired *d = desired_new();
+		struct live *l = live_new(PROFILE_DYNAMIC, F_612);
+		struct desired_guest *g = guest(d, "guest1", U1);
+		struct live_mdev *m;
+		struct plan *p;
+		const struct action *a;
+
+		seed_queues(l, QUEUE_DRIVER_VFIO);
+		l->queues[5].kind = l->queues[6].kind = l->queues[7].kind = QUEUE_DRIVER_HOST; /* 06.0047-06.00ff */
+		l->queues[5].driver = l->queues[6].driver = l->queues[7].driver = "cex4queue";
+		bitmap_clear(&l->apmask, 5);
+		set(&l->apmask_taken, 5, -1);
+		bitmap_clear(&l->aqmask, 0x04);
+		set(&l->aqmask_taken, 0x04, -1);
+		m = live_mdev(l, U1, true, false);
+		set(&m->matrix.adapters, 5, -1);
+		if (round == 0)
+			set(&m->matrix.adapters, 6, -1);
+		set(&m->matrix.domains, 0x04, -1);
+		usage_as_control(&m->matrix);
+		set(&g->matrix.adapters, 5, -1);
+		set(&g->matrix.domains, 0x04, 0x47, 0xab, 0xff, -1);
+		usage_as_control(&g->matrix);
+		g->failed = true;
+		p = build(d, l, 0, 0, &dl);
+		CHECK(p->n == 1);
+		a = expect(p, 0, ACTION_RELEASE_APMASK, NULL, 0);
+		check_write(a, 0, "bus/ap/apmask", "+0x05");
+		CHECK(!touches(p, U1));
+		CHECK(has_diag(&dl, DIAG_NOTE, round == 0 ? "aqmask bit 0x04 stays taken: APQN 06.0004 is still assigned to mdev " U1
+							  : "aqmask bit 0x04 stays taken: APQN 05.0004 is still assigned to mdev " U1));
+		CHECK(!has_diag(&dl, DIAG_NOTE, "apmask bit 0x05 stays taken"));
+		if (tap_failed_)
+			printf("#   round %d\n", round);
+		finish(p, l, d, &dl);
+	}
+}
+
 static void test_drop_owned_guest_recorded_name(void)
 {
 	struct diag_list dl = { 0 };
@@ -2226,6 +2280,7 @@ int main(void)
 		TAP_TEST(test_renumber_one_ap_config),
 		TAP_TEST(test_drop_owned_guest),
 		TAP_TEST(test_failed_guest_gives_back),
+		TAP_TEST(test_give_back_keeps_forced_bit),
 		TAP_TEST(test_drop_owned_guest_recorded_name),
 		TAP_TEST(test_drop_foreign_guest),
 		TAP_TEST(test_add_control_domain),
