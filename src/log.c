@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "macro.h"
 
 static enum log_level max_level = LOG_LEVEL_NOTICE;
 static int journal = -1;
@@ -59,9 +60,25 @@ static void start_line(enum log_level level)
 		fputs("apmatrix: ", stderr);
 }
 
+/*
+ * text and a newline: a control character in it (a path or a value that
+ * holds a newline, an escape sequence) as \xNN, so that one message is
+ * one line, in a terminal and in the journal (which would start a line
+ * without a priority at a newline).
+ */
+static void put_line(const char *text)
+{
+	char *shown = escape_for_message(text); /* text itself copied when it has none */
+
+	fprintf(stderr, "%s\n", shown); /* one write: stderr is unbuffered */
+	free(shown);
+}
+
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;
+	char *text;
+	int r;
 
 	if (level > max_level)
 		return;
@@ -69,9 +86,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (level == LOG_LEVEL_WARNING)
 		fputs("warning: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	r = vasprintf(&text, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (r < 0) {
+		fputs("(out of memory)\n", stderr);
+		return;
+	}
+	put_line(text);
+	free(text);
 }
 
 void log_line(enum log_level level, const char *text)
@@ -79,5 +101,5 @@ void log_line(enum log_level level, const char *text)
 	if (level > max_level)
 		return;
 	start_line(level);
-	fprintf(stderr, "%s\n", text);
+	put_line(text);
 }

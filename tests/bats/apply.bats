@@ -2723,7 +2723,7 @@ EOF
 	assert_output --partial OK
 }
 
-@test "APMATRIX_RUNDIR=/ is refused with a message that names the variable, nothing made or written; trailing slashes are the same directory" {
+@test "APMATRIX_RUNDIR=/ is refused with a message that names the variable, nothing made or written; trailing slashes are the same directory; a newline in its name is \\x0a in the message (one message, one line)" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
 why="the run directory is / itself; give APMATRIX_RUNDIR a directory of its own"
@@ -2743,6 +2743,12 @@ APMATRIX_RUNDIR=/run/x// expect_exit 0 apmatrix --wait 0 apply > $T/out 2> $T/er
 exec 9> /run/x/lock && flock 9
 APMATRIX_RUNDIR=/run/x/ expect_exit 75 apmatrix --wait 0 apply > $T/out 2> $T/err
 grep -qF "cannot take the lock /run/x/lock: process " $T/err || die "held lock: $(cat $T/err)"
+exec 9>&-
+# a message that names a path in its text, not as its FILE:LINE:COL prefix
+mkdir -m 0777 /run/ww
+APMATRIX_RUNDIR=$'/run/ww/a\nb' expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(cat $T/err)" = 'apmatrix: cannot take the lock /run/ww/a\x0ab/lock: directory /run/ww is writable by everyone (mode 0777); fix: chmod go-w /run/ww' ] ||
+	die "newline: $(cat $T/err)"
 echo OK
 EOF
 	assert_success
