@@ -2313,6 +2313,26 @@ static ssize_t first_pending_of(const struct ctx *c, const struct mstate *ms)
 }
 
 /*
+ * The first pending action of a pending mdev that keeps back the give-back
+ * of kept (bits of the other mask than the take's, adapters: the take is
+ * the apmask's): one whose matrix after the run (afters_ad) holds an APQN
+ * under such a bit; mdev k, which the take serves, first.  Or -1.  The
+ * take only replaces those bits for later: the mdev it serves need not be
+ * the one that holds them (its own queues stay kept from the host by them
+ * meanwhile).
+ */
+static ssize_t first_pending_keeping(const struct ctx *c, size_t k, bool adapters, const struct bitmap256 *kept,
+				     const struct bitmap256 *afters_ad)
+{
+	ssize_t f = first_pending_of(c, &c->ms[k]);
+
+	for (size_t j = 0; f < 0 && j < c->n_ms; j++)
+		if (bitmap_intersects(kept, &afters_ad[2 * j + adapters]))
+			f = first_pending_of(c, &c->ms[j]);
+	return f;
+}
+
+/*
  * The bits of mask take take (adapters: the apmask's) that action k, which
  * depends on it, needs: those of the host-owned APQNs it assigns
  * (plan_assign_deps()); all of them for any other dependent.
@@ -2396,7 +2416,9 @@ static void split_mask_take(struct ctx *c, ssize_t id, bool adapters, const stru
  * Needed now when an action of this run depends on it or a give-back of
  * this run relies on it to keep an APQN an mdev holds from the host.  Else
  * it waits with a pending assign that needs it, or with the pending mdev
- * that keeps back a give-back it serves.  Needed now for some bits only,
+ * that keeps back a give-back whose bits still keep the queues of an mdev
+ * it serves from the host (first_pending_keeping(): that of the mdev
+ * served or of another one).  Needed now for some bits only,
  * while others serve only what waits, it is split: those others wait
  * (split_mask_take()).  Returns the bits that wait.
  */
@@ -2422,7 +2444,7 @@ static struct bitmap256 hold_back_mask_take(struct ctx *c, ssize_t id, bool adap
 			now = bitmap_or(&now, &t);
 		}
 		if (cause < 0 && !bitmap_empty(&kk))
-			cause = first_pending_of(c, &c->ms[k]);
+			cause = first_pending_keeping(c, k, adapters, &kk, afters_ad);
 	}
 	if (!needed) {
 		if (cause < 0)
@@ -2453,7 +2475,7 @@ static struct bitmap256 hold_back_mask_take(struct ctx *c, ssize_t id, bool adap
 		ssize_t f;
 
 		t = bitmap_andnot(&t, &now);
-		if (bitmap_empty(&t) || bitmap_empty(&kk) || (f = first_pending_of(c, &c->ms[k])) < 0)
+		if (bitmap_empty(&t) || bitmap_empty(&kk) || (f = first_pending_keeping(c, k, adapters, &kk, afters_ad)) < 0)
 			continue;
 		if (wait_cause < 0)
 			wait_cause = f;

@@ -1528,6 +1528,85 @@ EOF
 	done
 }
 
+@test "a mask take that only replaces a bit another guest's pending change keeps waits with that guest: the exit-2 run takes no host queue; --force or the guest's stop then does all (6.12)" {
+	# guest2's 05.0047 is kept from the host by apmask 0x05, which stays
+	# taken while the running guest1 holds 05.00ab: aqmask 0x47 only
+	# replaces apmask 0x05 for when its give-back can run.  The take served
+	# guest2, which has nothing pending, and was written at once: 06.0047
+	# left the host with nothing needing it.  (In the review's form, guest1
+	# on adapters 0x05 and 0x06 and no guest3, 06.00ab keeps aqmask 0xab
+	# taken, that covers 05.00ab, and apmask 0x05 goes back in the exit-2
+	# run, relying on the take; here guest3 keeps aqmask 0x04 and 0xab is
+	# the host's, so apmask 0x05 stays.)
+	for how in force stop; do
+		echo $how >"$BATS_TEST_TMPDIR/how"
+		in_sim "$HOSTS/seed.yaml" <<'EOF'
+how=$(cat $T/how)
+cat > /etc/apmatrix.yaml <<'Y'
+version: 1
+guests:
+  guest1:
+    adapters: [0x05]
+    domains: [0x04, 0xab]
+  guest2:
+    adapters: [0x05]
+    domains: [0x47]
+  guest3:
+    adapters: [0x06]
+    domains: [0x04]
+Y
+expect_exit 0 apmatrix apply >/dev/null
+g1=$(uuid_of guest1)
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+echo "attach $g1" > /sys/.sim/guest
+# guest1 drops 0xab: the cover becomes aqmask 0x04 0x47 (06.0047 the one
+# host queue it takes) instead of apmask 0x05 (05.00ab 05.00ff)
+sed -i '0,/domains: \[0x04, 0xab\]/s//domains: [0x04]/' /etc/apmatrix.yaml
+grep -q 'domains: \[0x04, 0xab\]' /etc/apmatrix.yaml && die "sed: $(cat /etc/apmatrix.yaml)"
+clear_writes
+out=$(apmatrix diff 2>&1); rc=$?
+[ $rc = 2 ] || die "diff exit $rc: $out"
+grep -qxF "apmatrix: note: apmask bit 0x05 stays taken: APQN 05.00ab is still assigned to mdev $g1 (guest 'guest1')" <<<"$out" ||
+	die "diff: $out"
+grep -qxF "! aqmask: take 0x47 from host drivers pending: waits for 'guest1' (running)" <<<"$out" || die "diff: $out"
+! grep -q '^~ aqmask' <<<"$out" || die "diff takes now: $out"
+grep -qxF "0 changes, 2 pending" <<<"$out" || die "diff: $out"
+apmatrix diff --json | jqe '[.actions[] | select(.kind == "take aqmask") | [.pending, .waits_for]] == [[true, "guest1"]]' >/dev/null ||
+	die "json: $(apmatrix diff --json)"
+expect_exit 2 apmatrix apply >/dev/null 2>$T/err
+grep -qxF "apmatrix: warning: aqmask: take 0x47 from host drivers pending: waits for 'guest1' (running)" $T/err ||
+	die "apply said: $(cat $T/err)"
+[ "$(nwrites)" = 0 ] || die "the exit-2 run wrote: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed"
+[ "$(basename $(readlink /sys/devices/ap/card06/06.0047/driver))" = cex4queue ] || die "06.0047 taken from the host"
+clear_writes
+expect_exit 2 apmatrix apply >/dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+if [ $how = stop ]; then
+	echo "detach $g1" > /sys/.sim/guest
+	force=
+else
+	force=--force
+fi
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/aqmask -0x47 bus/ap/apmask +0x05 " ] ||
+	die "writes: $(cat /sys/.sim/writes)"
+[ "$(cat $(mdev_dir $g1)/matrix | tr '\n' ' ')" = "05.0004 " ] || die "guest1 matrix: $(cat $(mdev_dir $g1)/matrix)"
+[ "$(basename $(readlink /sys/devices/ap/card06/06.0047/driver))" = vfio_ap ] || die "06.0047 not taken"
+[ "$(basename $(readlink /sys/devices/ap/card05/05.00ff/driver))" = cex4queue ] || die "05.00ff not given back"
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+expect_exit 0 apmatrix diff >/dev/null
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
 @test "a mask take needed now for some bits only is split: the exit-2 run takes only what the unblocked change needs; the rest waits with the running guest and is taken once it stops (6.12)" {
 	# the seed's cards and a third one (0x07)
 	t=$(seed_topo 6.12)
