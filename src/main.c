@@ -1021,7 +1021,7 @@ static int cmd_check(int argc, char **argv)
 			 * and stay.  Not only the guests with errors: the plan of
 			 * the others depends on them (an overlap, a mask bit).
 			 */
-			if (invalid || diag_count(&diags, DIAG_ERROR) || diag_count(&pd, DIAG_ERROR))
+			if (diag_count(&diags, DIAG_ERROR) || diag_count(&pd, DIAG_ERROR))
 				diag_drop_severity(&pd, DIAG_NOTE); /* errors only the host tells too (a range, hostcheck's) */
 			diag_move(&diags, &pd);
 			host_checked = true;

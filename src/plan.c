@@ -2571,6 +2571,17 @@ static bool apmask_bit_stays(const struct ctx *c, unsigned a, unsigned d, const 
  * (counted with the final masks of this plan, fin_ap and fin_aq, as that
  * round cannot know them better; review 22 F1).
  */
+/* Whether the round after would keep a give-back's bit (rows, the apmask's when adapters) for an APQN of rows x cols. */
+static bool give_back_bit_stays(const struct ctx *c, const struct bitmap256 *rows, const struct bitmap256 *cols,
+				bool adapters, const struct bitmap256 *fin_ap, const struct bitmap256 *fin_aq)
+{
+	BITMAP_FOREACH(r, rows)
+	BITMAP_FOREACH(t, cols)
+	if (apmask_bit_stays(c, (unsigned)(adapters ? r : t), (unsigned)(adapters ? t : r), fin_ap, fin_aq) == adapters)
+		return true;
+	return false;
+}
+
 static void depend_on_guests_covered(struct ctx *c, ssize_t i, const struct bitmap256 *rel, bool adapters,
 				     const struct bitmap256 *take_other, const struct bitmap256 *fin_ap,
 				     const struct bitmap256 *fin_aq)
@@ -2580,28 +2591,12 @@ static void depend_on_guests_covered(struct ctx *c, ssize_t i, const struct bitm
 		const struct bitmap256 *mine = adapters ? &ms->live.adapters : &ms->live.domains;
 		const struct bitmap256 *other = adapters ? &ms->live.domains : &ms->live.adapters;
 		struct bitmap256 rows, cols;
-		bool needed = false;
 
 		if (!ms->m || ms->guest < 0)
 			continue;
 		rows = bitmap_and(rel, mine);
 		cols = bitmap_and(take_other, other);
-		BITMAP_FOREACH(r, &rows)
-		{
-			BITMAP_FOREACH(t, &cols)
-			{
-				unsigned a = (unsigned)(adapters ? r : t), d = (unsigned)(adapters ? t : r);
-
-				/* needed where the round after would keep this give-back's bit */
-				if (apmask_bit_stays(c, a, d, fin_ap, fin_aq) == adapters) {
-					needed = true;
-					break;
-				}
-			}
-			if (needed)
-				break;
-		}
-		if (!needed)
+		if (!give_back_bit_stays(c, &rows, &cols, adapters, fin_ap, fin_aq))
 			continue;
 		for (size_t j = 0; j < c->p->n; j++)
 			if (c->own[j] == ms && !c->p->actions[j].pending && c->p->actions[j].phase < PHASE_RELEASE_MASK)

@@ -9,6 +9,20 @@ setup() {
 	need_root
 }
 
+# seed_topo_07_0a: the seed's cards and four more (0x07-0x0a), on 6.12;
+# prints the topology file's name
+seed_topo_07_0a() {
+	local t
+	t=$(seed_topo 6.12)
+	cat >>"$t" <<EOT
+  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
+  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
+EOT
+	echo "$t"
+}
+
 @test "seed bring-up: the writes the plan predicted, the seed's matrices, then 0 writes" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
@@ -2330,14 +2344,7 @@ EOF
 }
 
 @test "6.12: a guest's failed write after a take of its adapter: the give-back of the other mask that leaves its held queue to the take does not wait for it where the round after would keep the take anyway (review 22 F1)" {
-	# the seed's cards and four more (0x07-0x0a)
-	t=$(seed_topo 6.12)
-	cat >>"$t" <<EOT2
-  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
-EOT2
+	t=$(seed_topo_07_0a)
 	in_sim "$t" <<'EOF2'
 cat > /etc/apmatrix.yaml <<'Y'
 version: 1
@@ -3497,14 +3504,7 @@ EOF2
 }
 
 @test "6.12: a give-back of the other mask waits with the mask take held back for guests that started while apply ran, though the guest it waited for stops before its turn: no EBUSY, exit 2; once the guests stop, apply converges" {
-	# the seed's cards and four more (0x07-0x0a)
-	t=$(seed_topo 6.12)
-	cat >>"$t" <<EOT2
-  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
-EOT2
+	t=$(seed_topo_07_0a)
 	in_sim "$t" <<'EOF2'
 # aqmask 0x47 0xab covers gx and gy, apmask 0x0a gz
 cat > /etc/apmatrix.yaml <<'Y'
@@ -3741,14 +3741,7 @@ EOF2
 }
 
 @test "6.12: a give-back of the other mask after a mask take that fails is not tried: no EBUSY, the mdev keeps its queue; the next run converges" {
-	# the seed's cards and four more (0x07-0x0a)
-	t=$(seed_topo 6.12)
-	cat >>"$t" <<EOT2
-  - {id: 0x07, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x08, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x09, type: CEX6P, mode: ep11,  domains: [0x04, 0x47, 0xab, 0xff]}
-  - {id: 0x0a, type: CEX6P, mode: ep11,  domains: [0x10]}
-EOT2
+	t=$(seed_topo_07_0a)
 	in_sim "$t" <<'EOF2'
 # aqmask 0x47 0xab covers gx and gy, apmask 0x0a gz
 cat > /etc/apmatrix.yaml <<'Y'
