@@ -638,6 +638,82 @@ static struct held take_waits(struct take_check *tc)
 	return first;
 }
 
+static bool unwritten(enum apply_outcome o)
+{
+	return o == APPLY_FAILED || o == APPLY_SKIPPED;
+}
+
+/* Whether action b relies on a step before t that failed or was skipped, other than a mask take. */
+static bool needs_unwritten(const struct plan *p, const enum apply_outcome *outcome, const struct action *b, size_t t)
+{
+	for (size_t d = 0; d < b->n_depends_on; d++) {
+		size_t j = b->depends_on[d];
+
+		if (j < t && unwritten(outcome[j]) && p->actions[j].kind != ACTION_TAKE_APMASK &&
+		    p->actions[j].kind != ACTION_TAKE_AQMASK)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether action k, after take t, is bound to be skipped in this run: it
+ * relies on a step before t that failed or was skipped, or, for a guest's
+ * action, its guest failed in an earlier round, an action of its guest
+ * before t failed or was skipped, or one between t and k relies on such a
+ * step.  A mask take does not count there: the other mask's take may stand
+ * in for it (plan_needs_met()).
+ */
+static bool doomed(const struct plan *p, const struct apply_history *history, const enum apply_outcome *outcome,
+		   size_t t, size_t k)
+{
+	const char *g = p->actions[k].guest;
+
+	if (!g)
+		return needs_unwritten(p, outcome, &p->actions[k], t);
+	if (history_has_guest(history, g))
+		return true;
+	for (size_t m = 0; m <= k; m++) {
+		const struct action *b = &p->actions[m];
+
+		if (!b->guest || !streq(b->guest, g))
+			continue;
+		if (m < t) {
+			if (unwritten(outcome[m]))
+				return true;
+			continue;
+		}
+		if (!b->pending && needs_unwritten(p, outcome, b, t))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether take t is needed by nothing this run can still write: every
+ * action that needs it (a give-back of the other mask among them) and is
+ * not pending is bound to be skipped.  Written, it would only leave the
+ * host without its queues until the next run.
+ */
+static bool take_useless(struct take_check *tc, const struct apply_history *history, const enum apply_outcome *outcome)
+{
+	const struct plan *p = tc->p;
+	size_t n = 0;
+
+	if (!tc->user_at)
+		take_check_init(tc);
+	for (size_t u = tc->user_at[tc->t]; u < tc->user_at[tc->t + 1]; u++) {
+		size_t k = tc->users[u];
+
+		if (p->actions[k].pending)
+			continue;
+		if (!doomed(p, history, outcome, tc->t, k))
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
 /*
  * What each mask action moves once apply leaves one the plan meant to write
  * unwritten (held back, failed or skipped), as reported from then on.
@@ -686,6 +762,8 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 	struct take_check tc = { .p = p, .l = l, .held = held };
 	/* once a mask action the plan meant to write is not written: what each moves now, as reported */
 	struct recount rc = { 0 };
+	/* the mask bits this round's written takes cleared */
+	struct bitmap256 taken_ap = { { 0 } }, taken_aq = { { 0 } };
 	int r;
 
 	if (history)
@@ -723,8 +801,14 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
 		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
 			size_t dep = a->depends_on[k];
-			if (dep < i && (outcome[dep] == APPLY_FAILED || outcome[dep] == APPLY_SKIPPED))
-				why = xasprintf("not tried: it needs an earlier step that failed");
+
+			if (dep >= i || (outcome[dep] != APPLY_FAILED && outcome[dep] != APPLY_SKIPPED))
+				continue;
+			/* a mask take that the other mask's written take stood in for */
+			if ((p->actions[dep].kind == ACTION_TAKE_APMASK || p->actions[dep].kind == ACTION_TAKE_AQMASK) &&
+			    plan_needs_met(p, l, i, &taken_ap, &taken_aq))
+				continue;
+			why = xasprintf("not tried: it needs an earlier step that failed");
 		}
 		/*
 		 * a give-back of the other mask counts on a mask take before it
@@ -740,6 +824,12 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 			if (p->actions[k].guest && streq(p->actions[k].guest, a->guest) &&
 			    (outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED))
 				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
+		/* once something was left unwritten: a take that only what is skipped needs */
+		if (!why && is_take(a) && (res.failed || res.skipped || (history && (history->n_guests || history->n_host)))) {
+			tc.t = i;
+			if (take_useless(&tc, history, outcome))
+				why = xasprintf("not tried: the steps that need it are not tried (an earlier step failed)");
+		}
 		if (why) {
 			outcome[i] = APPLY_SKIPPED;
 			/* it failed or was skipped in an earlier round of the run: said and counted then */
@@ -866,6 +956,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 				res.unsaved_error = r;
 		}
 		outcome[i] = APPLY_DONE;
+		if (a->kind == ACTION_TAKE_APMASK)
+			taken_ap = bitmap_or(&taken_ap, &a->bits);
+		else if (a->kind == ACTION_TAKE_AQMASK)
+			taken_aq = bitmap_or(&taken_aq, &a->bits);
 		res.done++;
 		if (a->refilter)
 			history_note_refilter(history, a);

@@ -454,6 +454,30 @@ static char *clear_bits(const struct bitmap256 *ap, const struct bitmap256 *aq)
 			 bitmap_count(aq) > 1 ? "s " : bitmap_empty(aq) ? "" : " ", bitmap_empty(aq) ? "" : q);
 }
 
+/*
+ * ", once no mdev holds an APQN under them (mdev U holds 05.0047)" when an
+ * mdev holds an APQN that the bits ap or aq alone keep from the host (its
+ * other bit is the host's): the give-back waits for it.  Else "".
+ */
+static char *held_under(const struct live *l, const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	for (size_t i = 0; i < l->n_mdevs; i++) {
+		const struct apqn_matrix *m = &l->mdevs[i].matrix;
+
+		BITMAP_FOREACH(a, &m->adapters)
+		BITMAP_FOREACH(dm, &m->domains)
+		if ((bitmap_test(aq, (unsigned)dm) && bitmap_test(&l->apmask, (unsigned)a)) ||
+		    (bitmap_test(ap, (unsigned)a) && bitmap_test(&l->aqmask, (unsigned)dm))) {
+			char q[APQN_STR_LEN];
+
+			return xasprintf(", once no mdev holds an APQN under %s (mdev %s holds %s)",
+					 bitmap_count(ap) + bitmap_count(aq) > 1 ? "them" : "it", l->mdevs[i].uuid,
+					 apqn_format(q, (unsigned)a, (unsigned)dm));
+		}
+	}
+	return xstrdup("");
+}
+
 /* Kept queues that no mdev holds but that are bound to vfio_ap or to no driver. */
 static void keep_unreserved(const struct desired *d, const struct live *l, struct diag_list *diags)
 {
@@ -496,13 +520,13 @@ static void keep_unreserved(const struct desired *d, const struct live *l, struc
 		struct bitmap256 ours_ap = bitmap_and(&ap, &l->apmask_taken), ours_aq = bitmap_and(&aq, &l->aqmask_taken);
 
 		if (!bitmap_empty(&ours_ap) || !bitmap_empty(&ours_aq)) {
-			_cleanup_free_ char *ours = clear_bits(&ours_ap, &ours_aq);
+			_cleanup_free_ char *ours = clear_bits(&ours_ap, &ours_aq), *until = held_under(l, &ours_ap, &ours_aq);
 
 			diag_add(diags, DIAG_WARNING, &d->keep_mark, NULL,
 				 "host.keep is not in effect for APQN%s %s: bound to %s, because the masks do not "
-				 "reserve %s (%s clear); apply gives back %s, which apmatrix cleared",
+				 "reserve %s (%s clear); apply gives back %s, which apmatrix cleared%s",
 				 n > 1 ? "s" : "", list, l->vfio_driver ? l->vfio_driver : SYSFS_VFIO_DRIVER_MAINLINE,
-				 them, bits, ours);
+				 them, bits, ours, until);
 			return;
 		}
 	}

@@ -1836,6 +1836,12 @@ static void plan_assign_deps(struct ctx *c)
 		if (!assign_needs(c, a, ms, &na, &nd))
 			continue; /* control domains need nothing */
 		depend_on_freeing(c, (ssize_t)i, ms, &na, &nd);
+		/* an override decides instead of the masks: no take can stand in for another then */
+		if (c->masks && !c->l->driver_override_in_use) {
+			a->has_needs = true;
+			a->needs.adapters = na;
+			a->needs.domains = nd;
+		}
 		BITMAP_FOREACH(x, &na)
 		BITMAP_FOREACH(y, &nd)
 		{
@@ -1849,6 +1855,22 @@ static void plan_assign_deps(struct ctx *c)
 				action_dep(c, (ssize_t)i, c->qtake[(unsigned)x << 8 | (unsigned)y]);
 		}
 	}
+}
+
+bool plan_needs_met(const struct plan *p, const struct live *l, size_t i, const struct bitmap256 *done_ap,
+		    const struct bitmap256 *done_aq)
+{
+	const struct action *a = &p->actions[i];
+	struct bitmap256 host_a, host_d;
+
+	if (!a->has_needs)
+		return false;
+	/* still with the host drivers: both bits set in the masks read, neither taken since */
+	host_a = bitmap_andnot(&l->apmask, done_ap);
+	host_a = bitmap_and(&host_a, &a->needs.adapters);
+	host_d = bitmap_andnot(&l->aqmask, done_aq);
+	host_d = bitmap_and(&host_d, &a->needs.domains);
+	return bitmap_empty(&host_a) || bitmap_empty(&host_d);
 }
 
 /* ---- pending ---- */
@@ -2487,6 +2509,129 @@ static struct bitmap256 hold_back_mask_take(struct ctx *c, ssize_t id, bool adap
 	return wait;
 }
 
+/* Whether mdev ms's assign of kind kind, number n, is pending. */
+static bool assign_pending(const struct ctx *c, const struct mstate *ms, enum action_kind kind, unsigned n)
+{
+	for (size_t i = 0; i < c->p->n; i++) {
+		const struct action *a = &c->p->actions[i];
+
+		if (a->kind == kind && a->number == n && a->pending && streq(a->uuid, ms->uuid))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * An assign (6.0-6.9, or the static interface) that does not wait but whose
+ * mdev's other assigns do: it needs mask take id (bits take; adapters: the
+ * apmask's) only for the APQNs it makes with the numbers the mdev has when
+ * it is written, not with those that wait.  Where none of those needs a bit
+ * of the take, it no longer depends on it: the take can wait with them.
+ */
+static void drop_waiting_needs(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take)
+{
+	if (id < 0 || !any_pending(c))
+		return;
+	for (size_t k = 0; k < c->p->n; k++) {
+		const struct action *a = &c->p->actions[k];
+		const struct mstate *ms;
+		struct bitmap256 na, nd;
+		bool needs = false;
+
+		if (a->pending || (a->kind != ACTION_ASSIGN_ADAPTER && a->kind != ACTION_ASSIGN_DOMAIN) ||
+		    !depends_on(a, (size_t)id) || !(ms = assign_mdev(c, a)) || !assign_needs(c, a, ms, &na, &nd))
+			continue;
+		if (a->kind == ACTION_ASSIGN_DOMAIN) {
+			BITMAP_FOREACH(x, &na)
+			if (!bitmap_test(&ms->live.adapters, (unsigned)x) &&
+			    assign_pending(c, ms, ACTION_ASSIGN_ADAPTER, (unsigned)x))
+				bitmap_clear(&na, (unsigned)x);
+		} else {
+			BITMAP_FOREACH(y, &nd)
+			if (!bitmap_test(&ms->live.domains, (unsigned)y) &&
+			    assign_pending(c, ms, ACTION_ASSIGN_DOMAIN, (unsigned)y))
+				bitmap_clear(&nd, (unsigned)y);
+		}
+		BITMAP_FOREACH(x, &na)
+		BITMAP_FOREACH(y, &nd)
+		if (!needs && host_owned_live(c, (unsigned)x, (unsigned)y) &&
+		    bitmap_test(take, adapters ? (unsigned)x : (unsigned)y))
+			needs = true;
+		if (!needs)
+			action_undep(c, k, (size_t)id);
+	}
+}
+
+/* The queues of the host (existing ones) with adapter in ap and domain in aq. */
+static size_t count_queues(const struct live *l, const struct bitmap256 *ap, const struct bitmap256 *aq)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < l->n_queues; i++)
+		n += bitmap_test(ap, l->queues[i].adapter) && bitmap_test(aq, l->queues[i].domain);
+	return n;
+}
+
+/*
+ * Mask take id (bits take; adapters: the apmask's) that no action of this
+ * run needs, while give-backs of the other mask (rel) rely on it to keep
+ * the APQNs of pending mdevs from the host (a trade of held bits).  Where
+ * the trade would give the host fewer queues than the take moves away, it
+ * waits: those give-back bits move to kept (the mdevs still hold their
+ * APQNs; noted), and hold_back_mask_take() then holds the take back with
+ * the pending mdev.  A trade that leaves the host as many queues or more is
+ * made, as the run after the guest's stop would make it.
+ */
+static void defer_costly_trade(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take,
+			       struct bitmap256 *rel, struct bitmap256 *kept, const struct bitmap256 *afters_ad)
+{
+	const struct live *l = c->l;
+	struct bitmap256 relied = { { 0 } }, stays, host_mine, host_other;
+	ssize_t cause;
+	size_t loses, gets;
+
+	if (id < 0 || !any_pending(c) || take_needed_now(c, id, &cause))
+		return;
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct bitmap256 *mine = &afters_ad[2 * k + !adapters], *other = &afters_ad[2 * k + adapters];
+		struct bitmap256 r = bitmap_and(rel, other);
+
+		if (!bitmap_intersects(take, mine) || bitmap_empty(&r))
+			continue;
+		/* nothing pending to wait for: the trade is the final layout's */
+		if (first_pending_keeping(c, k, adapters, &r, afters_ad) < 0)
+			return;
+		relied = bitmap_or(&relied, &r);
+	}
+	if (bitmap_empty(&relied))
+		return;
+	host_mine = adapters ? l->apmask : l->aqmask;
+	host_other = adapters ? l->aqmask : l->apmask;
+	stays = bitmap_andnot(&host_mine, take);
+	host_mine = bitmap_and(&host_mine, take);
+	loses = adapters ? count_queues(l, &host_mine, &host_other) : count_queues(l, &host_other, &host_mine);
+	gets = adapters ? count_queues(l, &stays, &relied) : count_queues(l, &relied, &stays);
+	if (gets >= loses)
+		return;
+	*rel = bitmap_andnot(rel, &relied);
+	*kept = bitmap_or(kept, &relied);
+	/* the note names, for each bit, an APQN an mdev holds now that the take would cover instead */
+	for (size_t k = 0; k < c->n_ms; k++) {
+		const struct mstate *ms = &c->ms[k];
+		const struct bitmap256 *mine = adapters ? &ms->live.adapters : &ms->live.domains;
+		const struct bitmap256 *other = adapters ? &ms->live.domains : &ms->live.adapters;
+		struct bitmap256 t = bitmap_and(take, mine), r = bitmap_and(&relied, other);
+		int n = bitmap_next(&t, 0);
+
+		if (!ms->m || n < 0)
+			continue;
+		BITMAP_FOREACH(b, &r)
+		note_kept_bit(c, adapters ? "aqmask" : "apmask", (unsigned)b, adapters ? (unsigned)n : (unsigned)b,
+			      adapters ? (unsigned)b : (unsigned)n, &c->ms[k]);
+		relied = bitmap_andnot(&relied, &r);
+	}
+}
+
 /* rfc2017: a queue take that only pending assigns need waits with them. */
 static void hold_back_queue_takes(struct ctx *c)
 {
@@ -2694,6 +2839,10 @@ static void plan_mask_releases(struct ctx *c)
 	/* takes that only serve what waits: pending with it, and no longer part of the final masks */
 	kept_ap = bitmap_andnot(&rel0_ap, &rel_ap);
 	kept_aq = bitmap_andnot(&rel0_aq, &rel_aq);
+	drop_waiting_needs(c, c->take_ap_id, true, &c->take_ap);
+	drop_waiting_needs(c, c->take_aq_id, false, &c->take_aq);
+	defer_costly_trade(c, c->take_ap_id, true, &c->take_ap, &rel_aq, &kept_aq, afters_ad);
+	defer_costly_trade(c, c->take_aq_id, false, &c->take_aq, &rel_ap, &kept_ap, afters_ad);
 	{
 		struct bitmap256 wait_ap = hold_back_mask_take(c, c->take_ap_id, true, &c->take_ap, &rel_aq, &kept_aq,
 							       afters_ad);

@@ -116,6 +116,13 @@ struct action {
 	/* The writes, in order (rfc2017 queue moves are two, everything else one). */
 	struct plan_write writes[2];
 	size_t n_writes;
+	/*
+	 * Assigns and ap_config writes whose dependencies on the mask takes
+	 * plan_assign_deps() made: the APQNs it needs off the host drivers
+	 * (adapters x domains; control_domains unused), for plan_needs_met().
+	 */
+	bool has_needs;
+	struct apqn_matrix needs;
 	/* Indices of earlier actions that must have succeeded first. */
 	size_t *depends_on;
 	size_t n_depends_on;
@@ -195,6 +202,16 @@ struct plan {
 int plan_build(const struct desired *d, const struct live *l, unsigned flags, struct plan **ret,
 	       struct diag_list *diags);
 struct plan *plan_free(struct plan *p);
+
+/*
+ * Whether assign i finds every queue it needs off the host drivers once the
+ * mask takes written in this round (the bits done_ap, done_aq) are added to
+ * the masks the plan read: a failed or skipped take it depends on then
+ * takes nothing from it (the other mask's take covered its queues).  False
+ * for actions without needs (has_needs).
+ */
+bool plan_needs_met(const struct plan *p, const struct live *l, size_t i, const struct bitmap256 *done_ap,
+		    const struct bitmap256 *done_aq);
 
 static inline bool plan_is_empty(const struct plan *p)
 {

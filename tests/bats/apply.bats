@@ -1621,6 +1621,61 @@ EOF
 	done
 }
 
+@test "a trade of mask bits that would give the host fewer queues than it takes waits with the running guest: the exit-2 run takes nothing; --force or the guest's stop then does all (6.12, 6.0, 5.15)" {
+	# g1 (running) keeps 05.0047 05.00ab 06.0047 06.00ab under aqmask 0x47
+	# 0xab.  The new layout covers 05 and 06 by apmask: its take would
+	# replace aqmask 0x47 0xab for g1, and they could go back, but with
+	# apmask 0x05-0x07 taken they return no queue, while the take moves
+	# 05.0004 05.00ff 06.0004 06.00ff from the host.  Nothing that does not
+	# wait needs the take: both wait for g1 (before 6.10, g2's assign of
+	# domain 0xff is written, but with adapter 0x06, whose assign waits, it
+	# needs no queue of the take).
+	for run in "6.12 force" "6.12 stop" "6.0 force" "6.0 stop" "5.15 stop"; do
+		t=$(seed_topo ${run% *})
+		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		echo ${run#* } >"$BATS_TEST_TMPDIR/how"
+		in_sim "$t" <<'EOF'
+how=$(cat $T/how)
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+expect_exit 0 apmatrix apply >/dev/null
+g1=$(uuid_of g1)
+ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
+host=$(ls /sys/bus/ap/drivers/cex4queue | grep '\.' | tr '\n' ' ')
+echo "attach $g1" > /sys/.sim/guest
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47, 0x04]\n  g2:\n    adapters: [0x06, 0x07]\n    domains: [0xab, 0xff]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+out=$(apmatrix diff 2>&1); rc=$?
+[ $rc = 2 ] || die "diff exit $rc: $out"
+grep -qxF "! apmask: take 0x05 0x06 from host drivers pending: waits for 'g1' (running)" <<<"$out" || die "diff: $out"
+grep -qxF "apmatrix: note: aqmask bit 0x47 stays taken: APQN 05.0047 is still assigned to mdev $g1 (guest 'g1')" <<<"$out" || die "diff: $out"
+grep -qxF "apmatrix: note: aqmask bit 0xab stays taken: APQN 05.00ab is still assigned to mdev $g1 (guest 'g1')" <<<"$out" || die "diff: $out"
+! grep -q '^~ a[pq]mask' <<<"$out" || die "diff changes a mask now: $out"
+clear_writes
+expect_exit 2 apmatrix apply >/dev/null 2>$T/err
+! grep -q '^bus/ap/' /sys/.sim/writes || die "the exit-2 run wrote a mask: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed"
+[ "$(ls /sys/bus/ap/drivers/cex4queue | grep '\.' | tr '\n' ' ')" = "$host" ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+if [ $how = stop ]; then
+	echo "detach $g1" > /sys/.sim/guest
+	force=
+else
+	force=--force
+fi
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/apmask -0x05,-0x06 bus/ap/aqmask +0x47,+0xab " ] ||
+	die "writes: $(cat /sys/.sim/writes)"
+apmatrix status --json | jqe '[.guests[].state] == ["matches","matches","matches"]' >/dev/null || die "status: $(apmatrix status)"
+clear_writes
+expect_exit 0 apmatrix apply $force >/dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
 @test "a mask take needed now for some bits only is split: the exit-2 run takes only what the unblocked change needs; the rest waits with the running guest and is taken once it stops (6.12)" {
 	# the seed's cards and a third one (0x07)
 	t=$(seed_topo 6.12)
@@ -2268,6 +2323,65 @@ EOF
 	assert_line "5 changes applied, 1 failed, 3 skipped"
 }
 
+@test "a failed mask take stops only the guests whose queues the other mask's written take leaves with the host" {
+	# apmask 0x05 is written, aqmask 0x04 0x47 0xab fails: guest2's queues
+	# (05.0047 05.00ff) are off the host drivers through apmask alone, so its
+	# change goes ahead; guest1 (06.0004 06.00ab) and guest3 (06.0047) need
+	# the failed take and wait for the next run
+	for kernel in 6.12 6.0 5.15; do
+		in_sim "$(seed_topo $kernel)" <<'EOF'
+cp "$EXAMPLES/seed-two-guests.yaml" /etc/apmatrix.yaml
+printf '  guest3:\n    adapters: [0x06]\n    domains: [0x47]\n' >> /etc/apmatrix.yaml
+apmatrix diff | grep -qx '~ aqmask: take 0x04 0x47 0xab from host drivers (guest1, guest2, guest3 need them)' || die "plan: $(apmatrix diff)"
+echo "bus/ap/aqmask EIO 1" > /sys/.sim/fail
+expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(bad_writes | cut -f1,3 | tr '\t' ' ')" = "bus/ap/aqmask EIO" ] || die "failed writes: $(bad_writes)"
+grep -q "guest2.*not tried" $T/err && die "guest2 skipped: $(cat $T/err)"
+grep -q "guest1.*not tried: it needs an earlier step that failed" $T/err || die "guest1 not skipped: $(cat $T/err)"
+grep -q "guest3.*not tried: it needs an earlier step that failed" $T/err || die "guest3 not skipped: $(cat $T/err)"
+apmatrix status --json | jqe '[.guests[] | .state == "matches"] == [false, true, false]' >/dev/null || die "status: $(apmatrix status)"
+expect_repaired matches matches matches
+clear_writes
+expect_exit 0 apmatrix apply -q
+[ "$(nwrites)" = 0 ] || die "converged run wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
+@test "a failed step leaves the mask take that only the steps it stops need unwritten: the host keeps its queues until the next run, which repairs the guests" {
+	for kernel in 5.15 6.0; do
+		t=$(seed_topo $kernel)
+		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of g1)
+# g1 gives 06.00ab to g2 and gains 05.0004; g2 moves to 06 and 07 with 0xab 0xff
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47, 0x04]\n  g2:\n    adapters: [0x06, 0x07]\n    domains: [0xab, 0xff]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
+apmatrix diff | grep -q '^~ apmask: take 0x05 0x06 from host drivers (g1, g2 need them' || die "plan: $(apmatrix diff)"
+host_queues=$(ls /sys/bus/ap/drivers/cex4queue | grep -c '\.')
+echo "*$g1/unassign_domain EIO 1" > /sys/.sim/fail
+clear_writes
+expect_exit 1 apmatrix apply > $T/out 2> $T/err
+[ "$(bad_writes | cut -f1,3 | tr '\t' ' ')" = "devices/vfio_ap/matrix/$g1/unassign_domain EIO" ] || die "failed writes: $(bad_writes)"
+grep -q '^apmatrix: warning: apmask: take 0x05 0x06 from host drivers (.*): not tried: the steps that need it are not tried (an earlier step failed)$' $T/err ||
+	die "stderr: $(cat $T/err)"
+! grep -q '^bus/ap/' /sys/.sim/writes || die "a mask written: $(cat /sys/.sim/writes)"
+[ "$(ls /sys/bus/ap/drivers/cex4queue | grep -c '\.')" = "$host_queues" ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
+expect_repaired matches matches matches
+clear_writes
+expect_exit 0 apmatrix apply -q
+[ "$(nwrites)" = 0 ] || die "converged run wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
 @test "a guest whose change fails after its mask take: the run gives the bits back, so that the host keeps its queues until the next run, which repairs the guest" {
 	for kernel in 6.12 6.5; do
 		in_sim "$(seed_topo $kernel)" <<'EOF'
@@ -2425,14 +2539,14 @@ apmatrix apply --json > $T/json 2> $T/err; rc=$?
 [ $rc = 1 ] || die "exit $rc"
 # the plan takes apmask 0x05 and gives aqmask 0x04 back, which leaves g1's
 # 05.0004 to the take alone: that give-back waits for g1's change (review
-# 22 F1), so it is skipped too (3 skipped, 3 "not tried").  The round after
-# gives the take back (aqmask 0x04 keeps 05.0004 from the host; before,
-# the give-back was written and 05.0047 05.00ab 05.00ff stayed on vfio_ap
-# with no mdev, for 06.0004 returned): the masks are as before the run
-jqe '[.actions[] | select(.kind == "write ap_config" and .guest == "g1") | .outcome] == ["failed", "skipped"] and .skipped == 3 and
-	([.actions[] | select(.kind == "release aqmask" or .kind == "release apmask") | [.kind, .outcome, .round]] ==
-	 [["release aqmask", "skipped", 1], ["release apmask", "done", 2]])' $T/json > /dev/null || die "JSON: $(jq -c '[.skipped, [.actions[] | [.guest, .kind, .outcome, .round]]]' $T/json)"
-[ "$(grep -c "not tried" $T/err)" = 3 ] || die "stderr: $(cat $T/err)"
+# 22 F1), so it is skipped too.  Every step that needs the take (g1's
+# second write, g2's, the give-back) is then bound to be skipped, so the
+# take is not tried either (4 skipped, 4 "not tried"; before, it was
+# written and the round after gave it back): the masks are as before the run
+jqe '[.actions[] | select(.kind == "write ap_config" and .guest == "g1") | .outcome] == ["failed", "skipped"] and .skipped == 4 and
+	([.actions[] | select(.kind == "take apmask" or .kind == "release aqmask" or .kind == "release apmask") | [.kind, .outcome, .round]] ==
+	 [["take apmask", "skipped", 1], ["release aqmask", "skipped", 1]])' $T/json > /dev/null || die "JSON: $(jq -c '[.skipped, [.actions[] | [.guest, .kind, .outcome, .round]]]' $T/json)"
+[ "$(grep -c "not tried" $T/err)" = 4 ] || die "stderr: $(cat $T/err)"
 [ "$(cat /sys/bus/ap/apmask)" = "$ap" ] && [ "$(cat /sys/bus/ap/aqmask)" = "$aq" ] || die "masks: $(cat /sys/bus/ap/apmask /sys/bus/ap/aqmask), before $ap $aq"
 [ "$(ls /sys/bus/ap/drivers/vfio_ap | grep '^0' | tr '\n' ' ')" = "05.0004 06.0004 " ] || die "vfio_ap: $(ls /sys/bus/ap/drivers/vfio_ap)"
 expect_repaired matches matches
@@ -2459,6 +2573,30 @@ grep -qx "2 changes applied, 1 failed, 1 skipped" $T/out || die "summary: $(cat 
 ! grep -q "05.0047 stays" $T/err || die "stderr: $(cat $T/err)"
 expect_repaired matches
 [ -e /sys/bus/ap/drivers/vfio_ap_matrix/05.00ff ] || die "not repaired"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
+@test "rfc2017: a guest whose first queue move failed: its other queue is not moved (nothing could use it); the next run repairs the guest" {
+	in_sim "$HOSTS/rfc2017.yaml" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47, 0xab]\n' > /etc/apmatrix.yaml
+# the move of 05.0047 fails at its unbind (it stays with cex4queue)
+echo "bus/ap/drivers/cex4queue/unbind EIO 1" > /sys/.sim/fail
+apmatrix apply > $T/out 2> $T/err; rc=$?
+[ $rc = 1 ] || die "exit $rc: $(cat $T/err)"
+[ "$(bad_writes | cut -f1-3 | tr '\t' ' ')" = "bus/ap/drivers/cex4queue/unbind 05.0047 EIO" ] || die "failed writes: $(bad_writes)"
+grep -qx "apmatrix: warning: queue 05.00ab: move from the host driver to vfio (g1 needs it): not tried: the steps that need it are not tried (an earlier step failed)" $T/err ||
+	die "stderr: $(cat $T/err)"
+! grep -q 05.00ab /sys/.sim/writes || die "05.00ab written: $(cat /sys/.sim/writes)"
+[ -e /sys/bus/ap/drivers/cex4queue/05.00ab ] && [ -e /sys/bus/ap/drivers/cex4queue/05.0047 ] || die "not the host's: $(ls /sys/bus/ap/drivers/*/)"
+! grep -q "^queue 05" /run/apmatrix/state || die "records: $(cat /run/apmatrix/state)"
+expect_repaired matches
+[ -e /sys/bus/ap/drivers/vfio_ap_matrix/05.0047 ] && [ -e /sys/bus/ap/drivers/vfio_ap_matrix/05.00ab ] || die "not repaired"
+clear_writes
+expect_exit 0 apmatrix apply -q
+[ "$(nwrites)" = 0 ] || die "converged run wrote: $(cat /sys/.sim/writes)"
 echo OK
 EOF
 	assert_success

@@ -794,6 +794,33 @@ EOF
 	assert_output --partial OK
 }
 
+@test "host.keep not in effect on a bit apmatrix cleared that a running guest's mdev still needs: the warning says the give-back waits for that mdev; after its stop apply gives the bit back" {
+	t=$(seed_topo 6.0)
+	echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of g1)
+echo "attach $g1" > /sys/.sim/guest
+# the host keeps domain 0x47, which g1 (running) still holds
+printf 'version: 1\nhost:\n  keep:\n    domains: [0x47]\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
+want="apmatrix: /etc/apmatrix.yaml:3:3: warning: host.keep is not in effect for APQN 07.0047: bound to vfio_ap, because the masks do not reserve it (aqmask bit 0x47 clear); apply gives back aqmask bit 0x47, which apmatrix cleared, once no mdev holds an APQN under it (mdev $g1 holds 05.0047)"
+apmatrix check 2> $T/err
+grep -qxF "$want" $T/err || die "check: $(cat $T/err)"
+clear_writes
+expect_exit 2 apmatrix apply > $T/out 2> $T/err
+grep -qxF "$want" $T/err || die "apply: $(cat $T/err)"
+! grep -q "^bus/ap/aqmask" /sys/.sim/writes || die "aqmask written: $(cat /sys/.sim/writes)"
+echo "detach $g1" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > $T/out 2> $T/err
+! grep -q "not in effect" $T/err || die "apply after the stop: $(cat $T/err)"
+[ -e /sys/bus/ap/drivers/cex4queue/07.0047 ] || die "07.0047 not the host's: $(ls /sys/bus/ap/drivers/*/)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "host.keep not in effect: status (text and --json), show --json and diff (text and --json) carry check's warnings, at host.keep" {
 	in_sim "$HOSTS/seed.yaml" <<'EOF'
 F=66666666-7777-8888-9999-aaaaaaaaaaaa
