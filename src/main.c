@@ -100,6 +100,36 @@ static int cmd_guest(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
 /* The mdevs of p's pending actions (NULL-terminated; *ret_host: a host action is pending). */
+/* Of the mdevs uuids, those that exist in l and that a running guest holds. */
+static char **running_mdevs(const struct live *l, char **uuids)
+{
+	char **v = NULL;
+	size_t n = 0;
+
+	for (char **u = uuids; u && *u; u++) {
+		const struct live_mdev *m = live_find_mdev(l, *u);
+
+		if (!m || !live_mdev_in_use(l, m))
+			continue;
+		v = xrealloc(v, (n + 2) * sizeof(*v));
+		v[n++] = xstrdup(*u);
+		v[n] = NULL;
+	}
+	return v;
+}
+
+/* Whether an mdev of uuids is gone from l or no running guest holds it any more. */
+static bool any_stopped(const struct live *l, char **uuids)
+{
+	for (char **u = uuids; u && *u; u++) {
+		const struct live_mdev *m = live_find_mdev(l, *u);
+
+		if (!m || !live_mdev_in_use(l, m))
+			return true;
+	}
+	return false;
+}
+
 static char **pending_mdevs(const struct plan *p, bool *ret_host)
 {
 	char **v = NULL;
@@ -1781,6 +1811,8 @@ static int cmd_apply(int argc, char **argv)
 
 		/* what the last apply round left pending: the mdevs, and whether a host action */
 		_cleanup_(strv_freep) char **held_mdevs = NULL;
+		/* of those, the mdevs a running guest held then */
+		_cleanup_(strv_freep) char **held_running = NULL;
 		bool held_host = false;
 
 		/*
@@ -1885,6 +1917,8 @@ static int cmd_apply(int argc, char **argv)
 				keep_after(d, h.live, &shown, &run); /* the host as read is the host this run leaves */
 			strv_free(held_mdevs);
 			held_mdevs = pending_mdevs(p, &held_host);
+			strv_free(held_running);
+			held_running = running_mdevs(h.live, held_mdevs);
 			p = plan_free(p);
 			host_done(&h);
 			if (pass == 0 && round == 0 && reread)
@@ -2005,6 +2039,8 @@ static int cmd_apply(int argc, char **argv)
 			bool settled = k < 0 && p->n == p->n_pending + left_out;
 			/* what is left was pending in the round before: a guest stopped meanwhile */
 			bool stopped_meanwhile = k < 0 && !settled && only_held_before(p, &run.failed, held_mdevs, held_host);
+			/* else what waited could go ahead because of what the round wrote (a number an mdev gave up) */
+			bool guest_stopped = stopped_meanwhile && any_stopped(h.live, held_running);
 			if (settled) {
 				keep_after(d, h.live, &shown, &run);
 				/* what is left pending is what the host shows now (a guest may have started since) */
@@ -2031,7 +2067,10 @@ static int cmd_apply(int argc, char **argv)
 			 */
 			if (stopped_meanwhile && stops < 4) {
 				stops++;
-				log_notice("a guest stopped while apply ran; planning once more");
+				if (guest_stopped)
+					log_notice("a guest stopped while apply ran; planning once more");
+				else
+					log_notice("changes that waited can go ahead after this round's; planning once more");
 				continue;
 			}
 			if (++replans == 2) {

@@ -1839,8 +1839,8 @@ static void plan_assign_deps(struct ctx *c)
 		/* an override decides instead of the masks: no take can stand in for another then */
 		if (c->masks && !c->l->driver_override_in_use) {
 			a->has_needs = true;
-			a->needs.adapters = na;
-			a->needs.domains = nd;
+			a->need_a = na;
+			a->need_d = nd;
 		}
 		BITMAP_FOREACH(x, &na)
 		BITMAP_FOREACH(y, &nd)
@@ -1867,9 +1867,9 @@ bool plan_needs_met(const struct plan *p, const struct live *l, size_t i, const 
 		return false;
 	/* still with the host drivers: both bits set in the masks read, neither taken since */
 	host_a = bitmap_andnot(&l->apmask, done_ap);
-	host_a = bitmap_and(&host_a, &a->needs.adapters);
+	host_a = bitmap_and(&host_a, &a->need_a);
 	host_d = bitmap_andnot(&l->aqmask, done_aq);
-	host_d = bitmap_and(&host_d, &a->needs.domains);
+	host_d = bitmap_and(&host_d, &a->need_d);
 	return bitmap_empty(&host_a) || bitmap_empty(&host_d);
 }
 

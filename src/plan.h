@@ -119,10 +119,10 @@ struct action {
 	/*
 	 * Assigns and ap_config writes whose dependencies on the mask takes
 	 * plan_assign_deps() made: the APQNs it needs off the host drivers
-	 * (adapters x domains; control_domains unused), for plan_needs_met().
+	 * (need_a x need_d), for plan_needs_met().
 	 */
 	bool has_needs;
-	struct apqn_matrix needs;
+	struct bitmap256 need_a, need_d;
 	/* Indices of earlier actions that must have succeeded first. */
 	size_t *depends_on;
 	size_t n_depends_on;

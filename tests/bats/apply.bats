@@ -1676,6 +1676,36 @@ EOF
 	done
 }
 
+@test "before 6.10, a host.keep change while a guest runs: no mask take that only waiting assigns need; what the round's unassigns free is given back in one more round, whose notice names no guest stop" {
+	for kernel in 6.0 5.15; do
+		t=$(seed_topo $kernel)
+		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x47, 0xab]}\n  g2: {adapters: [0x07], domains: [0x04]}\n  g3: {adapters: [0x07], domains: [0x47]}\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+for g in g1 g3; do echo "attach $(uuid_of $g)" > /sys/.sim/guest; done
+aq=$(cat /sys/bus/ap/aqmask)
+# g2 moves to 0x06 0x07 x 0xab: its assign of adapter 0x06 waits for g1
+# (06.00ab); g1's gain of 05.0004, which alone needs aqmask 0x04, waits too
+printf 'version: 1\nhost:\n  keep:\n    domains: [0xff]\nguests:\n  g1: {adapters: [0x05], domains: [0x47, 0x04]}\n  g2: {adapters: [0x06, 0x07], domains: [0xab]}\n  g3: {adapters: [0x07], domains: [0x47]}\n' > /etc/apmatrix.yaml
+clear_writes
+expect_exit 2 apmatrix apply > $T/out 2> $T/err
+grep -qxF "apmatrix: warning: aqmask: take 0x04 from host drivers pending: waits for 'g1' (running)" $T/err || die "stderr: $(cat $T/err)"
+grep -qxF "apmatrix: changes that waited can go ahead after this round's; planning once more" $T/err || die "stderr: $(cat $T/err)"
+! grep -q "a guest stopped" $T/err || die "stderr: $(cat $T/err)"
+[ "$(grep '^bus/ap/' /sys/.sim/writes | cut -f1,2 | tr '\t\n' ' ')" = "bus/ap/apmask +0x07 " ] || die "mask writes: $(cat /sys/.sim/writes)"
+[ "$(cat /sys/bus/ap/aqmask)" = "$aq" ] || die "aqmask changed"
+for q in 05.0004 06.0004 07.0004 07.00ff; do [ -e /sys/bus/ap/drivers/cex4queue/$q ] || die "$q not the host's"; done
+clear_writes
+expect_exit 2 apmatrix apply > /dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second run wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+		assert_success
+		assert_output --partial OK
+	done
+}
+
 @test "a mask take needed now for some bits only is split: the exit-2 run takes only what the unblocked change needs; the rest waits with the running guest and is taken once it stops (6.12)" {
 	# the seed's cards and a third one (0x07)
 	t=$(seed_topo 6.12)
