@@ -1631,13 +1631,11 @@ EOF
 	# domain 0xff is written, but with adapter 0x06, whose assign waits, it
 	# needs no queue of the take).
 	for run in "6.12 force" "6.12 stop" "6.0 force" "6.0 stop" "5.15 stop"; do
-		t=$(seed_topo ${run% *})
-		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		t=$(seed_topo3 ${run% *})
 		echo ${run#* } >"$BATS_TEST_TMPDIR/how"
 		in_sim "$t" <<'EOF'
 how=$(cat $T/how)
-printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
-expect_exit 0 apmatrix apply >/dev/null
+three_guests
 g1=$(uuid_of g1)
 ap=$(cat /sys/bus/ap/apmask); aq=$(cat /sys/bus/ap/aqmask)
 host=$(ls /sys/bus/ap/drivers/cex4queue | grep '\.' | tr '\n' ' ')
@@ -1678,11 +1676,9 @@ EOF
 
 @test "before 6.10, a host.keep change while a guest runs: no mask take that only waiting assigns need; what the round's unassigns free is given back in one more round, whose notice names no guest stop" {
 	for kernel in 6.0 5.15; do
-		t=$(seed_topo $kernel)
-		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		t=$(seed_topo3 $kernel)
 		in_sim "$t" <<'EOF'
-printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x47, 0xab]}\n  g2: {adapters: [0x07], domains: [0x04]}\n  g3: {adapters: [0x07], domains: [0x47]}\n' > /etc/apmatrix.yaml
-apmatrix apply -q || die "bring-up"
+three_guests
 for g in g1 g3; do echo "attach $(uuid_of $g)" > /sys/.sim/guest; done
 aq=$(cat /sys/bus/ap/aqmask)
 # g2 moves to 0x06 0x07 x 0xab: its assign of adapter 0x06 waits for g1
@@ -2383,11 +2379,9 @@ EOF
 
 @test "a failed step leaves the mask take that only the steps it stops need unwritten: the host keeps its queues until the next run, which repairs the guests" {
 	for kernel in 5.15 6.0; do
-		t=$(seed_topo $kernel)
-		echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+		t=$(seed_topo3 $kernel)
 		in_sim "$t" <<'EOF'
-printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml
-apmatrix apply -q || die "bring-up"
+three_guests
 g1=$(uuid_of g1)
 # g1 gives 06.00ab to g2 and gains 05.0004; g2 moves to 06 and 07 with 0xab 0xff
 printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05]\n    domains: [0x47, 0x04]\n  g2:\n    adapters: [0x06, 0x07]\n    domains: [0xab, 0xff]\n  g3:\n    adapters: [0x07]\n    domains: [0x47]\n' > /etc/apmatrix.yaml

@@ -58,6 +58,15 @@ EOT
 	echo "$f"
 }
 
+# seed_topo3 KERNEL: seed_topo KERNEL with a third card, 0x07 (CEX6P, the
+# same four domains)
+seed_topo3() {
+	local f
+	f=$(seed_topo "$1")
+	echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >>"$f"
+	echo "$f"
+}
+
 # in_sim TOPOLOGY: run the bash script on stdin on that simulated host, with
 # apmatrix on PATH and the helper functions below defined inside.
 # jqe FILTER [FILE...]: jq -e that also fails on no input
@@ -82,6 +91,12 @@ bad_writes() { awk -F'\t' '$3 != "0"' /sys/.sim/writes; }
 mdev_dir() { echo /sys/devices/vfio_ap/matrix/$1; }
 uuid_of() { apmatrix check --json | jq -r --arg g "$1" '.guests[] | select(.name == $g) | .uuid'; }
 expect_exit() { local want=$1; shift; "$@"; local rc=$?; [ "$rc" = "$want" ] || die "'$*' exited $rc, expected $want"; }
+# three_guests: on seed_topo3's host, g1 {05,06}x{47,ab}, g2 {07}x{04} and
+# g3 {07}x{47} as /etc/apmatrix.yaml, applied
+three_guests() {
+	printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x47, 0xab]}\n  g2: {adapters: [0x07], domains: [0x04]}\n  g3: {adapters: [0x07], domains: [0x47]}\n' > /etc/apmatrix.yaml
+	apmatrix apply -q || die "bring-up of three_guests"
+}
 # seed_two_guests: apply examples/seed-two-guests.yaml; g1 and g2 are then
 # guest1's and guest2's mdev UUIDs
 seed_two_guests() {

@@ -795,8 +795,7 @@ EOF
 }
 
 @test "host.keep not in effect on a bit apmatrix cleared that a running guest's mdev still needs: the warning says the give-back waits for that mdev; after its stop apply gives the bit back" {
-	t=$(seed_topo 6.0)
-	echo '  - {id: 0x07, type: CEX6P, mode: ep11, domains: [0x04, 0x47, 0xab, 0xff]}' >> "$t"
+	t=$(seed_topo3 6.0)
 	in_sim "$t" <<'EOF'
 printf 'version: 1\nguests:\n  g1:\n    adapters: [0x05, 0x06]\n    domains: [0x47, 0xab]\n  g2:\n    adapters: [0x07]\n    domains: [0x04]\n' > /etc/apmatrix.yaml
 apmatrix apply -q || die "bring-up"
