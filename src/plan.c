@@ -2526,7 +2526,8 @@ static bool assign_pending(const struct ctx *c, const struct mstate *ms, enum ac
  * mdev's other assigns do: it needs mask take id (bits take; adapters: the
  * apmask's) only for the APQNs it makes with the numbers the mdev has when
  * it is written, not with those that wait.  Where none of those needs a bit
- * of the take, it no longer depends on it: the take can wait with them.
+ * of the take, it no longer depends on it: the take can wait with them
+ * (before 6.0, only while the mdev keeps a number of the other dimension).
  */
 static void drop_waiting_needs(struct ctx *c, ssize_t id, bool adapters, const struct bitmap256 *take)
 {
@@ -2552,6 +2553,14 @@ static void drop_waiting_needs(struct ctx *c, ssize_t id, bool adapters, const s
 			    assign_pending(c, ms, ACTION_ASSIGN_DOMAIN, (unsigned)y))
 				bitmap_clear(&nd, (unsigned)y);
 		}
+		/*
+		 * Before 6.0 the kernel checks an assign against the queues bound
+		 * to vfio_ap: with no number of the other dimension it wants one
+		 * queue of the adapter (domain) there, which a take may be the one
+		 * to make.
+		 */
+		if (c->l->profile == PROFILE_STATIC && (bitmap_empty(&na) || bitmap_empty(&nd)))
+			continue;
 		BITMAP_FOREACH(x, &na)
 		BITMAP_FOREACH(y, &nd)
 		if (!needs && host_owned_live(c, (unsigned)x, (unsigned)y) &&

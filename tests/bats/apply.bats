@@ -1702,6 +1702,36 @@ EOF
 	done
 }
 
+@test "before 6.0, an assign that leaves an mdev with numbers of one dimension only keeps its mask take, though the mdev's other assigns wait: no EADDRNOTAVAIL, exit 2" {
+	# g2 loses adapter 0x06 and gains 0x07, whose assign waits for g1
+	# (running, no longer declared, holds 07.0047); its assign of domain
+	# 0x04 then finds no adapter in the mdev, and the static kernel wants a
+	# queue of 0x04 bound to vfio_ap: the apmask take of 0x07 gives it one
+	t=$(seed_topo3 5.15)
+	in_sim "$t" <<'EOF'
+printf 'version: 1\nguests:\n  g1: {adapters: [0x07], domains: [0x47]}\n  g2: {adapters: [0x06], domains: [0xab]}\n' > /etc/apmatrix.yaml
+apmatrix apply -q || die "bring-up"
+g1=$(uuid_of g1)
+echo "attach $g1" > /sys/.sim/guest
+printf 'version: 1\nguests:\n  g2: {adapters: [0x07], domains: [0x47, 0x04]}\n' > /etc/apmatrix.yaml
+clear_writes
+expect_exit 2 apmatrix apply > $T/out 2> $T/err
+[ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
+grep -q '^bus/ap/apmask	-0x07	0$' /sys/.sim/writes || die "writes: $(cat /sys/.sim/writes)"
+clear_writes
+expect_exit 2 apmatrix apply > /dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "second run wrote: $(cat /sys/.sim/writes)"
+echo "detach $g1" > /sys/.sim/guest
+expect_exit 0 apmatrix apply > /dev/null 2>&1
+clear_writes
+expect_exit 0 apmatrix apply > /dev/null 2>&1
+[ "$(nwrites)" = 0 ] || die "converged run wrote: $(cat /sys/.sim/writes)"
+echo OK
+EOF
+	assert_success
+	assert_output --partial OK
+}
+
 @test "a mask take needed now for some bits only is split: the exit-2 run takes only what the unblocked change needs; the rest waits with the running guest and is taken once it stops (6.12)" {
 	# the seed's cards and a third one (0x07)
 	t=$(seed_topo 6.12)
