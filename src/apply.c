@@ -503,9 +503,20 @@ struct held {
 	bool force_helps, maybe;
 };
 
+static bool is_mask_take(const struct action *a)
+{
+	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK;
+}
+
 static bool is_take(const struct action *a)
 {
-	return a->kind == ACTION_TAKE_APMASK || a->kind == ACTION_TAKE_AQMASK || a->kind == ACTION_TAKE_QUEUE;
+	return is_mask_take(a) || a->kind == ACTION_TAKE_QUEUE;
+}
+
+/* failed, or not tried (skipped) */
+static bool unwritten(enum apply_outcome o)
+{
+	return o == APPLY_FAILED || o == APPLY_SKIPPED;
 }
 
 /* What take t's dependents look at: whether each would be held back now (spec, valid where stamp == gen). */
@@ -539,8 +550,7 @@ static void take_check_init(struct take_check *tc)
 	tc->user_at = xcalloc(p->n + 1, sizeof(*tc->user_at));
 	/* the part of a split take that the plan left pending is never written: the written part needs the give-backs */
 	for (size_t j = 0; j < p->n; j++)
-		if ((p->actions[j].kind == ACTION_TAKE_APMASK || p->actions[j].kind == ACTION_TAKE_AQMASK) &&
-		    !p->actions[j].pending)
+		if (is_mask_take(&p->actions[j]) && !p->actions[j].pending)
 			if (n_masks < ARRAY_SIZE(masks))
 				masks[n_masks++] = j;
 	/* twice: count, then fill (user_at[j + 1] counts up to where take j's users end) */
@@ -638,19 +648,13 @@ static struct held take_waits(struct take_check *tc)
 	return first;
 }
 
-static bool unwritten(enum apply_outcome o)
-{
-	return o == APPLY_FAILED || o == APPLY_SKIPPED;
-}
-
 /* Whether action b relies on a step before t that failed or was skipped, other than a mask take. */
 static bool needs_unwritten(const struct plan *p, const enum apply_outcome *outcome, const struct action *b, size_t t)
 {
 	for (size_t d = 0; d < b->n_depends_on; d++) {
 		size_t j = b->depends_on[d];
 
-		if (j < t && unwritten(outcome[j]) && p->actions[j].kind != ACTION_TAKE_APMASK &&
-		    p->actions[j].kind != ACTION_TAKE_AQMASK)
+		if (j < t && unwritten(outcome[j]) && !is_mask_take(&p->actions[j]))
 			return true;
 	}
 	return false;
@@ -802,11 +806,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		for (size_t k = 0; k < a->n_depends_on && !why; k++) {
 			size_t dep = a->depends_on[k];
 
-			if (dep >= i || (outcome[dep] != APPLY_FAILED && outcome[dep] != APPLY_SKIPPED))
+			if (dep >= i || !unwritten(outcome[dep]))
 				continue;
 			/* a mask take that the other mask's written take stood in for */
-			if ((p->actions[dep].kind == ACTION_TAKE_APMASK || p->actions[dep].kind == ACTION_TAKE_AQMASK) &&
-			    plan_needs_met(p, l, i, &taken_ap, &taken_aq))
+			if (is_mask_take(&p->actions[dep]) && plan_needs_met(p, l, i, &taken_ap, &taken_aq))
 				continue;
 			why = xasprintf("not tried: it needs an earlier step that failed");
 		}
@@ -817,12 +820,10 @@ int apply_plan(struct sysfs *s, struct owner_db *o, const struct plan *p, const 
 		 */
 		for (size_t k = 0; k < i && !why && (a->kind == ACTION_RELEASE_APMASK || a->kind == ACTION_RELEASE_AQMASK);
 		     k++)
-			if ((outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED) &&
-			    other_release(&p->actions[k]) == a->kind)
+			if (unwritten(outcome[k]) && other_release(&p->actions[k]) == a->kind)
 				why = xasprintf("not tried: it needs an earlier step that failed");
 		for (size_t k = 0; k < i && !why && a->guest; k++)
-			if (p->actions[k].guest && streq(p->actions[k].guest, a->guest) &&
-			    (outcome[k] == APPLY_FAILED || outcome[k] == APPLY_SKIPPED))
+			if (p->actions[k].guest && streq(p->actions[k].guest, a->guest) && unwritten(outcome[k]))
 				why = xasprintf("not tried: an earlier step for guest '%s' failed", a->guest);
 		/* once something was left unwritten: a take that only what is skipped needs */
 		if (!why && is_take(a) && (res.failed || res.skipped || (history && (history->n_guests || history->n_host)))) {

@@ -99,7 +99,6 @@ static int cmd_import(int argc, char **argv);
 static int cmd_guest(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 
-/* The mdevs of p's pending actions (NULL-terminated; *ret_host: a host action is pending). */
 /* Of the mdevs uuids, those that exist in l and that a running guest holds. */
 static char **running_mdevs(const struct live *l, char **uuids)
 {
@@ -130,6 +129,7 @@ static bool any_stopped(const struct live *l, char **uuids)
 	return false;
 }
 
+/* The mdevs of p's pending actions (NULL-terminated; *ret_host: a host action is pending). */
 static char **pending_mdevs(const struct plan *p, bool *ret_host)
 {
 	char **v = NULL;

@@ -2571,13 +2571,17 @@ static void drop_waiting_needs(struct ctx *c, ssize_t id, bool adapters, const s
 	}
 }
 
-/* The queues of the host (existing ones) with adapter in ap and domain in aq. */
-static size_t count_queues(const struct live *l, const struct bitmap256 *ap, const struct bitmap256 *aq)
+/* The queues of the host (existing ones, index_queues()) with adapter in ap and domain in aq. */
+static size_t count_queues(const struct ctx *c, const struct bitmap256 *ap, const struct bitmap256 *aq)
 {
 	size_t n = 0;
 
-	for (size_t i = 0; i < l->n_queues; i++)
-		n += bitmap_test(ap, l->queues[i].adapter) && bitmap_test(aq, l->queues[i].domain);
+	BITMAP_FOREACH(a, ap)
+	{
+		struct bitmap256 q = bitmap_and(&c->q_exists[a], aq);
+
+		n += bitmap_count(&q);
+	}
 	return n;
 }
 
@@ -2618,8 +2622,8 @@ static void defer_costly_trade(struct ctx *c, ssize_t id, bool adapters, const s
 	host_other = adapters ? l->aqmask : l->apmask;
 	stays = bitmap_andnot(&host_mine, take);
 	host_mine = bitmap_and(&host_mine, take);
-	loses = adapters ? count_queues(l, &host_mine, &host_other) : count_queues(l, &host_other, &host_mine);
-	gets = adapters ? count_queues(l, &stays, &relied) : count_queues(l, &relied, &stays);
+	loses = adapters ? count_queues(c, &host_mine, &host_other) : count_queues(c, &host_other, &host_mine);
+	gets = adapters ? count_queues(c, &stays, &relied) : count_queues(c, &relied, &stays);
 	if (gets >= loses)
 		return;
 	*rel = bitmap_andnot(rel, &relied);
@@ -2709,6 +2713,17 @@ static bool apmask_bit_stays(const struct ctx *c, unsigned a, unsigned d, const 
 	return bitmap_count(&qa) <= back_d;
 }
 
+/* Whether the round after would keep a give-back's bit (rows, the apmask's when adapters) for an APQN of rows x cols. */
+static bool give_back_bit_stays(const struct ctx *c, const struct bitmap256 *rows, const struct bitmap256 *cols,
+				bool adapters, const struct bitmap256 *fin_ap, const struct bitmap256 *fin_aq)
+{
+	BITMAP_FOREACH(r, rows)
+	BITMAP_FOREACH(t, cols)
+	if (apmask_bit_stays(c, (unsigned)(adapters ? r : t), (unsigned)(adapters ? t : r), fin_ap, fin_aq) == adapters)
+		return true;
+	return false;
+}
+
 /*
  * Give-back i of rel (the apmask's when adapters) leaves an APQN that a
  * declared guest's mdev holds now to a bit of the other mask that this run
@@ -2725,17 +2740,6 @@ static bool apmask_bit_stays(const struct ctx *c, unsigned a, unsigned d, const 
  * (counted with the final masks of this plan, fin_ap and fin_aq, as that
  * round cannot know them better; review 22 F1).
  */
-/* Whether the round after would keep a give-back's bit (rows, the apmask's when adapters) for an APQN of rows x cols. */
-static bool give_back_bit_stays(const struct ctx *c, const struct bitmap256 *rows, const struct bitmap256 *cols,
-				bool adapters, const struct bitmap256 *fin_ap, const struct bitmap256 *fin_aq)
-{
-	BITMAP_FOREACH(r, rows)
-	BITMAP_FOREACH(t, cols)
-	if (apmask_bit_stays(c, (unsigned)(adapters ? r : t), (unsigned)(adapters ? t : r), fin_ap, fin_aq) == adapters)
-		return true;
-	return false;
-}
-
 static void depend_on_guests_covered(struct ctx *c, ssize_t i, const struct bitmap256 *rel, bool adapters,
 				     const struct bitmap256 *take_other, const struct bitmap256 *fin_ap,
 				     const struct bitmap256 *fin_aq)

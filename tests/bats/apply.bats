@@ -1596,12 +1596,7 @@ grep -qxF "apmatrix: warning: aqmask: take 0x47 from host drivers pending: waits
 clear_writes
 expect_exit 2 apmatrix apply >/dev/null 2>&1
 [ "$(nwrites)" = 0 ] || die "second apply wrote: $(cat /sys/.sim/writes)"
-if [ $how = stop ]; then
-	echo "detach $g1" > /sys/.sim/guest
-	force=
-else
-	force=--force
-fi
+let_go $how $g1
 clear_writes
 expect_exit 0 apmatrix apply $force >/dev/null 2>&1
 [ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"
@@ -1652,12 +1647,7 @@ expect_exit 2 apmatrix apply >/dev/null 2>$T/err
 ! grep -q '^bus/ap/' /sys/.sim/writes || die "the exit-2 run wrote a mask: $(cat /sys/.sim/writes)"
 [ "$(cat /sys/bus/ap/apmask) $(cat /sys/bus/ap/aqmask)" = "$ap $aq" ] || die "masks changed"
 [ "$(ls /sys/bus/ap/drivers/cex4queue | grep '\.' | tr '\n' ' ')" = "$host" ] || die "host queues: $(ls /sys/bus/ap/drivers/cex4queue)"
-if [ $how = stop ]; then
-	echo "detach $g1" > /sys/.sim/guest
-	force=
-else
-	force=--force
-fi
+let_go $how $g1
 clear_writes
 expect_exit 0 apmatrix apply $force >/dev/null 2>&1
 [ -z "$(bad_writes)" ] || die "failed writes: $(bad_writes)"

@@ -97,6 +97,10 @@ three_guests() {
 	printf 'version: 1\nguests:\n  g1: {adapters: [0x05, 0x06], domains: [0x47, 0xab]}\n  g2: {adapters: [0x07], domains: [0x04]}\n  g3: {adapters: [0x07], domains: [0x47]}\n' > /etc/apmatrix.yaml
 	apmatrix apply -q || die "bring-up of three_guests"
 }
+# let_go HOW UUID: what a pending change of the running guest on mdev UUID
+# waits for: HOW stop detaches the guest (force is then empty), HOW force
+# leaves it running and sets force=--force for the next apply
+let_go() { if [ "$1" = stop ]; then echo "detach $2" > /sys/.sim/guest; force=; else force=--force; fi; }
 # seed_two_guests: apply examples/seed-two-guests.yaml; g1 and g2 are then
 # guest1's and guest2's mdev UUIDs
 seed_two_guests() {
